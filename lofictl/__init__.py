@@ -1,0 +1,3 @@
+"""lofictl: reproducible lo-fi tracks from YAML recipes."""
+
+__version__ = "0.1.0"
