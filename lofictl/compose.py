@@ -1,0 +1,348 @@
+"""Compose: a validated Recipe → a Score (pure data, no files).
+
+The arrangement is a list of sections. Every section's material is made by deterministic
+functions of (chord timeline, seed derived from the *material's* name), so a section that
+repeats another gets identical notes, as a DAW loop would, and a section with a new `seed`
+gets a variation. Voice leading restarts at each section for the same reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import drums, theory
+from .recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, Recipe
+from .score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, Track
+from .seeds import derive_seed
+
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Block:
+    """One section laid out in time, with the name of the material it plays."""
+
+    name: str
+    start_bar: int
+    bars: int
+    tracks: tuple[str, ...]
+    material: str  # the section whose notes this one plays (itself unless it repeats)
+    variation: int | None  # the section's own seed, if it asks for a variation
+
+
+def arrangement(recipe: Recipe) -> list[Block]:
+    everything = tuple(recipe.tracks)
+    if not recipe.sections:
+        return [Block("main", 0, recipe.total_bars, everything, "main", None)]
+    blocks: list[Block] = []
+    by_name: dict[str, Block] = {}
+    start = 0
+    for section in recipe.sections:
+        original = by_name.get(section.repeat) if section.repeat else None
+        tracks = tuple(section.tracks) if section.tracks is not None else (
+            original.tracks if original else everything)
+        material = original.material if original else section.name
+        variation = section.seed if section.seed is not None else (original.variation if original else None)
+        block = Block(section.name, start, section.bars, tracks, material, variation)
+        blocks.append(block)
+        by_name[section.name] = block
+        start += section.bars
+    return blocks
+
+
+def _material_seed(recipe: Recipe, track_name: str, track_seed: int | None, block: Block) -> int:
+    base = track_seed if track_seed is not None else derive_seed(recipe.seed, "track", track_name)
+    return derive_seed(base, "section", block.material, block.variation if block.variation is not None else "-")
+
+
+# --- chords -------------------------------------------------------------------------------------
+
+
+def tonic_chord(key: theory.Key) -> theory.Chord:
+    minor_third = (key.tonic + 3) % 12 in key.scale
+    return theory.parse_chord(theory.NOTE_NAMES[key.tonic] + ("m9" if minor_third else "maj9"))
+
+
+ChordSource = Callable[[Block, int], list[tuple[str, float]]]
+
+
+def progression_source(progression: str, beats_per_bar: float) -> ChordSource:
+    """Cycle a written progression from the start of each section."""
+    chords = theory.parse_progression(progression, beats_per_bar)
+
+    def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
+        total = block.bars * beats_per_bar
+        out: list[tuple[str, float]] = []
+        position, index = 0.0, 0
+        while position < total - EPS:
+            chord, duration = chords[index % len(chords)]
+            duration = min(duration, total - position)
+            out.append((chord.symbol, duration))
+            position += duration
+            index += 1
+        return out
+
+    return chords_for
+
+
+def chord_timeline(recipe: Recipe, blocks: list[Block], source: ChordSource, track_name: str,
+                   track_seed: int | None) -> list[ChordEvent]:
+    bpb = recipe.beats_per_bar
+    made: dict[tuple, list[tuple[str, float]]] = {}
+    timeline: list[ChordEvent] = []
+    for block in blocks:
+        key = (block.material, block.variation)
+        if key not in made:
+            made[key] = source(block, _material_seed(recipe, track_name, track_seed, block))
+        position = block.start_bar * bpb
+        for symbol, duration in made[key]:
+            timeline.append(ChordEvent(position, duration, symbol))
+            position += duration
+    if recipe.ending == "tonic" and timeline:
+        last = timeline[-1]
+        timeline[-1] = ChordEvent(last.start, last.duration, tonic_chord(theory.parse_key(recipe.key)).symbol)
+    return timeline
+
+
+def chord_notes(timeline: list[ChordEvent], blocks: list[Block], voicing: str, rhythm: str,
+                beats_per_bar: float, seed: int) -> list[Note]:
+    """Voice each chord (smooth leading within a section) and play it in the chosen rhythm."""
+    notes: list[Note] = []
+    for block in blocks:
+        start, end = block.start_bar * beats_per_bar, (block.start_bar + block.bars) * beats_per_bar
+        previous = None
+        generator = np.random.default_rng(derive_seed(seed, "chords", block.material, block.variation or "-"))
+        for event in timeline:
+            if not (start - EPS <= event.start < end - EPS):
+                continue
+            pitches = theory.voice_chord(theory.parse_chord(event.symbol), previous, voicing)
+            previous = pitches
+            notes.extend(_chord_rhythm(event, pitches, rhythm, beats_per_bar, generator))
+    return notes
+
+
+def _chord_rhythm(event: ChordEvent, pitches: tuple[int, ...], rhythm: str, beats_per_bar: float,
+                  generator: np.random.Generator) -> list[Note]:
+    notes: list[Note] = []
+    if rhythm == "sustain":
+        hits = [(0.0, event.duration - 0.05)]
+    elif rhythm == "stabs":  # on the beat and a lazy push on the "and" of 2 in each bar
+        hits = []
+        bar = 0.0
+        while bar < event.duration - EPS:
+            for offset, length in ((0.0, 1.0), (1.5, 0.75)):
+                if bar + offset < event.duration - EPS:
+                    hits.append((bar + offset, min(length, event.duration - bar - offset) - 0.05))
+            bar += beats_per_bar
+    else:  # arp: eighth notes up the voicing
+        hits = []
+        step = 0.5
+        count = int(round(event.duration / step))
+        for i in range(count):
+            hits.append((i * step, step * 0.95))
+    for index, (offset, length) in enumerate(hits):
+        velocity_base = 64 + int(generator.integers(-6, 7))
+        chosen = [pitches[index % len(pitches)]] if rhythm == "arp" else list(pitches)
+        for voice, pitch in enumerate(chosen):
+            strum = 0.015 * voice if rhythm != "arp" else 0.0  # a soft roll, low to high
+            velocity = int(np.clip(velocity_base - 3 * voice + int(generator.integers(-3, 4)), 1, 127))
+            notes.append(Note(round(event.start + offset + strum, 6), max(0.05, round(length - strum, 6)),
+                              pitch, velocity))
+    return notes
+
+
+# --- bass ---------------------------------------------------------------------------------------
+
+
+def bass_notes(timeline: list[ChordEvent], blocks: list[Block], style: str, key: theory.Key,
+               beats_per_bar: float, seed: int) -> list[Note]:
+    """Roots on the downbeat, fifths and octaves by seeded choice, approach notes into changes."""
+    notes: list[Note] = []
+    scale = set(key.scale)
+    for block in blocks:
+        start, end = block.start_bar * beats_per_bar, (block.start_bar + block.bars) * beats_per_bar
+        generator = np.random.default_rng(derive_seed(seed, "bass", block.material, block.variation or "-"))
+        events = [e for e in timeline if start - EPS <= e.start < end - EPS]
+        for index, event in enumerate(events):
+            chord = theory.parse_chord(event.symbol)
+            root = theory.chord_bass_pitch(chord, low=33)  # A1..G#2
+            if root > 40 and generator.random() < 0.5:
+                root -= 12  # the low octave, sometimes, for weight
+            following = events[index + 1] if index + 1 < len(events) else None
+            next_root = theory.chord_bass_pitch(theory.parse_chord(following.symbol), low=33) if following else None
+            fifth = root + 7 if (chord.root + 7) % 12 in chord.pitch_classes else root + 12
+            notes.extend(_bass_bar_pattern(event, root, fifth, next_root, style, scale, generator))
+    return notes
+
+
+def _bass_bar_pattern(event: ChordEvent, root: int, fifth: int, next_root: int | None, style: str,
+                      scale: set[int], generator: np.random.Generator) -> list[Note]:
+    d = event.duration
+    velocity = lambda base: int(np.clip(base + generator.integers(-6, 7), 1, 127))  # noqa: E731
+    plan: list[tuple[float, float, int, int]] = []  # offset, length, pitch, velocity
+    if style == "sparse" or d < 1.0 + EPS:
+        plan.append((0.0, d * 0.9, root, velocity(92)))
+    elif style == "walking":
+        tones = [root, fifth, root + 12 if generator.random() < 0.5 else fifth]
+        beats = int(d)
+        for beat in range(beats):
+            plan.append((float(beat), 0.9, tones[beat % len(tones)], velocity(84 if beat else 94)))
+    else:  # roots: a held root, then the fifth or root on the back half
+        half = d / 2 if d >= 2 else d
+        plan.append((0.0, half * 0.92, root, velocity(96)))
+        if d >= 2:
+            back = fifth if generator.random() < 0.45 else root
+            plan.append((half, half * 0.85, back, velocity(82)))
+    # An approach note into the next chord: a step above or below its root, the last eighth.
+    if next_root is not None and d >= 2 and generator.random() < 0.6:
+        below, above = next_root - 1, next_root + 2
+        approach = above if (above % 12) in scale and generator.random() < 0.5 else below
+        if (approach % 12) not in scale:
+            approach = next_root - 2 if ((next_root - 2) % 12) in scale else next_root - 1
+        last_offset = d - 0.5
+        plan = [(o, min(l, last_offset - o - 0.02), p, v) for o, l, p, v in plan if o < last_offset - EPS]
+        plan.append((last_offset, 0.45, approach, velocity(78)))
+    return [Note(round(event.start + o, 6), round(l, 6), int(p), v) for o, l, p, v in plan if l > 0.02]
+
+
+# --- swing for pitched parts --------------------------------------------------------------------
+
+
+def swing_beat(beat: float, swing: float) -> float:
+    """Delay off-beat eighths: an eighth at k+0.5 moves to k+swing (0.5 is straight)."""
+    whole = np.floor(beat + EPS)
+    frac = beat - whole
+    if abs(frac - 0.5) < 1e-6:
+        return float(whole + swing)
+    return beat
+
+
+def swung(notes: list[Note], swing: float) -> list[Note]:
+    if abs(swing - 0.5) < EPS:
+        return notes
+    out = []
+    for note in notes:
+        start = swing_beat(note.start, swing)
+        end = swing_beat(note.end, swing)
+        out.append(note.copy(start=round(start, 6), duration=round(max(0.05, end - start), 6)))
+    return out
+
+
+# --- the whole piece ----------------------------------------------------------------------------
+
+
+def _only_active(notes: list[Note], blocks: list[Block], track: str, beats_per_bar: float) -> list[Note]:
+    spans = [(b.start_bar * beats_per_bar, (b.start_bar + b.bars) * beats_per_bar)
+             for b in blocks if track in b.tracks]
+    kept = []
+    for note in notes:
+        for start, end in spans:
+            if start - EPS <= note.start < end - EPS:
+                kept.append(note.copy(duration=round(min(note.duration, end - note.start), 6)))
+                break
+    return kept
+
+
+def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
+            programs: dict[str, tuple[int, int]] | None = None) -> Score:
+    """The Score for a recipe.
+
+    models: track name → resolved model folder (for tracks with `generate`).
+    programs: track name → (bank, program) of the resolved instrument, for the MIDI file.
+    """
+    models = models or {}
+    programs = programs or {}
+    key = theory.parse_key(recipe.key)
+    bpb = recipe.beats_per_bar
+    blocks = arrangement(recipe)
+    total_beats = recipe.total_bars * bpb
+
+    timelines: dict[str, list[ChordEvent]] = {}
+    for name, track in recipe.tracks.items():
+        if isinstance(track, ChordsTrack):
+            if track.progression is not None:
+                source = progression_source(track.progression, bpb)
+            else:
+                source = _model_chord_source(models[name], key, bpb, track)
+            timelines[name] = chord_timeline(recipe, blocks, source, name, track.seed)
+    primary = next(iter(timelines))
+
+    tracks: list[Track] = []
+    channels = iter([c for c in range(16) if c != DRUM_CHANNEL])
+    for name, track in recipe.tracks.items():
+        seed = track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name)
+        if isinstance(track, ChordsTrack):
+            notes = chord_notes(timelines[name], blocks, track.voicing, track.rhythm, bpb, seed)
+            notes = swung(notes, recipe.swing)
+        elif isinstance(track, BassTrack):
+            notes = bass_notes(timelines[track.follow or primary], blocks, track.style, key, bpb, seed)
+            notes = swung(notes, recipe.swing)
+        elif isinstance(track, MelodyTrack):
+            notes = melody_notes(recipe, blocks, timelines[track.follow or primary], models[name], key, name, track)
+            notes = swung(notes, recipe.swing)
+        elif isinstance(track, DrumsTrack):
+            notes = drum_part(recipe, blocks, track, name)
+        else:  # pragma: no cover - the schema admits only the parts above
+            raise AssertionError(track)
+        notes = sorted(_only_active(notes, blocks, name, bpb))
+        is_drums = track.part == "drums"
+        bank, program = programs.get(name, (128, 0) if is_drums else (0, 0))
+        tracks.append(Track(name, track.part, tuple(notes), program=program, bank=bank, is_drums=is_drums,
+                            channel=DRUM_CHANNEL if is_drums else next(channels)))
+
+    sections = tuple(Section(b.name, b.start_bar, b.bars, b.tracks) for b in blocks)
+    numerator, denominator = recipe.meter
+    return Score(recipe.tempo, numerator, denominator, recipe.key, total_beats, tuple(tracks),
+                 tuple(timelines[primary]), sections)
+
+
+def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str) -> list[Note]:
+    notes: list[Note] = []
+    for block in blocks:
+        seed = _material_seed(recipe, name, track.seed, block)
+        notes.extend(drums.drum_notes(
+            track.pattern, block.start_bar, block.bars, recipe.beats_per_bar, seed,
+            swing=recipe.swing, humanize_timing_ms=track.humanize.timing_ms,
+            humanize_velocity=track.humanize.velocity, seconds_per_beat=60.0 / recipe.tempo,
+            fill_last_bar=track.fills and len(blocks) > 1))
+    return notes
+
+
+def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, track: ChordsTrack) -> ChordSource:
+    from . import generate  # JAX is imported only when a recipe uses a model
+
+    settings = track.generate
+
+    def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
+        return generate.generate_chords(model_dir, key, block.bars * beats_per_bar, beats_per_bar, seed,
+                                        temperature=settings.temperature, top_k=settings.top_k,
+                                        top_p=settings.top_p)
+
+    return chords_for
+
+
+def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent], model_dir: Path,
+                 key: theory.Key, name: str, track: MelodyTrack) -> list[Note]:
+    from . import generate
+
+    settings = track.generate
+    bpb = recipe.beats_per_bar
+    made: dict[tuple, list[Note]] = {}
+    notes: list[Note] = []
+    for block in blocks:
+        start = block.start_bar * bpb
+        span = block.bars * bpb
+        material = (block.material, block.variation)
+        if material not in made:
+            local = [ChordEvent(e.start - start, e.duration, e.symbol) for e in timeline
+                     if start - EPS <= e.start < start + span - EPS]
+            seed = _material_seed(recipe, name, settings.seed if settings.seed is not None else track.seed, block)
+            made[material] = generate.generate_melody(
+                model_dir, key, local, span, seed, temperature=settings.temperature, top_k=settings.top_k,
+                top_p=settings.top_p, low=track.low, high=track.high)
+        notes.extend(n.copy(start=round(n.start + start, 6)) for n in made[material])
+    return notes
