@@ -301,14 +301,24 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
 
 
 def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str) -> list[Note]:
+    """Drums for each section; a repeat plays its original's bars, moved to where it sits.
+
+    The drum generator draws each bar's variation from the bar's number, so a repeat is made
+    at the original's bar numbers and shifted, which keeps it note for note the same.
+    """
+    first_bar = {block.name: block.start_bar for block in blocks}
+    bpb = recipe.beats_per_bar
     notes: list[Note] = []
     for block in blocks:
+        origin = first_bar[block.material]
         seed = _material_seed(recipe, name, track.seed, block)
-        notes.extend(drums.drum_notes(
-            track.pattern, block.start_bar, block.bars, recipe.beats_per_bar, seed,
+        made = drums.drum_notes(
+            track.pattern, origin, block.bars, bpb, seed,
             swing=recipe.swing, humanize_timing_ms=track.humanize.timing_ms,
             humanize_velocity=track.humanize.velocity, seconds_per_beat=60.0 / recipe.tempo,
-            fill_last_bar=track.fills and len(blocks) > 1))
+            fill_last_bar=track.fills and len(blocks) > 1, meter=recipe.meter)
+        shift = (block.start_bar - origin) * bpb
+        notes.extend(n.copy(start=round(n.start + shift, 6)) for n in made)
     return notes
 
 

@@ -1,0 +1,14 @@
+# Shortcuts for scripts/dev.sh, which does all the set-up (system packages, venv, install).
+.PHONY: demo test test-all setup bench clean
+demo:
+	bash scripts/dev.sh demo
+test:
+	bash scripts/dev.sh test
+test-all:
+	bash scripts/dev.sh test-all
+setup:
+	bash scripts/dev.sh setup
+bench:
+	bash scripts/dev.sh bench
+clean:
+	rm -rf build .lofictl-cache

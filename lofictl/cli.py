@@ -1,0 +1,203 @@
+"""The command line: a thin Typer layer over plain functions.
+
+Every LofictlError becomes one line on stderr and exit code 2; heavy libraries (JAX,
+FluidSynth, Pedalboard) are imported inside commands so `lofictl --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import EXIT_USER_ERROR, LofictlError
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+app = typer.Typer(
+    name="lofictl",
+    help="Reproducible lo-fi tracks from YAML recipes: compose, render stems, mix and master.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn a LofictlError into `error: file:line: field: message` and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except LofictlError as exc:
+            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True, highlight=False)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted:[/] stopped; earlier outputs are unchanged")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"lofictl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    """lofictl builds a finished lo-fi track from a recipe: MIDI, stems, master, lock file."""
+
+
+@app.command()
+@user_errors
+def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to check.", show_default=False)) -> None:
+    """Check recipes without building: schema, chords, SoundFonts, presets, effects, files."""
+    from .build import prepare
+    from .recipe import load_recipe
+
+    for path in recipes:
+        plan = prepare(load_recipe(path))
+        out.print(f"[green]ok[/] {path}: {plan.loaded.recipe.title!r}, {plan.loaded.recipe.total_bars} bars, "
+                  f"{len(plan.loaded.recipe.tracks)} tracks")
+
+
+@app.command()
+@user_errors
+def schema() -> None:
+    """Print the recipe JSON Schema (for yaml-language-server autocompletion)."""
+    from .recipe import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+@app.command()
+@user_errors
+def build(
+    recipes: list[Path] = typer.Argument(..., help="Recipe files to build.", show_default=False),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the recipe's output.dir)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a recipe field, e.g. --set tempo=80 (repeatable)."),
+    midi_only: bool = typer.Option(False, "--midi-only", help="Stop after writing MIDI and the piano roll."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Stems rendered in parallel processes."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Build a recipe: MIDI, stems, mastered track, piano roll and lock file."""
+    from .build import build_recipe
+    from .recipe import load_recipe
+
+    if out_dir is not None and len(recipes) > 1:
+        raise LofictlError("--out names one folder, so it works with one recipe at a time")
+    for path in recipes:
+        loaded = load_recipe(path, set_)
+        result = build_recipe(loaded, out_dir=out_dir, midi_only=midi_only, jobs=jobs, quiet=quiet)
+        _print_summary(result)
+
+
+def _print_summary(result) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result.title} → {result.out_dir}", show_header=True, header_style="bold")
+    table.add_column("output")
+    table.add_column("size", justify="right")
+    for rel, size in result.outputs:
+        table.add_row(rel, f"{size / 1024:,.0f} KiB")
+    out.print(table)
+    line = (f"{result.bars} bars, {result.duration_s:.1f} s of music at {result.tempo:g} BPM; "
+            f"built in {result.elapsed_s:.1f} s")
+    if result.loudness is not None:
+        line += f"; master {result.loudness['integrated_lufs']:.1f} LUFS, true peak {result.loudness['true_peak_dbtp']:.1f} dBTP"
+    out.print(line)
+
+
+@app.command()
+@user_errors
+def doctor() -> None:
+    """Check the set-up: FluidSynth, SoundFonts on the search path, JAX backend, libraries."""
+    import importlib.metadata as md
+
+    from . import soundfonts
+
+    ok = True
+    try:
+        from .render import fluidsynth_version
+
+        out.print(f"[green]✓[/] FluidSynth library {fluidsynth_version()}")
+    except LofictlError as exc:
+        ok = False
+        out.print(f"[red]✗[/] {exc}")
+    fonts = soundfonts.list_all_soundfonts(Path.cwd() / "recipes")
+    if fonts:
+        out.print(f"[green]✓[/] {len(fonts)} SoundFont(s) on the search path:")
+        for font in fonts:
+            out.print(f"    {font}")
+    else:
+        ok = False
+        out.print("[red]✗[/] no SoundFont found; install fluid-soundfont-gm or set $LOFICTL_SF2_PATH")
+    out.print("    search path: " + ", ".join(str(p) for p in soundfonts.search_path(Path.cwd() / "recipes")))
+    try:
+        import jax
+
+        out.print(f"[green]✓[/] JAX {jax.__version__} on {jax.default_backend()} "
+                  f"({', '.join(str(d) for d in jax.devices())})")
+    except Exception as exc:  # noqa: BLE001 - doctor reports whatever is wrong
+        ok = False
+        out.print(f"[red]✗[/] JAX: {exc}")
+    versions = []
+    for package in ("flax", "optax", "pedalboard", "pyfluidsynth", "mido", "numpy", "pydantic"):
+        try:
+            versions.append(f"{package} {md.version(package)}")
+        except md.PackageNotFoundError:
+            ok = False
+            versions.append(f"{package} MISSING")
+    out.print("    " + ", ".join(versions))
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def instruments(
+    soundfont: Optional[str] = typer.Argument(None, help="A SoundFont file name or path (default: all found)."),
+    search: Optional[str] = typer.Option(None, "--search", "-s", help="Only presets whose name contains this."),
+) -> None:
+    """List the presets of SoundFonts (bank:program and name)."""
+    from . import soundfonts
+
+    recipe_dir = Path.cwd() / "recipes"
+    fonts = [soundfonts.find_soundfont(soundfont, recipe_dir)] if soundfont else soundfonts.list_all_soundfonts(recipe_dir)
+    if not fonts:
+        raise LofictlError("no SoundFont found on the search path (see `lofictl doctor`)")
+    shown = 0
+    for font in fonts:
+        presets = soundfonts.list_presets(font)
+        if search:
+            presets = [p for p in presets if search.lower() in p.name.lower()
+                       or search.lower() in (soundfonts.gm_name(p) or "").lower()]
+        if not presets:
+            continue
+        out.print(f"[bold]{font}[/]")
+        for preset in presets:
+            out.print(f"  {preset.bank:3d}:{preset.program:<3d}  {preset.name}")
+            shown += 1
+    if shown == 0:
+        raise LofictlError(f"no preset matches {search!r}" if search else "no presets found")
+
+
+@app.command()
+@user_errors
+def effects(plugin: Optional[str] = typer.Argument(None, help="Show one plugin or preset in detail.")) -> None:
+    """List Pedalboard plugins with their parameters and ranges, presets, and overlay files."""
+    from . import effects as fx
+
+    fx.print_catalogue(out, plugin, project=Path.cwd())

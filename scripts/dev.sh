@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian machine (as root) or a Mac:
+#   bash scripts/dev.sh demo    set up, then build recipes/rainy_night.yaml
+#   bash scripts/dev.sh test    set up, then run the test suite
+#   bash scripts/dev.sh setup   only set up
+#   bash scripts/dev.sh bench   set up (plus the fluidsynth command), then run benchmarks/
+# Set-up is idempotent: a second run checks and changes nothing in a second or two.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${LOFICTL_VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+have_lib() { ldconfig -p 2>/dev/null | grep -q "libfluidsynth.so.3"; }
+
+apt_install() {
+  # apt-get update once per run, only when something is missing.
+  if [ -z "${APT_UPDATED:-}" ]; then
+    echo "setup: apt-get update" >&2
+    apt-get update -qq
+    APT_UPDATED=1
+  fi
+  echo "setup: apt-get install $*" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+system_packages() {
+  if [ "$(uname -s)" = "Darwin" ]; then
+    if ! command -v fluidsynth >/dev/null 2>&1; then
+      echo "setup: on macOS install FluidSynth and a GM SoundFont first:" >&2
+      echo "    brew install fluid-synth" >&2
+      echo "    and put a General MIDI .sf2 (e.g. FluidR3_GM.sf2) in sf2/ or set LOFICTL_SF2_PATH" >&2
+    fi
+    return
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: not a Debian-like system; install libfluidsynth 2.x and a GM SoundFont yourself" >&2
+    return
+  fi
+  local need=()
+  have_lib || need+=(libfluidsynth3)
+  [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need+=(fluid-soundfont-gm)
+  "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+  if [ "${1:-}" = bench ] && ! command -v fluidsynth >/dev/null 2>&1; then need+=(fluidsynth); fi
+  if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "setup: missing ${need[*]}; run as root or: sudo apt-get install --no-install-recommends ${need[*]}" >&2
+      exit 1
+    fi
+    apt_install "${need[@]}"
+  fi
+}
+
+python_env() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: creating virtual environment $VENV" >&2
+    "$PYTHON" -m venv "$VENV"
+  fi
+  # Reinstall only when the declared dependencies change.
+  local stamp="$VENV/.lofictl-installed" want
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing lofictl and its dependencies into $VENV" >&2
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -e '.[test]'
+    echo "$want" > "$stamp"
+  fi
+}
+
+setup() {
+  system_packages "${1:-}"
+  python_env
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  demo)
+    setup
+    "$VENV/bin/lofictl" build recipes/rainy_night.yaml
+    ;;
+  test)
+    setup
+    shift
+    # -m 'not slow': the full-size training runs are left to `bash scripts/dev.sh test-all`.
+    "$VENV/bin/python" -m pytest -m "not slow" -n 2 -q "$@"
+    ;;
+  test-all)
+    setup
+    shift
+    "$VENV/bin/python" -m pytest -n 2 -q "$@"
+    ;;
+  bench)
+    setup bench
+    for script in benchmarks/bench_*.py; do
+      echo "== $script"
+      "$VENV/bin/python" "$script"
+    done
+    ;;
+  *)
+    echo "usage: bash scripts/dev.sh demo|test|test-all|setup|bench" >&2
+    exit 2
+    ;;
+esac
