@@ -187,7 +187,8 @@ def _candidate_voicings(chord: Chord, style: str, low: int, high: int, max_notes
         intervals = intervals[:max_notes]
     if style == "rootless" and len(intervals) > 3:
         intervals = intervals[1:]
-    pcs = [(chord.root + i) % 12 for i in intervals]
+    # Stack in pitch order (the table lists tones by importance, not by height).
+    pcs = sorted({(chord.root + i) % 12 for i in intervals}, key=lambda pc: (pc - chord.root) % 12)
     candidates: list[tuple[int, ...]] = []
     # Close position: every inversion, stacked upward within an octave and a bit.
     for rotation in range(len(pcs)):
