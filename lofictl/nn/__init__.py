@@ -1,0 +1,1 @@
+"""Flax models, the jit+scan sampler and checkpoint files."""

@@ -1,0 +1,1 @@
+"""Training: corpus readers, the optax loop and the `lofictl train` commands."""
