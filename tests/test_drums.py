@@ -1,0 +1,145 @@
+"""Drum patterns: the grids, seeded variation, fills, swing, humanize, meters, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from lofictl import drums
+from lofictl.drums import DRUM_NOTE_BEATS, KIT, PATTERNS, drum_notes, pattern_names
+from lofictl.errors import LofictlError
+
+SPB = 60 / 72  # seconds per beat at 72 BPM
+
+
+def notes(pattern="boom-bap", start_bar=0, bars=4, beats_per_bar=4.0, seed=1, **kw):
+    kw.setdefault("seconds_per_beat", SPB)
+    return drum_notes(pattern, start_bar, bars, beats_per_bar, seed, **kw)
+
+
+def hits(result, pitch):
+    return [n.start for n in result if n.pitch == pitch]
+
+
+def test_library_has_the_named_patterns_and_they_all_parse():
+    assert {"boom-bap", "lazy", "half-time", "brushes"} <= set(PATTERNS)
+    assert pattern_names() == sorted(PATTERNS)
+    for name in pattern_names():
+        assert notes(name, bars=2, fill_last_bar=True), name
+    for name in drums.FILLS:
+        assert drums._fill_hits(name)
+
+
+def test_pattern_without_variation_is_the_written_grid():
+    # boom-bap bar 1: kick "X... ...x ..X. ....", snare ".... X... .... X...", hats on 8ths.
+    bar = notes(bars=1, variation=0)
+    assert hits(bar, KIT["kick"]) == [0.0, 1.75, 2.5]
+    assert hits(bar, KIT["snare"]) == [1.0, 3.0]
+    assert hits(bar, KIT["hat"]) == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
+    assert [n.velocity for n in bar if n.pitch == KIT["kick"]] == [112, 92, 112]  # X x X
+
+
+def test_same_seed_same_notes_different_seed_different_notes():
+    a = notes(bars=8, seed=5, humanize_timing_ms=10, humanize_velocity=10)
+    assert a == notes(bars=8, seed=5, humanize_timing_ms=10, humanize_velocity=10)
+    assert a != notes(bars=8, seed=6, humanize_timing_ms=10, humanize_velocity=10)
+    # Variation alone (no humanize) also follows the seed.
+    assert notes(bars=8, seed=5, variation=0.5) != notes(bars=8, seed=6, variation=0.5)
+
+
+def test_a_bars_variation_depends_on_its_number_not_on_the_bars_before_it():
+    run = notes(start_bar=0, bars=6, variation=0.6, humanize_timing_ms=8, humanize_velocity=6)
+    alone = notes(start_bar=3, bars=1, variation=0.6, humanize_timing_ms=8, humanize_velocity=6)
+    assert tuple(n for n in run if 12 <= n.start < 16) == alone
+
+
+def test_fill_changes_only_the_last_bar():
+    plain = notes(bars=4, seed=3)
+    filled = notes(bars=4, seed=3, fill_last_bar=True)
+    assert [n for n in filled if n.start < 12] == [n for n in plain if n.start < 12]
+    assert [n for n in filled if n.start >= 12] != [n for n in plain if n.start >= 12]
+
+
+@pytest.mark.parametrize("swing", [0.5, 0.58, 0.66, 0.75])
+def test_swing_delays_only_the_off_beat_16ths_by_the_stated_amount(swing):
+    straight = notes("dilla", bars=2, variation=0)
+    swung = notes("dilla", bars=2, variation=0, swing=swing)
+    assert len(straight) == len(swung)
+    delay = (swing - 0.5) * 2 * 0.25
+    odd_seen = False
+    for a, b in zip(straight, swung):
+        step = round(a.start / 0.25)
+        assert a.pitch == b.pitch and a.velocity == b.velocity
+        expected = delay if step % 2 == 1 else 0.0
+        odd_seen |= step % 2 == 1
+        assert b.start - a.start == pytest.approx(expected)
+    assert odd_seen
+
+
+@pytest.mark.parametrize("pattern", ["boom-bap", "dilla", "brushes"])
+def test_humanize_stays_in_the_bar_keeps_order_and_clips_velocity(pattern):
+    kw = dict(variation=0.5, swing=0.7, fill_last_bar=True)
+    grid = notes(pattern, bars=16, **kw)
+    human = notes(pattern, bars=16, humanize_timing_ms=200, humanize_velocity=127, **kw)
+    assert len(grid) == len(human)
+    assert all(n.start >= 0 and n.duration > 0 for n in human)
+    assert all(1 <= n.velocity <= 127 for n in human)
+    for bar in range(16):
+        inside = [n for n in human if bar * 4 <= n.start < bar * 4 + 4]
+        assert all(n.end <= bar * 4 + 4 + 1e-9 for n in inside)
+    # Hits never change places: the same (pitch) sequence in time order, per drum.
+    for pitch in {n.pitch for n in grid}:
+        g, h = hits(grid, pitch), hits(human, pitch)
+        assert len(g) == len(h) and h == sorted(h)
+    assert any(a.start != b.start for a, b in zip(grid, human))
+
+
+def test_hits_are_short_and_never_overlap_the_same_drum():
+    result = notes("dilla", bars=8, humanize_timing_ms=40, swing=0.75, variation=1.0)
+    last_end: dict[int, float] = {}
+    for note in result:
+        assert 0 < note.duration <= DRUM_NOTE_BEATS
+        assert note.start >= last_end.get(note.pitch, -1.0)
+        last_end[note.pitch] = note.end
+
+
+def test_three_four_takes_the_first_three_beats():
+    bar = notes(bars=2, beats_per_bar=3.0, variation=0)
+    assert all(n.start < 6 for n in bar)
+    assert hits(bar, KIT["kick"])[:3] == [0.0, 1.75, 2.5]
+    assert hits(bar, KIT["snare"]) == [1.0, 4.0]
+
+
+def test_six_eight_puts_the_backbeat_on_the_second_pulse():
+    bar = notes(bars=1, beats_per_bar=3.0, meter=(6, 8), variation=0, swing=0.66)
+    assert hits(bar, KIT["snare"]) == [1.5]
+    assert hits(bar, KIT["kick"]) == [0.0, 2.75]
+    assert hits(bar, KIT["hat"]) == [0.0, 1.0, 1.5, 2.5]  # swing leaves the triplet grid alone
+
+
+def test_five_four_repeats_the_second_half_for_the_extra_beat():
+    bar = notes("half-time", bars=1, beats_per_bar=5.0, variation=0)
+    assert hits(bar, KIT["snare"]) == [2.0, 4.0]
+    assert max(n.start for n in bar) < 5
+
+
+def test_unknown_pattern_suggests_the_nearest_name():
+    with pytest.raises(LofictlError, match=r"did you mean 'boom-bap'") as info:
+        notes("boombap")
+    assert info.value.field == "pattern"
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"swing": 0.4}, "swing"),
+    ({"swing": 0.9}, "swing"),
+    ({"humanize_timing_ms": -1}, "humanize.timing_ms"),
+    ({"variation": 2}, "variation"),
+    ({"seconds_per_beat": 0}, "tempo"),
+])
+def test_bad_settings_name_their_field(kw, field):
+    with pytest.raises(LofictlError) as info:
+        notes(**kw)
+    assert info.value.field == field
+
+
+def test_zero_bars_is_no_notes():
+    assert notes(bars=0) == ()
