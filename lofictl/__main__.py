@@ -1,0 +1,3 @@
+from lofictl.cli import app
+
+app(prog_name="lofictl")
