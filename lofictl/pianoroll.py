@@ -91,11 +91,10 @@ def _chords(top, score: Score, end: float) -> None:
 
 
 def _pitch_ticks(ax, low: int, high: int) -> None:
+    # Fewer labels as the range grows; always on white keys, so a reader can count rows.
     span = high - low
-    step = 1 if span <= 14 else (2 if span <= 24 else 12)
-    ticks = [p for p in range(low, high + 1) if (p % 12 == 0 if step == 12 else (p - low) % step == 0)]
-    if step == 12:  # label the Cs and the Gs between them, so a reader can count lines
-        ticks = [p for p in range(low, high + 1) if p % 12 in (0, 7)]
+    shown = (0, 2, 4, 5, 7, 9, 11) if span <= 14 else ((0, 4, 7) if span <= 28 else (0, 7))
+    ticks = [p for p in range(low, high + 1) if p % 12 in shown]
     ax.set_yticks(ticks, [f"{NOTE_NAMES[p % 12]}{p // 12 - 1}" for p in ticks])
     for pitch in range(low, high + 1):  # black-key rows, as in a DAW's piano roll
         if pitch % 12 in (1, 3, 6, 8, 10):
