@@ -315,6 +315,12 @@ def drum_notes(pattern: str, start_bar: int, bars: int, beats_per_bar: float, se
     Bar `start_bar + i` draws its variation, fill and humanize from streams named by that bar
     number, so the same bar gets the same drums whatever is played around it. `meter` (e.g.
     (6, 8)) is needed only to tell compound meters from simple ones of the same length.
+
+    Hits are placed on the grid (with swing) first, then humanized: timing is gaussian with a
+    standard deviation of `humanize_timing_ms`, clipped to just under half the smallest gap
+    between grid positions (so hits never change order) and to the bar (a downbeat is never
+    pushed into the bar before); velocity is gaussian with sd `humanize_velocity / 2`, clipped
+    to ±`humanize_velocity` and to 1..127.
     """
     if pattern not in PATTERNS:
         close = difflib.get_close_matches(pattern, list(PATTERNS), n=3, cutoff=0.5)

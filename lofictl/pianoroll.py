@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from lofictl.drums import DRUM_NAMES
-from lofictl.score import Note, Score, Track
+from lofictl.score import Note, Score
 from lofictl.theory import NOTE_NAMES
 
 WIDTH_IN, HEIGHT_IN, DPI = 16.0, 8.0, 100
