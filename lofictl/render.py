@@ -106,7 +106,7 @@ def render_track(track: Track, seconds_per_beat: float, soundfont: Path, preset:
         raise ValueError("block_size must be at least 1")
     soundfont = Path(soundfont)
     if not soundfont.is_file():
-        raise LofictlError(f"SoundFont {soundfont} does not exist", file=soundfont)
+        raise LofictlError(f"SoundFont {soundfont} does not exist")
     events = note_events(track, seconds_per_beat, sample_rate, n_samples)
     out = np.zeros((2, n_samples), dtype=np.float32)
 
@@ -120,11 +120,11 @@ def render_track(track: Track, seconds_per_beat: float, soundfont: Path, preset:
     try:
         sfont_id = synth.sfload(str(soundfont))
         if sfont_id < 0:
-            raise LofictlError(f"FluidSynth could not load {soundfont}", file=soundfont)
+            raise LofictlError(f"FluidSynth could not load {soundfont}")
         channel = DRUM_CHANNEL if (track.is_drums or preset.is_drums) else 0
         if synth.program_select(channel, sfont_id, preset.bank, preset.program) != 0:
             raise LofictlError(f"{soundfont.name} has no preset at bank {preset.bank} "
-                               f"program {preset.program}", file=soundfont)
+                               f"program {preset.program}")
         left, right = out[0].ctypes.data, out[1].ctypes.data
         position = 0
 

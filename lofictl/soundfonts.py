@@ -165,7 +165,7 @@ def list_presets(path: Path) -> list[Preset]:
         with open(path, "rb") as handle:
             header = handle.read(12)
             if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"sfbk":
-                raise LofictlError(f"{path} is not a SoundFont (no RIFF sfbk header)", file=path)
+                raise LofictlError(f"{path} is not a SoundFont (no RIFF sfbk header)")
             # Walk the top-level LIST chunks, skipping the (large) sample data by seeking.
             phdr = None
             while phdr is None:
@@ -182,9 +182,9 @@ def list_presets(path: Path) -> list[Preset]:
                     break
                 handle.seek(size + (size & 1) - 4, 1)  # 4 payload bytes were read with the header
     except OSError as exc:
-        raise LofictlError(f"cannot read SoundFont {path}: {exc.strerror or exc}", file=path) from None
+        raise LofictlError(f"cannot read SoundFont {path}: {exc.strerror or exc}") from None
     if phdr is None or len(phdr) < _PHDR_RECORD.size:
-        raise LofictlError(f"{path} is not a valid SoundFont (no preset headers)", file=path)
+        raise LofictlError(f"{path} is not a valid SoundFont (no preset headers)")
     presets = set()
     # The last record is the terminal "EOP" entry, not a preset.
     for offset in range(0, len(phdr) - _PHDR_RECORD.size * 2 + 1, _PHDR_RECORD.size):
