@@ -290,7 +290,9 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             raise AssertionError(track)
         notes = sorted(_only_active(notes, blocks, name, bpb))
         is_drums = track.part == "drums"
-        bank, program = programs.get(name, (128, 0) if is_drums else (0, 0))
+        bank, program = programs.get(name, (0, 0))
+        if is_drums:  # channel 10 already means "drum kit" in MIDI; SoundFont bank 128 is FluidSynth's
+            bank = 0
         tracks.append(Track(name, track.part, tuple(notes), program=program, bank=bank, is_drums=is_drums,
                             channel=DRUM_CHANNEL if is_drums else next(channels)))
 
