@@ -88,14 +88,14 @@ def prepare(loaded: LoadedRecipe) -> BuildPlan:
             raise loaded.error(exc.message, where + (field_name,)) from None
         instruments[name] = Instrument(font, preset)
         try:
-            effects.validate_chain(track.effects, ("tracks", name, "effects"), base_dir=loaded.project_root)
+            effects.validate_chain(track.effects, ("tracks", name, "effects"), recipe.output.sample_rate)
         except LofictlError as exc:
             raise loaded.locate(exc) from None
         generate = getattr(track, "generate", None)
         if generate is not None:
             models[name] = loaded.resolve_path(generate.model, ("tracks", name, "generate", "model"))
     try:
-        effects.validate_chain(recipe.master.effects, ("master", "effects"), base_dir=loaded.project_root)
+        effects.validate_chain(recipe.master.effects, ("master", "effects"), recipe.output.sample_rate)
     except LofictlError as exc:
         raise loaded.locate(exc) from None
     overlay_files: dict[int, Path] = {}
@@ -143,14 +143,14 @@ def n_samples_for(score: Score, sample_rate: int) -> int:
 
 
 def render_stem(track: Track, seconds_per_beat: float, instrument: Instrument, sample_rate: int,
-                n_samples: int, effect_chain: list, gain_db: float, pan: float, base_dir: Path) -> np.ndarray:
+                n_samples: int, effect_chain: list, gain_db: float, pan: float) -> np.ndarray:
     """One track: FluidSynth, then its effect chain, then gain and pan. Runs in a worker too."""
     from . import effects, mix, render
 
     audio = render.render_track(track, seconds_per_beat, instrument.soundfont, instrument.preset,
                                 sample_rate, n_samples)
     if effect_chain:
-        audio = effects.apply_chain(audio, sample_rate, effect_chain, base_dir=base_dir)
+        audio = effects.apply_chain(audio, sample_rate, effect_chain)
         audio = _fit_length(audio, n_samples)
     return mix.apply_gain_pan(audio, gain_db, pan)
 
@@ -176,7 +176,7 @@ def render_stems(plan: BuildPlan, score: Score, jobs: int, progress=None) -> dic
     for track in score.tracks:
         spec = recipe.tracks[track.name]
         work[track.name] = (track, score.seconds_per_beat, plan.instruments[track.name], sample_rate,
-                            n_samples, spec.effects, spec.gain_db, spec.pan, plan.loaded.project_root)
+                            n_samples, spec.effects, spec.gain_db, spec.pan)
     stems: dict[str, np.ndarray] = {}
     if jobs > 1 and len(work) > 1:
         # Each stem is an independent synth and chain, so the bytes cannot depend on the order.
@@ -228,7 +228,7 @@ def mix_and_master(plan: BuildPlan, stems: dict[str, np.ndarray], overlays: dict
     layers = [stems[name] for name in playing] + list(overlays.values())
     mixed = np.sum(np.stack(layers), axis=0, dtype=np.float32) if layers else None
     return mix.master(mixed, recipe.output.sample_rate, recipe.master.effects,
-                      recipe.master.loudness_lufs, recipe.master.true_peak_db, base_dir=plan.loaded.project_root)
+                      recipe.master.loudness_lufs, recipe.master.true_peak_db)
 
 
 # --- the runner ---------------------------------------------------------------------------------

@@ -197,7 +197,28 @@ def instruments(
 @app.command()
 @user_errors
 def effects(plugin: Optional[str] = typer.Argument(None, help="Show one plugin or preset in detail.")) -> None:
-    """List Pedalboard plugins with their parameters and ranges, presets, and overlay files."""
+    """List Pedalboard plugins with their parameters and ranges, lo-fi presets, and overlay files."""
     from . import effects as fx
 
-    fx.print_catalogue(out, plugin, project=Path.cwd())
+    infos = {info.name: info for info in fx.describe_plugins()}
+    presets = fx.describe_presets()
+    if plugin is not None and plugin not in infos and plugin not in presets:
+        from .recipe import _did_you_mean
+
+        raise LofictlError(f"no plugin or preset named {plugin!r}{_did_you_mean(plugin, [*infos, *presets])}")
+    for name, info in infos.items():
+        if plugin is not None and name != plugin:
+            continue
+        out.print(f"[bold]{name}[/]  {info.summary}")
+        for param in info.params:
+            detail = ", ".join(param.choices) if param.choices else (param.range or param.kind)
+            out.print(f"    {param.name} = {param.default!r}   [dim]({detail})[/]")
+    for name, chain in presets.items():
+        if plugin is not None and name != plugin:
+            continue
+        steps = ", ".join(f"{step_name}{params or ''}" for step in chain for step_name, params in step.items())
+        out.print(f"[bold]preset {name}[/]: {steps}")
+    if plugin is None:
+        overlays = sorted(p for p in (Path.cwd() / "effects").glob("*") if p.suffix.lower() in (".wav", ".flac", ".mp3"))
+        out.print("[bold]overlay files[/] in effects/: " + (", ".join(p.name for p in overlays) or "none"))
+        out.print("procedural ambience: rain, vinyl, hiss (overlays: [{ambience: rain}])")
