@@ -119,7 +119,7 @@ def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:
     where = ("overlays", index, "file")
     path = loaded.resolve_path(file, where)
     try:
-        ambience.check_overlay(path)
+        ambience.load_overlay(path, loaded.recipe.output.sample_rate)  # reads it: not audio fails here
     except LofictlError as exc:
         raise loaded.error(exc.message, where) from None
     return path
