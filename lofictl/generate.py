@@ -1,0 +1,327 @@
+"""The API compose calls: chords and melodies from trained checkpoints.
+
+Seeds are turned into JAX keys by name (`derive_seed(seed, "chords")`), so the same model and
+seed give the same music in any process. Models are loaded once per process and cached.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from . import score, theory, tokens
+from .errors import LofictlError
+from .nn import checkpoint, modules, sample
+from .seeds import derive_seed
+
+DEFAULT_CANDIDATES = 8
+DEFAULT_SCALE_STRENGTH = 1.5  # logits taken from pitches outside both the scale and the chord
+DEFAULT_LOOP_STRENGTH = 2.0  # logits taken per earlier occurrence of a repeated 4-gram
+
+
+@dataclass
+class LoadedModel:
+    path: Path
+    meta: dict
+    params: dict
+    module: modules.TokenLSTM
+    sampler: object  # sample.MelodySampler or sample.ChordSampler
+
+    @property
+    def kind(self) -> str:
+        return self.meta["kind"]
+
+    @property
+    def arch(self) -> str:
+        return self.meta["arch"]
+
+
+_CACHE: dict[tuple, LoadedModel] = {}
+
+
+def _cache_key(model_dir: Path) -> tuple:
+    stats = []
+    for name in (checkpoint.META, checkpoint.WEIGHTS):
+        path = model_dir / name
+        st = path.stat() if path.exists() else None
+        stats.append((st.st_size, st.st_mtime_ns) if st else None)
+    return (str(model_dir.resolve()), *stats)
+
+
+def load_model(model_dir: Path | str) -> LoadedModel:
+    """The checked model in a folder, cached per process (reloaded if its files change)."""
+    model_dir = Path(model_dir)
+    checkpoint.read_meta(model_dir)  # clear errors for missing or foreign folders first
+    key = _cache_key(model_dir)
+    if key in _CACHE:
+        return _CACHE[key]
+    meta, params = checkpoint.load(model_dir)
+    module = modules.build(meta["config"])
+    if meta["kind"] == "melody":
+        vocab = tokens.MelodyVocab.from_json(meta["vocab"]["melody"])
+        if vocab.heads != module.heads:
+            raise LofictlError(f"{model_dir / checkpoint.META}: vocabulary and config disagree on the heads", field="model")
+        sampler = sample.MelodySampler(module, vocab.tables)
+    else:
+        sampler = sample.ChordSampler(module)
+    loaded = LoadedModel(model_dir, meta, params, module, sampler)
+    _CACHE[key] = loaded
+    return loaded
+
+
+def model_info(model_dir: Path | str) -> dict:
+    """What a lock file records about a model folder."""
+    model_dir = Path(model_dir)
+    meta = checkpoint.read_meta(model_dir)
+    return {"kind": meta["kind"], "arch": meta["arch"],
+            "sha256": checkpoint.sha256_file(model_dir / meta["weights"].get("file", checkpoint.WEIGHTS)),
+            "model_json_sha256": checkpoint.sha256_file(model_dir / checkpoint.META)}
+
+
+def _need(model_dir, kind: str) -> LoadedModel:
+    loaded = load_model(model_dir)
+    if loaded.kind != kind:
+        raise LofictlError(f"{model_dir} holds a {loaded.kind} model ({loaded.arch}); a {kind} model is needed here",
+                           field="model")
+    return loaded
+
+
+def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
+        raise LofictlError(f"must be a number more than 0 (1.0 samples as trained, lower is safer), got {temperature!r}",
+                           field="temperature")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise LofictlError(f"must be a whole number 0 or more (0 turns it off), got {top_k!r}", field="top_k")
+    if not isinstance(top_p, (int, float)) or not (0 < top_p <= 1):
+        raise LofictlError(f"must be in (0, 1] (1 turns it off), got {top_p!r}", field="top_p")
+
+
+def _check_beats(value: float, field: str) -> None:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise LofictlError(f"must be a number of beats more than 0, got {value!r}", field=field)
+
+
+def _key(seed: int, name: str):
+    return jax.random.key(derive_seed(seed, name))
+
+
+# --- chords ---------------------------------------------------------------------------------
+
+def tonic_qualities(key: theory.Key) -> list[str]:
+    """Qualities the closing tonic chord may take in the key's mode."""
+    steps = set(theory.MODES[key.mode])
+    if 4 in steps:
+        return ["maj"] + (["maj7"] if 11 in steps else []) + (["dom7"] if 10 in steps else [])
+    return ["min"] + (["min7"] if 10 in steps else [])
+
+
+def _chord_grid(bar_ticks: int) -> int:
+    """Half bars if chord durations fit them, else bars, else beats."""
+    for grid in (bar_ticks // 2 if bar_ticks % 2 == 0 else 0, bar_ticks, tokens.TICKS_PER_BEAT):
+        if grid > 0 and any(d % grid == 0 for d in tokens.CHORD_DURATION_TICKS):
+            return grid
+    return tokens.TICKS_PER_BEAT
+
+
+def generate_chords(model_dir: Path, key: theory.Key, n_beats: float, beats_per_bar: float, seed: int,
+                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> list[tuple[str, float]]:
+    """Chord symbols in absolute pitch with durations in beats summing to n_beats.
+
+    Durations fall on a half-bar grid (bar or beat when half bars do not fit the vocabulary);
+    the last bar (or the whole piece, if shorter) is the tonic.
+    """
+    check_sampling(temperature, top_k, top_p)
+    _check_beats(n_beats, "n_beats")
+    _check_beats(beats_per_bar, "beats_per_bar")
+    model = _need(model_dir, "chords")
+    tpb = tokens.TICKS_PER_BEAT
+    total = int(math.floor(n_beats * tpb + 1e-9))
+    bar = max(int(round(beats_per_bar * tpb)), 1)
+    grid = _chord_grid(bar)
+    tonic = [tokens.chord_token(0, q) for q in tonic_qualities(key)]
+    tonic_mask = np.zeros(tokens.N_CHORD, bool)
+    tonic_mask[tonic] = True
+    cond = {"total_ticks": np.int32(total), "final_ticks": np.int32(min(bar, total)), "grid_ticks": np.int32(grid),
+            "bar_ticks": np.int32(bar), "mode": np.int32(tokens.mode_token(key.mode)), "tonic_mask": tonic_mask,
+            "temperature": np.float32(temperature), "top_k": np.int32(top_k), "top_p": np.float32(top_p)}
+    n_steps = sample.bucket(-(-total // grid) + 2)
+    chords, lengths, _, valid = (np.asarray(a)[0] for a in model.sampler.run(
+        model.params, _key(seed, "chords"), cond, n_steps=n_steps, batch=1))
+    result: list[list] = []
+    for token, length, ok in zip(chords, lengths, valid):
+        if not ok:
+            break
+        symbol = tokens.decode_chord(int(token), key)
+        if result and result[-1][0] == symbol:
+            result[-1][1] += int(length)
+        else:
+            result.append([symbol, int(length)])
+    if not result:  # a piece shorter than one tick: the tonic alone
+        return [(tokens.decode_chord(tonic[0], key), float(n_beats))]
+    out = [(symbol, ticks / tpb) for symbol, ticks in result[:-1]]
+    out.append((result[-1][0], n_beats - math.fsum(d for _, d in out)))
+    return out
+
+
+# --- melody ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChordTimeline:
+    starts: np.ndarray  # ticks, first is 0
+    tokens: np.ndarray
+    pcs: np.ndarray  # (n, 12) relative to the key
+    ends: np.ndarray
+
+
+def chord_timeline(chords: list[score.ChordEvent], key: theory.Key, total_ticks: int) -> ChordTimeline:
+    """Chord events → contiguous arrays from tick 0, gaps filled with "no chord"."""
+    tpb = tokens.TICKS_PER_BEAT
+    events = []
+    for i, event in enumerate(sorted(chords, key=lambda c: (c.start, c.duration))):
+        try:
+            chord = theory.parse_chord(event.symbol)
+        except theory.TheoryError as e:
+            raise LofictlError(str(e), field=("chords", i)) from None
+        start, end = int(round(event.start * tpb)), int(round(event.end * tpb))
+        if end <= start or end <= 0 or start >= total_ticks:
+            continue
+        rel = tokens.pcs_mask((pc - key.tonic) % 12 for pc in chord.pitch_classes)
+        events.append((max(start, 0), min(end, total_ticks),
+                       tokens.chord_token(chord.root - key.tonic, tokens.reduce_intervals(chord.intervals)), rel))
+    starts, toks, pcs, ends = [], [], [], []
+    cursor = 0
+    for start, end, token, rel in events:
+        if start < cursor:  # overlapping events: the later one takes over
+            start = cursor
+            if start >= end:
+                continue
+        if start > cursor:
+            starts.append(cursor), toks.append(tokens.NO_CHORD), pcs.append(np.zeros(12, np.float32)), ends.append(start)
+        starts.append(start), toks.append(token), pcs.append(rel), ends.append(end)
+        cursor = end
+    if cursor < total_ticks or not starts:
+        starts.append(cursor), toks.append(tokens.NO_CHORD), pcs.append(np.zeros(12, np.float32)), ends.append(max(total_ticks, cursor + 1))
+    return ChordTimeline(np.array(starts, np.int32), np.array(toks, np.int32), np.stack(pcs).astype(np.float32),
+                         np.array(ends, np.int32))
+
+
+def pitch_base(key: theory.Key, low: int, high: int) -> int:
+    """The MIDI pitch relative pitch 0 stands for, an octave of the tonic chosen so the range
+    sits where the corpus melodies sit (about a fifth above the tonic)."""
+    base = tokens.tonic_base(key.tonic)
+    return base + 12 * int(round(((low + high) / 2 - base - 7) / 12))
+
+
+def range_mask(base: int, low: int, high: int) -> np.ndarray:
+    mask = np.full(tokens.N_PITCH, sample.NEG, np.float32)
+    mask[tokens.REST] = 0.0
+    for t in range(2, tokens.N_PITCH):
+        if low <= base + tokens.relative_of_token(t) <= high:
+            mask[t] = 0.0
+    return mask
+
+
+def chord_tone_share(notes: list[score.Note], chords: list[score.ChordEvent]) -> float:
+    """Duration-weighted share of notes whose pitch class is in the chord sounding at their onset
+    (notes where no chord sounds are left out); nan without such notes."""
+    parsed = [(c.start, c.end, theory.parse_chord(c.symbol).pitch_classes) for c in chords]
+    on, total = 0.0, 0.0
+    for note in notes:
+        for start, end, pcs in parsed:
+            if start <= note.start < end:
+                total += note.duration
+                on += note.duration if note.pitch % 12 in pcs else 0.0
+                break
+    return on / total if total else float("nan")
+
+
+def _candidate_score(factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, timeline: ChordTimeline,
+                     total: int) -> float:
+    """Chord-tone fit (duration-weighted), variety (distinct pitch 4-grams) and not too many rests."""
+    pitches, on, sounding, rests = [], 0.0, 0.0, 0.0
+    for (p, d, _), tick, ok in zip(factors, ticks, valid):
+        if not ok:
+            break
+        length = min(sample.DURATION_TICKS[d], total - tick)
+        if p == tokens.REST:
+            rests += length
+            continue
+        pitches.append(int(p))
+        i = int(np.searchsorted(timeline.starts, tick, side="right") - 1)
+        pc = tokens.relative_of_token(int(p)) % 12
+        if timeline.tokens[i] != tokens.NO_CHORD:
+            sounding += length
+            on += length * timeline.pcs[i][pc]
+    if len(pitches) < 2:
+        return -1e9
+    grams = [tuple(pitches[i:i + 4]) for i in range(len(pitches) - 3)]
+    variety = len(set(grams)) / len(grams) if grams else 1.0
+    fit = on / sounding if sounding else 0.5
+    return fit + 0.5 * variety - max(0.0, rests / max(total, 1) - 0.4)
+
+
+def generate_melody(model_dir: Path, key: theory.Key, chords: list[score.ChordEvent], n_beats: float, seed: int,
+                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, low: int = 60, high: int = 84,
+                    *, beats_per_bar: float = 4.0, candidates: int = DEFAULT_CANDIDATES,
+                    scale_strength: float = DEFAULT_SCALE_STRENGTH,
+                    loop_strength: float = DEFAULT_LOOP_STRENGTH) -> list[score.Note]:
+    """Notes inside [0, n_beats) with pitches in [low, high], following the chord timeline.
+
+    `candidates` melodies are sampled in one batch and the best by chord-tone fit, variety and
+    rest share is returned. `scale_strength` 0 turns the key constraint off; `loop_strength` 0
+    turns the anti-loop guard off.
+    """
+    check_sampling(temperature, top_k, top_p)
+    _check_beats(n_beats, "n_beats")
+    _check_beats(beats_per_bar, "beats_per_bar")
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 127:
+            raise LofictlError(f"must be a MIDI pitch 0..127, got {value!r}", field=name)
+    if high - low < 5:
+        raise LofictlError(f"the melody range {low}..{high} is too narrow; give at least 5 semitones", field="high")
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= 64:
+        raise LofictlError(f"must be a whole number 1..64, got {candidates!r}", field="candidates")
+    for name, value in (("scale_strength", scale_strength), ("loop_strength", loop_strength)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise LofictlError(f"must be a number 0 or more, got {value!r}", field=name)
+    model = _need(model_dir, "melody")
+    tpb = tokens.TICKS_PER_BEAT
+    total = int(math.floor(n_beats * tpb + 1e-9))
+    if total <= 0:
+        return []
+    timeline = chord_timeline(chords, key, total)
+    base = pitch_base(key, low, high)
+    scale = tokens.pcs_mask((pc - key.tonic) % 12 for pc in key.scale)
+    cond = sample.melody_conditions(timeline.starts, timeline.tokens, timeline.pcs, total,
+                                    int(round(beats_per_bar * tpb)), tokens.mode_token(key.mode),
+                                    range_mask(base, low, high), scale, temperature=temperature, top_k=top_k,
+                                    top_p=top_p, scale_strength=scale_strength, loop_strength=loop_strength)
+    n_steps = sample.bucket(-(-total // min(tokens.DURATION_TICKS)) + 1, 64)
+    factors, ticks, valid = (np.asarray(a) for a in model.sampler.run(
+        model.params, _key(seed, "melody"), cond, n_steps=n_steps, batch=candidates))
+    scores = [_candidate_score(factors[b], ticks[b], valid[b], timeline, total) for b in range(candidates)]
+    best = int(np.argmax(scores))  # first of equals: deterministic
+    return decode_melody(factors[best], ticks[best], valid[best], base, low, high, total)
+
+
+def decode_melody(factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, base: int, low: int, high: int,
+                  total: int) -> list[score.Note]:
+    tpb = tokens.TICKS_PER_BEAT
+    notes = []
+    for (p, d, v), tick, ok in zip(factors, ticks, valid):
+        if not ok:
+            break
+        if p == tokens.REST:
+            continue
+        pitch = base + tokens.relative_of_token(int(p))
+        while pitch < low:  # the range mask keeps pitches inside; this guards the edges
+            pitch += 12
+        while pitch > high:
+            pitch -= 12
+        length = min(int(sample.DURATION_TICKS[d]), total - int(tick))
+        notes.append(score.Note(int(tick) / tpb, length / tpb, int(pitch), tokens.decode_velocity(int(v))))
+    return notes

@@ -1,0 +1,205 @@
+"""Sampling compiled once: one `jax.jit` over `jax.lax.scan`, never a Python loop per note.
+
+Temperature, top-k and top-p are traced scalars, so changing them does not recompile; the
+number of steps and the chord arrays are padded to power-of-two buckets so pieces of similar
+length share a compiled program.
+
+Melody: durations make the position data-dependent, so the scan carries the current tick and
+looks up the sounding chord from an array of chord start ticks. The logits of the pitch factor
+get, before filtering:
+  * a hard range mask (the register asked for) and BOS masked everywhere;
+  * an optional scale constraint: a penalty of `scale_strength` on pitches that are neither in
+    the key's scale nor in the sounding chord;
+  * the anti-loop guard: when the last n-1 pitches already occurred earlier in a window of
+    recent notes, the pitch that followed them then is penalised (once per earlier occurrence,
+    at most twice). Unlike replacing a note at random after the fact, the model still chooses
+    among its other likely continuations, and motifs may repeat once before being discouraged.
+Several candidates are sampled in one batch; the caller scores them.
+
+Chords: the scan carries the tick too; durations are restricted to a grid (half bars) and to
+what is left before the final span, where the chord is restricted to the tonic.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import tokens
+from . import modules
+
+NEG = -1e9  # a masked logit; finite so that softmax over an all-masked row stays defined
+
+
+def bucket(n: int, minimum: int = 16) -> int:
+    size = minimum
+    while size < n:
+        size *= 2
+    return size
+
+
+def filter_logits(logits, temperature, top_k, top_p):
+    """Temperature, then top-k (0 = off), then top-p (nucleus), all traced; logits (B, V)."""
+    logits = logits / temperature
+    vocab = logits.shape[-1]
+    ordered = jnp.sort(logits, axis=-1)[..., ::-1]
+    k = jnp.where(top_k > 0, jnp.minimum(top_k, vocab), vocab)
+    kth = jnp.take_along_axis(ordered, jnp.broadcast_to(k - 1, ordered.shape[:-1])[..., None], axis=-1)
+    logits = jnp.where(logits < kth, NEG, logits)
+    ordered = jnp.where(ordered < kth, NEG, ordered)
+    probs = jax.nn.softmax(ordered, axis=-1)
+    before = jnp.cumsum(probs, axis=-1) - probs  # mass strictly above each candidate
+    keep = before < top_p
+    cutoff = jnp.min(jnp.where(keep, ordered, jnp.inf), axis=-1, keepdims=True)
+    return jnp.where(logits < cutoff, NEG, logits)
+
+
+def _pitch_pc_table() -> np.ndarray:
+    """Pitch-class (relative to the tonic) of each pitch token; -1 for BOS and rest."""
+    table = -np.ones(tokens.N_PITCH, np.int32)
+    for t in range(2, tokens.N_PITCH):
+        table[t] = tokens.relative_of_token(t) % 12
+    return table
+
+
+PITCH_PC = _pitch_pc_table()
+DURATION_TICKS = np.array((0,) + tokens.DURATION_TICKS, np.int32)
+CHORD_DURATION_TICKS = np.array((0,) + tokens.CHORD_DURATION_TICKS, np.int32)
+
+
+def loop_penalty(history, n: int, strength):
+    """Penalty (B, N_PITCH) on pitches that would repeat an n-gram seen in `history` (B, W),
+    oldest first, -1 where empty."""
+    width = history.shape[1]
+    context = history[:, width - (n - 1):]
+    starts = np.arange(0, width - (n - 1))  # earlier windows whose continuation is in history
+    windows = starts[:, None] + np.arange(n - 1)[None, :]
+    earlier = history[:, windows]  # (B, M, n-1)
+    follow = history[:, starts + n - 1]  # (B, M)
+    match = jnp.all(earlier == context[:, None, :], axis=-1) & jnp.all(context >= 0, axis=-1)[:, None] & (follow >= 0)
+    counts = jnp.sum(jax.nn.one_hot(jnp.maximum(follow, 0), tokens.N_PITCH) * match[..., None], axis=1)
+    return -strength * jnp.minimum(counts, 2.0)
+
+
+class MelodySampler:
+    """Samples factor tokens from a melody model; built once per loaded model."""
+
+    def __init__(self, model: modules.TokenLSTM, tables: tuple[np.ndarray, ...], loop_n: int = 4, window: int = 16):
+        self.model = model
+        self.tables = tuple(np.asarray(t, np.int32) for t in tables)
+        self.loop_n = loop_n
+        self.window = window
+        self.run = jax.jit(self._run, static_argnames=("n_steps", "batch"))
+        self.step = jax.jit(self._step)
+
+    def _bias(self, history, pcs, range_mask, scale_mask, scale_strength, loop_strength):
+        """Additive logits (B, N_PITCH) for the pitch factor."""
+        allowed = scale_mask[None, :] + pcs  # (B, 12): scale or chord tone
+        pc = jnp.asarray(PITCH_PC)
+        in_key = jnp.where(pc[None, :] >= 0, allowed[:, jnp.maximum(pc, 0)] > 0, True)
+        bias = range_mask[None, :] + jnp.where(in_key, 0.0, -scale_strength)
+        return bias + loop_penalty(history, self.loop_n, loop_strength)
+
+    def _step(self, params, state, step_key, cond):
+        """One note for every candidate. state: carry, prev tokens, tick, history."""
+        carry, prev, tick, history = state
+        batch = tick.shape[0]
+        index = jnp.clip(jnp.searchsorted(cond["chord_starts"], tick, side="right") - 1, 0, cond["chord_starts"].shape[0] - 1)
+        chord = cond["chord_tokens"][index]
+        pcs = cond["chord_pcs"][index]
+        position = jnp.clip(tick % cond["bar_ticks"], 0, tokens.N_POSITION - 1)
+        inputs = {"tokens": prev[:, None, :], "position": position[:, None],
+                  "mode": jnp.full((batch,), cond["mode"], jnp.int32), "chord": chord[:, None], "pcs": pcs[:, None, :]}
+        logits, carry = self.model.apply(params, inputs, carry)
+        bias = self._bias(history, pcs, cond["range_mask"], cond["scale_mask"], cond["scale_strength"],
+                          cond["loop_strength"])
+        factors = jnp.zeros((batch, 3), jnp.int32)
+        chosen = []
+        for h, (head, table) in enumerate(zip(logits, self.tables)):
+            head = head[:, 0, :]
+            if table[1, 0] >= 0:  # this head carries pitch: bias through its pitch column
+                head = head + bias[:, np.maximum(table[:, 0], 0)]
+            head = head.at[:, 0].set(NEG)  # BOS is an input only
+            head = filter_logits(head, cond["temperature"], cond["top_k"], cond["top_p"])
+            token = jax.random.categorical(jax.random.fold_in(step_key, h), head, axis=-1)
+            chosen.append(token)
+            rows = jnp.asarray(table)[token]
+            factors = jnp.where(rows >= 0, rows, factors)
+        dur_ticks = jnp.asarray(DURATION_TICKS)[factors[:, 1]]
+        valid = tick < cond["total_ticks"]
+        history = jnp.concatenate([history[:, 1:], factors[:, :1]], axis=1)
+        new_state = (carry, jnp.stack(chosen, axis=-1).astype(jnp.int32), tick + dur_ticks, history)
+        return new_state, (factors, tick, valid)
+
+    def initial_state(self, batch: int):
+        return (modules.zero_carry(self.model, batch), jnp.zeros((batch, len(self.tables)), jnp.int32),
+                jnp.zeros((batch,), jnp.int32), -jnp.ones((batch, self.window), jnp.int32))
+
+    def _run(self, params, key, cond, n_steps: int, batch: int):
+        def body(state, i):
+            return self._step(params, state, jax.random.fold_in(key, i), cond)
+        _, (factors, ticks, valid) = jax.lax.scan(body, self.initial_state(batch), jnp.arange(n_steps))
+        # scan stacks time first; callers want candidates first
+        return jnp.swapaxes(factors, 0, 1), jnp.swapaxes(ticks, 0, 1), jnp.swapaxes(valid, 0, 1)
+
+
+def melody_conditions(chord_starts: np.ndarray, chord_tokens: np.ndarray, chord_pcs: np.ndarray, total_ticks: int,
+                      bar_ticks: int, mode: int, range_mask: np.ndarray, scale_mask: np.ndarray, *,
+                      temperature: float, top_k: int, top_p: float, scale_strength: float,
+                      loop_strength: float) -> dict:
+    """The traced inputs of a melody scan; chord arrays padded to a bucket with starts past the end."""
+    size = bucket(len(chord_starts), 8)
+    pad = size - len(chord_starts)
+    far = np.iinfo(np.int32).max // 2
+    return {
+        "chord_starts": np.concatenate([chord_starts, np.full(pad, far)]).astype(np.int32),
+        "chord_tokens": np.concatenate([chord_tokens, np.full(pad, tokens.NO_CHORD)]).astype(np.int32),
+        "chord_pcs": np.concatenate([chord_pcs, np.zeros((pad, 12))]).astype(np.float32),
+        "total_ticks": np.int32(total_ticks), "bar_ticks": np.int32(max(bar_ticks, 1)), "mode": np.int32(mode),
+        "range_mask": range_mask.astype(np.float32), "scale_mask": scale_mask.astype(np.float32),
+        "temperature": np.float32(temperature), "top_k": np.int32(top_k), "top_p": np.float32(top_p),
+        "scale_strength": np.float32(scale_strength), "loop_strength": np.float32(loop_strength),
+    }
+
+
+class ChordSampler:
+    """Samples (chord token, duration ticks) from a chord model."""
+
+    def __init__(self, model: modules.TokenLSTM):
+        self.model = model
+        self.run = jax.jit(self._run, static_argnames=("n_steps", "batch"))
+
+    def _run(self, params, key, cond, n_steps: int, batch: int):
+        total, final, grid = cond["total_ticks"], cond["final_ticks"], cond["grid_ticks"]
+        cdur = jnp.asarray(CHORD_DURATION_TICKS)
+
+        def body(state, i):
+            carry, prev, tick = state
+            step_key = jax.random.fold_in(key, i)
+            remaining = total - tick
+            position = jnp.clip(tick % cond["bar_ticks"], 0, tokens.N_POSITION - 1)
+            inputs = {"tokens": prev[:, None, :], "position": position[:, None],
+                      "mode": jnp.full((batch,), cond["mode"], jnp.int32)}
+            (chord_logits, dur_logits), carry = self.model.apply(params, inputs, carry)
+            chord_logits = chord_logits[:, 0, :].at[:, :2].set(NEG)  # no BOS, no "no chord"
+            at_end = remaining <= final
+            chord_logits = jnp.where(at_end[:, None] & ~cond["tonic_mask"][None, :], NEG, chord_logits)
+            chord_logits = filter_logits(chord_logits, cond["temperature"], cond["top_k"], cond["top_p"])
+            chord = jax.random.categorical(jax.random.fold_in(step_key, 0), chord_logits, axis=-1)
+            # Durations on the grid that leave the final span free.
+            allowed = (cdur[None, :] % grid == 0) & (cdur[None, :] > 0) & (cdur[None, :] <= (remaining - final)[:, None])
+            dur_logits = jnp.where(allowed, dur_logits[:, 0, :], NEG)
+            dur_logits = filter_logits(dur_logits, cond["temperature"], cond["top_k"], cond["top_p"])
+            dur_token = jax.random.categorical(jax.random.fold_in(step_key, 1), dur_logits, axis=-1)
+            fill = jnp.where(at_end, remaining, remaining - final)  # when nothing on the grid fits
+            length = jnp.where(at_end, remaining, jnp.where(jnp.any(allowed, axis=-1), cdur[dur_token], fill))
+            # What the model reads back: the duration token nearest the length actually used.
+            nearest = jnp.argmin(jnp.abs(cdur[1:][None, :] - length[:, None]), axis=-1) + 1
+            valid = remaining > 0
+            new_prev = jnp.stack([chord, nearest], axis=-1).astype(jnp.int32)
+            return (carry, new_prev, tick + jnp.maximum(length, 0)), (chord, length, tick, valid)
+
+        state = (modules.zero_carry(self.model, batch), jnp.zeros((batch, 2), jnp.int32), jnp.zeros((batch,), jnp.int32))
+        _, outputs = jax.lax.scan(body, state, jnp.arange(n_steps))
+        return tuple(jnp.swapaxes(o, 0, 1) for o in outputs)
