@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import theory
+from . import drums, theory
 from .errors import LofictlError
 from .yamlfile import FieldPath, Positions, parse_yaml, read_yaml
 
@@ -428,6 +428,10 @@ def check_arrangement(loaded: LoadedRecipe) -> None:
                 theory.parse_progression(track.progression, recipe.beats_per_bar)
             except theory.TheoryError as exc:
                 raise loaded.error(str(exc), ("tracks", name, "progression")) from None
+        if isinstance(track, DrumsTrack) and track.pattern not in drums.PATTERNS:
+            raise loaded.error(f"unknown drum pattern {track.pattern!r}"
+                               f"{_did_you_mean(track.pattern, drums.pattern_names())} "
+                               f"(patterns: {', '.join(drums.pattern_names())})", ("tracks", name, "pattern"))
         if isinstance(track, MelodyTrack) and track.low >= track.high:
             raise loaded.error("low must be below high", ("tracks", name, "low"))
 
