@@ -135,7 +135,8 @@ def _vinyl(sample_rate: int, seed: int):
         pop_train = _impulses(pops_rng, n, 0.7, sample_rate, lambda k: pops_rng.uniform(0.5, 1.0, k), 0.2)
         pops = 0.25 * pop_body(pop_train) + 0.6 * pop_click(pop_train)
         low = rumble(rumble_rng.standard_normal((1, n)).repeat(2, axis=0)) * turn * 1.2
-        hush = surface(surface_rng.standard_normal((2, n))) * turn * 0.01
+        grain = surface_rng.standard_normal((3, n))  # mostly shared: a record is nearly mono
+        hush = surface(np.stack([grain[0] + 0.3 * grain[1], grain[0] + 0.3 * grain[2]])) * turn * 0.01
         return (ticks + pops) * 0.8 + low * 0.09 + hush * 1.8
 
     return chunk
