@@ -42,7 +42,8 @@ def pan_gains(pan: float) -> tuple[float, float]:
     if not -1.0 <= pan <= 1.0:
         raise ValueError(f"pan must be between -1 and 1, got {pan}")
     angle = (pan + 1.0) * math.pi / 4.0
-    return math.sqrt(2.0) * math.cos(angle), math.sqrt(2.0) * math.sin(angle)
+    left, right = math.sqrt(2.0) * math.cos(angle), math.sqrt(2.0) * math.sin(angle)
+    return (left if left > 1e-12 else 0.0), (right if right > 1e-12 else 0.0)  # hard pan: exact 0
 
 
 def apply_gain_pan(audio: np.ndarray, gain_db: float = 0.0, pan: float = 0.0) -> np.ndarray:
