@@ -86,6 +86,7 @@ def test_every_plugin_gives_the_same_bytes_in_blocks_as_whole(noise, name):
     assert whole.shape == noise.shape and np.isfinite(whole).all()
     assert apply_chain(noise, SR, [{name: {}}], block_size=1000).tobytes() == whole.tobytes()
     assert apply_chain(noise, SR, [{name: {}}]).tobytes() == whole.tobytes()  # state is reset
+    assert build_chain([{name: {}}])(noise, SR).tobytes() == whole.tobytes()  # = Pedalboard in one call
 
 
 def test_mixed_chain_blocks_equal_whole(noise):
