@@ -390,9 +390,10 @@ def apply_chain(audio: np.ndarray, sample_rate: int, chain: Sequence | pedalboar
 
     The chain runs as segments: plugins that stream exactly run block by block (block_size,
     default DEFAULT_BLOCK_SIZE); plugins with latency (WHOLE_ONLY, external ones) always see the
-    whole signal so Pedalboard can compensate their delay. The block size never changes the bytes. (Pedalboard running a mixed chain in one call lets a stateful plugin's tail
-    past the end reach a later latency plugin, which block processing cannot reproduce; the
-    segments make both modes cut the signal at the same place.)
+    whole signal so Pedalboard can compensate their delay. The block size never changes the
+    bytes. (Pedalboard running a mixed chain in one call would let a stateful plugin's tail past
+    the end reach a later latency plugin, which blocks cannot reproduce; segments cut the signal
+    at the same place in both modes.)
     """
     board = chain if isinstance(chain, pedalboard.Pedalboard) else build_chain(chain, (), sample_rate)
     audio = np.ascontiguousarray(audio, dtype=np.float32)
