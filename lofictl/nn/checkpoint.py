@@ -138,8 +138,8 @@ def check_layout(template, state, message: str) -> None:
         raise LofictlError(f"{message} (missing {missing}, unexpected {extra})", field="model")
     for name, leaf in flat_want.items():
         got = flat_got[name]
-        if tuple(np.shape(got)) != tuple(leaf.shape):
-            raise LofictlError(f"{message} ({name}: shape {tuple(np.shape(got))}, expected {tuple(leaf.shape)})",
+        if tuple(np.shape(got)) != tuple(np.shape(leaf)):
+            raise LofictlError(f"{message} ({name}: shape {tuple(np.shape(got))}, expected {tuple(np.shape(leaf))})",
                                field="model")
 
 

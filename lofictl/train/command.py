@@ -45,6 +45,8 @@ def _run(kind: str, arch: str, corpus: str, out: Path, steps: int, batch_size: i
                "patience": patience, "eval_every": eval_every, "augment": augment}
     if kind == "melody":
         options = {"arch": arch, **options}
+    else:
+        del options["augment"]  # octave copies apply to melodies only
     command = canonical_command(kind, options)
     with console.status(f"reading {corpus}"):
         pieces, summary = corpus_mod.load_corpus(corpus, limit=limit, use_cache=cache)

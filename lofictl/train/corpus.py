@@ -528,3 +528,32 @@ def chord_tokens(piece: Piece) -> ChordSeq:
             tick += part
     return ChordSeq(np.array(chord, np.int32), np.array(dur, np.int32), np.array(pos, np.int32),
                     tokens.mode_token(piece.mode))
+
+
+def synthetic_pieces(n: int, seed: int = 0, bars: int = 8) -> list[Piece]:
+    """A tiny corpus made in code (tests, benchmarks): I–vi–IV–V or i–VI–iv–V loops in random
+    keys, melodies of chord tones in quarters and eighths with the odd passing tone and rest."""
+    from ..seeds import rng as named_rng
+    out = []
+    for i in range(n):
+        r = named_rng(seed, "synthetic", i)
+        tonic = int(r.integers(12))
+        mode = "major" if i % 2 == 0 else "minor"
+        progression = [(0, "maj"), (9, "min"), (5, "maj"), (7, "dom7")] if mode == "major" else \
+                      [(0, "min"), (8, "maj"), (5, "min"), (7, "dom7")]
+        chords, melody = [], []
+        for bar in range(bars):
+            root, quality = progression[bar % 4]
+            chords.append((bar * 4.0, 4.0, (tonic + root) % 12, quality))
+            tones = sorted(tokens.CHORD_QUALITIES[quality][0])
+            t = bar * 4.0
+            while t < bar * 4.0 + 4.0 - 1e-9:
+                dur = 1.0 if r.random() < 0.5 else 0.5
+                if r.random() < 0.08:
+                    t += dur  # a rest
+                    continue
+                step = int(r.choice(tones)) + (1 if r.random() < 0.1 else 0)
+                melody.append((t, dur, 60 + tonic + root + step if root + step < 12 else 48 + tonic + root + step, None))
+                t += dur
+        out.append(Piece(f"synthetic:{seed}:{i}", tonic, mode, 4.0, tuple(melody), tuple(chords)))
+    return out

@@ -194,6 +194,20 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(config.clip), optax.adamw(schedule, weight_decay=config.weight_decay))
 
 
+_STEPS_CACHE: dict[str, tuple] = {}
+
+
+def cached_steps(config: TrainConfig, heads: tuple[int, ...]):
+    """(model, optimizer, train_step, eval_step) shared by runs that differ only in seed or data,
+    so repeated runs in one process (tests, benchmarks, sweeps) compile once."""
+    key = repr((model_config(config, heads), config.steps, config.lr, config.weight_decay, config.clip))
+    if key not in _STEPS_CACHE:
+        model = modules.build(model_config(config, heads))
+        optimizer = make_optimizer(config)
+        _STEPS_CACHE[key] = (model, optimizer, *make_steps(model, optimizer))
+    return _STEPS_CACHE[key]
+
+
 def make_steps(model: modules.TokenLSTM, optimizer: optax.GradientTransformation):
     """Pure (train_step, eval_step), jitted."""
 
@@ -243,8 +257,12 @@ def evaluate(eval_step, params, data: Dataset, batch_size: int) -> tuple[float, 
 
 
 def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfig, out_dir: Path,
-          command: str, resume: bool = False, console=None, progress: bool = True) -> dict:
-    """Train and write the checkpoint folder; returns the model.json written."""
+          command: str, resume: bool = False, console=None, progress: bool = True,
+          stop_at: int | None = None) -> dict:
+    """Train and write the checkpoint folder; returns the model.json written.
+
+    `stop_at` ends the run at that step as an interruption would (the state is saved, and
+    `resume=True` continues it); the step budget and its schedule stay those of `config`."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -252,9 +270,7 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     console = console or Console(stderr=True)
     out_dir = Path(out_dir)
     prepared = prepare(pieces, config)
-    model = modules.build(model_config(config, prepared.heads))
-    optimizer = make_optimizer(config)
-    train_step, eval_step = make_steps(model, optimizer)
+    model, optimizer, train_step, eval_step = cached_steps(config, prepared.heads)
 
     params = model.init(jax.random.key(derive_seed(config.seed, "init")),
                         modules.dummy_inputs(model), modules.zero_carry(model, 1))
@@ -266,6 +282,7 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
         state = checkpoint.load_train_state(out_dir, state)
         state["step"] = int(state["step"])
         _, best_params = checkpoint.load(out_dir, config.kind)
+        state["history"] = checkpoint.read_meta(out_dir).get("metrics", {}).get("val_history", [])
         console.print(f"resuming {out_dir} at step {state['step']}")
     params, opt_state = state["params"], state["opt_state"]
 
@@ -285,7 +302,8 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     metrics: dict = {}
     with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
         task = bar.add_task(f"train {config.kind}", total=config.steps, completed=step, loss="-", val="-")
-        while step < config.steps and state["bad"] < config.patience:
+        last = config.steps if stop_at is None else min(stop_at, config.steps)
+        while step < last and state["bad"] < config.patience:
             rng = np.random.default_rng([batch_seed, step])
             batch = prepared.train.batch(rng.integers(0, len(prepared.train), config.batch_size))
             params, opt_state, loss = train_step(params, opt_state, batch)
@@ -295,8 +313,9 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
                 bar.update(task, completed=step, loss=f"{train_loss:.3f}")
             else:
                 bar.update(task, completed=step)
-            if step % config.eval_every == 0 or step == config.steps:
+            if step % config.eval_every == 0 or step == last:
                 val_loss, per_head = evaluate(eval_step, params, prepared.val, config.batch_size)
+                state["history"] = list(state.get("history", [])) + [[step, round(val_loss, 4)]]
                 if val_loss < state["best_val"] - 1e-4:
                     state.update(best_val=val_loss, best_step=step, bad=0)
                     best_params = params
@@ -311,10 +330,11 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
                 elapsed = seconds_before + time.perf_counter() - started
                 state.update(params=params, opt_state=opt_state, step=step, seconds=elapsed)
                 done = {"steps_done": step, "stopped_early": bool(state["bad"] >= config.patience),
+                        "val_history": state["history"],
                         "wall_seconds": round(elapsed, 1),
                         "tokens_per_second": round(tokens_per_step * step / max(elapsed, 1e-9), 1)}
                 meta = checkpoint.save(out_dir, best_params, {**meta_base, "metrics": {**metrics, **done}})
-                checkpoint.save_train_state(out_dir, state)
+                checkpoint.save_train_state(out_dir, {k: v for k, v in state.items() if k != "history"})
     # Every path out of the loop has just saved (an evaluation precedes any stop); a resumed
     # run whose budget was already spent leaves the checkpoint as it was.
     return checkpoint.read_meta(out_dir)
