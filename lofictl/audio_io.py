@@ -37,7 +37,46 @@ def _check_audio(audio: np.ndarray) -> np.ndarray:
     return audio.astype(np.float32, copy=False)
 
 
-def _wav_header(channels: int, sample_rate: int, frames: int, subtype: str) -> bytes:
+def info_chunk(info: dict[str, str] | None) -> bytes:
+    """A RIFF LIST/INFO chunk (INAM title, ISFT software, ICMT comment...), sorted, NUL-terminated."""
+    if not info:
+        return b""
+    body = b"INFO"
+    for tag, text in sorted(info.items()):
+        if len(tag) != 4:
+            raise ValueError(f"INFO tags are four characters, not {tag!r}")
+        data = text.encode("utf-8") + b"\0"
+        body += tag.encode("ascii") + struct.pack("<I", len(data)) + data + (b"\0" if len(data) & 1 else b"")
+    return b"LIST" + struct.pack("<I", len(body)) + body
+
+
+def read_info_chunk(path: str | Path) -> dict[str, str]:
+    """The LIST/INFO entries of a WAV file (empty when it has none)."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            raise LofictlError(f"{path} is not a WAV file")
+        info: dict[str, str] = {}
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return info
+            chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if chunk_id == b"LIST":
+                body = handle.read(size)
+                if body[:4] == b"INFO":
+                    pos = 4
+                    while pos + 8 <= len(body):
+                        tag, length = body[pos:pos + 4].decode("ascii", "replace"), struct.unpack("<I", body[pos + 4:pos + 8])[0]
+                        info[tag] = body[pos + 8:pos + 8 + length].rstrip(b"\0").decode("utf-8", "replace")
+                        pos += 8 + length + (length & 1)
+                if size & 1:
+                    handle.read(1)
+            else:
+                handle.seek(size + (size & 1), 1)
+
+
+def _wav_header(channels: int, sample_rate: int, frames: int, subtype: str, info: dict[str, str] | None = None) -> bytes:
     bits = {"float32": 32, "24bit": 24, "16bit": 16}[subtype]
     block_align = channels * bits // 8
     data_size = frames * block_align
@@ -50,11 +89,12 @@ def _wav_header(channels: int, sample_rate: int, frames: int, subtype: str) -> b
         fmt = struct.pack("<HHIIHH", _WAVE_FORMAT_PCM, channels, sample_rate,
                           sample_rate * block_align, block_align, bits)
         extra = b""
-    body_size = 4 + (8 + len(fmt)) + len(extra) + 8 + data_size + (data_size & 1)
+    listing = info_chunk(info)  # provenance, before the data so readers find it without seeking far
+    body_size = 4 + (8 + len(fmt)) + len(extra) + len(listing) + 8 + data_size + (data_size & 1)
     if body_size > 0xFFFFFFFF:
         raise LofictlError("the audio is too long for a WAV file (over 4 GB); use flac")
     return (b"RIFF" + struct.pack("<I", body_size) + b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-            + extra + b"data" + struct.pack("<I", data_size))
+            + extra + listing + b"data" + struct.pack("<I", data_size))
 
 
 def _wav_frames(block: np.ndarray, subtype: str) -> bytes:
@@ -68,13 +108,14 @@ def _wav_frames(block: np.ndarray, subtype: str) -> bytes:
     return ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()  # low three bytes of each int32
 
 
-def write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str = "float32") -> None:
+def write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str = "float32", *,
+              info: dict[str, str] | None = None) -> None:
     audio = _check_audio(audio)
     if subtype not in WAV_SUBTYPES:
         raise LofictlError(f"WAV subtype {subtype!r} is not one of {', '.join(WAV_SUBTYPES)}")
     channels, frames = audio.shape
     with open(path, "wb") as handle:
-        handle.write(_wav_header(channels, int(sample_rate), frames, subtype))
+        handle.write(_wav_header(channels, int(sample_rate), frames, subtype, info))
         for start in range(0, frames, _CHUNK_FRAMES):
             handle.write(_wav_frames(audio[:, start:start + _CHUNK_FRAMES], subtype))
         if (frames * channels * {"float32": 4, "24bit": 3, "16bit": 2}[subtype]) & 1:
@@ -82,14 +123,15 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str = "f
 
 
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, fmt: str | None = None, *,
-                wav_subtype: str = "float32", flac_bits: int = 24, mp3_quality: str = MP3_QUALITY) -> Path:
+                wav_subtype: str = "float32", flac_bits: int = 24, mp3_quality: str = MP3_QUALITY,
+                info: dict[str, str] | None = None) -> Path:
     """Write (channels, samples) float audio as wav, flac or mp3 (default: from the suffix)."""
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
         raise LofictlError(f"unknown audio format {fmt!r}; use one of {', '.join(FORMATS)}")
     if fmt == "wav":
-        write_wav(path, audio, sample_rate, wav_subtype)
+        write_wav(path, audio, sample_rate, wav_subtype, info=info)
         return path
     audio = _check_audio(audio)
     if fmt == "mp3" and int(sample_rate) not in MP3_SAMPLE_RATES:

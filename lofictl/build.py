@@ -1,14 +1,24 @@
-"""The build runner: recipe → every output file, written atomically.
+"""The build runner: recipe → every output file, through cached stages, written atomically.
 
 `prepare` resolves and checks everything outside the recipe (SoundFonts, presets, effect
 parameters, overlay files, models) before any audio is made, so a mistake costs a second, not
-a render. `build_recipe` runs the stages and writes into a temporary sibling folder that is
-swapped in only when everything succeeded: an interrupted build leaves the previous outputs.
+a render.
+
+`build_recipe` runs the stages
+
+    compose → midi (+ piano roll)
+            → stem:<track> (one per track: FluidSynth, effects, gain/pan)
+            → overlays → mix (master chain, loudness, true peak) → export (files)
+
+Each stage declares its inputs (the recipe fields it reads, hashes of the files it reads, the
+hashes of its upstream outputs, library versions); its key is the hash of those. A stage whose
+key is in the cache is restored instead of run, and the lock file remembers the inputs so a
+rebuild can say what changed. Output goes into a temporary sibling folder that replaces the
+old one only when everything succeeded: a killed build leaves the previous outputs and lock.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,16 +26,23 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from . import __version__, soundfonts
+from .cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
 from .errors import LofictlError
 from .recipe import LoadedRecipe, Recipe
-from .score import Score, Track
+from .score import Score, Track, score_from_dict, score_to_dict
+from .seeds import derive_seed
 
 TAIL_SECONDS = 2.0  # room after the last bar for releases and effect tails
+LOCK_FORMAT = 1
 _DEFAULT_PRESETS = {"chords": "Electric Piano 1", "melody": "Vibraphone", "bass": "Acoustic Bass"}
+# Fields of a track that only shape its sound; everything else changes the notes.
+_SOUND_FIELDS = {"instrument", "gain_db", "pan", "mute", "solo", "effects"}
+STAGE_ORDER = ("compose", "midi", "stems", "overlays", "mix", "export")
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,7 @@ class BuildPlan:
 @dataclass
 class BuildResult:
     title: str
+    recipe: Path
     out_dir: Path
     bars: int
     tempo: float
@@ -59,6 +77,43 @@ class BuildResult:
     outputs: list[tuple[str, int]] = field(default_factory=list)  # relative path, size in bytes
     loudness: dict | None = None
     lock_path: Path | None = None
+    ran: list[str] = field(default_factory=list)  # stages that ran
+    restored: list[str] = field(default_factory=list)  # stages restored from the cache
+    reasons: list[str] = field(default_factory=list)  # why stages ran, in words
+    up_to_date: bool = False
+    lock: dict | None = None
+
+    def summary(self) -> dict:
+        """The machine-readable summary printed by --json."""
+        return {"recipe": str(self.recipe), "title": self.title, "out_dir": str(self.out_dir),
+                "bars": self.bars, "tempo": self.tempo, "duration_s": round(self.duration_s, 3),
+                "elapsed_s": round(self.elapsed_s, 3), "up_to_date": self.up_to_date,
+                "stages_ran": self.ran, "stages_restored": self.restored, "reasons": self.reasons,
+                "loudness": self.loudness, "lock": str(self.lock_path) if self.lock_path else None,
+                "outputs": {rel: size for rel, size in self.outputs}}
+
+
+class CacheCorrupt(Exception):
+    """A cached object failed its hash check while being restored; the build starts over."""
+
+
+@dataclass
+class Artifact:
+    """A stage output: a file already written, or one still in the cache (restored on demand).
+
+    A fully cached rebuild then copies nothing it does not need.
+    """
+
+    path: Path
+    entry: Any = None  # cache.Entry while the file is still only in the cache
+    name: str = ""
+
+    def ready(self, cache: Cache) -> Path:
+        if self.entry is not None:
+            if not cache.restore(self.entry, self.name, self.path):
+                raise CacheCorrupt(self.name)
+            self.entry = None
+        return self.path
 
 
 # --- prepare: resolve everything outside the recipe ---------------------------------------------
@@ -77,6 +132,9 @@ def prepare(loaded: LoadedRecipe) -> BuildPlan:
         font_name = spec.soundfont if spec else "FluidR3_GM.sf2"
         try:
             font = soundfonts.find_soundfont(font_name, recipe_dir)
+        except LofictlError as exc:
+            raise loaded.error(exc.message, where + ("soundfont",)) from None
+        try:
             if spec and (spec.preset or spec.program is not None or spec.bank is not None):
                 preset = soundfonts.resolve_preset(font, spec.preset, spec.bank, spec.program)
             elif track.part == "drums":
@@ -125,7 +183,104 @@ def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:
     return path
 
 
-# --- the stages ---------------------------------------------------------------------------------
+# --- what each stage reads ----------------------------------------------------------------------
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} → {'a.b': 1}; lists stay whole (an effect chain is one input)."""
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: value}
+
+
+def _file_hash(cache: Cache, path: Path) -> str:
+    return cache.file_sha256(path)
+
+
+def compose_inputs(plan: BuildPlan, cache: Cache) -> dict:
+    recipe = plan.recipe
+    data = recipe.model_dump(mode="json")
+    tracks = {}
+    for name, track in data["tracks"].items():
+        tracks[name] = {k: v for k, v in track.items() if k not in _SOUND_FIELDS}
+        preset = plan.instruments[name].preset
+        tracks[name]["program"] = [preset.bank, preset.program]
+    inputs = {key: data[key] for key in ("seed", "tempo", "time_signature", "key", "swing", "ending", "sections")}
+    inputs["length_bars"] = recipe.total_bars
+    inputs["tracks"] = tracks
+    inputs["models"] = {name: _file_hash(cache, path / "weights.msgpack") if (path / "weights.msgpack").is_file()
+                        else _dir_hash(cache, path) for name, path in plan.models.items()}
+    inputs["lofictl"] = __version__
+    return _flatten(inputs)
+
+
+def _dir_hash(cache: Cache, folder: Path) -> str:
+    parts = {p.relative_to(folder).as_posix(): cache.file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    return sha256_bytes(canonical_json(parts).encode())
+
+
+def _library_inputs() -> dict:
+    versions = library_versions()
+    return {f"library.{k}": versions[k] for k in ("libfluidsynth", "pedalboard", "numpy")}
+
+
+def track_sha(score: Score, track: Track) -> str:
+    """The hash of one track's notes (and the timing they depend on)."""
+    return sha256_bytes(canonical_json(score_to_dict(score.copy(tracks=(track,), chords=(), sections=()))).encode())
+
+
+def midi_inputs(plan: BuildPlan, score_sha: str) -> dict:
+    versions = library_versions()
+    return {"score": score_sha, "title": plan.recipe.title, "recipe": plan.loaded.path.name,
+            "seed": plan.recipe.seed, "models": {n: p.name for n, p in sorted(plan.models.items())},
+            "library.matplotlib": versions["matplotlib"], "library.mido": versions["mido"]}
+
+
+def stem_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache) -> dict:
+    recipe = plan.recipe
+    spec = recipe.tracks[name]
+    instrument = plan.instruments[name]
+    return {"notes": notes_sha, "tempo": recipe.tempo, "soundfont": cache.file_sha256(instrument.soundfont),
+            "preset": str(instrument.preset), "output.sample_rate": recipe.output.sample_rate,
+            "n_samples": n_samples, f"tracks.{name}.effects": spec.model_dump(mode="json")["effects"],
+            f"tracks.{name}.gain_db": spec.gain_db, f"tracks.{name}.pan": spec.pan,
+            "provenance": [plan.loaded.path.name, recipe.title, recipe.seed], **_library_inputs()}
+
+
+def overlays_inputs(plan: BuildPlan, n_samples: int, cache: Cache) -> dict:
+    recipe = plan.recipe
+    return {"overlays": [o.model_dump(mode="json") for o in recipe.overlays], "seed": recipe.seed,
+            "files": {str(i): cache.file_sha256(p) for i, p in sorted(plan.overlay_files.items())},
+            "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs()}
+
+
+def mix_inputs(plan: BuildPlan, stem_shas: dict[str, str], overlay_shas: dict[str, str]) -> dict:
+    recipe = plan.recipe
+    master = recipe.model_dump(mode="json")["master"]
+    return {"stems": stem_shas, "overlays": overlay_shas, **{f"master.{k}": v for k, v in master.items()},
+            "audible": audible_tracks(recipe), "output.sample_rate": recipe.output.sample_rate,
+            **_library_inputs(), "library.pyloudnorm": library_versions()["pyloudnorm"]}
+
+
+def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -> dict:
+    recipe = plan.recipe
+    return {"master": master_sha, "stems": stem_shas, "output.formats": list(recipe.output.formats),
+            "output.wav_format": recipe.output.wav_format, "name": plan.loaded.name,
+            "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
+            "library.pedalboard": library_versions()["pedalboard"]}
+
+
+def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:
+    """The WAV INFO chunk: title, software, and a JSON comment that leads back to the recipe."""
+    data = {"recipe": plan.loaded.path.name, "title": plan.recipe.title, "seed": str(plan.recipe.seed),
+            "stage_key": key[:16], "lofictl": __version__, **extra}
+    return {"INAM": plan.recipe.title, "ISFT": f"lofictl {__version__}", "ICMT": canonical_json(data)}
+
+
+# --- the stages' work ---------------------------------------------------------------------------
 
 
 def compose_score(plan: BuildPlan) -> Score:
@@ -138,8 +293,8 @@ def compose_score(plan: BuildPlan) -> Score:
         raise plan.loaded.locate(exc) from None
 
 
-def n_samples_for(score: Score, sample_rate: int) -> int:
-    return int(round((score.duration_seconds + TAIL_SECONDS) * sample_rate))
+def n_samples_for(score_duration_s: float, sample_rate: int) -> int:
+    return int(round((score_duration_s + TAIL_SECONDS) * sample_rate))
 
 
 def render_stem(track: Track, seconds_per_beat: float, instrument: Instrument, sample_rate: int,
@@ -164,136 +319,378 @@ def _fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
     return np.pad(audio, ((0, 0), (0, n_samples - audio.shape[1])))
 
 
-def _render_job(args: tuple) -> np.ndarray:
-    return render_stem(*args)
+def _render_to_file(args: tuple) -> str:
+    """Worker: render one stem into a float32 WAV (files, not arrays, cross the process line)."""
+    from . import audio_io
+
+    *render_args, info, path = args
+    audio = render_stem(*render_args)
+    audio_io.write_wav(Path(path), audio, render_args[3], "float32", info=info)
+    return path
 
 
-def render_stems(plan: BuildPlan, score: Score, jobs: int, progress=None) -> dict[str, np.ndarray]:
-    recipe = plan.recipe
-    sample_rate = recipe.output.sample_rate
-    n_samples = n_samples_for(score, sample_rate)
-    work = {}
-    for track in score.tracks:
-        spec = recipe.tracks[track.name]
-        work[track.name] = (track, score.seconds_per_beat, plan.instruments[track.name], sample_rate,
-                            n_samples, spec.effects, spec.gain_db, spec.pan)
-    stems: dict[str, np.ndarray] = {}
-    if jobs > 1 and len(work) > 1:
-        # Each stem is an independent synth and chain, so the bytes cannot depend on the order.
-        with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
-            futures = {name: pool.submit(_render_job, args) for name, args in work.items()}
-            for name, future in futures.items():
-                stems[name] = future.result()
-                if progress:
-                    progress(name)
-    else:
-        for name, args in work.items():
-            stems[name] = _render_job(args)
-            if progress:
-                progress(name)
-    return stems
-
-
-def render_overlays(plan: BuildPlan, n_samples: int) -> dict[str, np.ndarray]:
+def render_overlay(plan: BuildPlan, index: int, n_samples: int) -> np.ndarray:
     from . import ambience, mix
-    from .seeds import derive_seed
 
     recipe = plan.recipe
+    overlay = recipe.overlays[index]
     sample_rate = recipe.output.sample_rate
-    layers: dict[str, np.ndarray] = {}
-    for index, overlay in enumerate(recipe.overlays):
-        if overlay.file is not None:
-            source = ambience.load_overlay(plan.overlay_files[index], sample_rate)
-            label = Path(overlay.file).stem
-        else:
-            length = n_samples if not overlay.loop else min(n_samples, 20 * sample_rate)
-            source = ambience.generate(overlay.ambience, length, sample_rate,
-                                       derive_seed(recipe.seed, "overlay", index, overlay.ambience))
-            label = overlay.ambience
-        audio = ambience.place_overlay(source, n_samples, sample_rate, loop=overlay.loop,
-                                       fade_in_s=overlay.fade_in, fade_out_s=overlay.fade_out,
-                                       start_s=overlay.start, gain_db=overlay.gain_db)
-        name = f"overlay-{index + 1}-{label}"
-        layers[name] = mix.apply_gain_pan(audio, 0.0, overlay.pan)
-    return layers
+    if overlay.file is not None:
+        source = ambience.load_overlay(plan.overlay_files[index], sample_rate)
+    else:
+        length = n_samples if not overlay.loop else min(n_samples, 20 * sample_rate)
+        source = ambience.generate(overlay.ambience, length, sample_rate,
+                                   derive_seed(recipe.seed, "overlay", index, overlay.ambience))
+    audio = ambience.place_overlay(source, n_samples, sample_rate, loop=overlay.loop,
+                                   fade_in_s=overlay.fade_in, fade_out_s=overlay.fade_out,
+                                   start_s=overlay.start, gain_db=overlay.gain_db)
+    return mix.apply_gain_pan(audio, 0.0, overlay.pan)
 
 
-def mix_and_master(plan: BuildPlan, stems: dict[str, np.ndarray], overlays: dict[str, np.ndarray]):
-    from . import mix
+def overlay_label(recipe: Recipe, index: int) -> str:
+    overlay = recipe.overlays[index]
+    label = Path(overlay.file).stem if overlay.file is not None else overlay.ambience
+    return f"overlay-{index + 1}-{label}"
 
-    recipe = plan.recipe
+
+def audible_tracks(recipe: Recipe) -> list[str]:
     soloed = [name for name, track in recipe.tracks.items() if track.solo]
-    playing = [name for name, track in recipe.tracks.items()
-               if not track.mute and (not soloed or name in soloed)]
-    layers = [stems[name] for name in playing] + list(overlays.values())
-    mixed = np.sum(np.stack(layers), axis=0, dtype=np.float32) if layers else None
-    return mix.master(mixed, recipe.output.sample_rate, recipe.master.effects,
-                      recipe.master.loudness_lufs, recipe.master.true_peak_db)
+    return [name for name, track in recipe.tracks.items() if not track.mute and (not soloed or name in soloed)]
 
 
 # --- the runner ---------------------------------------------------------------------------------
 
 
-def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only: bool = False,
-                 jobs: int = 1, quiet: bool = False) -> BuildResult:
-    from . import audio_io, midi, pianoroll
-    from .progress import Progress
+class _Stages:
+    """Runs or restores each stage, and remembers what happened for the summary and the lock."""
 
+    def __init__(self, cache: Cache, work: Path, staging: Path, previous: dict | None):
+        self.cache = cache
+        self.work = work
+        self.staging = staging
+        self.previous = (previous or {}).get("stages", {})
+        self.record: dict[str, dict] = {}
+        self.ran: list[str] = []
+        self.restored: list[str] = []
+        self.reasons: list[str] = []
+        self.final: dict[str, Artifact] = {}  # output folder path → artifact
+
+    def key(self, name: str, inputs: dict) -> str:
+        key = stage_key(name.split(":")[0], inputs)
+        self.record[name] = {"key": key, "inputs": inputs}
+        return key
+
+    def explain(self, name: str, inputs: dict) -> None:
+        """Why a stage runs: the inputs that differ from the lock's record of the last build."""
+        before = self.previous.get(name)
+        if before is None:
+            self.reasons.append(f"{name}: not built before")
+            return
+        old = before.get("inputs", {})
+        changed = sorted(k for k in set(old) | set(inputs) if old.get(k) != inputs.get(k))
+        if changed:
+            shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+            self.reasons.append(f"{name}: {shown} changed")
+        else:
+            self.reasons.append(f"{name}: not in the cache")
+
+    def lookup(self, name: str, key: str, inputs: dict):
+        entry = self.cache.lookup(key)
+        if entry is None:
+            self.explain(name, inputs)
+        return entry
+
+    def restored_from(self, name: str, entry, folder: Path, meta: dict | None = None) -> dict[str, Artifact]:
+        """Mark a stage as restored; its outputs stay in the cache until someone needs them."""
+        self.record[name]["outputs"] = dict(entry.outputs)
+        if meta:
+            self.record[name]["meta"] = meta
+        self.restored.append(name)
+        return {rel: Artifact(folder / rel, entry, rel) for rel in entry.outputs}
+
+    def ran_with(self, name: str, key: str, files: dict[str, Path], meta: dict | None = None) -> dict[str, Artifact]:
+        self.cache.store(key, name.split(":")[0], files, meta)
+        self.record[name]["outputs"] = {rel: _sha(path) for rel, path in files.items()}
+        if meta:
+            self.record[name]["meta"] = meta
+        self.ran.append(name)
+        return {rel: Artifact(path) for rel, path in files.items()}
+
+
+def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only: bool = False,
+                 jobs: int = 1, quiet: bool = False, use_cache: bool = True,
+                 write_lock: bool | None = None) -> BuildResult:
     started = time.perf_counter()
     plan = prepare(loaded)
+    final_dir = out_dir.resolve() if out_dir is not None else loaded.output_dir
+    if write_lock is None:
+        write_lock = out_dir is None
+    lock_path = lock_path_for(loaded)
+    previous = read_lock(lock_path) if lock_path.exists() else None
+    cache = Cache(loaded.project_root / CACHE_DIR_NAME, enabled=use_cache)
+    for attempt in range(2):
+        try:
+            result = _build_once(plan, final_dir, previous, cache, midi_only, jobs, quiet)
+            break
+        except CacheCorrupt:
+            if attempt:
+                raise
+    lock, stages, loudness, duration_s, up_to_date = result
+    if write_lock:
+        _write_atomic(lock_path, lock_text(lock))
+    cache.save_state()
+    outputs = [(rel, info["bytes"]) for rel, info in lock["outputs"].items()]
     recipe = plan.recipe
-    final_dir = (out_dir.resolve() if out_dir is not None else loaded.output_dir)
-    staging = _staging_dir(loaded, final_dir)
-    name = loaded.name
-    sample_rate = recipe.output.sample_rate
-    n_stem_steps = 0 if midi_only else len(recipe.tracks)
-    steps = 3 + n_stem_steps + (0 if midi_only else 3)
+    return BuildResult(recipe.title, loaded.path, final_dir, recipe.total_bars, recipe.tempo, duration_s,
+                       time.perf_counter() - started, outputs, loudness, lock_path if write_lock else None,
+                       stages.ran, stages.restored, stages.reasons, up_to_date, lock)
+
+
+def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: Cache, midi_only: bool,
+                jobs: int, quiet: bool):
+    from .progress import Progress
+
+    recipe = plan.recipe
+    staging = _staging_dir(plan.loaded, final_dir)
+    work = staging / ".work"
+    work.mkdir()
+    stages = _Stages(cache, work, staging, previous)
     try:
-        with Progress(f"building {loaded.path.name}", steps, quiet=quiet) as progress:
-            progress.step("composing")
-            score = compose_score(plan)
-            progress.advance()
-            progress.step("writing MIDI")
-            provenance = {"recipe_sha256": recipe_sha256(loaded.path), "seed": str(recipe.seed),
-                          "lofictl": __version__}
-            (staging / "midi").mkdir(parents=True)
-            midi.write_midi(midi.score_to_midi(score, provenance=provenance), staging / "midi" / f"{name}.mid")
-            for track in score.tracks:
-                midi.write_midi(midi.track_to_midi(score, track.name), staging / "midi" / f"{track.name}.mid")
-            progress.advance()
-            progress.step("drawing the piano roll")
-            pianoroll.render_pianoroll(score, staging / "pianoroll.png")
-            progress.advance()
+        with Progress(f"building {plan.loaded.path.name}", 6 + (0 if midi_only else len(recipe.tracks)),
+                      quiet=quiet) as progress:
+            score, score_meta = _stage_compose(plan, stages, progress)
+            _stage_midi(plan, stages, score, progress)
             loudness = None
+            duration_s = score_meta["duration_s"]
             if not midi_only:
-                progress.step("rendering stems")
-                stems = render_stems(plan, score, jobs, progress=lambda track: progress.advance(f"rendered {track}"))
-                n_samples = n_samples_for(score, sample_rate)
-                progress.step("ambience")
-                overlays = render_overlays(plan, n_samples)
-                progress.advance()
-                progress.step("mixing and mastering")
-                master_audio, loudness = mix_and_master(plan, stems, overlays)
-                progress.advance()
-                progress.step("writing audio")
-                (staging / "stems").mkdir()
-                for number, (stem_name, audio) in enumerate(list(stems.items()) + list(overlays.items()), 1):
-                    audio_io.write_audio(staging / "stems" / f"{number:02d}_{stem_name}.wav", audio, sample_rate,
-                                         "wav", wav_subtype=recipe.output.wav_format)
-                for fmt in recipe.output.formats:
-                    audio_io.write_audio(staging / f"{name}.{fmt}", master_audio, sample_rate, fmt,
-                                         wav_subtype=recipe.output.wav_format)
-                progress.advance()
-            outputs = _list_outputs(staging)
-            lock = lock_data(plan, score, outputs_hashes(staging), loudness, midi_only)
-            (staging / "build.json").write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
-            _swap_in(staging, final_dir)
-            lock_path = _write_lock(loaded, lock) if out_dir is None else None
+                stems = _stage_stems(plan, stages, score, score_meta, jobs, progress)
+                overlays = _stage_overlays(plan, stages, score_meta, progress)
+                master, loudness = _stage_mix(plan, stages, stems, overlays, progress)
+                _stage_export(plan, stages, stems, overlays, master, progress)
+                duration_s += TAIL_SECONDS
+            outputs = _outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)
+            lock = lock_data(plan, stages, outputs, loudness, midi_only, duration_s, cache)
+            up_to_date = (previous is not None and not stages.ran and final_dir.exists()
+                          and _outputs_match(final_dir, outputs, cache))
+            if up_to_date:
+                # Nothing changed and the folder still holds exactly the locked files: leave it be.
+                shutil.rmtree(staging)
+            else:
+                progress.step("putting outputs in place")
+                for artifact in stages.final.values():
+                    artifact.ready(cache)
+                shutil.rmtree(work)
+                (staging / "build.json").write_text(lock_text(lock))
+                _swap_in(staging, final_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return BuildResult(recipe.title, final_dir, recipe.total_bars, recipe.tempo, score.duration_seconds,
-                       time.perf_counter() - started, outputs + [("build.json", 0)], loudness, lock_path)
+    return lock, stages, loudness, duration_s, up_to_date
+
+
+def _stage_compose(plan: BuildPlan, stages: _Stages, progress) -> tuple[Score, dict]:
+    progress.step("composing")
+    inputs = compose_inputs(plan, stages.cache)
+    key = stages.key("compose", inputs)
+    entry = stages.lookup("compose", key, inputs)
+    data = stages.cache.read_bytes(entry, "score.json") if entry else None
+    score = score_from_dict(json.loads(data)) if data is not None else compose_score(plan)
+    meta = {"duration_s": round(score.duration_seconds, 6),
+            "tracks": {t.name: track_sha(score, t) for t in score.tracks}}
+    if data is not None:
+        stages.restored_from("compose", entry, stages.work, meta)
+    else:
+        path = stages.work / "score.json"
+        path.write_bytes(canonical_json(score_to_dict(score)).encode())
+        stages.ran_with("compose", key, {"score.json": path}, meta)
+    progress.advance()
+    return score, meta
+
+
+def _provenance(plan: BuildPlan, key: str) -> dict:
+    recipe = plan.recipe
+    return {"recipe": plan.loaded.path.name, "title": recipe.title, "seed": str(recipe.seed),
+            "stage_key": key[:16], "lofictl": __version__,
+            "models": {name: path.name for name, path in sorted(plan.models.items())}}
+
+
+def _stage_midi(plan: BuildPlan, stages: _Stages, score: Score, progress) -> None:
+    progress.step("writing MIDI and the piano roll")
+    name = plan.loaded.name
+    inputs = midi_inputs(plan, stages.record["compose"]["outputs"]["score.json"])
+    key = stages.key("midi", inputs)
+    entry = stages.lookup("midi", key, inputs)
+    if entry is not None:
+        stages.final.update(stages.restored_from("midi", entry, stages.staging))
+    else:
+        from . import midi, pianoroll
+
+        provenance = _provenance(plan, key)
+        (stages.staging / "midi").mkdir(exist_ok=True)
+        files = {f"midi/{name}.mid": stages.staging / "midi" / f"{name}.mid",
+                 "pianoroll.png": stages.staging / "pianoroll.png"}
+        midi.write_midi(midi.score_to_midi(score, provenance=provenance), files[f"midi/{name}.mid"])
+        for track in score.tracks:
+            path = files[f"midi/{track.name}.mid"] = stages.staging / "midi" / f"{track.name}.mid"
+            midi.write_midi(midi.track_to_midi(score, track.name, provenance=provenance), path)
+        pianoroll.render_pianoroll(score, files["pianoroll.png"])
+        stages.final.update(stages.ran_with("midi", key, files))
+    progress.advance()
+
+
+def _sha(path: Path) -> str:
+    from .cache import sha256_file
+
+    return sha256_file(path)
+
+
+def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict, jobs: int,
+                 progress) -> dict[str, Artifact]:
+    """Float32 stems, one per track, rendered in parallel processes where asked."""
+    progress.step("rendering stems")
+    recipe = plan.recipe
+    sample_rate = recipe.output.sample_rate
+    n_samples = n_samples_for(score_meta["duration_s"], sample_rate)
+    stems: dict[str, Artifact] = {}
+    todo: dict[str, tuple] = {}
+    keys: dict[str, str] = {}
+    for track in score.tracks:
+        spec = recipe.tracks[track.name]
+        instrument = plan.instruments[track.name]
+        name = f"stem:{track.name}"
+        inputs = stem_inputs(plan, track.name, score_meta["tracks"][track.name], n_samples, stages.cache)
+        key = keys[track.name] = stages.key(name, inputs)
+        entry = stages.lookup(name, key, inputs)
+        if entry is not None:
+            artifact = stages.restored_from(name, entry, stages.work / f"stem-{track.name}")["audio.wav"]
+            stems[track.name] = artifact
+            progress.advance(f"{track.name} is unchanged")
+            continue
+        path = stages.work / f"stem-{track.name}" / "audio.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        todo[track.name] = (track, score.seconds_per_beat, instrument, sample_rate, n_samples, spec.effects,
+                            spec.gain_db, spec.pan, provenance_info(plan, key, track=track.name), str(path))
+
+    def finished(track_name: str) -> None:
+        path = Path(todo[track_name][-1])
+        stems[track_name] = stages.ran_with(f"stem:{track_name}", keys[track_name], {"audio.wav": path})["audio.wav"]
+        progress.advance(f"rendered {track_name}")
+
+    if jobs > 1 and len(todo) > 1:
+        # Each stem is its own synth and chain in its own process, so order cannot change bytes.
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as pool:
+            futures = {name: pool.submit(_render_to_file, args) for name, args in todo.items()}
+            for name, future in futures.items():
+                future.result()
+                finished(name)
+    else:
+        for name, args in todo.items():
+            _render_to_file(args)
+            finished(name)
+    return {name: stems[name] for name in recipe.tracks}
+
+
+def _stage_overlays(plan: BuildPlan, stages: _Stages, score_meta: dict, progress) -> dict[str, Artifact]:
+    progress.step("ambience")
+    recipe = plan.recipe
+    if not recipe.overlays:
+        progress.advance()
+        return {}
+    sample_rate = recipe.output.sample_rate
+    n_samples = n_samples_for(score_meta["duration_s"], sample_rate)
+    inputs = overlays_inputs(plan, n_samples, stages.cache)
+    key = stages.key("overlays", inputs)
+    folder = stages.work / "overlays"
+    entry = stages.lookup("overlays", key, inputs)
+    if entry is not None:
+        restored = stages.restored_from("overlays", entry, folder)
+    else:
+        from . import audio_io
+
+        folder.mkdir()
+        files = {}
+        for index in range(len(recipe.overlays)):
+            path = files[f"{overlay_label(recipe, index)}.wav"] = folder / f"{overlay_label(recipe, index)}.wav"
+            audio_io.write_wav(path, render_overlay(plan, index, n_samples), sample_rate, "float32")
+        restored = stages.ran_with("overlays", key, files)
+    progress.advance()
+    return {overlay_label(recipe, i): restored[f"{overlay_label(recipe, i)}.wav"] for i in range(len(recipe.overlays))}
+
+
+def _stage_mix(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], overlays: dict[str, Artifact],
+               progress) -> tuple[Artifact, dict]:
+    progress.step("mixing and mastering")
+    recipe = plan.recipe
+    playing = audible_tracks(recipe)
+    inputs = mix_inputs(plan, {name: stages.record[f"stem:{name}"]["outputs"]["audio.wav"] for name in playing},
+                        stages.record.get("overlays", {}).get("outputs", {}))
+    key = stages.key("mix", inputs)
+    entry = stages.lookup("mix", key, inputs)
+    if entry is not None and "loudness" in entry.meta:
+        stats = entry.meta["loudness"]
+        artifact = stages.restored_from("mix", entry, stages.work / "mix", {"loudness": stats})["master.wav"]
+    else:
+        from . import audio_io, mix
+
+        layers = [audio_io.read_audio(stems[name].ready(stages.cache))[0] for name in playing]
+        layers += [audio_io.read_audio(a.ready(stages.cache))[0] for a in overlays.values()]
+        if layers:
+            mixed = layers[0].copy()
+            for layer in layers[1:]:
+                mixed += layer  # summed in a fixed order: float addition is not associative
+        else:
+            mixed = np.zeros_like(audio_io.read_audio(next(iter(stems.values())).ready(stages.cache))[0])
+        master_audio, stats = mix.master(mixed, recipe.output.sample_rate, recipe.master.effects,
+                                         recipe.master.loudness_lufs, recipe.master.true_peak_db)
+        path = stages.work / "mix" / "master.wav"
+        path.parent.mkdir()
+        audio_io.write_wav(path, master_audio, recipe.output.sample_rate, "float32")
+        artifact = stages.ran_with("mix", key, {"master.wav": path}, {"loudness": stats})["master.wav"]
+    progress.advance()
+    return artifact, stats
+
+
+def stem_file_names(stems: dict[str, Artifact], overlays: dict[str, Artifact]) -> dict[str, Artifact]:
+    """stems/NN_<name>.wav in recipe order, overlays after the tracks."""
+    sources = {**stems, **overlays}
+    return {f"stems/{number:02d}_{name}.wav": sources[name] for number, name in enumerate(sources, 1)}
+
+
+def _stage_export(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], overlays: dict[str, Artifact],
+                  master: Artifact, progress) -> None:
+    progress.step("writing audio files")
+    recipe = plan.recipe
+    name = plan.loaded.name
+    stem_files = stem_file_names(stems, overlays)
+    shas = {**{n: stages.record[f"stem:{n}"]["outputs"]["audio.wav"] for n in stems},
+            **{label: stages.record["overlays"]["outputs"][f"{label}.wav"] for label in overlays}}
+    inputs = export_inputs(plan, stages.record["mix"]["outputs"]["master.wav"],
+                           {rel: shas[rel.split("_", 1)[1].removesuffix(".wav")] for rel in stem_files})
+    key = stages.key("export", inputs)
+    entry = stages.lookup("export", key, inputs)
+    if entry is not None:
+        stages.final.update(stages.restored_from("export", entry, stages.staging))
+    else:
+        from . import audio_io
+
+        files: dict[str, Path] = {}
+        (stages.staging / "stems").mkdir(exist_ok=True)
+        for rel, source in stem_files.items():
+            files[rel] = stages.staging / rel
+            if recipe.output.wav_format == "float32":
+                shutil.copyfile(source.ready(stages.cache), files[rel])  # already float32 WAV, byte for byte
+            else:
+                track = rel.split("_", 1)[1].removesuffix(".wav")
+                audio_io.write_wav(files[rel], audio_io.read_audio(source.ready(stages.cache))[0],
+                                   recipe.output.sample_rate, recipe.output.wav_format,
+                                   info=provenance_info(plan, key, track=track))
+        master_audio = audio_io.read_audio(master.ready(stages.cache))[0]
+        for fmt in recipe.output.formats:
+            files[f"{name}.{fmt}"] = stages.staging / f"{name}.{fmt}"
+            audio_io.write_audio(files[f"{name}.{fmt}"], master_audio, recipe.output.sample_rate, fmt,
+                                 wav_subtype=recipe.output.wav_format, info=provenance_info(plan, key))
+        stages.final.update(stages.ran_with("export", key, files))
+    progress.advance()
 
 
 # --- atomic output ------------------------------------------------------------------------------
@@ -309,9 +706,8 @@ def _staging_dir(loaded: LoadedRecipe, final_dir: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
     except OSError as exc:
-        field = ("output", "dir")
         message = f"cannot write the output folder {final_dir}: {exc.strerror or exc}"
-        raise loaded.error(message, field) from None
+        raise loaded.error(message, ("output", "dir")) from None
     return staging
 
 
@@ -356,53 +752,83 @@ def _write_atomic(path: Path, text: str) -> None:
 # --- hashes and the lock ------------------------------------------------------------------------
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _outputs_info(stages: _Stages, sample_rate: int, score_meta: dict, midi_only: bool) -> dict[str, dict]:
+    """sha256, size and (for audio) duration of every output, from what the stages recorded."""
+    outputs: dict[str, dict] = {}
+    for stage in ("midi", "export"):
+        for rel, digest in stages.record.get(stage, {}).get("outputs", {}).items():
+            outputs[rel] = {"sha256": digest}
+    audio_seconds = n_samples_for(score_meta["duration_s"], sample_rate) / sample_rate
+    for rel, info in outputs.items():
+        artifact = stages.final[rel]
+        info["bytes"] = (artifact.path.stat().st_size if artifact.entry is None
+                         else stages.cache.object_size(info["sha256"]))
+        if rel.endswith((".wav", ".flac", ".mp3")):
+            info["duration_s"] = round(audio_seconds, 6)
+    return dict(sorted(outputs.items()))
 
 
-def recipe_sha256(path: Path) -> str:
-    return sha256_file(path)
+def _outputs_match(folder: Path, outputs: dict[str, dict], cache: Cache) -> bool:
+    """The folder holds exactly these files with these hashes (hashes remembered by mtime)."""
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {"build.json"}
+    if present != set(outputs):
+        return False
+    return all(cache.file_sha256(folder / rel) == info["sha256"] for rel, info in outputs.items())
 
 
-def _list_outputs(folder: Path) -> list[tuple[str, int]]:
-    return [(p.relative_to(folder).as_posix(), p.stat().st_size)
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "build.json"]
+def lock_path_for(loaded: LoadedRecipe) -> Path:
+    return loaded.path.with_name(f"{loaded.name}.lock.json")
 
 
-def outputs_hashes(folder: Path) -> dict[str, str]:
-    return {rel: sha256_file(folder / rel) for rel, _ in _list_outputs(folder)}
-
-
-def lock_data(plan: BuildPlan, score: Score, hashes: dict[str, str], loudness: dict | None,
-              midi_only: bool) -> dict:
-    from .seeds import derive_seed
-
+def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudness: dict | None,
+              midi_only: bool, duration_s: float, cache: Cache) -> dict:
     recipe = plan.recipe
     seeds = {name: (track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name))
              for name, track in recipe.tracks.items()}
+    if loudness is not None:
+        master = [rel for rel in outputs if rel.startswith(plan.loaded.name + ".")]
+        for rel in master:
+            outputs[rel]["integrated_lufs"] = loudness.get("integrated_lufs")
+            outputs[rel]["true_peak_dbtp"] = loudness.get("true_peak_dbtp")
     return {
-        "lofictl_lock": 1,
+        "lofictl_lock": LOCK_FORMAT,
         "lofictl": __version__,
-        "recipe": {"file": plan.loaded.path.name, "sha256": recipe_sha256(plan.loaded.path),
+        "recipe": {"file": plan.loaded.path.name, "sha256": cache.file_sha256(plan.loaded.path),
                    "resolved": recipe.model_dump(mode="json")},
         "seeds": {"master": recipe.seed, "tracks": seeds},
-        "instruments": {name: {"soundfont": inst.soundfont.name, "sha256": sha256_file(inst.soundfont),
+        "instruments": {name: {"soundfont": inst.soundfont.name, "sha256": cache.file_sha256(inst.soundfont),
                                "preset": str(inst.preset)} for name, inst in plan.instruments.items()},
-        "overlays": {str(i): {"file": p.name, "sha256": sha256_file(p)} for i, p in plan.overlay_files.items()},
-        "models": {name: _model_hash(path) for name, path in plan.models.items()},
+        "overlays": {str(i): {"file": p.name, "sha256": cache.file_sha256(p)} for i, p in plan.overlay_files.items()},
+        "models": {name: _model_info(path) for name, path in plan.models.items()},
         "libraries": library_versions(),
         "midi_only": midi_only,
-        "duration_s": round(score.duration_seconds + (0 if midi_only else TAIL_SECONDS), 6),
+        "duration_s": round(duration_s, 6),
         "loudness": loudness,
-        "outputs": hashes,
+        "stages": {name: stages.record[name] for name in sorted(stages.record)},
+        "outputs": outputs,
     }
 
 
-def _model_hash(path: Path) -> dict:
+def lock_text(lock: dict) -> str:
+    """Stable key order and two-space indents, so a lock's git diff reads line by line."""
+    return json.dumps(lock, indent=2, sort_keys=True) + "\n"
+
+
+def read_lock(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise LofictlError(f"cannot read the lock file: {exc}", file=path) from None
+    version = data.get("lofictl_lock") if isinstance(data, dict) else None
+    if not isinstance(version, int):
+        raise LofictlError("not a lofictl lock file (no lofictl_lock version)", file=path)
+    if version > LOCK_FORMAT:
+        raise LofictlError(f"lock format {version} is newer than this lofictl reads ({LOCK_FORMAT}); "
+                           "upgrade lofictl or delete the lock to start over", file=path)
+    return data
+
+
+def _model_info(path: Path) -> dict:
     from . import generate
 
     return generate.model_info(path)
@@ -412,6 +838,9 @@ def library_versions() -> dict[str, str]:
     import importlib.metadata as md
     import platform
 
+    global _LIBRARY_VERSIONS
+    if _LIBRARY_VERSIONS is not None:
+        return _LIBRARY_VERSIONS
     versions = {}
     for package in ("numpy", "mido", "pedalboard", "pyfluidsynth", "jax", "flax", "matplotlib", "pyloudnorm"):
         try:
@@ -426,10 +855,8 @@ def library_versions() -> dict[str, str]:
         versions["libfluidsynth"] = "missing"
     versions["python"] = platform.python_version()
     versions["platform"] = f"{platform.system()}-{platform.machine()}"
+    _LIBRARY_VERSIONS = versions
     return versions
 
 
-def _write_lock(loaded: LoadedRecipe, lock: dict) -> Path:
-    path = loaded.path.with_name(f"{loaded.name}.lock.json")
-    _write_atomic(path, json.dumps(lock, indent=2, sort_keys=True) + "\n")
-    return path
+_LIBRARY_VERSIONS: dict[str, str] | None = None

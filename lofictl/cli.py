@@ -86,27 +86,40 @@ def schema() -> None:
 @user_errors
 def build(
     recipes: list[Path] = typer.Argument(..., help="Recipe files to build.", show_default=False),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the recipe's output.dir)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the recipe's output.dir); "
+                                           "the lock file is then not updated."),
     set_: list[str] = typer.Option([], "--set", help="Override a recipe field, e.g. --set tempo=80 (repeatable)."),
     midi_only: bool = typer.Option(False, "--midi-only", help="Stop after writing MIDI and the piano roll."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Stems rendered in parallel processes."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Parallel processes: stems of a recipe, "
+                             "or recipes of a batch."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Run every stage; don't read or write the cache."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout instead of a table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
-    """Build a recipe: MIDI, stems, mastered track, piano roll and lock file."""
-    from .build import build_recipe
-    from .recipe import load_recipe
+    """Build recipes: MIDI, stems, mastered track, piano roll and the lock file beside the recipe."""
+    from .batch import build_many
 
     if out_dir is not None and len(recipes) > 1:
         raise LofictlError("--out names one folder, so it works with one recipe at a time")
-    for path in recipes:
-        loaded = load_recipe(path, set_)
-        result = build_recipe(loaded, out_dir=out_dir, midi_only=midi_only, jobs=jobs, quiet=quiet)
+    results = build_many(recipes, overrides=set_, out_dir=out_dir, midi_only=midi_only, jobs=jobs,
+                         use_cache=not no_cache, quiet=quiet or json_out)
+    if json_out:
+        summary = [r.summary() for r in results]
+        sys.stdout.write(json.dumps(summary[0] if len(summary) == 1 else summary, indent=2, sort_keys=True) + "\n")
+        return
+    for result in results:
         _print_summary(result)
 
 
 def _print_summary(result) -> None:
     from rich.table import Table
 
+    if result.up_to_date:
+        out.print(f"[green]up to date[/] {result.title} → {result.out_dir} ({result.elapsed_s:.1f} s; nothing changed "
+                  "since the lock)")
+        return
+    for reason in result.reasons:
+        out.print(f"  [dim]re-ran {reason}[/]")
     table = Table(title=f"{result.title} → {result.out_dir}", show_header=True, header_style="bold")
     table.add_column("output")
     table.add_column("size", justify="right")
@@ -114,10 +127,123 @@ def _print_summary(result) -> None:
         table.add_row(rel, f"{size / 1024:,.0f} KiB")
     out.print(table)
     line = (f"{result.bars} bars, {result.duration_s:.1f} s of music at {result.tempo:g} BPM; "
-            f"built in {result.elapsed_s:.1f} s")
+            f"built in {result.elapsed_s:.1f} s ({len(result.ran)} stages ran, {len(result.restored)} from cache)")
     if result.loudness is not None:
-        line += f"; master {result.loudness['integrated_lufs']:.1f} LUFS, true peak {result.loudness['true_peak_dbtp']:.1f} dBTP"
+        line += (f"; master {result.loudness['integrated_lufs']:.1f} LUFS, "
+                 f"true peak {result.loudness['true_peak_dbtp']:.1f} dBTP")
     out.print(line)
+    if result.lock_path:
+        out.print(f"lock: {result.lock_path}")
+
+
+@app.command()
+@user_errors
+def verify(
+    recipes: list[Path] = typer.Argument(..., help="Recipes whose lock files to check.", show_default=False),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Stems rendered in parallel."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
+) -> None:
+    """Rebuild from scratch (no cache) in a temporary folder and compare every hash with the lock.
+
+    Exit 0 when identical, 1 when something differs, 2 on an error.
+    """
+    from .verify import verify_recipe
+
+    reports = [verify_recipe(path, jobs=jobs) for path in recipes]
+    if json_out:
+        sys.stdout.write(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2, sort_keys=True) + "\n")
+    else:
+        for report in reports:
+            if report["identical"]:
+                out.print(f"[green]identical[/] {report['recipe']}: {len(report['checked'])} outputs match the lock")
+            else:
+                out.print(f"[red]different[/] {report['recipe']}: {len(report['differences'])} output(s) differ")
+                for rel in report["differences"]:
+                    out.print(f"    {rel}")
+                out.print(f"  first stage that differs: {report['first_stage']}")
+                for cause in report["likely_causes"]:
+                    out.print(f"  likely cause: {cause}")
+    if not all(report["identical"] for report in reports):
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def diff(
+    targets: list[Path] = typer.Argument(..., help="A recipe (compared with its lock), or two build folders.",
+                                         show_default=False),
+    set_: list[str] = typer.Option([], "--set", help="Overrides, as for build."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
+) -> None:
+    """What changed since the lock and which stages a build will re-run; or compare two builds."""
+    from . import verify as v
+
+    if len(targets) == 1 and targets[0].is_file():
+        report = v.diff_recipe(targets[0], set_)
+        if json_out:
+            sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
+            return
+        if not report["rerun"]:
+            out.print("nothing changed since the lock: a build would restore everything")
+        for stage in report["stages"]:
+            if stage["rerun"]:
+                why = ", ".join(stage["changed"]) or "an upstream stage changed"
+                out.print(f"[yellow]{stage['stage']}[/]: {why}")
+        if report["rerun"]:
+            out.print("will re-run: " + ", ".join(report["rerun"]))
+    elif len(targets) == 2:
+        report = v.diff_builds(targets[0], targets[1])
+        if json_out:
+            sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
+            return
+        for name, change in report["midi"].items():
+            out.print(f"[bold]{name}[/]: {change['same']} notes the same, {len(change['only_a'])} only in A, "
+                      f"{len(change['only_b'])} only in B")
+        for name, level in report["audio"].items():
+            shown = "identical (null test silent)" if level is None else f"difference at {level:.1f} dBFS RMS"
+            out.print(f"[bold]{name}[/]: {shown}")
+    else:
+        raise LofictlError("diff takes a recipe, or two build folders")
+
+
+cache_app = typer.Typer(help="The stage cache (.lofictl-cache in the project).", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+def _cache_for(project: Path):
+    from .cache import CACHE_DIR_NAME, Cache
+
+    return Cache(project.resolve() / CACHE_DIR_NAME)
+
+
+@cache_app.command("info")
+@user_errors
+def cache_info(project: Path = typer.Option(Path("."), "--project", help="The project folder.")) -> None:
+    """Where the cache is and how big."""
+    info = _cache_for(project).info()
+    out.print(f"{info['path']}: {info['stages']} stage entries, {info['objects']} objects, "
+              f"{info['bytes'] / 1e6:.1f} MB")
+
+
+@cache_app.command("clear")
+@user_errors
+def cache_clear(project: Path = typer.Option(Path("."), "--project", help="The project folder.")) -> None:
+    """Delete the cache (builds still work; the next one runs every stage)."""
+    cache = _cache_for(project)
+    info = cache.info()
+    cache.clear()
+    out.print(f"removed {info['path']} ({info['bytes'] / 1e6:.1f} MB)")
+
+
+@app.command()
+@user_errors
+def inspect(file: Path = typer.Argument(..., help="A WAV or MIDI file made by lofictl.", show_default=False)) -> None:
+    """Print the provenance written into a WAV or MIDI file: recipe, seed, stage key, models."""
+    from .verify import read_provenance
+
+    info = read_provenance(file)
+    for key in sorted(info):
+        out.print(f"{key}: {info[key]}")
 
 
 @app.command()
@@ -222,3 +348,20 @@ def effects(plugin: Optional[str] = typer.Argument(None, help="Show one plugin o
         overlays = sorted(p for p in (Path.cwd() / "effects").glob("*") if p.suffix.lower() in (".wav", ".flac", ".mp3"))
         out.print("[bold]overlay files[/] in effects/: " + (", ".join(p.name for p in overlays) or "none"))
         out.print("procedural ambience: rain, vinyl, hiss (overlays: [{ambience: rain}])")
+
+
+def _register_extras() -> None:
+    """Commands whose code lives with their feature: `new` (wizard) and `train` (models)."""
+    from . import wizard
+
+    app.command("new")(user_errors(wizard.new_command))
+    try:
+        from .train.command import train_app
+    except ImportError:  # pragma: no cover - the models package is part of lofictl
+        return
+    for command in train_app.registered_commands:
+        command.callback = user_errors(command.callback)
+    app.add_typer(train_app, name="train")
+
+
+_register_extras()

@@ -1,0 +1,185 @@
+"""Checking builds against their locks: verify, diff, inspect."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import build as b
+from .cache import CACHE_DIR_NAME, Cache
+from .errors import LofictlError
+from .recipe import load_recipe
+
+
+def _stage_rank(name: str) -> int:
+    return b.STAGE_ORDER.index("stems" if name.startswith("stem:") else name) if \
+        (name.split(":")[0] in b.STAGE_ORDER or name.startswith("stem:")) else len(b.STAGE_ORDER)
+
+
+def verify_recipe(path: Path, *, jobs: int = 1) -> dict:
+    """Rebuild without the cache into a temporary folder and compare every hash with the lock."""
+    loaded = load_recipe(path)
+    lock_path = b.lock_path_for(loaded)
+    if not lock_path.exists():
+        raise LofictlError("has no lock file yet; build it first (lofictl build) and commit the lock",
+                           file=path)
+    lock = b.read_lock(lock_path)
+    with tempfile.TemporaryDirectory(prefix=".lofictl-verify-", dir=loaded.output_dir.parent
+                                     if loaded.output_dir.parent.exists() else None) as folder:
+        result = b.build_recipe(loaded, out_dir=Path(folder) / "out", midi_only=lock.get("midi_only", False),
+                                jobs=jobs, quiet=True, use_cache=False, write_lock=False)
+    fresh = result.lock
+    locked, rebuilt = lock.get("outputs", {}), fresh["outputs"]
+    differences = sorted(rel for rel in set(locked) | set(rebuilt)
+                         if locked.get(rel, {}).get("sha256") != rebuilt.get(rel, {}).get("sha256"))
+    first_stage = None
+    if differences:
+        old_stages, new_stages = lock.get("stages", {}), fresh.get("stages", {})
+        for name in sorted(set(old_stages) | set(new_stages), key=lambda n: (_stage_rank(n), n)):
+            if old_stages.get(name, {}).get("outputs") != new_stages.get(name, {}).get("outputs"):
+                first_stage = name
+                break
+    return {"recipe": str(path), "identical": not differences, "checked": sorted(rebuilt),
+            "differences": differences, "first_stage": first_stage,
+            "likely_causes": likely_causes(lock, fresh) if differences else []}
+
+
+def likely_causes(lock: dict, fresh: dict) -> list[str]:
+    causes = []
+    if lock.get("recipe", {}).get("sha256") != fresh.get("recipe", {}).get("sha256"):
+        causes.append("the recipe file changed since the lock was written")
+    old, new = lock.get("libraries", {}), fresh.get("libraries", {})
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            causes.append(f"{name} is {new.get(name)} here, {old.get(name)} in the lock")
+    for kind in ("instruments", "overlays", "models"):
+        if lock.get(kind) != fresh.get(kind):
+            causes.append(f"{kind} differ from the lock (files changed or resolved elsewhere)")
+    if lock.get("lofictl") != fresh.get("lofictl"):
+        causes.append(f"lofictl is {fresh.get('lofictl')} here, {lock.get('lofictl')} in the lock")
+    return causes or ["no version or input differs: a nondeterministic step (please report it)"]
+
+
+# --- diff: a recipe against its lock --------------------------------------------------------------
+
+_UPSTREAM_INPUTS = {"score", "notes", "stems", "overlays", "master"}
+
+
+def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
+    """Which stages a build would re-run, and which inputs changed, without building."""
+    loaded = load_recipe(path, overrides or [])
+    lock_path = b.lock_path_for(loaded)
+    if not lock_path.exists():
+        raise LofictlError("has no lock file yet; the first build runs every stage", file=path)
+    lock = b.read_lock(lock_path)
+    plan = b.prepare(loaded)
+    cache = Cache(loaded.project_root / CACHE_DIR_NAME)
+    before = lock.get("stages", {})
+    stages: list[dict] = []
+
+    def compare(name: str, inputs: dict, upstream_changed: bool) -> bool:
+        old = before.get(name, {}).get("inputs")
+        if old is None:
+            changed = ["(not built before)"]
+        else:
+            changed = sorted(k for k in set(old) | set(inputs)
+                             if k not in _UPSTREAM_INPUTS and old.get(k) != inputs.get(k))
+        rerun = bool(changed) or upstream_changed
+        stages.append({"stage": name, "changed": changed, "rerun": rerun})
+        return rerun
+
+    compose = compare("compose", b.compose_inputs(plan, cache), False)
+    if compose:  # the notes may change: compose (cheap) to know which tracks really do
+        score = b.compose_score(plan)
+        tracks = {t.name: b.track_sha(score, t) for t in score.tracks}
+        duration = round(score.duration_seconds, 6)
+    else:
+        meta = before["compose"].get("meta", {})
+        tracks, duration = meta.get("tracks", {}), meta.get("duration_s", 0.0)
+    midi = compare("midi", b.midi_inputs(plan, "-"), compose)
+    n_samples = b.n_samples_for(duration, plan.recipe.output.sample_rate)
+    any_stem = False
+    for name in plan.recipe.tracks:
+        old_notes = before.get(f"stem:{name}", {}).get("inputs", {}).get("notes")
+        any_stem |= compare(f"stem:{name}", b.stem_inputs(plan, name, tracks.get(name, ""), n_samples, cache),
+                            tracks.get(name) != old_notes)
+    overlays = compare("overlays", b.overlays_inputs(plan, n_samples, cache), False) if plan.recipe.overlays else False
+    mix = compare("mix", b.mix_inputs(plan, {}, {}), any_stem or overlays)
+    compare("export", b.export_inputs(plan, "-", {}), mix or any_stem or overlays)
+    del midi
+    return {"recipe": str(path), "stages": stages, "rerun": [s["stage"] for s in stages if s["rerun"]]}
+
+
+# --- diff: two builds -----------------------------------------------------------------------------
+
+
+def diff_builds(a: Path, b_dir: Path) -> dict:
+    """Note-by-note MIDI comparison and a null test per stem between two build folders."""
+    from . import audio_io, midi
+
+    for folder in (a, b_dir):
+        if not folder.is_dir():
+            raise LofictlError("is not a build folder", file=folder)
+    report: dict = {"midi": {}, "audio": {}}
+    for file_a in sorted((a / "midi").glob("*.mid")):
+        file_b = b_dir / "midi" / file_a.name
+        if not file_b.exists():
+            continue
+        score_a, score_b = midi.midi_to_score(file_a), midi.midi_to_score(file_b)
+        for track_a in score_a.tracks:
+            try:
+                track_b = score_b.track(track_a.name)
+            except KeyError:
+                continue
+            notes_a = {(round(n.start, 4), n.pitch, n.velocity, round(n.duration, 4)) for n in track_a.notes}
+            notes_b = {(round(n.start, 4), n.pitch, n.velocity, round(n.duration, 4)) for n in track_b.notes}
+            report["midi"][f"{file_a.stem}/{track_a.name}"] = {
+                "same": len(notes_a & notes_b), "only_a": sorted(notes_a - notes_b)[:50],
+                "only_b": sorted(notes_b - notes_a)[:50]}
+    for file_a in sorted((a / "stems").glob("*.wav")) + sorted(a.glob("*.wav")):
+        file_b = b_dir / file_a.relative_to(a)
+        if not file_b.exists():
+            continue
+        audio_a, _ = audio_io.read_audio(file_a)
+        audio_b, _ = audio_io.read_audio(file_b)
+        n = max(audio_a.shape[1], audio_b.shape[1])
+        pad = lambda x: np.pad(x, ((0, 0), (0, n - x.shape[1])))  # noqa: E731
+        residual = pad(audio_a).astype(np.float64) - pad(audio_b)
+        rms = float(np.sqrt(np.mean(residual ** 2))) if residual.size else 0.0
+        report["audio"][file_a.relative_to(a).as_posix()] = None if rms == 0 else 20 * np.log10(rms)
+    return report
+
+
+# --- inspect --------------------------------------------------------------------------------------
+
+
+def read_provenance(path: Path) -> dict:
+    """What lofictl wrote into a file about where it came from."""
+    from . import audio_io, midi
+
+    if not path.is_file():
+        raise LofictlError("no such file", file=path)
+    suffix = path.suffix.lower()
+    if suffix in (".mid", ".midi"):
+        import mido
+
+        try:
+            parsed = mido.MidiFile(str(path))
+        except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
+            raise LofictlError(f"not a readable MIDI file ({exc})", file=path) from None
+        for track in parsed.tracks:
+            for message in track:
+                if message.type == "text" and message.text.startswith(midi.PROVENANCE_PREFIX):
+                    return json.loads(message.text[len(midi.PROVENANCE_PREFIX):])
+        raise LofictlError("has no lofictl provenance (not made by lofictl?)", file=path)
+    if suffix == ".wav":
+        info = audio_io.read_info_chunk(path)
+        if "ICMT" in info and info["ICMT"].startswith("{"):
+            data = json.loads(info["ICMT"])
+            data.update({k: v for k, v in info.items() if k != "ICMT"})
+            return data
+        raise LofictlError("has no lofictl provenance (not made by lofictl?)", file=path)
+    raise LofictlError("inspect reads WAV and MIDI files made by lofictl", file=path)
