@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ import numpy as np
 from .. import theory, tokens
 from ..errors import LofictlError
 
-READER_VERSION = 1
+READER_VERSION = 2
 MUSIC21_SOURCES = {"music21:bach": "bach", "music21:essen": "essenFolksong", "music21:ryans": "ryansMammoth"}
 MIN_MELODY_NOTES = 8
 
@@ -221,7 +222,16 @@ def _m21_scores(parsed):
     return [parsed]
 
 
+def _abc_tunes(path: Path) -> list[str]:
+    """The tunes of an ABC file, each from its `X:` line (the header before the first is
+    file-wide notes, not music)."""
+    text = path.read_bytes().decode("latin-1")  # never fails; ABC music is ASCII
+    chunks = re.split(r"(?m)^(?=X:)", text)
+    return [chunk for chunk in chunks[1:] if chunk.strip()] or [text]
+
+
 def _read_music21(spec: str, limit: int | None, summary: SourceSummary) -> list[Piece]:
+    from music21 import converter
     from music21 import corpus as m21corpus
     name = MUSIC21_SOURCES[spec]
     paths = sorted(Path(p) for p in m21corpus.getComposer(name))
@@ -232,18 +242,27 @@ def _read_music21(spec: str, limit: int | None, summary: SourceSummary) -> list[
         if limit is not None and len(pieces) >= limit:
             break
         summary.files += 1
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                parsed = m21corpus.parse(str(path))
-            scores = _m21_scores(parsed)
-        except Exception:  # music21 raises many types on odd files; skip and count, never crash
-            summary.skip("unreadable")
-            continue
-        for i, score in enumerate(scores):
+        if path.suffix == ".abc":
+            # One tune at a time: parsing a whole Essen collection as an Opus is many times
+            # slower than its tunes one by one, and a bad tune then costs only itself.
+            tunes = _abc_tunes(path)
+        else:
+            tunes = [None]
+        for i, tune in enumerate(tunes):
             if limit is not None and len(pieces) >= limit:
                 break
-            label = f"{spec}:{path.stem}" + (f"#{i}" if len(scores) > 1 else "")
+            label = f"{spec}:{path.stem}" + (f"#{i}" if len(tunes) > 1 else "")
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if tune is None:
+                        parsed = m21corpus.parse(str(path))
+                    else:
+                        parsed = converter.parse(tune, format="abc")
+                score = _m21_scores(parsed)[0]
+            except Exception:  # music21 raises many types on odd files; skip and count, never crash
+                summary.skip("unreadable")
+                continue
             try:
                 parts = list(score.parts)
                 if not parts:

@@ -272,7 +272,7 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     prepared = prepare(pieces, config)
     model, optimizer, train_step, eval_step = cached_steps(config, prepared.heads)
 
-    params = model.init(jax.random.key(derive_seed(config.seed, "init")),
+    params = jax.jit(model.init)(jax.random.key(derive_seed(config.seed, "init")),
                         modules.dummy_inputs(model), modules.zero_carry(model, 1))
     opt_state = optimizer.init(params)
     state = {"params": params, "opt_state": opt_state, "step": 0, "best_val": float("inf"), "best_step": 0, "bad": 0,
@@ -338,3 +338,17 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     # Every path out of the loop has just saved (an evaluation precedes any stop); a resumed
     # run whose budget was already spent leaves the checkpoint as it was.
     return checkpoint.read_meta(out_dir)
+
+
+def write_untrained(pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir: Path) -> dict:
+    """A checkpoint with the corpus's vocabulary and freshly initialised weights: no training
+    step is compiled, so tests and benchmarks of loading and sampling stay fast."""
+    config.check()
+    prepared = prepare(pieces, config)
+    model = modules.build(model_config(config, prepared.heads))
+    params = jax.jit(model.init)(jax.random.key(derive_seed(config.seed, "init")),
+                        modules.dummy_inputs(model), modules.zero_carry(model, 1))
+    return checkpoint.save(out_dir, params, {
+        "kind": config.kind, "arch": config.arch, "config": model_config(config, prepared.heads),
+        "vocab": prepared.vocab, "training": {"command": "(untrained)", **asdict(config)},
+        "data": prepared.summary, "metrics": {}})

@@ -1,0 +1,147 @@
+"""Checkpoint files and the jit+scan sampler's pieces."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lofictl import tokens
+from lofictl.errors import LofictlError
+from lofictl.nn import checkpoint, sample
+from lofictl.train import corpus, loop
+
+SMALL = dict(hidden=16, layers=1, embed=8, seq_len=16, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Untrained checkpoints of a melody (three layouts) and a chord model."""
+    root = tmp_path_factory.mktemp("models")
+    pieces = corpus.synthetic_pieces(4)
+    for arch in tokens.LAYOUTS:
+        loop.write_untrained(pieces, loop.TrainConfig(kind="melody", arch=arch, **SMALL), root / arch)
+    loop.write_untrained(pieces, loop.TrainConfig(kind="chords", arch=loop.CHORD_ARCH, **SMALL), root / "chords")
+    return root
+
+
+def _copy(src, dst):
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_checkpoint_round_trip(models):
+    meta, params = checkpoint.load(models / "three-embeddings", "melody")
+    assert meta["kind"] == "melody" and meta["arch"] == "three-embeddings"
+    assert meta["weights"]["sha256"] == checkpoint.sha256_file(models / "three-embeddings" / checkpoint.WEIGHTS)
+    leaves = jax.tree_util.tree_leaves(params)
+    assert leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves)
+    # model.json carries the vocabularies needed to sample, nothing lives elsewhere
+    assert set(meta["vocab"]) == {"melody", "factors", "chords"}
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(LofictlError, match="does not exist") as info:
+        checkpoint.load(tmp_path / "nope")
+    assert info.value.field == "model"
+
+
+def test_folder_without_model_json(tmp_path):
+    with pytest.raises(LofictlError, match="no model.json"):
+        checkpoint.load(tmp_path)
+
+
+def test_model_json_not_json(models, tmp_path):
+    bad = _copy(models / "chords", tmp_path / "bad")
+    (bad / checkpoint.META).write_text("{ not json")
+    with pytest.raises(LofictlError, match="not valid JSON"):
+        checkpoint.load(bad)
+
+
+def test_truncated_weights_fail_the_sha256(models, tmp_path):
+    bad = _copy(models / "chords", tmp_path / "bad")
+    data = (bad / checkpoint.WEIGHTS).read_bytes()
+    (bad / checkpoint.WEIGHTS).write_bytes(data[: len(data) // 2])
+    with pytest.raises(LofictlError, match="does not match the sha256"):
+        checkpoint.load(bad)
+
+
+def _replace_weights(folder, data: bytes):
+    (folder / checkpoint.WEIGHTS).write_bytes(data)
+    meta = json.loads((folder / checkpoint.META).read_text())
+    meta["weights"]["sha256"] = checkpoint.sha256_file(folder / checkpoint.WEIGHTS)
+    (folder / checkpoint.META).write_text(json.dumps(meta))
+
+
+def test_corrupt_weights_with_a_matching_sha256(models, tmp_path):
+    bad = _copy(models / "chords", tmp_path / "bad")
+    data = (bad / checkpoint.WEIGHTS).read_bytes()
+    _replace_weights(bad, data[: len(data) // 3])
+    with pytest.raises(LofictlError, match="not a readable msgpack"):
+        checkpoint.load(bad)
+
+
+def test_weights_of_another_layout(models, tmp_path):
+    bad = _copy(models / "three-embeddings", tmp_path / "bad")
+    _replace_weights(bad, (models / "one-embedding" / checkpoint.WEIGHTS).read_bytes())
+    with pytest.raises(LofictlError, match="does not fit the three-embeddings layout"):
+        checkpoint.load(bad)
+
+
+def test_model_of_another_kind(models):
+    with pytest.raises(LofictlError, match="holds a chords model"):
+        checkpoint.load(models / "chords", "melody")
+
+
+def test_filter_logits_top_k_top_p_temperature():
+    logits = jnp.log(jnp.array([[0.5, 0.3, 0.15, 0.05]]))
+    keep = lambda out: (np.asarray(out)[0] > sample.NEG / 2).tolist()
+    assert keep(sample.filter_logits(logits, 1.0, 0, 1.0)) == [True] * 4
+    assert keep(sample.filter_logits(logits, 1.0, 1, 1.0)) == [True, False, False, False]
+    assert keep(sample.filter_logits(logits, 1.0, 2, 1.0)) == [True, True, False, False]
+    assert keep(sample.filter_logits(logits, 1.0, 0, 0.7)) == [True, True, False, False]
+    assert keep(sample.filter_logits(logits, 1.0, 0, 0.01)) == [True, False, False, False]
+    hot = np.asarray(sample.filter_logits(logits, 2.0, 0, 1.0))
+    assert np.allclose(hot, np.asarray(logits) / 2)
+
+
+def test_loop_penalty_discourages_repeating_an_ngram():
+    # history ... 10 11 12 13 | 10 11 12 → 13 would repeat the 4-gram
+    history = jnp.array([[-1] * 9 + [10, 11, 12, 13, 10, 11, 12]])
+    penalty = np.asarray(sample.loop_penalty(history, 4, 2.0))[0]
+    assert penalty[13] == -2.0
+    assert np.count_nonzero(penalty) == 1
+    fresh = jnp.array([[-1] * 13 + [10, 11, 12]])
+    assert not np.asarray(sample.loop_penalty(fresh, 4, 2.0)).any()
+
+
+def test_sampler_compiles_once_for_different_settings(models):
+    from lofictl import generate, score, theory
+    key = theory.parse_key("C major")
+    chords = [score.ChordEvent(0, 4, "C"), score.ChordEvent(4, 4, "G7")]
+    for temperature, top_p in ((1.0, 1.0), (0.7, 0.9), (1.3, 0.5)):
+        generate.generate_melody(models / "three-embeddings", key, chords, 8, seed=1, temperature=temperature,
+                                 top_p=top_p)
+    assert generate.load_model(models / "three-embeddings").sampler.run._cache_size() == 1
+
+
+def test_same_seed_same_tokens_across_processes(models):
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from lofictl import generate, score, theory
+        key = theory.parse_key("D minor")
+        chords = [score.ChordEvent(0, 4, "Dm9"), score.ChordEvent(4, 4, "G13")]
+        notes = generate.generate_melody(Path({str(models / 'three-embeddings')!r}), key, chords, 8, seed=42)
+        print([(n.start, n.duration, n.pitch, n.velocity) for n in notes])
+        print(generate.generate_chords(Path({str(models / 'chords')!r}), key, 16, 4, seed=42))
+    """)
+    runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert all(run.returncode == 0 for run in runs)
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") == 2
