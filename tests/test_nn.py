@@ -145,3 +145,21 @@ def test_same_seed_same_tokens_across_processes(models):
     outputs = [run.communicate(timeout=120)[0] for run in runs]
     assert all(run.returncode == 0 for run in runs)
     assert outputs[0] == outputs[1] and outputs[0].count("\n") == 2
+
+
+def test_single_steps_equal_the_sequence_pass():
+    """The sampler's one-step path and training's scanned path are the same network."""
+    from lofictl.nn import modules
+    model = modules.TokenLSTM(heads=(tokens.N_PITCH, tokens.N_DURATION, tokens.N_VELOCITY), hidden=8, layers=2,
+                              embed=4, chord_vocab=tokens.N_CHORD)
+    inputs = modules.dummy_inputs(model, 2, 5)
+    inputs["tokens"] = jax.random.randint(jax.random.key(1), (2, 5, 3), 0, 5)
+    inputs["chord"] = jax.random.randint(jax.random.key(2), (2, 5), 0, tokens.N_CHORD)
+    params = model.init(jax.random.key(0), inputs, modules.zero_carry(model, 2))
+    full, _ = model.apply(params, inputs, modules.zero_carry(model, 2))
+    carry, steps = modules.zero_carry(model, 2), []
+    for t in range(5):
+        one = {k: (v[:, t:t + 1] if v.ndim >= 2 else v) for k, v in inputs.items()}
+        logits, carry = model.apply(params, one, carry)
+        steps.append(logits[0])
+    assert np.allclose(np.concatenate(steps, axis=1), full[0], atol=1e-5)

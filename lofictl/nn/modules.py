@@ -20,6 +20,22 @@ from flax import linen as nn
 from .. import tokens
 
 
+class LSTMLayer(nn.Module):
+    """One LSTM layer over (B, T, E). A single step (T == 1, sampling) calls the cell directly;
+    longer inputs run it under `nn.scan`. Both name the cell "cell", so they share parameters
+    — the sampler's step avoids the cost of a scan nested inside its own scan."""
+    hidden: int
+
+    @nn.compact
+    def __call__(self, carry, xs):
+        if xs.shape[1] == 1:
+            carry, y = nn.OptimizedLSTMCell(self.hidden, name="cell")(carry, xs[:, 0])
+            return carry, y[:, None]
+        scan = nn.scan(nn.OptimizedLSTMCell, variable_broadcast="params", split_rngs={"params": False},
+                       in_axes=1, out_axes=1)
+        return scan(self.hidden, name="cell")(carry, xs)
+
+
 class TokenLSTM(nn.Module):
     heads: tuple[int, ...]  # vocabulary size of each head (inputs use the same vocabularies)
     hidden: int = 192
@@ -36,8 +52,7 @@ class TokenLSTM(nn.Module):
             self.pcs_dense = nn.Dense(self.embed, use_bias=False)
         self.position_embed = nn.Embed(self.positions, self.embed)
         self.mode_embed = nn.Embed(self.modes, self.embed)
-        self.rnns = [nn.RNN(nn.OptimizedLSTMCell(self.hidden), return_carry=True, name=f"lstm_{i}")
-                     for i in range(self.layers)]
+        self.rnns = [LSTMLayer(self.hidden, name=f"lstm_{i}") for i in range(self.layers)]
         self.outputs = [nn.Dense(n, name=f"head_{i}") for i, n in enumerate(self.heads)]
 
     def __call__(self, inputs: dict, carry: tuple):
@@ -52,7 +67,7 @@ class TokenLSTM(nn.Module):
             x = x + embed(inputs["tokens"][..., i])
         new_carry = []
         for rnn, layer_carry in zip(self.rnns, carry):
-            layer_carry, x = rnn(x, initial_carry=layer_carry)
+            layer_carry, x = rnn(layer_carry, x)
             new_carry.append(layer_carry)
         features = jnp.concatenate([x, cond], axis=-1)
         return tuple(out(features) for out in self.outputs), tuple(new_carry)

@@ -1,6 +1,7 @@
 """Sampling compiled once: one `jax.jit` over `jax.lax.scan`, never a Python loop per note.
 
-Temperature, top-k and top-p are traced scalars, so changing them does not recompile; the
+The melody scan runs in chunks of CHUNK steps inside a `lax.while_loop` that stops when every
+candidate has filled the piece, still one compiled program. Temperature, top-k and top-p are traced scalars, so changing them does not recompile; the
 number of steps and the chord arrays are padded to power-of-two buckets so pieces of similar
 length share a compiled program.
 
@@ -30,6 +31,7 @@ from .. import tokens
 from . import modules
 
 NEG = -1e9  # a masked logit; finite so that softmax over an all-masked row stays defined
+CHUNK = 32  # melody steps per scan between checks that every candidate is done
 
 
 def bucket(n: int, minimum: int = 16) -> int:
@@ -40,8 +42,25 @@ def bucket(n: int, minimum: int = 16) -> int:
 
 
 def filter_logits(logits, temperature, top_k, top_p):
-    """Temperature, then top-k (0 = off), then top-p (nucleus), all traced; logits (B, V)."""
+    """Temperature, then top-k (0 = off), then top-p (nucleus), all traced; logits (B, V).
+    The sort is skipped at run time when both filters are off (the common case)."""
     logits = logits / temperature
+    return jax.lax.cond((top_k > 0) | (top_p < 1), _truncate, lambda x, k, p: x, logits, top_k, top_p)
+
+
+def sample_heads(key, heads: list):
+    """One categorical draw per head from a single batch of Gumbel noise (one RNG call per
+    step instead of one per head: random bits are a large share of a step's cost on CPU)."""
+    sizes = [h.shape[-1] for h in heads]
+    noise = jax.random.gumbel(key, (heads[0].shape[0], sum(sizes)))
+    out, at = [], 0
+    for head, size in zip(heads, sizes):
+        out.append(jnp.argmax(head + noise[:, at:at + size], axis=-1))
+        at += size
+    return out
+
+
+def _truncate(logits, top_k, top_p):
     vocab = logits.shape[-1]
     ordered = jnp.sort(logits, axis=-1)[..., ::-1]
     k = jnp.where(top_k > 0, jnp.minimum(top_k, vocab), vocab)
@@ -114,16 +133,16 @@ class MelodySampler:
         logits, carry = self.model.apply(params, inputs, carry)
         bias = self._bias(history, pcs, cond["range_mask"], cond["scale_mask"], cond["scale_strength"],
                           cond["loop_strength"])
-        factors = jnp.zeros((batch, 3), jnp.int32)
-        chosen = []
-        for h, (head, table) in enumerate(zip(logits, self.tables)):
+        filtered = []
+        for head, table in zip(logits, self.tables):
             head = head[:, 0, :]
             if table[1, 0] >= 0:  # this head carries pitch: bias through its pitch column
                 head = head + bias[:, np.maximum(table[:, 0], 0)]
             head = head.at[:, 0].set(NEG)  # BOS is an input only
-            head = filter_logits(head, cond["temperature"], cond["top_k"], cond["top_p"])
-            token = jax.random.categorical(jax.random.fold_in(step_key, h), head, axis=-1)
-            chosen.append(token)
+            filtered.append(filter_logits(head, cond["temperature"], cond["top_k"], cond["top_p"]))
+        chosen = sample_heads(step_key, filtered)
+        factors = jnp.zeros((batch, 3), jnp.int32)
+        for token, table in zip(chosen, self.tables):
             rows = jnp.asarray(table)[token]
             factors = jnp.where(rows >= 0, rows, factors)
         dur_ticks = jnp.asarray(DURATION_TICKS)[factors[:, 1]]
@@ -137,10 +156,35 @@ class MelodySampler:
                 jnp.zeros((batch,), jnp.int32), -jnp.ones((batch, self.window), jnp.int32))
 
     def _run(self, params, key, cond, n_steps: int, batch: int):
-        def body(state, i):
-            return self._step(params, state, jax.random.fold_in(key, i), cond)
-        _, (factors, ticks, valid) = jax.lax.scan(body, self.initial_state(batch), jnp.arange(n_steps))
-        # scan stacks time first; callers want candidates first
+        """Up to n_steps notes per candidate. The scan runs in chunks inside a while loop that
+        stops once every candidate has filled the piece: the step bound must allow for all
+        16ths, but real melodies need a fraction of that."""
+        chunk = min(CHUNK, n_steps)
+        n_chunks = n_steps // chunk
+
+        def run_chunk(c, state):
+            def body(state, i):
+                return self._step(params, state, jax.random.fold_in(key, i), cond)
+            return jax.lax.scan(body, state, c * chunk + jnp.arange(chunk))
+
+        def not_done(loop):
+            c, state, _ = loop
+            return (c < n_chunks) & jnp.any(state[2] < cond["total_ticks"])
+
+        def next_chunk(loop):
+            c, state, (factors, ticks, valid) = loop
+            state, (f, t, v) = run_chunk(c, state)
+            at = c * chunk
+            factors = jax.lax.dynamic_update_slice(factors, f, (at, 0, 0))
+            ticks = jax.lax.dynamic_update_slice(ticks, t, (at, 0))
+            valid = jax.lax.dynamic_update_slice(valid, v, (at, 0))
+            return c + 1, state, (factors, ticks, valid)
+
+        outputs = (jnp.zeros((n_steps, batch, 3), jnp.int32), jnp.zeros((n_steps, batch), jnp.int32),
+                   jnp.zeros((n_steps, batch), bool))
+        _, _, (factors, ticks, valid) = jax.lax.while_loop(
+            not_done, next_chunk, (jnp.int32(0), self.initial_state(batch), outputs))
+        # time-major inside; callers want candidates first
         return jnp.swapaxes(factors, 0, 1), jnp.swapaxes(ticks, 0, 1), jnp.swapaxes(valid, 0, 1)
 
 
@@ -186,12 +230,12 @@ class ChordSampler:
             at_end = remaining <= final
             chord_logits = jnp.where(at_end[:, None] & ~cond["tonic_mask"][None, :], NEG, chord_logits)
             chord_logits = filter_logits(chord_logits, cond["temperature"], cond["top_k"], cond["top_p"])
-            chord = jax.random.categorical(jax.random.fold_in(step_key, 0), chord_logits, axis=-1)
+            (chord,) = sample_heads(jax.random.fold_in(step_key, 0), [chord_logits])
             # Durations on the grid that leave the final span free.
             allowed = (cdur[None, :] % grid == 0) & (cdur[None, :] > 0) & (cdur[None, :] <= (remaining - final)[:, None])
             dur_logits = jnp.where(allowed, dur_logits[:, 0, :], NEG)
             dur_logits = filter_logits(dur_logits, cond["temperature"], cond["top_k"], cond["top_p"])
-            dur_token = jax.random.categorical(jax.random.fold_in(step_key, 1), dur_logits, axis=-1)
+            (dur_token,) = sample_heads(jax.random.fold_in(step_key, 1), [dur_logits])
             fill = jnp.where(at_end, remaining, remaining - final)  # when nothing on the grid fits
             length = jnp.where(at_end, remaining, jnp.where(jnp.any(allowed, axis=-1), cdur[dur_token], fill))
             # What the model reads back: the duration token nearest the length actually used.
