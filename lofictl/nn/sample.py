@@ -44,8 +44,14 @@ def bucket(n: int, minimum: int = 16) -> int:
 def filter_logits(logits, temperature, top_k, top_p):
     """Temperature, then top-k (0 = off), then top-p (nucleus), all traced; logits (B, V).
     The sort is skipped at run time when both filters are off (the common case)."""
-    logits = logits / temperature
-    return jax.lax.cond((top_k > 0) | (top_p < 1), _truncate, lambda x, k, p: x, logits, top_k, top_p)
+    return filter_heads([logits], temperature, top_k, top_p)[0]
+
+
+def filter_heads(heads: list, temperature, top_k, top_p) -> list:
+    """filter_logits over several heads under one run-time branch."""
+    heads = [h / temperature for h in heads]
+    return jax.lax.cond((top_k > 0) | (top_p < 1),
+                        lambda hs: [_truncate(h, top_k, top_p) for h in hs], lambda hs: list(hs), heads)
 
 
 def sample_heads(key, heads: list):
@@ -124,7 +130,9 @@ class MelodySampler:
         """One note for every candidate. state: carry, prev tokens, tick, history."""
         carry, prev, tick, history = state
         batch = tick.shape[0]
-        index = jnp.clip(jnp.searchsorted(cond["chord_starts"], tick, side="right") - 1, 0, cond["chord_starts"].shape[0] - 1)
+        # The chord sounding at `tick`: starts are sorted, so count those not after it.
+        index = jnp.clip(jnp.sum(cond["chord_starts"][None, :] <= tick[:, None], axis=1) - 1, 0,
+                         cond["chord_starts"].shape[0] - 1)
         chord = cond["chord_tokens"][index]
         pcs = cond["chord_pcs"][index]
         position = jnp.clip(tick % cond["bar_ticks"], 0, tokens.N_POSITION - 1)
@@ -133,14 +141,13 @@ class MelodySampler:
         logits, carry = self.model.apply(params, inputs, carry)
         bias = self._bias(history, pcs, cond["range_mask"], cond["scale_mask"], cond["scale_strength"],
                           cond["loop_strength"])
-        filtered = []
+        heads = []
         for head, table in zip(logits, self.tables):
             head = head[:, 0, :]
             if table[1, 0] >= 0:  # this head carries pitch: bias through its pitch column
                 head = head + bias[:, np.maximum(table[:, 0], 0)]
-            head = head.at[:, 0].set(NEG)  # BOS is an input only
-            filtered.append(filter_logits(head, cond["temperature"], cond["top_k"], cond["top_p"]))
-        chosen = sample_heads(step_key, filtered)
+            heads.append(head.at[:, 0].set(NEG))  # BOS is an input only
+        chosen = sample_heads(step_key, filter_heads(heads, cond["temperature"], cond["top_k"], cond["top_p"]))
         factors = jnp.zeros((batch, 3), jnp.int32)
         for token, table in zip(chosen, self.tables):
             rows = jnp.asarray(table)[token]

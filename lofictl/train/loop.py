@@ -130,8 +130,7 @@ def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
     val_names = {n for n in names if derive_seed(config.seed, "split", n) % 1000 < threshold}
     if not val_names and len(names) > 1:
         val_names = {min(names, key=lambda n: derive_seed(config.seed, "split", n))}
-    if val_names == set(names):  # a one-piece corpus validates on what it trains on
-        val_names = set(names)
+    # A one-piece corpus validates on what it trains on.
     train_pieces = [p for p in pieces if p.name not in val_names or len(names) == 1]
     val_pieces = [p for p in pieces if p.name in val_names]
 
