@@ -22,8 +22,8 @@ def throughput(kind: str, arch: str, args) -> float:
     config = loop.TrainConfig(kind=kind, arch=arch, steps=args.steps, batch_size=args.batch_size, hidden=args.hidden,
                               embed=args.embed, layers=args.layers, seq_len=args.seq_len)
     prepared = loop.prepare(corpus.synthetic_pieces(64, bars=32), config)
-    model, optimizer, train_step, _ = loop.cached_steps(config, prepared.heads)
-    params = jax.jit(model.init)(jax.random.key(0), modules.dummy_inputs(model), modules.zero_carry(model, 1))
+    model, optimizer, train_step, _, init = loop.cached_steps(config, prepared.heads)
+    params = init(jax.random.key(0), modules.dummy_inputs(model), modules.zero_carry(model, 1))
     opt_state = optimizer.init(params)
     batches = [prepared.train.batch(np.random.default_rng([derive_seed(0, "bench"), i]).integers(
         0, len(prepared.train), config.batch_size)) for i in range(args.steps + 1)]

@@ -197,13 +197,13 @@ _STEPS_CACHE: dict[str, tuple] = {}
 
 
 def cached_steps(config: TrainConfig, heads: tuple[int, ...]):
-    """(model, optimizer, train_step, eval_step) shared by runs that differ only in seed or data,
+    """(model, optimizer, train_step, eval_step, init) shared by runs that differ only in seed or data,
     so repeated runs in one process (tests, benchmarks, sweeps) compile once."""
     key = repr((model_config(config, heads), config.steps, config.lr, config.weight_decay, config.clip))
     if key not in _STEPS_CACHE:
         model = modules.build(model_config(config, heads))
         optimizer = make_optimizer(config)
-        _STEPS_CACHE[key] = (model, optimizer, *make_steps(model, optimizer))
+        _STEPS_CACHE[key] = (model, optimizer, *make_steps(model, optimizer), jax.jit(model.init))
     return _STEPS_CACHE[key]
 
 
@@ -269,9 +269,9 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     console = console or Console(stderr=True)
     out_dir = Path(out_dir)
     prepared = prepare(pieces, config)
-    model, optimizer, train_step, eval_step = cached_steps(config, prepared.heads)
+    model, optimizer, train_step, eval_step, init = cached_steps(config, prepared.heads)
 
-    params = jax.jit(model.init)(jax.random.key(derive_seed(config.seed, "init")),
+    params = init(jax.random.key(derive_seed(config.seed, "init")),
                         modules.dummy_inputs(model), modules.zero_carry(model, 1))
     opt_state = optimizer.init(params)
     state = {"params": params, "opt_state": opt_state, "step": 0, "best_val": float("inf"), "best_step": 0, "bad": 0,
