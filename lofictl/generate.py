@@ -128,11 +128,13 @@ def _chord_grid(bar_ticks: int) -> int:
 
 
 def generate_chords(model_dir: Path, key: theory.Key, n_beats: float, beats_per_bar: float, seed: int,
-                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> list[tuple[str, float]]:
+                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, *,
+                    grid_beats: float | None = None) -> list[tuple[str, float]]:
     """Chord symbols in absolute pitch with durations in beats summing to n_beats.
 
-    Durations fall on a half-bar grid (bar or beat when half bars do not fit the vocabulary);
-    the last bar (or the whole piece, if shorter) is the tonic.
+    Durations are multiples of `grid_beats` — by default half a bar (a bar, or a beat, when
+    half bars do not fit the duration vocabulary); pass beats_per_bar for one chord a bar or
+    more. The last bar (or the whole piece, if shorter) is the tonic.
     """
     check_sampling(temperature, top_k, top_p)
     _check_beats(n_beats, "n_beats")
@@ -141,7 +143,15 @@ def generate_chords(model_dir: Path, key: theory.Key, n_beats: float, beats_per_
     tpb = tokens.TICKS_PER_BEAT
     total = int(math.floor(n_beats * tpb + 1e-9))
     bar = max(int(round(beats_per_bar * tpb)), 1)
-    grid = _chord_grid(bar)
+    if grid_beats is None:
+        grid = _chord_grid(bar)
+    else:
+        _check_beats(grid_beats, "grid_beats")
+        grid = int(round(grid_beats * tpb))
+        if grid <= 0 or not any(d % grid == 0 for d in tokens.CHORD_DURATION_TICKS):
+            allowed = sorted({d / tpb for d in tokens.CHORD_DURATION_TICKS})
+            raise LofictlError(f"no chord duration is a multiple of {grid_beats:g} beats; chords last one of "
+                               f"{', '.join(f'{a:g}' for a in allowed)} beats", field="grid_beats")
     tonic = [tokens.chord_token(0, q) for q in tonic_qualities(key)]
     tonic_mask = np.zeros(tokens.N_CHORD, bool)
     tonic_mask[tonic] = True

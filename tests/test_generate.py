@@ -49,6 +49,14 @@ def test_chord_durations_fall_on_half_bars(models):
     assert chords[-1][1] >= 4
 
 
+def test_chords_on_a_whole_bar_grid(models):
+    chords = generate.generate_chords(models / "chords", theory.parse_key("C major"), 32, 4, seed=2, grid_beats=4)
+    assert all(d % 4 == 0 for _, d in chords) and sum(d for _, d in chords) == 32
+    with pytest.raises(LofictlError) as info:
+        generate.generate_chords(models / "chords", theory.parse_key("C major"), 32, 4, seed=2, grid_beats=5)
+    assert info.value.field == "grid_beats"
+
+
 def test_chords_same_seed_same_result(models):
     key = theory.parse_key("Eb major")
     a = generate.generate_chords(models / "chords", key, 32, 4, seed=11)
