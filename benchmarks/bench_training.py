@@ -1,7 +1,7 @@
 """Training throughput in tokens per second for each layout, side by side in one run, at the
 shipped models' sizes, on a synthetic corpus (no parsing). Compilation is excluded.
 
-    python benchmarks/bench_training.py [--steps 30] [--hidden 192] [--batch-size 32] [--seq-len 64]
+    python benchmarks/bench_training.py [--steps 30] [--hidden 128] [--batch-size 32] [--seq-len 64]
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def throughput(kind: str, arch: str, args) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--hidden", type=int, default=192)
-    parser.add_argument("--embed", type=int, default=96)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--embed", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=64)
