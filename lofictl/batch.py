@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from .build import BuildResult, build_recipe
@@ -32,5 +33,5 @@ def build_many(paths: list[Path], *, overrides: list[str], out_dir: Path | None,
                              use_cache=use_cache) for item in loaded]
     # Recipes in parallel, each rendering its stems serially: the pool is the parallelism.
     work = [(item.path, overrides, out_dir, midi_only, 1, use_cache, True) for item in loaded]
-    with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=get_context("spawn")) as pool:
         return list(pool.map(_build_one, work))

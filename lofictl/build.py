@@ -24,6 +24,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -320,12 +321,13 @@ def _fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
 
 
 def _render_to_file(args: tuple) -> str:
-    """Worker: render one stem into a float32 WAV (files, not arrays, cross the process line)."""
-    from . import audio_io
+    """Worker: render one stem into a float32 WAV block by block (bounded memory for long tracks;
+    the same bytes as render_stem + write_wav). Files, not arrays, cross the process line."""
+    from . import stream
 
-    *render_args, info, path = args
-    audio = render_stem(*render_args)
-    audio_io.write_wav(Path(path), audio, render_args[3], "float32", info=info)
+    track, seconds_per_beat, instrument, sample_rate, n_samples, effect_chain, gain_db, pan, info, path = args
+    stream.render_stem_to_wav(track, seconds_per_beat, instrument.soundfont, instrument.preset, sample_rate,
+                              n_samples, effect_chain, gain_db, pan, Path(path), info=info)
     return path
 
 
@@ -428,13 +430,15 @@ def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only
     lock_path = lock_path_for(loaded)
     previous = read_lock(lock_path) if lock_path.exists() else None
     cache = Cache(loaded.project_root / CACHE_DIR_NAME, enabled=use_cache)
-    for attempt in range(2):
+    # Each corrupt object found drops its cache entry, so every retry gets further; a bounded
+    # number of tries, then one that reads nothing from the cache.
+    for attempt in range(len(plan.recipe.tracks) + 6):
         try:
             result = _build_once(plan, final_dir, previous, cache, midi_only, jobs, quiet)
             break
         except CacheCorrupt:
-            if attempt:
-                raise
+            if attempt == len(plan.recipe.tracks) + 4:
+                cache.reads = False
     lock, stages, loudness, duration_s, up_to_date = result
     if write_lock:
         _write_atomic(lock_path, lock_text(lock))
@@ -578,7 +582,8 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
 
     if jobs > 1 and len(todo) > 1:
         # Each stem is its own synth and chain in its own process, so order cannot change bytes.
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as pool:
+        # spawn, not fork: forking a process that runs JAX/FluidSynth threads can deadlock the child.
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=get_context("spawn")) as pool:
             futures = {name: pool.submit(_render_to_file, args) for name, args in todo.items()}
             for name, future in futures.items():
                 future.result()
@@ -605,13 +610,13 @@ def _stage_overlays(plan: BuildPlan, stages: _Stages, score_meta: dict, progress
     if entry is not None:
         restored = stages.restored_from("overlays", entry, folder)
     else:
-        from . import audio_io
+        from . import stream
 
         folder.mkdir()
         files = {}
         for index in range(len(recipe.overlays)):
             path = files[f"{overlay_label(recipe, index)}.wav"] = folder / f"{overlay_label(recipe, index)}.wav"
-            audio_io.write_wav(path, render_overlay(plan, index, n_samples), sample_rate, "float32")
+            stream.render_overlay_to_wav(plan, index, n_samples, path)  # render_overlay's bytes, in blocks
         restored = stages.ran_with("overlays", key, files)
     progress.advance()
     return {overlay_label(recipe, i): restored[f"{overlay_label(recipe, i)}.wav"] for i in range(len(recipe.overlays))}
@@ -630,21 +635,19 @@ def _stage_mix(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], ove
         stats = entry.meta["loudness"]
         artifact = stages.restored_from("mix", entry, stages.work / "mix", {"loudness": stats})["master.wav"]
     else:
-        from . import audio_io, mix
+        from . import stream
 
-        layers = [audio_io.read_audio(stems[name].ready(stages.cache))[0] for name in playing]
-        layers += [audio_io.read_audio(a.ready(stages.cache))[0] for a in overlays.values()]
-        if layers:
-            mixed = layers[0].copy()
-            for layer in layers[1:]:
-                mixed += layer  # summed in a fixed order: float addition is not associative
-        else:
-            mixed = np.zeros_like(audio_io.read_audio(next(iter(stems.values())).ready(stages.cache))[0])
-        master_audio, stats = mix.master(mixed, recipe.output.sample_rate, recipe.master.effects,
-                                         recipe.master.loudness_lufs, recipe.master.true_peak_db)
+        # Summed in a fixed order (float addition is not associative), mastered in passes over
+        # files: mix.master's result without holding any stem in memory.
+        sources = [stems[name].ready(stages.cache) for name in playing]
+        sources += [a.ready(stages.cache) for a in overlays.values()]
+        with stream.AudioReader(next(iter(stems.values())).ready(stages.cache)) as first:
+            n_samples = first.frames  # the length of silence when every track is muted
         path = stages.work / "mix" / "master.wav"
         path.parent.mkdir()
-        audio_io.write_wav(path, master_audio, recipe.output.sample_rate, "float32")
+        stats = stream.mix_to_master_wav(sources, recipe.output.sample_rate, recipe.master.effects,
+                                         recipe.master.loudness_lufs, recipe.master.true_peak_db, path,
+                                         n_samples=n_samples)
         artifact = stages.ran_with("mix", key, {"master.wav": path}, {"loudness": stats})["master.wav"]
     progress.advance()
     return artifact, stats
@@ -671,7 +674,7 @@ def _stage_export(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], 
     if entry is not None:
         stages.final.update(stages.restored_from("export", entry, stages.staging))
     else:
-        from . import audio_io
+        from . import stream
 
         files: dict[str, Path] = {}
         (stages.staging / "stems").mkdir(exist_ok=True)
@@ -681,13 +684,12 @@ def _stage_export(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], 
                 shutil.copyfile(source.ready(stages.cache), files[rel])  # already float32 WAV, byte for byte
             else:
                 track = rel.split("_", 1)[1].removesuffix(".wav")
-                audio_io.write_wav(files[rel], audio_io.read_audio(source.ready(stages.cache))[0],
-                                   recipe.output.sample_rate, recipe.output.wav_format,
-                                   info=provenance_info(plan, key, track=track))
-        master_audio = audio_io.read_audio(master.ready(stages.cache))[0]
+                stream.encode_wav_to(source.ready(stages.cache), files[rel], "wav", recipe.output.sample_rate,
+                                     wav_subtype=recipe.output.wav_format, info=provenance_info(plan, key, track=track))
+        master_path = master.ready(stages.cache)
         for fmt in recipe.output.formats:
             files[f"{name}.{fmt}"] = stages.staging / f"{name}.{fmt}"
-            audio_io.write_audio(files[f"{name}.{fmt}"], master_audio, recipe.output.sample_rate, fmt,
+            stream.encode_wav_to(master_path, files[f"{name}.{fmt}"], fmt, recipe.output.sample_rate,
                                  wav_subtype=recipe.output.wav_format, info=provenance_info(plan, key))
         stages.final.update(stages.ran_with("export", key, files))
     progress.advance()

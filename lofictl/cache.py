@@ -75,6 +75,7 @@ class Cache:
     def __init__(self, root: Path | None, *, enabled: bool = True):
         self.root = root
         self.enabled = enabled and root is not None
+        self.reads = True  # False: store results but restore nothing (a last resort after corruption)
         self._state: dict[str, dict] | None = None
         self._state_dirty = False
 
@@ -130,17 +131,20 @@ class Cache:
 
     def lookup(self, key: str) -> Entry | None:
         """A finished stage whose every output object is present, or None."""
-        if not self.enabled:
+        if not self.enabled or not self.reads:
             return None
         path = self._stage_path(key)
         try:
             data = json.loads(path.read_text())
             entry = Entry(key, data["stage"], dict(data["outputs"]), dict(data.get("meta", {})))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError, KeyError, TypeError):
             warn(f"cache entry {path.name} is damaged; discarding it and rebuilding")
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                self._disable(exc)
             return None
         if all(self._object_path(digest).is_file() for digest in entry.outputs.values()):
             return entry

@@ -1,0 +1,214 @@
+"""The build runner: stages and cache, lock, atomic output, parallel stems, verify, provenance."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SMALL_RECIPE
+from lofictl import build as b
+from lofictl.batch import build_many
+from lofictl.errors import LofictlError
+from lofictl.recipe import load_recipe
+from lofictl.verify import diff_recipe, read_provenance, verify_recipe
+
+TINY = SMALL_RECIPE.replace("length: 4 bars", "length: 2 bars")
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Counts calls of the functions that do a stage's real work."""
+    calls = {"compose": 0, "render": 0}
+    from lofictl import stream
+
+    compose, render = b.compose_score, stream.render_stem_to_wav
+
+    def counting_compose(*args, **kwargs):
+        calls["compose"] += 1
+        return compose(*args, **kwargs)
+
+    def counting_render(*args, **kwargs):
+        calls["render"] += 1
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(b, "compose_score", counting_compose)
+    monkeypatch.setattr(stream, "render_stem_to_wav", counting_render)
+    return calls
+
+
+def test_first_build_writes_outputs_and_lock(write_recipe):
+    path = write_recipe(TINY)
+    result = b.build_recipe(load_recipe(path), quiet=True)
+    out = result.out_dir
+    assert {"test_loop.wav", "midi/test_loop.mid", "stems/01_chords.wav", "pianoroll.png", "build.json"} <= set(hashes(out))
+    lock = json.loads(path.with_name("test_loop.lock.json").read_text())
+    assert lock["lofictl_lock"] == 1
+    assert lock["outputs"]["test_loop.wav"]["sha256"] == hashes(out)["test_loop.wav"]
+    assert set(lock["seeds"]["tracks"]) == {"chords", "bass", "drums"}
+    assert {"libfluidsynth", "pedalboard", "jax", "numpy", "platform"} <= set(lock["libraries"])
+    assert lock["instruments"]["chords"]["sha256"] and lock["stages"]["compose"]["key"]
+    assert abs(lock["loudness"]["integrated_lufs"] - (-16)) <= 0.5
+    # stable formatting: written with sorted keys, so a rebuild's lock diff is only what changed
+    text = path.with_name("test_loop.lock.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+
+
+def test_rebuild_skips_unchanged_stages(write_recipe, spy):
+    path = write_recipe(TINY)
+    b.build_recipe(load_recipe(path), quiet=True)
+    assert spy == {"compose": 1, "render": 3}
+    result = b.build_recipe(load_recipe(path), quiet=True)
+    assert spy == {"compose": 1, "render": 3}  # nothing ran again
+    assert result.up_to_date and result.ran == []
+
+
+def test_master_change_reruns_only_mix_and_export(write_recipe, spy):
+    path = write_recipe(TINY)
+    first = b.build_recipe(load_recipe(path), quiet=True)
+    before = hashes(first.out_dir)
+    result = b.build_recipe(load_recipe(path, ["master.effects=[{LowpassFilter: {cutoff_frequency_hz: 2000}}]"]), quiet=True)
+    assert result.ran == ["mix", "export"]
+    assert spy["render"] == 3 and spy["compose"] == 1
+    assert any("master.effects" in reason for reason in result.reasons)
+    after = hashes(result.out_dir)
+    assert after["stems/01_chords.wav"] == before["stems/01_chords.wav"]
+    assert after["test_loop.wav"] != before["test_loop.wav"]
+
+
+def test_track_change_rerenders_only_that_track(write_recipe, spy):
+    path = write_recipe(TINY)
+    b.build_recipe(load_recipe(path), quiet=True)
+    result = b.build_recipe(load_recipe(path, ["tracks.bass.gain_db=-6"]), quiet=True)
+    assert result.ran == ["stem:bass", "mix", "export"]
+    assert spy["render"] == 4
+
+
+def test_diff_names_changes_and_stages(write_recipe):
+    path = write_recipe(TINY)
+    b.build_recipe(load_recipe(path), quiet=True)
+    assert diff_recipe(path)["rerun"] == []
+    report = diff_recipe(path, ["master.loudness_lufs=-18"])
+    assert report["rerun"] == ["mix", "export"]
+    mix = next(s for s in report["stages"] if s["stage"] == "mix")
+    assert mix["changed"] == ["master.loudness_lufs"]
+    assert "stem:drums" in diff_recipe(path, ["tracks.drums.pattern=lazy"])["rerun"]
+
+
+def test_corrupt_cache_entry_is_discarded_and_rebuilt(write_recipe, project, capsys):
+    path = write_recipe(TINY)
+    first = hashes(b.build_recipe(load_recipe(path), quiet=True).out_dir)
+    for obj in (project / ".lofictl-cache" / "objects").rglob("*"):
+        if obj.is_file() and obj.stat().st_size > 100_000:
+            obj.write_bytes(b"garbage" + obj.read_bytes()[7:])  # same size, wrong bytes
+    shutil.rmtree(project / "build")
+    result = b.build_recipe(load_recipe(path), quiet=True)
+    assert hashes(result.out_dir) == first
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_unwritable_cache_warns_and_builds(write_recipe, project, capsys):
+    (project / ".lofictl-cache").write_text("a file where the cache folder should be")
+    result = b.build_recipe(load_recipe(write_recipe(TINY)), quiet=True)
+    assert (result.out_dir / "test_loop.wav").exists()
+    assert "building without it" in capsys.readouterr().err
+
+
+def test_jobs_two_equals_jobs_one(write_recipe, project):
+    path = write_recipe(TINY)
+    one = b.build_recipe(load_recipe(path), out_dir=project / "one", jobs=1, quiet=True, use_cache=False)
+    two = b.build_recipe(load_recipe(path), out_dir=project / "two", jobs=2, quiet=True, use_cache=False)
+    assert hashes(one.out_dir) == hashes(two.out_dir)
+
+
+def test_batch_rejects_two_recipes_writing_one_folder(write_recipe):
+    text = TINY.replace("output: {formats: [wav]}", "output: {formats: [wav], dir: build/shared}")
+    first = write_recipe(text, name="a")
+    second = write_recipe(text, name="b")
+    with pytest.raises(LofictlError, match="both write to"):
+        build_many([first, second], overrides=[], out_dir=None, midi_only=False, jobs=2, use_cache=True, quiet=True)
+
+
+def test_lock_from_a_newer_format_is_refused(write_recipe):
+    path = write_recipe(TINY)
+    path.with_name("test_loop.lock.json").write_text(json.dumps({"lofictl_lock": 99}))
+    with pytest.raises(LofictlError, match="newer"):
+        b.build_recipe(load_recipe(path), quiet=True)
+
+
+def test_provenance_in_wav_and_midi(write_recipe):
+    path = write_recipe(TINY)
+    out = b.build_recipe(load_recipe(path), quiet=True).out_dir
+    for file in ("test_loop.wav", "stems/02_bass.wav", "midi/test_loop.mid", "midi/drums.mid"):
+        info = read_provenance(out / file)
+        assert info["recipe"] == "test_loop.yaml" and info["seed"] == "7", file
+    assert read_provenance(out / "stems/02_bass.wav")["track"] == "bass"
+
+
+def test_verify_identical_then_different(write_recipe):
+    path = write_recipe(TINY)
+    b.build_recipe(load_recipe(path), quiet=True)
+    assert verify_recipe(path)["identical"]
+    lock_path = path.with_name("test_loop.lock.json")
+    lock = json.loads(lock_path.read_text())
+    lock["outputs"]["stems/02_bass.wav"]["sha256"] = "0" * 64
+    lock["stages"]["stem:bass"]["outputs"]["audio.wav"] = "0" * 64
+    lock["libraries"]["pedalboard"] = "0.0.1"
+    lock_path.write_text(json.dumps(lock))
+    report = verify_recipe(path)
+    assert not report["identical"] and report["differences"] == ["stems/02_bass.wav"]
+    assert report["first_stage"] == "stem:bass"
+    assert any("pedalboard" in cause for cause in report["likely_causes"])
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "lofictl", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True)
+
+
+def test_killed_build_keeps_previous_outputs_and_lock(write_recipe, project):
+    path = write_recipe(SMALL_RECIPE)
+    assert _cli("build", "-q", path, cwd=project).returncode == 0
+    out = project / "build" / "test_loop"
+    before = hashes(out)
+    lock_before = path.with_name("test_loop.lock.json").read_bytes()
+    # change the sound so the next build has real work to do, then kill it mid-way
+    process = subprocess.Popen([sys.executable, "-m", "lofictl", "build", "-q", "--no-cache", str(path),
+                                "--set", "master.loudness_lufs=-20"], cwd=project,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((project / "build").glob(".test_loop.tmp-*/stems")) \
+            and not list((project / "build").glob(".test_loop.tmp-*/.work/stem-*")):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert hashes(out) == before
+    assert path.with_name("test_loop.lock.json").read_bytes() == lock_before
+    result = _cli("build", "-q", path, cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert not list((project / "build").glob(".test_loop.*")), "temporary folders are cleaned up"
+
+
+def test_every_example_recipe_verifies_in_a_fresh_process(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "recipes", project / "recipes", ignore=shutil.ignore_patterns("*.lock.json"))
+    for folder in ("models", "effects"):
+        if (REPO / folder).exists():
+            shutil.copytree(REPO / folder, project / folder)
+    recipes = sorted((project / "recipes").glob("*.yaml"))
+    result = _cli("build", "-q", "--jobs", "2", *recipes, cwd=project)
+    assert result.returncode == 0, result.stderr
+    result = _cli("verify", *recipes, cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("identical") == len(recipes)
