@@ -109,7 +109,7 @@ def chord_timeline(recipe: Recipe, blocks: list[Block], source: ChordSource, tra
 
 
 def chord_notes(timeline: list[ChordEvent], blocks: list[Block], voicing: str, rhythm: str,
-                beats_per_bar: float, seed: int) -> list[Note]:
+                beats_per_bar: float, seed: int, key: theory.Key) -> list[Note]:
     """Voice each chord (smooth leading within a section) and play it in the chosen rhythm."""
     notes: list[Note] = []
     for block in blocks:
@@ -119,7 +119,10 @@ def chord_notes(timeline: list[ChordEvent], blocks: list[Block], voicing: str, r
         for event in timeline:
             if not (start - EPS <= event.start < end - EPS):
                 continue
-            pitches = theory.voice_chord(theory.parse_chord(event.symbol), previous, voicing)
+            chord = theory.parse_chord(event.symbol)
+            if voicing == "lofi":
+                chord = theory.lofi_colour(chord, key)
+            pitches = theory.voice_chord(chord, previous, voicing)
             previous = pitches
             notes.extend(_chord_rhythm(event, pitches, rhythm, beats_per_bar, generator))
     return notes
@@ -276,7 +279,7 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
     for name, track in recipe.tracks.items():
         seed = track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name)
         if isinstance(track, ChordsTrack):
-            notes = chord_notes(timelines[name], blocks, track.voicing, track.rhythm, bpb, seed)
+            notes = chord_notes(timelines[name], blocks, track.voicing, track.rhythm, bpb, seed, key)
             notes = swung(notes, recipe.swing)
         elif isinstance(track, BassTrack):
             notes = bass_notes(timelines[track.follow or primary], blocks, track.style, key, bpb, seed)
@@ -332,7 +335,8 @@ def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
         return generate.generate_chords(model_dir, key, block.bars * beats_per_bar, beats_per_bar, seed,
                                         temperature=settings.temperature, top_k=settings.top_k,
-                                        top_p=settings.top_p)
+                                        top_p=settings.top_p,
+                                        grid_beats=beats_per_bar if track.changes == "bar" else beats_per_bar / 2)
 
     return chords_for
 
@@ -355,6 +359,6 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
             seed = _material_seed(recipe, name, settings.seed if settings.seed is not None else track.seed, block)
             made[material] = generate.generate_melody(
                 model_dir, key, local, span, seed, temperature=settings.temperature, top_k=settings.top_k,
-                top_p=settings.top_p, low=track.low, high=track.high)
+                top_p=settings.top_p, low=track.low, high=track.high, beats_per_bar=bpb)
         notes.extend(n.copy(start=round(n.start + start, 6)) for n in made[material])
     return notes

@@ -108,6 +108,7 @@ class ChordsTrack(TrackBase):
     generate: Generate | None = None
     voicing: Literal[theory.VOICINGS] = "lofi"  # type: ignore[valid-type]
     rhythm: Literal["sustain", "stabs", "arp"] = "sustain"
+    changes: Literal["bar", "half-bar"] = Field("bar", description="How often generated chords change")
 
     @model_validator(mode="after")
     def _source(self) -> "ChordsTrack":

@@ -208,6 +208,28 @@ def _candidate_voicings(chord: Chord, style: str, low: int, high: int, max_notes
     return candidates
 
 
+def lofi_colour(chord: Chord, key: Key) -> Chord:
+    """Add the colour a lo-fi voicing wants to a plain triad: the diatonic 7th, then the 9th.
+
+    Only tones of the key are added, so a generated "Dm" in C major becomes Dm9 and a "G"
+    becomes G9, while a chord that already has a 7th keeps its own colour.
+    """
+    if len(chord.intervals) < 3 or any(i in chord.intervals for i in (9, 10, 11)):
+        return chord
+    scale = set(key.scale)
+    extra = []
+    for seventh in (10, 11):
+        if (chord.root + seventh) % 12 in scale:
+            extra.append(seventh)
+            break
+    if (chord.root + 2) % 12 in scale and 6 not in chord.intervals:  # no 9th on diminished chords
+        extra.append(14)
+    if not extra:
+        return chord
+    intervals = chord.intervals[:2] + tuple(extra) + chord.intervals[2:]
+    return Chord(chord.symbol, chord.root, chord.quality, intervals, chord.bass)
+
+
 def voice_chord(chord: Chord, previous: tuple[int, ...] | None, style: str = "lofi",
                 low: int = 50, high: int = 76, max_notes: int = 4) -> tuple[int, ...]:
     """Pick the voicing nearest the previous one (smooth voice leading) within a register."""
