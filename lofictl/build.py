@@ -40,7 +40,8 @@ from .seeds import derive_seed
 
 TAIL_SECONDS = 2.0  # room after the last bar for releases and effect tails
 LOCK_FORMAT = 1
-_DEFAULT_PRESETS = {"chords": "Electric Piano 1", "melody": "Vibraphone", "bass": "Acoustic Bass"}
+_DEFAULT_PRESETS = {"chords": "Electric Piano 1", "melody": "Vibraphone", "bass": "Acoustic Bass",
+                    "midi": "Acoustic Grand Piano"}
 # Fields of a track that only shape its sound; everything else changes the notes.
 _SOUND_FIELDS = {"instrument", "gain_db", "pan", "mute", "solo", "effects"}
 STAGE_ORDER = ("compose", "midi", "stems", "overlays", "mix", "export")
@@ -60,6 +61,8 @@ class BuildPlan:
     instruments: dict[str, Instrument]
     models: dict[str, Path]
     overlay_files: dict[int, Path]
+    clip_files: dict[str, Path] = field(default_factory=dict)
+    clips: dict[str, tuple] = field(default_factory=dict)  # track → notes read from its MIDI file
 
     @property
     def recipe(self) -> Recipe:
@@ -161,6 +164,17 @@ def prepare(loaded: LoadedRecipe) -> BuildPlan:
     for index, overlay in enumerate(recipe.overlays):
         if overlay.file is not None:
             overlay_files[index] = _check_overlay(loaded, index, overlay.file)
+    clip_files, clips = {}, {}
+    for name, track in recipe.tracks.items():
+        if track.part == "midi":
+            from . import midi
+
+            where = ("tracks", name, "file")
+            clip_files[name] = loaded.resolve_path(track.file, where)
+            try:
+                clips[name] = midi.read_midi_clip(clip_files[name], track.track, track.channel)
+            except LofictlError as exc:
+                raise loaded.error(f"{exc.message} (in {clip_files[name].name})", where) from None
     if models:
         from . import generate as gen
 
@@ -169,7 +183,7 @@ def prepare(loaded: LoadedRecipe) -> BuildPlan:
                 gen.load_model(path)
             except LofictlError as exc:
                 raise loaded.error(exc.message, ("tracks", name, "generate", "model")) from None
-    return BuildPlan(loaded, instruments, models, overlay_files)
+    return BuildPlan(loaded, instruments, models, overlay_files, clip_files, clips)
 
 
 def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:
@@ -214,6 +228,7 @@ def compose_inputs(plan: BuildPlan, cache: Cache) -> dict:
     inputs["tracks"] = tracks
     inputs["models"] = {name: _file_hash(cache, path / "weights.msgpack") if (path / "weights.msgpack").is_file()
                         else _dir_hash(cache, path) for name, path in plan.models.items()}
+    inputs["clips"] = {name: _file_hash(cache, path) for name, path in plan.clip_files.items()}
     inputs["lofictl"] = __version__
     return _flatten(inputs)
 
@@ -271,6 +286,9 @@ def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -
     return {"master": master_sha, "stems": stem_shas, "output.formats": list(recipe.output.formats),
             "output.wav_format": recipe.output.wav_format, "name": plan.loaded.name,
             "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
+            "output.daw": list(recipe.output.daw), "output.dry_stems": recipe.output.dry_stems,
+            # the DAW projects put these on the faders
+            "mixer": {n: [t.gain_db, t.pan, t.mute, t.solo] for n, t in recipe.tracks.items()},
             "library.pedalboard": library_versions()["pedalboard"]}
 
 
@@ -289,7 +307,7 @@ def compose_score(plan: BuildPlan) -> Score:
 
     programs = {name: (inst.preset.bank, inst.preset.program) for name, inst in plan.instruments.items()}
     try:
-        return compose(plan.recipe, models=plan.models, programs=programs)
+        return compose(plan.recipe, models=plan.models, programs=programs, clips=plan.clips)
     except LofictlError as exc:
         raise plan.loaded.locate(exc) from None
 
@@ -470,7 +488,8 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
                 stems = _stage_stems(plan, stages, score, score_meta, jobs, progress)
                 overlays = _stage_overlays(plan, stages, score_meta, progress)
                 master, loudness = _stage_mix(plan, stages, stems, overlays, progress)
-                _stage_export(plan, stages, stems, overlays, master, progress)
+                dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
+                _stage_export(plan, stages, score, stems, overlays, dry, master, progress)
                 duration_s += TAIL_SECONDS
             outputs = _outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)
             lock = lock_data(plan, stages, outputs, loudness, midi_only, duration_s, cache)
@@ -659,16 +678,55 @@ def stem_file_names(stems: dict[str, Artifact], overlays: dict[str, Artifact]) -
     return {f"stems/{number:02d}_{name}.wav": sources[name] for number, name in enumerate(sources, 1)}
 
 
-def _stage_export(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], overlays: dict[str, Artifact],
-                  master: Artifact, progress) -> None:
+def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict,
+                     progress) -> dict[str, Artifact]:
+    """The instrument alone (no effects, gain or pan), for DAW users who redo the effects."""
+    recipe = plan.recipe
+    if not (recipe.output.daw and recipe.output.dry_stems):
+        return {}
+    progress.step("rendering dry stems")
+    sample_rate = recipe.output.sample_rate
+    n_samples = n_samples_for(score_meta["duration_s"], sample_rate)
+    dry: dict[str, Artifact] = {}
+    for track in score.tracks:
+        name = f"dry:{track.name}"
+        instrument = plan.instruments[track.name]
+        inputs = {key: value for key, value in stem_inputs(plan, track.name, score_meta["tracks"][track.name],
+                                                           n_samples, stages.cache).items()
+                  if not key.startswith(f"tracks.{track.name}.")}
+        key = stages.key(name, inputs)
+        entry = stages.lookup(name, key, inputs)
+        if entry is not None:
+            dry[track.name] = stages.restored_from(name, entry, stages.work / f"dry-{track.name}")["audio.wav"]
+            continue
+        from . import stream
+
+        path = stages.work / f"dry-{track.name}" / "audio.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream.render_stem_to_wav(track, score.seconds_per_beat, instrument.soundfont, instrument.preset,
+                                  sample_rate, n_samples, [], 0.0, 0.0, path,
+                                  info=provenance_info(plan, key, track=track.name, kind="dry"))
+        dry[track.name] = stages.ran_with(name, key, {"audio.wav": path})["audio.wav"]
+    return dry
+
+
+def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[str, Artifact],
+                  overlays: dict[str, Artifact], dry: dict[str, Artifact], master: Artifact, progress) -> None:
     progress.step("writing audio files")
     recipe = plan.recipe
     name = plan.loaded.name
     stem_files = stem_file_names(stems, overlays)
-    shas = {**{n: stages.record[f"stem:{n}"]["outputs"]["audio.wav"] for n in stems},
-            **{label: stages.record["overlays"]["outputs"][f"{label}.wav"] for label in overlays}}
-    inputs = export_inputs(plan, stages.record["mix"]["outputs"]["master.wav"],
-                           {rel: shas[rel.split("_", 1)[1].removesuffix(".wav")] for rel in stem_files})
+    dry_files = {f"stems/dry/{rel.split('/', 1)[1]}": dry[track]
+                 for rel, track in ((rel, rel.split("_", 1)[1].removesuffix(".wav")) for rel in stem_files)
+                 if track in dry}
+    shas = {**{rel: stages.record[f"stem:{n}"]["outputs"]["audio.wav"] for rel, n in
+               ((r, r.split("_", 1)[1].removesuffix(".wav")) for r in stem_files) if n in stems},
+            **{rel: stages.record["overlays"]["outputs"][f"{n}.wav"] for rel, n in
+               ((r, r.split("_", 1)[1].removesuffix(".wav")) for r in stem_files) if n in overlays},
+            **{rel: stages.record[f"dry:{rel.split('_', 1)[1].removesuffix('.wav')}"]["outputs"]["audio.wav"]
+               for rel in dry_files}}
+    inputs = export_inputs(plan, stages.record["mix"]["outputs"]["master.wav"], shas)
+    inputs["score"] = stages.record["compose"]["outputs"]["score.json"]
     key = stages.key("export", inputs)
     entry = stages.lookup("export", key, inputs)
     if entry is not None:
@@ -677,9 +735,9 @@ def _stage_export(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], 
         from . import stream
 
         files: dict[str, Path] = {}
-        (stages.staging / "stems").mkdir(exist_ok=True)
-        for rel, source in stem_files.items():
+        for rel, source in {**stem_files, **dry_files}.items():
             files[rel] = stages.staging / rel
+            files[rel].parent.mkdir(parents=True, exist_ok=True)
             if recipe.output.wav_format == "float32":
                 shutil.copyfile(source.ready(stages.cache), files[rel])  # already float32 WAV, byte for byte
             else:
@@ -691,8 +749,40 @@ def _stage_export(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], 
             files[f"{name}.{fmt}"] = stages.staging / f"{name}.{fmt}"
             stream.encode_wav_to(master_path, files[f"{name}.{fmt}"], fmt, recipe.output.sample_rate,
                                  wav_subtype=recipe.output.wav_format, info=provenance_info(plan, key))
+        files.update(_daw_files(plan, score, stages.staging, stem_files, dry_files))
         stages.final.update(stages.ran_with("export", key, files))
     progress.advance()
+
+
+def _daw_files(plan: BuildPlan, score: Score, staging: Path, stem_files: dict, dry_files: dict) -> dict[str, Path]:
+    """The stem sidecar JSON, and REAPER / DAWproject files when the recipe asks for them."""
+    from . import daw
+
+    recipe = plan.recipe
+    name = plan.loaded.name
+    audible = set(audible_tracks(recipe))
+    infos = []
+    for rel in stem_files:
+        track = rel.split("_", 1)[1].removesuffix(".wav")
+        spec = recipe.tracks.get(track)
+        infos.append(daw.StemInfo(track, Path(rel), "overlay") if spec is None else
+                     daw.StemInfo(track, Path(rel), "wet", spec.gain_db, spec.pan, muted=track not in audible))
+    for rel in dry_files:
+        track = rel.split("_", 1)[1].removesuffix(".wav")
+        spec = recipe.tracks[track]
+        infos.append(daw.StemInfo(track, Path(rel), "dry", spec.gain_db, spec.pan, muted=True))
+    mix_format = next((f for f in ("wav", "flac") if f in recipe.output.formats), None)
+    if mix_format:
+        infos.append(daw.StemInfo(recipe.title, Path(f"{name}.{mix_format}"), "mix"))
+    files = {f"{name}.stems.json": staging / f"{name}.stems.json"}
+    files[f"{name}.stems.json"].write_text(daw.sidecar_text(
+        daw.stems_sidecar(score, recipe.output.sample_rate, infos, title=recipe.title)))
+    export = daw.DawExport(recipe.title, score, tuple(infos), recipe.output.sample_rate)
+    if "reaper" in recipe.output.daw:
+        files[f"{name}.rpp"] = daw.write_reaper_project(staging / f"{name}.rpp", export)
+    if "dawproject" in recipe.output.daw:
+        files[f"{name}.dawproject"] = daw.write_dawproject(staging / f"{name}.dawproject", export)
+    return files
 
 
 # --- atomic output ------------------------------------------------------------------------------
@@ -765,7 +855,7 @@ def _outputs_info(stages: _Stages, sample_rate: int, score_meta: dict, midi_only
         artifact = stages.final[rel]
         info["bytes"] = (artifact.path.stat().st_size if artifact.entry is None
                          else stages.cache.object_size(info["sha256"]))
-        if rel.endswith((".wav", ".flac", ".mp3")):
+        if rel.endswith((".wav", ".flac", ".mp3")):  # every audio output runs the full length
             info["duration_s"] = round(audio_seconds, 6)
     return dict(sorted(outputs.items()))
 

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from . import drums, theory
-from .recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, Recipe
+from .recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
 from .score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, Track
 from .seeds import derive_seed
 
@@ -251,14 +251,17 @@ def _only_active(notes: list[Note], blocks: list[Block], track: str, beats_per_b
 
 
 def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
-            programs: dict[str, tuple[int, int]] | None = None) -> Score:
+            programs: dict[str, tuple[int, int]] | None = None,
+            clips: dict[str, tuple[Note, ...]] | None = None) -> Score:
     """The Score for a recipe.
 
     models: track name → resolved model folder (for tracks with `generate`).
     programs: track name → (bank, program) of the resolved instrument, for the MIDI file.
+    clips: track name → the notes of a `part: midi` track's file, in beats.
     """
     models = models or {}
     programs = programs or {}
+    clips = clips or {}
     key = theory.parse_key(recipe.key)
     bpb = recipe.beats_per_bar
     blocks = arrangement(recipe)
@@ -272,7 +275,7 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             else:
                 source = _model_chord_source(models[name], key, bpb, track)
             timelines[name] = chord_timeline(recipe, blocks, source, name, track.seed)
-    primary = next(iter(timelines))
+    primary = next(iter(timelines), None)
 
     tracks: list[Track] = []
     channels = iter([c for c in range(16) if c != DRUM_CHANNEL])
@@ -289,6 +292,8 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             notes = swung(notes, recipe.swing)
         elif isinstance(track, DrumsTrack):
             notes = drum_part(recipe, blocks, track, name)
+        elif isinstance(track, MidiTrack):
+            notes = clip_notes(clips[name], blocks, track, bpb)
         else:  # pragma: no cover - the schema admits only the parts above
             raise AssertionError(track)
         notes = sorted(_only_active(notes, blocks, name, bpb))
@@ -302,7 +307,26 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
     sections = tuple(Section(b.name, b.start_bar, b.bars, b.tracks) for b in blocks)
     numerator, denominator = recipe.meter
     return Score(recipe.tempo, numerator, denominator, recipe.key, total_beats, tuple(tracks),
-                 tuple(timelines[primary]), sections)
+                 tuple(timelines[primary]) if primary else (), sections)
+
+
+def clip_notes(clip: tuple[Note, ...], blocks: list[Block], track: MidiTrack, beats_per_bar: float) -> list[Note]:
+    """A MIDI clip placed from the start of each section, looped in whole bars when asked.
+
+    Times are in beats, so the clip takes the recipe's tempo whatever tempo it was made at.
+    """
+    moved = [n.copy(pitch=min(127, max(0, n.pitch + track.transpose))) for n in clip]
+    length = max(1, int(np.ceil(max(n.end for n in moved) / beats_per_bar - 1e-9))) * beats_per_bar
+    notes: list[Note] = []
+    for block in blocks:
+        start, end = block.start_bar * beats_per_bar, (block.start_bar + block.bars) * beats_per_bar
+        offset = start
+        while offset < end - EPS:
+            notes.extend(n.copy(start=round(n.start + offset, 6)) for n in moved if n.start + offset < end - EPS)
+            if not track.loop:
+                break
+            offset += length
+    return notes
 
 
 def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str) -> list[Note]:

@@ -22,7 +22,7 @@ from .yamlfile import FieldPath, Positions, parse_yaml, read_yaml
 
 FORMAT_VERSION = 1
 SAMPLE_RATES = (44100, 48000)
-PARTS = ("chords", "melody", "bass", "drums")
+PARTS = ("chords", "melody", "bass", "drums", "midi")
 
 _DURATION_RE = re.compile(r"^\s*(?:(?P<h>\d+(?:\.\d+)?)h)?\s*(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?\s*"
                           r"(?:(?P<s>\d+(?:\.\d+)?)s)?\s*(?:(?P<ms>\d+(?:\.\d+)?)ms)?\s*$")
@@ -144,7 +144,18 @@ class DrumsTrack(TrackBase):
     fills: bool = True
 
 
-Track = Annotated[Union[ChordsTrack, MelodyTrack, BassTrack, DrumsTrack], Field(discriminator="part")]
+class MidiTrack(TrackBase):
+    """A clip played or written elsewhere, brought in from a MIDI file (times kept in beats)."""
+
+    part: Literal["midi"]
+    file: str = Field(description="A .mid file, relative to the project")
+    track: Union[int, str, None] = Field(None, description="Track in the file, by name or 0-based index (default: all)")
+    channel: int | None = Field(None, ge=0, le=15, description="Only this MIDI channel, 0-15 (default: all)")
+    loop: bool = Field(True, description="Repeat the clip (rounded up to whole bars) through each section")
+    transpose: int = Field(0, ge=-48, le=48, description="Semitones")
+
+
+Track = Annotated[Union[ChordsTrack, MelodyTrack, BassTrack, DrumsTrack, MidiTrack], Field(discriminator="part")]
 
 
 class Section(Strict):
@@ -188,6 +199,8 @@ class Output(Strict):
     sample_rate: Literal[SAMPLE_RATES] = 44100  # type: ignore[valid-type]
     formats: list[Literal["wav", "flac", "mp3"]] = Field(default_factory=lambda: ["wav"], min_length=1)
     wav_format: Literal["float32", "24bit"] = "float32"
+    daw: list[Literal["reaper", "dawproject"]] = Field(default_factory=list, description="DAW project files to write")
+    dry_stems: bool = Field(True, description="With daw: also write stems/dry/ (the instrument alone, no effects)")
 
 
 class Recipe(Strict):
