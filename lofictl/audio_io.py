@@ -157,7 +157,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         with AudioFile(str(path)) as handle:
             audio = handle.read(handle.frames)
             sample_rate = handle.samplerate
-    except (ValueError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError, OSError):
         raise LofictlError(f"{path} is not an audio file that can be read "
                            "(WAV, FLAC, MP3, OGG and AIFF can)") from None
     return np.asarray(audio, dtype=np.float32), int(round(sample_rate))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO, SMALL_RECIPE
+from conftest import SMALL_RECIPE
 from lofictl.cli import app
 
 runner = CliRunner()

@@ -142,7 +142,6 @@ def test_model_info_for_the_lock_file(models):
     assert generate.load_model(models / "melody") is generate.load_model(models / "melody")
 
 
-@pytest.mark.skipif(not all((p / "model.json").is_file() for p in SHIPPED.values()), reason="no shipped models")
 def test_shipped_models_load_and_follow_the_chords():
     key = theory.parse_key("D minor")
     chords = generate.generate_chords(SHIPPED["chords"], key, 32, 4, seed=7, temperature=0.8)

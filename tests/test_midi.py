@@ -148,7 +148,7 @@ def test_one_track_file_keeps_its_channel():
 
 
 def test_a_second_reader_sees_the_same_notes(tmp_path):
-    music21 = pytest.importorskip("music21")
+    import music21
     score = make_score()
     path = tmp_path / "piece.mid"
     write_midi(score_to_midi(score), path)

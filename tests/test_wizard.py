@@ -13,10 +13,7 @@ from lofictl import wizard
 from lofictl.cli import user_errors
 from lofictl.errors import EXIT_USER_ERROR, LofictlError
 from lofictl.recipe import load_recipe, parse_recipe_text
-from lofictl.soundfonts import list_all_soundfonts
 
-HAVE_SOUNDFONT = any(font.name == "FluidR3_GM.sf2" for font in list_all_soundfonts())
-needs_soundfont = pytest.mark.skipif(not HAVE_SOUNDFONT, reason="FluidR3_GM.sf2 is not installed")
 
 
 def _parse(text: str):
@@ -121,7 +118,6 @@ def test_wrong_answers_say_which_and_why(changes, field, message):
 # --- the command ------------------------------------------------------------------------------
 
 
-@needs_soundfont
 def test_new_yes_writes_a_recipe_that_loads(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "Test Tune", "--mood", "chill",
@@ -136,7 +132,6 @@ def test_new_yes_writes_a_recipe_that_loads(tmp_path, monkeypatch):
     assert yaml.safe_load(path.read_text())["key"] == "F major"
 
 
-@needs_soundfont
 def test_new_refuses_to_overwrite_without_force(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["new", "--yes", "--title", "Twice", "--length", "4"]
@@ -151,7 +146,6 @@ def test_new_refuses_to_overwrite_without_force(tmp_path, monkeypatch):
     assert not path.read_text().endswith("# my edit\n")
 
 
-@needs_soundfont
 @pytest.mark.parametrize("args, message", [
     (["--title", "X", "--chords", "Electric Pianoo 1"], "no preset named"),
     (["--title", "X", "--soundfont", "Nope.sf2"], "not found"),
@@ -165,7 +159,6 @@ def test_new_yes_with_a_bad_flag_exits_2_with_one_line(tmp_path, monkeypatch, ar
     assert not (tmp_path / "recipes" / "x.yaml").exists()
 
 
-@needs_soundfont
 def test_new_asks_each_question_and_asks_again_after_a_wrong_answer(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     answers = ["Slow Walk",  # title
@@ -192,7 +185,6 @@ def test_new_asks_each_question_and_asks_again_after_a_wrong_answer(tmp_path, mo
 # --- new, then build, then open in a DAW --------------------------------------------------------
 
 
-@needs_soundfont
 def test_new_then_build_then_export_to_both_daws(tmp_path, monkeypatch):
     from lofictl import daw
     from lofictl.build import build_recipe, compose_score, prepare

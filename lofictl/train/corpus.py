@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import theory, tokens
+from .. import tokens
 from ..errors import LofictlError
 
 READER_VERSION = 2
