@@ -142,3 +142,13 @@ def test_json_schema_describes_tracks():
 def test_parse_from_text_has_lines():
     loaded = parse_recipe_text(SMALL_RECIPE, Path("x.yaml"))
     assert loaded.positions.line_of(("tracks", "drums", "pattern")) == 21
+
+
+def test_the_readme_recipe_is_valid():
+    from lofictl.build import prepare
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("## A recipe", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    loaded = parse_recipe_text(block, Path(__file__).parents[1] / "recipes" / "readme_example.yaml")
+    plan = prepare(loaded)
+    assert set(plan.instruments) == {"chords", "melody", "bass", "drums"}
