@@ -102,3 +102,34 @@ def test_new_wizard_then_build(project, monkeypatch):
     assert (project / "build" / "test_tune" / "test_tune.wav").exists()
     again = runner.invoke(app, ["new", "--yes", "--title", "Test Tune"])
     assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_example_midi_reads_back_in_music21(tmp_path):
+    """A second MIDI reader (music21) finds every note of every track of an example build."""
+    import shutil
+
+    import music21
+
+    from conftest import REPO
+    from lofictl.midi import midi_to_score
+
+    project = tmp_path / "p"
+    for folder in ("recipes", "models", "effects"):
+        shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns("*.lock.json"))
+    result = build_recipe(load_recipe(project / "recipes" / "sunday_morning.yaml"), quiet=True, midi_only=True)
+    path = result.out_dir / "midi" / "sunday_morning.mid"
+    ours = midi_to_score(path)
+    parsed = music21.converter.parse(str(path), quantizePost=False)  # no re-quantising: every note as written
+    pitched, hits = [], 0
+    for element in parsed.recurse().notes:
+        if isinstance(element, (music21.percussion.PercussionChord, music21.note.Unpitched)):
+            # music21 reads channel 10 as unpitched percussion, tied across barlines too
+            notes = element.notes if isinstance(element, music21.percussion.PercussionChord) else [element]
+            hits += sum(1 for n in notes if n.tie is None or n.tie.type == "start")
+        else:  # a note music21 split at a barline comes back tied: count it once
+            notes = element.notes if isinstance(element, music21.chord.Chord) else [element]
+            pitched.extend(n.pitch.midi for n in notes if n.tie is None or n.tie.type == "start")
+    assert sorted(pitched) == sorted(n.pitch for t in ours.tracks if not t.is_drums for n in t.notes)
+    assert hits == len(ours.track("drums").notes)
+    assert [t.name for t in ours.tracks] == ["keys", "lead", "bass", "drums"]
+    assert abs(parsed.metronomeMarkBoundaries()[0][2].number - 84) < 1e-6
