@@ -43,8 +43,9 @@ LOCK_FORMAT = 1
 _DEFAULT_PRESETS = {"chords": "Electric Piano 1", "melody": "Vibraphone", "bass": "Acoustic Bass",
                     "midi": "Acoustic Grand Piano"}
 # Fields of a track that only shape its sound; everything else changes the notes.
-_SOUND_FIELDS = {"instrument", "gain_db", "pan", "mute", "solo", "effects"}
-STAGE_ORDER = ("compose", "midi", "stems", "overlays", "mix", "export")
+_SOUND_FIELDS = {"instrument", "gain_db", "pan", "mute", "solo", "effects", "send_db"}
+STAGE_ORDER = ("compose", "midi", "stems", "overlays", "bus", "mix", "export")
+BUS_LABEL = "reverb-bus"
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def prepare(loaded: LoadedRecipe) -> BuildPlan:
             models[name] = loaded.resolve_path(generate.model, ("tracks", name, "generate", "model"))
     try:
         effects.validate_chain(recipe.master.effects, ("master", "effects"), recipe.output.sample_rate)
+        effects.validate_chain(recipe.master.bus, ("master", "bus"), recipe.output.sample_rate)
     except LofictlError as exc:
         raise loaded.locate(exc) from None
     overlay_files: dict[int, Path] = {}
@@ -276,9 +278,19 @@ def overlays_inputs(plan: BuildPlan, n_samples: int, cache: Cache) -> dict:
 def mix_inputs(plan: BuildPlan, stem_shas: dict[str, str], overlay_shas: dict[str, str]) -> dict:
     recipe = plan.recipe
     master = recipe.model_dump(mode="json")["master"]
-    return {"stems": stem_shas, "overlays": overlay_shas, **{f"master.{k}": v for k, v in master.items()},
+    return {"stems": stem_shas, "overlays": overlay_shas,
+            **{f"master.{k}": v for k, v in master.items() if k != "bus"},
             "audible": audible_tracks(recipe), "output.sample_rate": recipe.output.sample_rate,
             **_library_inputs(), "library.pyloudnorm": library_versions()["pyloudnorm"]}
+
+
+def bus_inputs(plan: BuildPlan, stem_shas: dict[str, str], n_samples: int) -> dict:
+    recipe = plan.recipe
+    sends = {name: recipe.tracks[name].send_db for name in audible_tracks(recipe)
+             if recipe.tracks[name].send_db is not None}
+    return {"sends": {name: [stem_shas.get(name, ""), level] for name, level in sends.items()},
+            "master.bus": recipe.model_dump(mode="json")["master"]["bus"],
+            "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs()}
 
 
 def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -> dict:
@@ -487,6 +499,7 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
             if not midi_only:
                 stems = _stage_stems(plan, stages, score, score_meta, jobs, progress)
                 overlays = _stage_overlays(plan, stages, score_meta, progress)
+                overlays.update(_stage_bus(plan, stages, stems, score_meta, progress))
                 master, loudness = _stage_mix(plan, stages, stems, overlays, progress)
                 dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
                 _stage_export(plan, stages, score, stems, overlays, dry, master, progress)
@@ -641,13 +654,49 @@ def _stage_overlays(plan: BuildPlan, stages: _Stages, score_meta: dict, progress
     return {overlay_label(recipe, i): restored[f"{overlay_label(recipe, i)}.wav"] for i in range(len(recipe.overlays))}
 
 
+def _layer_shas(stages: _Stages) -> dict[str, str]:
+    """label → sha256 of the extra mix layers: overlays and the send bus."""
+    shas = {label.removesuffix(".wav"): digest
+            for label, digest in stages.record.get("overlays", {}).get("outputs", {}).items()}
+    if "bus" in stages.record:
+        shas[BUS_LABEL] = stages.record["bus"]["outputs"]["bus.wav"]
+    return shas
+
+
+def _stage_bus(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], score_meta: dict,
+               progress) -> dict[str, Artifact]:
+    """The shared reverb bus: the tracks with a send_db, summed at their levels, through master.bus."""
+    recipe = plan.recipe
+    playing = audible_tracks(recipe)
+    sends = {name: recipe.tracks[name].send_db for name in playing if recipe.tracks[name].send_db is not None}
+    if not sends:
+        return {}
+    progress.step("send bus")
+    sample_rate = recipe.output.sample_rate
+    n_samples = n_samples_for(score_meta["duration_s"], sample_rate)
+    inputs = bus_inputs(plan, {name: stages.record[f"stem:{name}"]["outputs"]["audio.wav"] for name in sends},
+                        n_samples)
+    key = stages.key("bus", inputs)
+    entry = stages.lookup("bus", key, inputs)
+    if entry is not None:
+        return {BUS_LABEL: stages.restored_from("bus", entry, stages.work / "bus")["bus.wav"]}
+    from . import stream
+
+    path = stages.work / "bus" / "bus.wav"
+    path.parent.mkdir()
+    stream.send_bus_to_wav([(stems[name].ready(stages.cache), level) for name, level in sends.items()],
+                           sample_rate, n_samples, recipe.master.bus, path,
+                           info=provenance_info(plan, key, track=BUS_LABEL))
+    return {BUS_LABEL: stages.ran_with("bus", key, {"bus.wav": path})["bus.wav"]}
+
+
 def _stage_mix(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], overlays: dict[str, Artifact],
                progress) -> tuple[Artifact, dict]:
     progress.step("mixing and mastering")
     recipe = plan.recipe
     playing = audible_tracks(recipe)
     inputs = mix_inputs(plan, {name: stages.record[f"stem:{name}"]["outputs"]["audio.wav"] for name in playing},
-                        stages.record.get("overlays", {}).get("outputs", {}))
+                        _layer_shas(stages))
     key = stages.key("mix", inputs)
     entry = stages.lookup("mix", key, inputs)
     if entry is not None and "loudness" in entry.meta:
@@ -721,7 +770,7 @@ def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[st
                  if track in dry}
     shas = {**{rel: stages.record[f"stem:{n}"]["outputs"]["audio.wav"] for rel, n in
                ((r, r.split("_", 1)[1].removesuffix(".wav")) for r in stem_files) if n in stems},
-            **{rel: stages.record["overlays"]["outputs"][f"{n}.wav"] for rel, n in
+            **{rel: _layer_shas(stages)[n] for rel, n in
                ((r, r.split("_", 1)[1].removesuffix(".wav")) for r in stem_files) if n in overlays},
             **{rel: stages.record[f"dry:{rel.split('_', 1)[1].removesuffix('.wav')}"]["outputs"]["audio.wav"]
                for rel in dry_files}}

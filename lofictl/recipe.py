@@ -99,6 +99,7 @@ class TrackBase(Strict):
     mute: bool = False
     solo: bool = False
     effects: list[EffectSpec] = Field(default_factory=list)
+    send_db: float | None = Field(None, ge=-60, le=12, description="Level sent to the shared reverb bus (master.bus)")
     seed: int | None = Field(None, ge=0, description="Defaults to a seed derived from the master seed and track name")
 
 
@@ -188,8 +189,13 @@ class Overlay(Strict):
         return self
 
 
+DEFAULT_BUS = [{"Reverb": {"room_size": 0.75, "damping": 0.6, "wet_level": 1.0, "dry_level": 0.0, "width": 1.0}}]
+
+
 class Master(Strict):
     effects: list[EffectSpec] = Field(default_factory=list)
+    bus: list[EffectSpec] = Field(default_factory=lambda: [dict(step) for step in DEFAULT_BUS],
+                                  description="The shared send bus (a wet reverb) that tracks reach with send_db")
     loudness_lufs: float | None = Field(-14.0, ge=-40, le=-5, description="Integrated loudness target (BS.1770)")
     true_peak_db: float = Field(-1.0, ge=-12, le=0, description="True-peak ceiling in dBTP")
 

@@ -536,6 +536,33 @@ class _Pass:
         self.min_gain = 1.0
 
 
+def send_bus_to_wav(sends: Sequence[tuple[Path, float]], sample_rate: int, n: int, chain_spec: Sequence,
+                    dst: Path, *, block_size: int = DEFAULT_BLOCK_SIZE, info: dict[str, str] | None = None) -> None:
+    """A shared effect bus: each stem at its send level, summed in order, through one chain."""
+    readers = [(AudioReader(path), np.float32(10 ** (level_db / 20))) for path, level_db in sends]
+    try:
+        board = effects.build_chain(chain_spec, (), sample_rate)
+
+        def summed(start: int) -> np.ndarray:
+            total = np.zeros((2, min(block_size, n - start)), dtype=np.float32)
+            for reader, gain in readers:
+                total += gain * reader.read(start, block_size)
+            return total
+
+        with WavWriter(dst, sample_rate, n, info=info) as out:
+            if not chain_streams(board):
+                whole = effects.apply_chain(np.concatenate([summed(s) for s in range(0, n, block_size)], axis=1),
+                                            sample_rate, board)
+                for start in range(0, n, block_size):
+                    out.write(_fit_length(whole, n)[:, start:start + block_size])
+                return
+            for block in _through_chain((summed(s) for s in range(0, n, block_size)), board, sample_rate):
+                out.write(block)
+    finally:
+        for reader, _ in readers:
+            reader.close()
+
+
 def _frames(n: int) -> Iterator[tuple[int, int]]:
     for start in range(0, n, LIMITER_FRAME):
         yield start, min(start + LIMITER_FRAME, n)

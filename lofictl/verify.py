@@ -65,7 +65,7 @@ def likely_causes(lock: dict, fresh: dict) -> list[str]:
 
 # --- diff: a recipe against its lock --------------------------------------------------------------
 
-_UPSTREAM_INPUTS = {"score", "notes", "stems", "overlays", "master"}
+_UPSTREAM_INPUTS = {"score", "notes", "stems", "overlays", "master", "sends"}
 
 
 def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
@@ -107,6 +107,9 @@ def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
         any_stem |= compare(f"stem:{name}", b.stem_inputs(plan, name, tracks.get(name, ""), n_samples, cache),
                             tracks.get(name) != old_notes)
     overlays = compare("overlays", b.overlays_inputs(plan, n_samples, cache), False) if plan.recipe.overlays else False
+    sends = any(t.send_db is not None for t in plan.recipe.tracks.values()) or "bus" in before
+    bus = compare("bus", b.bus_inputs(plan, {}, n_samples), any_stem) if sends else False
+    overlays = overlays or bus
     mix = compare("mix", b.mix_inputs(plan, {}, {}), any_stem or overlays)
     compare("export", b.export_inputs(plan, "-", {}), mix or any_stem or overlays)
     del midi

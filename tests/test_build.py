@@ -211,3 +211,16 @@ def test_every_example_recipe_verifies_in_a_fresh_process(tmp_path):
     result = _cli("verify", *recipes, cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("identical") == len(recipes)
+
+
+def test_send_bus_is_a_stage_and_a_stem(write_recipe):
+    text = TINY.replace("      - LowpassFilter: {cutoff_frequency_hz: 3200}\n",
+                        "      - LowpassFilter: {cutoff_frequency_hz: 3200}\n    send_db: -8\n")
+    path = write_recipe(text)
+    first = b.build_recipe(load_recipe(path), quiet=True)
+    assert "bus" in first.ran and (first.out_dir / "stems" / "04_reverb-bus.wav").exists()
+    again = b.build_recipe(load_recipe(path, ["tracks.chords.send_db=-4"]), quiet=True)
+    assert again.ran == ["bus", "mix", "export"]
+    quieter = b.build_recipe(load_recipe(path, ["master.bus=[{Reverb: {room_size: 0.2, wet_level: 1.0, dry_level: 0.0}}]"]),
+                             quiet=True)
+    assert quieter.ran == ["bus", "mix", "export"]
