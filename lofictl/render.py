@@ -16,7 +16,9 @@ Why the details below matter:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import io
 import functools
 from pathlib import Path
 
@@ -43,7 +45,10 @@ _NOTE_OFF, _NOTE_ON = 0, 1  # sort order: a note-off goes before a note-on at th
 def _fluidsynth():
     """The pyfluidsynth module and a float32 writer, loaded on first use with a helpful error."""
     try:
-        import fluidsynth
+        # pyfluidsynth prints where it found the library when $CI is set; keep stdout clean
+        # for `--json` and `schema` output.
+        with contextlib.redirect_stdout(io.StringIO()):
+            import fluidsynth
     except ImportError as exc:  # pyfluidsynth raises ImportError when libfluidsynth is missing
         raise LofictlError(f"FluidSynth is not available ({exc}); install it with "
                            "`apt install libfluidsynth3` or `brew install fluid-synth`") from None
