@@ -330,24 +330,19 @@ def n_samples_for(score_duration_s: float, sample_rate: int) -> int:
 
 def render_stem(track: Track, seconds_per_beat: float, instrument: Instrument, sample_rate: int,
                 n_samples: int, effect_chain: list, gain_db: float, pan: float) -> np.ndarray:
-    """One track: FluidSynth, then its effect chain, then gain and pan. Runs in a worker too."""
-    from . import effects, mix, render
+    """One track as one array: FluidSynth, its effect chain, gain and pan.
+
+    The builds use stream.render_stem_to_wav, which gives these bytes in bounded memory; this
+    whole-array form is the reference the stream tests compare it with.
+    """
+    from . import effects, mix, render, stream
 
     audio = render.render_track(track, seconds_per_beat, instrument.soundfont, instrument.preset,
                                 sample_rate, n_samples)
     if effect_chain:
         audio = effects.apply_chain(audio, sample_rate, effect_chain)
-        audio = _fit_length(audio, n_samples)
+        audio = stream.fit_length(audio, n_samples)
     return mix.apply_gain_pan(audio, gain_db, pan)
-
-
-def _fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
-    """Effects such as Resample may change the length by a few samples; stems must line up."""
-    if audio.shape[1] == n_samples:
-        return audio
-    if audio.shape[1] > n_samples:
-        return np.ascontiguousarray(audio[:, :n_samples])
-    return np.pad(audio, ((0, 0), (0, n_samples - audio.shape[1])))
 
 
 def _render_to_file(args: tuple) -> str:

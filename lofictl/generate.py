@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from . import score, theory, tokens
+from .cache import sha256_file
 from .errors import LofictlError
 from .nn import checkpoint, modules, sample
 from .seeds import derive_seed
@@ -78,8 +79,8 @@ def model_info(model_dir: Path | str) -> dict:
     model_dir = Path(model_dir)
     meta = checkpoint.read_meta(model_dir)
     return {"kind": meta["kind"], "arch": meta["arch"],
-            "sha256": checkpoint.sha256_file(model_dir / meta["weights"].get("file", checkpoint.WEIGHTS)),
-            "model_json_sha256": checkpoint.sha256_file(model_dir / checkpoint.META)}
+            "sha256": sha256_file(model_dir / meta["weights"].get("file", checkpoint.WEIGHTS)),
+            "model_json_sha256": sha256_file(model_dir / checkpoint.META)}
 
 
 def _need(model_dir, kind: str) -> LoadedModel:

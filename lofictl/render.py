@@ -21,6 +21,7 @@ import ctypes
 import io
 import functools
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -104,6 +105,19 @@ def render_track(track: Track, seconds_per_beat: float, soundfont: Path, preset:
 
     Sounds still ringing at n_samples are cut there; the caller chooses the length.
     """
+    blocks = list(iter_render_track(track, seconds_per_beat, soundfont, preset, sample_rate, n_samples,
+                                    gain=gain, block_size=block_size))
+    return np.concatenate(blocks, axis=1) if blocks else np.zeros((2, 0), dtype=np.float32)
+
+
+def iter_render_track(track: Track, seconds_per_beat: float, soundfont: Path, preset: Preset,
+                      sample_rate: int, n_samples: int, *, gain: float = DEFAULT_GAIN,
+                      block_size: int = DEFAULT_BLOCK_SIZE) -> Iterator[np.ndarray]:
+    """render_track as float32 (2, block_size) blocks (the last shorter), for bounded memory.
+
+    Events land on FluidSynth's block edges whatever `block_size` is, so the bytes never
+    depend on it.
+    """
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise LofictlError(f"sample rate {sample_rate} Hz is outside FluidSynth's "
                            f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz", field=("output", "sample_rate"))
@@ -113,7 +127,6 @@ def render_track(track: Track, seconds_per_beat: float, soundfont: Path, preset:
     if not soundfont.is_file():
         raise LofictlError(f"SoundFont {soundfont} does not exist")
     events = note_events(track, seconds_per_beat, sample_rate, n_samples)
-    out = np.zeros((2, n_samples), dtype=np.float32)
 
     fluidsynth, write_float = _fluidsynth()
     synth = fluidsynth.Synth(gain=float(gain), samplerate=sample_rate, channels=16, **{
@@ -130,27 +143,28 @@ def render_track(track: Track, seconds_per_beat: float, soundfont: Path, preset:
         if synth.program_select(channel, sfont_id, preset.bank, preset.program) != 0:
             raise LofictlError(f"{soundfont.name} has no preset at bank {preset.bank} "
                                f"program {preset.program}")
-        left, right = out[0].ctypes.data, out[1].ctypes.data
-        position = 0
-
-        def render_until(target: int) -> None:
-            nonlocal position
-            while position < target:
-                count = min(block_size, target - position)
-                write_float(synth.synth, count, left, position, 1, right, position, 1)
-                position += count
-
         sounding = [0] * 128  # notes held per pitch; overlapping notes of one pitch share a voice
-        for sample, kind, pitch, velocity in events:
-            render_until(sample)
-            if kind == _NOTE_ON:
-                sounding[pitch] += 1
-                synth.noteon(channel, pitch, velocity)
-            else:
-                sounding[pitch] -= 1
-                if sounding[pitch] == 0:
-                    synth.noteoff(channel, pitch)
-        render_until(n_samples)
+        index, position = 0, 0
+        while position < n_samples:
+            block_start = position
+            block_end = min(block_start + block_size, n_samples)
+            block = np.zeros((2, block_end - block_start), dtype=np.float32)
+            left, right = block[0].ctypes.data, block[1].ctypes.data
+            while position < block_end:
+                while index < len(events) and events[index][0] <= position:
+                    _, kind, pitch, velocity = events[index]
+                    if kind == _NOTE_ON:
+                        sounding[pitch] += 1
+                        synth.noteon(channel, pitch, velocity)
+                    else:
+                        sounding[pitch] -= 1
+                        if sounding[pitch] == 0:
+                            synth.noteoff(channel, pitch)
+                    index += 1
+                target = min(block_end, events[index][0]) if index < len(events) else block_end
+                offset = position - block_start
+                write_float(synth.synth, target - position, left, offset, 1, right, offset, 1)
+                position = target
+            yield block
     finally:
         synth.delete()
-    return out

@@ -42,7 +42,7 @@ from scipy import ndimage, signal
 
 from lofictl import audio_io, effects, mix, render
 from lofictl.errors import LofictlError
-from lofictl.score import DRUM_CHANNEL, Track
+from lofictl.score import Track
 from lofictl.soundfonts import Preset
 
 DEFAULT_BLOCK_SIZE = 1 << 16  # samples per block (512 KB of stereo float32); any value, same bytes
@@ -196,70 +196,11 @@ def chain_streams(chain: Sequence | pedalboard.Pedalboard | None, sample_rate: i
     return all(effects._streams(plugin) for plugin in board)
 
 
-def iter_render_track(track: Track, seconds_per_beat: float, soundfont: Path, preset: Preset,
-                      sample_rate: int, n_samples: int, *, gain: float = render.DEFAULT_GAIN,
-                      block_size: int = DEFAULT_BLOCK_SIZE) -> Iterator[np.ndarray]:
-    """render.render_track as a generator of float32 (2, block_size) blocks (the last shorter).
-
-    The same synth settings and event placement, so the concatenated blocks are byte for byte
-    render_track's output. (Belongs in render.py; render_track could then be
-    `np.concatenate(list(iter_render_track(...)), axis=1)`.)
-    """
-    if not render.MIN_SAMPLE_RATE <= sample_rate <= render.MAX_SAMPLE_RATE:
-        raise LofictlError(f"sample rate {sample_rate} Hz is outside FluidSynth's "
-                           f"{render.MIN_SAMPLE_RATE}..{render.MAX_SAMPLE_RATE} Hz",
-                           field=("output", "sample_rate"))
-    if block_size < 1:
-        raise ValueError("block_size must be at least 1")
-    soundfont = Path(soundfont)
-    if not soundfont.is_file():
-        raise LofictlError(f"SoundFont {soundfont} does not exist")
-    events = render.note_events(track, seconds_per_beat, sample_rate, n_samples)
-
-    fluidsynth, write_float = render._fluidsynth()
-    synth = fluidsynth.Synth(gain=float(gain), samplerate=sample_rate, channels=16, **{
-        "synth.reverb.active": 0,
-        "synth.chorus.active": 0,
-        "synth.cpu-cores": 1,
-        "synth.threadsafe-api": 0,
-    })
-    try:
-        sfont_id = synth.sfload(str(soundfont))
-        if sfont_id < 0:
-            raise LofictlError(f"FluidSynth could not load {soundfont}")
-        channel = DRUM_CHANNEL if (track.is_drums or preset.is_drums) else 0
-        if synth.program_select(channel, sfont_id, preset.bank, preset.program) != 0:
-            raise LofictlError(f"{soundfont.name} has no preset at bank {preset.bank} "
-                               f"program {preset.program}")
-        sounding = [0] * 128  # as render_track: overlapping notes of one pitch share a voice
-        index, position = 0, 0
-        while position < n_samples:
-            block_start = position
-            block_end = min(block_start + block_size, n_samples)
-            block = np.zeros((2, block_end - block_start), dtype=np.float32)
-            left, right = block[0].ctypes.data, block[1].ctypes.data
-            while position < block_end:
-                while index < len(events) and events[index][0] <= position:
-                    _, kind, pitch, velocity = events[index]
-                    if kind == render._NOTE_ON:
-                        sounding[pitch] += 1
-                        synth.noteon(channel, pitch, velocity)
-                    else:
-                        sounding[pitch] -= 1
-                        if sounding[pitch] == 0:
-                            synth.noteoff(channel, pitch)
-                    index += 1
-                target = min(block_end, events[index][0]) if index < len(events) else block_end
-                offset = position - block_start
-                write_float(synth.synth, target - position, left, offset, 1, right, offset, 1)
-                position = target
-            yield block
-    finally:
-        synth.delete()
+iter_render_track = render.iter_render_track  # kept here too: the stream API in one place
 
 
-def _fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
-    """As build._fit_length: latency plugins such as Resample may change the length slightly."""
+def fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
+    """Latency plugins such as Resample may change the length slightly; stems must line up."""
     if audio.shape[1] == n_samples:
         return audio
     if audio.shape[1] > n_samples:
@@ -315,7 +256,7 @@ def render_stem_to_wav(track: Track, seconds_per_beat: float, instrument_soundfo
         if board is not None and not chain_streams(board):
             audio = render.render_track(track, seconds_per_beat, instrument_soundfont, preset,
                                         sample_rate, n_samples)
-            audio = _fit_length(effects.apply_chain(audio, sample_rate, board), n_samples)
+            audio = fit_length(effects.apply_chain(audio, sample_rate, board), n_samples)
             audio = mix.apply_gain_pan(audio, gain_db, pan)
             for start in range(0, n_samples, block_size):
                 out.write(audio[:, start:start + block_size])
@@ -554,7 +495,7 @@ def send_bus_to_wav(sends: Sequence[tuple[Path, float]], sample_rate: int, n: in
                 whole = effects.apply_chain(np.concatenate([summed(s) for s in range(0, n, block_size)], axis=1),
                                             sample_rate, board)
                 for start in range(0, n, block_size):
-                    out.write(_fit_length(whole, n)[:, start:start + block_size])
+                    out.write(fit_length(whole, n)[:, start:start + block_size])
                 return
             for block in _through_chain((summed(s) for s in range(0, n, block_size)), board, sample_rate):
                 out.write(block)

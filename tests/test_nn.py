@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lofictl import tokens
+from lofictl.cache import sha256_file
 from lofictl.errors import LofictlError
 from lofictl.nn import checkpoint, sample
 from lofictl.train import corpus, loop
@@ -39,7 +40,7 @@ def _copy(src, dst):
 def test_checkpoint_round_trip(models):
     meta, params = checkpoint.load(models / "three-embeddings", "melody")
     assert meta["kind"] == "melody" and meta["arch"] == "three-embeddings"
-    assert meta["weights"]["sha256"] == checkpoint.sha256_file(models / "three-embeddings" / checkpoint.WEIGHTS)
+    assert meta["weights"]["sha256"] == sha256_file(models / "three-embeddings" / checkpoint.WEIGHTS)
     leaves = jax.tree_util.tree_leaves(params)
     assert leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves)
     # model.json carries the vocabularies needed to sample, nothing lives elsewhere
@@ -75,7 +76,7 @@ def test_truncated_weights_fail_the_sha256(models, tmp_path):
 def _replace_weights(folder, data: bytes):
     (folder / checkpoint.WEIGHTS).write_bytes(data)
     meta = json.loads((folder / checkpoint.META).read_text())
-    meta["weights"]["sha256"] = checkpoint.sha256_file(folder / checkpoint.WEIGHTS)
+    meta["weights"]["sha256"] = sha256_file(folder / checkpoint.WEIGHTS)
     (folder / checkpoint.META).write_text(json.dumps(meta))
 
 

@@ -85,7 +85,7 @@ def test_whole_only_chain_falls_back_to_the_whole_path(gm, tmp_path):
     chain = ["dusty"]  # has Resample, which needs the whole signal
     n = 3 * SR + 5
     assert not stream.chain_streams(chain, SR) and stream.chain_streams(CHORD_CHAIN, SR)
-    audio = build._fit_length(effects.apply_chain(render.render_track(CHORDS, SPB, gm, keys, SR, n), SR, chain), n)
+    audio = stream.fit_length(effects.apply_chain(render.render_track(CHORDS, SPB, gm, keys, SR, n), SR, chain), n)
     audio_io.write_wav(tmp_path / "whole.wav", mix.apply_gain_pan(audio, -1.0, 0.3), SR)
     stream.render_stem_to_wav(CHORDS, SPB, gm, keys, SR, n, chain, -1.0, 0.3, tmp_path / "s.wav", block_size=5000)
     assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
