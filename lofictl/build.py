@@ -299,6 +299,7 @@ def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -
             "output.wav_format": recipe.output.wav_format, "name": plan.loaded.name,
             "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
             "output.daw": list(recipe.output.daw), "output.dry_stems": recipe.output.dry_stems,
+            "output.stem_names": recipe.output.stem_names, "title_key_tempo": [recipe.title, recipe.key, recipe.tempo],
             # the DAW projects put these on the faders
             "mixer": {n: [t.gain_db, t.pan, t.mute, t.solo] for n, t in recipe.tracks.items()},
             "library.pedalboard": library_versions()["pedalboard"]}
@@ -716,10 +717,38 @@ def _stage_mix(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], ove
     return artifact, stats
 
 
-def stem_file_names(stems: dict[str, Artifact], overlays: dict[str, Artifact]) -> dict[str, Artifact]:
-    """stems/NN_<name>.wav in recipe order, overlays after the tracks."""
-    sources = {**stems, **overlays}
-    return {f"stems/{number:02d}_{name}.wav": sources[name] for number, name in enumerate(sources, 1)}
+@dataclass(frozen=True)
+class StemFile:
+    """One stem file of the output folder: which track (or layer) it holds, and its source."""
+
+    label: str  # the track name, an overlay label or the bus
+    kind: str  # wet | dry | layer
+    source: Artifact
+
+
+def stem_files(plan: BuildPlan, stems: dict[str, Artifact], layers: dict[str, Artifact],
+               dry: dict[str, Artifact]) -> dict[str, StemFile]:
+    """stems/NN_<name>.wav in recipe order (layers after the tracks), dry twins in stems/dry/.
+
+    With output.stem_names: delivery, the names follow stem-delivery guides instead:
+    <Title>_<NN>_<Track>_<Key>_<BPM>bpm.wav.
+    """
+    from . import daw
+
+    recipe = plan.recipe
+    files: dict[str, StemFile] = {}
+    for number, label in enumerate([*stems, *layers], 1):
+        if recipe.output.stem_names == "delivery":
+            file_name = daw.stem_file_name(recipe.title, number, label, recipe.key, recipe.tempo)
+        else:
+            file_name = f"{number:02d}_{label}.wav"
+        if label in stems:
+            files[f"stems/{file_name}"] = StemFile(label, "wet", stems[label])
+            if label in dry:
+                files[f"stems/dry/{file_name}"] = StemFile(label, "dry", dry[label])
+        else:
+            files[f"stems/{file_name}"] = StemFile(label, "layer", layers[label])
+    return files
 
 
 def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict,
@@ -755,50 +784,48 @@ def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta:
 
 
 def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[str, Artifact],
-                  overlays: dict[str, Artifact], dry: dict[str, Artifact], master: Artifact, progress) -> None:
+                  layers: dict[str, Artifact], dry: dict[str, Artifact], master: Artifact, progress) -> None:
     progress.step("writing audio files")
     recipe = plan.recipe
     name = plan.loaded.name
-    stem_files = stem_file_names(stems, overlays)
-    dry_files = {f"stems/dry/{rel.split('/', 1)[1]}": dry[track]
-                 for rel, track in ((rel, rel.split("_", 1)[1].removesuffix(".wav")) for rel in stem_files)
-                 if track in dry}
-    shas = {**{rel: stages.record[f"stem:{n}"]["outputs"]["audio.wav"] for rel, n in
-               ((r, r.split("_", 1)[1].removesuffix(".wav")) for r in stem_files) if n in stems},
-            **{rel: _layer_shas(stages)[n] for rel, n in
-               ((r, r.split("_", 1)[1].removesuffix(".wav")) for r in stem_files) if n in overlays},
-            **{rel: stages.record[f"dry:{rel.split('_', 1)[1].removesuffix('.wav')}"]["outputs"]["audio.wav"]
-               for rel in dry_files}}
+    files_to_write = stem_files(plan, stems, layers, dry)
+    layer_shas = _layer_shas(stages)
+    shas = {rel: (layer_shas[f.label] if f.kind == "layer" else
+                  stages.record[f"{'stem' if f.kind == 'wet' else 'dry'}:{f.label}"]["outputs"]["audio.wav"])
+            for rel, f in files_to_write.items()}
     inputs = export_inputs(plan, stages.record["mix"]["outputs"]["master.wav"], shas)
     inputs["score"] = stages.record["compose"]["outputs"]["score.json"]
     key = stages.key("export", inputs)
     entry = stages.lookup("export", key, inputs)
-    if entry is not None:
-        stages.final.update(stages.restored_from("export", entry, stages.staging))
+    if entry is not None and "loudness" in entry.meta:
+        stages.final.update(stages.restored_from("export", entry, stages.staging, dict(entry.meta)))
     else:
         from . import stream
 
         files: dict[str, Path] = {}
-        for rel, source in {**stem_files, **dry_files}.items():
+        loudness: dict[str, float | None] = {}
+        for rel, stem in files_to_write.items():
             files[rel] = stages.staging / rel
             files[rel].parent.mkdir(parents=True, exist_ok=True)
+            source = stem.source.ready(stages.cache)
+            loudness[rel] = stream.measure_loudness(source)
             if recipe.output.wav_format == "float32":
-                shutil.copyfile(source.ready(stages.cache), files[rel])  # already float32 WAV, byte for byte
+                shutil.copyfile(source, files[rel])  # already float32 WAV, byte for byte
             else:
-                track = rel.split("_", 1)[1].removesuffix(".wav")
-                stream.encode_wav_to(source.ready(stages.cache), files[rel], "wav", recipe.output.sample_rate,
-                                     wav_subtype=recipe.output.wav_format, info=provenance_info(plan, key, track=track))
+                stream.encode_wav_to(source, files[rel], "wav", recipe.output.sample_rate,
+                                     wav_subtype=recipe.output.wav_format,
+                                     info=provenance_info(plan, key, track=stem.label))
         master_path = master.ready(stages.cache)
         for fmt in recipe.output.formats:
             files[f"{name}.{fmt}"] = stages.staging / f"{name}.{fmt}"
             stream.encode_wav_to(master_path, files[f"{name}.{fmt}"], fmt, recipe.output.sample_rate,
                                  wav_subtype=recipe.output.wav_format, info=provenance_info(plan, key))
-        files.update(_daw_files(plan, score, stages.staging, stem_files, dry_files))
-        stages.final.update(stages.ran_with("export", key, files))
+        files.update(_daw_files(plan, score, stages.staging, files_to_write))
+        stages.final.update(stages.ran_with("export", key, files, {"loudness": loudness}))
     progress.advance()
 
 
-def _daw_files(plan: BuildPlan, score: Score, staging: Path, stem_files: dict, dry_files: dict) -> dict[str, Path]:
+def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, StemFile]) -> dict[str, Path]:
     """The stem sidecar JSON, and REAPER / DAWproject files when the recipe asks for them."""
     from . import daw
 
@@ -806,27 +833,27 @@ def _daw_files(plan: BuildPlan, score: Score, staging: Path, stem_files: dict, d
     name = plan.loaded.name
     audible = set(audible_tracks(recipe))
     infos = []
-    for rel in stem_files:
-        track = rel.split("_", 1)[1].removesuffix(".wav")
-        spec = recipe.tracks.get(track)
-        infos.append(daw.StemInfo(track, Path(rel), "overlay") if spec is None else
-                     daw.StemInfo(track, Path(rel), "wet", spec.gain_db, spec.pan, muted=track not in audible))
-    for rel in dry_files:
-        track = rel.split("_", 1)[1].removesuffix(".wav")
-        spec = recipe.tracks[track]
-        infos.append(daw.StemInfo(track, Path(rel), "dry", spec.gain_db, spec.pan, muted=True))
+    for rel, stem in files.items():
+        spec = recipe.tracks.get(stem.label)
+        if stem.kind == "layer":
+            infos.append(daw.StemInfo(stem.label, Path(rel), "overlay"))
+        elif stem.kind == "wet":
+            infos.append(daw.StemInfo(stem.label, Path(rel), "wet", spec.gain_db, spec.pan,
+                                      muted=stem.label not in audible))
+        else:
+            infos.append(daw.StemInfo(stem.label, Path(rel), "dry", spec.gain_db, spec.pan, muted=True))
     mix_format = next((f for f in ("wav", "flac") if f in recipe.output.formats), None)
     if mix_format:
         infos.append(daw.StemInfo(recipe.title, Path(f"{name}.{mix_format}"), "mix"))
-    files = {f"{name}.stems.json": staging / f"{name}.stems.json"}
-    files[f"{name}.stems.json"].write_text(daw.sidecar_text(
+    written = {f"{name}.stems.json": staging / f"{name}.stems.json"}
+    written[f"{name}.stems.json"].write_text(daw.sidecar_text(
         daw.stems_sidecar(score, recipe.output.sample_rate, infos, title=recipe.title)))
     export = daw.DawExport(recipe.title, score, tuple(infos), recipe.output.sample_rate)
     if "reaper" in recipe.output.daw:
-        files[f"{name}.rpp"] = daw.write_reaper_project(staging / f"{name}.rpp", export)
+        written[f"{name}.rpp"] = daw.write_reaper_project(staging / f"{name}.rpp", export)
     if "dawproject" in recipe.output.daw:
-        files[f"{name}.dawproject"] = daw.write_dawproject(staging / f"{name}.dawproject", export)
-    return files
+        written[f"{name}.dawproject"] = daw.write_dawproject(staging / f"{name}.dawproject", export)
+    return written
 
 
 # --- atomic output ------------------------------------------------------------------------------
@@ -901,6 +928,8 @@ def _outputs_info(stages: _Stages, sample_rate: int, score_meta: dict, midi_only
                          else stages.cache.object_size(info["sha256"]))
         if rel.endswith((".wav", ".flac", ".mp3")):  # every audio output runs the full length
             info["duration_s"] = round(audio_seconds, 6)
+    for rel, lufs in stages.record.get("export", {}).get("meta", {}).get("loudness", {}).items():
+        outputs[rel]["integrated_lufs"] = lufs
     return dict(sorted(outputs.items()))
 
 
@@ -922,7 +951,7 @@ def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudne
     seeds = {name: (track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name))
              for name, track in recipe.tracks.items()}
     if loudness is not None:
-        master = [rel for rel in outputs if rel.startswith(plan.loaded.name + ".")]
+        master = [f"{plan.loaded.name}.{fmt}" for fmt in recipe.output.formats if f"{plan.loaded.name}.{fmt}" in outputs]
         for rel in master:
             outputs[rel]["integrated_lufs"] = loudness.get("integrated_lufs")
             outputs[rel]["true_peak_dbtp"] = loudness.get("true_peak_dbtp")
@@ -930,7 +959,7 @@ def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudne
         "lofictl_lock": LOCK_FORMAT,
         "lofictl": __version__,
         "recipe": {"file": plan.loaded.path.name, "sha256": cache.file_sha256(plan.loaded.path),
-                   "resolved": recipe.model_dump(mode="json")},
+                   "overrides": list(plan.loaded.overrides), "resolved": recipe.model_dump(mode="json")},
         "seeds": {"master": recipe.seed, "tracks": seeds},
         "instruments": {name: {"soundfont": inst.soundfont.name, "sha256": cache.file_sha256(inst.soundfont),
                                "preset": str(inst.preset)} for name, inst in plan.instruments.items()},

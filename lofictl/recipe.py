@@ -207,6 +207,8 @@ class Output(Strict):
     wav_format: Literal["float32", "24bit"] = "float32"
     daw: list[Literal["reaper", "dawproject"]] = Field(default_factory=list, description="DAW project files to write")
     dry_stems: bool = Field(True, description="With daw: also write stems/dry/ (the instrument alone, no effects)")
+    stem_names: Literal["short", "delivery"] = Field(
+        "short", description="short: stems/NN_<track>.wav; delivery: <Title>_<NN>_<Track>_<Key>_<BPM>bpm.wav")
 
 
 class Recipe(Strict):
@@ -306,6 +308,7 @@ class LoadedRecipe:
     recipe: Recipe
     path: Path
     positions: Positions
+    overrides: tuple[str, ...] = ()  # --set path=value, already applied to `recipe`
 
     @property
     def name(self) -> str:
@@ -391,7 +394,7 @@ def validate_data(data: Any, positions: Positions, path: Path, overrides: list[s
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         raise _first_error(exc, positions, path, data) from None
-    loaded = LoadedRecipe(recipe, path, positions)
+    loaded = LoadedRecipe(recipe, path, positions, tuple(overrides))
     check_arrangement(loaded)
     return loaded
 

@@ -504,6 +504,16 @@ def send_bus_to_wav(sends: Sequence[tuple[Path, float]], sample_rate: int, n: in
             reader.close()
 
 
+def measure_loudness(path: str | Path, *, block_size: int = DEFAULT_BLOCK_SIZE) -> float | None:
+    """Integrated loudness (BS.1770) of a WAV file, read block by block; None for silence."""
+    with AudioReader(path) as reader:
+        meter = LoudnessMeter(reader.sample_rate, reader.channels)
+        for start in range(0, reader.frames, block_size):
+            meter.feed(reader.read(start, block_size))
+    value = meter.integrated()
+    return None if value is None else round(value, 3)
+
+
 def _frames(n: int) -> Iterator[tuple[int, int]]:
     for start in range(0, n, LIMITER_FRAME):
         yield start, min(start + LIMITER_FRAME, n)

@@ -58,6 +58,7 @@ def test_first_build_writes_outputs_and_lock(write_recipe):
     assert set(lock["seeds"]["tracks"]) == {"chords", "bass", "drums"}
     assert {"libfluidsynth", "pedalboard", "jax", "numpy", "platform"} <= set(lock["libraries"])
     assert lock["instruments"]["chords"]["sha256"] and lock["stages"]["compose"]["key"]
+    assert lock["outputs"]["stems/01_chords.wav"]["duration_s"] == lock["outputs"]["test_loop.wav"]["duration_s"]
     assert abs(lock["loudness"]["integrated_lufs"] - (-16)) <= 0.5
     # stable formatting: written with sorted keys, so a rebuild's lock diff is only what changed
     text = path.with_name("test_loop.lock.json").read_text()
@@ -211,6 +212,13 @@ def test_every_example_recipe_verifies_in_a_fresh_process(tmp_path):
     result = _cli("verify", *recipes, cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("identical") == len(recipes)
+    for recipe in recipes:  # levels: at the loudness target, under the true-peak ceiling
+        lock = json.loads(recipe.with_name(recipe.stem + ".lock.json").read_text())
+        loudness = lock["loudness"]
+        assert abs(loudness["integrated_lufs"] - loudness["target_lufs"]) <= 0.5, recipe.name
+        assert loudness["true_peak_dbtp"] <= loudness["true_peak_ceiling_db"] + 1e-6, recipe.name
+        stems = [info for rel, info in lock["outputs"].items() if rel.startswith("stems/")]
+        assert stems and all(info["integrated_lufs"] is not None for info in stems), "no stem is silent"
 
 
 def test_send_bus_is_a_stage_and_a_stem(write_recipe):
