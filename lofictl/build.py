@@ -124,7 +124,8 @@ class Artifact:
 # --- prepare: resolve everything outside the recipe ---------------------------------------------
 
 
-def prepare(loaded: LoadedRecipe) -> BuildPlan:
+def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
+    """Resolve and check every outside resource; `deep` also loads the models (slower: JAX)."""
     from . import effects
 
     recipe = loaded.recipe
@@ -177,26 +178,35 @@ def prepare(loaded: LoadedRecipe) -> BuildPlan:
                 clips[name] = midi.read_midi_clip(clip_files[name], track.track, track.channel)
             except LofictlError as exc:
                 raise loaded.error(f"{exc.message} (in {clip_files[name].name})", where) from None
-    if models:
-        from . import generate as gen
+    for name, path in models.items():
+        try:
+            if deep:
+                from . import generate as gen
 
-        for name, path in models.items():
-            try:
-                gen.load_model(path)
-            except LofictlError as exc:
-                raise loaded.error(exc.message, ("tracks", name, "generate", "model")) from None
+                gen.load_model(path)  # every check, JAX included: for `validate`
+            model_summary(path, Cache(None), recipe.tracks[name].part)
+        except LofictlError as exc:
+            raise loaded.error(exc.message, ("tracks", name, "generate", "model")) from None
     return BuildPlan(loaded, instruments, models, overlay_files, clip_files, clips)
 
 
 def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:
-    from . import ambience
+    """An overlay file must be readable audio with one or two channels (header only: quick)."""
+    from pedalboard.io import AudioFile
 
     where = ("overlays", index, "file")
     path = loaded.resolve_path(file, where)
     try:
-        ambience.load_overlay(path, loaded.recipe.output.sample_rate)  # reads it: not audio fails here
-    except LofictlError as exc:
-        raise loaded.error(exc.message, where) from None
+        with AudioFile(str(path)) as source:
+            channels, frames = source.num_channels, source.frames
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise loaded.error(f"{path.name} is not an audio file that can be read (WAV, FLAC, MP3, OGG and "
+                           f"AIFF can): {' '.join(str(exc).split())[:120]}", where) from None
+    if channels > 2:
+        raise loaded.error(f"{path.name} has {channels} channels; overlays must be mono or stereo "
+                           "(mix it down to stereo first)", where)
+    if frames == 0:
+        raise loaded.error(f"{path.name} holds no audio", where)
     return path
 
 
@@ -964,7 +974,7 @@ def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudne
         "instruments": {name: {"soundfont": inst.soundfont.name, "sha256": cache.file_sha256(inst.soundfont),
                                "preset": str(inst.preset)} for name, inst in plan.instruments.items()},
         "overlays": {str(i): {"file": p.name, "sha256": cache.file_sha256(p)} for i, p in plan.overlay_files.items()},
-        "models": {name: _model_info(path) for name, path in plan.models.items()},
+        "models": {name: model_summary(path, cache) for name, path in plan.models.items()},
         "libraries": library_versions(),
         "midi_only": midi_only,
         "duration_s": round(duration_s, 6),
@@ -993,10 +1003,29 @@ def read_lock(path: Path) -> dict:
     return data
 
 
-def _model_info(path: Path) -> dict:
-    from . import generate
+def model_summary(path: Path, cache: Cache, part: str | None = None) -> dict:
+    """A model folder's kind, layout and hashes, checked without loading JAX (builds stay quick).
 
-    return generate.model_info(path)
+    The weights must match the sha256 model.json records; `lofictl validate` loads them fully.
+    """
+    meta_path = path / "model.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        weights = path / meta["weights"].get("file", "weights.msgpack")
+        recorded = meta["weights"]["sha256"]
+        kind, arch = meta["kind"], meta["arch"]
+    except FileNotFoundError:
+        raise LofictlError(f"{path} is not a model folder (no model.json); train one with lofictl train") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise LofictlError(f"{meta_path} is not a lofictl model description") from None
+    if part is not None and kind != part:
+        raise LofictlError(f"{path} holds a {kind} model ({arch}); a {part} model is needed here")
+    if not weights.is_file():
+        raise LofictlError(f"{path} has no weights file {weights.name}")
+    digest = cache.file_sha256(weights) if cache.enabled else _sha(weights)
+    if digest != recorded:
+        raise LofictlError(f"{weights} does not match the sha256 in model.json (truncated, damaged or replaced)")
+    return {"kind": kind, "arch": arch, "sha256": digest, "model_json_sha256": _sha(meta_path)}
 
 
 def library_versions() -> dict[str, str]:

@@ -68,7 +68,7 @@ def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to che
     from .recipe import load_recipe
 
     for path in recipes:
-        plan = prepare(load_recipe(path))
+        plan = prepare(load_recipe(path), deep=True)
         out.print(f"[green]ok[/] {path}: {plan.loaded.recipe.title!r}, {plan.loaded.recipe.total_bars} bars, "
                   f"{len(plan.loaded.recipe.tracks)} tracks")
 

@@ -11,9 +11,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from . import corpus as corpus_mod
-from . import loop
-
 train_app = typer.Typer(help="Train the chord and melody models on music21's corpus or a folder of MIDI files.",
                         no_args_is_help=True)
 
@@ -35,6 +32,9 @@ def canonical_command(kind: str, options: dict) -> str:
 def _run(kind: str, arch: str, corpus: str, out: Path, steps: int, batch_size: int, hidden: int, layers: int,
          embed: int, seq_len: int, lr: float, seed: int, limit: int | None, resume: bool, patience: int,
          eval_every: int, augment: bool, cache: bool, progress: bool) -> None:
+    from . import corpus as corpus_mod  # JAX and music21 load only when training runs
+    from . import loop
+
     console = Console(stderr=True)
     config = loop.TrainConfig(kind=kind, arch=arch, steps=steps, batch_size=batch_size, hidden=hidden, layers=layers,
                               embed=embed, seq_len=seq_len, lr=lr, seed=seed, patience=patience,
@@ -79,7 +79,7 @@ def chords(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train the chord model: an LSTM over key-relative chord tokens with durations."""
-    _run("chords", loop.CHORD_ARCH, corpus, out, steps, batch_size, hidden, layers, embed, seq_len, lr, seed, limit,
+    _run("chords", "chord-lstm", corpus, out, steps, batch_size, hidden, layers, embed, seq_len, lr, seed, limit,
          resume, patience, eval_every, False, cache, progress)
 
 
