@@ -43,7 +43,7 @@ LOCK_FORMAT = 1
 _DEFAULT_PRESETS = {"chords": "Electric Piano 1", "melody": "Vibraphone", "bass": "Acoustic Bass",
                     "midi": "Acoustic Grand Piano"}
 # Fields of a track that only shape its sound; everything else changes the notes.
-_SOUND_FIELDS = {"instrument", "gain_db", "pan", "mute", "solo", "effects", "send_db"}
+_SOUND_FIELDS = {"instrument", "gain_db", "pan", "mute", "solo", "effects", "send_db", "duck"}
 STAGE_ORDER = ("compose", "midi", "stems", "overlays", "bus", "mix", "export")
 BUS_LABEL = "reverb-bus"
 
@@ -255,6 +255,20 @@ def _library_inputs() -> dict:
     return {f"library.{k}": versions[k] for k in ("libfluidsynth", "pedalboard", "numpy")}
 
 
+def kick_samples(plan: BuildPlan, score: Score) -> list[int]:
+    """Sample positions of the kick notes of the drum tracks that play: the ducking key."""
+    from .mix import KICK_PITCHES
+
+    playing = set(audible_tracks(plan.recipe))
+    rate = plan.recipe.output.sample_rate * score.seconds_per_beat
+    return sorted({round(n.start * rate) for t in score.tracks if t.is_drums and t.name in playing
+                   for n in t.notes if n.pitch in KICK_PITCHES})
+
+
+def duck_args(spec, kicks: list[int]) -> tuple | None:
+    return None if spec is None else (tuple(kicks), spec.depth_db, spec.release_ms)
+
+
 def track_sha(score: Score, track: Track) -> str:
     """The hash of one track's notes (and the timing they depend on)."""
     return sha256_bytes(canonical_json(score_to_dict(score.copy(tracks=(track,), chords=(), sections=()))).encode())
@@ -267,7 +281,8 @@ def midi_inputs(plan: BuildPlan, score_sha: str) -> dict:
             "library.matplotlib": versions["matplotlib"], "library.mido": versions["mido"]}
 
 
-def stem_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache) -> dict:
+def stem_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache,
+                kicks_sha: str | None = None) -> dict:
     recipe = plan.recipe
     spec = recipe.tracks[name]
     instrument = plan.instruments[name]
@@ -275,12 +290,14 @@ def stem_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cach
             "preset": str(instrument.preset), "output.sample_rate": recipe.output.sample_rate,
             "n_samples": n_samples, f"tracks.{name}.effects": spec.model_dump(mode="json")["effects"],
             f"tracks.{name}.gain_db": spec.gain_db, f"tracks.{name}.pan": spec.pan,
+            f"tracks.{name}.duck": spec.duck.model_dump() if spec.duck else None, "kicks": kicks_sha,
             "provenance": [plan.loaded.path.name, recipe.title, recipe.seed], **_library_inputs()}
 
 
-def overlays_inputs(plan: BuildPlan, n_samples: int, cache: Cache) -> dict:
+def overlays_inputs(plan: BuildPlan, n_samples: int, cache: Cache, kicks_sha: str | None = None) -> dict:
     recipe = plan.recipe
     return {"overlays": [o.model_dump(mode="json") for o in recipe.overlays], "seed": recipe.seed,
+            "kicks": kicks_sha if any(o.duck for o in recipe.overlays) else None,
             "files": {str(i): cache.file_sha256(p) for i, p in sorted(plan.overlay_files.items())},
             "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs()}
 
@@ -361,9 +378,9 @@ def _render_to_file(args: tuple) -> str:
     the same bytes as render_stem + write_wav). Files, not arrays, cross the process line."""
     from . import stream
 
-    track, seconds_per_beat, instrument, sample_rate, n_samples, effect_chain, gain_db, pan, info, path = args
+    track, seconds_per_beat, instrument, sample_rate, n_samples, effect_chain, gain_db, pan, duck, info, path = args
     stream.render_stem_to_wav(track, seconds_per_beat, instrument.soundfont, instrument.preset, sample_rate,
-                              n_samples, effect_chain, gain_db, pan, Path(path), info=info)
+                              n_samples, effect_chain, gain_db, pan, Path(path), info=info, duck=duck)
     return path
 
 
@@ -504,7 +521,7 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
             duration_s = score_meta["duration_s"]
             if not midi_only:
                 stems = _stage_stems(plan, stages, score, score_meta, jobs, progress)
-                overlays = _stage_overlays(plan, stages, score_meta, progress)
+                overlays = _stage_overlays(plan, stages, score, score_meta, progress)
                 overlays.update(_stage_bus(plan, stages, stems, score_meta, progress))
                 master, loudness = _stage_mix(plan, stages, stems, overlays, progress)
                 dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
@@ -596,11 +613,14 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
     stems: dict[str, Artifact] = {}
     todo: dict[str, tuple] = {}
     keys: dict[str, str] = {}
+    kicks = kick_samples(plan, score)
+    kicks_sha = sha256_bytes(canonical_json(kicks).encode())
     for track in score.tracks:
         spec = recipe.tracks[track.name]
         instrument = plan.instruments[track.name]
         name = f"stem:{track.name}"
-        inputs = stem_inputs(plan, track.name, score_meta["tracks"][track.name], n_samples, stages.cache)
+        inputs = stem_inputs(plan, track.name, score_meta["tracks"][track.name], n_samples, stages.cache,
+                             kicks_sha if spec.duck else None)
         key = keys[track.name] = stages.key(name, inputs)
         entry = stages.lookup(name, key, inputs)
         if entry is not None:
@@ -611,7 +631,8 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
         path = stages.work / f"stem-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         todo[track.name] = (track, score.seconds_per_beat, instrument, sample_rate, n_samples, spec.effects,
-                            spec.gain_db, spec.pan, provenance_info(plan, key, track=track.name), str(path))
+                            spec.gain_db, spec.pan, duck_args(spec.duck, kicks),
+                            provenance_info(plan, key, track=track.name), str(path))
 
     def finished(track_name: str) -> None:
         path = Path(todo[track_name][-1])
@@ -633,7 +654,8 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
     return {name: stems[name] for name in recipe.tracks}
 
 
-def _stage_overlays(plan: BuildPlan, stages: _Stages, score_meta: dict, progress) -> dict[str, Artifact]:
+def _stage_overlays(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict,
+                    progress) -> dict[str, Artifact]:
     progress.step("ambience")
     recipe = plan.recipe
     if not recipe.overlays:
@@ -641,7 +663,8 @@ def _stage_overlays(plan: BuildPlan, stages: _Stages, score_meta: dict, progress
         return {}
     sample_rate = recipe.output.sample_rate
     n_samples = n_samples_for(score_meta["duration_s"], sample_rate)
-    inputs = overlays_inputs(plan, n_samples, stages.cache)
+    kicks = kick_samples(plan, score)
+    inputs = overlays_inputs(plan, n_samples, stages.cache, sha256_bytes(canonical_json(kicks).encode()))
     key = stages.key("overlays", inputs)
     folder = stages.work / "overlays"
     entry = stages.lookup("overlays", key, inputs)
@@ -654,7 +677,8 @@ def _stage_overlays(plan: BuildPlan, stages: _Stages, score_meta: dict, progress
         files = {}
         for index in range(len(recipe.overlays)):
             path = files[f"{overlay_label(recipe, index)}.wav"] = folder / f"{overlay_label(recipe, index)}.wav"
-            stream.render_overlay_to_wav(plan, index, n_samples, path)  # render_overlay's bytes, in blocks
+            stream.render_overlay_to_wav(plan, index, n_samples, path,  # render_overlay's bytes, in blocks
+                                         duck=duck_args(recipe.overlays[index].duck, kicks))
         restored = stages.ran_with("overlays", key, files)
     progress.advance()
     return {overlay_label(recipe, i): restored[f"{overlay_label(recipe, i)}.wav"] for i in range(len(recipe.overlays))}

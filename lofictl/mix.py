@@ -105,6 +105,32 @@ def duck(audio: np.ndarray, key: np.ndarray, sample_rate: int, *, depth_db: floa
     return (audio * gain).astype(np.float32)
 
 
+KICK_PITCHES = (35, 36)  # GM acoustic and bass drum 1
+DUCK_ATTACK_S = 0.004  # a short ramp into the dip, so it does not click
+
+
+def kick_duck_gain(kicks: np.ndarray, start: int, count: int, sample_rate: int, depth_db: float,
+                   release_ms: float) -> np.ndarray:
+    """Gain for samples [start, start + count) of a track ducked under kick onsets (sample indices).
+
+    Keyed from the kick *notes* rather than the drum audio, so the dip is exact, the same in
+    every block, and needs no look-ahead: down by depth_db in a few ms, back with release_ms.
+    """
+    t = np.arange(start, start + count, dtype=np.int64)
+    gain = np.ones(count, dtype=np.float64)
+    if len(kicks) == 0 or depth_db <= 0:
+        return gain.astype(np.float32)
+    floor = 10 ** (-depth_db / 20)
+    attack = max(1, round(DUCK_ATTACK_S * sample_rate))
+    release = max(1.0, release_ms / 1000 * sample_rate)
+    last = np.searchsorted(kicks, t, side="right") - 1  # the latest kick at or before each sample
+    has = last >= 0
+    since = np.where(has, t - kicks[np.maximum(last, 0)], 0).astype(np.float64)
+    amount = np.where(since < attack, since / attack, np.exp(-(since - attack) / release))
+    gain[has] = 1.0 - (1.0 - floor) * amount[has]
+    return gain.astype(np.float32)
+
+
 def _shift_filter(filt, x: np.ndarray, back: int, ahead: int, fill: float) -> np.ndarray:
     """filt over the window [n - back, n + ahead] for every n (scipy centres its windows)."""
     size = back + ahead + 1

@@ -92,6 +92,13 @@ class Humanize(Strict):
 EffectSpec = Union[str, dict[str, Union[dict[str, Any], None]]]
 
 
+class Duck(Strict):
+    """Sidechain-style ducking under the kick drum's notes (the classic lo-fi pump)."""
+
+    depth_db: float = Field(6.0, gt=0, le=40)
+    release_ms: float = Field(180.0, ge=10, le=2000)
+
+
 class TrackBase(Strict):
     instrument: Instrument | None = Field(None, description="Defaults to a fitting GM preset")
     gain_db: float = Field(0.0, ge=-60, le=24)
@@ -100,6 +107,7 @@ class TrackBase(Strict):
     solo: bool = False
     effects: list[EffectSpec] = Field(default_factory=list)
     send_db: float | None = Field(None, ge=-60, le=12, description="Level sent to the shared reverb bus (master.bus)")
+    duck: Duck | None = Field(None, description="Dip under the kick drum, e.g. {depth_db: 6, release_ms: 180}")
     seed: int | None = Field(None, ge=0, description="Defaults to a seed derived from the master seed and track name")
 
 
@@ -176,6 +184,7 @@ class Overlay(Strict):
     fade_out: Seconds = 0.0
     start: Seconds = 0.0
     pan: float = Field(0.0, ge=-1, le=1)
+    duck: Duck | None = Field(None, description="Dip under the kick drum, e.g. {depth_db: 4}")
 
     @field_validator("fade_in", "fade_out", "start", mode="before")
     @classmethod

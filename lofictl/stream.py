@@ -244,7 +244,7 @@ def _through_chain(blocks: Iterable[np.ndarray], board: pedalboard.Pedalboard | 
 def render_stem_to_wav(track: Track, seconds_per_beat: float, instrument_soundfont: Path, preset: Preset,
                        sample_rate: int, n_samples: int, effect_chain: Sequence | None, gain_db: float,
                        pan: float, path: str | Path, *, block_size: int = DEFAULT_BLOCK_SIZE,
-                       info: dict[str, str] | None = None) -> None:
+                       info: dict[str, str] | None = None, duck: tuple | None = None) -> None:
     """One stem (FluidSynth → effects → gain/pan) into a float32 WAV, block by block.
 
     The file's bytes are those of build.render_stem + audio_io.write_wav. Memory is O(block)
@@ -259,12 +259,23 @@ def render_stem_to_wav(track: Track, seconds_per_beat: float, instrument_soundfo
             audio = fit_length(effects.apply_chain(audio, sample_rate, board), n_samples)
             audio = mix.apply_gain_pan(audio, gain_db, pan)
             for start in range(0, n_samples, block_size):
-                out.write(audio[:, start:start + block_size])
+                out.write(_ducked(audio[:, start:start + block_size], start, sample_rate, duck))
             return
         blocks = iter_render_track(track, seconds_per_beat, instrument_soundfont, preset, sample_rate,
                                    n_samples, block_size=block_size)
+        position = 0
         for block in _through_chain(blocks, board, sample_rate):
-            out.write(mix.apply_gain_pan(block, gain_db, pan))
+            out.write(_ducked(mix.apply_gain_pan(block, gain_db, pan), position, sample_rate, duck))
+            position += block.shape[1]
+
+
+def _ducked(block: np.ndarray, start: int, sample_rate: int, duck: tuple | None) -> np.ndarray:
+    """`duck` = (kick sample positions, depth_db, release_ms), or None for no ducking."""
+    if duck is None:
+        return block
+    kicks, depth_db, release_ms = duck
+    return block * mix.kick_duck_gain(np.asarray(kicks, dtype=np.int64), start, block.shape[1], sample_rate,
+                                      depth_db, release_ms)
 
 
 # --- overlays ------------------------------------------------------------------------------------
@@ -304,7 +315,8 @@ def _fade_values(indices: np.ndarray, length: int) -> np.ndarray:
 
 
 def render_overlay_to_wav(plan, index: int, n_samples: int, path: str | Path, *,
-                          block_size: int = DEFAULT_BLOCK_SIZE, info: dict[str, str] | None = None) -> None:
+                          block_size: int = DEFAULT_BLOCK_SIZE, info: dict[str, str] | None = None,
+                          duck: tuple | None = None) -> None:
     """build.render_overlay(plan, index, n_samples) written as float32 WAV, block by block.
 
     A looped source (an overlay file, or 20 s of a generator) is held in memory, as the loop is
@@ -364,7 +376,7 @@ def render_overlay_to_wav(plan, index: int, n_samples: int, path: str | Path, *,
                     first = max(a, length - fade_out)
                     piece[:, first - a:] *= _fade_values(length - 1 - k[first - a:], fade_out)
                 block[:, start + a - begin:start + b - begin] = mix.apply_gain_pan(piece, overlay.gain_db, 0.0)
-            out.write(mix.apply_gain_pan(block, 0.0, overlay.pan))
+            out.write(_ducked(mix.apply_gain_pan(block, 0.0, overlay.pan), begin, sample_rate, duck))
 
 
 # --- loudness ------------------------------------------------------------------------------------

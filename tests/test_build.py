@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import REPO, SMALL_RECIPE
@@ -232,3 +233,31 @@ def test_send_bus_is_a_stage_and_a_stem(write_recipe):
     quieter = b.build_recipe(load_recipe(path, ["master.bus=[{Reverb: {room_size: 0.2, wet_level: 1.0, dry_level: 0.0}}]"]),
                              quiet=True)
     assert quieter.ran == ["bus", "mix", "export"]
+
+
+def test_kick_duck_gain_shape_and_blocks():
+    from lofictl.mix import kick_duck_gain
+
+    kicks = np.array([1000, 5000])
+    whole = kick_duck_gain(kicks, 0, 8000, 44100, 6.0, 30.0)
+    assert whole[:1000].min() == 1.0  # nothing before the first kick
+    floor = 10 ** (-6 / 20)
+    assert abs(whole[1000 + 176] - floor) < 1e-3  # down by depth_db once the 4 ms ramp is done
+    assert whole[4999] > 0.95  # back after the release
+    parts = np.concatenate([kick_duck_gain(kicks, 0, 3333, 44100, 6.0, 30.0),
+                            kick_duck_gain(kicks, 3333, 8000 - 3333, 44100, 6.0, 30.0)])
+    assert np.array_equal(parts, whole)  # the same whatever the block
+
+
+def test_ducked_track_dips_under_the_kick(write_recipe):
+    from lofictl import audio_io
+
+    path = write_recipe(TINY)
+    plain = b.build_recipe(load_recipe(path), quiet=True, out_dir=path.parent.parent / "plain")
+    ducked = b.build_recipe(load_recipe(path, ["tracks.chords.duck={depth_db: 12}"]), quiet=True,
+                            out_dir=path.parent.parent / "ducked")
+    assert ducked.ran[:1] == ["stem:chords"] and "stem:bass" not in ducked.ran
+    a = audio_io.read_audio(plain.out_dir / "stems/01_chords.wav")[0]
+    d = audio_io.read_audio(ducked.out_dir / "stems/01_chords.wav")[0]
+    ratio = np.abs(d).max(axis=0)[np.abs(a).max(axis=0) > 1e-3] / np.abs(a).max(axis=0)[np.abs(a).max(axis=0) > 1e-3]
+    assert ratio.min() < 10 ** (-11 / 20) and ratio.max() <= 1.0 + 1e-6
