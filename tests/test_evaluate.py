@@ -259,7 +259,7 @@ def test_eval_and_compare_write_reports_and_plots(project):
     summary = ev.compare([project["a"], project["b"]], samples=2, length=4, seed=1, out=project["root"] / "cmp",
                          raw=True)
     table = (project["root"] / "cmp" / "comparison.md").read_text()
-    assert table.count("\n") == 5 and "| a | three-embeddings |" in table and "held-out melodies" in table
+    assert table.count("\n") == 7 and "| a | three-embeddings |" in table and "held-out melodies" in table
     assert [m["name"] for m in summary["models"]] == ["a", "b"]
     assert summary["models"][0]["measures"] == report["measures"]
     assert (project["root"] / "cmp" / "b" / "report.json").is_file()
