@@ -238,8 +238,8 @@ def compose_inputs(plan: BuildPlan, cache: Cache) -> dict:
     inputs = {key: data[key] for key in ("seed", "tempo", "time_signature", "key", "swing", "ending", "sections")}
     inputs["length_bars"] = recipe.total_bars
     inputs["tracks"] = tracks
-    inputs["models"] = {name: _file_hash(cache, path / "weights.msgpack") if (path / "weights.msgpack").is_file()
-                        else _dir_hash(cache, path) for name, path in plan.models.items()}
+    # the whole folder: weights, vocabularies and the n-gram index the originality gate reads
+    inputs["models"] = {name: _dir_hash(cache, path) for name, path in plan.models.items()}
     inputs["clips"] = {name: _file_hash(cache, path) for name, path in plan.clip_files.items()}
     inputs["lofictl"] = __version__
     return _flatten(inputs)
@@ -342,12 +342,13 @@ def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:
 # --- the stages' work ---------------------------------------------------------------------------
 
 
-def compose_score(plan: BuildPlan) -> Score:
+def compose_score(plan: BuildPlan, measures: dict | None = None) -> Score:
+    """The Score; `measures` (if given) receives each melody's measures for the lock."""
     from .compose import compose
 
     programs = {name: (inst.preset.bank, inst.preset.program) for name, inst in plan.instruments.items()}
     try:
-        return compose(plan.recipe, models=plan.models, programs=programs, clips=plan.clips)
+        return compose(plan.recipe, models=plan.models, programs=programs, clips=plan.clips, measures=measures)
     except LofictlError as exc:
         raise plan.loaded.locate(exc) from None
 
@@ -553,9 +554,10 @@ def _stage_compose(plan: BuildPlan, stages: _Stages, progress) -> tuple[Score, d
     key = stages.key("compose", inputs)
     entry = stages.lookup("compose", key, inputs)
     data = stages.cache.read_bytes(entry, "score.json") if entry else None
-    score = score_from_dict(json.loads(data)) if data is not None else compose_score(plan)
+    measures: dict = dict(entry.meta.get("melody", {})) if data is not None else {}
+    score = score_from_dict(json.loads(data)) if data is not None else compose_score(plan, measures)
     meta = {"duration_s": round(score.duration_seconds, 6),
-            "tracks": {t.name: track_sha(score, t) for t in score.tracks}}
+            "tracks": {t.name: track_sha(score, t) for t in score.tracks}, "melody": measures}
     if data is not None:
         stages.restored_from("compose", entry, stages.work, meta)
     else:
@@ -1003,6 +1005,8 @@ def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudne
         "midi_only": midi_only,
         "duration_s": round(duration_s, 6),
         "loudness": loudness,
+        # per melody track and section material: seed used, re-samples, and the evaluate measures
+        "melody_measures": stages.record["compose"].get("meta", {}).get("melody", {}),
         "stages": {name: stages.record[name] for name in sorted(stages.record)},
         "outputs": outputs,
     }

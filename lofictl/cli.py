@@ -352,9 +352,12 @@ def effects(plugin: Optional[str] = typer.Argument(None, help="Show one plugin o
 
 def _register_extras() -> None:
     """Commands whose code lives with their feature: `new` (wizard) and `train` (models)."""
-    from . import wizard
+    from . import evaluate, wizard
 
     app.command("new")(user_errors(wizard.new_command))
+    app.command("eval")(user_errors(evaluate.eval_command))
+    app.command("eval-midi")(user_errors(evaluate.eval_midi_command))
+    app.command("eval-index")(user_errors(evaluate.eval_index_command))
     try:
         from .train.command import train_app
     except ImportError:  # pragma: no cover - the models package is part of lofictl

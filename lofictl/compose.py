@@ -252,12 +252,13 @@ def _only_active(notes: list[Note], blocks: list[Block], track: str, beats_per_b
 
 def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             programs: dict[str, tuple[int, int]] | None = None,
-            clips: dict[str, tuple[Note, ...]] | None = None) -> Score:
+            clips: dict[str, tuple[Note, ...]] | None = None, measures: dict | None = None) -> Score:
     """The Score for a recipe.
 
     models: track name → resolved model folder (for tracks with `generate`).
     programs: track name → (bank, program) of the resolved instrument, for the MIDI file.
     clips: track name → the notes of a `part: midi` track's file, in beats.
+    measures: if given, filled with each melody's measures per section material (for the lock).
     """
     models = models or {}
     programs = programs or {}
@@ -288,7 +289,8 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             notes = bass_notes(timelines[track.follow or primary], blocks, track.style, key, bpb, seed)
             notes = swung(notes, recipe.swing)
         elif isinstance(track, MelodyTrack):
-            notes = melody_notes(recipe, blocks, timelines[track.follow or primary], models[name], key, name, track)
+            notes = melody_notes(recipe, blocks, timelines[track.follow or primary], models[name], key, name, track,
+                                 measures.setdefault(name, {}) if measures is not None else None)
             notes = swung(notes, recipe.swing)
         elif isinstance(track, DrumsTrack):
             notes = drum_part(recipe, blocks, track, name)
@@ -365,9 +367,20 @@ def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, 
     return chords_for
 
 
+MAX_RESAMPLES = 8  # originality gate: derived seeds tried before giving up
+
+
 def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent], model_dir: Path,
-                 key: theory.Key, name: str, track: MelodyTrack) -> list[Note]:
-    from . import generate
+                 key: theory.Key, name: str, track: MelodyTrack,
+                 measures_out: dict | None = None) -> list[Note]:
+    """The melody of each section's material, sampled over its chords.
+
+    Each material's melody is measured (evaluate.melody_measures); with `max_overlap_15` set, a
+    melody that copies the training data beyond it is re-sampled with the next derived seed.
+    The measures and the seed used go into `measures_out` (for the lock).
+    """
+    from . import evaluate, generate
+    from .errors import LofictlError
 
     settings = track.generate
     bpb = recipe.beats_per_bar
@@ -377,12 +390,30 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
         start = block.start_bar * bpb
         span = block.bars * bpb
         material = (block.material, block.variation)
+        if name not in block.tracks:
+            continue  # silent here: no melody to sample
         if material not in made:
             local = [ChordEvent(e.start - start, e.duration, e.symbol) for e in timeline
                      if start - EPS <= e.start < start + span - EPS]
-            seed = _material_seed(recipe, name, settings.seed if settings.seed is not None else track.seed, block)
-            made[material] = generate.generate_melody(
-                model_dir, key, local, span, seed, temperature=settings.temperature, top_k=settings.top_k,
-                top_p=settings.top_p, low=track.low, high=track.high, beats_per_bar=bpb)
+            base = _material_seed(recipe, name, settings.seed if settings.seed is not None else track.seed, block)
+            gate = settings.max_overlap_15
+            for attempt in range(MAX_RESAMPLES + 1):
+                seed = base if attempt == 0 else derive_seed(base, "resample", attempt)
+                melody = generate.generate_melody(
+                    model_dir, key, local, span, seed, temperature=settings.temperature, top_k=settings.top_k,
+                    top_p=settings.top_p, low=track.low, high=track.high, beats_per_bar=bpb)
+                measures = evaluate.melody_measures(melody, local, key, model_dir, total_beats=span,
+                                                    beats_per_bar=bpb)
+                if gate is None or evaluate.originality_gate(measures, gate):
+                    break
+            else:
+                raise LofictlError(
+                    f"the melody shares {measures['overlap_15']:.1%} of its 15-note windows with the model's "
+                    f"training data (max_overlap_15: {gate}) after {MAX_RESAMPLES} re-samples; change the seed, "
+                    "raise the temperature or loosen the gate", field=("tracks", name, "generate", "max_overlap_15"))
+            made[material] = melody
+            if measures_out is not None:
+                measures_out[block.material if block.variation is None else f"{block.material}~{block.variation}"] = {
+                    "seed": seed, "resamples": attempt, **measures}
         notes.extend(n.copy(start=round(n.start + start, 6)) for n in made[material])
     return notes

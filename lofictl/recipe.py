@@ -80,6 +80,9 @@ class Generate(Strict):
     top_k: int = Field(0, ge=0, le=1000, description="0 means no top-k cut")
     top_p: float = Field(1.0, gt=0, le=1)
     seed: int | None = Field(None, ge=0, description="Defaults to a seed derived from the master seed")
+    max_overlap_15: float | None = Field(
+        None, ge=0, le=1, description="Originality gate (melody): the largest share of 15-note windows the melody "
+        "may share with the model's training data; over it, re-sample with the next derived seed")
 
 
 class Humanize(Strict):

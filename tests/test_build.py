@@ -261,3 +261,45 @@ def test_ducked_track_dips_under_the_kick(write_recipe):
     d = audio_io.read_audio(ducked.out_dir / "stems/01_chords.wav")[0]
     ratio = np.abs(d).max(axis=0)[np.abs(a).max(axis=0) > 1e-3] / np.abs(a).max(axis=0)[np.abs(a).max(axis=0) > 1e-3]
     assert ratio.min() < 10 ** (-11 / 20) and ratio.max() <= 1.0 + 1e-6
+
+
+MELODY = """\
+  melody:
+    part: melody
+    generate: {model: models/lofi-melody, temperature: 0.9, seed: 3, max_overlap_15: 0.02}
+"""
+
+
+def _with_models(project):
+    shutil.copytree(REPO / "models" / "lofi-melody", project / "models" / "lofi-melody")
+
+
+def test_melody_measures_in_the_lock(write_recipe, project):
+    _with_models(project)
+    path = write_recipe(TINY.replace("  bass:\n", MELODY + "  bass:\n", 1))
+    result = b.build_recipe(load_recipe(path), quiet=True, midi_only=True)
+    measures = result.lock["melody_measures"]["melody"]["main"]
+    assert measures["overlap_15"] is not None and measures["overlap_15"] <= 0.02
+    assert 0 <= measures["chord_tone_share"] <= 1 and measures["resamples"] == 0
+
+
+def test_originality_gate_resamples_then_fails(write_recipe, project, monkeypatch):
+    from lofictl import evaluate
+
+    _with_models(project)
+    path = write_recipe(TINY.replace("  bass:\n", MELODY + "  bass:\n", 1))
+    real = evaluate.melody_measures
+    calls = []
+
+    def copying_first(*args, **kwargs):  # the first sample "copies", the re-sample does not
+        measures = real(*args, **kwargs)
+        calls.append(1)
+        return {**measures, "overlap_15": 0.5} if len(calls) == 1 else measures
+
+    monkeypatch.setattr(evaluate, "melody_measures", copying_first)
+    result = b.build_recipe(load_recipe(path), quiet=True, midi_only=True, use_cache=False)
+    assert result.lock["melody_measures"]["melody"]["main"]["resamples"] == 1
+    monkeypatch.setattr(evaluate, "melody_measures", lambda *a, **k: {**real(*a, **k), "overlap_15": 0.5})
+    with pytest.raises(LofictlError, match="max_overlap_15") as info:
+        b.build_recipe(load_recipe(path), quiet=True, midi_only=True, use_cache=False)
+    assert "test_loop.yaml:" in str(info.value) and "tracks.melody.generate.max_overlap_15" in str(info.value)
