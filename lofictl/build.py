@@ -35,7 +35,7 @@ from . import __version__, soundfonts
 from .cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
 from .errors import LofictlError
 from .recipe import LoadedRecipe, Recipe
-from .score import Score, Track, score_from_dict, score_to_dict
+from .score import KICK_PITCHES, Score, Track, score_from_dict, score_to_dict
 from .seeds import derive_seed
 
 TAIL_SECONDS = 2.0  # room after the last bar for releases and effect tails
@@ -257,8 +257,6 @@ def _library_inputs() -> dict:
 
 def kick_samples(plan: BuildPlan, score: Score) -> list[int]:
     """Sample positions of the kick notes of the drum tracks that play: the ducking key."""
-    from .mix import KICK_PITCHES
-
     playing = set(audible_tracks(plan.recipe))
     rate = plan.recipe.output.sample_rate * score.seconds_per_beat
     return sorted({round(n.start * rate) for t in score.tracks if t.is_drums and t.name in playing
@@ -542,6 +540,8 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
                 shutil.rmtree(work)
                 (staging / "build.json").write_text(lock_text(lock))
                 _swap_in(staging, final_dir)
+                for rel, info in outputs.items():  # so the next no-op build need not re-read them
+                    cache.remember(final_dir / rel, info["sha256"])
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -109,6 +109,13 @@ class Cache:
         self._state_dirty = True
         return digest
 
+    def remember(self, path: Path, digest: str) -> None:
+        """Record a hash already known (a file just written), so the next check needn't read it."""
+        path = Path(path).resolve()
+        stat = path.stat()
+        self._load_state()[str(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+        self._state_dirty = True
+
     def _load_state(self) -> dict:
         if self._state is None:
             self._state = {}

@@ -105,7 +105,6 @@ def duck(audio: np.ndarray, key: np.ndarray, sample_rate: int, *, depth_db: floa
     return (audio * gain).astype(np.float32)
 
 
-KICK_PITCHES = (35, 36)  # GM acoustic and bass drum 1
 DUCK_ATTACK_S = 0.004  # a short ramp into the dip, so it does not click
 
 

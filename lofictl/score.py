@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
+KICK_PITCHES = (35, 36)  # GM acoustic and bass drum 1: the key for ducking
 
 
 @dataclass(frozen=True, order=True)
