@@ -408,8 +408,10 @@ def overlay_label(recipe: Recipe, index: int) -> str:
 
 
 def audible_tracks(recipe: Recipe) -> list[str]:
-    soloed = [name for name, track in recipe.tracks.items() if track.solo]
-    return [name for name, track in recipe.tracks.items() if not track.mute and (not soloed or name in soloed)]
+    from .mix import audible
+
+    return audible(list(recipe.tracks), mute=[n for n, t in recipe.tracks.items() if t.mute],
+                   solo=[n for n, t in recipe.tracks.items() if t.solo])
 
 
 # --- the runner ---------------------------------------------------------------------------------

@@ -417,24 +417,3 @@ def apply_chain(audio: np.ndarray, sample_rate: int, chain: Sequence | pedalboar
         else:
             audio = segment(audio, sample_rate)
     return audio
-
-
-DEFAULT_REVERB_BUS = [{"Reverb": {"room_size": 0.75, "damping": 0.6, "wet_level": 1.0, "dry_level": 0.0,
-                                  "width": 1.0}}]
-
-
-def reverb_bus(sends: Sequence[tuple[np.ndarray, float]], sample_rate: int,
-               chain: Sequence | None = None) -> np.ndarray:
-    """The return of a shared effect bus (a wet-only reverb unless `chain` says otherwise).
-
-    `sends` pairs each stem with its send level in dB; the summed send runs through the chain
-    once, and the caller adds the result into the mix.
-    """
-    sends = list(sends)
-    if not sends:
-        raise ValueError("reverb_bus needs at least one send")
-    bus = np.zeros_like(np.asarray(sends[0][0], dtype=np.float32))
-    for audio, level_db in sends:
-        if level_db is not None and np.isfinite(level_db):
-            bus += np.float32(10 ** (level_db / 20)) * audio
-    return apply_chain(bus, sample_rate, DEFAULT_REVERB_BUS if chain is None else chain)

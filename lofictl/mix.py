@@ -1,4 +1,4 @@
-"""Mixing and mastering: gain and pan, summing with mute/solo, sidechain ducking, and a master
+"""Mixing and mastering: gain and pan, mute/solo, ducking under the kick, and a master
 stage that reaches a loudness target (ITU-R BS.1770 via pyloudnorm) under a true-peak ceiling.
 
 The true-peak limiter is a look-ahead gain curve computed for the whole signal at once: the
@@ -10,11 +10,9 @@ needs. A final static trim covers the last rounding, so the master never exceeds
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
-import pyloudnorm
-from scipy import ndimage, signal
 
 from lofictl.effects import apply_chain
 
@@ -65,46 +63,6 @@ def audible(names: Sequence[str], mute: Iterable[str] = (), solo: Iterable[str] 
     return [name for name in names if (not solo or name in solo) and name not in mute]
 
 
-def mix_tracks(stems: Mapping[str, np.ndarray], *, mute: Iterable[str] = (), solo: Iterable[str] = (),
-               n_samples: int | None = None) -> np.ndarray:
-    """The sum of the audible stems (already at their gain and pan), float32 (2, n).
-
-    Sums in float64 in the mapping's order, so the result does not depend on how stems were
-    rendered (serially or in parallel), only on the recipe's track order.
-    """
-    names = list(stems)
-    lengths = {stems[name].shape[1] for name in names}
-    if n_samples is None:
-        if len(lengths) > 1:
-            raise ValueError(f"stems differ in length: {sorted(lengths)}")
-        n_samples = lengths.pop() if lengths else 0
-    total = np.zeros((2, n_samples), dtype=np.float64)
-    for name in audible(names, mute, solo):
-        stem = stems[name]
-        if stem.shape != (2, n_samples):
-            raise ValueError(f"stem {name!r} is shaped {stem.shape}, expected (2, {n_samples})")
-        total += stem
-    return total.astype(np.float32)
-
-
-def duck(audio: np.ndarray, key: np.ndarray, sample_rate: int, *, depth_db: float = 6.0,
-         threshold_db: float = -30.0, attack_s: float = 0.005, release_s: float = 0.18) -> np.ndarray:
-    """Sidechain ducking: `audio` dips by up to depth_db while `key` (e.g. the kick) is loud.
-
-    The key's peak envelope is held for the attack time ahead (so the dip starts with the hit)
-    and decays with the release time constant.
-    """
-    level = np.abs(key).max(axis=0).astype(np.float64)
-    ahead = max(1, round(attack_s * sample_rate))
-    held = _shift_filter(ndimage.maximum_filter1d, level, back=0, ahead=ahead, fill=0.0)
-    decay = math.exp(-1.0 / max(1.0, release_s * sample_rate))
-    envelope = signal.lfilter([1.0 - decay], [1.0, -decay], held)
-    threshold = db_to_gain(threshold_db)
-    amount = np.clip(envelope / threshold - 1.0, 0.0, 1.0) if threshold > 0 else np.ones_like(envelope)
-    gain = np.power(10.0, -depth_db * amount / 20.0).astype(np.float32)
-    return (audio * gain).astype(np.float32)
-
-
 DUCK_ATTACK_S = 0.004  # a short ramp into the dip, so it does not click
 
 
@@ -144,6 +102,8 @@ def true_peak_envelope(audio: np.ndarray) -> np.ndarray:
     envelope = np.abs(audio).max(axis=0).astype(np.float32)
     for start in range(0, n, _PEAK_CHUNK):
         lo, hi = max(0, start - _PEAK_MARGIN), min(n, start + _PEAK_CHUNK + _PEAK_MARGIN)
+        from scipy import signal  # imported here: gain, pan and mute/solo stay light to import
+
         up = signal.resample_poly(audio[:, lo:hi].astype(np.float64), OVERSAMPLE, 1, axis=1)
         frames = np.abs(up).max(axis=0).reshape(-1, OVERSAMPLE).max(axis=1)
         keep = slice(start - lo, start - lo + min(_PEAK_CHUNK, n - start))
@@ -168,6 +128,8 @@ def limit_true_peak(audio: np.ndarray, sample_rate: int, ceiling_db: float = -1.
     back = max(1, round(LIMITER_RELEASE_S * sample_rate))
     # Min over [n-back, n+ahead], then average over [n-ahead, n+back]: every value averaged
     # into gain[n] is a minimum over a window containing n, so gain[n] <= needed[n].
+    from scipy import ndimage
+
     held = _shift_filter(ndimage.minimum_filter1d, needed.astype(np.float64), back, ahead, 1.0)
     gain = _shift_filter(ndimage.uniform_filter1d, held, ahead, back, 1.0)
     gain = np.minimum(gain, needed)  # guards against the box filter's float rounding
@@ -186,6 +148,8 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float | None:
     """Integrated loudness in LUFS (BS.1770-4 gating), or None for silence or under 0.4 s."""
     if audio.shape[1] < int(0.4 * sample_rate) + 1:
         return None
+    import pyloudnorm
+
     value = pyloudnorm.Meter(sample_rate).integrated_loudness(audio.T.astype(np.float64))
     return float(value) if np.isfinite(value) else None
 

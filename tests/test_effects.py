@@ -5,7 +5,7 @@ import pedalboard
 import pytest
 
 from lofictl.effects import (PRESETS, WHOLE_ONLY, apply_chain, build_chain, describe_plugins,
-                             describe_presets, expand, plugin_classes, reverb_bus, validate_chain)
+                             describe_presets, expand, plugin_classes, validate_chain)
 from lofictl.errors import LofictlError
 
 SR = 44100
@@ -114,15 +114,6 @@ def test_radio_preset_keeps_only_the_middle_band(noise):
 
     assert band(spectrum_out, 10000, 20000) < 0.05 * band(spectrum_in, 10000, 20000)
     assert band(spectrum_out, 50, 150) < 0.2 * band(spectrum_in, 50, 150)
-
-
-def test_reverb_bus_returns_only_the_wet_signal():
-    click = np.zeros((2, SR), np.float32)
-    click[:, 100] = 1.0
-    wet = reverb_bus([(click, -6.0), (click, None)], SR)
-    assert wet.shape == click.shape
-    assert np.abs(wet[:, SR // 2:]).max() > 1e-4  # a tail long after the click
-    assert np.abs(wet[:, 100]).max() < 0.5  # no dry click
 
 
 def test_describe_plugins_lists_params_defaults_and_ranges():

@@ -232,3 +232,19 @@ def test_stems_of_different_lengths_are_refused(stems, tmp_path):
         stream.mix_to_master_wav([made["chords"][1], tmp_path / "short.wav"], SR, None, -14.0, -1.0,
                                  tmp_path / "master.wav")
     assert not (tmp_path / "master.wav").exists()
+
+
+def test_send_bus_returns_only_the_wet_signal(tmp_path):
+    from lofictl.recipe import DEFAULT_BUS
+
+    click = np.zeros((2, SR), np.float32)
+    click[:, 100] = 1.0
+    source = tmp_path / "click.wav"
+    with stream.WavWriter(source, SR, SR) as out:
+        out.write(click)
+    stream.send_bus_to_wav([(source, -6.0), (source, -20.0)], SR, SR, DEFAULT_BUS, tmp_path / "bus.wav")
+    with stream.AudioReader(tmp_path / "bus.wav") as reader:
+        wet = reader.read(0, SR)
+    assert wet.shape == click.shape
+    assert np.abs(wet[:, SR // 2:]).max() > 1e-4  # a tail long after the click
+    assert np.abs(wet[:, 100]).max() < 0.5  # no dry click
