@@ -238,15 +238,20 @@ def compose_inputs(plan: BuildPlan, cache: Cache) -> dict:
     inputs = {key: data[key] for key in ("seed", "tempo", "time_signature", "key", "swing", "ending", "sections")}
     inputs["length_bars"] = recipe.total_bars
     inputs["tracks"] = tracks
-    # the whole folder: weights, vocabularies and the n-gram index the originality gate reads
-    inputs["models"] = {name: _dir_hash(cache, path) for name, path in plan.models.items()}
+    inputs["models"] = {name: _model_files_hash(cache, path) for name, path in plan.models.items()}
     inputs["clips"] = {name: _file_hash(cache, path) for name, path in plan.clip_files.items()}
     inputs["lofictl"] = __version__
     return _flatten(inputs)
 
 
-def _dir_hash(cache: Cache, folder: Path) -> str:
-    parts = {p.relative_to(folder).as_posix(): cache.file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+# What sampling reads from a model folder: weights, config and vocabularies, and the n-gram
+# index of the originality gate. A local resume file (train_state.msgpack) is left out, so the
+# key is the same in a fresh clone.
+MODEL_FILES = ("model.json", "weights.msgpack", "ngrams.npy", "ngrams.json")
+
+
+def _model_files_hash(cache: Cache, folder: Path) -> str:
+    parts = {name: cache.file_sha256(folder / name) for name in MODEL_FILES if (folder / name).is_file()}
     return sha256_bytes(canonical_json(parts).encode())
 
 
