@@ -12,6 +12,7 @@ from . import build as b
 from .cache import CACHE_DIR_NAME, Cache
 from .errors import LofictlError
 from .recipe import load_recipe
+from .safety.fingerprints import code_inputs
 
 
 def _stage_rank(name: str) -> int:
@@ -49,18 +50,25 @@ def verify_recipe(path: Path, *, jobs: int = 1) -> dict:
 
 def likely_causes(lock: dict, fresh: dict) -> list[str]:
     causes = []
+    old_stages, new_stages = lock.get("stages", {}), fresh.get("stages", {})
+    for name in sorted(set(old_stages) & set(new_stages), key=lambda n: (_stage_rank(n), n)):
+        before = old_stages[name].get("inputs", {}).get("code.version", "none")
+        after = new_stages[name].get("inputs", {}).get("code.version")
+        if before != after:
+            causes.append(f"the code of stage {name} changed (version {before} in the lock, {after} here)")
     if lock.get("recipe", {}).get("sha256") != fresh.get("recipe", {}).get("sha256"):
         causes.append("the recipe file changed since the lock was written")
     old, new = lock.get("libraries", {}), fresh.get("libraries", {})
     for name in sorted(set(old) | set(new)):
         if old.get(name) != new.get(name):
             causes.append(f"{name} is {new.get(name)} here, {old.get(name)} in the lock")
-    for kind in ("instruments", "overlays", "models"):
+    for kind in ("instruments", "overlays", "models", "effect_files"):
         if lock.get(kind) != fresh.get(kind):
             causes.append(f"{kind} differ from the lock (files changed or resolved elsewhere)")
     if lock.get("lofictl") != fresh.get("lofictl"):
         causes.append(f"lofictl is {fresh.get('lofictl')} here, {lock.get('lofictl')} in the lock")
-    return causes or ["no version or input differs: a nondeterministic step (please report it)"]
+    return causes or ["no recorded version or input differs: lofictl's code changed without a stage version bump "
+                      "(tests/test_stage_versions.py catches that), or a step is nondeterministic (please report it)"]
 
 
 # --- diff: a recipe against its lock --------------------------------------------------------------
@@ -81,12 +89,15 @@ def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
     stages: list[dict] = []
 
     def compare(name: str, inputs: dict, upstream_changed: bool) -> bool:
+        inputs = {**inputs, **code_inputs(name.split(":")[0])}
         old = before.get(name, {}).get("inputs")
         if old is None:
             changed = ["(not built before)"]
         else:
-            changed = sorted(k for k in set(old) | set(inputs)
-                             if k not in _UPSTREAM_INPUTS and old.get(k) != inputs.get(k))
+            changed = [k for k in b.changed_inputs(old, inputs) if k not in _UPSTREAM_INPUTS]
+            if "code.version" in changed:  # in words: the stage's code changed
+                changed[changed.index("code.version")] = (f"its code (version {old.get('code.version', 'none')} → "
+                                                          f"{inputs['code.version']})")
         rerun = bool(changed) or upstream_changed
         stages.append({"stage": name, "changed": changed, "rerun": rerun})
         return rerun
@@ -108,9 +119,9 @@ def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
                             tracks.get(name) != old_notes)
     overlays = compare("overlays", b.overlays_inputs(plan, n_samples, cache), False) if plan.recipe.overlays else False
     sends = any(t.send_db is not None for t in plan.recipe.tracks.values()) or "bus" in before
-    bus = compare("bus", b.bus_inputs(plan, {}, n_samples), any_stem) if sends else False
+    bus = compare("bus", b.bus_inputs(plan, {}, n_samples, cache), any_stem) if sends else False
     overlays = overlays or bus
-    mix = compare("mix", b.mix_inputs(plan, {}, {}), any_stem or overlays)
+    mix = compare("mix", b.mix_inputs(plan, {}, {}, cache), any_stem or overlays)
     compare("export", b.export_inputs(plan, "-", {}), mix or any_stem or overlays)
     del midi
     return {"recipe": str(path), "stages": stages, "rerun": [s["stage"] for s in stages if s["rerun"]]}
