@@ -558,12 +558,13 @@ def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only
         try:
             return _build_recipe(loaded, out_dir, midi_only, jobs, quiet, use_cache, write_lock)
         except OSError as exc:
-            raise LofictlError(f"{describe_os_error(exc)}; the previous outputs and lock are unchanged",
+            folder = out_dir if out_dir is not None else loaded.output_dir
+            raise LofictlError(f"{describe_os_error(exc, folder)}; the previous outputs and lock are unchanged",
                                file=loaded.path) from None
 
 
-def describe_os_error(exc: OSError) -> str:
-    """'cannot write build/x/stems/01.wav: no space left on device' and the like."""
+def describe_os_error(exc: OSError, folder: Path | None = None) -> str:
+    """'no space left on the device (at build/x/stems/01.wav)' and the like."""
     import errno
 
     what = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is used up",
@@ -573,8 +574,8 @@ def describe_os_error(exc: OSError) -> str:
             errno.EFBIG: "the file is too large for this file system or its limits",
             errno.EIO: "an input/output error (the disk may be failing)"}.get(exc.errno,
                                                                            (exc.strerror or str(exc)).lower())
-    where = f" {exc.filename}" if exc.filename else ""
-    return f"cannot write or read{where}: {what}"
+    where = exc.filename or (f"while building into {folder}" if folder is not None else None)
+    return f"{what} ({where})" if where else what
 
 
 def output_folder(loaded: LoadedRecipe, out_dir: Path | None) -> Path:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -48,13 +49,26 @@ def guard() -> Iterator[None]:
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    hook = sys.unraisablehook
     for sig in previous:
         signal.signal(sig, _handler)
+    sys.unraisablehook = _quiet_unraisable(hook)
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = hook
+
+
+def _quiet_unraisable(hook):
+    """Drop the "Exception ignored in <gc callback>: KeyboardInterrupt" report: the stop was
+    remembered and `checkpoint` raises it again where it can propagate."""
+    def report(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and _pending:
+            return
+        hook(unraisable)
+    return report
 
 
 def exit_code() -> int:

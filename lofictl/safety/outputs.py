@@ -210,8 +210,7 @@ def commit(staging: Path, target: Path, protected: Sequence[tuple[Path, str]], l
         try:
             lock_temp.write_text(lock.text, encoding="utf-8")
         except OSError as exc:
-            if lock_temp.parent.is_dir():
-                lock_temp.unlink(missing_ok=True)
+            _undo("", exc, lambda: lock_temp.unlink(missing_ok=True))
             raise LofictlError(f"cannot write the lock file {lock.path} ({exc.strerror or exc}); "
                                "the previous outputs and lock are unchanged") from None
     drop_temp = (lambda: lock_temp.unlink(missing_ok=True)) if lock_temp is not None else (lambda: None)
