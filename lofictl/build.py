@@ -351,6 +351,12 @@ def stem_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cach
             **_library_inputs()}
 
 
+def dry_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache) -> dict:
+    """A dry stem reads what its stem reads, less the track's effects, gain, pan and ducking."""
+    return {key: value for key, value in stem_inputs(plan, name, notes_sha, n_samples, cache).items()
+            if not key.startswith(f"tracks.{name}.")}
+
+
 def overlays_inputs(plan: BuildPlan, n_samples: int, cache: Cache, kicks_sha: str | None = None) -> dict:
     recipe = plan.recipe
     return {"overlays": [o.model_dump(mode="json") for o in recipe.overlays], "seed": recipe.seed,
@@ -974,9 +980,7 @@ def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta:
     for track in score.tracks:
         name = f"dry:{track.name}"
         instrument = plan.instruments[track.name]
-        inputs = {key: value for key, value in stem_inputs(plan, track.name, score_meta["tracks"][track.name],
-                                                           n_samples, stages.cache).items()
-                  if not key.startswith(f"tracks.{track.name}.")}
+        inputs = dry_inputs(plan, track.name, score_meta["tracks"][track.name], n_samples, stages.cache)
         key = stages.key(name, inputs)
         entry = stages.lookup(name, key, inputs)
         if entry is not None:

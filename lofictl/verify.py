@@ -117,12 +117,18 @@ def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
         old_notes = before.get(f"stem:{name}", {}).get("inputs", {}).get("notes")
         any_stem |= compare(f"stem:{name}", b.stem_inputs(plan, name, tracks.get(name, ""), n_samples, cache),
                             tracks.get(name) != old_notes)
+    dry = False
+    if plan.recipe.output.daw and plan.recipe.output.dry_stems:
+        for name in plan.recipe.tracks:
+            old_notes = before.get(f"dry:{name}", {}).get("inputs", {}).get("notes")
+            dry |= compare(f"dry:{name}", b.dry_inputs(plan, name, tracks.get(name, ""), n_samples, cache),
+                           tracks.get(name) != old_notes)
     overlays = compare("overlays", b.overlays_inputs(plan, n_samples, cache), False) if plan.recipe.overlays else False
     sends = any(t.send_db is not None for t in plan.recipe.tracks.values()) or "bus" in before
     bus = compare("bus", b.bus_inputs(plan, {}, n_samples, cache), any_stem) if sends else False
     overlays = overlays or bus
     mix = compare("mix", b.mix_inputs(plan, {}, {}, cache), any_stem or overlays)
-    compare("export", b.export_inputs(plan, "-", {}), mix or any_stem or overlays)
+    compare("export", b.export_inputs(plan, "-", {}), mix or any_stem or overlays or dry)
     del midi
     return {"recipe": str(path), "stages": stages, "rerun": [s["stage"] for s in stages if s["rerun"]]}
 
