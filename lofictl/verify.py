@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import tempfile
 from pathlib import Path
 
@@ -163,8 +164,10 @@ def diff_builds(a: Path, b_dir: Path) -> dict:
         file_b = b_dir / file_a.relative_to(a)
         if not file_b.exists():
             continue
-        audio_a, _ = audio_io.read_audio(file_a)
-        audio_b, _ = audio_io.read_audio(file_b)
+        audio_a, audio_b = _read_for_diff(file_a), _read_for_diff(file_b)
+        if audio_a.shape[0] != audio_b.shape[0]:
+            raise LofictlError(f"{file_a.name} has {audio_a.shape[0]} channels here, {audio_b.shape[0]} in {b_dir}",
+                               file=file_b)
         n = max(audio_a.shape[1], audio_b.shape[1])
         pad = lambda x: np.pad(x, ((0, 0), (0, n - x.shape[1])))  # noqa: E731
         residual = pad(audio_a).astype(np.float64) - pad(audio_b)
@@ -173,7 +176,28 @@ def diff_builds(a: Path, b_dir: Path) -> dict:
     return report
 
 
+def _read_for_diff(path: Path) -> np.ndarray:
+    from . import audio_io
+
+    try:
+        return audio_io.read_audio(path)[0]
+    except LofictlError:
+        raise
+    except (OSError, ValueError, RuntimeError, EOFError) as exc:
+        raise LofictlError(f"not a readable audio file ({' '.join(str(exc).split())[:150]})", file=path) from None
+
+
 # --- inspect --------------------------------------------------------------------------------------
+
+
+def _provenance_json(text: str, path: Path) -> dict:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise LofictlError("its lofictl provenance is damaged (not a JSON object)", file=path)
+    return data
 
 
 def read_provenance(path: Path) -> dict:
@@ -193,12 +217,15 @@ def read_provenance(path: Path) -> dict:
         for track in parsed.tracks:
             for message in track:
                 if message.type == "text" and message.text.startswith(midi.PROVENANCE_PREFIX):
-                    return json.loads(message.text[len(midi.PROVENANCE_PREFIX):])
+                    return _provenance_json(message.text[len(midi.PROVENANCE_PREFIX):], path)
         raise LofictlError("has no lofictl provenance (not made by lofictl?)", file=path)
     if suffix == ".wav":
-        info = audio_io.read_info_chunk(path)
+        try:
+            info = audio_io.read_info_chunk(path)
+        except (OSError, ValueError, struct.error, UnicodeDecodeError) as exc:
+            raise LofictlError(f"not a readable WAV file ({exc})", file=path) from None
         if "ICMT" in info and info["ICMT"].startswith("{"):
-            data = json.loads(info["ICMT"])
+            data = _provenance_json(info["ICMT"], path)
             data.update({k: v for k, v in info.items() if k != "ICMT"})
             return data
         raise LofictlError("has no lofictl provenance (not made by lofictl?)", file=path)

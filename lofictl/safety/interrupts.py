@@ -48,8 +48,11 @@ def guard() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # A worker that ignores Ctrl-C (see ignore_in_worker) keeps ignoring it: its parent decides.
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     hook = sys.unraisablehook
+    _pending.clear()  # a new build starts with no stop pending
     for sig in previous:
         signal.signal(sig, _handler)
     sys.unraisablehook = _quiet_unraisable(hook)
