@@ -336,14 +336,18 @@ def test_odd_values_through_the_cli(write_recipe, project):
     one_clear_line(result)
     assert len(result.stderr) < 800
     path = write_recipe(TINY)
+    from lofictl.verify import diff_recipe, verify_recipe
+
     for damaged in ('{"lofictl_lock": 1, "stages": [1, 2]}', "[1]", "{",
                     '{"lofictl_lock": 1, "stages": {"mix": {"key": 1, "inputs": {}}}}',
                     '{"lofictl_lock": 1, "outputs": {"a.wav": {"sha256": null}}}'):
         path.with_name("test_loop.lock.json").write_text(damaged)
-        for command in ("diff", "verify"):
-            result = cli(command, path, cwd=project)
-            one_clear_line(result)
-            assert "lock" in result.stderr
+        for command in (diff_recipe, verify_recipe):
+            with pytest.raises(LofictlError, match="lock") as err:
+                command(path)
+            assert "\n" not in str(err.value)
+    for command in ("diff", "verify"):  # and through the CLI
+        one_clear_line(cli(command, path, cwd=project))
 
 
 def test_model_errors_point_at_the_line_naming_the_model(write_recipe, project):
@@ -387,15 +391,18 @@ def test_an_output_folder_that_is_not_the_builds_changes_nothing(write_recipe, p
     (project / "mine").mkdir()
     (project / "mine" / "take1.wav").write_bytes(b"RIFF")
     path = write_recipe(TINY)
-    before = tree(project)
+    out_dir = None
     if output in ("/", "~"):
-        result = cli("build", "-q", "--midi-only", path, "--out", Path(output).expanduser(), cwd=project)
+        out_dir = Path(output).expanduser()
     else:
         path.write_text(path.read_text().replace("output: {formats: [wav]}",
                                                  f"output: {{formats: [wav], dir: '{output}'}}"))
-        before = tree(project)
-        result = cli("build", "-q", "--midi-only", path, cwd=project)
-    one_clear_line(result)
+    before = tree(project)
+    if output == ".":  # once through the CLI: one line, exit 2
+        one_clear_line(cli("build", "-q", "--midi-only", path, cwd=project))
+    with pytest.raises(LofictlError) as err:
+        b.build_recipe(load_recipe(path), out_dir=out_dir, midi_only=True, quiet=True)
+    assert "\n" not in str(err.value) and ("nothing was changed" in str(err.value) or "outside" in str(err.value))
     assert tree(project) == before
     assert not [p for p in project.rglob(".*") if p.name != ".lofictl-cache" and ".lofictl-cache" not in p.parts]
 
