@@ -114,7 +114,7 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]]) -> No
     folder = Path(folder)
     if folder.is_symlink():
         raise LofictlError(f"{folder} is a symbolic link; lofictl replaces only folders it made "
-                           "(point the output at the real folder)")
+                           "(point the output at the real folder); nothing was changed")
     try:
         target = folder.resolve()
     except OSError as exc:
@@ -128,10 +128,10 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]]) -> No
         return
     if not target.is_dir():
         raise LofictlError(f"{folder} is a file, not a folder; lofictl will not replace it (move or delete it, "
-                           "or choose another output folder)")
+                           "or choose another output folder); nothing was changed")
     if os.path.ismount(target):
         raise LofictlError(f"{folder} is a mount point; a build swaps whole folders, so write into a folder "
-                           f"inside it (like {folder}/NAME)")
+                           f"inside it (like {folder}/NAME); nothing was changed")
     present = _files_in(target)
     if not present:
         return  # empty (or only empty folders)
