@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,10 @@ def parse_yaml(text: str, file: str | Path) -> tuple[Any, Positions]:
         raise LofictlError(f"YAML syntax error: {problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise LofictlError(f"YAML syntax error: {exc}", file=file) from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts (4300)
+        long_number = re.search(r"\d{1000,}", text)
+        line = text.count("\n", 0, long_number.start()) + 1 if long_number else None
+        raise LofictlError(f"a value cannot be read: {str(exc).split(';')[0]}", file=file, line=line) from None
     except RecursionError:  # block indentation nested past what the parser can follow
         raise LofictlError(f"values are nested too deeply (more than {MAX_DEPTH} levels are never needed)",
                            file=file) from None

@@ -281,6 +281,7 @@ BOMB = "a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
     ("a: &a [*a]\n", "refers to the value it is part of"),
     ("title: x\0\n", "NUL"),
     ("".join(" " * i + "- \n" for i in range(400)), "nested"),
+    ("seed: " + "9" * 5000 + "\n", "a value cannot be read"),  # found by scripts/adversarial.py
 ])
 def test_hostile_yaml_is_refused_quickly(text, words):
     started = time.perf_counter()
@@ -370,14 +371,14 @@ def test_model_errors_point_at_the_line_naming_the_model(write_recipe, project):
 
 def test_hostile_recipe_names_build_inside_build(project):
     titles = {"...yaml": "Rain 🌧️ [/] night", "..yaml": "Dots", "[red]夜 🌧.yaml": "Rain 🌧️ [/] night",
-              "-rf.yaml": "x"}
+              "-rf.yaml": "x", "L" * 240 + ".yaml": "long"}  # a long name leaves room for the hidden temp names
     for file_name, title in titles.items():
         (project / "recipes" / file_name).write_text(textwrap.dedent(TINY).replace("title: Test Loop",
                                                                                   f"title: '{title}'"))
     before = tree(project / "recipes")
     result = cli("build", "-q", "--midi-only", *sorted((project / "recipes").glob("*.yaml")), cwd=project)
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in (project / "build").iterdir()} == {"Rain-night", "Dots", "red-夜", "rf"}
+    assert {p.name for p in (project / "build").iterdir()} == {"Rain-night", "Dots", "red-夜", "rf", "L" * 120}
     import mido
 
     title = mido.MidiFile(str(project / "build" / "red-夜" / "midi" / "red-夜.mid"), charset="utf-8").tracks[0].name

@@ -35,13 +35,19 @@ OWNER_FILE = "build.json"
 _STAGING, _OLD = "tmp", "old"
 
 
+def _prefix(path: Path, kind: str) -> str:
+    """`.NAME.kind-`, with NAME cut to 200 bytes so that a long name still leaves room for a PID."""
+    name = path.name.encode("utf-8")[:200].decode("utf-8", errors="ignore")
+    return f".{name}.{kind}-"
+
+
 def _hidden(path: Path, kind: str, pid: int | None = None) -> Path:
-    return path.with_name(f".{path.name}.{kind}-{os.getpid() if pid is None else pid}")
+    return path.with_name(f"{_prefix(path, kind)}{os.getpid() if pid is None else pid}")
 
 
 def _siblings(path: Path, kind: str) -> list[tuple[Path, int]]:
     """Hidden `.NAME.kind-PID` siblings of `path` (listed, not globbed: NAME may hold `[`)."""
-    prefix = f".{path.name}.{kind}-"
+    prefix = _prefix(path, kind)
     try:
         entries = list(path.parent.iterdir())
     except OSError:
