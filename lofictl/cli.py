@@ -40,26 +40,32 @@ app = typer.Typer(
 
 
 def user_errors(command: Callable) -> Callable:
-    """Turn a LofictlError into `error: file:line: field: message` and exit code 2."""
+    """Turn a LofictlError into `error: file:line: field: message` and exit code 2, and an
+    interrupt (Ctrl-C, SIGTERM: remembered however a library wraps it) into one line and 130/143."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from .safety import interrupts
+
         try:
-            return command(*args, **kwargs)
-        except LofictlError as exc:
-            console.print(f"[bold red]error:[/] {esc(exc)}", soft_wrap=True, markup=True, highlight=False)
-            raise typer.Exit(EXIT_USER_ERROR) from None
-        except OSError as exc:  # the environment (a full disk, a read-only folder), not the recipe
-            from .build import describe_os_error
+            with interrupts.guard():
+                return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except BaseException as exc:
+            if interrupts.pending() or isinstance(exc, KeyboardInterrupt):
+                console.print("[yellow]interrupted:[/] stopped; earlier outputs and locks are unchanged")
+                # Leave without interpreter teardown: JAX's threads can crash it (SIGSEGV) after a stop.
+                interrupts.quiet_exit(interrupts.exit_code())
+            if isinstance(exc, LofictlError):
+                console.print(f"[bold red]error:[/] {esc(exc)}", soft_wrap=True, markup=True, highlight=False)
+                raise typer.Exit(EXIT_USER_ERROR) from None
+            if isinstance(exc, OSError):  # the environment (a full disk, a read-only folder), not the recipe
+                from .build import describe_os_error
 
-            console.print(f"[bold red]error:[/] {esc(describe_os_error(exc))}", soft_wrap=True)
-            raise typer.Exit(EXIT_USER_ERROR) from None
-        except KeyboardInterrupt:
-            from .safety import interrupts
-
-            console.print("[yellow]interrupted:[/] stopped; earlier outputs and locks are unchanged")
-            # Leave without interpreter teardown: JAX's threads can crash it (SIGSEGV) after a stop.
-            interrupts.quiet_exit(interrupts.exit_code())
+                console.print(f"[bold red]error:[/] {esc(describe_os_error(exc))}", soft_wrap=True)
+                raise typer.Exit(EXIT_USER_ERROR) from None
+            raise
 
     return wrapper
 

@@ -24,6 +24,7 @@ from multiprocessing import get_context
 from typing import Iterator
 
 _pending: list[int] = []
+_depth: list[int] = [0]  # guards inside guards (the CLI's around a command, the build's inside it)
 
 
 def pending() -> int | None:
@@ -52,13 +53,17 @@ def guard() -> Iterator[None]:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
                 if signal.getsignal(sig) is not signal.SIG_IGN}
     hook = sys.unraisablehook
-    _pending.clear()  # a new build starts with no stop pending
+    if _depth[0] == 0:
+        _pending.clear()  # a new command or build starts with no stop pending
+    _depth[0] += 1
     for sig in previous:
         signal.signal(sig, _handler)
     sys.unraisablehook = _quiet_unraisable(hook)
     try:
         yield
+        checkpoint()  # a stop asked for at the very end still counts
     finally:
+        _depth[0] -= 1
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sys.unraisablehook = hook
@@ -77,6 +82,17 @@ def _quiet_unraisable(hook):
 def exit_code() -> int:
     """130 for Ctrl-C, 143 for SIGTERM (128 + the signal), as shells report them."""
     return 128 + (pending() or signal.SIGINT)
+
+
+def quiet_startup() -> None:
+    """For the `lofictl` program, before its imports: a signal while Python is still importing
+    (seconds on a busy machine) leaves at once and quietly; nothing has been written yet."""
+    def leave(signum, frame) -> None:  # noqa: ARG001
+        quiet_exit(128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, leave)
 
 
 def ignore_in_worker() -> None:
