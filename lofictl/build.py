@@ -144,7 +144,7 @@ def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
             if spec and (spec.preset or spec.program is not None or spec.bank is not None):
                 preset = soundfonts.resolve_preset(font, spec.preset, spec.bank, spec.program)
             elif track.part == "drums":
-                preset = soundfonts.resolve_preset(font, bank=soundfonts.DRUM_BANK, program=0)
+                preset = soundfonts.default_kit(font)
             else:
                 preset = soundfonts.resolve_preset(font, _DEFAULT_PRESETS[track.part])
         except LofictlError as exc:
@@ -167,6 +167,10 @@ def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
     for index, overlay in enumerate(recipe.overlays):
         if overlay.file is not None:
             overlay_files[index] = _check_overlay(loaded, index, overlay.file)
+        try:
+            effects.validate_chain(overlay.effects, ("overlays", index, "effects"), recipe.output.sample_rate)
+        except LofictlError as exc:
+            raise loaded.locate(exc) from None
     clip_files, clips = {}, {}
     for name, track in recipe.tracks.items():
         if track.part == "midi":
@@ -389,7 +393,8 @@ def _render_to_file(args: tuple) -> str:
 
 
 def render_overlay(plan: BuildPlan, index: int, n_samples: int) -> np.ndarray:
-    from . import ambience, mix
+    """An overlay as one array: source, placed and faded, at its gain, through its effects, panned."""
+    from . import ambience, effects, mix, stream
 
     recipe = plan.recipe
     overlay = recipe.overlays[index]
@@ -403,6 +408,8 @@ def render_overlay(plan: BuildPlan, index: int, n_samples: int) -> np.ndarray:
     audio = ambience.place_overlay(source, n_samples, sample_rate, loop=overlay.loop,
                                    fade_in_s=overlay.fade_in, fade_out_s=overlay.fade_out,
                                    start_s=overlay.start, gain_db=overlay.gain_db)
+    if overlay.effects:
+        audio = stream.fit_length(effects.apply_chain(audio, sample_rate, overlay.effects), n_samples)
     return mix.apply_gain_pan(audio, 0.0, overlay.pan)
 
 
