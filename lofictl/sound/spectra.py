@@ -312,6 +312,9 @@ def main(argv: list[str] | None = None) -> None:
             if panel is None:
                 continue
             panels[panel] = {f"{panel} {label}".strip(): rep["_audio"].get(panel) for label, rep in builds}
+        if after["_audio"]["bed"] is not None:  # the bed drawn under the music, at their mix levels
+            panels["bed under the music"] = {f"{part} {label}".strip(): rep["_audio"][part]
+                                             for label, rep in builds for part in ("music", "bed")}
         print(f"wrote {plot_spectra(panels, after['sample_rate'], args.plot, title=args.build.name)}")
 
 
