@@ -146,7 +146,7 @@ def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
             if spec and (spec.preset or spec.program is not None or spec.bank is not None):
                 preset = soundfonts.resolve_preset(font, spec.preset, spec.bank, spec.program)
             elif track.part == "drums":
-                preset = soundfonts.resolve_preset(font, bank=soundfonts.DRUM_BANK, program=0)
+                preset = soundfonts.default_kit(font)
             else:
                 preset = soundfonts.resolve_preset(font, _DEFAULT_PRESETS[track.part])
         except LofictlError as exc:
@@ -165,6 +165,8 @@ def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
     for index, overlay in enumerate(recipe.overlays):
         if overlay.file is not None:
             overlay_files[index] = _check_overlay(loaded, index, overlay.file)
+        scope = f"overlays.{index}"
+        chains[scope], chain_files[scope] = _resolve_chain(loaded, overlay.effects, ("overlays", index, "effects"))
     clip_files, clips = {}, {}
     for name, track in recipe.tracks.items():
         if track.part == "midi":
@@ -362,7 +364,11 @@ def overlays_inputs(plan: BuildPlan, n_samples: int, cache: Cache, kicks_sha: st
     return {"overlays": [o.model_dump(mode="json") for o in recipe.overlays], "seed": recipe.seed,
             "kicks": kicks_sha if any(o.duck for o in recipe.overlays) else None,
             "files": {str(i): cache.file_sha256(p) for i, p in sorted(plan.overlay_files.items())},
-            "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs()}
+            "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs(),
+            # files an overlay's effects read (impulse responses, plugins); absent when none do
+            **({"effects.files": effect_files} if (effect_files := {
+                str(i): files_inputs(cache, plan.chain_files[f"overlays.{i}"])
+                for i in range(len(recipe.overlays)) if plan.chain_files.get(f"overlays.{i}")}) else {})}
 
 
 def mix_inputs(plan: BuildPlan, stem_shas: dict[str, str], overlay_shas: dict[str, str], cache: Cache) -> dict:
@@ -451,7 +457,8 @@ def _render_to_file(args: tuple) -> str:
 
 
 def render_overlay(plan: BuildPlan, index: int, n_samples: int) -> np.ndarray:
-    from . import ambience, mix
+    """An overlay as one array: source, placed and faded, at its gain, through its effects, panned."""
+    from . import ambience, effects, mix, stream
 
     recipe = plan.recipe
     overlay = recipe.overlays[index]
@@ -465,6 +472,9 @@ def render_overlay(plan: BuildPlan, index: int, n_samples: int) -> np.ndarray:
     audio = ambience.place_overlay(source, n_samples, sample_rate, loop=overlay.loop,
                                    fade_in_s=overlay.fade_in, fade_out_s=overlay.fade_out,
                                    start_s=overlay.start, gain_db=overlay.gain_db)
+    if overlay.effects:
+        chain = plan.chains[f"overlays.{index}"]
+        audio = stream.fit_length(effects.apply_chain(audio, sample_rate, chain), n_samples)
     return mix.apply_gain_pan(audio, 0.0, overlay.pan)
 
 

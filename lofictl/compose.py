@@ -354,7 +354,8 @@ def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str)
             track.pattern, origin, block.bars, bpb, seed,
             swing=recipe.swing, humanize_timing_ms=track.humanize.timing_ms,
             humanize_velocity=track.humanize.velocity, seconds_per_beat=60.0 / recipe.tempo,
-            fill_last_bar=track.fills and len(blocks) > 1, meter=recipe.meter)
+            fill_last_bar=track.fills and len(blocks) > 1, meter=recipe.meter,
+            dynamics=track.dynamics, laid_back_ms=track.laid_back_ms)
         shift = (block.start_bar - origin) * bpb
         notes.extend(n.copy(start=round(n.start + shift, 6)) for n in made)
     return notes

@@ -51,6 +51,16 @@ PRESETS: dict[str, list[dict[str, dict[str, Any]]]] = {
         {"LowpassFilter": {"cutoff_frequency_hz": 3500}},
         {"Gain": {"gain_db": -6}},
     ],
+    # A drum loop off a 90s sampler: sub cut, peaks driven into soft clipping (the drive suits a
+    # kit at lofictl's render level: drum crest factor about 20 dB down to 16), dull top, 12 bits.
+    "sampler": [
+        {"HighpassFilter": {"cutoff_frequency_hz": 45}},
+        {"Distortion": {"drive_db": 12}},
+        {"LowpassFilter": {"cutoff_frequency_hz": 7000}},
+        {"LowpassFilter": {"cutoff_frequency_hz": 7000}},
+        {"Bitcrush": {"bit_depth": 12}},
+        {"Gain": {"gain_db": -10}},
+    ],
     "dusty": [  # early-sampler grit: reduced bits and rate, dull top
         {"Bitcrush": {"bit_depth": 12}},
         {"Resample": {"target_sample_rate": 22050, "quality": "ZeroOrderHold"}},

@@ -158,6 +158,10 @@ class DrumsTrack(TrackBase):
     pattern: str = "boom-bap"
     humanize: Humanize = Field(default_factory=Humanize)
     fills: bool = True
+    dynamics: float = Field(0.0, ge=0, le=1, description="Velocity shaping: accented downbeat and backbeat, "
+                            "softer off-beat hats, quieter ghost notes (0 as written, 1 strong)")
+    laid_back_ms: float = Field(0.0, ge=0, le=60, description="The backbeat (snare, side stick, clap) plays this "
+                                "many ms late, each hit give or take a seeded quarter of it")
 
 
 class MidiTrack(TrackBase):
@@ -192,6 +196,8 @@ class Overlay(Strict):
     start: Seconds = 0.0
     pan: float = Field(0.0, ge=-1, le=1)
     duck: Duck | None = Field(None, description="Dip under the kick drum, e.g. {depth_db: 4}")
+    effects: list[EffectSpec] = Field(default_factory=list, description="A Pedalboard chain run on the overlay "
+                                      "at its gain, e.g. band-limiting so the bed sits under the music")
 
     @field_validator("fade_in", "fade_out", "start", mode="before")
     @classmethod

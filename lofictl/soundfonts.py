@@ -20,6 +20,7 @@ DRUM_BANK = 128  # FluidSynth's bank for percussion presets (the GM kit is bank 
 
 SYSTEM_DIRS = (
     "/usr/share/sounds/sf2",
+    "/usr/share/sounds/sf3",  # Debian's musescore-general-soundfont (SoundFont 3: Ogg-compressed samples)
     "/usr/share/soundfonts",
     "/usr/local/share/soundfonts",
     "~/.local/share/soundfonts",
@@ -215,6 +216,23 @@ def gm_name(preset: Preset) -> str | None:
     if preset.bank == DRUM_BANK and preset.program == 0:
         return DRUM_KIT_NAMES[0]
     return None
+
+
+def default_kit(path: Path) -> Preset:
+    """The drum kit a drums track plays when no preset is named.
+
+    A General MIDI SoundFont keeps its kits in bank 128 (the standard kit at program 0); a
+    drum-only SoundFont such as the AVL kits holds one preset, at bank 0, laid out on the GM
+    percussion keys.
+    """
+    presets = list_presets(path)
+    kits = [p for p in presets if p.is_drums]
+    if kits:
+        return next((p for p in kits if p.program == 0), kits[0])
+    if len(presets) == 1:
+        return presets[0]
+    raise LofictlError(f"{Path(path).name} has no drum kit (no bank-128 preset); name the kit's preset "
+                       "(`lofictl instruments` lists them)")
 
 
 def resolve_preset(path: Path, name: str | None = None, bank: int | None = None,

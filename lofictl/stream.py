@@ -362,7 +362,7 @@ def render_overlay_to_wav(plan, index: int, n_samples: int, path: str | Path, *,
         k = np.arange(a, b)
         return template[:, np.where(k < crossfade, k, crossfade + (k - crossfade) % period)]
 
-    with WavWriter(path, sample_rate, n_samples, "float32", info=info) as out:
+    def placed() -> Iterator[np.ndarray]:
         for begin in range(0, n_samples, block_size):
             end = min(begin + block_size, n_samples)
             block = np.zeros((2, end - begin), dtype=np.float32)
@@ -376,7 +376,21 @@ def render_overlay_to_wav(plan, index: int, n_samples: int, path: str | Path, *,
                     first = max(a, length - fade_out)
                     piece[:, first - a:] *= _fade_values(length - 1 - k[first - a:], fade_out)
                 block[:, start + a - begin:start + b - begin] = mix.apply_gain_pan(piece, overlay.gain_db, 0.0)
-            out.write(_ducked(mix.apply_gain_pan(block, 0.0, overlay.pan), begin, sample_rate, duck))
+            yield block
+
+    blocks: Iterable[np.ndarray] = placed()
+    if overlay.effects:
+        board = effects.build_chain(plan.chains[f"overlays.{index}"], (), sample_rate)
+        if chain_streams(board):
+            blocks = _through_chain(blocks, board, sample_rate)
+        else:  # a plugin with latency sees the whole overlay, as in build.render_overlay
+            whole = fit_length(effects.apply_chain(np.concatenate(list(blocks), axis=1), sample_rate, board), n_samples)
+            blocks = (whole[:, i:i + block_size] for i in range(0, n_samples, block_size))
+    with WavWriter(path, sample_rate, n_samples, "float32", info=info) as out:
+        position = 0
+        for block in blocks:
+            out.write(_ducked(mix.apply_gain_pan(block, 0.0, overlay.pan), position, sample_rate, duck))
+            position += block.shape[1]
 
 
 # --- loudness ------------------------------------------------------------------------------------

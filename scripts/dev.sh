@@ -30,6 +30,8 @@ system_packages() {
       echo "setup: on macOS install FluidSynth and a GM SoundFont first:" >&2
       echo "    brew install fluid-synth" >&2
       echo "    and put a General MIDI .sf2 (e.g. FluidR3_GM.sf2) in sf2/ or set LOFICTL_SF2_PATH" >&2
+      echo "    (the example recipes also play Black_Pearl_4_LV2.sf2, Red_Zeppelin_4_LV2.sf2 from AVL drums" >&2
+      echo "    and MuseScore_General_Full.sf3; see README, SoundFonts)" >&2
     fi
     return
   fi
@@ -40,6 +42,9 @@ system_packages() {
   local need=()
   have_lib || need+=(libfluidsynth3)
   [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need+=(fluid-soundfont-gm)
+  # The example recipes' drum kits and piano: AVL drums (CC-BY-SA 3.0), MuseScore General (MIT).
+  [ -f /usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2 ] || need+=(avldrums.lv2-soundfont)
+  [ -f /usr/share/sounds/sf3/MuseScore_General_Full.sf3 ] || need+=(musescore-general-soundfont)
   "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
   if [ "${1:-}" = bench ] && ! command -v fluidsynth >/dev/null 2>&1; then need+=(fluidsynth); fi
   if [ ${#need[@]} -gt 0 ]; then

@@ -143,3 +143,58 @@ def test_bad_settings_name_their_field(kw, field):
 
 def test_zero_bars_is_no_notes():
     assert notes(bars=0) == ()
+
+
+def _split(result):
+    backbeat = [n for n in result if n.pitch in drums.BACKBEAT]
+    return backbeat, [n for n in result if n.pitch not in drums.BACKBEAT]
+
+
+@pytest.mark.parametrize("pattern", ["boom-bap", "lazy", "dilla", "brushes"])
+def test_laid_back_moves_the_backbeat_late_and_nothing_else(pattern):
+    plain = notes(pattern, bars=8, fill_last_bar=True, humanize_timing_ms=6, humanize_velocity=6)
+    late = notes(pattern, bars=8, fill_last_bar=True, humanize_timing_ms=6, humanize_velocity=6, laid_back_ms=20)
+    (plain_bb, plain_rest), (late_bb, late_rest) = _split(plain), _split(late)
+    assert late_rest == plain_rest and len(late_bb) == len(plain_bb) > 0
+    by_pitch = lambda hits: sorted(hits, key=lambda n: (n.pitch, n.start))  # noqa: E731
+    pairs = list(zip(by_pitch(plain_bb), by_pitch(late_bb)))
+    assert all(a.pitch == b.pitch and a.velocity == b.velocity for a, b in pairs)
+    ms = [(b.start - a.start) * SPB * 1000 for a, b in pairs]
+    at_bar_end = [abs(b.start % 4 - (4 - DRUM_NOTE_BEATS)) < 1e-9 for _, b in pairs]  # clipped to the bar
+    assert all(9.9 <= shift <= 30.1 or (end and 0 <= shift) for shift, end in zip(ms, at_bar_end))
+    assert 15 < sum(ms) / len(ms) < 25  # about the asked-for 20 ms, give or take its seeded spread
+    assert notes(pattern, bars=8, laid_back_ms=20) == notes(pattern, bars=8, laid_back_ms=20)
+    assert _split(notes(pattern, bars=8, laid_back_ms=20, seed=2))[0] != _split(notes(pattern, bars=8, seed=2))[0]
+
+
+def test_dynamics_shape_velocities_in_range_by_the_metre_and_by_seed():
+    written = notes(bars=8, variation=0)
+    shaped = notes(bars=8, variation=0, dynamics=1.0)
+    assert [(n.start, n.pitch) for n in shaped] == [(n.start, n.pitch) for n in written]  # only velocities
+    assert all(1 <= n.velocity <= 127 for n in shaped)
+    assert notes(bars=8, variation=0, dynamics=0.0) == written
+    assert shaped == notes(bars=8, variation=0, dynamics=1.0)
+    assert shaped != notes(bars=8, variation=0, dynamics=1.0, seed=2)  # each bar's hand is seeded
+
+    def mean_velocity(result, pitch, where):
+        values = [n.velocity for n in result if n.pitch == pitch and where(round(n.start % 1, 3))]
+        return sum(values) / len(values)
+
+    on_beat = lambda pos: pos == 0.0  # noqa: E731
+    off_beat = lambda pos: pos == 0.5  # noqa: E731
+    # Written hats are x.o. (92 on the beat, 68 off): shaping widens the gap.
+    written_gap = mean_velocity(written, KIT["hat"], on_beat) - mean_velocity(written, KIT["hat"], off_beat)
+    shaped_gap = mean_velocity(shaped, KIT["hat"], on_beat) - mean_velocity(shaped, KIT["hat"], off_beat)
+    assert shaped_gap > written_gap + 8
+    assert mean_velocity(shaped, KIT["snare"], on_beat) > mean_velocity(written, KIT["snare"], on_beat)
+    ghosts = notes(bars=8, variation=1.0, dynamics=1.0), notes(bars=8, variation=1.0)
+    soft = [[n.velocity for n in result if n.pitch == KIT["snare"] and n.velocity < 50] for result in ghosts]
+    assert soft[0] and sum(soft[0]) / len(soft[0]) < sum(soft[1]) / len(soft[1])  # ghost notes sink
+
+
+@pytest.mark.parametrize("kw, field", [({"dynamics": 1.5}, "dynamics"), ({"laid_back_ms": 90}, "laid_back_ms"),
+                                       ({"laid_back_ms": -1}, "laid_back_ms")])
+def test_bad_feel_settings_name_their_field(kw, field):
+    with pytest.raises(LofictlError) as err:
+        notes(**kw)
+    assert err.value.field == field

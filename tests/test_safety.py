@@ -206,6 +206,9 @@ def test_every_file_a_recipe_names_obeys_the_path_rule(write_recipe, project, tm
              "soundfont: ../../../../../usr/share/sounds/sf2/FluidR3_GM.sf2, preset: Electric Piano 1"),
         "tracks.chords.effects.0.VST3.path":
             ("      - LowpassFilter: {cutoff_frequency_hz: 3200}", f"      - VST3: {{path: {outside}/Evil.vst3}}"),
+        "overlays.0.effects.0.Convolution.impulse_response_filename":
+            ("master:", "overlays:\n  - {ambience: rain, gain_db: -30, effects: [{Convolution: "
+                        f"{{impulse_response_filename: {outside}/ir.wav}}}}]}}\nmaster:"),
     }
     (outside / "Evil.vst3").mkdir(exist_ok=True)
     for field, (old, new) in cases.items():

@@ -112,3 +112,34 @@ def test_missing_soundfont_lists_folders_and_close_names(tmp_path):
         find_soundfont("FluidR3_G.sf2", tmp_path)
     message = str(err.value)
     assert "FluidR3_GM.sf2" in message and str(tmp_path) in message and "/usr/share/sounds/sf2" in message
+
+
+def test_default_kit_is_bank_128_or_a_drum_only_fonts_single_preset(gm, tmp_path):
+    from lofictl.soundfonts import default_kit
+
+    assert default_kit(gm) == Preset(DRUM_BANK, 0, "Standard")
+    (tmp_path / "kit.sf2").write_bytes(tiny_sf2([("My Kit", 0, 0)]))
+    assert default_kit(tmp_path / "kit.sf2") == Preset(0, 0, "My Kit")
+    (tmp_path / "two.sf2").write_bytes(tiny_sf2([("Keys", 0, 0), ("Pad", 0, 1)]))
+    with pytest.raises(LofictlError, match="has no drum kit"):
+        default_kit(tmp_path / "two.sf2")
+
+
+@pytest.mark.parametrize("name", ["Black_Pearl_4_LV2.sf2", "Red_Zeppelin_4_LV2.sf2", "MuseScore_General_Full.sf3"])
+def test_the_example_recipes_kits_are_found_and_play(name):
+    """The SoundFonts scripts/dev.sh installs: found by name (sf3 too), each kit piece sounds."""
+    import numpy as np
+
+    from lofictl.drums import KIT
+    from lofictl.render import render_track
+    from lofictl.score import DRUM_CHANNEL, Note, Track
+    from lofictl.soundfonts import default_kit
+
+    path = find_soundfont(name, None)
+    kit = default_kit(path)
+    pieces = ("kick", "snare", "stick", "hat", "open-hat", "ride")
+    notes = tuple(Note(i * 1.0, 0.125, KIT[piece], 100) for i, piece in enumerate(pieces))
+    audio = render_track(Track("drums", "drums", notes, is_drums=True, channel=DRUM_CHANNEL), 0.5, path, kit,
+                         22050, len(pieces) * 11025)
+    for i, piece in enumerate(pieces):  # every hit, in its own half second, well above silence
+        assert np.abs(audio[:, i * 11025:(i + 1) * 11025]).max() > 10 ** (-30 / 20), piece

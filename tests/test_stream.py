@@ -215,6 +215,30 @@ def test_overlays_equal_render_overlay(write_recipe, project, tmp_path):
             assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes(), (index, block_size)
 
 
+def test_overlay_effects_stream_or_run_whole_with_the_same_bytes(write_recipe, project, tmp_path):
+    text = OVERLAY_RECIPE.split("overlays:")[0] + """overlays:
+  - {ambience: rain, gain_db: -18, effects: [{HighpassFilter: {cutoff_frequency_hz: 300}}, {LowpassFilter: {cutoff_frequency_hz: 4000}}]}
+  - {ambience: hiss, gain_db: -24, fade_in: 1s, effects: [{Resample: {target_sample_rate: 22050}}]}
+output: {formats: [wav]}
+"""
+    n = 3 * SR + 7
+    unfiltered = text.replace("effects: [{HighpassFilter: {cutoff_frequency_hz: 300}}, "
+                              "{LowpassFilter: {cutoff_frequency_hz: 4000}}]", "effects: []")
+    plain = build.render_overlay(build.prepare(load_recipe(write_recipe(unfiltered))), 0, n)
+    plan = build.prepare(load_recipe(write_recipe(text)))
+    for index in range(2):
+        whole = build.render_overlay(plan, index, n)
+        audio_io.write_wav(tmp_path / "whole.wav", whole, SR)
+        for block_size in (10_000, 65_536):
+            stream.render_overlay_to_wav(plan, index, n, tmp_path / "s.wav", block_size=block_size)
+            assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes(), (index, block_size)
+        if index == 0:  # the band-pass took the rain's top and bottom away
+            from lofictl.sound.spectra import band_shares, power_spectrum
+
+            before, after = band_shares(*power_spectrum(plain, SR)), band_shares(*power_spectrum(whole, SR))
+            assert after["air"] < before["air"] / 3 and after["low"] < before["low"]
+
+
 def test_master_chain_that_cannot_stream_runs_whole(stems, tmp_path):
     folder, made = stems
     chain = [{"Compressor": {"threshold_db": -18, "ratio": 2.5}}, {"Resample": {"target_sample_rate": 22050}}]

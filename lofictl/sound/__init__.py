@@ -1,0 +1,1 @@
+"""The sound stage: how stems sound, measured (spectra, loudness, transients)."""
