@@ -480,7 +480,8 @@ class _Stages:
 
 def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only: bool = False,
                  jobs: int = 1, quiet: bool = False, use_cache: bool = True,
-                 write_lock: bool | None = None) -> BuildResult:
+                 write_lock: bool | None = None, cache: Cache | None = None) -> BuildResult:
+    """Build one recipe; `cache` replaces the project's own (an album's shared stage cache)."""
     started = time.perf_counter()
     plan = prepare(loaded)
     final_dir = out_dir.resolve() if out_dir is not None else loaded.output_dir
@@ -488,7 +489,8 @@ def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only
         write_lock = out_dir is None
     lock_path = lock_path_for(loaded)
     previous = read_lock(lock_path) if lock_path.exists() else None
-    cache = Cache(loaded.project_root / CACHE_DIR_NAME, enabled=use_cache)
+    if cache is None:
+        cache = Cache(loaded.project_root / CACHE_DIR_NAME, enabled=use_cache)
     # Each corrupt object found drops its cache entry, so every retry gets further; a bounded
     # number of tries, then one that reads nothing from the cache.
     for attempt in range(len(plan.recipe.tracks) + 6):

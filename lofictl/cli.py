@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .errors import EXIT_USER_ERROR, LofictlError
@@ -90,8 +91,11 @@ def build(
                                            "the lock file is then not updated."),
     set_: list[str] = typer.Option([], "--set", help="Override a recipe field, e.g. --set tempo=80 (repeatable)."),
     midi_only: bool = typer.Option(False, "--midi-only", help="Stop after writing MIDI and the piano roll."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Parallel processes: stems of a recipe, "
-                             "or recipes of a batch."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Parallel: stems of one recipe (processes), "
+                             "or recipes of a batch (a Dask LocalCluster with this many workers)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Build the recipes of a batch on an existing "
+                                            "Dask cluster, e.g. tcp://10.0.0.5:8786 (workers see the project at "
+                                            "the same path)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every stage; don't read or write the cache."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout instead of a table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
@@ -102,7 +106,7 @@ def build(
     if out_dir is not None and len(recipes) > 1:
         raise LofictlError("--out names one folder, so it works with one recipe at a time")
     results = build_many(recipes, overrides=set_, out_dir=out_dir, midi_only=midi_only, jobs=jobs,
-                         use_cache=not no_cache, quiet=quiet or json_out)
+                         use_cache=not no_cache, quiet=quiet or json_out, scheduler=scheduler)
     if json_out:
         summary = [r.summary() for r in results]
         sys.stdout.write(json.dumps(summary[0] if len(summary) == 1 else summary, indent=2, sort_keys=True) + "\n")
@@ -139,17 +143,27 @@ def _print_summary(result) -> None:
 @app.command()
 @user_errors
 def verify(
-    recipes: list[Path] = typer.Argument(..., help="Recipes whose lock files to check.", show_default=False),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Stems rendered in parallel."),
+    recipes: list[Path] = typer.Argument(..., help="Recipes or albums whose lock files to check.", show_default=False),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Stems rendered in parallel (an album: "
+                             "LocalCluster workers)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="An album's tracks on this Dask scheduler."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
 ) -> None:
     """Rebuild from scratch (no cache) in a temporary folder and compare every hash with the lock.
 
-    Exit 0 when identical, 1 when something differs, 2 on an error.
+    Works on recipes and on album files. Exit 0 when identical, 1 when something differs, 2 on an error.
     """
+    from .album.schema import is_album_file
     from .verify import verify_recipe
 
-    reports = [verify_recipe(path, jobs=jobs) for path in recipes]
+    def check(path: Path) -> dict:
+        if is_album_file(path):
+            from .album.run import verify_album
+
+            return verify_album(path, jobs=jobs, scheduler=scheduler)
+        return verify_recipe(path, jobs=jobs)
+
+    reports = [check(path) for path in recipes]
     if json_out:
         sys.stdout.write(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2, sort_keys=True) + "\n")
     else:
@@ -237,13 +251,56 @@ def cache_clear(project: Path = typer.Option(Path("."), "--project", help="The p
 
 @app.command()
 @user_errors
-def inspect(file: Path = typer.Argument(..., help="A WAV or MIDI file made by lofictl.", show_default=False)) -> None:
-    """Print the provenance written into a WAV or MIDI file: recipe, seed, stage key, models."""
+def inspect(file: Path = typer.Argument(..., help="A WAV, FLAC, MP3 or MIDI file made by lofictl.",
+                                        show_default=False)) -> None:
+    """Print the provenance written into a file: recipe, seed, stage key, models, and its tags."""
     from .verify import read_provenance
 
     info = read_provenance(file)
     for key in sorted(info):
         out.print(f"{key}: {info[key]}")
+
+
+@app.command()
+@user_errors
+def album(
+    album_file: Path = typer.Argument(..., help="An album file (YAML, lofictl_album: 1).", show_default=False),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Tracks built on a Dask LocalCluster with "
+                             "this many worker processes (1: in this process)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="An existing Dask cluster, e.g. "
+                                            "tcp://10.0.0.5:8786; its workers must see the project at the same "
+                                            "path, and share the cache (--cache)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache", help="The stage cache folder (default: "
+                                             ".lofictl-cache in the project); give a shared folder for a cluster."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the album's "
+                                           "output.dir); the lock file is then not updated."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Build everything afresh (an empty cache)."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+) -> None:
+    """Build an album: every track, tagged files with cover art, the continuous mix, CUE, chapters, video."""
+    from .album.run import build_album
+
+    result = build_album(album_file, jobs=jobs, scheduler=scheduler, out_dir=out_dir, use_cache=not no_cache,
+                         cache_dir=cache_dir, quiet=quiet or json_out)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    if json_out:
+        sys.stdout.write(json.dumps(result.summary(), indent=2, sort_keys=True) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{escape(result.title)} → {result.out_dir}", header_style="bold")
+    table.add_column("output")
+    table.add_column("size", justify="right")
+    for rel, info in result.lock["outputs"].items():
+        table.add_row(escape(rel), f"{info['bytes'] / 1024:,.0f} KiB")
+    out.print(table)
+    minutes, seconds = divmod(round(result.duration_s), 60)
+    out.print(f"{result.tracks} tracks, {minutes}:{seconds:02d} of music; built in {result.elapsed_s:.1f} s "
+              f"({result.runner})")
+    if result.lock_path:
+        out.print(f"lock: {result.lock_path}")
 
 
 @app.command()

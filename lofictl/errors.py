@@ -23,6 +23,10 @@ class LofictlError(Exception):
             field = ".".join(str(part) for part in field)
         self.field = field
 
+    def __reduce__(self):
+        # Keyword-only fields survive the trip between processes (Dask workers, process pools).
+        return (_rebuild, (self.message, self.file, self.line, self.field))
+
     def located(self, file: str | Path | None, line: int | None) -> "LofictlError":
         """The same error with a position filled in where it had none."""
         return LofictlError(self.message, file=self.file or file, line=self.line or line, field=self.field)
@@ -33,3 +37,7 @@ class LofictlError(Exception):
             where = self.file + (f":{self.line}" if self.line else "") + ": "
         field = f"{self.field}: " if self.field else ""
         return f"{where}{field}{self.message}"
+
+
+def _rebuild(message: str, file: str | None, line: int | None, field: str | None) -> LofictlError:
+    return LofictlError(message, file=file, line=line, field=field)

@@ -351,9 +351,10 @@ class LoadedRecipe:
 
 
 def project_root_for(recipe_path: Path) -> Path:
-    """The project a recipe belongs to: its folder, or the parent of a `recipes/` folder."""
+    """The project a recipe (or album) belongs to: its folder, or the parent of a `recipes/` or
+    `albums/` folder."""
     folder = recipe_path.resolve().parent
-    return folder.parent if folder.name == "recipes" else folder
+    return folder.parent if folder.name in ("recipes", "albums") else folder
 
 
 def resolve_project_path(loaded: LoadedRecipe, value: str, field: FieldPath, *, must_exist: bool,
@@ -526,12 +527,12 @@ def _did_you_mean(word: str, options: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _model_at(path: FieldPath, data: Any) -> type[BaseModel] | None:
+def _model_at(path: FieldPath, data: Any, root: type[BaseModel] | None = None) -> type[BaseModel] | None:
     """The pydantic model a field path points into, so unknown keys can suggest real ones.
 
     `data` is the raw recipe, walked alongside, so a track's `part` picks its model.
     """
-    annotation: Any = Recipe
+    annotation: Any = root or Recipe
     for part in path:
         model = _as_model(annotation, data)
         if model is not None and part in model.model_fields:
@@ -591,11 +592,11 @@ def _clean_loc(loc: tuple, data_is_track_union: bool = True) -> FieldPath:
     return tuple(cleaned)
 
 
-def _range_text(path: FieldPath, data: Any) -> str | None:
+def _range_text(path: FieldPath, data: Any, root: type[BaseModel] | None = None) -> str | None:
     """'from 20 to 300' for a field with both bounds, from the schema's own constraints."""
     if not path:
         return None
-    model = _model_at(path[:-1], data)
+    model = _model_at(path[:-1], data, root)
     if model is None or path[-1] not in model.model_fields:
         return None
     low = high = None
@@ -613,7 +614,9 @@ def _range_text(path: FieldPath, data: Any) -> str | None:
     return None
 
 
-def _first_error(exc: ValidationError, positions: Positions, file: Path, data: Any) -> LofictlError:
+def _first_error(exc: ValidationError, positions: Positions, file: Path, data: Any,
+                 root: type[BaseModel] | None = None) -> LofictlError:
+    """The first pydantic error as one `file:line: field: message` line (root: the file's model)."""
     errors = exc.errors()
     # Unknown keys first (a misspelt key also makes the real one "missing"), then the error
     # nearest the top of the file: it is the one the user reads first.
@@ -626,7 +629,7 @@ def _first_error(exc: ValidationError, positions: Positions, file: Path, data: A
     kind = error["type"]
     value = error.get("input")
     if kind == "extra_forbidden":
-        model = _model_at(path[:-1], data)
+        model = _model_at(path[:-1], data, root)
         options = list(model.model_fields) if model else []
         message = f"unknown key {path[-1]!r}{_did_you_mean(str(path[-1]), options)}"
         if options and not _did_you_mean(str(path[-1]), options):
@@ -636,7 +639,7 @@ def _first_error(exc: ValidationError, positions: Positions, file: Path, data: A
         if path and path[-1] == "part":
             message = f"is required: one of {', '.join(PARTS)}"
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        allowed = _range_text(path, data)
+        allowed = _range_text(path, data, root)
         message = f"must be {allowed} (got {value!r})" if allowed else error["msg"].replace("Input should", "must") + f" (got {value!r})"
     elif kind == "literal_error":
         message = f"must be {error['ctx']['expected']} (got {value!r})"

@@ -1,0 +1,1 @@
+"""Sound beyond one track: sequencing finished tracks into one continuous programme."""
