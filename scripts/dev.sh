@@ -41,6 +41,8 @@ system_packages() {
   have_lib || need+=(libfluidsynth3)
   [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need+=(fluid-soundfont-gm)
   "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+  # ffmpeg: the album's MP4 video, and ffprobe reads tags and chapters back in the tests
+  command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
   if [ "${1:-}" = bench ] && ! command -v fluidsynth >/dev/null 2>&1; then need+=(fluidsynth); fi
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
