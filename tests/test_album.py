@@ -27,7 +27,6 @@ key: A minor
 length: 2 bars
 tracks:
   chords: {part: chords, progression: "Am7 Dm7"}
-  bass: {part: bass}
   drums: {part: drums, pattern: boom-bap}
 output: {formats: [wav]}
 """
@@ -40,7 +39,7 @@ year: 2026
 genre: Lo-Fi
 seed: 11
 crossfade: 1s
-output: {{formats: [flac, mp3, wav], video: {{width: 320, height: 240}}}}
+output: {{formats: [flac, mp3], video: {{width: 320, height: 240}}}}
 tracks:
   - {{recipe: recipes/tiny.yaml, isrc: US-ABC-26-00001}}
   - {{recipe: recipes/tiny.yaml, count: 2, title: "Loop {{n}}", set: {{tempo: 100}}}}
@@ -125,7 +124,7 @@ def test_plan_seeds_by_name_and_index(tmp_path):
 
 def test_count_lets_pinned_seeds_follow_the_derived_seed(tmp_path):
     path = write_album(tmp_path)
-    text = TINY.replace("bass: {part: bass}", "bass: {part: bass, seed: 9}")
+    text = TINY.replace("drums: {part: drums,", "bass: {part: bass, seed: 9}\n  drums: {part: drums,")
     (tmp_path / "recipes" / "tiny.yaml").write_text(text)
     planned = plan_album(load_album(path))
     assert "tracks.bass.seed=null" in planned[1].overrides
@@ -302,10 +301,9 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path):
     assert lock == json.loads((folder / "album.json").read_text())
     names = sorted(lock["outputs"])
     assert names == ["cover.jpg", "mix/Test-Album_chapters.txt", "mix/Test-Album_mix.cue", "mix/Test-Album_mix.flac",
-                     "mix/Test-Album_mix.mp3", "mix/Test-Album_mix.mp4", "mix/Test-Album_mix.wav",
-                     "tracks/01_Tiny-Loop.flac", "tracks/01_Tiny-Loop.mp3", "tracks/01_Tiny-Loop.wav",
-                     "tracks/02_Loop-1.flac", "tracks/02_Loop-1.mp3", "tracks/02_Loop-1.wav",
-                     "tracks/03_Loop-2.flac", "tracks/03_Loop-2.mp3", "tracks/03_Loop-2.wav"]
+                     "mix/Test-Album_mix.mp3", "mix/Test-Album_mix.mp4", "tracks/01_Tiny-Loop.flac",
+                     "tracks/01_Tiny-Loop.mp3", "tracks/02_Loop-1.flac", "tracks/02_Loop-1.mp3",
+                     "tracks/03_Loop-2.flac", "tracks/03_Loop-2.mp3"]
     assert Image.open(folder / "cover.jpg").size == (3000, 3000)
     cover = (folder / "cover.jpg").read_bytes()
     for rel in names:
@@ -339,9 +337,12 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path):
                           quiet=True)
     assert single.lock["stages"]["mix"]["outputs"]["master.wav"] == second["master_sha256"]
 
+    # verify rebuilds from nothing and finds every byte the same, except what we tampered with here.
+    lock_file = tmp_path / "albums" / "test.lock.json"
+    lock["outputs"]["tracks/02_Loop-1.mp3"]["sha256"] = "0" * 64
+    lock["tracks"][1]["recipe_sha256"] = "0" * 64
+    lock_file.write_text(json.dumps(lock))
     report = verify_album(path)
-    assert report["identical"], report
-    (tmp_path / "recipes" / "tiny.yaml").write_text(TINY.replace("Am7 Dm7", "Cmaj7 Dm7"))
-    report = verify_album(path)
-    assert not report["identical"] and "recipe recipes/tiny.yaml changed since the lock was written" in \
-        report["likely_causes"]
+    assert not report["identical"] and report["differences"] == ["tracks/02_Loop-1.mp3"], report
+    assert report["tracks_differing"] == []  # every master rebuilt identically
+    assert "recipe recipes/tiny.yaml changed since the lock was written" in report["likely_causes"]
