@@ -321,6 +321,9 @@ class LoadedRecipe:
     path: Path
     positions: Positions
     overrides: tuple[str, ...] = ()  # --set path=value, already applied to `recipe`
+    # sha256 of the text when the recipe was parsed from text not (yet) on disk, e.g. a radio
+    # station's track: the lock records it instead of hashing the file.
+    source_sha256: str | None = None
 
     @property
     def name(self) -> str:
@@ -389,13 +392,21 @@ def load_recipe(path: Path, overrides: list[str] | None = None) -> LoadedRecipe:
 
 
 def parse_recipe_text(text: str, path: Path) -> LoadedRecipe:
+    """A recipe from text, as if it were the file at `path` (which need not exist)."""
+    import dataclasses
+    import hashlib
+
     data, positions = parse_yaml(text, path)
-    return validate_data(data, positions, path, [])
+    loaded = validate_data(data, positions, path, [])
+    return dataclasses.replace(loaded, source_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def validate_data(data: Any, positions: Positions, path: Path, overrides: list[str]) -> LoadedRecipe:
     if not isinstance(data, dict):
         raise LofictlError("a recipe is a mapping of keys such as title, tempo and tracks", file=path, line=1)
+    if "station" in data and "lofictl" not in data:
+        raise LofictlError("this is a radio station file, not a recipe; play it with `lofictl radio "
+                           f"{path}`", file=path, line=positions.line_of(("station",)), field="station")
     data = apply_overrides(data, overrides, path)
     if "lofictl" in data and data["lofictl"] != FORMAT_VERSION and isinstance(data["lofictl"], int):
         newer = "a newer" if data["lofictl"] > FORMAT_VERSION else "an unknown"
@@ -526,12 +537,12 @@ def _did_you_mean(word: str, options: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _model_at(path: FieldPath, data: Any) -> type[BaseModel] | None:
+def _model_at(path: FieldPath, data: Any, root: type[BaseModel] | None = None) -> type[BaseModel] | None:
     """The pydantic model a field path points into, so unknown keys can suggest real ones.
 
     `data` is the raw recipe, walked alongside, so a track's `part` picks its model.
     """
-    annotation: Any = Recipe
+    annotation: Any = root or Recipe
     for part in path:
         model = _as_model(annotation, data)
         if model is not None and part in model.model_fields:
@@ -591,11 +602,11 @@ def _clean_loc(loc: tuple, data_is_track_union: bool = True) -> FieldPath:
     return tuple(cleaned)
 
 
-def _range_text(path: FieldPath, data: Any) -> str | None:
+def _range_text(path: FieldPath, data: Any, root: type[BaseModel] | None = None) -> str | None:
     """'from 20 to 300' for a field with both bounds, from the schema's own constraints."""
     if not path:
         return None
-    model = _model_at(path[:-1], data)
+    model = _model_at(path[:-1], data, root)
     if model is None or path[-1] not in model.model_fields:
         return None
     low = high = None
@@ -613,7 +624,15 @@ def _range_text(path: FieldPath, data: Any) -> str | None:
     return None
 
 
-def _first_error(exc: ValidationError, positions: Positions, file: Path, data: Any) -> LofictlError:
+def validation_error(exc: ValidationError, positions: Positions, file: Path, data: Any,
+                     root: type[BaseModel] | None = None) -> LofictlError:
+    """pydantic's errors as one line, `file:line: field: message`, for a recipe or any schema
+    written in the same style (`root`, default Recipe: a station file uses its own)."""
+    return _first_error(exc, positions, file, data, root)
+
+
+def _first_error(exc: ValidationError, positions: Positions, file: Path, data: Any,
+                 root: type[BaseModel] | None = None) -> LofictlError:
     errors = exc.errors()
     # Unknown keys first (a misspelt key also makes the real one "missing"), then the error
     # nearest the top of the file: it is the one the user reads first.
@@ -626,7 +645,7 @@ def _first_error(exc: ValidationError, positions: Positions, file: Path, data: A
     kind = error["type"]
     value = error.get("input")
     if kind == "extra_forbidden":
-        model = _model_at(path[:-1], data)
+        model = _model_at(path[:-1], data, root)
         options = list(model.model_fields) if model else []
         message = f"unknown key {path[-1]!r}{_did_you_mean(str(path[-1]), options)}"
         if options and not _did_you_mean(str(path[-1]), options):
@@ -636,7 +655,7 @@ def _first_error(exc: ValidationError, positions: Positions, file: Path, data: A
         if path and path[-1] == "part":
             message = f"is required: one of {', '.join(PARTS)}"
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        allowed = _range_text(path, data)
+        allowed = _range_text(path, data, root)
         message = f"must be {allowed} (got {value!r})" if allowed else error["msg"].replace("Input should", "must") + f" (got {value!r})"
     elif kind == "literal_error":
         message = f"must be {error['ctx']['expected']} (got {value!r})"
