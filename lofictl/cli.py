@@ -68,9 +68,25 @@ def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to che
     from .recipe import load_recipe
 
     for path in recipes:
+        if _is_station(path):
+            from .radio.station import load_station
+
+            station = load_station(path).station
+            out.print(f"[green]ok[/] {path}: station {station.title!r}, {len(station.recipes)} recipes")
+            continue
         plan = prepare(load_recipe(path), deep=True)
         out.print(f"[green]ok[/] {path}: {plan.loaded.recipe.title!r}, {plan.loaded.recipe.total_bars} bars, "
                   f"{len(plan.loaded.recipe.tracks)} tracks")
+
+
+def _is_station(path: Path) -> bool:
+    """A station file (station: 1) rather than a recipe: read its first keys only."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            head = handle.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(line.startswith("station:") for line in head.splitlines())
 
 
 @app.command()
@@ -367,4 +383,13 @@ def _register_extras() -> None:
     app.add_typer(train_app, name="train")
 
 
+def _register_radio() -> None:
+    from .radio.command import radio_app
+
+    for command in radio_app.registered_commands:
+        command.callback = user_errors(command.callback)
+    app.add_typer(radio_app, name="radio")
+
+
 _register_extras()
+_register_radio()
