@@ -61,7 +61,8 @@ def play(
         stop_requested.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    # Both, explicitly: a station started in the background of a shell has SIGINT ignored.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         radio.start()
         while not radio.wait(0.5):
@@ -69,9 +70,11 @@ def play(
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean stop short
+        for sig in previous:  # a second signal must not cut the clean stop short
+            signal.signal(sig, signal.SIG_IGN)
         radio.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(f"stopped {loaded.station.title}: {radio.producer.built if hasattr(radio, 'producer') else 0} tracks made",
           file=sys.stderr)
 

@@ -232,7 +232,7 @@ class IcecastFeed:
                             backoff = 1.0
                             if self._title:
                                 self.set_title(self._title)
-            except (BrokenPipeError, OSError):
+            except (OSError, ValueError):  # the server went away, or stop() closed the pipe
                 pass
             self.connected = False
             self._end(process)
@@ -261,7 +261,7 @@ class IcecastFeed:
         if not self.connected:
             return
         parts = self.parts
-        query = urllib.parse.urlencode({"mount": parts.path, "mode": "updinfo", "song": title})
+        query = urllib.parse.urlencode({"mount": parts.path, "mode": "updinfo", "song": title, "charset": "UTF-8"})
         request = urllib.request.Request(f"http://{parts.hostname}:{parts.port or 8000}/admin/metadata?{query}")
         token = base64.b64encode(f"{parts.username or 'source'}:{parts.password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
@@ -272,6 +272,6 @@ class IcecastFeed:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._process is not None:
+        self._thread.join(5)  # it sees the stop within a ring timeout, then ends its ffmpeg
+        if self._process is not None and self._process.poll() is None:
             self._end(self._process)
-        self._thread.join(10)

@@ -14,11 +14,9 @@ newest `HISTORY` of them).
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -116,10 +114,10 @@ def build_track(station_path: str, number: int, work_dir: str, jobs: int) -> dic
 
 
 def _worker_main(conn, station_path: str, work_dir: str, jobs: int) -> None:
-    # Ctrl-C reaches the whole process group: the parent decides when the worker stops.
+    # Ctrl-C reaches the whole process group: the parent decides when the worker stops. Its
+    # SIGTERM ends the worker at once (the default action); the parent then removes what an
+    # unfinished build left in the work folder.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # SIGTERM from the parent: unwind, so a build in progress removes its temporary folder.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         os.nice(5)  # the stream in the parent comes first
     except OSError:
@@ -159,18 +157,18 @@ class BuildWorker:
         """("ok", track fields) or ("error", message); ("stopped", "") if `stop` was set meanwhile."""
         if self._process is None or not self._process.is_alive():
             self._start()
+        process, conn = self._process, self._conn
         try:
-            self._conn.send(number)
+            conn.send(number)
             while not stop.is_set():
-                if self._conn.poll(0.2):
-                    status, got, payload = self._conn.recv()
+                if conn.poll(0.2):
+                    status, got, payload = conn.recv()
                     assert got == number
                     return status, payload
-                if not self._process.is_alive():
-                    code = self._process.exitcode
+                if not process.is_alive():
                     self._process = None
-                    return "error", f"the build process died (exit code {code}); starting a new one"
-        except (EOFError, OSError, BrokenPipeError):
+                    return "error", f"the build process died (exit code {process.exitcode}); starting a new one"
+        except (EOFError, OSError):
             self._process = None
             return "error", "the build process died; starting a new one"
         return "stopped", ""
@@ -345,13 +343,14 @@ class Producer:
         self._stop.set()
         with self._changed:
             self._changed.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(5)  # it notices the stop within a poll interval
         self.worker.stop()
-        self._thread.join(15)
+        for stale in self.work.tracks.glob(".*"):  # what a build cut short left behind
+            shutil.rmtree(stale, ignore_errors=True)
 
     def status(self) -> dict:
         return {"ready": [t.number for t in self.ready], "building": self.building, "built": self.built,
                 "failed": self.failed, "rtf": round(self.rtf, 2) if self.rtf else None}
 
 
-def track_from_json(text: str) -> ReadyTrack:
-    return ReadyTrack(**json.loads(text))

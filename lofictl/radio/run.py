@@ -211,6 +211,11 @@ class RadioStation:
                 "stream_s": round(self._air_frame / SAMPLE_RATE, 1), "replays": getattr(self.air, "replays", 0)
                 if hasattr(self, "air") else 0}
 
+    def timeline(self) -> list[dict]:
+        """The recent clips of the stream: what, and at which stream sample it starts and is heard."""
+        return [{"kind": e.kind, "number": e.track.number if e.track else None, "start": e.start, "air": e.air}
+                for e in self.air.timeline()]
+
     def rate(self, kind: str, listener: str) -> dict:
         entry = self.air.aired if hasattr(self, "air") else None
         if entry is None or entry.track is None:
@@ -237,8 +242,12 @@ class RadioStation:
         return self.work.pianoroll(number, live)
 
     def listened(self, number: int | None, listener: str, samples: int) -> None:
-        if number is not None and samples > 0 and not self.stopping:
+        if number is None or samples <= 0 or self.stopping:
+            return
+        try:
             self.db.listened(number, listener, samples / SAMPLE_RATE)
+        except Exception:  # noqa: BLE001 - the database closing under a leaving listener is harmless
+            pass
 
     def listener_joined(self) -> None:
         with self._lock:

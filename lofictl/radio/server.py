@@ -105,6 +105,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._stream()
             elif path == "/api/now":
                 self._json(station.now())
+            elif path == "/api/timeline":
+                self._json({"sample_rate": station.sample_rate, "entries": station.timeline()})
             elif (match := re.fullmatch(r"/api/track/(\d+)/pianoroll\.png", path)):
                 roll = station.pianoroll(int(match[1]))
                 if roll is None:
@@ -146,11 +148,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.send_header("icy-name", station.title)
         self.send_header("icy-br", str(station.bitrate_kbps))
+        ring = station.ring
+        cursor = ring.start(station.burst_frames)
+        # Where this listener's first MP3 frame sits in the stream (frame n holds samples from
+        # n * 1152): lets a client line what it hears up with /api/timeline.
+        self.send_header("X-Stream-Frame", str(cursor))
         self.end_headers()
         if self.command == "HEAD":
             return
-        ring = station.ring
-        cursor = ring.start(station.burst_frames)
         heard_track, heard_samples = None, 0
         station.listener_joined()
         try:
