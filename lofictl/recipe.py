@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -560,7 +561,7 @@ def _as_model(annotation: Any, data: Any) -> type[BaseModel] | None:
     annotation = _strip(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    if typing.get_origin(annotation) is Union:
+    if typing.get_origin(annotation) in (Union, types.UnionType):  # Optional[X] and X | None
         models = [m for m in (_as_model(arg, data) for arg in typing.get_args(annotation)) if m]
         tag = data.get("part") if isinstance(data, dict) else None
         for model in models:  # a discriminated union: the part names the model

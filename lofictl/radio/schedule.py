@@ -145,7 +145,7 @@ class Schedule:
             options = neighbours(before.code, letter)
             code = _pick(options, station.seed, "key", number)
         walk = station.vary.tempo
-        if walk == "recipe":
+        if walk is None:
             tempo = recipe.tempo
         elif before is None:
             tempo = min(max(recipe.tempo, walk.min), walk.max)

@@ -53,11 +53,20 @@ class Vary(Strict):
     key: Literal["neighbours", "recipe", "any"] = Field(
         "neighbours", description="neighbours: a Camelot-wheel neighbour of the last track's key; "
         "recipe: each recipe's own key; any: any key of the recipe's mode")
-    tempo: TempoWalk | Literal["recipe"] = Field(default_factory=TempoWalk,
-                                                 description="A walk in small steps, or each recipe's own tempo")
+    tempo: TempoWalk | None = Field(default_factory=TempoWalk,
+                                    description="A walk in small steps, or `recipe`: each recipe's own tempo")
     drums: list[str] | None = Field(None, min_length=1, description="Drum patterns a track may pick from")
     presets: dict[str, list[str]] = Field(default_factory=dict,
                                           description="Per part (chords, melody, bass, midi): presets to pick from")
+
+    @field_validator("tempo", mode="before")
+    @classmethod
+    def _own_tempo(cls, value: Any) -> Any:
+        if value == "recipe":
+            return None  # None stands for "each recipe's own tempo"
+        if value is None or isinstance(value, str):
+            raise ValueError(f"write `tempo: recipe`, or a walk like {{min: 66, max: 88, step: 3}} (got {value!r})")
+        return value
 
     @field_validator("presets")
     @classmethod
@@ -154,6 +163,16 @@ class LoadedStation:
         return self.project_path(self.station.work_dir, f"build/radio/{self.name}", ("work_dir",))
 
 
+def is_station_file(path: Path) -> bool:
+    """A station file (a top-level `station:` key) rather than a recipe; reads only its start."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            head = handle.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(line.startswith("station:") for line in head.splitlines())
+
+
 def load_station(path: Path) -> LoadedStation:
     """Read and check a station file and every recipe it names."""
     data, positions = read_yaml(path)
@@ -208,7 +227,7 @@ def _check_against_recipes(loaded: LoadedStation) -> None:
                     except LofictlError as exc:
                         raise loaded.error(f"{exc.message} (for track {track_name!r} of {recipe.path.name})",
                                            ("vary", "presets", part, position)) from None
-    slowest = station.vary.tempo.min if station.vary.tempo != "recipe" else None
+    slowest = station.vary.tempo.min if station.vary.tempo is not None else None
     for index, recipe in enumerate(loaded.recipes):
         bars = track_bars(station, recipe, slowest)
         if bars < 2 * station.crossfade + 1:
