@@ -1003,7 +1003,8 @@ def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudne
     return {
         "lofictl_lock": LOCK_FORMAT,
         "lofictl": __version__,
-        "recipe": {"file": plan.loaded.path.name, "sha256": cache.file_sha256(plan.loaded.path),
+        "recipe": {"file": plan.loaded.path.name,
+                   "sha256": plan.loaded.source_sha256 or cache.file_sha256(plan.loaded.path),
                    "overrides": list(plan.loaded.overrides), "resolved": recipe.model_dump(mode="json")},
         "seeds": {"master": recipe.seed, "tracks": seeds},
         "instruments": {name: {"soundfont": inst.soundfont.name, "sha256": cache.file_sha256(inst.soundfont),

@@ -66,9 +66,14 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to check.", show_default=False)) -> None:
     """Check recipes without building: schema, chords, SoundFonts, presets, effects, files."""
     from .build import prepare
+    from .radio.station import is_station_file, load_station
     from .recipe import load_recipe
 
     for path in recipes:
+        if is_station_file(path):
+            station = load_station(path).station
+            out.print(f"[green]ok[/] {path}: station {station.title!r}, {len(station.recipes)} recipes")
+            continue
         plan = prepare(load_recipe(path), deep=True)
         out.print(f"[green]ok[/] {path}: {plan.loaded.recipe.title!r}, {plan.loaded.recipe.total_bars} bars, "
                   f"{len(plan.loaded.recipe.tracks)} tracks")
@@ -102,7 +107,13 @@ def build(
 ) -> None:
     """Build recipes: MIDI, stems, mastered track, piano roll and the lock file beside the recipe."""
     from .batch import build_many
+    from .radio.station import is_station_file
 
+    stations = [path for path in recipes if is_station_file(path)]
+    if stations and len(stations) < len(recipes):  # `build recipes/*.yaml` next to a station file
+        for path in stations:
+            console.print(f"skipped {path}: a radio station, not a recipe (play it with `lofictl radio {path}`)")
+        recipes = [path for path in recipes if path not in stations]
     if out_dir is not None and len(recipes) > 1:
         raise LofictlError("--out names one folder, so it works with one recipe at a time")
     results = build_many(recipes, overrides=set_, out_dir=out_dir, midi_only=midi_only, jobs=jobs,
@@ -424,4 +435,13 @@ def _register_extras() -> None:
     app.add_typer(train_app, name="train")
 
 
+def _register_radio() -> None:
+    from .radio.command import radio_app
+
+    for command in radio_app.registered_commands:
+        command.callback = user_errors(command.callback)
+    app.add_typer(radio_app, name="radio")
+
+
 _register_extras()
+_register_radio()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,6 +322,9 @@ class LoadedRecipe:
     path: Path
     positions: Positions
     overrides: tuple[str, ...] = ()  # --set path=value, already applied to `recipe`
+    # sha256 of the text when the recipe was parsed from text not (yet) on disk, e.g. a radio
+    # station's track: the lock records it instead of hashing the file.
+    source_sha256: str | None = None
 
     @property
     def name(self) -> str:
@@ -390,13 +394,21 @@ def load_recipe(path: Path, overrides: list[str] | None = None) -> LoadedRecipe:
 
 
 def parse_recipe_text(text: str, path: Path) -> LoadedRecipe:
+    """A recipe from text, as if it were the file at `path` (which need not exist)."""
+    import dataclasses
+    import hashlib
+
     data, positions = parse_yaml(text, path)
-    return validate_data(data, positions, path, [])
+    loaded = validate_data(data, positions, path, [])
+    return dataclasses.replace(loaded, source_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def validate_data(data: Any, positions: Positions, path: Path, overrides: list[str]) -> LoadedRecipe:
     if not isinstance(data, dict):
         raise LofictlError("a recipe is a mapping of keys such as title, tempo and tracks", file=path, line=1)
+    if "station" in data and "lofictl" not in data:
+        raise LofictlError("this is a radio station file, not a recipe; play it with `lofictl radio "
+                           f"{path}`", file=path, line=positions.line_of(("station",)), field="station")
     data = apply_overrides(data, overrides, path)
     if "lofictl" in data and data["lofictl"] != FORMAT_VERSION and isinstance(data["lofictl"], int):
         newer = "a newer" if data["lofictl"] > FORMAT_VERSION else "an unknown"
@@ -550,7 +562,7 @@ def _as_model(annotation: Any, data: Any) -> type[BaseModel] | None:
     annotation = _strip(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    if typing.get_origin(annotation) is Union:
+    if typing.get_origin(annotation) in (Union, types.UnionType):  # Optional[X] and X | None
         models = [m for m in (_as_model(arg, data) for arg in typing.get_args(annotation)) if m]
         tag = data.get("part") if isinstance(data, dict) else None
         for model in models:  # a discriminated union: the part names the model
@@ -614,9 +626,15 @@ def _range_text(path: FieldPath, data: Any, root: type[BaseModel] | None = None)
     return None
 
 
+def validation_error(exc: ValidationError, positions: Positions, file: Path, data: Any,
+                     root: type[BaseModel] | None = None) -> LofictlError:
+    """pydantic's errors as one line, `file:line: field: message`, for a recipe or any schema
+    written in the same style (`root`, default Recipe: a station file uses its own)."""
+    return _first_error(exc, positions, file, data, root)
+
+
 def _first_error(exc: ValidationError, positions: Positions, file: Path, data: Any,
                  root: type[BaseModel] | None = None) -> LofictlError:
-    """The first pydantic error as one `file:line: field: message` line (root: the file's model)."""
     errors = exc.errors()
     # Unknown keys first (a misspelt key also makes the real one "missing"), then the error
     # nearest the top of the file: it is the one the user reads first.

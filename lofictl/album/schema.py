@@ -25,7 +25,7 @@ from typing import Any, Literal, Union
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lofictl.errors import LofictlError
-from lofictl.recipe import Strict, _dotted, _first_error, parse_seconds, project_root_for, resolve_project_path
+from lofictl.recipe import Strict, _dotted, parse_seconds, project_root_for, resolve_project_path, validation_error
 from lofictl.yamlfile import FieldPath, Positions, read_yaml
 
 FORMAT_VERSION = 1
@@ -192,7 +192,7 @@ def load_album(path: Path) -> LoadedAlbum:
     try:
         album = Album.model_validate(data)
     except ValidationError as exc:
-        raise _first_error(exc, positions, path, data, Album) from None
+        raise validation_error(exc, positions, path, data, Album) from None
     loaded = LoadedAlbum(album, path, positions)
     if album.cover is not None:
         loaded.resolve_path(album.cover, ("cover",))

@@ -1,0 +1,75 @@
+"""lofictl.sequence: bar-aligned equal-power crossfades, sample-exact outside the fades."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lofictl import audio_io
+from lofictl.sequence import Clip, Sequencer, equal_power, iter_sequence
+
+RATE = 8000
+
+
+def _clip(tmp_path, name: str, bars: int, bar_frames: int, tail: int, seed: int) -> tuple[Clip, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    audio = (rng.standard_normal((2, bars * bar_frames + tail)) * 0.1).astype(np.float32)
+    path = tmp_path / f"{name}.wav"
+    audio_io.write_wav(path, audio, RATE)
+    return Clip(path, audio.shape[1], float(bar_frames), bars, name), audio
+
+
+def test_equal_power_gains_hold_power_and_meet_exactly():
+    out, inn = equal_power(0, 1000, 1000)
+    assert out[0] == 1.0 and inn[0] == 0.0
+    assert np.allclose(out.astype(np.float64) ** 2 + inn.astype(np.float64) ** 2, 1.0, atol=1e-6)
+    assert np.all(np.diff(out) <= 0) and np.all(np.diff(inn) >= 0)
+    # cut into pieces, the same gains
+    a = np.concatenate([equal_power(0, 300, 1000)[1], equal_power(300, 700, 1000)[1]])
+    assert np.array_equal(a, inn)
+
+
+def test_sequence_is_exact_between_fades_and_fades_on_bar_lines(tmp_path):
+    a, audio_a = _clip(tmp_path, "a", 6, 1000, 500, 1)
+    b, audio_b = _clip(tmp_path, "b", 5, 800, 400, 2)
+    starts = []
+    mix = np.concatenate(list(iter_sequence([a, b], crossfade_bars=2, block_size=333,
+                                            on_start=lambda c, s, air: starts.append((c.label, s, air)))), axis=1)
+    fade_at = 4 * 1000  # a's bar 4 of 6
+    assert starts == [("a", 0, 0), ("b", fade_at, fade_at + 1000)]
+    assert np.array_equal(mix[:, :fade_at], audio_a[:, :fade_at])  # a untouched before its fade
+    length = 2000  # a's last two bars
+    out_gain, in_gain = equal_power(0, length, length)
+    expected = audio_a[:, fade_at:fade_at + length] * out_gain + audio_b[:, :length] * in_gain
+    assert np.array_equal(mix[:, fade_at:fade_at + length], expected)
+    # after the fade, b alone, to the end of its tail (the last clip plays out)
+    assert np.array_equal(mix[:, fade_at + length:], audio_b[:, length:])
+    assert mix.shape[1] == fade_at + audio_b.shape[1]
+
+
+def test_endless_supply_and_skip_to_next_bar(tmp_path):
+    clips = [_clip(tmp_path, f"c{i}", 8, 500, 200, i)[0] for i in range(3)]
+    supplied = iter(clips * 10)
+    starts = []
+    seq = Sequencer(lambda: next(supplied), 2, lambda c, s, air: starts.append(s))
+    seq.read(1234)
+    assert seq.fade_now(bars=1)  # a skip: fade from the next bar line (1500), one bar long
+    assert not seq.fade_now()  # already moved
+    seq.read(2000)
+    assert starts == [0, 1500]
+    assert seq.current.label == "c1"
+    total = 3234
+    for _ in range(50):
+        block = seq.read(1000)
+        assert block.shape == (2, 1000) and np.isfinite(block).all()
+        total += 1000
+    assert seq.frame == total and not seq.finished
+    seq.close()
+
+
+def test_mono_clip_is_refused(tmp_path):
+    path = tmp_path / "mono.wav"
+    audio_io.write_wav(path, np.zeros((1, 100), np.float32), RATE)
+    seq = Sequencer(lambda: Clip(path, 100, 10.0, 10), 1)
+    with pytest.raises(ValueError, match="stereo"):
+        seq.read(10)
