@@ -16,7 +16,6 @@ from lofictl.album import chapters
 from lofictl.album.plan import plan_album
 from lofictl.album.schema import is_album_file, load_album
 from lofictl.errors import LofictlError
-from lofictl.sound import sequence
 
 TINY = """\
 lofictl: 1
@@ -38,7 +37,7 @@ artist: Test Artist
 year: 2026
 genre: Lo-Fi
 seed: 11
-crossfade: 1s
+crossfade: 1 bar
 output: {{formats: [flac, mp3], video: {{width: 320, height: 240}}}}
 tracks:
   - {{recipe: recipes/tiny.yaml, isrc: US-ABC-26-00001}}
@@ -74,7 +73,8 @@ def test_album_file_is_recognised(tmp_path):
     (("title: Test Album", "titel: Test Album"), "albums/test.yaml:2: titel: unknown key 'titel'; did you mean 'title'?"),
     (("year: 2026", "year: 20266"), "albums/test.yaml:4: year: must be from 1900 to 2200 (got 20266)"),
     (("isrc: US-ABC-26-00001", "isrc: nope"), "albums/test.yaml:10: tracks.0.isrc: 'nope' is not an ISRC"),
-    (("crossfade: 1s", "crossfade: 1s\ngap: 2s"), "albums/test.yaml:1: give crossfade or gap, not both"),
+    (("crossfade: 1 bar", "crossfade: 1 bar\ngap: 2s"), "albums/test.yaml:1: give crossfade or gap, not both"),
+    (("crossfade: 1 bar", "crossfade: 4s"), "albums/test.yaml:7: crossfade: '4s' is not a number of bars"),
     (("recipes/tiny.yaml, isrc", "recipes/tony.yaml, isrc"), "albums/test.yaml:10: tracks.0.recipe: 'recipes/tony.yaml' not found"),
     (("set: {tempo: 100}", "set: {tempo: 1000}"), "albums/test.yaml:11: tracks.1.set.tempo: must be from 20 to 300 (got 1000) (in tiny.yaml)"),
     (("count: 2,", "count: 2, seed: 4,"), "albums/test.yaml:11: tracks.1: with count, each track's seed is derived"),
@@ -145,46 +145,13 @@ def test_shuffle_and_tempo_orders(tmp_path):
 # --- sequencing and chapters ----------------------------------------------------------------
 
 
-def test_plan_sequence_crossfade_and_gap():
-    placed = sequence.plan_sequence([1000, 800, 1200], crossfade=100)
-    assert [p.start for p in placed] == [0, 900, 1600]
-    assert sequence.total_length(placed) == 2800
-    assert placed[0].fade_in == 0 and placed[-1].fade_out == 0 and placed[1].heard_from == 950
-    gapped = sequence.plan_sequence([1000, 800], gap=50)
-    assert [p.start for p in gapped] == [0, 1050] and sequence.total_length(gapped) == 1850
-    with pytest.raises(LofictlError, match="longer than half the shortest"):
-        sequence.plan_sequence([1000, 100], crossfade=60)
-
-
-def test_equal_power_crossfade_keeps_power_and_streams_exactly(tmp_path):
-    from lofictl import audio_io
-
-    rng = np.random.default_rng(1)
-    tracks = [rng.standard_normal((2, n)).astype(np.float32) * 0.1 for n in (5000, 4000, 6000)]
-    paths = []
-    for index, audio in enumerate(tracks):
-        paths.append(tmp_path / f"{index}.wav")
-        audio_io.write_wav(paths[-1], audio, 44100)
-    placed = sequence.plan_sequence([a.shape[1] for a in tracks], crossfade=1000)
-    big, small = tmp_path / "big.wav", tmp_path / "small.wav"
-    sequence.sequence_to_wav(paths, placed, 44100, big)
-    sequence.sequence_to_wav(paths, placed, 44100, small, block_size=333)
-    assert big.read_bytes() == small.read_bytes()
-    rise, fall = sequence.fade_curve(1000, rising=True), sequence.fade_curve(1000, rising=False)
-    assert np.allclose(rise ** 2 + fall ** 2, 1.0, atol=1e-6)
-    mixed, _ = audio_io.read_audio(big)
-    expected = tracks[0][:, 4000:] * fall + tracks[1][:, :1000] * rise
-    assert np.allclose(mixed[:, 4000:5000], expected, atol=1e-6)
-    assert np.array_equal(mixed[:, :4000], tracks[0][:, :4000])
-
-
 def test_chapters_cue_and_youtube_format():
-    placed = sequence.plan_sequence([44100 * 100, 44100 * 200, 44100 * 3400], crossfade=44100 * 4)
-    total = sequence.total_length(placed)
-    items = chapters.marks(["One", "Two", "Three"], "Me", ["USABC2600001", None, None], placed, 44100, total)
-    assert [round(m.start_s, 3) for m in items] == [0.0, 98.0, 294.0]
+    rate = 44100
+    items = chapters.marks(["One", "Two", "Three"], "Me", ["USABC2600001", None, None],
+                           [17, 98 * rate, 294 * rate], 3700 * rate, rate)
+    assert [round(m.start_s, 3) for m in items] == [0.0, 98.0, 294.0]  # the first chapter starts at zero
     assert chapters.youtube_chapters(items).splitlines() == ["0:00:00 One", "0:01:38 Two", "0:04:54 Three"]
-    short = chapters.marks(["One", "Two"], "Me", [None, None], placed[:2], 44100, placed[1].end)
+    short = chapters.marks(["One", "Two"], "Me", [None, None], [0, 98 * rate], 200 * rate, rate)
     assert chapters.youtube_chapters(short) == "00:00 One\n01:38 Two\n"
     cue = chapters.cue_sheet("Album", "Me", "Lo-Fi", 2026, "mix.flac", items, "lofictl")
     assert 'FILE "mix.flac" WAVE' in cue and "ISRC USABC2600001" in cue
@@ -324,9 +291,10 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path):
     assert len(ID3(folder / "mix/Test-Album_mix.mp3").getall("CHAP")) == 3
     assert abs(lock["mix"]["loudness"]["integrated_lufs"] - (-14.0)) < 0.5
     assert lock["mix"]["loudness"]["true_peak_dbtp"] <= -1.0
-    starts = [c["start_s"] for c in lock["mix"]["chapters"]]
-    assert starts[0] == 0 and lock["mix"]["duration_s"] == pytest.approx(
-        sum(t["duration_s"] for t in lock["tracks"]) - 2 * 1.0, abs=1e-4)
+    # Crossfades of one bar on the outgoing track's bar lines (2 bars at 120 BPM, then 100 BPM):
+    # track 2 enters at 2 s and takes over at 3 s; track 3 enters at 4.4 s, takes over at 5.6 s.
+    assert [c["start_s"] for c in lock["mix"]["chapters"]] == [0.0, 3.0, 5.6]
+    assert lock["mix"]["duration_s"] == pytest.approx(2.0 + 2.4 + lock["tracks"][2]["duration_s"], abs=1e-4)
 
     # Each track's lock entry says how to rebuild it alone, and that gives the same master.
     from lofictl.build import build_recipe

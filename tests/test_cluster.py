@@ -88,5 +88,5 @@ def test_unreachable_scheduler_is_one_clear_error():
     from lofictl.errors import LofictlError
 
     with pytest.raises(LofictlError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
-        with open_runner(scheduler="tcp://127.0.0.1:9"):
+        with open_runner(scheduler="tcp://127.0.0.1:9", timeout="1s"):
             pass

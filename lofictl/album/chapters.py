@@ -2,7 +2,7 @@
 a CUE sheet (CD frames, 1/75 s), a YouTube chapter list (`00:00 Title`), ffmpeg's metadata
 file (chapters for the MP4) and ID3 chapters (for the mix MP3).
 
-A track "begins" where it takes over: the middle of its crossfade (its first sample with a gap).
+A track "begins" where it takes over: the middle of its crossfade (its first sample after a gap).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lofictl.export.tags import Chapter
-from lofictl.sound.sequence import Placement
 
 
 @dataclass(frozen=True)
@@ -22,9 +21,10 @@ class Mark:
     isrc: str | None = None
 
 
-def marks(titles: list[str], performer: str, isrcs: list[str | None], placements: list[Placement],
-          sample_rate: int, total: int) -> list[Mark]:
-    starts = [0 if i == 0 else p.heard_from for i, p in enumerate(placements)]
+def marks(titles: list[str], performer: str, isrcs: list[str | None], starts: list[int], total: int,
+          sample_rate: int) -> list[Mark]:
+    """One mark per track from where it takes over (frames) to where the next one does."""
+    starts = [0, *starts[1:]]
     ends = starts[1:] + [total]
     return [Mark(title, performer, start / sample_rate, end / sample_rate, isrc)
             for title, isrc, start, end in zip(titles, isrcs, starts, ends)]

@@ -219,9 +219,6 @@ def _track_tags(album: LoadedAlbum, number: int, total: int, s: TrackSpec, r: di
 def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[dict], art, cover_stage,
              root: str, cache: Cache, say) -> tuple[dict, dict[str, str]]:
     """Submit the tagged files of every track and the mix (with its video); gather; the lock."""
-    from lofictl.export.tags import Tags
-    from lofictl.sound import sequence
-
     spec = album.album
     sample_rate = spec.output.sample_rate
     formats = tuple(spec.output.formats)
@@ -234,34 +231,18 @@ def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[
                                 _track_tags(album, number, len(specs), s, r), art)
         futures[runner.submit(tasks.encode_track, task, key=f"lofictl-encode-{number:03d}-{s.name}")] = ("encode", number)
     album_base = safe_name(spec.title)
-    texts: dict[str, str] = {}
-    placements, items = [], []
     if spec.output.mix:
-        placements = sequence.plan_sequence([r["frames"] for r in rendered],
-                                            crossfade=round(spec.crossfade_s * sample_rate),
-                                            gap=round(spec.gap_s * sample_rate))
-        total = sequence.total_length(placements)
-        items = chapters.marks([s.title for s in specs], spec.artist, [s.isrc for s in specs], placements,
-                               sample_rate, total)
-        mix_audio = f"{album_base}_mix.flac" if "flac" in formats else f"{album_base}_mix.{formats[0]}"
-        cue = chapters.cue_sheet(spec.title, spec.artist, spec.genre, spec.year, mix_audio, items,
-                                 f"lofictl {__version__}")
-        texts[f"mix/{album_base}_mix.cue"] = cue
-        texts[f"mix/{album_base}_chapters.txt"] = chapters.youtube_chapters(items)
-        mix_tags = Tags(title=f"{spec.title} (continuous mix)", artist=spec.artist, album=spec.title, year=spec.year,
-                        date=spec.release_date, genre=spec.genre,
-                        provenance={"album": album.path.name, "seed": str(spec.seed), "lofictl": __version__,
-                                    "tracks": [s.name for s in specs]},
-                        chapters=chapters.id3_chapters(items), cuesheet=cue)
-        files = tasks.EncodeTask("", root, "mix", f"{album_base}_mix", formats, sample_rate, spec.true_peak_db,
-                                 mix_tags, art)
         video_spec = None
         if spec.video is not None:
             video_spec = tasks.VideoSpec(covers.video_frame(art, spec.video.width, spec.video.height),
-                                         chapters.ffmetadata(spec.title, spec.artist, items), spec.video.fps,
-                                         spec.video.audio_kbps, f"{album_base}_mix")
-        mix_task = tasks.MixTask(tuple(r["master"] for r in rendered), tuple(placements), root, sample_rate,
-                                 spec.loudness_lufs, spec.true_peak_db, files, video_spec)
+                                         spec.video.fps, spec.video.audio_kbps)
+        mix_task = tasks.MixTask(
+            tuple(tasks.MixTrack(r["master"], r["frames"], r["bar_frames"], r["bars"], s.title, s.isrc)
+                  for s, r in zip(specs, rendered)),
+            spec.crossfade_bars, spec.gap_s, root, sample_rate, spec.loudness_lufs, spec.true_peak_db, spec.title,
+            spec.artist, spec.genre, spec.year, spec.release_date,
+            {"album": album.path.name, "seed": str(spec.seed), "lofictl": __version__, "tracks": [s.name for s in specs]},
+            f"{album_base}_mix", formats, art, video_spec)
         futures[runner.submit(tasks.make_mix, mix_task, key=f"lofictl-mix-{album_base}")] = ("mix", 0)
     results: dict = {}
     for future in runner.as_completed(futures):
@@ -286,20 +267,19 @@ def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[
                             "loudness": r["loudness"], "stages": r["stages"], "seeds": r["seeds"],
                             "models": r["models"], "build": s.build_command(album.project_root)})
     mix_lock = None
+    texts: dict[str, str] = {}
     if spec.output.mix:
         made = results[("mix", 0)]
         outputs.update(made["files"]["outputs"])
+        texts.update(made["texts"])
         stages["mix"] = {"key": made["mix"]["key"], "outputs": made["mix"]["outputs"], "meta": made["mix"]["meta"]}
         stages["mix-files"] = {"key": made["files"]["key"], "outputs": made["files"]["outputs"],
                                "meta": made["files"]["meta"]}
         if "video" in made:
             outputs.update(made["video"]["outputs"])
-            stages["video"] = {"key": made["video"]["key"], "outputs": made["video"]["outputs"],
-                               "meta": made["video"]["meta"]}
-        mix_lock = {"duration_s": round(sequence.total_length(placements) / sample_rate, 6),
-                    "crossfade_s": spec.crossfade_s, "gap_s": spec.gap_s,
-                    "loudness": made["mix"]["meta"]["loudness"],
-                    "chapters": [{"title": m.title, "start_s": round(m.start_s, 3)} for m in items]}
+            stages["video"] = {"key": made["video"]["key"], "outputs": made["video"]["outputs"]}
+        mix_lock = {"duration_s": made["duration_s"], "crossfade_bars": spec.crossfade_bars, "gap_s": spec.gap_s,
+                    "loudness": made["mix"]["meta"]["loudness"], "chapters": made["chapters"]}
     libraries = dict(rendered[0]["libraries"])
     libraries.update(tasks.library_versions(("mutagen", "pillow", "dask", "distributed")))
     if spec.video is not None:

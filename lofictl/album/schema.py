@@ -10,7 +10,7 @@
       - recipe: recipes/rainy_night.yaml
       - {recipe: recipes/night_drive.yaml, seed: 99, set: {tempo: 84}, isrc: USXYZ2600002}
       - {recipe: recipes/sunday_morning.yaml, count: 3, title: "Sunday Morning {n}"}
-    crossfade: 4s                   # or gap: 2s, in the continuous mix
+    crossfade: 2 bars               # or gap: 2s, in the continuous mix
 
 Errors read like a recipe's: `file:line: field.path: what is wrong`, exit 2.
 """
@@ -102,15 +102,23 @@ class Album(Strict):
                               "from the tracks' own notes")
     loudness_lufs: float = Field(-14.0, ge=-40, le=-5, description="Every track and the mix (integrated, BS.1770)")
     true_peak_db: float = Field(-1.0, ge=-12, le=0, description="True-peak ceiling, MP3s included")
-    crossfade: float | None = Field(None, ge=0, le=60, description="Seconds of equal-power crossfade in the mix "
-                                    "(default 4s unless gap is given)")
+    crossfade: int | None = Field(None, ge=1, le=16, description="Bars of equal-power crossfade in the mix, on the "
+                                  "outgoing track's bar lines (default 2 unless gap is given)")
     gap: float | None = Field(None, ge=0, le=60, description="Seconds of silence between tracks in the mix")
     order: Union[Literal["listed", "shuffle", "tempo"], list[str]] = Field(
         "listed", description="listed, shuffle (from the album seed), tempo (slow to fast), or a list of names")
     tracks: list[AlbumTrack] = Field(min_length=1, max_length=500)
     output: Output = Field(default_factory=Output)
 
-    @field_validator("crossfade", "gap", mode="before")
+    @field_validator("crossfade", mode="before")
+    @classmethod
+    def _bars(cls, value: Any) -> Any:
+        match = re.fullmatch(r"\s*(\d+)\s*bars?\s*", value) if isinstance(value, str) else None
+        if isinstance(value, str) and not match:
+            raise ValueError(f"{value!r} is not a number of bars (write it like 2 bars)")
+        return int(match[1]) if match else value
+
+    @field_validator("gap", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> float | None:
         return None if value is None else parse_seconds(value)
@@ -129,8 +137,9 @@ class Album(Strict):
         return self
 
     @property
-    def crossfade_s(self) -> float:
-        return 0.0 if self.gap is not None else (4.0 if self.crossfade is None else self.crossfade)
+    def crossfade_bars(self) -> int:
+        """0 with a gap; otherwise the bars of crossfade (2 unless given)."""
+        return 0 if self.gap is not None else (2 if self.crossfade is None else self.crossfade)
 
     @property
     def gap_s(self) -> float:

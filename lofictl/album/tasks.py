@@ -24,7 +24,6 @@ from lofictl import __version__
 from lofictl.cache import Cache, Entry, canonical_json, sha256_bytes, sha256_file, stage_key
 from lofictl.errors import LofictlError
 from lofictl.export.tags import Cover, Tags
-from lofictl.sound.sequence import Placement
 
 WAV_BITS = 24  # album WAVs are 24-bit PCM, as distributors ask
 
@@ -108,6 +107,8 @@ def render_track(task: TrackTask) -> dict:
             "score": compose["outputs"]["score.json"],
             "frames": build.n_samples_for(compose["meta"]["duration_s"], sample_rate),
             "sample_rate": sample_rate,
+            "bars": loaded.recipe.total_bars,
+            "bar_frames": loaded.recipe.seconds_per_bar * sample_rate,
             "loudness": lock["loudness"],
             "stages": {name: record["key"] for name, record in sorted(lock["stages"].items())},
             "seeds": lock["seeds"],
@@ -176,77 +177,161 @@ def encode_track(task: EncodeTask) -> dict:
 
 
 @dataclass(frozen=True)
-class VideoSpec:
-    frame_png: bytes
-    metadata: str  # FFMETADATA1 text: title, artist, chapters
-    fps: int
-    audio_kbps: int
-    base: str
+class MixTrack:
+    master: str  # sha256 of the track's float32 master
+    frames: int
+    bar_frames: float  # frames per bar at the track's tempo
+    bars: int  # bars of music (the frames after them are the release tail)
+    title: str
+    isrc: str | None
 
 
 @dataclass(frozen=True)
 class MixTask:
-    masters: tuple[str, ...]
-    placements: tuple[Placement, ...]
+    tracks: tuple[MixTrack, ...]
+    crossfade_bars: int  # 0: a gap instead
+    gap_s: float
     cache_root: str
     sample_rate: int
     loudness_lufs: float
     ceiling_db: float
-    files: EncodeTask  # master is filled in by the task: the mix's own
-    video: VideoSpec | None
+    album_title: str
+    artist: str
+    genre: str
+    year: int
+    release_date: str | None
+    provenance: dict
+    base: str  # file names: <base>.flac, <base>.cue, ...
+    formats: tuple[str, ...]
+    cover: Cover
+    video: "VideoSpec | None"
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    frame_png: bytes
+    fps: int
+    audio_kbps: int
+
+
+def _write_growing_wav(blocks, path: Path, sample_rate: int) -> int:
+    """Float32 blocks into a WAV whose length is known only at the end (the header is patched)."""
+    from lofictl import audio_io
+
+    with open(path, "wb") as handle:
+        header = audio_io._wav_header(2, sample_rate, 0, "float32")
+        handle.write(header)
+        frames = 0
+        for block in blocks:
+            handle.write(audio_io._wav_frames(block, "float32"))
+            frames += block.shape[1]
+        handle.seek(0)
+        handle.write(audio_io._wav_header(2, sample_rate, frames, "float32"))  # same size, real lengths
+    return frames
+
+
+def _sequence(task: MixTask, paths: list[Path], out: Path) -> tuple[int, list[int]]:
+    """The tracks one after another into out; returns (frames, where each track takes over)."""
+    import numpy as np
+
+    from lofictl.sequence import Clip, iter_sequence
+    from lofictl.stream import AudioReader
+
+    takes_over = [0] * len(paths)
+    if task.crossfade_bars:
+        clips = [Clip(path, t.frames, t.bar_frames, t.bars, index)
+                 for index, (path, t) in enumerate(zip(paths, task.tracks))]
+
+        def started(clip, start: int, air: int) -> None:
+            takes_over[clip.label] = air
+
+        frames = _write_growing_wav(iter_sequence(clips, task.crossfade_bars, on_start=started), out,
+                                    task.sample_rate)
+        return frames, takes_over
+    gap = round(task.gap_s * task.sample_rate)
+
+    def blocks():
+        position = 0
+        for index, path in enumerate(paths):
+            if index:
+                yield np.zeros((2, gap), dtype=np.float32)
+                position += gap
+            takes_over[index] = position
+            with AudioReader(path) as reader:
+                for start in range(0, reader.frames, 1 << 16):
+                    yield reader.read(start, 1 << 16)
+                position += reader.frames
+
+    return _write_growing_wav(blocks(), out, task.sample_rate), takes_over
 
 
 def make_mix(task: MixTask) -> dict:
-    """Sequence the masters, master the whole at the target loudness, encode and tag it, film it."""
+    """Sequence the masters, master the whole at the target loudness, write CUE and chapters,
+    encode and tag the mix, and film it."""
     from lofictl import stream
-    from lofictl.sound import sequence
+    from lofictl.export.tags import Tags
+
+    from . import chapters
 
     cache = open_cache(task.cache_root)
-    mix_inputs = {"masters": list(task.masters), "placements": [dataclasses.astuple(p) for p in task.placements],
-                  "sample_rate": task.sample_rate, "loudness_lufs": task.loudness_lufs,
-                  "ceiling_db": task.ceiling_db, "lofictl": __version__, "libraries": library_versions()}
+    mix_inputs = {"tracks": [[t.master, t.frames, t.bar_frames, t.bars] for t in task.tracks],
+                  "crossfade_bars": task.crossfade_bars, "gap_s": task.gap_s, "sample_rate": task.sample_rate,
+                  "loudness_lufs": task.loudness_lufs, "ceiling_db": task.ceiling_db, "lofictl": __version__,
+                  "libraries": library_versions()}
 
     def make_master(work: Path):
-        paths = [fetch(cache, digest, work / f"track-{i:03d}.wav") for i, digest in enumerate(task.masters)]
+        paths = [fetch(cache, t.master, work / f"track-{i:03d}.wav") for i, t in enumerate(task.tracks)]
         sequenced = work / "sequence.wav"
-        sequence.sequence_to_wav(paths, list(task.placements), task.sample_rate, sequenced)
+        frames, takes_over = _sequence(task, paths, sequenced)
         for path in paths:
             path.unlink()
         master = work / "master.wav"
         stats = stream.mix_to_master_wav([sequenced], task.sample_rate, None, task.loudness_lufs,
                                          task.ceiling_db, master)
         sequenced.unlink()
-        return {"master.wav": master}, {"loudness": stats}
+        return {"master.wav": master}, {"loudness": stats, "frames": frames, "takes_over": takes_over}
 
     mastered = run_stage(cache, "album-mix", mix_inputs, make_master)
-    files = dataclasses.replace(task.files, master=mastered["outputs"]["master.wav"])
-    encoded = encode_track(files)
-    result = {"mix": mastered, "files": encoded}
+    meta = mastered["meta"]
+    items = chapters.marks([t.title for t in task.tracks], task.artist, [t.isrc for t in task.tracks],
+                           meta["takes_over"], meta["frames"], task.sample_rate)
+    audio_name = f"{task.base}.{'flac' if 'flac' in task.formats else task.formats[0]}"
+    cue = chapters.cue_sheet(task.album_title, task.artist, task.genre, task.year, audio_name, items,
+                             f"lofictl {__version__}")
+    texts = {f"mix/{task.base}.cue": cue,
+             f"mix/{task.base.removesuffix('_mix')}_chapters.txt": chapters.youtube_chapters(items)}
+    tags = Tags(title=f"{task.album_title} (continuous mix)", artist=task.artist, album=task.album_title,
+                year=task.year, date=task.release_date, genre=task.genre, provenance=task.provenance,
+                loudness_lufs=meta["loudness"]["integrated_lufs"], true_peak_dbtp=meta["loudness"]["true_peak_dbtp"],
+                chapters=chapters.id3_chapters(items), cuesheet=cue)
+    files = encode_track(EncodeTask(mastered["outputs"]["master.wav"], task.cache_root, "mix", task.base,
+                                    task.formats, task.sample_rate, task.ceiling_db, tags, task.cover))
+    result = {"mix": mastered, "files": files, "texts": texts,
+              "chapters": [{"title": m.title, "start_s": round(m.start_s, 3)} for m in items],
+              "duration_s": round(meta["frames"] / task.sample_rate, 6)}
     if task.video is not None:
-        result["video"] = _video(cache, task, mastered["outputs"]["master.wav"])
+        metadata = chapters.ffmetadata(task.album_title, task.artist, items)
+        result["video"] = _video(cache, task, mastered["outputs"]["master.wav"], metadata, meta["frames"])
     return result
 
 
-def _video(cache: Cache, task: MixTask, master: str) -> dict:
+def _video(cache: Cache, task: MixTask, master: str, metadata: str, frames: int) -> dict:
     from . import video
 
     spec = task.video
-    inputs = {"audio": master, "frame": sha256_bytes(spec.frame_png), "metadata": spec.metadata, "fps": spec.fps,
-              "audio_kbps": spec.audio_kbps, "base": spec.base, "ffmpeg": video.ffmpeg_version(),
+    inputs = {"audio": master, "frame": sha256_bytes(spec.frame_png), "metadata": metadata, "fps": spec.fps,
+              "audio_kbps": spec.audio_kbps, "base": task.base, "ffmpeg": video.ffmpeg_version(),
               "x264_threads": video.X264_THREADS}
 
     def make(work: Path):
         audio = fetch(cache, master, work / "mix.wav")
         frame = work / "frame.png"
         frame.write_bytes(spec.frame_png)
-        metadata = work / "chapters.ffmeta"
-        metadata.write_text(spec.metadata, encoding="utf-8")
-        from lofictl.stream import AudioReader
-
-        with AudioReader(audio) as reader:
-            duration = reader.frames / reader.sample_rate
-        out = work / f"{spec.base}.mp4"
-        video.make_video(frame, audio, metadata, duration, out, fps=spec.fps, audio_kbps=spec.audio_kbps)
-        return {f"mix/{spec.base}.mp4": out}, {"duration_s": round(duration, 6)}
+        chapters_file = work / "chapters.ffmeta"
+        chapters_file.write_text(metadata, encoding="utf-8")
+        out = work / f"{task.base}.mp4"
+        video.make_video(frame, audio, chapters_file, frames / task.sample_rate, out, fps=spec.fps,
+                         audio_kbps=spec.audio_kbps)
+        return {f"mix/{task.base}.mp4": out}, {}
 
     return run_stage(cache, "album-video", inputs, make)

@@ -75,15 +75,19 @@ class DaskRunner:
 
 
 def local_cluster(workers: int):
-    """A LocalCluster of `workers` single-threaded processes, quiet, with no dashboard port."""
+    """A LocalCluster of `workers` single-threaded processes, quiet, on the loopback only.
+
+    Its HTTP server takes a free port (":0"): even without a dashboard it binds one, and the
+    default 8787 would clash with a second build running beside this one.
+    """
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                        silence_logs=logging.ERROR)
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
 
 
 @contextlib.contextmanager
-def open_runner(*, jobs: int = 1, scheduler: str | None = None, client=None):
+def open_runner(*, jobs: int = 1, scheduler: str | None = None, client=None, timeout: str = "10s"):
     """The runner for these options; closes what it started (never a scheduler it was given)."""
     if client is not None:
         yield DaskRunner(client, name="dask client")
@@ -92,7 +96,7 @@ def open_runner(*, jobs: int = 1, scheduler: str | None = None, client=None):
         from distributed import Client
 
         try:
-            connected = Client(scheduler, timeout="10s")
+            connected = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise LofictlError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
                                "`dask scheduler` and workers with `dask worker ADDRESS`") from None

@@ -1,1 +1,0 @@
-"""Sound beyond one track: sequencing finished tracks into one continuous programme."""
