@@ -332,7 +332,16 @@ def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -
             "output.stem_names": recipe.output.stem_names, "title_key_tempo": [recipe.title, recipe.key, recipe.tempo],
             # the DAW projects put these on the faders
             "mixer": {n: [t.gain_db, t.pan, t.mute, t.solo] for n, t in recipe.tracks.items()},
-            "library.pedalboard": library_versions()["pedalboard"]}
+            "library.pedalboard": library_versions()["pedalboard"], "library.mutagen": library_versions()["mutagen"]}
+
+
+def master_tags(plan: BuildPlan, key: str):
+    """Tags of the master's FLAC/MP3: title, tempo, key and the same provenance as the WAV."""
+    from .export.tags import Tags
+
+    recipe = plan.recipe
+    return Tags(title=recipe.title, bpm=recipe.tempo, key=recipe.key,
+                provenance=json.loads(provenance_info(plan, key)["ICMT"]))
 
 
 def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:
@@ -842,7 +851,7 @@ def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[st
     inputs["score"] = stages.record["compose"]["outputs"]["score.json"]
     key = stages.key("export", inputs)
     entry = stages.lookup("export", key, inputs)
-    if entry is not None and "loudness" in entry.meta:
+    if entry is not None and "encoded" in entry.meta:
         stages.final.update(stages.restored_from("export", entry, stages.staging, dict(entry.meta)))
     else:
         from . import stream
@@ -860,13 +869,20 @@ def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[st
                 stream.encode_wav_to(source, files[rel], "wav", recipe.output.sample_rate,
                                      wav_subtype=recipe.output.wav_format,
                                      info=provenance_info(plan, key, track=stem.label))
+        from .export import encode, tags
+
         master_path = master.ready(stages.cache)
+        encoded = {}
         for fmt in recipe.output.formats:
-            files[f"{name}.{fmt}"] = stages.staging / f"{name}.{fmt}"
-            stream.encode_wav_to(master_path, files[f"{name}.{fmt}"], fmt, recipe.output.sample_rate,
-                                 wav_subtype=recipe.output.wav_format, info=provenance_info(plan, key))
+            path = files[f"{name}.{fmt}"] = stages.staging / f"{name}.{fmt}"
+            # An MP3 is measured after encoding and pulled under the true-peak ceiling.
+            encoded[f"{name}.{fmt}"] = encode.encode_master(
+                master_path, path, fmt, recipe.output.sample_rate, ceiling_db=recipe.master.true_peak_db,
+                wav_subtype=recipe.output.wav_format, info=provenance_info(plan, key))
+            if fmt != "wav":  # title, BPM, key and the provenance comment, as the WAV's INFO chunk has
+                tags.tag_file(path, master_tags(plan, key))
         files.update(_daw_files(plan, score, stages.staging, files_to_write))
-        stages.final.update(stages.ran_with("export", key, files, {"loudness": loudness}))
+        stages.final.update(stages.ran_with("export", key, files, {"loudness": loudness, "encoded": encoded}))
     progress.advance()
 
 
@@ -997,9 +1013,11 @@ def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudne
              for name, track in recipe.tracks.items()}
     if loudness is not None:
         master = [f"{plan.loaded.name}.{fmt}" for fmt in recipe.output.formats if f"{plan.loaded.name}.{fmt}" in outputs]
+        encoded = stages.record.get("export", {}).get("meta", {}).get("encoded", {})
         for rel in master:
             outputs[rel]["integrated_lufs"] = loudness.get("integrated_lufs")
-            outputs[rel]["true_peak_dbtp"] = loudness.get("true_peak_dbtp")
+            # an MP3's own true peak, measured on the decoded file (the encoder moves peaks)
+            outputs[rel]["true_peak_dbtp"] = encoded.get(rel, {}).get("true_peak_dbtp", loudness.get("true_peak_dbtp"))
     return {
         "lofictl_lock": LOCK_FORMAT,
         "lofictl": __version__,
@@ -1074,7 +1092,7 @@ def library_versions() -> dict[str, str]:
     if _LIBRARY_VERSIONS is not None:
         return _LIBRARY_VERSIONS
     versions = {}
-    for package in ("numpy", "mido", "pedalboard", "pyfluidsynth", "jax", "flax", "matplotlib", "pyloudnorm"):
+    for package in ("numpy", "mido", "pedalboard", "pyfluidsynth", "jax", "flax", "matplotlib", "pyloudnorm", "mutagen"):
         try:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:

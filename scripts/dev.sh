@@ -26,9 +26,9 @@ apt_install() {
 
 system_packages() {
   if [ "$(uname -s)" = "Darwin" ]; then
-    if ! command -v fluidsynth >/dev/null 2>&1; then
-      echo "setup: on macOS install FluidSynth and a GM SoundFont first:" >&2
-      echo "    brew install fluid-synth" >&2
+    if ! command -v fluidsynth >/dev/null 2>&1 || ! command -v ffmpeg >/dev/null 2>&1; then
+      echo "setup: on macOS install FluidSynth, ffmpeg and a GM SoundFont first:" >&2
+      echo "    brew install fluid-synth ffmpeg" >&2
       echo "    and put a General MIDI .sf2 (e.g. FluidR3_GM.sf2) in sf2/ or set LOFICTL_SF2_PATH" >&2
     fi
     return

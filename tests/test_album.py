@@ -314,3 +314,39 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path):
     assert not report["identical"] and report["differences"] == ["tracks/02_Loop-1.mp3"], report
     assert report["tracks_differing"] == []  # every master rebuilt identically
     assert "recipe recipes/tiny.yaml changed since the lock was written" in report["likely_causes"]
+
+
+def test_the_readme_album_and_the_example_album_plan(tmp_path):
+    repo = Path(__file__).parents[1]
+    readme = (repo / "README.md").read_text()
+    block = readme.split("## Albums", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    example = plan_album(load_album(repo / "albums" / "late_nights.yaml"))
+    assert len(example) == 12 and len({t.name for t in example}) == 12
+    readme_album = repo / "albums" / f".readme-{tmp_path.name}.yaml"  # beside the example, so paths resolve
+    try:
+        readme_album.write_text(block)
+        planned = plan_album(load_album(readme_album))
+    finally:
+        readme_album.unlink()
+    assert [t.title for t in planned] == ["Rainy Night", "Slow Sunday", "After the Rain 1", "After the Rain 2",
+                                          "After the Rain 3"]
+
+
+def test_a_single_build_tags_its_flac_and_mp3_and_keeps_the_mp3_under_the_ceiling(tmp_path):
+    from mutagen.id3 import ID3
+
+    from lofictl.build import build_recipe
+    from lofictl.export.encode import true_peak_of_file
+    from lofictl.recipe import load_recipe
+    from lofictl.verify import read_provenance
+
+    (tmp_path / "recipes").mkdir()
+    path = tmp_path / "recipes" / "tiny.yaml"
+    path.write_text(TINY.replace("formats: [wav]", "formats: [flac, mp3]"))
+    result = build_recipe(load_recipe(path), quiet=True)
+    for name in ("tiny.flac", "tiny.mp3"):
+        info = read_provenance(result.out_dir / name)
+        assert info["recipe"] == "tiny.yaml" and info["seed"] == "5" and info["tag.title"] == "Tiny Loop"
+    assert str(ID3(result.out_dir / "tiny.mp3")["TKEY"].text[0]) == "Am"
+    peak = result.lock["outputs"]["tiny.mp3"]["true_peak_dbtp"]
+    assert peak <= -1.0 and 20 * np.log10(true_peak_of_file(result.out_dir / "tiny.mp3")) == pytest.approx(peak, abs=1e-3)

@@ -294,7 +294,8 @@ def read_provenance(path: Path) -> dict:
     else:
         text = (audio.tags.get("COMMENT") or [None])[0]
         fields = {name.lower(): values[0] for name, values in audio.tags.as_dict().items()
-                  if name in ("TITLE", "ARTIST", "ALBUM", "TRACKNUMBER", "BPM", "INITIALKEY", "ISRC", "DATE", "GENRE")}
+                  if name.upper() in ("TITLE", "ARTIST", "ALBUM", "TRACKNUMBER", "BPM", "INITIALKEY", "ISRC", "DATE",
+                                      "GENRE")}
         fields["cover"] = bool(getattr(audio, "pictures", []))
     if not text or not text.startswith("{"):
         raise LofictlError("has no lofictl provenance (not made by lofictl?)", file=path)
