@@ -17,10 +17,18 @@ def _build_one(args: tuple) -> BuildResult:
                         quiet=quiet, use_cache=use_cache)
 
 
-def build_many(paths: list[Path], *, overrides: list[str], out_dir: Path | None, midi_only: bool, jobs: int,
-               use_cache: bool, quiet: bool, scheduler: str | None = None) -> list[BuildResult]:
-    """Check every recipe first (a typo in the tenth should not cost nine builds), then build."""
-    from .cluster import open_runner
+def build_many(paths: list[Path], *, overrides: list[str], out_dir: Path | None, midi_only: bool,
+               jobs: int | None, use_cache: bool, quiet: bool, scheduler: str | None = None) -> list[BuildResult]:
+    """Check every recipe first (a typo in the tenth should not cost nine builds), then build.
+
+    jobs None: recipes one after another, each with a thread per CPU for its stems and encoders.
+    """
+    from .cluster import cpu_threads, open_runner
+
+    if jobs is None and scheduler is None:
+        jobs, recipe_jobs = cpu_threads(), 1
+    else:
+        recipe_jobs = jobs or 1
 
     loaded = [load_recipe(path, overrides) for path in paths]
     targets: dict[Path, Path] = {}
@@ -30,12 +38,12 @@ def build_many(paths: list[Path], *, overrides: list[str], out_dir: Path | None,
             raise LofictlError(f"{item.path} and {targets[target]} both write to {target}; give one of them "
                                "another output.dir", file=item.path, field="output.dir")
         targets[target] = item.path
-    if scheduler is None and (len(loaded) == 1 or jobs == 1):
+    if scheduler is None and (len(loaded) == 1 or recipe_jobs == 1):
         return [build_recipe(item, out_dir=out_dir, midi_only=midi_only, jobs=jobs, quiet=quiet,
                              use_cache=use_cache) for item in loaded]
     # Recipes as tasks, each rendering its stems serially: the workers are the parallelism.
     work = [(item.path.resolve(), overrides, out_dir, midi_only, 1, use_cache, True) for item in loaded]
-    with open_runner(jobs=min(jobs, len(work)), scheduler=scheduler) as runner:
+    with open_runner(jobs=min(recipe_jobs, len(work)), scheduler=scheduler) as runner:
         futures = [runner.submit(_build_one, args, key=f"lofictl-build-{i:03d}-{args[0].stem}")
                    for i, args in enumerate(work)]
         return [future.result() for future in futures]

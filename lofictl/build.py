@@ -23,8 +23,7 @@ import json
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -387,8 +386,8 @@ def render_stem(track: Track, seconds_per_beat: float, instrument: Instrument, s
 
 
 def _render_to_file(args: tuple) -> str:
-    """Worker: render one stem into a float32 WAV block by block (bounded memory for long tracks;
-    the same bytes as render_stem + write_wav). Files, not arrays, cross the process line."""
+    """Render one stem into a float32 WAV block by block (bounded memory for long tracks; the
+    same bytes as render_stem + write_wav)."""
     from . import stream
 
     track, seconds_per_beat, instrument, sample_rate, n_samples, effect_chain, gain_db, pan, duck, info, path = args
@@ -542,7 +541,7 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
                 overlays.update(_stage_bus(plan, stages, stems, score_meta, progress))
                 master, loudness = _stage_mix(plan, stages, stems, overlays, progress)
                 dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
-                _stage_export(plan, stages, score, stems, overlays, dry, master, progress)
+                _stage_export(plan, stages, score, stems, overlays, dry, master, progress, jobs)
                 duration_s += TAIL_SECONDS
             outputs = _outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)
             lock = lock_data(plan, stages, outputs, loudness, midi_only, duration_s, cache)
@@ -625,7 +624,7 @@ def _sha(path: Path) -> str:
 
 def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict, jobs: int,
                  progress) -> dict[str, Artifact]:
-    """Float32 stems, one per track, rendered in parallel processes where asked."""
+    """Float32 stems, one per track, rendered in parallel threads where asked."""
     progress.step("rendering stems")
     recipe = plan.recipe
     sample_rate = recipe.output.sample_rate
@@ -660,9 +659,10 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
         progress.advance(f"rendered {track_name}")
 
     if jobs > 1 and len(todo) > 1:
-        # Each stem is its own synth and chain in its own process, so order cannot change bytes.
-        # spawn, not fork: forking a process that runs JAX/FluidSynth threads can deadlock the child.
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=get_context("spawn")) as pool:
+        # Threads, not processes: FluidSynth (through ctypes), Pedalboard and NumPy release the GIL
+        # while they work, so stems render side by side without a process's start-up (JAX, the
+        # SoundFont) per worker. Each stem has its own synth, chain and file: order cannot change bytes.
+        with ThreadPoolExecutor(max_workers=min(jobs, len(todo)), thread_name_prefix="lofictl-stem") as pool:
             futures = {name: pool.submit(_render_to_file, args) for name, args in todo.items()}
             for name, future in futures.items():
                 future.result()
@@ -838,7 +838,8 @@ def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta:
 
 
 def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[str, Artifact],
-                  layers: dict[str, Artifact], dry: dict[str, Artifact], master: Artifact, progress) -> None:
+                  layers: dict[str, Artifact], dry: dict[str, Artifact], master: Artifact, progress,
+                  jobs: int = 1) -> None:
     progress.step("writing audio files")
     recipe = plan.recipe
     name = plan.loaded.name
@@ -856,31 +857,45 @@ def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[st
     else:
         from . import stream
 
+        from .export import encode, tags
+
         files: dict[str, Path] = {}
-        loudness: dict[str, float | None] = {}
-        for rel, stem in files_to_write.items():
-            files[rel] = stages.staging / rel
-            files[rel].parent.mkdir(parents=True, exist_ok=True)
+
+        def write_stem(rel: str, stem: StemFile) -> float | None:
             source = stem.source.ready(stages.cache)
-            loudness[rel] = stream.measure_loudness(source)
             if recipe.output.wav_format == "float32":
                 shutil.copyfile(source, files[rel])  # already float32 WAV, byte for byte
             else:
                 stream.encode_wav_to(source, files[rel], "wav", recipe.output.sample_rate,
                                      wav_subtype=recipe.output.wav_format,
                                      info=provenance_info(plan, key, track=stem.label))
-        from .export import encode, tags
+            return stream.measure_loudness(source)
 
-        master_path = master.ready(stages.cache)
-        encoded = {}
-        for fmt in recipe.output.formats:
-            path = files[f"{name}.{fmt}"] = stages.staging / f"{name}.{fmt}"
+        def write_master(rel: str, fmt: str) -> dict:
             # An MP3 is measured after encoding and pulled under the true-peak ceiling.
-            encoded[f"{name}.{fmt}"] = encode.encode_master(
-                master_path, path, fmt, recipe.output.sample_rate, ceiling_db=recipe.master.true_peak_db,
-                wav_subtype=recipe.output.wav_format, info=provenance_info(plan, key))
+            stats = encode.encode_master(master_path, files[rel], fmt, recipe.output.sample_rate,
+                                         ceiling_db=recipe.master.true_peak_db, wav_subtype=recipe.output.wav_format,
+                                         info=provenance_info(plan, key))
             if fmt != "wav":  # title, BPM, key and the provenance comment, as the WAV's INFO chunk has
-                tags.tag_file(path, master_tags(plan, key))
+                tags.tag_file(files[rel], master_tags(plan, key))
+            return stats
+
+        for rel in files_to_write:
+            files[rel] = stages.staging / rel
+            files[rel].parent.mkdir(parents=True, exist_ok=True)
+        for stem in files_to_write.values():
+            stem.source.ready(stages.cache)  # restored here, one at a time: the cache is not shared by threads
+        master_path = master.ready(stages.cache)
+        masters = {f"{name}.{fmt}": fmt for fmt in recipe.output.formats}
+        files.update({rel: stages.staging / rel for rel in masters})
+        # The encoders and the stem meters release the GIL: they run side by side, the MP3 (the
+        # slowest) first. Each writes its own file, so the bytes are those of a serial export.
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="lofictl-export") as pool:
+            master_futures = {rel: pool.submit(write_master, rel, fmt)
+                              for rel, fmt in sorted(masters.items(), key=lambda item: item[1] != "mp3")}
+            stem_futures = {rel: pool.submit(write_stem, rel, stem) for rel, stem in files_to_write.items()}
+            loudness = {rel: future.result() for rel, future in stem_futures.items()}
+            encoded = {rel: master_futures[rel].result() for rel in masters}
         files.update(_daw_files(plan, score, stages.staging, files_to_write))
         stages.final.update(stages.ran_with("export", key, files, {"loudness": loudness, "encoded": encoded}))
     progress.advance()

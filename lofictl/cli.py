@@ -96,8 +96,9 @@ def build(
                                            "the lock file is then not updated."),
     set_: list[str] = typer.Option([], "--set", help="Override a recipe field, e.g. --set tempo=80 (repeatable)."),
     midi_only: bool = typer.Option(False, "--midi-only", help="Stop after writing MIDI and the piano roll."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Parallel: stems of one recipe (processes), "
-                             "or recipes of a batch (a Dask LocalCluster with this many workers)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, max=64, help="Parallel: stems and encoders of "
+                                       "one recipe (threads; default: the CPU count), or recipes of a batch (a Dask "
+                                       "LocalCluster with this many workers; default: one after another)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Build the recipes of a batch on an existing "
                                             "Dask cluster, e.g. tcp://10.0.0.5:8786 (workers see the project at "
                                             "the same path)."),

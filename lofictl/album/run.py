@@ -124,7 +124,10 @@ def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, clie
     try:
         with open_runner(jobs=jobs, scheduler=scheduler, client=client) as runner:
             say(f"{len(specs)} tracks on {runner.name}")
-            rendered = _render_all(runner, specs, root, say)
+            from lofictl.cluster import cpu_threads
+
+            jobs_per_task = cpu_threads() if runner.name == "serial" else 1
+            rendered = _render_all(runner, specs, root, say, jobs_per_task)
             material = [covers.TrackMaterial.from_score(s.title, json.loads(_read_object(cache, rendered[i]["score"])))
                         for i, s in enumerate(specs)]
             cover_stage = None
@@ -134,7 +137,7 @@ def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, clie
                 art = covers.as_cover(_read_object(cache, cover_stage["outputs"]["cover.jpg"]))
             else:
                 art = user_cover
-            lock, outputs = _deliver(runner, album, specs, rendered, art, cover_stage, root, cache, say)
+            lock, outputs = _deliver(runner, album, specs, rendered, art, cover_stage, root, cache, say, jobs_per_task)
         staging = _stage_folder(album, final_dir)
         try:
             for rel, digest in outputs.items():
@@ -175,10 +178,10 @@ def _read_object(cache: Cache, digest: str) -> bytes:
     return data
 
 
-def _render_all(runner, specs: list[TrackSpec], root: str, say) -> list[dict]:
+def _render_all(runner, specs: list[TrackSpec], root: str, say, jobs: int) -> list[dict]:
     futures = {}
     for number, s in enumerate(specs, 1):
-        task = tasks.TrackTask(str(s.recipe), s.recipe_sha, s.overrides, root)
+        task = tasks.TrackTask(str(s.recipe), s.recipe_sha, s.overrides, root, jobs)
         futures[runner.submit(tasks.render_track, task, key=f"lofictl-track-{number:03d}-{s.name}")] = number - 1
     results: list[dict | None] = [None] * len(specs)
     done = 0
@@ -217,7 +220,7 @@ def _track_tags(album: LoadedAlbum, number: int, total: int, s: TrackSpec, r: di
 
 
 def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[dict], art, cover_stage,
-             root: str, cache: Cache, say) -> tuple[dict, dict[str, str]]:
+             root: str, cache: Cache, say, jobs: int) -> tuple[dict, dict[str, str]]:
     """Submit the tagged files of every track and the mix (with its video); gather; the lock."""
     spec = album.album
     sample_rate = spec.output.sample_rate
@@ -228,7 +231,7 @@ def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[
         base = track_base(number, s, spec.output.names)
         bases.append(base)
         task = tasks.EncodeTask(r["master"], root, "tracks", base, formats, sample_rate, spec.true_peak_db,
-                                _track_tags(album, number, len(specs), s, r), art)
+                                _track_tags(album, number, len(specs), s, r), art, jobs)
         futures[runner.submit(tasks.encode_track, task, key=f"lofictl-encode-{number:03d}-{s.name}")] = ("encode", number)
     album_base = safe_name(spec.title)
     if spec.output.mix:
@@ -242,7 +245,7 @@ def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[
             spec.crossfade_bars, spec.gap_s, root, sample_rate, spec.loudness_lufs, spec.true_peak_db, spec.title,
             spec.artist, spec.genre, spec.year, spec.release_date,
             {"album": album.path.name, "seed": str(spec.seed), "lofictl": __version__, "tracks": [s.name for s in specs]},
-            f"{album_base}_mix", formats, art, video_spec)
+            f"{album_base}_mix", formats, art, video_spec, jobs)
         futures[runner.submit(tasks.make_mix, mix_task, key=f"lofictl-mix-{album_base}")] = ("mix", 0)
     results: dict = {}
     for future in runner.as_completed(futures):

@@ -85,6 +85,7 @@ class TrackTask:
     recipe_sha: str
     overrides: tuple[str, ...]
     cache_root: str
+    jobs: int = 1  # threads for the stems and encoders (1 on a Dask worker: the workers are the parallelism)
 
 
 def render_track(task: TrackTask) -> dict:
@@ -99,7 +100,8 @@ def render_track(task: TrackTask) -> dict:
     cache = open_cache(task.cache_root)
     loaded = load_recipe(path, list(task.overrides))
     with tempfile.TemporaryDirectory(prefix="lofictl-track-") as folder:
-        result = build.build_recipe(loaded, out_dir=Path(folder) / "out", quiet=True, write_lock=False, cache=cache)
+        result = build.build_recipe(loaded, out_dir=Path(folder) / "out", quiet=True, write_lock=False, cache=cache,
+                                    jobs=task.jobs)
     lock = result.lock
     sample_rate = loaded.recipe.output.sample_rate
     compose = lock["stages"]["compose"]
@@ -130,6 +132,7 @@ class EncodeTask:
     ceiling_db: float
     tags: Tags
     cover: Cover
+    jobs: int = 1  # encoders side by side (threads; the bytes are the same)
 
 
 def _cover_key(cover: Cover) -> dict:
@@ -144,20 +147,23 @@ def encode_files(master_wav: Path, work: Path, task: EncodeTask) -> tuple[dict[s
     """The master as each format, tagged, with the cover; returns files and what was measured."""
     from lofictl.export import encode, tags as tagging
 
-    files: dict[str, Path] = {}
-    measured: dict[str, dict] = {}
-    for fmt in task.formats:
-        rel = f"{task.folder}/{task.base}.{fmt}"
+    from concurrent.futures import ThreadPoolExecutor
+
+    def write(fmt: str) -> dict:
         path = work / f"{task.base}.{fmt}"
         if fmt == "wav":
             chunks = tagging.bext_chunk(task.tags, sample_rate=task.sample_rate, bits=WAV_BITS)
-            measured[rel] = encode.encode_master(master_wav, path, "wav", task.sample_rate, ceiling_db=task.ceiling_db,
-                                                 wav_subtype=f"{WAV_BITS}bit", info=tagging.wav_info(task.tags),
-                                                 chunks=chunks)
+            stats = encode.encode_master(master_wav, path, "wav", task.sample_rate, ceiling_db=task.ceiling_db,
+                                         wav_subtype=f"{WAV_BITS}bit", info=tagging.wav_info(task.tags), chunks=chunks)
         else:
-            measured[rel] = encode.encode_master(master_wav, path, fmt, task.sample_rate, ceiling_db=task.ceiling_db)
+            stats = encode.encode_master(master_wav, path, fmt, task.sample_rate, ceiling_db=task.ceiling_db)
         tagging.tag_file(path, task.tags, task.cover)
-        files[rel] = path
+        return stats
+
+    with ThreadPoolExecutor(max_workers=max(1, task.jobs), thread_name_prefix="lofictl-encode") as pool:
+        futures = {fmt: pool.submit(write, fmt) for fmt in task.formats}
+        measured = {f"{task.folder}/{task.base}.{fmt}": future.result() for fmt, future in futures.items()}
+    files = {f"{task.folder}/{task.base}.{fmt}": work / f"{task.base}.{fmt}" for fmt in task.formats}
     return files, {"encoded": measured}
 
 
@@ -205,6 +211,7 @@ class MixTask:
     formats: tuple[str, ...]
     cover: Cover
     video: "VideoSpec | None"
+    jobs: int = 1
 
 
 @dataclass(frozen=True)
@@ -305,7 +312,7 @@ def make_mix(task: MixTask) -> dict:
                 loudness_lufs=meta["loudness"]["integrated_lufs"], true_peak_dbtp=meta["loudness"]["true_peak_dbtp"],
                 chapters=chapters.id3_chapters(items), cuesheet=cue)
     files = encode_track(EncodeTask(mastered["outputs"]["master.wav"], task.cache_root, "mix", task.base,
-                                    task.formats, task.sample_rate, task.ceiling_db, tags, task.cover))
+                                    task.formats, task.sample_rate, task.ceiling_db, tags, task.cover, task.jobs))
     result = {"mix": mastered, "files": files, "texts": texts,
               "chapters": [{"title": m.title, "start_s": round(m.start_s, 3)} for m in items],
               "duration_s": round(meta["frames"] / task.sample_rate, 6)}

@@ -17,10 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from concurrent.futures import Future
 from typing import Any, Callable, Iterable, Iterator
 
 from lofictl.errors import LofictlError
+
+
+def cpu_threads(limit: int = 4) -> int:
+    """Threads worth running side by side here: the CPUs this process may use, at most `limit`."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        count = os.cpu_count() or 1
+    return max(1, min(limit, count))
 
 
 class SerialRunner:
