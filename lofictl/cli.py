@@ -119,6 +119,11 @@ def build(
         raise LofictlError("--out names one folder, so it works with one recipe at a time")
     results = build_many(recipes, overrides=set_, out_dir=out_dir, midi_only=midi_only, jobs=jobs,
                          use_cache=not no_cache, quiet=quiet or json_out, scheduler=scheduler)
+    from .cache import CACHE_DIR_NAME
+    from .recipe import project_root_for
+
+    for root in sorted({project_root_for(path) / CACHE_DIR_NAME for path in recipes}):
+        _auto_prune(root)
     if json_out:
         summary = [r.summary() for r in results]
         sys.stdout.write(json.dumps(summary[0] if len(summary) == 1 else summary, indent=2, sort_keys=True) + "\n")
@@ -251,6 +256,45 @@ def cache_info(project: Path = typer.Option(Path("."), "--project", help="The pr
               f"{info['bytes'] / 1e6:.1f} MB")
 
 
+@cache_app.command("prune")
+@user_errors
+def cache_prune(
+    max_size: str = typer.Option(..., "--max", help="Keep at most this much, e.g. 2GB, 500MB, 1.5GiB.",
+                                 show_default=False),
+    project: Path = typer.Option(Path("."), "--project", help="The project folder."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache", help="A cache folder elsewhere (a shared one)."),
+) -> None:
+    """Shrink the cache to a size, dropping the least recently used stages first.
+
+    Set LOFICTL_CACHE_MAX (e.g. 2GB) to prune like this after every build and album.
+    """
+    from .cache import Cache, parse_size
+
+    try:
+        limit = parse_size(max_size)
+    except ValueError as exc:
+        raise LofictlError(str(exc), field="--max") from None
+    cache = Cache(cache_dir.resolve()) if cache_dir else _cache_for(project)
+    report = cache.prune(limit)
+    out.print(f"{cache.root}: removed {report['entries_removed']} stage entries and {report['objects_removed']} "
+              f"objects ({report['bytes_freed'] / 1e6:.1f} MB); {report['bytes_kept'] / 1e6:.1f} MB kept")
+
+
+def _auto_prune(root: Path) -> None:
+    """After a build: prune to $LOFICTL_CACHE_MAX when it is set."""
+    import os
+
+    from .cache import Cache, parse_size
+
+    limit = os.environ.get("LOFICTL_CACHE_MAX")
+    if not limit:
+        return
+    try:
+        Cache(root).prune(parse_size(limit))
+    except ValueError as exc:
+        raise LofictlError(str(exc), field="LOFICTL_CACHE_MAX") from None
+
+
 @cache_app.command("clear")
 @user_errors
 def cache_clear(project: Path = typer.Option(Path("."), "--project", help="The project folder.")) -> None:
@@ -295,6 +339,10 @@ def album(
 
     result = build_album(album_file, jobs=jobs, scheduler=scheduler, out_dir=out_dir, use_cache=not no_cache,
                          cache_dir=cache_dir, quiet=quiet or json_out)
+    from .cache import CACHE_DIR_NAME
+    from .recipe import project_root_for
+
+    _auto_prune(cache_dir.resolve() if cache_dir else project_root_for(album_file) / CACHE_DIR_NAME)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     if json_out:

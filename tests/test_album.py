@@ -350,3 +350,35 @@ def test_a_single_build_tags_its_flac_and_mp3_and_keeps_the_mp3_under_the_ceilin
     assert str(ID3(result.out_dir / "tiny.mp3")["TKEY"].text[0]) == "Am"
     peak = result.lock["outputs"]["tiny.mp3"]["true_peak_dbtp"]
     assert peak <= -1.0 and 20 * np.log10(true_peak_of_file(result.out_dir / "tiny.mp3")) == pytest.approx(peak, abs=1e-3)
+
+
+def test_cache_prune_drops_least_recently_used_entries_first(tmp_path):
+    import os
+
+    from lofictl.cache import Cache, parse_size
+
+    cache = Cache(tmp_path / "cache")
+    for index, size in enumerate((3000, 2000, 1000)):
+        data = tmp_path / f"out{index}.bin"
+        data.write_bytes(bytes([index]) * size)
+        cache.store(f"key{index}", "stem", {"audio.wav": data})
+        os.utime(cache._stage_path(f"key{index}"), (1000 + index, 1000 + index))
+    (tmp_path / "cache" / "objects" / "zz").mkdir()
+    (tmp_path / "cache" / "objects" / "zz" / "orphan").write_bytes(b"x" * 500)  # no entry needs it
+    assert cache.lookup("key0") is not None  # key0 used now: the most recent, the last to go
+    report = cache.prune(parse_size("3.5kB"))
+    assert report == {"entries_removed": 2, "objects_removed": 3, "bytes_freed": 3500, "bytes_kept": 3000}
+    assert cache.lookup("key0") is not None and cache.lookup("key1") is None and cache.lookup("key2") is None
+    assert parse_size("2GB") == 2 * 10**9 and parse_size("1.5GiB") == int(1.5 * 2**30) and parse_size("10") == 10
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("lots")
+
+
+def test_cache_prune_command(tmp_path, monkeypatch):
+    from lofictl.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["cache", "prune", "--max", "lots"])
+    assert result.exit_code == 2 and "--max: 'lots' is not a size" in result.output
+    result = CliRunner().invoke(app, ["cache", "prune", "--max", "1GB"])
+    assert result.exit_code == 0 and "removed 0 stage entries" in result.output
