@@ -328,7 +328,7 @@ def _video(cache: Cache, task: MixTask, master: str, metadata: str, frames: int)
     spec = task.video
     inputs = {"audio": master, "frame": sha256_bytes(spec.frame_png), "metadata": metadata, "fps": spec.fps,
               "audio_kbps": spec.audio_kbps, "base": task.base, "ffmpeg": video.ffmpeg_version(),
-              "x264_threads": video.X264_THREADS}
+              "x264": [video.X264_THREADS, video.X264_PRESET], "aac_coder": video.AAC_CODER}
 
     def make(work: Path):
         audio = fetch(cache, master, work / "mix.wav")

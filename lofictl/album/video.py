@@ -15,6 +15,10 @@ from pathlib import Path
 from lofictl.errors import LofictlError
 
 X264_THREADS = 2  # fixed: x264's bytes depend on its thread count, never on the machine's
+# A still picture: `veryfast` makes the same picture as `medium` at 2/3 of the cost (and a smaller
+# file here); the AAC encoder's `fast` coder is 4x quicker than its default at 320 kbit/s.
+X264_PRESET = "veryfast"
+AAC_CODER = "fast"
 
 
 def ffmpeg_path() -> str:
@@ -41,9 +45,9 @@ def make_video(frame_png: Path, audio: Path, metadata: Path, duration_s: float, 
                "-loop", "1", "-framerate", str(fps), "-i", str(frame_png), "-i", str(audio), "-i", str(metadata),
                "-map", "0:v", "-map", "1:a", "-map_metadata", "2", "-map_chapters", "2",
                "-t", f"{duration_s:.6f}",
-               "-c:v", "libx264", "-threads", str(X264_THREADS), "-preset", "medium", "-tune", "stillimage",
+               "-c:v", "libx264", "-threads", str(X264_THREADS), "-preset", X264_PRESET, "-tune", "stillimage",
                "-pix_fmt", "yuv420p", "-g", str(10 * fps), "-r", str(fps),
-               "-c:a", "aac", "-b:a", f"{audio_kbps}k",
+               "-c:a", "aac", "-aac_coder", AAC_CODER, "-b:a", f"{audio_kbps}k",
                "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
                "-movflags", "+faststart", str(out)]
     try:
