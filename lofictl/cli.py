@@ -326,8 +326,9 @@ def album(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="An existing Dask cluster, e.g. "
                                             "tcp://10.0.0.5:8786; its workers must see the project at the same "
                                             "path, and share the cache (--cache)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache", help="The stage cache folder (default: "
-                                             ".lofictl-cache in the project); give a shared folder for a cluster."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache", help="The stage cache: a folder (default: "
+                                            ".lofictl-cache in the project; a shared one for a cluster), or an "
+                                            "fsspec URL (s3://..., file://...) shared behind the local cache."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the album's "
                                            "output.dir); the lock file is then not updated."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Build everything afresh (an empty cache)."),
@@ -342,7 +343,10 @@ def album(
     from .cache import CACHE_DIR_NAME
     from .recipe import project_root_for
 
-    _auto_prune(cache_dir.resolve() if cache_dir else project_root_for(album_file) / CACHE_DIR_NAME)
+    from .cluster.shared_cache import is_url
+
+    local = cache_dir if cache_dir and not is_url(cache_dir) else project_root_for(album_file) / CACHE_DIR_NAME
+    _auto_prune(Path(local).resolve())
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     if json_out:

@@ -382,3 +382,26 @@ def test_cache_prune_command(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "--max: 'lots' is not a size" in result.output
     result = CliRunner().invoke(app, ["cache", "prune", "--max", "1GB"])
     assert result.exit_code == 0 and "removed 0 stage entries" in " ".join(result.output.split())
+
+
+def test_a_shared_fsspec_cache_serves_another_machine(tmp_path, monkeypatch):
+    """Two 'machines' (two local caches) behind one fsspec store: the second restores everything."""
+    import shutil
+
+    from lofictl import build as b, stream
+    from lofictl.album.run import build_album
+
+    path = write_album(tmp_path, ALBUM.format(extra="").replace("video: {width: 320, height: 240}", "video: false"))
+    shared = f"file://{tmp_path / 'shared'}"
+    first = build_album(path, out_dir=tmp_path / "a", cache_dir=shared, quiet=True)
+    assert list((tmp_path / "shared" / "stages").glob("*.json"))
+    shutil.rmtree(tmp_path / ".lofictl-cache")  # the other machine starts with an empty local cache
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a stage ran although the shared cache had it")
+
+    monkeypatch.setattr(b, "compose_score", must_not_run)
+    monkeypatch.setattr(stream, "render_stem_to_wav", must_not_run)
+    monkeypatch.setattr(stream, "mix_to_master_wav", must_not_run)
+    second = build_album(path, out_dir=tmp_path / "b", cache_dir=shared, quiet=True)
+    assert b.lock_text(second.lock) == b.lock_text(first.lock)

@@ -84,7 +84,7 @@ class _Say:
 
 
 def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, client=None, out_dir: Path | None = None,
-                use_cache: bool = True, cache_dir: Path | None = None, quiet: bool = False,
+                use_cache: bool = True, cache_dir: Path | str | None = None, quiet: bool = False,
                 write_lock: bool | None = None) -> AlbumResult:
     """Build every track (as tasks on the runner), then the cover, tagged files, mix and video."""
     from lofictl import build
@@ -118,9 +118,17 @@ def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, clie
                                    else None)
         cache_root = Path(scratch)
     else:
-        cache_root = (cache_dir or album.project_root / CACHE_DIR_NAME).resolve()
-    cache = Cache(cache_root)
-    root = str(cache_root)
+        cache_root = album.project_root / CACHE_DIR_NAME
+    shared = None
+    if cache_dir is not None and use_cache:
+        from lofictl.cluster.shared_cache import is_url
+
+        if is_url(str(cache_dir)):
+            shared = str(cache_dir)  # an fsspec store behind the project's own cache
+        else:
+            cache_root = Path(cache_dir)
+    root = tasks.CacheSpec(str(cache_root.resolve()), shared)
+    cache = tasks.open_cache(root)
     try:
         with open_runner(jobs=jobs, scheduler=scheduler, client=client) as runner:
             say(f"{len(specs)} tracks on {runner.name}")
@@ -178,7 +186,7 @@ def _read_object(cache: Cache, digest: str) -> bytes:
     return data
 
 
-def _render_all(runner, specs: list[TrackSpec], root: str, say, jobs: int) -> list[dict]:
+def _render_all(runner, specs: list[TrackSpec], root: "tasks.CacheSpec", say, jobs: int) -> list[dict]:
     futures = {}
     for number, s in enumerate(specs, 1):
         task = tasks.TrackTask(str(s.recipe), s.recipe_sha, s.overrides, root, jobs)
@@ -220,7 +228,7 @@ def _track_tags(album: LoadedAlbum, number: int, total: int, s: TrackSpec, r: di
 
 
 def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[dict], art, cover_stage,
-             root: str, cache: Cache, say, jobs: int) -> tuple[dict, dict[str, str]]:
+             root: "tasks.CacheSpec", cache: Cache, say, jobs: int) -> tuple[dict, dict[str, str]]:
     """Submit the tagged files of every track and the mix (with its video); gather; the lock."""
     spec = album.album
     sample_rate = spec.output.sample_rate

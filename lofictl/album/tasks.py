@@ -43,10 +43,21 @@ def library_versions(packages: tuple[str, ...] = _BYTE_LIBRARIES) -> dict[str, s
     return versions
 
 
-def open_cache(root: str) -> Cache:
-    cache = Cache(Path(root))
+@dataclass(frozen=True)
+class CacheSpec:
+    """Where a task finds the stage cache: a folder, and optionally a shared fsspec store behind it."""
+
+    local: str
+    shared: str | None = None
+
+
+def open_cache(spec: CacheSpec) -> Cache:
+    from lofictl.cluster.shared_cache import open_cache as open_shared
+
+    cache = open_shared(Path(spec.local), spec.shared)
     if not cache.enabled:
-        raise LofictlError(f"the album needs its stage cache at {root}: tasks hand their results back through it")
+        raise LofictlError(f"the album needs its stage cache at {spec.local}: tasks hand their results back "
+                           "through it")
     return cache
 
 
@@ -84,7 +95,7 @@ class TrackTask:
     recipe: str  # absolute path; workers must see the project at the same path
     recipe_sha: str
     overrides: tuple[str, ...]
-    cache_root: str
+    cache: CacheSpec
     jobs: int = 1  # threads for the stems and encoders (1 on a Dask worker: the workers are the parallelism)
 
 
@@ -97,7 +108,7 @@ def render_track(task: TrackTask) -> dict:
     if not path.is_file() or sha256_file(path) != task.recipe_sha:
         raise LofictlError("this recipe is not the file the album was planned with (changed meanwhile, or a "
                            "worker sees another copy of the project)", file=path)
-    cache = open_cache(task.cache_root)
+    cache = open_cache(task.cache)
     loaded = load_recipe(path, list(task.overrides))
     with tempfile.TemporaryDirectory(prefix="lofictl-track-") as folder:
         result = build.build_recipe(loaded, out_dir=Path(folder) / "out", quiet=True, write_lock=False, cache=cache,
@@ -124,7 +135,7 @@ def render_track(task: TrackTask) -> dict:
 @dataclass(frozen=True)
 class EncodeTask:
     master: str  # sha256 of the float32 master in the cache
-    cache_root: str
+    cache: CacheSpec
     folder: str  # where the files go in the album folder: tracks, mix
     base: str  # file name without extension
     formats: tuple[str, ...]
@@ -168,7 +179,7 @@ def encode_files(master_wav: Path, work: Path, task: EncodeTask) -> tuple[dict[s
 
 
 def encode_track(task: EncodeTask) -> dict:
-    cache = open_cache(task.cache_root)
+    cache = open_cache(task.cache)
     inputs = {"master": task.master, "formats": list(task.formats), "sample_rate": task.sample_rate,
               "ceiling_db": task.ceiling_db, "tags": _tags_key(task.tags), "cover": _cover_key(task.cover),
               "paths": [task.folder, task.base], "lofictl": __version__, "libraries": library_versions()}
@@ -197,7 +208,7 @@ class MixTask:
     tracks: tuple[MixTrack, ...]
     crossfade_bars: int  # 0: a gap instead
     gap_s: float
-    cache_root: str
+    cache: CacheSpec
     sample_rate: int
     loudness_lufs: float
     ceiling_db: float
@@ -280,7 +291,7 @@ def make_mix(task: MixTask) -> dict:
 
     from . import chapters
 
-    cache = open_cache(task.cache_root)
+    cache = open_cache(task.cache)
     mix_inputs = {"tracks": [[t.master, t.frames, t.bar_frames, t.bars] for t in task.tracks],
                   "crossfade_bars": task.crossfade_bars, "gap_s": task.gap_s, "sample_rate": task.sample_rate,
                   "loudness_lufs": task.loudness_lufs, "ceiling_db": task.ceiling_db, "lofictl": __version__,
@@ -311,7 +322,7 @@ def make_mix(task: MixTask) -> dict:
                 year=task.year, date=task.release_date, genre=task.genre, provenance=task.provenance,
                 loudness_lufs=meta["loudness"]["integrated_lufs"], true_peak_dbtp=meta["loudness"]["true_peak_dbtp"],
                 chapters=chapters.id3_chapters(items), cuesheet=cue)
-    files = encode_track(EncodeTask(mastered["outputs"]["master.wav"], task.cache_root, "mix", task.base,
+    files = encode_track(EncodeTask(mastered["outputs"]["master.wav"], task.cache, "mix", task.base,
                                     task.formats, task.sample_rate, task.ceiling_db, tags, task.cover, task.jobs))
     result = {"mix": mastered, "files": files, "texts": texts,
               "chapters": [{"title": m.title, "start_s": round(m.start_s, 3)} for m in items],
