@@ -88,7 +88,7 @@ def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, clie
                 write_lock: bool | None = None) -> AlbumResult:
     """Build every track (as tasks on the runner), then the cover, tagged files, mix and video."""
     from lofictl import build
-    from lofictl.cluster import open_runner
+    from lofictl.cluster import cpu_threads, open_runner
 
     started = time.perf_counter()
     say = _Say(quiet)
@@ -112,28 +112,11 @@ def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, clie
     final_dir = out_dir.resolve() if out_dir is not None else album.output_dir
     if write_lock is None:
         write_lock = out_dir is None
-    scratch = None
-    if not use_cache:  # a fresh, empty cache: nothing is restored, yet tasks still hand results back
-        scratch = tempfile.mkdtemp(prefix=".lofictl-album-cache-", dir=final_dir.parent if final_dir.parent.exists()
-                                   else None)
-        cache_root = Path(scratch)
-    else:
-        cache_root = album.project_root / CACHE_DIR_NAME
-    shared = None
-    if cache_dir is not None and use_cache:
-        from lofictl.cluster.shared_cache import is_url
-
-        if is_url(str(cache_dir)):
-            shared = str(cache_dir)  # an fsspec store behind the project's own cache
-        else:
-            cache_root = Path(cache_dir)
-    root = tasks.CacheSpec(str(cache_root.resolve()), shared)
+    scratch, root = _cache_spec(album, final_dir, use_cache, cache_dir)
     cache = tasks.open_cache(root)
     try:
         with open_runner(jobs=jobs, scheduler=scheduler, client=client) as runner:
             say(f"{len(specs)} tracks on {runner.name}")
-            from lofictl.cluster import cpu_threads
-
             jobs_per_task = cpu_threads() if runner.name == "serial" else 1
             rendered = _render_all(runner, specs, root, say, jobs_per_task)
             material = [covers.TrackMaterial.from_score(s.title, json.loads(_read_object(cache, rendered[i]["score"])))
@@ -174,6 +157,25 @@ def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, clie
     say(f"done: {final_dir}")
     return AlbumResult(spec.title, album.path, final_dir, len(specs), duration, time.perf_counter() - started,
                        runner.name, lock_path if write_lock else None, lock, warnings)
+
+
+def _cache_spec(album: LoadedAlbum, final_dir: Path, use_cache: bool,
+                cache_dir: Path | str | None) -> tuple[str | None, "tasks.CacheSpec"]:
+    """(a scratch folder to remove afterwards, where the tasks find the cache).
+
+    No cache: a fresh, empty folder, so nothing is restored and the tasks can still hand their
+    results back. A URL: an fsspec store behind the project's own cache. A folder: that folder.
+    """
+    from lofictl.cluster.shared_cache import is_url
+
+    if not use_cache:
+        scratch = tempfile.mkdtemp(prefix=".lofictl-album-cache-",
+                                   dir=final_dir.parent if final_dir.parent.exists() else None)
+        return scratch, tasks.CacheSpec(str(Path(scratch).resolve()))
+    local = album.project_root / CACHE_DIR_NAME
+    if cache_dir is not None and is_url(str(cache_dir)):
+        return None, tasks.CacheSpec(str(local.resolve()), str(cache_dir))
+    return None, tasks.CacheSpec(str(Path(cache_dir or local).resolve()))
 
 
 def _read_object(cache: Cache, digest: str) -> bytes:
