@@ -488,8 +488,10 @@ class _Stages:
 
 def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only: bool = False,
                  jobs: int = 1, quiet: bool = False, use_cache: bool = True,
-                 write_lock: bool | None = None, cache: Cache | None = None) -> BuildResult:
-    """Build one recipe; `cache` replaces the project's own (an album's shared stage cache)."""
+                 write_lock: bool | None = None, cache: Cache | None = None, master_only: bool = False) -> BuildResult:
+    """Build one recipe; `cache` replaces the project's own (an album's shared stage cache);
+    `master_only` stops after the mix (an album takes the master from the cache and encodes it
+    itself: the track's own files would be written only to be thrown away)."""
     started = time.perf_counter()
     plan = prepare(loaded)
     final_dir = out_dir.resolve() if out_dir is not None else loaded.output_dir
@@ -503,7 +505,7 @@ def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only
     # number of tries, then one that reads nothing from the cache.
     for attempt in range(len(plan.recipe.tracks) + 6):
         try:
-            result = _build_once(plan, final_dir, previous, cache, midi_only, jobs, quiet)
+            result = _build_once(plan, final_dir, previous, cache, midi_only, jobs, quiet, master_only)
             break
         except CacheCorrupt:
             if attempt == len(plan.recipe.tracks) + 4:
@@ -520,7 +522,7 @@ def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only
 
 
 def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: Cache, midi_only: bool,
-                jobs: int, quiet: bool):
+                jobs: int, quiet: bool, master_only: bool = False):
     from .progress import Progress
 
     recipe = plan.recipe
@@ -540,8 +542,9 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
                 overlays = _stage_overlays(plan, stages, score, score_meta, progress)
                 overlays.update(_stage_bus(plan, stages, stems, score_meta, progress))
                 master, loudness = _stage_mix(plan, stages, stems, overlays, progress)
-                dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
-                _stage_export(plan, stages, score, stems, overlays, dry, master, progress, jobs)
+                if not master_only:
+                    dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
+                    _stage_export(plan, stages, score, stems, overlays, dry, master, progress, jobs)
                 duration_s += TAIL_SECONDS
             outputs = _outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)
             lock = lock_data(plan, stages, outputs, loudness, midi_only, duration_s, cache)

@@ -112,7 +112,7 @@ def render_track(task: TrackTask) -> dict:
     loaded = load_recipe(path, list(task.overrides))
     with tempfile.TemporaryDirectory(prefix="lofictl-track-") as folder:
         result = build.build_recipe(loaded, out_dir=Path(folder) / "out", quiet=True, write_lock=False, cache=cache,
-                                    jobs=task.jobs)
+                                    jobs=task.jobs, master_only=True)
     lock = result.lock
     sample_rate = loaded.recipe.output.sample_rate
     compose = lock["stages"]["compose"]
