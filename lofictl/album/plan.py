@@ -34,10 +34,16 @@ class TrackSpec:
     isrc: str | None
     entry: int  # index of the album's tracks entry it comes from (for error lines)
 
-    def build_command(self, project_root: Path) -> str:
-        """The single-track command that rebuilds this track's master exactly."""
-        sets = " ".join(f"--set '{item}'" for item in self.overrides)
-        return f"lofictl build {self.recipe.relative_to(project_root).as_posix()} {sets}".strip()
+    def build_command(self, project_root: Path, album_name: str) -> str:
+        """The single-track command that rebuilds this track exactly, stems and all.
+
+        --out keeps the recipe's own build folder and lock as they are.
+        """
+        import shlex
+
+        sets = " ".join(f"--set {shlex.quote(item)}" for item in self.overrides)
+        recipe = shlex.quote(self.recipe.relative_to(project_root).as_posix())
+        return f"lofictl build {recipe} {sets} --out {shlex.quote(f'build/{album_name}-tracks/{self.name}')}"
 
 
 def _set_items(values: dict) -> list[str]:

@@ -278,7 +278,7 @@ def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[
                             "tempo": s.tempo, "key": s.key, "isrc": s.isrc, "files": base,
                             "duration_s": round(r["frames"] / r["sample_rate"], 6), "master_sha256": r["master"],
                             "loudness": r["loudness"], "stages": r["stages"], "seeds": r["seeds"],
-                            "models": r["models"], "build": s.build_command(album.project_root)})
+                            "models": r["models"], "build": s.build_command(album.project_root, album.name)})
     mix_lock = None
     texts: dict[str, str] = {}
     if spec.output.mix:
