@@ -40,6 +40,10 @@ class RadioStation:
         self.loaded = loaded
         station = loaded.station
         self.title = station.title
+        try:
+            self.station_file = loaded.path.resolve().relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            self.station_file = str(loaded.path)
         self.host = host or station.server.host
         self.port = station.server.port if port is None else port
         self.bitrate_kbps = station.server.bitrate_kbps
@@ -205,7 +209,7 @@ class RadioStation:
             now["likes"] = self.db.likes(now["number"])
         producer = self.producer.status() if hasattr(self, "producer") else {}
         queue = [t.public() for t in list(self.producer.ready)] if hasattr(self, "producer") else []
-        return {"station": self.title, "now": now, "queue": queue, "history": list(self.history),
+        return {"station": self.title, "station_file": self.station_file, "now": now, "queue": queue, "history": list(self.history),
                 "building": producer.get("building"), "rtf": producer.get("rtf"), "built": producer.get("built"),
                 "failed": producer.get("failed"), "listeners": self.listeners, "skip": self.skip_policy,
                 "stream_s": round(self._air_frame / SAMPLE_RATE, 1), "replays": getattr(self.air, "replays", 0)
