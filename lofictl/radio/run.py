@@ -85,9 +85,9 @@ class RadioStation:
         try:
             self.db = Ratings(self.loaded.database_path, self.loaded.name)
             if self.serve_http:
-                from .server import serve
+                from .server import bind
 
-                self.server, self._server_thread = serve(self, self.host, self.port)
+                self.server = bind(self, self.host, self.port)
             first = self.start_number
             if first is None:
                 last = self.db.last_number()
@@ -106,6 +106,10 @@ class RadioStation:
             if self.icecast_url:
                 self.icecast = IcecastFeed(self.icecast_url, self.ring, self.title, self.log)
                 self.icecast.start()
+            if self.server is not None:
+                from .server import serve
+
+                self._server_thread = serve(self.server)
         except BaseException:
             self.stop()
             raise
@@ -131,7 +135,8 @@ class RadioStation:
         if getattr(self, "encoder", None) is not None:
             self.encoder.close()
         if self.server is not None:
-            self.server.shutdown()
+            if getattr(self, "_server_thread", None) is not None:
+                self.server.shutdown()
             self.server.server_close()
         if getattr(self, "producer", None) is not None:
             self.producer.stop()
@@ -212,7 +217,7 @@ class RadioStation:
         return {"station": self.title, "station_file": self.station_file, "now": now, "queue": queue, "history": list(self.history),
                 "building": producer.get("building"), "rtf": producer.get("rtf"), "built": producer.get("built"),
                 "failed": producer.get("failed"), "listeners": self.listeners, "skip": self.skip_policy,
-                "stream_s": round(self._air_frame / SAMPLE_RATE, 1), "replays": getattr(self.air, "replays", 0)
+                "stream_s": round(self._air_frame / SAMPLE_RATE, 1), "stalls": self.stalls, "replays": getattr(self.air, "replays", 0)
                 if hasattr(self, "air") else 0}
 
     def timeline(self) -> list[dict]:
