@@ -34,6 +34,7 @@ def _fill(db: Ratings) -> None:
         db.play_ended(play, 17.5, "next")
     db.rate(0, "like", 4.2, "alice")
     db.rate(0, "like", 9.0, "bob")
+    assert not db.rate(0, "like", 12.0, "bob")  # one like per listener and track
     db.rate(1, "skip", 3.0, "alice")
     db.rate(3, "skip", 7.0, "bob")
     db.listened(0, "alice", 17.5)

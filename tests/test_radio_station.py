@@ -187,3 +187,13 @@ def test_keep_writes_the_track_recipe_once(station_file, project):
     with pytest.raises(LofictlError, match="exists and holds something else"):
         keep_track(loaded, 7)
     assert keep_track(loaded, 7, force=True).read_text() == track_recipe_text(loaded, plan)
+
+
+def test_the_readme_station_is_the_example_station():
+    import yaml
+
+    from lofictl.radio.station import Station
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## Radio", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert Station.model_validate(yaml.safe_load(block)) == load_station(REPO / "recipes" / "station.yaml").station

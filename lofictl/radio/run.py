@@ -231,11 +231,11 @@ class RadioStation:
             return {"ok": False, "error": "nothing on air to rate yet"}
         position = max(0, self._air_frame - entry.start) / SAMPLE_RATE
         number = entry.track.number
-        self.db.rate(number, kind, position, listener)
+        new = self.db.rate(number, kind, position, listener)
         result = {"ok": True, "number": number, "kind": kind, "position_s": round(position, 2),
-                  "likes": self.db.likes(number)}
+                  "likes": self.db.likes(number), "again": not new}
         if kind == "skip":
-            advancing = self.skip_policy == "advance" and self.air.request_skip()
+            advancing = self.skip_policy == "advance" and self.air.request_skip(number)
             if advancing:
                 self._skipped = number
             result["advancing"] = advancing
