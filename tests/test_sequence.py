@@ -98,3 +98,24 @@ def test_skip_is_refused_while_fading_and_for_another_track(tmp_path):
     air.read(2000 - 1600 + 500 * 3)  # into track 1's own fade-out (from its bar 5)
     assert air.sequencer.fading and not air.request_skip(1)
     air.close()
+
+
+def test_mp3_frames_and_the_listeners_ring():
+    from lofictl.radio.encoder import FrameSplitter, Ring, frame_length
+
+    header = bytes([0xFF, 0xFB, 0x90, 0x64])  # MPEG-1 layer III, 128 kb/s, 44.1 kHz, no padding
+    assert frame_length(header) == (417, 1152)
+    assert frame_length(bytes([0xFF, 0xFB, 0x92, 0x64])) == (418, 1152)  # padded
+    frame = header + bytes(413)
+    splitter = FrameSplitter()
+    data = b"junk" + frame * 3
+    frames = splitter.feed(data[:500]) + splitter.feed(data[500:])
+    assert frames == [frame] * 3
+    ring = Ring(4)
+    for n in range(6):
+        ring.append(bytes([n]), n)
+    assert (ring.first, ring.next) == (2, 6)
+    got, cursor = ring.read(0, 0.01)  # fell behind: starts at the oldest frame held
+    assert [tag for _, tag in got] == [2, 3, 4, 5] and cursor == 6
+    assert ring.read(cursor, 0.01) == ([], 6)
+    assert ring.start(2) == 4
