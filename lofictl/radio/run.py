@@ -124,7 +124,8 @@ class RadioStation:
         if self.stopping:
             return
         self.stopping = True
-        self.log("stopping")
+        if self._started_at:
+            self.log("stopping")
         self.ring.close()
         for name in ("_pacer",):
             thread = getattr(self, name, None)
