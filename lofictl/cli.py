@@ -108,13 +108,8 @@ def build(
 ) -> None:
     """Build recipes: MIDI, stems, mastered track, piano roll and the lock file beside the recipe."""
     from .batch import build_many
-    from .radio.station import is_station_file
 
-    stations = [path for path in recipes if is_station_file(path)]
-    if stations and len(stations) < len(recipes):  # `build recipes/*.yaml` next to a station file
-        for path in stations:
-            console.print(f"skipped {path}: a radio station, not a recipe (play it with `lofictl radio {path}`)")
-        recipes = [path for path in recipes if path not in stations]
+    recipes = _without_stations(recipes)
     if out_dir is not None and len(recipes) > 1:
         raise LofictlError("--out names one folder, so it works with one recipe at a time")
     results = build_many(recipes, overrides=set_, out_dir=out_dir, midi_only=midi_only, jobs=jobs,
@@ -130,6 +125,19 @@ def build(
         return
     for result in results:
         _print_summary(result)
+
+
+def _without_stations(paths: list[Path]) -> list[Path]:
+    """`lofictl build recipes/*.yaml` next to a radio station file: leave the station out, and say
+    so. A station given alone stays, so the recipe loader explains what it is."""
+    from .radio.station import is_station_file
+
+    stations = [path for path in paths if is_station_file(path)]
+    if not stations or len(stations) == len(paths):
+        return paths
+    for path in stations:
+        console.print(f"skipped {path}: a radio station, not a recipe (play it with `lofictl radio {path}`)")
+    return [path for path in paths if path not in stations]
 
 
 def _print_summary(result) -> None:
@@ -180,7 +188,7 @@ def verify(
             return verify_album(path, jobs=jobs, scheduler=scheduler)
         return verify_recipe(path, jobs=jobs)
 
-    reports = [check(path) for path in recipes]
+    reports = [check(path) for path in _without_stations(recipes)]
     if json_out:
         sys.stdout.write(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2, sort_keys=True) + "\n")
     else:

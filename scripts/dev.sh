@@ -41,9 +41,15 @@ system_packages() {
   have_lib || need+=(libfluidsynth3)
   [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need+=(fluid-soundfont-gm)
   "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
-  # ffmpeg: the album's MP4 video, and ffprobe reads tags and chapters back in the tests
-  command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
   if [ "${1:-}" = bench ] && ! command -v fluidsynth >/dev/null 2>&1; then need+=(fluidsynth); fi
+  # lofictl radio encodes its stream with ffmpeg, lofictl album makes its MP4 with it (and the
+  # tests read tags and chapters back with ffprobe); the radio's tests also drive chromium and icecast2.
+  command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+  if [ "${1:-}" = test ]; then
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+    command -v icecast2 >/dev/null 2>&1 || need+=(icecast2)
+  fi
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       echo "setup: missing ${need[*]}; run as root or: sudo apt-get install --no-install-recommends ${need[*]}" >&2
@@ -81,15 +87,16 @@ case "${1:-}" in
     "$VENV/bin/lofictl" build recipes/rainy_night.yaml
     ;;
   test)
-    setup
+    setup test
     shift
     # -m 'not slow': the full-size training runs are left to `bash scripts/dev.sh test-all`.
-    "$VENV/bin/python" -m pytest -m "not slow" -n 2 -q "$@"
+    # --dist loadgroup: the tests sharing one live radio station run on one worker, in order.
+    "$VENV/bin/python" -m pytest -m "not slow" -n 2 --dist loadgroup -q "$@"
     ;;
   test-all)
-    setup
+    setup test
     shift
-    "$VENV/bin/python" -m pytest -n 2 -q "$@"
+    "$VENV/bin/python" -m pytest -n 2 --dist loadgroup -q "$@"
     ;;
   bench)
     setup bench

@@ -187,3 +187,29 @@ def test_keep_writes_the_track_recipe_once(station_file, project):
     with pytest.raises(LofictlError, match="exists and holds something else"):
         keep_track(loaded, 7)
     assert keep_track(loaded, 7, force=True).read_text() == track_recipe_text(loaded, plan)
+
+
+def test_the_readme_station_is_the_example_station():
+    import yaml
+
+    from lofictl.radio.station import Station
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## Radio", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert Station.model_validate(yaml.safe_load(block)) == load_station(REPO / "recipes" / "station.yaml").station
+
+
+def test_a_busy_port_is_one_line_before_any_work(station_file, project):
+    import socket
+
+    path = station_file()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run([sys.executable, "-m", "lofictl", "radio", str(path), "--port", str(port)],
+                             capture_output=True, text=True, cwd=project, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use; stop what " \
+                                 "uses it or pass --port"
+    assert not list((project / "build" / "radio" / "station" / "tracks").iterdir())  # nothing was built

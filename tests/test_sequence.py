@@ -73,3 +73,49 @@ def test_mono_clip_is_refused(tmp_path):
     seq = Sequencer(lambda: Clip(path, 100, 10.0, 10), 1)
     with pytest.raises(ValueError, match="stereo"):
         seq.read(10)
+
+
+def test_skip_is_refused_while_fading_and_for_another_track(tmp_path):
+    """Air.request_skip: only the track the listener heard, and not once it is on its way out."""
+    from lofictl.radio.mixer import Air
+    from lofictl.radio.producer import ReadyTrack, WorkFolder
+
+    clips = [_clip(tmp_path, f"t{i}", 6, 500, 200, i)[0] for i in range(4)]
+    tracks = [ReadyTrack(number=i, name=f"t-{i}", title=f"T{i}", recipe="t.yaml", seed=i, key="A minor",
+                         camelot="8A", tempo=120.0, time_signature="4/4", bars=6, bar_frames=500.0,
+                         frames=clips[i].frames, sample_rate=RATE, duration_s=1.0, folder=str(tmp_path),
+                         master=str(clips[i].path), pianoroll="", loudness_lufs=None, true_peak_dbtp=None,
+                         build_s=1.0, patterns={}, presets={}) for i in range(4)]
+    queue = list(tracks)
+    work = WorkFolder(tmp_path / "work", 2)
+    air = Air(lambda: queue.pop(0) if queue else None, lambda: bool(queue), work, clips[0], 1, RATE)
+    air.read(700)
+    assert air.sequencer.current.label[1].number == 0
+    assert not air.request_skip(5)  # not the one playing
+    assert air.request_skip(0)
+    air.read(900)  # fades at bar line 1000, one bar long
+    assert air.sequencer.current.label[1].number == 1 and air.sequencer.frame == 1600
+    air.read(2000 - 1600 + 500 * 3)  # into track 1's own fade-out (from its bar 5)
+    assert air.sequencer.fading and not air.request_skip(1)
+    air.close()
+
+
+def test_mp3_frames_and_the_listeners_ring():
+    from lofictl.radio.encoder import FrameSplitter, Ring, frame_length
+
+    header = bytes([0xFF, 0xFB, 0x90, 0x64])  # MPEG-1 layer III, 128 kb/s, 44.1 kHz, no padding
+    assert frame_length(header) == (417, 1152)
+    assert frame_length(bytes([0xFF, 0xFB, 0x92, 0x64])) == (418, 1152)  # padded
+    frame = header + bytes(413)
+    splitter = FrameSplitter()
+    data = b"junk" + frame * 3
+    frames = splitter.feed(data[:500]) + splitter.feed(data[500:])
+    assert frames == [frame] * 3
+    ring = Ring(4)
+    for n in range(6):
+        ring.append(bytes([n]), n)
+    assert (ring.first, ring.next) == (2, 6)
+    got, cursor = ring.read(0, 0.01)  # fell behind: starts at the oldest frame held
+    assert [tag for _, tag in got] == [2, 3, 4, 5] and cursor == 6
+    assert ring.read(cursor, 0.01) == ([], 6)
+    assert ring.start(2) == 4

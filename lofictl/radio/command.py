@@ -20,8 +20,8 @@ from ..errors import LofictlError
 
 class _DefaultToPlay(TyperGroup):
     def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args = ["play", *args]
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["play", *args]  # `lofictl radio STATION` and `lofictl radio --port 9000 STATION`
         return super().parse_args(ctx, args)
 
 

@@ -60,6 +60,13 @@ class Ratings:
             self._db.commit()
             return rows
 
+    def _insert(self, statement: str, args: Iterable[Any]) -> int:
+        """An INSERT; the new row's id (DB-API lastrowid; RETURNING id on a server database)."""
+        with self._lock:
+            cursor = self._db.execute(statement, tuple(args))
+            self._db.commit()
+            return cursor.lastrowid
+
     # --- what the station writes ---------------------------------------------------------------
 
     def track_built(self, track) -> None:
@@ -77,18 +84,23 @@ class Ratings:
                   (self.station, number, message[:2000], utc_now()))
 
     def play_started(self, number: int, kind: str) -> int:
-        self._sql("INSERT INTO plays (station, number, kind, started_at) VALUES (?, ?, ?, ?)",
-                  (self.station, number, kind, utc_now()))
-        return self._sql("SELECT MAX(id) FROM plays WHERE station = ?", (self.station,))[0][0]
+        return self._insert("INSERT INTO plays (station, number, kind, started_at) VALUES (?, ?, ?, ?)",
+                            (self.station, number, kind, utc_now()))
 
     def play_ended(self, play_id: int, seconds: float, ended_by: str) -> None:
         self._sql("UPDATE plays SET seconds = ?, ended_by = ? WHERE id = ?", (round(seconds, 2), ended_by, play_id))
 
-    def rate(self, number: int, kind: str, position_s: float, listener: str | None) -> None:
+    def rate(self, number: int, kind: str, position_s: float, listener: str | None) -> bool:
+        """Record a like or skip; False if this listener already gave this track that rating."""
         if kind not in ("like", "skip"):
             raise ValueError(kind)
+        if listener is not None and self._sql(
+                "SELECT COUNT(*) FROM ratings WHERE station = ? AND number = ? AND kind = ? AND listener = ?",
+                (self.station, number, kind, listener))[0][0]:
+            return False
         self._sql("INSERT INTO ratings (station, number, kind, position_s, listener, at) VALUES (?, ?, ?, ?, ?, ?)",
                   (self.station, number, kind, round(position_s, 2), listener, utc_now()))
+        return True
 
     def listened(self, number: int, listener: str | None, seconds: float) -> None:
         self._sql("INSERT INTO listens (station, number, listener, seconds, at) VALUES (?, ?, ?, ?, ?)",

@@ -19,7 +19,6 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections import deque
 from typing import Callable
 
 import numpy as np
@@ -82,20 +81,23 @@ class FrameSplitter:
 
 
 class Ring:
-    """The last `capacity` MP3 frames, each with a tag (what was on air), and a cursor per reader."""
+    """The last `capacity` MP3 frames, each with a tag (what was on air), and a cursor per reader.
+
+    Frame number n sits in slot n % capacity, so a read costs what it returns, not the ring's size.
+    """
 
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self._frames: deque[tuple[bytes, object]] = deque(maxlen=capacity)
-        self.first = 0  # sequence number of the oldest frame held
-        self.next = 0  # sequence number the next frame will get
+        self._slots: list[tuple[bytes, object] | None] = [None] * capacity
+        self.first = 0  # number of the oldest frame held
+        self.next = 0  # number the next frame will get
         self.closed = False
         self._changed = threading.Condition()
         self.bytes_total = 0
 
     def append(self, frame: bytes, tag: object = None) -> None:
         with self._changed:
-            self._frames.append((frame, tag))
+            self._slots[self.next % self.capacity] = (frame, tag)
             self.next += 1
             self.first = max(self.first, self.next - self.capacity)
             self.bytes_total += len(frame)
@@ -106,17 +108,16 @@ class Ring:
         with self._changed:
             return max(self.first, self.next - back)
 
-    def read(self, cursor: int, timeout: float) -> tuple[list[tuple[bytes, object]], int]:
-        """Frames from `cursor` on (waiting up to `timeout` for new ones) and the next cursor.
-
-        A reader that fell behind the ring skips ahead to the oldest frame still held.
-        """
+    def read(self, cursor: int, timeout: float, limit: int = 256) -> tuple[list[tuple[bytes, object]], int]:
+        """Up to `limit` frames from `cursor` on (waiting up to `timeout` for new ones) and the next
+        cursor. A reader that fell behind the ring skips ahead to the oldest frame still held."""
         with self._changed:
             if cursor >= self.next and not self.closed:
                 self._changed.wait(timeout)
             cursor = max(cursor, self.first)
-            frames = list(self._frames)[cursor - self.first:] if cursor < self.next else []
-            return frames, cursor + len(frames)
+            stop = min(self.next, cursor + limit)
+            frames = [self._slots[n % self.capacity] for n in range(cursor, stop)]
+            return frames, stop
 
     def close(self) -> None:
         with self._changed:

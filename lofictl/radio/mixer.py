@@ -75,7 +75,7 @@ class Air:
         self._timeline: deque[Entry] = deque(maxlen=64)  # entries by start, newest last
         self._aired: Entry | None = None  # the entry heard at the air clock
         self._playing: Clip | None = None
-        self._skip_requested = False
+        self._skip: int | None = None  # number of the track a listener asked to skip
         self.sequencer = Sequencer(self._supply, crossfade_bars, self._started)
         self.replays = 0
 
@@ -102,12 +102,13 @@ class Air:
 
     def read(self, count: int) -> np.ndarray:
         current = self.sequencer.current
-        if current is not None and not self.sequencer.fading:
-            kind = current.label[0]
-            if (kind != "track" and self.has_ready()) or (self._skip_requested and self.has_ready()):
-                # leave the filler (or the skipped track) at its next bar line
-                self.sequencer.fade_now(bars=self.sequencer.crossfade_bars if kind != "track" else 1)
-            self._skip_requested = False
+        skip, self._skip = self._skip, None
+        if current is not None and not self.sequencer.fading and self.has_ready():
+            kind, track = current.label
+            if kind != "track":  # leave the filler at its next bar line, with the usual crossfade
+                self.sequencer.fade_now(bars=self.sequencer.crossfade_bars)
+            elif skip is not None and track is not None and track.number == skip:
+                self.sequencer.fade_now(bars=1)  # a skip: out within a bar, on the beat
         block = self.sequencer.read(count)
         now = self.sequencer.current
         if now is not self._playing:
@@ -116,11 +117,15 @@ class Air:
                 self.work.played(finished.label[1])
         return block
 
-    def request_skip(self) -> bool:
-        """Ask for the next track at the next bar line; False when none is ready yet."""
-        if not self.has_ready():
+    def request_skip(self, number: int) -> bool:
+        """Ask for the next track at track `number`'s next bar line; False when none is ready yet
+        (or that track is already on its way out)."""
+        current = self.sequencer.current
+        if not self.has_ready() or current is None or current.label[1] is None or self.sequencer.fading:
             return False
-        self._skip_requested = True
+        if current.label[1].number != number:
+            return False
+        self._skip = number
         return True
 
     # --- the clock side ------------------------------------------------------------------------

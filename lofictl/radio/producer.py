@@ -69,6 +69,7 @@ class ReadyTrack:
         return {"number": self.number, "title": self.title, "recipe": self.recipe, "name": self.name,
                 "seed": self.seed, "key": self.key, "camelot": self.camelot, "tempo": self.tempo,
                 "time_signature": self.time_signature, "duration_s": round(self.duration_s, 2),
+                "bars": self.bars, "bar_s": round(self.bar_frames / self.sample_rate, 4),
                 "loudness_lufs": self.loudness_lufs, "build_s": round(self.build_s, 2), "rtf": round(self.rtf, 2),
                 "patterns": self.patterns, "presets": self.presets}
 
@@ -128,12 +129,16 @@ def _worker_main(conn, station_path: str, work_dir: str, jobs: int) -> None:
         except (EOFError, OSError):
             return
         try:
-            conn.send(("ok", number, build_track(station_path, number, work_dir, jobs)))
+            reply = ("ok", number, build_track(station_path, number, work_dir, jobs))
         except LofictlError as exc:
-            conn.send(("error", number, str(exc)))
+            reply = ("error", number, str(exc))
         except Exception as exc:  # noqa: BLE001 - any failure of one track is reported, the next goes on
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            conn.send(("error", number, f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})"))
+            reply = ("error", number, f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})")
+        try:
+            conn.send(reply)
+        except OSError:  # the station is gone (killed): so is the reason to go on
+            return
 
 
 class BuildWorker:

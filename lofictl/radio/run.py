@@ -40,6 +40,10 @@ class RadioStation:
         self.loaded = loaded
         station = loaded.station
         self.title = station.title
+        try:
+            self.station_file = loaded.path.resolve().relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            self.station_file = str(loaded.path)
         self.host = host or station.server.host
         self.port = station.server.port if port is None else port
         self.bitrate_kbps = station.server.bitrate_kbps
@@ -81,9 +85,9 @@ class RadioStation:
         try:
             self.db = Ratings(self.loaded.database_path, self.loaded.name)
             if self.serve_http:
-                from .server import serve
+                from .server import bind
 
-                self.server, self._server_thread = serve(self, self.host, self.port)
+                self.server = bind(self, self.host, self.port)
             first = self.start_number
             if first is None:
                 last = self.db.last_number()
@@ -102,6 +106,10 @@ class RadioStation:
             if self.icecast_url:
                 self.icecast = IcecastFeed(self.icecast_url, self.ring, self.title, self.log)
                 self.icecast.start()
+            if self.server is not None:
+                from .server import serve
+
+                self._server_thread = serve(self.server)
         except BaseException:
             self.stop()
             raise
@@ -116,7 +124,8 @@ class RadioStation:
         if self.stopping:
             return
         self.stopping = True
-        self.log("stopping")
+        if self._started_at:
+            self.log("stopping")
         self.ring.close()
         for name in ("_pacer",):
             thread = getattr(self, name, None)
@@ -127,7 +136,8 @@ class RadioStation:
         if getattr(self, "encoder", None) is not None:
             self.encoder.close()
         if self.server is not None:
-            self.server.shutdown()
+            if getattr(self, "_server_thread", None) is not None:
+                self.server.shutdown()
             self.server.server_close()
         if getattr(self, "producer", None) is not None:
             self.producer.stop()
@@ -205,10 +215,10 @@ class RadioStation:
             now["likes"] = self.db.likes(now["number"])
         producer = self.producer.status() if hasattr(self, "producer") else {}
         queue = [t.public() for t in list(self.producer.ready)] if hasattr(self, "producer") else []
-        return {"station": self.title, "now": now, "queue": queue, "history": list(self.history),
+        return {"station": self.title, "station_file": self.station_file, "now": now, "queue": queue, "history": list(self.history),
                 "building": producer.get("building"), "rtf": producer.get("rtf"), "built": producer.get("built"),
                 "failed": producer.get("failed"), "listeners": self.listeners, "skip": self.skip_policy,
-                "stream_s": round(self._air_frame / SAMPLE_RATE, 1), "replays": getattr(self.air, "replays", 0)
+                "stream_s": round(self._air_frame / SAMPLE_RATE, 1), "stalls": self.stalls, "replays": getattr(self.air, "replays", 0)
                 if hasattr(self, "air") else 0}
 
     def timeline(self) -> list[dict]:
@@ -222,11 +232,11 @@ class RadioStation:
             return {"ok": False, "error": "nothing on air to rate yet"}
         position = max(0, self._air_frame - entry.start) / SAMPLE_RATE
         number = entry.track.number
-        self.db.rate(number, kind, position, listener)
+        new = self.db.rate(number, kind, position, listener)
         result = {"ok": True, "number": number, "kind": kind, "position_s": round(position, 2),
-                  "likes": self.db.likes(number)}
+                  "likes": self.db.likes(number), "again": not new}
         if kind == "skip":
-            advancing = self.skip_policy == "advance" and self.air.request_skip()
+            advancing = self.skip_policy == "advance" and self.air.request_skip(number)
             if advancing:
                 self._skipped = number
             result["advancing"] = advancing

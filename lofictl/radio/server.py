@@ -117,6 +117,15 @@ class Handler(BaseHTTPRequestHandler):
                 self._json({"error": f"nothing at {path}"}, 404)
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             pass  # the client went away: nothing to clean up
+        except Exception as exc:  # noqa: BLE001 - one bad request must not print a traceback per hit
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        self.server.station.log(f"server: {self.command} {urlsplit(self.path).path} failed: {type(exc).__name__}: {exc}")
+        try:
+            self._json({"error": "internal error"}, 500)
+        except OSError:
+            pass
 
     def do_POST(self) -> None:  # noqa: N802
         path = urlsplit(self.path).path
@@ -137,6 +146,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(result, 200 if result.get("ok") else HTTPStatus.CONFLICT)
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             pass
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
 
     def _stream(self) -> None:
         station = self.server.station
@@ -176,15 +187,19 @@ class Handler(BaseHTTPRequestHandler):
             station.listener_left()
 
 
-def serve(station: "RadioStation", host: str, port: int) -> tuple[RadioServer, threading.Thread]:
+def bind(station: "RadioStation", host: str, port: int) -> RadioServer:
+    """The listening socket, taken first so a busy port is reported before any work starts."""
     from ..errors import LofictlError
 
     try:
-        server = RadioServer((host, port), station)
+        return RadioServer((host, port), station)
     except OSError as exc:
         hint = "; stop what uses it or pass --port" if exc.errno in (98, 48) else ""
         raise LofictlError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+
+
+def serve(server: RadioServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25}, name="radio-http",
                               daemon=True)
     thread.start()
-    return server, thread
+    return thread

@@ -75,9 +75,9 @@ function render(state) {
     setText("number", now.number);
     setText("seed", now.seed);
     setText("likes", now.likes);
-    setText("kind", now.kind === "replay" ? "· replay" : "");
+    $("kind").textContent = now.kind === "replay" ? "· replay (nothing new was ready)" : "";
     $("progress").style.width = Math.min(100, (100 * now.position_s) / now.duration_s).toFixed(1) + "%";
-    $("keep").textContent = "lofictl radio keep STATION " + now.number;
+    $("keep").textContent = "lofictl radio keep " + state.station_file + " " + now.number;
     if (shownNumber !== now.number) {
       shownNumber = now.number;
       $("roll").src = "/api/track/" + now.number + "/pianoroll.png";
