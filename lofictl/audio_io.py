@@ -80,7 +80,9 @@ def read_info_chunk(path: str | Path) -> dict[str, str]:
                 handle.seek(size + (size & 1), 1)
 
 
-def _wav_header(channels: int, sample_rate: int, frames: int, subtype: str, info: dict[str, str] | None = None) -> bytes:
+def _wav_header(channels: int, sample_rate: int, frames: int, subtype: str, info: dict[str, str] | None = None,
+                chunks: bytes = b"") -> bytes:
+    """RIFF/WAVE header up to the data chunk's size; `chunks`: whole extra chunks (e.g. bext)."""
     bits = {"float32": 32, "24bit": 24, "16bit": 16}[subtype]
     block_align = channels * bits // 8
     data_size = frames * block_align
@@ -93,7 +95,9 @@ def _wav_header(channels: int, sample_rate: int, frames: int, subtype: str, info
         fmt = struct.pack("<HHIIHH", _WAVE_FORMAT_PCM, channels, sample_rate,
                           sample_rate * block_align, block_align, bits)
         extra = b""
-    listing = info_chunk(info)  # provenance, before the data so readers find it without seeking far
+    listing = info_chunk(info) + chunks  # provenance, before the data so readers find it without seeking far
+    if len(chunks) & 1:
+        raise ValueError("extra WAV chunks must have even length")
     body_size = 4 + (8 + len(fmt)) + len(extra) + len(listing) + 8 + data_size + (data_size & 1)
     if body_size > 0xFFFFFFFF:
         raise LofictlError("the audio is too long for a WAV file (over 4 GB); use flac")

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -400,7 +401,17 @@ def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -
             "output.stem_names": recipe.output.stem_names, "title_key_tempo": [recipe.title, recipe.key, recipe.tempo],
             # the DAW projects put these on the faders
             "mixer": {n: [t.gain_db, t.pan, t.mute, t.solo] for n, t in recipe.tracks.items()},
-            "lofictl": __version__, "library.pedalboard": library_versions()["pedalboard"]}
+            "lofictl": __version__, "library.pedalboard": library_versions()["pedalboard"],
+            "library.mutagen": library_versions()["mutagen"]}
+
+
+def master_tags(plan: BuildPlan, key: str):
+    """Tags of the master's FLAC/MP3: title, tempo, key and the same provenance as the WAV."""
+    from .export.tags import Tags
+
+    recipe = plan.recipe
+    return Tags(title=recipe.title, bpm=recipe.tempo, key=recipe.key,
+                provenance=json.loads(provenance_info(plan, key)["ICMT"]))
 
 
 def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:
@@ -446,8 +457,8 @@ def render_stem(track: Track, seconds_per_beat: float, instrument: Instrument, s
 
 
 def _render_to_file(args: tuple) -> str:
-    """Worker: render one stem into a float32 WAV block by block (bounded memory for long tracks;
-    the same bytes as render_stem + write_wav). Files, not arrays, cross the process line."""
+    """Render one stem into a float32 WAV block by block (bounded memory for long tracks; the
+    same bytes as render_stem + write_wav)."""
     from . import stream
 
     track, seconds_per_beat, instrument, sample_rate, n_samples, effect_chain, gain_db, pan, duck, info, path = args
@@ -566,13 +577,15 @@ class _Stages:
 
 def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only: bool = False,
                  jobs: int = 1, quiet: bool = False, use_cache: bool = True,
-                 write_lock: bool | None = None) -> BuildResult:
+                 write_lock: bool | None = None, cache: Cache | None = None, master_only: bool = False) -> BuildResult:
     """Build one recipe. Ctrl-C or SIGTERM stop it at the next checkpoint (KeyboardInterrupt),
     with the previous outputs and lock as they were; so do full disks and other OS errors,
-    as a LofictlError that says what happened."""
+    as a LofictlError that says what happened. `cache` replaces the project's own (an album's
+    shared stage cache); `master_only` stops after the mix (an album takes the master from the
+    cache and encodes it itself: the track's own files would be written only to be thrown away)."""
     with interrupts.guard():
         try:
-            return _build_recipe(loaded, out_dir, midi_only, jobs, quiet, use_cache, write_lock)
+            return _build_recipe(loaded, out_dir, midi_only, jobs, quiet, use_cache, write_lock, cache, master_only)
         except OSError as exc:
             folder = out_dir if out_dir is not None else loaded.output_dir
             raise LofictlError(f"{describe_os_error(exc, folder)}; the previous outputs and lock are unchanged",
@@ -612,7 +625,8 @@ def protected_folders(loaded: LoadedRecipe) -> list[tuple[Path, str]]:
 
 
 def _build_recipe(loaded: LoadedRecipe, out_dir: Path | None, midi_only: bool, jobs: int, quiet: bool,
-                  use_cache: bool, write_lock: bool | None) -> BuildResult:
+                  use_cache: bool, write_lock: bool | None, cache: Cache | None,
+                  master_only: bool) -> BuildResult:
     started = time.perf_counter()
     plan = prepare(loaded)
     final_dir = output_folder(loaded, out_dir)
@@ -626,13 +640,14 @@ def _build_recipe(loaded: LoadedRecipe, out_dir: Path | None, midi_only: bool, j
         raise loaded.error(f"cannot write the output folder {final_dir}: {blocker} is a file", ("output", "dir")) from None
     output_rule.recover(final_dir, lock_path if write_lock else None)
     previous = _previous_lock(lock_path)
-    cache = Cache(loaded.project_root / CACHE_DIR_NAME, enabled=use_cache)
+    if cache is None:
+        cache = Cache(loaded.project_root / CACHE_DIR_NAME, enabled=use_cache)
     # Each corrupt object found drops its cache entry, so every retry gets further; a bounded
     # number of tries, then one that reads nothing from the cache.
     for attempt in range(len(plan.recipe.tracks) + 6):
         try:
             result = _build_once(plan, final_dir, previous, cache, midi_only, jobs, quiet,
-                                 lock_path if write_lock else None)
+                                 lock_path if write_lock else None, master_only)
             break
         except CacheCorrupt:
             if attempt == len(plan.recipe.tracks) + 4:
@@ -665,7 +680,7 @@ def _previous_lock(lock_path: Path) -> dict | None:
 
 
 def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: Cache, midi_only: bool,
-                jobs: int, quiet: bool, lock_path: Path | None):
+                jobs: int, quiet: bool, lock_path: Path | None, master_only: bool = False):
     from .progress import Progress
 
     recipe = plan.recipe
@@ -685,8 +700,9 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
                 overlays = _stage_overlays(plan, stages, score, score_meta, progress)
                 overlays.update(_stage_bus(plan, stages, stems, score_meta, progress))
                 master, loudness = _stage_mix(plan, stages, stems, overlays, progress)
-                dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
-                _stage_export(plan, stages, score, stems, overlays, dry, master, progress)
+                if not master_only:
+                    dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
+                    _stage_export(plan, stages, score, stems, overlays, dry, master, progress, jobs)
                 duration_s += TAIL_SECONDS
             outputs = _outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)
             lock = lock_data(plan, stages, outputs, loudness, midi_only, duration_s, cache)
@@ -781,7 +797,7 @@ def _sha(path: Path) -> str:
 
 def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict, jobs: int,
                  progress) -> dict[str, Artifact]:
-    """Float32 stems, one per track, rendered in parallel processes where asked."""
+    """Float32 stems, one per track, rendered in parallel threads where asked."""
     progress.step("rendering stems")
     recipe = plan.recipe
     sample_rate = recipe.output.sample_rate
@@ -817,8 +833,10 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
         progress.advance(f"rendered {track_name}")
 
     if jobs > 1 and len(todo) > 1:
-        # Each stem is its own synth and chain in its own process, so order cannot change bytes.
-        with interrupts.worker_pool(min(jobs, len(todo))) as pool:
+        # Threads, not processes: FluidSynth (through ctypes), Pedalboard and NumPy release the GIL
+        # while they work, so stems render side by side without a process's start-up (JAX, the
+        # SoundFont) per worker. Each stem has its own synth, chain and file: order cannot change bytes.
+        with ThreadPoolExecutor(max_workers=min(jobs, len(todo)), thread_name_prefix="lofictl-stem") as pool:
             futures = {name: pool.submit(_render_to_file, args) for name, args in todo.items()}
             for name, future in futures.items():
                 with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
@@ -1008,7 +1026,8 @@ def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta:
 
 
 def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[str, Artifact],
-                  layers: dict[str, Artifact], dry: dict[str, Artifact], master: Artifact, progress) -> None:
+                  layers: dict[str, Artifact], dry: dict[str, Artifact], master: Artifact, progress,
+                  jobs: int = 1) -> None:
     progress.step("writing audio files")
     recipe = plan.recipe
     name = plan.loaded.name
@@ -1021,31 +1040,52 @@ def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[st
     inputs["score"] = stages.record["compose"]["outputs"]["score.json"]
     key = stages.key("export", inputs)
     entry = stages.lookup("export", key, inputs)
-    if entry is not None and "loudness" in entry.meta:
+    if entry is not None and "encoded" in entry.meta:
         stages.final.update(stages.restored_from("export", entry, stages.staging, dict(entry.meta)))
     else:
         from . import stream
 
+        from .export import encode, tags
+
         files: dict[str, Path] = {}
-        loudness: dict[str, float | None] = {}
-        for rel, stem in files_to_write.items():
-            files[rel] = stages.staging / rel
-            files[rel].parent.mkdir(parents=True, exist_ok=True)
+
+        def write_stem(rel: str, stem: StemFile) -> float | None:
             source = stem.source.ready(stages.cache)
-            loudness[rel] = stream.measure_loudness(source)
             if recipe.output.wav_format == "float32":
                 shutil.copyfile(source, files[rel])  # already float32 WAV, byte for byte
             else:
                 stream.encode_wav_to(source, files[rel], "wav", recipe.output.sample_rate,
                                      wav_subtype=recipe.output.wav_format,
                                      info=provenance_info(plan, key, track=stem.label))
+            return stream.measure_loudness(source)
+
+        def write_master(rel: str, fmt: str) -> dict:
+            # An MP3 is measured after encoding and pulled under the true-peak ceiling.
+            stats = encode.encode_master(master_path, files[rel], fmt, recipe.output.sample_rate,
+                                         ceiling_db=recipe.master.true_peak_db, wav_subtype=recipe.output.wav_format,
+                                         info=provenance_info(plan, key))
+            if fmt != "wav":  # title, BPM, key and the provenance comment, as the WAV's INFO chunk has
+                tags.tag_file(files[rel], master_tags(plan, key))
+            return stats
+
+        for rel in files_to_write:
+            files[rel] = stages.staging / rel
+            files[rel].parent.mkdir(parents=True, exist_ok=True)
+        for stem in files_to_write.values():
+            stem.source.ready(stages.cache)  # restored here, one at a time: the cache is not shared by threads
         master_path = master.ready(stages.cache)
-        for fmt in recipe.output.formats:
-            files[f"{name}.{fmt}"] = stages.staging / f"{name}.{fmt}"
-            stream.encode_wav_to(master_path, files[f"{name}.{fmt}"], fmt, recipe.output.sample_rate,
-                                 wav_subtype=recipe.output.wav_format, info=provenance_info(plan, key))
+        masters = {f"{name}.{fmt}": fmt for fmt in recipe.output.formats}
+        files.update({rel: stages.staging / rel for rel in masters})
+        # The encoders and the stem meters release the GIL: they run side by side, the MP3 (the
+        # slowest) first. Each writes its own file, so the bytes are those of a serial export.
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="lofictl-export") as pool:
+            master_futures = {rel: pool.submit(write_master, rel, fmt)
+                              for rel, fmt in sorted(masters.items(), key=lambda item: item[1] != "mp3")}
+            stem_futures = {rel: pool.submit(write_stem, rel, stem) for rel, stem in files_to_write.items()}
+            loudness = {rel: future.result() for rel, future in stem_futures.items()}
+            encoded = {rel: master_futures[rel].result() for rel in masters}
         files.update(_daw_files(plan, score, stages.staging, files_to_write))
-        stages.final.update(stages.ran_with("export", key, files, {"loudness": loudness}))
+        stages.final.update(stages.ran_with("export", key, files, {"loudness": loudness, "encoded": encoded}))
     progress.advance()
 
 
@@ -1120,13 +1160,16 @@ def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudne
              for name, track in recipe.tracks.items()}
     if loudness is not None:
         master = [f"{plan.loaded.name}.{fmt}" for fmt in recipe.output.formats if f"{plan.loaded.name}.{fmt}" in outputs]
+        encoded = stages.record.get("export", {}).get("meta", {}).get("encoded", {})
         for rel in master:
             outputs[rel]["integrated_lufs"] = loudness.get("integrated_lufs")
-            outputs[rel]["true_peak_dbtp"] = loudness.get("true_peak_dbtp")
+            # an MP3's own true peak, measured on the decoded file (the encoder moves peaks)
+            outputs[rel]["true_peak_dbtp"] = encoded.get(rel, {}).get("true_peak_dbtp", loudness.get("true_peak_dbtp"))
     return {
         "lofictl_lock": LOCK_FORMAT,
         "lofictl": __version__,
-        "recipe": {"file": plan.loaded.path.name, "sha256": cache.file_sha256(plan.loaded.path),
+        "recipe": {"file": plan.loaded.path.name,
+                   "sha256": plan.loaded.source_sha256 or cache.file_sha256(plan.loaded.path),
                    "overrides": list(plan.loaded.overrides), "resolved": recipe.model_dump(mode="json")},
         "seeds": {"master": recipe.seed, "tracks": seeds},
         "instruments": {name: {"soundfont": inst.soundfont.name, "sha256": cache.file_sha256(inst.soundfont),
@@ -1187,7 +1230,7 @@ def library_versions() -> dict[str, str]:
     if _LIBRARY_VERSIONS is not None:
         return _LIBRARY_VERSIONS
     versions = {}
-    for package in ("numpy", "mido", "pedalboard", "pyfluidsynth", "jax", "flax", "matplotlib", "pyloudnorm"):
+    for package in ("numpy", "mido", "pedalboard", "pyfluidsynth", "jax", "flax", "matplotlib", "pyloudnorm", "mutagen"):
         try:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:

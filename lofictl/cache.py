@@ -14,7 +14,10 @@ can set ctime: any write or rename gives the file a new one. So a hand-edited st
 and a folder copied or checked out anew is rehashed once.
 
 Every write goes to a temporary file that is renamed into place, so a killed build leaves either
-a whole entry or none. Entries are checked against their hash when restored; a corrupt one is
+a whole entry or none; so do concurrent writers (two workers storing the same object write the
+same bytes under the same name). A stage entry's mtime says when it was last used (lookup
+touches it), so `prune` can drop the least recently used entries, then the objects no entry
+needs, until the cache fits a size cap. Entries are checked against their hash when restored; a corrupt one is
 dropped with a warning and the stage runs again. A cache that cannot be written (read-only disk)
 turns itself off with one warning: the build still works.
 """
@@ -177,6 +180,10 @@ class Cache:
                 self._disable(exc)
             return None
         if all(self._object_path(digest).is_file() for digest in entry.outputs.values()):
+            try:
+                os.utime(path)  # used now: the last to go when the cache is pruned
+            except OSError:
+                pass
             return entry
         return None
 
@@ -253,6 +260,77 @@ class Cache:
         return {"path": str(self.root), "objects": len(objects), "stages": len(stages),
                 "bytes": sum(p.stat().st_size for p in objects)}
 
+    def prune(self, max_bytes: int, *, temp_age_s: float = 3600.0) -> dict:
+        """Shrink the cache to at most max_bytes of objects, least recently used entries first.
+
+        Objects no entry refers to go first, then whole entries in order of last use with the
+        objects only they needed. Temporary files of writes older than temp_age_s (a killed
+        build's) are removed too. Returns what was removed and what is kept.
+        """
+        import time
+
+        if self.root is None or not self.root.exists():
+            return {"entries_removed": 0, "objects_removed": 0, "bytes_freed": 0, "bytes_kept": 0}
+        now = time.time()
+        for stale in list(self.root.rglob(".*.tmp")):
+            try:
+                if now - stale.stat().st_mtime > temp_age_s:
+                    stale.unlink()
+            except OSError:
+                pass
+        entries = []  # (last used, path, object digests)
+        for path in (self.root / "stages").glob("*.json"):
+            try:
+                outputs = json.loads(path.read_text()).get("outputs", {})
+                entries.append((path.stat().st_mtime, path.name, path, set(outputs.values())))
+            except (OSError, ValueError, AttributeError):
+                path.unlink(missing_ok=True)  # damaged: useless to keep
+        sizes = {}
+        for obj in (self.root / "objects").rglob("*"):
+            if obj.is_file() and not obj.name.startswith("."):
+                sizes[obj.parent.name + obj.name] = obj.stat().st_size
+        users: dict[str, int] = {}
+        for _, _, _, digests in entries:
+            for digest in digests:
+                users[digest] = users.get(digest, 0) + 1
+        doomed = {digest for digest in sizes if digest not in users}
+        total = sum(size for digest, size in sizes.items() if digest not in doomed)
+        removed_entries = 0
+        for _, _, path, digests in sorted(entries, key=lambda e: (e[0], e[1])):
+            if total <= max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            removed_entries += 1
+            for digest in digests:
+                users[digest] -= 1
+                if users[digest] == 0 and digest in sizes:
+                    doomed.add(digest)
+                    total -= sizes[digest]
+        freed = 0
+        for digest in doomed:
+            try:
+                self._object_path(digest).unlink()
+                freed += sizes[digest]
+            except OSError:
+                pass
+        return {"entries_removed": removed_entries, "objects_removed": len(doomed), "bytes_freed": freed,
+                "bytes_kept": total}
+
     def clear(self) -> None:
         if self.root is not None and self.root.exists():
             shutil.rmtree(self.root)
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,
+          "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """'2GB', '500 MB', '1.5G', '3GiB' or a number of bytes → bytes."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match[2].lower() if match else None
+    if not match or unit not in _UNITS:
+        raise ValueError(f"{text!r} is not a size (write it like 2GB, 500MB or 1.5GiB)")
+    return int(float(match[1]) * _UNITS[unit])

@@ -87,9 +87,14 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to check.", show_default=False)) -> None:
     """Check recipes without building: schema, chords, SoundFonts, presets, effects, files."""
     from .build import prepare
+    from .radio.station import is_station_file, load_station
     from .recipe import load_recipe
 
     for path in recipes:
+        if is_station_file(path):
+            station = load_station(path).station
+            out.print(f"[green]ok[/] {path}: station {station.title!r}, {len(station.recipes)} recipes")
+            continue
         plan = prepare(load_recipe(path), deep=True)
         out.print(f"[green]ok[/] {esc(path)}: {esc(repr(plan.loaded.recipe.title))}, {plan.loaded.recipe.total_bars} bars, "
                   f"{len(plan.loaded.recipe.tracks)} tracks")
@@ -112,8 +117,12 @@ def build(
                                            "the lock file is then not updated."),
     set_: list[str] = typer.Option([], "--set", help="Override a recipe field, e.g. --set tempo=80 (repeatable)."),
     midi_only: bool = typer.Option(False, "--midi-only", help="Stop after writing MIDI and the piano roll."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Parallel processes: stems of a recipe, "
-                             "or recipes of a batch."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, max=64, help="Parallel: stems and encoders of "
+                                       "one recipe (threads; default: the CPU count), or recipes of a batch (a Dask "
+                                       "LocalCluster with this many workers; default: one after another)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Build the recipes of a batch on an existing "
+                                            "Dask cluster, e.g. tcp://10.0.0.5:8786 (workers see the project at "
+                                            "the same path)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every stage; don't read or write the cache."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout instead of a table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
@@ -121,10 +130,16 @@ def build(
     """Build recipes: MIDI, stems, mastered track, piano roll and the lock file beside the recipe."""
     from .batch import build_many
 
+    recipes = _without_stations(recipes)
     if out_dir is not None and len(recipes) > 1:
         raise LofictlError("--out names one folder, so it works with one recipe at a time")
     results = build_many(recipes, overrides=set_, out_dir=out_dir, midi_only=midi_only, jobs=jobs,
-                         use_cache=not no_cache, quiet=quiet or json_out)
+                         use_cache=not no_cache, quiet=quiet or json_out, scheduler=scheduler)
+    from .cache import CACHE_DIR_NAME
+    from .recipe import project_root_for
+
+    for root in sorted({project_root_for(path) / CACHE_DIR_NAME for path in recipes}):
+        _auto_prune(root)
     if json_out:
         summary = [r.summary() for r in results]
         sys.stdout.write(json.dumps(summary[0] if len(summary) == 1 else summary, indent=2, sort_keys=True) + "\n")
@@ -142,6 +157,19 @@ def loudness_words(loudness: dict | None) -> str:
         return "; the master is silent (every track muted or quiet)"
     words = f"; master {lufs:.1f} LUFS"
     return words + (f", true peak {peak:.1f} dBTP" if peak is not None else "")
+
+
+def _without_stations(paths: list[Path]) -> list[Path]:
+    """`lofictl build recipes/*.yaml` next to a radio station file: leave the station out, and say
+    so. A station given alone stays, so the recipe loader explains what it is."""
+    from .radio.station import is_station_file
+
+    stations = [path for path in paths if is_station_file(path)]
+    if not stations or len(stations) == len(paths):
+        return paths
+    for path in stations:
+        console.print(f"skipped {path}: a radio station, not a recipe (play it with `lofictl radio {path}`)")
+    return [path for path in paths if path not in stations]
 
 
 def _print_summary(result) -> None:
@@ -169,17 +197,27 @@ def _print_summary(result) -> None:
 @app.command()
 @user_errors
 def verify(
-    recipes: list[Path] = typer.Argument(..., help="Recipes whose lock files to check.", show_default=False),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Stems rendered in parallel."),
+    recipes: list[Path] = typer.Argument(..., help="Recipes or albums whose lock files to check.", show_default=False),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Stems rendered in parallel (an album: "
+                             "LocalCluster workers)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="An album's tracks on this Dask scheduler."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
 ) -> None:
     """Rebuild from scratch (no cache) in a temporary folder and compare every hash with the lock.
 
-    Exit 0 when identical, 1 when something differs, 2 on an error.
+    Works on recipes and on album files. Exit 0 when identical, 1 when something differs, 2 on an error.
     """
+    from .album.schema import is_album_file
     from .verify import verify_recipe
 
-    reports = [verify_recipe(path, jobs=jobs) for path in recipes]
+    def check(path: Path) -> dict:
+        if is_album_file(path):
+            from .album.run import verify_album
+
+            return verify_album(path, jobs=jobs, scheduler=scheduler)
+        return verify_recipe(path, jobs=jobs)
+
+    reports = [check(path) for path in _without_stations(recipes)]
     if json_out:
         sys.stdout.write(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2, sort_keys=True) + "\n")
     else:
@@ -255,6 +293,45 @@ def cache_info(project: Path = typer.Option(Path("."), "--project", help="The pr
               f"{info['bytes'] / 1e6:.1f} MB")
 
 
+@cache_app.command("prune")
+@user_errors
+def cache_prune(
+    max_size: str = typer.Option(..., "--max", help="Keep at most this much, e.g. 2GB, 500MB, 1.5GiB.",
+                                 show_default=False),
+    project: Path = typer.Option(Path("."), "--project", help="The project folder."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache", help="A cache folder elsewhere (a shared one)."),
+) -> None:
+    """Shrink the cache to a size, dropping the least recently used stages first.
+
+    Set LOFICTL_CACHE_MAX (e.g. 2GB) to prune like this after every build and album.
+    """
+    from .cache import Cache, parse_size
+
+    try:
+        limit = parse_size(max_size)
+    except ValueError as exc:
+        raise LofictlError(str(exc), field="--max") from None
+    cache = Cache(cache_dir.resolve()) if cache_dir else _cache_for(project)
+    report = cache.prune(limit)
+    out.print(f"{cache.root}: removed {report['entries_removed']} stage entries and {report['objects_removed']} "
+              f"objects ({report['bytes_freed'] / 1e6:.1f} MB); {report['bytes_kept'] / 1e6:.1f} MB kept")
+
+
+def _auto_prune(root: Path) -> None:
+    """After a build: prune to $LOFICTL_CACHE_MAX when it is set."""
+    import os
+
+    from .cache import Cache, parse_size
+
+    limit = os.environ.get("LOFICTL_CACHE_MAX")
+    if not limit:
+        return
+    try:
+        Cache(root).prune(parse_size(limit))
+    except ValueError as exc:
+        raise LofictlError(str(exc), field="LOFICTL_CACHE_MAX") from None
+
+
 @cache_app.command("clear")
 @user_errors
 def cache_clear(project: Path = typer.Option(Path("."), "--project", help="The project folder.")) -> None:
@@ -267,13 +344,64 @@ def cache_clear(project: Path = typer.Option(Path("."), "--project", help="The p
 
 @app.command()
 @user_errors
-def inspect(file: Path = typer.Argument(..., help="A WAV or MIDI file made by lofictl.", show_default=False)) -> None:
-    """Print the provenance written into a WAV or MIDI file: recipe, seed, stage key, models."""
+def inspect(file: Path = typer.Argument(..., help="A WAV, FLAC, MP3 or MIDI file made by lofictl.",
+                                        show_default=False)) -> None:
+    """Print the provenance written into a file: recipe, seed, stage key, models, and its tags."""
     from .verify import read_provenance
 
     info = read_provenance(file)
     for key in sorted(info):
         out.print(f"{esc(key)}: {esc(info[key])}")
+
+
+@app.command()
+@user_errors
+def album(
+    album_file: Path = typer.Argument(..., help="An album file (YAML, lofictl_album: 1).", show_default=False),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Tracks built on a Dask LocalCluster with "
+                             "this many worker processes (1: in this process)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="An existing Dask cluster, e.g. "
+                                            "tcp://10.0.0.5:8786; its workers must see the project at the same "
+                                            "path, and share the cache (--cache)."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache", help="The stage cache: a folder (default: "
+                                            ".lofictl-cache in the project; a shared one for a cluster), or an "
+                                            "fsspec URL (s3://..., file://...) shared behind the local cache."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the album's "
+                                           "output.dir); the lock file is then not updated."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Build everything afresh (an empty cache)."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+) -> None:
+    """Build an album: every track, tagged files with cover art, the continuous mix, CUE, chapters, video."""
+    from .album.run import build_album
+
+    result = build_album(album_file, jobs=jobs, scheduler=scheduler, out_dir=out_dir, use_cache=not no_cache,
+                         cache_dir=cache_dir, quiet=quiet or json_out)
+    from .cache import CACHE_DIR_NAME
+    from .recipe import project_root_for
+
+    from .cluster.shared_cache import is_url
+
+    local = cache_dir if cache_dir and not is_url(cache_dir) else project_root_for(album_file) / CACHE_DIR_NAME
+    _auto_prune(Path(local).resolve())
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    if json_out:
+        sys.stdout.write(json.dumps(result.summary(), indent=2, sort_keys=True) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{escape(result.title)} → {result.out_dir}", header_style="bold")
+    table.add_column("output")
+    table.add_column("size", justify="right")
+    for rel, info in result.lock["outputs"].items():
+        table.add_row(escape(rel), f"{info['bytes'] / 1024:,.0f} KiB")
+    out.print(table)
+    minutes, seconds = divmod(round(result.duration_s), 60)
+    out.print(f"{result.tracks} tracks, {minutes}:{seconds:02d} of music; built in {result.elapsed_s:.1f} s "
+              f"({result.runner})")
+    if result.lock_path:
+        out.print(f"lock: {result.lock_path}")
 
 
 @app.command()
@@ -397,4 +525,13 @@ def _register_extras() -> None:
     app.add_typer(train_app, name="train")
 
 
+def _register_radio() -> None:
+    from .radio.command import radio_app
+
+    for command in radio_app.registered_commands:
+        command.callback = user_errors(command.callback)
+    app.add_typer(radio_app, name="radio")
+
+
 _register_extras()
+_register_radio()

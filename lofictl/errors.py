@@ -35,6 +35,10 @@ class LofictlError(Exception):
             field = ".".join(str(part) for part in field)
         self.field = field
 
+    def __reduce__(self):
+        # Keyword-only fields survive the trip between processes (Dask workers, process pools).
+        return (_rebuild, (self.message, self.file, self.line, self.field))
+
     def located(self, file: str | Path | None, line: int | None) -> "LofictlError":
         """The same error with a position filled in where it had none."""
         return LofictlError(self.message, file=self.file or file, line=self.line or line, field=self.field)
@@ -54,3 +58,7 @@ class LofictlError(Exception):
             where = one_line(self.file, 200) + (f":{self.line}" if self.line else "") + ": "
         field = f"{one_line(self.field, 200)}: " if self.field else ""
         return f"{where}{field}{one_line(self.message)}"
+
+
+def _rebuild(message: str, file: str | None, line: int | None, field: str | None) -> LofictlError:
+    return LofictlError(message, file=file, line=line, field=field)

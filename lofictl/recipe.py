@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,6 +332,9 @@ class LoadedRecipe:
     path: Path
     positions: Positions
     overrides: tuple[str, ...] = ()  # --set path=value, already applied to `recipe`
+    # sha256 of the text when the recipe was parsed from text not (yet) on disk, e.g. a radio
+    # station's track: the lock records it instead of hashing the file.
+    source_sha256: str | None = None
 
     @property
     def file_stem(self) -> str:
@@ -366,9 +370,10 @@ class LoadedRecipe:
 
 
 def project_root_for(recipe_path: Path) -> Path:
-    """The project a recipe belongs to: its folder, or the parent of a `recipes/` folder."""
+    """The project a recipe (or album) belongs to: its folder, or the parent of a `recipes/` or
+    `albums/` folder."""
     folder = recipe_path.resolve().parent
-    return folder.parent if folder.name == "recipes" else folder
+    return folder.parent if folder.name in ("recipes", "albums") else folder
 
 
 def resolve_project_path(loaded: LoadedRecipe, value: str, field: FieldPath, *, must_exist: bool,
@@ -392,13 +397,21 @@ def load_recipe(path: Path, overrides: list[str] | None = None) -> LoadedRecipe:
 
 
 def parse_recipe_text(text: str, path: Path) -> LoadedRecipe:
+    """A recipe from text, as if it were the file at `path` (which need not exist)."""
+    import dataclasses
+    import hashlib
+
     data, positions = parse_yaml(text, path)
-    return validate_data(data, positions, path, [])
+    loaded = validate_data(data, positions, path, [])
+    return dataclasses.replace(loaded, source_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def validate_data(data: Any, positions: Positions, path: Path, overrides: list[str]) -> LoadedRecipe:
     if not isinstance(data, dict):
         raise LofictlError("a recipe is a mapping of keys such as title, tempo and tracks", file=path, line=1)
+    if "station" in data and "lofictl" not in data:
+        raise LofictlError("this is a radio station file, not a recipe; play it with `lofictl radio "
+                           f"{path}`", file=path, line=positions.line_of(("station",)), field="station")
     data = apply_overrides(data, overrides, path)
     if "lofictl" in data and data["lofictl"] != FORMAT_VERSION and isinstance(data["lofictl"], int):
         newer = "a newer" if data["lofictl"] > FORMAT_VERSION else "an unknown"
@@ -536,12 +549,12 @@ def _did_you_mean(word: str, options: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _model_at(path: FieldPath, data: Any) -> type[BaseModel] | None:
+def _model_at(path: FieldPath, data: Any, root: type[BaseModel] | None = None) -> type[BaseModel] | None:
     """The pydantic model a field path points into, so unknown keys can suggest real ones.
 
     `data` is the raw recipe, walked alongside, so a track's `part` picks its model.
     """
-    annotation: Any = Recipe
+    annotation: Any = root or Recipe
     for part in path:
         model = _as_model(annotation, data)
         if model is not None and part in model.model_fields:
@@ -559,7 +572,7 @@ def _as_model(annotation: Any, data: Any) -> type[BaseModel] | None:
     annotation = _strip(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    if typing.get_origin(annotation) is Union:
+    if typing.get_origin(annotation) in (Union, types.UnionType):  # Optional[X] and X | None
         models = [m for m in (_as_model(arg, data) for arg in typing.get_args(annotation)) if m]
         tag = data.get("part") if isinstance(data, dict) else None
         for model in models:  # a discriminated union: the part names the model
@@ -601,11 +614,11 @@ def _clean_loc(loc: tuple, data_is_track_union: bool = True) -> FieldPath:
     return tuple(cleaned)
 
 
-def _range_text(path: FieldPath, data: Any) -> str | None:
+def _range_text(path: FieldPath, data: Any, root: type[BaseModel] | None = None) -> str | None:
     """'from 20 to 300' for a field with both bounds, from the schema's own constraints."""
     if not path:
         return None
-    model = _model_at(path[:-1], data)
+    model = _model_at(path[:-1], data, root)
     if model is None or path[-1] not in model.model_fields:
         return None
     low = high = None
@@ -623,7 +636,15 @@ def _range_text(path: FieldPath, data: Any) -> str | None:
     return None
 
 
-def _first_error(exc: ValidationError, positions: Positions, file: Path, data: Any) -> LofictlError:
+def validation_error(exc: ValidationError, positions: Positions, file: Path, data: Any,
+                     root: type[BaseModel] | None = None) -> LofictlError:
+    """pydantic's errors as one line, `file:line: field: message`, for a recipe or any schema
+    written in the same style (`root`, default Recipe: a station file uses its own)."""
+    return _first_error(exc, positions, file, data, root)
+
+
+def _first_error(exc: ValidationError, positions: Positions, file: Path, data: Any,
+                 root: type[BaseModel] | None = None) -> LofictlError:
     errors = exc.errors()
     # Unknown keys first (a misspelt key also makes the real one "missing"), then the error
     # nearest the top of the file: it is the one the user reads first.
@@ -636,7 +657,7 @@ def _first_error(exc: ValidationError, positions: Positions, file: Path, data: A
     kind = error["type"]
     value = error.get("input")
     if kind == "extra_forbidden":
-        model = _model_at(path[:-1], data)
+        model = _model_at(path[:-1], data, root)
         options = list(model.model_fields) if model else []
         message = f"unknown key {path[-1]!r}{_did_you_mean(str(path[-1]), options)}"
         if options and not _did_you_mean(str(path[-1]), options):
@@ -646,7 +667,7 @@ def _first_error(exc: ValidationError, positions: Positions, file: Path, data: A
         if path and path[-1] == "part":
             message = f"is required: one of {', '.join(PARTS)}"
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        allowed = _range_text(path, data)
+        allowed = _range_text(path, data, root)
         message = f"must be {allowed} (got {value!r})" if allowed else error["msg"].replace("Input should", "must") + f" (got {value!r})"
     elif kind == "literal_error":
         message = f"must be {error['ctx']['expected']} (got {value!r})"

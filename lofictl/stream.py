@@ -61,12 +61,12 @@ class WavWriter:
     """
 
     def __init__(self, path: str | Path, sample_rate: int, frames: int, subtype: str = "float32", *,
-                 channels: int = 2, info: dict[str, str] | None = None):
+                 channels: int = 2, info: dict[str, str] | None = None, chunks: bytes = b""):
         if subtype not in audio_io.WAV_SUBTYPES:
             raise LofictlError(f"WAV subtype {subtype!r} is not one of {', '.join(audio_io.WAV_SUBTYPES)}")
         self.path, self.frames, self.subtype, self.channels = Path(path), int(frames), subtype, channels
         self.written = 0
-        header = audio_io._wav_header(channels, int(sample_rate), self.frames, subtype, info)
+        header = audio_io._wav_header(channels, int(sample_rate), self.frames, subtype, info, chunks)
         self._handle = open(self.path, "wb")
         self._handle.write(header)
 
@@ -712,8 +712,11 @@ def mix_to_master_wav(stem_paths: Sequence[str | Path], sample_rate: int, master
 
 def encode_wav_to(src_wav: str | Path, dst_path: str | Path, fmt: str | None, sample_rate: int, *,
                   wav_subtype: str = "float32", flac_bits: int = 24, mp3_quality: str = audio_io.MP3_QUALITY,
-                  info: dict[str, str] | None = None) -> Path:
+                  info: dict[str, str] | None = None, chunks: bytes = b"", gain: float = 1.0) -> Path:
     """An audio file re-encoded as wav (any subtype), flac or mp3, a chunk at a time.
+
+    `chunks` are extra WAV chunks (bext); `gain` scales every sample first (1.0 leaves the bytes
+    exactly as they were; the MP3 ceiling uses it to pull an encoding under the true-peak limit).
 
     The bytes equal audio_io.write_audio's for the file's samples: the same conversions, and the
     encoders are fed the same chunks.
@@ -726,9 +729,9 @@ def encode_wav_to(src_wav: str | Path, dst_path: str | Path, fmt: str | None, sa
     with AudioReader(src_wav) as reader:
         if fmt == "wav":
             with WavWriter(dst_path, sample_rate, reader.frames, wav_subtype, channels=reader.channels,
-                           info=info) as out:
+                           info=info, chunks=chunks) as out:
                 for start in range(0, reader.frames, chunk):
-                    out.write(reader.read(start, chunk))
+                    out.write(_scaled(reader.read(start, chunk), gain))
             return dst_path
         if fmt == "mp3" and int(sample_rate) not in audio_io.MP3_SAMPLE_RATES:
             raise LofictlError(f"MP3 supports sample rates {', '.join(map(str, audio_io.MP3_SAMPLE_RATES))}, "
@@ -739,8 +742,12 @@ def encode_wav_to(src_wav: str | Path, dst_path: str | Path, fmt: str | None, sa
         try:
             with AudioFile(str(dst_path), "w", float(sample_rate), reader.channels, **options) as handle:
                 for start in range(0, reader.frames, chunk):
-                    handle.write(audio_io._check_audio(reader.read(start, chunk)))
+                    handle.write(audio_io._check_audio(_scaled(reader.read(start, chunk), gain)))
         except BaseException:
             dst_path.unlink(missing_ok=True)
             raise
     return dst_path
+
+
+def _scaled(block: np.ndarray, gain: float) -> np.ndarray:
+    return block if gain == 1.0 else (block * np.float32(gain)).astype(np.float32)

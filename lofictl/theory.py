@@ -170,6 +170,26 @@ def parse_progression(text: str, beats_per_bar: float) -> list[tuple[Chord, floa
     return chords
 
 
+def transpose_progression(text: str, semitones: int) -> str:
+    """The same progression `semitones` higher ('Dm9 G13:2' up 2 → 'Em9 A13:2'); bar lines and
+    durations stay as written. Roots are spelt with NOTE_NAMES (sharps for C# and F#, else flats)."""
+    def shifted(name: str) -> str:
+        return NOTE_NAMES[(pitch_class(name) + semitones) % 12]
+
+    items = []
+    for item in text.replace("|", " | ").split():
+        if item == "|":
+            items.append(item)
+            continue
+        symbol, sep, beats = item.partition(":")
+        match = _CHORD_RE.match(symbol)
+        if not match:
+            parse_chord(symbol)  # raises the usual message
+        bass = f"/{shifted(match['bass'])}" if match["bass"] else ""
+        items.append(f"{shifted(match['root'] + match['accidental'])}{match['quality']}{bass}{sep}{beats}")
+    return " ".join(items)
+
+
 # --- voicings -------------------------------------------------------------------------------
 
 VOICINGS = ("lofi", "close", "drop2", "rootless", "triad")

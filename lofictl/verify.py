@@ -227,6 +227,13 @@ def read_provenance(path: Path) -> dict:
         if "ICMT" in info and info["ICMT"].startswith("{"):
             data = _provenance_json(info["ICMT"], path)
             data.update({k: v for k, v in info.items() if k != "ICMT"})
+            from .export.tags import read_bext
+
+            data.update({f"bext.{k}": v for k, v in (read_bext(path) or {}).items()})
             return data
         raise LofictlError("has no lofictl provenance (not made by lofictl?)", file=path)
-    raise LofictlError("inspect reads WAV and MIDI files made by lofictl", file=path)
+    if suffix in (".flac", ".mp3"):
+        from .export.tags import read_provenance as read_tags
+
+        return read_tags(path)
+    raise LofictlError("inspect reads WAV, FLAC, MP3 and MIDI files made by lofictl", file=path)

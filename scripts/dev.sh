@@ -26,9 +26,9 @@ apt_install() {
 
 system_packages() {
   if [ "$(uname -s)" = "Darwin" ]; then
-    if ! command -v fluidsynth >/dev/null 2>&1; then
-      echo "setup: on macOS install FluidSynth and a GM SoundFont first:" >&2
-      echo "    brew install fluid-synth" >&2
+    if ! command -v fluidsynth >/dev/null 2>&1 || ! command -v ffmpeg >/dev/null 2>&1; then
+      echo "setup: on macOS install FluidSynth, ffmpeg and a GM SoundFont first:" >&2
+      echo "    brew install fluid-synth ffmpeg" >&2
       echo "    and put a General MIDI .sf2 (e.g. FluidR3_GM.sf2) in sf2/ or set LOFICTL_SF2_PATH" >&2
       echo "    (the example recipes also play Black_Pearl_4_LV2.sf2, Red_Zeppelin_4_LV2.sf2 from AVL drums" >&2
       echo "    and MuseScore_General_Full.sf3; see README, SoundFonts)" >&2
@@ -47,6 +47,14 @@ system_packages() {
   [ -f /usr/share/sounds/sf3/MuseScore_General_Full.sf3 ] || need+=(musescore-general-soundfont)
   "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
   if [ "${1:-}" = bench ] && ! command -v fluidsynth >/dev/null 2>&1; then need+=(fluidsynth); fi
+  # lofictl radio encodes its stream with ffmpeg, lofictl album makes its MP4 with it (and the
+  # tests read tags and chapters back with ffprobe); the radio's tests also drive chromium and icecast2.
+  command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+  if [ "${1:-}" = test ]; then
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+    command -v icecast2 >/dev/null 2>&1 || need+=(icecast2)
+  fi
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       echo "setup: missing ${need[*]}; run as root or: sudo apt-get install --no-install-recommends ${need[*]}" >&2
@@ -84,15 +92,16 @@ case "${1:-}" in
     "$VENV/bin/lofictl" build recipes/rainy_night.yaml
     ;;
   test)
-    setup
+    setup test
     shift
     # -m 'not slow': the full-size training runs are left to `bash scripts/dev.sh test-all`.
-    "$VENV/bin/python" -m pytest -m "not slow" -n 2 -q "$@"
+    # --dist loadgroup: the tests sharing one live radio station run on one worker, in order.
+    "$VENV/bin/python" -m pytest -m "not slow" -n 2 --dist loadgroup -q "$@"
     ;;
   test-all)
-    setup
+    setup test
     shift
-    "$VENV/bin/python" -m pytest -n 2 -q "$@"
+    "$VENV/bin/python" -m pytest -n 2 --dist loadgroup -q "$@"
     ;;
   bench)
     setup bench

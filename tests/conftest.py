@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests: the same examples every run (CI must not be a lottery), and no timing checks,
+# since a loaded 2-core machine makes any example "too slow".
+settings.register_profile("lofictl", derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("lofictl")
+
+# A suite started in the background (`cmd &`, nohup) inherits SIGINT ignored, and so would every
+# lofictl it starts, which makes the Ctrl-C tests meaningless. A handler (unlike "ignore") is
+# reset to the default on exec, so the children get a normal Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -76,7 +76,7 @@ TARGETS = st.sampled_from([".", "recipes", "build", "build/out", "build/out/g", 
                            "..", "build/link"])
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(layout=LAYOUT_ITEMS, target=TARGETS, owned=st.booleans(), extra=st.booleans())
 def test_a_commit_never_loses_a_file_no_build_wrote(tmp_path_factory, layout, target, owned, extra):
     root = tmp_path_factory.mktemp("layout")
@@ -178,7 +178,7 @@ def test_recovery_reads_the_leftovers_as_a_journal(tmp_path):
 # --- the path rule ----------------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(value=HOSTILE_TEXT)
 def test_the_path_rule_never_leaves_the_project(tmp_path_factory, value):
     root = tmp_path_factory.mktemp("confine")

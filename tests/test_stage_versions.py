@@ -51,7 +51,8 @@ def fresh_build(root: Path) -> dict:
 
 def test_fixture_runs_every_stage_kind(tmp_path):
     assert set(fingerprints.STAGE_VERSIONS) == set(STAGE_TYPES) == set(UPSTREAM)
-    for stage, modules in fingerprints.STAGE_MODULES.items():
+    assert set(fingerprints.ALBUM_STAGE_VERSIONS) == set(fingerprints.ALBUM_STAGE_MODULES)
+    for stage, modules in {**fingerprints.STAGE_MODULES, **fingerprints.ALBUM_STAGE_MODULES}.items():
         assert all(fingerprints.module_file(m) for m in modules), f"{stage}: a module listed there is gone"
 
 

@@ -28,7 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import tokens
-from . import modules
+from . import modules, use_compilation_cache
+
+use_compilation_cache(jax)
 
 NEG = -1e9  # a masked logit; finite so that softmax over an all-masked row stays defined
 CHUNK = 32  # melody steps per scan between checks that every candidate is done

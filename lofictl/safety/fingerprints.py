@@ -51,9 +51,28 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
 }
 
 
+# An album's own stages (after its tracks' builds), keyed and cached the same way.
+ALBUM_STAGE_VERSIONS: dict[str, int] = {
+    "album-cover": 1,   # the cover drawn from the tracks' notes
+    "album-encode": 1,  # one track's tagged FLAC/MP3/WAV
+    "album-mix": 1,     # the continuous mix at the loudness target
+    "album-video": 1,   # cover + mix → MP4
+}
+ALBUM_STAGE_MODULES: dict[str, tuple[str, ...]] = {
+    "album-cover": ("lofictl.album.cover", "lofictl.album.tasks"),
+    "album-encode": ("lofictl.album.tasks", "lofictl.export.encode", "lofictl.export.tags"),
+    "album-mix": ("lofictl.album.tasks", "lofictl.sequence"),
+    "album-video": ("lofictl.album.tasks", "lofictl.album.video"),
+}
+
+
+def version_of(stage: str) -> int:
+    return STAGE_VERSIONS[stage] if stage in STAGE_VERSIONS else ALBUM_STAGE_VERSIONS[stage]
+
+
 def code_inputs(stage: str) -> dict:
     """The part of a stage's inputs that stands for its code."""
-    return {"code.version": STAGE_VERSIONS[stage]}
+    return {"code.version": version_of(stage)}
 
 
 def module_file(name: str) -> Path | None:
@@ -117,7 +136,8 @@ def closure(entries: tuple[str, ...]) -> tuple[Path, ...]:
 def source_digest(stage: str) -> str:
     digest = hashlib.sha256()
     runner = [module_file(name) for name in RUNNER]  # its own source, not all it imports
-    for path in sorted(set(closure(STAGE_MODULES[stage])) | {p for p in runner if p is not None}):
+    modules = STAGE_MODULES[stage] if stage in STAGE_MODULES else ALBUM_STAGE_MODULES[stage]
+    for path in sorted(set(closure(modules)) | {p for p in runner if p is not None}):
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()

@@ -1,0 +1,358 @@
+"""The album's tasks: pure functions of plain values that run on any worker.
+
+Each task reads its inputs from the stage cache by sha256 (or builds them), writes its outputs
+into the cache, content-addressed and atomically, and returns only their hashes. Nothing it
+returns depends on where or when it ran, so a serial build, one worker and two workers give
+the same album lock; a task killed halfway leaves at most a temporary file, and running it
+again gives the same objects.
+
+    render_track  a recipe + seed + overrides → its master (the whole single-track build)
+    encode_track  a master → tagged FLAC / MP3 / WAV with the cover
+    make_mix      the masters → the continuous mix (crossfades, loudness) → tagged files → video
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from lofictl import __version__
+from lofictl.cache import Cache, Entry, canonical_json, sha256_bytes, sha256_file, stage_key
+from lofictl.errors import LofictlError
+from lofictl.export.tags import Cover, Tags
+
+WAV_BITS = 24  # album WAVs are 24-bit PCM, as distributors ask
+
+
+_BYTE_LIBRARIES = ("mutagen", "pillow", "pedalboard", "numpy")  # the libraries that shape the files' bytes
+
+
+def library_versions(packages: tuple[str, ...] = _BYTE_LIBRARIES) -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = "missing"
+    return versions
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """Where a task finds the stage cache: a folder, and optionally a shared fsspec store behind it."""
+
+    local: str
+    shared: str | None = None
+
+
+def open_cache(spec: CacheSpec) -> Cache:
+    from lofictl.cluster.shared_cache import open_cache as open_shared
+
+    cache = open_shared(Path(spec.local), spec.shared)
+    if not cache.enabled:
+        raise LofictlError(f"the album needs its stage cache at {spec.local}: tasks hand their results back "
+                           "through it")
+    return cache
+
+
+def fetch(cache: Cache, digest: str, destination: Path) -> Path:
+    """A cache object (checked against its sha256) copied to destination."""
+    if not cache.restore(Entry("", "album", {destination.name: digest}, {}), destination.name, destination):
+        raise LofictlError(f"cache object {digest[:12]} is missing or damaged in {cache.root}; the workers and "
+                           "this machine must share one stage cache (a shared folder: --cache)")
+    return destination
+
+
+def run_stage(cache: Cache, stage: str, inputs: dict, make: Callable[[Path], tuple[dict[str, Path], dict]]) -> dict:
+    """A cached stage: restore the record of a finished run, or run `make(work_dir)` and store it.
+
+    Returns {"key", "outputs": {name: sha256}, "meta"}: plain values, the same from any worker.
+    """
+    from lofictl.safety.fingerprints import code_inputs
+
+    inputs = {**inputs, **code_inputs(stage)}
+    key = stage_key(stage, inputs)
+    entry = cache.lookup(key, stage)
+    if entry is None:
+        with tempfile.TemporaryDirectory(prefix=f"lofictl-{stage}-") as folder:
+            files, meta = make(Path(folder))
+            cache.store(key, stage, files, meta)
+        entry = cache.lookup(key, stage)
+        if entry is None:
+            raise LofictlError(f"cannot write the stage cache {cache.root} (the album's tasks hand their results "
+                               "back through it)")
+    return {"key": key, "outputs": dict(sorted(entry.outputs.items())), "meta": entry.meta}
+
+
+# --- render: one track's master ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrackTask:
+    recipe: str  # absolute path; workers must see the project at the same path
+    recipe_sha: str
+    overrides: tuple[str, ...]
+    cache: CacheSpec
+    jobs: int = 1  # threads for the stems and encoders (1 on a Dask worker: the workers are the parallelism)
+
+
+def render_track(task: TrackTask) -> dict:
+    """Build the recipe (every stage, cached) and return its master's and score's hashes."""
+    from lofictl import build
+    from lofictl.recipe import load_recipe
+
+    path = Path(task.recipe)
+    if not path.is_file() or sha256_file(path) != task.recipe_sha:
+        raise LofictlError("this recipe is not the file the album was planned with (changed meanwhile, or a "
+                           "worker sees another copy of the project)", file=path)
+    cache = open_cache(task.cache)
+    loaded = load_recipe(path, list(task.overrides))
+    with tempfile.TemporaryDirectory(prefix="lofictl-track-") as folder:
+        result = build.build_recipe(loaded, out_dir=Path(folder) / "out", quiet=True, write_lock=False, cache=cache,
+                                    jobs=task.jobs, master_only=True)
+    lock = result.lock
+    sample_rate = loaded.recipe.output.sample_rate
+    compose = lock["stages"]["compose"]
+    return {"master": lock["stages"]["mix"]["outputs"]["master.wav"],
+            "score": compose["outputs"]["score.json"],
+            "frames": build.n_samples_for(compose["meta"]["duration_s"], sample_rate),
+            "sample_rate": sample_rate,
+            "bars": loaded.recipe.total_bars,
+            "bar_frames": loaded.recipe.seconds_per_bar * sample_rate,
+            "loudness": lock["loudness"],
+            "stages": {name: record["key"] for name, record in sorted(lock["stages"].items())},
+            "seeds": lock["seeds"],
+            "models": {name: info["sha256"] for name, info in sorted(lock["models"].items())},
+            "libraries": lock["libraries"]}
+
+
+# --- encode: tagged files of one track --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncodeTask:
+    master: str  # sha256 of the float32 master in the cache
+    cache: CacheSpec
+    folder: str  # where the files go in the album folder: tracks, mix
+    base: str  # file name without extension
+    formats: tuple[str, ...]
+    sample_rate: int
+    ceiling_db: float
+    tags: Tags
+    cover: Cover
+    jobs: int = 1  # encoders side by side (threads; the bytes are the same)
+
+
+def _cover_key(cover: Cover) -> dict:
+    return {"sha256": sha256_bytes(cover.data), "mime": cover.mime, "size": [cover.width, cover.height]}
+
+
+def _tags_key(tags: Tags) -> dict:
+    return json.loads(canonical_json(dataclasses.asdict(tags)))
+
+
+def encode_files(master_wav: Path, work: Path, task: EncodeTask) -> tuple[dict[str, Path], dict]:
+    """The master as each format, tagged, with the cover; returns files and what was measured."""
+    from lofictl.export import encode, tags as tagging
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    def write(fmt: str) -> dict:
+        path = work / f"{task.base}.{fmt}"
+        if fmt == "wav":
+            chunks = tagging.bext_chunk(task.tags, sample_rate=task.sample_rate, bits=WAV_BITS)
+            stats = encode.encode_master(master_wav, path, "wav", task.sample_rate, ceiling_db=task.ceiling_db,
+                                         wav_subtype=f"{WAV_BITS}bit", info=tagging.wav_info(task.tags), chunks=chunks)
+        else:
+            stats = encode.encode_master(master_wav, path, fmt, task.sample_rate, ceiling_db=task.ceiling_db)
+        tagging.tag_file(path, task.tags, task.cover)
+        return stats
+
+    with ThreadPoolExecutor(max_workers=max(1, task.jobs), thread_name_prefix="lofictl-encode") as pool:
+        futures = {fmt: pool.submit(write, fmt) for fmt in task.formats}
+        measured = {f"{task.folder}/{task.base}.{fmt}": future.result() for fmt, future in futures.items()}
+    files = {f"{task.folder}/{task.base}.{fmt}": work / f"{task.base}.{fmt}" for fmt in task.formats}
+    return files, {"encoded": measured}
+
+
+def encode_track(task: EncodeTask) -> dict:
+    cache = open_cache(task.cache)
+    inputs = {"master": task.master, "formats": list(task.formats), "sample_rate": task.sample_rate,
+              "ceiling_db": task.ceiling_db, "tags": _tags_key(task.tags), "cover": _cover_key(task.cover),
+              "paths": [task.folder, task.base], "lofictl": __version__, "libraries": library_versions()}
+
+    def make(work: Path):
+        return encode_files(fetch(cache, task.master, work / "master.wav"), work, task)
+
+    return run_stage(cache, "album-encode", inputs, make)
+
+
+# --- the continuous mix and its video ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MixTrack:
+    master: str  # sha256 of the track's float32 master
+    frames: int
+    bar_frames: float  # frames per bar at the track's tempo
+    bars: int  # bars of music (the frames after them are the release tail)
+    title: str
+    isrc: str | None
+
+
+@dataclass(frozen=True)
+class MixTask:
+    tracks: tuple[MixTrack, ...]
+    crossfade_bars: int  # 0: a gap instead
+    gap_s: float
+    cache: CacheSpec
+    sample_rate: int
+    loudness_lufs: float
+    ceiling_db: float
+    album_title: str
+    artist: str
+    genre: str
+    year: int
+    release_date: str | None
+    provenance: dict
+    base: str  # file names: <base>.flac, <base>.cue, ...
+    formats: tuple[str, ...]
+    cover: Cover
+    video: "VideoSpec | None"
+    jobs: int = 1
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    frame_png: bytes
+    fps: int
+    audio_kbps: int
+
+
+def _write_growing_wav(blocks, path: Path, sample_rate: int) -> int:
+    """Float32 blocks into a WAV whose length is known only at the end (the header is patched)."""
+    from lofictl import audio_io
+
+    with open(path, "wb") as handle:
+        header = audio_io._wav_header(2, sample_rate, 0, "float32")
+        handle.write(header)
+        frames = 0
+        for block in blocks:
+            handle.write(audio_io._wav_frames(block, "float32"))
+            frames += block.shape[1]
+        handle.seek(0)
+        handle.write(audio_io._wav_header(2, sample_rate, frames, "float32"))  # same size, real lengths
+    return frames
+
+
+def _sequence(task: MixTask, paths: list[Path], out: Path) -> tuple[int, list[int]]:
+    """The tracks one after another into out; returns (frames, where each track takes over)."""
+    import numpy as np
+
+    from lofictl.sequence import Clip, iter_sequence
+    from lofictl.stream import AudioReader
+
+    takes_over = [0] * len(paths)
+    if task.crossfade_bars:
+        clips = [Clip(path, t.frames, t.bar_frames, t.bars, index)
+                 for index, (path, t) in enumerate(zip(paths, task.tracks))]
+
+        def started(clip, start: int, air: int) -> None:
+            takes_over[clip.label] = air
+
+        frames = _write_growing_wav(iter_sequence(clips, task.crossfade_bars, on_start=started), out,
+                                    task.sample_rate)
+        return frames, takes_over
+    gap = round(task.gap_s * task.sample_rate)
+
+    def blocks():
+        position = 0
+        for index, path in enumerate(paths):
+            if index:
+                yield np.zeros((2, gap), dtype=np.float32)
+                position += gap
+            takes_over[index] = position
+            with AudioReader(path) as reader:
+                for start in range(0, reader.frames, 1 << 16):
+                    yield reader.read(start, 1 << 16)
+                position += reader.frames
+
+    return _write_growing_wav(blocks(), out, task.sample_rate), takes_over
+
+
+def make_mix(task: MixTask) -> dict:
+    """Sequence the masters, master the whole at the target loudness, write CUE and chapters,
+    encode and tag the mix, and film it."""
+    from lofictl import stream
+    from lofictl.export.tags import Tags
+
+    from . import chapters
+
+    cache = open_cache(task.cache)
+    mix_inputs = {"tracks": [[t.master, t.frames, t.bar_frames, t.bars] for t in task.tracks],
+                  "crossfade_bars": task.crossfade_bars, "gap_s": task.gap_s, "sample_rate": task.sample_rate,
+                  "loudness_lufs": task.loudness_lufs, "ceiling_db": task.ceiling_db, "lofictl": __version__,
+                  "libraries": library_versions()}
+
+    def make_master(work: Path):
+        paths = [fetch(cache, t.master, work / f"track-{i:03d}.wav") for i, t in enumerate(task.tracks)]
+        sequenced = work / "sequence.wav"
+        frames, takes_over = _sequence(task, paths, sequenced)
+        for path in paths:
+            path.unlink()
+        master = work / "master.wav"
+        stats = stream.mix_to_master_wav([sequenced], task.sample_rate, None, task.loudness_lufs,
+                                         task.ceiling_db, master)
+        sequenced.unlink()
+        return {"master.wav": master}, {"loudness": stats, "frames": frames, "takes_over": takes_over}
+
+    mastered = run_stage(cache, "album-mix", mix_inputs, make_master)
+    meta = mastered["meta"]
+    items = chapters.marks([t.title for t in task.tracks], task.artist, [t.isrc for t in task.tracks],
+                           meta["takes_over"], meta["frames"], task.sample_rate)
+    audio_name = f"{task.base}.{'flac' if 'flac' in task.formats else task.formats[0]}"
+    cue = chapters.cue_sheet(task.album_title, task.artist, task.genre, task.year, audio_name, items,
+                             f"lofictl {__version__}")
+    texts = {f"mix/{task.base}.cue": cue,
+             f"mix/{task.base.removesuffix('_mix')}_chapters.txt": chapters.youtube_chapters(items)}
+    tags = Tags(title=f"{task.album_title} (continuous mix)", artist=task.artist, album=task.album_title,
+                year=task.year, date=task.release_date, genre=task.genre, provenance=task.provenance,
+                loudness_lufs=meta["loudness"]["integrated_lufs"], true_peak_dbtp=meta["loudness"]["true_peak_dbtp"],
+                chapters=chapters.id3_chapters(items), cuesheet=cue)
+    files = encode_track(EncodeTask(mastered["outputs"]["master.wav"], task.cache, "mix", task.base,
+                                    task.formats, task.sample_rate, task.ceiling_db, tags, task.cover, task.jobs))
+    result = {"mix": mastered, "files": files, "texts": texts,
+              "chapters": [{"title": m.title, "start_s": round(m.start_s, 3)} for m in items],
+              "duration_s": round(meta["frames"] / task.sample_rate, 6)}
+    if task.video is not None:
+        metadata = chapters.ffmetadata(task.album_title, task.artist, items)
+        result["video"] = _video(cache, task, mastered["outputs"]["master.wav"], metadata, meta["frames"])
+    return result
+
+
+def _video(cache: Cache, task: MixTask, master: str, metadata: str, frames: int) -> dict:
+    from . import video
+
+    spec = task.video
+    inputs = {"audio": master, "frame": sha256_bytes(spec.frame_png), "metadata": metadata, "fps": spec.fps,
+              "audio_kbps": spec.audio_kbps, "base": task.base, "ffmpeg": video.ffmpeg_version(),
+              "x264": [video.X264_THREADS, video.X264_PRESET], "aac_coder": video.AAC_CODER}
+
+    def make(work: Path):
+        audio = fetch(cache, master, work / "mix.wav")
+        frame = work / "frame.png"
+        frame.write_bytes(spec.frame_png)
+        chapters_file = work / "chapters.ffmeta"
+        chapters_file.write_text(metadata, encoding="utf-8")
+        out = work / f"{task.base}.mp4"
+        video.make_video(frame, audio, chapters_file, frames / task.sample_rate, out, fps=spec.fps,
+                         audio_kbps=spec.audio_kbps)
+        return {f"mix/{task.base}.mp4": out}, {}
+
+    return run_stage(cache, "album-video", inputs, make)

@@ -1,0 +1,70 @@
+"""Encodings that keep the master's promise: an MP3's true peak stays under the ceiling.
+
+A lossy encoder rebuilds the waveform from bands, so its peaks land a little above the
+source's (LAME at V2 put a -1.0 dBTP master at about -0.93 dBTP). The only honest check is the
+decoded file: encode, decode, measure, and when the peak is over, encode again from the master
+scaled down by the excess plus a margin. LAME's peaks do not follow the gain smoothly (its
+quantisation reshuffles with every change: ±0.2 dB on a short loop), so the gain only ever goes
+down, with a margin that doubles per retry: the loop ends, and stays near the ceiling. FLAC and
+WAV are exact and need no such loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lofictl.errors import LofictlError
+
+_MARGIN_DB = 0.05  # below the ceiling on the first retry, doubled on each further one
+_TRIES = 7
+_CHUNK = 1 << 18
+_CONTEXT = 64  # samples each side: the 4x true-peak filter reaches about 10
+
+
+def true_peak_of_file(path: str | Path) -> float:
+    """The true peak (linear, 4x oversampled, BS.1770-4) of any audio file, read in chunks."""
+    from lofictl import mix
+    from lofictl.stream import AudioReader
+
+    peak = 0.0
+    with AudioReader(path) as reader:
+        for start in range(0, reader.frames, _CHUNK):
+            lo = max(0, start - _CONTEXT)
+            block = reader.read(lo, min(reader.frames, start + _CHUNK + _CONTEXT) - lo)
+            if block.shape[0] == 1:
+                block = np.vstack([block, block])
+            envelope = mix.true_peak_envelope(block)
+            core = envelope[start - lo:start - lo + min(_CHUNK, reader.frames - start)]
+            if core.size:
+                peak = max(peak, float(core.max()))
+    return peak
+
+
+def encode_master(src_wav: Path, dst: Path, fmt: str, sample_rate: int, *, ceiling_db: float,
+                  wav_subtype: str = "float32", info: dict[str, str] | None = None,
+                  chunks: bytes = b"") -> dict:
+    """src (a float32 master at or under the ceiling) as wav, flac or mp3.
+
+    Returns {"true_peak_dbtp": measured on the decoded file (mp3), "gain_db": applied before
+    encoding (0 unless the MP3 needed pulling down)}. The loop is deterministic: same master,
+    same encoder, same bytes.
+    """
+    from lofictl import mix, stream
+
+    if fmt != "mp3":
+        stream.encode_wav_to(src_wav, dst, fmt, sample_rate, wav_subtype=wav_subtype, info=info, chunks=chunks)
+        return {"gain_db": 0.0}
+    ceiling = mix.db_to_gain(ceiling_db)
+    gain = 1.0
+    for attempt in range(_TRIES):
+        stream.encode_wav_to(src_wav, dst, "mp3", sample_rate, gain=gain)
+        peak = true_peak_of_file(dst)
+        if peak <= ceiling:
+            return {"true_peak_dbtp": round(mix.gain_to_db(peak), 3) if peak > 0 else None,
+                    "gain_db": round(20 * float(np.log10(gain)), 3), "encodings": attempt + 1}
+        gain *= min(1.0, ceiling / peak) * mix.db_to_gain(-_MARGIN_DB * 2 ** attempt)
+    dst.unlink(missing_ok=True)
+    raise LofictlError(f"the MP3 of {src_wav.name} stays above the {ceiling_db} dBTP ceiling after "
+                       f"{_TRIES} tries (peak {mix.gain_to_db(peak):.2f} dBTP)")

@@ -1,0 +1,143 @@
+"""Ratings and plays in SQLite (the embedded default), through plain DB-API calls.
+
+The schema (`schema.sql`) is standard SQL and every statement here uses `?` placeholders and
+nothing SQLite-only, so a server database (PostgreSQL through psycopg, with `%s` placeholders)
+can take over by giving `Ratings` another connection: see `_sql`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import LofictlError
+
+SCHEMA_VERSION = 1
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _pairs(mapping: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(mapping.items()))
+
+
+class Ratings:
+    """One station's rows in a ratings database; safe to use from several threads."""
+
+    def __init__(self, path: Path, station: str, *, read_only: bool = False):
+        self.path = path
+        self.station = station
+        self._lock = threading.Lock()
+        try:
+            if read_only:
+                if not path.is_file():
+                    raise LofictlError(f"no ratings yet: {path} does not exist (play the station first)")
+                self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
+                self._db.execute("PRAGMA journal_mode=WAL")  # readers (stats) never block the station
+                self._db.executescript(resources.files(__package__).joinpath("schema.sql").read_text())
+                if self._db.execute("SELECT COUNT(*) FROM schema_info").fetchone()[0] == 0:
+                    self._db.execute("INSERT INTO schema_info (version) VALUES (?)", (SCHEMA_VERSION,))
+                self._db.commit()
+            version = self._db.execute("SELECT MAX(version) FROM schema_info").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise LofictlError(f"{path} is not a ratings database that can be used: {exc}") from None
+        if version is not None and version > SCHEMA_VERSION:
+            raise LofictlError(f"{path} was written by a newer lofictl (schema {version}); upgrade lofictl")
+
+    def _sql(self, statement: str, args: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            cursor = self._db.execute(statement, tuple(args))
+            rows = cursor.fetchall()
+            self._db.commit()
+            return rows
+
+    def _insert(self, statement: str, args: Iterable[Any]) -> int:
+        """An INSERT; the new row's id (DB-API lastrowid; RETURNING id on a server database)."""
+        with self._lock:
+            cursor = self._db.execute(statement, tuple(args))
+            self._db.commit()
+            return cursor.lastrowid
+
+    # --- what the station writes ---------------------------------------------------------------
+
+    def track_built(self, track) -> None:
+        self._sql("DELETE FROM tracks WHERE station = ? AND number = ?", (self.station, track.number))
+        self._sql("INSERT INTO tracks (station, number, status, recipe, name, title, seed, key_name, camelot, tempo, "
+                  "patterns, presets, duration_s, loudness_lufs, build_s, built_at) "
+                  "VALUES (?, ?, 'built', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  (self.station, track.number, track.recipe, track.name, track.title, track.seed, track.key,
+                   track.camelot, track.tempo, _pairs(track.patterns), _pairs(track.presets), track.duration_s,
+                   track.loudness_lufs, track.build_s, utc_now()))
+
+    def track_failed(self, number: int, message: str) -> None:
+        self._sql("DELETE FROM tracks WHERE station = ? AND number = ?", (self.station, number))
+        self._sql("INSERT INTO tracks (station, number, status, error, built_at) VALUES (?, ?, 'failed', ?, ?)",
+                  (self.station, number, message[:2000], utc_now()))
+
+    def play_started(self, number: int, kind: str) -> int:
+        return self._insert("INSERT INTO plays (station, number, kind, started_at) VALUES (?, ?, ?, ?)",
+                            (self.station, number, kind, utc_now()))
+
+    def play_ended(self, play_id: int, seconds: float, ended_by: str) -> None:
+        self._sql("UPDATE plays SET seconds = ?, ended_by = ? WHERE id = ?", (round(seconds, 2), ended_by, play_id))
+
+    def rate(self, number: int, kind: str, position_s: float, listener: str | None) -> bool:
+        """Record a like or skip; False if this listener already gave this track that rating."""
+        if kind not in ("like", "skip"):
+            raise ValueError(kind)
+        if listener is not None and self._sql(
+                "SELECT COUNT(*) FROM ratings WHERE station = ? AND number = ? AND kind = ? AND listener = ?",
+                (self.station, number, kind, listener))[0][0]:
+            return False
+        self._sql("INSERT INTO ratings (station, number, kind, position_s, listener, at) VALUES (?, ?, ?, ?, ?, ?)",
+                  (self.station, number, kind, round(position_s, 2), listener, utc_now()))
+        return True
+
+    def listened(self, number: int, listener: str | None, seconds: float) -> None:
+        self._sql("INSERT INTO listens (station, number, listener, seconds, at) VALUES (?, ?, ?, ?, ?)",
+                  (self.station, number, listener, round(seconds, 2), utc_now()))
+
+    # --- what the page and stats read ----------------------------------------------------------
+
+    def likes(self, number: int) -> int:
+        return self._sql("SELECT COUNT(*) FROM ratings WHERE station = ? AND number = ? AND kind = 'like'",
+                         (self.station, number))[0][0]
+
+    def last_number(self) -> int | None:
+        """The newest track number this station built or tried (a restart carries on after it)."""
+        return self._sql("SELECT MAX(number) FROM tracks WHERE station = ?", (self.station,))[0][0]
+
+    def track_rows(self) -> list[dict]:
+        """Per built track that was played: its settings and what listeners did."""
+        rows = self._sql(
+            "SELECT t.number, t.recipe, t.title, t.key_name, t.camelot, t.tempo, t.patterns, t.presets, t.build_s, "
+            "       t.duration_s, "
+            "       (SELECT COUNT(*) FROM plays p WHERE p.station = t.station AND p.number = t.number) AS plays, "
+            "       (SELECT COUNT(*) FROM ratings r WHERE r.station = t.station AND r.number = t.number "
+            "            AND r.kind = 'like') AS likes, "
+            "       (SELECT COUNT(*) FROM ratings r WHERE r.station = t.station AND r.number = t.number "
+            "            AND r.kind = 'skip') AS skips, "
+            "       (SELECT AVG(r.position_s) FROM ratings r WHERE r.station = t.station AND r.number = t.number "
+            "            AND r.kind = 'skip') AS skip_at, "
+            "       (SELECT SUM(l.seconds) FROM listens l WHERE l.station = t.station AND l.number = t.number) "
+            "            AS listened_s "
+            "FROM tracks t WHERE t.station = ? AND t.status = 'built' ORDER BY t.number", (self.station,))
+        names = ("number", "recipe", "title", "key", "camelot", "tempo", "patterns", "presets", "build_s",
+                 "duration_s", "plays", "likes", "skips", "skip_at", "listened_s")
+        return [dict(zip(names, row)) for row in rows]
+
+    def failures(self) -> int:
+        return self._sql("SELECT COUNT(*) FROM tracks WHERE station = ? AND status = 'failed'", (self.station,))[0][0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
