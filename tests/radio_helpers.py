@@ -128,8 +128,8 @@ def start_icecast(folder: Path) -> Icecast:
             return None
     try:
         wait_for(up, 15, "icecast2 to start")
-    except AssertionError:
-        server.stop()
+    except BaseException:
+        server.stop()  # never leave a server behind
         raise
     return server
 
@@ -189,5 +189,11 @@ def start_station(project: Path, station_text: str, *extra: str) -> Station:
             return station.now()
         except OSError:
             return None
-    wait_for(up, 60, "the station's server")
+    try:
+        wait_for(up, 60, "the station's server")
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        raise
     return station
