@@ -130,6 +130,10 @@ def _worker_main(conn, station_path: str, work_dir: str, jobs: int) -> None:
             return
         try:
             reply = ("ok", number, build_track(station_path, number, work_dir, jobs))
+        except KeyboardInterrupt:
+            # The parent's SIGTERM, turned into a stop by the build's own signal guard: leave
+            # quietly (the parent removes what the unfinished build left in the work folder).
+            return
         except LofictlError as exc:
             reply = ("error", number, str(exc))
         except Exception as exc:  # noqa: BLE001 - any failure of one track is reported, the next goes on
