@@ -14,10 +14,10 @@ from typing import Callable
 
 import numpy as np
 
-from . import drums, theory
-from .recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
-from .score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, Track
-from .seeds import derive_seed
+from .. import drums, theory
+from ..recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
+from ..score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, Track
+from ..seeds import derive_seed
 
 EPS = 1e-9
 
@@ -354,7 +354,7 @@ def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str)
 
 
 def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, track: ChordsTrack) -> ChordSource:
-    from . import generate  # JAX is imported only when a recipe uses a model
+    from .. import generate  # JAX is imported only when a recipe uses a model
 
     settings = track.generate
 
@@ -379,8 +379,8 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
     melody that copies the training data beyond it is re-sampled with the next derived seed.
     The measures and the seed used go into `measures_out` (for the lock).
     """
-    from . import evaluate, generate
-    from .errors import LofictlError
+    from .. import evaluate, generate
+    from ..errors import LofictlError
 
     settings = track.generate
     bpb = recipe.beats_per_bar
