@@ -423,17 +423,24 @@ def audible_tracks(recipe: Recipe) -> list[str]:
 
 
 class _Stages:
-    """Runs or restores each stage, and remembers what happened for the summary and the lock."""
+    """Runs or restores each stage, and remembers what happened for the summary and the lock.
 
-    def __init__(self, cache: Cache, work: Path, staging: Path, previous: dict | None):
+    With `dry`, a stage that is not in the cache is not run: it is marked as one that would run,
+    and its outputs get placeholder hashes, so every stage after it sees changed inputs. `diff`
+    plans a build this way, through the very code that builds, so the two cannot disagree.
+    """
+
+    def __init__(self, cache: Cache, work: Path, staging: Path, previous: dict | None, dry: bool = False):
         self.cache = cache
         self.work = work
         self.staging = staging
         self.previous = (previous or {}).get("stages", {})
+        self.dry = dry
         self.record: dict[str, dict] = {}
         self.ran: list[str] = []
         self.restored: list[str] = []
         self.reasons: list[str] = []
+        self.changed: dict[str, list[str]] = {}  # stage → the inputs that differ from the lock
         self.final: dict[str, Artifact] = {}  # output folder path → artifact
 
     def key(self, name: str, inputs: dict) -> str:
@@ -445,10 +452,12 @@ class _Stages:
         """Why a stage runs: the inputs that differ from the lock's record of the last build."""
         before = self.previous.get(name)
         if before is None:
+            self.changed[name] = []
             self.reasons.append(f"{name}: not built before")
             return
         old = before.get("inputs", {})
         changed = sorted(k for k in set(old) | set(inputs) if old.get(k) != inputs.get(k))
+        self.changed[name] = changed
         if changed:
             shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
             self.reasons.append(f"{name}: {shown} changed")
@@ -468,6 +477,12 @@ class _Stages:
             self.record[name]["meta"] = meta
         self.restored.append(name)
         return {rel: Artifact(folder / rel, entry, rel) for rel in entry.outputs}
+
+    def would_run(self, name: str, outputs: list[str] | tuple[str, ...] = ()) -> dict[str, Artifact]:
+        """Dry mode: the stage would run; its outputs are unknown until it does."""
+        self.record[name]["outputs"] = {rel: f"(made by {name})" for rel in outputs}
+        self.ran.append(name)
+        return {rel: Artifact(Path(rel)) for rel in outputs}
 
     def ran_with(self, name: str, key: str, files: dict[str, Path], meta: dict | None = None) -> dict[str, Artifact]:
         self.cache.store(key, name.split(":")[0], files, meta)
@@ -521,18 +536,8 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
     try:
         with Progress(f"building {plan.loaded.path.name}", 6 + (0 if midi_only else len(recipe.tracks)),
                       quiet=quiet) as progress:
-            score, score_meta = _stage_compose(plan, stages, progress)
-            _stage_midi(plan, stages, score, progress)
-            loudness = None
-            duration_s = score_meta["duration_s"]
-            if not midi_only:
-                stems = _stage_stems(plan, stages, score, score_meta, jobs, progress)
-                overlays = _stage_overlays(plan, stages, score, score_meta, progress)
-                overlays.update(_stage_bus(plan, stages, stems, score_meta, progress))
-                master, loudness = _stage_mix(plan, stages, stems, overlays, progress)
-                dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
-                _stage_export(plan, stages, score, stems, overlays, dry, master, progress)
-                duration_s += TAIL_SECONDS
+            score_meta, loudness = _run_stages(plan, stages, midi_only, jobs, progress)
+            duration_s = score_meta["duration_s"] + (0 if midi_only else TAIL_SECONDS)
             outputs = _outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)
             lock = lock_data(plan, stages, outputs, loudness, midi_only, duration_s, cache)
             up_to_date = (previous is not None and not stages.ran and final_dir.exists()
@@ -555,6 +560,39 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
     return lock, stages, loudness, duration_s, up_to_date
 
 
+def _run_stages(plan: BuildPlan, stages: _Stages, midi_only: bool, jobs: int, progress) -> tuple[dict, dict | None]:
+    """Every stage in order (run, restored, or in dry mode planned): the score's facts and loudness."""
+    score, score_meta = _stage_compose(plan, stages, progress)
+    _stage_midi(plan, stages, score, progress)
+    if midi_only:
+        return score_meta, None
+    stems = _stage_stems(plan, stages, score, score_meta, jobs, progress)
+    overlays = _stage_overlays(plan, stages, score, score_meta, progress)
+    overlays.update(_stage_bus(plan, stages, stems, score_meta, progress))
+    master, loudness = _stage_mix(plan, stages, stems, overlays, progress)
+    dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
+    _stage_export(plan, stages, score, stems, overlays, dry, master, progress)
+    return score_meta, loudness
+
+
+def plan_build(loaded: LoadedRecipe, *, midi_only: bool = False) -> _Stages:
+    """What `build` would do now, without doing it: each stage restored from the cache or run.
+
+    The stages are walked by the build's own code in dry mode (only compose runs, when it is not
+    cached, to know which tracks' notes change); nothing is written.
+    """
+    from .progress import Progress
+
+    plan = prepare(loaded)
+    lock_path = lock_path_for(loaded)
+    previous = read_lock(lock_path) if lock_path.exists() else None
+    cache = Cache(loaded.project_root / CACHE_DIR_NAME)
+    stages = _Stages(cache, Path("(planned)"), Path("(planned)"), previous, dry=True)
+    with Progress("planning", 1, quiet=True) as progress:
+        _run_stages(plan, stages, midi_only, 1, progress)
+    return stages
+
+
 def _stage_compose(plan: BuildPlan, stages: _Stages, progress) -> tuple[Score, dict]:
     progress.step("composing")
     inputs = compose_inputs(plan, stages.cache)
@@ -567,6 +605,10 @@ def _stage_compose(plan: BuildPlan, stages: _Stages, progress) -> tuple[Score, d
             "tracks": {t.name: track_sha(score, t) for t in score.tracks}, "melody": measures}
     if data is not None:
         stages.restored_from("compose", entry, stages.work, meta)
+    elif stages.dry:
+        stages.would_run("compose")
+        stages.record["compose"]["outputs"] = {
+            "score.json": sha256_bytes(canonical_json(score_to_dict(score)).encode())}
     else:
         path = stages.work / "score.json"
         path.write_bytes(canonical_json(score_to_dict(score)).encode())
@@ -590,6 +632,8 @@ def _stage_midi(plan: BuildPlan, stages: _Stages, score: Score, progress) -> Non
     entry = stages.lookup("midi", key, inputs)
     if entry is not None:
         stages.final.update(stages.restored_from("midi", entry, stages.staging))
+    elif stages.dry:
+        stages.would_run("midi")
     else:
         from . import midi, pianoroll
 
@@ -637,6 +681,9 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
             stems[track.name] = artifact
             progress.advance(f"{track.name} is unchanged")
             continue
+        if stages.dry:
+            stems[track.name] = stages.would_run(name, ["audio.wav"])["audio.wav"]
+            continue
         path = stages.work / f"stem-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         todo[track.name] = (track, score.seconds_per_beat, instrument, sample_rate, n_samples, spec.effects,
@@ -679,6 +726,8 @@ def _stage_overlays(plan: BuildPlan, stages: _Stages, score: Score, score_meta: 
     entry = stages.lookup("overlays", key, inputs)
     if entry is not None:
         restored = stages.restored_from("overlays", entry, folder)
+    elif stages.dry:
+        restored = stages.would_run("overlays", [f"{overlay_label(recipe, i)}.wav" for i in range(len(recipe.overlays))])
     else:
         from . import stream
 
@@ -719,6 +768,8 @@ def _stage_bus(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], sco
     entry = stages.lookup("bus", key, inputs)
     if entry is not None:
         return {BUS_LABEL: stages.restored_from("bus", entry, stages.work / "bus")["bus.wav"]}
+    if stages.dry:
+        return {BUS_LABEL: stages.would_run("bus", ["bus.wav"])["bus.wav"]}
     from . import stream
 
     path = stages.work / "bus" / "bus.wav"
@@ -741,6 +792,8 @@ def _stage_mix(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], ove
     if entry is not None and "loudness" in entry.meta:
         stats = entry.meta["loudness"]
         artifact = stages.restored_from("mix", entry, stages.work / "mix", {"loudness": stats})["master.wav"]
+    elif stages.dry:
+        artifact, stats = stages.would_run("mix", ["master.wav"])["master.wav"], None
     else:
         from . import stream
 
@@ -815,6 +868,9 @@ def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta:
         if entry is not None:
             dry[track.name] = stages.restored_from(name, entry, stages.work / f"dry-{track.name}")["audio.wav"]
             continue
+        if stages.dry:
+            dry[track.name] = stages.would_run(name, ["audio.wav"])["audio.wav"]
+            continue
         from . import stream
 
         path = stages.work / f"dry-{track.name}" / "audio.wav"
@@ -842,6 +898,8 @@ def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[st
     entry = stages.lookup("export", key, inputs)
     if entry is not None and "loudness" in entry.meta:
         stages.final.update(stages.restored_from("export", entry, stages.staging, dict(entry.meta)))
+    elif stages.dry:
+        stages.would_run("export")
     else:
         from . import stream
 
