@@ -329,10 +329,18 @@ def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -
             "output.wav_format": recipe.output.wav_format, "name": plan.loaded.name,
             "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
             "output.daw": list(recipe.output.daw), "output.dry_stems": recipe.output.dry_stems,
+            "dawproject_audio": daw_archive_audio(),
             "output.stem_names": recipe.output.stem_names, "title_key_tempo": [recipe.title, recipe.key, recipe.tempo],
             # the DAW projects put these on the faders
             "mixer": {n: [t.gain_db, t.pan, t.mute, t.solo] for n, t in recipe.tracks.items()},
             "library.pedalboard": library_versions()["pedalboard"]}
+
+
+def daw_archive_audio() -> str:
+    """How a .dawproject archive stores its audio (a change of layout re-runs export)."""
+    from .daw import ARCHIVE_AUDIO
+
+    return ARCHIVE_AUDIO
 
 
 def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:

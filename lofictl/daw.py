@@ -42,13 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from . import __version__
 from .errors import LofictlError
 from .score import Score, Track
 
 REAPER_PPQ = 960  # ticks per quarter note of in-project MIDI, as REAPER writes it
 DAWPROJECT_VERSION = "1.0"
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can say: no wall-clock in the bytes
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+ARCHIVE_AUDIO = "flac-24/audio-dry-folders"  # how a .dawproject stores its stems (see write_dawproject)  # the earliest a zip entry can say: no wall-clock in the bytes
 
 StemKind = Literal["wet", "dry", "overlay", "mix"]
 STEM_KINDS = ("wet", "dry", "overlay", "mix")
@@ -369,29 +372,40 @@ def _xml_bytes(root: ET.Element) -> bytes:
             + ET.tostring(root, encoding="unicode").encode("utf-8") + b"\n")
 
 
-def archive_names(stems: tuple[StemInfo, ...] | list[StemInfo]) -> dict[StemInfo, str]:
-    """Where each stem goes inside the archive: `audio/<file name>`, once per file, made unique
-    when two different files share a name."""
+def archive_names(stems: tuple[StemInfo, ...] | list[StemInfo],
+                  keep_wav: frozenset[str] | set[str] = frozenset()) -> dict[StemInfo, str]:
+    """Where each stem goes inside the archive, once per file: `audio/` and its path below the
+    build's stems/ folder, as FLAC (stems/01_chords.wav → audio/01_chords.flac, the dry twin
+    stems/dry/01_chords.wav → audio/dry/01_chords.flac). Files named in `keep_wav` (posix
+    paths: float audio past full scale, which FLAC's integers would clip) stay WAV. A name
+    still taken by another file gets a number."""
     names: dict[StemInfo, str] = {}
     by_file: dict[str, str] = {}
     for stem in stems:
         key = Path(stem.path).as_posix()
         if key not in by_file:
-            base = Path(stem.path).name
-            name, counter = f"audio/{base}", 2
+            path = Path(stem.path)
+            parts = path.parts if not path.is_absolute() and ".." not in path.parts else (path.name,)
+            if len(parts) > 1 and parts[0] == "stems":
+                parts = parts[1:]
+            suffix = path.suffix if key in keep_wav or path.suffix.lower() == ".flac" else ".flac"
+            folder = "/".join(("audio", *parts[:-1]))
+            stem_name = Path(parts[-1]).stem
+            name, counter = f"{folder}/{stem_name}{suffix}", 2
             while name in by_file.values():
-                name = f"audio/{Path(base).stem}-{counter}{Path(base).suffix}"
+                name = f"{folder}/{stem_name}-{counter}{suffix}"
                 counter += 1
             by_file[key] = name
         names[stem] = by_file[key]
     return names
 
 
-def dawproject_xml(export: DawExport, media: dict[StemInfo, Media]) -> tuple[bytes, bytes]:
-    """(project.xml, metadata.xml) bytes for the export."""
+def dawproject_xml(export: DawExport, media: dict[StemInfo, Media],
+                   inside: dict[StemInfo, str] | None = None) -> tuple[bytes, bytes]:
+    """(project.xml, metadata.xml) bytes for the export; `inside` names each stem's archive file."""
     score = export.score
     ids = _Ids()
-    inside = archive_names(export.stems)
+    inside = inside or archive_names(export.stems)
     project = _element(None, "Project", version=DAWPROJECT_VERSION)
     _element(project, "Application", name="lofictl", version=__version__)
     transport = _element(project, "Transport")
@@ -470,32 +484,54 @@ def _zip_entry(name: str, compress: int) -> zipfile.ZipInfo:
     return info
 
 
+def _past_full_scale(path: Path) -> bool:
+    """Whether float audio goes past ±1.0 anywhere (FLAC stores integers: that would clip)."""
+    from .stream import AudioReader
+
+    block = 1 << 16
+    with AudioReader(path) as reader:
+        return any(float(np.max(np.abs(reader.read(start, block)), initial=0.0)) > 1.0
+                   for start in range(0, reader.frames, block))
+
+
 def write_dawproject(path: Path, export: DawExport) -> Path:
     """Write `<name>.dawproject`: project.xml, metadata.xml and the stems under audio/.
 
-    Entries are in sorted order with a fixed timestamp; audio is stored (WAV barely
-    compresses and storing keeps the export fast), the XML deflated.
+    The stems go in as 24-bit FLAC, lossless for audio within full scale and a fraction of the
+    float32 WAVs' size (the format leaves the audio format to the exporter; Bitwig, Studio One
+    and REAPER read FLAC); a stem that peaks past full scale stays a float WAV, deflated.
+    Entries are in sorted order with a fixed timestamp, so the same stems give the same bytes.
     """
+    import tempfile
+
+    from .stream import encode_wav_to
+
     path = Path(path)
     project_dir = path.parent.resolve()
     sources = {stem: _resolve(project_dir, stem) for stem in export.stems}
     media = {stem: probe_media(source) for stem, source in sources.items()}
-    project_xml, metadata_xml = dawproject_xml(export, media)
-    entries: dict[str, bytes | Path] = {"project.xml": project_xml, "metadata.xml": metadata_xml}
-    for stem, name in archive_names(export.stems).items():
-        entries[name] = sources[stem]
+    keep_wav = {Path(stem.path).as_posix() for stem, source in sources.items()
+                if source.suffix.lower() != ".flac" and _past_full_scale(source)}
+    inside = archive_names(export.stems, keep_wav)
+    project_xml, metadata_xml = dawproject_xml(export, media, inside)
+    audio = {name: (sources[stem], media[stem].sample_rate) for stem, name in inside.items()}
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with zipfile.ZipFile(temporary, "w") as archive:
-            for name in sorted(entries):
-                content = entries[name]
-                if isinstance(content, bytes):
-                    archive.writestr(_zip_entry(name, zipfile.ZIP_DEFLATED), content)
-                    continue
-                size = content.stat().st_size
-                with open(content, "rb") as source, \
-                        archive.open(_zip_entry(name, zipfile.ZIP_STORED), "w", force_zip64=size >= 1 << 31) as sink:
-                    shutil.copyfileobj(source, sink, 1 << 20)
+        with tempfile.TemporaryDirectory(prefix=f".{path.name}.flac-", dir=path.parent) as scratch, \
+                zipfile.ZipFile(temporary, "w") as archive:
+            for name in sorted(audio):  # audio/... sorts before metadata.xml and project.xml
+                source, sample_rate = audio[name]
+                compress = zipfile.ZIP_STORED  # FLAC is compressed already
+                if name.endswith(".flac") and source.suffix.lower() != ".flac":
+                    source = encode_wav_to(source, Path(scratch) / "stem.flac", "flac", sample_rate)
+                elif not name.endswith(".flac"):
+                    compress = zipfile.ZIP_DEFLATED  # float audio: deflate takes what it can
+                size = source.stat().st_size
+                with open(source, "rb") as data, \
+                        archive.open(_zip_entry(name, compress), "w", force_zip64=size >= 1 << 31) as sink:
+                    shutil.copyfileobj(data, sink, 1 << 20)
+            archive.writestr(_zip_entry("metadata.xml", zipfile.ZIP_DEFLATED), metadata_xml)
+            archive.writestr(_zip_entry("project.xml", zipfile.ZIP_DEFLATED), project_xml)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
