@@ -33,7 +33,7 @@ import numpy as np
 
 from . import __version__, soundfonts
 from .cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
-from .errors import LofictlError
+from .errors import LofictlError, all_errors, raise_all
 from .recipe import LoadedRecipe, Recipe
 from .score import KICK_PITCHES, Score, Track, score_from_dict, score_to_dict
 from .seeds import derive_seed
@@ -125,69 +125,98 @@ class Artifact:
 
 
 def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
-    """Resolve and check every outside resource; `deep` also loads the models (slower: JAX)."""
+    """Resolve and check every outside resource; `deep` also loads the models (slower: JAX).
+
+    Every problem is found before one is reported, so a recipe with a missing SoundFont and a
+    misspelt effect says both at once.
+    """
     from . import effects
 
     recipe = loaded.recipe
     recipe_dir = loaded.path.resolve().parent
     instruments: dict[str, Instrument] = {}
     models: dict[str, Path] = {}
+    problems: list[LofictlError] = []
+
+    def check(action, *args):
+        try:
+            return action(*args)
+        except LofictlError as exc:
+            problems.extend(all_errors(loaded.locate(exc)))
+            return None
+
     for name, track in recipe.tracks.items():
-        where = ("tracks", name, "instrument")
-        spec = track.instrument
-        font_name = spec.soundfont if spec else "FluidR3_GM.sf2"
-        try:
-            font = soundfonts.find_soundfont(font_name, recipe_dir)
-        except LofictlError as exc:
-            raise loaded.error(exc.message, where + ("soundfont",)) from None
-        try:
-            if spec and (spec.preset or spec.program is not None or spec.bank is not None):
-                preset = soundfonts.resolve_preset(font, spec.preset, spec.bank, spec.program)
-            elif track.part == "drums":
-                preset = soundfonts.resolve_preset(font, bank=soundfonts.DRUM_BANK, program=0)
-            else:
-                preset = soundfonts.resolve_preset(font, _DEFAULT_PRESETS[track.part])
-        except LofictlError as exc:
-            field_name = "soundfont" if "SoundFont" in exc.message and "preset" not in exc.message else "preset"
-            raise loaded.error(exc.message, where + (field_name,)) from None
-        instruments[name] = Instrument(font, preset)
-        try:
-            effects.validate_chain(track.effects, ("tracks", name, "effects"), recipe.output.sample_rate)
-        except LofictlError as exc:
-            raise loaded.locate(exc) from None
+        instrument = check(_resolve_instrument, loaded, name, recipe_dir)
+        if instrument is not None:
+            instruments[name] = instrument
+        check(effects.validate_chain, track.effects, ("tracks", name, "effects"), recipe.output.sample_rate)
         generate = getattr(track, "generate", None)
         if generate is not None:
-            models[name] = loaded.resolve_path(generate.model, ("tracks", name, "generate", "model"))
-    try:
-        effects.validate_chain(recipe.master.effects, ("master", "effects"), recipe.output.sample_rate)
-        effects.validate_chain(recipe.master.bus, ("master", "bus"), recipe.output.sample_rate)
-    except LofictlError as exc:
-        raise loaded.locate(exc) from None
+            model = check(loaded.resolve_path, generate.model, ("tracks", name, "generate", "model"))
+            if model is not None:
+                models[name] = model
+    check(effects.validate_chain, recipe.master.effects, ("master", "effects"), recipe.output.sample_rate)
+    check(effects.validate_chain, recipe.master.bus, ("master", "bus"), recipe.output.sample_rate)
     overlay_files: dict[int, Path] = {}
     for index, overlay in enumerate(recipe.overlays):
         if overlay.file is not None:
-            overlay_files[index] = _check_overlay(loaded, index, overlay.file)
+            found = check(_check_overlay, loaded, index, overlay.file)
+            if found is not None:
+                overlay_files[index] = found
     clip_files, clips = {}, {}
     for name, track in recipe.tracks.items():
         if track.part == "midi":
-            from . import midi
-
-            where = ("tracks", name, "file")
-            clip_files[name] = loaded.resolve_path(track.file, where)
-            try:
-                clips[name] = midi.read_midi_clip(clip_files[name], track.track, track.channel)
-            except LofictlError as exc:
-                raise loaded.error(f"{exc.message} (in {clip_files[name].name})", where) from None
+            found = check(_read_clip, loaded, name, track)
+            if found is not None:
+                clip_files[name], clips[name] = found
     for name, path in models.items():
-        try:
-            if deep:
-                from . import generate as gen
-
-                gen.load_model(path)  # every check, JAX included: for `validate`
-            model_summary(path, Cache(None), recipe.tracks[name].part)
-        except LofictlError as exc:
-            raise loaded.error(exc.message, ("tracks", name, "generate", "model")) from None
+        check(_check_model, loaded, name, path, deep)
+    raise_all(problems)
     return BuildPlan(loaded, instruments, models, overlay_files, clip_files, clips)
+
+
+def _resolve_instrument(loaded: LoadedRecipe, name: str, recipe_dir: Path) -> Instrument:
+    track = loaded.recipe.tracks[name]
+    where = ("tracks", name, "instrument")
+    spec = track.instrument
+    font_name = spec.soundfont if spec else "FluidR3_GM.sf2"
+    try:
+        font = soundfonts.find_soundfont(font_name, recipe_dir)
+    except LofictlError as exc:
+        raise loaded.error(exc.message, where + ("soundfont",)) from None
+    try:
+        if spec and (spec.preset or spec.program is not None or spec.bank is not None):
+            preset = soundfonts.resolve_preset(font, spec.preset, spec.bank, spec.program)
+        elif track.part == "drums":
+            preset = soundfonts.resolve_preset(font, bank=soundfonts.DRUM_BANK, program=0)
+        else:
+            preset = soundfonts.resolve_preset(font, _DEFAULT_PRESETS[track.part])
+    except LofictlError as exc:
+        field_name = "soundfont" if "SoundFont" in exc.message and "preset" not in exc.message else "preset"
+        raise loaded.error(exc.message, where + (field_name,)) from None
+    return Instrument(font, preset)
+
+
+def _read_clip(loaded: LoadedRecipe, name: str, track) -> tuple[Path, tuple]:
+    from . import midi
+
+    where = ("tracks", name, "file")
+    path = loaded.resolve_path(track.file, where)
+    try:
+        return path, midi.read_midi_clip(path, track.track, track.channel)
+    except LofictlError as exc:
+        raise loaded.error(f"{exc.message} (in {path.name})", where) from None
+
+
+def _check_model(loaded: LoadedRecipe, name: str, path: Path, deep: bool) -> None:
+    try:
+        if deep:
+            from . import generate as gen
+
+            gen.load_model(path)  # every check, JAX included: for `validate`
+        model_summary(path, Cache(None), loaded.recipe.tracks[name].part)
+    except LofictlError as exc:
+        raise loaded.error(exc.message, ("tracks", name, "generate", "model")) from None
 
 
 def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:

@@ -39,7 +39,8 @@ def user_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except LofictlError as exc:
-            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True, highlight=False)
+            for line in str(exc).splitlines() or [""]:
+                console.print(f"[bold red]error:[/] {line}", soft_wrap=True, markup=True, highlight=False)
             raise typer.Exit(EXIT_USER_ERROR) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted:[/] stopped; earlier outputs are unchanged")
@@ -63,14 +64,31 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 @app.command()
 @user_errors
 def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to check.", show_default=False)) -> None:
-    """Check recipes without building: schema, chords, SoundFonts, presets, effects, files."""
-    from .build import prepare
-    from .recipe import load_recipe
+    """Check recipes without building: schema, chords, SoundFonts, presets, effects, files.
 
+    Every problem in every recipe is reported (one line each); exit 2 if there was any.
+    """
+    from .build import prepare
+    from .errors import all_errors
+    from .recipe import read_recipe_problems
+
+    failed = False
     for path in recipes:
-        plan = prepare(load_recipe(path), deep=True)
-        out.print(f"[green]ok[/] {path}: {plan.loaded.recipe.title!r}, {plan.loaded.recipe.total_bars} bars, "
-                  f"{len(plan.loaded.recipe.tracks)} tracks")
+        loaded, problems = read_recipe_problems(path)
+        if loaded is not None:
+            try:
+                prepare(loaded, deep=True)
+            except LofictlError as exc:
+                problems += all_errors(exc)
+        if problems:
+            failed = True
+            for problem in sorted(problems, key=lambda p: p.line or 0):
+                console.print(f"[bold red]error:[/] {problem}", soft_wrap=True, markup=True, highlight=False)
+            continue
+        recipe = loaded.recipe
+        out.print(f"[green]ok[/] {path}: {recipe.title!r}, {recipe.total_bars} bars, {len(recipe.tracks)} tracks")
+    if failed:
+        raise typer.Exit(EXIT_USER_ERROR)
 
 
 @app.command()

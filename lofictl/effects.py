@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import pedalboard
 
-from lofictl.errors import LofictlError
+from lofictl.errors import LofictlError, raise_all
 
 # Presets are ordinary chains, so `lofictl effects` can show exactly what each one does.
 PRESETS: dict[str, list[dict[str, dict[str, Any]]]] = {
@@ -358,8 +358,14 @@ def _build_step(step: Step, sample_rate: int | None) -> pedalboard.Plugin:
 
 
 def validate_chain(spec: Sequence, field: tuple = (), sample_rate: int | None = None) -> None:
-    """Raise LofictlError for the first mistake in an effect chain; make no audio."""
-    build_chain(spec, field, sample_rate)
+    """Raise LofictlError for the mistakes in an effect chain (every step's); make no audio."""
+    problems = []
+    for step in expand(spec, field):
+        try:
+            _build_step(step, sample_rate)
+        except LofictlError as exc:
+            problems.append(exc)
+    raise_all(problems)
 
 
 def build_chain(spec: Sequence, field: tuple = (), sample_rate: int | None = None) -> pedalboard.Pedalboard:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import drums, theory
-from .errors import LofictlError
+from .errors import LofictlError, LofictlErrors, all_errors, raise_all
 from .yamlfile import FieldPath, Positions, parse_yaml, read_yaml
 
 FORMAT_VERSION = 1
@@ -122,6 +122,16 @@ class ChordsTrack(TrackBase):
     rhythm: Literal["sustain", "stabs", "arp"] = "sustain"
     changes: Literal["bar", "half-bar"] = Field("bar", description="How often generated chords change")
 
+    @field_validator("progression")
+    @classmethod
+    def _progression(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:  # symbols and durations; a bar's length only fills in durations left out
+                theory.parse_progression(value, 4.0)
+            except theory.TheoryError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @model_validator(mode="after")
     def _source(self) -> "ChordsTrack":
         if (self.progression is None) == (self.generate is None):
@@ -154,6 +164,14 @@ class DrumsTrack(TrackBase):
     pattern: str = "boom-bap"
     humanize: Humanize = Field(default_factory=Humanize)
     fills: bool = True
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        if value not in drums.PATTERNS:
+            raise ValueError(f"unknown drum pattern {value!r}{_did_you_mean(value, drums.pattern_names())} "
+                             f"(patterns: {', '.join(drums.pattern_names())})")
+        return value
 
 
 class MidiTrack(TrackBase):
@@ -336,6 +354,8 @@ class LoadedRecipe:
 
     def locate(self, exc: LofictlError) -> LofictlError:
         """Fill in file and line of an error raised with only a field path."""
+        if isinstance(exc, LofictlErrors):
+            return LofictlErrors([self.locate(error) for error in exc.errors])
         if exc.file:
             return exc
         path = tuple(_parse_dotted(exc.field)) if exc.field else ()
@@ -393,7 +413,22 @@ def parse_recipe_text(text: str, path: Path) -> LoadedRecipe:
     return validate_data(data, positions, path, [])
 
 
-def validate_data(data: Any, positions: Positions, path: Path, overrides: list[str]) -> LoadedRecipe:
+def read_recipe_problems(path: Path) -> tuple[LoadedRecipe | None, list[LofictlError]]:
+    """For `validate`: every problem found in the recipe, the cross-field ones included, instead
+    of stopping at the first; and the recipe to check resources with (with the fields that failed
+    set aside), or None where the failures leave nothing to check."""
+    problems: list[LofictlError] = []
+    try:
+        data, positions = read_yaml(path)
+        loaded = validate_data(data, positions, path, [], problems)
+    except LofictlError as exc:
+        return None, problems + all_errors(exc)
+    return loaded, problems
+
+
+def validate_data(data: Any, positions: Positions, path: Path, overrides: list[str],
+                  problems: list[LofictlError] | None = None) -> LoadedRecipe:
+    """The validated recipe; cross-field problems are raised, or added to `problems` if given."""
     if not isinstance(data, dict):
         raise LofictlError("a recipe is a mapping of keys such as title, tempo and tracks", file=path, line=1)
     data = apply_overrides(data, overrides, path)
@@ -405,40 +440,55 @@ def validate_data(data: Any, positions: Positions, path: Path, overrides: list[s
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise _first_error(exc, positions, path, data) from None
+        errors = _all_errors(exc, positions, path, data)
+        stand_in = _stand_in(data, exc) if problems is not None else None
+        if stand_in is None:
+            raise_all(errors)
+        # Go on with the failed fields set aside, so the later checks can report too.
+        problems.extend(errors)
+        loaded = LoadedRecipe(stand_in, path, positions, tuple(overrides))
+        problems.extend(e for e in check_arrangement(loaded) if str(e) not in {str(x) for x in errors})
+        return loaded
     loaded = LoadedRecipe(recipe, path, positions, tuple(overrides))
-    check_arrangement(loaded)
+    if problems is None:
+        raise_all(check_arrangement(loaded))
+    else:
+        problems.extend(check_arrangement(loaded))
     return loaded
 
 
-def check_arrangement(loaded: LoadedRecipe) -> None:
-    """Checks that involve several fields at once: sections, references between tracks."""
+def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
+    """Checks that involve several fields at once (sections, references between tracks): every
+    problem found, in the order of the file."""
     recipe = loaded.recipe
     names = list(recipe.tracks)
+    problems: list[LofictlError] = []
     if recipe.sections is None and recipe.length is None:
-        raise loaded.error("give a length (like '64 bars' or '2m30s') or a list of sections", ("length",))
+        problems.append(loaded.error("give a length (like '64 bars' or '2m30s') or a list of sections", ("length",)))
     if recipe.sections:
         seen: list[str] = []
         for index, section in enumerate(recipe.sections):
             where = ("sections", index)
             if section.name in seen:
-                raise loaded.error(f"section name {section.name!r} is used twice", where + ("name",))
+                problems.append(loaded.error(f"section name {section.name!r} is used twice", where + ("name",)))
             if section.repeat is not None:
                 if section.repeat == section.name:
-                    raise loaded.error(f"section {section.name!r} cannot repeat itself", where + ("repeat",))
-                if section.repeat not in seen:
+                    problems.append(loaded.error(f"section {section.name!r} cannot repeat itself", where + ("repeat",)))
+                elif section.repeat not in seen:
                     hint = _did_you_mean(section.repeat, seen)
-                    raise loaded.error(f"repeats {section.repeat!r}, which is not an earlier section"
-                                       f"{hint or ' (earlier: ' + (', '.join(seen) or 'none') + ')'}",
-                                       where + ("repeat",))
-                original = next(s for s in recipe.sections if s.name == section.repeat)
-                if section.bars != original.bars:
-                    raise loaded.error(f"a repeat plays {original.name!r} again, which has {original.bars} bars "
-                                       f"(this section says {section.bars})", where + ("bars",))
+                    problems.append(loaded.error(f"repeats {section.repeat!r}, which is not an earlier section"
+                                                 f"{hint or ' (earlier: ' + (', '.join(seen) or 'none') + ')'}",
+                                                 where + ("repeat",)))
+                else:
+                    original = next(s for s in recipe.sections if s.name == section.repeat)
+                    if section.bars != original.bars:
+                        problems.append(loaded.error(f"a repeat plays {original.name!r} again, which has "
+                                                     f"{original.bars} bars (this section says {section.bars})",
+                                                     where + ("bars",)))
             for position, track in enumerate(section.tracks or []):
                 if track not in recipe.tracks:
-                    raise loaded.error(f"no track named {track!r}{_did_you_mean(track, names)} "
-                                       f"(tracks: {', '.join(names)})", where + ("tracks", position))
+                    problems.append(loaded.error(f"no track named {track!r}{_did_you_mean(track, names)} "
+                                                 f"(tracks: {', '.join(names)})", where + ("tracks", position)))
             seen.append(section.name)
         total = sum(section.bars for section in recipe.sections)
         if recipe.length is not None:
@@ -446,29 +496,63 @@ def check_arrangement(loaded: LoadedRecipe) -> None:
             if length_bars is None:
                 length_bars = max(1, math.ceil(recipe.length.seconds / recipe.seconds_per_bar - 1e-9))
             if length_bars != total:
-                raise loaded.error(f"length says {length_bars} bars but the sections add up to {total}; "
-                                   "remove length (the sections decide) or make them agree", ("length",))
+                problems.append(loaded.error(f"length says {length_bars} bars but the sections add up to {total}; "
+                                             "remove length (the sections decide) or make them agree", ("length",)))
     chords_tracks = [name for name, track in recipe.tracks.items() if track.part == "chords"]
     for name, track in recipe.tracks.items():
         follow = getattr(track, "follow", None)
         if track.part in ("melody", "bass"):
             if follow is not None and follow not in chords_tracks:
-                raise loaded.error(f"follows {follow!r}, which is not a chords track"
-                                   f"{_did_you_mean(follow, chords_tracks)}", ("tracks", name, "follow"))
-            if not chords_tracks:
-                raise loaded.error(f"a {track.part} track needs a chords track to follow; add one with a "
-                                   "progression", ("tracks", name, "part"))
-        if track.part == "chords" and track.progression is not None:
-            try:
-                theory.parse_progression(track.progression, recipe.beats_per_bar)
-            except theory.TheoryError as exc:
-                raise loaded.error(str(exc), ("tracks", name, "progression")) from None
-        if isinstance(track, DrumsTrack) and track.pattern not in drums.PATTERNS:
-            raise loaded.error(f"unknown drum pattern {track.pattern!r}"
-                               f"{_did_you_mean(track.pattern, drums.pattern_names())} "
-                               f"(patterns: {', '.join(drums.pattern_names())})", ("tracks", name, "pattern"))
+                problems.append(loaded.error(f"follows {follow!r}, which is not a chords track"
+                                             f"{_did_you_mean(follow, chords_tracks)}", ("tracks", name, "follow")))
+            elif not chords_tracks:
+                problems.append(loaded.error(f"a {track.part} track needs a chords track to follow; add one with a "
+                                             "progression", ("tracks", name, "part")))
         if isinstance(track, MelodyTrack) and track.low >= track.high:
-            raise loaded.error("low must be below high", ("tracks", name, "low"))
+            problems.append(loaded.error("low must be below high", ("tracks", name, "low")))
+    return sorted(problems, key=lambda error: error.line or 0)
+
+
+_STAND_INS = {"lofictl": FORMAT_VERSION, "title": "-", "seed": 0, "tempo": 120.0}
+
+
+def _stand_in(data: dict, exc: ValidationError) -> Recipe | None:
+    """The recipe with each field that failed its schema dropped (fields with a default) or
+    replaced by a valid stand-in, so the checks across fields can still run; None if the
+    failures are where those checks look (the sections, or a track's part)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for _ in range(6):
+        for error in exc.errors():
+            path = _clean_loc(error["loc"])
+            if not path:
+                return None
+            if len(path) == 1 and path[0] in _STAND_INS:
+                data[path[0]] = _STAND_INS[path[0]]
+                continue
+            if path[-1] == "progression" and len(path) == 3:  # a chords track needs one
+                data["tracks"][path[1]]["progression"] = "C"
+                continue
+            if path[0] == "sections" or path[-1] == "part" or error["type"].startswith("union_tag"):
+                return None
+            model = _model_at(path[:-1], data)
+            field = model.model_fields.get(path[-1]) if model is not None and isinstance(path[-1], str) else None
+            node: Any = data
+            for part in path[:-1]:
+                node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
+            if field is None or field.is_required() or not isinstance(node, dict) or path[-1] not in node:
+                return None
+            del node[path[-1]]
+        try:
+            return Recipe.model_validate(data)
+        except ValidationError as again:
+            exc = again
+    return None
+
+
+def _has(node: dict | list, key: str | int) -> bool:
+    return key in node if isinstance(node, dict) else isinstance(key, int) and 0 <= key < len(node)
 
 
 # --- overrides: --set path=value ---------------------------------------------------------------
@@ -613,15 +697,32 @@ def _range_text(path: FieldPath, data: Any) -> str | None:
     return None
 
 
-def _first_error(exc: ValidationError, positions: Positions, file: Path, data: Any) -> LofictlError:
-    errors = exc.errors()
-    # Unknown keys first (a misspelt key also makes the real one "missing"), then the error
-    # nearest the top of the file: it is the one the user reads first.
-    def order(error: dict) -> tuple[bool, int, int]:
-        return (error["type"] != "extra_forbidden", positions.line_of(_clean_loc(error["loc"])) or 0,
+def _all_errors(exc: ValidationError, positions: Positions, file: Path, data: Any) -> list[LofictlError]:
+    """Every schema error as one line each, in the order of the file (an unknown key before the
+    other complaints on its line: a misspelt key also makes the real one "missing")."""
+    def order(error: dict) -> tuple[int, bool, int]:
+        return (positions.line_of(_clean_loc(error["loc"])) or 0, error["type"] != "extra_forbidden",
                 len(error["loc"]))
 
-    error = min(errors, key=order)
+    errors = exc.errors()
+    misspelt = set()  # 'titel' (unknown) makes 'title' missing: report only the first
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            path = _clean_loc(error["loc"])
+            model = _model_at(path[:-1], data)
+            close = difflib.get_close_matches(str(path[-1]), list(model.model_fields) if model else [], n=1, cutoff=0.6)
+            misspelt.update(path[:-1] + (name,) for name in close)
+    lines: list[LofictlError] = []
+    for error in sorted(errors, key=order):
+        if error["type"] == "missing" and _clean_loc(error["loc"]) in misspelt:
+            continue
+        line = _error_line(error, positions, file, data)
+        if str(line) not in {str(seen) for seen in lines}:
+            lines.append(line)
+    return lines
+
+
+def _error_line(error: dict, positions: Positions, file: Path, data: Any) -> LofictlError:
     path = _clean_loc(error["loc"])
     kind = error["type"]
     value = error.get("input")
