@@ -87,6 +87,7 @@ class BuildResult:
     reasons: list[str] = field(default_factory=list)  # why stages ran, in words
     up_to_date: bool = False
     lock: dict | None = None
+    tempo_range: tuple[float, float] | None = None  # lowest and highest, when the tempo changes
 
     def summary(self) -> dict:
         """The machine-readable summary printed by --json."""
@@ -95,7 +96,8 @@ class BuildResult:
                 "elapsed_s": round(self.elapsed_s, 3), "up_to_date": self.up_to_date,
                 "stages_ran": self.ran, "stages_restored": self.restored, "reasons": self.reasons,
                 "loudness": self.loudness, "lock": str(self.lock_path) if self.lock_path else None,
-                "outputs": {rel: size for rel, size in self.outputs}}
+                "outputs": {rel: size for rel, size in self.outputs},
+                "tempo_range": list(self.tempo_range) if self.tempo_range else None}
 
 
 class CacheCorrupt(Exception):
@@ -292,8 +294,8 @@ def _library_inputs() -> dict:
 def kick_samples(plan: BuildPlan, score: Score) -> list[int]:
     """Sample positions of the kick notes of the drum tracks that play: the ducking key."""
     playing = set(audible_tracks(plan.recipe))
-    rate = plan.recipe.output.sample_rate * score.seconds_per_beat
-    return sorted({round(n.start * rate) for t in score.tracks if t.is_drums and t.name in playing
+    rate, timing = plan.recipe.output.sample_rate, score.tempo_map
+    return sorted({round(timing.samples(n.start, rate)) for t in score.tracks if t.is_drums and t.name in playing
                    for n in t.notes if n.pitch in KICK_PITCHES})
 
 
@@ -397,7 +399,7 @@ def n_samples_for(score_duration_s: float, sample_rate: int) -> int:
     return int(round((score_duration_s + TAIL_SECONDS) * sample_rate))
 
 
-def render_stem(track: Track, seconds_per_beat: float, instrument: Instrument, sample_rate: int,
+def render_stem(track: Track, timing, instrument: Instrument, sample_rate: int,
                 n_samples: int, effect_chain: list, gain_db: float, pan: float) -> np.ndarray:
     """One track as one array: FluidSynth, its effect chain, gain and pan.
 
@@ -406,7 +408,7 @@ def render_stem(track: Track, seconds_per_beat: float, instrument: Instrument, s
     """
     from . import effects, mix, render, stream
 
-    audio = render.render_track(track, seconds_per_beat, instrument.soundfont, instrument.preset,
+    audio = render.render_track(track, timing, instrument.soundfont, instrument.preset,
                                 sample_rate, n_samples)
     if effect_chain:
         audio = effects.apply_chain(audio, sample_rate, effect_chain)
@@ -419,8 +421,8 @@ def _render_to_file(args: tuple) -> str:
     the same bytes as render_stem + write_wav). Files, not arrays, cross the process line."""
     from . import stream
 
-    track, seconds_per_beat, instrument, sample_rate, n_samples, effect_chain, gain_db, pan, duck, info, path = args
-    stream.render_stem_to_wav(track, seconds_per_beat, instrument.soundfont, instrument.preset, sample_rate,
+    track, timing, instrument, sample_rate, n_samples, effect_chain, gain_db, pan, duck, info, path = args
+    stream.render_stem_to_wav(track, timing, instrument.soundfont, instrument.preset, sample_rate,
                               n_samples, effect_chain, gain_db, pan, Path(path), info=info, duck=duck)
     return path
 
@@ -556,9 +558,11 @@ def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only
     cache.save_state()
     outputs = [(rel, info["bytes"]) for rel, info in lock["outputs"].items()]
     recipe = plan.recipe
+    tempo_range = stages.record["compose"].get("meta", {}).get("tempo_range")
     return BuildResult(recipe.title, loaded.path, final_dir, recipe.total_bars, recipe.tempo, duration_s,
                        time.perf_counter() - started, outputs, loudness, lock_path if write_lock else None,
-                       stages.ran, stages.restored, stages.reasons, up_to_date, lock)
+                       stages.ran, stages.restored, stages.reasons, up_to_date, lock,
+                       tuple(tempo_range) if tempo_range else None)
 
 
 def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: Cache, midi_only: bool,
@@ -640,6 +644,8 @@ def _stage_compose(plan: BuildPlan, stages: _Stages, progress) -> tuple[Score, d
     score = score_from_dict(json.loads(data)) if data is not None else compose_score(plan, measures)
     meta = {"duration_s": round(score.duration_seconds, 6),
             "tracks": {t.name: track_sha(score, t) for t in score.tracks}, "melody": measures}
+    if score.tempo_changes:
+        meta["tempo_range"] = list(score.tempo_range)
     if data is not None:
         stages.restored_from("compose", entry, stages.work, meta)
     elif stages.dry:
@@ -723,7 +729,7 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
             continue
         path = stages.work / f"stem-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        todo[track.name] = (track, score.seconds_per_beat, instrument, sample_rate, n_samples, spec.effects,
+        todo[track.name] = (track, score.tempo_map, instrument, sample_rate, n_samples, spec.effects,
                             spec.gain_db, spec.pan, duck_args(spec.duck, kicks),
                             provenance_info(plan, key, track=track.name), str(path))
 
@@ -912,7 +918,7 @@ def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta:
 
         path = stages.work / f"dry-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        stream.render_stem_to_wav(track, score.seconds_per_beat, instrument.soundfont, instrument.preset,
+        stream.render_stem_to_wav(track, score.tempo_map, instrument.soundfont, instrument.preset,
                                   sample_rate, n_samples, [], 0.0, 0.0, path,
                                   info=provenance_info(plan, key, track=track.name, kind="dry"))
         dry[track.name] = stages.ran_with(name, key, {"audio.wav": path})["audio.wav"]

@@ -144,7 +144,8 @@ def _print_summary(result) -> None:
     for rel, size in result.outputs:
         table.add_row(rel, f"{size / 1024:,.0f} KiB")
     out.print(table)
-    line = (f"{result.bars} bars, {result.duration_s:.1f} s of music at {result.tempo:g} BPM; "
+    tempo = f"{result.tempo:g}" if not result.tempo_range else "{:g}–{:g}".format(*result.tempo_range)
+    line = (f"{result.bars} bars, {result.duration_s:.1f} s of music at {tempo} BPM; "
             f"built in {result.elapsed_s:.1f} s ({len(result.ran)} stages ran, {len(result.restored)} from cache)")
     if result.loudness is not None:
         line += (f"; master {result.loudness['integrated_lufs']:.1f} LUFS, "

@@ -199,10 +199,9 @@ def stem_file_name(title: str, number: int, track: str, key: str, bpm: float) ->
 def stems_sidecar(score: Score, sample_rate: int, stems: list[StemInfo] | tuple[StemInfo, ...], *,
                   title: str | None = None) -> dict:
     """What a DAW user needs to line the stems up without a project file (JSON-ready)."""
-    spb = score.seconds_per_beat
     sections = [{"name": s.name, "start_bar": s.start_bar + 1,  # bars counted from 1, as DAWs show them
                  "bars": s.bars, "start_beat": s.start_bar * score.beats_per_bar,
-                 "start_seconds": round(s.start_bar * score.beats_per_bar * spb, 6)}
+                 "start_seconds": round(score.beat_to_seconds(s.start_bar * score.beats_per_bar), 6)}
                 for s in sorted(score.sections, key=lambda s: (s.start_bar, s.name))]
     listed = [{"file": Path(stem.path).as_posix(), "track": stem.track, "kind": stem.kind,
                "gain_db": stem.gain_db, "pan": stem.pan, "muted": stem.muted}
@@ -222,7 +221,21 @@ def stems_sidecar(score: Score, sample_rate: int, stems: list[StemInfo] | tuple[
         "stems": listed,
         "mix": mixes[0] if mixes else None,
     }
+    if score.tempo_changes:  # each tempo holds until the next; a ramp is a step a beat
+        data["tempo_map"] = [{"beat": beat, "bar": round(beat / score.beats_per_bar + 1, 6),
+                              "seconds": round(score.beat_to_seconds(beat), 6), "bpm": bpm}
+                             for beat, bpm in tempo_points(score)]
     return data
+
+
+def _tempo_text(score: Score) -> str:
+    low, high = score.tempo_range
+    return f"{_num(score.tempo)} BPM" if low == high else f"{_num(score.tempo)} BPM ({_num(low)}-{_num(high)})"
+
+
+def tempo_points(score: Score) -> list[tuple[float, float]]:
+    """(beat, BPM) of the tempo map, from the start: what the DAW's tempo track gets."""
+    return [(0.0, score.tempo), *score.tempo_changes]
 
 
 def sidecar_text(data: dict) -> str:
@@ -277,6 +290,11 @@ def reaper_project_text(export: DawExport, project_dir: Path, media: dict[StemIn
            "  >",
            f"  SAMPLERATE {export.sample_rate} 0 0",
            f"  TEMPO {_num(score.tempo)} {score.numerator} {score.denominator}"]
+    if score.tempo_changes:  # the tempo envelope, square points: a tempo holds until the next
+        out += ["  <TEMPOENVEX", "    ACT 1 -1", "    VIS 1 0 1", "    LANEHEIGHT 0 0", "    ARM 0",
+                "    DEFSHAPE 1 -1 -1"]
+        out += [f"    PT {_num(score.beat_to_seconds(beat))} {_num(bpm)} 1" for beat, bpm in tempo_points(score)]
+        out.append("  >")
     for index, (name, beat) in enumerate(section_markers(score), 1):
         out.append(f"  MARKER {index} {_num(score.beat_to_seconds(beat))} {_rpp_string(name)} 0 0 1")
     for kind, item in _lanes(export):
@@ -409,7 +427,8 @@ def dawproject_xml(export: DawExport, media: dict[StemInfo, Media],
     project = _element(None, "Project", version=DAWPROJECT_VERSION)
     _element(project, "Application", name="lofictl", version=__version__)
     transport = _element(project, "Transport")
-    _element(transport, "Tempo", id=ids(), name="Tempo", unit="bpm", min=20, max=666, value=score.tempo)
+    tempo_id = ids()
+    _element(transport, "Tempo", id=tempo_id, name="Tempo", unit="bpm", min=20, max=666, value=score.tempo)
     _element(transport, "TimeSignature", id=ids(), name="Time Signature", numerator=score.numerator,
              denominator=score.denominator)
 
@@ -435,21 +454,25 @@ def dawproject_xml(export: DawExport, media: dict[StemInfo, Media],
 
     arrangement = _element(project, "Arrangement", id=ids())
     timeline = _element(arrangement, "Lanes", id=ids(), timeUnit="beats")
-    beats_per_second = score.tempo / 60.0
+    timing = score.tempo_map
     for (kind, item), track_id in zip(lanes, track_ids):
         track_lanes = _element(timeline, "Lanes", id=ids(), track=track_id)
         clips = _element(track_lanes, "Clips", id=ids())
         if kind == "audio":
             info = media[item]
-            beats = info.seconds * beats_per_second
+            beats = timing.beat_at(info.seconds)
             clip = _element(clips, "Clip", time=0, duration=beats, playStart=0, name=display_name(item))
-            # Bitwig writes audio this way: seconds of audio mapped onto beats by two warp points,
-            # which at the project tempo is no stretch at all.
+            # Bitwig writes audio this way: seconds of audio mapped onto beats by warp points, one
+            # at the start, one at each tempo change and one at the end: at the project's tempo
+            # map that is no stretch at all.
             warps = _element(clip, "Warps", id=ids(), timeUnit="beats", contentTimeUnit="seconds")
             audio = _element(warps, "Audio", id=ids(), algorithm="raw", channels=info.channels,
                              sampleRate=info.sample_rate, duration=info.seconds)
             _element(audio, "File", path=inside[item])
             _element(warps, "Warp", time=0, contentTime=0)
+            for beat, _ in score.tempo_changes:
+                if beat < beats:
+                    _element(warps, "Warp", time=beat, contentTime=timing.seconds(beat))
             _element(warps, "Warp", time=beats, contentTime=info.seconds)
         else:
             from .midi import assign_channels
@@ -465,12 +488,17 @@ def dawproject_xml(export: DawExport, media: dict[StemInfo, Media],
         marker_lane = _element(arrangement, "Markers", id=ids(), timeUnit="beats")
         for name, beat in markers:
             _element(marker_lane, "Marker", time=beat, name=name)
+    if score.tempo_changes:  # the tempo track: each point holds until the next
+        automation = _element(arrangement, "TempoAutomation", id=ids(), timeUnit="beats", unit="bpm")
+        _element(automation, "Target", parameter=tempo_id)
+        for beat, bpm in tempo_points(score):
+            _element(automation, "RealPoint", time=beat, value=bpm, interpolation="hold")
 
     metadata = _element(None, "MetaData")
     ET.SubElement(metadata, "Title").text = export.title
     ET.SubElement(metadata, "Genre").text = "Lo-fi"
     ET.SubElement(metadata, "Comment").text = (
-        f"Made by lofictl {__version__}: {score.key}, {_num(score.tempo)} BPM, "
+        f"Made by lofictl {__version__}: {score.key}, {_tempo_text(score)}, "
         f"{score.numerator}/{score.denominator}. Stems carry their effects, gain and pan; the dry "
         "stems, MIDI parts and mix reference are on muted tracks.")
     return _xml_bytes(project), _xml_bytes(metadata)
@@ -640,6 +668,8 @@ def read_reaper_project(path: Path) -> dict:
         "sample_rate": int(rate[0]) if rate else None,
         "markers": [{"index": int(line[1]), "position": float(line[2]), "name": line[3]}
                     for line in root.lines if line and line[0] == "MARKER"],
+        "tempo_points": [(float(line[1]), float(line[2])) for chunk in root.children if chunk.name == "TEMPOENVEX"
+                         for line in chunk.lines if line and line[0] == "PT"],
         "tracks": [],
     }
     for chunk in root.children:
@@ -742,6 +772,8 @@ def read_dawproject(path: Path) -> dict:
                 tracks[owner]["clips"].append(_clip_content(clip))
     markers = [{"name": m.get("name"), "time": float(m.get("time"))}
                for m in (arrangement.findall("Markers/Marker") if arrangement is not None else [])]
+    tempo_points = [(float(p.get("time")), float(p.get("value")))
+                    for p in (arrangement.findall("TempoAutomation/RealPoint") if arrangement is not None else [])]
     return {
         "version": project.get("version"),
         "application": dict(application.attrib) if application is not None else {},
@@ -749,6 +781,7 @@ def read_dawproject(path: Path) -> dict:
         "time_signature": (int(meter.get("numerator")), int(meter.get("denominator"))) if meter is not None else None,
         "time_unit": time_unit,
         "markers": markers,
+        "tempo_points": tempo_points,
         "tracks": list(tracks.values()),
         "files": sorted(names),
         "file_sizes": sizes,

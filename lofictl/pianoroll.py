@@ -68,8 +68,21 @@ def _sections(axes, score: Score, top) -> None:
             ax.axvline(x0, color="#555555", lw=1.0, zorder=1)
         top.add_patch(Rectangle((x0, 2.0), x1 - x0, 1.0, facecolor="#DDDDDD" if index % 2 == 0 else "#C8C8C8",
                                 edgecolor="white", lw=1.5))
-        top.text(x0 + 0.3, 2.5, f"{section.name}  ({section.bars} bars)", va="center", ha="left",
-                 fontsize=9, fontweight="bold", clip_on=True)
+        top.text(x0 + 0.3, 2.5, f"{section.name}  ({section.bars} bars{_section_tempo(score, x0, x1)})",
+                 va="center", ha="left", fontsize=9, fontweight="bold", clip_on=True)
+
+
+def _section_tempo(score: Score, start: float, end: float) -> str:
+    """', 84 BPM' or ', 72→84 BPM' for a piece whose tempo changes; nothing otherwise."""
+    if not score.tempo_changes:
+        return ""
+    timing = score.tempo_map
+    inside = [beat for beat, _ in score.tempo_changes if start - 1e-6 <= beat < end - 1e-6]
+    if len(inside) <= 1:  # one tempo all through the section
+        return f", {timing.bpm_at(start):g} BPM"
+    # a ramp: from the tempo before it to where it arrives, at the section's end
+    before = timing.bpm_at(start - 1e-6) if start > 0 else score.tempo
+    return f", {before:g}→{timing.bpm_at(end):g} BPM"
 
 
 def _chords(top, score: Score, end: float) -> None:
@@ -165,7 +178,9 @@ def _figure(score: Score) -> Figure:
         fig.legend(handles=handles, loc="upper right", ncol=min(len(handles), 6), fontsize=9,
                    frameon=False, bbox_to_anchor=(0.985, 0.995))
     bars = int(round(score.total_beats / score.beats_per_bar))
-    fig.text(0.075, 0.965, f"{score.key} · {score.tempo:g} BPM · {score.numerator}/{score.denominator} · {bars} bars",
+    low, high = score.tempo_range
+    tempo = f"{score.tempo:g} BPM" if low == high else f"{low:g}–{high:g} BPM"
+    fig.text(0.075, 0.965, f"{score.key} · {tempo} · {score.numerator}/{score.denominator} · {bars} bars",
              fontsize=11, fontweight="bold", va="center")
     return fig
 

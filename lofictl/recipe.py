@@ -194,6 +194,15 @@ class Section(Strict):
     tracks: list[str] | None = Field(None, description="Tracks that play (default: all)")
     repeat: str | None = Field(None, description="Play an earlier section's material again, note for note")
     seed: int | None = Field(None, ge=0, description="A new seed varies the material of a section")
+    tempo: float | None = Field(None, ge=20, le=300, description="The section's tempo in BPM; it holds until a "
+                                "later section sets another (a repeat plays the notes, not the tempo)")
+    ramp: bool = Field(False, description="Reach `tempo` gradually across the section, from the tempo before it")
+
+    @model_validator(mode="after")
+    def _ramp_needs_tempo(self) -> "Section":
+        if self.ramp and self.tempo is None:
+            raise ValueError("ramp: true needs a tempo to ramp to, e.g. {tempo: 84, ramp: true}")
+        return self
 
 
 class Overlay(Strict):

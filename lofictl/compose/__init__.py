@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import drums, theory
 from ..recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
-from ..score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, Track
+from ..score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, TempoMap, Track
 from ..seeds import derive_seed
 
 EPS = 1e-9
@@ -32,6 +32,8 @@ class Block:
     tracks: tuple[str, ...]
     material: str  # the section whose notes this one plays (itself unless it repeats)
     variation: int | None  # the section's own seed, if it asks for a variation
+    tempo: float | None = None  # the section's own tempo, if it sets one
+    ramp: bool = False  # reach `tempo` gradually across the section
 
 
 def arrangement(recipe: Recipe) -> list[Block]:
@@ -47,11 +49,46 @@ def arrangement(recipe: Recipe) -> list[Block]:
             original.tracks if original else everything)
         material = original.material if original else section.name
         variation = section.seed if section.seed is not None else (original.variation if original else None)
-        block = Block(section.name, start, section.bars, tracks, material, variation)
+        block = Block(section.name, start, section.bars, tracks, material, variation, section.tempo, section.ramp)
         blocks.append(block)
         by_name[section.name] = block
         start += section.bars
     return blocks
+
+
+def tempo_plan(recipe: Recipe, blocks: list[Block]) -> tuple[float, tuple[tuple[float, float], ...]]:
+    """(tempo at the start, (beat, BPM) changes after it) from the sections' tempos and ramps.
+
+    A tempo holds until a section sets another; a ramp moves there one beat at a time, each beat
+    at the tempo of its middle, and lands on the section's tempo as the next section begins.
+    """
+    bpb = recipe.beats_per_bar
+    current = recipe.tempo
+    points: list[tuple[float, float]] = [(0.0, recipe.tempo)]
+    for block in blocks:
+        if block.tempo is None:
+            continue
+        start = block.start_bar * bpb
+        if block.ramp:
+            span = block.bars * bpb
+            steps = max(1, int(np.ceil(span - EPS)))
+            for step in range(steps):
+                points.append((start + step, round(current + (block.tempo - current) * (step + 0.5) / steps, 3)))
+            points.append((start + span, block.tempo))  # where the ramp arrives (the end, at the latest)
+        else:
+            points.append((start, block.tempo))
+        current = block.tempo
+    merged: dict[float, float] = {}
+    for beat, bpm in points:  # a later point at the same beat wins
+        merged[round(beat, 6)] = float(bpm)
+    changes: list[tuple[float, float]] = []
+    initial = merged.pop(0.0)
+    previous = initial
+    for beat in sorted(merged):
+        if merged[beat] != previous:
+            changes.append((beat, merged[beat]))
+            previous = merged[beat]
+    return initial, tuple(changes)
 
 
 def _material_seed(recipe: Recipe, track_name: str, track_seed: int | None, block: Block) -> int:
@@ -267,6 +304,8 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
     bpb = recipe.beats_per_bar
     blocks = arrangement(recipe)
     total_beats = recipe.total_bars * bpb
+    initial_tempo, tempo_changes = tempo_plan(recipe, blocks)
+    timing = Score(initial_tempo, *recipe.meter, recipe.key, total_beats, (), tempo_changes=tempo_changes).tempo_map
 
     timelines: dict[str, list[ChordEvent]] = {}
     for name, track in recipe.tracks.items():
@@ -293,7 +332,7 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
                                  measures.setdefault(name, {}) if measures is not None else None)
             notes = swung(notes, recipe.swing)
         elif isinstance(track, DrumsTrack):
-            notes = drum_part(recipe, blocks, track, name)
+            notes = drum_part(recipe, blocks, track, name, timing)
         elif isinstance(track, MidiTrack):
             notes = clip_notes(clips[name], blocks, track, bpb)
         else:  # pragma: no cover - the schema admits only the parts above
@@ -308,8 +347,8 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
 
     sections = tuple(Section(b.name, b.start_bar, b.bars, b.tracks) for b in blocks)
     numerator, denominator = recipe.meter
-    return Score(recipe.tempo, numerator, denominator, recipe.key, total_beats, tuple(tracks),
-                 tuple(timelines[primary]) if primary else (), sections)
+    return Score(initial_tempo, numerator, denominator, recipe.key, total_beats, tuple(tracks),
+                 tuple(timelines[primary]) if primary else (), sections, tempo_changes)
 
 
 def clip_notes(clip: tuple[Note, ...], blocks: list[Block], track: MidiTrack, beats_per_bar: float) -> list[Note]:
@@ -331,11 +370,13 @@ def clip_notes(clip: tuple[Note, ...], blocks: list[Block], track: MidiTrack, be
     return notes
 
 
-def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str) -> list[Note]:
+def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str, timing: TempoMap) -> list[Note]:
     """Drums for each section; a repeat plays its original's bars, moved to where it sits.
 
     The drum generator draws each bar's variation from the bar's number, so a repeat is made
-    at the original's bar numbers and shifted, which keeps it note for note the same.
+    at the original's bar numbers and shifted, which keeps it note for note the same. Swing is
+    in beats, so it follows the tempo; humanize (in ms) is turned into beats at the section's
+    own tempo (its mean, through a ramp).
     """
     first_bar = {block.name: block.start_bar for block in blocks}
     bpb = recipe.beats_per_bar
@@ -346,11 +387,18 @@ def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str)
         made = drums.drum_notes(
             track.pattern, origin, block.bars, bpb, seed,
             swing=recipe.swing, humanize_timing_ms=track.humanize.timing_ms,
-            humanize_velocity=track.humanize.velocity, seconds_per_beat=60.0 / recipe.tempo,
+            humanize_velocity=track.humanize.velocity, seconds_per_beat=_mean_seconds_per_beat(timing, block, bpb),
             fill_last_bar=track.fills and len(blocks) > 1, meter=recipe.meter)
         shift = (block.start_bar - origin) * bpb
         notes.extend(n.copy(start=round(n.start + shift, 6)) for n in made)
     return notes
+
+
+def _mean_seconds_per_beat(timing: TempoMap, block: Block, beats_per_bar: float) -> float:
+    start, end = block.start_bar * beats_per_bar, (block.start_bar + block.bars) * beats_per_bar
+    if timing.is_constant:
+        return timing.points[0][1]
+    return (timing.seconds(end) - timing.seconds(start)) / (end - start)
 
 
 def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, track: ChordsTrack) -> ChordSource:
