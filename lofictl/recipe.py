@@ -86,8 +86,12 @@ class Generate(Strict):
 
 
 class Humanize(Strict):
-    timing_ms: float = Field(0.0, ge=0, le=100)
-    velocity: int = Field(0, ge=0, le=64)
+    """A player's feel: timing and velocity spreads, and for chords how far each chord is rolled."""
+
+    timing_ms: float = Field(0.0, ge=0, le=100, description="Spread of note starts (standard deviation, ms)")
+    velocity: int = Field(0, ge=0, le=64, description="Spread of velocities (at most this much either way)")
+    strum_ms: float | None = Field(None, ge=0, le=250, description="Chords only: time from the lowest to the "
+                                   "highest note of each chord (a roll); default a soft roll of 0.015 beat a voice")
 
 
 # An effect is a preset name ("tape") or {PluginName: {parameter: value}}; effects.py checks
@@ -112,6 +116,14 @@ class TrackBase(Strict):
     send_db: float | None = Field(None, ge=-60, le=12, description="Level sent to the shared reverb bus (master.bus)")
     duck: Duck | None = Field(None, description="Dip under the kick drum, e.g. {depth_db: 6, release_ms: 180}")
     seed: int | None = Field(None, ge=0, description="Defaults to a seed derived from the master seed and track name")
+    humanize: Humanize = Field(default_factory=Humanize, description="Timing and velocity spread, seeded, e.g. "
+                               "{timing_ms: 8, velocity: 10}")
+
+    @model_validator(mode="after")
+    def _strum_is_for_chords(self) -> "TrackBase":
+        if self.humanize.strum_ms is not None and getattr(self, "part", None) != "chords":
+            raise ValueError("humanize.strum_ms rolls a chord's notes; only a chords track has it")
+        return self
 
 
 class ChordsTrack(TrackBase):
@@ -139,9 +151,14 @@ class ChordsTrack(TrackBase):
         return self
 
 
+MELODY_FEEL = Humanize(timing_ms=6, velocity=10)  # the model knows three velocities; a player uses more
+
+
 class MelodyTrack(TrackBase):
     part: Literal["melody"]
     generate: Generate
+    humanize: Humanize = Field(default_factory=lambda: MELODY_FEEL.model_copy(),
+                               description="Timing and velocity spread (default {timing_ms: 6, velocity: 10})")
     follow: str | None = Field(None, description="The chords track the melody follows (default: the first)")
     low: int = Field(62, ge=24, le=108, description="Lowest MIDI note")
     high: int = Field(84, ge=24, le=108, description="Highest MIDI note")
@@ -162,7 +179,6 @@ class BassTrack(TrackBase):
 class DrumsTrack(TrackBase):
     part: Literal["drums"]
     pattern: str = "boom-bap"
-    humanize: Humanize = Field(default_factory=Humanize)
     fills: bool = True
 
     @field_validator("pattern")

@@ -18,6 +18,7 @@ from .. import drums, theory
 from ..recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
 from ..score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, TempoMap, Track
 from ..seeds import derive_seed
+from .humanize import perform
 
 EPS = 1e-9
 
@@ -187,11 +188,9 @@ def _chord_rhythm(event: ChordEvent, pitches: tuple[int, ...], rhythm: str, beat
     for index, (offset, length) in enumerate(hits):
         velocity_base = 64 + int(generator.integers(-6, 7))
         chosen = [pitches[index % len(pitches)]] if rhythm == "arp" else list(pitches)
-        for voice, pitch in enumerate(chosen):
-            strum = 0.015 * voice if rhythm != "arp" else 0.0  # a soft roll, low to high
+        for voice, pitch in enumerate(chosen):  # struck together: humanize.perform rolls them
             velocity = int(np.clip(velocity_base - 3 * voice + int(generator.integers(-3, 4)), 1, 127))
-            notes.append(Note(round(event.start + offset + strum, 6), max(0.05, round(length - strum, 6)),
-                              pitch, velocity))
+            notes.append(Note(round(event.start + offset, 6), max(0.05, round(length, 6)), pitch, velocity))
     return notes
 
 
@@ -319,6 +318,8 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
 
     tracks: list[Track] = []
     channels = iter([c for c in range(16) if c != DRUM_CHANNEL])
+    spans = [(b.start_bar * bpb, (b.start_bar + b.bars) * bpb, _mean_seconds_per_beat(timing, b, bpb),
+              (b.material, b.variation if b.variation is not None else "-")) for b in blocks]
     for name, track in recipe.tracks.items():
         seed = track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name)
         if isinstance(track, ChordsTrack):
@@ -337,6 +338,10 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             notes = clip_notes(clips[name], blocks, track, bpb)
         else:  # pragma: no cover - the schema admits only the parts above
             raise AssertionError(track)
+        if not isinstance(track, DrumsTrack):  # drums humanize on their own grid (drums.py)
+            feel = track.humanize
+            notes = perform(notes, spans, feel.timing_ms, feel.velocity, seed, (track.part, name),
+                            strum_ms=feel.strum_ms, roll=isinstance(track, ChordsTrack) and track.rhythm != "arp")
         notes = sorted(_only_active(notes, blocks, name, bpb))
         is_drums = track.part == "drums"
         bank, program = programs.get(name, (0, 0))
