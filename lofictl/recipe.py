@@ -159,7 +159,8 @@ class MelodyTrack(TrackBase):
     generate: Generate
     humanize: Humanize = Field(default_factory=lambda: MELODY_FEEL.model_copy(),
                                description="Timing and velocity spread (default {timing_ms: 6, velocity: 10})")
-    follow: str | None = Field(None, description="The chords track the melody follows (default: the first)")
+    follow: str | None = Field(None, description="The chords track or MIDI clip whose chords the melody follows "
+                               "(default: the recipe's harmony)")
     low: int = Field(62, ge=24, le=108, description="Lowest MIDI note")
     high: int = Field(84, ge=24, le=108, description="Highest MIDI note")
 
@@ -172,7 +173,8 @@ class MelodyTrack(TrackBase):
 
 class BassTrack(TrackBase):
     part: Literal["bass"]
-    follow: str | None = None
+    follow: str | None = Field(None, description="The chords track or MIDI clip whose chords the bass follows "
+                               "(default: the recipe's harmony)")
     style: Literal["roots", "walking", "sparse"] = "roots"
 
 
@@ -199,6 +201,8 @@ class MidiTrack(TrackBase):
     channel: int | None = Field(None, ge=0, le=15, description="Only this MIDI channel, 0-15 (default: all)")
     loop: bool = Field(True, description="Repeat the clip (rounded up to whole bars) through each section")
     transpose: int = Field(0, ge=-48, le=48, description="Semitones")
+    changes: Literal["bar", "half-bar", "beat"] = Field(
+        "bar", description="How often the clip's chords are read, when melody or bass follow it")
 
 
 Track = Annotated[Union[ChordsTrack, MelodyTrack, BassTrack, DrumsTrack, MidiTrack], Field(discriminator="part")]
@@ -276,6 +280,9 @@ class Recipe(Strict):
     length: Length | None = Field(None, description="'64 bars' or a duration like '2m30s'; or give sections")
     swing: float = Field(0.5, ge=0.5, le=0.75, description="0.5 is straight, 0.66 a triplet feel")
     ending: Literal["tonic", "as-written"] = "tonic"
+    harmony: str | None = Field(None, description="The track whose chords lead: a chords track, or a MIDI clip whose "
+                                "chords are read from its notes. Melody and bass follow it, the piano roll shows it "
+                                "(default: the first chords track, else the first MIDI clip)")
     sections: list[Section] | None = None
     tracks: dict[str, Track] = Field(min_length=1)
     overlays: list[Overlay] = Field(default_factory=list)
@@ -523,16 +530,21 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
             if length_bars != total:
                 problems.append(loaded.error(f"length says {length_bars} bars but the sections add up to {total}; "
                                              "remove length (the sections decide) or make them agree", ("length",)))
-    chords_tracks = [name for name, track in recipe.tracks.items() if track.part == "chords"]
+    leaders = [name for name, track in recipe.tracks.items() if track.part in ("chords", "midi")]
+    if recipe.harmony is not None and recipe.harmony not in leaders:
+        problems.append(loaded.error(f"{recipe.harmony!r} is not a chords track or a MIDI clip"
+                                     f"{_did_you_mean(recipe.harmony, leaders)} (those here: "
+                                     f"{', '.join(leaders) or 'none'})", ("harmony",)))
     for name, track in recipe.tracks.items():
         follow = getattr(track, "follow", None)
         if track.part in ("melody", "bass"):
-            if follow is not None and follow not in chords_tracks:
-                problems.append(loaded.error(f"follows {follow!r}, which is not a chords track"
-                                             f"{_did_you_mean(follow, chords_tracks)}", ("tracks", name, "follow")))
-            elif not chords_tracks:
-                problems.append(loaded.error(f"a {track.part} track needs a chords track to follow; add one with a "
-                                             "progression", ("tracks", name, "part")))
+            if follow is not None and follow not in leaders:
+                problems.append(loaded.error(f"follows {follow!r}, which is not a chords track or a MIDI clip"
+                                             f"{_did_you_mean(follow, leaders)}", ("tracks", name, "follow")))
+            elif not leaders:
+                problems.append(loaded.error(f"a {track.part} track needs chords to follow: add a chords track "
+                                             "with a progression, or a MIDI clip (part: midi) of your own chords",
+                                             ("tracks", name, "part")))
         if isinstance(track, MelodyTrack) and track.low >= track.high:
             problems.append(loaded.error("low must be below high", ("tracks", name, "low")))
     return sorted(problems, key=lambda error: error.line or 0)

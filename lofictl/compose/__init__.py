@@ -18,6 +18,7 @@ from .. import drums, theory
 from ..recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
 from ..score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, TempoMap, Track
 from ..seeds import derive_seed
+from . import harmony
 from .humanize import perform
 
 EPS = 1e-9
@@ -314,7 +315,11 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             else:
                 source = _model_chord_source(models[name], key, bpb, track)
             timelines[name] = chord_timeline(recipe, blocks, source, name, track.seed)
-    primary = next(iter(timelines), None)
+    placed = {name: clip_notes(clips[name], blocks, track, bpb)
+              for name, track in recipe.tracks.items() if isinstance(track, MidiTrack)}
+    primary = recipe.harmony or next(iter(timelines), None) or next(iter(placed), None)
+    for name in sorted({primary, *(getattr(t, "follow", None) for t in recipe.tracks.values())} & set(placed)):
+        timelines[name] = clip_chords(placed[name], blocks, recipe.tracks[name], bpb, key)
 
     tracks: list[Track] = []
     channels = iter([c for c in range(16) if c != DRUM_CHANNEL])
@@ -335,7 +340,7 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
         elif isinstance(track, DrumsTrack):
             notes = drum_part(recipe, blocks, track, name, timing)
         elif isinstance(track, MidiTrack):
-            notes = clip_notes(clips[name], blocks, track, bpb)
+            notes = placed[name]
         else:  # pragma: no cover - the schema admits only the parts above
             raise AssertionError(track)
         if not isinstance(track, DrumsTrack):  # drums humanize on their own grid (drums.py)
@@ -373,6 +378,25 @@ def clip_notes(clip: tuple[Note, ...], blocks: list[Block], track: MidiTrack, be
                 break
             offset += length
     return notes
+
+
+def clip_chords(placed: list[Note], blocks: list[Block], track: MidiTrack, beats_per_bar: float,
+                key: theory.Key) -> list[ChordEvent]:
+    """The chords a clip plays, read section by section (so no chord spans two sections, and a
+    repeat reads as its original)."""
+    events: list[ChordEvent] = []
+    made: dict[tuple, list[ChordEvent]] = {}
+    for block in blocks:
+        start, span = block.start_bar * beats_per_bar, block.bars * beats_per_bar
+        material = (block.material, block.variation)
+        if material not in made:
+            local = [n.copy(start=round(n.start - start, 6)) for n in placed if start - EPS <= n.start < start + span - EPS]
+            made[material] = harmony.detect_chords(local, span, beats_per_bar, track.changes, key)
+        # a section where the clip is silent (it does not loop) holds the chord before it
+        held = events[-1].symbol if events else tonic_chord(key).symbol
+        for event in made[material] or [ChordEvent(0.0, span, held)]:
+            events.append(ChordEvent(round(event.start + start, 6), event.duration, event.symbol))
+    return events
 
 
 def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str, timing: TempoMap) -> list[Note]:
