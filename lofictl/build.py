@@ -688,7 +688,8 @@ def _stage_midi(plan: BuildPlan, stages: _Stages, score: Score, progress) -> Non
         for track in score.tracks:
             path = files[f"midi/{track.name}.mid"] = stages.staging / "midi" / f"{track.name}.mid"
             midi.write_midi(midi.track_to_midi(score, track.name, provenance=provenance), path)
-        pianoroll.render_pianoroll(score, files["pianoroll.png"])
+        for page in pianoroll.render_pianoroll(score, files["pianoroll.png"]):  # long pieces: more pages
+            files[page.name] = page
         stages.final.update(stages.ran_with("midi", key, files))
     progress.advance()
 

@@ -139,8 +139,9 @@ class Score:
 
     @property
     def tempo_range(self) -> tuple[float, float]:
+        """The slowest and fastest tempo, to 0.1 BPM (for showing)."""
         tempos = [self.tempo, *(bpm for _, bpm in self.tempo_changes)]
-        return min(tempos), max(tempos)
+        return round(min(tempos), 1), round(max(tempos), 1)
 
     @property
     def beats_per_bar(self) -> float:

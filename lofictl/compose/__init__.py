@@ -62,7 +62,7 @@ def tempo_plan(recipe: Recipe, blocks: list[Block]) -> tuple[float, tuple[tuple[
     """(tempo at the start, (beat, BPM) changes after it) from the sections' tempos and ramps.
 
     A tempo holds until a section sets another; a ramp moves there one beat at a time, each beat
-    at the tempo of its middle, and lands on the section's tempo as the next section begins.
+    at the tempo it arrives at, so its last beat is at the section's tempo.
     """
     bpb = recipe.beats_per_bar
     current = recipe.tempo
@@ -75,8 +75,7 @@ def tempo_plan(recipe: Recipe, blocks: list[Block]) -> tuple[float, tuple[tuple[
             span = block.bars * bpb
             steps = max(1, int(np.ceil(span - EPS)))
             for step in range(steps):
-                points.append((start + step, round(current + (block.tempo - current) * (step + 0.5) / steps, 3)))
-            points.append((start + span, block.tempo))  # where the ramp arrives (the end, at the latest)
+                points.append((start + step, round(current + (block.tempo - current) * (step + 1) / steps, 3)))
         else:
             points.append((start, block.tempo))
         current = block.tempo
