@@ -354,8 +354,10 @@ class Recipe(Strict):
 
     @property
     def total_bars(self) -> int:
-        if self.sections:
-            return sum(section.bars for section in self.sections)
+        if self.sections:  # a length longer than the sections plays them again (compose.form)
+            from .compose.form import planned_sections
+
+            return sum(section.bars for section, _ in planned_sections(self))
         assert self.length is not None  # guaranteed by check_arrangement
         if self.length.bars is not None:
             return self.length.bars
@@ -522,14 +524,8 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
                     problems.append(loaded.error(f"no track named {track!r}{_did_you_mean(track, names)} "
                                                  f"(tracks: {', '.join(names)})", where + ("tracks", position)))
             seen.append(section.name)
-        total = sum(section.bars for section in recipe.sections)
-        if recipe.length is not None:
-            length_bars = recipe.length.bars
-            if length_bars is None:
-                length_bars = max(1, math.ceil(recipe.length.seconds / recipe.seconds_per_bar - 1e-9))
-            if length_bars != total:
-                problems.append(loaded.error(f"length says {length_bars} bars but the sections add up to {total}; "
-                                             "remove length (the sections decide) or make them agree", ("length",)))
+        if recipe.length is not None and not problems:
+            problems.extend(_check_filled_length(loaded))
     leaders = [name for name, track in recipe.tracks.items() if track.part in ("chords", "midi")]
     if recipe.harmony is not None and recipe.harmony not in leaders:
         problems.append(loaded.error(f"{recipe.harmony!r} is not a chords track or a MIDI clip"
@@ -590,6 +586,34 @@ def _stand_in(data: dict, exc: ValidationError) -> Recipe | None:
 
 def _has(node: dict | list, key: str | int) -> bool:
     return key in node if isinstance(node, dict) else isinstance(key, int) and 0 <= key < len(node)
+
+
+def _check_filled_length(loaded: LoadedRecipe) -> list[LofictlError]:
+    """A length with sections fills the arrangement out (compose.form); it cannot be shorter."""
+    from .compose import form
+
+    recipe = loaded.recipe
+    written = [(section, 1) for section in recipe.sections]
+    bars = sum(section.bars for section, _ in written)
+    if recipe.length.bars is not None:
+        short, asked, have = recipe.length.bars < bars, f"{recipe.length.bars} bars", f"{bars} bars"
+    else:
+        seconds = form.plan_seconds(recipe, written)
+        short = recipe.length.seconds < seconds - 1e-6
+        asked, have = _clock(recipe.length.seconds), f"{bars} bars, {_clock(seconds)}"
+    if short:
+        return [loaded.error(f"length {asked} is shorter than the sections ({have}); a length fills the "
+                             "arrangement out by playing it again, it does not cut it: remove length or "
+                             "shorten the sections", ("length",))]
+    filled = sum(section.bars for section, _ in form.planned_sections(recipe))
+    if filled > form.MAX_BARS:
+        return [loaded.error(f"filling {asked} takes {filled} bars; at most {form.MAX_BARS}", ("length",))]
+    return []
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:04.1f}s" if minutes else f"{rest:.1f}s"
 
 
 # --- overrides: --set path=value ---------------------------------------------------------------

@@ -8,7 +8,6 @@ gets a variation. Voice leading restarts at each section for the same reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -19,82 +18,16 @@ from ..recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack,
 from ..score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, TempoMap, Track
 from ..seeds import derive_seed
 from . import harmony
+from .form import Block, arrangement, tempo_plan
 from .humanize import perform
 
 EPS = 1e-9
 
 
-@dataclass(frozen=True)
-class Block:
-    """One section laid out in time, with the name of the material it plays."""
-
-    name: str
-    start_bar: int
-    bars: int
-    tracks: tuple[str, ...]
-    material: str  # the section whose notes this one plays (itself unless it repeats)
-    variation: int | None  # the section's own seed, if it asks for a variation
-    tempo: float | None = None  # the section's own tempo, if it sets one
-    ramp: bool = False  # reach `tempo` gradually across the section
-
-
-def arrangement(recipe: Recipe) -> list[Block]:
-    everything = tuple(recipe.tracks)
-    if not recipe.sections:
-        return [Block("main", 0, recipe.total_bars, everything, "main", None)]
-    blocks: list[Block] = []
-    by_name: dict[str, Block] = {}
-    start = 0
-    for section in recipe.sections:
-        original = by_name.get(section.repeat) if section.repeat else None
-        tracks = tuple(section.tracks) if section.tracks is not None else (
-            original.tracks if original else everything)
-        material = original.material if original else section.name
-        variation = section.seed if section.seed is not None else (original.variation if original else None)
-        block = Block(section.name, start, section.bars, tracks, material, variation, section.tempo, section.ramp)
-        blocks.append(block)
-        by_name[section.name] = block
-        start += section.bars
-    return blocks
-
-
-def tempo_plan(recipe: Recipe, blocks: list[Block]) -> tuple[float, tuple[tuple[float, float], ...]]:
-    """(tempo at the start, (beat, BPM) changes after it) from the sections' tempos and ramps.
-
-    A tempo holds until a section sets another; a ramp moves there one beat at a time, each beat
-    at the tempo it arrives at, so its last beat is at the section's tempo.
-    """
-    bpb = recipe.beats_per_bar
-    current = recipe.tempo
-    points: list[tuple[float, float]] = [(0.0, recipe.tempo)]
-    for block in blocks:
-        if block.tempo is None:
-            continue
-        start = block.start_bar * bpb
-        if block.ramp:
-            span = block.bars * bpb
-            steps = max(1, int(np.ceil(span - EPS)))
-            for step in range(steps):
-                points.append((start + step, round(current + (block.tempo - current) * (step + 1) / steps, 3)))
-        else:
-            points.append((start, block.tempo))
-        current = block.tempo
-    merged: dict[float, float] = {}
-    for beat, bpm in points:  # a later point at the same beat wins
-        merged[round(beat, 6)] = float(bpm)
-    changes: list[tuple[float, float]] = []
-    initial = merged.pop(0.0)
-    previous = initial
-    for beat in sorted(merged):
-        if merged[beat] != previous:
-            changes.append((beat, merged[beat]))
-            previous = merged[beat]
-    return initial, tuple(changes)
-
-
 def _material_seed(recipe: Recipe, track_name: str, track_seed: int | None, block: Block) -> int:
     base = track_seed if track_seed is not None else derive_seed(recipe.seed, "track", track_name)
-    return derive_seed(base, "section", block.material, block.variation if block.variation is not None else "-")
+    seed = derive_seed(base, "section", block.material, block.variation if block.variation is not None else "-")
+    return seed if block.take == 1 else derive_seed(seed, "take", block.take)  # another pass: new variations
 
 
 # --- chords -------------------------------------------------------------------------------------
@@ -204,7 +137,8 @@ def bass_notes(timeline: list[ChordEvent], blocks: list[Block], style: str, key:
     scale = set(key.scale)
     for block in blocks:
         start, end = block.start_bar * beats_per_bar, (block.start_bar + block.bars) * beats_per_bar
-        generator = np.random.default_rng(derive_seed(seed, "bass", block.material, block.variation or "-"))
+        generator = np.random.default_rng(derive_seed(seed, "bass", block.material, block.variation or "-",
+                                                      *(("take", block.take) if block.take > 1 else ())))
         events = [e for e in timeline if start - EPS <= e.start < end - EPS]
         for index, event in enumerate(events):
             chord = theory.parse_chord(event.symbol)
@@ -323,7 +257,8 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
     tracks: list[Track] = []
     channels = iter([c for c in range(16) if c != DRUM_CHANNEL])
     spans = [(b.start_bar * bpb, (b.start_bar + b.bars) * bpb, _mean_seconds_per_beat(timing, b, bpb),
-              (b.material, b.variation if b.variation is not None else "-")) for b in blocks]
+              (b.material, b.variation if b.variation is not None else "-", *((b.take,) if b.take > 1 else ())))
+             for b in blocks]
     for name, track in recipe.tracks.items():
         seed = track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name)
         if isinstance(track, ChordsTrack):
@@ -406,11 +341,13 @@ def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str,
     in beats, so it follows the tempo; humanize (in ms) is turned into beats at the section's
     own tempo (its mean, through a ramp).
     """
-    first_bar = {block.name: block.start_bar for block in blocks}
+    first_bar: dict[tuple[str, int], int] = {}
+    for block in blocks:  # an original comes before its repeats; each pass has its own bars
+        first_bar.setdefault((block.material, block.take), block.start_bar)
     bpb = recipe.beats_per_bar
     notes: list[Note] = []
     for block in blocks:
-        origin = first_bar[block.material]
+        origin = first_bar[(block.material, block.take)]
         seed = _material_seed(recipe, name, track.seed, block)
         made = drums.drum_notes(
             track.pattern, origin, block.bars, bpb, seed,
@@ -465,7 +402,7 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
     for block in blocks:
         start = block.start_bar * bpb
         span = block.bars * bpb
-        material = (block.material, block.variation)
+        material = (block.material, block.variation, block.take)
         if name not in block.tracks:
             continue  # silent here: no melody to sample
         if material not in made:
@@ -489,7 +426,8 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
                     "raise the temperature or loosen the gate", field=("tracks", name, "generate", "max_overlap_15"))
             made[material] = melody
             if measures_out is not None:
-                measures_out[block.material if block.variation is None else f"{block.material}~{block.variation}"] = {
-                    "seed": seed, "resamples": attempt, **measures}
+                label = block.material if block.variation is None else f"{block.material}~{block.variation}"
+                label += f"@{block.take}" if block.take > 1 else ""
+                measures_out[label] = {"seed": seed, "resamples": attempt, **measures}
         notes.extend(n.copy(start=round(n.start + start, 6)) for n in made[material])
     return notes
