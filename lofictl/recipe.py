@@ -612,7 +612,11 @@ def _check_filled_length(loaded: LoadedRecipe) -> list[LofictlError]:
 
 
 def _clock(seconds: float) -> str:
-    minutes, rest = divmod(seconds, 60)
+    """4.5s, 2m05.0s, 1h02m05.0s."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, rest = divmod(rest, 60)
+    if hours:
+        return f"{int(hours)}h{int(minutes):02d}m{rest:04.1f}s"
     return f"{int(minutes)}m{rest:04.1f}s" if minutes else f"{rest:.1f}s"
 
 

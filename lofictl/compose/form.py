@@ -79,16 +79,25 @@ def planned_sections(recipe: Recipe) -> list[tuple[Section, int]]:
     if recipe.length is None or not sections or reaches(recipe, written):
         return written
     intro, body, outro = split_form(sections)
-    plan = [(section, 1) for section in intro + body]
+    opening = [(section, 1) for section in intro]
     closing = [(section, 1) for section in outro]
-    take = 1
-    while not reaches(recipe, plan + closing):
-        take += 1
-        for section in body:
-            plan.append((section, take))
-            if reaches(recipe, plan + closing) or sum(s.bars for s, _ in plan) > MAX_BARS:
-                return plan + closing
-    return plan + closing
+
+    def plan(count: int) -> list[tuple[Section, int]]:  # the first `count` body sections, pass by pass
+        return opening + [(body[i % len(body)], 1 + i // len(body)) for i in range(count)] + closing
+
+    # The length grows with every section added: find the fewest that reach it, by bisection
+    # (each try measures the whole plan, so a five-hour piece stays quick).
+    most = max(len(body), MAX_BARS // max(1, min(s.bars for s in body)) + 1)
+    low, high = len(body), len(body)
+    while not reaches(recipe, plan(high)) and high < most:
+        low, high = high, min(most, high * 2)
+    while low < high:
+        middle = (low + high) // 2
+        if reaches(recipe, plan(middle)):
+            high = middle
+        else:
+            low = middle + 1
+    return plan(high)
 
 
 def reaches(recipe: Recipe, plan: list[tuple[Section, int]]) -> bool:
