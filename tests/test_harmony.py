@@ -150,3 +150,18 @@ def test_a_recipe_names_its_harmony_and_followers_can_name_a_clip(write_recipe, 
         bad = write_recipe(text.replace("length: 8 bars\n", "length: 4 bars\nharmony: pad\n").replace(*change))
         with pytest.raises(LofictlError, match=message):
             load_recipe(bad)
+
+
+def test_chords_command_prints_the_clip_as_a_progression(tmp_path):
+    from typer.testing import CliRunner
+
+    from lofictl.cli import app
+
+    clip = _clip(tmp_path / "keys.mid", [[45, 48, 52, 55], [50, 53, 57, 60], [43, 55, 59, 62, 65]])
+    result = CliRunner().invoke(app, ["chords", str(clip)])
+    assert result.exit_code == 0, result.output
+    assert "as a progression: Am7:4 Dm7:4 G7:4" in result.output
+    shipped = CliRunner().invoke(app, ["chords", str(REPO / "recipes" / "clips" / "own_chords.mid")])
+    assert "Am9:4 Dm9:4 Gmaj9:4 Cmaj7:4 Fmaj7:4 Bm7b5:4 E7b9:4 Am9:4" in shipped.output
+    bad = CliRunner().invoke(app, ["chords", str(clip), "--changes", "bars"])
+    assert bad.exit_code == 2 and "--changes must be one of bar, half-bar, beat" in bad.output
