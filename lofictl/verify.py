@@ -90,7 +90,10 @@ def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
             changed = ["(not built before)"]
         else:
             upstream = _UPSTREAM_INPUTS.get(name.split(":")[0], set())
-            changed = [k for k in planned.changed.get(name, []) if k not in upstream]
+            inputs = planned.record[name].get("inputs", {})
+            # an input holding a stage's output that is yet to be made changed upstream, not here
+            changed = [k for k in planned.changed.get(name, [])
+                       if k not in upstream and "(made by " not in json.dumps(inputs.get(k), default=str)]
             if not changed and not planned.changed.get(name):
                 changed = ["(not in the cache)"]
         stages.append({"stage": name, "changed": changed, "rerun": rerun})
