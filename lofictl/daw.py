@@ -50,8 +50,7 @@ from .score import Score, Track
 
 REAPER_PPQ = 960  # ticks per quarter note of in-project MIDI, as REAPER writes it
 DAWPROJECT_VERSION = "1.0"
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-ARCHIVE_AUDIO = "flac-24/audio-dry-folders"  # how a .dawproject stores its stems (see write_dawproject)  # the earliest a zip entry can say: no wall-clock in the bytes
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can say: no wall-clock in the bytes
 
 StemKind = Literal["wet", "dry", "overlay", "mix"]
 STEM_KINDS = ("wet", "dry", "overlay", "mix")

@@ -287,9 +287,13 @@ def _training_facts(model_dir: Path) -> dict:
     meta = checkpoint.read_meta(model_dir)
     if meta["kind"] != "melody":
         raise LofictlError(f"{model_dir} holds a {meta['kind']} model; eval measures melody models", field="model")
-    training = meta.get("training", {})
-    return {"meta": meta, "corpus": meta.get("data", {}).get("corpus"), "seed": int(training.get("seed", 0)),
-            "val_fraction": float(training.get("val_fraction", 0.1))}
+    try:
+        training = meta.get("training", {})
+        return {"meta": meta, "corpus": meta.get("data", {}).get("corpus"), "seed": int(training.get("seed", 0)),
+                "val_fraction": float(training.get("val_fraction", 0.1))}
+    except (AttributeError, TypeError, ValueError):
+        raise LofictlError(f"{model_dir}/model.json: training or data has the wrong shape; the checkpoint is "
+                           "damaged, retrain it", field="model") from None
 
 
 def _fingerprint(pieces) -> str:
@@ -377,8 +381,11 @@ def load_ngram_index(model_dir: Path | str) -> NgramIndex | None:
         return None
     try:
         meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise LofictlError(f"{meta_path} is not valid JSON ({e}); rebuild the index", field="model") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("split", {}), dict) \
+            or not isinstance(meta.get("lengths"), list) or not all(isinstance(n, int) for n in meta["lengths"]):
+        raise LofictlError(f"{meta_path} is not an n-gram index description; rebuild the index", field="model")
     facts = _training_facts(model_dir)
     split = meta.get("split", {})
     if split.get("seed") != facts["seed"] or split.get("val_fraction") != facts["val_fraction"] or \

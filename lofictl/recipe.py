@@ -18,11 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import drums, theory
 from .errors import LofictlError, LofictlErrors, all_errors, raise_all
+from .safety.names import build_name
+from .safety.paths import PathRefused, confine
 from .yamlfile import FieldPath, Positions, parse_yaml, read_yaml
 
 FORMAT_VERSION = 1
 SAMPLE_RATES = (44100, 48000)
 PARTS = ("chords", "melody", "bass", "drums", "midi")
+MAX_BARS = 10000
+MAX_SECONDS = 24 * 3600  # what any one track may last, whatever its bars and tempo
 
 _DURATION_RE = re.compile(r"^\s*(?:(?P<h>\d+(?:\.\d+)?)h)?\s*(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?\s*"
                           r"(?:(?P<s>\d+(?:\.\d+)?)s)?\s*(?:(?P<ms>\d+(?:\.\d+)?)ms)?\s*$")
@@ -307,8 +311,8 @@ class Recipe(Strict):
             return {"seconds": seconds}
         if bars <= 0:
             raise ValueError(f"must be at least 1 bar (got {bars})")
-        if bars > 10000:
-            raise ValueError(f"must be at most 10000 bars (got {bars})")
+        if bars > MAX_BARS:
+            raise ValueError(f"must be at most {MAX_BARS} bars (got {bars})")
         return {"bars": bars}
 
     @field_validator("time_signature")
@@ -375,9 +379,14 @@ class LoadedRecipe:
     overrides: tuple[str, ...] = ()  # --set path=value, already applied to `recipe`
 
     @property
-    def name(self) -> str:
-        """The build name: the recipe file name without .yaml."""
+    def file_stem(self) -> str:
+        """The recipe file name without .yaml (names the lock file beside it)."""
         return self.path.name.removesuffix(".yaml").removesuffix(".yml")
+
+    @property
+    def name(self) -> str:
+        """The build name: the file name as a safe slug (else the title's), see safety.names."""
+        return build_name(self.file_stem, self.recipe.title)
 
     @property
     def project_root(self) -> Path:
@@ -414,27 +423,15 @@ def resolve_project_path(loaded: LoadedRecipe, value: str, field: FieldPath, *, 
                          beside_recipe: bool = True) -> Path:
     """A recipe path, looked up beside the recipe first and then from the project root.
 
-    Paths may not leave the project (no absolute paths, no `..` above the root), so a recipe
-    shared in git cannot read or write outside the project it came with.
+    Paths may not leave the project (no absolute paths, no `..` above the root, no symbolic link
+    out of it), so a recipe shared in git cannot read or write outside the project it came with.
     """
     root = loaded.project_root
-    raw = Path(value).expanduser()
-    if raw.is_absolute():
-        raise loaded.error(f"{value!r} is an absolute path; write it relative to the project ({root})", field)
     bases = [loaded.path.resolve().parent, root] if beside_recipe else [root]
-    candidates = []
-    for base in dict.fromkeys(bases):
-        candidate = (base / raw).resolve()
-        if not candidate.is_relative_to(root):
-            raise loaded.error(f"{value!r} leads outside the project folder {root}", field)
-        candidates.append(candidate)
-    for candidate in candidates:
-        if candidate.exists():
-            return candidate
-    if must_exist:
-        tried = " or ".join(str(c) for c in candidates)
-        raise loaded.error(f"{value!r} not found (looked for {tried})", field)
-    return candidates[-1]
+    try:
+        return confine(value, bases=bases, roots=[root], must_exist=must_exist)
+    except PathRefused as exc:
+        raise loaded.error(exc.message, field) from None
 
 
 def load_recipe(path: Path, overrides: list[str] | None = None) -> LoadedRecipe:
@@ -526,6 +523,8 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
             seen.append(section.name)
         if recipe.length is not None and not problems:
             problems.extend(_check_filled_length(loaded))
+    if not problems:  # the arrangement is sound, so its length can be measured
+        problems.extend(_check_limits(loaded))
     leaders = [name for name, track in recipe.tracks.items() if track.part in ("chords", "midi")]
     if recipe.harmony is not None and recipe.harmony not in leaders:
         problems.append(loaded.error(f"{recipe.harmony!r} is not a chords track or a MIDI clip"
@@ -588,6 +587,24 @@ def _has(node: dict | list, key: str | int) -> bool:
     return key in node if isinstance(node, dict) else isinstance(key, int) and 0 <= key < len(node)
 
 
+def _check_limits(loaded: LoadedRecipe) -> list[LofictlError]:
+    """At most MAX_BARS bars and MAX_SECONDS of music, at the sections' tempos."""
+    recipe = loaded.recipe
+    where = ("sections",) if recipe.sections else ("length",)
+    if recipe.total_bars > MAX_BARS:
+        return [loaded.error(f"the track is {recipe.total_bars} bars long; at most {MAX_BARS} are allowed", where)]
+    if recipe.sections:
+        from .compose import form
+
+        seconds = form.plan_seconds(recipe, form.planned_sections(recipe))
+    else:
+        seconds = recipe.total_bars * recipe.seconds_per_bar
+    if seconds > MAX_SECONDS:
+        return [loaded.error(f"the track would last {seconds / 3600:.1f} hours; at most {MAX_SECONDS // 3600} "
+                             "are allowed", where)]
+    return []
+
+
 def _check_filled_length(loaded: LoadedRecipe) -> list[LofictlError]:
     """A length with sections fills the arrangement out (compose.form); it cannot be shorter."""
     from .compose import form
@@ -606,8 +623,8 @@ def _check_filled_length(loaded: LoadedRecipe) -> list[LofictlError]:
                              "arrangement out by playing it again, it does not cut it: remove length or "
                              "shorten the sections", ("length",))]
     filled = sum(section.bars for section, _ in form.planned_sections(recipe))
-    if filled > form.MAX_BARS:
-        return [loaded.error(f"filling {asked} takes {filled} bars; at most {form.MAX_BARS}", ("length",))]
+    if filled > MAX_BARS:
+        return [loaded.error(f"filling {asked} takes {filled} bars; at most {MAX_BARS}", ("length",))]
     return []
 
 

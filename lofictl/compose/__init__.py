@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from .. import drums, theory
+from ..errors import LofictlError
 from ..recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
 from ..score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, TempoMap, Track
 from ..seeds import derive_seed
@@ -247,7 +248,10 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
                 source = progression_source(track.progression, bpb)
             else:
                 source = _model_chord_source(models[name], key, bpb, track)
-            timelines[name] = chord_timeline(recipe, blocks, source, name, track.seed)
+            try:
+                timelines[name] = chord_timeline(recipe, blocks, source, name, track.seed)
+            except LofictlError as exc:  # a model's errors name fields of the track's generate:
+                raise exc.under(("tracks", name, "generate")) from None
     placed = {name: clip_notes(clips[name], blocks, track, bpb)
               for name, track in recipe.tracks.items() if isinstance(track, MidiTrack)}
     primary = recipe.harmony or next(iter(timelines), None) or next(iter(placed), None)
@@ -268,8 +272,11 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             notes = bass_notes(timelines[track.follow or primary], blocks, track.style, key, bpb, seed)
             notes = swung(notes, recipe.swing)
         elif isinstance(track, MelodyTrack):
-            notes = melody_notes(recipe, blocks, timelines[track.follow or primary], models[name], key, name, track,
-                                 measures.setdefault(name, {}) if measures is not None else None)
+            try:
+                notes = melody_notes(recipe, blocks, timelines[track.follow or primary], models[name], key, name,
+                                     track, measures.setdefault(name, {}) if measures is not None else None)
+            except LofictlError as exc:
+                raise exc.under(("tracks", name, "generate")) from None
             notes = swung(notes, recipe.swing)
         elif isinstance(track, DrumsTrack):
             notes = drum_part(recipe, blocks, track, name, timing)

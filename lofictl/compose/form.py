@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..recipe import Recipe, Section
+from ..recipe import MAX_BARS, Recipe, Section
 from ..score import TempoMap
 
 EPS = 1e-9
 INTRO_NAMES = ("intro",)
 OUTRO_NAMES = ("outro", "ending", "end", "coda")
-MAX_BARS = 10000
 
 
 @dataclass(frozen=True)
