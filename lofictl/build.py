@@ -33,7 +33,7 @@ import numpy as np
 
 from . import __version__, soundfonts
 from .cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
-from .errors import LofictlError
+from .errors import LofictlError, all_errors, raise_all
 from .recipe import LoadedRecipe, Recipe
 from .safety import interrupts, outputs as output_rule
 from .safety.fingerprints import code_inputs
@@ -95,6 +95,7 @@ class BuildResult:
     reasons: list[str] = field(default_factory=list)  # why stages ran, in words
     up_to_date: bool = False
     lock: dict | None = None
+    tempo_range: tuple[float, float] | None = None  # lowest and highest, when the tempo changes
 
     def summary(self) -> dict:
         """The machine-readable summary printed by --json."""
@@ -103,7 +104,8 @@ class BuildResult:
                 "elapsed_s": round(self.elapsed_s, 3), "up_to_date": self.up_to_date,
                 "stages_ran": self.ran, "stages_restored": self.restored, "reasons": self.reasons,
                 "loudness": self.loudness, "lock": str(self.lock_path) if self.lock_path else None,
-                "outputs": {rel: size for rel, size in self.outputs}}
+                "outputs": {rel: size for rel, size in self.outputs},
+                "tempo_range": list(self.tempo_range) if self.tempo_range else None}
 
 
 class CacheCorrupt(Exception):
@@ -133,61 +135,60 @@ class Artifact:
 
 
 def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
-    """Resolve and check every outside resource; `deep` also loads the models (slower: JAX)."""
+    """Resolve and check every outside resource; `deep` also loads the models (slower: JAX).
+
+    Every problem is found before one is reported, so a recipe with a missing SoundFont and a
+    misspelt effect says both at once.
+    """
     recipe = loaded.recipe
     instruments: dict[str, Instrument] = {}
     models: dict[str, Path] = {}
     chains: dict[str, list] = {}
     chain_files: dict[str, dict[str, Path]] = {}
-    for name, track in recipe.tracks.items():
-        where = ("tracks", name, "instrument")
-        spec = track.instrument
-        font = _soundfont(loaded, spec.soundfont if spec else "FluidR3_GM.sf2", where + ("soundfont",))
+    problems: list[LofictlError] = []
+
+    def check(action, *args):
         try:
-            if spec and (spec.preset or spec.program is not None or spec.bank is not None):
-                preset = soundfonts.resolve_preset(font, spec.preset, spec.bank, spec.program)
-            elif track.part == "drums":
-                preset = soundfonts.default_kit(font)
-            else:
-                preset = soundfonts.resolve_preset(font, _DEFAULT_PRESETS[track.part])
+            return action(*args)
         except LofictlError as exc:
-            field_name = "soundfont" if "SoundFont" in exc.message and "preset" not in exc.message else "preset"
-            raise loaded.error(exc.message, where + (field_name,)) from None
-        instruments[name] = Instrument(font, preset)
-        scope = f"tracks.{name}"
-        chains[scope], chain_files[scope] = _resolve_chain(loaded, track.effects, ("tracks", name, "effects"))
+            problems.extend(all_errors(loaded.locate(exc)))
+            return None
+
+    for name, track in recipe.tracks.items():
+        instrument = check(_resolve_instrument, loaded, name)
+        if instrument is not None:
+            instruments[name] = instrument
+        resolved = check(_resolve_chain, loaded, track.effects, ("tracks", name, "effects"))
+        if resolved is not None:
+            chains[f"tracks.{name}"], chain_files[f"tracks.{name}"] = resolved
         generate = getattr(track, "generate", None)
         if generate is not None:
-            models[name] = loaded.resolve_path(generate.model, ("tracks", name, "generate", "model"))
+            model = check(loaded.resolve_path, generate.model, ("tracks", name, "generate", "model"))
+            if model is not None:
+                models[name] = model
     for scope in ("master.effects", "master.bus"):
         part = scope.split(".")[1]
-        chains[scope], chain_files[scope] = _resolve_chain(loaded, getattr(recipe.master, part), ("master", part))
+        resolved = check(_resolve_chain, loaded, getattr(recipe.master, part), ("master", part))
+        if resolved is not None:
+            chains[scope], chain_files[scope] = resolved
     overlay_files: dict[int, Path] = {}
     for index, overlay in enumerate(recipe.overlays):
         if overlay.file is not None:
-            overlay_files[index] = _check_overlay(loaded, index, overlay.file)
-        scope = f"overlays.{index}"
-        chains[scope], chain_files[scope] = _resolve_chain(loaded, overlay.effects, ("overlays", index, "effects"))
+            found = check(_check_overlay, loaded, index, overlay.file)
+            if found is not None:
+                overlay_files[index] = found
+        resolved = check(_resolve_chain, loaded, overlay.effects, ("overlays", index, "effects"))
+        if resolved is not None:
+            chains[f"overlays.{index}"], chain_files[f"overlays.{index}"] = resolved
     clip_files, clips = {}, {}
     for name, track in recipe.tracks.items():
         if track.part == "midi":
-            from . import midi
-
-            where = ("tracks", name, "file")
-            clip_files[name] = loaded.resolve_path(track.file, where)
-            try:
-                clips[name] = midi.read_midi_clip(clip_files[name], track.track, track.channel)
-            except LofictlError as exc:
-                raise loaded.error(f"{exc.message} (in {clip_files[name].name})", where) from None
+            found = check(_read_clip, loaded, name, track)
+            if found is not None:
+                clip_files[name], clips[name] = found
     for name, path in models.items():
-        try:
-            if deep:
-                from . import generate as gen
-
-                gen.load_model(path)  # every check, JAX included: for `validate`
-            model_summary(path, Cache(None), recipe.tracks[name].part)
-        except LofictlError as exc:
-            raise loaded.error(exc.message, ("tracks", name, "generate", "model")) from None
+        check(_check_model, loaded, name, path, deep)
+    raise_all(problems)
     return BuildPlan(loaded, instruments, models, overlay_files, clip_files, clips, chains, chain_files)
 
 
@@ -223,6 +224,46 @@ def _resolve_chain(loaded: LoadedRecipe, spec: list, where: tuple) -> tuple[list
                                      resolve_plugin=plugin)
     except LofictlError as exc:
         raise loaded.locate(exc) from None
+
+
+def _resolve_instrument(loaded: LoadedRecipe, name: str) -> Instrument:
+    track = loaded.recipe.tracks[name]
+    where = ("tracks", name, "instrument")
+    spec = track.instrument
+    font = _soundfont(loaded, spec.soundfont if spec else "FluidR3_GM.sf2", where + ("soundfont",))
+    try:
+        if spec and (spec.preset or spec.program is not None or spec.bank is not None):
+            preset = soundfonts.resolve_preset(font, spec.preset, spec.bank, spec.program)
+        elif track.part == "drums":
+            preset = soundfonts.default_kit(font)
+        else:
+            preset = soundfonts.resolve_preset(font, _DEFAULT_PRESETS[track.part])
+    except LofictlError as exc:
+        field_name = "soundfont" if "SoundFont" in exc.message and "preset" not in exc.message else "preset"
+        raise loaded.error(exc.message, where + (field_name,)) from None
+    return Instrument(font, preset)
+
+
+def _read_clip(loaded: LoadedRecipe, name: str, track) -> tuple[Path, tuple]:
+    from . import midi
+
+    where = ("tracks", name, "file")
+    path = loaded.resolve_path(track.file, where)
+    try:
+        return path, midi.read_midi_clip(path, track.track, track.channel)
+    except LofictlError as exc:
+        raise loaded.error(f"{exc.message} (in {path.name})", where) from None
+
+
+def _check_model(loaded: LoadedRecipe, name: str, path: Path, deep: bool) -> None:
+    try:
+        if deep:
+            from . import generate as gen
+
+            gen.load_model(path)  # every check, JAX included: for `validate`
+        model_summary(path, Cache(None), loaded.recipe.tracks[name].part)
+    except LofictlError as exc:
+        raise loaded.error(exc.message, ("tracks", name, "generate", "model")) from None
 
 
 def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:
@@ -318,8 +359,8 @@ def _library_inputs() -> dict:
 def kick_samples(plan: BuildPlan, score: Score) -> list[int]:
     """Sample positions of the kick notes of the drum tracks that play: the ducking key."""
     playing = set(audible_tracks(plan.recipe))
-    rate = plan.recipe.output.sample_rate * score.seconds_per_beat
-    return sorted({round(n.start * rate) for t in score.tracks if t.is_drums and t.name in playing
+    rate, timing = plan.recipe.output.sample_rate, score.tempo_map
+    return sorted({round(timing.samples(n.start, rate)) for t in score.tracks if t.is_drums and t.name in playing
                    for n in t.notes if n.pitch in KICK_PITCHES})
 
 
@@ -439,7 +480,7 @@ def n_samples_for(score_duration_s: float, sample_rate: int) -> int:
     return int(round((score_duration_s + TAIL_SECONDS) * sample_rate))
 
 
-def render_stem(track: Track, seconds_per_beat: float, instrument: Instrument, sample_rate: int,
+def render_stem(track: Track, timing, instrument: Instrument, sample_rate: int,
                 n_samples: int, effect_chain: list, gain_db: float, pan: float) -> np.ndarray:
     """One track as one array: FluidSynth, its effect chain, gain and pan.
 
@@ -448,7 +489,7 @@ def render_stem(track: Track, seconds_per_beat: float, instrument: Instrument, s
     """
     from . import effects, mix, render, stream
 
-    audio = render.render_track(track, seconds_per_beat, instrument.soundfont, instrument.preset,
+    audio = render.render_track(track, timing, instrument.soundfont, instrument.preset,
                                 sample_rate, n_samples)
     if effect_chain:
         audio = effects.apply_chain(audio, sample_rate, effect_chain)
@@ -461,8 +502,8 @@ def _render_to_file(args: tuple) -> str:
     same bytes as render_stem + write_wav)."""
     from . import stream
 
-    track, seconds_per_beat, instrument, sample_rate, n_samples, effect_chain, gain_db, pan, duck, info, path = args
-    stream.render_stem_to_wav(track, seconds_per_beat, instrument.soundfont, instrument.preset, sample_rate,
+    track, timing, instrument, sample_rate, n_samples, effect_chain, gain_db, pan, duck, info, path = args
+    stream.render_stem_to_wav(track, timing, instrument.soundfont, instrument.preset, sample_rate,
                               n_samples, effect_chain, gain_db, pan, Path(path), info=info, duck=duck)
     return path
 
@@ -522,17 +563,24 @@ def change_reason(old: dict, new: dict) -> str:
 
 
 class _Stages:
-    """Runs or restores each stage, and remembers what happened for the summary and the lock."""
+    """Runs or restores each stage, and remembers what happened for the summary and the lock.
 
-    def __init__(self, cache: Cache, work: Path, staging: Path, previous: dict | None):
+    With `dry`, a stage that is not in the cache is not run: it is marked as one that would run,
+    and its outputs get placeholder hashes, so every stage after it sees changed inputs. `diff`
+    plans a build this way, through the very code that builds, so the two cannot disagree.
+    """
+
+    def __init__(self, cache: Cache, work: Path, staging: Path, previous: dict | None, dry: bool = False):
         self.cache = cache
         self.work = work
         self.staging = staging
         self.previous = (previous or {}).get("stages", {})
+        self.dry = dry
         self.record: dict[str, dict] = {}
         self.ran: list[str] = []
         self.restored: list[str] = []
         self.reasons: list[str] = []
+        self.changed: dict[str, list[str]] = {}  # stage → the inputs that differ from the lock
         self.final: dict[str, Artifact] = {}  # output folder path → artifact
 
     def key(self, name: str, inputs: dict) -> str:
@@ -548,9 +596,12 @@ class _Stages:
         """Why a stage runs: the inputs that differ from the lock's record of the last build."""
         before = self.previous.get(name)
         if before is None:
+            self.changed[name] = []
             self.reasons.append(f"{name}: not built before")
             return
-        self.reasons.append(f"{name}: {change_reason(before.get('inputs', {}), self.record[name]['inputs'])}")
+        old, new = before.get("inputs", {}), self.record[name]["inputs"]
+        self.changed[name] = changed_inputs(old, new)
+        self.reasons.append(f"{name}: {change_reason(old, new)}")
 
     def lookup(self, name: str, key: str, inputs: dict):
         entry = self.cache.lookup(key, name.split(":")[0])
@@ -565,6 +616,12 @@ class _Stages:
             self.record[name]["meta"] = meta
         self.restored.append(name)
         return {rel: Artifact(folder / rel, entry, rel) for rel in entry.outputs}
+
+    def would_run(self, name: str, outputs: list[str] | tuple[str, ...] = ()) -> dict[str, Artifact]:
+        """Dry mode: the stage would run; its outputs are unknown until it does."""
+        self.record[name]["outputs"] = {rel: f"(made by {name})" for rel in outputs}
+        self.ran.append(name)
+        return {rel: Artifact(Path(rel)) for rel in outputs}
 
     def ran_with(self, name: str, key: str, files: dict[str, Path], meta: dict | None = None) -> dict[str, Artifact]:
         self.cache.store(key, name.split(":")[0], files, meta)
@@ -656,9 +713,11 @@ def _build_recipe(loaded: LoadedRecipe, out_dir: Path | None, midi_only: bool, j
     cache.save_state()
     outputs = [(rel, info["bytes"]) for rel, info in lock["outputs"].items()]
     recipe = plan.recipe
+    tempo_range = stages.record["compose"].get("meta", {}).get("tempo_range")
     return BuildResult(recipe.title, loaded.path, final_dir, recipe.total_bars, recipe.tempo, duration_s,
                        time.perf_counter() - started, outputs, loudness, lock_path if write_lock else None,
-                       stages.ran, stages.restored, stages.reasons, up_to_date, lock)
+                       stages.ran, stages.restored, stages.reasons, up_to_date, lock,
+                       tuple(tempo_range) if tempo_range else None)
 
 
 def _previous_lock(lock_path: Path) -> dict | None:
@@ -691,19 +750,8 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
     try:
         with Progress(f"building {plan.loaded.path.name}", 6 + (0 if midi_only else len(recipe.tracks)),
                       quiet=quiet) as progress:
-            score, score_meta = _stage_compose(plan, stages, progress)
-            _stage_midi(plan, stages, score, progress)
-            loudness = None
-            duration_s = score_meta["duration_s"]
-            if not midi_only:
-                stems = _stage_stems(plan, stages, score, score_meta, jobs, progress)
-                overlays = _stage_overlays(plan, stages, score, score_meta, progress)
-                overlays.update(_stage_bus(plan, stages, stems, score_meta, progress))
-                master, loudness = _stage_mix(plan, stages, stems, overlays, progress)
-                if not master_only:
-                    dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
-                    _stage_export(plan, stages, score, stems, overlays, dry, master, progress, jobs)
-                duration_s += TAIL_SECONDS
+            score_meta, loudness = _run_stages(plan, stages, midi_only, jobs, progress, master_only)
+            duration_s = score_meta["duration_s"] + (0 if midi_only else TAIL_SECONDS)
             outputs = _outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)
             lock = lock_data(plan, stages, outputs, loudness, midi_only, duration_s, cache)
             text = lock_text(lock)
@@ -731,6 +779,42 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
     return lock, stages, loudness, duration_s, up_to_date
 
 
+def _run_stages(plan: BuildPlan, stages: _Stages, midi_only: bool, jobs: int, progress,
+                master_only: bool = False) -> tuple[dict, dict | None]:
+    """Every stage in order (run, restored, or in dry mode planned): the score's facts and loudness.
+    `master_only` stops after the mix (an album encodes the master itself)."""
+    score, score_meta = _stage_compose(plan, stages, progress)
+    _stage_midi(plan, stages, score, progress)
+    if midi_only:
+        return score_meta, None
+    stems = _stage_stems(plan, stages, score, score_meta, jobs, progress)
+    overlays = _stage_overlays(plan, stages, score, score_meta, progress)
+    overlays.update(_stage_bus(plan, stages, stems, score_meta, progress))
+    master, loudness = _stage_mix(plan, stages, stems, overlays, progress)
+    if not master_only:
+        dry = _stage_dry_stems(plan, stages, score, score_meta, progress)
+        _stage_export(plan, stages, score, stems, overlays, dry, master, progress, jobs)
+    return score_meta, loudness
+
+
+def plan_build(loaded: LoadedRecipe, *, midi_only: bool = False) -> _Stages:
+    """What `build` would do now, without doing it: each stage restored from the cache or run.
+
+    The stages are walked by the build's own code in dry mode (only compose runs, when it is not
+    cached, to know which tracks' notes change); nothing is written.
+    """
+    from .progress import Progress
+
+    plan = prepare(loaded)
+    lock_path = lock_path_for(loaded)
+    previous = read_lock(lock_path) if lock_path.exists() else None
+    cache = Cache(loaded.project_root / CACHE_DIR_NAME)
+    stages = _Stages(cache, Path("(planned)"), Path("(planned)"), previous, dry=True)
+    with Progress("planning", 1, quiet=True) as progress:
+        _run_stages(plan, stages, midi_only, 1, progress)
+    return stages
+
+
 def _same_text(path: Path, text: str) -> bool:
     try:
         return path.read_text(encoding="utf-8") == text
@@ -748,8 +832,14 @@ def _stage_compose(plan: BuildPlan, stages: _Stages, progress) -> tuple[Score, d
     score = score_from_dict(json.loads(data)) if data is not None else compose_score(plan, measures)
     meta = {"duration_s": round(score.duration_seconds, 6),
             "tracks": {t.name: track_sha(score, t) for t in score.tracks}, "melody": measures}
+    if score.tempo_changes:
+        meta["tempo_range"] = list(score.tempo_range)
     if data is not None:
         stages.restored_from("compose", entry, stages.work, meta)
+    elif stages.dry:
+        stages.would_run("compose")
+        stages.record["compose"]["outputs"] = {
+            "score.json": sha256_bytes(canonical_json(score_to_dict(score)).encode())}
     else:
         path = stages.work / "score.json"
         path.write_bytes(canonical_json(score_to_dict(score)).encode())
@@ -773,6 +863,8 @@ def _stage_midi(plan: BuildPlan, stages: _Stages, score: Score, progress) -> Non
     entry = stages.lookup("midi", key, inputs)
     if entry is not None:
         stages.final.update(stages.restored_from("midi", entry, stages.staging))
+    elif stages.dry:
+        stages.would_run("midi")
     else:
         from . import midi, pianoroll
 
@@ -784,7 +876,8 @@ def _stage_midi(plan: BuildPlan, stages: _Stages, score: Score, progress) -> Non
         for track in score.tracks:
             path = files[f"midi/{track.name}.mid"] = stages.staging / "midi" / f"{track.name}.mid"
             midi.write_midi(midi.track_to_midi(score, track.name, provenance=provenance), path)
-        pianoroll.render_pianoroll(score, files["pianoroll.png"])
+        for page in pianoroll.render_pianoroll(score, files["pianoroll.png"]):  # long pieces: more pages
+            files[page.name] = page
         stages.final.update(stages.ran_with("midi", key, files))
     progress.advance()
 
@@ -820,9 +913,12 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
             stems[track.name] = artifact
             progress.advance(f"{track.name} is unchanged")
             continue
+        if stages.dry:
+            stems[track.name] = stages.would_run(name, ["audio.wav"])["audio.wav"]
+            continue
         path = stages.work / f"stem-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        todo[track.name] = (track, score.seconds_per_beat, instrument, sample_rate, n_samples,
+        todo[track.name] = (track, score.tempo_map, instrument, sample_rate, n_samples,
                             plan.chains[f"tracks.{track.name}"],
                             spec.gain_db, spec.pan, duck_args(spec.duck, kicks),
                             provenance_info(plan, key, track=track.name), str(path))
@@ -866,6 +962,8 @@ def _stage_overlays(plan: BuildPlan, stages: _Stages, score: Score, score_meta: 
     entry = stages.lookup("overlays", key, inputs)
     if entry is not None:
         restored = stages.restored_from("overlays", entry, folder)
+    elif stages.dry:
+        restored = stages.would_run("overlays", [f"{overlay_label(recipe, i)}.wav" for i in range(len(recipe.overlays))])
     else:
         from . import stream
 
@@ -918,6 +1016,8 @@ def _stage_bus(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], sco
     entry = stages.lookup("bus", key, inputs)
     if entry is not None:
         return {BUS_LABEL: stages.restored_from("bus", entry, stages.work / "bus")["bus.wav"]}
+    if stages.dry:
+        return {BUS_LABEL: stages.would_run("bus", ["bus.wav"])["bus.wav"]}
     from . import stream
 
     path = stages.work / "bus" / "bus.wav"
@@ -941,6 +1041,8 @@ def _stage_mix(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], ove
     if entry is not None and "loudness" in entry.meta:
         stats = entry.meta["loudness"]
         artifact = stages.restored_from("mix", entry, stages.work / "mix", {"loudness": stats})["master.wav"]
+    elif stages.dry:
+        artifact, stats = stages.would_run("mix", ["master.wav"])["master.wav"], None
     else:
         from . import stream
 
@@ -1014,11 +1116,14 @@ def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta:
         if entry is not None:
             dry[track.name] = stages.restored_from(name, entry, stages.work / f"dry-{track.name}")["audio.wav"]
             continue
+        if stages.dry:
+            dry[track.name] = stages.would_run(name, ["audio.wav"])["audio.wav"]
+            continue
         from . import stream
 
         path = stages.work / f"dry-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        stream.render_stem_to_wav(track, score.seconds_per_beat, instrument.soundfont, instrument.preset,
+        stream.render_stem_to_wav(track, score.tempo_map, instrument.soundfont, instrument.preset,
                                   sample_rate, n_samples, [], 0.0, 0.0, path,
                                   info=provenance_info(plan, key, track=track.name, kind="dry"))
         dry[track.name] = stages.ran_with(name, key, {"audio.wav": path})["audio.wav"]
@@ -1042,6 +1147,8 @@ def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[st
     entry = stages.lookup("export", key, inputs)
     if entry is not None and "encoded" in entry.meta:
         stages.final.update(stages.restored_from("export", entry, stages.staging, dict(entry.meta)))
+    elif stages.dry:
+        stages.would_run("export")
     else:
         from . import stream
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Callable, Optional
@@ -57,8 +58,9 @@ def user_errors(command: Callable) -> Callable:
                 console.print("[yellow]interrupted:[/] stopped; earlier outputs and locks are unchanged")
                 # Leave without interpreter teardown: JAX's threads can crash it (SIGSEGV) after a stop.
                 interrupts.quiet_exit(interrupts.exit_code())
-            if isinstance(exc, LofictlError):
-                console.print(f"[bold red]error:[/] {esc(exc)}", soft_wrap=True, markup=True, highlight=False)
+            if isinstance(exc, LofictlError):  # several mistakes: a line each
+                for line in str(exc).splitlines() or [""]:
+                    console.print(f"[bold red]error:[/] {esc(line)}", soft_wrap=True, markup=True, highlight=False)
                 raise typer.Exit(EXIT_USER_ERROR) from None
             if isinstance(exc, OSError):  # the environment (a full disk, a read-only folder), not the recipe
                 from .build import describe_os_error
@@ -85,19 +87,48 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 @app.command()
 @user_errors
 def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to check.", show_default=False)) -> None:
-    """Check recipes without building: schema, chords, SoundFonts, presets, effects, files."""
-    from .build import prepare
-    from .radio.station import is_station_file, load_station
-    from .recipe import load_recipe
+    """Check recipes (and station or album files) without building: schema, chords, SoundFonts,
+    presets, effects, files.
 
+    Every problem in every recipe is reported (one line each); exit 2 if there was any.
+    """
+    from .album.schema import is_album_file, load_album
+    from .build import prepare
+    from .errors import all_errors
+    from .radio.station import is_station_file, load_station
+    from .recipe import read_recipe_problems
+
+    failed = False
     for path in recipes:
-        if is_station_file(path):
-            station = load_station(path).station
-            out.print(f"[green]ok[/] {path}: station {station.title!r}, {len(station.recipes)} recipes")
+        if is_station_file(path) or is_album_file(path):
+            try:
+                if is_station_file(path):
+                    station = load_station(path).station
+                    out.print(f"[green]ok[/] {esc(path)}: station {esc(repr(station.title))}, "
+                              f"{len(station.recipes)} recipes")
+                else:
+                    album = load_album(path).album
+                    out.print(f"[green]ok[/] {esc(path)}: album {esc(repr(album.title))}")
+            except LofictlError as exc:
+                failed = True
+                console.print(f"[bold red]error:[/] {esc(exc)}", soft_wrap=True, markup=True, highlight=False)
             continue
-        plan = prepare(load_recipe(path), deep=True)
-        out.print(f"[green]ok[/] {esc(path)}: {esc(repr(plan.loaded.recipe.title))}, {plan.loaded.recipe.total_bars} bars, "
-                  f"{len(plan.loaded.recipe.tracks)} tracks")
+        loaded, problems = read_recipe_problems(path)
+        if loaded is not None:
+            try:
+                prepare(loaded, deep=True)
+            except LofictlError as exc:
+                problems += all_errors(exc)
+        if problems:
+            failed = True
+            for problem in sorted(problems, key=lambda p: p.line or 0):
+                console.print(f"[bold red]error:[/] {esc(problem)}", soft_wrap=True, markup=True, highlight=False)
+            continue
+        recipe = loaded.recipe
+        out.print(f"[green]ok[/] {esc(path)}: {esc(repr(recipe.title))}, {recipe.total_bars} bars, "
+                  f"{len(recipe.tracks)} tracks")
+    if failed:
+        raise typer.Exit(EXIT_USER_ERROR)
 
 
 @app.command()
@@ -187,7 +218,8 @@ def _print_summary(result) -> None:
     for rel, size in result.outputs:
         table.add_row(esc(rel), f"{size / 1024:,.0f} KiB")
     out.print(table)
-    line = (f"{result.bars} bars, {result.duration_s:.1f} s of music at {result.tempo:g} BPM; "
+    tempo = f"{result.tempo:g}" if not result.tempo_range else "{:g}–{:g}".format(*result.tempo_range)
+    line = (f"{result.bars} bars, {result.duration_s:.1f} s of music at {tempo} BPM; "
             f"built in {result.elapsed_s:.1f} s ({len(result.ran)} stages ran, {len(result.restored)} from cache)")
     out.print(line + loudness_words(result.loudness))
     if result.lock_path:
@@ -272,6 +304,37 @@ def diff(
             out.print(f"[bold]{esc(name)}[/]: {shown}")
     else:
         raise LofictlError("diff takes a recipe, or two build folders")
+
+
+@app.command()
+@user_errors
+def chords(
+    clip: Path = typer.Argument(..., help="A MIDI file of your own chords.", show_default=False),
+    changes: str = typer.Option("bar", "--changes", help="How often chords are read: bar, half-bar or beat."),
+    track: Optional[str] = typer.Option(None, "--track", help="One track, by name or 0-based number."),
+    key: Optional[str] = typer.Option(None, "--key", help="The key, for close calls (default: the file's)."),
+) -> None:
+    """The chords a MIDI clip plays, as a recipe's melody and bass would follow them."""
+    from . import midi, theory
+    from .compose.harmony import CHANGES, detect_chords
+
+    if changes not in CHANGES:
+        raise LofictlError(f"--changes must be one of {', '.join(CHANGES)} (got {changes!r})")
+    picked = int(track) if track is not None and track.isdigit() else track
+    notes = midi.read_midi_clip(clip, picked)
+    facts = midi.midi_to_score(clip)
+    try:
+        parsed = theory.parse_key(key or facts.key)
+    except theory.TheoryError as exc:
+        raise LofictlError(str(exc), field="key") from None
+    bpb = facts.beats_per_bar
+    bars = max(1, math.ceil(max(n.end for n in notes) / bpb - 1e-9))  # the clip, in whole bars
+    events = detect_chords(notes, bars * bpb, bpb, changes, parsed)
+    for event in events:
+        bar, beat = divmod(event.start, bpb)
+        at = f"bar {int(bar) + 1}" + (f" beat {beat + 1:g}" if beat > 1e-9 else "")
+        out.print(f"{at:>16}  {event.symbol:<10} {event.duration:g} beats")
+    out.print("as a progression: " + " ".join(f"{e.symbol}:{e.duration:g}" for e in events))
 
 
 cache_app = typer.Typer(help="The stage cache (.lofictl-cache in the project).", no_args_is_help=True)

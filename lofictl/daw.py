@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from . import __version__
 from .errors import LofictlError
 from .score import Score, Track
@@ -196,10 +198,9 @@ def stem_file_name(title: str, number: int, track: str, key: str, bpm: float) ->
 def stems_sidecar(score: Score, sample_rate: int, stems: list[StemInfo] | tuple[StemInfo, ...], *,
                   title: str | None = None) -> dict:
     """What a DAW user needs to line the stems up without a project file (JSON-ready)."""
-    spb = score.seconds_per_beat
     sections = [{"name": s.name, "start_bar": s.start_bar + 1,  # bars counted from 1, as DAWs show them
                  "bars": s.bars, "start_beat": s.start_bar * score.beats_per_bar,
-                 "start_seconds": round(s.start_bar * score.beats_per_bar * spb, 6)}
+                 "start_seconds": round(score.beat_to_seconds(s.start_bar * score.beats_per_bar), 6)}
                 for s in sorted(score.sections, key=lambda s: (s.start_bar, s.name))]
     listed = [{"file": Path(stem.path).as_posix(), "track": stem.track, "kind": stem.kind,
                "gain_db": stem.gain_db, "pan": stem.pan, "muted": stem.muted}
@@ -219,7 +220,21 @@ def stems_sidecar(score: Score, sample_rate: int, stems: list[StemInfo] | tuple[
         "stems": listed,
         "mix": mixes[0] if mixes else None,
     }
+    if score.tempo_changes:  # each tempo holds until the next; a ramp is a step a beat
+        data["tempo_map"] = [{"beat": beat, "bar": round(beat / score.beats_per_bar + 1, 6),
+                              "seconds": round(score.beat_to_seconds(beat), 6), "bpm": bpm}
+                             for beat, bpm in tempo_points(score)]
     return data
+
+
+def _tempo_text(score: Score) -> str:
+    low, high = score.tempo_range
+    return f"{_num(score.tempo)} BPM" if low == high else f"{_num(score.tempo)} BPM ({_num(low)}-{_num(high)})"
+
+
+def tempo_points(score: Score) -> list[tuple[float, float]]:
+    """(beat, BPM) of the tempo map, from the start: what the DAW's tempo track gets."""
+    return [(0.0, score.tempo), *score.tempo_changes]
 
 
 def sidecar_text(data: dict) -> str:
@@ -274,6 +289,11 @@ def reaper_project_text(export: DawExport, project_dir: Path, media: dict[StemIn
            "  >",
            f"  SAMPLERATE {export.sample_rate} 0 0",
            f"  TEMPO {_num(score.tempo)} {score.numerator} {score.denominator}"]
+    if score.tempo_changes:  # the tempo envelope, square points: a tempo holds until the next
+        out += ["  <TEMPOENVEX", "    ACT 1 -1", "    VIS 1 0 1", "    LANEHEIGHT 0 0", "    ARM 0",
+                "    DEFSHAPE 1 -1 -1"]
+        out += [f"    PT {_num(score.beat_to_seconds(beat))} {_num(bpm)} 1" for beat, bpm in tempo_points(score)]
+        out.append("  >")
     for index, (name, beat) in enumerate(section_markers(score), 1):
         out.append(f"  MARKER {index} {_num(score.beat_to_seconds(beat))} {_rpp_string(name)} 0 0 1")
     for kind, item in _lanes(export):
@@ -369,33 +389,45 @@ def _xml_bytes(root: ET.Element) -> bytes:
             + ET.tostring(root, encoding="unicode").encode("utf-8") + b"\n")
 
 
-def archive_names(stems: tuple[StemInfo, ...] | list[StemInfo]) -> dict[StemInfo, str]:
-    """Where each stem goes inside the archive: `audio/<file name>`, once per file, made unique
-    when two different files share a name."""
+def archive_names(stems: tuple[StemInfo, ...] | list[StemInfo],
+                  keep_wav: frozenset[str] | set[str] = frozenset()) -> dict[StemInfo, str]:
+    """Where each stem goes inside the archive, once per file: `audio/` and its path below the
+    build's stems/ folder, as FLAC (stems/01_chords.wav → audio/01_chords.flac, the dry twin
+    stems/dry/01_chords.wav → audio/dry/01_chords.flac). Files named in `keep_wav` (posix
+    paths: float audio past full scale, which FLAC's integers would clip) stay WAV. A name
+    still taken by another file gets a number."""
     names: dict[StemInfo, str] = {}
     by_file: dict[str, str] = {}
     for stem in stems:
         key = Path(stem.path).as_posix()
         if key not in by_file:
-            base = Path(stem.path).name
-            name, counter = f"audio/{base}", 2
+            path = Path(stem.path)
+            parts = path.parts if not path.is_absolute() and ".." not in path.parts else (path.name,)
+            if len(parts) > 1 and parts[0] == "stems":
+                parts = parts[1:]
+            suffix = path.suffix if key in keep_wav or path.suffix.lower() == ".flac" else ".flac"
+            folder = "/".join(("audio", *parts[:-1]))
+            stem_name = Path(parts[-1]).stem
+            name, counter = f"{folder}/{stem_name}{suffix}", 2
             while name in by_file.values():
-                name = f"audio/{Path(base).stem}-{counter}{Path(base).suffix}"
+                name = f"{folder}/{stem_name}-{counter}{suffix}"
                 counter += 1
             by_file[key] = name
         names[stem] = by_file[key]
     return names
 
 
-def dawproject_xml(export: DawExport, media: dict[StemInfo, Media]) -> tuple[bytes, bytes]:
-    """(project.xml, metadata.xml) bytes for the export."""
+def dawproject_xml(export: DawExport, media: dict[StemInfo, Media],
+                   inside: dict[StemInfo, str] | None = None) -> tuple[bytes, bytes]:
+    """(project.xml, metadata.xml) bytes for the export; `inside` names each stem's archive file."""
     score = export.score
     ids = _Ids()
-    inside = archive_names(export.stems)
+    inside = inside or archive_names(export.stems)
     project = _element(None, "Project", version=DAWPROJECT_VERSION)
     _element(project, "Application", name="lofictl", version=__version__)
     transport = _element(project, "Transport")
-    _element(transport, "Tempo", id=ids(), name="Tempo", unit="bpm", min=20, max=666, value=score.tempo)
+    tempo_id = ids()
+    _element(transport, "Tempo", id=tempo_id, name="Tempo", unit="bpm", min=20, max=666, value=score.tempo)
     _element(transport, "TimeSignature", id=ids(), name="Time Signature", numerator=score.numerator,
              denominator=score.denominator)
 
@@ -421,21 +453,25 @@ def dawproject_xml(export: DawExport, media: dict[StemInfo, Media]) -> tuple[byt
 
     arrangement = _element(project, "Arrangement", id=ids())
     timeline = _element(arrangement, "Lanes", id=ids(), timeUnit="beats")
-    beats_per_second = score.tempo / 60.0
+    timing = score.tempo_map
     for (kind, item), track_id in zip(lanes, track_ids):
         track_lanes = _element(timeline, "Lanes", id=ids(), track=track_id)
         clips = _element(track_lanes, "Clips", id=ids())
         if kind == "audio":
             info = media[item]
-            beats = info.seconds * beats_per_second
+            beats = timing.beat_at(info.seconds)
             clip = _element(clips, "Clip", time=0, duration=beats, playStart=0, name=display_name(item))
-            # Bitwig writes audio this way: seconds of audio mapped onto beats by two warp points,
-            # which at the project tempo is no stretch at all.
+            # Bitwig writes audio this way: seconds of audio mapped onto beats by warp points, one
+            # at the start, one at each tempo change and one at the end: at the project's tempo
+            # map that is no stretch at all.
             warps = _element(clip, "Warps", id=ids(), timeUnit="beats", contentTimeUnit="seconds")
             audio = _element(warps, "Audio", id=ids(), algorithm="raw", channels=info.channels,
                              sampleRate=info.sample_rate, duration=info.seconds)
             _element(audio, "File", path=inside[item])
             _element(warps, "Warp", time=0, contentTime=0)
+            for beat, _ in score.tempo_changes:
+                if beat < beats:
+                    _element(warps, "Warp", time=beat, contentTime=timing.seconds(beat))
             _element(warps, "Warp", time=beats, contentTime=info.seconds)
         else:
             from .midi import assign_channels
@@ -451,12 +487,17 @@ def dawproject_xml(export: DawExport, media: dict[StemInfo, Media]) -> tuple[byt
         marker_lane = _element(arrangement, "Markers", id=ids(), timeUnit="beats")
         for name, beat in markers:
             _element(marker_lane, "Marker", time=beat, name=name)
+    if score.tempo_changes:  # the tempo track: each point holds until the next
+        automation = _element(arrangement, "TempoAutomation", id=ids(), timeUnit="beats", unit="bpm")
+        _element(automation, "Target", parameter=tempo_id)
+        for beat, bpm in tempo_points(score):
+            _element(automation, "RealPoint", time=beat, value=bpm, interpolation="hold")
 
     metadata = _element(None, "MetaData")
     ET.SubElement(metadata, "Title").text = export.title
     ET.SubElement(metadata, "Genre").text = "Lo-fi"
     ET.SubElement(metadata, "Comment").text = (
-        f"Made by lofictl {__version__}: {score.key}, {_num(score.tempo)} BPM, "
+        f"Made by lofictl {__version__}: {score.key}, {_tempo_text(score)}, "
         f"{score.numerator}/{score.denominator}. Stems carry their effects, gain and pan; the dry "
         "stems, MIDI parts and mix reference are on muted tracks.")
     return _xml_bytes(project), _xml_bytes(metadata)
@@ -470,32 +511,54 @@ def _zip_entry(name: str, compress: int) -> zipfile.ZipInfo:
     return info
 
 
+def _past_full_scale(path: Path) -> bool:
+    """Whether float audio goes past ±1.0 anywhere (FLAC stores integers: that would clip)."""
+    from .stream import AudioReader
+
+    block = 1 << 16
+    with AudioReader(path) as reader:
+        return any(float(np.max(np.abs(reader.read(start, block)), initial=0.0)) > 1.0
+                   for start in range(0, reader.frames, block))
+
+
 def write_dawproject(path: Path, export: DawExport) -> Path:
     """Write `<name>.dawproject`: project.xml, metadata.xml and the stems under audio/.
 
-    Entries are in sorted order with a fixed timestamp; audio is stored (WAV barely
-    compresses and storing keeps the export fast), the XML deflated.
+    The stems go in as 24-bit FLAC, lossless for audio within full scale and a fraction of the
+    float32 WAVs' size (the format leaves the audio format to the exporter; Bitwig, Studio One
+    and REAPER read FLAC); a stem that peaks past full scale stays a float WAV, deflated.
+    Entries are in sorted order with a fixed timestamp, so the same stems give the same bytes.
     """
+    import tempfile
+
+    from .stream import encode_wav_to
+
     path = Path(path)
     project_dir = path.parent.resolve()
     sources = {stem: _resolve(project_dir, stem) for stem in export.stems}
     media = {stem: probe_media(source) for stem, source in sources.items()}
-    project_xml, metadata_xml = dawproject_xml(export, media)
-    entries: dict[str, bytes | Path] = {"project.xml": project_xml, "metadata.xml": metadata_xml}
-    for stem, name in archive_names(export.stems).items():
-        entries[name] = sources[stem]
+    keep_wav = {Path(stem.path).as_posix() for stem, source in sources.items()
+                if source.suffix.lower() != ".flac" and _past_full_scale(source)}
+    inside = archive_names(export.stems, keep_wav)
+    project_xml, metadata_xml = dawproject_xml(export, media, inside)
+    audio = {name: (sources[stem], media[stem].sample_rate) for stem, name in inside.items()}
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with zipfile.ZipFile(temporary, "w") as archive:
-            for name in sorted(entries):
-                content = entries[name]
-                if isinstance(content, bytes):
-                    archive.writestr(_zip_entry(name, zipfile.ZIP_DEFLATED), content)
-                    continue
-                size = content.stat().st_size
-                with open(content, "rb") as source, \
-                        archive.open(_zip_entry(name, zipfile.ZIP_STORED), "w", force_zip64=size >= 1 << 31) as sink:
-                    shutil.copyfileobj(source, sink, 1 << 20)
+        with tempfile.TemporaryDirectory(prefix=f".{path.name}.flac-", dir=path.parent) as scratch, \
+                zipfile.ZipFile(temporary, "w") as archive:
+            for name in sorted(audio):  # audio/... sorts before metadata.xml and project.xml
+                source, sample_rate = audio[name]
+                compress = zipfile.ZIP_STORED  # FLAC is compressed already
+                if name.endswith(".flac") and source.suffix.lower() != ".flac":
+                    source = encode_wav_to(source, Path(scratch) / "stem.flac", "flac", sample_rate)
+                elif not name.endswith(".flac"):
+                    compress = zipfile.ZIP_DEFLATED  # float audio: deflate takes what it can
+                size = source.stat().st_size
+                with open(source, "rb") as data, \
+                        archive.open(_zip_entry(name, compress), "w", force_zip64=size >= 1 << 31) as sink:
+                    shutil.copyfileobj(data, sink, 1 << 20)
+            archive.writestr(_zip_entry("metadata.xml", zipfile.ZIP_DEFLATED), metadata_xml)
+            archive.writestr(_zip_entry("project.xml", zipfile.ZIP_DEFLATED), project_xml)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -604,6 +667,8 @@ def read_reaper_project(path: Path) -> dict:
         "sample_rate": int(rate[0]) if rate else None,
         "markers": [{"index": int(line[1]), "position": float(line[2]), "name": line[3]}
                     for line in root.lines if line and line[0] == "MARKER"],
+        "tempo_points": [(float(line[1]), float(line[2])) for chunk in root.children if chunk.name == "TEMPOENVEX"
+                         for line in chunk.lines if line and line[0] == "PT"],
         "tracks": [],
     }
     for chunk in root.children:
@@ -706,6 +771,8 @@ def read_dawproject(path: Path) -> dict:
                 tracks[owner]["clips"].append(_clip_content(clip))
     markers = [{"name": m.get("name"), "time": float(m.get("time"))}
                for m in (arrangement.findall("Markers/Marker") if arrangement is not None else [])]
+    tempo_points = [(float(p.get("time")), float(p.get("value")))
+                    for p in (arrangement.findall("TempoAutomation/RealPoint") if arrangement is not None else [])]
     return {
         "version": project.get("version"),
         "application": dict(application.attrib) if application is not None else {},
@@ -713,6 +780,7 @@ def read_dawproject(path: Path) -> dict:
         "time_signature": (int(meter.get("numerator")), int(meter.get("denominator"))) if meter is not None else None,
         "time_unit": time_unit,
         "markers": markers,
+        "tempo_points": tempo_points,
         "tracks": list(tracks.values()),
         "files": sorted(names),
         "file_sizes": sizes,

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pedalboard
 
-from lofictl.errors import LofictlError
+from lofictl.errors import LofictlError, raise_all
 
 # Presets are ordinary chains, so `lofictl effects` can show exactly what each one does.
 PRESETS: dict[str, list[dict[str, dict[str, Any]]]] = {
@@ -379,7 +379,7 @@ def _build_step(step: Step, sample_rate: int | None) -> pedalboard.Plugin:
 
 
 def validate_chain(spec: Sequence, field: tuple = (), sample_rate: int | None = None) -> None:
-    """Raise LofictlError for the first mistake in an effect chain; make no audio, load no plugin.
+    """Raise LofictlError for the mistakes in an effect chain (every step's); make no audio, load no plugin.
 
     File parameters are taken as they are written; builds use `resolve_chain`, which puts them
     through the project's path rule first.
@@ -408,24 +408,34 @@ def resolve_chain(spec: Sequence, field: tuple, sample_rate: int | None, *, reso
     """
     chain: list[dict] = []
     files: dict[str, Path] = {}
+    problems: list[LofictlError] = []  # every step is checked: all its mistakes are reported
     for step in expand(spec, field):
-        params = dict(step.params)
-        if step.name in EXTERNAL_KEYS:
-            if params.get("path") is None:
-                raise LofictlError(f"{step.name} needs `path:` to the plugin file", field=step.field)
-            path = resolve_plugin(params["path"], step.field + ("path",), step.name)
-            params["path"] = str(path)
-            files[".".join(map(str, step.field + ("path",)))] = path
-        else:
-            known = plugin_params(step.name)
-            for key, value in step.params.items():
-                if key in known and known[key].kind == "file":
-                    path = resolve_file(value, step.field + (key,))
-                    params[key] = str(path)
-                    files[".".join(map(str, step.field + (key,)))] = path
-            _build_step(Step(step.name, params, step.field), sample_rate)
-        chain.append({step.name: params})
+        try:
+            chain.append(_resolve_step(step, sample_rate, files, resolve_file, resolve_plugin))
+        except LofictlError as exc:
+            problems.append(exc)
+    raise_all(problems)
     return chain, files
+
+
+def _resolve_step(step: Step, sample_rate: int | None, files: dict[str, Path], resolve_file: FileRule,
+                  resolve_plugin: PluginRule) -> dict:
+    params = dict(step.params)
+    if step.name in EXTERNAL_KEYS:
+        if params.get("path") is None:
+            raise LofictlError(f"{step.name} needs `path:` to the plugin file", field=step.field)
+        path = resolve_plugin(params["path"], step.field + ("path",), step.name)
+        params["path"] = str(path)
+        files[".".join(map(str, step.field + ("path",)))] = path
+    else:
+        known = plugin_params(step.name)
+        for key, value in step.params.items():
+            if key in known and known[key].kind == "file":
+                path = resolve_file(value, step.field + (key,))
+                params[key] = str(path)
+                files[".".join(map(str, step.field + (key,)))] = path
+        _build_step(Step(step.name, params, step.field), sample_rate)
+    return {step.name: params}
 
 
 def build_chain(spec: Sequence, field: tuple = (), sample_rate: int | None = None) -> pedalboard.Pedalboard:

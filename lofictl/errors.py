@@ -62,3 +62,34 @@ class LofictlError(Exception):
 
 def _rebuild(message: str, file: str | None, line: int | None, field: str | None) -> LofictlError:
     return LofictlError(message, file=file, line=line, field=field)
+
+
+class LofictlErrors(LofictlError):
+    """Several mistakes found in one pass (a recipe with three bad fields reports all three)."""
+
+    def __init__(self, errors: list[LofictlError]):
+        flat = [item for error in errors for item in all_errors(error)]
+        super().__init__(flat[0].message, file=flat[0].file, line=flat[0].line, field=flat[0].field)
+        self.errors = flat
+
+    def located(self, file: str | Path | None, line: int | None) -> "LofictlError":
+        return LofictlErrors([error.located(file, line) for error in self.errors])
+
+    def under(self, prefix: tuple) -> "LofictlError":
+        return LofictlErrors([error.under(prefix) for error in self.errors])
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+
+def all_errors(error: LofictlError) -> list[LofictlError]:
+    """The single errors inside an error (itself, unless it holds several)."""
+    return list(error.errors) if isinstance(error, LofictlErrors) else [error]
+
+
+def raise_all(errors: list[LofictlError]) -> None:
+    """Raise nothing, the one error, or all of them together."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise LofictlErrors(errors)

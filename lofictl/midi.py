@@ -125,6 +125,10 @@ def _conductor(score: Score, ticks_per_beat: int, provenance: dict | None) -> mi
     if provenance:
         text = json.dumps(provenance, sort_keys=True, separators=(",", ":"), default=str)
         events.append((0, 5, mido.MetaMessage("text", text=PROVENANCE_PREFIX + text)))
+    for beat, bpm in score.tempo_changes:  # the tempo map: sections' tempos, ramps in steps
+        if bpm <= 0:
+            raise LofictlError(f"tempo must be more than 0 BPM (got {bpm} at beat {beat})", field="sections")
+        events.append((_ticks(beat, ticks_per_beat), 6, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))))
     for order, section in enumerate(sorted(score.sections, key=lambda s: (s.start_bar, s.name))):
         tick = _ticks(section.start_bar * score.beats_per_bar, ticks_per_beat)
         events.append((tick, 10 + order, mido.MetaMessage("marker", text=section.name)))
@@ -290,6 +294,7 @@ def _read(midi: mido.MidiFile) -> tuple[dict, list[_Part], int]:
                     existing.name = name
             elif kind == "set_tempo":
                 meta.setdefault("tempo", message.tempo)
+                meta.setdefault("tempos", []).append((tick, message.tempo))
             elif kind == "time_signature":
                 meta.setdefault("meter", (message.numerator, message.denominator))
             elif kind == "key_signature":
@@ -362,8 +367,14 @@ def midi_to_score(source: str | Path | bytes | BinaryIO | mido.MidiFile) -> Scor
                                 max(1, int(round((end - start) / beats_per_bar))), playing))
     if not tracks and not meta.get("tempo"):
         raise LofictlError("the MIDI file holds no notes, tracks or tempo", file=name)
+    changes: dict[float, float] = {}
+    for tick, value in sorted(meta.get("tempos", []))[1:]:  # the first one is `tempo`
+        changes[tick / tpb] = round(mido.tempo2bpm(value), 3)
+    changes.pop(0.0, None)
+    tempo_changes = tuple((beat, bpm) for beat, bpm in sorted(changes.items()))
     return Score(tempo=tempo, numerator=numerator, denominator=denominator, key=key,
-                 total_beats=total_beats, tracks=tuple(tracks), sections=tuple(sections))
+                 total_beats=total_beats, tracks=tuple(tracks), sections=tuple(sections),
+                 tempo_changes=tempo_changes)
 
 
 def read_midi_clip(path: str | Path | bytes | BinaryIO | mido.MidiFile, track: str | int | None = None,

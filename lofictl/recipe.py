@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import drums, theory
-from .errors import LofictlError
+from .errors import LofictlError, LofictlErrors, all_errors, raise_all
 from .safety.names import build_name
 from .safety.paths import PathRefused, confine
 from .yamlfile import FieldPath, Positions, parse_yaml, read_yaml
@@ -91,8 +91,12 @@ class Generate(Strict):
 
 
 class Humanize(Strict):
-    timing_ms: float = Field(0.0, ge=0, le=100)
-    velocity: int = Field(0, ge=0, le=64)
+    """A player's feel: timing and velocity spreads, and for chords how far each chord is rolled."""
+
+    timing_ms: float = Field(0.0, ge=0, le=100, description="Spread of note starts (standard deviation, ms)")
+    velocity: int = Field(0, ge=0, le=64, description="Spread of velocities (at most this much either way)")
+    strum_ms: float | None = Field(None, ge=0, le=250, description="Chords only: time from the lowest to the "
+                                   "highest note of each chord (a roll); default a soft roll of 0.015 beat a voice")
 
 
 # An effect is a preset name ("tape") or {PluginName: {parameter: value}}; effects.py checks
@@ -117,6 +121,14 @@ class TrackBase(Strict):
     send_db: float | None = Field(None, ge=-60, le=12, description="Level sent to the shared reverb bus (master.bus)")
     duck: Duck | None = Field(None, description="Dip under the kick drum, e.g. {depth_db: 6, release_ms: 180}")
     seed: int | None = Field(None, ge=0, description="Defaults to a seed derived from the master seed and track name")
+    humanize: Humanize = Field(default_factory=Humanize, description="Timing and velocity spread, seeded, e.g. "
+                               "{timing_ms: 8, velocity: 10}")
+
+    @model_validator(mode="after")
+    def _strum_is_for_chords(self) -> "TrackBase":
+        if self.humanize.strum_ms is not None and getattr(self, "part", None) != "chords":
+            raise ValueError("humanize.strum_ms rolls a chord's notes; only a chords track has it")
+        return self
 
 
 class ChordsTrack(TrackBase):
@@ -127,6 +139,16 @@ class ChordsTrack(TrackBase):
     rhythm: Literal["sustain", "stabs", "arp"] = "sustain"
     changes: Literal["bar", "half-bar"] = Field("bar", description="How often generated chords change")
 
+    @field_validator("progression")
+    @classmethod
+    def _progression(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:  # symbols and durations; a bar's length only fills in durations left out
+                theory.parse_progression(value, 4.0)
+            except theory.TheoryError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @model_validator(mode="after")
     def _source(self) -> "ChordsTrack":
         if (self.progression is None) == (self.generate is None):
@@ -134,10 +156,16 @@ class ChordsTrack(TrackBase):
         return self
 
 
+MELODY_FEEL = Humanize(timing_ms=6, velocity=10)  # the model knows three velocities; a player uses more
+
+
 class MelodyTrack(TrackBase):
     part: Literal["melody"]
     generate: Generate
-    follow: str | None = Field(None, description="The chords track the melody follows (default: the first)")
+    humanize: Humanize = Field(default_factory=lambda: MELODY_FEEL.model_copy(),
+                               description="Timing and velocity spread (default {timing_ms: 6, velocity: 10})")
+    follow: str | None = Field(None, description="The chords track or MIDI clip whose chords the melody follows "
+                               "(default: the recipe's harmony)")
     low: int = Field(62, ge=24, le=108, description="Lowest MIDI note")
     high: int = Field(84, ge=24, le=108, description="Highest MIDI note")
 
@@ -150,19 +178,27 @@ class MelodyTrack(TrackBase):
 
 class BassTrack(TrackBase):
     part: Literal["bass"]
-    follow: str | None = None
+    follow: str | None = Field(None, description="The chords track or MIDI clip whose chords the bass follows "
+                               "(default: the recipe's harmony)")
     style: Literal["roots", "walking", "sparse"] = "roots"
 
 
 class DrumsTrack(TrackBase):
     part: Literal["drums"]
     pattern: str = "boom-bap"
-    humanize: Humanize = Field(default_factory=Humanize)
     fills: bool = True
     dynamics: float = Field(0.0, ge=0, le=1, description="Velocity shaping: accented downbeat and backbeat, "
                             "softer off-beat hats, quieter ghost notes (0 as written, 1 strong)")
     laid_back_ms: float = Field(0.0, ge=0, le=60, description="The backbeat (snare, side stick, clap) plays this "
                                 "many ms late, each hit give or take a seeded quarter of it")
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        if value not in drums.PATTERNS:
+            raise ValueError(f"unknown drum pattern {value!r}{_did_you_mean(value, drums.pattern_names())} "
+                             f"(patterns: {', '.join(drums.pattern_names())})")
+        return value
 
 
 class MidiTrack(TrackBase):
@@ -174,6 +210,8 @@ class MidiTrack(TrackBase):
     channel: int | None = Field(None, ge=0, le=15, description="Only this MIDI channel, 0-15 (default: all)")
     loop: bool = Field(True, description="Repeat the clip (rounded up to whole bars) through each section")
     transpose: int = Field(0, ge=-48, le=48, description="Semitones")
+    changes: Literal["bar", "half-bar", "beat"] = Field(
+        "bar", description="How often the clip's chords are read, when melody or bass follow it")
 
 
 Track = Annotated[Union[ChordsTrack, MelodyTrack, BassTrack, DrumsTrack, MidiTrack], Field(discriminator="part")]
@@ -185,6 +223,15 @@ class Section(Strict):
     tracks: list[str] | None = Field(None, description="Tracks that play (default: all)")
     repeat: str | None = Field(None, description="Play an earlier section's material again, note for note")
     seed: int | None = Field(None, ge=0, description="A new seed varies the material of a section")
+    tempo: float | None = Field(None, ge=20, le=300, description="The section's tempo in BPM; it holds until a "
+                                "later section sets another (a repeat plays the notes, not the tempo)")
+    ramp: bool = Field(False, description="Reach `tempo` gradually across the section, from the tempo before it")
+
+    @model_validator(mode="after")
+    def _ramp_needs_tempo(self) -> "Section":
+        if self.ramp and self.tempo is None:
+            raise ValueError("ramp: true needs a tempo to ramp to, e.g. {tempo: 84, ramp: true}")
+        return self
 
 
 class Overlay(Strict):
@@ -244,6 +291,9 @@ class Recipe(Strict):
     length: Length | None = Field(None, description="'64 bars' or a duration like '2m30s'; or give sections")
     swing: float = Field(0.5, ge=0.5, le=0.75, description="0.5 is straight, 0.66 a triplet feel")
     ending: Literal["tonic", "as-written"] = "tonic"
+    harmony: str | None = Field(None, description="The track whose chords lead: a chords track, or a MIDI clip whose "
+                                "chords are read from its notes. Melody and bass follow it, the piano roll shows it "
+                                "(default: the first chords track, else the first MIDI clip)")
     sections: list[Section] | None = None
     tracks: dict[str, Track] = Field(min_length=1)
     overlays: list[Overlay] = Field(default_factory=list)
@@ -315,8 +365,10 @@ class Recipe(Strict):
 
     @property
     def total_bars(self) -> int:
-        if self.sections:
-            return sum(section.bars for section in self.sections)
+        if self.sections:  # a length longer than the sections plays them again (compose.form)
+            from .compose.form import planned_sections
+
+            return sum(section.bars for section, _ in planned_sections(self))
         assert self.length is not None  # guaranteed by check_arrangement
         if self.length.bars is not None:
             return self.length.bars
@@ -355,6 +407,8 @@ class LoadedRecipe:
 
     def locate(self, exc: LofictlError) -> LofictlError:
         """Fill in file and line of an error raised with only a field path."""
+        if isinstance(exc, LofictlErrors):
+            return LofictlErrors([self.locate(error) for error in exc.errors])
         if exc.file:
             return exc
         path = tuple(_parse_dotted(exc.field)) if exc.field else ()
@@ -406,7 +460,22 @@ def parse_recipe_text(text: str, path: Path) -> LoadedRecipe:
     return dataclasses.replace(loaded, source_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
-def validate_data(data: Any, positions: Positions, path: Path, overrides: list[str]) -> LoadedRecipe:
+def read_recipe_problems(path: Path) -> tuple[LoadedRecipe | None, list[LofictlError]]:
+    """For `validate`: every problem found in the recipe, the cross-field ones included, instead
+    of stopping at the first; and the recipe to check resources with (with the fields that failed
+    set aside), or None where the failures leave nothing to check."""
+    problems: list[LofictlError] = []
+    try:
+        data, positions = read_yaml(path)
+        loaded = validate_data(data, positions, path, [], problems)
+    except LofictlError as exc:
+        return None, problems + all_errors(exc)
+    return loaded, problems
+
+
+def validate_data(data: Any, positions: Positions, path: Path, overrides: list[str],
+                  problems: list[LofictlError] | None = None) -> LoadedRecipe:
+    """The validated recipe; cross-field problems are raised, or added to `problems` if given."""
     if not isinstance(data, dict):
         raise LofictlError("a recipe is a mapping of keys such as title, tempo and tracks", file=path, line=1)
     if "station" in data and "lofictl" not in data:
@@ -421,77 +490,170 @@ def validate_data(data: Any, positions: Positions, path: Path, overrides: list[s
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise _first_error(exc, positions, path, data) from None
+        errors = _all_errors(exc, positions, path, data)
+        stand_in = _stand_in(data, exc) if problems is not None else None
+        if stand_in is None:
+            raise_all(errors)
+        # Go on with the failed fields set aside, so the later checks can report too.
+        problems.extend(errors)
+        loaded = LoadedRecipe(stand_in, path, positions, tuple(overrides))
+        problems.extend(e for e in check_arrangement(loaded) if str(e) not in {str(x) for x in errors})
+        return loaded
     loaded = LoadedRecipe(recipe, path, positions, tuple(overrides))
-    check_arrangement(loaded)
+    if problems is None:
+        raise_all(check_arrangement(loaded))
+    else:
+        problems.extend(check_arrangement(loaded))
     return loaded
 
 
-def check_arrangement(loaded: LoadedRecipe) -> None:
-    """Checks that involve several fields at once: sections, references between tracks."""
+def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
+    """Checks that involve several fields at once (sections, references between tracks): every
+    problem found, in the order of the file."""
     recipe = loaded.recipe
     names = list(recipe.tracks)
+    problems: list[LofictlError] = []
     if recipe.sections is None and recipe.length is None:
-        raise loaded.error("give a length (like '64 bars' or '2m30s') or a list of sections", ("length",))
+        problems.append(loaded.error("give a length (like '64 bars' or '2m30s') or a list of sections", ("length",)))
     if recipe.sections:
         seen: list[str] = []
         for index, section in enumerate(recipe.sections):
             where = ("sections", index)
             if section.name in seen:
-                raise loaded.error(f"section name {section.name!r} is used twice", where + ("name",))
+                problems.append(loaded.error(f"section name {section.name!r} is used twice", where + ("name",)))
             if section.repeat is not None:
                 if section.repeat == section.name:
-                    raise loaded.error(f"section {section.name!r} cannot repeat itself", where + ("repeat",))
-                if section.repeat not in seen:
+                    problems.append(loaded.error(f"section {section.name!r} cannot repeat itself", where + ("repeat",)))
+                elif section.repeat not in seen:
                     hint = _did_you_mean(section.repeat, seen)
-                    raise loaded.error(f"repeats {section.repeat!r}, which is not an earlier section"
-                                       f"{hint or ' (earlier: ' + (', '.join(seen) or 'none') + ')'}",
-                                       where + ("repeat",))
-                original = next(s for s in recipe.sections if s.name == section.repeat)
-                if section.bars != original.bars:
-                    raise loaded.error(f"a repeat plays {original.name!r} again, which has {original.bars} bars "
-                                       f"(this section says {section.bars})", where + ("bars",))
+                    problems.append(loaded.error(f"repeats {section.repeat!r}, which is not an earlier section"
+                                                 f"{hint or ' (earlier: ' + (', '.join(seen) or 'none') + ')'}",
+                                                 where + ("repeat",)))
+                else:
+                    original = next(s for s in recipe.sections if s.name == section.repeat)
+                    if section.bars != original.bars:
+                        problems.append(loaded.error(f"a repeat plays {original.name!r} again, which has "
+                                                     f"{original.bars} bars (this section says {section.bars})",
+                                                     where + ("bars",)))
             for position, track in enumerate(section.tracks or []):
                 if track not in recipe.tracks:
-                    raise loaded.error(f"no track named {track!r}{_did_you_mean(track, names)} "
-                                       f"(tracks: {', '.join(names)})", where + ("tracks", position))
+                    problems.append(loaded.error(f"no track named {track!r}{_did_you_mean(track, names)} "
+                                                 f"(tracks: {', '.join(names)})", where + ("tracks", position)))
             seen.append(section.name)
-        total = sum(section.bars for section in recipe.sections)
-        if recipe.length is not None:
-            length_bars = recipe.length.bars
-            if length_bars is None:
-                length_bars = max(1, math.ceil(recipe.length.seconds / recipe.seconds_per_bar - 1e-9))
-            if length_bars != total:
-                raise loaded.error(f"length says {length_bars} bars but the sections add up to {total}; "
-                                   "remove length (the sections decide) or make them agree", ("length",))
-    if recipe.total_bars > MAX_BARS:
-        where = ("sections",) if recipe.sections else ("length",)
-        raise loaded.error(f"the track is {recipe.total_bars} bars long; at most {MAX_BARS} are allowed", where)
-    if recipe.total_bars * recipe.seconds_per_bar > MAX_SECONDS:
-        where = ("sections",) if recipe.sections else ("length",)
-        raise loaded.error(f"the track would last {recipe.total_bars * recipe.seconds_per_bar / 3600:.1f} hours; "
-                           f"at most {MAX_SECONDS // 3600} are allowed", where)
-    chords_tracks = [name for name, track in recipe.tracks.items() if track.part == "chords"]
+        if recipe.length is not None and not problems:
+            problems.extend(_check_filled_length(loaded))
+    if not problems:  # the arrangement is sound, so its length can be measured
+        problems.extend(_check_limits(loaded))
+    leaders = [name for name, track in recipe.tracks.items() if track.part in ("chords", "midi")]
+    if recipe.harmony is not None and recipe.harmony not in leaders:
+        problems.append(loaded.error(f"{recipe.harmony!r} is not a chords track or a MIDI clip"
+                                     f"{_did_you_mean(recipe.harmony, leaders)} (those here: "
+                                     f"{', '.join(leaders) or 'none'})", ("harmony",)))
     for name, track in recipe.tracks.items():
         follow = getattr(track, "follow", None)
         if track.part in ("melody", "bass"):
-            if follow is not None and follow not in chords_tracks:
-                raise loaded.error(f"follows {follow!r}, which is not a chords track"
-                                   f"{_did_you_mean(follow, chords_tracks)}", ("tracks", name, "follow"))
-            if not chords_tracks:
-                raise loaded.error(f"a {track.part} track needs a chords track to follow; add one with a "
-                                   "progression", ("tracks", name, "part"))
-        if track.part == "chords" and track.progression is not None:
-            try:
-                theory.parse_progression(track.progression, recipe.beats_per_bar)
-            except theory.TheoryError as exc:
-                raise loaded.error(str(exc), ("tracks", name, "progression")) from None
-        if isinstance(track, DrumsTrack) and track.pattern not in drums.PATTERNS:
-            raise loaded.error(f"unknown drum pattern {track.pattern!r}"
-                               f"{_did_you_mean(track.pattern, drums.pattern_names())} "
-                               f"(patterns: {', '.join(drums.pattern_names())})", ("tracks", name, "pattern"))
+            if follow is not None and follow not in leaders:
+                problems.append(loaded.error(f"follows {follow!r}, which is not a chords track or a MIDI clip"
+                                             f"{_did_you_mean(follow, leaders)}", ("tracks", name, "follow")))
+            elif not leaders:
+                problems.append(loaded.error(f"a {track.part} track needs chords to follow: add a chords track "
+                                             "with a progression, or a MIDI clip (part: midi) of your own chords",
+                                             ("tracks", name, "part")))
         if isinstance(track, MelodyTrack) and track.low >= track.high:
-            raise loaded.error("low must be below high", ("tracks", name, "low"))
+            problems.append(loaded.error("low must be below high", ("tracks", name, "low")))
+    return sorted(problems, key=lambda error: error.line or 0)
+
+
+_STAND_INS = {"lofictl": FORMAT_VERSION, "title": "-", "seed": 0, "tempo": 120.0}
+
+
+def _stand_in(data: dict, exc: ValidationError) -> Recipe | None:
+    """The recipe with each field that failed its schema dropped (fields with a default) or
+    replaced by a valid stand-in, so the checks across fields can still run; None if the
+    failures are where those checks look (the sections, or a track's part)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for _ in range(6):
+        for error in exc.errors():
+            path = _clean_loc(error["loc"])
+            if not path:
+                return None
+            if len(path) == 1 and path[0] in _STAND_INS:
+                data[path[0]] = _STAND_INS[path[0]]
+                continue
+            if path[-1] == "progression" and len(path) == 3:  # a chords track needs one
+                data["tracks"][path[1]]["progression"] = "C"
+                continue
+            if path[0] == "sections" or path[-1] == "part" or error["type"].startswith("union_tag"):
+                return None
+            model = _model_at(path[:-1], data)
+            field = model.model_fields.get(path[-1]) if model is not None and isinstance(path[-1], str) else None
+            node: Any = data
+            for part in path[:-1]:
+                node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
+            if field is None or field.is_required() or not isinstance(node, dict) or path[-1] not in node:
+                return None
+            del node[path[-1]]
+        try:
+            return Recipe.model_validate(data)
+        except ValidationError as again:
+            exc = again
+    return None
+
+
+def _has(node: dict | list, key: str | int) -> bool:
+    return key in node if isinstance(node, dict) else isinstance(key, int) and 0 <= key < len(node)
+
+
+def _check_limits(loaded: LoadedRecipe) -> list[LofictlError]:
+    """At most MAX_BARS bars and MAX_SECONDS of music, at the sections' tempos."""
+    recipe = loaded.recipe
+    where = ("sections",) if recipe.sections else ("length",)
+    if recipe.total_bars > MAX_BARS:
+        return [loaded.error(f"the track is {recipe.total_bars} bars long; at most {MAX_BARS} are allowed", where)]
+    if recipe.sections:
+        from .compose import form
+
+        seconds = form.plan_seconds(recipe, form.planned_sections(recipe))
+    else:
+        seconds = recipe.total_bars * recipe.seconds_per_bar
+    if seconds > MAX_SECONDS:
+        return [loaded.error(f"the track would last {seconds / 3600:.1f} hours; at most {MAX_SECONDS // 3600} "
+                             "are allowed", where)]
+    return []
+
+
+def _check_filled_length(loaded: LoadedRecipe) -> list[LofictlError]:
+    """A length with sections fills the arrangement out (compose.form); it cannot be shorter."""
+    from .compose import form
+
+    recipe = loaded.recipe
+    written = [(section, 1) for section in recipe.sections]
+    bars = sum(section.bars for section, _ in written)
+    if recipe.length.bars is not None:
+        short, asked, have = recipe.length.bars < bars, f"{recipe.length.bars} bars", f"{bars} bars"
+    else:
+        seconds = form.plan_seconds(recipe, written)
+        short = recipe.length.seconds < seconds - 1e-6
+        asked, have = _clock(recipe.length.seconds), f"{bars} bars, {_clock(seconds)}"
+    if short:
+        return [loaded.error(f"length {asked} is shorter than the sections ({have}); a length fills the "
+                             "arrangement out by playing it again, it does not cut it: remove length or "
+                             "shorten the sections", ("length",))]
+    filled = sum(section.bars for section, _ in form.planned_sections(recipe))
+    if filled > MAX_BARS:
+        return [loaded.error(f"filling {asked} takes {filled} bars; at most {MAX_BARS}", ("length",))]
+    return []
+
+
+def _clock(seconds: float) -> str:
+    """4.5s, 2m05.0s, 1h02m05.0s."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, rest = divmod(rest, 60)
+    if hours:
+        return f"{int(hours)}h{int(minutes):02d}m{rest:04.1f}s"
+    return f"{int(minutes)}m{rest:04.1f}s" if minutes else f"{rest:.1f}s"
 
 
 # --- overrides: --set path=value ---------------------------------------------------------------
@@ -638,21 +800,40 @@ def _range_text(path: FieldPath, data: Any, root: type[BaseModel] | None = None)
 
 def validation_error(exc: ValidationError, positions: Positions, file: Path, data: Any,
                      root: type[BaseModel] | None = None) -> LofictlError:
-    """pydantic's errors as one line, `file:line: field: message`, for a recipe or any schema
-    written in the same style (`root`, default Recipe: a station file uses its own)."""
-    return _first_error(exc, positions, file, data, root)
+    """pydantic's errors as one line, `file:line: field: message` (the first in the file), for a
+    recipe or any schema written in the same style (`root`, default Recipe: a station file or an
+    album file uses its own)."""
+    return _all_errors(exc, positions, file, data, root)[0]
 
 
-def _first_error(exc: ValidationError, positions: Positions, file: Path, data: Any,
-                 root: type[BaseModel] | None = None) -> LofictlError:
-    errors = exc.errors()
-    # Unknown keys first (a misspelt key also makes the real one "missing"), then the error
-    # nearest the top of the file: it is the one the user reads first.
-    def order(error: dict) -> tuple[bool, int, int]:
-        return (error["type"] != "extra_forbidden", positions.line_of(_clean_loc(error["loc"])) or 0,
+def _all_errors(exc: ValidationError, positions: Positions, file: Path, data: Any,
+                root: type[BaseModel] | None = None) -> list[LofictlError]:
+    """Every schema error as one line each, in the order of the file (an unknown key before the
+    other complaints on its line: a misspelt key also makes the real one "missing")."""
+    def order(error: dict) -> tuple[int, bool, int]:
+        return (positions.line_of(_clean_loc(error["loc"])) or 0, error["type"] != "extra_forbidden",
                 len(error["loc"]))
 
-    error = min(errors, key=order)
+    errors = exc.errors()
+    misspelt = set()  # 'titel' (unknown) makes 'title' missing: report only the first
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            path = _clean_loc(error["loc"])
+            model = _model_at(path[:-1], data, root)
+            close = difflib.get_close_matches(str(path[-1]), list(model.model_fields) if model else [], n=1, cutoff=0.6)
+            misspelt.update(path[:-1] + (name,) for name in close)
+    lines: list[LofictlError] = []
+    for error in sorted(errors, key=order):
+        if error["type"] == "missing" and _clean_loc(error["loc"]) in misspelt:
+            continue
+        line = _error_line(error, positions, file, data, root)
+        if str(line) not in {str(seen) for seen in lines}:
+            lines.append(line)
+    return lines
+
+
+def _error_line(error: dict, positions: Positions, file: Path, data: Any,
+                root: type[BaseModel] | None = None) -> LofictlError:
     path = _clean_loc(error["loc"])
     kind = error["type"]
     value = error.get("input")

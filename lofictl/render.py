@@ -26,7 +26,7 @@ from typing import Iterator
 import numpy as np
 
 from lofictl.errors import LofictlError
-from lofictl.score import DRUM_CHANNEL, Track
+from lofictl.score import DRUM_CHANNEL, TempoMap, Track
 from lofictl.soundfonts import Preset
 
 # Measured on FluidR3_GM at 44.1 kHz: four-note chords at velocity 100 peak at -5 dBFS (Rhodes),
@@ -73,23 +73,24 @@ def _edge(sample: int) -> int:
     return (sample + FLUID_BUFSIZE // 2) // FLUID_BUFSIZE * FLUID_BUFSIZE
 
 
-def note_events(track: Track, seconds_per_beat: float, sample_rate: int,
+def note_events(track: Track, timing: float | TempoMap, sample_rate: int,
                 n_samples: int) -> list[tuple[int, int, int, int]]:
     """Sorted (sample, kind, pitch, velocity) events, on block edges, before n_samples.
 
-    A note always lasts at least one block, so a very short note is not swallowed by a note-off
+    `timing` is the seconds per beat, or the Score's tempo map when the tempo changes. A note
+    always lasts at least one block, so a very short note is not swallowed by a note-off
     landing on the same edge as its note-on.
     """
-    samples_per_beat = seconds_per_beat * sample_rate
+    tempo = timing if isinstance(timing, TempoMap) else TempoMap.constant(timing)
     events = []
     for note in track.notes:
         if not 0 <= note.pitch <= 127:
             raise LofictlError(f"note pitch {note.pitch} is outside MIDI's 0..127",
                                field=("tracks", track.name))
-        on = _edge(round(note.start * samples_per_beat))
+        on = _edge(round(tempo.samples(note.start, sample_rate)))
         if on >= n_samples:
             continue
-        off = max(_edge(round(note.end * samples_per_beat)), on + FLUID_BUFSIZE)
+        off = max(_edge(round(tempo.samples(note.end, sample_rate))), on + FLUID_BUFSIZE)
         velocity = min(max(int(note.velocity), 1), 127)
         events.append((on, _NOTE_ON, note.pitch, velocity))
         if off < n_samples:
@@ -98,19 +99,19 @@ def note_events(track: Track, seconds_per_beat: float, sample_rate: int,
     return events
 
 
-def render_track(track: Track, seconds_per_beat: float, soundfont: Path, preset: Preset,
+def render_track(track: Track, timing: float | TempoMap, soundfont: Path, preset: Preset,
                  sample_rate: int, n_samples: int, *, gain: float = DEFAULT_GAIN,
                  block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
     """The track played by one SoundFont preset: float32, shape (2, n_samples).
 
     Sounds still ringing at n_samples are cut there; the caller chooses the length.
     """
-    blocks = list(iter_render_track(track, seconds_per_beat, soundfont, preset, sample_rate, n_samples,
+    blocks = list(iter_render_track(track, timing, soundfont, preset, sample_rate, n_samples,
                                     gain=gain, block_size=block_size))
     return np.concatenate(blocks, axis=1) if blocks else np.zeros((2, 0), dtype=np.float32)
 
 
-def iter_render_track(track: Track, seconds_per_beat: float, soundfont: Path, preset: Preset,
+def iter_render_track(track: Track, timing: float | TempoMap, soundfont: Path, preset: Preset,
                       sample_rate: int, n_samples: int, *, gain: float = DEFAULT_GAIN,
                       block_size: int = DEFAULT_BLOCK_SIZE) -> Iterator[np.ndarray]:
     """render_track as float32 (2, block_size) blocks (the last shorter), for bounded memory.
@@ -126,7 +127,7 @@ def iter_render_track(track: Track, seconds_per_beat: float, soundfont: Path, pr
     soundfont = Path(soundfont)
     if not soundfont.is_file():
         raise LofictlError(f"SoundFont {soundfont} does not exist")
-    events = note_events(track, seconds_per_beat, sample_rate, n_samples)
+    events = note_events(track, timing, sample_rate, n_samples)
 
     fluidsynth, write_float = _fluidsynth()
     synth = fluidsynth.Synth(gain=float(gain), samplerate=sample_rate, channels=16, **{

@@ -6,6 +6,8 @@ seconds. Everything here is immutable so stages can share a Score without copyin
 
 from __future__ import annotations
 
+import bisect
+import functools
 from dataclasses import dataclass, field, replace
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
@@ -61,6 +63,60 @@ class Track:
 
 
 @dataclass(frozen=True)
+class TempoMap:
+    """Beats → seconds: (beat, seconds per beat) points, each holding until the next.
+
+    A ramp is written as many small steps (one a beat), so the MIDI file, the audio, the DAW
+    projects and the sidecar all use the same map and agree to the sample. With one point the
+    arithmetic is exactly `beat * seconds_per_beat`, as for a piece in one tempo.
+    """
+
+    points: tuple[tuple[float, float], ...]  # the first at beat 0
+
+    @classmethod
+    def constant(cls, seconds_per_beat: float) -> "TempoMap":
+        return cls(((0.0, seconds_per_beat),))
+
+    @functools.cached_property
+    def _beats(self) -> list[float]:
+        return [b for b, _ in self.points]
+
+    def _segment(self, beat: float) -> int:
+        return max(0, bisect.bisect_right(self._beats, beat) - 1)
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - a few maps live at a time; they are small
+    def _starts(self, scale: float) -> list[float]:
+        """Where each segment starts, in seconds × scale (samples when scale is a sample rate)."""
+        starts = [0.0]
+        for (b0, spb), (b1, _) in zip(self.points, self.points[1:]):
+            starts.append(starts[-1] + (b1 - b0) * (spb * scale))
+        return starts
+
+    def seconds(self, beat: float) -> float:
+        return self.samples(beat, 1.0)
+
+    def samples(self, beat: float, sample_rate: float) -> float:
+        """The position of a beat in samples (unrounded)."""
+        index = self._segment(beat)
+        start_beat, spb = self.points[index]
+        return self._starts(sample_rate)[index] + (beat - start_beat) * (spb * sample_rate)
+
+    def beat_at(self, seconds: float) -> float:
+        """The beat at a time in seconds (past the last point, at its tempo)."""
+        starts = self._starts(1.0)
+        index = max(0, bisect.bisect_right(starts, seconds) - 1)
+        start_beat, spb = self.points[index]
+        return start_beat + (seconds - starts[index]) / spb
+
+    def bpm_at(self, beat: float) -> float:
+        return 60.0 / self.points[self._segment(beat)][1]
+
+    @property
+    def is_constant(self) -> bool:
+        return len(self.points) == 1
+
+
+@dataclass(frozen=True)
 class Score:
     tempo: float  # beats per minute
     numerator: int
@@ -70,10 +126,22 @@ class Score:
     tracks: tuple[Track, ...]
     chords: tuple[ChordEvent, ...] = ()
     sections: tuple[Section, ...] = field(default=())
+    tempo_changes: tuple[tuple[float, float], ...] = ()  # (beat, BPM) after the start, in order
 
     @property
     def seconds_per_beat(self) -> float:
+        """At the start; with tempo changes, `tempo_map` turns beats into seconds."""
         return 60.0 / self.tempo
+
+    @property
+    def tempo_map(self) -> TempoMap:
+        return TempoMap(((0.0, self.seconds_per_beat),) + tuple((b, 60.0 / bpm) for b, bpm in self.tempo_changes))
+
+    @property
+    def tempo_range(self) -> tuple[float, float]:
+        """The slowest and fastest tempo, to 0.1 BPM (for showing)."""
+        tempos = [self.tempo, *(bpm for _, bpm in self.tempo_changes)]
+        return round(min(tempos), 1), round(max(tempos), 1)
 
     @property
     def beats_per_bar(self) -> float:
@@ -81,10 +149,12 @@ class Score:
 
     @property
     def duration_seconds(self) -> float:
-        return self.total_beats * self.seconds_per_beat
+        return self.beat_to_seconds(self.total_beats)
 
     def beat_to_seconds(self, beat: float) -> float:
-        return beat * self.seconds_per_beat
+        if not self.tempo_changes:
+            return beat * self.seconds_per_beat
+        return self.tempo_map.seconds(beat)
 
     def track(self, name: str) -> Track:
         for track in self.tracks:
@@ -109,6 +179,8 @@ def score_to_dict(score: Score) -> dict:
                    for t in score.tracks],
         "chords": [[c.start, c.duration, c.symbol] for c in score.chords],
         "sections": [[s.name, s.start_bar, s.bars, list(s.tracks)] for s in score.sections],
+        # only when there are changes, so a piece in one tempo hashes as it always did
+        **({"tempo_changes": [list(change) for change in score.tempo_changes]} if score.tempo_changes else {}),
     }
 
 
@@ -117,4 +189,5 @@ def score_from_dict(data: dict) -> Score:
                          t["is_drums"], t["channel"]) for t in data["tracks"])
     return Score(data["tempo"], data["numerator"], data["denominator"], data["key"], data["total_beats"], tracks,
                  tuple(ChordEvent(*c) for c in data["chords"]),
-                 tuple(Section(s[0], s[1], s[2], tuple(s[3])) for s in data["sections"]))
+                 tuple(Section(s[0], s[1], s[2], tuple(s[3])) for s in data["sections"]),
+                 tuple(tuple(change) for change in data.get("tempo_changes", ())))

@@ -42,7 +42,7 @@ from scipy import ndimage, signal
 
 from lofictl import audio_io, effects, mix, render
 from lofictl.errors import LofictlError
-from lofictl.score import Track
+from lofictl.score import TempoMap, Track
 from lofictl.soundfonts import Preset
 
 DEFAULT_BLOCK_SIZE = 1 << 16  # samples per block (512 KB of stereo float32); any value, same bytes
@@ -241,7 +241,7 @@ def _through_chain(blocks: Iterable[np.ndarray], board: pedalboard.Pedalboard | 
         yield board.process(np.ascontiguousarray(block), sample_rate, reset=False)
 
 
-def render_stem_to_wav(track: Track, seconds_per_beat: float, instrument_soundfont: Path, preset: Preset,
+def render_stem_to_wav(track: Track, timing: float | TempoMap, instrument_soundfont: Path, preset: Preset,
                        sample_rate: int, n_samples: int, effect_chain: Sequence | None, gain_db: float,
                        pan: float, path: str | Path, *, block_size: int = DEFAULT_BLOCK_SIZE,
                        info: dict[str, str] | None = None, duck: tuple | None = None) -> None:
@@ -254,14 +254,14 @@ def render_stem_to_wav(track: Track, seconds_per_beat: float, instrument_soundfo
     board = effects.build_chain(effect_chain, (), sample_rate) if effect_chain else None
     with WavWriter(path, sample_rate, n_samples, "float32", info=info) as out:
         if board is not None and not chain_streams(board):
-            audio = render.render_track(track, seconds_per_beat, instrument_soundfont, preset,
+            audio = render.render_track(track, timing, instrument_soundfont, preset,
                                         sample_rate, n_samples)
             audio = fit_length(effects.apply_chain(audio, sample_rate, board), n_samples)
             audio = mix.apply_gain_pan(audio, gain_db, pan)
             for start in range(0, n_samples, block_size):
                 out.write(_ducked(audio[:, start:start + block_size], start, sample_rate, duck))
             return
-        blocks = iter_render_track(track, seconds_per_beat, instrument_soundfont, preset, sample_rate,
+        blocks = iter_render_track(track, timing, instrument_soundfont, preset, sample_rate,
                                    n_samples, block_size=block_size)
         position = 0
         for block in _through_chain(blocks, board, sample_rate):

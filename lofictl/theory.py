@@ -191,41 +191,110 @@ def transpose_progression(text: str, semitones: int) -> str:
 
 
 # --- voicings -------------------------------------------------------------------------------
+#
+# Every chord tone has a function, read from its interval above the root, so a quality added to
+# QUALITIES is voiced by the same rules without touching this code. A voicing style is a row of
+# VOICING_RULES: how many notes it has room for and which functions it keeps. When a chord has
+# more tones than room, tones go by rank: root, 3rd (or the sus tone), 7th (or 6th), an altered
+# 5th, the named extensions (the highest one and any altered one: the 13 of G13, the b9 of A7b9),
+# then the implied extensions (the 9 under a 13), and the perfect 5th last.
 
-VOICINGS = ("lofi", "close", "drop2", "rootless", "triad")
+ROLE_RANK = {"root": 0, "third": 1, "sus": 1, "seventh": 2, "sixth": 2, "altered fifth": 3,
+             "named extension": 4, "extension": 5, "fifth": 6}
+_ALTERED_EXTENSIONS = frozenset({13, 15, 18, 20})  # b9, #9, #11, b13: always written in the symbol
 
 
-def _candidate_voicings(chord: Chord, style: str, low: int, high: int, max_notes: int) -> list[tuple[int, ...]]:
-    """Every voicing of the chord's tones in [low, high] for the style, as sorted MIDI pitches."""
-    intervals = list(chord.intervals)
-    if style == "triad":
-        intervals = intervals[:3] if len(intervals) >= 3 else intervals
-    elif style in ("lofi", "rootless") and len(intervals) > max_notes:
-        # Drop the fifth first, then the highest extensions: colour stays, mud goes.
-        if 7 in intervals:
-            intervals.remove(7)
-        intervals = intervals[:max_notes]
-    if style == "rootless" and len(intervals) > 3:
-        intervals = intervals[1:]
-    # Stack in pitch order (the table lists tones by importance, not by height).
-    pcs = sorted({(chord.root + i) % 12 for i in intervals}, key=lambda pc: (pc - chord.root) % 12)
-    candidates: list[tuple[int, ...]] = []
-    # Close position: every inversion, stacked upward within an octave and a bit.
-    for rotation in range(len(pcs)):
-        ordered = pcs[rotation:] + pcs[:rotation]
-        for base in range(low, high - 11):
+def tone_role(interval: int, intervals: tuple[int, ...]) -> str:
+    """The function of one tone of a chord: 'root', 'third', 'seventh', 'named extension', ..."""
+    has_third = 3 in intervals or 4 in intervals
+    has_seventh = 10 in intervals or 11 in intervals
+    if interval == 0:
+        return "root"
+    if interval in (3, 4):
+        return "third"
+    if interval in (2, 5) and not has_third:
+        return "sus"
+    if interval == 7:
+        return "fifth"
+    if interval in (6, 8) and 7 not in intervals:
+        return "altered fifth"
+    if interval in (10, 11):
+        return "seventh"
+    if interval == 9:  # the bb7 of a diminished seventh chord, else a 6th
+        return "seventh" if {3, 6} <= set(intervals) and not has_seventh else "sixth"
+    extensions = [i for i in intervals if i >= 12 or (i in (2, 5) and has_third) or (i in (6, 8) and 7 in intervals)]
+    height = interval if interval >= 12 else interval + 12
+    if interval in _ALTERED_EXTENSIONS or height in _ALTERED_EXTENSIONS or \
+            height == max(i if i >= 12 else i + 12 for i in extensions):
+        return "named extension"
+    return "extension"
+
+
+def chord_tones(chord: Chord) -> list[tuple[int, str]]:
+    """(interval, function) of every tone, most important first (see ROLE_RANK)."""
+    tones = [(interval, tone_role(interval, chord.intervals)) for interval in chord.intervals]
+    order = {interval: index for index, interval in enumerate(chord.intervals)}
+    return sorted(tones, key=lambda tone: (ROLE_RANK[tone[1]], order[tone[0]]))
+
+
+@dataclass(frozen=True)
+class VoicingRule:
+    notes: int  # room: the most notes the voicing plays
+    rootless: bool = False  # leave the root to the bass (chords with a 7th or 6th only)
+    triad: bool = False  # only the root, 3rd (or sus) and 5th: the chord simplified on purpose
+    drop2: bool = False  # the second voice from the top goes down an octave
+    description: str = ""
+
+
+VOICING_RULES: dict[str, VoicingRule] = {
+    "lofi": VoicingRule(4, description="root, 3rd, 7th and the named extension (the 5th goes first)"),
+    "close": VoicingRule(5, description="up to five chord tones stacked within an octave"),
+    "drop2": VoicingRule(5, drop2=True, description="close, with the second voice from the top an octave down"),
+    "rootless": VoicingRule(4, rootless=True, description="3rd, 7th and extensions; the bass plays the root "
+                            "(triads keep theirs)"),
+    "triad": VoicingRule(3, triad=True, description="the chord's triad: root, 3rd (or sus) and 5th; 7ths and "
+                         "extensions are left out"),
+}
+VOICINGS = tuple(VOICING_RULES)
+
+
+def voicing_intervals(chord: Chord, style: str) -> tuple[int, ...]:
+    """The chord tones a style plays, as intervals above the root, most important first."""
+    rule = VOICING_RULES[style]
+    tones = chord_tones(chord)
+    if rule.triad:
+        core = [t for t in tones if t[1] in ("root", "third", "sus", "fifth", "altered fifth")]
+        rest = [t for t in tones if t not in core]
+        tones = core + rest  # a chord without a 5th (none in the table yet) takes its next tone
+    elif rule.rootless and any(role in ("seventh", "sixth") for _, role in tones):
+        tones = [t for t in tones if t[1] != "root"]
+    return tuple(interval for interval, _ in tones[:rule.notes])
+
+
+def _candidate_voicings(chord: Chord, style: str, low: int, high: int) -> list[tuple[int, ...]]:
+    """Every voicing of the style's tones in [low, high], as sorted MIDI pitches.
+
+    Two stackings, each from every tone upward: close (the tones in pitch order within an
+    octave) and open (in the order of their intervals, so a 9th or 13th sits above the 7th as
+    it is named), each then dropped to drop-2 for that style.
+    """
+    intervals = voicing_intervals(chord, style)
+    close = sorted({(chord.root + i) % 12 for i in intervals}, key=lambda pc: (pc - chord.root) % 12)
+    opened = list(dict.fromkeys((chord.root + i) % 12 for i in sorted(intervals)))
+    orders = {tuple(pcs[r:] + pcs[:r]) for pcs in (close, opened) for r in range(len(pcs))}
+    candidates: set[tuple[int, ...]] = set()
+    for ordered in sorted(orders):
+        for base in range(low, high + 1):
             if base % 12 != ordered[0]:
                 continue
             voicing = [base]
             for pc in ordered[1:]:
-                nxt = voicing[-1] + ((pc - voicing[-1]) % 12 or 12)
-                voicing.append(nxt)
-            if style == "drop2" and len(voicing) >= 4:
-                second_from_top = voicing[-2] - 12
-                voicing = sorted(voicing[:-2] + [second_from_top, voicing[-1]])
+                voicing.append(voicing[-1] + ((pc - voicing[-1]) % 12 or 12))
+            if VOICING_RULES[style].drop2 and len(voicing) >= 4:
+                voicing = sorted(voicing[:-2] + [voicing[-2] - 12, voicing[-1]])
             if voicing[0] >= low and voicing[-1] <= high:
-                candidates.append(tuple(voicing))
-    return candidates
+                candidates.add(tuple(voicing))
+    return sorted(candidates)
 
 
 def lofi_colour(chord: Chord, key: Key) -> Chord:
@@ -251,12 +320,13 @@ def lofi_colour(chord: Chord, key: Key) -> Chord:
 
 
 def voice_chord(chord: Chord, previous: tuple[int, ...] | None, style: str = "lofi",
-                low: int = 50, high: int = 76, max_notes: int = 4) -> tuple[int, ...]:
+                low: int = 50, high: int = 76) -> tuple[int, ...]:
     """Pick the voicing nearest the previous one (smooth voice leading) within a register."""
-    candidates = _candidate_voicings(chord, style, low, high, max_notes)
+    candidates = _candidate_voicings(chord, style, low, high)
     if not candidates:  # a wide chord in a narrow register: widen rather than fail
-        candidates = _candidate_voicings(chord, style, low - 12, high + 12, max_notes)
+        candidates = _candidate_voicings(chord, style, low - 12, high + 12)
     centre = (low + high) / 2
+    roles = {(chord.root + interval) % 12: role for interval, role in chord_tones(chord)}
 
     def cost(voicing: tuple[int, ...]) -> tuple[float, tuple[int, ...]]:
         if previous:
@@ -264,7 +334,11 @@ def voice_chord(chord: Chord, previous: tuple[int, ...] | None, style: str = "lo
         else:
             movement = 0.0
         drift = abs(sum(voicing) / len(voicing) - centre)
-        return (movement + 0.5 * drift, voicing)  # the voicing itself breaks ties deterministically
+        # Semitones between neighbouring voices smear on an electric piano; wide gaps low down too.
+        rub = sum(1 for a, b in zip(voicing, voicing[1:]) if b - a == 1)
+        # An extension as the lowest voice reads as another chord (Dm9 over E): keep it above.
+        low_extension = roles[voicing[0] % 12] in ("named extension", "extension")
+        return (movement + 0.5 * drift + 3.0 * rub + 4.0 * low_extension, voicing)  # the voicing itself breaks ties deterministically
 
     return min(candidates, key=cost)
 

@@ -10,10 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from . import build as b
-from .cache import CACHE_DIR_NAME, Cache
 from .errors import LofictlError
 from .recipe import load_recipe
-from .safety.fingerprints import code_inputs
 
 
 def _stage_rank(name: str) -> int:
@@ -74,63 +72,43 @@ def likely_causes(lock: dict, fresh: dict) -> list[str]:
 
 # --- diff: a recipe against its lock --------------------------------------------------------------
 
-_UPSTREAM_INPUTS = {"score", "notes", "stems", "overlays", "master", "sends"}
+# Inputs of each stage that are other stages' output hashes: when one changes, the stage
+# upstream says why.
+_UPSTREAM_INPUTS = {"midi": {"score"}, "stem": {"notes", "kicks"}, "dry": {"notes", "kicks"},
+                    "overlays": {"kicks"}, "mix": {"stems", "overlays"}, "export": {"master", "stems", "score"}}
 
 
 def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
-    """Which stages a build would re-run, and which inputs changed, without building."""
+    """Which stages a build would re-run now, and which of their inputs changed since the lock.
+
+    The build itself is planned (build.plan_build: its own stage code in dry mode, with the same
+    cache lookups), so what diff predicts is what `build` does.
+    """
     loaded = load_recipe(path, overrides or [])
     lock_path = b.lock_path_for(loaded)
     if not lock_path.exists():
         raise LofictlError("has no lock file yet; the first build runs every stage", file=path)
-    lock = b.read_lock(lock_path)
-    plan = b.prepare(loaded)
-    cache = Cache(loaded.project_root / CACHE_DIR_NAME)
-    before = lock.get("stages", {})
+    planned = b.plan_build(loaded)
     stages: list[dict] = []
-
-    def compare(name: str, inputs: dict, upstream_changed: bool) -> bool:
-        inputs = {**inputs, **code_inputs(name.split(":")[0])}
-        old = before.get(name, {}).get("inputs")
-        if old is None:
+    for name in sorted(planned.record, key=lambda n: (_stage_rank(n), n)):
+        rerun = name in planned.ran
+        if not rerun:
+            changed: list[str] = []
+        elif name not in planned.previous:
             changed = ["(not built before)"]
         else:
-            changed = [k for k in b.changed_inputs(old, inputs) if k not in _UPSTREAM_INPUTS]
+            upstream = _UPSTREAM_INPUTS.get(name.split(":")[0], set())
+            inputs = planned.record[name].get("inputs", {})
+            # an input holding a stage's output that is yet to be made changed upstream, not here
+            changed = [k for k in planned.changed.get(name, [])
+                       if k not in upstream and "(made by " not in json.dumps(inputs.get(k), default=str)]
             if "code.version" in changed:  # in words: the stage's code changed
+                old = planned.previous[name].get("inputs", {})
                 changed[changed.index("code.version")] = (f"its code (version {old.get('code.version', 'none')} → "
                                                           f"{inputs['code.version']})")
-        rerun = bool(changed) or upstream_changed
+            if not changed and not planned.changed.get(name):
+                changed = ["(not in the cache)"]
         stages.append({"stage": name, "changed": changed, "rerun": rerun})
-        return rerun
-
-    compose = compare("compose", b.compose_inputs(plan, cache), False)
-    if compose:  # the notes may change: compose (cheap) to know which tracks really do
-        score = b.compose_score(plan)
-        tracks = {t.name: b.track_sha(score, t) for t in score.tracks}
-        duration = round(score.duration_seconds, 6)
-    else:
-        meta = before["compose"].get("meta", {})
-        tracks, duration = meta.get("tracks", {}), meta.get("duration_s", 0.0)
-    midi = compare("midi", b.midi_inputs(plan, "-"), compose)
-    n_samples = b.n_samples_for(duration, plan.recipe.output.sample_rate)
-    any_stem = False
-    for name in plan.recipe.tracks:
-        old_notes = before.get(f"stem:{name}", {}).get("inputs", {}).get("notes")
-        any_stem |= compare(f"stem:{name}", b.stem_inputs(plan, name, tracks.get(name, ""), n_samples, cache),
-                            tracks.get(name) != old_notes)
-    dry = False
-    if plan.recipe.output.daw and plan.recipe.output.dry_stems:
-        for name in plan.recipe.tracks:
-            old_notes = before.get(f"dry:{name}", {}).get("inputs", {}).get("notes")
-            dry |= compare(f"dry:{name}", b.dry_inputs(plan, name, tracks.get(name, ""), n_samples, cache),
-                           tracks.get(name) != old_notes)
-    overlays = compare("overlays", b.overlays_inputs(plan, n_samples, cache), False) if plan.recipe.overlays else False
-    sends = any(t.send_db is not None for t in plan.recipe.tracks.values()) or "bus" in before
-    bus = compare("bus", b.bus_inputs(plan, {}, n_samples, cache), any_stem) if sends else False
-    overlays = overlays or bus
-    mix = compare("mix", b.mix_inputs(plan, {}, {}, cache), any_stem or overlays)
-    compare("export", b.export_inputs(plan, "-", {}), mix or any_stem or overlays or dry)
-    del midi
     return {"recipe": str(path), "stages": stages, "rerun": [s["stage"] for s in stages if s["rerun"]]}
 
 

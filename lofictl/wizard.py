@@ -58,6 +58,7 @@ class Mood:
     bass_style: str
     minor: Progression
     major: Progression
+    melody_preset: str = "Vibraphone"
 
 
 MOODS: dict[str, Mood] = {
@@ -68,15 +69,15 @@ MOODS: dict[str, Mood] = {
     "chill": Mood("laid back, warm, major", 80, "F major", 0.58, "lazy", "vinyl", ("vinyl",),
                   "Electric Piano 2", "Electric Bass (finger)", "sparse",
                   ((0, "m9"), (8, "maj7"), (3, "maj7"), (7, "7#9")),
-                  ((0, "maj9"), (9, "m9"), (2, "m9"), (7, "13"))),
+                  ((0, "maj9"), (9, "m9"), (2, "m9"), (7, "13")), "Flute"),
     "sunny": Mood("brighter, a little faster, brushes", 88, "G major", 0.6, "brushes", "tape", ("vinyl",),
                   "Acoustic Grand Piano", "Acoustic Bass", "walking",
                   ((0, "m7"), (5, "m9"), (10, "7"), (3, "maj9")),
-                  ((0, "maj7"), (4, "m7"), (5, "maj9"), (7, "13"))),
+                  ((0, "maj7"), (4, "m7"), (5, "maj9"), (7, "13")), "Nylon String Guitar"),
     "night": Mood("late, hazy, behind the beat", 70, "C minor", 0.62, "dilla", "dusty", ("hiss", "vinyl"),
                   "Vibraphone", "Fretless Bass", "roots",
                   ((0, "m7"), (8, "maj7"), (5, "m9"), (7, "7#9")),
-                  ((0, "maj9"), (5, "maj9"), (4, "m7"), (9, "m9"))),
+                  ((0, "maj9"), (5, "maj9"), (4, "m7"), (9, "m9")), "Muted Trumpet"),
     "jazzy": Mood("ii-V-I changes, bossa feel", 92, "Bb major", 0.55, "bossa", "vinyl", ("vinyl",),
                   "Electric Guitar (jazz)", "Acoustic Bass", "walking",
                   ((5, "m9"), (10, "13"), (3, "maj9"), (7, "7b9")),
@@ -85,7 +86,9 @@ MOODS: dict[str, Mood] = {
 # Offered first when asking for an instrument; any preset of the SoundFont is accepted.
 SUGGESTED_PRESETS = ("Electric Piano 1", "Electric Piano 2", "Acoustic Grand Piano", "Vibraphone",
                      "Electric Guitar (jazz)", "Pad 2 (warm)", "Acoustic Bass", "Electric Bass (finger)",
-                     "Fretless Bass", "Synth Bass 1")
+                     "Fretless Bass", "Synth Bass 1", "Flute", "Muted Trumpet", "Nylon String Guitar")
+MELODY_MODEL = "models/lofi-melody"  # the shipped melody model, relative to the project
+DEFAULT_TITLE = "Untitled"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class WizardAnswers:
     overlays: tuple[str, ...] | None = None  # ambience names; () for none
     effects: str | None = None  # an effects preset, or "none"
     seed: int | None = None
+    melody: str | None = None  # a preset for a melody track from the shipped model; None or "none": no melody
 
     def copy(self, **changes) -> "WizardAnswers":
         return replace(self, **changes)
@@ -300,13 +304,22 @@ def recipe_text(answers: WizardAnswers, *, path_hint: str | None = None) -> str:
             "  keys:",
             "    part: chords",
             _line(f"    progression: {_q(progression_for(mood, key))}", "one chord a bar; 'Dm9:2 G7:2' gives beats"),
-            _line("    voicing: lofi", "7ths and 9ths, close voicing, smooth voice leading"),
+            _line("    voicing: lofi", "root, 3rd, 7th and the named extension; smooth voice leading"),
             _line(f"    instrument: {{soundfont: {font}, preset: {_q(chords_preset)}}}",
                   "`lofictl instruments` lists presets"),
             "    gain_db: -3",
             "    pan: -0.1"]
     if effects != "none":
         out.append(_line(f"    effects: [{effects}]", "a preset; `lofictl effects` shows what it does"))
+    melody_preset = answers.melody if answers.melody and answers.melody.strip().lower() != "none" else None
+    if melody_preset:
+        out += ["  melody:",
+                _line("    part: melody", "sampled by the shipped model, over the chords"),
+                _line(f"    generate: {{model: {MELODY_MODEL}, temperature: 0.9, top_p: 0.92, max_overlap_15: 0.02}}",
+                      "max_overlap_15: re-sample if it copies the training data"),
+                f"    instrument: {{soundfont: {font}, preset: {_q(melody_preset)}}}",
+                "    gain_db: -2",
+                "    pan: 0.15"]
     if has_bass:
         out += ["  bass:",
                 "    part: bass",
@@ -322,8 +335,9 @@ def recipe_text(answers: WizardAnswers, *, path_hint: str | None = None) -> str:
                 "    gain_db: -4",
                 "    effects:",
                 "      - LowpassFilter: {cutoff_frequency_hz: 6500}"]
-    out.append("# A melody track needs a trained model:")
-    out.append("#   melody: {part: melody, generate: {model: models/lofi-melody, temperature: 0.9}}")
+    if not melody_preset:
+        out.append("# A melody from the shipped model (or one you train with `lofictl train melody`):")
+        out.append(f"#   melody: {{part: melody, generate: {{model: {MELODY_MODEL}, temperature: 0.9}}}}")
     if overlays:
         out.append(_line("overlays:", "procedural ambience: rain, vinyl or hiss"))
         out += [f"  - {_AMBIENCE_LINES[name]}" for name in overlays]
@@ -376,7 +390,8 @@ def run_wizard(*, title: str | None = None, mood: str | None = None, tempo: floa
                key: str | None = None, length: str | None = None, soundfont: str | None = None,
                chords: str | None = None, bass: str | None = None, drums: str | None = None,
                overlays: list[str] | tuple[str, ...] | None = None, effects: str | None = None,
-               seed: int | None = None, yes: bool = False, recipe_dir: Path | None = None,
+               seed: int | None = None, melody: str | None = None, yes: bool = False,
+               recipe_dir: Path | None = None,
                prompt: Callable = typer.prompt, echo: Callable = typer.echo) -> WizardAnswers:
     """Answers from the arguments, asking for each one not given (or taking defaults if `yes`).
 
@@ -396,9 +411,7 @@ def run_wizard(*, title: str | None = None, mood: str | None = None, tempo: floa
             except LofictlError as exc:
                 echo(f"  {exc.message}")
 
-    if title is None and yes:
-        raise LofictlError("--yes needs a --title (it names the recipe file)", field="title")
-    title = ask("Title", title, None, check_title)
+    title = ask("Title", title, default_title(recipe_dir), check_title)
     if mood is None and not yes:
         echo("Moods: " + "; ".join(f"{name} ({m.blurb})" for name, m in MOODS.items()))
     mood = ask("Mood", mood, "rainy", check_mood)
@@ -442,9 +455,42 @@ def run_wizard(*, title: str | None = None, mood: str | None = None, tempo: floa
     overlays_chosen = ask(f"Ambience ({', '.join(AMBIENCES)}; several or none)", overlays_text, overlay_default,
                           lambda v: check_overlays([v]))
     effects = ask(f"Effects preset ({', '.join(EFFECT_PRESETS)})", effects, chosen.effects, check_effects)
+    model_found = melody_model_found(recipe_dir)
+
+    def check_melody(answer: str) -> str:
+        if answer.strip().lower() == "none":
+            return "none"
+        if not model_found:
+            raise LofictlError(f"a melody needs the melody model at {MELODY_MODEL} (not found in this project; "
+                               "train one with `lofictl train melody`), or answer none", field="melody")
+        return _check_preset(font_path, answer, "melody")
+
+    if melody is None and not model_found:
+        melody = "none"  # nothing to sample with: say so in the recipe's comments instead of asking
+    melody = ask(f"Melody instrument, sampled by {MELODY_MODEL} (or none)", melody, chosen.melody_preset,
+                 check_melody)
     return WizardAnswers(title=title, mood=mood, tempo=tempo, key=key, length=length, soundfont=soundfont,
                          chords=chords, bass=bass, drums=drums, overlays=overlays_chosen, effects=effects,
-                         seed=seed)
+                         seed=seed, melody=melody)
+
+
+def melody_model_found(recipe_dir: Path) -> bool:
+    """Whether the project a recipe in `recipe_dir` belongs to has the shipped melody model."""
+    from .recipe import project_root_for
+
+    model = project_root_for(Path(recipe_dir) / "recipe.yaml") / MELODY_MODEL
+    try:
+        return json.loads((model / "model.json").read_text()).get("kind") == "melody"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def default_title(recipe_dir: Path) -> str:
+    """'Untitled', or 'Untitled 2', 3, ... when that recipe file exists already."""
+    title, number = DEFAULT_TITLE, 2
+    while (Path(recipe_dir) / f"{slug(title)}.yaml").exists():
+        title, number = f"{DEFAULT_TITLE} {number}", number + 1
+    return title
 
 
 def write_recipe(answers: WizardAnswers, folder: Path, *, force: bool = False) -> Path:
@@ -468,7 +514,8 @@ def write_recipe(answers: WizardAnswers, folder: Path, *, force: bool = False) -
 
 
 def new_command(
-    title: Optional[str] = typer.Option(None, "--title", "-t", help="Title; also names the recipe file."),
+    title: Optional[str] = typer.Option(None, "--title", "-t", help="Title; also names the recipe file "
+                                        "(default: Untitled, numbered when taken)."),
     mood: Optional[str] = typer.Option(None, "--mood", help=f"Starting point: {', '.join(MOODS)}."),
     tempo: Optional[float] = typer.Option(None, "--tempo", help="Beats per minute (default: the mood's)."),
     key: Optional[str] = typer.Option(None, "--key", help="e.g. 'D minor' (default: the mood's)."),
@@ -480,6 +527,8 @@ def new_command(
     overlay: Optional[list[str]] = typer.Option(None, "--overlay",
                                                 help="Ambience: rain, vinyl, hiss or none (repeatable)."),
     effects: Optional[str] = typer.Option(None, "--effects", help=f"Effects preset: {', '.join(EFFECT_PRESETS)}."),
+    melody: Optional[str] = typer.Option(None, "--melody", help=f"Preset for a melody track sampled by {MELODY_MODEL}, "
+                                         "or none (default: the mood's, when the model is in the project)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Master seed (default: from the title)."),
     folder: Path = typer.Option(Path("recipes"), "--dir", help="Where the recipe is written."),
     force: bool = typer.Option(False, "--force", help="Replace a recipe of the same name."),
@@ -489,7 +538,7 @@ def new_command(
     folder = Path(folder)
     answers = run_wizard(title=title, mood=mood, tempo=tempo, key=key, length=length, soundfont=soundfont,
                          chords=chords, bass=bass, drums=drums, overlays=overlay or None, effects=effects,
-                         seed=seed, yes=yes, recipe_dir=folder.resolve())
+                         seed=seed, melody=melody, yes=yes, recipe_dir=folder.resolve())
     path = write_recipe(answers, folder, force=force)
     typer.echo(f"wrote {path}")
     typer.echo(f"build it with:  lofictl build {path}")

@@ -215,6 +215,9 @@ def test_every_example_recipe_verifies_in_a_fresh_process(tmp_path):
     result = _cli("verify", *files, cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("identical") == len(recipes)
+    for recipe in recipes:  # and diff agrees with the build: nothing would re-run
+        result = _cli("diff", "--json", recipe, cwd=project)
+        assert result.returncode == 0 and json.loads(result.stdout)["rerun"] == [], (recipe.name, result.stdout)
     for recipe in recipes:  # levels: at the loudness target, under the true-peak ceiling
         lock = json.loads(recipe.with_name(recipe.stem + ".lock.json").read_text())
         loudness = lock["loudness"]
@@ -313,3 +316,24 @@ def test_originality_gate_resamples_then_fails(write_recipe, project, monkeypatc
     with pytest.raises(LofictlError, match="max_overlap_15") as info:
         b.build_recipe(load_recipe(path), quiet=True, midi_only=True, use_cache=False)
     assert "test_loop.yaml:" in str(info.value) and "tracks.melody.generate.max_overlap_15" in str(info.value)
+
+
+DIFF_RECIPE = TINY.replace("      - LowpassFilter: {cutoff_frequency_hz: 3200}\n",
+                           "      - LowpassFilter: {cutoff_frequency_hz: 3200}\n    send_db: -8\n"
+                           "    duck: {depth_db: 4}\n").replace(
+    "output: {formats: [wav]}", "overlays:\n  - {ambience: vinyl, gain_db: -30, duck: {depth_db: 3}}\n"
+    "output: {formats: [wav], daw: [dawproject]}")
+
+
+def test_diff_predicts_exactly_what_build_runs(write_recipe):
+    # A recipe with every kind of stage: ducking (the kick feeds stems and overlays), a send
+    # bus, an overlay, dry stems and a DAW project. Each edit is diffed, then built.
+    path = write_recipe(DIFF_RECIPE)
+    b.build_recipe(load_recipe(path), quiet=True)
+    assert diff_recipe(path)["rerun"] == [], "right after a build nothing is predicted"
+    for edit in (["master.loudness_lufs=-18"], ["tracks.chords.duck.depth_db=8"], ["tracks.drums.pattern=lazy"],
+                 ["tracks.bass.gain_db=-3", "overlays.0.gain_db=-24"], ["output.formats=[wav, flac]"]):
+        predicted = diff_recipe(path, edit)["rerun"]
+        ran = b.build_recipe(load_recipe(path, edit), quiet=True).ran
+        assert sorted(predicted) == sorted(ran), edit
+        assert diff_recipe(path, edit)["rerun"] == [], edit

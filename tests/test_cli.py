@@ -61,6 +61,34 @@ def test_validate_mistakes_exit_2_in_one_line(write_recipe, change, expected):
     assert "test_loop.yaml:" in result.output
 
 
+def test_validate_reports_every_mistake_in_a_file(write_recipe, project):
+    # Schema errors, cross-field errors and missing resources, all in one run, in file order.
+    text = (SMALL_RECIPE.replace("tempo: 90", "tempo: 1000")
+            .replace("length: 4 bars", "sections:\n  - {name: A, bars: 2}\n  - {name: A, bars: 2, repeat: B}")
+            .replace('"Dm9 G13 Cmaj9 A7b9"', '"Dm9 Xq7"').replace("preset: Acoustic Bass", "preset: Acoustic Bas")
+            .replace("pattern: boom-bap", "pattern: boombap")
+            .replace("    part: bass\n", "    part: bass\n    follow: chord\n"))
+    text += "overlays:\n  - {file: effects/none.wav}\n"
+    result = run("validate", write_recipe(text), write_recipe(name="fine"))
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    expected = ["tempo: must be from 20 to 300", "sections.1.name: section name 'A' is used twice",
+                "sections.1.repeat: repeats 'B'", "tracks.chords.progression: unknown chord symbol 'Xq7'",
+                "tracks.bass.follow: follows 'chord'", "tracks.bass.instrument.preset: no preset named 'Acoustic Bas'",
+                "tracks.drums.pattern: unknown drum pattern 'boombap'", "overlays.0.file: 'effects/none.wav' not found"]
+    assert len(lines) == len(expected)
+    for line, words in zip(lines, expected):
+        assert words in line and "test_loop.yaml:" in line
+    assert "ok" in result.output and "fine.yaml" in result.output  # the next recipe is still checked
+    # with the schema passing, the resource problems are listed together too
+    text = SMALL_RECIPE.replace("preset: Acoustic Bass", "preset: Acoustic Bas").replace(
+        "cutoff_frequency_hz: 3200", "cutoff: 3200") + "overlays:\n  - {file: effects/none.wav}\n"
+    result = run("validate", write_recipe(text))
+    assert result.exit_code == 2
+    for words in ("tracks.chords.effects.0", "tracks.bass.instrument.preset", "overlays.0.file"):
+        assert words in result.output, result.output
+
+
 def test_overlay_missing_or_not_audio(write_recipe, project):
     text = SMALL_RECIPE + "overlays:\n  - {file: effects/rain.wav, gain_db: -20}\n"
     result = run("validate", write_recipe(text))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
@@ -16,6 +17,7 @@ from lofictl.compose import compose
 from lofictl.errors import LofictlError
 from lofictl.midi import assign_channels
 from lofictl.recipe import parse_recipe_text
+from lofictl.score import Score
 
 DATA = Path(__file__).parent / "data" / "dawproject"
 SR = 44100
@@ -218,9 +220,13 @@ def test_dawproject_embeds_each_stem_once_under_audio(export):
     project = daw.read_dawproject(path)
     audio_files = [name for name in project["files"] if name.startswith("audio/")]
     assert len(audio_files) == len(exp.stems)
-    for stem in exp.stems:
+    for stem in exp.stems:  # as 24-bit FLAC: the same samples, to within 24-bit rounding
         inside = daw.archive_names(exp.stems)[stem]
-        assert daw.dawproject_member(path, inside) == (folder / stem.path).read_bytes()
+        assert inside.endswith(".flac")
+        packed, rate = sf.read(io.BytesIO(daw.dawproject_member(path, inside)), dtype="float32")
+        original, _ = sf.read(folder / stem.path, dtype="float32")
+        assert rate == SR and packed.shape == original.shape
+        assert np.max(np.abs(packed - original)) <= 2.0 ** -23
     referenced = sorted(c["audio"]["path"] for t in project["tracks"] for c in t["clips"] if c["audio"])
     assert referenced == sorted(audio_files)
 
@@ -237,11 +243,27 @@ def test_dawproject_zip_is_deterministic(export):
     assert {i.date_time for i in infos} == {daw.ZIP_DATE}
 
 
-def test_archive_names_share_one_entry_per_file_and_split_clashing_names():
-    a = daw.StemInfo("a", Path("stems/x.wav"))
-    a_dry = daw.StemInfo("a", Path("stems/x.wav"), "dry")
-    b = daw.StemInfo("b", Path("other/x.wav"))
-    assert daw.archive_names([a, a_dry, b]) == {a: "audio/x.wav", a_dry: "audio/x.wav", b: "audio/x-2.wav"}
+def test_archive_names_share_one_entry_per_file_and_keep_folders():
+    a = daw.StemInfo("a", Path("stems/01_a.wav"))
+    a_again = daw.StemInfo("a", Path("stems/01_a.wav"), "overlay")
+    a_dry = daw.StemInfo("a", Path("stems/dry/01_a.wav"), "dry")
+    b = daw.StemInfo("b", Path("/elsewhere/01_a.wav"))
+    mix = daw.StemInfo("Mix", Path("tune.flac"), "mix")
+    assert daw.archive_names([a, a_again, a_dry, b, mix]) == {
+        a: "audio/01_a.flac", a_again: "audio/01_a.flac", a_dry: "audio/dry/01_a.flac", b: "audio/01_a-2.flac",
+        mix: "audio/tune.flac"}
+    assert daw.archive_names([a], keep_wav={"stems/01_a.wav"}) == {a: "audio/01_a.wav"}
+
+
+def test_a_stem_past_full_scale_stays_float_wav(tmp_path):
+    # FLAC stores integers: a float stem peaking past ±1.0 would clip, so it goes in as WAV.
+    loud = np.full((SR // 10, 2), 1.5, dtype=np.float32)
+    sf.write(tmp_path / "loud.wav", loud, SR, subtype="FLOAT")
+    score = Score(90, 4, 4, "C major", 4.0, ())
+    exp = daw.DawExport("Loud", score, (daw.StemInfo("loud", Path("loud.wav")),), SR)
+    path = daw.write_dawproject(tmp_path / "loud.dawproject", exp)
+    packed, _ = sf.read(io.BytesIO(daw.dawproject_member(path, "audio/loud.wav")), dtype="float32")
+    assert np.array_equal(packed, loud)
 
 
 # --- stem conventions -----------------------------------------------------------------------

@@ -36,10 +36,11 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 def test_writes_a_wide_png_with_the_same_bytes_every_time(tmp_path):
     score = make_score(bars=64)
-    data = render_pianoroll(score, tmp_path / "pianoroll.png")
-    assert (tmp_path / "pianoroll.png").read_bytes() == data
+    assert render_pianoroll(score, tmp_path / "pianoroll.png") == [tmp_path / "pianoroll.png"]
+    data = (tmp_path / "pianoroll.png").read_bytes()
     assert png_size(data) == (1600, 800)
-    assert render_pianoroll(score, tmp_path / "again.png") == data
+    render_pianoroll(score, tmp_path / "again.png")
+    assert (tmp_path / "again.png").read_bytes() == data
     assert b"Software" not in data and b"Matplotlib" not in data  # no version tag to drift
 
 
@@ -52,3 +53,12 @@ def test_other_shapes_render():
     for score in (empty, make_score(bars=4, with_drums=False), make_score(bars=6, numerator=6, denominator=8),
                   make_score(bars=8, numerator=3, denominator=4).copy(sections=(), chords=())):
         assert png_size(pianoroll_png(score)) == (1600, 800)
+
+
+def test_a_long_piece_gets_rows_and_pages(tmp_path):
+    # 300 bars: rows of 32 bars, 8 rows a page (so every bar stays wide enough to read), then a
+    # second page with the last 2 rows
+    pages = render_pianoroll(make_score(bars=300), tmp_path / "long.png")
+    assert [p.name for p in pages] == ["long.png", "long-2.png"]
+    assert png_size(pages[0].read_bytes()) == (1600, round((8 * 3.4 + 0.8) * 100))
+    assert png_size(pages[1].read_bytes()) == (1600, round((2 * 3.4 + 0.8) * 100))

@@ -103,9 +103,11 @@ def test_section_mistakes(write_recipe, change, expected):
     assert expected in error_for(write_recipe, SECTIONS.replace(*change))
 
 
-def test_length_disagreeing_with_sections(write_recipe):
-    message = error_for(write_recipe, SECTIONS.replace("swing: 0.55", "swing: 0.55\nlength: 12 bars"))
-    assert "length says 12 bars but the sections add up to 10" in message
+def test_length_with_sections_fills_out_but_never_cuts(write_recipe):
+    message = error_for(write_recipe, SECTIONS.replace("swing: 0.55", "swing: 0.55\nlength: 8 bars"))
+    assert "length 8 bars is shorter than the sections (10 bars)" in message
+    filled = load_recipe(write_recipe(SECTIONS.replace("swing: 0.55", "swing: 0.55\nlength: 12 bars"))).recipe
+    assert filled.total_bars == 14  # intro, A, A2, then A again: the first section boundary past 12
 
 
 def test_paths_may_not_leave_the_project(write_recipe):

@@ -149,7 +149,7 @@ def test_new_refuses_to_overwrite_without_force(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args, message", [
     (["--title", "X", "--chords", "Electric Pianoo 1"], "no preset named"),
     (["--title", "X", "--soundfont", "Nope.sf2"], "not found"),
-    (["--length", "4"], "needs a --title"),
+    (["--title", "X", "--melody", "Vibraphone"], "needs the melody model"),
 ])
 def test_new_yes_with_a_bad_flag_exits_2_with_one_line(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
@@ -157,6 +157,39 @@ def test_new_yes_with_a_bad_flag_exits_2_with_one_line(tmp_path, monkeypatch, ar
     assert result.exit_code == EXIT_USER_ERROR
     assert message in result.output
     assert not (tmp_path / "recipes" / "x.yaml").exists()
+
+
+def test_new_yes_without_a_title_takes_a_default_and_never_overwrites(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for expected in ("untitled.yaml", "untitled_2.yaml", "untitled_3.yaml"):
+        result = CliRunner().invoke(_app(), ["new", "--yes", "--length", "4"])
+        assert result.exit_code == 0, result.output
+        assert f"wrote {Path('recipes') / expected}" in result.output
+    titles = [load_recipe(tmp_path / "recipes" / name).recipe for name in ("untitled.yaml", "untitled_2.yaml")]
+    assert [r.title for r in titles] == ["Untitled", "Untitled 2"]
+    assert titles[0].seed != titles[1].seed  # the seed follows the title: another variation
+
+
+def test_new_adds_a_melody_from_the_shipped_model(tmp_path, monkeypatch):
+    import shutil
+
+    from conftest import REPO
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "No Model", "--length", "4"])
+    assert "melody" not in load_recipe(tmp_path / "recipes" / "no_model.yaml").recipe.tracks
+    shutil.copytree(REPO / "models" / "lofi-melody", tmp_path / "models" / "lofi-melody")
+    result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "With Melody", "--mood", "night",
+                                         "--length", "4"])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "recipes" / "with_melody.yaml"
+    melody = load_recipe(path).recipe.tracks["melody"]
+    assert melody.generate.model == "models/lofi-melody" and melody.instrument.preset == "Muted Trumpet"
+    from lofictl.build import prepare
+
+    prepare(load_recipe(path), deep=True)  # the model loads: the recipe builds as written
+    result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "Plain", "--melody", "none", "--length", "4"])
+    assert "melody" not in load_recipe(tmp_path / "recipes" / "plain.yaml").recipe.tracks
 
 
 def test_new_asks_each_question_and_asks_again_after_a_wrong_answer(tmp_path, monkeypatch):

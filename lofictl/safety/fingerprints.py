@@ -26,14 +26,14 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 # Bump a stage's number whenever its outputs change for the same inputs.
 STAGE_VERSIONS: dict[str, int] = {
-    "compose": 1,   # chords, melody, bass, drums → score.json
-    "midi": 1,      # score → MIDI files and the piano roll
-    "stem": 1,      # FluidSynth, effects, gain/pan, ducking → one float32 stem
-    "dry": 1,       # FluidSynth alone → the dry stem for DAWs
+    "compose": 2,   # chords, melody, bass, drums → score.json (2: voicings by function, humanize, tempo map)
+    "midi": 2,      # score → MIDI files and the piano roll (2: tempo map, piano-roll rows)
+    "stem": 2,      # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map)
+    "dry": 2,       # FluidSynth alone → the dry stem for DAWs (2: tempo map)
     "overlays": 1,  # ambience files and generators → overlay layers
-    "bus": 1,       # sends → the shared reverb bus
-    "mix": 1,       # stems → the master (chain, loudness, true peak)
-    "export": 1,    # encodings, delivery stems, DAW projects
+    "bus": 2,       # sends → the shared reverb bus (2: follows the stems)
+    "mix": 2,       # stems → the master (chain, loudness, true peak) (2: follows the stems)
+    "export": 2,    # encodings, delivery stems, DAW projects (2: FLAC in .dawproject, tempo automation)
 }
 
 # The modules each stage runs (what they import inside lofictl is added); the runner's own files

@@ -8,56 +8,27 @@ gets a variation. Voice leading restarts at each section for the same reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from . import drums, theory
-from .errors import LofictlError
-from .recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
-from .score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, Track
-from .seeds import derive_seed
+from .. import drums, theory
+from ..errors import LofictlError
+from ..recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
+from ..score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, TempoMap, Track
+from ..seeds import derive_seed
+from . import harmony
+from .form import Block, arrangement, tempo_plan
+from .humanize import perform
 
 EPS = 1e-9
 
 
-@dataclass(frozen=True)
-class Block:
-    """One section laid out in time, with the name of the material it plays."""
-
-    name: str
-    start_bar: int
-    bars: int
-    tracks: tuple[str, ...]
-    material: str  # the section whose notes this one plays (itself unless it repeats)
-    variation: int | None  # the section's own seed, if it asks for a variation
-
-
-def arrangement(recipe: Recipe) -> list[Block]:
-    everything = tuple(recipe.tracks)
-    if not recipe.sections:
-        return [Block("main", 0, recipe.total_bars, everything, "main", None)]
-    blocks: list[Block] = []
-    by_name: dict[str, Block] = {}
-    start = 0
-    for section in recipe.sections:
-        original = by_name.get(section.repeat) if section.repeat else None
-        tracks = tuple(section.tracks) if section.tracks is not None else (
-            original.tracks if original else everything)
-        material = original.material if original else section.name
-        variation = section.seed if section.seed is not None else (original.variation if original else None)
-        block = Block(section.name, start, section.bars, tracks, material, variation)
-        blocks.append(block)
-        by_name[section.name] = block
-        start += section.bars
-    return blocks
-
-
 def _material_seed(recipe: Recipe, track_name: str, track_seed: int | None, block: Block) -> int:
     base = track_seed if track_seed is not None else derive_seed(recipe.seed, "track", track_name)
-    return derive_seed(base, "section", block.material, block.variation if block.variation is not None else "-")
+    seed = derive_seed(base, "section", block.material, block.variation if block.variation is not None else "-")
+    return seed if block.take == 1 else derive_seed(seed, "take", block.take)  # another pass: new variations
 
 
 # --- chords -------------------------------------------------------------------------------------
@@ -151,11 +122,9 @@ def _chord_rhythm(event: ChordEvent, pitches: tuple[int, ...], rhythm: str, beat
     for index, (offset, length) in enumerate(hits):
         velocity_base = 64 + int(generator.integers(-6, 7))
         chosen = [pitches[index % len(pitches)]] if rhythm == "arp" else list(pitches)
-        for voice, pitch in enumerate(chosen):
-            strum = 0.015 * voice if rhythm != "arp" else 0.0  # a soft roll, low to high
+        for voice, pitch in enumerate(chosen):  # struck together: humanize.perform rolls them
             velocity = int(np.clip(velocity_base - 3 * voice + int(generator.integers(-3, 4)), 1, 127))
-            notes.append(Note(round(event.start + offset + strum, 6), max(0.05, round(length - strum, 6)),
-                              pitch, velocity))
+            notes.append(Note(round(event.start + offset, 6), max(0.05, round(length, 6)), pitch, velocity))
     return notes
 
 
@@ -169,7 +138,8 @@ def bass_notes(timeline: list[ChordEvent], blocks: list[Block], style: str, key:
     scale = set(key.scale)
     for block in blocks:
         start, end = block.start_bar * beats_per_bar, (block.start_bar + block.bars) * beats_per_bar
-        generator = np.random.default_rng(derive_seed(seed, "bass", block.material, block.variation or "-"))
+        generator = np.random.default_rng(derive_seed(seed, "bass", block.material, block.variation or "-",
+                                                      *(("take", block.take) if block.take > 1 else ())))
         events = [e for e in timeline if start - EPS <= e.start < end - EPS]
         for index, event in enumerate(events):
             chord = theory.parse_chord(event.symbol)
@@ -268,6 +238,8 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
     bpb = recipe.beats_per_bar
     blocks = arrangement(recipe)
     total_beats = recipe.total_bars * bpb
+    initial_tempo, tempo_changes = tempo_plan(recipe, blocks)
+    timing = Score(initial_tempo, *recipe.meter, recipe.key, total_beats, (), tempo_changes=tempo_changes).tempo_map
 
     timelines: dict[str, list[ChordEvent]] = {}
     for name, track in recipe.tracks.items():
@@ -280,10 +252,17 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
                 timelines[name] = chord_timeline(recipe, blocks, source, name, track.seed)
             except LofictlError as exc:  # a model's errors name fields of the track's generate:
                 raise exc.under(("tracks", name, "generate")) from None
-    primary = next(iter(timelines), None)
+    placed = {name: clip_notes(clips[name], blocks, track, bpb)
+              for name, track in recipe.tracks.items() if isinstance(track, MidiTrack)}
+    primary = recipe.harmony or next(iter(timelines), None) or next(iter(placed), None)
+    for name in sorted({primary, *(getattr(t, "follow", None) for t in recipe.tracks.values())} & set(placed)):
+        timelines[name] = clip_chords(placed[name], blocks, recipe.tracks[name], bpb, key)
 
     tracks: list[Track] = []
     channels = iter([c for c in range(16) if c != DRUM_CHANNEL])
+    spans = [(b.start_bar * bpb, (b.start_bar + b.bars) * bpb, _mean_seconds_per_beat(timing, b, bpb),
+              (b.material, b.variation if b.variation is not None else "-", *((b.take,) if b.take > 1 else ())))
+             for b in blocks]
     for name, track in recipe.tracks.items():
         seed = track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name)
         if isinstance(track, ChordsTrack):
@@ -300,11 +279,15 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
                 raise exc.under(("tracks", name, "generate")) from None
             notes = swung(notes, recipe.swing)
         elif isinstance(track, DrumsTrack):
-            notes = drum_part(recipe, blocks, track, name)
+            notes = drum_part(recipe, blocks, track, name, timing)
         elif isinstance(track, MidiTrack):
-            notes = clip_notes(clips[name], blocks, track, bpb)
+            notes = placed[name]
         else:  # pragma: no cover - the schema admits only the parts above
             raise AssertionError(track)
+        if not isinstance(track, DrumsTrack):  # drums humanize on their own grid (drums.py)
+            feel = track.humanize
+            notes = perform(notes, spans, feel.timing_ms, feel.velocity, seed, (track.part, name),
+                            strum_ms=feel.strum_ms, roll=isinstance(track, ChordsTrack) and track.rhythm != "arp")
         notes = sorted(_only_active(notes, blocks, name, bpb))
         is_drums = track.part == "drums"
         bank, program = programs.get(name, (0, 0))
@@ -315,8 +298,8 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
 
     sections = tuple(Section(b.name, b.start_bar, b.bars, b.tracks) for b in blocks)
     numerator, denominator = recipe.meter
-    return Score(recipe.tempo, numerator, denominator, recipe.key, total_beats, tuple(tracks),
-                 tuple(timelines[primary]) if primary else (), sections)
+    return Score(initial_tempo, numerator, denominator, recipe.key, total_beats, tuple(tracks),
+                 tuple(timelines[primary]) if primary else (), sections, tempo_changes)
 
 
 def clip_notes(clip: tuple[Note, ...], blocks: list[Block], track: MidiTrack, beats_per_bar: float) -> list[Note]:
@@ -338,22 +321,45 @@ def clip_notes(clip: tuple[Note, ...], blocks: list[Block], track: MidiTrack, be
     return notes
 
 
-def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str) -> list[Note]:
+def clip_chords(placed: list[Note], blocks: list[Block], track: MidiTrack, beats_per_bar: float,
+                key: theory.Key) -> list[ChordEvent]:
+    """The chords a clip plays, read section by section (so no chord spans two sections, and a
+    repeat reads as its original)."""
+    events: list[ChordEvent] = []
+    made: dict[tuple, list[ChordEvent]] = {}
+    for block in blocks:
+        start, span = block.start_bar * beats_per_bar, block.bars * beats_per_bar
+        material = (block.material, block.variation)
+        if material not in made:
+            local = [n.copy(start=round(n.start - start, 6)) for n in placed if start - EPS <= n.start < start + span - EPS]
+            made[material] = harmony.detect_chords(local, span, beats_per_bar, track.changes, key)
+        # a section where the clip is silent (it does not loop) holds the chord before it
+        held = events[-1].symbol if events else tonic_chord(key).symbol
+        for event in made[material] or [ChordEvent(0.0, span, held)]:
+            events.append(ChordEvent(round(event.start + start, 6), event.duration, event.symbol))
+    return events
+
+
+def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str, timing: TempoMap) -> list[Note]:
     """Drums for each section; a repeat plays its original's bars, moved to where it sits.
 
     The drum generator draws each bar's variation from the bar's number, so a repeat is made
-    at the original's bar numbers and shifted, which keeps it note for note the same.
+    at the original's bar numbers and shifted, which keeps it note for note the same. Swing is
+    in beats, so it follows the tempo; humanize (in ms) is turned into beats at the section's
+    own tempo (its mean, through a ramp).
     """
-    first_bar = {block.name: block.start_bar for block in blocks}
+    first_bar: dict[tuple[str, int], int] = {}
+    for block in blocks:  # an original comes before its repeats; each pass has its own bars
+        first_bar.setdefault((block.material, block.take), block.start_bar)
     bpb = recipe.beats_per_bar
     notes: list[Note] = []
     for block in blocks:
-        origin = first_bar[block.material]
+        origin = first_bar[(block.material, block.take)]
         seed = _material_seed(recipe, name, track.seed, block)
         made = drums.drum_notes(
             track.pattern, origin, block.bars, bpb, seed,
             swing=recipe.swing, humanize_timing_ms=track.humanize.timing_ms,
-            humanize_velocity=track.humanize.velocity, seconds_per_beat=60.0 / recipe.tempo,
+            humanize_velocity=track.humanize.velocity, seconds_per_beat=_mean_seconds_per_beat(timing, block, bpb),
             fill_last_bar=track.fills and len(blocks) > 1, meter=recipe.meter,
             dynamics=track.dynamics, laid_back_ms=track.laid_back_ms)
         shift = (block.start_bar - origin) * bpb
@@ -361,8 +367,15 @@ def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str)
     return notes
 
 
+def _mean_seconds_per_beat(timing: TempoMap, block: Block, beats_per_bar: float) -> float:
+    start, end = block.start_bar * beats_per_bar, (block.start_bar + block.bars) * beats_per_bar
+    if timing.is_constant:
+        return timing.points[0][1]
+    return (timing.seconds(end) - timing.seconds(start)) / (end - start)
+
+
 def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, track: ChordsTrack) -> ChordSource:
-    from . import generate  # JAX is imported only when a recipe uses a model
+    from .. import generate  # JAX is imported only when a recipe uses a model
 
     settings = track.generate
 
@@ -387,8 +400,8 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
     melody that copies the training data beyond it is re-sampled with the next derived seed.
     The measures and the seed used go into `measures_out` (for the lock).
     """
-    from . import evaluate, generate
-    from .errors import LofictlError
+    from .. import evaluate, generate
+    from ..errors import LofictlError
 
     settings = track.generate
     bpb = recipe.beats_per_bar
@@ -397,7 +410,7 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
     for block in blocks:
         start = block.start_bar * bpb
         span = block.bars * bpb
-        material = (block.material, block.variation)
+        material = (block.material, block.variation, block.take)
         if name not in block.tracks:
             continue  # silent here: no melody to sample
         if material not in made:
@@ -421,7 +434,8 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
                     "raise the temperature or loosen the gate", field=("tracks", name, "generate", "max_overlap_15"))
             made[material] = melody
             if measures_out is not None:
-                measures_out[block.material if block.variation is None else f"{block.material}~{block.variation}"] = {
-                    "seed": seed, "resamples": attempt, **measures}
+                label = block.material if block.variation is None else f"{block.material}~{block.variation}"
+                label += f"@{block.take}" if block.take > 1 else ""
+                measures_out[label] = {"seed": seed, "resamples": attempt, **measures}
         notes.extend(n.copy(start=round(n.start + start, 6)) for n in made[material])
     return notes
