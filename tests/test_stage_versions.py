@@ -159,11 +159,12 @@ def test_an_edited_input_file_reruns_the_stages_that_read_it(tmp_path, which, ki
 
 def test_verify_names_a_version_bump_as_the_cause(built, monkeypatch):
     path, _ = built
+    export = fingerprints.STAGE_VERSIONS["export"]
     monkeypatch.setitem(fingerprints.STAGE_VERSIONS, "mix", fingerprints.STAGE_VERSIONS["mix"] + 1)
-    monkeypatch.setitem(fingerprints.STAGE_VERSIONS, "export", fingerprints.STAGE_VERSIONS["export"] + 1)
+    monkeypatch.setitem(fingerprints.STAGE_VERSIONS, "export", export + 1)
     report = verify_recipe(path)
     assert not report["identical"]
-    assert any("the code of stage export changed (version 1 in the lock, 2 here)" in c
+    assert any(f"the code of stage export changed (version {export} in the lock, {export + 1} here)" in c
                for c in report["likely_causes"]), report["likely_causes"]
 
 
