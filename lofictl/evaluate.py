@@ -272,14 +272,11 @@ def measure_notes(notes, chords, key, index: NgramIndex | None = None, total_bea
 # --- the index in a model folder ------------------------------------------------------------
 
 def split_pieces(pieces, seed: int, val_fraction: float):
-    """(training, held-out) exactly as `train.loop.prepare` splits a corpus for a seed."""
-    names = sorted({p.name for p in pieces})
-    threshold = int(val_fraction * 1000)
-    val = {n for n in names if derive_seed(seed, "split", n) % 1000 < threshold}
-    if not val and len(names) > 1:
-        val = {min(names, key=lambda n: derive_seed(seed, "split", n))}
-    train = [p for p in pieces if p.name not in val or len(names) == 1]
-    return train, [p for p in pieces if p.name in val]
+    """(training, held-out) exactly as `train.loop.prepare` splits a corpus for a seed (held out:
+    validation and, for POP909, test pieces)."""
+    from .train import corpus as corpus_mod
+    splits = corpus_mod.assign_splits([p.name for p in pieces], seed, val_fraction)
+    return [p for p in pieces if splits[p.name] == "train"], [p for p in pieces if splits[p.name] != "train"]
 
 
 def _training_facts(model_dir: Path) -> dict:
@@ -445,8 +442,8 @@ def originality_gate(measures: dict, max_overlap_15: float) -> bool:
 
 # --- eval -----------------------------------------------------------------------------------
 
-def _symbol(root: int, quality: str) -> str:
-    return theory.NOTE_NAMES[root % 12] + tokens.CHORD_QUALITIES[quality][1]
+def _symbol(root: int, quality: str, bass: int = 0) -> str:
+    return tokens.chord_symbol(root, quality, tokens.inversion_of(quality, bass))
 
 
 def progression(piece, bars: int) -> list[score_mod.ChordEvent]:
@@ -455,14 +452,14 @@ def progression(piece, bars: int) -> list[score_mod.ChordEvent]:
     total = bars * bpb
     if not piece.chords:
         return []
-    span = math.ceil(max(s + d for s, d, _, _ in piece.chords) / bpb - 1e-9) * bpb
+    span = math.ceil(max(c[0] + c[1] for c in piece.chords) / bpb - 1e-9) * bpb
     events, offset = [], 0.0
     while offset < total - 1e-9:
-        for start, dur, root, quality in piece.chords:
+        for start, dur, root, quality, bass in piece.chords:
             s = start + offset
             if s >= total - 1e-9:
                 break
-            events.append(score_mod.ChordEvent(s, min(dur, total - s), _symbol(root, quality)))
+            events.append(score_mod.ChordEvent(s, min(dur, total - s), _symbol(root, quality, bass)))
         offset += span
     return events
 
