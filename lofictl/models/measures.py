@@ -31,9 +31,13 @@ Distances: Euclidean between histograms, absolute difference between scalars.
 
 Melodies are read as one line: where notes start together only the highest counts.
 
-Progressions: `loop_period` asks whether a section repeats a 1-, 2- or 4-bar pattern of chords
-(compared beat by beat by root and pitch classes, so spelling does not matter; the last bar may
-differ — a turnaround); a section on one chord throughout is *static*, not a loop.
+Progressions: `loop_period` asks whether a section repeats a 1-, 2- or 4-bar pattern of chords.
+Bars are compared by their *steps*: in each half bar the chord sounding longest, read as its
+root and third (major, minor, or none for sus chords, which match either) — so Am and Am9 are
+the same step, a change pushed a beat ahead of the bar line or a passing chord is not a
+different bar, and spelling does not matter. Every bar from the second time round must match
+the bar a period earlier, except the section's last bar (a turnaround). A section on one chord
+throughout is *static*, not a loop.
 `quality_shares` gives the share of chord time per reduced quality (tokens.reduce_intervals).
 """
 
@@ -219,7 +223,7 @@ def _density(x: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
     half = int(min(math.ceil(4 * bandwidth / step), len(grid) - 1))
     offsets = np.arange(-half, half + 1) * step
     kernel = np.exp(-0.5 * (offsets / bandwidth) ** 2)
-    density = np.convolve(weights, kernel / kernel.sum(), mode="same")
+    density = np.convolve(weights, kernel / kernel.sum())[half:half + len(grid)]
     return density / (density.sum() * step)
 
 
@@ -311,39 +315,57 @@ def density_curves(x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 
 # --- progressions --------------------------------------------------------------------------
 
-def _chord_label(symbol: str) -> tuple[int, frozenset[int]]:
+def _chord_label(symbol: str) -> tuple[int, str]:
+    """(root, third) — 'M' major third, 'm' minor third, '-' none (sus): what a progression's
+    step is, whatever its colour (Cm, Cm7 and Cm9 are one step; C and Cm are two)."""
     chord = theory.parse_chord(symbol)
-    return chord.root, chord.pitch_classes
+    steps = {i % 12 for i in chord.intervals}
+    return chord.root, "M" if 4 in steps else "m" if 3 in steps else "-"
 
 
-def beat_grid(chords, bars: int, beats_per_bar: float) -> list[tuple]:
-    """Per bar, the chord sounding at each beat's midpoint as (root, pitch classes), None for
-    no chord."""
-    beats = max(int(round(beats_per_bar)), 1)
+def _same_step(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a[0] == b[0] and (a[1] == b[1] or "-" in (a[1], b[1]))
+
+
+def bar_steps(chords, bars: int, beats_per_bar: float) -> list[tuple]:
+    """Per bar, the chord sounding longest in each half bar as _chord_label (None: no chord), so a
+    change pushed a beat early or a passing chord does not make a bar different."""
+    half = beats_per_bar / 2
     labelled = [(c.start, c.end, _chord_label(c.symbol)) for c in chords]
     rows = []
     for bar in range(bars):
         row = []
-        for b in range(beats):
-            t = bar * beats_per_bar + (b + 0.5) * beats_per_bar / beats
-            row.append(next((label for start, end, label in labelled if start <= t < end), None))
+        for h in range(2):
+            lo = bar * beats_per_bar + h * half
+            best, longest = None, 1e-9
+            for start, end, label in labelled:
+                held = min(end, lo + half) - max(start, lo)
+                if held > longest + 1e-9:
+                    best, longest = label, held
+            row.append(best)
         rows.append(tuple(row))
     return rows
 
 
+def _same_bar(a: tuple, b: tuple) -> bool:
+    return all(_same_step(x, y) for x, y in zip(a, b))
+
+
 def loop_period(chords, bars: int, beats_per_bar: float, periods=LOOP_PERIODS) -> dict:
     """{"period": shortest p in `periods` whose bars repeat, else None; "static": one chord
-    throughout}. Bars i and i-p must match for every i ≥ p but the last (a turnaround), and
-    the pattern must come round at least twice."""
-    rows = beat_grid(chords, bars, beats_per_bar)
+    throughout}. Bars i and i-p must match for every i ≥ p but the last bar (a turnaround
+    may end the section); the section must be long enough for the pattern to come round twice."""
+    rows = bar_steps(chords, bars, beats_per_bar)
     labels = {label for row in rows for label in row}
     if len(labels) <= 1:
         return {"period": None, "static": True}
     for p in periods:
         if bars < 2 * p:
             continue
-        checked = range(p, bars - 1) if bars - 1 >= 2 * p else range(p, bars)
-        if all(rows[i] == rows[i - p] for i in checked):
+        # Every bar from the second time round on matches the bar p before, the last excepted.
+        if all(_same_bar(rows[i], rows[i - p]) for i in range(p, bars - 1)):
             return {"period": p, "static": False}
     return {"period": None, "static": False}
 

@@ -60,7 +60,7 @@ def json_bytes(data) -> bytes:
     return (json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
-def png(draw, size=(8, 4.5)) -> bytes:
+def png(draw, size=(8, 4.5), tight: bool = True) -> bytes:
     """A figure drawn by `draw(fig)` as PNG bytes."""
     import matplotlib.style
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -69,7 +69,8 @@ def png(draw, size=(8, 4.5)) -> bytes:
         fig = Figure(figsize=size, dpi=100)
         FigureCanvasAgg(fig)
         draw(fig)
-        fig.tight_layout()
+        if tight:
+            fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     return buffer.getvalue()
@@ -126,28 +127,38 @@ def training_overlap_plot(series: list[tuple[str, dict]]) -> bytes:
     return png(draw)
 
 
+def _thin(grid, density, points: int = 256):
+    """A density curve at fewer points for drawing (the overlap was computed on the full grid)."""
+    step = max(len(grid) // points, 1)
+    return grid[::step], density[::step]
+
+
 def density_plot(features: list[str], labels: dict[str, str], reference: dict[str, tuple], rows: list[tuple]) -> bytes:
     """One panel per feature: the reference's intra-set distance density (black, dashed) and
-    each row's inter-set density, with the overlap in the legend.
+    each row's inter-set density; one legend with each row's mean overlap.
     reference: feature → (grid, density); rows: (label, {feature: (grid, density, overlap)})."""
     def draw(fig):
         cols = 4
+        handles = {}
         for k, name in enumerate(features):
             ax = fig.add_subplot(math.ceil(len(features) / cols), cols, k + 1)
             if name in reference:
-                grid, density = reference[name]
-                ax.plot(grid, density, color="black", linestyle="--", linewidth=1.2, label="human, intra-set")
-            for label, curves in rows:
+                handles["human, intra-set"], = ax.plot(*_thin(*reference[name]), color="black", linestyle="--",
+                                                       linewidth=1.2)
+            for i, (label, curves) in enumerate(rows):
                 if name in curves:
                     grid, density, overlap = curves[name]
-                    ax.plot(grid, density, linewidth=1.0, label=f"{label} ({overlap:.2f})")
+                    handles[label], = ax.plot(*_thin(grid, density), linewidth=1.0, color=f"C{i}")
+                    ax.text(0.98, 0.92 - 0.09 * i, f"{overlap:.2f}", color=f"C{i}", fontsize=7, ha="right",
+                            transform=ax.transAxes)
             ax.set_title(labels.get(name, name), fontsize=9)
             ax.tick_params(labelsize=7)
             ax.set_yticks([])
-            ax.legend(fontsize=6, loc="upper right")
-        fig.suptitle("Distances to the held-out songs: intra-set (dashed) against inter-set; overlap in brackets",
-                     fontsize=10)
-    return png(draw, size=(14, 6.5))
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 5), fontsize=8)
+        fig.suptitle("Distance to the held-out songs: human intra-set (dashed) against each row's inter-set; "
+                     "numbers: overlap", fontsize=10)
+        fig.subplots_adjust(left=0.03, right=0.99, top=0.9, bottom=0.14, wspace=0.15, hspace=0.35)
+    return png(draw, size=(14, 6.5), tight=False)
 
 
 def overlap_bars(features: list[str], labels: dict[str, str], rows: list[tuple[str, dict]]) -> bytes:
