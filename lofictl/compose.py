@@ -402,23 +402,29 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
                      if start - EPS <= e.start < start + span - EPS]
             base = _material_seed(recipe, name, settings.seed if settings.seed is not None else track.seed, block)
             gate = settings.max_overlap_15
+            where = ("tracks", name, "generate", "max_overlap_15" if gate is not None else "model")
+            rejected = []
             for attempt in range(MAX_RESAMPLES + 1):
                 seed = base if attempt == 0 else derive_seed(base, "resample", attempt)
                 melody = generate.generate_melody(
                     model_dir, key, local, span, seed, temperature=settings.temperature, top_k=settings.top_k,
                     top_p=settings.top_p, low=track.low, high=track.high, beats_per_bar=bpb)
-                measures = evaluate.melody_measures(melody, local, key, model_dir, total_beats=span,
-                                                    beats_per_bar=bpb)
-                if gate is None or evaluate.originality_gate(measures, gate):
-                    break
+                try:
+                    measures = evaluate.melody_measures(melody, local, key, model_dir, total_beats=span,
+                                                        beats_per_bar=bpb)
+                    if gate is None or evaluate.originality_gate(measures, gate):
+                        break
+                except LofictlError as exc:  # the index: missing, stale or damaged
+                    raise LofictlError(exc.message, field=where) from None
+                rejected.append({"seed": seed, "overlap_15": measures["overlap_15"]})
             else:
                 raise LofictlError(
                     f"the melody shares {measures['overlap_15']:.1%} of its 15-note windows with the model's "
                     f"training data (max_overlap_15: {gate}) after {MAX_RESAMPLES} re-samples; change the seed, "
-                    "raise the temperature or loosen the gate", field=("tracks", name, "generate", "max_overlap_15"))
+                    "raise the temperature or loosen the gate", field=where)
             made[material] = melody
             if measures_out is not None:
                 measures_out[block.material if block.variation is None else f"{block.material}~{block.variation}"] = {
-                    "seed": seed, "resamples": attempt, **measures}
+                    "seed": seed, "resamples": attempt, "rejected": rejected, **measures}
         notes.extend(n.copy(start=round(n.start + start, 6)) for n in made[material])
     return notes

@@ -357,42 +357,131 @@ def generate_melody(model_dir: Path, key: theory.Key, chords: list[score.ChordEv
     is pulled back towards the middle of low..high); `echo_strength` 0 turns the motif echo
     off (otherwise what was played `echo_bars` bars earlier is favoured at the same place).
     """
-    check_sampling(temperature, top_k, top_p)
-    _check_beats(n_beats, "n_beats")
-    _check_beats(beats_per_bar, "beats_per_bar")
-    for name, value in (("low", low), ("high", high)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 127:
-            raise LofictlError(f"must be a MIDI pitch 0..127, got {value!r}", field=name)
-    if high - low < 5:
-        raise LofictlError(f"the melody range {low}..{high} is too narrow; give at least 5 semitones", field="high")
-    if isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= 64:
-        raise LofictlError(f"must be a whole number 1..64, got {candidates!r}", field="candidates")
-    for name, value in (("scale_strength", scale_strength), ("loop_strength", loop_strength),
-                        ("anchor_strength", anchor_strength), ("echo_strength", echo_strength)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise LofictlError(f"must be a number 0 or more, got {value!r}", field=name)
-    if isinstance(echo_bars, bool) or not isinstance(echo_bars, int) or not 1 <= echo_bars <= 64:
-        raise LofictlError(f"must be a whole number of bars 1..64, got {echo_bars!r}", field="echo_bars")
+    options = MelodyOptions(temperature, top_k, top_p, low, high, candidates, scale_strength, loop_strength,
+                            anchor_strength, echo_bars, echo_strength)
+    job = _melody_job(MelodyRequest(key, tuple(chords), n_beats, seed, beats_per_bar), options)
     model = _need(model_dir, "melody")
-    tpb = tokens.TICKS_PER_BEAT
-    total = int(math.floor(n_beats * tpb + 1e-9))
-    if total <= 0:
+    if job.total <= 0:
         return []
-    timeline = chord_timeline(chords, key, total)
+    factors, ticks, valid = (np.asarray(a) for a in model.sampler.run(
+        model.params, _key(seed, "melody"), job.cond, n_steps=job.n_steps, batch=candidates))
+    return _best_candidate(job, factors, ticks, valid, options)
+
+
+@dataclass(frozen=True)
+class MelodyOptions:
+    """How melodies are sampled (generate_melody's keyword arguments), checked on creation."""
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    low: int = 60
+    high: int = 84
+    candidates: int = DEFAULT_CANDIDATES
+    scale_strength: float = DEFAULT_SCALE_STRENGTH
+    loop_strength: float = DEFAULT_LOOP_STRENGTH
+    anchor_strength: float = DEFAULT_ANCHOR_STRENGTH
+    echo_bars: int = DEFAULT_ECHO_BARS
+    echo_strength: float = DEFAULT_ECHO_STRENGTH
+
+    def __post_init__(self):
+        check_sampling(self.temperature, self.top_k, self.top_p)
+        for name, value in (("low", self.low), ("high", self.high)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 127:
+                raise LofictlError(f"must be a MIDI pitch 0..127, got {value!r}", field=name)
+        if self.high - self.low < 5:
+            raise LofictlError(f"the melody range {self.low}..{self.high} is too narrow; give at least 5 semitones",
+                               field="high")
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or not 1 <= self.candidates <= 64:
+            raise LofictlError(f"must be a whole number 1..64, got {self.candidates!r}", field="candidates")
+        for name in ("scale_strength", "loop_strength", "anchor_strength", "echo_strength"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise LofictlError(f"must be a number 0 or more, got {value!r}", field=name)
+        if isinstance(self.echo_bars, bool) or not isinstance(self.echo_bars, int) or not 1 <= self.echo_bars <= 64:
+            raise LofictlError(f"must be a whole number of bars 1..64, got {self.echo_bars!r}", field="echo_bars")
+
+
+@dataclass(frozen=True)
+class MelodyRequest:
+    """One melody to sample: its key, chords, length and seed."""
+    key: theory.Key
+    chords: tuple[score.ChordEvent, ...]
+    n_beats: float
+    seed: int
+    beats_per_bar: float = 4.0
+
+
+@dataclass(frozen=True)
+class _MelodyJob:
+    """A request's traced inputs and what decoding it needs."""
+    cond: dict
+    timeline: ChordTimeline
+    base: int
+    total: int
+    n_steps: int
+
+
+def _melody_job(request: MelodyRequest, options: MelodyOptions) -> _MelodyJob:
+    _check_beats(request.n_beats, "n_beats")
+    _check_beats(request.beats_per_bar, "beats_per_bar")
+    tpb = tokens.TICKS_PER_BEAT
+    key, low, high = request.key, options.low, options.high
+    total = int(math.floor(request.n_beats * tpb + 1e-9))
+    timeline = chord_timeline(list(request.chords), key, max(total, 1))
     base = pitch_base(key, low, high)
     scale = tokens.pcs_mask((pc - key.tonic) % 12 for pc in key.scale)
     cond = sample.melody_conditions(timeline.starts, timeline.tokens, timeline.pcs, total,
-                                    int(round(beats_per_bar * tpb)), tokens.mode_token(key.mode),
-                                    range_mask(base, low, high), scale, temperature=temperature, top_k=top_k,
-                                    top_p=top_p, scale_strength=scale_strength, loop_strength=loop_strength,
-                                    centre=(low + high) / 2 - base, anchor_strength=anchor_strength,
-                                    echo_ticks=int(round(echo_bars * beats_per_bar * tpb)), echo_strength=echo_strength)
+                                    int(round(request.beats_per_bar * tpb)), tokens.mode_token(key.mode),
+                                    range_mask(base, low, high), scale, temperature=options.temperature,
+                                    top_k=options.top_k, top_p=options.top_p, scale_strength=options.scale_strength,
+                                    loop_strength=options.loop_strength, centre=(low + high) / 2 - base,
+                                    anchor_strength=options.anchor_strength,
+                                    echo_ticks=int(round(options.echo_bars * request.beats_per_bar * tpb)),
+                                    echo_strength=options.echo_strength)
     n_steps = sample.bucket(-(-total // min(tokens.DURATION_TICKS)) + 1, 64)
-    factors, ticks, valid = (np.asarray(a) for a in model.sampler.run(
-        model.params, _key(seed, "melody"), cond, n_steps=n_steps, batch=candidates))
-    scores = [_candidate_score(factors[b], ticks[b], valid[b], timeline, total) for b in range(candidates)]
+    return _MelodyJob(cond, timeline, base, total, n_steps)
+
+
+def _best_candidate(job: _MelodyJob, factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray,
+                    options: MelodyOptions) -> list[score.Note]:
+    scores = [_candidate_score(factors[b], ticks[b], valid[b], job.timeline, job.total) for b in range(len(factors))]
     best = int(np.argmax(scores))  # first of equals: deterministic
-    return decode_melody(factors[best], ticks[best], valid[best], base, low, high, total)
+    return decode_melody(factors[best], ticks[best], valid[best], job.base, options.low, options.high, job.total)
+
+
+def _stacked(conds: list[dict]) -> dict:
+    """Per-request conditions → one dict with a leading request axis; chord arrays padded to the
+    longest with starts past the end (as melody_conditions pads)."""
+    size = max(len(c["chord_starts"]) for c in conds)
+    far = np.iinfo(np.int32).max // 2
+
+    def pad(c: dict) -> dict:
+        extra = size - len(c["chord_starts"])
+        if not extra:
+            return c
+        return {**c, "chord_starts": np.concatenate([c["chord_starts"], np.full(extra, far, np.int32)]),
+                "chord_tokens": np.concatenate([c["chord_tokens"], np.full(extra, tokens.NO_CHORD, np.int32)]),
+                "chord_pcs": np.concatenate([c["chord_pcs"], np.zeros((extra, 12), np.float32)])}
+
+    padded = [pad(c) for c in conds]
+    return {name: np.stack([c[name] for c in padded]) for name in padded[0]}
+
+
+def generate_melodies(model_dir: Path, requests: list[MelodyRequest],
+                      options: MelodyOptions = MelodyOptions()) -> list[list[score.Note]]:
+    """Many melodies in one compiled run (`lofictl eval`): each request is sampled and its
+    candidate chosen exactly as generate_melody would (same keys, so the same notes), with the
+    candidates of every request in one batch."""
+    if not requests:
+        return []
+    jobs = [_melody_job(r, options) for r in requests]
+    model = _need(model_dir, "melody")
+    keys = jax.numpy.stack([_key(r.seed, "melody") for r in requests])
+    factors, ticks, valid = (np.asarray(a) for a in model.sampler.run_many(
+        model.params, keys, _stacked([j.cond for j in jobs]), n_steps=max(j.n_steps for j in jobs),
+        batch=options.candidates))
+    return [_best_candidate(job, factors[i], ticks[i], valid[i], options) if job.total > 0 else []
+            for i, job in enumerate(jobs)]
 
 
 def decode_melody(factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, base: int, low: int, high: int,

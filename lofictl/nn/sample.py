@@ -130,7 +130,13 @@ class MelodySampler:
         self.window = window
         self.echo_window = echo_window  # events remembered for the echo (more than 4 bars of 16ths)
         self.run = jax.jit(self._run, static_argnames=("n_steps", "batch"))
+        self.run_many = jax.jit(self._run_many, static_argnames=("n_steps", "batch"))
         self.step = jax.jit(self._step)
+
+    def _run_many(self, params, keys, cond, n_steps: int, batch: int):
+        """`_run` for several pieces at once (keys (P,), every condition with a leading P axis):
+        one compiled program and one while loop instead of one call per piece."""
+        return jax.vmap(lambda key, c: self._run(params, key, c, n_steps, batch))(keys, cond)
 
     def _bias(self, history, pcs, mean, cond):
         """Additive logits (B, N_PITCH) for the pitch factor."""

@@ -270,6 +270,8 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     console = console or Console(stderr=True)
     out_dir = Path(out_dir)
     prepared = prepare(pieces, config)
+    with console.status("indexing the training melodies (for the originality gate)"):
+        index_facts = index_training_pieces(pieces, config, out_dir, data_summary)
     model, optimizer, train_step, eval_step, init = cached_steps(config, prepared.heads)
 
     params = init(jax.random.key(derive_seed(config.seed, "init")),
@@ -289,7 +291,7 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     meta_base = {
         "kind": config.kind, "arch": config.arch, "config": model_config(config, prepared.heads),
         "vocab": prepared.vocab, "training": {"command": command, **asdict(config)},
-        "data": {**data_summary, **prepared.summary},
+        "data": {**data_summary, **prepared.summary, **index_facts},
     }
     batch_seed = derive_seed(config.seed, "batches")
     tokens_per_step = config.batch_size * config.seq_len
@@ -340,15 +342,33 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     return checkpoint.read_meta(out_dir)
 
 
-def write_untrained(pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir: Path) -> dict:
-    """A checkpoint with the corpus's vocabulary and freshly initialised weights: no training
-    step is compiled, so tests and benchmarks of loading and sampling stay fast."""
+def index_training_pieces(pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir: Path,
+                          data_summary: dict) -> dict:
+    """A melody model's n-gram index of exactly the pieces it trains on (models/ngrams.py),
+    written into the model folder before training starts, so every checkpoint of the run has
+    it; returns what model.json records about those pieces."""
+    if config.kind != "melody":
+        return {}
+    from ..models import ngrams
+    trained, _ = ngrams.split_pieces(pieces, config.seed, config.val_fraction)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    meta = ngrams.write_index(out_dir, trained, corpus=data_summary.get("corpus"), limit=data_summary.get("limit"),
+                              seed=config.seed, val_fraction=config.val_fraction)
+    return {"train_pieces_sha256": meta["pieces_sha256"]}
+
+
+def write_untrained(pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir: Path,
+                    data_summary: dict | None = None) -> dict:
+    """A checkpoint with the corpus's vocabulary and freshly initialised weights (and, for
+    melody, the n-gram index): no training step is compiled, so tests and benchmarks of loading
+    and sampling stay fast. `data_summary` is load_corpus's summary, as train takes it."""
     config.check()
     prepared = prepare(pieces, config)
+    index_facts = index_training_pieces(pieces, config, out_dir, data_summary or {})
     model = modules.build(model_config(config, prepared.heads))
     params = jax.jit(model.init)(jax.random.key(derive_seed(config.seed, "init")),
                         modules.dummy_inputs(model), modules.zero_carry(model, 1))
     return checkpoint.save(out_dir, params, {
         "kind": config.kind, "arch": config.arch, "config": model_config(config, prepared.heads),
         "vocab": prepared.vocab, "training": {"command": "(untrained)", **asdict(config)},
-        "data": prepared.summary, "metrics": {}})
+        "data": {**(data_summary or {}), **prepared.summary, **index_facts}, "metrics": {}})
