@@ -22,9 +22,10 @@ from .seeds import derive_seed
 DEFAULT_CANDIDATES = 8
 DEFAULT_SCALE_STRENGTH = 1.5  # logits taken from pitches outside both the scale and the chord
 DEFAULT_LOOP_STRENGTH = 2.0  # logits taken per earlier occurrence of a repeated 4-gram
-DEFAULT_ANCHOR_STRENGTH = 3.0  # register anchor (sample.MelodySampler): tilt per octave of drift
+DEFAULT_ANCHOR_STRENGTH = 10.0  # register anchor (sample.MelodySampler): tilt per octave of drift from home
 DEFAULT_ECHO_BARS = 4  # motif echo: a phrase may come back this many bars later (pop's AA')
-DEFAULT_ECHO_STRENGTH = 2.0  # logits given to the pitch and the duration heard echo_bars before
+BREATH = 0.28  # the share of time a candidate melody should rest: what POP909's sung melodies leave silent
+DEFAULT_ECHO_STRENGTH = 1.5  # logits given to the pitch heard echo_bars before (its duration: sample.RHYTHM_ECHO times that)
 
 
 @dataclass
@@ -339,7 +340,7 @@ def _candidate_score(factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, 
     # motifs that come back are welcome, a melody stuck on one figure is not.
     variety = min(len(set(grams)) / len(grams) / 0.8, 1.0) if grams else 1.0
     fit = on / sounding if sounding else 0.5
-    return fit + 0.5 * variety - max(0.0, rests / max(total, 1) - 0.45)
+    return fit + 0.5 * variety - 0.5 * abs(rests / max(total, 1) - BREATH)
 
 
 def generate_melody(model_dir: Path, key: theory.Key, chords: list[score.ChordEvent], n_beats: float, seed: int,
@@ -354,7 +355,7 @@ def generate_melody(model_dir: Path, key: theory.Key, chords: list[score.ChordEv
     `candidates` melodies are sampled in one batch and the best by chord-tone fit, variety and
     rest share is returned. `scale_strength` 0 turns the key constraint off; `loop_strength` 0
     turns the anti-loop guard off; `anchor_strength` 0 lets the register wander (otherwise it
-    is pulled back towards the middle of low..high); `echo_strength` 0 turns the motif echo
+    is pulled back towards where the melody began); `echo_strength` 0 turns the motif echo
     off (otherwise what was played `echo_bars` bars earlier is favoured at the same place).
     """
     options = MelodyOptions(temperature, top_k, top_p, low, high, candidates, scale_strength, loop_strength,
@@ -434,8 +435,7 @@ def _melody_job(request: MelodyRequest, options: MelodyOptions) -> _MelodyJob:
                                     int(round(request.beats_per_bar * tpb)), tokens.mode_token(key.mode),
                                     range_mask(base, low, high), scale, temperature=options.temperature,
                                     top_k=options.top_k, top_p=options.top_p, scale_strength=options.scale_strength,
-                                    loop_strength=options.loop_strength, centre=(low + high) / 2 - base,
-                                    anchor_strength=options.anchor_strength,
+                                    loop_strength=options.loop_strength, anchor_strength=options.anchor_strength,
                                     echo_ticks=int(round(options.echo_bars * request.beats_per_bar * tpb)),
                                     echo_strength=options.echo_strength)
     n_steps = sample.bucket(-(-total // min(tokens.DURATION_TICKS)) + 1, 64)

@@ -15,14 +15,17 @@ get, before filtering:
     recent notes, the pitch that followed them then is penalised (once per earlier occurrence,
     at most twice). Unlike replacing a note at random after the fact, the model still chooses
     among its other likely continuations, and motifs may repeat once before being discouraged;
-  * the register anchor: the scan carries a running mean of the notes' pitch; when it has moved
-    d semitones from the centre asked for, each pitch p is tilted by
-    -anchor_strength * (d/12) * ((p - mean)/12), so notes that lead further away get less likely
-    and notes that lead back more (an LSTM left alone over 180 bars walks upward);
+  * the register anchor: the scan carries the mean pitch of the melody's first ANCHOR_NOTES
+    notes (its home register) and a running mean of the recent ones; once the running mean has
+    moved d semitones from home, each pitch p is tilted by
+    -anchor_strength * (d/12) * ((p - running mean)/12), so notes that lead further away get
+    less likely and notes that lead back more (an LSTM left alone over 180 bars wanders off by
+    four or five semitones). Phrases still rise and fall: a small drift is barely tilted;
   * the motif echo: when a note or rest began exactly `echo_ticks` earlier (four bars, say),
-    its pitch and its duration each get `echo_strength` more logit, so a phrase may come back
-    as pop phrases do (AA'), the model still free to vary it. An LSTM alone forgets: it reuses
-    a twentieth of what human melodies reuse.
+    its pitch gets `echo_strength` more logit and its duration RHYTHM_ECHO times that, so a
+    phrase may come back as pop phrases do (AA'), its rhythm more often than its notes, the
+    model still free to vary it. An LSTM alone forgets: four bars on, it repeats a fifth as
+    many pitches and a twentieth as many bar rhythms as POP909's singers do.
 Several candidates are sampled in one batch; the caller scores them.
 
 Chords: the scan carries the tick too; durations are restricted to a grid (half bars) and to
@@ -119,6 +122,22 @@ def loop_penalty(history, n: int, strength):
     return -strength * jnp.minimum(counts, 2.0)
 
 
+ANCHOR_NOTES = 16  # notes that set a melody's home register
+RHYTHM_ECHO = 2.5  # the duration heard four bars back gets this many times the pitch's echo: rhythm repeats more often than pitch
+
+
+def _follow_register(register, pitch_tokens):
+    """(running mean, home mean, count) after one more event: notes move the running mean (about
+    the last 12 notes' worth; it starts at the first note) and, for the first ANCHOR_NOTES,
+    the home mean; rests leave both."""
+    recent, home, count = register
+    is_note = jnp.asarray(PITCH_PC)[pitch_tokens] >= 0
+    pitch = jnp.asarray(PITCH_REL)[pitch_tokens]
+    recent = jnp.where(is_note, jnp.where(count == 0, pitch, recent + (pitch - recent) / 12.0), recent)
+    home = jnp.where(is_note & (count < ANCHOR_NOTES), home + (pitch - home) / (count + 1.0), home)
+    return recent, home, count + is_note.astype(jnp.float32)
+
+
 class MelodySampler:
     """Samples factor tokens from a melody model; built once per loaded model."""
 
@@ -138,14 +157,15 @@ class MelodySampler:
         one compiled program and one while loop instead of one call per piece."""
         return jax.vmap(lambda key, c: self._run(params, key, c, n_steps, batch))(keys, cond)
 
-    def _bias(self, history, pcs, mean, cond):
+    def _bias(self, history, pcs, register, cond):
         """Additive logits (B, N_PITCH) for the pitch factor."""
         allowed = cond["scale_mask"][None, :] + pcs  # (B, 12): scale or chord tone
         pc = jnp.asarray(PITCH_PC)
         in_key = jnp.where(pc[None, :] >= 0, allowed[:, jnp.maximum(pc, 0)] > 0, True)
         bias = cond["range_mask"][None, :] + jnp.where(in_key, 0.0, -cond["scale_strength"])
-        drift = (mean - cond["centre"]) / 12.0  # (B,)
-        tilt = -cond["anchor_strength"] * drift[:, None] * (PITCH_REL[None, :] - mean[:, None]) / 12.0
+        recent, home, count = register
+        drift = jnp.where(count >= ANCHOR_NOTES, (recent - home) / 12.0, 0.0)  # (B,)
+        tilt = -cond["anchor_strength"] * drift[:, None] * (PITCH_REL[None, :] - recent[:, None]) / 12.0
         bias = bias + jnp.where(jnp.asarray(PITCH_PC)[None, :] >= 0, tilt, 0.0)
         return bias + loop_penalty(history, self.loop_n, cond["loop_strength"])
 
@@ -159,12 +179,13 @@ class MelodySampler:
         strength = jnp.where(found, cond["echo_strength"], 0.0)[:, None]
         p = jnp.take_along_axis(pitch, at[:, None], axis=1)[:, 0]
         d = jnp.take_along_axis(dur, at[:, None], axis=1)[:, 0]
-        return (strength * jax.nn.one_hot(p, tokens.N_PITCH), strength * jax.nn.one_hot(d, tokens.N_DURATION))
+        return (strength * jax.nn.one_hot(p, tokens.N_PITCH), RHYTHM_ECHO * strength * jax.nn.one_hot(d, tokens.N_DURATION))
 
     def _step(self, params, state, step_key, cond):
-        """One note for every candidate. state: carry, prev tokens, tick, history, mean pitch,
-        echo memory (onset ticks, pitch and duration tokens of recent events)."""
-        carry, prev, tick, history, mean, echo = state
+        """One note for every candidate. state: carry, prev tokens, tick, history, register
+        (running mean, home mean, notes so far), echo memory (onset ticks, pitch and duration
+        tokens of recent events)."""
+        carry, prev, tick, history, register, echo = state
         batch = tick.shape[0]
         # The chord sounding at `tick`: starts are sorted, so count those not after it.
         index = jnp.clip(jnp.sum(cond["chord_starts"][None, :] <= tick[:, None], axis=1) - 1, 0,
@@ -178,7 +199,7 @@ class MelodySampler:
             inputs["phrase"] = ((tick // cond["bar_ticks"]) % self.model.phrases)[:, None]
         logits, carry = self.model.apply(params, inputs, carry)
         echo_pitch, echo_dur = self._echo(echo, tick, cond)
-        bias = self._bias(history, pcs, mean, cond) + echo_pitch
+        bias = self._bias(history, pcs, register, cond) + echo_pitch
         heads = []
         for head, table in zip(logits, self.tables):
             head = head[:, 0, :]
@@ -195,21 +216,20 @@ class MelodySampler:
         dur_ticks = jnp.asarray(DURATION_TICKS)[factors[:, 1]]
         valid = tick < cond["total_ticks"]
         history = jnp.concatenate([history[:, 1:], factors[:, :1]], axis=1)
-        is_note = jnp.asarray(PITCH_PC)[factors[:, 0]] >= 0
-        # The running mean follows notes (rests leave it), about the last 12 notes' worth.
-        mean = jnp.where(is_note, mean + (jnp.asarray(PITCH_REL)[factors[:, 0]] - mean) / 12.0, mean)
+        register = _follow_register(register, factors[:, 0])
         ticks, pitch, dur = echo
         echo = (jnp.concatenate([ticks[:, 1:], tick[:, None]], axis=1),
                 jnp.concatenate([pitch[:, 1:], factors[:, :1]], axis=1),
                 jnp.concatenate([dur[:, 1:], factors[:, 1:2]], axis=1))
-        new_state = (carry, jnp.stack(chosen, axis=-1).astype(jnp.int32), tick + dur_ticks, history, mean, echo)
+        new_state = (carry, jnp.stack(chosen, axis=-1).astype(jnp.int32), tick + dur_ticks, history, register, echo)
         return new_state, (factors, tick, valid)
 
-    def initial_state(self, batch: int, centre):
+    def initial_state(self, batch: int):
         empty = -jnp.ones((batch, self.echo_window), jnp.int32)
+        zero = jnp.zeros((batch,), jnp.float32)
         return (modules.zero_carry(self.model, batch), jnp.zeros((batch, len(self.tables)), jnp.int32),
                 jnp.zeros((batch,), jnp.int32), -jnp.ones((batch, self.window), jnp.int32),
-                jnp.full((batch,), centre, jnp.float32), (empty, jnp.zeros_like(empty), jnp.zeros_like(empty)))
+                (zero, zero, zero), (empty, jnp.zeros_like(empty), jnp.zeros_like(empty)))
 
     def _run(self, params, key, cond, n_steps: int, batch: int):
         """Up to n_steps notes per candidate. The scan runs in chunks inside a while loop that
@@ -239,7 +259,7 @@ class MelodySampler:
         outputs = (jnp.zeros((n_steps, batch, 3), jnp.int32), jnp.zeros((n_steps, batch), jnp.int32),
                    jnp.zeros((n_steps, batch), bool))
         _, _, (factors, ticks, valid) = jax.lax.while_loop(
-            not_done, next_chunk, (jnp.int32(0), self.initial_state(batch, cond["centre"]), outputs))
+            not_done, next_chunk, (jnp.int32(0), self.initial_state(batch), outputs))
         # time-major inside; callers want candidates first
         return jnp.swapaxes(factors, 0, 1), jnp.swapaxes(ticks, 0, 1), jnp.swapaxes(valid, 0, 1)
 
@@ -247,7 +267,7 @@ class MelodySampler:
 def melody_conditions(chord_starts: np.ndarray, chord_tokens: np.ndarray, chord_pcs: np.ndarray, total_ticks: int,
                       bar_ticks: int, mode: int, range_mask: np.ndarray, scale_mask: np.ndarray, *,
                       temperature: float, top_k: int, top_p: float, scale_strength: float,
-                      loop_strength: float, centre: float = 0.0, anchor_strength: float = 0.0,
+                      loop_strength: float, anchor_strength: float = 0.0,
                       echo_ticks: int = 0, echo_strength: float = 0.0) -> dict:
     """The traced inputs of a melody scan; chord arrays padded to a bucket with starts past the end."""
     size = bucket(len(chord_starts), 8)
@@ -261,7 +281,7 @@ def melody_conditions(chord_starts: np.ndarray, chord_tokens: np.ndarray, chord_
         "range_mask": range_mask.astype(np.float32), "scale_mask": scale_mask.astype(np.float32),
         "temperature": np.float32(temperature), "top_k": np.int32(top_k), "top_p": np.float32(top_p),
         "scale_strength": np.float32(scale_strength), "loop_strength": np.float32(loop_strength),
-        "centre": np.float32(centre), "anchor_strength": np.float32(anchor_strength),
+        "anchor_strength": np.float32(anchor_strength),
         "echo_ticks": np.int32(echo_ticks), "echo_strength": np.float32(echo_strength),
     }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-train_app = typer.Typer(help="Train the chord and melody models on music21's corpus or a folder of MIDI files.",
+train_app = typer.Typer(help="Train the chord and melody models on POP909, music21's corpus or a folder of MIDI files.",
                         no_args_is_help=True)
 
 _CORPUS_HELP = ("Comma-separated sources: pop909:DIR (the POP909 dataset, or data/pop909 which ships derived from it), "

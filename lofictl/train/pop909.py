@@ -352,6 +352,9 @@ def write_derived(dataset: Path | str, out: Path | str) -> dict:
     timestamp so the bytes depend only on the data), the dataset's LICENSE and a README with the
     citation and the command. Returns the corpus header."""
     dataset, out = Path(dataset).expanduser(), Path(out)
+    if not dataset.is_dir() or not song_folders(dataset):
+        raise LofictlError(f"{dataset} is not the POP909 dataset (song folders 001/ ... 909/, each with NNN.mid "
+                           f"and the chord, key and beat annotations)", field="dataset")
     summary = SourceSummary(f"{PREFIX}:{dataset}")
     pieces = read_dataset(dataset, summary=summary)
     if not pieces:
