@@ -188,6 +188,7 @@ def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
                 clip_files[name], clips[name] = found
     for name, path in models.items():
         check(_check_model, loaded, name, path, deep)
+        check(_check_gate, loaded, name, path)
     raise_all(problems)
     return BuildPlan(loaded, instruments, models, overlay_files, clip_files, clips, chains, chain_files)
 
@@ -264,6 +265,30 @@ def _check_model(loaded: LoadedRecipe, name: str, path: Path, deep: bool) -> Non
         model_summary(path, Cache(None), loaded.recipe.tracks[name].part)
     except LofictlError as exc:
         raise loaded.error(exc.message, ("tracks", name, "generate", "model")) from None
+
+
+def _check_gate(loaded: LoadedRecipe, name: str, model: Path) -> None:
+    """The originality gate needs the melody model's n-gram index: missing, stale or damaged,
+    it is an error at the recipe's `max_overlap_15` line, before anything is built."""
+    track = loaded.recipe.tracks[name]
+    if track.generate.max_overlap_15 is None:
+        return
+    where = ("tracks", name, "generate", "max_overlap_15")
+    if track.part != "melody":
+        raise loaded.error("only melody tracks have an originality gate; remove max_overlap_15 here", where)
+    from .models import ngrams
+
+    try:
+        index = ngrams.load_ngram_index(model)
+    except LofictlError as exc:
+        raise loaded.error(f"cannot check the gate: {exc.message}", where) from None
+    if index is None:
+        raise loaded.error(f"{model.name} has no n-gram index of its training data ({ngrams.INDEX_FILE}), so the "
+                           f"gate cannot be checked; `lofictl train melody` writes one, for older models run "
+                           f"`lofictl eval-index {model}`", where)
+    if ngrams.GATE_LENGTH not in index.lengths:
+        raise loaded.error(f"{model.name}'s n-gram index holds lengths {list(index.lengths)}, not "
+                           f"{ngrams.GATE_LENGTH}; rebuild it with `lofictl eval-index {model}`", where)
 
 
 def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:

@@ -574,9 +574,10 @@ def effects(plugin: Optional[str] = typer.Argument(None, help="Show one plugin o
 def _register_extras() -> None:
     """Commands whose code lives with their feature: `new` (wizard) and `train` (models)."""
     from . import evaluate, wizard
+    from .models import quality
 
     app.command("new")(user_errors(wizard.new_command))
-    app.command("eval")(user_errors(evaluate.eval_command))
+    app.command("eval")(user_errors(quality.eval_command))
     app.command("eval-midi")(user_errors(evaluate.eval_midi_command))
     app.command("eval-index")(user_errors(evaluate.eval_index_command))
     try:

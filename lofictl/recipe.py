@@ -131,13 +131,20 @@ class TrackBase(Strict):
         return self
 
 
+LOOP_CHOICES = (1, 2, 4, 8, "through")
+Loop = Literal[LOOP_CHOICES]  # type: ignore[valid-type]
+
+
 class ChordsTrack(TrackBase):
     part: Literal["chords"]
     progression: str | None = Field(None, description="Chord symbols, one a bar, or with beats: 'Dm9:2 G13:2'")
     generate: Generate | None = None
     voicing: Literal[theory.VOICINGS] = "lofi"  # type: ignore[valid-type]
     rhythm: Literal["sustain", "stabs", "arp"] = "sustain"
-    changes: Literal["bar", "half-bar"] = Field("bar", description="How often generated chords change")
+    changes: Literal["bar", "half-bar"] = Field("bar", description="How often generated chords may change "
+                                                "(harmonic rhythm): once a bar at most, or every half bar")
+    loop: Loop = Field(4, description="Generated chords: a progression of 1, 2, 4 or 8 bars looped through each "
+                       "section, or 'through' to compose each section through (ending on the tonic)")
 
     @field_validator("progression")
     @classmethod
@@ -223,6 +230,8 @@ class Section(Strict):
     tracks: list[str] | None = Field(None, description="Tracks that play (default: all)")
     repeat: str | None = Field(None, description="Play an earlier section's material again, note for note")
     seed: int | None = Field(None, ge=0, description="A new seed varies the material of a section")
+    loop: Loop | None = Field(None, description="Generated chords in this section: loop 1, 2, 4 or 8 bars, or "
+                              "'through' (default: the chords track's loop)")
     tempo: float | None = Field(None, ge=20, le=300, description="The section's tempo in BPM; it holds until a "
                                 "later section sets another (a repeat plays the notes, not the tempo)")
     ramp: bool = Field(False, description="Reach `tempo` gradually across the section, from the tempo before it")
@@ -530,6 +539,9 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
                                                  f"{hint or ' (earlier: ' + (', '.join(seen) or 'none') + ')'}",
                                                  where + ("repeat",)))
                 else:
+                    if section.loop is not None:
+                        problems.append(loaded.error(f"a repeat plays {section.repeat!r} again, chords and all; set "
+                                                     f"loop on {section.repeat!r} instead", where + ("loop",)))
                     original = next(s for s in recipe.sections if s.name == section.repeat)
                     if section.bars != original.bars:
                         problems.append(loaded.error(f"a repeat plays {original.name!r} again, which has "
@@ -540,6 +552,10 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
                     problems.append(loaded.error(f"no track named {track!r}{_did_you_mean(track, names)} "
                                                  f"(tracks: {', '.join(names)})", where + ("tracks", position)))
             seen.append(section.name)
+            if section.loop is not None and not any(t.part == "chords" and t.generate is not None
+                                                    for t in recipe.tracks.values()):
+                problems.append(loaded.error("loop sets how generated chords repeat, and no chords track generates "
+                                             "(give one a generate: model)", where + ("loop",)))
         if recipe.length is not None and not problems:
             problems.extend(_check_filled_length(loaded))
     if not problems:  # the arrangement is sound, so its length can be measured
@@ -559,6 +575,9 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
                 problems.append(loaded.error(f"a {track.part} track needs chords to follow: add a chords track "
                                              "with a progression, or a MIDI clip (part: midi) of your own chords",
                                              ("tracks", name, "part")))
+        if track.part == "chords" and track.progression is not None and "loop" in track.model_fields_set:
+            problems.append(loaded.error("loop applies to generated chords (generate:); a written progression "
+                                         "already cycles through each section", ("tracks", name, "loop")))
         if isinstance(track, MelodyTrack) and track.low >= track.high:
             problems.append(loaded.error("low must be below high", ("tracks", name, "low")))
     return sorted(problems, key=lambda error: error.line or 0)

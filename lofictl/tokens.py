@@ -150,6 +150,16 @@ def encode_position(ticks_from_bar_start: int) -> int:
     return min(max(int(ticks_from_bar_start), 0), N_POSITION - 1)
 
 
+# --- position in the phrase -----------------------------------------------------------------
+# Bars counted from the start of the piece (training) or section (generation), modulo an
+# eight-bar phrase: pop phrases are four or eight bars, and they breathe at their ends.
+PHRASE_BARS = 8
+
+
+def encode_phrase(bar_index: int) -> int:
+    return int(bar_index) % PHRASE_BARS
+
+
 # --- modes ----------------------------------------------------------------------------------
 MODE_FAMILY = {"major": 0, "lydian": 0, "mixolydian": 0,
                "minor": 1, "dorian": 1, "phrygian": 1, "harmonic minor": 1}
@@ -161,53 +171,84 @@ def mode_token(mode: str) -> int:
 
 
 # --- chords ---------------------------------------------------------------------------------
-# The reduced quality set: name → (template intervals, suffix written back in symbols).
+# The chord vocabulary: POP909's label qualities (Harte names) → (template intervals, suffix
+# written back in symbols, so theory.parse_chord reads every generated chord).
 CHORD_QUALITIES: dict[str, tuple[frozenset[int], str]] = {
     "maj": (frozenset({0, 4, 7}), ""),
     "min": (frozenset({0, 3, 7}), "m"),
-    "dom7": (frozenset({0, 4, 7, 10}), "7"),
+    "7": (frozenset({0, 4, 7, 10}), "7"),
     "maj7": (frozenset({0, 4, 7, 11}), "maj7"),
     "min7": (frozenset({0, 3, 7, 10}), "m7"),
+    "sus2": (frozenset({0, 2, 7}), "sus2"),
+    "sus4": (frozenset({0, 5, 7}), "sus4"),
+    "sus4(b7)": (frozenset({0, 5, 7, 10}), "7sus4"),
+    "maj6": (frozenset({0, 4, 7, 9}), "6"),
+    "min6": (frozenset({0, 3, 7, 9}), "m6"),
     "dim": (frozenset({0, 3, 6}), "dim"),
-    "hdim7": (frozenset({0, 3, 6, 10}), "m7b5"),
     "dim7": (frozenset({0, 3, 6, 9}), "dim7"),
+    "hdim7": (frozenset({0, 3, 6, 10}), "m7b5"),
     "aug": (frozenset({0, 4, 8}), "aug"),
-    "sus": (frozenset({0, 5, 7}), "sus4"),
+    "minmaj7": (frozenset({0, 3, 7, 11}), "mmaj7"),
 }
 QUALITY_NAMES: tuple[str, ...] = tuple(CHORD_QUALITIES)
+# The qualities music21's chorales are named with (template matching over the sounding notes):
+# the sixths and sus2 would too often explain a passing tone, so the baseline keeps its set.
+CLASSIC_QUALITIES: tuple[str, ...] = ("maj", "min", "7", "maj7", "min7", "dim", "hdim7", "dim7", "aug", "sus4")
+# Slash basses: which chord tone is in the bass (0 root position, 1 the third or sus tone,
+# 2 the fifth, 3 the seventh or sixth), counted up the template's intervals.
+N_INVERSION = 4
 NO_CHORD = 1
-N_CHORD = 2 + 12 * len(QUALITY_NAMES)  # BOS, NO_CHORD, then root × quality
+N_CHORD = 2 + 12 * len(QUALITY_NAMES) * N_INVERSION  # BOS, NO_CHORD, then root × quality × bass
+CHORD_VOCAB_VERSION = 2  # 1: ten reduced qualities, no slash basses (models trained before POP909)
 
 # Chord durations in ticks: half beat up to two bars of 4/4.
 CHORD_DURATION_TICKS: tuple[int, ...] = (6, 12, 18, 24, 36, 48, 72, 96)
 N_CHORD_DURATION = 1 + len(CHORD_DURATION_TICKS)
 
 
+def chord_tones(quality: str) -> tuple[int, ...]:
+    """The template's intervals, ascending (the order inversions count in)."""
+    return tuple(sorted(CHORD_QUALITIES[quality][0]))
+
+
+def inversion_of(quality: str, bass_interval: int | None) -> int:
+    """Semitones from the root to the bass → inversion index; 0 when the bass is the root, is
+    not given, or is not a chord tone (then the chord is read in root position)."""
+    if bass_interval is None:
+        return 0
+    tones = chord_tones(quality)
+    b = bass_interval % 12
+    return tones.index(b) if b in tones and tones.index(b) < N_INVERSION else 0
+
+
 def reduce_intervals(intervals) -> str:
-    """Intervals above a root (any octave) → the reduced quality; the order of the tests
-    decides ambiguous extended chords (7#9 holds both thirds: it is a dominant)."""
+    """Intervals above a root (any octave) → the vocabulary's quality; the order of the tests
+    decides extended chords (7#9 holds both thirds: it is a dominant; C13 is a 7, C69 a maj6)."""
     s = {i % 12 for i in intervals}
-    if {3, 6, 9} <= s and 10 not in s:
-        return "dim7"
-    if {3, 6, 10} <= s and 4 not in s:
-        return "hdim7"
-    if {3, 6} <= s and 4 not in s and 7 not in s:
-        return "dim"
-    if {4, 8} <= s and 7 not in s:
+    third = 4 if 4 in s else 3 if 3 in s else None
+    if third == 3 and 6 in s and 7 not in s:
+        if 9 in s and 10 not in s:
+            return "dim7"
+        return "hdim7" if 10 in s else "dim"
+    if third == 4 and 8 in s and 7 not in s:
         return "aug"
-    if {4, 10} <= s:
-        return "dom7"
-    if {4, 11} <= s:
-        return "maj7"
-    if {3, 10} <= s and 4 not in s:
+    if third is None:
+        if 5 in s:
+            return "sus4(b7)" if 10 in s else "sus4"
+        if 2 in s:
+            return "sus2"
+        return "maj"  # a bare fifth: a power chord sits best under major
+    if third == 4:
+        if 10 in s:
+            return "7"
+        if 11 in s:
+            return "maj7"
+        return "maj6" if 9 in s else "maj"
+    if 10 in s:
         return "min7"
-    if 4 in s:
-        return "maj"
-    if 3 in s:
-        return "min"
-    if 5 in s or 2 in s:
-        return "sus"
-    return "maj"  # a bare fifth: a power chord sits best under major
+    if 11 in s:
+        return "minmaj7"
+    return "min6" if 9 in s else "min"
 
 
 def quality_of_suffix(suffix: str) -> str:
@@ -217,18 +258,30 @@ def quality_of_suffix(suffix: str) -> str:
     return reduce_intervals(theory.QUALITIES[suffix])
 
 
-def chord_token(root_rel: int, quality: str) -> int:
-    return 2 + (root_rel % 12) * len(QUALITY_NAMES) + QUALITY_NAMES.index(quality)
+def chord_token(root_rel: int, quality: str, inversion: int = 0) -> int:
+    if not 0 <= inversion < N_INVERSION or (inversion and inversion >= len(CHORD_QUALITIES[quality][0])):
+        raise ValueError(f"a {quality} chord has no inversion {inversion}")
+    return 2 + ((root_rel % 12) * len(QUALITY_NAMES) + QUALITY_NAMES.index(quality)) * N_INVERSION + inversion
 
 
-def chord_parts(token: int) -> tuple[int, str] | None:
-    """Chord token → (root relative to the key, quality), None for no chord."""
+def chord_parts(token: int) -> tuple[int, str, int] | None:
+    """Chord token → (root relative to the key, quality, inversion), None for no chord."""
     if token == NO_CHORD:
         return None
     if not 2 <= token < N_CHORD:
         raise ValueError(f"chord token {token} is not a chord")
-    root, q = divmod(token - 2, len(QUALITY_NAMES))
-    return root, QUALITY_NAMES[q]
+    rest, inversion = divmod(token - 2, N_INVERSION)
+    root, q = divmod(rest, len(QUALITY_NAMES))
+    return root, QUALITY_NAMES[q], inversion
+
+
+def valid_chord_tokens() -> np.ndarray:
+    """(N_CHORD,) bool: real chords (a triad has no third inversion); BOS and no-chord are not."""
+    valid = np.zeros(N_CHORD, bool)
+    for token in range(2, N_CHORD):
+        _, quality, inversion = chord_parts(token)
+        valid[token] = inversion < len(CHORD_QUALITIES[quality][0])
+    return valid
 
 
 def chord_pitch_classes(token: int) -> frozenset[int]:
@@ -236,14 +289,27 @@ def chord_pitch_classes(token: int) -> frozenset[int]:
     parts = chord_parts(token)
     if parts is None:
         return frozenset()
-    root, quality = parts
+    root, quality, _ = parts
     return frozenset((root + i) % 12 for i in CHORD_QUALITIES[quality][0])
 
 
 def encode_chord(symbol: str, key: theory.Key) -> int:
-    """'Dm9' in C major → token for (root 2, min7)."""
-    chord = theory.parse_chord(symbol)
-    return chord_token(chord.root - key.tonic, reduce_intervals(chord.intervals))
+    """'Dm9' in C major → token for (root 2, min7); 'C/E' → (0, maj, first inversion)."""
+    return chord_of(theory.parse_chord(symbol), key)
+
+
+def chord_of(chord: theory.Chord, key: theory.Key) -> int:
+    quality = reduce_intervals(chord.intervals)
+    bass = None if chord.bass is None else (chord.bass - chord.root) % 12
+    return chord_token(chord.root - key.tonic, quality, inversion_of(quality, bass))
+
+
+def chord_symbol(root_pc: int, quality: str, inversion: int = 0) -> str:
+    """(absolute root, quality, inversion) → a symbol theory.parse_chord reads: 'F#maj7/C#'."""
+    symbol = theory.NOTE_NAMES[root_pc % 12] + CHORD_QUALITIES[quality][1]
+    if inversion:
+        symbol += "/" + theory.NOTE_NAMES[(root_pc + chord_tones(quality)[inversion]) % 12]
+    return symbol
 
 
 def decode_chord(token: int, key: theory.Key) -> str:
@@ -251,8 +317,8 @@ def decode_chord(token: int, key: theory.Key) -> str:
     parts = chord_parts(token)
     if parts is None:
         raise ValueError("no-chord token has no symbol")
-    root, quality = parts
-    return theory.NOTE_NAMES[(key.tonic + root) % 12] + CHORD_QUALITIES[quality][1]
+    root, quality, inversion = parts
+    return chord_symbol(key.tonic + root, quality, inversion)
 
 
 def pcs_mask(pcs) -> np.ndarray:
@@ -274,7 +340,8 @@ def decode_chord_duration(token: int) -> float:
 
 
 # Rare qualities must explain the notes clearly better before they are chosen.
-_QUALITY_PRIOR = {"aug": 0.08, "sus": 0.05, "dim": 0.03, "dim7": 0.02}
+_QUALITY_PRIOR = {"aug": 0.08, "sus4": 0.05, "sus2": 0.05, "dim": 0.03, "dim7": 0.02, "maj6": 0.04,
+                  "min6": 0.04, "sus4(b7)": 0.05, "minmaj7": 0.06}
 
 
 def identify_chord(weights, bass_pc: int | None = None,
@@ -291,7 +358,7 @@ def identify_chord(weights, bass_pc: int | None = None,
     w = w / total
     heard = w > 0
     best, best_score = None, -np.inf
-    pool = candidates if candidates is not None else [(r, q) for r in range(12) for q in QUALITY_NAMES]
+    pool = candidates if candidates is not None else [(r, q) for r in range(12) for q in CLASSIC_QUALITIES]
     for root, quality in pool:
         template = CHORD_QUALITIES[quality][0]
         idx = [(root + i) % 12 for i in template]
@@ -308,8 +375,8 @@ def identify_chord(weights, bass_pc: int | None = None,
 def diatonic_chords(mode: str) -> list[tuple[int, str]]:
     """Chords (root relative to the tonic, quality) a folk tune's bar is harmonised from."""
     if mode_token(mode) == 0:
-        return [(0, "maj"), (2, "min"), (4, "min"), (5, "maj"), (7, "maj"), (9, "min"), (7, "dom7")]
-    return [(0, "min"), (3, "maj"), (5, "min"), (7, "min"), (7, "maj"), (8, "maj"), (10, "maj"), (7, "dom7")]
+        return [(0, "maj"), (2, "min"), (4, "min"), (5, "maj"), (7, "maj"), (9, "min"), (7, "7")]
+    return [(0, "min"), (3, "maj"), (5, "min"), (7, "min"), (7, "maj"), (8, "maj"), (10, "maj"), (7, "7")]
 
 
 @dataclass(frozen=True)
@@ -388,8 +455,10 @@ def melody_vocab(layout: str, seen: np.ndarray | None = None) -> MelodyVocab:
 
 def chord_vocab_json() -> dict:
     """The fixed chord-side vocabularies, written into model.json for readers of a checkpoint."""
-    return {"qualities": {name: [sorted(t), suffix] for name, (t, suffix) in CHORD_QUALITIES.items()},
-            "chord_tokens": "0 BOS, 1 no chord, 2 + root*%d + quality index" % len(QUALITY_NAMES),
+    return {"version": CHORD_VOCAB_VERSION,
+            "qualities": {name: [sorted(t), suffix] for name, (t, suffix) in CHORD_QUALITIES.items()},
+            "chord_tokens": "0 BOS, 1 no chord, 2 + (root*%d + quality index)*%d + inversion (the chord tone "
+                            "in the bass, counted up the template)" % (len(QUALITY_NAMES), N_INVERSION),
             "chord_duration_ticks": list(CHORD_DURATION_TICKS)}
 
 

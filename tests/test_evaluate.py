@@ -1,5 +1,6 @@
 """Measures on hand-built sequences with known values, the n-gram index against brute force,
-eval/compare/eval-midi end to end on a tiny untrained model, and the commands' bad input."""
+the index training writes, eval-midi end to end on a tiny untrained model, and the commands'
+bad input. (`lofictl eval` itself: test_quality.py.)"""
 
 import json
 import math
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from lofictl import evaluate as ev
 from lofictl import theory
+from lofictl.models import ngrams as ng
 from lofictl.cli import user_errors
 from lofictl.errors import LofictlError
 from lofictl.score import ChordEvent, Note
@@ -110,35 +112,35 @@ def test_index_lookup_matches_brute_force_on_random_data():
     corpus_seqs = [seq(int(rng.integers(5, 60))) for _ in range(200)]
     queries = [seq(40) for _ in range(200)] + corpus_seqs[:20]
     for n in (3, 4, 8):
-        index = ev.NgramIndex(ev.index_hashes(corpus_seqs, (n,)), (n,), {})
+        index = ng.NgramIndex(ng.index_hashes(corpus_seqs, (n,)), (n,), {})
         known = {k for p, d in corpus_seqs for k in brute_keys(p, d, n)}
         assert len(index.hashes) == len(known)  # no two distinct n-grams share a hash
         assert np.all(np.diff(index.hashes.astype(np.float64)) >= 0) and index.hashes.dtype == np.uint64
         for p, d in queries:
-            got = index.contains(ev.ngram_hashes(p, d, n))
+            got = index.contains(ng.ngram_hashes(p, d, n))
             assert got.tolist() == [k in known for k in brute_keys(p, d, n)]
 
 
 def test_lengths_share_one_array_without_meeting():
     rng = np.random.default_rng(5)
     p, d = rng.integers(55, 75, 60), rng.integers(1, 12, 60)
-    both = ev.index_hashes([(p, d)], (4, 5))
-    assert len(both) == len(np.unique(ev.ngram_hashes(p, d, 4))) + len(np.unique(ev.ngram_hashes(p, d, 5)))
-    assert not np.intersect1d(ev.ngram_hashes(p, d, 4), ev.ngram_hashes(p, d, 5)).size
+    both = ng.index_hashes([(p, d)], (4, 5))
+    assert len(both) == len(np.unique(ng.ngram_hashes(p, d, 4))) + len(np.unique(ng.ngram_hashes(p, d, 5)))
+    assert not np.intersect1d(ng.ngram_hashes(p, d, 4), ng.ngram_hashes(p, d, 5)).size
 
 
 def test_copied_and_transposed_melodies_overlap_fully_and_new_ones_do_not():
     pieces = corpus.synthetic_pieces(3, bars=8)
-    index = ev.NgramIndex(ev.index_hashes([ev._piece_elements(p) for p in pieces], (8, 12, 15)), (8, 12, 15), {})
+    index = ng.NgramIndex(ng.index_hashes([ng.piece_elements(p) for p in pieces], (8, 12, 15)), (8, 12, 15), {})
     copy = [Note(s, d, p + 5, 80) for s, d, p, _ in pieces[1].melody]  # a fourth up: still a copy
-    result = ev.ngram_overlap(copy, index)
+    result = ng.ngram_overlap(copy, index)
     assert result["shares"] == {8: 1.0, 12: 1.0, 15: 1.0} and result["copied_15"] == 1.0
     fresh = line([60 + (i * 7) % 23 for i in range(40)], duration=0.75)
-    result = ev.ngram_overlap(fresh, index)
+    result = ng.ngram_overlap(fresh, index)
     assert result["shares"] == {8: 0.0, 12: 0.0, 15: 0.0} and result["copied_15"] == 0.0
     # Half copied: 20 copied notes then 20 new ones; windows wholly inside the copy match.
     half = copy[:20] + [n.copy(start=n.start + copy[19].end) for n in fresh[:20]]
-    result = ev.ngram_overlap(half, index)
+    result = ng.ngram_overlap(half, index)
     assert result["windows"][15] == 26 and result["shares"][15] == pytest.approx(6 / 26)
     assert result["copied_15"] == pytest.approx(20 / 40)
 
@@ -171,7 +173,8 @@ def write_song(path: Path, tonic: int, bars: int = 8, variant: int = 0, chords_o
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A MIDI-folder corpus and an untrained melody model whose model.json names it."""
+    """A MIDI-folder corpus; model "a" made as training makes one (with its n-gram index),
+    model "b" as models were made before training wrote an index (none, no fingerprint)."""
     root = tmp_path_factory.mktemp("eval")
     cache = root / "cache"
     mp = pytest.MonkeyPatch()
@@ -184,33 +187,61 @@ def project(tmp_path_factory):
     models = {}
     for name, seed in (("a", 0), ("b", 1)):
         folder = root / name
-        loop.write_untrained(pieces, loop.TrainConfig(kind="melody", seed=seed, **SMALL), folder)
+        loop.write_untrained(pieces, loop.TrainConfig(kind="melody", seed=seed, **SMALL), folder, summary)
         meta = json.loads((folder / "model.json").read_text())
-        meta["data"] = {**summary, **meta["data"]}
         meta["metrics"] = {"val_loss": 3.0, "best_step": 10, "steps_done": 10}
+        if name == "b":
+            del meta["data"]["train_pieces_sha256"]
+            (folder / "ngrams.npy").unlink()
+            (folder / "ngrams.json").unlink()
         (folder / "model.json").write_text(json.dumps(meta))
         models[name] = folder
-    yield {"root": root, "songs": songs, "pieces": pieces, **models}
+    yield {"root": root, "songs": songs, "pieces": pieces, "summary": summary, **models}
     mp.undo()
 
 
-def test_index_in_the_model_folder_and_the_gate(project):
-    meta = ev.build_ngram_index(project["a"], lengths=(8, 12, 15))
-    assert meta["lengths"] == [8, 12, 15] and meta["corpus"] == str(project["songs"])
+def test_the_index_training_writes_holds_exactly_the_training_pieces(project):
+    meta = json.loads((project["a"] / "ngrams.json").read_text())
+    train, held = ng.split_pieces(project["pieces"], 0, 0.1)
+    assert len(held) == 1 and len(train) == 5 and meta["split"]["training_pieces"] == 5
+    model = json.loads((project["a"] / "model.json").read_text())
+    assert meta["pieces_sha256"] == model["data"]["train_pieces_sha256"] == ng.pieces_fingerprint(train)
     hashes = np.load(project["a"] / "ngrams.npy", allow_pickle=False)
-    assert hashes.dtype == np.uint64 and len(hashes) == meta["entries"]
-    train, held = ev.split_pieces(project["pieces"], 0, 0.1)
-    assert len(held) == 1 and len(train) == 5
+    assert hashes.dtype == np.uint64 and len(hashes) == meta["entries"] and meta["lengths"] == [15]
     copied = [Note(s, d, p, v) for s, d, p, v in train[0].melody]
     key = theory.Key(train[0].tonic, train[0].mode)
     m = ev.melody_measures(copied, [], key, project["a"])
-    assert (m["overlap_8"], m["overlap_12"], m["overlap_15"], m["copied_15"]) == (1.0, 1.0, 1.0, 1.0)
+    assert (m["overlap_15"], m["copied_15"]) == (1.0, 1.0) and m["overlap_8"] is None  # 15-grams only
     assert m["ngram_index"]["sha256"] == meta["sha256"] and m["in_scale_share"] == 1.0
     assert not ev.originality_gate(m, 0.02)
     fresh = line([60 + (i * 5) % 19 for i in range(64)])
     m = ev.melody_measures(fresh, [], "C major", project["a"])
     assert m["overlap_15"] == 0.0 and ev.originality_gate(m, 0.02)
     json.dumps(m, allow_nan=False)  # lock files need strict JSON
+
+
+def test_eval_index_rebuilds_an_older_models_index_with_more_lengths(project, tmp_path):
+    import shutil
+    folder = tmp_path / "b"
+    shutil.copytree(project["b"], folder)
+    meta = ng.build_ngram_index(folder, lengths=(8, 12, 15))
+    assert meta["lengths"] == [8, 12, 15] and meta["corpus"] == str(project["songs"])
+    train, _ = ng.split_pieces(project["pieces"], 1, 0.1)
+    assert meta["split"]["training_pieces"] == len(train) and meta["pieces_sha256"] == ng.pieces_fingerprint(train)
+    m = ev.melody_measures([Note(s, d, p, v) for s, d, p, v in train[0].melody], [], "C major", folder)
+    assert (m["overlap_8"], m["overlap_12"], m["overlap_15"]) == (1.0, 1.0, 1.0)
+
+
+def test_eval_index_keeps_the_limit_the_model_was_trained_with(project, tmp_path):
+    """A model trained with --limit 3 trained on 3 songs: its index must not hold all six."""
+    pieces, summary = corpus.load_corpus(str(project["songs"]), limit=3)
+    folder = tmp_path / "limited"
+    loop.write_untrained(pieces, loop.TrainConfig(kind="melody", **SMALL), folder, summary)
+    written = json.loads((folder / "ngrams.json").read_text())
+    trained, _ = ng.split_pieces(pieces, 0, 0.1)
+    assert written["split"]["training_pieces"] == len(trained) <= 3 and written["limit"] == 3
+    rebuilt = ng.build_ngram_index(folder)
+    assert rebuilt["pieces_sha256"] == written["pieces_sha256"] and rebuilt["entries"] == written["entries"]
 
 
 def test_gate_without_an_index_or_with_a_bad_limit(project):
@@ -226,43 +257,26 @@ def test_a_damaged_or_stale_index_is_refused(project, tmp_path):
     import shutil
     folder = tmp_path / "m"
     shutil.copytree(project["a"], folder)
-    ev.build_ngram_index(folder, lengths=(15,))
     data = bytearray((folder / "ngrams.npy").read_bytes())
     data[-1] ^= 0xFF
     (folder / "ngrams.npy").write_bytes(bytes(data))
     with pytest.raises(LofictlError, match="sha256"):
-        ev.load_ngram_index(folder)
-    ev.build_ngram_index(folder, lengths=(15,))
-    meta = json.loads((folder / "ngrams.json").read_text())
+        ng.load_ngram_index(folder)
+    ng.build_ngram_index(folder)
+    assert ng.load_ngram_index(folder) is not None
+    model = json.loads((folder / "model.json").read_text())
+    model["data"]["train_pieces_sha256"] = "0" * 64  # retrained on other pieces since
+    (folder / "model.json").write_text(json.dumps(model))
+    with pytest.raises(LofictlError, match="other training data"):
+        ng.load_ngram_index(folder)
+    old = tmp_path / "old"
+    shutil.copytree(project["b"], old)
+    ng.build_ngram_index(old)
+    meta = json.loads((old / "ngrams.json").read_text())
     meta["split"]["seed"] = 99
-    (folder / "ngrams.json").write_text(json.dumps(meta))
-    with pytest.raises(LofictlError, match="another training run"):
-        ev.load_ngram_index(folder)
-
-
-def test_eval_and_compare_write_reports_and_plots(project):
-    out = project["root"] / "report"
-    report = ev.eval_model(project["a"], samples=2, length=4, seed=1, out=out, raw=True)
-    assert report["settings"]["held_out_pieces"] == 1 and report["settings"]["sampling"] == "raw"
-    for name in ("repetitiveness", "overlap_15", "chord_tone_share", "in_scale_share", "note_density"):
-        assert report["measures"][name]["n"] == 2 or name == "repetitiveness"
-    ref = report["reference"]["measures"]
-    assert ref["chord_tone_share"]["mean"] == 1.0 and ref["in_scale_share"]["mean"] == 1.0
-    assert report["validation"]["perplexity"] == pytest.approx(math.exp(3.0), rel=1e-6)
-    on_disk = json.loads((out / "report.json").read_text())
-    assert on_disk == report
-    png = (out / "repetition.png").read_bytes()
-    assert png.startswith(b"\x89PNG") and (out / "overlap.png").is_file()
-    again = ev.eval_model(project["a"], samples=2, length=4, seed=1, out=project["root"] / "again", raw=True)
-    assert again == report and (project["root"] / "again" / "repetition.png").read_bytes() == png
-
-    summary = ev.compare([project["a"], project["b"]], samples=2, length=4, seed=1, out=project["root"] / "cmp",
-                         raw=True)
-    table = (project["root"] / "cmp" / "comparison.md").read_text()
-    assert table.count("\n") == 7 and "| a | three-embeddings |" in table and "held-out melodies" in table
-    assert [m["name"] for m in summary["models"]] == ["a", "b"]
-    assert summary["models"][0]["measures"] == report["measures"]
-    assert (project["root"] / "cmp" / "b" / "report.json").is_file()
+    (old / "ngrams.json").write_text(json.dumps(meta))
+    with pytest.raises(LofictlError, match="other training data"):
+        ng.load_ngram_index(old)
 
 
 def test_eval_midi_measures_a_file_with_and_without_a_chords_file(project, tmp_path):
@@ -270,6 +284,7 @@ def test_eval_midi_measures_a_file_with_and_without_a_chords_file(project, tmp_p
     write_song(song, tonic=7)
     result = ev.eval_midi(song)
     assert result["key"] == "G major" and result["melody_track"] == "lead"
+    assert result["key_from"].startswith("estimated")
     m = result["measures"]
     assert m["notes"] == 32 and m["chord_tone_share"] == 1.0 and m["in_scale_share"] == 1.0
     assert m["note_density"] == 1.0 and "overlap_15" not in m
@@ -285,38 +300,62 @@ def test_eval_midi_measures_a_file_with_and_without_a_chords_file(project, tmp_p
     assert with_chords["measures"]["overlap_15"] is not None
 
 
+@pytest.mark.parametrize("signature, key", [("F", "F major"), ("Dm", "D minor"), ("Bb", "Bb major")])
+def test_eval_midi_reads_the_key_signature(tmp_path, signature, key):
+    """A tune whose notes alone read as C major is reported in the key its file declares, and
+    measured in it (the B naturals of its G chords are outside F major)."""
+    song = tmp_path / "declared.mid"
+    write_song(song, tonic=0)
+    assert ev.eval_midi(song)["key"] == "C major"  # no signature: estimated
+    mid = mido.MidiFile(str(song))
+    mid.tracks[0].insert(0, mido.MetaMessage("key_signature", key=signature, time=0))
+    mid.save(str(song))
+    result = ev.eval_midi(song)
+    assert result["key"] == key and result["key_from"] == "key signature"
+    if key == "F major":
+        assert result["measures"]["in_scale_share"] < 1.0
+
+
+def test_eval_midi_prefers_lofictls_mode_text_to_the_signature(tmp_path):
+    from lofictl import midi
+    song = tmp_path / "dorian.mid"
+    write_song(song, tonic=2)
+    mid = mido.MidiFile(str(song))
+    mid.tracks[0].insert(0, mido.MetaMessage("key_signature", key="C", time=0))
+    mid.tracks[0].insert(1, mido.MetaMessage("text", text=midi.KEY_TEXT_PREFIX + "D dorian", time=0))
+    mid.save(str(song))
+    assert ev.eval_midi(song)["key"] == "D dorian"
+
+
 # --- commands -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def app():
     app = typer.Typer()
-    app.command("eval")(user_errors(ev.eval_command))
     app.command("eval-midi")(user_errors(ev.eval_midi_command))
     app.command("eval-index")(user_errors(ev.eval_index_command))
     return app
 
 
 def test_commands_happy_path(app, project, tmp_path):
+    import shutil
     runner = CliRunner()
-    result = runner.invoke(app, ["eval-index", str(project["b"]), "--length", "15"])
+    folder = tmp_path / "b"
+    shutil.copytree(project["b"], folder)
+    result = runner.invoke(app, ["eval-index", str(folder), "--length", "15"])
     assert result.exit_code == 0, result.output
-    out = tmp_path / "cmp"
-    result = runner.invoke(app, ["eval", "--compare", str(project["a"]), str(project["b"]), "--samples", "1",
-                                 "--length", "4", "--raw", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert "| b | three-embeddings |" in result.output and (out / "overlap.png").is_file()
+    assert "of 5 training pieces" in result.output and (folder / "ngrams.npy").is_file()
     song = tmp_path / "song.mid"
     write_song(song, tonic=0)
-    result = runner.invoke(app, ["eval-midi", str(song), "--model", str(project["b"]), "--json"])
+    result = runner.invoke(app, ["eval-midi", str(song), "--model", str(folder), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["measures"]["overlap_15"] is not None
+    result = runner.invoke(app, ["eval-midi", str(song), "--model", str(folder)])
+    assert result.exit_code == 0 and "key C major (estimated" in result.output
 
 
 @pytest.mark.parametrize("args, message", [
-    (["eval", "no/such/model"], "does not exist"),
-    (["eval"], "give a model folder"),
-    (["eval", "{a}", "--samples", "0"], "samples: must be a whole number more than 0"),
-    (["eval", "{a}", "--corpus", "music21:nope"], "unknown corpus"),
+    (["eval-index", "no/such/model"], "does not exist"),
     (["eval-midi", "{broken}"], "not a readable MIDI file"),
     (["eval-midi", "no/such.mid"], "not found"),
 ])
@@ -331,7 +370,7 @@ def test_commands_bad_input_exit_2(app, project, tmp_path, args, message):
 
 def test_shipped_model_carries_a_checked_index():
     model = REPO / "models" / "lofi-melody"
-    index = ev.load_ngram_index(model)
-    assert index is not None and ev.GATE_LENGTH in index.lengths
+    index = ng.load_ngram_index(model)
+    assert index is not None and ng.GATE_LENGTH in index.lengths
     assert index.hashes.dtype == np.uint64 and np.all(index.hashes[1:] > index.hashes[:-1])
     assert (model / "ngrams.npy").stat().st_size < 4_000_000

@@ -3,6 +3,7 @@
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lofictl import generate, score, theory, tokens
@@ -142,15 +143,61 @@ def test_model_info_for_the_lock_file(models):
     assert generate.load_model(models / "melody") is generate.load_model(models / "melody")
 
 
-def test_shipped_models_load_and_follow_the_chords():
+def test_shipped_models_are_pop909_and_follow_the_chords():
+    from lofictl.nn import checkpoint
+    for kind, path in SHIPPED.items():
+        meta = checkpoint.read_meta(path)
+        (source,) = meta["data"]["sources"]
+        assert source["spec"] == "pop909:data/pop909" and source["licence"] == "MIT" and "ISMIR" in source["citation"]
+        assert len(source["pieces_sha256"]) == 64  # the data hash
+        songs = meta["data"]["split"]["pop909"]["songs"]
+        assert songs["test"] and not set(songs["test"]) & (set(songs["train"]) | set(songs["validation"]))
+        assert meta["training"]["command"].startswith(f"lofictl train {kind} ")
     key = theory.parse_key("D minor")
-    chords = generate.generate_chords(SHIPPED["chords"], key, 32, 4, seed=7, temperature=0.8)
+    chords = generate.generate_chords(SHIPPED["chords"], key, 32, 4, seed=7, temperature=0.9, loop_bars=4)
     assert math.isclose(sum(d for _, d in chords), 32)
     events, t = [], 0.0
     for symbol, d in chords:
         events.append(score.ChordEvent(t, d, symbol))
         t += d
+    first = [(e.start, e.symbol) for e in events if e.start < 16]
+    assert [(e.start - 16, e.symbol) for e in events if e.start >= 16] == first  # a 4-bar loop, twice
     notes = generate.generate_melody(SHIPPED["melody"], key, events, 32, seed=7)
     assert len(notes) >= 8
     assert generate.chord_tone_share(notes, events) > 0.5  # chance is about 0.3
+    sounding = sum(min(n.duration, 32 - n.start) for n in notes)
+    assert sounding < 0.95 * 32  # it breathes
     assert generate.model_info(SHIPPED["melody"])["arch"] == "three-embeddings"
+
+
+def test_loops_fill_the_span_and_repeat(models):
+    key = theory.parse_key("C major")
+    for bars, total in ((1, 32), (2, 32), (4, 30), (8, 16)):
+        chords = generate.generate_chords(models / "chords", key, total, 4, seed=3, loop_bars=bars)
+        assert math.isclose(sum(d for _, d in chords), total)
+        grid = []
+        for symbol, d in chords:
+            grid += [symbol] * int(round(d * 2))
+        period = bars * 8  # half beats
+        assert all(grid[i] == grid[i % period] for i in range(len(grid))), (bars, chords)
+    with pytest.raises(LofictlError) as info:
+        generate.generate_chords(models / "chords", key, 32, 4, seed=3, loop_bars=3)
+    assert info.value.field == "loop"
+
+
+def test_the_loop_kept_is_the_one_the_model_expects_again(models):
+    """_best_loop plays each candidate twice and keeps the best-scored second pass."""
+    model = generate.load_model(models / "chords")
+    key = theory.parse_key("C major")
+    cond = {"bar_ticks": np.int32(48), "mode": np.int32(0)}
+    loops = [[(tokens.encode_chord(s, key), 48) for s in loop] for loop in
+             (["C", "Am", "F", "G"], ["C", "C#dim7", "Fmaj7/A", "E7"], ["C", "C", "C", "C"])]
+    scores = []
+    for loop in loops:
+        targets = np.array([[(t, 1 + list(tokens.CHORD_DURATION_TICKS).index(n)) for t, n in loop * 2]], np.int32)
+        ticks = np.array([[48 * i for i in range(8)]], np.int32)
+        mask = np.array([[0.0] * 4 + [1.0] * 4], np.float32)
+        scores.append(float(model.sampler.score(model.params, targets, ticks, mask, cond)[0]) / 4)
+    best = generate._best_loop(model, loops, 192, cond)
+    moving = [0, 1]  # a loop of one chord counts only when every candidate is one
+    assert best == max(moving, key=lambda i: scores[i])

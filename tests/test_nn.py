@@ -165,3 +165,42 @@ def test_single_steps_equal_the_sequence_pass():
         logits, carry = apply(params, one, carry)
         steps.append(logits[0])
     assert np.allclose(np.concatenate(steps, axis=1), full[0], atol=1e-5)
+
+
+def test_register_home_is_the_first_notes_and_rests_leave_it():
+    register = (jnp.zeros(1), jnp.zeros(1), jnp.zeros(1))
+    note = lambda rel: jnp.array([2 + rel - tokens.PITCH_LOW])  # noqa: E731 - a pitch token
+    for rel in [7] * 4 + [None] + [3] * (sample.ANCHOR_NOTES - 4):
+        register = sample._follow_register(register, jnp.array([tokens.REST]) if rel is None else note(rel))
+    recent, home, count = (float(x[0]) for x in register)
+    assert count == sample.ANCHOR_NOTES
+    assert home == pytest.approx((4 * 7 + (sample.ANCHOR_NOTES - 4) * 3) / sample.ANCHOR_NOTES)
+    for _ in range(20):  # later notes move the running mean, never home
+        register = sample._follow_register(register, note(15))
+    assert float(register[1][0]) == pytest.approx(home) and float(register[0][0]) > 12
+
+
+def test_anchor_tilts_back_towards_home_and_echo_favours_what_came_four_bars_before(models):
+    from lofictl import generate
+    model = generate.load_model(models / "three-embeddings")
+    sampler = model.sampler
+    cond = {"scale_mask": jnp.ones(12), "range_mask": jnp.zeros(tokens.N_PITCH), "scale_strength": 0.0,
+            "loop_strength": 0.0, "anchor_strength": 10.0, "echo_ticks": jnp.int32(192), "echo_strength": 1.5}
+    history = -jnp.ones((1, sampler.window), jnp.int32)
+    pcs = jnp.zeros((1, 12))
+    up, down = 2 + 12 - tokens.PITCH_LOW, 2 + 0 - tokens.PITCH_LOW  # an octave above the tonic, the tonic
+    drifted_high = (jnp.array([9.0]), jnp.array([0.0]), jnp.array([40.0]))
+    bias = sampler._bias(history, pcs, drifted_high, cond)[0]
+    assert bias[up] < 0 < bias[down]  # further away costs, back home pays
+    settled = (jnp.array([0.0]), jnp.array([0.0]), jnp.array([40.0]))
+    assert float(jnp.abs(sampler._bias(history, pcs, settled, cond)[0]).max()) == 0.0
+    young = (jnp.array([9.0]), jnp.array([0.0]), jnp.array([3.0]))  # home not yet known: no tilt
+    assert float(jnp.abs(sampler._bias(history, pcs, young, cond)[0]).max()) == 0.0
+    empty = -jnp.ones((1, sampler.echo_window), jnp.int32)
+    ticks = empty.at[0, -1].set(300 - 192)
+    echo = (ticks, jnp.zeros_like(empty).at[0, -1].set(up), jnp.zeros_like(empty).at[0, -1].set(6))
+    pitch_bias, duration_bias = sampler._echo(echo, jnp.array([300]), cond)
+    assert float(pitch_bias[0, up]) == 1.5 and float(pitch_bias[0].sum()) == 1.5
+    assert float(duration_bias[0, 6]) == pytest.approx(1.5 * sample.RHYTHM_ECHO)
+    pitch_bias, duration_bias = sampler._echo(echo, jnp.array([301]), cond)  # nothing began at 301 - 192
+    assert float(pitch_bias.sum()) == 0.0 and float(duration_bias.sum()) == 0.0

@@ -64,8 +64,10 @@ def test_velocity_round_trip():
 def test_every_theory_quality_reduces():
     for suffix in theory.QUALITIES:
         assert tokens.quality_of_suffix(suffix) in tokens.QUALITY_NAMES
-    expected = {"m9": "min7", "7b9": "dom7", "7#9": "dom7", "13": "dom7", "maj9": "maj7", "ø": "hdim7",
-                "dim7": "dim7", "m6": "min", "sus2": "sus", "": "maj", "mmaj7": "min", "aug": "aug"}
+    expected = {"m9": "min7", "7b9": "7", "7#9": "7", "13": "7", "maj9": "maj7", "ø": "hdim7",
+                "dim7": "dim7", "m6": "min6", "sus2": "sus2", "sus4": "sus4", "7sus4": "sus4(b7)", "": "maj",
+                "mmaj7": "minmaj7", "aug": "aug", "6": "maj6", "69": "maj6", "m69": "min6", "add9": "maj",
+                "m13": "min7", "maj13": "maj7", "dim": "dim", "5": "maj"}
     for suffix, quality in expected.items():
         assert tokens.quality_of_suffix(suffix) == quality, suffix
 
@@ -73,21 +75,41 @@ def test_every_theory_quality_reduces():
 @pytest.mark.parametrize("tonic", [0, 2, 7, 11])
 def test_chord_token_round_trip_through_symbols(tonic):
     key = theory.Key(tonic, "minor")
-    for token in range(2, tokens.N_CHORD):
-        symbol = tokens.decode_chord(token, key)
+    for token in np.flatnonzero(tokens.valid_chord_tokens()):
+        symbol = tokens.decode_chord(int(token), key)
         theory.parse_chord(symbol)  # readable by the rest of lofictl
         assert tokens.encode_chord(symbol, key) == token
 
 
 def test_chord_tokens_are_key_relative():
     assert tokens.encode_chord("Dm9", theory.parse_key("C major")) == tokens.chord_token(2, "min7")
-    assert tokens.decode_chord(tokens.chord_token(7, "dom7"), theory.parse_key("D minor")) == "A7"
+    assert tokens.decode_chord(tokens.chord_token(7, "7"), theory.parse_key("D minor")) == "A7"
     assert tokens.chord_parts(tokens.NO_CHORD) is None
+
+
+def test_every_data_quality_and_slash_bass_is_a_playable_symbol():
+    key = theory.parse_key("Eb major")
+    for quality in tokens.QUALITY_NAMES:
+        for inversion in range(len(tokens.CHORD_QUALITIES[quality][0])):
+            token = tokens.chord_token(5, quality, inversion)
+            symbol = tokens.decode_chord(token, key)
+            chord = theory.parse_chord(symbol)
+            assert chord.pitch_classes == frozenset((key.tonic + 5 + i) % 12 for i in tokens.CHORD_QUALITIES[quality][0])
+            if inversion:
+                assert chord.bass == (key.tonic + 5 + tokens.chord_tones(quality)[inversion]) % 12
+            assert theory.voice_chord(chord, None, "lofi")  # the voicer plays it
+    assert tokens.decode_chord(tokens.chord_token(0, "maj", 1), theory.parse_key("C major")) == "C/E"
+    assert tokens.decode_chord(tokens.chord_token(2, "min7", 3), theory.parse_key("C major")) == "Dm7/C"
+    with pytest.raises(ValueError):
+        tokens.chord_token(0, "maj", 3)  # a triad has no third inversion
+    valid = tokens.valid_chord_tokens()
+    assert not valid[tokens.BOS] and not valid[tokens.NO_CHORD]
+    assert valid.sum() == 12 * sum(len(t) for t, _ in tokens.CHORD_QUALITIES.values())
 
 
 def test_identify_chord_from_pitch_classes():
     assert tokens.identify_chord(tokens.pcs_mask([0, 4, 7]), 0) == (0, "maj")
-    assert tokens.identify_chord(tokens.pcs_mask([7, 11, 2, 5]), 7) == (7, "dom7")
+    assert tokens.identify_chord(tokens.pcs_mask([7, 11, 2, 5]), 7) == (7, "7")
     assert tokens.identify_chord(tokens.pcs_mask([9, 0, 4]), 9) == (9, "min")
     assert tokens.identify_chord(np.zeros(12)) is None
 

@@ -62,7 +62,7 @@ def test_midi_folder_gives_melody_chords_and_key(midi_dir):
     song = by_name["song1.mid"]
     assert (song.tonic, song.mode) == (2, "major")
     assert song.melody[0][2] == 74 and song.melody[0][3] == 90  # top line, with its velocity
-    assert [c[2:] for c in song.chords[:2]] == [(2, "maj"), (11, "min")]
+    assert [c[2:4] for c in song.chords[:2]] == [(2, "maj"), (11, "min")]
     seq = corpus.melody_tokens(song)
     assert tokens.decode_pitch(int(seq.pitch[0]), song.tonic) == 74
     assert seq.chord[0] == tokens.chord_token(0, "maj")

@@ -245,11 +245,12 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
     for name, track in recipe.tracks.items():
         if isinstance(track, ChordsTrack):
             if track.progression is not None:
-                source = progression_source(track.progression, bpb)
-            else:
+                source, seed = progression_source(track.progression, bpb), track.seed
+            else:  # generate.seed, when given, decides the chords (the track seed still voices them)
                 source = _model_chord_source(models[name], key, bpb, track)
+                seed = track.generate.seed if track.generate.seed is not None else track.seed
             try:
-                timelines[name] = chord_timeline(recipe, blocks, source, name, track.seed)
+                timelines[name] = chord_timeline(recipe, blocks, source, name, seed)
             except LofictlError as exc:  # a model's errors name fields of the track's generate:
                 raise exc.under(("tracks", name, "generate")) from None
     placed = {name: clip_notes(clips[name], blocks, track, bpb)
@@ -380,10 +381,12 @@ def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, 
     settings = track.generate
 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
+        loop = block.loop if block.loop is not None else track.loop
         return generate.generate_chords(model_dir, key, block.bars * beats_per_bar, beats_per_bar, seed,
                                         temperature=settings.temperature, top_k=settings.top_k,
                                         top_p=settings.top_p,
-                                        grid_beats=beats_per_bar if track.changes == "bar" else beats_per_bar / 2)
+                                        grid_beats=beats_per_bar if track.changes == "bar" else beats_per_bar / 2,
+                                        loop_bars=None if loop == "through" else loop)
 
     return chords_for
 
@@ -418,24 +421,30 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
                      if start - EPS <= e.start < start + span - EPS]
             base = _material_seed(recipe, name, settings.seed if settings.seed is not None else track.seed, block)
             gate = settings.max_overlap_15
+            where = ("tracks", name, "generate", "max_overlap_15" if gate is not None else "model")
+            rejected = []
             for attempt in range(MAX_RESAMPLES + 1):
                 seed = base if attempt == 0 else derive_seed(base, "resample", attempt)
                 melody = generate.generate_melody(
                     model_dir, key, local, span, seed, temperature=settings.temperature, top_k=settings.top_k,
                     top_p=settings.top_p, low=track.low, high=track.high, beats_per_bar=bpb)
-                measures = evaluate.melody_measures(melody, local, key, model_dir, total_beats=span,
-                                                    beats_per_bar=bpb)
-                if gate is None or evaluate.originality_gate(measures, gate):
-                    break
+                try:
+                    measures = evaluate.melody_measures(melody, local, key, model_dir, total_beats=span,
+                                                        beats_per_bar=bpb)
+                    if gate is None or evaluate.originality_gate(measures, gate):
+                        break
+                except LofictlError as exc:  # the index: missing, stale or damaged
+                    raise LofictlError(exc.message, field=where) from None
+                rejected.append({"seed": seed, "overlap_15": measures["overlap_15"]})
             else:
                 raise LofictlError(
                     f"the melody shares {measures['overlap_15']:.1%} of its 15-note windows with the model's "
                     f"training data (max_overlap_15: {gate}) after {MAX_RESAMPLES} re-samples; change the seed, "
-                    "raise the temperature or loosen the gate", field=("tracks", name, "generate", "max_overlap_15"))
+                    "raise the temperature or loosen the gate", field=where)
             made[material] = melody
             if measures_out is not None:
                 label = block.material if block.variation is None else f"{block.material}~{block.variation}"
                 label += f"@{block.take}" if block.take > 1 else ""
-                measures_out[label] = {"seed": seed, "resamples": attempt, **measures}
+                measures_out[label] = {"seed": seed, "resamples": attempt, "rejected": rejected, **measures}
         notes.extend(n.copy(start=round(n.start + start, 6)) for n in made[material])
     return notes

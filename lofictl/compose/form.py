@@ -36,6 +36,7 @@ class Block:
     tempo: float | None = None  # the section's own tempo, if it sets one
     ramp: bool = False  # reach `tempo` gradually across the section
     take: int = 1  # the pass through the arrangement: 2, 3, ... fill a length
+    loop: int | str | None = None  # the section's chord loop (bars or "through"), if it sets one
 
 
 def arrangement(recipe: Recipe) -> list[Block]:
@@ -55,8 +56,10 @@ def _blocks(recipe: Recipe, plan: list[tuple[Section, int]]) -> list[Block]:
             original.tracks if original else everything)
         material = original.material if original else section.name
         variation = section.seed if section.seed is not None else (original.variation if original else None)
+        loop = original.loop if original else section.loop
         name = section.name if take == 1 else f"{section.name} ({take})"
-        block = Block(name, start, section.bars, tracks, material, variation, section.tempo, section.ramp, take)
+        block = Block(name, start, section.bars, tracks, material, variation, section.tempo, section.ramp, take,
+                      loop)
         blocks.append(block)
         by_name[(section.name, take)] = block
         start += section.bars

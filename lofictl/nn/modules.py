@@ -7,8 +7,8 @@
 * chords: heads (chord, chord duration), not conditioned on a chord.
 
 At step t the input is the previous event's tokens (BOS at t=0) plus what is known about the
-event to predict: its position in the bar, the key's mode and, for melody, the chord sounding
-at its onset (token and pitch-class set). The conditioning also reaches the output layer
+event to predict: its position in the bar and in the eight-bar phrase, the key's mode and, for
+melody, the chord sounding at its onset (token and pitch-class set). The conditioning also reaches the output layer
 directly, so the heads can read "which notes are in this chord" without going through the LSTM.
 """
 
@@ -44,6 +44,7 @@ class TokenLSTM(nn.Module):
     chord_vocab: int = 0  # 0 when the model is not conditioned on chords (the chord model)
     positions: int = tokens.N_POSITION
     modes: int = tokens.N_MODE
+    phrases: int = 0  # bars in the phrase the model knows its place in; 0: no phrase input
 
     def setup(self):
         self.token_embeds = [nn.Embed(n, self.embed, name=f"embed_{i}") for i, n in enumerate(self.heads)]
@@ -52,14 +53,18 @@ class TokenLSTM(nn.Module):
             self.pcs_dense = nn.Dense(self.embed, use_bias=False)
         self.position_embed = nn.Embed(self.positions, self.embed)
         self.mode_embed = nn.Embed(self.modes, self.embed)
+        if self.phrases:
+            self.phrase_embed = nn.Embed(self.phrases, self.embed)
         self.rnns = [LSTMLayer(self.hidden, name=f"lstm_{i}") for i in range(self.layers)]
         self.outputs = [nn.Dense(n, name=f"head_{i}") for i, n in enumerate(self.heads)]
 
     def __call__(self, inputs: dict, carry: tuple):
-        """inputs: tokens (B, T, heads) int, position (B, T), mode (B,), and for melody chord
-        (B, T) and pcs (B, T, 12). carry: one (c, h) pair per layer, see `zero_carry`.
+        """inputs: tokens (B, T, heads) int, position (B, T), mode (B,), phrase (B, T) when the
+        model has phrases, and for melody chord (B, T) and pcs (B, T, 12). carry: one (c, h) pair per layer, see `zero_carry`.
         Returns (tuple of logits (B, T, size) per head, new carry)."""
         cond = self.position_embed(inputs["position"]) + self.mode_embed(inputs["mode"])[:, None, :]
+        if self.phrases:
+            cond = cond + self.phrase_embed(inputs["phrase"])
         if self.chord_vocab:
             cond = cond + self.chord_embed(inputs["chord"]) + self.pcs_dense(inputs["pcs"])
         x = cond
@@ -83,12 +88,14 @@ def build(config: dict) -> TokenLSTM:
     return TokenLSTM(heads=tuple(int(h) for h in config["heads"]), hidden=int(config["hidden"]),
                      layers=int(config["layers"]), embed=int(config["embed"]),
                      chord_vocab=int(config["chord_vocab"]), positions=int(config["positions"]),
-                     modes=int(config["modes"]))
+                     modes=int(config["modes"]), phrases=int(config.get("phrases", 0)))
 
 
 def dummy_inputs(model: TokenLSTM, batch: int = 1, length: int = 1) -> dict:
     inputs = {"tokens": jnp.zeros((batch, length, len(model.heads)), jnp.int32),
               "position": jnp.zeros((batch, length), jnp.int32), "mode": jnp.zeros((batch,), jnp.int32)}
+    if model.phrases:
+        inputs["phrase"] = jnp.zeros((batch, length), jnp.int32)
     if model.chord_vocab:
         inputs["chord"] = jnp.zeros((batch, length), jnp.int32)
         inputs["pcs"] = jnp.zeros((batch, length, 12), jnp.float32)

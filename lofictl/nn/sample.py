@@ -14,11 +14,24 @@ get, before filtering:
   * the anti-loop guard: when the last n-1 pitches already occurred earlier in a window of
     recent notes, the pitch that followed them then is penalised (once per earlier occurrence,
     at most twice). Unlike replacing a note at random after the fact, the model still chooses
-    among its other likely continuations, and motifs may repeat once before being discouraged.
+    among its other likely continuations, and motifs may repeat once before being discouraged;
+  * the register anchor: the scan carries the mean pitch of the melody's first ANCHOR_NOTES
+    notes (its home register) and a running mean of the recent ones; once the running mean has
+    moved d semitones from home, each pitch p is tilted by
+    -anchor_strength * (d/12) * ((p - running mean)/12), so notes that lead further away get
+    less likely and notes that lead back more (an LSTM left alone over 180 bars wanders off by
+    four or five semitones). Phrases still rise and fall: a small drift is barely tilted;
+  * the motif echo: when a note or rest began exactly `echo_ticks` earlier (four bars, say),
+    its pitch gets `echo_strength` more logit and its duration RHYTHM_ECHO times that, so a
+    phrase may come back as pop phrases do (AA'), its rhythm more often than its notes, the
+    model still free to vary it. An LSTM alone forgets: four bars on, it repeats a fifth as
+    many pitches and a twentieth as many bar rhythms as POP909's singers do.
 Several candidates are sampled in one batch; the caller scores them.
 
 Chords: the scan carries the tick too; durations are restricted to a grid (half bars) and to
-what is left before the final span, where the chord is restricted to the tonic.
+what is left before the final span, where the chord is restricted to the tonic (a final span of
+0 leaves the end free, as a loop wants). `ChordSampler.score` gives, per candidate, the model's
+log-likelihood of a token sequence over a mask: how well a loop's second time round is expected.
 """
 
 from __future__ import annotations
@@ -91,6 +104,8 @@ def _pitch_pc_table() -> np.ndarray:
 
 
 PITCH_PC = _pitch_pc_table()
+# Semitones from the tonic base of each pitch token (0 for BOS and rest, which PITCH_PC marks).
+PITCH_REL = np.array([0.0, 0.0] + [float(tokens.relative_of_token(t)) for t in range(2, tokens.N_PITCH)], np.float32)
 DURATION_TICKS = np.array((0,) + tokens.DURATION_TICKS, np.int32)
 CHORD_DURATION_TICKS = np.array((0,) + tokens.CHORD_DURATION_TICKS, np.int32)
 
@@ -109,28 +124,70 @@ def loop_penalty(history, n: int, strength):
     return -strength * jnp.minimum(counts, 2.0)
 
 
+ANCHOR_NOTES = 16  # notes that set a melody's home register
+RHYTHM_ECHO = 2.5  # the duration heard four bars back gets this many times the pitch's echo: rhythm repeats more often than pitch
+
+
+def _follow_register(register, pitch_tokens):
+    """(running mean, home mean, count) after one more event: notes move the running mean (about
+    the last 12 notes' worth; it starts at the first note) and, for the first ANCHOR_NOTES,
+    the home mean; rests leave both."""
+    recent, home, count = register
+    is_note = jnp.asarray(PITCH_PC)[pitch_tokens] >= 0
+    pitch = jnp.asarray(PITCH_REL)[pitch_tokens]
+    recent = jnp.where(is_note, jnp.where(count == 0, pitch, recent + (pitch - recent) / 12.0), recent)
+    home = jnp.where(is_note & (count < ANCHOR_NOTES), home + (pitch - home) / (count + 1.0), home)
+    return recent, home, count + is_note.astype(jnp.float32)
+
+
 class MelodySampler:
     """Samples factor tokens from a melody model; built once per loaded model."""
 
-    def __init__(self, model: modules.TokenLSTM, tables: tuple[np.ndarray, ...], loop_n: int = 4, window: int = 16):
+    def __init__(self, model: modules.TokenLSTM, tables: tuple[np.ndarray, ...], loop_n: int = 4, window: int = 16,
+                 echo_window: int = 96):
         self.model = model
         self.tables = tuple(np.asarray(t, np.int32) for t in tables)
         self.loop_n = loop_n
         self.window = window
+        self.echo_window = echo_window  # events remembered for the echo (more than 4 bars of 16ths)
         self.run = jax.jit(self._run, static_argnames=("n_steps", "batch"))
+        self.run_many = jax.jit(self._run_many, static_argnames=("n_steps", "batch"))
         self.step = jax.jit(self._step)
 
-    def _bias(self, history, pcs, range_mask, scale_mask, scale_strength, loop_strength):
+    def _run_many(self, params, keys, cond, n_steps: int, batch: int):
+        """`_run` for several pieces at once (keys (P,), every condition with a leading P axis):
+        one compiled program and one while loop instead of one call per piece."""
+        return jax.vmap(lambda key, c: self._run(params, key, c, n_steps, batch))(keys, cond)
+
+    def _bias(self, history, pcs, register, cond):
         """Additive logits (B, N_PITCH) for the pitch factor."""
-        allowed = scale_mask[None, :] + pcs  # (B, 12): scale or chord tone
+        allowed = cond["scale_mask"][None, :] + pcs  # (B, 12): scale or chord tone
         pc = jnp.asarray(PITCH_PC)
         in_key = jnp.where(pc[None, :] >= 0, allowed[:, jnp.maximum(pc, 0)] > 0, True)
-        bias = range_mask[None, :] + jnp.where(in_key, 0.0, -scale_strength)
-        return bias + loop_penalty(history, self.loop_n, loop_strength)
+        bias = cond["range_mask"][None, :] + jnp.where(in_key, 0.0, -cond["scale_strength"])
+        recent, home, count = register
+        drift = jnp.where(count >= ANCHOR_NOTES, (recent - home) / 12.0, 0.0)  # (B,)
+        tilt = -cond["anchor_strength"] * drift[:, None] * (PITCH_REL[None, :] - recent[:, None]) / 12.0
+        bias = bias + jnp.where(jnp.asarray(PITCH_PC)[None, :] >= 0, tilt, 0.0)
+        return bias + loop_penalty(history, self.loop_n, cond["loop_strength"])
+
+    def _echo(self, echo, tick, cond):
+        """Additive logits for pitch (B, N_PITCH) and duration (B, N_DURATION): the event that
+        began `echo_ticks` before `tick`, if one did."""
+        ticks, pitch, dur = echo
+        match = (ticks == (tick - cond["echo_ticks"])[:, None]) & (ticks >= 0) & (cond["echo_ticks"] > 0)
+        found = jnp.any(match, axis=1)
+        at = jnp.argmax(match, axis=1)
+        strength = jnp.where(found, cond["echo_strength"], 0.0)[:, None]
+        p = jnp.take_along_axis(pitch, at[:, None], axis=1)[:, 0]
+        d = jnp.take_along_axis(dur, at[:, None], axis=1)[:, 0]
+        return (strength * jax.nn.one_hot(p, tokens.N_PITCH), RHYTHM_ECHO * strength * jax.nn.one_hot(d, tokens.N_DURATION))
 
     def _step(self, params, state, step_key, cond):
-        """One note for every candidate. state: carry, prev tokens, tick, history."""
-        carry, prev, tick, history = state
+        """One note for every candidate. state: carry, prev tokens, tick, history, register
+        (running mean, home mean, notes so far), echo memory (onset ticks, pitch and duration
+        tokens of recent events)."""
+        carry, prev, tick, history, register, echo = state
         batch = tick.shape[0]
         # The chord sounding at `tick`: starts are sorted, so count those not after it.
         index = jnp.clip(jnp.sum(cond["chord_starts"][None, :] <= tick[:, None], axis=1) - 1, 0,
@@ -140,14 +197,18 @@ class MelodySampler:
         position = jnp.clip(tick % cond["bar_ticks"], 0, tokens.N_POSITION - 1)
         inputs = {"tokens": prev[:, None, :], "position": position[:, None],
                   "mode": jnp.full((batch,), cond["mode"], jnp.int32), "chord": chord[:, None], "pcs": pcs[:, None, :]}
+        if self.model.phrases:
+            inputs["phrase"] = ((tick // cond["bar_ticks"]) % self.model.phrases)[:, None]
         logits, carry = self.model.apply(params, inputs, carry)
-        bias = self._bias(history, pcs, cond["range_mask"], cond["scale_mask"], cond["scale_strength"],
-                          cond["loop_strength"])
+        echo_pitch, echo_dur = self._echo(echo, tick, cond)
+        bias = self._bias(history, pcs, register, cond) + echo_pitch
         heads = []
         for head, table in zip(logits, self.tables):
             head = head[:, 0, :]
             if table[1, 0] >= 0:  # this head carries pitch: bias through its pitch column
                 head = head + bias[:, np.maximum(table[:, 0], 0)]
+            if table[1, 1] >= 0:  # and duration, through its duration column
+                head = head + echo_dur[:, np.maximum(table[:, 1], 0)]
             heads.append(head.at[:, 0].set(NEG))  # BOS is an input only
         chosen = sample_heads(step_key, filter_heads(heads, cond["temperature"], cond["top_k"], cond["top_p"]))
         factors = jnp.zeros((batch, 3), jnp.int32)
@@ -157,12 +218,20 @@ class MelodySampler:
         dur_ticks = jnp.asarray(DURATION_TICKS)[factors[:, 1]]
         valid = tick < cond["total_ticks"]
         history = jnp.concatenate([history[:, 1:], factors[:, :1]], axis=1)
-        new_state = (carry, jnp.stack(chosen, axis=-1).astype(jnp.int32), tick + dur_ticks, history)
+        register = _follow_register(register, factors[:, 0])
+        ticks, pitch, dur = echo
+        echo = (jnp.concatenate([ticks[:, 1:], tick[:, None]], axis=1),
+                jnp.concatenate([pitch[:, 1:], factors[:, :1]], axis=1),
+                jnp.concatenate([dur[:, 1:], factors[:, 1:2]], axis=1))
+        new_state = (carry, jnp.stack(chosen, axis=-1).astype(jnp.int32), tick + dur_ticks, history, register, echo)
         return new_state, (factors, tick, valid)
 
     def initial_state(self, batch: int):
+        empty = -jnp.ones((batch, self.echo_window), jnp.int32)
+        zero = jnp.zeros((batch,), jnp.float32)
         return (modules.zero_carry(self.model, batch), jnp.zeros((batch, len(self.tables)), jnp.int32),
-                jnp.zeros((batch,), jnp.int32), -jnp.ones((batch, self.window), jnp.int32))
+                jnp.zeros((batch,), jnp.int32), -jnp.ones((batch, self.window), jnp.int32),
+                (zero, zero, zero), (empty, jnp.zeros_like(empty), jnp.zeros_like(empty)))
 
     def _run(self, params, key, cond, n_steps: int, batch: int):
         """Up to n_steps notes per candidate. The scan runs in chunks inside a while loop that
@@ -200,7 +269,8 @@ class MelodySampler:
 def melody_conditions(chord_starts: np.ndarray, chord_tokens: np.ndarray, chord_pcs: np.ndarray, total_ticks: int,
                       bar_ticks: int, mode: int, range_mask: np.ndarray, scale_mask: np.ndarray, *,
                       temperature: float, top_k: int, top_p: float, scale_strength: float,
-                      loop_strength: float) -> dict:
+                      loop_strength: float, anchor_strength: float = 0.0,
+                      echo_ticks: int = 0, echo_strength: float = 0.0) -> dict:
     """The traced inputs of a melody scan; chord arrays padded to a bucket with starts past the end."""
     size = bucket(len(chord_starts), 8)
     pad = size - len(chord_starts)
@@ -213,15 +283,28 @@ def melody_conditions(chord_starts: np.ndarray, chord_tokens: np.ndarray, chord_
         "range_mask": range_mask.astype(np.float32), "scale_mask": scale_mask.astype(np.float32),
         "temperature": np.float32(temperature), "top_k": np.int32(top_k), "top_p": np.float32(top_p),
         "scale_strength": np.float32(scale_strength), "loop_strength": np.float32(loop_strength),
+        "anchor_strength": np.float32(anchor_strength),
+        "echo_ticks": np.int32(echo_ticks), "echo_strength": np.float32(echo_strength),
     }
 
 
+VALID_CHORDS = tokens.valid_chord_tokens()
+
+
 class ChordSampler:
-    """Samples (chord token, duration ticks) from a chord model."""
+    """Samples (chord token, duration ticks) from a chord model, and scores token sequences."""
 
     def __init__(self, model: modules.TokenLSTM):
         self.model = model
         self.run = jax.jit(self._run, static_argnames=("n_steps", "batch"))
+        self.score = jax.jit(self._score)
+
+    def _inputs(self, prev, tick, cond, batch):
+        inputs = {"tokens": prev, "position": jnp.clip(tick % cond["bar_ticks"], 0, tokens.N_POSITION - 1),
+                  "mode": jnp.full((batch,), cond["mode"], jnp.int32)}
+        if self.model.phrases:
+            inputs["phrase"] = (tick // cond["bar_ticks"]) % self.model.phrases
+        return inputs
 
     def _run(self, params, key, cond, n_steps: int, batch: int):
         total, final, grid = cond["total_ticks"], cond["final_ticks"], cond["grid_ticks"]
@@ -231,11 +314,9 @@ class ChordSampler:
             carry, prev, tick = state
             step_key = jax.random.fold_in(key, i)
             remaining = total - tick
-            position = jnp.clip(tick % cond["bar_ticks"], 0, tokens.N_POSITION - 1)
-            inputs = {"tokens": prev[:, None, :], "position": position[:, None],
-                      "mode": jnp.full((batch,), cond["mode"], jnp.int32)}
+            inputs = self._inputs(prev[:, None, :], tick[:, None], cond, batch)
             (chord_logits, dur_logits), carry = self.model.apply(params, inputs, carry)
-            chord_logits = chord_logits[:, 0, :].at[:, :2].set(NEG)  # no BOS, no "no chord"
+            chord_logits = jnp.where(jnp.asarray(VALID_CHORDS)[None, :], chord_logits[:, 0, :], NEG)
             at_end = remaining <= final
             chord_logits = jnp.where(at_end[:, None] & ~cond["tonic_mask"][None, :], NEG, chord_logits)
             chord_logits = filter_logits(chord_logits, cond["temperature"], cond["top_k"], cond["top_p"])
@@ -247,12 +328,28 @@ class ChordSampler:
             (dur_token,) = sample_heads(jax.random.fold_in(step_key, 1), [dur_logits])
             fill = jnp.where(at_end, remaining, remaining - final)  # when nothing on the grid fits
             length = jnp.where(at_end, remaining, jnp.where(jnp.any(allowed, axis=-1), cdur[dur_token], fill))
-            # What the model reads back: the duration token nearest the length actually used.
-            nearest = jnp.argmin(jnp.abs(cdur[1:][None, :] - length[:, None]), axis=-1) + 1
             valid = remaining > 0
-            new_prev = jnp.stack([chord, nearest], axis=-1).astype(jnp.int32)
+            new_prev = jnp.stack([chord, nearest_duration(length)], axis=-1).astype(jnp.int32)
             return (carry, new_prev, tick + jnp.maximum(length, 0)), (chord, length, tick, valid)
 
         state = (modules.zero_carry(self.model, batch), jnp.zeros((batch, 2), jnp.int32), jnp.zeros((batch,), jnp.int32))
         _, outputs = jax.lax.scan(body, state, jnp.arange(n_steps))
         return tuple(jnp.swapaxes(o, 0, 1) for o in outputs)
+
+    def _score(self, params, targets, ticks, mask, cond):
+        """Sum over `mask` of log p(chord, duration) of `targets` (B, T, 2), events at `ticks` (B, T),
+        the model reading each sequence from BOS (untempered: the model's own belief)."""
+        batch = targets.shape[0]
+        prev = jnp.concatenate([jnp.zeros((batch, 1, 2), jnp.int32), targets[:, :-1]], axis=1)
+        logits, _ = self.model.apply(params, self._inputs(prev, ticks, cond, batch), modules.zero_carry(self.model, batch))
+        total = 0.0
+        for h, head in enumerate(logits):
+            logp = jax.nn.log_softmax(head, axis=-1)
+            total = total + jnp.take_along_axis(logp, targets[..., h:h + 1], axis=-1)[..., 0]
+        return jnp.sum(total * mask, axis=-1)
+
+
+def nearest_duration(length):
+    """The chord duration token nearest a length in ticks (what the model reads back)."""
+    cdur = jnp.asarray(CHORD_DURATION_TICKS)
+    return jnp.argmin(jnp.abs(cdur[1:][None, :] - jnp.asarray(length)[..., None]), axis=-1) + 1

@@ -11,10 +11,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-train_app = typer.Typer(help="Train the chord and melody models on music21's corpus or a folder of MIDI files.",
+train_app = typer.Typer(help="Train the chord and melody models on POP909, music21's corpus or a folder of MIDI files.",
                         no_args_is_help=True)
 
-_CORPUS_HELP = "Comma-separated sources: music21:bach, music21:essen, music21:ryans, or a folder of .mid files."
+_CORPUS_HELP = ("Comma-separated sources: pop909:DIR (the POP909 dataset, or data/pop909 which ships derived from it), "
+                "music21:bach, music21:essen, music21:ryans, or a folder of .mid files.")
+DEFAULT_CORPUS = "pop909:data/pop909"
 
 
 def canonical_command(kind: str, options: dict) -> str:
@@ -62,7 +64,7 @@ def _run(kind: str, arch: str, corpus: str, out: Path, steps: int, batch_size: i
 @train_app.command("chords")
 def chords(
     out: Path = typer.Option(..., "--out", help="Model folder to write (model.json + weights.msgpack)."),
-    corpus: str = typer.Option("music21:bach", "--corpus", help=_CORPUS_HELP),
+    corpus: str = typer.Option(DEFAULT_CORPUS, "--corpus", help=_CORPUS_HELP),
     steps: int = typer.Option(3000, help="Step budget."),
     batch_size: int = typer.Option(32, "--batch-size"),
     hidden: int = typer.Option(192, help="LSTM width."),
@@ -86,7 +88,7 @@ def chords(
 @train_app.command("melody")
 def melody(
     out: Path = typer.Option(..., "--out", help="Model folder to write (model.json + weights.msgpack)."),
-    corpus: str = typer.Option("music21:bach,music21:essen", "--corpus", help=_CORPUS_HELP),
+    corpus: str = typer.Option(DEFAULT_CORPUS, "--corpus", help=_CORPUS_HELP),
     arch: str = typer.Option("three-embeddings", help="one-embedding | two-embeddings | three-embeddings."),
     steps: int = typer.Option(3000, help="Step budget."),
     batch_size: int = typer.Option(32, "--batch-size"),
@@ -107,3 +109,19 @@ def melody(
     """Train the melody model, conditioned on the chord sounding at each note."""
     _run("melody", arch, corpus, out, steps, batch_size, hidden, layers, embed, seq_len, lr, seed, limit,
          resume, patience, eval_every, augment, cache, progress)
+
+
+@train_app.command("pop909-corpus")
+def pop909_corpus(
+    dataset: Path = typer.Argument(..., help="The POP909 dataset folder (song folders 001/ ... 909/)."),
+    out: Path = typer.Option(Path("data/pop909"), "--out", help="Folder to write pop909-corpus.json.gz, LICENSE, README.md."),
+) -> None:
+    """Read POP909 once and write the compact corpus `--corpus pop909:OUT` trains from (what ships in data/pop909)."""
+    from . import pop909
+
+    console = Console(stderr=True)
+    with console.status(f"reading {dataset}"):
+        header = pop909.write_derived(dataset, out)
+    s = header["summary"]
+    console.print(f"wrote {out / pop909.DERIVED_FILE}: {header['songs']} songs, {s['pieces']} pieces "
+                  f"(skipped {s['skipped_total']}: {s['skipped']}); split {header['split']}")

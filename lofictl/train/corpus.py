@@ -11,6 +11,9 @@ Sources, named in a comma-separated spec such as `music21:bach,music21:essen,~/m
   chords (duration-weighted, downbeats counted double), rather than left as "no chord": the
   melody model is always given chords when it generates, so it should learn from tunes paired
   with plausible harmony.
+* `pop909:DIR` — POP909's songs (train/pop909.py): the sung melody with its hand-checked chord
+  labels, keys and downbeats; DIR is the dataset or the derived corpus shipped in `data/pop909`.
+  Its train/validation/test split is fixed per song (`pop909.split_of`), whatever the seed.
 * a folder — every `.mid`/`.midi` file under it (read with mido): melody = the top line of the
   most melodic non-drum track; chords = every other note sounding in each beat.
 
@@ -38,8 +41,9 @@ import numpy as np
 
 from .. import tokens
 from ..errors import LofictlError
+from ..seeds import derive_seed
 
-READER_VERSION = 2
+READER_VERSION = 3  # 3: chords carry their bass; the POP909 quality set
 MUSIC21_SOURCES = {"music21:bach": "bach", "music21:essen": "essenFolksong", "music21:ryans": "ryansMammoth"}
 MIN_MELODY_NOTES = 8
 
@@ -56,7 +60,9 @@ class Piece:
     mode: str  # "major" or "minor"
     beats_per_bar: float
     melody: tuple[tuple[float, float, int, int | None], ...]  # start, duration, MIDI pitch, velocity or None
-    chords: tuple[tuple[float, float, int, str], ...]  # start, duration, root pitch class, reduced quality
+    # start, duration, root pitch class, quality (tokens.CHORD_QUALITIES), bass in semitones above
+    # the root (0: root position; 4 in a C major chord is C/E)
+    chords: tuple[tuple[float, float, int, str, int], ...]
 
     def to_json(self) -> dict:
         return {"name": self.name, "tonic": self.tonic, "mode": self.mode, "beats_per_bar": self.beats_per_bar,
@@ -66,7 +72,8 @@ class Piece:
     def from_json(cls, d: dict) -> "Piece":
         return cls(d["name"], int(d["tonic"]), d["mode"], float(d["beats_per_bar"]),
                    tuple((float(a), float(b), int(p), None if v is None else int(v)) for a, b, p, v in d["melody"]),
-                   tuple((float(a), float(b), int(r), str(q)) for a, b, r, q in d["chords"]))
+                   tuple((float(c[0]), float(c[1]), int(c[2]), str(c[3]), int(c[4]) if len(c) > 4 else 0)
+                         for c in d["chords"]))
 
 
 @dataclass
@@ -108,7 +115,7 @@ def _pc_weights(notes) -> np.ndarray:
     return w
 
 
-def harmony_per_beat(notes: list[tuple[float, float, int]], total_beats: float) -> list[tuple[float, float, int, str]]:
+def harmony_per_beat(notes: list[tuple[float, float, int]], total_beats: float) -> list[tuple[float, float, int, str, int]]:
     """Chord events from the (start, end, pitch) notes sounding in each beat; equal neighbours
     merged, silent beats left out."""
     n_beats = int(np.ceil(total_beats - 1e-9))
@@ -120,21 +127,25 @@ def harmony_per_beat(notes: list[tuple[float, float, int]], total_beats: float) 
             if overlap > 0:
                 weights[b, pitch % 12] += overlap
                 bass[b] = min(bass[b], pitch)
-    chords: list[tuple[float, float, int, str]] = []
+    chords: list[tuple[float, float, int, str, int]] = []
     for b in range(n_beats):
-        found = tokens.identify_chord(weights[b], int(bass[b]) % 12 if bass[b] < 1000 else None)
+        bass_pc = int(bass[b]) % 12 if bass[b] < 1000 else None
+        found = tokens.identify_chord(weights[b], bass_pc)
         if found is None:
             continue
         root, quality = found
-        if chords and chords[-1][2:] == (root, quality) and abs(chords[-1][0] + chords[-1][1] - b) < 1e-9:
-            s, d, _, _ = chords[-1]
-            chords[-1] = (s, d + 1.0, root, quality)
+        # The lowest voice names the inversion when it is a chord tone (C/E), else root position.
+        inversion = tokens.inversion_of(quality, None if bass_pc is None else bass_pc - root)
+        below = tokens.chord_tones(quality)[inversion]
+        if chords and chords[-1][2:] == (root, quality, below) and abs(chords[-1][0] + chords[-1][1] - b) < 1e-9:
+            s, d = chords[-1][:2]
+            chords[-1] = (s, d + 1.0, root, quality, below)
         else:
-            chords.append((float(b), 1.0, root, quality))
+            chords.append((float(b), 1.0, root, quality, below))
     return chords
 
 
-def harmony_from_melody(melody, tonic: int, mode: str, beats_per_bar: float) -> list[tuple[float, float, int, str]]:
+def harmony_from_melody(melody, tonic: int, mode: str, beats_per_bar: float) -> list[tuple[float, float, int, str, int]]:
     """One diatonic chord per bar that best explains the bar's melody notes."""
     if not melody:
         return []
@@ -147,17 +158,17 @@ def harmony_from_melody(melody, tonic: int, mode: str, beats_per_bar: float) -> 
         if 0 <= bar < n_bars:
             downbeat = abs(start - bar * beats_per_bar) < 1e-6
             weights[bar, pitch % 12] += dur * (2.0 if downbeat else 1.0)
-    chords: list[tuple[float, float, int, str]] = []
+    chords: list[tuple[float, float, int, str, int]] = []
     for bar in range(n_bars):
         found = tokens.identify_chord(weights[bar], None, candidates)
         if found is None:
             continue
         start = bar * beats_per_bar
-        if chords and chords[-1][2:] == found and abs(chords[-1][0] + chords[-1][1] - start) < 1e-9:
-            s, d, r, q = chords[-1]
-            chords[-1] = (s, d + beats_per_bar, r, q)
+        if chords and chords[-1][2:4] == found and abs(chords[-1][0] + chords[-1][1] - start) < 1e-9:
+            s, d, r, q, b = chords[-1]
+            chords[-1] = (s, d + beats_per_bar, r, q, b)
         else:
-            chords.append((start, beats_per_bar, found[0], found[1]))
+            chords.append((start, beats_per_bar, found[0], found[1], 0))
     return chords
 
 
@@ -386,7 +397,17 @@ def cache_dir() -> Path:
 
 
 def _fingerprint(spec: str, limit: int | None) -> str:
-    if spec in MUSIC21_SOURCES:
+    if spec.startswith("pop909:"):
+        from . import pop909
+        folder = Path(spec[len("pop909:"):]).expanduser().resolve()
+        derived = pop909.derived_path(folder)
+        if derived.is_file():
+            files = [[derived.name, derived.stat().st_size, derived.stat().st_mtime_ns]]
+        else:
+            files = [[str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns]
+                     for song in pop909.song_folders(folder) for p in sorted(song.iterdir()) if p.is_file()]
+        basis = {"spec": str(folder), "files": files, "pop909_reader": pop909.READER_VERSION}
+    elif spec in MUSIC21_SOURCES:
         import music21
         from music21 import corpus as m21corpus
         files = sorted(Path(p).name for p in m21corpus.getComposer(MUSIC21_SOURCES[spec]))
@@ -407,7 +428,12 @@ def parse_specs(text: str) -> list[str]:
         raise LofictlError("no corpus given (e.g. --corpus music21:bach,music21:essen or a folder of MIDI files)",
                            field="corpus")
     for spec in specs:
-        if spec.startswith("music21:"):
+        if spec.startswith("pop909:"):
+            folder = Path(spec[len("pop909:"):]).expanduser()
+            if not folder.is_dir():
+                raise LofictlError(f"corpus {spec!r}: {folder} is not a folder (give the POP909 dataset or "
+                                   f"data/pop909, which ships with lofictl)", field="corpus")
+        elif spec.startswith("music21:"):
             if spec not in MUSIC21_SOURCES:
                 raise LofictlError(f"unknown corpus {spec!r}; known: {', '.join(MUSIC21_SOURCES)}, or a folder of MIDI files",
                                    field="corpus")
@@ -422,7 +448,8 @@ def parse_specs(text: str) -> list[str]:
 def load_source(spec: str, limit: int | None = None, use_cache: bool = True) -> tuple[list[Piece], SourceSummary]:
     summary = SourceSummary(spec)
     key = _fingerprint(spec, limit)
-    stem = spec.replace("music21:", "m21-") if spec in MUSIC21_SOURCES else "dir"
+    stem = spec.replace("music21:", "m21-") if spec in MUSIC21_SOURCES else "pop909" if spec.startswith("pop909:") \
+        else "dir"
     path = cache_dir() / f"{stem}-{key[:20]}.json"
     if use_cache and path.is_file():
         try:
@@ -433,7 +460,10 @@ def load_source(spec: str, limit: int | None = None, use_cache: bool = True) -> 
             return pieces, summary
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is rebuilt below
-    if spec in MUSIC21_SOURCES:
+    if spec.startswith("pop909:"):
+        from . import pop909
+        pieces = pop909.read_pop909(spec[len("pop909:"):], limit, summary)
+    elif spec in MUSIC21_SOURCES:
         pieces = _read_music21(spec, limit, summary)
         if not pieces:
             raise LofictlError(f"corpus {spec} gave no usable pieces", field="corpus")
@@ -448,6 +478,14 @@ def load_source(spec: str, limit: int | None = None, use_cache: bool = True) -> 
     return pieces, summary
 
 
+def pieces_digest(pieces: list[Piece]) -> str:
+    """sha256 of the pieces' canonical JSON, in order: the data hash a model.json records."""
+    digest = hashlib.sha256()
+    for piece in pieces:
+        digest.update(json.dumps(piece.to_json(), sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()
+
+
 def load_corpus(text: str, limit: int | None = None, use_cache: bool = True) -> tuple[list[Piece], dict]:
     """Every piece of every source in the spec, and a JSON-ready summary."""
     pieces: list[Piece] = []
@@ -455,8 +493,51 @@ def load_corpus(text: str, limit: int | None = None, use_cache: bool = True) -> 
     for spec in parse_specs(text):
         got, summary = load_source(spec, limit, use_cache)
         pieces.extend(got)
-        sources.append(summary.to_json())
+        source = {**summary.to_json(), "pieces_sha256": pieces_digest(got)}
+        if spec.startswith("pop909:"):
+            from . import pop909
+            source.update(licence=pop909.LICENSE_NAME, citation=pop909.CITATION)
+        sources.append(source)
     return pieces, {"corpus": text, "limit": limit, "sources": sources, "pieces": len(pieces)}
+
+
+# --- the train / validation / test split ---------------------------------------------------
+
+def assign_splits(names, seed: int, val_fraction: float) -> dict[str, str]:
+    """Piece name → "train", "validation" or "test".
+
+    POP909 pieces take their song's fixed split (pop909.split_of), so the test songs are never
+    trained on or used to pick a model, whatever the seed. Other corpora have no test split:
+    a share `val_fraction` of pieces, chosen by sha256 of (seed, name), validates; a corpus of
+    one piece validates on what it trains on."""
+    from . import pop909
+    out: dict[str, str] = {}
+    others = []
+    for name in sorted(set(names)):
+        song = pop909.song_of(name)
+        if song is not None:
+            out[name] = pop909.split_of(song)
+        else:
+            others.append(name)
+    threshold = int(val_fraction * 1000)
+    val = {n for n in others if derive_seed(seed, "split", n) % 1000 < threshold}
+    if not val and len(others) > 1:
+        val = {min(others, key=lambda n: derive_seed(seed, "split", n))}
+    for name in others:
+        out[name] = "validation" if name in val else "train"
+    if len(out) == 1:
+        out = {name: "train" for name in out}
+    return out
+
+
+def split_summary(splits: dict[str, str]) -> dict:
+    """model.json's record of a split: the rule, counts and (for POP909) the song ids per side."""
+    from . import pop909
+    songs = sorted({pop909.song_of(n) for n in splits if pop909.song_of(n) is not None})
+    out = {"pieces": {k: sum(1 for v in splits.values() if v == k) for k in pop909.SPLITS}}
+    if songs:
+        out["pop909"] = pop909.split_json(songs)
+    return out
 
 
 # --- Pieces → token arrays ------------------------------------------------------------------
@@ -471,6 +552,7 @@ class MelodySeq:
     pcs: np.ndarray  # (n, 12) chord pitch classes relative to the key
     position: np.ndarray
     mode: int
+    phrase: np.ndarray  # bar within the 8-bar phrase (tokens.encode_phrase)
 
 
 @dataclass(frozen=True)
@@ -479,6 +561,11 @@ class ChordSeq:
     duration: np.ndarray
     position: np.ndarray
     mode: int
+    phrase: np.ndarray
+
+
+def piece_chord_token(piece: Piece, root: int, quality: str, bass: int) -> int:
+    return tokens.chord_token(root - piece.tonic, quality, tokens.inversion_of(quality, bass))
 
 
 def _chord_at(chords_ticks: list[tuple[int, int, int]], tick: int) -> int:
@@ -491,8 +578,8 @@ def _chord_at(chords_ticks: list[tuple[int, int, int]], tick: int) -> int:
 def melody_tokens(piece: Piece) -> MelodySeq:
     tpb = tokens.TICKS_PER_BEAT
     bar = int(round(piece.beats_per_bar * tpb))
-    chords_ticks = [(int(round(s * tpb)), int(round((s + d) * tpb)), tokens.chord_token(r - piece.tonic, q))
-                    for s, d, r, q in piece.chords]
+    chords_ticks = [(int(round(s * tpb)), int(round((s + d) * tpb)), piece_chord_token(piece, r, q, b))
+                    for s, d, r, q, b in piece.chords]
     events: list[tuple[int, int, int, int]] = []  # pitch, duration, velocity token, onset tick
     notes = [(int(round(s * tpb)), max(int(round(d * tpb)), 1), p, v) for s, d, p, v in piece.melody]
     cursor = (notes[0][0] // bar) * bar  # start at the first note's bar line: leading rests are a pickup
@@ -531,23 +618,25 @@ def melody_tokens(piece: Piece) -> MelodySeq:
     return MelodySeq(np.array([e[0] for e in events], np.int32), np.array([e[1] for e in events], np.int32),
                      np.array([e[2] for e in events], np.int32), chord, pcs,
                      np.array([tokens.encode_position(t % bar) for t in onsets], np.int32),
-                     tokens.mode_token(piece.mode))
+                     tokens.mode_token(piece.mode),
+                     np.array([tokens.encode_phrase(t // bar) for t in onsets], np.int32))
 
 
 def chord_tokens(piece: Piece) -> ChordSeq:
     tpb = tokens.TICKS_PER_BEAT
     bar = int(round(piece.beats_per_bar * tpb))
-    chord, dur, pos = [], [], []
-    for start, length, root, quality in piece.chords:
+    chord, dur, pos, phrase = [], [], [], []
+    for start, length, root, quality, bass in piece.chords:
         tick = int(round(start * tpb))
-        token = tokens.chord_token(root - piece.tonic, quality)
+        token = piece_chord_token(piece, root, quality, bass)
         for part in tokens.split_ticks(int(round(length * tpb)), tokens.CHORD_DURATION_TICKS):
             chord.append(token)
             dur.append(1 + tokens.CHORD_DURATION_TICKS.index(part))
             pos.append(tokens.encode_position(tick % bar))
+            phrase.append(tokens.encode_phrase(tick // bar))
             tick += part
     return ChordSeq(np.array(chord, np.int32), np.array(dur, np.int32), np.array(pos, np.int32),
-                    tokens.mode_token(piece.mode))
+                    tokens.mode_token(piece.mode), np.array(phrase, np.int32))
 
 
 def synthetic_pieces(n: int, seed: int = 0, bars: int = 8) -> list[Piece]:
@@ -559,12 +648,12 @@ def synthetic_pieces(n: int, seed: int = 0, bars: int = 8) -> list[Piece]:
         r = named_rng(seed, "synthetic", i)
         tonic = int(r.integers(12))
         mode = "major" if i % 2 == 0 else "minor"
-        progression = [(0, "maj"), (9, "min"), (5, "maj"), (7, "dom7")] if mode == "major" else \
-                      [(0, "min"), (8, "maj"), (5, "min"), (7, "dom7")]
+        progression = [(0, "maj"), (9, "min"), (5, "maj"), (7, "7")] if mode == "major" else \
+                      [(0, "min"), (8, "maj"), (5, "min"), (7, "7")]
         chords, melody = [], []
         for bar in range(bars):
             root, quality = progression[bar % 4]
-            chords.append((bar * 4.0, 4.0, (tonic + root) % 12, quality))
+            chords.append((bar * 4.0, 4.0, (tonic + root) % 12, quality, 0))
             tones = sorted(tokens.CHORD_QUALITIES[quality][0])
             t = bar * 4.0
             while t < bar * 4.0 + 4.0 - 1e-9:

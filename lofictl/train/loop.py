@@ -69,6 +69,7 @@ class Dataset:
     targets: np.ndarray  # (N, T, H)
     mask: np.ndarray  # (N, T) 1.0 where the target is real
     position: np.ndarray  # (N, T)
+    phrase: np.ndarray  # (N, T)
     mode: np.ndarray  # (N,)
     chord: np.ndarray | None = None  # (N, T) melody only
 
@@ -77,7 +78,7 @@ class Dataset:
 
     def batch(self, idx: np.ndarray) -> dict:
         out = {"tokens": self.tokens_in[idx], "targets": self.targets[idx], "mask": self.mask[idx],
-               "position": self.position[idx], "mode": self.mode[idx]}
+               "position": self.position[idx], "phrase": self.phrase[idx], "mode": self.mode[idx]}
         if self.chord is not None:
             out["chord"] = self.chord[idx]
             out["pcs"] = PCS_TABLE[self.chord[idx]]
@@ -93,10 +94,11 @@ class Prepared:
     summary: dict = field(default_factory=dict)
 
 
-def _windows(seqs: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, int]], seq_len: int, n_heads: int) -> Dataset:
-    """seqs: (tokens (n, H), position (n,), chord (n,) or None, mode) per piece."""
-    rows_in, rows_out, masks, positions, modes, chords = [], [], [], [], [], []
-    for toks, pos, chord, mode in seqs:
+def _windows(seqs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int]], seq_len: int,
+             n_heads: int) -> Dataset:
+    """seqs: (tokens (n, H), position (n,), phrase (n,), chord (n,) or None, mode) per piece."""
+    rows_in, rows_out, masks, positions, phrases, modes, chords = [], [], [], [], [], [], []
+    for toks, pos, phrase, chord, mode in seqs:
         shifted = np.concatenate([np.zeros((1, n_heads), np.int32), toks[:-1]], axis=0)
         for start in range(0, len(toks), seq_len):
             stop = min(start + seq_len, len(toks))
@@ -110,29 +112,27 @@ def _windows(seqs: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, int]], 
             rows_out.append(cut(toks))
             masks.append(np.concatenate([np.ones(stop - start, np.float32), np.zeros(pad, np.float32)]))
             positions.append(cut(pos))
+            phrases.append(cut(phrase))
             chords.append(cut(chord) if chord is not None else None)
             modes.append(mode)
     if not rows_in:
         return Dataset(np.zeros((0, seq_len, n_heads), np.int32), np.zeros((0, seq_len, n_heads), np.int32),
-                       np.zeros((0, seq_len), np.float32), np.zeros((0, seq_len), np.int32), np.zeros((0,), np.int32),
-                       None if seqs and seqs[0][2] is None else np.zeros((0, seq_len), np.int32))
+                       np.zeros((0, seq_len), np.float32), np.zeros((0, seq_len), np.int32),
+                       np.zeros((0, seq_len), np.int32), np.zeros((0,), np.int32),
+                       None if seqs and seqs[0][3] is None else np.zeros((0, seq_len), np.int32))
     return Dataset(np.stack(rows_in).astype(np.int32), np.stack(rows_out).astype(np.int32), np.stack(masks),
-                   np.stack(positions).astype(np.int32), np.array(modes, np.int32),
+                   np.stack(positions).astype(np.int32), np.stack(phrases).astype(np.int32), np.array(modes, np.int32),
                    None if chords[0] is None else np.stack(chords).astype(np.int32))
 
 
 def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
-    """Tokenise, split by piece (so no tune is on both sides), augment, window."""
-    names = sorted({p.name for p in pieces})
-    if not names:
+    """Tokenise, split (corpus_mod.assign_splits: by song for POP909, so no song is on two sides
+    and the test songs are left out), augment, window."""
+    if not pieces:
         raise LofictlError("the corpus has no pieces", field="corpus")
-    threshold = int(config.val_fraction * 1000)
-    val_names = {n for n in names if derive_seed(config.seed, "split", n) % 1000 < threshold}
-    if not val_names and len(names) > 1:
-        val_names = {min(names, key=lambda n: derive_seed(config.seed, "split", n))}
-    # A one-piece corpus validates on what it trains on.
-    train_pieces = [p for p in pieces if p.name not in val_names or len(names) == 1]
-    val_pieces = [p for p in pieces if p.name in val_names]
+    splits = corpus_mod.assign_splits([p.name for p in pieces], config.seed, config.val_fraction)
+    train_pieces = [p for p in pieces if splits[p.name] == "train"]
+    val_pieces = [p for p in pieces if splits[p.name] == "validation"]
 
     if config.kind == "chords":
         def chord_seqs(ps):
@@ -140,7 +140,7 @@ def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
             for p in ps:
                 seq = corpus_mod.chord_tokens(p)
                 if len(seq.chord) >= 2:
-                    out.append((np.stack([seq.chord, seq.duration], -1), seq.position, None, seq.mode))
+                    out.append((np.stack([seq.chord, seq.duration], -1), seq.position, seq.phrase, None, seq.mode))
             return out
         train_seqs, val_seqs = chord_seqs(train_pieces), chord_seqs(val_pieces)
         heads = (tokens.N_CHORD, tokens.N_CHORD_DURATION)
@@ -166,7 +166,8 @@ def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
         mvocab = tokens.melody_vocab(config.arch, seen)
 
         def encode(raw):
-            return [(mvocab.encode(pitch, s.duration, s.velocity), s.position, s.chord, s.mode) for pitch, s, _ in raw]
+            return [(mvocab.encode(pitch, s.duration, s.velocity), s.position, s.phrase, s.chord, s.mode)
+                    for pitch, s, _ in raw]
         train_seqs, val_seqs = encode(train_raw), encode(val_raw)
         heads = mvocab.heads
         vocab = {"melody": mvocab.to_json(), "factors": tokens.melody_factor_json(), "chords": tokens.chord_vocab_json()}
@@ -174,7 +175,7 @@ def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
         raise LofictlError("the corpus has no sequences long enough to train on", field="corpus")
     train = _windows(train_seqs, config.seq_len, len(heads))
     val = _windows(val_seqs, config.seq_len, len(heads)) if val_seqs else train
-    summary = {"train_pieces": len(train_pieces), "val_pieces": len(val_pieces),
+    summary = {"split": corpus_mod.split_summary(splits), "train_pieces": len(train_pieces), "val_pieces": len(val_pieces),
                "train_events": int(train.mask.sum()), "val_events": int(val.mask.sum()),
                "train_windows": len(train), "val_windows": len(val)}
     return Prepared(train, val, heads, vocab, summary)
@@ -183,7 +184,7 @@ def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
 def model_config(config: TrainConfig, heads: tuple[int, ...]) -> dict:
     return {"heads": list(heads), "hidden": config.hidden, "layers": config.layers, "embed": config.embed,
             "chord_vocab": tokens.N_CHORD if config.kind == "melody" else 0,
-            "positions": tokens.N_POSITION, "modes": tokens.N_MODE}
+            "positions": tokens.N_POSITION, "modes": tokens.N_MODE, "phrases": tokens.PHRASE_BARS}
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -269,6 +270,8 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     console = console or Console(stderr=True)
     out_dir = Path(out_dir)
     prepared = prepare(pieces, config)
+    with console.status("indexing the training melodies (for the originality gate)"):
+        index_facts = index_training_pieces(pieces, config, out_dir, data_summary)
     model, optimizer, train_step, eval_step, init = cached_steps(config, prepared.heads)
 
     params = init(jax.random.key(derive_seed(config.seed, "init")),
@@ -288,7 +291,7 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     meta_base = {
         "kind": config.kind, "arch": config.arch, "config": model_config(config, prepared.heads),
         "vocab": prepared.vocab, "training": {"command": command, **asdict(config)},
-        "data": {**data_summary, **prepared.summary},
+        "data": {**data_summary, **prepared.summary, **index_facts},
     }
     batch_seed = derive_seed(config.seed, "batches")
     tokens_per_step = config.batch_size * config.seq_len
@@ -339,15 +342,33 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     return checkpoint.read_meta(out_dir)
 
 
-def write_untrained(pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir: Path) -> dict:
-    """A checkpoint with the corpus's vocabulary and freshly initialised weights: no training
-    step is compiled, so tests and benchmarks of loading and sampling stay fast."""
+def index_training_pieces(pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir: Path,
+                          data_summary: dict) -> dict:
+    """A melody model's n-gram index of exactly the pieces it trains on (models/ngrams.py),
+    written into the model folder before training starts, so every checkpoint of the run has
+    it; returns what model.json records about those pieces."""
+    if config.kind != "melody":
+        return {}
+    from ..models import ngrams
+    trained, _ = ngrams.split_pieces(pieces, config.seed, config.val_fraction)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    meta = ngrams.write_index(out_dir, trained, corpus=data_summary.get("corpus"), limit=data_summary.get("limit"),
+                              seed=config.seed, val_fraction=config.val_fraction)
+    return {"train_pieces_sha256": meta["pieces_sha256"]}
+
+
+def write_untrained(pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir: Path,
+                    data_summary: dict | None = None) -> dict:
+    """A checkpoint with the corpus's vocabulary and freshly initialised weights (and, for
+    melody, the n-gram index): no training step is compiled, so tests and benchmarks of loading
+    and sampling stay fast. `data_summary` is load_corpus's summary, as train takes it."""
     config.check()
     prepared = prepare(pieces, config)
+    index_facts = index_training_pieces(pieces, config, out_dir, data_summary or {})
     model = modules.build(model_config(config, prepared.heads))
     params = jax.jit(model.init)(jax.random.key(derive_seed(config.seed, "init")),
                         modules.dummy_inputs(model), modules.zero_carry(model, 1))
     return checkpoint.save(out_dir, params, {
         "kind": config.kind, "arch": config.arch, "config": model_config(config, prepared.heads),
         "vocab": prepared.vocab, "training": {"command": "(untrained)", **asdict(config)},
-        "data": prepared.summary, "metrics": {}})
+        "data": {**(data_summary or {}), **prepared.summary, **index_facts}, "metrics": {}})
