@@ -7,7 +7,15 @@ def main() -> None:
     quiet_startup()  # before the imports below, which take seconds on a busy machine
     from .cli import app
 
-    app(prog_name="lofictl")
+    try:
+        app(prog_name="lofictl")
+    finally:
+        # The command is over, its outputs committed or left untouched. Python's teardown puts the
+        # default handlers back, so a Ctrl-C now (JAX's threads can take a while to stop) would
+        # kill the process with no word; ignoring it lets the exit code already chosen stand.
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
