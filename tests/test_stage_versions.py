@@ -62,6 +62,8 @@ def test_a_changed_output_needs_a_version_bump(tmp_path):
     current = golden_record(lock)
     assert {_kind(n) for n in current} == set(STAGE_TYPES), "the fixture must run every kind of stage"
     compared, problems = 0, []
+    changed = {_kind(name) for name, now in current.items()
+               if name in golden and golden[name]["outputs"] != now["outputs"]}
     for name, now in current.items():
         then = golden.get(name)
         constant = f"STAGE_VERSIONS[{_kind(name)!r}] in lofictl/safety/fingerprints.py"
@@ -72,6 +74,8 @@ def test_a_changed_output_needs_a_version_bump(tmp_path):
         if then["libraries"] != now["libraries"]:
             continue  # made by other library versions: bytes may differ for reasons of theirs
         compared += 1
+        if UPSTREAM[_kind(name)] & changed:
+            continue  # what it was given changed, so its output may: its own code is not the cause
         if then["outputs"] != now["outputs"]:
             problems.append(f"{name}: its output changed but {constant} is still {now['version']}: bump it "
                             f"(then refresh the golden file with `python {Path(__file__).name} --update`)")
