@@ -32,6 +32,7 @@ class Block:
     tracks: tuple[str, ...]
     material: str  # the section whose notes this one plays (itself unless it repeats)
     variation: int | None  # the section's own seed, if it asks for a variation
+    loop: int | str | None = None  # the section's chord loop (bars or "through"), if it sets one
 
 
 def arrangement(recipe: Recipe) -> list[Block]:
@@ -47,7 +48,8 @@ def arrangement(recipe: Recipe) -> list[Block]:
             original.tracks if original else everything)
         material = original.material if original else section.name
         variation = section.seed if section.seed is not None else (original.variation if original else None)
-        block = Block(section.name, start, section.bars, tracks, material, variation)
+        loop = original.loop if original else section.loop
+        block = Block(section.name, start, section.bars, tracks, material, variation, loop)
         blocks.append(block)
         by_name[section.name] = block
         start += section.bars
@@ -272,10 +274,11 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
     for name, track in recipe.tracks.items():
         if isinstance(track, ChordsTrack):
             if track.progression is not None:
-                source = progression_source(track.progression, bpb)
-            else:
+                source, seed = progression_source(track.progression, bpb), track.seed
+            else:  # generate.seed, when given, decides the chords (the track seed still voices them)
                 source = _model_chord_source(models[name], key, bpb, track)
-            timelines[name] = chord_timeline(recipe, blocks, source, name, track.seed)
+                seed = track.generate.seed if track.generate.seed is not None else track.seed
+            timelines[name] = chord_timeline(recipe, blocks, source, name, seed)
     primary = next(iter(timelines), None)
 
     tracks: list[Track] = []
@@ -359,10 +362,12 @@ def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, 
     settings = track.generate
 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
+        loop = block.loop if block.loop is not None else track.loop
         return generate.generate_chords(model_dir, key, block.bars * beats_per_bar, beats_per_bar, seed,
                                         temperature=settings.temperature, top_k=settings.top_k,
                                         top_p=settings.top_p,
-                                        grid_beats=beats_per_bar if track.changes == "bar" else beats_per_bar / 2)
+                                        grid_beats=beats_per_bar if track.changes == "bar" else beats_per_bar / 2,
+                                        loop_bars=None if loop == "through" else loop)
 
     return chords_for
 

@@ -23,6 +23,8 @@ DEFAULT_CANDIDATES = 8
 DEFAULT_SCALE_STRENGTH = 1.5  # logits taken from pitches outside both the scale and the chord
 DEFAULT_LOOP_STRENGTH = 2.0  # logits taken per earlier occurrence of a repeated 4-gram
 DEFAULT_ANCHOR_STRENGTH = 3.0  # register anchor (sample.MelodySampler): tilt per octave of drift
+DEFAULT_ECHO_BARS = 4  # motif echo: a phrase may come back this many bars later (pop's AA')
+DEFAULT_ECHO_STRENGTH = 2.0  # logits given to the pitch and the duration heard echo_bars before
 
 
 @dataclass
@@ -137,7 +139,7 @@ def _chord_grid(bar_ticks: int) -> int:
 
 
 LOOP_BARS = (1, 2, 4, 8)
-LOOP_CANDIDATES = 8  # loops sampled in one batch; the one the model best expects to hear again wins
+LOOP_CANDIDATES = 4  # loops sampled in one batch; the one the model best expects to hear again wins
 
 
 def generate_chords(model_dir: Path, key: theory.Key, n_beats: float, beats_per_bar: float, seed: int,
@@ -180,14 +182,17 @@ def generate_chords(model_dir: Path, key: theory.Key, n_beats: float, beats_per_
     tonic = [tokens.chord_token(0, q) for q in tonic_qualities(key)]
     tonic_mask = np.zeros(tokens.N_CHORD, bool)
     tonic_mask[tonic] = True
-    looped = loop_bars is not None and loop_bars * bar < total
-    span = loop_bars * bar if looped else total
+    looped = loop_bars is not None
+    span = min(loop_bars * bar, total) if looped else total
     cond = {"total_ticks": np.int32(span), "final_ticks": np.int32(0 if looped else min(bar, span)),
             "grid_ticks": np.int32(grid), "bar_ticks": np.int32(bar), "mode": np.int32(tokens.mode_token(key.mode)),
             "tonic_mask": tonic_mask, "temperature": np.float32(temperature), "top_k": np.int32(top_k),
             "top_p": np.float32(top_p)}
-    n_steps = sample.bucket(-(-span // grid) + 2)
-    batch = candidates if looped else 1
+    # One compiled program serves loops and through-composed sections up to 15 bars: the step
+    # count has a floor of 32 and the batch is always `candidates` (a through-composed section
+    # keeps the first).
+    n_steps = sample.bucket(-(-span // grid) + 2, 32)
+    batch = candidates
     chords, lengths, _, valid = (np.asarray(a) for a in model.sampler.run(
         model.params, _key(seed, "chords"), cond, n_steps=n_steps, batch=batch))
     events = [[(int(c), int(n)) for c, n, ok in zip(chords[b], lengths[b], valid[b]) if ok] for b in range(batch)]
@@ -220,7 +225,7 @@ def _best_loop(model: LoadedModel, events: list[list[tuple[int, int]]], span: in
     twice and the second pass scored (mean log p per chord). A loop of one chord only counts
     when every candidate is one (a loop should move)."""
     longest = max(len(e) for e in events)
-    size = sample.bucket(2 * longest, 8)
+    size = sample.bucket(2 * longest, 32)
     targets = np.zeros((len(events), size, 2), np.int32)
     ticks = np.zeros((len(events), size), np.int32)
     mask = np.zeros((len(events), size), np.float32)
@@ -311,7 +316,8 @@ def chord_tone_share(notes: list[score.Note], chords: list[score.ChordEvent]) ->
 
 def _candidate_score(factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, timeline: ChordTimeline,
                      total: int) -> float:
-    """Chord-tone fit (duration-weighted), variety (distinct pitch 4-grams) and not too many rests."""
+    """Chord-tone fit (duration-weighted), variety (distinct pitch 4-grams, up to a point) and not
+    too many rests."""
     pitches, on, sounding, rests = [], 0.0, 0.0, 0.0
     for (p, d, _), tick, ok in zip(factors, ticks, valid):
         if not ok:
@@ -329,9 +335,11 @@ def _candidate_score(factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, 
     if len(pitches) < 2:
         return -1e9
     grams = [tuple(pitches[i:i + 4]) for i in range(len(pitches) - 3)]
-    variety = len(set(grams)) / len(grams) if grams else 1.0
+    # Variety saturates where human pop melodies sit (a sixth of their 4-note figures recur):
+    # motifs that come back are welcome, a melody stuck on one figure is not.
+    variety = min(len(set(grams)) / len(grams) / 0.8, 1.0) if grams else 1.0
     fit = on / sounding if sounding else 0.5
-    return fit + 0.5 * variety - max(0.0, rests / max(total, 1) - 0.4)
+    return fit + 0.5 * variety - max(0.0, rests / max(total, 1) - 0.45)
 
 
 def generate_melody(model_dir: Path, key: theory.Key, chords: list[score.ChordEvent], n_beats: float, seed: int,
@@ -339,16 +347,18 @@ def generate_melody(model_dir: Path, key: theory.Key, chords: list[score.ChordEv
                     *, beats_per_bar: float = 4.0, candidates: int = DEFAULT_CANDIDATES,
                     scale_strength: float = DEFAULT_SCALE_STRENGTH,
                     loop_strength: float = DEFAULT_LOOP_STRENGTH,
-                    anchor_strength: float = DEFAULT_ANCHOR_STRENGTH) -> list[score.Note]:
+                    anchor_strength: float = DEFAULT_ANCHOR_STRENGTH, echo_bars: int = DEFAULT_ECHO_BARS,
+                    echo_strength: float = DEFAULT_ECHO_STRENGTH) -> list[score.Note]:
     """Notes inside [0, n_beats) with pitches in [low, high], following the chord timeline.
 
     `candidates` melodies are sampled in one batch and the best by chord-tone fit, variety and
     rest share is returned. `scale_strength` 0 turns the key constraint off; `loop_strength` 0
     turns the anti-loop guard off; `anchor_strength` 0 lets the register wander (otherwise it
-    is pulled back towards the middle of low..high).
+    is pulled back towards the middle of low..high); `echo_strength` 0 turns the motif echo
+    off (otherwise what was played `echo_bars` bars earlier is favoured at the same place).
     """
     options = MelodyOptions(temperature, top_k, top_p, low, high, candidates, scale_strength, loop_strength,
-                            anchor_strength)
+                            anchor_strength, echo_bars, echo_strength)
     job = _melody_job(MelodyRequest(key, tuple(chords), n_beats, seed, beats_per_bar), options)
     model = _need(model_dir, "melody")
     if job.total <= 0:
@@ -370,6 +380,8 @@ class MelodyOptions:
     scale_strength: float = DEFAULT_SCALE_STRENGTH
     loop_strength: float = DEFAULT_LOOP_STRENGTH
     anchor_strength: float = DEFAULT_ANCHOR_STRENGTH
+    echo_bars: int = DEFAULT_ECHO_BARS
+    echo_strength: float = DEFAULT_ECHO_STRENGTH
 
     def __post_init__(self):
         check_sampling(self.temperature, self.top_k, self.top_p)
@@ -381,10 +393,12 @@ class MelodyOptions:
                                field="high")
         if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or not 1 <= self.candidates <= 64:
             raise LofictlError(f"must be a whole number 1..64, got {self.candidates!r}", field="candidates")
-        for name in ("scale_strength", "loop_strength", "anchor_strength"):
+        for name in ("scale_strength", "loop_strength", "anchor_strength", "echo_strength"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise LofictlError(f"must be a number 0 or more, got {value!r}", field=name)
+        if isinstance(self.echo_bars, bool) or not isinstance(self.echo_bars, int) or not 1 <= self.echo_bars <= 64:
+            raise LofictlError(f"must be a whole number of bars 1..64, got {self.echo_bars!r}", field="echo_bars")
 
 
 @dataclass(frozen=True)
@@ -421,7 +435,9 @@ def _melody_job(request: MelodyRequest, options: MelodyOptions) -> _MelodyJob:
                                     range_mask(base, low, high), scale, temperature=options.temperature,
                                     top_k=options.top_k, top_p=options.top_p, scale_strength=options.scale_strength,
                                     loop_strength=options.loop_strength, centre=(low + high) / 2 - base,
-                                    anchor_strength=options.anchor_strength)
+                                    anchor_strength=options.anchor_strength,
+                                    echo_ticks=int(round(options.echo_bars * request.beats_per_bar * tpb)),
+                                    echo_strength=options.echo_strength)
     n_steps = sample.bucket(-(-total // min(tokens.DURATION_TICKS)) + 1, 64)
     return _MelodyJob(cond, timeline, base, total, n_steps)
 

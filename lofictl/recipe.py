@@ -114,13 +114,20 @@ class TrackBase(Strict):
     seed: int | None = Field(None, ge=0, description="Defaults to a seed derived from the master seed and track name")
 
 
+LOOP_CHOICES = (1, 2, 4, 8, "through")
+Loop = Literal[LOOP_CHOICES]  # type: ignore[valid-type]
+
+
 class ChordsTrack(TrackBase):
     part: Literal["chords"]
     progression: str | None = Field(None, description="Chord symbols, one a bar, or with beats: 'Dm9:2 G13:2'")
     generate: Generate | None = None
     voicing: Literal[theory.VOICINGS] = "lofi"  # type: ignore[valid-type]
     rhythm: Literal["sustain", "stabs", "arp"] = "sustain"
-    changes: Literal["bar", "half-bar"] = Field("bar", description="How often generated chords change")
+    changes: Literal["bar", "half-bar"] = Field("bar", description="How often generated chords may change "
+                                                "(harmonic rhythm): once a bar at most, or every half bar")
+    loop: Loop = Field(4, description="Generated chords: a progression of 1, 2, 4 or 8 bars looped through each "
+                       "section, or 'through' to compose each section through (ending on the tonic)")
 
     @model_validator(mode="after")
     def _source(self) -> "ChordsTrack":
@@ -176,6 +183,8 @@ class Section(Strict):
     tracks: list[str] | None = Field(None, description="Tracks that play (default: all)")
     repeat: str | None = Field(None, description="Play an earlier section's material again, note for note")
     seed: int | None = Field(None, ge=0, description="A new seed varies the material of a section")
+    loop: Loop | None = Field(None, description="Generated chords in this section: loop 1, 2, 4 or 8 bars, or "
+                              "'through' (default: the chords track's loop)")
 
 
 class Overlay(Strict):
@@ -431,6 +440,9 @@ def check_arrangement(loaded: LoadedRecipe) -> None:
                     raise loaded.error(f"repeats {section.repeat!r}, which is not an earlier section"
                                        f"{hint or ' (earlier: ' + (', '.join(seen) or 'none') + ')'}",
                                        where + ("repeat",))
+                if section.loop is not None:
+                    raise loaded.error(f"a repeat plays {section.repeat!r} again, chords and all; set loop on "
+                                       f"{section.repeat!r} instead", where + ("loop",))
                 original = next(s for s in recipe.sections if s.name == section.repeat)
                 if section.bars != original.bars:
                     raise loaded.error(f"a repeat plays {original.name!r} again, which has {original.bars} bars "
@@ -440,6 +452,10 @@ def check_arrangement(loaded: LoadedRecipe) -> None:
                     raise loaded.error(f"no track named {track!r}{_did_you_mean(track, names)} "
                                        f"(tracks: {', '.join(names)})", where + ("tracks", position))
             seen.append(section.name)
+            if section.loop is not None and not any(t.part == "chords" and t.generate is not None
+                                                    for t in recipe.tracks.values()):
+                raise loaded.error("loop sets how generated chords repeat, and no chords track generates "
+                                   "(give one a generate: model)", where + ("loop",))
         total = sum(section.bars for section in recipe.sections)
         if recipe.length is not None:
             length_bars = recipe.length.bars
@@ -458,6 +474,9 @@ def check_arrangement(loaded: LoadedRecipe) -> None:
             if not chords_tracks:
                 raise loaded.error(f"a {track.part} track needs a chords track to follow; add one with a "
                                    "progression", ("tracks", name, "part"))
+        if track.part == "chords" and track.progression is not None and "loop" in track.model_fields_set:
+            raise loaded.error("loop applies to generated chords (generate:); a written progression already "
+                               "cycles through each section", ("tracks", name, "loop"))
         if track.part == "chords" and track.progression is not None:
             try:
                 theory.parse_progression(track.progression, recipe.beats_per_bar)

@@ -18,7 +18,11 @@ get, before filtering:
   * the register anchor: the scan carries a running mean of the notes' pitch; when it has moved
     d semitones from the centre asked for, each pitch p is tilted by
     -anchor_strength * (d/12) * ((p - mean)/12), so notes that lead further away get less likely
-    and notes that lead back more (an LSTM left alone over 180 bars walks upward).
+    and notes that lead back more (an LSTM left alone over 180 bars walks upward);
+  * the motif echo: when a note or rest began exactly `echo_ticks` earlier (four bars, say),
+    its pitch and its duration each get `echo_strength` more logit, so a phrase may come back
+    as pop phrases do (AA'), the model still free to vary it. An LSTM alone forgets: it reuses
+    a twentieth of what human melodies reuse.
 Several candidates are sampled in one batch; the caller scores them.
 
 Chords: the scan carries the tick too; durations are restricted to a grid (half bars) and to
@@ -118,11 +122,13 @@ def loop_penalty(history, n: int, strength):
 class MelodySampler:
     """Samples factor tokens from a melody model; built once per loaded model."""
 
-    def __init__(self, model: modules.TokenLSTM, tables: tuple[np.ndarray, ...], loop_n: int = 4, window: int = 16):
+    def __init__(self, model: modules.TokenLSTM, tables: tuple[np.ndarray, ...], loop_n: int = 4, window: int = 16,
+                 echo_window: int = 96):
         self.model = model
         self.tables = tuple(np.asarray(t, np.int32) for t in tables)
         self.loop_n = loop_n
         self.window = window
+        self.echo_window = echo_window  # events remembered for the echo (more than 4 bars of 16ths)
         self.run = jax.jit(self._run, static_argnames=("n_steps", "batch"))
         self.run_many = jax.jit(self._run_many, static_argnames=("n_steps", "batch"))
         self.step = jax.jit(self._step)
@@ -143,9 +149,22 @@ class MelodySampler:
         bias = bias + jnp.where(jnp.asarray(PITCH_PC)[None, :] >= 0, tilt, 0.0)
         return bias + loop_penalty(history, self.loop_n, cond["loop_strength"])
 
+    def _echo(self, echo, tick, cond):
+        """Additive logits for pitch (B, N_PITCH) and duration (B, N_DURATION): the event that
+        began `echo_ticks` before `tick`, if one did."""
+        ticks, pitch, dur = echo
+        match = (ticks == (tick - cond["echo_ticks"])[:, None]) & (ticks >= 0) & (cond["echo_ticks"] > 0)
+        found = jnp.any(match, axis=1)
+        at = jnp.argmax(match, axis=1)
+        strength = jnp.where(found, cond["echo_strength"], 0.0)[:, None]
+        p = jnp.take_along_axis(pitch, at[:, None], axis=1)[:, 0]
+        d = jnp.take_along_axis(dur, at[:, None], axis=1)[:, 0]
+        return (strength * jax.nn.one_hot(p, tokens.N_PITCH), strength * jax.nn.one_hot(d, tokens.N_DURATION))
+
     def _step(self, params, state, step_key, cond):
-        """One note for every candidate. state: carry, prev tokens, tick, history, mean pitch."""
-        carry, prev, tick, history, mean = state
+        """One note for every candidate. state: carry, prev tokens, tick, history, mean pitch,
+        echo memory (onset ticks, pitch and duration tokens of recent events)."""
+        carry, prev, tick, history, mean, echo = state
         batch = tick.shape[0]
         # The chord sounding at `tick`: starts are sorted, so count those not after it.
         index = jnp.clip(jnp.sum(cond["chord_starts"][None, :] <= tick[:, None], axis=1) - 1, 0,
@@ -158,12 +177,15 @@ class MelodySampler:
         if self.model.phrases:
             inputs["phrase"] = ((tick // cond["bar_ticks"]) % self.model.phrases)[:, None]
         logits, carry = self.model.apply(params, inputs, carry)
-        bias = self._bias(history, pcs, mean, cond)
+        echo_pitch, echo_dur = self._echo(echo, tick, cond)
+        bias = self._bias(history, pcs, mean, cond) + echo_pitch
         heads = []
         for head, table in zip(logits, self.tables):
             head = head[:, 0, :]
             if table[1, 0] >= 0:  # this head carries pitch: bias through its pitch column
                 head = head + bias[:, np.maximum(table[:, 0], 0)]
+            if table[1, 1] >= 0:  # and duration, through its duration column
+                head = head + echo_dur[:, np.maximum(table[:, 1], 0)]
             heads.append(head.at[:, 0].set(NEG))  # BOS is an input only
         chosen = sample_heads(step_key, filter_heads(heads, cond["temperature"], cond["top_k"], cond["top_p"]))
         factors = jnp.zeros((batch, 3), jnp.int32)
@@ -176,13 +198,18 @@ class MelodySampler:
         is_note = jnp.asarray(PITCH_PC)[factors[:, 0]] >= 0
         # The running mean follows notes (rests leave it), about the last 12 notes' worth.
         mean = jnp.where(is_note, mean + (jnp.asarray(PITCH_REL)[factors[:, 0]] - mean) / 12.0, mean)
-        new_state = (carry, jnp.stack(chosen, axis=-1).astype(jnp.int32), tick + dur_ticks, history, mean)
+        ticks, pitch, dur = echo
+        echo = (jnp.concatenate([ticks[:, 1:], tick[:, None]], axis=1),
+                jnp.concatenate([pitch[:, 1:], factors[:, :1]], axis=1),
+                jnp.concatenate([dur[:, 1:], factors[:, 1:2]], axis=1))
+        new_state = (carry, jnp.stack(chosen, axis=-1).astype(jnp.int32), tick + dur_ticks, history, mean, echo)
         return new_state, (factors, tick, valid)
 
     def initial_state(self, batch: int, centre):
+        empty = -jnp.ones((batch, self.echo_window), jnp.int32)
         return (modules.zero_carry(self.model, batch), jnp.zeros((batch, len(self.tables)), jnp.int32),
                 jnp.zeros((batch,), jnp.int32), -jnp.ones((batch, self.window), jnp.int32),
-                jnp.full((batch,), centre, jnp.float32))
+                jnp.full((batch,), centre, jnp.float32), (empty, jnp.zeros_like(empty), jnp.zeros_like(empty)))
 
     def _run(self, params, key, cond, n_steps: int, batch: int):
         """Up to n_steps notes per candidate. The scan runs in chunks inside a while loop that
@@ -220,7 +247,8 @@ class MelodySampler:
 def melody_conditions(chord_starts: np.ndarray, chord_tokens: np.ndarray, chord_pcs: np.ndarray, total_ticks: int,
                       bar_ticks: int, mode: int, range_mask: np.ndarray, scale_mask: np.ndarray, *,
                       temperature: float, top_k: int, top_p: float, scale_strength: float,
-                      loop_strength: float, centre: float = 0.0, anchor_strength: float = 0.0) -> dict:
+                      loop_strength: float, centre: float = 0.0, anchor_strength: float = 0.0,
+                      echo_ticks: int = 0, echo_strength: float = 0.0) -> dict:
     """The traced inputs of a melody scan; chord arrays padded to a bucket with starts past the end."""
     size = bucket(len(chord_starts), 8)
     pad = size - len(chord_starts)
@@ -234,6 +262,7 @@ def melody_conditions(chord_starts: np.ndarray, chord_tokens: np.ndarray, chord_
         "temperature": np.float32(temperature), "top_k": np.int32(top_k), "top_p": np.float32(top_p),
         "scale_strength": np.float32(scale_strength), "loop_strength": np.float32(loop_strength),
         "centre": np.float32(centre), "anchor_strength": np.float32(anchor_strength),
+        "echo_ticks": np.int32(echo_ticks), "echo_strength": np.float32(echo_strength),
     }
 
 

@@ -478,6 +478,14 @@ def load_source(spec: str, limit: int | None = None, use_cache: bool = True) -> 
     return pieces, summary
 
 
+def pieces_digest(pieces: list[Piece]) -> str:
+    """sha256 of the pieces' canonical JSON, in order: the data hash a model.json records."""
+    digest = hashlib.sha256()
+    for piece in pieces:
+        digest.update(json.dumps(piece.to_json(), sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()
+
+
 def load_corpus(text: str, limit: int | None = None, use_cache: bool = True) -> tuple[list[Piece], dict]:
     """Every piece of every source in the spec, and a JSON-ready summary."""
     pieces: list[Piece] = []
@@ -485,7 +493,11 @@ def load_corpus(text: str, limit: int | None = None, use_cache: bool = True) -> 
     for spec in parse_specs(text):
         got, summary = load_source(spec, limit, use_cache)
         pieces.extend(got)
-        sources.append(summary.to_json())
+        source = {**summary.to_json(), "pieces_sha256": pieces_digest(got)}
+        if spec.startswith("pop909:"):
+            from . import pop909
+            source.update(licence=pop909.LICENSE_NAME, citation=pop909.CITATION)
+        sources.append(source)
     return pieces, {"corpus": text, "limit": limit, "sources": sources, "pieces": len(pieces)}
 
 

@@ -19,8 +19,9 @@ How a song becomes pieces:
   regular bar starts a new one, so bar lines in a piece always fall every four beats from 0.
 * Keys: each row of `key_audio.txt` starts a new piece at the downbeat nearest its start
   (pieces are key-relative: one tonic and mode each).
-* Melody: the `MELODY` track, highest note at each onset, onsets and ends snapped to the grid of
-  sixteenths and eighth-note triplets (0, 1/4, 1/3, 1/2, 2/3, 3/4 of a beat), velocities kept.
+* Melody: the `MELODY` track, highest note at each onset, onsets snapped to the grid of
+  sixteenths and eighth-note triplets (0, 1/4, 1/3, 1/2, 2/3, 3/4 of a beat), ends to
+  sixteenths (or triplets, after a triplet onset), velocities kept.
 * Chords: every label of `chord_midi.txt`, its quality mapped to tokens.CHORD_QUALITIES (the
   data's own Harte names) and its slash degree (`/3`, `/b7`, ...) kept as the bass; `N` (no
   chord) leaves a gap. Boundaries snap to the nearest half beat.
@@ -43,10 +44,10 @@ import numpy as np
 
 from .. import theory, tokens
 from ..errors import LofictlError
-from .corpus import MIN_MELODY_NOTES, Piece, SourceSummary
+from .corpus import MIN_MELODY_NOTES, Piece, SourceSummary, pieces_digest
 
 PREFIX = "pop909"
-READER_VERSION = 1
+READER_VERSION = 2  # 2: note ends on sixteenths unless the onset is a triplet
 DERIVED_FILE = "pop909-corpus.json.gz"
 DERIVED_FORMAT = "lofictl-pop909-corpus"
 BEATS_PER_BAR = 4
@@ -69,6 +70,7 @@ QUALITY_MAP = {name: name for name in tokens.QUALITY_NAMES}
 _DEGREE_SEMITONES = {"1": 0, "2": 2, "3": 4, "4": 5, "5": 7, "6": 9, "7": 11}
 # Onset grid inside a beat, in ticks of 1/12 beat: sixteenths and eighth-note triplets.
 _GRID = np.array([0, 3, 4, 6, 8, 9, 12])
+_SIXTEENTHS = np.array([0, 3, 6, 9, 12])
 
 
 # --- the split ------------------------------------------------------------------------------
@@ -203,11 +205,15 @@ class _BeatClock:
         return float(np.interp(seconds, t, self.index))
 
 
-def snap_beats(beats: float) -> float:
-    """A time in beats → the nearest sixteenth or eighth-triplet position, in beats."""
+def snap_beats(beats: float, grid: np.ndarray = _GRID) -> float:
+    """A time in beats → the nearest grid position (by default a sixteenth or eighth-triplet), in beats."""
     whole = np.floor(beats)
     ticks = (beats - whole) * tokens.TICKS_PER_BEAT
-    return float(whole + _GRID[int(np.argmin(np.abs(_GRID - ticks)))] / tokens.TICKS_PER_BEAT)
+    return float(whole + grid[int(np.argmin(np.abs(grid - ticks)))] / tokens.TICKS_PER_BEAT)
+
+
+def _is_triplet(beats: float) -> bool:
+    return round((beats % 1) * tokens.TICKS_PER_BEAT) in (4, 8)
 
 
 def _segments(downbeats: list[int], key_starts: list[int]) -> list[tuple[int, int]]:
@@ -257,8 +263,11 @@ def read_song(folder: Path, summary: SourceSummary | None = None) -> list[Piece]
             chords.append((start, end, *parsed))
     melody = []
     for start_s, end_s, pitch, velocity in _melody_notes(folder / f"{song}.mid"):
-        start, end = snap_beats(clock(start_s)), snap_beats(clock(end_s))
-        melody.append((start, max(end, start + 0.25), pitch, velocity))
+        start = snap_beats(clock(start_s))
+        # A release is looser than an attack: it takes the triplet grid only after a triplet
+        # onset, so a sixteenth note let go a little late is not read as a triplet.
+        end = snap_beats(clock(end_s), _GRID if _is_triplet(start) else _SIXTEENTHS)
+        melody.append((start, max(end, start + (1 / 3 if _is_triplet(start) else 0.25)), pitch, velocity))
     # Highest note at each onset (the odd double stop), each cut where the next begins.
     by_onset: dict[float, tuple] = {}
     for note in melody:
@@ -335,14 +344,6 @@ def _dataset_digest(folder: Path) -> str:
             path = song / name
             digest.update(f"{song.name}/{name}\0".encode())
             digest.update(path.read_bytes() if path.is_file() else b"")
-    return digest.hexdigest()
-
-
-def pieces_digest(pieces: list[Piece]) -> str:
-    """sha256 of the pieces' canonical JSON: the data hash a model.json records."""
-    digest = hashlib.sha256()
-    for piece in pieces:
-        digest.update(json.dumps(piece.to_json(), sort_keys=True, separators=(",", ":")).encode())
     return digest.hexdigest()
 
 
