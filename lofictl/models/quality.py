@@ -324,8 +324,11 @@ def held_out_pieces(reference: str | None, melody_dirs: list[Path]) -> tuple[lis
         what = "POP909 test split (data/pop909)"
     else:
         what = f"{spec}, held out"
-    specs = corpus_mod.parse_specs(spec)  # unknown names and missing folders: a clear error before any work
-    pieces, _ = corpus_mod.load_corpus(spec)
+    try:  # unknown names and missing folders: a clear error before any work
+        specs = corpus_mod.parse_specs(spec)
+        pieces, _ = corpus_mod.load_corpus(spec)
+    except LofictlError as exc:
+        raise LofictlError(exc.message, field="reference") from None
     trained: set[str] = set()
     if not all(s.startswith("pop909:") for s in specs):  # POP909's test songs are held out by construction
         for d in melody_dirs:
