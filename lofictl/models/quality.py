@@ -409,6 +409,7 @@ def evaluate(names: list[str], reference: str | None = None, settings: Settings 
         if kind == "melody":
             row = _chunked_melodies(path, prompts, settings.seed, settings, progressions)
             row.name, row.info = name, {"arch": meta["arch"], "chords": chord_source,
+                                        "weights_sha256": meta["weights"].get("sha256"),
                                         "validation": validation_metrics(meta),
                                         "training_command": meta.get("training", {}).get("command")}
             index = ngrams.cached_training_index(path) if settings.overlap_curve else ngrams.load_ngram_index(path)
@@ -418,6 +419,7 @@ def evaluate(names: list[str], reference: str | None = None, settings: Settings 
         elif kind == "chords":
             row = chords_row(path, prompts, settings.seed, settings.temperature, settings.chord_loop)
             row.name, row.info = name, {"arch": meta["arch"], "validation": validation_metrics(meta),
+                                        "weights_sha256": meta["weights"].get("sha256"),
                                         "loop_bars": settings.chord_loop,
                                         "training_command": meta.get("training", {}).get("command")}
             index = None
