@@ -548,17 +548,22 @@ def _pct(value) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
+SCALARS = ("notes_per_bar", "silent_share", "pitch_range", "chord_tones")
+
+
 def feature_means_table(data: dict) -> str:
-    """Markdown: the scalar features' means per row beside the reference's (what the overlaps summarise)."""
-    scalars = ("notes_per_bar", "silent_share", "pitch_range", "chord_tones")
-    head = ["row", *(measures.FEATURE_LABELS[f] for f in scalars)]
+    """Markdown: the scalar features' means per row beside the reference's, and the overlap of
+    the values' densities (value_overlap) in brackets."""
+    head = ["row", *(f"{measures.FEATURE_LABELS[f]} (value overlap)" for f in SCALARS)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in data["rows"]:
         if r.get("comparison"):
-            lines.append("| " + " | ".join([r["name"]] + [_num(r["comparison"]["features"][f]["generated"].get("mean"))
-                                                          for f in scalars]) + " |")
+            features = r["comparison"]["features"]
+            lines.append("| " + " | ".join([r["name"]] + [
+                f"{_num(features[f]['generated'].get('mean'))} ({_num(features[f].get('value_overlap'))})"
+                for f in SCALARS]) + " |")
     ref = data["reference"]["features"]
-    lines.append("| " + " | ".join(["reference half (human)"] + [_num(ref[f].get("mean")) for f in scalars]) + " |")
+    lines.append("| " + " | ".join(["reference half (human)"] + [_num(ref[f].get("mean")) for f in SCALARS]) + " |")
     return "\n".join(lines) + "\n"
 
 
