@@ -28,12 +28,16 @@ _CHUNK_FRAMES = 1 << 18  # frames converted at a time, so writing needs little e
 _WAVE_FORMAT_PCM, _WAVE_FORMAT_IEEE_FLOAT = 1, 3
 
 
+class NonFiniteAudio(LofictlError, ValueError):
+    """Samples that are NaN or infinite: an effect chain ran away (the build says which one)."""
+
+
 def _check_audio(audio: np.ndarray) -> np.ndarray:
     audio = np.asarray(audio)
     if audio.ndim != 2 or audio.shape[0] not in (1, 2):
         raise ValueError(f"expected audio shaped (channels, samples) with 1 or 2 channels, got {audio.shape}")
     if not np.isfinite(audio).all():
-        raise ValueError("audio contains NaN or infinite samples")
+        raise NonFiniteAudio("audio contains NaN or infinite samples")
     return audio.astype(np.float32, copy=False)
 
 

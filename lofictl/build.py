@@ -19,12 +19,11 @@ old one only when everything succeeded: a killed build leaves the previous outpu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,10 @@ from . import __version__, soundfonts
 from .cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
 from .errors import LofictlError
 from .recipe import LoadedRecipe, Recipe
+from .safety import interrupts, outputs as output_rule
+from .safety.fingerprints import code_inputs
+from .safety.names import slug
+from .safety.plugins import resolve_plugin
 from .score import KICK_PITCHES, Score, Track, score_from_dict, score_to_dict
 from .seeds import derive_seed
 
@@ -64,6 +67,10 @@ class BuildPlan:
     overlay_files: dict[int, Path]
     clip_files: dict[str, Path] = field(default_factory=dict)
     clips: dict[str, tuple] = field(default_factory=dict)  # track → notes read from its MIDI file
+    # Effect chains with their file parameters resolved ("tracks.NAME", "master.effects",
+    # "master.bus"), and every file each chain reads (impulse responses, plugins), by field.
+    chains: dict[str, list] = field(default_factory=dict)
+    chain_files: dict[str, dict[str, Path]] = field(default_factory=dict)
 
     @property
     def recipe(self) -> Recipe:
@@ -126,20 +133,15 @@ class Artifact:
 
 def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
     """Resolve and check every outside resource; `deep` also loads the models (slower: JAX)."""
-    from . import effects
-
     recipe = loaded.recipe
-    recipe_dir = loaded.path.resolve().parent
     instruments: dict[str, Instrument] = {}
     models: dict[str, Path] = {}
+    chains: dict[str, list] = {}
+    chain_files: dict[str, dict[str, Path]] = {}
     for name, track in recipe.tracks.items():
         where = ("tracks", name, "instrument")
         spec = track.instrument
-        font_name = spec.soundfont if spec else "FluidR3_GM.sf2"
-        try:
-            font = soundfonts.find_soundfont(font_name, recipe_dir)
-        except LofictlError as exc:
-            raise loaded.error(exc.message, where + ("soundfont",)) from None
+        font = _soundfont(loaded, spec.soundfont if spec else "FluidR3_GM.sf2", where + ("soundfont",))
         try:
             if spec and (spec.preset or spec.program is not None or spec.bank is not None):
                 preset = soundfonts.resolve_preset(font, spec.preset, spec.bank, spec.program)
@@ -151,18 +153,14 @@ def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
             field_name = "soundfont" if "SoundFont" in exc.message and "preset" not in exc.message else "preset"
             raise loaded.error(exc.message, where + (field_name,)) from None
         instruments[name] = Instrument(font, preset)
-        try:
-            effects.validate_chain(track.effects, ("tracks", name, "effects"), recipe.output.sample_rate)
-        except LofictlError as exc:
-            raise loaded.locate(exc) from None
+        scope = f"tracks.{name}"
+        chains[scope], chain_files[scope] = _resolve_chain(loaded, track.effects, ("tracks", name, "effects"))
         generate = getattr(track, "generate", None)
         if generate is not None:
             models[name] = loaded.resolve_path(generate.model, ("tracks", name, "generate", "model"))
-    try:
-        effects.validate_chain(recipe.master.effects, ("master", "effects"), recipe.output.sample_rate)
-        effects.validate_chain(recipe.master.bus, ("master", "bus"), recipe.output.sample_rate)
-    except LofictlError as exc:
-        raise loaded.locate(exc) from None
+    for scope in ("master.effects", "master.bus"):
+        part = scope.split(".")[1]
+        chains[scope], chain_files[scope] = _resolve_chain(loaded, getattr(recipe.master, part), ("master", part))
     overlay_files: dict[int, Path] = {}
     for index, overlay in enumerate(recipe.overlays):
         if overlay.file is not None:
@@ -188,7 +186,41 @@ def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
         except LofictlError as exc:
             raise loaded.error(exc.message, ("tracks", name, "generate", "model")) from None
         _check_gate(loaded, name, path)
-    return BuildPlan(loaded, instruments, models, overlay_files, clip_files, clips)
+    return BuildPlan(loaded, instruments, models, overlay_files, clip_files, clips, chains, chain_files)
+
+
+def _soundfont(loaded: LoadedRecipe, name: str, where: tuple) -> Path:
+    """A bare SoundFont name is looked up on the search path (folders the user or the system
+    provides); anything with a folder in it is a project path under the path rule."""
+    try:
+        if "/" in name or "\\" in name or Path(name).is_absolute() or name in (".", ".."):
+            font = loaded.resolve_path(name, where)
+            if not font.is_file():
+                raise loaded.error(f"SoundFont {name} is not a file", where)
+            return font
+        return soundfonts.find_soundfont(name, loaded.path.resolve().parent, loaded.project_root)
+    except LofictlError as exc:
+        raise (exc if exc.file else loaded.error(exc.message, where)) from None
+
+
+def _resolve_chain(loaded: LoadedRecipe, spec: list, where: tuple) -> tuple[list, dict[str, Path]]:
+    """An effect chain with its files put through the path rules (see effects.resolve_chain)."""
+    from . import effects
+
+    recipe_dir = loaded.path.resolve().parent
+
+    def plugin(value, field_path: tuple, kind: str) -> Path:
+        try:
+            return resolve_plugin(value, kind, recipe_dir=recipe_dir, project_root=loaded.project_root)
+        except LofictlError as exc:
+            raise loaded.error(exc.message, field_path) from None
+
+    try:
+        return effects.resolve_chain(spec, where, loaded.recipe.output.sample_rate,
+                                     resolve_file=lambda value, field_path: loaded.resolve_path(value, field_path),
+                                     resolve_plugin=plugin)
+    except LofictlError as exc:
+        raise loaded.locate(exc) from None
 
 
 def _check_gate(loaded: LoadedRecipe, name: str, model: Path) -> None:
@@ -265,7 +297,7 @@ def compose_inputs(plan: BuildPlan, cache: Cache) -> dict:
     inputs["tracks"] = tracks
     inputs["models"] = {name: _model_files_hash(cache, path) for name, path in plan.models.items()}
     inputs["clips"] = {name: _file_hash(cache, path) for name, path in plan.clip_files.items()}
-    inputs["lofictl"] = __version__
+    inputs.update({f"library.{k}": library_versions()[k] for k in ("jax", "flax", "numpy")})
     return _flatten(inputs)
 
 
@@ -278,6 +310,26 @@ MODEL_FILES = ("model.json", "weights.msgpack", "ngrams.npy", "ngrams.json")
 def _model_files_hash(cache: Cache, folder: Path) -> str:
     parts = {name: cache.file_sha256(folder / name) for name in MODEL_FILES if (folder / name).is_file()}
     return sha256_bytes(canonical_json(parts).encode())
+
+
+def path_sha256(cache: Cache, path: Path) -> str:
+    """sha256 of a file, or of a bundle folder's files (a .vst3 plugin), names and contents."""
+    path = Path(path)
+    if not path.is_dir():
+        return cache.file_sha256(path)
+    parts = {}
+    for base, dirs, names in os.walk(path, followlinks=False):
+        dirs.sort()
+        for name in sorted(names):
+            file = Path(base) / name
+            rel = file.relative_to(path).as_posix()
+            parts[rel] = f"link:{os.readlink(file)}" if file.is_symlink() else cache.file_sha256(file)
+    return sha256_bytes(canonical_json(parts).encode())
+
+
+def files_inputs(cache: Cache, files: dict[str, Path]) -> dict[str, str]:
+    """The content hashes of the files a stage reads, by the field that names them."""
+    return {where: path_sha256(cache, path) for where, path in sorted(files.items())}
 
 
 def _library_inputs() -> dict:
@@ -305,7 +357,7 @@ def track_sha(score: Score, track: Track) -> str:
 def midi_inputs(plan: BuildPlan, score_sha: str) -> dict:
     versions = library_versions()
     return {"score": score_sha, "title": plan.recipe.title, "recipe": plan.loaded.path.name,
-            "seed": plan.recipe.seed, "models": {n: p.name for n, p in sorted(plan.models.items())},
+            "seed": plan.recipe.seed, "lofictl": __version__, "models": {n: p.name for n, p in sorted(plan.models.items())},
             "library.matplotlib": versions["matplotlib"], "library.mido": versions["mido"]}
 
 
@@ -319,7 +371,15 @@ def stem_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cach
             "n_samples": n_samples, f"tracks.{name}.effects": spec.model_dump(mode="json")["effects"],
             f"tracks.{name}.gain_db": spec.gain_db, f"tracks.{name}.pan": spec.pan,
             f"tracks.{name}.duck": spec.duck.model_dump() if spec.duck else None, "kicks": kicks_sha,
-            "provenance": [plan.loaded.path.name, recipe.title, recipe.seed], **_library_inputs()}
+            f"tracks.{name}.files": files_inputs(cache, plan.chain_files.get(f"tracks.{name}", {})),
+            "provenance": [plan.loaded.path.name, recipe.title, recipe.seed], "lofictl": __version__,
+            **_library_inputs()}
+
+
+def dry_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache) -> dict:
+    """A dry stem reads what its stem reads, less the track's effects, gain, pan and ducking."""
+    return {key: value for key, value in stem_inputs(plan, name, notes_sha, n_samples, cache).items()
+            if not key.startswith(f"tracks.{name}.")}
 
 
 def overlays_inputs(plan: BuildPlan, n_samples: int, cache: Cache, kicks_sha: str | None = None) -> dict:
@@ -330,21 +390,23 @@ def overlays_inputs(plan: BuildPlan, n_samples: int, cache: Cache, kicks_sha: st
             "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs()}
 
 
-def mix_inputs(plan: BuildPlan, stem_shas: dict[str, str], overlay_shas: dict[str, str]) -> dict:
+def mix_inputs(plan: BuildPlan, stem_shas: dict[str, str], overlay_shas: dict[str, str], cache: Cache) -> dict:
     recipe = plan.recipe
     master = recipe.model_dump(mode="json")["master"]
     return {"stems": stem_shas, "overlays": overlay_shas,
+            "master.effects.files": files_inputs(cache, plan.chain_files.get("master.effects", {})),
             **{f"master.{k}": v for k, v in master.items() if k != "bus"},
             "audible": audible_tracks(recipe), "output.sample_rate": recipe.output.sample_rate,
             **_library_inputs(), "library.pyloudnorm": library_versions()["pyloudnorm"]}
 
 
-def bus_inputs(plan: BuildPlan, stem_shas: dict[str, str], n_samples: int) -> dict:
+def bus_inputs(plan: BuildPlan, stem_shas: dict[str, str], n_samples: int, cache: Cache) -> dict:
     recipe = plan.recipe
     sends = {name: recipe.tracks[name].send_db for name in audible_tracks(recipe)
              if recipe.tracks[name].send_db is not None}
     return {"sends": {name: [stem_shas.get(name, ""), level] for name, level in sends.items()},
             "master.bus": recipe.model_dump(mode="json")["master"]["bus"],
+            "master.bus.files": files_inputs(cache, plan.chain_files.get("master.bus", {})), "lofictl": __version__,
             "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs()}
 
 
@@ -357,7 +419,7 @@ def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -
             "output.stem_names": recipe.output.stem_names, "title_key_tempo": [recipe.title, recipe.key, recipe.tempo],
             # the DAW projects put these on the faders
             "mixer": {n: [t.gain_db, t.pan, t.mute, t.solo] for n, t in recipe.tracks.items()},
-            "library.pedalboard": library_versions()["pedalboard"]}
+            "lofictl": __version__, "library.pedalboard": library_versions()["pedalboard"]}
 
 
 def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:
@@ -433,7 +495,7 @@ def render_overlay(plan: BuildPlan, index: int, n_samples: int) -> np.ndarray:
 
 def overlay_label(recipe: Recipe, index: int) -> str:
     overlay = recipe.overlays[index]
-    label = Path(overlay.file).stem if overlay.file is not None else overlay.ambience
+    label = (slug(Path(overlay.file).stem) or "file") if overlay.file is not None else overlay.ambience
     return f"overlay-{index + 1}-{label}"
 
 
@@ -445,6 +507,22 @@ def audible_tracks(recipe: Recipe) -> list[str]:
 
 
 # --- the runner ---------------------------------------------------------------------------------
+
+
+def changed_inputs(old: dict, new: dict) -> list[str]:
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def change_reason(old: dict, new: dict) -> str:
+    """Words for what differs between a stage's recorded inputs and today's."""
+    changed = changed_inputs(old, new)
+    if "code.version" in changed:
+        rest = [k for k in changed if k != "code.version"]
+        words = f"its code changed (version {old.get('code.version', 'none')} → {new.get('code.version')})"
+        return words + (f"; also {', '.join(rest[:3])}" if rest else "")
+    if changed:
+        return ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "") + " changed"
+    return "not in the cache (cleared, or lofictl's code was edited since)"
 
 
 class _Stages:
@@ -462,28 +540,26 @@ class _Stages:
         self.final: dict[str, Artifact] = {}  # output folder path → artifact
 
     def key(self, name: str, inputs: dict) -> str:
-        key = stage_key(name.split(":")[0], inputs)
+        """The stage key: its inputs plus its code version (safety.fingerprints), as the lock records."""
+        stage = name.split(":")[0]
+        inputs = {**inputs, **code_inputs(stage)}
+        key = stage_key(stage, inputs)
         self.record[name] = {"key": key, "inputs": inputs}
+        interrupts.checkpoint()
         return key
 
-    def explain(self, name: str, inputs: dict) -> None:
+    def explain(self, name: str) -> None:
         """Why a stage runs: the inputs that differ from the lock's record of the last build."""
         before = self.previous.get(name)
         if before is None:
             self.reasons.append(f"{name}: not built before")
             return
-        old = before.get("inputs", {})
-        changed = sorted(k for k in set(old) | set(inputs) if old.get(k) != inputs.get(k))
-        if changed:
-            shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
-            self.reasons.append(f"{name}: {shown} changed")
-        else:
-            self.reasons.append(f"{name}: not in the cache")
+        self.reasons.append(f"{name}: {change_reason(before.get('inputs', {}), self.record[name]['inputs'])}")
 
     def lookup(self, name: str, key: str, inputs: dict):
-        entry = self.cache.lookup(key)
+        entry = self.cache.lookup(key, name.split(":")[0])
         if entry is None:
-            self.explain(name, inputs)
+            self.explain(name)
         return entry
 
     def restored_from(self, name: str, entry, folder: Path, meta: dict | None = None) -> dict[str, Artifact]:
@@ -506,26 +582,77 @@ class _Stages:
 def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only: bool = False,
                  jobs: int = 1, quiet: bool = False, use_cache: bool = True,
                  write_lock: bool | None = None) -> BuildResult:
+    """Build one recipe. Ctrl-C or SIGTERM stop it at the next checkpoint (KeyboardInterrupt),
+    with the previous outputs and lock as they were; so do full disks and other OS errors,
+    as a LofictlError that says what happened."""
+    with interrupts.guard():
+        try:
+            return _build_recipe(loaded, out_dir, midi_only, jobs, quiet, use_cache, write_lock)
+        except OSError as exc:
+            folder = out_dir if out_dir is not None else loaded.output_dir
+            raise LofictlError(f"{describe_os_error(exc, folder)}; the previous outputs and lock are unchanged",
+                               file=loaded.path) from None
+
+
+def describe_os_error(exc: OSError, folder: Path | None = None) -> str:
+    """'no space left on the device (at build/x/stems/01.wav)' and the like."""
+    import errno
+
+    what = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is used up",
+            errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+            errno.EPERM: "the operation is not permitted", errno.EBUSY: "it is busy (a mount point or in use)",
+            errno.EXDEV: "it is on another file system", errno.ENAMETOOLONG: "the name is too long",
+            errno.EFBIG: "the file is too large for this file system or its limits",
+            errno.EIO: "an input/output error (the disk may be failing)"}.get(exc.errno,
+                                                                           (exc.strerror or str(exc)).lower())
+    where = exc.filename or (f"while building into {folder}" if folder is not None else None)
+    return f"{what} ({where})" if where else what
+
+
+def output_folder(loaded: LoadedRecipe, out_dir: Path | None) -> Path:
+    """Where a build goes: --out, else output.dir, else build/<name>; checked by the output rule."""
+    final_dir = Path(out_dir).absolute() if out_dir is not None else loaded.output_dir
+    try:
+        output_rule.check_replaceable(final_dir, protected_folders(loaded))
+    except LofictlError as exc:
+        if out_dir is not None:
+            raise LofictlError(f"--out {out_dir}: {exc.message}") from None
+        raise loaded.error(exc.message, ("output", "dir")) from None
+    return final_dir
+
+
+def protected_folders(loaded: LoadedRecipe) -> list[tuple[Path, str]]:
+    return output_rule.protected_folders(project=loaded.project_root, recipes=loaded.path.resolve().parent,
+                                         current=Path.cwd(), cache=loaded.project_root / CACHE_DIR_NAME)
+
+
+def _build_recipe(loaded: LoadedRecipe, out_dir: Path | None, midi_only: bool, jobs: int, quiet: bool,
+                  use_cache: bool, write_lock: bool | None) -> BuildResult:
     started = time.perf_counter()
     plan = prepare(loaded)
-    final_dir = out_dir.resolve() if out_dir is not None else loaded.output_dir
+    final_dir = output_folder(loaded, out_dir)
     if write_lock is None:
         write_lock = out_dir is None
     lock_path = lock_path_for(loaded)
-    previous = read_lock(lock_path) if lock_path.exists() else None
+    try:
+        final_dir.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in final_dir.parents if p.is_file()), final_dir.parent)
+        raise loaded.error(f"cannot write the output folder {final_dir}: {blocker} is a file", ("output", "dir")) from None
+    output_rule.recover(final_dir, lock_path if write_lock else None)
+    previous = _previous_lock(lock_path)
     cache = Cache(loaded.project_root / CACHE_DIR_NAME, enabled=use_cache)
     # Each corrupt object found drops its cache entry, so every retry gets further; a bounded
     # number of tries, then one that reads nothing from the cache.
     for attempt in range(len(plan.recipe.tracks) + 6):
         try:
-            result = _build_once(plan, final_dir, previous, cache, midi_only, jobs, quiet)
+            result = _build_once(plan, final_dir, previous, cache, midi_only, jobs, quiet,
+                                 lock_path if write_lock else None)
             break
         except CacheCorrupt:
             if attempt == len(plan.recipe.tracks) + 4:
                 cache.reads = False
     lock, stages, loudness, duration_s, up_to_date = result
-    if write_lock:
-        _write_atomic(lock_path, lock_text(lock))
     cache.save_state()
     outputs = [(rel, info["bytes"]) for rel, info in lock["outputs"].items()]
     recipe = plan.recipe
@@ -534,12 +661,30 @@ def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only
                        stages.ran, stages.restored, stages.reasons, up_to_date, lock)
 
 
+def _previous_lock(lock_path: Path) -> dict | None:
+    """The lock of the last build, to say what changed; a damaged one is set aside with a warning
+    (the build rewrites it), since `verify` and `diff` are where a lock's damage is reported."""
+    if not lock_path.exists():
+        return None
+    from .safety.lockfile import LockTooNew
+
+    try:
+        return read_lock(lock_path)
+    except LockTooNew:
+        raise
+    except LofictlError as exc:
+        from .cache import warn
+
+        warn(f"{exc}; building as if there were none (the build writes a new one)")
+        return None
+
+
 def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: Cache, midi_only: bool,
-                jobs: int, quiet: bool):
+                jobs: int, quiet: bool, lock_path: Path | None):
     from .progress import Progress
 
     recipe = plan.recipe
-    staging = _staging_dir(plan.loaded, final_dir)
+    staging = output_rule.staging_folder(final_dir)
     work = staging / ".work"
     work.mkdir()
     stages = _Stages(cache, work, staging, previous)
@@ -560,7 +705,10 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
                 duration_s += TAIL_SECONDS
             outputs = _outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)
             lock = lock_data(plan, stages, outputs, loudness, midi_only, duration_s, cache)
-            up_to_date = (previous is not None and not stages.ran and final_dir.exists()
+            text = lock_text(lock)
+            up_to_date = (previous is not None and not stages.ran and final_dir.is_dir()
+                          and _same_text(final_dir / output_rule.OWNER_FILE, text)
+                          and (lock_path is None or _same_text(lock_path, text))
                           and _outputs_match(final_dir, outputs, cache))
             if up_to_date:
                 # Nothing changed and the folder still holds exactly the locked files: leave it be.
@@ -570,14 +718,23 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
                 for artifact in stages.final.values():
                     artifact.ready(cache)
                 shutil.rmtree(work)
-                (staging / "build.json").write_text(lock_text(lock))
-                _swap_in(staging, final_dir)
+                (staging / output_rule.OWNER_FILE).write_text(text, encoding="utf-8")
+                interrupts.checkpoint()  # a stop asked for, even one swallowed somewhere, never commits
+                output_rule.commit(staging, final_dir, protected_folders(plan.loaded),
+                                   output_rule.LockUpdate(lock_path, text) if lock_path is not None else None)
                 for rel, info in outputs.items():  # so the next no-op build need not re-read them
                     cache.remember(final_dir / rel, info["sha256"])
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return lock, stages, loudness, duration_s, up_to_date
+
+
+def _same_text(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _stage_compose(plan: BuildPlan, stages: _Stages, progress) -> tuple[Score, dict]:
@@ -664,7 +821,8 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
             continue
         path = stages.work / f"stem-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        todo[track.name] = (track, score.seconds_per_beat, instrument, sample_rate, n_samples, spec.effects,
+        todo[track.name] = (track, score.seconds_per_beat, instrument, sample_rate, n_samples,
+                            plan.chains[f"tracks.{track.name}"],
                             spec.gain_db, spec.pan, duck_args(spec.duck, kicks),
                             provenance_info(plan, key, track=track.name), str(path))
 
@@ -675,15 +833,16 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
 
     if jobs > 1 and len(todo) > 1:
         # Each stem is its own synth and chain in its own process, so order cannot change bytes.
-        # spawn, not fork: forking a process that runs JAX/FluidSynth threads can deadlock the child.
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=get_context("spawn")) as pool:
+        with interrupts.worker_pool(min(jobs, len(todo))) as pool:
             futures = {name: pool.submit(_render_to_file, args) for name, args in todo.items()}
             for name, future in futures.items():
-                future.result()
+                with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
+                    future.result()
                 finished(name)
     else:
         for name, args in todo.items():
-            _render_to_file(args)
+            with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
+                _render_to_file(args)
             finished(name)
     return {name: stems[name] for name in recipe.tracks}
 
@@ -718,6 +877,18 @@ def _stage_overlays(plan: BuildPlan, stages: _Stages, score: Score, score_meta: 
     return {overlay_label(recipe, i): restored[f"{overlay_label(recipe, i)}.wav"] for i in range(len(recipe.overlays))}
 
 
+@contextlib.contextmanager
+def _finite(plan: BuildPlan, where: tuple, what: str):
+    """NaN or infinite samples become an error at the chain that made them."""
+    from .audio_io import NonFiniteAudio
+
+    try:
+        yield
+    except NonFiniteAudio:
+        raise plan.loaded.error(f"{what} makes NaN or infinite samples; lower the gains, drive or feedback in it",
+                                where) from None
+
+
 def _layer_shas(stages: _Stages) -> dict[str, str]:
     """label → sha256 of the extra mix layers: overlays and the send bus."""
     shas = {label.removesuffix(".wav"): digest
@@ -739,7 +910,7 @@ def _stage_bus(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], sco
     sample_rate = recipe.output.sample_rate
     n_samples = n_samples_for(score_meta["duration_s"], sample_rate)
     inputs = bus_inputs(plan, {name: stages.record[f"stem:{name}"]["outputs"]["audio.wav"] for name in sends},
-                        n_samples)
+                        n_samples, stages.cache)
     key = stages.key("bus", inputs)
     entry = stages.lookup("bus", key, inputs)
     if entry is not None:
@@ -748,9 +919,10 @@ def _stage_bus(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], sco
 
     path = stages.work / "bus" / "bus.wav"
     path.parent.mkdir()
-    stream.send_bus_to_wav([(stems[name].ready(stages.cache), level) for name, level in sends.items()],
-                           sample_rate, n_samples, recipe.master.bus, path,
-                           info=provenance_info(plan, key, track=BUS_LABEL))
+    with _finite(plan, ("master", "bus"), "the send bus chain"):
+        stream.send_bus_to_wav([(stems[name].ready(stages.cache), level) for name, level in sends.items()],
+                               sample_rate, n_samples, plan.chains["master.bus"], path,
+                               info=provenance_info(plan, key, track=BUS_LABEL))
     return {BUS_LABEL: stages.ran_with("bus", key, {"bus.wav": path})["bus.wav"]}
 
 
@@ -760,7 +932,7 @@ def _stage_mix(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], ove
     recipe = plan.recipe
     playing = audible_tracks(recipe)
     inputs = mix_inputs(plan, {name: stages.record[f"stem:{name}"]["outputs"]["audio.wav"] for name in playing},
-                        _layer_shas(stages))
+                        _layer_shas(stages), stages.cache)
     key = stages.key("mix", inputs)
     entry = stages.lookup("mix", key, inputs)
     if entry is not None and "loudness" in entry.meta:
@@ -777,9 +949,10 @@ def _stage_mix(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], ove
             n_samples = first.frames  # the length of silence when every track is muted
         path = stages.work / "mix" / "master.wav"
         path.parent.mkdir()
-        stats = stream.mix_to_master_wav(sources, recipe.output.sample_rate, recipe.master.effects,
-                                         recipe.master.loudness_lufs, recipe.master.true_peak_db, path,
-                                         n_samples=n_samples)
+        with _finite(plan, ("master", "effects"), "the master chain"):
+            stats = stream.mix_to_master_wav(sources, recipe.output.sample_rate, plan.chains["master.effects"],
+                                             recipe.master.loudness_lufs, recipe.master.true_peak_db, path,
+                                             n_samples=n_samples)
         artifact = stages.ran_with("mix", key, {"master.wav": path}, {"loudness": stats})["master.wav"]
     progress.advance()
     return artifact, stats
@@ -832,9 +1005,7 @@ def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta:
     for track in score.tracks:
         name = f"dry:{track.name}"
         instrument = plan.instruments[track.name]
-        inputs = {key: value for key, value in stem_inputs(plan, track.name, score_meta["tracks"][track.name],
-                                                           n_samples, stages.cache).items()
-                  if not key.startswith(f"tracks.{track.name}.")}
+        inputs = dry_inputs(plan, track.name, score_meta["tracks"][track.name], n_samples, stages.cache)
         key = stages.key(name, inputs)
         entry = stages.lookup(name, key, inputs)
         if entry is not None:
@@ -924,62 +1095,6 @@ def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, St
     return written
 
 
-# --- atomic output ------------------------------------------------------------------------------
-
-
-def _staging_dir(loaded: LoadedRecipe, final_dir: Path) -> Path:
-    """A fresh temporary sibling of the output folder (same file system, so rename is atomic)."""
-    parent = final_dir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        _recover_interrupted(final_dir)
-        staging = parent / f".{final_dir.name}.tmp-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-    except OSError as exc:
-        message = f"cannot write the output folder {final_dir}: {exc.strerror or exc}"
-        raise loaded.error(message, ("output", "dir")) from None
-    return staging
-
-
-def _recover_interrupted(final_dir: Path) -> None:
-    """Clean up after a build killed mid-swap: restore the old outputs, drop stale temp folders."""
-    parent = final_dir.parent
-    olds = sorted(parent.glob(f".{final_dir.name}.old-*"))
-    if olds and not final_dir.exists():
-        olds[-1].rename(final_dir)
-        olds = olds[:-1]
-    for stale in olds + sorted(parent.glob(f".{final_dir.name}.tmp-*")):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
-            continue  # another build is writing there right now
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _swap_in(staging: Path, final_dir: Path) -> None:
-    old = final_dir.parent / f".{final_dir.name}.old-{os.getpid()}"
-    if final_dir.exists():
-        final_dir.rename(old)
-    staging.rename(final_dir)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 # --- hashes and the lock ------------------------------------------------------------------------
 
 
@@ -1010,7 +1125,7 @@ def _outputs_match(folder: Path, outputs: dict[str, dict], cache: Cache) -> bool
 
 
 def lock_path_for(loaded: LoadedRecipe) -> Path:
-    return loaded.path.with_name(f"{loaded.name}.lock.json")
+    return loaded.path.with_name(f"{loaded.file_stem}.lock.json")
 
 
 def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudness: dict | None,
@@ -1032,6 +1147,9 @@ def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudne
         "instruments": {name: {"soundfont": inst.soundfont.name, "sha256": cache.file_sha256(inst.soundfont),
                                "preset": str(inst.preset)} for name, inst in plan.instruments.items()},
         "overlays": {str(i): {"file": p.name, "sha256": cache.file_sha256(p)} for i, p in plan.overlay_files.items()},
+        # every file an effect reads (impulse responses, external plugins), by the field naming it
+        "effect_files": {where: {"file": p.name, "sha256": path_sha256(cache, p)}
+                         for files in plan.chain_files.values() for where, p in sorted(files.items())},
         "models": {name: model_summary(path, cache) for name, path in plan.models.items()},
         "libraries": library_versions(),
         "midi_only": midi_only,
@@ -1050,17 +1168,9 @@ def lock_text(lock: dict) -> str:
 
 
 def read_lock(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise LofictlError(f"cannot read the lock file: {exc}", file=path) from None
-    version = data.get("lofictl_lock") if isinstance(data, dict) else None
-    if not isinstance(version, int):
-        raise LofictlError("not a lofictl lock file (no lofictl_lock version)", file=path)
-    if version > LOCK_FORMAT:
-        raise LofictlError(f"lock format {version} is newer than this lofictl reads ({LOCK_FORMAT}); "
-                           "upgrade lofictl or delete the lock to start over", file=path)
-    return data
+    from .safety.lockfile import read_lock as read_checked
+
+    return read_checked(path, LOCK_FORMAT)
 
 
 def model_summary(path: Path, cache: Cache, part: str | None = None) -> dict:
@@ -1068,16 +1178,12 @@ def model_summary(path: Path, cache: Cache, part: str | None = None) -> dict:
 
     The weights must match the sha256 model.json records; `lofictl validate` loads them fully.
     """
-    meta_path = path / "model.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-        weights = path / meta["weights"].get("file", "weights.msgpack")
-        recorded = meta["weights"]["sha256"]
-        kind, arch = meta["kind"], meta["arch"]
-    except FileNotFoundError:
-        raise LofictlError(f"{path} is not a model folder (no model.json); train one with lofictl train") from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise LofictlError(f"{meta_path} is not a lofictl model description") from None
+    from .nn.meta import META, read_meta, weights_path
+
+    meta_path = path / META
+    meta = read_meta(path)
+    weights = weights_path(path, meta)
+    recorded, kind, arch = meta["weights"]["sha256"], meta["kind"], meta["arch"]
     if part is not None and kind != part:
         raise LofictlError(f"{path} holds a {kind} model ({arch}); a {part} model is needed here")
     if not weights.is_file():

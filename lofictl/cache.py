@@ -2,9 +2,16 @@
 
     .lofictl-cache/
       objects/ab/cdef…        file contents, named by their sha256
-      stages/<key>.json       one finished stage: {"stage": ..., "outputs": {name: sha256}, "meta": {...}}
-      state.json              sha256 of big input files by (path, size, mtime), so a SoundFont is
-                              hashed once, not on every build
+      stages/<key>.json       one finished stage: {"stage": ..., "outputs": {name: sha256}, "meta": {...}},
+                              named by the stage key salted with the stage's source digest
+                              (safety.fingerprints), so code edited since is never served
+      state.json              sha256 of files by path and (size, mtime, ctime, inode), so a
+                              SoundFont is hashed once, not on every build
+
+When is a file "unchanged"? When its size, mtime, ctime and inode are those recorded with its
+hash. Tools can put an old mtime back (`touch -r`, an editor that keeps it), but no user tool
+can set ctime: any write or rename gives the file a new one. So a hand-edited stem is rehashed,
+and a folder copied or checked out anew is rehashed once.
 
 Every write goes to a temporary file that is renamed into place, so a killed build leaves either
 a whole entry or none. Entries are checked against their hash when restored; a corrupt one is
@@ -63,6 +70,11 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def _stamp(path: Path) -> dict:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}
+
+
 @dataclass
 class Entry:
     key: str
@@ -94,15 +106,22 @@ class Cache:
         assert self.root is not None
         return self.root / "stages" / f"{key}.json"
 
+    @staticmethod
+    def entry_key(key: str, stage: str) -> str:
+        """The stage key salted with the source digest of the stage's code (not in the lock)."""
+        from .safety.fingerprints import source_digest
+
+        return sha256_bytes(f"{key}:{source_digest(stage)}".encode())
+
     # --- file hashes, remembered by (size, mtime) --------------------------------------------
 
     def file_sha256(self, path: Path) -> str:
         path = Path(path).resolve()
-        stat = path.stat()
-        stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        stamp = _stamp(path)
         state = self._load_state()
         known = state.get(str(path))
-        if known and known.get("size") == stamp["size"] and known.get("mtime_ns") == stamp["mtime_ns"]:
+        if isinstance(known, dict) and all(known.get(k) == v for k, v in stamp.items()) \
+                and isinstance(known.get("sha256"), str):
             return known["sha256"]
         digest = sha256_file(path)
         state[str(path)] = {**stamp, "sha256": digest}
@@ -112,8 +131,7 @@ class Cache:
     def remember(self, path: Path, digest: str) -> None:
         """Record a hash already known (a file just written), so the next check needn't read it."""
         path = Path(path).resolve()
-        stat = path.stat()
-        self._load_state()[str(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+        self._load_state()[str(path)] = {**_stamp(path), "sha256": digest}
         self._state_dirty = True
 
     def _load_state(self) -> dict:
@@ -123,6 +141,8 @@ class Cache:
                 try:
                     self._state = json.loads((self.root / "state.json").read_text())
                 except (OSError, ValueError):
+                    self._state = {}
+                if not isinstance(self._state, dict):
                     self._state = {}
         return self._state
 
@@ -136,14 +156,17 @@ class Cache:
 
     # --- stages ---------------------------------------------------------------------------
 
-    def lookup(self, key: str) -> Entry | None:
+    def lookup(self, key: str, stage: str) -> Entry | None:
         """A finished stage whose every output object is present, or None."""
         if not self.enabled or not self.reads:
             return None
+        key = self.entry_key(key, stage)
         path = self._stage_path(key)
         try:
             data = json.loads(path.read_text())
             entry = Entry(key, data["stage"], dict(data["outputs"]), dict(data.get("meta", {})))
+            if not all(isinstance(v, str) and len(v) == 64 for v in entry.outputs.values()):
+                raise ValueError("not sha256 digests")
         except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError, KeyError, TypeError):
@@ -216,7 +239,7 @@ class Cache:
                         raise
                 outputs[name] = digest
             record = {"stage": stage, "outputs": outputs, "meta": meta or {}}
-            _atomic_write_bytes(self._stage_path(key), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+            _atomic_write_bytes(self._stage_path(self.entry_key(key, stage)), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
         except OSError as exc:
             self._disable(exc)
 

@@ -14,11 +14,19 @@ from typing import Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .errors import EXIT_USER_ERROR, LofictlError
 
 console = Console(stderr=True, highlight=False)
+
+
+def esc(value: object) -> str:
+    """User text (titles, keys, paths, messages) as rich shows it literally: `[/]` is not markup."""
+    return escape(str(value))
+
+
 out = Console(highlight=False)
 
 app = typer.Typer(
@@ -32,18 +40,32 @@ app = typer.Typer(
 
 
 def user_errors(command: Callable) -> Callable:
-    """Turn a LofictlError into `error: file:line: field: message` and exit code 2."""
+    """Turn a LofictlError into `error: file:line: field: message` and exit code 2, and an
+    interrupt (Ctrl-C, SIGTERM: remembered however a library wraps it) into one line and 130/143."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from .safety import interrupts
+
         try:
-            return command(*args, **kwargs)
-        except LofictlError as exc:
-            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True, highlight=False)
-            raise typer.Exit(EXIT_USER_ERROR) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted:[/] stopped; earlier outputs are unchanged")
-            raise typer.Exit(130) from None
+            with interrupts.guard():
+                return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except BaseException as exc:
+            if interrupts.pending() or isinstance(exc, KeyboardInterrupt):
+                console.print("[yellow]interrupted:[/] stopped; earlier outputs and locks are unchanged")
+                # Leave without interpreter teardown: JAX's threads can crash it (SIGSEGV) after a stop.
+                interrupts.quiet_exit(interrupts.exit_code())
+            if isinstance(exc, LofictlError):
+                console.print(f"[bold red]error:[/] {esc(exc)}", soft_wrap=True, markup=True, highlight=False)
+                raise typer.Exit(EXIT_USER_ERROR) from None
+            if isinstance(exc, OSError):  # the environment (a full disk, a read-only folder), not the recipe
+                from .build import describe_os_error
+
+                console.print(f"[bold red]error:[/] {esc(describe_os_error(exc))}", soft_wrap=True)
+                raise typer.Exit(EXIT_USER_ERROR) from None
+            raise
 
     return wrapper
 
@@ -69,7 +91,7 @@ def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to che
 
     for path in recipes:
         plan = prepare(load_recipe(path), deep=True)
-        out.print(f"[green]ok[/] {path}: {plan.loaded.recipe.title!r}, {plan.loaded.recipe.total_bars} bars, "
+        out.print(f"[green]ok[/] {esc(path)}: {esc(repr(plan.loaded.recipe.title))}, {plan.loaded.recipe.total_bars} bars, "
                   f"{len(plan.loaded.recipe.tracks)} tracks")
 
 
@@ -111,29 +133,37 @@ def build(
         _print_summary(result)
 
 
+def loudness_words(loudness: dict | None) -> str:
+    """'; master -14.0 LUFS, true peak -1.2 dBTP', or what there is of it (a silent master has none)."""
+    if loudness is None:
+        return ""
+    lufs, peak = loudness.get("integrated_lufs"), loudness.get("true_peak_dbtp")
+    if lufs is None:
+        return "; the master is silent (every track muted or quiet)"
+    words = f"; master {lufs:.1f} LUFS"
+    return words + (f", true peak {peak:.1f} dBTP" if peak is not None else "")
+
+
 def _print_summary(result) -> None:
     from rich.table import Table
 
     if result.up_to_date:
-        out.print(f"[green]up to date[/] {result.title} → {result.out_dir} ({result.elapsed_s:.1f} s; nothing changed "
+        out.print(f"[green]up to date[/] {esc(result.title)} → {esc(result.out_dir)} ({result.elapsed_s:.1f} s; nothing changed "
                   "since the lock)")
         return
     for reason in result.reasons:
-        out.print(f"  [dim]re-ran {reason}[/]")
-    table = Table(title=f"{result.title} → {result.out_dir}", show_header=True, header_style="bold")
+        out.print(f"  [dim]re-ran {esc(reason)}[/]")
+    table = Table(title=esc(f"{result.title} → {result.out_dir}"), show_header=True, header_style="bold")
     table.add_column("output")
     table.add_column("size", justify="right")
     for rel, size in result.outputs:
-        table.add_row(rel, f"{size / 1024:,.0f} KiB")
+        table.add_row(esc(rel), f"{size / 1024:,.0f} KiB")
     out.print(table)
     line = (f"{result.bars} bars, {result.duration_s:.1f} s of music at {result.tempo:g} BPM; "
             f"built in {result.elapsed_s:.1f} s ({len(result.ran)} stages ran, {len(result.restored)} from cache)")
-    if result.loudness is not None:
-        line += (f"; master {result.loudness['integrated_lufs']:.1f} LUFS, "
-                 f"true peak {result.loudness['true_peak_dbtp']:.1f} dBTP")
-    out.print(line)
+    out.print(line + loudness_words(result.loudness))
     if result.lock_path:
-        out.print(f"lock: {result.lock_path}")
+        out.print(f"lock: {esc(result.lock_path)}")
 
 
 @app.command()
@@ -155,14 +185,14 @@ def verify(
     else:
         for report in reports:
             if report["identical"]:
-                out.print(f"[green]identical[/] {report['recipe']}: {len(report['checked'])} outputs match the lock")
+                out.print(f"[green]identical[/] {esc(report['recipe'])}: {len(report['checked'])} outputs match the lock")
             else:
-                out.print(f"[red]different[/] {report['recipe']}: {len(report['differences'])} output(s) differ")
+                out.print(f"[red]different[/] {esc(report['recipe'])}: {len(report['differences'])} output(s) differ")
                 for rel in report["differences"]:
-                    out.print(f"    {rel}")
-                out.print(f"  first stage that differs: {report['first_stage']}")
+                    out.print(f"    {esc(rel)}")
+                out.print(f"  first stage that differs: {esc(report['first_stage'])}")
                 for cause in report["likely_causes"]:
-                    out.print(f"  likely cause: {cause}")
+                    out.print(f"  likely cause: {esc(cause)}")
     if not all(report["identical"] for report in reports):
         raise typer.Exit(1)
 
@@ -188,20 +218,20 @@ def diff(
         for stage in report["stages"]:
             if stage["rerun"]:
                 why = ", ".join(stage["changed"]) or "an upstream stage changed"
-                out.print(f"[yellow]{stage['stage']}[/]: {why}")
+                out.print(f"[yellow]{esc(stage['stage'])}[/]: {esc(why)}")
         if report["rerun"]:
-            out.print("will re-run: " + ", ".join(report["rerun"]))
+            out.print("will re-run: " + esc(", ".join(report["rerun"])))
     elif len(targets) == 2:
         report = v.diff_builds(targets[0], targets[1])
         if json_out:
             sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
             return
         for name, change in report["midi"].items():
-            out.print(f"[bold]{name}[/]: {change['same']} notes the same, {len(change['only_a'])} only in A, "
+            out.print(f"[bold]{esc(name)}[/]: {change['same']} notes the same, {len(change['only_a'])} only in A, "
                       f"{len(change['only_b'])} only in B")
         for name, level in report["audio"].items():
             shown = "identical (null test silent)" if level is None else f"difference at {level:.1f} dBFS RMS"
-            out.print(f"[bold]{name}[/]: {shown}")
+            out.print(f"[bold]{esc(name)}[/]: {shown}")
     else:
         raise LofictlError("diff takes a recipe, or two build folders")
 
@@ -221,7 +251,7 @@ def _cache_for(project: Path):
 def cache_info(project: Path = typer.Option(Path("."), "--project", help="The project folder.")) -> None:
     """Where the cache is and how big."""
     info = _cache_for(project).info()
-    out.print(f"{info['path']}: {info['stages']} stage entries, {info['objects']} objects, "
+    out.print(f"{esc(info['path'])}: {info['stages']} stage entries, {info['objects']} objects, "
               f"{info['bytes'] / 1e6:.1f} MB")
 
 
@@ -232,7 +262,7 @@ def cache_clear(project: Path = typer.Option(Path("."), "--project", help="The p
     cache = _cache_for(project)
     info = cache.info()
     cache.clear()
-    out.print(f"removed {info['path']} ({info['bytes'] / 1e6:.1f} MB)")
+    out.print(f"removed {esc(info['path'])} ({info['bytes'] / 1e6:.1f} MB)")
 
 
 @app.command()
@@ -243,7 +273,7 @@ def inspect(file: Path = typer.Argument(..., help="A WAV or MIDI file made by lo
 
     info = read_provenance(file)
     for key in sorted(info):
-        out.print(f"{key}: {info[key]}")
+        out.print(f"{esc(key)}: {esc(info[key])}")
 
 
 @app.command()
@@ -261,16 +291,16 @@ def doctor() -> None:
         out.print(f"[green]✓[/] FluidSynth library {fluidsynth_version()}")
     except LofictlError as exc:
         ok = False
-        out.print(f"[red]✗[/] {exc}")
+        out.print(f"[red]✗[/] {esc(exc)}")
     fonts = soundfonts.list_all_soundfonts(Path.cwd() / "recipes")
     if fonts:
         out.print(f"[green]✓[/] {len(fonts)} SoundFont(s) on the search path:")
         for font in fonts:
-            out.print(f"    {font}")
+            out.print(f"    {esc(font)}")
     else:
         ok = False
         out.print("[red]✗[/] no SoundFont found; install fluid-soundfont-gm or set $LOFICTL_SF2_PATH")
-    out.print("    search path: " + ", ".join(str(p) for p in soundfonts.search_path(Path.cwd() / "recipes")))
+    out.print("    search path: " + esc(", ".join(str(p) for p in soundfonts.search_path(Path.cwd() / "recipes"))))
     try:
         import jax
 
@@ -278,7 +308,7 @@ def doctor() -> None:
                   f"({', '.join(str(d) for d in jax.devices())})")
     except Exception as exc:  # noqa: BLE001 - doctor reports whatever is wrong
         ok = False
-        out.print(f"[red]✗[/] JAX: {exc}")
+        out.print(f"[red]✗[/] JAX: {esc(exc)}")
     versions = []
     for package in ("flax", "optax", "pedalboard", "pyfluidsynth", "mido", "numpy", "pydantic"):
         try:
@@ -312,9 +342,9 @@ def instruments(
                        or search.lower() in (soundfonts.gm_name(p) or "").lower()]
         if not presets:
             continue
-        out.print(f"[bold]{font}[/]")
+        out.print(f"[bold]{esc(font)}[/]")
         for preset in presets:
-            out.print(f"  {preset.bank:3d}:{preset.program:<3d}  {preset.name}")
+            out.print(f"  {preset.bank:3d}:{preset.program:<3d}  {esc(preset.name)}")
             shown += 1
     if shown == 0:
         raise LofictlError(f"no preset matches {search!r}" if search else "no presets found")
@@ -335,19 +365,19 @@ def effects(plugin: Optional[str] = typer.Argument(None, help="Show one plugin o
     for name, info in infos.items():
         if plugin is not None and name != plugin:
             continue
-        out.print(f"[bold]{name}[/]  {info.summary}")
+        out.print(f"[bold]{esc(name)}[/]  {esc(info.summary)}")
         for param in info.params:
             detail = ", ".join(param.choices) if param.choices else (param.range or param.kind)
-            out.print(f"    {param.name} = {param.default!r}   [dim]({detail})[/]")
+            out.print(f"    {esc(param.name)} = {esc(repr(param.default))}   [dim]({esc(detail)})[/]")
     for name, chain in presets.items():
         if plugin is not None and name != plugin:
             continue
         steps = ", ".join(f"{step_name}{params or ''}" for step in chain for step_name, params in step.items())
-        out.print(f"[bold]preset {name}[/]: {steps}")
+        out.print(f"[bold]preset {esc(name)}[/]: {esc(steps)}")
     if plugin is None:
         overlays = sorted(p for p in (Path.cwd() / "effects").glob("*") if p.suffix.lower() in (".wav", ".flac", ".mp3"))
-        out.print("[bold]overlay files[/] in effects/: " + (", ".join(p.name for p in overlays) or "none"))
-        out.print("procedural ambience: rain, vinyl, hiss (overlays: [{ambience: rain}])")
+        out.print("[bold]overlay files[/] in effects/: " + esc(", ".join(p.name for p in overlays) or "none"))
+        out.print(esc("procedural ambience: rain, vinyl, hiss (overlays: [{ambience: rain}])"))
 
 
 def _register_extras() -> None:

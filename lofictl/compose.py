@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from . import drums, theory
+from .errors import LofictlError
 from .recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
 from .score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, Track
 from .seeds import derive_seed
@@ -278,7 +279,10 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             else:  # generate.seed, when given, decides the chords (the track seed still voices them)
                 source = _model_chord_source(models[name], key, bpb, track)
                 seed = track.generate.seed if track.generate.seed is not None else track.seed
-            timelines[name] = chord_timeline(recipe, blocks, source, name, seed)
+            try:
+                timelines[name] = chord_timeline(recipe, blocks, source, name, seed)
+            except LofictlError as exc:  # a model's errors name fields of the track's generate:
+                raise exc.under(("tracks", name, "generate")) from None
     primary = next(iter(timelines), None)
 
     tracks: list[Track] = []
@@ -292,8 +296,11 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             notes = bass_notes(timelines[track.follow or primary], blocks, track.style, key, bpb, seed)
             notes = swung(notes, recipe.swing)
         elif isinstance(track, MelodyTrack):
-            notes = melody_notes(recipe, blocks, timelines[track.follow or primary], models[name], key, name, track,
-                                 measures.setdefault(name, {}) if measures is not None else None)
+            try:
+                notes = melody_notes(recipe, blocks, timelines[track.follow or primary], models[name], key, name,
+                                     track, measures.setdefault(name, {}) if measures is not None else None)
+            except LofictlError as exc:
+                raise exc.under(("tracks", name, "generate")) from None
             notes = swung(notes, recipe.swing)
         elif isinstance(track, DrumsTrack):
             notes = drum_part(recipe, blocks, track, name)

@@ -19,7 +19,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pedalboard
@@ -62,46 +62,57 @@ PRESETS: dict[str, list[dict[str, dict[str, Any]]]] = {
 # (low, high, low_is_exclusive). None = unbounded on that side.
 RANGES: dict[tuple[str, str], tuple[float | None, float | None, bool]] = {
     ("Bitcrush", "bit_depth"): (0, 32, False),
-    ("BrickwallLimiter", "ceiling_db"): (None, 0, False),
-    ("BrickwallLimiter", "release_ms"): (0, None, True),
+    ("BrickwallLimiter", "ceiling_db"): (-60, 0, False),
+    ("BrickwallLimiter", "release_ms"): (0, 10000, True),
     ("BrickwallLimiter", "lookahead_ms"): (0, 100, True),
     ("Chorus", "rate_hz"): (0, 100, False),
     ("Chorus", "depth"): (0, 1, False),
     ("Chorus", "centre_delay_ms"): (1, 100, False),
     ("Chorus", "feedback"): (-0.95, 0.95, False),
     ("Chorus", "mix"): (0, 1, False),
-    ("Compressor", "ratio"): (1, None, False),
-    ("Compressor", "attack_ms"): (0, None, True),
-    ("Compressor", "release_ms"): (0, None, True),
+    ("Clipping", "threshold_db"): (-96, 24, False),
+    ("Compressor", "threshold_db"): (-96, 0, False),
+    ("Compressor", "ratio"): (1, 1000, False),
+    ("Compressor", "attack_ms"): (0, 10000, True),
+    ("Compressor", "release_ms"): (0, 10000, True),
     ("Convolution", "mix"): (0, 1, False),
     ("Delay", "delay_seconds"): (0, 30, False),
     ("Delay", "feedback"): (0, 1, False),
     ("Delay", "mix"): (0, 1, False),
-    ("HighpassFilter", "cutoff_frequency_hz"): (0, None, True),
-    ("LowpassFilter", "cutoff_frequency_hz"): (0, None, True),
-    ("HighShelfFilter", "cutoff_frequency_hz"): (0, None, True),
-    ("HighShelfFilter", "q"): (0, None, True),
-    ("LowShelfFilter", "cutoff_frequency_hz"): (0, None, True),
-    ("LowShelfFilter", "q"): (0, None, True),
-    ("PeakFilter", "cutoff_frequency_hz"): (0, None, True),
-    ("PeakFilter", "q"): (0, None, True),
-    ("LadderFilter", "cutoff_hz"): (0, None, True),
+    ("Distortion", "drive_db"): (-24, 60, False),
+    ("Gain", "gain_db"): (-120, 48, False),
+    ("HighpassFilter", "cutoff_frequency_hz"): (0, 192000, True),
+    ("LowpassFilter", "cutoff_frequency_hz"): (0, 192000, True),
+    ("HighShelfFilter", "cutoff_frequency_hz"): (0, 192000, True),
+    ("HighShelfFilter", "gain_db"): (-48, 48, False),
+    ("HighShelfFilter", "q"): (0, 100, True),
+    ("LowShelfFilter", "cutoff_frequency_hz"): (0, 192000, True),
+    ("LowShelfFilter", "gain_db"): (-48, 48, False),
+    ("LowShelfFilter", "q"): (0, 100, True),
+    ("PeakFilter", "cutoff_frequency_hz"): (0, 192000, True),
+    ("PeakFilter", "gain_db"): (-48, 48, False),
+    ("PeakFilter", "q"): (0, 100, True),
+    ("LadderFilter", "cutoff_hz"): (0, 192000, True),
     ("LadderFilter", "resonance"): (0, 1, False),
-    ("LadderFilter", "drive"): (1, None, False),
-    ("Limiter", "release_ms"): (0, None, True),
+    ("LadderFilter", "drive"): (1, 100, False),
+    ("Limiter", "threshold_db"): (-60, 0, False),
+    ("Limiter", "release_ms"): (0, 10000, True),
     ("MP3Compressor", "vbr_quality"): (0, 10, False),
-    ("NoiseGate", "ratio"): (1, None, False),
-    ("NoiseGate", "attack_ms"): (0, None, True),
-    ("NoiseGate", "release_ms"): (0, None, True),
+    ("NoiseGate", "threshold_db"): (-120, 0, False),
+    ("NoiseGate", "ratio"): (1, 1000, False),
+    ("NoiseGate", "attack_ms"): (0, 10000, True),
+    ("NoiseGate", "release_ms"): (0, 10000, True),
     ("Phaser", "rate_hz"): (0, 100, False),
     ("Phaser", "depth"): (0, 1, False),
-    ("Phaser", "centre_frequency_hz"): (0, None, True),
+    ("Phaser", "centre_frequency_hz"): (0, 192000, True),
     ("Phaser", "feedback"): (-0.95, 0.95, False),
     ("Phaser", "mix"): (0, 1, False),
     ("PitchShift", "semitones"): (-72, 72, False),
-    ("Resample", "target_sample_rate"): (0, None, True),
+    ("Resample", "target_sample_rate"): (1000, 384000, False),
     **{("Reverb", p): (0, 1, False) for p in ("room_size", "damping", "wet_level", "dry_level", "width", "freeze_mode")},
 }
+# Every float parameter has both bounds (tests/test_safety.py checks a new Pedalboard adds none
+# without them): values past them make silence, NaN, infinities or runaway memory.
 # Frequencies that must stay below Nyquist once the sample rate is known.
 FREQUENCY_PARAMS = {"cutoff_frequency_hz", "cutoff_hz", "centre_frequency_hz"}
 MP3_SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -302,7 +313,7 @@ def _check_value(step: Step, param: Param, value: Any, sample_rate: int | None) 
         return value
     if param.kind == "file":
         if not isinstance(value, (str, Path)) or not Path(value).is_file():
-            raise LofictlError(f"file {value} does not exist", field=where)
+            raise LofictlError(f"file {str(value)!r} does not exist", field=where)
         return str(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise LofictlError(f"must be a number, not {value!r}", field=where)
@@ -358,8 +369,53 @@ def _build_step(step: Step, sample_rate: int | None) -> pedalboard.Plugin:
 
 
 def validate_chain(spec: Sequence, field: tuple = (), sample_rate: int | None = None) -> None:
-    """Raise LofictlError for the first mistake in an effect chain; make no audio."""
-    build_chain(spec, field, sample_rate)
+    """Raise LofictlError for the first mistake in an effect chain; make no audio, load no plugin.
+
+    File parameters are taken as they are written; builds use `resolve_chain`, which puts them
+    through the project's path rule first.
+    """
+    def existing(value, where: tuple, kind: str = "file") -> Path:
+        if not isinstance(value, str) or not Path(value).exists():
+            raise LofictlError(f"{'plugin' if kind != 'file' else 'file'} {str(value)!r} does not exist", field=where)
+        return Path(value)
+
+    resolve_chain(spec, field, sample_rate, resolve_file=existing, resolve_plugin=existing)
+
+
+FileRule = Callable[[Any, tuple], Path]
+PluginRule = Callable[[Any, tuple, str], Path]
+
+
+def resolve_chain(spec: Sequence, field: tuple, sample_rate: int | None, *, resolve_file: FileRule,
+                  resolve_plugin: PluginRule) -> tuple[list[dict], dict[str, Path]]:
+    """The chain as plugin steps with every file it names resolved, and those files by field.
+
+    `resolve_file(value, field)` and `resolve_plugin(value, field, kind)` apply the caller's path
+    rules (an impulse response must lie in the project; a plugin in the project or a folder the
+    user allowed). Every built-in plugin is constructed to check its values (Convolution reads
+    its impulse response then, which is data); external plugins are never loaded here: their
+    path and file type are all that is checked before a render loads them.
+    """
+    chain: list[dict] = []
+    files: dict[str, Path] = {}
+    for step in expand(spec, field):
+        params = dict(step.params)
+        if step.name in EXTERNAL_KEYS:
+            if params.get("path") is None:
+                raise LofictlError(f"{step.name} needs `path:` to the plugin file", field=step.field)
+            path = resolve_plugin(params["path"], step.field + ("path",), step.name)
+            params["path"] = str(path)
+            files[".".join(map(str, step.field + ("path",)))] = path
+        else:
+            known = plugin_params(step.name)
+            for key, value in step.params.items():
+                if key in known and known[key].kind == "file":
+                    path = resolve_file(value, step.field + (key,))
+                    params[key] = str(path)
+                    files[".".join(map(str, step.field + (key,)))] = path
+            _build_step(Step(step.name, params, step.field), sample_rate)
+        chain.append({step.name: params})
+    return chain, files
 
 
 def build_chain(spec: Sequence, field: tuple = (), sample_rate: int | None = None) -> pedalboard.Pedalboard:

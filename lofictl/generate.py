@@ -72,7 +72,11 @@ def load_model(model_dir: Path | str) -> LoadedModel:
     meta, params = checkpoint.load(model_dir)
     module = modules.build(meta["config"])
     if meta["kind"] == "melody":
-        vocab = tokens.MelodyVocab.from_json(meta["vocab"]["melody"])
+        try:
+            vocab = tokens.MelodyVocab.from_json(meta["vocab"]["melody"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise LofictlError(f"{model_dir / checkpoint.META}: vocab.melody cannot be read ({exc}); the checkpoint "
+                               "is damaged, retrain it", field="model") from None
         if vocab.heads != module.heads:
             raise LofictlError(f"{model_dir / checkpoint.META}: vocabulary and config disagree on the heads", field="model")
         sampler = sample.MelodySampler(module, vocab.tables)
@@ -88,7 +92,7 @@ def model_info(model_dir: Path | str) -> dict:
     model_dir = Path(model_dir)
     meta = checkpoint.read_meta(model_dir)
     return {"kind": meta["kind"], "arch": meta["arch"],
-            "sha256": sha256_file(model_dir / meta["weights"].get("file", checkpoint.WEIGHTS)),
+            "sha256": sha256_file(checkpoint._meta.weights_path(model_dir, meta)),
             "model_json_sha256": sha256_file(model_dir / checkpoint.META)}
 
 

@@ -28,6 +28,7 @@ from lofictl.theory import NOTE_NAMES, TheoryError, parse_key
 DEFAULT_TICKS_PER_BEAT = 480
 KEY_TEXT_PREFIX = "lofictl key: "  # keeps a mode (dorian, ...) that a key signature cannot say
 PROVENANCE_PREFIX = "lofictl provenance: "
+TEXT_CHARSET = "utf-8"  # MIDI text is bytes; UTF-8 carries any title (emoji too), and DAWs read it
 
 # mido's key names; for a pitch class the spelling with the fewest accidentals.
 _MAJOR_BY_PC = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -183,7 +184,7 @@ def score_to_midi(score: Score, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT,
     """
     channels = assign_channels(score)
     end_tick = _ticks(score.total_beats, ticks_per_beat)
-    midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
+    midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat, charset=TEXT_CHARSET)
     midi.tracks.append(_conductor(score, ticks_per_beat, provenance))
     for track in score.tracks:
         midi.tracks.append(_instrument_track(track, channels[track.name], ticks_per_beat, end_tick))
@@ -199,7 +200,7 @@ def track_to_midi(score: Score, track_name: str, *, ticks_per_beat: int = DEFAUL
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise LofictlError(f"no track named {track_name!r}{hint} (tracks: {', '.join(names) or 'none'})")
     channels = assign_channels(score)
-    midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
+    midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat, charset=TEXT_CHARSET)
     midi.tracks.append(_conductor(score, ticks_per_beat, provenance))
     midi.tracks.append(_instrument_track(score.track(track_name), channels[track_name], ticks_per_beat,
                                          _ticks(score.total_beats, ticks_per_beat)))
@@ -229,10 +230,13 @@ def _open(source: str | Path | bytes | BinaryIO | mido.MidiFile) -> tuple[mido.M
     else:
         name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<midi file>")
     try:
+        data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source.read()
+        try:
+            midi = mido.MidiFile(file=io.BytesIO(data), charset=TEXT_CHARSET)
+        except UnicodeDecodeError:  # text written by a tool that does not use UTF-8
+            midi = mido.MidiFile(file=io.BytesIO(data), charset="latin1")
         if isinstance(source, (str, Path)):
-            midi = mido.MidiFile(str(source))
-        else:
-            midi = mido.MidiFile(file=source)
+            midi.filename = str(source)
     except FileNotFoundError:
         raise LofictlError("MIDI file not found", file=name) from None
     except EOFError:

@@ -6,7 +6,10 @@ import sys
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+
+from .safety import interrupts
 
 
 class Progress:
@@ -26,7 +29,7 @@ class Progress:
                                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                                      console=self.console, transient=True)
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.title, total=self.total)
+            self._task = self._bar.add_task(escape(self.title), total=self.total)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -34,16 +37,18 @@ class Progress:
             self._bar.__exit__(*exc)
 
     def step(self, what: str) -> None:
-        """Say what is happening now."""
+        """Say what is happening now (and stop here if Ctrl-C was pressed: see safety.interrupts)."""
+        interrupts.checkpoint()
         if self.quiet:
             return
         if self._bar is not None:
-            self._bar.update(self._task, description=f"{self.title}: {what}")
+            self._bar.update(self._task, description=escape(f"{self.title}: {what}"))
         else:
             elapsed = time.perf_counter() - self._started
             print(f"[{elapsed:6.1f}s] {what}", file=sys.stderr, flush=True)
 
     def advance(self, what: str | None = None) -> None:
+        interrupts.checkpoint()
         if self._bar is not None:
             self._bar.advance(self._task)
         elif what and not self.quiet:

@@ -18,11 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import drums, theory
 from .errors import LofictlError
+from .safety.names import build_name
+from .safety.paths import PathRefused, confine
 from .yamlfile import FieldPath, Positions, parse_yaml, read_yaml
 
 FORMAT_VERSION = 1
 SAMPLE_RATES = (44100, 48000)
 PARTS = ("chords", "melody", "bass", "drums", "midi")
+MAX_BARS = 10000
+MAX_SECONDS = 24 * 3600  # what any one track may last, whatever its bars and tempo
 
 _DURATION_RE = re.compile(r"^\s*(?:(?P<h>\d+(?:\.\d+)?)h)?\s*(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?\s*"
                           r"(?:(?P<s>\d+(?:\.\d+)?)s)?\s*(?:(?P<ms>\d+(?:\.\d+)?)ms)?\s*$")
@@ -266,8 +270,8 @@ class Recipe(Strict):
             return {"seconds": seconds}
         if bars <= 0:
             raise ValueError(f"must be at least 1 bar (got {bars})")
-        if bars > 10000:
-            raise ValueError(f"must be at most 10000 bars (got {bars})")
+        if bars > MAX_BARS:
+            raise ValueError(f"must be at most {MAX_BARS} bars (got {bars})")
         return {"bars": bars}
 
     @field_validator("time_signature")
@@ -332,9 +336,14 @@ class LoadedRecipe:
     overrides: tuple[str, ...] = ()  # --set path=value, already applied to `recipe`
 
     @property
-    def name(self) -> str:
-        """The build name: the recipe file name without .yaml."""
+    def file_stem(self) -> str:
+        """The recipe file name without .yaml (names the lock file beside it)."""
         return self.path.name.removesuffix(".yaml").removesuffix(".yml")
+
+    @property
+    def name(self) -> str:
+        """The build name: the file name as a safe slug (else the title's), see safety.names."""
+        return build_name(self.file_stem, self.recipe.title)
 
     @property
     def project_root(self) -> Path:
@@ -369,27 +378,15 @@ def resolve_project_path(loaded: LoadedRecipe, value: str, field: FieldPath, *, 
                          beside_recipe: bool = True) -> Path:
     """A recipe path, looked up beside the recipe first and then from the project root.
 
-    Paths may not leave the project (no absolute paths, no `..` above the root), so a recipe
-    shared in git cannot read or write outside the project it came with.
+    Paths may not leave the project (no absolute paths, no `..` above the root, no symbolic link
+    out of it), so a recipe shared in git cannot read or write outside the project it came with.
     """
     root = loaded.project_root
-    raw = Path(value).expanduser()
-    if raw.is_absolute():
-        raise loaded.error(f"{value!r} is an absolute path; write it relative to the project ({root})", field)
     bases = [loaded.path.resolve().parent, root] if beside_recipe else [root]
-    candidates = []
-    for base in dict.fromkeys(bases):
-        candidate = (base / raw).resolve()
-        if not candidate.is_relative_to(root):
-            raise loaded.error(f"{value!r} leads outside the project folder {root}", field)
-        candidates.append(candidate)
-    for candidate in candidates:
-        if candidate.exists():
-            return candidate
-    if must_exist:
-        tried = " or ".join(str(c) for c in candidates)
-        raise loaded.error(f"{value!r} not found (looked for {tried})", field)
-    return candidates[-1]
+    try:
+        return confine(value, bases=bases, roots=[root], must_exist=must_exist)
+    except PathRefused as exc:
+        raise loaded.error(exc.message, field) from None
 
 
 def load_recipe(path: Path, overrides: list[str] | None = None) -> LoadedRecipe:
@@ -464,6 +461,13 @@ def check_arrangement(loaded: LoadedRecipe) -> None:
             if length_bars != total:
                 raise loaded.error(f"length says {length_bars} bars but the sections add up to {total}; "
                                    "remove length (the sections decide) or make them agree", ("length",))
+    if recipe.total_bars > MAX_BARS:
+        where = ("sections",) if recipe.sections else ("length",)
+        raise loaded.error(f"the track is {recipe.total_bars} bars long; at most {MAX_BARS} are allowed", where)
+    if recipe.total_bars * recipe.seconds_per_bar > MAX_SECONDS:
+        where = ("sections",) if recipe.sections else ("length",)
+        raise loaded.error(f"the track would last {recipe.total_bars * recipe.seconds_per_bar / 3600:.1f} hours; "
+                           f"at most {MAX_SECONDS // 3600} are allowed", where)
     chords_tracks = [name for name, track in recipe.tracks.items() if track.part == "chords"]
     for name, track in recipe.tracks.items():
         follow = getattr(track, "follow", None)

@@ -83,13 +83,19 @@ def _pretty_midi_dir() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def search_path(recipe_dir: Path | None = None) -> list[Path]:
-    """Folders searched for a SoundFont given by bare name, in order, without duplicates."""
+def search_path(recipe_dir: Path | None = None, project_dir: Path | None = None) -> list[Path]:
+    """Folders searched for a SoundFont given by bare name, in order, without duplicates.
+
+    For a recipe (project_dir given): its folder, its sf2/, the project's sf2/, then the folders
+    the user or the system provides. Without one (the CLI's own look-ups), ./sf2 is searched too.
+    """
     candidates: list[Path] = []
     if recipe_dir is not None:
         recipe_dir = Path(recipe_dir).resolve()
-        candidates += [recipe_dir, recipe_dir / "sf2", recipe_dir.parent / "sf2"]
-    candidates.append(Path.cwd() / "sf2")
+        project = Path(project_dir).resolve() if project_dir is not None else recipe_dir.parent
+        candidates += [recipe_dir, recipe_dir / "sf2", project / "sf2"]
+    if project_dir is None:
+        candidates.append(Path.cwd() / "sf2")
     for entry in os.environ.get("LOFICTL_SF2_PATH", "").split(os.pathsep):
         if entry.strip():
             candidates.append(Path(entry).expanduser())
@@ -107,8 +113,12 @@ def search_path(recipe_dir: Path | None = None) -> list[Path]:
     return result
 
 
-def find_soundfont(name_or_path: str | Path, recipe_dir: Path | None = None) -> Path:
-    """The absolute path of a SoundFont given as a path or as a file name on the search path."""
+def find_soundfont(name_or_path: str | Path, recipe_dir: Path | None = None, project_dir: Path | None = None) -> Path:
+    """The absolute path of a SoundFont given as a path or as a file name on the search path.
+
+    Recipes give bare names here (build.prepare puts paths through the project's path rule);
+    paths are for the CLI, where the user typed them.
+    """
     text = str(name_or_path)
     given = Path(text).expanduser()
     if given.is_absolute():
@@ -120,13 +130,13 @@ def find_soundfont(name_or_path: str | Path, recipe_dir: Path | None = None) -> 
         for base in ([Path(recipe_dir)] if recipe_dir is not None else []) + [Path.cwd()]:
             if (base / given).is_file():
                 return (base / given).absolute()
-    folders = search_path(recipe_dir)
+    folders = search_path(recipe_dir, project_dir)
     names = [given.name] if given.suffix.lower() in SOUNDFONT_SUFFIXES else [given.name + s for s in SOUNDFONT_SUFFIXES]
     for folder in folders:
         for name in names:
             if (folder / name).is_file():
                 return (folder / name).absolute()
-    known = sorted({p.name for p in list_all_soundfonts(recipe_dir)})
+    known = sorted({p.name for p in list_all_soundfonts(recipe_dir, project_dir)})
     close = difflib.get_close_matches(given.name, known, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     searched = ", ".join(str(folder) for folder in folders)
@@ -134,11 +144,11 @@ def find_soundfont(name_or_path: str | Path, recipe_dir: Path | None = None) -> 
                        "(add a folder with $LOFICTL_SF2_PATH or put the file in sf2/)")
 
 
-def list_all_soundfonts(recipe_dir: Path | None = None) -> list[Path]:
+def list_all_soundfonts(recipe_dir: Path | None = None, project_dir: Path | None = None) -> list[Path]:
     """Every SoundFont file on the search path; the first of a given name wins, as in lookup."""
     found: list[Path] = []
     names: set[str] = set()
-    for folder in search_path(recipe_dir):
+    for folder in search_path(recipe_dir, project_dir):
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from . import build as b
 from .cache import CACHE_DIR_NAME, Cache
 from .errors import LofictlError
 from .recipe import load_recipe
+from .safety.fingerprints import code_inputs
 
 
 def _stage_rank(name: str) -> int:
@@ -49,18 +51,25 @@ def verify_recipe(path: Path, *, jobs: int = 1) -> dict:
 
 def likely_causes(lock: dict, fresh: dict) -> list[str]:
     causes = []
+    old_stages, new_stages = lock.get("stages", {}), fresh.get("stages", {})
+    for name in sorted(set(old_stages) & set(new_stages), key=lambda n: (_stage_rank(n), n)):
+        before = old_stages[name].get("inputs", {}).get("code.version", "none")
+        after = new_stages[name].get("inputs", {}).get("code.version")
+        if before != after:
+            causes.append(f"the code of stage {name} changed (version {before} in the lock, {after} here)")
     if lock.get("recipe", {}).get("sha256") != fresh.get("recipe", {}).get("sha256"):
         causes.append("the recipe file changed since the lock was written")
     old, new = lock.get("libraries", {}), fresh.get("libraries", {})
     for name in sorted(set(old) | set(new)):
         if old.get(name) != new.get(name):
             causes.append(f"{name} is {new.get(name)} here, {old.get(name)} in the lock")
-    for kind in ("instruments", "overlays", "models"):
+    for kind in ("instruments", "overlays", "models", "effect_files"):
         if lock.get(kind) != fresh.get(kind):
             causes.append(f"{kind} differ from the lock (files changed or resolved elsewhere)")
     if lock.get("lofictl") != fresh.get("lofictl"):
         causes.append(f"lofictl is {fresh.get('lofictl')} here, {lock.get('lofictl')} in the lock")
-    return causes or ["no version or input differs: a nondeterministic step (please report it)"]
+    return causes or ["no recorded version or input differs: lofictl's code changed without a stage version bump "
+                      "(tests/test_stage_versions.py catches that), or a step is nondeterministic (please report it)"]
 
 
 # --- diff: a recipe against its lock --------------------------------------------------------------
@@ -81,12 +90,15 @@ def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
     stages: list[dict] = []
 
     def compare(name: str, inputs: dict, upstream_changed: bool) -> bool:
+        inputs = {**inputs, **code_inputs(name.split(":")[0])}
         old = before.get(name, {}).get("inputs")
         if old is None:
             changed = ["(not built before)"]
         else:
-            changed = sorted(k for k in set(old) | set(inputs)
-                             if k not in _UPSTREAM_INPUTS and old.get(k) != inputs.get(k))
+            changed = [k for k in b.changed_inputs(old, inputs) if k not in _UPSTREAM_INPUTS]
+            if "code.version" in changed:  # in words: the stage's code changed
+                changed[changed.index("code.version")] = (f"its code (version {old.get('code.version', 'none')} → "
+                                                          f"{inputs['code.version']})")
         rerun = bool(changed) or upstream_changed
         stages.append({"stage": name, "changed": changed, "rerun": rerun})
         return rerun
@@ -106,12 +118,18 @@ def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
         old_notes = before.get(f"stem:{name}", {}).get("inputs", {}).get("notes")
         any_stem |= compare(f"stem:{name}", b.stem_inputs(plan, name, tracks.get(name, ""), n_samples, cache),
                             tracks.get(name) != old_notes)
+    dry = False
+    if plan.recipe.output.daw and plan.recipe.output.dry_stems:
+        for name in plan.recipe.tracks:
+            old_notes = before.get(f"dry:{name}", {}).get("inputs", {}).get("notes")
+            dry |= compare(f"dry:{name}", b.dry_inputs(plan, name, tracks.get(name, ""), n_samples, cache),
+                           tracks.get(name) != old_notes)
     overlays = compare("overlays", b.overlays_inputs(plan, n_samples, cache), False) if plan.recipe.overlays else False
     sends = any(t.send_db is not None for t in plan.recipe.tracks.values()) or "bus" in before
-    bus = compare("bus", b.bus_inputs(plan, {}, n_samples), any_stem) if sends else False
+    bus = compare("bus", b.bus_inputs(plan, {}, n_samples, cache), any_stem) if sends else False
     overlays = overlays or bus
-    mix = compare("mix", b.mix_inputs(plan, {}, {}), any_stem or overlays)
-    compare("export", b.export_inputs(plan, "-", {}), mix or any_stem or overlays)
+    mix = compare("mix", b.mix_inputs(plan, {}, {}, cache), any_stem or overlays)
+    compare("export", b.export_inputs(plan, "-", {}), mix or any_stem or overlays or dry)
     del midi
     return {"recipe": str(path), "stages": stages, "rerun": [s["stage"] for s in stages if s["rerun"]]}
 
@@ -146,8 +164,10 @@ def diff_builds(a: Path, b_dir: Path) -> dict:
         file_b = b_dir / file_a.relative_to(a)
         if not file_b.exists():
             continue
-        audio_a, _ = audio_io.read_audio(file_a)
-        audio_b, _ = audio_io.read_audio(file_b)
+        audio_a, audio_b = _read_for_diff(file_a), _read_for_diff(file_b)
+        if audio_a.shape[0] != audio_b.shape[0]:
+            raise LofictlError(f"{file_a.name} has {audio_a.shape[0]} channels here, {audio_b.shape[0]} in {b_dir}",
+                               file=file_b)
         n = max(audio_a.shape[1], audio_b.shape[1])
         pad = lambda x: np.pad(x, ((0, 0), (0, n - x.shape[1])))  # noqa: E731
         residual = pad(audio_a).astype(np.float64) - pad(audio_b)
@@ -156,7 +176,28 @@ def diff_builds(a: Path, b_dir: Path) -> dict:
     return report
 
 
+def _read_for_diff(path: Path) -> np.ndarray:
+    from . import audio_io
+
+    try:
+        return audio_io.read_audio(path)[0]
+    except LofictlError:
+        raise
+    except (OSError, ValueError, RuntimeError, EOFError) as exc:
+        raise LofictlError(f"not a readable audio file ({' '.join(str(exc).split())[:150]})", file=path) from None
+
+
 # --- inspect --------------------------------------------------------------------------------------
+
+
+def _provenance_json(text: str, path: Path) -> dict:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise LofictlError("its lofictl provenance is damaged (not a JSON object)", file=path)
+    return data
 
 
 def read_provenance(path: Path) -> dict:
@@ -176,12 +217,15 @@ def read_provenance(path: Path) -> dict:
         for track in parsed.tracks:
             for message in track:
                 if message.type == "text" and message.text.startswith(midi.PROVENANCE_PREFIX):
-                    return json.loads(message.text[len(midi.PROVENANCE_PREFIX):])
+                    return _provenance_json(message.text[len(midi.PROVENANCE_PREFIX):], path)
         raise LofictlError("has no lofictl provenance (not made by lofictl?)", file=path)
     if suffix == ".wav":
-        info = audio_io.read_info_chunk(path)
+        try:
+            info = audio_io.read_info_chunk(path)
+        except (OSError, ValueError, struct.error, UnicodeDecodeError) as exc:
+            raise LofictlError(f"not a readable WAV file ({exc})", file=path) from None
         if "ICMT" in info and info["ICMT"].startswith("{"):
-            data = json.loads(info["ICMT"])
+            data = _provenance_json(info["ICMT"], path)
             data.update({k: v for k, v in info.items() if k != "ICMT"})
             return data
         raise LofictlError("has no lofictl provenance (not made by lofictl?)", file=path)

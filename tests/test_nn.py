@@ -143,7 +143,7 @@ def test_same_seed_same_tokens_across_processes(models):
         print(generate.generate_chords(Path({str(models / 'chords')!r}), key, 16, 4, seed=42))
     """)
     runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert all(run.returncode == 0 for run in runs)
     assert outputs[0] == outputs[1] and outputs[0].count("\n") == 2
 

@@ -166,10 +166,14 @@ def training_facts(model_dir: Path) -> dict:
     if meta["kind"] != "melody":
         raise LofictlError(f"{model_dir} holds a {meta['kind']} model; n-gram indexes are for melody models",
                            field="model")
-    training, data = meta.get("training", {}), meta.get("data", {})
-    return {"meta": meta, "corpus": data.get("corpus"), "limit": data.get("limit"),
-            "seed": int(training.get("seed", 0)), "val_fraction": float(training.get("val_fraction", 0.1)),
-            "pieces_sha256": data.get("train_pieces_sha256")}
+    try:
+        training, data = meta.get("training", {}), meta.get("data", {})
+        return {"meta": meta, "corpus": data.get("corpus"), "limit": data.get("limit"),
+                "seed": int(training.get("seed", 0)), "val_fraction": float(training.get("val_fraction", 0.1)),
+                "pieces_sha256": data.get("train_pieces_sha256")}
+    except (AttributeError, TypeError, ValueError):
+        raise LofictlError(f"{model_dir}/model.json: training or data has the wrong shape; the checkpoint is "
+                           "damaged, retrain it", field="model") from None
 
 
 def training_pieces(model_dir: Path | str, corpus: str | None = None) -> list:
@@ -264,9 +268,13 @@ def load_ngram_index(model_dir: Path | str) -> NgramIndex | None:
         return None
     try:
         meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise LofictlError(f"{meta_path} is not valid JSON ({e}); rebuild it with `lofictl eval-index {model_dir}`",
                            field="model") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("split", {}), dict) \
+            or not isinstance(meta.get("lengths"), list) or not all(isinstance(n, int) for n in meta["lengths"]):
+        raise LofictlError(f"{meta_path} is not an n-gram index description; rebuild it with "
+                           f"`lofictl eval-index {model_dir}`", field="model")
     facts = training_facts(model_dir)
     split = meta.get("split", {})
     if facts["pieces_sha256"]:

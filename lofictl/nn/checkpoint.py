@@ -18,6 +18,7 @@ import numpy as np
 from flax import serialization
 
 from ..errors import LofictlError
+from . import meta as _meta
 from . import modules
 
 FORMAT = "lofictl-model"
@@ -51,31 +52,8 @@ def save(out_dir: Path, params, meta: dict) -> dict:
 
 
 def read_meta(model_dir: Path) -> dict:
-    model_dir = Path(model_dir)
-    if not model_dir.exists():
-        raise LofictlError(f"model folder {model_dir} does not exist (train one with `lofictl train`, "
-                           f"or use models/lofi-chords or models/lofi-melody)", field="model")
-    if not model_dir.is_dir():
-        raise LofictlError(f"model {model_dir} is not a folder (a model is a folder with {META} and {WEIGHTS})",
-                           field="model")
-    path = model_dir / META
-    if not path.is_file():
-        raise LofictlError(f"{model_dir} has no {META}: not a lofictl model folder", field="model")
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise LofictlError(f"{path} is not valid JSON ({e}); the checkpoint is damaged, retrain it", field="model") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise LofictlError(f"{path} is not a lofictl model description (format {FORMAT!r} expected)", field="model")
-    if meta.get("version") != VERSION:
-        raise LofictlError(f"{path} has checkpoint version {meta.get('version')!r}; this lofictl reads version {VERSION}",
-                           field="model")
-    for key in ("kind", "arch", "config", "vocab", "weights"):
-        if key not in meta:
-            raise LofictlError(f"{path} lacks {key!r}; the checkpoint is incomplete, retrain it", field="model")
-    if meta["kind"] not in KINDS:
-        raise LofictlError(f"{path} is a {meta['kind']!r} model; lofictl knows {', '.join(KINDS)}", field="model")
-    return meta
+    """model.json, checked (see nn.meta: the checks need no JAX, so builds use them too)."""
+    return _meta.read_meta(model_dir)
 
 
 def param_template(config: dict):
@@ -91,7 +69,7 @@ def load(model_dir: Path, kind: str | None = None) -> tuple[dict, dict]:
     if kind is not None and meta["kind"] != kind:
         raise LofictlError(f"{model_dir} holds a {meta['kind']} model ({meta['arch']}); a {kind} model is needed here",
                            field="model")
-    path = model_dir / meta["weights"].get("file", WEIGHTS)
+    path = _meta.weights_path(model_dir, meta)
     if not path.is_file():
         raise LofictlError(f"{model_dir} has no weights file {path.name}", field="model")
     data = path.read_bytes()

@@ -37,7 +37,7 @@ def _run(kind: str, arch: str, corpus: str, out: Path, steps: int, batch_size: i
     from . import corpus as corpus_mod  # JAX and music21 load only when training runs
     from . import loop
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # corpus specs and paths are user text
     config = loop.TrainConfig(kind=kind, arch=arch, steps=steps, batch_size=batch_size, hidden=hidden, layers=layers,
                               embed=embed, seq_len=seq_len, lr=lr, seed=seed, patience=patience,
                               eval_every=eval_every, augment=augment)

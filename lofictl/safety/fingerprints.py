@@ -1,0 +1,123 @@
+"""What a stage's code contributes to its key.
+
+Two fingerprints, for two jobs:
+
+- `STAGE_VERSIONS`: one number per stage, part of the stage's inputs (`code.version`), so it is in
+  the stage key and in the lock. Change what a stage makes and you bump its number; the test
+  tests/test_stage_versions.py fails (naming the constant) when a stage's output on a small fixture
+  changes while its number did not. Moving code between files changes no number, so a pure
+  restructuring leaves every lock as it was, and `verify`/`diff` name a bumped number as the cause.
+- `source_digest(stage)`: sha256 of the source files the stage runs (its entry modules, everything
+  they import inside lofictl, and the build runner). It salts the local cache key only (see
+  cache.Cache), never the lock: an uncommitted edit to render.py re-runs the stems and what
+  depends on them on the developer's machine, instead of restoring audio the new code would not
+  make, while the lock still compares the same.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from pathlib import Path
+
+PACKAGE = "lofictl"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+# Bump a stage's number whenever its outputs change for the same inputs.
+STAGE_VERSIONS: dict[str, int] = {
+    "compose": 1,   # chords, melody, bass, drums → score.json
+    "midi": 1,      # score → MIDI files and the piano roll
+    "stem": 1,      # FluidSynth, effects, gain/pan, ducking → one float32 stem
+    "dry": 1,       # FluidSynth alone → the dry stem for DAWs
+    "overlays": 1,  # ambience files and generators → overlay layers
+    "bus": 1,       # sends → the shared reverb bus
+    "mix": 1,       # stems → the master (chain, loudness, true peak)
+    "export": 1,    # encodings, delivery stems, DAW projects
+}
+
+# The modules each stage runs (what they import inside lofictl is added); the runner's own files
+# (not all they import: the runner imports every stage) go into every stage's digest.
+RUNNER = ("lofictl.build", "lofictl.cache")
+STAGE_MODULES: dict[str, tuple[str, ...]] = {
+    "compose": ("lofictl.compose",),
+    "midi": ("lofictl.midi", "lofictl.pianoroll"),
+    "stem": ("lofictl.stream",),
+    "dry": ("lofictl.stream",),
+    "overlays": ("lofictl.stream", "lofictl.ambience"),
+    "bus": ("lofictl.stream",),
+    "mix": ("lofictl.stream",),
+    "export": ("lofictl.stream", "lofictl.daw"),
+}
+
+
+def code_inputs(stage: str) -> dict:
+    """The part of a stage's inputs that stands for its code."""
+    return {"code.version": STAGE_VERSIONS[stage]}
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of a lofictl module (a .py file or a package's __init__.py), or None."""
+    parts = name.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    base = PACKAGE_DIR.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(?P<dots>\.*)(?P<module>[\w.]*)[ \t]+import[ \t]+"
+                     r"(?P<names>\([^)]*\)|[^#\n]+)|import[ \t]+(?P<plain>[\w., \t]+))", re.M)
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """lofictl modules named by any import statement in a file (function-level ones included).
+
+    A regular expression, not the parser: ten times quicker, and a docstring line that happens
+    to read like an import can only add a file, never hide one.
+    """
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for match in _IMPORT.finditer(path.read_text(encoding="utf-8")):
+        if match["plain"] is not None:
+            found.update(part.split(" as ")[0].strip() for part in match["plain"].split(","))
+            continue
+        level = len(match["dots"])
+        if level:
+            base = package.rsplit(".", level - 1)[0] if level > 1 else package
+            module = f"{base}.{match['module']}" if match["module"] else base
+        else:
+            module = match["module"]
+        found.add(module)
+        names = match["names"].strip("() \t\n")
+        found.update(f"{module}.{part.split(' as ')[0].strip()}" for part in names.split(",") if part.strip())
+    return {m for m in found if m.split(".")[0] == PACKAGE and module_file(m) is not None}
+
+
+@functools.cache
+def closure(entries: tuple[str, ...]) -> tuple[Path, ...]:
+    """The source files of `entries` and of every lofictl module they import, transitively."""
+    todo, seen = list(entries), {}
+    while todo:
+        name = todo.pop()
+        path = module_file(name)
+        if path is None or name in seen:
+            continue
+        seen[name] = path
+        parents = name.split(".")
+        for depth in range(1, len(parents)):  # importing a.b.c runs a/__init__ and a/b/__init__
+            todo.append(".".join(parents[:depth]))
+        todo.extend(_imports(name, path))
+    return tuple(sorted(set(seen.values())))
+
+
+@functools.cache
+def source_digest(stage: str) -> str:
+    digest = hashlib.sha256()
+    runner = [module_file(name) for name in RUNNER]  # its own source, not all it imports
+    for path in sorted(set(closure(STAGE_MODULES[stage])) | {p for p in runner if p is not None}):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()

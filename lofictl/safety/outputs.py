@@ -1,0 +1,254 @@
+"""Which folder a build may replace, and the order in which outputs and lock are committed.
+
+The rule (`check_replaceable`): a build replaces a folder only when it is empty or owned, that
+is, it holds a `build.json` lofictl wrote and nothing but the files that build.json lists (empty
+folders aside). It never replaces the project root, the recipe's folder, the home folder, `/`,
+or any ancestor of them, a mount point, a symbolic link, or something that is not a folder.
+
+The commit (`commit`), with the outputs already complete in a staging folder beside the target:
+
+    1. write the new lock to `.<lock>.tmp-PID` beside the lock     fails → nothing changed
+    2. check the rule again (the folder may have changed during the build)
+    3. rename the target → `.<name>.old-PID`                      fails → nothing changed
+    4. rename the staging folder → the target                      fails → old put back
+    5. rename the lock temp → the lock                             fails → old outputs put back
+    6. delete `.<name>.old-PID`
+
+A process killed between two steps leaves hidden folders that the next build's `recover` reads
+as a journal: an old folder with no target means "put it back" (and drop the lock temp); an old
+folder beside a target and a lock temp means step 5 is due (done when the temp equals the new
+build.json); anything else is leftover and goes. So outputs and lock always agree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import LofictlError
+
+OWNER_FILE = "build.json"
+_STAGING, _OLD = "tmp", "old"
+
+
+def _prefix(path: Path, kind: str) -> str:
+    """`.NAME.kind-`, with NAME cut to 200 bytes so that a long name still leaves room for a PID."""
+    name = path.name.encode("utf-8")[:200].decode("utf-8", errors="ignore")
+    return f".{name}.{kind}-"
+
+
+def _hidden(path: Path, kind: str, pid: int | None = None) -> Path:
+    return path.with_name(f"{_prefix(path, kind)}{os.getpid() if pid is None else pid}")
+
+
+def _siblings(path: Path, kind: str) -> list[tuple[Path, int]]:
+    """Hidden `.NAME.kind-PID` siblings of `path` (listed, not globbed: NAME may hold `[`)."""
+    prefix = _prefix(path, kind)
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        pid = entry.name[len(prefix):]
+        if entry.name.startswith(prefix) and pid.isdigit():
+            found.append((entry, int(pid)))
+    return sorted(found, key=lambda item: item[1])
+
+
+def pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- the rule -----------------------------------------------------------------------------------
+
+
+def protected_folders(**folders: Path | None) -> list[tuple[Path, str]]:
+    """Folders a build never replaces (nor any ancestor of them), each with the words for it:
+    the ones given (`project=..., recipes=...`: "the project folder"), home and `/`."""
+    named = {"the root folder": Path("/"), "your home folder": Path.home()}
+    named.update({f"the {label} folder": Path(path) for label, path in folders.items()
+                  if path is not None})
+    result = []
+    for label, folder in named.items():
+        try:
+            result.append((folder.resolve(), label))
+        except OSError:
+            result.append((folder.absolute(), label))
+    return result
+
+
+def manifest(folder: Path) -> set[str] | None:
+    """The files a lofictl build wrote into `folder`, from its build.json (None: not one of ours)."""
+    try:
+        data = json.loads((folder / OWNER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("lofictl_lock"), int):
+        return None
+    outputs = data.get("outputs")
+    if not isinstance(outputs, dict) or not all(isinstance(rel, str) for rel in outputs):
+        return None
+    return set(outputs) | {OWNER_FILE}
+
+
+def _files_in(folder: Path, limit: int = 100_000) -> list[str]:
+    """Every non-folder entry below `folder` (symlinks not followed), relative, POSIX style."""
+    found = []
+    for base, dirs, files in os.walk(folder, followlinks=False):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(base, d))]:
+            found.append(Path(os.path.relpath(os.path.join(base, name), folder)).as_posix())
+            if len(found) > limit:
+                return found
+    return sorted(found)
+
+
+def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]]) -> None:
+    """Raise LofictlError unless a build may replace `folder` (see the module docstring)."""
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise LofictlError(f"{folder} is a symbolic link; lofictl replaces only folders it made "
+                           "(point the output at the real folder); nothing was changed")
+    try:
+        target = folder.resolve()
+    except OSError as exc:
+        raise LofictlError(f"{folder} cannot be used as an output folder ({exc.strerror or exc})") from None
+    for guarded, label in protected:
+        if target == guarded or guarded.is_relative_to(target):
+            relation = "is" if target == guarded else "holds"
+            raise LofictlError(f"{folder} {relation} {label}; a build replaces its whole output folder, so it "
+                               "must be a folder of its own (like build/NAME); nothing was changed")
+    if not os.path.lexists(target):
+        return
+    if not target.is_dir():
+        raise LofictlError(f"{folder} is a file, not a folder; lofictl will not replace it (move or delete it, "
+                           "or choose another output folder); nothing was changed")
+    if os.path.ismount(target):
+        raise LofictlError(f"{folder} is a mount point; a build swaps whole folders, so write into a folder "
+                           f"inside it (like {folder}/NAME); nothing was changed")
+    present = _files_in(target)
+    if not present:
+        return  # empty (or only empty folders)
+    owned = manifest(target)
+    if owned is None:
+        shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
+        raise LofictlError(f"{folder} holds files no lofictl build wrote ({shown}); a build replaces its whole "
+                           "output folder, so choose an empty or new folder (nothing was changed)")
+    foreign = [rel for rel in present if rel not in owned]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise LofictlError(f"{folder} holds files the last build did not write ({shown}); move them out "
+                           "first: a build replaces its whole output folder (nothing was changed)")
+
+
+# --- staging, commit and recovery ---------------------------------------------------------------
+
+
+@dataclass
+class LockUpdate:
+    path: Path
+    text: str
+
+
+def recover(target: Path, lock: Path | None = None) -> None:
+    """Finish or undo what a killed build left beside `target` (and its lock); see the docstring."""
+    olds = [(p, pid) for p, pid in _siblings(target, _OLD) if not pid_alive(pid)]
+    lock_temps = {pid: p for p, pid in _siblings(lock, _STAGING)} if lock is not None else {}
+    for old, pid in olds:
+        temp = lock_temps.pop(pid, None)
+        if not os.path.lexists(target):
+            old.rename(target)  # killed between steps 3 and 4: the old outputs go back
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+            continue
+        if temp is not None:  # killed between steps 4 and 5: the lock is due
+            try:
+                same = temp.read_text(encoding="utf-8") == (target / OWNER_FILE).read_text(encoding="utf-8")
+            except OSError:
+                same = False
+            if same:
+                os.replace(temp, lock)
+            else:
+                temp.unlink(missing_ok=True)
+        shutil.rmtree(old, ignore_errors=True)
+    for pid, temp in lock_temps.items():
+        if not pid_alive(pid):
+            temp.unlink(missing_ok=True)
+    for staging, pid in _siblings(target, _STAGING):
+        if not pid_alive(pid):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def staging_folder(target: Path) -> Path:
+    """A fresh hidden sibling of `target` (same file system, so the final rename is atomic)."""
+    staging = _hidden(target, _STAGING)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
+def _undo(what: str, exc: OSError, *steps) -> LofictlError:
+    for step in steps:
+        try:
+            step()
+        except OSError:
+            pass
+    return LofictlError(f"{what}: {exc.strerror or exc}; the previous outputs and lock are unchanged")
+
+
+def commit(staging: Path, target: Path, protected: Sequence[tuple[Path, str]], lock: LockUpdate | None) -> None:
+    """Swap the finished `staging` folder in for `target` and write the lock, in the order above."""
+    lock_temp = None
+    if lock is not None:
+        lock_temp = _hidden(lock.path, _STAGING)
+        try:
+            lock_temp.write_text(lock.text, encoding="utf-8")
+        except OSError as exc:
+            _undo("", exc, lambda: lock_temp.unlink(missing_ok=True))
+            raise LofictlError(f"cannot write the lock file {lock.path} ({exc.strerror or exc}); "
+                               "the previous outputs and lock are unchanged") from None
+    drop_temp = (lambda: lock_temp.unlink(missing_ok=True)) if lock_temp is not None else (lambda: None)
+    try:
+        check_replaceable(target, protected)
+    except LofictlError:
+        drop_temp()
+        raise
+    old = _hidden(target, _OLD)
+    had_old = os.path.lexists(target)
+    if had_old:
+        try:
+            target.rename(old)
+        except OSError as exc:
+            raise _undo(f"cannot move {target} aside", exc, drop_temp) from None
+    try:
+        staging.rename(target)
+    except OSError as exc:
+        raise _undo(f"cannot move the new outputs into {target}", exc, drop_temp,
+                    *((lambda: old.rename(target)),) if had_old else ()) from None
+    if lock is not None:
+        try:
+            os.replace(lock_temp, lock.path)
+        except OSError as exc:
+            def put_back() -> None:
+                target.rename(staging)
+                if had_old:
+                    old.rename(target)
+            raise _undo(f"cannot write the lock file {lock.path}", exc, put_back, drop_temp) from None
+    if had_old:
+        shutil.rmtree(old, ignore_errors=True)
+        if os.path.lexists(old):
+            from ..cache import warn
+
+            warn(f"could not delete the previous outputs in {old}; the next build removes them")
