@@ -323,7 +323,8 @@ def eval_index_command(
     lengths: list[int] = typer.Option(list(INDEX_LENGTHS), "--length", help="n-gram lengths to index (repeat the "
                                       "option; each adds ~2.3 MB for Bach + Essen)."),
 ) -> None:
-    """Build the n-gram index of a melody model's training data (for builds' originality gate)."""
+    """Build the n-gram index of a melody model's training data, for a model trained before `lofictl train`
+    wrote one (the originality gate needs it); the corpus is re-read with the model's own limit and split."""
     meta = build_ngram_index(model_dir, corpus, lengths)
     _print([f"wrote {Path(model_dir) / INDEX_FILE}: {meta['entries']} n-grams (n = "
             f"{', '.join(map(str, meta['lengths']))}) of {meta['split']['training_pieces']} training pieces, "

@@ -296,26 +296,131 @@ def test_melody_measures_in_the_lock(write_recipe, project):
     assert 0 <= measures["chord_tone_share"] <= 1 and measures["resamples"] == 0
 
 
-def test_originality_gate_resamples_then_fails(write_recipe, project, monkeypatch):
-    from lofictl import evaluate
+GATED = """\
+  melody:
+    part: melody
+    generate:
+      model: models/copycat
+      temperature: {temperature}
+      seed: 3{gate}
+"""
 
-    _with_models(project)
-    path = write_recipe(TINY.replace("  bass:\n", MELODY + "  bass:\n", 1))
-    real = evaluate.melody_measures
-    calls = []
 
-    def copying_first(*args, **kwargs):  # the first sample "copies", the re-sample does not
-        measures = real(*args, **kwargs)
-        calls.append(1)
-        return {**measures, "overlap_15": 0.5} if len(calls) == 1 else measures
+def _gated_recipe(write_recipe, temperature, gate=None):
+    """8 bars: enough notes for 15-note windows (a shorter melody has none, so cannot copy one)."""
+    gate_line = "" if gate is None else f"\n      max_overlap_15: {gate}"
+    text = SMALL_RECIPE.replace("length: 4 bars", "length: 8 bars")
+    return write_recipe(text.replace("  bass:\n", GATED.format(temperature=temperature, gate=gate_line) + "  bass:\n", 1))
 
-    monkeypatch.setattr(evaluate, "melody_measures", copying_first)
+
+def _train_copycat(project, pieces, summary=None):
+    """A tiny melody model whose training data is `pieces` (its weights depend on the seed only,
+    so retraining it on other pieces changes its n-gram index, not what it plays)."""
+    from lofictl.train import loop
+    config = loop.TrainConfig(kind="melody", hidden=16, layers=1, embed=8, seq_len=16, batch_size=4)
+    loop.write_untrained(pieces, config, project / "models" / "copycat", summary or {"corpus": "test"})
+
+
+def _copy_into_training_data(project, result):
+    """Make the melody a build just wrote the model's whole training data."""
+    from lofictl.train import corpus
+    folder = project / "copied"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(result.out_dir / "midi" / "melody.mid", folder / "melody.mid")
+    pieces, summary = corpus.load_corpus(str(folder), use_cache=False)
+    _train_copycat(project, pieces, summary)
+
+
+def _gate_line(path) -> int:
+    return next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "max_overlap_15" in text)
+
+
+def test_originality_gate_resamples_a_melody_that_copies_the_training_data(write_recipe, project):
+    from lofictl.train import corpus
+    _train_copycat(project, corpus.synthetic_pieces(3))
+    first = b.build_recipe(load_recipe(_gated_recipe(write_recipe, 1.0)), quiet=True, midi_only=True,
+                           out_dir=project / "first")
+    made = first.lock["melody_measures"]["melody"]["main"]
+    assert made["overlap_15"] == 0.0 and made["windows"]["15"] > 0
+    _copy_into_training_data(project, first)
+    path = _gated_recipe(write_recipe, 1.0, gate=0.0)
     result = b.build_recipe(load_recipe(path), quiet=True, midi_only=True, use_cache=False)
-    assert result.lock["melody_measures"]["melody"]["main"]["resamples"] == 1
-    monkeypatch.setattr(evaluate, "melody_measures", lambda *a, **k: {**real(*a, **k), "overlap_15": 0.5})
-    with pytest.raises(LofictlError, match="max_overlap_15") as info:
-        b.build_recipe(load_recipe(path), quiet=True, midi_only=True, use_cache=False)
-    assert "test_loop.yaml:" in str(info.value) and "tracks.melody.generate.max_overlap_15" in str(info.value)
+    measures = result.lock["melody_measures"]["melody"]["main"]
+    assert measures["resamples"] >= 1 and measures["overlap_15"] == 0.0
+    assert measures["rejected"][0] == {"seed": first.lock["melody_measures"]["melody"]["main"]["seed"],
+                                       "overlap_15": 1.0}
+    assert (result.out_dir / "midi" / "melody.mid").read_bytes() != (first.out_dir / "midi" / "melody.mid").read_bytes()
+
+
+def _ignore_the_seed(model):
+    """Make the model play one melody whatever the seed, as a model that has learned its
+    training data by heart does: pitch logits scaled up until sampling is greedy, every note an
+    eighth at one velocity, no rests (so eight bars hold 64 notes, plenty of 15-note windows)."""
+    import numpy as np
+
+    from lofictl import tokens
+    from lofictl.nn import checkpoint
+    meta, params = checkpoint.load(model)
+    layers = {k: dict(v) for k, v in params["params"].items()}
+    layers["head_0"] = {"kernel": np.asarray(layers["head_0"]["kernel"]) * 1e5,
+                        "bias": np.asarray(layers["head_0"]["bias"]) * 1e5}
+    layers["head_0"]["bias"][tokens.REST] = -1e9
+    eighth = np.full(tokens.N_DURATION, -1e4, np.float32)
+    eighth[1 + tokens.DURATION_TICKS.index(6)] = 1e4
+    layers["head_1"] = {"kernel": np.zeros_like(layers["head_1"]["kernel"]), "bias": eighth}
+    loud = np.full(tokens.N_VELOCITY, -1e4, np.float32)  # velocities feed back as input: fix them too
+    loud[1] = 1e4
+    layers["head_2"] = {"kernel": np.zeros_like(layers["head_2"]["kernel"]), "bias": loud}
+    checkpoint.save(model, {"params": layers}, {k: v for k, v in meta.items() if k not in ("format", "version", "weights")})
+
+
+def test_originality_gate_fails_with_exit_2_when_every_resample_copies(write_recipe, project):
+    from lofictl.train import corpus
+    _train_copycat(project, corpus.synthetic_pieces(3))
+    _ignore_the_seed(project / "models" / "copycat")
+    first = b.build_recipe(load_recipe(_gated_recipe(write_recipe, 1.0)), quiet=True, midi_only=True,
+                           out_dir=project / "first")
+    _copy_into_training_data(project, first)
+    _ignore_the_seed(project / "models" / "copycat")
+    path = _gated_recipe(write_recipe, 1.0, gate=0.0)
+    result = subprocess.run([sys.executable, "-m", "lofictl", "build", str(path), "--midi-only"],
+                            capture_output=True, text=True, cwd=project)
+    assert result.returncode == 2, result.stdout + result.stderr
+    message = " ".join((result.stdout + result.stderr).split())
+    assert f"test_loop.yaml:{_gate_line(path)}: tracks.melody.generate.max_overlap_15:" in message
+    import re
+    share = float(re.search(r"shares ([0-9.]+)% of its 15-note windows", message).group(1))
+    assert share > 90 and "after 8 re-samples" in message  # (the swung MIDI read back differs in a note)
+    assert "Traceback" not in message
+    assert not (project / "recipes" / "test_loop.lock.json").exists()  # nothing half-written
+
+
+def test_gate_errors_point_at_the_max_overlap_15_line(write_recipe, project):
+    from lofictl.train import corpus
+    _train_copycat(project, corpus.synthetic_pieces(3))
+    model = project / "models" / "copycat"
+    (model / "ngrams.npy").unlink()  # an old model: no index
+    path = _gated_recipe(write_recipe, 1.0, gate=0.02)
+    where = f"test_loop.yaml:{_gate_line(path)}: tracks.melody.generate.max_overlap_15:"
+    with pytest.raises(LofictlError, match="no n-gram index") as info:
+        b.prepare(load_recipe(path))
+    assert where in str(info.value) and "eval-index" in str(info.value)
+    _train_copycat(project, corpus.synthetic_pieces(3))
+    meta = json.loads((model / "model.json").read_text())
+    meta["data"]["train_pieces_sha256"] = "0" * 64  # retrained on other data since the index was built
+    (model / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(LofictlError, match="other training data") as info:
+        b.prepare(load_recipe(path))
+    assert where in str(info.value)
+    from lofictl.train import loop
+    loop.write_untrained(corpus.synthetic_pieces(3), loop.TrainConfig(kind="chords", arch="chord-lstm", hidden=16,
+                                                                      layers=1, embed=8), project / "models" / "cc")
+    chords_gate = TINY.replace('    progression: "Dm9 G13 Cmaj9 A7b9"\n', '    generate: {model: models/cc, '
+                               'max_overlap_15: 0.1}\n')
+    path = write_recipe(chords_gate)
+    with pytest.raises(LofictlError, match="only melody tracks") as info:
+        b.prepare(load_recipe(path))
+    assert f"test_loop.yaml:{_gate_line(path)}: tracks.chords.generate.max_overlap_15:" in str(info.value)
 
 
 DIFF_RECIPE = TINY.replace("      - LowpassFilter: {cutoff_frequency_hz: 3200}\n",

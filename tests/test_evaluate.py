@@ -293,8 +293,6 @@ def test_eval_midi_measures_a_file_with_and_without_a_chords_file(project, tmp_p
     write_song(chords, tonic=7, chords_only=True)
     assert ev.eval_midi(melody)["chords_from"] is None
     assert ev.eval_midi(melody)["measures"]["chord_tone_share"] is None
-    # Build the index here: under xdist the test that builds it may run on another worker.
-    ev.build_ngram_index(project["a"], lengths=(8, 12, 15))
     with_chords = ev.eval_midi(melody, chords, model_dir=project["a"])
     assert with_chords["measures"]["chord_tone_share"] == 1.0
     assert with_chords["measures"]["overlap_15"] is not None

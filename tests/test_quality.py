@@ -124,6 +124,16 @@ def test_identical_sets_overlap_about_one_and_disjoint_ones_about_zero():
     assert far["features"]["x"]["n"] == [60, 60] and far["features"]["x"]["generated"]["mean"] > 30
 
 
+def test_value_overlap_shows_a_shift_the_distances_hide():
+    rng = np.random.default_rng(2)
+    humans = list(rng.uniform(0.0, 0.6, 200))  # silences of 0-60%
+    always_4_percent = [0.04 + 0.005 * rng.standard_normal() for _ in range(200)]
+    result = m.compare_feature(always_4_percent, humans)
+    assert result["overlap"] > 0.6 and result["value_overlap"] < 0.2
+    assert result["overlap_generated"] < 0.1  # its own spread is nothing like its distance to the humans
+    assert m.compare_feature([np.ones(3)], [np.ones(3)])["value_overlap"] is None  # histograms: no value overlap
+
+
 def test_undefined_values_drop_out():
     result = m.compare_feature([None, None], [1.0, 2.0])
     assert result["overlap"] is None and result["n"] == [0, 2]

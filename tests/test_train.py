@@ -179,6 +179,24 @@ def test_train_command_writes_command_and_data_summary(midi_dir, tmp_path):
     assert meta["kind"] == "melody" and meta["weights"]["sha256"]
 
 
+def test_training_writes_the_index_of_exactly_its_training_pieces(midi_dir, tmp_path):
+    """`--limit 3` trains on (the training split of) three songs: the index holds those, not
+    the folder's four, and a build's gate can use it with no separate step."""
+    from lofictl.models import ngrams
+    out = tmp_path / "model"
+    result = CliRunner().invoke(train_app, ["melody", "--corpus", str(midi_dir), "--out", str(out), "--steps", "2",
+                                            "--hidden", "8", "--embed", "8", "--layers", "1", "--seq-len", "8",
+                                            "--eval-every", "2", "--limit", "3", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    pieces, _ = corpus.load_corpus(str(midi_dir), limit=3)
+    trained, _ = ngrams.split_pieces(pieces, 0, 0.1)
+    index = json.loads((out / "ngrams.json").read_text())
+    assert index["split"]["training_pieces"] == len(trained) < 4 and index["limit"] == 3
+    assert index["pieces_sha256"] == ngrams.pieces_fingerprint(trained)
+    assert json.loads((out / "model.json").read_text())["data"]["train_pieces_sha256"] == index["pieces_sha256"]
+    assert ngrams.load_ngram_index(out).lengths == (ngrams.GATE_LENGTH,)
+
+
 def test_train_command_reports_user_errors(tmp_path):
     from lofictl.cli import app
 

@@ -324,8 +324,11 @@ def held_out_pieces(reference: str | None, melody_dirs: list[Path]) -> tuple[lis
         what = "POP909 test split (data/pop909)"
     else:
         what = f"{spec}, held out"
-    specs = corpus_mod.parse_specs(spec)  # unknown names and missing folders: a clear error before any work
-    pieces, _ = corpus_mod.load_corpus(spec)
+    try:  # unknown names and missing folders: a clear error before any work
+        specs = corpus_mod.parse_specs(spec)
+        pieces, _ = corpus_mod.load_corpus(spec)
+    except LofictlError as exc:
+        raise LofictlError(exc.message, field="reference") from None
     trained: set[str] = set()
     if not all(s.startswith("pop909:") for s in specs):  # POP909's test songs are held out by construction
         for d in melody_dirs:
@@ -406,6 +409,7 @@ def evaluate(names: list[str], reference: str | None = None, settings: Settings 
         if kind == "melody":
             row = _chunked_melodies(path, prompts, settings.seed, settings, progressions)
             row.name, row.info = name, {"arch": meta["arch"], "chords": chord_source,
+                                        "weights_sha256": meta["weights"].get("sha256"),
                                         "validation": validation_metrics(meta),
                                         "training_command": meta.get("training", {}).get("command")}
             index = ngrams.cached_training_index(path) if settings.overlap_curve else ngrams.load_ngram_index(path)
@@ -415,6 +419,7 @@ def evaluate(names: list[str], reference: str | None = None, settings: Settings 
         elif kind == "chords":
             row = chords_row(path, prompts, settings.seed, settings.temperature, settings.chord_loop)
             row.name, row.info = name, {"arch": meta["arch"], "validation": validation_metrics(meta),
+                                        "weights_sha256": meta["weights"].get("sha256"),
                                         "loop_bars": settings.chord_loop,
                                         "training_command": meta.get("training", {}).get("command")}
             index = None
@@ -543,17 +548,22 @@ def _pct(value) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
+SCALARS = ("notes_per_bar", "silent_share", "pitch_range", "chord_tones")
+
+
 def feature_means_table(data: dict) -> str:
-    """Markdown: the scalar features' means per row beside the reference's (what the overlaps summarise)."""
-    scalars = ("notes_per_bar", "silent_share", "pitch_range", "chord_tones")
-    head = ["row", *(measures.FEATURE_LABELS[f] for f in scalars)]
+    """Markdown: the scalar features' means per row beside the reference's, and the overlap of
+    the values' densities (value_overlap) in brackets."""
+    head = ["row", *(f"{measures.FEATURE_LABELS[f]} (value overlap)" for f in SCALARS)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in data["rows"]:
         if r.get("comparison"):
-            lines.append("| " + " | ".join([r["name"]] + [_num(r["comparison"]["features"][f]["generated"].get("mean"))
-                                                          for f in scalars]) + " |")
+            features = r["comparison"]["features"]
+            lines.append("| " + " | ".join([r["name"]] + [
+                f"{_num(features[f]['generated'].get('mean'))} ({_num(features[f].get('value_overlap'))})"
+                for f in SCALARS]) + " |")
     ref = data["reference"]["features"]
-    lines.append("| " + " | ".join(["reference half (human)"] + [_num(ref[f].get("mean")) for f in scalars]) + " |")
+    lines.append("| " + " | ".join(["reference half (human)"] + [_num(ref[f].get("mean")) for f in SCALARS]) + " |")
     return "\n".join(lines) + "\n"
 
 
