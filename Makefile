@@ -1,11 +1,13 @@
 # Shortcuts for scripts/dev.sh, which does all the set-up (system packages, venv, install).
-.PHONY: demo test test-all setup bench clean
+.PHONY: demo test test-all lint setup bench clean
 demo:
 	bash scripts/dev.sh demo
 test:
 	bash scripts/dev.sh test
 test-all:
 	bash scripts/dev.sh test-all
+lint:
+	bash scripts/dev.sh lint
 setup:
 	bash scripts/dev.sh setup
 bench:

@@ -13,9 +13,9 @@ import jax
 import numpy as np
 
 from lofictl import tokens
+from lofictl.nn import modules
 from lofictl.seeds import derive_seed
 from lofictl.train import corpus, loop
-from lofictl.nn import modules
 
 
 def throughput(kind: str, arch: str, args) -> float:

@@ -35,7 +35,8 @@ from . import __version__, soundfonts
 from .cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
 from .errors import LofictlError, all_errors, raise_all
 from .recipe import LoadedRecipe, Recipe
-from .safety import interrupts, outputs as output_rule
+from .safety import interrupts
+from .safety import outputs as output_rule
 from .safety.fingerprints import code_inputs
 from .safety.names import slug
 from .safety.plugins import resolve_plugin
@@ -1176,7 +1177,6 @@ def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[st
         stages.would_run("export")
     else:
         from . import stream
-
         from .export import encode, tags
 
         files: dict[str, Path] = {}

@@ -441,9 +441,8 @@ def album(
     result = build_album(album_file, jobs=jobs, scheduler=scheduler, out_dir=out_dir, use_cache=not no_cache,
                          cache_dir=cache_dir, quiet=quiet or json_out)
     from .cache import CACHE_DIR_NAME
-    from .recipe import project_root_for
-
     from .cluster.shared_cache import is_url
+    from .recipe import project_root_for
 
     local = cache_dir if cache_dir and not is_url(cache_dir) else project_root_for(album_file) / CACHE_DIR_NAME
     _auto_prune(Path(local).resolve())

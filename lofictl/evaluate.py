@@ -41,8 +41,15 @@ from . import theory, tokens
 from .errors import LofictlError
 from .models import measures as measures_mod
 from .models.measures import top_line
-from .models.ngrams import (GATE_LENGTH, INDEX_FILE, INDEX_LENGTHS, NgramIndex, build_ngram_index,
-                            load_ngram_index, ngram_overlap, note_elements)
+from .models.ngrams import (
+    INDEX_FILE,
+    INDEX_LENGTHS,
+    NgramIndex,
+    build_ngram_index,
+    load_ngram_index,
+    ngram_overlap,
+    note_elements,
+)
 from .models.report import rounded
 
 WINDOW = 10  # the research's window: notes x-10..x-1 against x-20..x-11

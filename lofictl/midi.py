@@ -22,7 +22,7 @@ from typing import BinaryIO
 import mido
 
 from lofictl.errors import LofictlError
-from lofictl.score import DRUM_CHANNEL, Note, Section, Score, Track
+from lofictl.score import DRUM_CHANNEL, Note, Score, Section, Track
 from lofictl.theory import NOTE_NAMES, TheoryError, parse_key
 
 DEFAULT_TICKS_PER_BEAT = 480

@@ -15,9 +15,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 import matplotlib.style
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba

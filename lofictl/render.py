@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import io
 import functools
+import io
 from pathlib import Path
 from typing import Iterator
 

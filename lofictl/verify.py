@@ -117,7 +117,7 @@ def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
 
 def diff_builds(a: Path, b_dir: Path) -> dict:
     """Note-by-note MIDI comparison and a null test per stem between two build folders."""
-    from . import audio_io, midi
+    from . import midi
 
     for folder in (a, b_dir):
         if not folder.is_dir():

@@ -2,6 +2,7 @@
 # One entry point for a fresh Debian machine (as root) or a Mac:
 #   bash scripts/dev.sh demo    set up, then build recipes/rainy_night.yaml
 #   bash scripts/dev.sh test    set up, then run the test suite
+#   bash scripts/dev.sh lint    set up, then ruff (lint and format) and mypy against its baseline
 #   bash scripts/dev.sh setup   only set up
 #   bash scripts/dev.sh bench   set up (plus the fluidsynth command), then run benchmarks/
 # Set-up is idempotent: a second run checks and changes nothing in a second or two.
@@ -103,6 +104,12 @@ case "${1:-}" in
     shift
     "$VENV/bin/python" -m pytest -n 2 --dist loadgroup -q "$@"
     ;;
+  lint)
+    setup
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    "$VENV/bin/python" scripts/mypy_baseline.py
+    ;;
   bench)
     setup bench
     for script in benchmarks/bench_*.py; do
@@ -111,7 +118,7 @@ case "${1:-}" in
     done
     ;;
   *)
-    echo "usage: bash scripts/dev.sh demo|test|test-all|setup|bench" >&2
+    echo "usage: bash scripts/dev.sh demo|test|test-all|lint|setup|bench" >&2
     exit 2
     ;;
 esac

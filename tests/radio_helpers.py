@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from conftest import SMALL_RECIPE
 
 RATE = 44100
@@ -167,7 +166,7 @@ class Station:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-                raise AssertionError("the station did not stop on SIGINT:\n" + self.log.read_text()[-3000:])
+                raise AssertionError("the station did not stop on SIGINT:\n" + self.log.read_text()[-3000:]) from None
         return self.process.returncode
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import mido
 import numpy as np
-
 from conftest import REPO
 
 STAGE_TYPES = ("compose", "midi", "stem", "dry", "overlays", "bus", "mix", "export")

@@ -97,7 +97,7 @@ def test_order_must_name_every_track_once(tmp_path):
 def test_cli_error_is_one_line_exit_2(tmp_path, monkeypatch):
     from lofictl.cli import app
 
-    path = write_album(tmp_path, ALBUM.format(extra="").replace("year: 2026", "year: soon"))
+    write_album(tmp_path, ALBUM.format(extra="").replace("year: 2026", "year: soon"))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["album", "albums/test.yaml"])
     assert result.exit_code == 2
@@ -235,8 +235,9 @@ def test_id3_key_spelling():
 
 
 def test_cover_is_deterministic_and_reflects_the_music(tmp_path):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     from lofictl.album.cover import SIZE, TrackMaterial, draw_cover
 
@@ -255,7 +256,6 @@ def test_cover_is_deterministic_and_reflects_the_music(tmp_path):
 def test_album_builds_tags_mix_video_and_verifies(tmp_path):
     from mutagen.id3 import ID3
     from PIL import Image
-    import io
 
     from lofictl.album.run import build_album, verify_album
     from lofictl.export.encode import true_peak_of_file
@@ -389,7 +389,8 @@ def test_a_shared_fsspec_cache_serves_another_machine(tmp_path, monkeypatch):
     """Two 'machines' (two local caches) behind one fsspec store: the second restores everything."""
     import shutil
 
-    from lofictl import build as b, stream
+    from lofictl import build as b
+    from lofictl import stream
     from lofictl.album.run import build_album
 
     path = write_album(tmp_path, ALBUM.format(extra="").replace("video: {width: 320, height: 240}", "video: false"))

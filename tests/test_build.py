@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, SMALL_RECIPE
+
 from lofictl import build as b
 from lofictl.batch import build_many
 from lofictl.errors import LofictlError

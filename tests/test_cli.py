@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SMALL_RECIPE
 from typer.testing import CliRunner
 
-from conftest import SMALL_RECIPE
 from lofictl.cli import app
 
 runner = CliRunner()

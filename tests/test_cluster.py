@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_album import write_album
 
 from lofictl.build import lock_text
-
-from test_album import write_album
 
 distributed = pytest.importorskip("distributed")
 

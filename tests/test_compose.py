@@ -1,8 +1,8 @@
 """Compose: the Score made from a recipe, with sections, repeats and seeds."""
 
 import pytest
-
 from conftest import SMALL_RECIPE
+
 from lofictl import theory
 from lofictl.compose import arrangement, compose, swing_beat
 from lofictl.recipe import load_recipe

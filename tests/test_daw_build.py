@@ -2,9 +2,9 @@
 
 import mido
 import pytest
+from conftest import SMALL_RECIPE
 from typer.testing import CliRunner
 
-from conftest import SMALL_RECIPE
 from lofictl import daw
 from lofictl.build import build_recipe
 from lofictl.cli import app
@@ -109,8 +109,8 @@ def test_example_midi_reads_back_in_music21(tmp_path):
     import shutil
 
     import music21
-
     from conftest import REPO
+
     from lofictl.midi import midi_to_score
 
     project = tmp_path / "p"

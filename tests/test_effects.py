@@ -4,8 +4,17 @@ import numpy as np
 import pedalboard
 import pytest
 
-from lofictl.effects import (PRESETS, WHOLE_ONLY, apply_chain, build_chain, describe_plugins,
-                             describe_presets, expand, plugin_classes, validate_chain)
+from lofictl.effects import (
+    PRESETS,
+    WHOLE_ONLY,
+    apply_chain,
+    build_chain,
+    describe_plugins,
+    describe_presets,
+    expand,
+    plugin_classes,
+    validate_chain,
+)
 from lofictl.errors import LofictlError
 
 SR = 44100

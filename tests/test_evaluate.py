@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from lofictl import evaluate as ev
 from lofictl import theory
-from lofictl.models import ngrams as ng
 from lofictl.cli import user_errors
 from lofictl.errors import LofictlError
+from lofictl.models import ngrams as ng
 from lofictl.score import ChordEvent, Note
 from lofictl.train import corpus, loop
 

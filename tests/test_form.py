@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import SMALL_RECIPE
+
 from lofictl.compose import arrangement, compose
 from lofictl.errors import LofictlError
-from lofictl.recipe import parse_recipe_text
 
 SONG = SMALL_RECIPE.replace("length: 4 bars\n", """\
 sections:

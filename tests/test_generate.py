@@ -190,11 +190,12 @@ def test_the_loop_kept_is_the_one_the_model_expects_again(models):
     model = generate.load_model(models / "chords")
     key = theory.parse_key("C major")
     cond = {"bar_ticks": np.int32(48), "mode": np.int32(0)}
-    loops = [[(tokens.encode_chord(s, key), 48) for s in loop] for loop in
+    loops = [[(tokens.encode_chord(s, key), 48) for s in progression] for progression in
              (["C", "Am", "F", "G"], ["C", "C#dim7", "Fmaj7/A", "E7"], ["C", "C", "C", "C"])]
     scores = []
-    for loop in loops:
-        targets = np.array([[(t, 1 + list(tokens.CHORD_DURATION_TICKS).index(n)) for t, n in loop * 2]], np.int32)
+    for progression in loops:
+        targets = np.array([[(t, 1 + list(tokens.CHORD_DURATION_TICKS).index(n)) for t, n in progression * 2]],
+                           np.int32)
         ticks = np.array([[48 * i for i in range(8)]], np.int32)
         mask = np.array([[0.0] * 4 + [1.0] * 4], np.float32)
         scores.append(float(model.sampler.score(model.params, targets, ticks, mask, cond)[0]) / 4)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import mido
 import pytest
+from conftest import REPO
 from music21 import harmony as m21harmony
 
-from conftest import REPO, SMALL_RECIPE
 from lofictl import theory
 from lofictl.compose import compose
 from lofictl.compose.harmony import detect_chords

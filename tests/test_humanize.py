@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, SMALL_RECIPE
+
 from lofictl.compose import compose
 from lofictl.errors import LofictlError
 from lofictl.recipe import parse_recipe_text

@@ -9,8 +9,16 @@ import pytest
 
 from lofictl.drums import drum_notes
 from lofictl.errors import LofictlError
-from lofictl.midi import (assign_channels, midi_bytes, midi_key_signature, midi_to_score, read_midi_clip,
-                          score_to_midi, track_to_midi, write_midi)
+from lofictl.midi import (
+    assign_channels,
+    midi_bytes,
+    midi_key_signature,
+    midi_to_score,
+    read_midi_clip,
+    score_to_midi,
+    track_to_midi,
+    write_midi,
+)
 from lofictl.score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, Track
 
 TPB = 480

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 from scipy import ndimage, signal
 
-from lofictl.mix import (_shift_filter, apply_gain_pan, audible, integrated_loudness, limit_true_peak, master,
-                         pan_gains, true_peak)
+from lofictl.mix import (
+    _shift_filter,
+    apply_gain_pan,
+    audible,
+    integrated_loudness,
+    limit_true_peak,
+    master,
+    pan_gains,
+    true_peak,
+)
 from lofictl.render import render_track
 from lofictl.score import Note, Track
 from lofictl.soundfonts import find_soundfont, resolve_preset

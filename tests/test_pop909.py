@@ -107,7 +107,7 @@ def test_melody_sits_on_a_grid_of_sixteenths_and_triplets(pieces):
     positions = set()
     for piece in got:
         assert len(piece.melody) >= corpus.MIN_MELODY_NOTES
-        for start, duration, pitch, velocity in piece.melody:
+        for start, duration, _pitch, velocity in piece.melody:
             ticks = round(start * tokens.TICKS_PER_BEAT)
             assert abs(ticks - start * tokens.TICKS_PER_BEAT) < 1e-6
             positions.add(ticks % tokens.TICKS_PER_BEAT)

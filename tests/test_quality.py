@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import typer
+from test_evaluate import SMALL, write_song
 from typer.testing import CliRunner
 
 from lofictl import generate, theory
@@ -15,7 +16,6 @@ from lofictl.models import measures as m
 from lofictl.models import quality as q
 from lofictl.score import ChordEvent, Note
 from lofictl.train import corpus, loop
-from test_evaluate import SMALL, write_song
 
 
 def line(pitches, duration=1.0, start=0.0):

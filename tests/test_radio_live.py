@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from radio_helpers import RATE, children, decode_mp3, get_json, start_icecast, start_station, wait_for
 
 from lofictl.radio.encoder import FrameSplitter
-from radio_helpers import (RATE, children, decode_mp3, get_json, start_icecast, start_station, wait_for)
 
 pytestmark = pytest.mark.xdist_group("radio-live")
 

@@ -9,16 +9,22 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import REPO, SMALL_RECIPE
 
 from lofictl import theory
 from lofictl.errors import LofictlError
 from lofictl.radio.keep import keep_track
-from lofictl.radio.schedule import (Schedule, arrangement, camelot, is_neighbour, load_track_recipe, tonic_of,
-                                    track_recipe_text)
+from lofictl.radio.schedule import (
+    Schedule,
+    arrangement,
+    camelot,
+    is_neighbour,
+    load_track_recipe,
+    tonic_of,
+    track_recipe_text,
+)
 from lofictl.radio.station import load_station
 from lofictl.recipe import load_recipe
-
-from conftest import REPO, SMALL_RECIPE
 
 STATION = """\
 station: 1

@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import pytest
+from conftest import SMALL_RECIPE
 
 from lofictl.errors import LofictlError
 from lofictl.recipe import json_schema, load_recipe, parse_recipe_text
-from conftest import SMALL_RECIPE
 
 
 def error_for(write_recipe, text: str) -> str:

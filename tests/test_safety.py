@@ -18,13 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from conftest import SMALL_RECIPE
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from lofictl import build as b
 from lofictl.errors import LofictlError, one_line
 from lofictl.recipe import load_recipe
-from lofictl.safety import names, outputs as rule
+from lofictl.safety import names
+from lofictl.safety import outputs as rule
 from lofictl.safety.paths import PathRefused, confine, inside
 from lofictl.yamlfile import parse_yaml
 

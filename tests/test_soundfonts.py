@@ -6,8 +6,16 @@ from pathlib import Path
 import pytest
 
 from lofictl.errors import LofictlError
-from lofictl.soundfonts import (DRUM_BANK, Preset, find_soundfont, gm_name, list_all_soundfonts,
-                                list_presets, resolve_preset, search_path)
+from lofictl.soundfonts import (
+    DRUM_BANK,
+    Preset,
+    find_soundfont,
+    gm_name,
+    list_all_soundfonts,
+    list_presets,
+    resolve_preset,
+    search_path,
+)
 
 
 @pytest.fixture(scope="module")

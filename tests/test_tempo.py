@@ -9,14 +9,14 @@ import mido
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import SMALL_RECIPE
+
 from lofictl import daw, midi
 from lofictl.build import build_recipe
 from lofictl.compose import compose
 from lofictl.errors import LofictlError
 from lofictl.recipe import load_recipe, parse_recipe_text
-from lofictl.score import Note, Score, TempoMap, Track
+from lofictl.score import Note, TempoMap, Track
 
 DATA = Path(__file__).parent / "data" / "dawproject"
 TEMPOS = SMALL_RECIPE.replace("length: 4 bars\n", """\

@@ -56,7 +56,7 @@ def test_split_ticks_covers_the_span():
 
 
 def test_velocity_round_trip():
-    for i, v in enumerate(tokens.VELOCITIES):
+    for v in tokens.VELOCITIES:
         assert tokens.decode_velocity(tokens.encode_velocity(v)) == v
     assert tokens.decode_velocity(tokens.encode_velocity(127)) == max(tokens.VELOCITIES)
 

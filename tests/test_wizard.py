@@ -15,7 +15,6 @@ from lofictl.errors import EXIT_USER_ERROR, LofictlError
 from lofictl.recipe import load_recipe, parse_recipe_text
 
 
-
 def _parse(text: str):
     return parse_recipe_text(text, Path("recipes/x.yaml")).recipe
 

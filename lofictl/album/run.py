@@ -26,9 +26,11 @@ from pathlib import Path
 from lofictl import __version__
 from lofictl.cache import CACHE_DIR_NAME, Cache, sha256_bytes, sha256_file
 from lofictl.errors import LofictlError
-from lofictl.safety import interrupts, outputs as output_rule
+from lofictl.safety import interrupts
+from lofictl.safety import outputs as output_rule
 
-from . import chapters, cover as covers, tasks
+from . import cover as covers
+from . import tasks
 from .plan import TrackSpec, plan_album
 from .schema import LoadedAlbum, load_album
 

@@ -159,9 +159,10 @@ def _tags_key(tags: Tags) -> dict:
 
 def encode_files(master_wav: Path, work: Path, task: EncodeTask) -> tuple[dict[str, Path], dict]:
     """The master as each format, tagged, with the cover; returns files and what was measured."""
-    from lofictl.export import encode, tags as tagging
-
     from concurrent.futures import ThreadPoolExecutor
+
+    from lofictl.export import encode
+    from lofictl.export import tags as tagging
 
     def write(fmt: str) -> dict:
         path = work / f"{task.base}.{fmt}"

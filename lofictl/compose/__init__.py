@@ -178,9 +178,9 @@ def _bass_bar_pattern(event: ChordEvent, root: int, fifth: int, next_root: int |
         if (approach % 12) not in scale:
             approach = next_root - 2 if ((next_root - 2) % 12) in scale else next_root - 1
         last_offset = d - 0.5
-        plan = [(o, min(l, last_offset - o - 0.02), p, v) for o, l, p, v in plan if o < last_offset - EPS]
+        plan = [(o, min(length, last_offset - o - 0.02), p, v) for o, length, p, v in plan if o < last_offset - EPS]
         plan.append((last_offset, 0.45, approach, velocity(78)))
-    return [Note(round(event.start + o, 6), round(l, 6), int(p), v) for o, l, p, v in plan if l > 0.02]
+    return [Note(round(event.start + o, 6), round(length, 6), int(p), v) for o, length, p, v in plan if length > 0.02]
 
 
 # --- swing for pitched parts --------------------------------------------------------------------

@@ -38,7 +38,8 @@ import typer
 from .. import score as score_mod
 from .. import theory, tokens
 from ..errors import LofictlError
-from ..seeds import derive_seed, rng as named_rng
+from ..seeds import derive_seed
+from ..seeds import rng as named_rng
 from . import measures, report
 
 REPORT_FORMAT = "lofictl-eval"

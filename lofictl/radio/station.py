@@ -18,8 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .. import drums
 from ..errors import LofictlError
-from ..recipe import (PARTS, Length, LoadedRecipe, _did_you_mean, load_recipe, parse_seconds, project_root_for,
-                      resolve_project_path, validation_error)
+from ..recipe import (
+    PARTS,
+    Length,
+    LoadedRecipe,
+    _did_you_mean,
+    load_recipe,
+    parse_seconds,
+    project_root_for,
+    resolve_project_path,
+    validation_error,
+)
 from ..yamlfile import FieldPath, Positions, read_yaml
 
 FORMAT_VERSION = 1

@@ -335,7 +335,7 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
                         "val_history": state["history"],
                         "wall_seconds": round(elapsed, 1),
                         "tokens_per_second": round(tokens_per_step * step / max(elapsed, 1e-9), 1)}
-                meta = checkpoint.save(out_dir, best_params, {**meta_base, "metrics": {**metrics, **done}})
+                checkpoint.save(out_dir, best_params, {**meta_base, "metrics": {**metrics, **done}})
                 checkpoint.save_train_state(out_dir, {k: v for k, v in state.items() if k != "history"})
     # Every path out of the loop has just saved (an evaluation precedes any stop); a resumed
     # run whose budget was already spent leaves the checkpoint as it was.
