@@ -106,7 +106,7 @@ def bench_fit(model_dir: Path, seeds: int, n_beats: float) -> None:
         shares, counts = [], []
         for seed in range(seeds):
             notes = generate.generate_melody(model_dir, key, chords, n_beats, seed=seed, **kwargs)
-            shares.append(generate.chord_tone_share(notes, chords))
+            shares.append(generate.onset_chord_tone_share(notes, chords))
             counts.append(len(notes))
             if label.startswith("defaults"):
                 baseline["uniform random pitch in range"].append(random_share(notes, chords, in_range))

@@ -54,7 +54,7 @@ BUS_LABEL = "reverb-bus"
 
 
 @dataclass(frozen=True)
-class Instrument:
+class ResolvedInstrument:
     soundfont: Path
     preset: soundfonts.Preset
 
@@ -64,7 +64,7 @@ class BuildPlan:
     """A recipe with every outside resource resolved and checked."""
 
     loaded: LoadedRecipe
-    instruments: dict[str, Instrument]
+    instruments: dict[str, ResolvedInstrument]
     models: dict[str, Path]
     overlay_files: dict[int, Path]
     clip_files: dict[str, Path] = field(default_factory=dict)
@@ -142,7 +142,7 @@ def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
     misspelt effect says both at once.
     """
     recipe = loaded.recipe
-    instruments: dict[str, Instrument] = {}
+    instruments: dict[str, ResolvedInstrument] = {}
     models: dict[str, Path] = {}
     chains: dict[str, list] = {}
     chain_files: dict[str, dict[str, Path]] = {}
@@ -228,7 +228,7 @@ def _resolve_chain(loaded: LoadedRecipe, spec: list, where: tuple) -> tuple[list
         raise loaded.locate(exc) from None
 
 
-def _resolve_instrument(loaded: LoadedRecipe, name: str) -> Instrument:
+def _resolve_instrument(loaded: LoadedRecipe, name: str) -> ResolvedInstrument:
     track = loaded.recipe.tracks[name]
     where = ("tracks", name, "instrument")
     spec = track.instrument
@@ -243,7 +243,7 @@ def _resolve_instrument(loaded: LoadedRecipe, name: str) -> Instrument:
     except LofictlError as exc:
         field_name = "soundfont" if "SoundFont" in exc.message and "preset" not in exc.message else "preset"
         raise loaded.error(exc.message, where + (field_name,)) from None
-    return Instrument(font, preset)
+    return ResolvedInstrument(font, preset)
 
 
 def _read_clip(loaded: LoadedRecipe, name: str, track) -> tuple[Path, tuple]:
@@ -506,7 +506,7 @@ def n_samples_for(score_duration_s: float, sample_rate: int) -> int:
     return int(round((score_duration_s + TAIL_SECONDS) * sample_rate))
 
 
-def render_stem(track: Track, timing, instrument: Instrument, sample_rate: int,
+def render_stem(track: Track, timing, instrument: ResolvedInstrument, sample_rate: int,
                 n_samples: int, effect_chain: list, gain_db: float, pan: float) -> np.ndarray:
     """One track as one array: FluidSynth, its effect chain, gain and pan.
 
@@ -1334,24 +1334,10 @@ def read_lock(path: Path) -> dict:
 
 
 def model_summary(path: Path, cache: Cache, part: str | None = None) -> dict:
-    """A model folder's kind, layout and hashes, checked without loading JAX (builds stay quick).
+    """nn.meta.model_summary, hashing the weights through the cache's memo when it is on."""
+    from .nn.meta import model_summary as summary
 
-    The weights must match the sha256 model.json records; `lofictl validate` loads them fully.
-    """
-    from .nn.meta import META, read_meta, weights_path
-
-    meta_path = path / META
-    meta = read_meta(path)
-    weights = weights_path(path, meta)
-    recorded, kind, arch = meta["weights"]["sha256"], meta["kind"], meta["arch"]
-    if part is not None and kind != part:
-        raise LofictlError(f"{path} holds a {kind} model ({arch}); a {part} model is needed here")
-    if not weights.is_file():
-        raise LofictlError(f"{path} has no weights file {weights.name}")
-    digest = cache.file_sha256(weights) if cache.enabled else _sha(weights)
-    if digest != recorded:
-        raise LofictlError(f"{weights} does not match the sha256 in model.json (truncated, damaged or replaced)")
-    return {"kind": kind, "arch": arch, "sha256": digest, "model_json_sha256": _sha(meta_path)}
+    return summary(path, part, cache.file_sha256 if cache.enabled else None)
 
 
 def library_versions() -> dict[str, str]:

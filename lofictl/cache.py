@@ -29,9 +29,10 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from .safety import atomic
 
 CACHE_DIR_NAME = ".lofictl-cache"
 
@@ -59,18 +60,6 @@ def stage_key(stage: str, inputs: dict) -> str:
 
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _stamp(path: Path) -> dict:
@@ -152,7 +141,7 @@ class Cache:
     def save_state(self) -> None:
         if self.enabled and self._state_dirty and self._state is not None:
             try:
-                _atomic_write_bytes(self.root / "state.json", canonical_json(self._state).encode())
+                atomic.write_bytes(self.root / "state.json", canonical_json(self._state).encode())
                 self._state_dirty = False
             except OSError as exc:
                 self._disable(exc)
@@ -235,18 +224,11 @@ class Cache:
                 digest = sha256_file(path)
                 target = self._object_path(digest)
                 if not target.is_file():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".obj.", suffix=".tmp")
-                    os.close(fd)
-                    try:
+                    with atomic.replacing(target) as temporary:
                         shutil.copyfile(path, temporary)
-                        os.replace(temporary, target)
-                    except BaseException:
-                        Path(temporary).unlink(missing_ok=True)
-                        raise
                 outputs[name] = digest
             record = {"stage": stage, "outputs": outputs, "meta": meta or {}}
-            _atomic_write_bytes(self._stage_path(self.entry_key(key, stage)), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+            atomic.write_bytes(self._stage_path(self.entry_key(key, stage)), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
         except OSError as exc:
             self._disable(exc)
 

@@ -549,9 +549,9 @@ def effects(plugin: Optional[str] = typer.Argument(None, help="Show one plugin o
     infos = {info.name: info for info in fx.describe_plugins()}
     presets = fx.describe_presets()
     if plugin is not None and plugin not in infos and plugin not in presets:
-        from .recipe import _did_you_mean
+        from .errors import did_you_mean
 
-        raise LofictlError(f"no plugin or preset named {plugin!r}{_did_you_mean(plugin, [*infos, *presets])}")
+        raise LofictlError(f"no plugin or preset named {plugin!r}{did_you_mean(plugin, [*infos, *presets])}")
     for name, info in infos.items():
         if plugin is not None and name != plugin:
             continue

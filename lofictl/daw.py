@@ -46,7 +46,9 @@ import numpy as np
 
 from . import __version__
 from .errors import LofictlError
+from .safety import atomic
 from .score import Score, Track
+from .sound.levels import db_to_gain
 
 REAPER_PPQ = 960  # ticks per quarter note of in-project MIDI, as REAPER writes it
 DAWPROJECT_VERSION = "1.0"
@@ -127,10 +129,6 @@ def _num(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def db_to_linear(gain_db: float) -> float:
-    return 10.0 ** (gain_db / 20.0)
-
-
 def section_markers(score: Score) -> list[tuple[str, float]]:
     """(name, start in beats) of every section, in time order."""
     return [(section.name, section.start_bar * score.beats_per_bar)
@@ -155,12 +153,6 @@ def _relative(project_dir: Path, stem: StemInfo) -> str:
     """The stem as the project file names it: relative to the project's folder, '/' separated."""
     target = _resolve(project_dir, stem)
     return Path(os.path.relpath(target, project_dir)).as_posix()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 # --- stem conventions -----------------------------------------------------------------------
@@ -304,7 +296,7 @@ def reaper_project_text(export: DawExport, project_dir: Path, media: dict[StemIn
             info = media[stem]
             out += ["  <TRACK",
                     f"    NAME {_rpp_string(name)}",
-                    f"    VOLPAN {_num(db_to_linear(gain_db))} {_num(pan)} -1",
+                    f"    VOLPAN {_num(db_to_gain(gain_db))} {_num(pan)} -1",
                     f"    MUTESOLO {int(muted)} 0 0",
                     f"    NCHAN {max(2, info.channels + info.channels % 2)}",
                     "    <ITEM",
@@ -344,7 +336,7 @@ def write_reaper_project(path: Path, export: DawExport) -> Path:
     path = Path(path)
     project_dir = path.parent.resolve()
     media = {stem: probe_media(_resolve(project_dir, stem)) for stem in export.stems}
-    _write_atomic(path, reaper_project_text(export, project_dir, media).encode("utf-8"))
+    atomic.write_bytes(path, reaper_project_text(export, project_dir, media).encode("utf-8"))
     return path
 
 
@@ -377,7 +369,7 @@ def _channel(track: ET.Element, ids: _Ids, *, role: str, gain_db: float, pan: fl
                        destination=destination)
     _element(channel, "Mute", id=ids(), name="Mute", value=muted)
     _element(channel, "Pan", id=ids(), name="Pan", unit="normalized", min=0, max=1, value=(pan + 1) / 2)
-    volume = db_to_linear(gain_db)
+    volume = db_to_gain(gain_db)
     _element(channel, "Volume", id=ids(), name="Volume", unit="linear", min=0, max=max(2.0, volume),
              value=volume)
     return channel
@@ -542,8 +534,7 @@ def write_dawproject(path: Path, export: DawExport) -> Path:
     inside = archive_names(export.stems, keep_wav)
     project_xml, metadata_xml = dawproject_xml(export, media, inside)
     audio = {name: (sources[stem], media[stem].sample_rate) for stem, name in inside.items()}
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic.replacing(path) as temporary:
         with tempfile.TemporaryDirectory(prefix=f".{path.name}.flac-", dir=path.parent) as scratch, \
                 zipfile.ZipFile(temporary, "w") as archive:
             for name in sorted(audio):  # audio/... sorts before metadata.xml and project.xml
@@ -559,10 +550,6 @@ def write_dawproject(path: Path, export: DawExport) -> Path:
                     shutil.copyfileobj(data, sink, 1 << 20)
             archive.writestr(_zip_entry("metadata.xml", zipfile.ZIP_DEFLATED), metadata_xml)
             archive.writestr(_zip_entry("project.xml", zipfile.ZIP_DEFLATED), project_xml)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -26,13 +26,12 @@ way through its 8th-note pair.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from lofictl.errors import LofictlError
+from lofictl.errors import LofictlError, suggestions
 from lofictl.score import Note
 from lofictl.seeds import rng
 
@@ -379,7 +378,7 @@ def drum_notes(pattern: str, start_bar: int, bars: int, beats_per_bar: float, se
     bar's end. Both draw from their own streams, so turning them on changes nothing else.
     """
     if pattern not in PATTERNS:
-        close = difflib.get_close_matches(pattern, list(PATTERNS), n=3, cutoff=0.5)
+        close = suggestions(pattern, PATTERNS, n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise LofictlError(f"unknown drum pattern {pattern!r}{hint} (known: {', '.join(pattern_names())})",
                            field="pattern")

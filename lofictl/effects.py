@@ -14,7 +14,6 @@ way: LofictlError with the field path down to the parameter and the allowed rang
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pedalboard
 
-from lofictl.errors import LofictlError, raise_all
+from lofictl.errors import LofictlError, raise_all, suggestions
 
 # Presets are ordinary chains, so `lofictl effects` can show exactly what each one does.
 PRESETS: dict[str, list[dict[str, dict[str, Any]]]] = {
@@ -259,12 +258,7 @@ def describe_presets() -> dict[str, list[dict[str, dict[str, Any]]]]:
 
 
 def _did_you_mean(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.5)
-    close += [option for option in options if len(word) >= 3 and word.lower() in option.lower()
-              and option not in close][:3 - len(close)]
-    lowered = {option.lower(): option for option in options}
-    if word.lower() in lowered and lowered[word.lower()] not in close:
-        close.insert(0, lowered[word.lower()])
+    close = suggestions(word, options, n=3)
     return f" Did you mean {' or '.join(close)}?" if close else ""
 
 

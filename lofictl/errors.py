@@ -7,10 +7,30 @@ knows where each field sits in the YAML, fills in file and line (see `recipe.loc
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
 MAX_MESSAGE_CHARS = 600  # an error echoing a 10 MB value shows its start and end, not 10 MB
+SUGGESTION_CUTOFF = 0.6  # difflib's similarity ratio; one for every "did you mean" lofictl prints
+
+
+def suggestions(word: object, options: Iterable[object], n: int = 1) -> list[str]:
+    """Up to `n` of `options` that `word` was probably meant to be, best first: the same name in
+    another case, the closest spellings, then names that contain the word (3+ letters)."""
+    word, choices = str(word), list(dict.fromkeys(str(option) for option in options))
+    found = [c for c in choices if c.lower() == word.lower() and c != word]
+    found += difflib.get_close_matches(word, choices, n=n, cutoff=SUGGESTION_CUTOFF)
+    if len(word) >= 3:
+        found += [c for c in choices if word.lower() in c.lower() and c != word]
+    return list(dict.fromkeys(found))[:n]
+
+
+def did_you_mean(word: object, options: Iterable[object]) -> str:
+    """"; did you mean 'x'?" to end an error message, or "" when nothing is close."""
+    close = suggestions(word, options)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

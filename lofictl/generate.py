@@ -14,7 +14,6 @@ import jax
 import numpy as np
 
 from . import score, theory, tokens
-from .cache import sha256_file
 from .errors import LofictlError
 from .nn import checkpoint, modules, sample
 from .seeds import derive_seed
@@ -90,11 +89,9 @@ def load_model(model_dir: Path | str) -> LoadedModel:
 
 def model_info(model_dir: Path | str) -> dict:
     """What a lock file records about a model folder."""
-    model_dir = Path(model_dir)
-    meta = checkpoint.read_meta(model_dir)
-    return {"kind": meta["kind"], "arch": meta["arch"],
-            "sha256": sha256_file(checkpoint._meta.weights_path(model_dir, meta)),
-            "model_json_sha256": sha256_file(model_dir / checkpoint.META)}
+    from .nn.meta import model_summary
+
+    return model_summary(Path(model_dir))
 
 
 def _need(model_dir, kind: str) -> LoadedModel:
@@ -305,7 +302,7 @@ def range_mask(base: int, low: int, high: int) -> np.ndarray:
     return mask
 
 
-def chord_tone_share(notes: list[score.Note], chords: list[score.ChordEvent]) -> float:
+def onset_chord_tone_share(notes: list[score.Note], chords: list[score.ChordEvent]) -> float:
     """Duration-weighted share of notes whose pitch class is in the chord sounding at their onset
     (notes where no chord sounds are left out); nan without such notes."""
     parsed = [(c.start, c.end, theory.parse_chord(c.symbol).pitch_classes) for c in chords]

@@ -12,7 +12,6 @@ Reading takes any SMF (type 0, 1 or 2) back to a Score, in beats of the file's o
 
 from __future__ import annotations
 
-import difflib
 import io
 import json
 from collections import defaultdict
@@ -21,9 +20,9 @@ from typing import BinaryIO
 
 import mido
 
-from lofictl.errors import LofictlError
-from lofictl.score import DRUM_CHANNEL, Note, Score, Section, Track
-from lofictl.theory import NOTE_NAMES, TheoryError, parse_key
+from lofictl.errors import LofictlError, did_you_mean
+from lofictl.score import DRUM_CHANNEL, Note, PlacedSection, Score, Track
+from lofictl.theory import TheoryError, parse_key
 
 DEFAULT_TICKS_PER_BEAT = 480
 KEY_TEXT_PREFIX = "lofictl key: "  # keeps a mode (dorian, ...) that a key signature cannot say
@@ -200,8 +199,7 @@ def track_to_midi(score: Score, track_name: str, *, ticks_per_beat: int = DEFAUL
     """A type-1 file with the conductor and one track, on the channel it has in the full file."""
     names = [track.name for track in score.tracks]
     if track_name not in names:
-        close = difflib.get_close_matches(track_name, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(track_name, names)
         raise LofictlError(f"no track named {track_name!r}{hint} (tracks: {', '.join(names) or 'none'})")
     channels = assign_channels(score)
     midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat, charset=TEXT_CHARSET)
@@ -363,7 +361,7 @@ def midi_to_score(source: str | Path | bytes | BinaryIO | mido.MidiFile) -> Scor
         start = tick / tpb
         end = markers[i + 1][0] / tpb if i + 1 < len(markers) else total_beats
         playing = tuple(t.name for t in tracks if any(start <= note.start < end for note in t.notes))
-        sections.append(Section(text, int(round(start / beats_per_bar)),
+        sections.append(PlacedSection(text, int(round(start / beats_per_bar)),
                                 max(1, int(round((end - start) / beats_per_bar))), playing))
     if not tracks and not meta.get("tempo"):
         raise LofictlError("the MIDI file holds no notes, tracks or tempo", file=name)
@@ -397,8 +395,7 @@ def read_midi_clip(path: str | Path | bytes | BinaryIO | mido.MidiFile, track: s
         parts = [p for p in parts if p.index == track]
     elif isinstance(track, str):
         if track not in names:
-            close = difflib.get_close_matches(track, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(track, names)
             raise LofictlError(f"no track named {track!r}{hint} (tracks: {listing})", file=name, field="track")
         parts = [p for p in parts if p.name == track]
     if channel is not None:
@@ -409,8 +406,3 @@ def read_midi_clip(path: str | Path | bytes | BinaryIO | mido.MidiFile, track: s
         which += f" on channel {channel}" if channel is not None else ""
         raise LofictlError(f"the MIDI clip has no notes{which}", file=name)
     return notes
-
-
-def note_name(pitch: int) -> str:
-    """60 → 'C4' (middle C as in most DAWs' scientific pitch names)."""
-    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"

@@ -15,20 +15,13 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from lofictl.effects import apply_chain
+from lofictl.sound.levels import db_to_gain, gain_to_db
 
 OVERSAMPLE = 4  # true peak per ITU-R BS.1770-4 Annex 2: at least 4x at 44.1/48 kHz
 LIMITER_LOOKAHEAD_S = 0.005  # gain starts to fall this long before a peak...
 LIMITER_RELEASE_S = 0.040  # ...and is held, then recovers, over this long after it
 _PEAK_CHUNK = 1 << 18  # samples oversampled at a time (bounded memory for long tracks)
 _PEAK_MARGIN = 64  # input samples of context each side of a chunk; the FIR spans about 20
-
-
-def db_to_gain(db: float) -> float:
-    return 10.0 ** (db / 20.0)
-
-
-def gain_to_db(gain: float) -> float | None:
-    return 20.0 * math.log10(gain) if gain > 0 else None
 
 
 def pan_gains(pan: float) -> tuple[float, float]:
@@ -77,7 +70,7 @@ def kick_duck_gain(kicks: np.ndarray, start: int, count: int, sample_rate: int, 
     gain = np.ones(count, dtype=np.float64)
     if len(kicks) == 0 or depth_db <= 0:
         return gain.astype(np.float32)
-    floor = 10 ** (-depth_db / 20)
+    floor = db_to_gain(-depth_db)
     attack = max(1, round(DUCK_ATTACK_S * sample_rate))
     release = max(1.0, release_ms / 1000 * sample_rate)
     last = np.searchsorted(kicks, t, side="right") - 1  # the latest kick at or before each sample

@@ -6,7 +6,6 @@ line of every field, so any later stage can report `file:line: field: message`.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import types
@@ -18,7 +17,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import drums, theory
-from .errors import LofictlError, LofictlErrors, all_errors, raise_all
+from .errors import LofictlError, LofictlErrors, all_errors, did_you_mean, raise_all, suggestions
 from .safety.names import build_name
 from .safety.paths import PathRefused, confine
 from .yamlfile import FieldPath, Positions, parse_yaml, read_yaml
@@ -203,7 +202,7 @@ class DrumsTrack(TrackBase):
     @classmethod
     def _pattern(cls, value: str) -> str:
         if value not in drums.PATTERNS:
-            raise ValueError(f"unknown drum pattern {value!r}{_did_you_mean(value, drums.pattern_names())} "
+            raise ValueError(f"unknown drum pattern {value!r}{did_you_mean(value, drums.pattern_names())} "
                              f"(patterns: {', '.join(drums.pattern_names())})")
         return value
 
@@ -221,7 +220,7 @@ class MidiTrack(TrackBase):
         "bar", description="How often the clip's chords are read, when melody or bass follow it")
 
 
-Track = Annotated[Union[ChordsTrack, MelodyTrack, BassTrack, DrumsTrack, MidiTrack], Field(discriminator="part")]
+RecipeTrack = Annotated[Union[ChordsTrack, MelodyTrack, BassTrack, DrumsTrack, MidiTrack], Field(discriminator="part")]
 
 
 class Section(Strict):
@@ -304,7 +303,7 @@ class Recipe(Strict):
                                 "chords are read from its notes. Melody and bass follow it, the piano roll shows it "
                                 "(default: the first chords track, else the first MIDI clip)")
     sections: list[Section] | None = None
-    tracks: dict[str, Track] = Field(min_length=1)
+    tracks: dict[str, RecipeTrack] = Field(min_length=1)
     overlays: list[Overlay] = Field(default_factory=list)
     master: Master = Field(default_factory=Master)
     output: Output = Field(default_factory=Output)
@@ -534,7 +533,7 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
                 if section.repeat == section.name:
                     problems.append(loaded.error(f"section {section.name!r} cannot repeat itself", where + ("repeat",)))
                 elif section.repeat not in seen:
-                    hint = _did_you_mean(section.repeat, seen)
+                    hint = did_you_mean(section.repeat, seen)
                     problems.append(loaded.error(f"repeats {section.repeat!r}, which is not an earlier section"
                                                  f"{hint or ' (earlier: ' + (', '.join(seen) or 'none') + ')'}",
                                                  where + ("repeat",)))
@@ -549,7 +548,7 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
                                                      where + ("bars",)))
             for position, track in enumerate(section.tracks or []):
                 if track not in recipe.tracks:
-                    problems.append(loaded.error(f"no track named {track!r}{_did_you_mean(track, names)} "
+                    problems.append(loaded.error(f"no track named {track!r}{did_you_mean(track, names)} "
                                                  f"(tracks: {', '.join(names)})", where + ("tracks", position)))
             seen.append(section.name)
             if section.loop is not None and not any(t.part == "chords" and t.generate is not None
@@ -563,14 +562,14 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
     leaders = [name for name, track in recipe.tracks.items() if track.part in ("chords", "midi")]
     if recipe.harmony is not None and recipe.harmony not in leaders:
         problems.append(loaded.error(f"{recipe.harmony!r} is not a chords track or a MIDI clip"
-                                     f"{_did_you_mean(recipe.harmony, leaders)} (those here: "
+                                     f"{did_you_mean(recipe.harmony, leaders)} (those here: "
                                      f"{', '.join(leaders) or 'none'})", ("harmony",)))
     for name, track in recipe.tracks.items():
         follow = getattr(track, "follow", None)
         if track.part in ("melody", "bass"):
             if follow is not None and follow not in leaders:
                 problems.append(loaded.error(f"follows {follow!r}, which is not a chords track or a MIDI clip"
-                                             f"{_did_you_mean(follow, leaders)}", ("tracks", name, "follow")))
+                                             f"{did_you_mean(follow, leaders)}", ("tracks", name, "follow")))
             elif not leaders:
                 problems.append(loaded.error(f"a {track.part} track needs chords to follow: add a chords track "
                                              "with a progression, or a MIDI clip (part: midi) of your own chords",
@@ -725,11 +724,6 @@ def _parse_dotted(text: str) -> list[str | int]:
     return [int(part) if part.isdigit() else part for part in text.split(".")]
 
 
-def _did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _model_at(path: FieldPath, data: Any, root: type[BaseModel] | None = None) -> type[BaseModel] | None:
     """The pydantic model a field path points into, so unknown keys can suggest real ones.
 
@@ -839,7 +833,7 @@ def _all_errors(exc: ValidationError, positions: Positions, file: Path, data: An
         if error["type"] == "extra_forbidden":
             path = _clean_loc(error["loc"])
             model = _model_at(path[:-1], data, root)
-            close = difflib.get_close_matches(str(path[-1]), list(model.model_fields) if model else [], n=1, cutoff=0.6)
+            close = suggestions(path[-1], list(model.model_fields) if model else [])
             misspelt.update(path[:-1] + (name,) for name in close)
     lines: list[LofictlError] = []
     for error in sorted(errors, key=order):
@@ -859,8 +853,8 @@ def _error_line(error: dict, positions: Positions, file: Path, data: Any,
     if kind == "extra_forbidden":
         model = _model_at(path[:-1], data, root)
         options = list(model.model_fields) if model else []
-        message = f"unknown key {path[-1]!r}{_did_you_mean(str(path[-1]), options)}"
-        if options and not _did_you_mean(str(path[-1]), options):
+        message = f"unknown key {path[-1]!r}{did_you_mean(str(path[-1]), options)}"
+        if options and not did_you_mean(str(path[-1]), options):
             message += f" (allowed here: {', '.join(options)})"
     elif kind == "missing":
         message = "is required here"

@@ -41,7 +41,7 @@ class ChordEvent:
 
 
 @dataclass(frozen=True)
-class Section:
+class PlacedSection:
     name: str
     start_bar: int
     bars: int
@@ -125,7 +125,7 @@ class Score:
     total_beats: float
     tracks: tuple[Track, ...]
     chords: tuple[ChordEvent, ...] = ()
-    sections: tuple[Section, ...] = field(default=())
+    sections: tuple[PlacedSection, ...] = field(default=())
     tempo_changes: tuple[tuple[float, float], ...] = ()  # (beat, BPM) after the start, in order
 
     @property
@@ -189,5 +189,5 @@ def score_from_dict(data: dict) -> Score:
                          t["is_drums"], t["channel"]) for t in data["tracks"])
     return Score(data["tempo"], data["numerator"], data["denominator"], data["key"], data["total_beats"], tracks,
                  tuple(ChordEvent(*c) for c in data["chords"]),
-                 tuple(Section(s[0], s[1], s[2], tuple(s[3])) for s in data["sections"]),
+                 tuple(PlacedSection(s[0], s[1], s[2], tuple(s[3])) for s in data["sections"]),
                  tuple(tuple(change) for change in data.get("tempo_changes", ())))

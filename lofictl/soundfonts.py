@@ -6,7 +6,6 @@ listing instruments needs no synthesizer and takes milliseconds even for a 140 M
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import os
 import re
@@ -14,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from lofictl.errors import LofictlError
+from lofictl.errors import LofictlError, suggestions
 
 DRUM_BANK = 128  # FluidSynth's bank for percussion presets (the GM kit is bank 128, program 0)
 
@@ -138,7 +137,7 @@ def find_soundfont(name_or_path: str | Path, recipe_dir: Path | None = None, pro
             if (folder / name).is_file():
                 return (folder / name).absolute()
     known = sorted({p.name for p in list_all_soundfonts(recipe_dir, project_dir)})
-    close = difflib.get_close_matches(given.name, known, n=3, cutoff=0.5)
+    close = suggestions(given.name, known, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     searched = ", ".join(str(folder) for folder in folders)
     raise LofictlError(f"SoundFont {text!r} not found.{hint} Searched: {searched} "
@@ -260,8 +259,7 @@ def resolve_preset(path: Path, name: str | None = None, bank: int | None = None,
         for preset in presets:
             if gm_name(preset):
                 labels.setdefault(_simplify(gm_name(preset)), f"{gm_name(preset)!r} ({preset.name})")
-        close = difflib.get_close_matches(wanted, list(labels), n=4, cutoff=0.6)
-        close += [key for key in labels if wanted and wanted in key and key not in close][:4 - len(close)]
+        close = suggestions(wanted, labels, n=4)
         shown = list(dict.fromkeys(labels[key] for key in close))
         hint = f" Did you mean {', '.join(shown)}?" if shown else ""
         raise LofictlError(f"no preset named {name!r} in {Path(path).name}.{hint} "

@@ -43,6 +43,7 @@ from scipy import ndimage, signal
 from lofictl import audio_io, effects, mix, render
 from lofictl.errors import LofictlError
 from lofictl.score import TempoMap, Track
+from lofictl.sound import levels
 from lofictl.soundfonts import Preset
 
 DEFAULT_BLOCK_SIZE = 1 << 16  # samples per block (512 KB of stereo float32); any value, same bytes
@@ -506,7 +507,7 @@ class _Pass:
 def send_bus_to_wav(sends: Sequence[tuple[Path, float]], sample_rate: int, n: int, chain_spec: Sequence,
                     dst: Path, *, block_size: int = DEFAULT_BLOCK_SIZE, info: dict[str, str] | None = None) -> None:
     """A shared effect bus: each stem at its send level, summed in order, through one chain."""
-    readers = [(AudioReader(path), np.float32(10 ** (level_db / 20))) for path, level_db in sends]
+    readers = [(AudioReader(path), np.float32(levels.db_to_gain(level_db))) for path, level_db in sends]
     try:
         board = effects.build_chain(chain_spec, (), sample_rate)
 
@@ -592,7 +593,7 @@ def _limit_pass(src: Path, dst: Path, sample_rate: int, gain_db: float, ceiling_
     gain curve is the whole-signal one; the output's true peak, sample peak and loudness are
     measured on the way.
     """
-    ceiling = mix.db_to_gain(ceiling_db)
+    ceiling = levels.db_to_gain(ceiling_db)
     ahead = max(1, round(mix.LIMITER_LOOKAHEAD_S * sample_rate))
     back = max(1, round(mix.LIMITER_RELEASE_S * sample_rate))
     reach = back + ahead  # gain[n] depends on the needed gain over [n - reach, n + reach]
@@ -673,7 +674,7 @@ def mix_to_master_wav(stem_paths: Sequence[str | Path], sample_rate: int, master
         gain_db = 0.0
         if loudness_lufs is not None and measured is not None:
             gain_db = loudness_lufs - measured
-        ceiling = mix.db_to_gain(true_peak_db)
+        ceiling = levels.db_to_gain(true_peak_db)
         names = iter(f"candidate-{i}.wav" for i in range(64))
         current, reduction = None, 0.0
         for _ in range(4):
@@ -700,9 +701,9 @@ def mix_to_master_wav(stem_paths: Sequence[str | Path], sample_rate: int, master
         "integrated_lufs": mix._round(current.meter.integrated()),
         "target_lufs": loudness_lufs,
         "gain_db": mix._round(gain_db),
-        "true_peak_dbtp": mix._round(mix.gain_to_db(current.true_peak)),
+        "true_peak_dbtp": mix._round(levels.gain_to_db(current.true_peak)),
         "true_peak_ceiling_db": true_peak_db,
-        "sample_peak_dbfs": mix._round(mix.gain_to_db(current.sample_peak)),
+        "sample_peak_dbfs": mix._round(levels.gain_to_db(current.sample_peak)),
         "limiter_reduction_db": mix._round(reduction),
     }
 

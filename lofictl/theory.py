@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
+
+from .errors import suggestions
 
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -139,7 +140,7 @@ def parse_chord(symbol: str) -> Chord:
         raise TheoryError(f"unknown chord symbol {symbol!r} (a root A-G, optional #/b, then a quality such as m7 or maj9)")
     quality = match["quality"]
     if quality not in QUALITIES:
-        close = difflib.get_close_matches(quality, list(QUALITIES), n=3)
+        close = suggestions(quality, QUALITIES, n=3)
         hint = f"; did you mean {', '.join(match['root'] + match['accidental'] + c for c in close)}?" if close else ""
         raise TheoryError(f"unknown chord quality {quality!r} in {symbol!r}{hint}")
     root = pitch_class(match["root"] + match["accidental"])

@@ -329,16 +329,6 @@ def pcs_mask(pcs) -> np.ndarray:
     return mask
 
 
-def encode_chord_duration(beats: float) -> int:
-    ticks = beats * TICKS_PER_BEAT
-    best = min(range(len(CHORD_DURATION_TICKS)), key=lambda i: (abs(math.log(ticks / CHORD_DURATION_TICKS[i])), i))
-    return 1 + best
-
-
-def decode_chord_duration(token: int) -> float:
-    return CHORD_DURATION_TICKS[token - 1] / TICKS_PER_BEAT
-
-
 # Rare qualities must explain the notes clearly better before they are chosen.
 _QUALITY_PRIOR = {"aug": 0.08, "sus4": 0.05, "sus2": 0.05, "dim": 0.03, "dim7": 0.02, "maj6": 0.04,
                   "min6": 0.04, "sus4(b7)": 0.05, "minmaj7": 0.06}

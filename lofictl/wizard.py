@@ -15,11 +15,9 @@ preset, ambience), written out in full so the user can change any of it afterwar
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +25,8 @@ from typing import Callable, Optional
 
 import typer
 
-from .errors import LofictlError
+from .errors import LofictlError, did_you_mean
+from .safety import atomic
 
 AMBIENCES = ("rain", "vinyl", "hiss")
 EFFECT_PRESETS = ("tape", "vinyl", "radio", "dusty", "none")  # the presets in effects.PRESETS, or none
@@ -116,11 +115,6 @@ class WizardAnswers:
 # --- checking single answers ----------------------------------------------------------------
 
 
-def _did_you_mean(word: str, options) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def check_title(title: str) -> str:
     title = " ".join(str(title).split())
     if not title:
@@ -133,7 +127,7 @@ def check_title(title: str) -> str:
 def check_mood(mood: str) -> str:
     mood = mood.strip().lower()
     if mood not in MOODS:
-        raise LofictlError(f"unknown mood {mood!r}{_did_you_mean(mood, MOODS)} (moods: {', '.join(MOODS)})",
+        raise LofictlError(f"unknown mood {mood!r}{did_you_mean(mood, MOODS)} (moods: {', '.join(MOODS)})",
                            field="mood")
     return mood
 
@@ -177,7 +171,7 @@ def check_pattern(pattern: str) -> str:
 
     pattern = pattern.strip().lower()
     if pattern != "none" and pattern not in pattern_names():
-        raise LofictlError(f"unknown drum pattern {pattern!r}{_did_you_mean(pattern, pattern_names())} "
+        raise LofictlError(f"unknown drum pattern {pattern!r}{did_you_mean(pattern, pattern_names())} "
                            f"(patterns: {', '.join(pattern_names())}, or none)", field="drums")
     return pattern
 
@@ -190,7 +184,7 @@ def check_overlays(names) -> tuple[str, ...]:
             if part == "none":
                 continue
             if part not in AMBIENCES:
-                raise LofictlError(f"unknown ambience {part!r}{_did_you_mean(part, AMBIENCES)} "
+                raise LofictlError(f"unknown ambience {part!r}{did_you_mean(part, AMBIENCES)} "
                                    f"(ambiences: {', '.join(AMBIENCES)}, or none)", field="overlays")
             if part not in chosen:
                 chosen.append(part)
@@ -200,7 +194,7 @@ def check_overlays(names) -> tuple[str, ...]:
 def check_effects(effects: str) -> str:
     effects = effects.strip().lower()
     if effects not in EFFECT_PRESETS:
-        raise LofictlError(f"unknown effects preset {effects!r}{_did_you_mean(effects, EFFECT_PRESETS)} "
+        raise LofictlError(f"unknown effects preset {effects!r}{did_you_mean(effects, EFFECT_PRESETS)} "
                            f"(presets: {', '.join(EFFECT_PRESETS)})", field="effects")
     return effects
 
@@ -476,12 +470,13 @@ def run_wizard(*, title: str | None = None, mood: str | None = None, tempo: floa
 
 def melody_model_found(recipe_dir: Path) -> bool:
     """Whether the project a recipe in `recipe_dir` belongs to has the shipped melody model."""
+    from .nn.meta import read_meta
     from .recipe import project_root_for
 
     model = project_root_for(Path(recipe_dir) / "recipe.yaml") / MELODY_MODEL
     try:
-        return json.loads((model / "model.json").read_text()).get("kind") == "melody"
-    except (OSError, ValueError, AttributeError):
+        return read_meta(model)["kind"] == "melody"
+    except LofictlError:
         return False
 
 
@@ -504,10 +499,7 @@ def write_recipe(answers: WizardAnswers, folder: Path, *, force: bool = False) -
     text = recipe_text(answers, path_hint=path.as_posix())
     parse_recipe_text(text, path)  # a wizard that writes a broken recipe is a bug: fail before writing
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
+        atomic.write_text(path, text)
     except OSError as exc:
         raise LofictlError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

@@ -19,7 +19,7 @@ from lofictl.midi import (
     track_to_midi,
     write_midi,
 )
-from lofictl.score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, Track
+from lofictl.score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection, Score, Track
 
 TPB = 480
 
@@ -38,7 +38,7 @@ def make_score(key="D minor") -> Score:
                 Track("bass", "bass", bass, program=32, bank=130),
                 Track("drums", "drums", drums, is_drums=True)),
         chords=tuple(ChordEvent(bar * 4.0, 4.0, "Dm9") for bar in range(4)),
-        sections=(Section("A", 0, 2, ("chords", "melody")), Section("B", 2, 2, ("chords", "bass", "drums"))),
+        sections=(PlacedSection("A", 0, 2, ("chords", "melody")), PlacedSection("B", 2, 2, ("chords", "bass", "drums"))),
     )
 
 

@@ -6,7 +6,7 @@ import struct
 
 from lofictl.drums import drum_notes
 from lofictl.pianoroll import pianoroll_png, render_pianoroll
-from lofictl.score import ChordEvent, Note, Score, Section, Track
+from lofictl.score import ChordEvent, Note, PlacedSection, Score, Track
 
 
 def make_score(bars=16, numerator=4, denominator=4, with_drums=True) -> Score:
@@ -26,7 +26,7 @@ def make_score(bars=16, numerator=4, denominator=4, with_drums=True) -> Score:
     half = bars // 2
     return Score(72, numerator, denominator, "D minor", bars * bpb, tuple(tracks),
                  tuple(ChordEvent(b * bpb, bpb, symbols[b % 4]) for b in range(bars)),
-                 (Section("A", 0, half, ("chords",)), Section("B", half, bars - half, ("chords", "drums"))))
+                 (PlacedSection("A", 0, half, ("chords",)), PlacedSection("B", half, bars - half, ("chords", "drums"))))
 
 
 def png_size(data: bytes) -> tuple[int, int]:

@@ -215,6 +215,6 @@ def test_model_trained_on_chorales_follows_its_chords(tmp_path):
     loop.train(pieces, summary, config, tmp_path / "m", "t", progress=False)
     key = theory.parse_key("D minor")
     chords = [score.ChordEvent(4.0 * i, 4.0, s) for i, s in enumerate(["Dm9", "G13", "Cmaj9", "A7b9"] * 2)]
-    shares = [generate.chord_tone_share(generate.generate_melody(tmp_path / "m", key, chords, 32, seed=s), chords)
+    shares = [generate.onset_chord_tone_share(generate.generate_melody(tmp_path / "m", key, chords, 32, seed=s), chords)
               for s in range(5)]
     assert np.mean(shares) > 0.7

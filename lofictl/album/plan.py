@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lofictl.cache import sha256_file
-from lofictl.errors import LofictlError
-from lofictl.recipe import LoadedRecipe, _did_you_mean, load_recipe
+from lofictl.errors import LofictlError, did_you_mean
+from lofictl.recipe import LoadedRecipe, load_recipe
 from lofictl.seeds import derive_seed, rng
 
 from .schema import AlbumTrack, LoadedAlbum
@@ -145,7 +145,7 @@ def _ordered(album: LoadedAlbum, tracks: list[TrackSpec]) -> list[TrackSpec]:
     seen: set[str] = set()
     for position, name in enumerate(order):
         if name not in by_name:
-            raise album.error(f"no track named {name!r}{_did_you_mean(name, list(by_name))} "
+            raise album.error(f"no track named {name!r}{did_you_mean(name, list(by_name))} "
                               f"(tracks: {', '.join(by_name)})", ("order", position))
         if name in seen:
             raise album.error(f"{name!r} is listed twice", ("order", position))

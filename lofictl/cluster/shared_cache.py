@@ -17,13 +17,16 @@ and every process uses it directly.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from pathlib import Path
 
-from lofictl.cache import Cache, Entry, _atomic_write_bytes, sha256_file, warn
+from lofictl.cache import Cache, Entry, sha256_file, warn
 from lofictl.errors import LofictlError
+from lofictl.safety import atomic
+
+
+class _DamagedObject(Exception):
+    """An object whose bytes do not hash to its name."""
 
 
 def is_url(text: str) -> bool:
@@ -60,20 +63,17 @@ class SharedCache(Cache):
         target = self._object_path(digest)
         if target.is_file():
             return True
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".obj.", suffix=".tmp")
-        os.close(fd)
         try:
-            self.fs.get_file(self._remote_object(digest), temporary)
-            if sha256_file(Path(temporary)) != digest:
-                warn(f"shared cache object {digest[:12]} in {self.url} is damaged; ignoring it")
-                return False
-            os.replace(temporary, target)
+            with atomic.replacing(target) as temporary:  # a damaged copy raises and is deleted
+                self.fs.get_file(self._remote_object(digest), str(temporary))
+                if sha256_file(temporary) != digest:
+                    raise _DamagedObject
             return True
-        except (OSError, FileNotFoundError):
+        except _DamagedObject:
+            warn(f"shared cache object {digest[:12]} in {self.url} is damaged; ignoring it")
             return False
-        finally:
-            Path(temporary).unlink(missing_ok=True)
+        except OSError:  # FileNotFoundError among them: not in the store
+            return False
 
     def lookup(self, key: str, stage: str) -> Entry | None:
         entry = super().lookup(key, stage)
@@ -90,7 +90,7 @@ class SharedCache(Cache):
         if not all(self._download_object(digest) for digest in outputs.values()):
             return None
         try:
-            _atomic_write_bytes(self._stage_path(salted), record)  # the entry as the store has it
+            atomic.write_bytes(self._stage_path(salted), record)  # the entry as the store has it
         except OSError as exc:
             self._disable(exc)
             return None

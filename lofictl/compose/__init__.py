@@ -16,7 +16,7 @@ import numpy as np
 from .. import drums, theory
 from ..errors import LofictlError
 from ..recipe import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
-from ..score import DRUM_CHANNEL, ChordEvent, Note, Score, Section, TempoMap, Track
+from ..score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection, Score, TempoMap, Track
 from ..seeds import derive_seed
 from . import harmony
 from .form import Block, arrangement, tempo_plan
@@ -61,7 +61,7 @@ def progression_source(progression: str, beats_per_bar: float) -> ChordSource:
     return chords_for
 
 
-def chord_timeline(recipe: Recipe, blocks: list[Block], source: ChordSource, track_name: str,
+def track_chord_events(recipe: Recipe, blocks: list[Block], source: ChordSource, track_name: str,
                    track_seed: int | None) -> list[ChordEvent]:
     bpb = recipe.beats_per_bar
     made: dict[tuple, list[tuple[str, float]]] = {}
@@ -250,7 +250,7 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
                 source = _model_chord_source(models[name], key, bpb, track)
                 seed = track.generate.seed if track.generate.seed is not None else track.seed
             try:
-                timelines[name] = chord_timeline(recipe, blocks, source, name, seed)
+                timelines[name] = track_chord_events(recipe, blocks, source, name, seed)
             except LofictlError as exc:  # a model's errors name fields of the track's generate:
                 raise exc.under(("tracks", name, "generate")) from None
     placed = {name: clip_notes(clips[name], blocks, track, bpb)
@@ -297,7 +297,7 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
         tracks.append(Track(name, track.part, tuple(notes), program=program, bank=bank, is_drums=is_drums,
                             channel=DRUM_CHANNEL if is_drums else next(channels)))
 
-    sections = tuple(Section(b.name, b.start_bar, b.bars, b.tracks) for b in blocks)
+    sections = tuple(PlacedSection(b.name, b.start_bar, b.bars, b.tracks) for b in blocks)
     numerator, denominator = recipe.meter
     return Score(initial_tempo, numerator, denominator, recipe.key, total_beats, tuple(tracks),
                  tuple(timelines[primary]) if primary else (), sections, tempo_changes)

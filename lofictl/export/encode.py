@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lofictl.errors import LofictlError
+from lofictl.sound import levels
 
 _MARGIN_DB = 0.05  # below the ceiling on the first retry, doubled on each further one
 _TRIES = 7
@@ -51,20 +52,20 @@ def encode_master(src_wav: Path, dst: Path, fmt: str, sample_rate: int, *, ceili
     encoding (0 unless the MP3 needed pulling down)}. The loop is deterministic: same master,
     same encoder, same bytes.
     """
-    from lofictl import mix, stream
+    from lofictl import stream
 
     if fmt != "mp3":
         stream.encode_wav_to(src_wav, dst, fmt, sample_rate, wav_subtype=wav_subtype, info=info, chunks=chunks)
         return {"gain_db": 0.0}
-    ceiling = mix.db_to_gain(ceiling_db)
+    ceiling = levels.db_to_gain(ceiling_db)
     gain = 1.0
     for attempt in range(_TRIES):
         stream.encode_wav_to(src_wav, dst, "mp3", sample_rate, gain=gain)
         peak = true_peak_of_file(dst)
         if peak <= ceiling:
-            return {"true_peak_dbtp": round(mix.gain_to_db(peak), 3) if peak > 0 else None,
+            return {"true_peak_dbtp": round(levels.gain_to_db(peak), 3) if peak > 0 else None,
                     "gain_db": round(20 * float(np.log10(gain)), 3), "encodings": attempt + 1}
-        gain *= min(1.0, ceiling / peak) * mix.db_to_gain(-_MARGIN_DB * 2 ** attempt)
+        gain *= min(1.0, ceiling / peak) * levels.db_to_gain(-_MARGIN_DB * 2 ** attempt)
     dst.unlink(missing_ok=True)
     raise LofictlError(f"the MP3 of {src_wav.name} stays above the {ceiling_db} dBTP ceiling after "
-                       f"{_TRIES} tries (peak {mix.gain_to_db(peak):.2f} dBTP)")
+                       f"{_TRIES} tries (peak {levels.gain_to_db(peak):.2f} dBTP)")

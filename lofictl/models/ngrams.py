@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from .. import tokens
 from ..errors import LofictlError
+from ..safety import atomic
 from .measures import top_line
 
 INDEX_LENGTHS = (15,)  # a model folder's index: the gate's length only (~2.3 MB for Bach + Essen)
@@ -147,8 +147,9 @@ def split_pieces(pieces, seed: int, val_fraction: float):
     """(training, held-out) exactly as `train.loop.prepare` splits a corpus for a seed (held out:
     validation and, for POP909, test pieces)."""
     from ..train import corpus as corpus_mod
-    splits = corpus_mod.assign_splits([p.name for p in pieces], seed, val_fraction)
-    return [p for p in pieces if splits[p.name] == "train"], [p for p in pieces if splits[p.name] != "train"]
+    train = corpus_mod.split_pieces(pieces, seed, val_fraction)["train"]
+    trained = {id(p) for p in train}
+    return train, [p for p in pieces if id(p) not in trained]
 
 
 def pieces_fingerprint(pieces) -> str:
@@ -184,7 +185,7 @@ def training_pieces(model_dir: Path | str, corpus: str | None = None) -> list:
     if not spec:
         raise LofictlError(f"{model_dir}/model.json does not say which corpus trained it; pass --corpus", field="corpus")
     pieces, _ = corpus_mod.load_corpus(spec, limit=facts["limit"])
-    train, _ = split_pieces(pieces, facts["seed"], facts["val_fraction"])
+    train = corpus_mod.split_pieces(pieces, facts["seed"], facts["val_fraction"])["train"]
     if facts["pieces_sha256"] and pieces_fingerprint(train) != facts["pieces_sha256"]:
         raise LofictlError(f"{spec} no longer holds the pieces {model_dir} trained on (their fingerprint differs "
                            "from model.json's); its n-gram index cannot be rebuilt from it", field="corpus")
@@ -194,10 +195,8 @@ def training_pieces(model_dir: Path | str, corpus: str | None = None) -> list:
 # --- files ----------------------------------------------------------------------------------
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic.replacing(path) as temporary, open(temporary, "wb") as f:
         np.save(f, array, allow_pickle=False)
-    tmp.replace(path)
 
 
 def _sha256(path: Path) -> str:
@@ -221,9 +220,7 @@ def write_index(model_dir: Path | str, pieces, *, corpus: str, limit: int | None
             "entries": int(len(hashes)), "bytes": (model_dir / INDEX_FILE).stat().st_size,
             "sha256": _sha256(model_dir / INDEX_FILE), "pieces_sha256": pieces_fingerprint(pieces),
             "elements": ELEMENTS}
-    tmp = model_dir / f".{INDEX_META}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-    tmp.replace(model_dir / INDEX_META)
+    atomic.write_text(model_dir / INDEX_META, json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return meta
 
 

@@ -245,12 +245,6 @@ def baseline_row(name: str, prompts, seed: int) -> Row:
 
 # --- measuring rows ------------------------------------------------------------------------
 
-def melody_comparison(passages, reference) -> dict:
-    gen = [measures.passage_features(p) for p in passages]
-    ref = [measures.passage_features(p) for p in reference]
-    return measures.compare_sets(gen, ref)
-
-
 def progression_measures(progressions, prompts, reference) -> dict:
     """Loops per 8-bar section and chord-quality shares, against the reference's."""
     sections = [s for chords, p in zip(progressions, prompts)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
+
+from ..safety import atomic
 
 
 def rounded(value, digits: int = 6):
@@ -50,10 +51,7 @@ def curve_spread(curves: list[list[float]], first: int) -> dict:
 
 def write_file(path: Path, data: bytes) -> None:
     """Write through a temporary file and a rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    atomic.write_bytes(path, data)
 
 
 def json_bytes(data) -> bytes:

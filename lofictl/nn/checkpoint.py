@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import jax
@@ -18,21 +17,11 @@ import numpy as np
 from flax import serialization
 
 from ..errors import LofictlError
-from . import meta as _meta
+from ..safety import atomic
 from . import modules
+from .meta import FORMAT, KINDS, META, VERSION, WEIGHTS, read_meta, weights_path  # noqa: F401  (model.json is read by nn.meta alone)
 
-FORMAT = "lofictl-model"
-VERSION = 1
-WEIGHTS = "weights.msgpack"
-META = "model.json"
 STATE = "train_state.msgpack"
-KINDS = ("melody", "chords")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _to_numpy(tree):
@@ -44,16 +33,11 @@ def save(out_dir: Path, params, meta: dict) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = serialization.to_bytes(_to_numpy(params))
-    _atomic_write(out_dir / WEIGHTS, data)
+    atomic.write_bytes(out_dir / WEIGHTS, data)
     meta = dict(meta, format=FORMAT, version=VERSION,
                 weights={"file": WEIGHTS, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
-    _atomic_write(out_dir / META, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
+    atomic.write_bytes(out_dir / META, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
     return meta
-
-
-def read_meta(model_dir: Path) -> dict:
-    """model.json, checked (see nn.meta: the checks need no JAX, so builds use them too)."""
-    return _meta.read_meta(model_dir)
 
 
 def param_template(config: dict):
@@ -69,7 +53,7 @@ def load(model_dir: Path, kind: str | None = None) -> tuple[dict, dict]:
     if kind is not None and meta["kind"] != kind:
         raise LofictlError(f"{model_dir} holds a {meta['kind']} model ({meta['arch']}); a {kind} model is needed here",
                            field="model")
-    path = _meta.weights_path(model_dir, meta)
+    path = weights_path(model_dir, meta)
     if not path.is_file():
         raise LofictlError(f"{model_dir} has no weights file {path.name}", field="model")
     data = path.read_bytes()
@@ -115,7 +99,7 @@ def check_layout(template, state, message: str) -> None:
 
 def save_train_state(out_dir: Path, state: dict) -> None:
     """params, opt_state, step and early-stopping counters, for `--resume`."""
-    _atomic_write(Path(out_dir) / STATE, serialization.to_bytes(_to_numpy(state)))
+    atomic.write_bytes(Path(out_dir) / STATE, serialization.to_bytes(_to_numpy(state)))
 
 
 def load_train_state(out_dir: Path, template: dict) -> dict:

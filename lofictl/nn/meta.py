@@ -7,6 +7,7 @@ named `../../x`) is one LofictlError naming the file and the field, never a trac
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,24 @@ def weights_path(model_dir: Path, meta: dict) -> Path:
         return plain_file_in(Path(model_dir), meta["weights"].get("file", WEIGHTS), "weights.file")
     except PathRefused as exc:
         raise LofictlError(f"{Path(model_dir) / META}: {exc.message}", field="model") from None
+
+
+def model_summary(model_dir: Path, part: str | None = None,
+                  file_sha256: Callable[[Path], str] | None = None) -> dict:
+    """What a lock records about a model folder: its kind, layout and hashes, checked without
+    loading JAX (builds stay quick). The weights must match the sha256 model.json records
+    (`lofictl validate` loads them fully); `file_sha256` may be a cache's memoised hash."""
+    from ..cache import sha256_file
+
+    model_dir = Path(model_dir)
+    meta = read_meta(model_dir)
+    weights = weights_path(model_dir, meta)
+    recorded, kind, arch = meta["weights"]["sha256"], meta["kind"], meta["arch"]
+    if part is not None and kind != part:
+        raise LofictlError(f"{model_dir} holds a {kind} model ({arch}); a {part} model is needed here")
+    if not weights.is_file():
+        raise LofictlError(f"{model_dir} has no weights file {weights.name}")
+    digest = (file_sha256 or sha256_file)(weights)
+    if digest != recorded:
+        raise LofictlError(f"{weights} does not match the sha256 in {META} (truncated, damaged or replaced)")
+    return {"kind": kind, "arch": arch, "sha256": digest, "model_json_sha256": sha256_file(model_dir / META)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import LofictlError
+from ..safety import atomic
 from .schedule import Schedule, load_track_recipe, track_recipe_path, track_recipe_text
 from .station import LoadedStation
 
@@ -25,8 +26,5 @@ def keep_track(loaded: LoadedStation, number: int, *, force: bool = False) -> Pa
         if path.read_text(encoding="utf-8") == text:
             return path  # already kept: nothing to do
         raise LofictlError(f"{path} exists and holds something else; move it away or pass --force")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+    atomic.write_text(path, text)
     return path

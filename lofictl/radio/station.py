@@ -17,12 +17,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .. import drums
-from ..errors import LofictlError
+from ..errors import LofictlError, did_you_mean
 from ..recipe import (
     PARTS,
     Length,
     LoadedRecipe,
-    _did_you_mean,
     load_recipe,
     parse_seconds,
     project_root_for,
@@ -216,7 +215,7 @@ def _check_against_recipes(loaded: LoadedStation) -> None:
     station = loaded.station
     for index, pattern in enumerate(station.vary.drums or []):
         if pattern not in drums.PATTERNS:
-            raise loaded.error(f"unknown drum pattern {pattern!r}{_did_you_mean(pattern, drums.pattern_names())} "
+            raise loaded.error(f"unknown drum pattern {pattern!r}{did_you_mean(pattern, drums.pattern_names())} "
                                f"(patterns: {', '.join(drums.pattern_names())})", ("vary", "drums", index))
     from .. import soundfonts
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .levels import gain_to_db
+
 # Octave-ish bands a mix engineer talks in (Hz): sub, low, low-mid, mid, presence, air.
 BANDS: tuple[tuple[str, float, float], ...] = (
     ("sub", 20, 60), ("low", 60, 250), ("lowmid", 250, 1000), ("mid", 1000, 4000),
@@ -41,10 +43,6 @@ class Measures:
     centroid_hz: float | None  # power-weighted mean frequency: brightness
     rolloff_hz: float | None  # below it lies 85% of the power
     bands: dict[str, float]
-
-
-def _db(value: float) -> float | None:
-    return 20 * math.log10(value) if value > 0 else None
 
 
 def mono(audio: np.ndarray) -> np.ndarray:
@@ -107,7 +105,7 @@ def measure(audio: np.ndarray, sample_rate: int) -> Measures:
     rms = active_rms(mono(audio), sample_rate)
     cumulative = np.cumsum(power)
     rolloff = float(freqs[np.searchsorted(cumulative, 0.85 * cumulative[-1])]) if cumulative[-1] > 0 else None
-    peak_db, rms_db = _db(peak), _db(rms)
+    peak_db, rms_db = gain_to_db(peak), gain_to_db(rms)
     return Measures(
         lufs=integrated_loudness(audio, sample_rate) if audio.shape[0] == 2 else
         integrated_loudness(np.repeat(audio, 2, axis=0), sample_rate),
@@ -166,7 +164,7 @@ def hit_measures(audio: np.ndarray, sample_rate: int) -> Hit:
     decay = (above[-1] if above.size else 0) / sample_rate
     freqs, power = power_spectrum(x[:min(x.size, sample_rate)], sample_rate, n_fft=4096)
     total = power.sum()
-    return Hit(_db(float(np.abs(x).max())), spectral_centroid(freqs, power),
+    return Hit(gain_to_db(float(np.abs(x).max())), spectral_centroid(freqs, power),
                float(power[freqs < 250].sum() / total) if total > 0 else 0.0,
                round(1000 * attack, 2), round(1000 * decay, 1))
 

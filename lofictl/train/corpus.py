@@ -41,6 +41,7 @@ import numpy as np
 
 from .. import tokens
 from ..errors import LofictlError
+from ..safety import atomic
 from ..seeds import derive_seed
 
 READER_VERSION = 3  # 3: chords carry their bass; the POP909 quality set
@@ -471,10 +472,7 @@ def load_source(spec: str, limit: int | None = None, use_cache: bool = True) -> 
         pieces = _read_folder(Path(spec).expanduser(), spec, limit, summary)
     summary.pieces = len(pieces)
     if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"summary": summary.to_json(), "pieces": [p.to_json() for p in pieces]}))
-        tmp.replace(path)
+        atomic.write_text(path, json.dumps({"summary": summary.to_json(), "pieces": [p.to_json() for p in pieces]}))
     return pieces, summary
 
 
@@ -528,6 +526,13 @@ def assign_splits(names, seed: int, val_fraction: float) -> dict[str, str]:
     if len(out) == 1:
         out = {name: "train" for name in out}
     return out
+
+
+def split_pieces(pieces: list[Piece], seed: int, val_fraction: float) -> dict[str, list[Piece]]:
+    """The pieces on each side of assign_splits, in corpus order: {"train", "validation", "test"}.
+    Training, its n-gram index and the originality gate all take their sides from here."""
+    splits = assign_splits([p.name for p in pieces], seed, val_fraction)
+    return {side: [p for p in pieces if splits[p.name] == side] for side in ("train", "validation", "test")}
 
 
 def split_summary(splits: dict[str, str]) -> dict:

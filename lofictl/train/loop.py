@@ -126,13 +126,13 @@ def _windows(seqs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | N
 
 
 def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
-    """Tokenise, split (corpus_mod.assign_splits: by song for POP909, so no song is on two sides
+    """Tokenise, split (corpus_mod.split_pieces: by song for POP909, so no song is on two sides
     and the test songs are left out), augment, window."""
     if not pieces:
         raise LofictlError("the corpus has no pieces", field="corpus")
-    splits = corpus_mod.assign_splits([p.name for p in pieces], config.seed, config.val_fraction)
-    train_pieces = [p for p in pieces if splits[p.name] == "train"]
-    val_pieces = [p for p in pieces if splits[p.name] == "validation"]
+    sides = corpus_mod.split_pieces(pieces, config.seed, config.val_fraction)
+    train_pieces, val_pieces = sides["train"], sides["validation"]
+    splits = corpus_mod.assign_splits([p.name for p in pieces], config.seed, config.val_fraction)  # for model.json
 
     if config.kind == "chords":
         def chord_seqs(ps):
@@ -350,7 +350,7 @@ def index_training_pieces(pieces: list[corpus_mod.Piece], config: TrainConfig, o
     if config.kind != "melody":
         return {}
     from ..models import ngrams
-    trained, _ = ngrams.split_pieces(pieces, config.seed, config.val_fraction)
+    trained = corpus_mod.split_pieces(pieces, config.seed, config.val_fraction)["train"]
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     meta = ngrams.write_index(out_dir, trained, corpus=data_summary.get("corpus"), limit=data_summary.get("limit"),
                               seed=config.seed, val_fraction=config.val_fraction)
