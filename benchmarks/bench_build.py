@@ -48,8 +48,8 @@ SAMPLER = """
 import sys, time
 from pathlib import Path
 started = time.perf_counter()
-from lofictl.build import compose_score, prepare
-from lofictl.recipe import load_recipe
+from lofictl.build.runner import compose_score, prepare
+from lofictl.recipe.load import load_recipe
 compose_score(prepare(load_recipe(Path(sys.argv[1]))))
 print(time.perf_counter() - started)
 """
@@ -58,8 +58,8 @@ CHAINS = """
 import json, sys, time
 import numpy as np
 from pathlib import Path
-from lofictl import audio_io, effects
-from lofictl.recipe import load_recipe
+from lofictl.sound import audio_io, effects
+from lofictl.recipe.load import load_recipe
 recipe = load_recipe(Path(sys.argv[1])).recipe
 rate = recipe.output.sample_rate
 frames = int(sys.argv[2])
@@ -78,7 +78,7 @@ print(total)
 ENCODERS = """
 import sys, time
 from pedalboard.io import AudioFile
-from lofictl import audio_io
+from lofictl.sound import audio_io
 audio, rate = audio_io.read_audio(sys.argv[1])
 started = time.perf_counter()
 for fmt in sys.argv[3:]:
@@ -105,7 +105,7 @@ def main() -> None:
         music = summary["duration_s"]
 
         # --- the floors -------------------------------------------------------------------
-        from lofictl.soundfonts import find_soundfont
+        from lofictl.sound.soundfonts import find_soundfont
 
         sf2 = find_soundfont("FluidR3_GM.sf2", project / "recipes")
         lock = json.loads((project / recipe).with_name(recipe.stem + ".lock.json").read_text())

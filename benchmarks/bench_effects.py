@@ -1,4 +1,4 @@
-"""lofictl.effects.apply_chain vs the same Pedalboard chain called directly, side by side.
+"""lofictl.sound.effects.apply_chain vs the same Pedalboard chain called directly, side by side.
 
     .venv/bin/python benchmarks/bench_effects.py [--seconds 120]
 
@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pedalboard
 
-from lofictl.effects import apply_chain, build_chain
+from lofictl.sound.effects import apply_chain, build_chain
 
 SR = 44100
 CHAINS = {

@@ -3,11 +3,11 @@
     .venv/bin/python benchmarks/bench_long.py [--minutes 10 60] [--whole 10] [--keep DIR]
 
 Writes a recipe (chords + bass + drums, streaming-safe effect chains, a vinyl overlay, a master
-compressor and a -14 LUFS target) into a temporary folder, composes it with lofictl.compose, and
+compressor and a -14 LUFS target) into a temporary folder, composes it with lofictl.compose.arrangement, and
 runs the audio side in a fresh process per case, so each peak RSS (ru_maxrss) is that case's
 alone:
 
-- stream: lofictl.stream — stems and overlay rendered to float32 WAV block by block, the master
+- stream: lofictl.sound.stream — stems and overlay rendered to float32 WAV block by block, the master
   mixed, measured, limited and written in passes over files, then encoded to flac and mp3;
 - whole: today's whole-array path (build.render_stem, build.render_overlay, read_audio on every
   stem, mix.master, write_audio) for comparison.
@@ -75,8 +75,8 @@ def peak_rss_mb() -> float:
 
 def child(mode: str, minutes: float, folder: Path) -> dict:
     """One case in this process; returns the timings and peak RSS as a dict."""
-    from lofictl import build
-    from lofictl.recipe import load_recipe
+    from lofictl.build import runner as build
+    from lofictl.recipe.load import load_recipe
 
     recipe_path = folder / "recipes" / f"long_{minutes:g}.yaml"
     recipe_path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +101,7 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
     lap("compose")
     stems = []
     if mode == "stream":
-        from lofictl import stream
+        from lofictl.sound import stream
 
         for track in score.tracks:
             spec, inst = recipe.tracks[track.name], plan.instruments[track.name]
@@ -119,7 +119,7 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
             stream.encode_wav_to(out / "master.wav", out / f"master.{fmt}", fmt, sr)
         lap("encode")
     else:
-        from lofictl import audio_io, mix
+        from lofictl.sound import audio_io, mix
 
         for track in score.tracks:
             spec, inst = recipe.tracks[track.name], plan.instruments[track.name]

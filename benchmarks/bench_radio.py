@@ -47,7 +47,7 @@ database: build/bench-radio/radio.db
 
 def alone(station_path: Path, numbers: list[int]) -> list[tuple[int, float, float]]:
     """(number, music seconds, build seconds) for each track, built in this process."""
-    from lofictl.build import build_recipe
+    from lofictl.build.runner import build_recipe
     from lofictl.radio.schedule import Schedule, load_track_recipe
     from lofictl.radio.station import load_station
 
@@ -111,7 +111,7 @@ def _up(port: int, process: subprocess.Popen):
 
 
 def encoder_rtf(wav: Path) -> float:
-    from lofictl.stream import AudioReader
+    from lofictl.sound.stream import AudioReader
 
     with AudioReader(wav) as reader:
         seconds = reader.frames / reader.sample_rate

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_render.py [--minutes 3]
 
 Writes a MIDI file of chords (mido), renders it with `fluidsynth -ni -F out.wav -r 44100` and
-with lofictl.render (render time plus writing a float WAV, like the CLI writes its file), three
+with lofictl.sound.render (render time plus writing a float WAV, like the CLI writes its file), three
 rounds interleaved, and prints the best times and their ratio (target: <= 1.2x).
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import mido
 
-from lofictl.audio_io import write_audio
-from lofictl.render import render_track
-from lofictl.score import Note, Track
-from lofictl.soundfonts import find_soundfont, resolve_preset
+from lofictl.compose.score import Note, Track
+from lofictl.sound.audio_io import write_audio
+from lofictl.sound.render import render_track
+from lofictl.sound.soundfonts import find_soundfont, resolve_preset
 
 SR = 44100
 TEMPO = 80

@@ -15,8 +15,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from lofictl import generate, score, theory, tokens
-from lofictl.nn import sample
+from lofictl.compose import score, theory
+from lofictl.models import generate, tokens
+from lofictl.models.nn import sample
 from lofictl.seeds import derive_seed
 
 PROGRESSION = ["Dm9", "G13", "Cmaj9", "A7b9"]

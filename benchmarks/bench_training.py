@@ -12,10 +12,10 @@ import time
 import jax
 import numpy as np
 
-from lofictl import tokens
-from lofictl.nn import modules
+from lofictl.models import tokens
+from lofictl.models.nn import modules
+from lofictl.models.train import corpus, loop
 from lofictl.seeds import derive_seed
-from lofictl.train import corpus, loop
 
 
 def throughput(kind: str, arch: str, args) -> float:

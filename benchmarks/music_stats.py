@@ -26,9 +26,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lofictl import theory, tokens  # noqa: E402
-from lofictl.models import measures  # noqa: E402
-from lofictl.score import ChordEvent, Note  # noqa: E402
+from lofictl.compose import theory  # noqa: E402
+from lofictl.compose.score import ChordEvent, Note  # noqa: E402
+from lofictl.models import (
+    measures,  # noqa: E402
+    tokens,
+)
 
 TRIADS = {"maj", "min", "dim", "aug", "sus2", "sus4"}
 LENGTHS = {0.25: "16th", 1 / 3: "triplet 8th", 0.5: "8th", 0.75: "dotted 8th", 1.0: "quarter",
@@ -79,8 +82,8 @@ def melody_figures(passages: list[tuple[list[Note], float]]) -> dict:
 
 
 def recipe_figures(path: Path, seeds: int) -> dict:
-    from lofictl.compose import arrangement, compose
-    from lofictl.recipe import load_recipe
+    from lofictl.compose.arrangement import arrangement, compose
+    from lofictl.recipe.load import load_recipe
     sections, tonics, melodies = [], [], []
     for seed in range(seeds):
         sets = [f"seed={seed}"]
@@ -111,7 +114,7 @@ def recipe_figures(path: Path, seeds: int) -> dict:
 
 
 def human_figures() -> dict:
-    from lofictl.train import pop909
+    from lofictl.models.train import pop909
     root = Path(__file__).resolve().parents[1] / "data" / "pop909"
     sections, tonics, melodies = [], [], []
     for p in pop909.read_pop909(root):
@@ -132,8 +135,8 @@ def human_figures() -> dict:
 
 
 def drift_figures(model: Path, seeds: int) -> dict:
-    from lofictl import generate
-    from lofictl.score import ChordEvent as Event
+    from lofictl.compose.score import ChordEvent as Event
+    from lofictl.models import generate
     key = theory.parse_key("D minor")
     progression = ["Dm9", "Bbmaj7", "Gm7", "A7"]
     firsts, lasts = [], []

@@ -2,10 +2,10 @@
 
 
 def main() -> None:
-    from .safety.interrupts import quiet_startup
+    from lofictl.safety.interrupts import quiet_startup
 
     quiet_startup()  # before the imports below, which take seconds on a busy machine
-    from .cli import app
+    from lofictl.cli import app
 
     try:
         app(prog_name="lofictl")

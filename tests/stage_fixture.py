@@ -44,7 +44,7 @@ MELODY = """\
 
 
 def write_impulse_response(path: Path, seed: int = 0) -> None:
-    from lofictl import audio_io
+    from lofictl.sound import audio_io
 
     rng = np.random.default_rng(seed)
     decay = np.exp(-np.arange(2205) / 300.0)

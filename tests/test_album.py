@@ -163,7 +163,7 @@ def test_chapters_cue_and_youtube_format():
 
 def _loud_master(path: Path, seconds: float = 6.0) -> None:
     """A dense, limited master right at -1 dBTP: the case where MP3 peaks overshoot."""
-    from lofictl import audio_io, mix
+    from lofictl.sound import audio_io, mix
 
     rng = np.random.default_rng(3)
     n = int(seconds * 44100)
@@ -184,8 +184,8 @@ def test_tags_read_back_by_mutagen_and_ffprobe(tmp_path):
     from mutagen.id3 import ID3
 
     from lofictl.album.cover import as_cover, draw_cover
+    from lofictl.build.verify import read_provenance
     from lofictl.export import encode, tags
-    from lofictl.verify import read_provenance
 
     master = tmp_path / "master.wav"
     _loud_master(master)
@@ -297,8 +297,8 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path):
     assert lock["mix"]["duration_s"] == pytest.approx(2.0 + 2.4 + lock["tracks"][2]["duration_s"], abs=1e-4)
 
     # Each track's lock entry says how to rebuild it alone, and that gives the same master.
-    from lofictl.build import build_recipe
-    from lofictl.recipe import load_recipe
+    from lofictl.build.runner import build_recipe
+    from lofictl.recipe.load import load_recipe
 
     second = lock["tracks"][1]
     single = build_recipe(load_recipe(tmp_path / second["recipe"], second["overrides"]), out_dir=tmp_path / "one",
@@ -335,10 +335,10 @@ def test_the_readme_album_and_the_example_album_plan(tmp_path):
 def test_a_single_build_tags_its_flac_and_mp3_and_keeps_the_mp3_under_the_ceiling(tmp_path):
     from mutagen.id3 import ID3
 
-    from lofictl.build import build_recipe
+    from lofictl.build.runner import build_recipe
+    from lofictl.build.verify import read_provenance
     from lofictl.export.encode import true_peak_of_file
-    from lofictl.recipe import load_recipe
-    from lofictl.verify import read_provenance
+    from lofictl.recipe.load import load_recipe
 
     (tmp_path / "recipes").mkdir()
     path = tmp_path / "recipes" / "tiny.yaml"
@@ -355,7 +355,7 @@ def test_a_single_build_tags_its_flac_and_mp3_and_keeps_the_mp3_under_the_ceilin
 def test_cache_prune_drops_least_recently_used_entries_first(tmp_path):
     import os
 
-    from lofictl.cache import Cache, parse_size
+    from lofictl.build.cache import Cache, parse_size
 
     cache = Cache(tmp_path / "cache")
     for index, size in enumerate((3000, 2000, 1000)):
@@ -389,9 +389,9 @@ def test_a_shared_fsspec_cache_serves_another_machine(tmp_path, monkeypatch):
     """Two 'machines' (two local caches) behind one fsspec store: the second restores everything."""
     import shutil
 
-    from lofictl import build as b
-    from lofictl import stream
     from lofictl.album.run import build_album
+    from lofictl.build import runner as b
+    from lofictl.sound import stream
 
     path = write_album(tmp_path, ALBUM.format(extra="").replace("video: {width: 320, height: 240}", "video: false"))
     shared = f"file://{tmp_path / 'shared'}"

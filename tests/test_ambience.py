@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from pedalboard.io import AudioFile
 
-from lofictl.ambience import KINDS, generate, load_overlay, loop_to_length, main, place_overlay
-from lofictl.audio_io import write_audio
 from lofictl.errors import LofictlError
+from lofictl.sound.ambience import KINDS, generate, load_overlay, loop_to_length, main, place_overlay
+from lofictl.sound.audio_io import write_audio
 
 SR = 44100
 EFFECTS = Path(__file__).resolve().parent.parent / "effects"

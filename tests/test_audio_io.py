@@ -9,8 +9,8 @@ import wave
 import numpy as np
 import pytest
 
-from lofictl.audio_io import read_audio, write_audio
 from lofictl.errors import LofictlError
+from lofictl.sound.audio_io import read_audio, write_audio
 
 SR = 44100
 
@@ -76,7 +76,7 @@ def test_the_same_audio_gives_the_same_bytes(tmp_path, audio, name):
 
 def test_mp3_bytes_do_not_depend_on_the_process(tmp_path, audio):
     np.save(tmp_path / "audio.npy", audio)
-    program = ("import numpy as np, sys, hashlib; from lofictl.audio_io import write_audio; "
+    program = ("import numpy as np, sys, hashlib; from lofictl.sound.audio_io import write_audio; "
                "p = write_audio(sys.argv[2], np.load(sys.argv[1]), 44100); "
                "print(hashlib.sha256(open(p, 'rb').read()).hexdigest())")
     runs = {subprocess.run([sys.executable, "-c", program, str(tmp_path / "audio.npy"), str(tmp_path / f"{i}.mp3")],

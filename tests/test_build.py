@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from conftest import REPO, SMALL_RECIPE
 
-from lofictl import build as b
-from lofictl.batch import build_many
+from lofictl.build import runner as b
+from lofictl.build.batch import build_many
+from lofictl.build.verify import diff_recipe, read_provenance, verify_recipe
 from lofictl.errors import LofictlError
-from lofictl.recipe import load_recipe
-from lofictl.verify import diff_recipe, read_provenance, verify_recipe
+from lofictl.recipe.load import load_recipe
 
 TINY = SMALL_RECIPE.replace("length: 4 bars", "length: 2 bars")
 
@@ -31,7 +31,7 @@ def hashes(folder: Path) -> dict[str, str]:
 def spy(monkeypatch):
     """Counts calls of the functions that do a stage's real work."""
     calls = {"compose": 0, "render": 0}
-    from lofictl import stream
+    from lofictl.sound import stream
 
     compose, render = b.compose_score, stream.render_stem_to_wav
 
@@ -249,7 +249,7 @@ def test_send_bus_is_a_stage_and_a_stem(write_recipe):
 
 
 def test_kick_duck_gain_shape_and_blocks():
-    from lofictl.mix import kick_duck_gain
+    from lofictl.sound.mix import kick_duck_gain
 
     kicks = np.array([1000, 5000])
     whole = kick_duck_gain(kicks, 0, 8000, 44100, 6.0, 30.0)
@@ -263,7 +263,7 @@ def test_kick_duck_gain_shape_and_blocks():
 
 
 def test_ducked_track_dips_under_the_kick(write_recipe):
-    from lofictl import audio_io
+    from lofictl.sound import audio_io
 
     path = write_recipe(TINY)
     plain = b.build_recipe(load_recipe(path), quiet=True, out_dir=path.parent.parent / "plain")
@@ -316,14 +316,14 @@ def _gated_recipe(write_recipe, temperature, gate=None):
 def _train_copycat(project, pieces, summary=None):
     """A tiny melody model whose training data is `pieces` (its weights depend on the seed only,
     so retraining it on other pieces changes its n-gram index, not what it plays)."""
-    from lofictl.train import loop
+    from lofictl.models.train import loop
     config = loop.TrainConfig(kind="melody", hidden=16, layers=1, embed=8, seq_len=16, batch_size=4)
     loop.write_untrained(pieces, config, project / "models" / "copycat", summary or {"corpus": "test"})
 
 
 def _copy_into_training_data(project, result):
     """Make the melody a build just wrote the model's whole training data."""
-    from lofictl.train import corpus
+    from lofictl.models.train import corpus
     folder = project / "copied"
     folder.mkdir(exist_ok=True)
     shutil.copy(result.out_dir / "midi" / "melody.mid", folder / "melody.mid")
@@ -336,7 +336,7 @@ def _gate_line(path) -> int:
 
 
 def test_originality_gate_resamples_a_melody_that_copies_the_training_data(write_recipe, project):
-    from lofictl.train import corpus
+    from lofictl.models.train import corpus
     _train_copycat(project, corpus.synthetic_pieces(3))
     first = b.build_recipe(load_recipe(_gated_recipe(write_recipe, 1.0)), quiet=True, midi_only=True,
                            out_dir=project / "first")
@@ -358,8 +358,8 @@ def _ignore_the_seed(model):
     eighth at one velocity, no rests (so eight bars hold 64 notes, plenty of 15-note windows)."""
     import numpy as np
 
-    from lofictl import tokens
-    from lofictl.nn import checkpoint
+    from lofictl.models import tokens
+    from lofictl.models.nn import checkpoint
     meta, params = checkpoint.load(model)
     layers = {k: dict(v) for k, v in params["params"].items()}
     layers["head_0"] = {"kernel": np.asarray(layers["head_0"]["kernel"]) * 1e5,
@@ -375,7 +375,7 @@ def _ignore_the_seed(model):
 
 
 def test_originality_gate_fails_with_exit_2_when_every_resample_copies(write_recipe, project):
-    from lofictl.train import corpus
+    from lofictl.models.train import corpus
     _train_copycat(project, corpus.synthetic_pieces(3))
     _ignore_the_seed(project / "models" / "copycat")
     first = b.build_recipe(load_recipe(_gated_recipe(write_recipe, 1.0)), quiet=True, midi_only=True,
@@ -396,7 +396,7 @@ def test_originality_gate_fails_with_exit_2_when_every_resample_copies(write_rec
 
 
 def test_gate_errors_point_at_the_max_overlap_15_line(write_recipe, project):
-    from lofictl.train import corpus
+    from lofictl.models.train import corpus
     _train_copycat(project, corpus.synthetic_pieces(3))
     model = project / "models" / "copycat"
     (model / "ngrams.npy").unlink()  # an old model: no index
@@ -412,7 +412,7 @@ def test_gate_errors_point_at_the_max_overlap_15_line(write_recipe, project):
     with pytest.raises(LofictlError, match="other training data") as info:
         b.prepare(load_recipe(path))
     assert where in str(info.value)
-    from lofictl.train import loop
+    from lofictl.models.train import loop
     loop.write_untrained(corpus.synthetic_pieces(3), loop.TrainConfig(kind="chords", arch="chord-lstm", hidden=16,
                                                                       layers=1, embed=8), project / "models" / "cc")
     chords_gate = TINY.replace('    progression: "Dm9 G13 Cmaj9 A7b9"\n', '    generate: {model: models/cc, '

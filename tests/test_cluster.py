@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_album import write_album
 
-from lofictl.build import lock_text
+from lofictl.build.runner import lock_text
 
 distributed = pytest.importorskip("distributed")
 
@@ -69,7 +69,7 @@ def test_album_lock_is_the_same_serial_one_worker_two_workers_and_after_a_worker
 def test_batch_build_on_a_local_cluster_equals_serial(write_recipe, project):
     from conftest import SMALL_RECIPE
 
-    from lofictl.batch import build_many
+    from lofictl.build.batch import build_many
 
     first = write_recipe(SMALL_RECIPE, "first")
     second = write_recipe(SMALL_RECIPE.replace("seed: 7", "seed: 8"), "second")

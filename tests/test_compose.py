@@ -3,9 +3,9 @@
 import pytest
 from conftest import SMALL_RECIPE
 
-from lofictl import theory
-from lofictl.compose import arrangement, compose, swing_beat
-from lofictl.recipe import load_recipe
+from lofictl.compose import theory
+from lofictl.compose.arrangement import arrangement, compose, swing_beat
+from lofictl.recipe.load import load_recipe
 
 SECTIONS = SMALL_RECIPE.replace("length: 4 bars\n", """\
 sections:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from lofictl import theory
-from lofictl.compose import compose
+from lofictl.compose import theory
+from lofictl.compose.arrangement import compose
 from lofictl.errors import LofictlError
-from lofictl.recipe import load_recipe
+from lofictl.recipe.load import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = {"chords": REPO / "models" / "lofi-chords", "melody": REPO / "models" / "lofi-melody"}

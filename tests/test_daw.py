@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lofictl import daw
-from lofictl.compose import compose
+from lofictl.compose.arrangement import compose
+from lofictl.compose.score import Score
 from lofictl.errors import LofictlError
-from lofictl.midi import assign_channels
-from lofictl.recipe import parse_recipe_text
-from lofictl.score import Score
+from lofictl.export import daw
+from lofictl.export.midi import assign_channels
+from lofictl.recipe.load import parse_recipe_text
 
 DATA = Path(__file__).parent / "data" / "dawproject"
 SR = 44100

@@ -5,10 +5,10 @@ import pytest
 from conftest import SMALL_RECIPE
 from typer.testing import CliRunner
 
-from lofictl import daw
-from lofictl.build import build_recipe
+from lofictl.build.runner import build_recipe
 from lofictl.cli import app
-from lofictl.recipe import load_recipe
+from lofictl.export import daw
+from lofictl.recipe.load import load_recipe
 
 runner = CliRunner()
 
@@ -62,7 +62,7 @@ def test_reaper_and_dawproject_read_back(write_recipe, project):
 def test_midi_clip_loops_in_recipe_tempo(write_recipe, project):
     write_clip(project)
     result = build_recipe(load_recipe(write_recipe(daw_recipe("daw: []"))), quiet=True, midi_only=True)
-    from lofictl.midi import midi_to_score
+    from lofictl.export.midi import midi_to_score
 
     score = midi_to_score(result.out_dir / "midi" / "test_loop.mid")
     keys = score.track("keys")
@@ -111,7 +111,7 @@ def test_example_midi_reads_back_in_music21(tmp_path):
     import music21
     from conftest import REPO
 
-    from lofictl.midi import midi_to_score
+    from lofictl.export.midi import midi_to_score
 
     project = tmp_path / "p"
     for folder in ("recipes", "models", "effects"):

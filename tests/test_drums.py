@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lofictl import drums
-from lofictl.drums import DRUM_NOTE_BEATS, KIT, PATTERNS, drum_notes, pattern_names
+from lofictl.compose import drums
+from lofictl.compose.drums import DRUM_NOTE_BEATS, KIT, PATTERNS, drum_notes, pattern_names
 from lofictl.errors import LofictlError
 
 SPB = 60 / 72  # seconds per beat at 72 BPM

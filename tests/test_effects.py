@@ -4,7 +4,8 @@ import numpy as np
 import pedalboard
 import pytest
 
-from lofictl.effects import (
+from lofictl.errors import LofictlError
+from lofictl.sound.effects import (
     PRESETS,
     WHOLE_ONLY,
     apply_chain,
@@ -15,7 +16,6 @@ from lofictl.effects import (
     plugin_classes,
     validate_chain,
 )
-from lofictl.errors import LofictlError
 
 SR = 44100
 FIELD = ("tracks", "chords", "effects")

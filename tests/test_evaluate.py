@@ -12,13 +12,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from lofictl import evaluate as ev
-from lofictl import theory
 from lofictl.cli import user_errors
+from lofictl.compose import theory
+from lofictl.compose.score import ChordEvent, Note
 from lofictl.errors import LofictlError
+from lofictl.models import evaluate as ev
 from lofictl.models import ngrams as ng
-from lofictl.score import ChordEvent, Note
-from lofictl.train import corpus, loop
+from lofictl.models.train import corpus, loop
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = dict(hidden=16, layers=1, embed=8, seq_len=16, batch_size=4)
@@ -315,7 +315,7 @@ def test_eval_midi_reads_the_key_signature(tmp_path, signature, key):
 
 
 def test_eval_midi_prefers_lofictls_mode_text_to_the_signature(tmp_path):
-    from lofictl import midi
+    from lofictl.export import midi
     song = tmp_path / "dorian.mid"
     write_song(song, tonic=2)
     mid = mido.MidiFile(str(song))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import SMALL_RECIPE
 
-from lofictl.compose import arrangement, compose
+from lofictl.compose.arrangement import arrangement, compose
 from lofictl.errors import LofictlError
 
 SONG = SMALL_RECIPE.replace("length: 4 bars\n", """\
@@ -21,7 +21,7 @@ sections:
 
 
 def _recipe(overrides: list[str], text: str = SONG):
-    from lofictl.recipe import parse_yaml, validate_data
+    from lofictl.recipe.load import parse_yaml, validate_data
 
     data, positions = parse_yaml(text, Path("recipes/song.yaml"))
     return validate_data(data, positions, Path("recipes/song.yaml"), overrides).recipe

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lofictl import generate, score, theory, tokens
+from lofictl.compose import score, theory
 from lofictl.errors import LofictlError
-from lofictl.train import corpus, loop
+from lofictl.models import generate, tokens
+from lofictl.models.train import corpus, loop
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = {"chords": REPO / "models" / "lofi-chords", "melody": REPO / "models" / "lofi-melody"}
@@ -144,7 +145,7 @@ def test_model_info_for_the_lock_file(models):
 
 
 def test_shipped_models_are_pop909_and_follow_the_chords():
-    from lofictl.nn import checkpoint
+    from lofictl.models.nn import checkpoint
     for kind, path in SHIPPED.items():
         meta = checkpoint.read_meta(path)
         (source,) = meta["data"]["sources"]

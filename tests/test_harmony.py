@@ -10,12 +10,12 @@ import pytest
 from conftest import REPO
 from music21 import harmony as m21harmony
 
-from lofictl import theory
-from lofictl.compose import compose
+from lofictl.compose import theory
+from lofictl.compose.arrangement import compose
 from lofictl.compose.harmony import detect_chords
+from lofictl.compose.score import Note
 from lofictl.errors import LofictlError
-from lofictl.recipe import load_recipe
-from lofictl.score import Note
+from lofictl.recipe.load import load_recipe
 
 PROGRESSION = ["Dm9", "G13", "Cmaj9", "A7b9", "Fmaj7", "Em7b5", "Bbmaj7#11", "C7sus4", "Am", "E7#9", "Db69",
                "F#m11"]
@@ -128,7 +128,7 @@ def test_melody_and_bass_follow_a_clip(write_recipe, project):
 
 
 def _notes(project: Path):
-    from lofictl.midi import read_midi_clip
+    from lofictl.export.midi import read_midi_clip
 
     return read_midi_clip(project / "recipes" / "clips" / "keys.mid")
 
@@ -139,7 +139,7 @@ def test_a_recipe_names_its_harmony_and_followers_can_name_a_clip(write_recipe, 
     text = CLIP_RECIPE.replace("  bass: {part: bass}\n", "  pad: {part: midi, file: clips/pad.mid, loop: false}\n"
                                "  bass: {part: bass}\n  bass2: {part: bass, follow: keys}\n")
     path = write_recipe(text.replace("length: 8 bars\n", "length: 4 bars\nharmony: pad\n"))
-    from lofictl.build import compose_score, prepare
+    from lofictl.build.runner import compose_score, prepare
 
     score = compose_score(prepare(load_recipe(path)))
     assert [c.symbol for c in score.chords] == ["G", "Am"]  # the pad leads: 2 bars each, then held

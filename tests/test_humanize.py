@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import REPO, SMALL_RECIPE
 
-from lofictl.compose import compose
+from lofictl.compose.arrangement import compose
 from lofictl.errors import LofictlError
-from lofictl.recipe import parse_recipe_text
+from lofictl.recipe.load import parse_recipe_text
 
 LOOSE = SMALL_RECIPE.replace("length: 4 bars\n", """\
 sections:

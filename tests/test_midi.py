@@ -7,9 +7,10 @@ from collections import Counter
 import mido
 import pytest
 
-from lofictl.drums import drum_notes
+from lofictl.compose.drums import drum_notes
+from lofictl.compose.score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection, Score, Track
 from lofictl.errors import LofictlError
-from lofictl.midi import (
+from lofictl.export.midi import (
     assign_channels,
     midi_bytes,
     midi_key_signature,
@@ -19,7 +20,6 @@ from lofictl.midi import (
     track_to_midi,
     write_midi,
 )
-from lofictl.score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection, Score, Track
 
 TPB = 480
 

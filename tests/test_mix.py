@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage, signal
 
-from lofictl.mix import (
+from lofictl.compose.score import Note, Track
+from lofictl.sound.mix import (
     _shift_filter,
     apply_gain_pan,
     audible,
@@ -16,9 +17,8 @@ from lofictl.mix import (
     pan_gains,
     true_peak,
 )
-from lofictl.render import render_track
-from lofictl.score import Note, Track
-from lofictl.soundfonts import find_soundfont, resolve_preset
+from lofictl.sound.render import render_track
+from lofictl.sound.soundfonts import find_soundfont, resolve_preset
 
 SR = 44100
 

@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lofictl import tokens
-from lofictl.cache import sha256_file
+from lofictl.build.cache import sha256_file
 from lofictl.errors import LofictlError
-from lofictl.nn import checkpoint, sample
-from lofictl.train import corpus, loop
+from lofictl.models import tokens
+from lofictl.models.nn import checkpoint, sample
+from lofictl.models.train import corpus, loop
 
 SMALL = dict(hidden=16, layers=1, embed=8, seq_len=16, batch_size=4)
 
@@ -123,7 +123,8 @@ def test_loop_penalty_discourages_repeating_an_ngram():
 
 
 def test_sampler_compiles_once_for_different_settings(models):
-    from lofictl import generate, score, theory
+    from lofictl.compose import score, theory
+    from lofictl.models import generate
     key = theory.parse_key("C major")
     chords = [score.ChordEvent(0, 4, "C"), score.ChordEvent(4, 4, "G7")]
     for temperature, top_p in ((1.0, 1.0), (0.7, 0.9), (1.3, 0.5)):
@@ -135,7 +136,8 @@ def test_sampler_compiles_once_for_different_settings(models):
 def test_same_seed_same_tokens_across_processes(models):
     script = textwrap.dedent(f"""
         from pathlib import Path
-        from lofictl import generate, score, theory
+        from lofictl.models import generate
+        from lofictl.compose import score, theory
         key = theory.parse_key("D minor")
         chords = [score.ChordEvent(0, 4, "Dm9"), score.ChordEvent(4, 4, "G13")]
         notes = generate.generate_melody(Path({str(models / 'three-embeddings')!r}), key, chords, 8, seed=42)
@@ -150,7 +152,7 @@ def test_same_seed_same_tokens_across_processes(models):
 
 def test_single_steps_equal_the_sequence_pass():
     """The sampler's one-step path and training's scanned path are the same network."""
-    from lofictl.nn import modules
+    from lofictl.models.nn import modules
     model = modules.TokenLSTM(heads=(tokens.N_PITCH, tokens.N_DURATION, tokens.N_VELOCITY), hidden=8, layers=2,
                               embed=4, chord_vocab=tokens.N_CHORD)
     inputs = modules.dummy_inputs(model, 2, 5)
@@ -181,7 +183,7 @@ def test_register_home_is_the_first_notes_and_rests_leave_it():
 
 
 def test_anchor_tilts_back_towards_home_and_echo_favours_what_came_four_bars_before(models):
-    from lofictl import generate
+    from lofictl.models import generate
     model = generate.load_model(models / "three-embeddings")
     sampler = model.sampler
     cond = {"scale_mask": jnp.ones(12), "range_mask": jnp.zeros(tokens.N_PITCH), "scale_strength": 0.0,

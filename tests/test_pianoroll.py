@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import struct
 
-from lofictl.drums import drum_notes
-from lofictl.pianoroll import pianoroll_png, render_pianoroll
-from lofictl.score import ChordEvent, Note, PlacedSection, Score, Track
+from lofictl.compose.drums import drum_notes
+from lofictl.compose.score import ChordEvent, Note, PlacedSection, Score, Track
+from lofictl.export.pianoroll import pianoroll_png, render_pianoroll
 
 
 def make_score(bars=16, numerator=4, denominator=4, with_drums=True) -> Score:

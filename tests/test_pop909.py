@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lofictl import theory, tokens
+from lofictl.compose import theory
 from lofictl.errors import LofictlError
-from lofictl.train import corpus, loop, pop909
+from lofictl.models import tokens
+from lofictl.models.train import corpus, loop, pop909
 
 DATA = Path(__file__).parent / "data" / "pop909"
 

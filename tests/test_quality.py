@@ -10,12 +10,13 @@ import typer
 from test_evaluate import SMALL, write_song
 from typer.testing import CliRunner
 
-from lofictl import generate, theory
 from lofictl.cli import user_errors
+from lofictl.compose import theory
+from lofictl.compose.score import ChordEvent, Note
+from lofictl.models import generate
 from lofictl.models import measures as m
 from lofictl.models import quality as q
-from lofictl.score import ChordEvent, Note
-from lofictl.train import corpus, loop
+from lofictl.models.train import corpus, loop
 
 
 def line(pitches, duration=1.0, start=0.0):
@@ -283,7 +284,7 @@ def test_eval_command_bad_input_exit_2(app, lab, args, message):
 
 def test_pop909_test_split_is_the_default_reference():
     pieces, what = q.held_out_pieces(None, [])
-    from lofictl.train import pop909
+    from lofictl.models.train import pop909
     songs = {pop909.song_of(p.name) for p in pieces}
     assert what.startswith("POP909 test split") and all(pop909.split_of(s) == "test" for s in songs)
     assert len(songs) > 80

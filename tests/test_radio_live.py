@@ -169,7 +169,7 @@ def test_stream_is_continuous_across_a_track_boundary(live):
     # and what we heard after the fade is that track's own audio
     track = live.work / "tracks" / f"{seam['number']:07d}"
     master = next(track.glob("*.wav"))
-    from lofictl.stream import AudioReader
+    from lofictl.sound.stream import AudioReader
 
     with AudioReader(master) as reader:
         reference = reader.read(0, reader.frames).mean(axis=0)

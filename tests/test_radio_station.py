@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SMALL_RECIPE
 
-from lofictl import theory
+from lofictl.compose import theory
 from lofictl.errors import LofictlError
 from lofictl.radio.keep import keep_track
 from lofictl.radio.schedule import (
@@ -24,7 +24,7 @@ from lofictl.radio.schedule import (
     track_recipe_text,
 )
 from lofictl.radio.station import load_station
-from lofictl.recipe import load_recipe
+from lofictl.recipe.load import load_recipe
 
 STATION = """\
 station: 1

@@ -6,7 +6,7 @@ import pytest
 from conftest import SMALL_RECIPE
 
 from lofictl.errors import LofictlError
-from lofictl.recipe import json_schema, load_recipe, parse_recipe_text
+from lofictl.recipe.load import json_schema, load_recipe, parse_recipe_text
 
 
 def error_for(write_recipe, text: str) -> str:
@@ -152,7 +152,7 @@ def test_parse_from_text_has_lines():
 
 
 def test_the_readme_recipe_is_valid():
-    from lofictl.build import prepare
+    from lofictl.build.runner import prepare
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     block = readme.split("## A recipe", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]

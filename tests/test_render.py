@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
+from lofictl.compose.score import Note, Track
 from lofictl.errors import LofictlError
-from lofictl.render import DEFAULT_GAIN, FLUID_BUFSIZE, fluidsynth_version, render_track
-from lofictl.score import Note, Track
-from lofictl.soundfonts import Preset, find_soundfont, resolve_preset
+from lofictl.sound.render import DEFAULT_GAIN, FLUID_BUFSIZE, fluidsynth_version, render_track
+from lofictl.sound.soundfonts import Preset, find_soundfont, resolve_preset
 
 SR = 44100
 SPB = 0.75  # 80 bpm
@@ -62,9 +62,9 @@ def test_same_bytes_in_two_processes(gm, keys):
     program = f"""
 import hashlib
 from pathlib import Path
-from lofictl.render import render_track
-from lofictl.score import Note, Track
-from lofictl.soundfonts import Preset
+from lofictl.sound.render import render_track
+from lofictl.compose.score import Note, Track
+from lofictl.sound.soundfonts import Preset
 track = Track("chords", "chords", {CHORDS.notes!r})
 audio = render_track(track, {SPB!r}, Path({str(gm)!r}), Preset({keys.bank}, {keys.program}, {keys.name!r}), {SR}, {2 * SR})
 print(hashlib.sha256(audio.tobytes()).hexdigest())

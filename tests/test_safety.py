@@ -22,13 +22,13 @@ from conftest import SMALL_RECIPE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lofictl import build as b
+from lofictl.build import runner as b
 from lofictl.errors import LofictlError, one_line
-from lofictl.recipe import load_recipe
+from lofictl.recipe.load import load_recipe
+from lofictl.recipe.yamlfile import parse_yaml
 from lofictl.safety import names
 from lofictl.safety import outputs as rule
 from lofictl.safety.paths import PathRefused, confine, inside
-from lofictl.yamlfile import parse_yaml
 
 TINY = SMALL_RECIPE.replace("length: 4 bars", "length: 1 bar")
 HOSTILE_TEXT = st.lists(st.sampled_from(list("./\\~-_ .aZé夜🌧[]{}*?$`'\"\n\t\0:|<>") + ["..", "../", "/."]),
@@ -221,7 +221,7 @@ def test_every_file_a_recipe_names_obeys_the_path_rule(write_recipe, project, tm
 
 
 def test_model_weights_stay_in_the_model_folder(tmp_path):
-    from lofictl.nn.meta import read_meta
+    from lofictl.models.nn.meta import read_meta
 
     model = tmp_path / "m"
     shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "lofi-melody", model)
@@ -310,7 +310,7 @@ def test_limits_hold_whatever_way_they_are_reached(write_recipe, change, field):
 
 
 def test_every_float_plugin_parameter_has_a_sane_range():
-    from lofictl import effects
+    from lofictl.sound import effects
 
     missing = [(name, p.name) for name in effects.plugin_classes() for p in effects.plugin_params(name).values()
                if p.kind == "float" and (effects.RANGES.get((name, p.name)) is None
@@ -342,7 +342,7 @@ def test_odd_values_through_the_cli(write_recipe, project):
     one_clear_line(result)
     assert len(result.stderr) < 800
     path = write_recipe(TINY)
-    from lofictl.verify import diff_recipe, verify_recipe
+    from lofictl.build.verify import diff_recipe, verify_recipe
 
     for damaged in ('{"lofictl_lock": 1, "stages": [1, 2]}', "[1]", "{",
                     '{"lofictl_lock": 1, "stages": {"mix": {"key": 1, "inputs": {}}}}',

@@ -1,12 +1,12 @@
-"""lofictl.sequence: bar-aligned equal-power crossfades, sample-exact outside the fades."""
+"""lofictl.sound.sequence: bar-aligned equal-power crossfades, sample-exact outside the fades."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lofictl import audio_io
-from lofictl.sequence import Clip, Sequencer, equal_power, iter_sequence
+from lofictl.sound import audio_io
+from lofictl.sound.sequence import Clip, Sequencer, equal_power, iter_sequence
 
 RATE = 8000
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lofictl.errors import LofictlError
-from lofictl.soundfonts import (
+from lofictl.sound.soundfonts import (
     DRUM_BANK,
     Preset,
     find_soundfont,
@@ -123,7 +123,7 @@ def test_missing_soundfont_lists_folders_and_close_names(tmp_path):
 
 
 def test_default_kit_is_bank_128_or_a_drum_only_fonts_single_preset(gm, tmp_path):
-    from lofictl.soundfonts import default_kit
+    from lofictl.sound.soundfonts import default_kit
 
     assert default_kit(gm) == Preset(DRUM_BANK, 0, "Standard")
     (tmp_path / "kit.sf2").write_bytes(tiny_sf2([("My Kit", 0, 0)]))
@@ -138,10 +138,10 @@ def test_the_example_recipes_kits_are_found_and_play(name):
     """The SoundFonts scripts/dev.sh installs: found by name (sf3 too), each kit piece sounds."""
     import numpy as np
 
-    from lofictl.drums import KIT
-    from lofictl.render import render_track
-    from lofictl.score import DRUM_CHANNEL, Note, Track
-    from lofictl.soundfonts import default_kit
+    from lofictl.compose.drums import KIT
+    from lofictl.compose.score import DRUM_CHANNEL, Note, Track
+    from lofictl.sound.render import render_track
+    from lofictl.sound.soundfonts import default_kit
 
     path = find_soundfont(name, None)
     kit = default_kit(path)

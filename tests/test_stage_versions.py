@@ -19,10 +19,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from stage_fixture import STAGE_TYPES, make_project, write_clip, write_impulse_response  # noqa: E402
 
-from lofictl import build as b  # noqa: E402
-from lofictl.recipe import load_recipe  # noqa: E402
+from lofictl.build import runner as b  # noqa: E402
+from lofictl.build.verify import diff_recipe, verify_recipe  # noqa: E402
+from lofictl.recipe.load import load_recipe  # noqa: E402
 from lofictl.safety import fingerprints  # noqa: E402
-from lofictl.verify import diff_recipe, verify_recipe  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "data" / "stage_golden.json"
 # What depends on what: a stage re-runs only if it, or one of these upstream stages, changed.
@@ -177,10 +177,10 @@ def test_an_edited_source_file_misses_the_cache_but_not_the_lock(built, monkeypa
     the cache's point of view, and leaves the stage keys of the lock as they were."""
     path, before = built
     stem_files = fingerprints.closure(fingerprints.STAGE_MODULES["stem"])
-    assert fingerprints.module_file("lofictl.render") in stem_files
-    assert fingerprints.module_file("lofictl.render") not in fingerprints.closure(fingerprints.STAGE_MODULES["compose"])
+    assert fingerprints.module_file("lofictl.sound.render") in stem_files
+    assert fingerprints.module_file("lofictl.sound.render") not in fingerprints.closure(fingerprints.STAGE_MODULES["compose"])
     digests = {stage: fingerprints.source_digest(stage) for stage in fingerprints.STAGE_VERSIONS}
-    edited = {stage for stage in digests if fingerprints.module_file("lofictl.daw")
+    edited = {stage for stage in digests if fingerprints.module_file("lofictl.export.daw")
               in fingerprints.closure(fingerprints.STAGE_MODULES[stage])}
     assert edited == {"export"}
     monkeypatch.setattr(fingerprints, "source_digest",

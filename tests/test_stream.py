@@ -6,10 +6,11 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from lofictl import audio_io, build, effects, mix, render, stream
-from lofictl.recipe import load_recipe
-from lofictl.score import Note, Track
-from lofictl.soundfonts import find_soundfont, resolve_preset
+from lofictl.build import runner as build
+from lofictl.compose.score import Note, Track
+from lofictl.recipe.load import load_recipe
+from lofictl.sound import audio_io, effects, mix, render, stream
+from lofictl.sound.soundfonts import find_soundfont, resolve_preset
 
 SR = 44100
 SPB = 0.5  # 120 bpm
@@ -259,7 +260,7 @@ def test_stems_of_different_lengths_are_refused(stems, tmp_path):
 
 
 def test_send_bus_returns_only_the_wet_signal(tmp_path):
-    from lofictl.recipe import DEFAULT_BUS
+    from lofictl.recipe.load import DEFAULT_BUS
 
     click = np.zeros((2, SR), np.float32)
     click[:, 100] = 1.0

@@ -11,12 +11,12 @@ import pytest
 import soundfile as sf
 from conftest import SMALL_RECIPE
 
-from lofictl import daw, midi
-from lofictl.build import build_recipe
-from lofictl.compose import compose
+from lofictl.build.runner import build_recipe
+from lofictl.compose.arrangement import compose
+from lofictl.compose.score import Note, TempoMap, Track
 from lofictl.errors import LofictlError
-from lofictl.recipe import load_recipe, parse_recipe_text
-from lofictl.score import Note, TempoMap, Track
+from lofictl.export import daw, midi
+from lofictl.recipe.load import load_recipe, parse_recipe_text
 
 DATA = Path(__file__).parent / "data" / "dawproject"
 TEMPOS = SMALL_RECIPE.replace("length: 4 bars\n", """\
@@ -82,7 +82,7 @@ def test_midi_carries_the_tempo_map_and_reads_it_back():
 
 def test_audio_follows_the_tempo_map():
     # One rim click on beat 8: at 60 BPM for 4 beats, then 120, it sounds at 6 s (not 8 s or 4 s).
-    from lofictl import render, soundfonts
+    from lofictl.sound import render, soundfonts
 
     font = soundfonts.find_soundfont("FluidR3_GM.sf2", Path("."))
     preset = soundfonts.resolve_preset(font, bank=soundfonts.DRUM_BANK, program=0)

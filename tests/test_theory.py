@@ -1,6 +1,6 @@
 import pytest
 
-from lofictl import theory
+from lofictl.compose import theory
 
 
 @pytest.mark.parametrize("symbol, pcs", [

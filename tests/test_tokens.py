@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from lofictl import theory, tokens
+from lofictl.compose import theory
+from lofictl.models import tokens
 
 
 @pytest.mark.parametrize("tonic", range(12))

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lofictl import tokens
 from lofictl.errors import LofictlError
-from lofictl.nn import checkpoint
-from lofictl.train import corpus, loop
-from lofictl.train.command import train_app
+from lofictl.models import tokens
+from lofictl.models.nn import checkpoint
+from lofictl.models.train import corpus, loop
+from lofictl.models.train.command import train_app
 
 # One shape for most tests: runs that differ only in seed or data share one compilation.
 TINY = dict(steps=20, batch_size=8, hidden=16, layers=1, embed=8, seq_len=16, eval_every=5, patience=100, lr=1e-2)
@@ -209,7 +209,8 @@ def test_train_command_reports_user_errors(tmp_path):
 @pytest.mark.slow
 def test_model_trained_on_chorales_follows_its_chords(tmp_path):
     """A few minutes of real training: melodies sit on chord tones far above chance (0.44)."""
-    from lofictl import generate, score, theory
+    from lofictl.compose import score, theory
+    from lofictl.models import generate
     pieces, summary = corpus.load_corpus("music21:bach", limit=60)
     config = loop.TrainConfig(steps=300, batch_size=16, hidden=64, embed=32, seq_len=32, eval_every=100)
     loop.train(pieces, summary, config, tmp_path / "m", "t", progress=False)

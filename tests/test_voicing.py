@@ -7,7 +7,7 @@ import pytest
 from music21 import chord as m21chord
 from music21 import harmony, interval, pitch
 
-from lofictl import theory
+from lofictl.compose import theory
 
 # Our quality suffixes that music21's figure parser spells another way. A quality added to
 # theory.QUALITIES that music21 cannot read fails here until it gets a spelling.

@@ -9,10 +9,10 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from lofictl import wizard
 from lofictl.cli import user_errors
 from lofictl.errors import EXIT_USER_ERROR, LofictlError
-from lofictl.recipe import load_recipe, parse_recipe_text
+from lofictl.recipe import wizard
+from lofictl.recipe.load import load_recipe, parse_recipe_text
 
 
 def _parse(text: str):
@@ -92,7 +92,7 @@ def test_titles_are_quoted_safely_and_make_tidy_file_names():
 
 
 def test_the_effects_presets_offered_exist():
-    from lofictl.effects import PRESETS
+    from lofictl.sound.effects import PRESETS
 
     assert set(wizard.EFFECT_PRESETS) - {"none"} <= set(PRESETS)
 
@@ -184,7 +184,7 @@ def test_new_adds_a_melody_from_the_shipped_model(tmp_path, monkeypatch):
     path = tmp_path / "recipes" / "with_melody.yaml"
     melody = load_recipe(path).recipe.tracks["melody"]
     assert melody.generate.model == "models/lofi-melody" and melody.instrument.preset == "Muted Trumpet"
-    from lofictl.build import prepare
+    from lofictl.build.runner import prepare
 
     prepare(load_recipe(path), deep=True)  # the model loads: the recipe builds as written
     result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "Plain", "--melody", "none", "--length", "4"])
@@ -218,8 +218,8 @@ def test_new_asks_each_question_and_asks_again_after_a_wrong_answer(tmp_path, mo
 
 
 def test_new_then_build_then_export_to_both_daws(tmp_path, monkeypatch):
-    from lofictl import daw
-    from lofictl.build import build_recipe, compose_score, prepare
+    from lofictl.build.runner import build_recipe, compose_score, prepare
+    from lofictl.export import daw
 
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "Built Tune", "--length", "2 bars",

@@ -11,12 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lofictl.cache import sha256_file
+from lofictl.album.schema import AlbumTrack, LoadedAlbum
+from lofictl.build.cache import sha256_file
 from lofictl.errors import LofictlError, did_you_mean
-from lofictl.recipe import LoadedRecipe, load_recipe
+from lofictl.recipe.load import LoadedRecipe, load_recipe
 from lofictl.seeds import derive_seed, rng
-
-from .schema import AlbumTrack, LoadedAlbum
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def _reset_seeds(loaded: LoadedRecipe, explicit: set[str]) -> list[str]:
 def _load_track_recipe(album: LoadedAlbum, index: int, entry: AlbumTrack, path: Path,
                        overrides: list[str]) -> LoadedRecipe:
     """The recipe with its overrides; a bad override is reported at the album's `set` line."""
-    from lofictl.build import prepare
+    from lofictl.build.runner import prepare
 
     where = ("tracks", index)
     set_keys = list(entry.set)

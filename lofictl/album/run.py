@@ -24,15 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lofictl import __version__
-from lofictl.cache import CACHE_DIR_NAME, Cache, sha256_bytes, sha256_file
+from lofictl.album import cover as covers
+from lofictl.album import tasks
+from lofictl.album.plan import TrackSpec, plan_album
+from lofictl.album.schema import LoadedAlbum, load_album
+from lofictl.build.cache import CACHE_DIR_NAME, Cache, sha256_bytes, sha256_file
 from lofictl.errors import LofictlError
 from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
-
-from . import cover as covers
-from . import tasks
-from .plan import TrackSpec, plan_album
-from .schema import LoadedAlbum, load_album
 
 ALBUM_LOCK_FORMAT = 1
 
@@ -58,7 +57,7 @@ class AlbumResult:
 
 
 def safe_name(text: str) -> str:
-    from lofictl import daw
+    from lofictl.export import daw
 
     return daw._safe_field(text, "untitled")
 
@@ -90,7 +89,7 @@ def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, clie
                 use_cache: bool = True, cache_dir: Path | str | None = None, quiet: bool = False,
                 write_lock: bool | None = None) -> AlbumResult:
     """Build every track (as tasks on the runner), then the cover, tagged files, mix and video."""
-    from lofictl import build
+    from lofictl.build import runner as build
     from lofictl.cluster import cpu_threads, open_runner
 
     started = time.perf_counter()
@@ -106,7 +105,7 @@ def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, clie
         except LofictlError as exc:
             raise album.error(exc.message, ("cover",)) from None
     if spec.video is not None:
-        from .video import ffmpeg_path
+        from lofictl.album.video import ffmpeg_path
 
         try:
             ffmpeg_path()
@@ -183,7 +182,7 @@ def _cache_spec(album: LoadedAlbum, final_dir: Path, use_cache: bool,
 
 
 def _read_object(cache: Cache, digest: str) -> bytes:
-    from lofictl.cache import Entry
+    from lofictl.build.cache import Entry
 
     data = cache.read_bytes(Entry("", "album", {"object": digest}, {}), "object")
     if data is None:
@@ -300,7 +299,7 @@ def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[
     libraries = dict(rendered[0]["libraries"])
     libraries.update(tasks.library_versions(("mutagen", "pillow", "dask", "distributed")))
     if spec.video is not None:
-        from .video import ffmpeg_version
+        from lofictl.album.video import ffmpeg_version
 
         libraries["ffmpeg"] = ffmpeg_version()
     lock = {"lofictl_album_lock": ALBUM_LOCK_FORMAT, "lofictl": __version__,
@@ -312,7 +311,7 @@ def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[
 
 
 def _protected(album: LoadedAlbum) -> list:
-    from lofictl.cache import CACHE_DIR_NAME
+    from lofictl.build.cache import CACHE_DIR_NAME
 
     return output_rule.protected_folders(project=album.project_root, recipes=album.path.resolve().parent,
                                          current=Path.cwd(), cache=album.project_root / CACHE_DIR_NAME)

@@ -25,8 +25,8 @@ from typing import Any, Literal, Union
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lofictl.errors import LofictlError
-from lofictl.recipe import Strict, _dotted, parse_seconds, project_root_for, resolve_project_path, validation_error
-from lofictl.yamlfile import FieldPath, Positions, read_yaml
+from lofictl.recipe.load import Strict, _dotted, parse_seconds, project_root_for, resolve_project_path, validation_error
+from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
 
 FORMAT_VERSION = 1
 ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")

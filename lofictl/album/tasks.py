@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from lofictl import __version__
-from lofictl.cache import Cache, Entry, canonical_json, sha256_bytes, sha256_file, stage_key
+from lofictl.build.cache import Cache, Entry, canonical_json, sha256_bytes, sha256_file, stage_key
 from lofictl.errors import LofictlError
 from lofictl.export.tags import Cover, Tags
 
@@ -104,8 +104,8 @@ class TrackTask:
 
 def render_track(task: TrackTask) -> dict:
     """Build the recipe (every stage, cached) and return its master's and score's hashes."""
-    from lofictl import build
-    from lofictl.recipe import load_recipe
+    from lofictl.build import runner as build
+    from lofictl.recipe.load import load_recipe
 
     path = Path(task.recipe)
     if not path.is_file() or sha256_file(path) != task.recipe_sha:
@@ -238,7 +238,7 @@ class VideoSpec:
 
 def _write_growing_wav(blocks, path: Path, sample_rate: int) -> int:
     """Float32 blocks into a WAV whose length is known only at the end (the header is patched)."""
-    from lofictl import audio_io
+    from lofictl.sound import audio_io
 
     with open(path, "wb") as handle:
         header = audio_io._wav_header(2, sample_rate, 0, "float32")
@@ -256,8 +256,8 @@ def _sequence(task: MixTask, paths: list[Path], out: Path) -> tuple[int, list[in
     """The tracks one after another into out; returns (frames, where each track takes over)."""
     import numpy as np
 
-    from lofictl.sequence import Clip, iter_sequence
-    from lofictl.stream import AudioReader
+    from lofictl.sound.sequence import Clip, iter_sequence
+    from lofictl.sound.stream import AudioReader
 
     takes_over = [0] * len(paths)
     if task.crossfade_bars:
@@ -290,10 +290,9 @@ def _sequence(task: MixTask, paths: list[Path], out: Path) -> tuple[int, list[in
 def make_mix(task: MixTask) -> dict:
     """Sequence the masters, master the whole at the target loudness, write CUE and chapters,
     encode and tag the mix, and film it."""
-    from lofictl import stream
+    from lofictl.album import chapters
     from lofictl.export.tags import Tags
-
-    from . import chapters
+    from lofictl.sound import stream
 
     cache = open_cache(task.cache)
     mix_inputs = {"tracks": [[t.master, t.frames, t.bar_frames, t.bars] for t in task.tracks],
@@ -338,7 +337,7 @@ def make_mix(task: MixTask) -> dict:
 
 
 def _video(cache: Cache, task: MixTask, master: str, metadata: str, frames: int) -> dict:
-    from . import video
+    from lofictl.album import video
 
     spec = task.video
     inputs = {"audio": master, "frame": sha256_bytes(spec.frame_png), "metadata": metadata, "fps": spec.fps,

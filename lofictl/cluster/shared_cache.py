@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from lofictl.cache import Cache, Entry, sha256_file, warn
+from lofictl.build.cache import Cache, Entry, sha256_file, warn
 from lofictl.errors import LofictlError
 from lofictl.safety import atomic
 

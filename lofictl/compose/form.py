@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..recipe import MAX_BARS, Recipe, Section
-from ..score import TempoMap
+from lofictl.compose.score import TempoMap
+from lofictl.recipe.load import MAX_BARS, Recipe, Section
 
 EPS = 1e-9
 INTRO_NAMES = ("intro",)

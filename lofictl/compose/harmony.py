@@ -20,8 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import theory
-from ..score import ChordEvent, Note
+from lofictl.compose import theory
+from lofictl.compose.score import ChordEvent, Note
 
 CHANGES = {"bar": 1.0, "half-bar": 0.5, "beat": None}  # window: bars (or a beat)
 HEARD = 0.05  # a pitch class counts as heard from this share of the window's weight

@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..score import Note
-from ..seeds import rng
+from lofictl.compose.score import Note
+from lofictl.seeds import rng
 
 MAX_SIGMAS = 2.5  # a note moves at most this many standard deviations...
 MAX_SHIFT_BEATS = 0.125  # ...and never more than a 32nd, so quick figures keep their order

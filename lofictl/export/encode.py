@@ -26,8 +26,8 @@ _CONTEXT = 64  # samples each side: the 4x true-peak filter reaches about 10
 
 def true_peak_of_file(path: str | Path) -> float:
     """The true peak (linear, 4x oversampled, BS.1770-4) of any audio file, read in chunks."""
-    from lofictl import mix
-    from lofictl.stream import AudioReader
+    from lofictl.sound import mix
+    from lofictl.sound.stream import AudioReader
 
     peak = 0.0
     with AudioReader(path) as reader:
@@ -52,7 +52,7 @@ def encode_master(src_wav: Path, dst: Path, fmt: str, sample_rate: int, *, ceili
     encoding (0 unless the MP3 needed pulling down)}. The loop is deterministic: same master,
     same encoder, same bytes.
     """
-    from lofictl import stream
+    from lofictl.sound import stream
 
     if fmt != "mp3":
         stream.encode_wav_to(src_wav, dst, fmt, sample_rate, wav_subtype=wav_subtype, info=info, chunks=chunks)

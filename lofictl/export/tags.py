@@ -77,7 +77,7 @@ def id3_key(key: str | None) -> str | None:
     """
     if not key:
         return None
-    from lofictl import theory
+    from lofictl.compose import theory
 
     parsed = theory.parse_key(key)
     minor = theory.MODES[parsed.mode][2] == 3  # a minor third above the tonic
@@ -86,7 +86,7 @@ def id3_key(key: str | None) -> str | None:
 
 def key_and_bpm_suffix(key: str, bpm: float) -> str:
     """'Dmin_72bpm': the key and tempo as delivery file names carry them."""
-    from lofictl import daw
+    from lofictl.export import daw
 
     return f"{daw._key_field(key)}_{daw._num(round(bpm, 3))}bpm"
 

@@ -51,8 +51,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import theory, tokens
-from ..score import ChordEvent, Note
+from lofictl.compose import theory
+from lofictl.compose.score import ChordEvent, Note
+from lofictl.models import tokens
 
 FEATURES = ("pitch_classes", "intervals", "onset_intervals", "note_lengths", "notes_per_bar", "silent_share",
             "pitch_range", "chord_tones")

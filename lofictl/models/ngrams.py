@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import tokens
-from ..errors import LofictlError
-from ..safety import atomic
-from .measures import top_line
+from lofictl.errors import LofictlError
+from lofictl.models import tokens
+from lofictl.models.measures import top_line
+from lofictl.safety import atomic
 
 INDEX_LENGTHS = (15,)  # a model folder's index: the gate's length only (~2.3 MB for Bach + Essen)
 EVAL_LENGTHS = (4, 6, 8, 10, 12, 15, 20)  # eval's cached index: enough points for the overlap plot
@@ -44,7 +44,7 @@ ELEMENTS = ("n-gram = first note's duration token, then (interval, duration toke
 
 def note_elements(notes, beats_per_bar: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
     """(MIDI pitches, duration tokens) of a melody's notes, quantised as the training corpus is."""
-    from ..train import corpus as corpus_mod
+    from lofictl.models.train import corpus as corpus_mod
     line = top_line(notes)
     if not line:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -57,7 +57,7 @@ def note_elements(notes, beats_per_bar: float = 4.0) -> tuple[np.ndarray, np.nda
 def piece_elements(piece) -> tuple[np.ndarray, np.ndarray]:
     """Pitches (relative to the tonic base, or MIDI when the tonic is 0) and duration tokens of a
     corpus piece's notes, rests dropped."""
-    from ..train import corpus as corpus_mod
+    from lofictl.models.train import corpus as corpus_mod
     seq = corpus_mod.melody_tokens(piece)
     keep = seq.pitch != tokens.REST
     pitch = seq.pitch[keep].astype(np.int64) - 2 + tokens.PITCH_LOW + tokens.tonic_base(piece.tonic)
@@ -146,7 +146,7 @@ def ngram_overlap(notes, index: NgramIndex | None, lengths=None, beats_per_bar: 
 def split_pieces(pieces, seed: int, val_fraction: float):
     """(training, held-out) exactly as `train.loop.prepare` splits a corpus for a seed (held out:
     validation and, for POP909, test pieces)."""
-    from ..train import corpus as corpus_mod
+    from lofictl.models.train import corpus as corpus_mod
     train = corpus_mod.split_pieces(pieces, seed, val_fraction)["train"]
     trained = {id(p) for p in train}
     return train, [p for p in pieces if id(p) not in trained]
@@ -162,7 +162,7 @@ def pieces_fingerprint(pieces) -> str:
 
 def training_facts(model_dir: Path) -> dict:
     """What model.json says about a melody model's training data and split."""
-    from ..nn import checkpoint
+    from lofictl.models.nn import checkpoint
     meta = checkpoint.read_meta(model_dir)
     if meta["kind"] != "melody":
         raise LofictlError(f"{model_dir} holds a {meta['kind']} model; n-gram indexes are for melody models",
@@ -179,7 +179,7 @@ def training_facts(model_dir: Path) -> dict:
 
 def training_pieces(model_dir: Path | str, corpus: str | None = None) -> list:
     """The pieces a model trained on, re-read from its corpus with its own limit and split."""
-    from ..train import corpus as corpus_mod
+    from lofictl.models.train import corpus as corpus_mod
     facts = training_facts(Path(model_dir))
     spec = corpus or facts["corpus"]
     if not spec:
@@ -289,7 +289,7 @@ def load_ngram_index(model_dir: Path | str) -> NgramIndex | None:
 def cached_training_index(model_dir: Path | str, lengths=EVAL_LENGTHS) -> NgramIndex:
     """An index with more lengths than a model folder carries, for eval's overlap curve; built
     once per set of training pieces, kept in the corpus cache folder."""
-    from ..train import corpus as corpus_mod
+    from lofictl.models.train import corpus as corpus_mod
     train = training_pieces(model_dir)
     facts = training_facts(Path(model_dir))
     lengths = tuple(sorted(set(lengths)))

@@ -35,12 +35,12 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from .. import score as score_mod
-from .. import theory, tokens
-from ..errors import LofictlError
-from ..seeds import derive_seed
-from ..seeds import rng as named_rng
-from . import measures, report
+from lofictl.compose import score as score_mod
+from lofictl.compose import theory
+from lofictl.errors import LofictlError
+from lofictl.models import measures, report, tokens
+from lofictl.seeds import derive_seed
+from lofictl.seeds import rng as named_rng
 
 REPORT_FORMAT = "lofictl-eval"
 REPORT_VERSION = 2
@@ -55,7 +55,7 @@ TARGETS = {"mean_overlap": 0.80, "silent_share": 0.5, "loop_share": 0.5}
 
 def song_of(piece_name: str) -> str:
     """Pieces of one song (POP909 splits songs at key changes) stay on one side of every split."""
-    from ..train import pop909
+    from lofictl.models.train import pop909
     return pop909.song_of(piece_name) or piece_name
 
 
@@ -163,7 +163,7 @@ def chord_model_progressions(chord_model: Path, prompts, seed: int, temperature:
                              loop_bars: int | None = None) -> list[list[score_mod.ChordEvent]]:
     """A chord model's progression for each prompt, in its key and metre and of its length, as
     a recipe's chords track samples one (through-composed, or looping `loop_bars` bars)."""
-    from .. import generate
+    from lofictl.models import generate
     return [_events(generate.generate_chords(chord_model, _key_of(p), p.beats, p.beats_per_bar, sample_seed(seed, i),
                                              temperature, loop_bars=loop_bars))
             for i, p in enumerate(prompts)]
@@ -176,7 +176,7 @@ def melody_row(model_dir: Path, prompts, seed: int, *, raw: bool = False, temper
                progressions=None, first: int = 0) -> Row:
     """A melody model's samples: one melody per prompt (sample `first + i` for prompt i), over
     the prompt's chords (or the given progressions), in one batched run."""
-    from .. import generate
+    from lofictl.models import generate
     progressions = progressions if progressions is not None else [list(p.chords) for p in prompts]
     requests = [generate.MelodyRequest(_key_of(p), tuple(chords), p.beats, sample_seed(seed, first + i),
                                        p.beats_per_bar)
@@ -261,7 +261,7 @@ def progression_measures(progressions, prompts, reference) -> dict:
 
 def research_measures(row: Row, index) -> dict:
     """The original research's measures per melody (evaluate.measure_notes), summarised."""
-    from .. import evaluate
+    from lofictl.models import evaluate
     lengths = index.lengths if index is not None else ()
     per = [evaluate.measure_notes(list(p.notes), list(p.chords), _key_of(p), index, p.beats, p.beats_per_bar,
                                   lengths=lengths or evaluate.REPORT_LENGTHS) for p in row.passages]
@@ -310,9 +310,9 @@ def held_out_pieces(reference: str | None, melody_dirs: list[Path]) -> tuple[lis
     `pop909:test` (the default) is the test split of the POP909 corpus shipped in data/pop909;
     any other corpus spec gives its pieces no evaluated melody model trained on (for POP909
     specs: the test songs only, as model selection has seen the validation songs)."""
-    from ..train import corpus as corpus_mod
-    from ..train import pop909
-    from . import ngrams
+    from lofictl.models import ngrams
+    from lofictl.models.train import corpus as corpus_mod
+    from lofictl.models.train import pop909
     spec = reference or POP909_TEST
     if spec == POP909_TEST:
         spec = f"pop909:{_shipped_pop909()}"
@@ -339,7 +339,7 @@ def held_out_pieces(reference: str | None, melody_dirs: list[Path]) -> tuple[lis
 
 def _candidate(name: str):
     """'baseline:random' | 'baseline:human' | a model folder → (name, kind, path or None, meta)."""
-    from ..nn import checkpoint
+    from lofictl.models.nn import checkpoint
     if name in BASELINES:
         return name, "baseline", None, None
     if name.startswith("baseline:"):
@@ -372,7 +372,7 @@ def _chunked_melodies(model_dir: Path, prompts, seed: int, settings: Settings, p
 def evaluate(names: list[str], reference: str | None = None, settings: Settings = Settings(), out: Path | None = None,
              progress=None) -> dict:
     """Every named model or baseline against the held-out songs: one report (module doc)."""
-    from . import ngrams
+    from lofictl.models import ngrams
     settings.check()
     if not names:
         raise LofictlError("give a model folder, e.g. `lofictl eval models/lofi-melody`", field="model")
@@ -623,7 +623,7 @@ def _persistent_compilation_cache() -> None:
     is keyed by the program and the JAX version, so it never serves another program."""
     import jax
 
-    from ..train import corpus as corpus_mod
+    from lofictl.models.train import corpus as corpus_mod
     jax.config.update("jax_compilation_cache_dir", str(corpus_mod.cache_dir().parent / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..safety import atomic
+from lofictl.safety import atomic
 
 
 def rounded(value, digits: int = 6):

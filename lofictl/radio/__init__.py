@@ -6,7 +6,7 @@ moment of the stream can be rebuilt (`keep`). The package follows the data:
     station.py   the station file (schema, errors with file:line, recipes it draws from)
     schedule.py  track N: which recipe, seed, key (Camelot walk), tempo, pattern, presets
     producer.py  builds the next tracks ahead in a worker process, into a bounded work folder
-    mixer.py     the air: tracks joined by bar-aligned crossfades (lofictl.sequence), fallbacks
+    mixer.py     the air: tracks joined by bar-aligned crossfades (lofictl.sound.sequence), fallbacks
     encoder.py   PCM → MP3 (ffmpeg), MP3 frames in a ring shared by every listener, Icecast
     server.py    the built-in HTTP server: the page, the stream, the JSON API
     db.py        ratings and plays in SQLite (schema.sql is plain SQL a server database takes)

@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from ..errors import LofictlError
+from lofictl.errors import LofictlError
 
 
 class _DefaultToPlay(TyperGroup):
@@ -31,7 +31,7 @@ radio_app = typer.Typer(cls=_DefaultToPlay, no_args_is_help=True,
 
 
 def _load(station: Path):
-    from .station import load_station
+    from lofictl.radio.station import load_station
 
     return load_station(station)
 
@@ -51,7 +51,7 @@ def play(
                                 help="Clock speed of the stream (tests and soak runs)."),
 ) -> None:
     """Serve the station: the player page and the MP3 stream at http://HOST:PORT, until Ctrl-C."""
-    from .run import RadioStation
+    from lofictl.radio.run import RadioStation
 
     loaded = _load(station)
     radio = RadioStation(loaded, host=host, port=port, icecast=icecast, start=start, speed=speed)
@@ -90,7 +90,7 @@ def tracks(
     from rich.console import Console
     from rich.table import Table
 
-    from .schedule import Schedule
+    from lofictl.radio.schedule import Schedule
 
     loaded = _load(station)
     schedule = Schedule(loaded)
@@ -115,7 +115,7 @@ def keep(
     force: bool = typer.Option(False, "--force", help="Replace a different file of the same name."),
 ) -> None:
     """Write recipes/<recipe>-N.yaml: the recipe that rebuilds track N byte for byte."""
-    from .keep import keep_track
+    from lofictl.radio.keep import keep_track
 
     loaded = _load(station)
     path = keep_track(loaded, number, force=force)
@@ -136,8 +136,8 @@ def stats(
     from rich.console import Console
     from rich.table import Table
 
-    from . import stats as st
-    from .db import Ratings
+    from lofictl.radio import stats as st
+    from lofictl.radio.db import Ratings
 
     dimensions = [d.strip() for d in by.split(",") if d.strip()]
     for dimension in dimensions:

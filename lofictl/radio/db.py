@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import LofictlError
+from lofictl.errors import LofictlError
 
 SCHEMA_VERSION = 1
 

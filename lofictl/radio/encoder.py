@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import LofictlError
+from lofictl.errors import LofictlError
 
 # MPEG audio frame header tables (layer III)
 _BITRATES = {1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),  # MPEG-1

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import LofictlError
-from ..safety import atomic
-from .schedule import Schedule, load_track_recipe, track_recipe_path, track_recipe_text
-from .station import LoadedStation
+from lofictl.errors import LofictlError
+from lofictl.radio.schedule import Schedule, load_track_recipe, track_recipe_path, track_recipe_text
+from lofictl.radio.station import LoadedStation
+from lofictl.safety import atomic
 
 
 def keep_track(loaded: LoadedStation, number: int, *, force: bool = False) -> Path:

@@ -20,8 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..sequence import Clip, Sequencer
-from .producer import ReadyTrack, WorkFolder
+from lofictl.radio.producer import ReadyTrack, WorkFolder
+from lofictl.sound.sequence import Clip, Sequencer
 
 BED_SECONDS = 24.0
 BED_BAR_SECONDS = 3.0  # the bed has no tempo; a "bar" is where it may fade out
@@ -43,9 +43,9 @@ class Entry:
 
 def make_bed(path: Path, sample_rate: int, seed: int) -> Clip:
     """A quiet bed of vinyl crackle and rain, for the seconds before the first track is ready."""
-    from .. import ambience
-    from ..audio_io import write_wav
-    from ..mix import apply_gain_pan
+    from lofictl.sound import ambience
+    from lofictl.sound.audio_io import write_wav
+    from lofictl.sound.mix import apply_gain_pan
 
     frames = int(BED_SECONDS * sample_rate)
     bed = (apply_gain_pan(ambience.generate("vinyl", frames, sample_rate, seed), -20.0, 0.0)

@@ -26,7 +26,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
-from ..errors import LofictlError
+from lofictl.errors import LofictlError
 
 HISTORY = 50  # piano rolls kept for the page's history
 MAX_BACKOFF_S = 60.0
@@ -82,10 +82,10 @@ _STATE: dict = {}
 
 def build_track(station_path: str, number: int, work_dir: str, jobs: int) -> dict:
     """Build track `number` of the station into work_dir/tracks/<number>/ (runs in the worker)."""
-    from ..build import build_recipe
-    from ..stream import AudioReader
-    from .schedule import Schedule, load_track_recipe
-    from .station import load_station
+    from lofictl.build.runner import build_recipe
+    from lofictl.radio.schedule import Schedule, load_track_recipe
+    from lofictl.radio.station import load_station
+    from lofictl.sound.stream import AudioReader
 
     if _STATE.get("path") != station_path:
         loaded = load_station(Path(station_path))

@@ -15,13 +15,13 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
-from ..errors import LofictlError
-from .db import Ratings
-from .encoder import IcecastFeed, Mp3Encoder, Ring, ffmpeg_path
-from .mixer import Air, Entry, make_bed
-from .producer import Producer, ReadyTrack, WorkFolder
-from .schedule import SAMPLE_RATE
-from .station import LoadedStation
+from lofictl.errors import LofictlError
+from lofictl.radio.db import Ratings
+from lofictl.radio.encoder import IcecastFeed, Mp3Encoder, Ring, ffmpeg_path
+from lofictl.radio.mixer import Air, Entry, make_bed
+from lofictl.radio.producer import Producer, ReadyTrack, WorkFolder
+from lofictl.radio.schedule import SAMPLE_RATE
+from lofictl.radio.station import LoadedStation
 
 BLOCK = 2048  # frames the pacer reads from the air at a time
 LEAD_S = 0.5  # the encoder runs this far ahead of the air clock
@@ -71,7 +71,7 @@ class RadioStation:
         self.server = None
         self.icecast: IcecastFeed | None = None
         if icecast:
-            from .encoder import check_icecast_url
+            from lofictl.radio.encoder import check_icecast_url
 
             check_icecast_url(icecast)
 
@@ -85,7 +85,7 @@ class RadioStation:
         try:
             self.db = Ratings(self.loaded.database_path, self.loaded.name)
             if self.serve_http:
-                from .server import bind
+                from lofictl.radio.server import bind
 
                 self.server = bind(self, self.host, self.port)
             first = self.start_number
@@ -107,7 +107,7 @@ class RadioStation:
                 self.icecast = IcecastFeed(self.icecast_url, self.ring, self.title, self.log)
                 self.icecast.start()
             if self.server is not None:
-                from .server import serve
+                from lofictl.radio.server import serve
 
                 self._server_thread = serve(self.server)
         except BaseException:

@@ -21,11 +21,11 @@ from typing import Any
 
 import yaml
 
-from .. import theory
-from ..recipe import LoadedRecipe, parse_recipe_text
-from ..seeds import derive_seed
-from ..yamlfile import read_yaml
-from .station import LoadedStation, Station
+from lofictl.compose import theory
+from lofictl.radio.station import LoadedStation, Station
+from lofictl.recipe.load import LoadedRecipe, parse_recipe_text
+from lofictl.recipe.yamlfile import read_yaml
+from lofictl.seeds import derive_seed
 
 SAMPLE_RATE = 44100  # every track of a station: the mixer joins them sample for sample
 _MAJOR_THIRD = {"major", "lydian", "mixolydian"}  # the B (major) side of the wheel; others are A

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 if TYPE_CHECKING:
-    from .run import RadioStation
+    from lofictl.radio.run import RadioStation
 
 SEND_TIMEOUT_S = 15.0  # a listener whose socket takes nothing for this long is dropped
 _ASSETS = {"/": ("index.html", "text/html; charset=utf-8"), "/index.html": ("index.html", "text/html; charset=utf-8"),
@@ -189,7 +189,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def bind(station: "RadioStation", host: str, port: int) -> RadioServer:
     """The listening socket, taken first so a busy port is reported before any work starts."""
-    from ..errors import LofictlError
+    from lofictl.errors import LofictlError
 
     try:
         return RadioServer((host, port), station)

@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .. import drums
-from ..errors import LofictlError, did_you_mean
-from ..recipe import (
+from lofictl.compose import drums
+from lofictl.errors import LofictlError, did_you_mean
+from lofictl.recipe.load import (
     PARTS,
     Length,
     LoadedRecipe,
@@ -28,7 +28,7 @@ from ..recipe import (
     resolve_project_path,
     validation_error,
 )
-from ..yamlfile import FieldPath, Positions, read_yaml
+from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
 
 FORMAT_VERSION = 1
 _BARS_RE = re.compile(r"^\s*(?P<n>\d+)\s*(?:bars?)?\s*$")
@@ -217,7 +217,7 @@ def _check_against_recipes(loaded: LoadedStation) -> None:
         if pattern not in drums.PATTERNS:
             raise loaded.error(f"unknown drum pattern {pattern!r}{did_you_mean(pattern, drums.pattern_names())} "
                                f"(patterns: {', '.join(drums.pattern_names())})", ("vary", "drums", index))
-    from .. import soundfonts
+    from lofictl.sound import soundfonts
 
     for part, names in station.vary.presets.items():
         for recipe in loaded.recipes:
@@ -248,7 +248,7 @@ def _check_against_recipes(loaded: LoadedStation) -> None:
 
 def track_bars(station: Station, recipe: LoadedRecipe, tempo: float | None = None) -> int:
     """Bars in a track made from this recipe at this tempo: the station's length if it sets one."""
-    from .schedule import _bars_wanted, arrangement
+    from lofictl.radio.schedule import _bars_wanted, arrangement
 
     r = recipe.recipe
     wanted = _bars_wanted(station, r.beats_per_bar, tempo or r.tempo)

@@ -38,16 +38,16 @@ STAGE_VERSIONS: dict[str, int] = {
 
 # The modules each stage runs (what they import inside lofictl is added); the runner's own files
 # (not all they import: the runner imports every stage) go into every stage's digest.
-RUNNER = ("lofictl.build", "lofictl.cache")
+RUNNER = ("lofictl.build.runner", "lofictl.build.cache")
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
-    "compose": ("lofictl.compose",),
-    "midi": ("lofictl.midi", "lofictl.pianoroll"),
-    "stem": ("lofictl.stream",),
-    "dry": ("lofictl.stream",),
-    "overlays": ("lofictl.stream", "lofictl.ambience"),
-    "bus": ("lofictl.stream",),
-    "mix": ("lofictl.stream",),
-    "export": ("lofictl.stream", "lofictl.daw"),
+    "compose": ("lofictl.compose.arrangement",),
+    "midi": ("lofictl.export.midi", "lofictl.export.pianoroll"),
+    "stem": ("lofictl.sound.stream",),
+    "dry": ("lofictl.sound.stream",),
+    "overlays": ("lofictl.sound.stream", "lofictl.sound.ambience"),
+    "bus": ("lofictl.sound.stream",),
+    "mix": ("lofictl.sound.stream",),
+    "export": ("lofictl.sound.stream", "lofictl.export.daw"),
 }
 
 
@@ -61,7 +61,7 @@ ALBUM_STAGE_VERSIONS: dict[str, int] = {
 ALBUM_STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "album-cover": ("lofictl.album.cover", "lofictl.album.tasks"),
     "album-encode": ("lofictl.album.tasks", "lofictl.export.encode", "lofictl.export.tags"),
-    "album-mix": ("lofictl.album.tasks", "lofictl.sequence"),
+    "album-mix": ("lofictl.album.tasks", "lofictl.sound.sequence"),
     "album-video": ("lofictl.album.tasks", "lofictl.album.video"),
 }
 

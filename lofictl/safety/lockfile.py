@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import LofictlError
+from lofictl.errors import LofictlError
 
 MAX_LOCK_BYTES = 256 << 20
 

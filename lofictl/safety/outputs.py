@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import LofictlError
+from lofictl.errors import LofictlError
 
 OWNER_FILE = "build.json"
 _STAGING, _OLD = "tmp", "old"
@@ -249,6 +249,6 @@ def commit(staging: Path, target: Path, protected: Sequence[tuple[Path, str]], l
     if had_old:
         shutil.rmtree(old, ignore_errors=True)
         if os.path.lexists(old):
-            from ..cache import warn
+            from lofictl.build.cache import warn
 
             warn(f"could not delete the previous outputs in {old}; the next build removes them")

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import LofictlError
+from lofictl.errors import LofictlError
 
 MAX_PATH_CHARS = 1024
 

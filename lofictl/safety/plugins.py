@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import LofictlError
-from .paths import PathRefused, confine, env_folders
+from lofictl.errors import LofictlError
+from lofictl.safety.paths import PathRefused, confine, env_folders
 
 PLUGIN_PATH_VARIABLE = "LOFICTL_PLUGIN_PATH"
 SUFFIXES = {"VST3": (".vst3",), "AudioUnit": (".component",), "load_plugin": (".vst3", ".component")}

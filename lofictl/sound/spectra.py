@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .levels import gain_to_db
+from lofictl.sound.levels import gain_to_db
 
 # Octave-ish bands a mix engineer talks in (Hz): sub, low, low-mid, mid, presence, air.
 BANDS: tuple[tuple[str, float, float], ...] = (
@@ -97,7 +97,7 @@ def active_rms(x: np.ndarray, sample_rate: int, floor_db: float = 50.0) -> float
 
 
 def measure(audio: np.ndarray, sample_rate: int) -> Measures:
-    from lofictl.mix import integrated_loudness
+    from lofictl.sound.mix import integrated_loudness
 
     audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
     freqs, power = power_spectrum(audio, sample_rate)
@@ -122,7 +122,7 @@ def bed_against_music(bed: np.ndarray, music: np.ndarray, sample_rate: int) -> d
     music's power in the band minus the bed's, so a small or negative gap is where the bed
     would be heard over (or mask) the music.
     """
-    from lofictl.mix import integrated_loudness
+    from lofictl.sound.mix import integrated_loudness
 
     bed_lufs, music_lufs = integrated_loudness(bed, sample_rate), integrated_loudness(music, sample_rate)
     fb, pb = power_spectrum(bed, sample_rate)
@@ -184,8 +184,8 @@ def stem_role(path: Path) -> str:
 
 def read_stems(build_dir: Path) -> dict[str, tuple[np.ndarray, int]]:
     """Stem name (without number) → (audio, sample rate), in file order."""
-    from lofictl.audio_io import read_audio
     from lofictl.errors import LofictlError
+    from lofictl.sound.audio_io import read_audio
 
     folder = Path(build_dir) / "stems"
     files = sorted(folder.glob("*.wav"))

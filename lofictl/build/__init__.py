@@ -1,0 +1,1 @@
+"""The build: plan, stage runner, cache, lock, batch builds, verify and diff, progress."""

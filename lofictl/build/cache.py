@@ -1,0 +1,318 @@
+"""A content-addressed stage cache, in the manner of DVC's run-cache.
+
+    .lofictl-cache/
+      objects/ab/cdef…        file contents, named by their sha256
+      stages/<key>.json       one finished stage: {"stage": ..., "outputs": {name: sha256}, "meta": {...}},
+                              named by the stage key salted with the stage's source digest
+                              (safety.fingerprints), so code edited since is never served
+      state.json              sha256 of files by path and (size, mtime, ctime, inode), so a
+                              SoundFont is hashed once, not on every build
+
+When is a file "unchanged"? When its size, mtime, ctime and inode are those recorded with its
+hash. Tools can put an old mtime back (`touch -r`, an editor that keeps it), but no user tool
+can set ctime: any write or rename gives the file a new one. So a hand-edited stem is rehashed,
+and a folder copied or checked out anew is rehashed once.
+
+Every write goes to a temporary file that is renamed into place, so a killed build leaves either
+a whole entry or none; so do concurrent writers (two workers storing the same object write the
+same bytes under the same name). A stage entry's mtime says when it was last used (lookup
+touches it), so `prune` can drop the least recently used entries, then the objects no entry
+needs, until the cache fits a size cap. Entries are checked against their hash when restored; a corrupt one is
+dropped with a warning and the stage runs again. A cache that cannot be written (read-only disk)
+turns itself off with one warning: the build still works.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from lofictl.safety import atomic
+
+CACHE_DIR_NAME = ".lofictl-cache"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(value) -> str:
+    """One spelling of a value: sorted keys, no spaces, so equal inputs hash equally."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def stage_key(stage: str, inputs: dict) -> str:
+    return sha256_bytes(canonical_json({"stage": stage, "inputs": inputs}).encode())
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _stamp(path: Path) -> dict:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}
+
+
+@dataclass
+class Entry:
+    key: str
+    stage: str
+    outputs: dict[str, str]  # output name -> sha256
+    meta: dict
+
+
+class Cache:
+    def __init__(self, root: Path | None, *, enabled: bool = True):
+        self.root = root
+        self.enabled = enabled and root is not None
+        self.reads = True  # False: store results but restore nothing (a last resort after corruption)
+        self._state: dict[str, dict] | None = None
+        self._state_dirty = False
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _disable(self, exc: OSError) -> None:
+        if self.enabled:
+            warn(f"cache {self.root} cannot be written ({exc.strerror or exc}); building without it")
+        self.enabled = False
+
+    def _object_path(self, digest: str) -> Path:
+        assert self.root is not None
+        return self.root / "objects" / digest[:2] / digest[2:]
+
+    def _stage_path(self, key: str) -> Path:
+        assert self.root is not None
+        return self.root / "stages" / f"{key}.json"
+
+    @staticmethod
+    def entry_key(key: str, stage: str) -> str:
+        """The stage key salted with the source digest of the stage's code (not in the lock)."""
+        from lofictl.safety.fingerprints import source_digest
+
+        return sha256_bytes(f"{key}:{source_digest(stage)}".encode())
+
+    # --- file hashes, remembered by (size, mtime) --------------------------------------------
+
+    def file_sha256(self, path: Path) -> str:
+        path = Path(path).resolve()
+        stamp = _stamp(path)
+        state = self._load_state()
+        known = state.get(str(path))
+        if isinstance(known, dict) and all(known.get(k) == v for k, v in stamp.items()) \
+                and isinstance(known.get("sha256"), str):
+            return known["sha256"]
+        digest = sha256_file(path)
+        state[str(path)] = {**stamp, "sha256": digest}
+        self._state_dirty = True
+        return digest
+
+    def remember(self, path: Path, digest: str) -> None:
+        """Record a hash already known (a file just written), so the next check needn't read it."""
+        path = Path(path).resolve()
+        self._load_state()[str(path)] = {**_stamp(path), "sha256": digest}
+        self._state_dirty = True
+
+    def _load_state(self) -> dict:
+        if self._state is None:
+            self._state = {}
+            if self.enabled:
+                try:
+                    self._state = json.loads((self.root / "state.json").read_text())
+                except (OSError, ValueError):
+                    self._state = {}
+                if not isinstance(self._state, dict):
+                    self._state = {}
+        return self._state
+
+    def save_state(self) -> None:
+        if self.enabled and self._state_dirty and self._state is not None:
+            try:
+                atomic.write_bytes(self.root / "state.json", canonical_json(self._state).encode())
+                self._state_dirty = False
+            except OSError as exc:
+                self._disable(exc)
+
+    # --- stages ---------------------------------------------------------------------------
+
+    def lookup(self, key: str, stage: str) -> Entry | None:
+        """A finished stage whose every output object is present, or None."""
+        if not self.enabled or not self.reads:
+            return None
+        key = self.entry_key(key, stage)
+        path = self._stage_path(key)
+        try:
+            data = json.loads(path.read_text())
+            entry = Entry(key, data["stage"], dict(data["outputs"]), dict(data.get("meta", {})))
+            if not all(isinstance(v, str) and len(v) == 64 for v in entry.outputs.values()):
+                raise ValueError("not sha256 digests")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            warn(f"cache entry {path.name} is damaged; discarding it and rebuilding")
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                self._disable(exc)
+            return None
+        if all(self._object_path(digest).is_file() for digest in entry.outputs.values()):
+            try:
+                os.utime(path)  # used now: the last to go when the cache is pruned
+            except OSError:
+                pass
+            return entry
+        return None
+
+    def restore(self, entry: Entry, name: str, destination: Path) -> bool:
+        """Copy one output of a cached stage to destination, checking its hash on the way."""
+        source = self._object_path(entry.outputs[name])
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        try:
+            with open(source, "rb") as reader, open(destination, "wb") as writer:
+                for chunk in iter(lambda: reader.read(1 << 20), b""):
+                    digest.update(chunk)
+                    writer.write(chunk)
+        except OSError:
+            destination.unlink(missing_ok=True)
+            return False
+        if digest.hexdigest() != entry.outputs[name]:
+            warn(f"cache object for {name} of stage {entry.stage} is corrupt; discarding it and rebuilding")
+            destination.unlink(missing_ok=True)
+            source.unlink(missing_ok=True)
+            self._stage_path(entry.key).unlink(missing_ok=True)
+            return False
+        return True
+
+    def object_size(self, digest: str) -> int:
+        return self._object_path(digest).stat().st_size
+
+    def read_bytes(self, entry: Entry, name: str) -> bytes | None:
+        """One output as bytes, or None when it is missing or corrupt (then the entry is dropped)."""
+        source = self._object_path(entry.outputs[name])
+        try:
+            data = source.read_bytes()
+        except OSError:
+            return None
+        if sha256_bytes(data) != entry.outputs[name]:
+            warn(f"cache object for {name} of stage {entry.stage} is corrupt; discarding it and rebuilding")
+            source.unlink(missing_ok=True)
+            self._stage_path(entry.key).unlink(missing_ok=True)
+            return None
+        return data
+
+    def store(self, key: str, stage: str, files: dict[str, Path], meta: dict | None = None) -> None:
+        """Record a finished stage: its output files go in as objects, then the entry."""
+        if not self.enabled:
+            return
+        try:
+            outputs = {}
+            for name, path in sorted(files.items()):
+                digest = sha256_file(path)
+                target = self._object_path(digest)
+                if not target.is_file():
+                    with atomic.replacing(target) as temporary:
+                        shutil.copyfile(path, temporary)
+                outputs[name] = digest
+            record = {"stage": stage, "outputs": outputs, "meta": meta or {}}
+            atomic.write_bytes(self._stage_path(self.entry_key(key, stage)), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+        except OSError as exc:
+            self._disable(exc)
+
+    # --- lofictl cache info|clear ----------------------------------------------------------
+
+    def info(self) -> dict:
+        if self.root is None or not self.root.exists():
+            return {"path": str(self.root), "objects": 0, "stages": 0, "bytes": 0}
+        objects = [p for p in (self.root / "objects").rglob("*") if p.is_file()]
+        stages = list((self.root / "stages").glob("*.json"))
+        return {"path": str(self.root), "objects": len(objects), "stages": len(stages),
+                "bytes": sum(p.stat().st_size for p in objects)}
+
+    def prune(self, max_bytes: int, *, temp_age_s: float = 3600.0) -> dict:
+        """Shrink the cache to at most max_bytes of objects, least recently used entries first.
+
+        Objects no entry refers to go first, then whole entries in order of last use with the
+        objects only they needed. Temporary files of writes older than temp_age_s (a killed
+        build's) are removed too. Returns what was removed and what is kept.
+        """
+        import time
+
+        if self.root is None or not self.root.exists():
+            return {"entries_removed": 0, "objects_removed": 0, "bytes_freed": 0, "bytes_kept": 0}
+        now = time.time()
+        for stale in list(self.root.rglob(".*.tmp")):
+            try:
+                if now - stale.stat().st_mtime > temp_age_s:
+                    stale.unlink()
+            except OSError:
+                pass
+        entries = []  # (last used, path, object digests)
+        for path in (self.root / "stages").glob("*.json"):
+            try:
+                outputs = json.loads(path.read_text()).get("outputs", {})
+                entries.append((path.stat().st_mtime, path.name, path, set(outputs.values())))
+            except (OSError, ValueError, AttributeError):
+                path.unlink(missing_ok=True)  # damaged: useless to keep
+        sizes = {}
+        for obj in (self.root / "objects").rglob("*"):
+            if obj.is_file() and not obj.name.startswith("."):
+                sizes[obj.parent.name + obj.name] = obj.stat().st_size
+        users: dict[str, int] = {}
+        for _, _, _, digests in entries:
+            for digest in digests:
+                users[digest] = users.get(digest, 0) + 1
+        doomed = {digest for digest in sizes if digest not in users}
+        total = sum(size for digest, size in sizes.items() if digest not in doomed)
+        removed_entries = 0
+        for _, _, path, digests in sorted(entries, key=lambda e: (e[0], e[1])):
+            if total <= max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            removed_entries += 1
+            for digest in digests:
+                users[digest] -= 1
+                if users[digest] == 0 and digest in sizes:
+                    doomed.add(digest)
+                    total -= sizes[digest]
+        freed = 0
+        for digest in doomed:
+            try:
+                self._object_path(digest).unlink()
+                freed += sizes[digest]
+            except OSError:
+                pass
+        return {"entries_removed": removed_entries, "objects_removed": len(doomed), "bytes_freed": freed,
+                "bytes_kept": total}
+
+    def clear(self) -> None:
+        if self.root is not None and self.root.exists():
+            shutil.rmtree(self.root)
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,
+          "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """'2GB', '500 MB', '1.5G', '3GiB' or a number of bytes → bytes."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match[2].lower() if match else None
+    if not match or unit not in _UNITS:
+        raise ValueError(f"{text!r} is not a size (write it like 2GB, 500MB or 1.5GiB)")
+    return int(float(match[1]) * _UNITS[unit])

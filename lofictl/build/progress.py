@@ -1,0 +1,57 @@
+"""Progress on stderr while a build runs (a rich bar on a terminal, plain lines otherwise)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+
+from lofictl.safety import interrupts
+
+
+class Progress:
+    def __init__(self, title: str, total: int, *, quiet: bool = False):
+        self.quiet = quiet
+        self.console = Console(stderr=True, highlight=False)
+        self.interactive = self.console.is_terminal
+        self.total = total
+        self.title = title
+        self._bar: RichProgress | None = None
+        self._task = None
+        self._started = time.perf_counter()
+
+    def __enter__(self) -> "Progress":
+        if not self.quiet and self.interactive:
+            self._bar = RichProgress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                     TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                                     console=self.console, transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task(escape(self.title), total=self.total)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def step(self, what: str) -> None:
+        """Say what is happening now (and stop here if Ctrl-C was pressed: see safety.interrupts)."""
+        interrupts.checkpoint()
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, description=escape(f"{self.title}: {what}"))
+        else:
+            elapsed = time.perf_counter() - self._started
+            print(f"[{elapsed:6.1f}s] {what}", file=sys.stderr, flush=True)
+
+    def advance(self, what: str | None = None) -> None:
+        interrupts.checkpoint()
+        if self._bar is not None:
+            self._bar.advance(self._task)
+        elif what and not self.quiet:
+            elapsed = time.perf_counter() - self._started
+            print(f"[{elapsed:6.1f}s]   {what}", file=sys.stderr, flush=True)

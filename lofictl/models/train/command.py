@@ -1,0 +1,127 @@
+"""`lofictl train chords|melody`: thin Typer wrappers over corpus loading and the training loop.
+
+LofictlError propagates to the main CLI, which prints it in one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+train_app = typer.Typer(help="Train the chord and melody models on POP909, music21's corpus or a folder of MIDI files.",
+                        no_args_is_help=True)
+
+_CORPUS_HELP = ("Comma-separated sources: pop909:DIR (the POP909 dataset, or data/pop909 which ships derived from it), "
+                "music21:bach, music21:essen, music21:ryans, or a folder of .mid files.")
+DEFAULT_CORPUS = "pop909:data/pop909"
+
+
+def canonical_command(kind: str, options: dict) -> str:
+    """The full command with every option spelled out, so model.json says exactly what ran."""
+    parts = ["lofictl", "train", kind]
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + name.replace("_", "-"))
+        elif value is not None:
+            parts.extend([flag, str(value)])
+    return shlex.join(parts)
+
+
+def _run(kind: str, arch: str, corpus: str, out: Path, steps: int, batch_size: int, hidden: int, layers: int,
+         embed: int, seq_len: int, lr: float, seed: int, limit: int | None, resume: bool, patience: int,
+         eval_every: int, augment: bool, cache: bool, progress: bool) -> None:
+    from lofictl.models.train import corpus as corpus_mod  # JAX and music21 load only when training runs
+    from lofictl.models.train import loop
+
+    console = Console(stderr=True, markup=False)  # corpus specs and paths are user text
+    config = loop.TrainConfig(kind=kind, arch=arch, steps=steps, batch_size=batch_size, hidden=hidden, layers=layers,
+                              embed=embed, seq_len=seq_len, lr=lr, seed=seed, patience=patience,
+                              eval_every=eval_every, augment=augment)
+    config.check()
+    options = {"corpus": corpus, "out": out, "steps": steps, "batch_size": batch_size, "hidden": hidden,
+               "layers": layers, "embed": embed, "seq_len": seq_len, "lr": lr, "seed": seed, "limit": limit,
+               "patience": patience, "eval_every": eval_every, "augment": augment}
+    if kind == "melody":
+        options = {"arch": arch, **options}
+    else:
+        del options["augment"]  # octave copies apply to melodies only
+    command = canonical_command(kind, options)
+    with console.status(f"reading {corpus}"):
+        pieces, summary = corpus_mod.load_corpus(corpus, limit=limit, use_cache=cache)
+    for source in summary["sources"]:
+        skipped = f", skipped {source['skipped_total']} ({source['skipped']})" if source["skipped_total"] else ""
+        console.print(f"{source['spec']}: {source['pieces']} pieces from {source['files']} files{skipped}")
+    meta = loop.train(pieces, summary, config, out, command, resume=resume, console=console, progress=progress)
+    m = meta["metrics"]
+    console.print(f"wrote {out}: val loss {m.get('val_loss', float('nan')):.3f} at step {m.get('best_step')}, "
+                  f"{m['steps_done']} steps in {m['wall_seconds']} s ({m['tokens_per_second']:.0f} tokens/s)")
+
+
+@train_app.command("chords")
+def chords(
+    out: Path = typer.Option(..., "--out", help="Model folder to write (model.json + weights.msgpack)."),
+    corpus: str = typer.Option(DEFAULT_CORPUS, "--corpus", help=_CORPUS_HELP),
+    steps: int = typer.Option(3000, help="Step budget."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    hidden: int = typer.Option(192, help="LSTM width."),
+    layers: int = typer.Option(2, help="LSTM layers."),
+    embed: int = typer.Option(96, help="Embedding width."),
+    seq_len: int = typer.Option(64, "--seq-len", help="Training window in events."),
+    lr: float = typer.Option(3e-3, help="Peak learning rate (warm-up then cosine decay)."),
+    seed: int = typer.Option(0, help="Seed for the split, initial weights and batches."),
+    limit: int = typer.Option(None, help="At most this many pieces per corpus source."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
+    patience: int = typer.Option(6, help="Evaluations without improvement before stopping early."),
+    eval_every: int = typer.Option(100, "--eval-every", help="Steps between validation passes."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse parsed corpora from the cache folder."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Train the chord model: an LSTM over key-relative chord tokens with durations."""
+    _run("chords", "chord-lstm", corpus, out, steps, batch_size, hidden, layers, embed, seq_len, lr, seed, limit,
+         resume, patience, eval_every, False, cache, progress)
+
+
+@train_app.command("melody")
+def melody(
+    out: Path = typer.Option(..., "--out", help="Model folder to write (model.json + weights.msgpack)."),
+    corpus: str = typer.Option(DEFAULT_CORPUS, "--corpus", help=_CORPUS_HELP),
+    arch: str = typer.Option("three-embeddings", help="one-embedding | two-embeddings | three-embeddings."),
+    steps: int = typer.Option(3000, help="Step budget."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    hidden: int = typer.Option(192, help="LSTM width."),
+    layers: int = typer.Option(2, help="LSTM layers."),
+    embed: int = typer.Option(96, help="Embedding width."),
+    seq_len: int = typer.Option(64, "--seq-len", help="Training window in notes."),
+    lr: float = typer.Option(3e-3, help="Peak learning rate (warm-up then cosine decay)."),
+    seed: int = typer.Option(0, help="Seed for the split, initial weights and batches."),
+    limit: int = typer.Option(None, help="At most this many pieces per corpus source."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
+    patience: int = typer.Option(6, help="Evaluations without improvement before stopping early."),
+    eval_every: int = typer.Option(100, "--eval-every", help="Steps between validation passes."),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Add octave-shifted copies of the melodies."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse parsed corpora from the cache folder."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Train the melody model, conditioned on the chord sounding at each note."""
+    _run("melody", arch, corpus, out, steps, batch_size, hidden, layers, embed, seq_len, lr, seed, limit,
+         resume, patience, eval_every, augment, cache, progress)
+
+
+@train_app.command("pop909-corpus")
+def pop909_corpus(
+    dataset: Path = typer.Argument(..., help="The POP909 dataset folder (song folders 001/ ... 909/)."),
+    out: Path = typer.Option(Path("data/pop909"), "--out", help="Folder to write pop909-corpus.json.gz, LICENSE, README.md."),
+) -> None:
+    """Read POP909 once and write the compact corpus `--corpus pop909:OUT` trains from (what ships in data/pop909)."""
+    from lofictl.models.train import pop909
+
+    console = Console(stderr=True)
+    with console.status(f"reading {dataset}"):
+        header = pop909.write_derived(dataset, out)
+    s = header["summary"]
+    console.print(f"wrote {out / pop909.DERIVED_FILE}: {header['songs']} songs, {s['pieces']} pieces "
+                  f"(skipped {s['skipped_total']}: {s['skipped']}); split {header['split']}")
