@@ -21,7 +21,8 @@ sections:
 
 
 def _recipe(overrides: list[str], text: str = SONG):
-    from lofictl.recipe.load import parse_yaml, validate_data
+    from lofictl.recipe.load import validate_data
+    from lofictl.recipe.yamlfile import parse_yaml
 
     data, positions = parse_yaml(text, Path("recipes/song.yaml"))
     return validate_data(data, positions, Path("recipes/song.yaml"), overrides).recipe

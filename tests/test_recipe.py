@@ -6,7 +6,8 @@ import pytest
 from conftest import SMALL_RECIPE
 
 from lofictl.errors import LofictlError
-from lofictl.recipe.load import json_schema, load_recipe, parse_recipe_text
+from lofictl.recipe.load import load_recipe, parse_recipe_text
+from lofictl.recipe.schema import json_schema
 
 
 def error_for(write_recipe, text: str) -> str:

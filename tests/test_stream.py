@@ -260,7 +260,7 @@ def test_stems_of_different_lengths_are_refused(stems, tmp_path):
 
 
 def test_send_bus_returns_only_the_wet_signal(tmp_path):
-    from lofictl.recipe.load import DEFAULT_BUS
+    from lofictl.recipe.schema import DEFAULT_BUS
 
     click = np.zeros((2, SR), np.float32)
     click[:, 100] = 1.0

@@ -25,7 +25,9 @@ from typing import Any, Literal, Union
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lofictl.errors import LofictlError
-from lofictl.recipe.load import Strict, _dotted, parse_seconds, project_root_for, resolve_project_path, validation_error
+from lofictl.recipe.load import project_root_for, resolve_project_path
+from lofictl.recipe.messages import dotted, validation_error
+from lofictl.recipe.schema import Strict, parse_seconds
 from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
 
 FORMAT_VERSION = 1
@@ -172,7 +174,7 @@ class LoadedAlbum:
         return project_root_for(self.path)
 
     def error(self, message: str, field: FieldPath) -> LofictlError:
-        return LofictlError(message, file=self.path, line=self.positions.line_of(field), field=_dotted(field))
+        return LofictlError(message, file=self.path, line=self.positions.line_of(field), field=dotted(field))
 
     def resolve_path(self, value: str, field: FieldPath, *, must_exist: bool = True) -> Path:
         return resolve_project_path(self, value, field, must_exist=must_exist)

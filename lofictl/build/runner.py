@@ -35,7 +35,8 @@ from lofictl import __version__
 from lofictl.sound import soundfonts
 from lofictl.build.cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
 from lofictl.errors import LofictlError, all_errors, raise_all
-from lofictl.recipe.load import LoadedRecipe, Recipe
+from lofictl.recipe.load import LoadedRecipe
+from lofictl.recipe.schema import Recipe
 from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
 from lofictl.safety.fingerprints import code_inputs

@@ -135,7 +135,7 @@ def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to che
 @user_errors
 def schema() -> None:
     """Print the recipe JSON Schema (for yaml-language-server autocompletion)."""
-    from lofictl.recipe.load import json_schema
+    from lofictl.recipe.schema import json_schema
 
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
 

@@ -18,7 +18,7 @@ from lofictl.compose.form import Block, arrangement, tempo_plan
 from lofictl.compose.humanize import perform
 from lofictl.compose.score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection, Score, TempoMap, Track
 from lofictl.errors import LofictlError
-from lofictl.recipe.load import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
+from lofictl.recipe.schema import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
 from lofictl.seeds import derive_seed
 
 EPS = 1e-9

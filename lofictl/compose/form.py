@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lofictl.compose.score import TempoMap
-from lofictl.recipe.load import MAX_BARS, Recipe, Section
+from lofictl.recipe.schema import MAX_BARS, Recipe, Section
 
 EPS = 1e-9
 INTRO_NAMES = ("intro",)

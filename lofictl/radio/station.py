@@ -18,16 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lofictl.compose import drums
 from lofictl.errors import LofictlError, did_you_mean
-from lofictl.recipe.load import (
-    PARTS,
-    Length,
-    LoadedRecipe,
-    load_recipe,
-    parse_seconds,
-    project_root_for,
-    resolve_project_path,
-    validation_error,
-)
+from lofictl.recipe.load import LoadedRecipe, load_recipe, project_root_for, resolve_project_path
+from lofictl.recipe.messages import validation_error
+from lofictl.recipe.schema import PARTS, Length, parse_seconds
 from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
 
 FORMAT_VERSION = 1

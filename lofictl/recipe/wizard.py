@@ -149,7 +149,7 @@ def check_key(key: str) -> str:
 
 def length_bars(length: str, tempo: float) -> int:
     """'32 bars', '32' or a duration such as '2m30s' (rounded up to whole 4/4 bars)."""
-    from lofictl.recipe.load import parse_seconds
+    from lofictl.recipe.schema import parse_seconds
 
     text = str(length).strip()
     match = re.fullmatch(r"(\d+)\s*(?:bars?)?", text)
