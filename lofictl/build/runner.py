@@ -1,8 +1,8 @@
 """The build runner: recipe → every output file, through cached stages, written atomically.
 
-`prepare` resolves and checks everything outside the recipe (SoundFonts, presets, effect
-parameters, overlay files, models) before any audio is made, so a mistake costs a second, not
-a render.
+`prepare` (build.plan) resolves and checks everything outside the recipe (SoundFonts, presets,
+effect parameters, overlay files, models) before any audio is made, so a mistake costs a
+second, not a render. build.inputs declares what each stage reads; build.lock writes the lock.
 
 `build_recipe` runs the stages
 
@@ -44,41 +44,14 @@ from lofictl.safety.names import slug
 from lofictl.safety.plugins import resolve_plugin
 from lofictl.compose.score import KICK_PITCHES, Score, Track, score_from_dict, score_to_dict
 from lofictl.seeds import derive_seed
+from lofictl.build.inputs import (bus_inputs, compose_inputs, dry_inputs, duck_args, export_inputs, kick_samples,
+    master_tags, midi_inputs, mix_inputs, overlays_inputs, provenance_info, stem_inputs, track_sha)
+from lofictl.build.lock import lock_data, lock_path_for, lock_text, outputs_info, outputs_match, read_lock
+from lofictl.build.plan import TAIL_SECONDS, BuildPlan, ResolvedInstrument, audible_tracks, n_samples_for, prepare
 
-TAIL_SECONDS = 2.0  # room after the last bar for releases and effect tails
-LOCK_FORMAT = 1
-_DEFAULT_PRESETS = {"chords": "Electric Piano 1", "melody": "Vibraphone", "bass": "Acoustic Bass",
-                    "midi": "Acoustic Grand Piano"}
-# Fields of a track that only shape its sound; everything else changes the notes.
-_SOUND_FIELDS = {"instrument", "gain_db", "pan", "mute", "solo", "effects", "send_db", "duck"}
 STAGE_ORDER = ("compose", "midi", "stems", "overlays", "bus", "mix", "export")
 BUS_LABEL = "reverb-bus"
 
-
-@dataclass(frozen=True)
-class ResolvedInstrument:
-    soundfont: Path
-    preset: soundfonts.Preset
-
-
-@dataclass(frozen=True)
-class BuildPlan:
-    """A recipe with every outside resource resolved and checked."""
-
-    loaded: LoadedRecipe
-    instruments: dict[str, ResolvedInstrument]
-    models: dict[str, Path]
-    overlay_files: dict[int, Path]
-    clip_files: dict[str, Path] = field(default_factory=dict)
-    clips: dict[str, tuple] = field(default_factory=dict)  # track → notes read from its MIDI file
-    # Effect chains with their file parameters resolved ("tracks.NAME", "master.effects",
-    # "master.bus"), and every file each chain reads (impulse responses, plugins), by field.
-    chains: dict[str, list] = field(default_factory=dict)
-    chain_files: dict[str, dict[str, Path]] = field(default_factory=dict)
-
-    @property
-    def recipe(self) -> Recipe:
-        return self.loaded.recipe
 
 
 @dataclass
@@ -134,362 +107,6 @@ class Artifact:
         return self.path
 
 
-# --- prepare: resolve everything outside the recipe ---------------------------------------------
-
-
-def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
-    """Resolve and check every outside resource; `deep` also loads the models (slower: JAX).
-
-    Every problem is found before one is reported, so a recipe with a missing SoundFont and a
-    misspelt effect says both at once.
-    """
-    recipe = loaded.recipe
-    instruments: dict[str, ResolvedInstrument] = {}
-    models: dict[str, Path] = {}
-    chains: dict[str, list] = {}
-    chain_files: dict[str, dict[str, Path]] = {}
-    problems: list[LofictlError] = []
-
-    def check(action, *args):
-        try:
-            return action(*args)
-        except LofictlError as exc:
-            problems.extend(all_errors(loaded.locate(exc)))
-            return None
-
-    for name, track in recipe.tracks.items():
-        instrument = check(_resolve_instrument, loaded, name)
-        if instrument is not None:
-            instruments[name] = instrument
-        resolved = check(_resolve_chain, loaded, track.effects, ("tracks", name, "effects"))
-        if resolved is not None:
-            chains[f"tracks.{name}"], chain_files[f"tracks.{name}"] = resolved
-        generate = getattr(track, "generate", None)
-        if generate is not None:
-            model = check(loaded.resolve_path, generate.model, ("tracks", name, "generate", "model"))
-            if model is not None:
-                models[name] = model
-    for scope in ("master.effects", "master.bus"):
-        part = scope.split(".")[1]
-        resolved = check(_resolve_chain, loaded, getattr(recipe.master, part), ("master", part))
-        if resolved is not None:
-            chains[scope], chain_files[scope] = resolved
-    overlay_files: dict[int, Path] = {}
-    for index, overlay in enumerate(recipe.overlays):
-        if overlay.file is not None:
-            found = check(_check_overlay, loaded, index, overlay.file)
-            if found is not None:
-                overlay_files[index] = found
-        resolved = check(_resolve_chain, loaded, overlay.effects, ("overlays", index, "effects"))
-        if resolved is not None:
-            chains[f"overlays.{index}"], chain_files[f"overlays.{index}"] = resolved
-    clip_files, clips = {}, {}
-    for name, track in recipe.tracks.items():
-        if track.part == "midi":
-            found = check(_read_clip, loaded, name, track)
-            if found is not None:
-                clip_files[name], clips[name] = found
-    for name, path in models.items():
-        check(_check_model, loaded, name, path, deep)
-        check(_check_gate, loaded, name, path)
-    raise_all(problems)
-    return BuildPlan(loaded, instruments, models, overlay_files, clip_files, clips, chains, chain_files)
-
-
-def _soundfont(loaded: LoadedRecipe, name: str, where: tuple) -> Path:
-    """A bare SoundFont name is looked up on the search path (folders the user or the system
-    provides); anything with a folder in it is a project path under the path rule."""
-    try:
-        if "/" in name or "\\" in name or Path(name).is_absolute() or name in (".", ".."):
-            font = loaded.resolve_path(name, where)
-            if not font.is_file():
-                raise loaded.error(f"SoundFont {name} is not a file", where)
-            return font
-        return soundfonts.find_soundfont(name, loaded.path.resolve().parent, loaded.project_root)
-    except LofictlError as exc:
-        raise (exc if exc.file else loaded.error(exc.message, where)) from None
-
-
-def _resolve_chain(loaded: LoadedRecipe, spec: list, where: tuple) -> tuple[list, dict[str, Path]]:
-    """An effect chain with its files put through the path rules (see effects.resolve_chain)."""
-    from lofictl.sound import effects
-
-    recipe_dir = loaded.path.resolve().parent
-
-    def plugin(value, field_path: tuple, kind: str) -> Path:
-        try:
-            return resolve_plugin(value, kind, recipe_dir=recipe_dir, project_root=loaded.project_root)
-        except LofictlError as exc:
-            raise loaded.error(exc.message, field_path) from None
-
-    try:
-        return effects.resolve_chain(spec, where, loaded.recipe.output.sample_rate,
-                                     resolve_file=lambda value, field_path: loaded.resolve_path(value, field_path),
-                                     resolve_plugin=plugin)
-    except LofictlError as exc:
-        raise loaded.locate(exc) from None
-
-
-def _resolve_instrument(loaded: LoadedRecipe, name: str) -> ResolvedInstrument:
-    track = loaded.recipe.tracks[name]
-    where = ("tracks", name, "instrument")
-    spec = track.instrument
-    font = _soundfont(loaded, spec.soundfont if spec else "FluidR3_GM.sf2", where + ("soundfont",))
-    try:
-        if spec and (spec.preset or spec.program is not None or spec.bank is not None):
-            preset = soundfonts.resolve_preset(font, spec.preset, spec.bank, spec.program)
-        elif track.part == "drums":
-            preset = soundfonts.default_kit(font)
-        else:
-            preset = soundfonts.resolve_preset(font, _DEFAULT_PRESETS[track.part])
-    except LofictlError as exc:
-        field_name = "soundfont" if "SoundFont" in exc.message and "preset" not in exc.message else "preset"
-        raise loaded.error(exc.message, where + (field_name,)) from None
-    return ResolvedInstrument(font, preset)
-
-
-def _read_clip(loaded: LoadedRecipe, name: str, track) -> tuple[Path, tuple]:
-    from lofictl.export import midi
-
-    where = ("tracks", name, "file")
-    path = loaded.resolve_path(track.file, where)
-    try:
-        return path, midi.read_midi_clip(path, track.track, track.channel)
-    except LofictlError as exc:
-        raise loaded.error(f"{exc.message} (in {path.name})", where) from None
-
-
-def _check_model(loaded: LoadedRecipe, name: str, path: Path, deep: bool) -> None:
-    try:
-        if deep:
-            from lofictl.models import generate as gen
-
-            gen.load_model(path)  # every check, JAX included: for `validate`
-        model_summary(path, Cache(None), loaded.recipe.tracks[name].part)
-    except LofictlError as exc:
-        raise loaded.error(exc.message, ("tracks", name, "generate", "model")) from None
-
-
-def _check_gate(loaded: LoadedRecipe, name: str, model: Path) -> None:
-    """The originality gate needs the melody model's n-gram index: missing, stale or damaged,
-    it is an error at the recipe's `max_overlap_15` line, before anything is built."""
-    track = loaded.recipe.tracks[name]
-    if track.generate.max_overlap_15 is None:
-        return
-    where = ("tracks", name, "generate", "max_overlap_15")
-    if track.part != "melody":
-        raise loaded.error("only melody tracks have an originality gate; remove max_overlap_15 here", where)
-    from lofictl.models import ngrams
-
-    try:
-        index = ngrams.load_ngram_index(model)
-    except LofictlError as exc:
-        raise loaded.error(f"cannot check the gate: {exc.message}", where) from None
-    if index is None:
-        raise loaded.error(f"{model.name} has no n-gram index of its training data ({ngrams.INDEX_FILE}), so the "
-                           f"gate cannot be checked; `lofictl train melody` writes one, for older models run "
-                           f"`lofictl eval-index {model}`", where)
-    if ngrams.GATE_LENGTH not in index.lengths:
-        raise loaded.error(f"{model.name}'s n-gram index holds lengths {list(index.lengths)}, not "
-                           f"{ngrams.GATE_LENGTH}; rebuild it with `lofictl eval-index {model}`", where)
-
-
-def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:
-    """An overlay file must be readable audio with one or two channels (header only: quick)."""
-    from pedalboard.io import AudioFile
-
-    where = ("overlays", index, "file")
-    path = loaded.resolve_path(file, where)
-    try:
-        with AudioFile(str(path)) as source:
-            channels, frames = source.num_channels, source.frames
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise loaded.error(f"{path.name} is not an audio file that can be read (WAV, FLAC, MP3, OGG and "
-                           f"AIFF can): {' '.join(str(exc).split())[:120]}", where) from None
-    if channels > 2:
-        raise loaded.error(f"{path.name} has {channels} channels; overlays must be mono or stereo "
-                           "(mix it down to stereo first)", where)
-    if frames == 0:
-        raise loaded.error(f"{path.name} holds no audio", where)
-    return path
-
-
-# --- what each stage reads ----------------------------------------------------------------------
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}} → {'a.b': 1}; lists stay whole (an effect chain is one input)."""
-    if isinstance(value, dict) and value:
-        flat: dict[str, Any] = {}
-        for key, item in value.items():
-            flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    return {prefix: value}
-
-
-def _file_hash(cache: Cache, path: Path) -> str:
-    return cache.file_sha256(path)
-
-
-def compose_inputs(plan: BuildPlan, cache: Cache) -> dict:
-    recipe = plan.recipe
-    data = recipe.model_dump(mode="json")
-    tracks = {}
-    for name, track in data["tracks"].items():
-        tracks[name] = {k: v for k, v in track.items() if k not in _SOUND_FIELDS}
-        preset = plan.instruments[name].preset
-        tracks[name]["program"] = [preset.bank, preset.program]
-    inputs = {key: data[key] for key in ("seed", "tempo", "time_signature", "key", "swing", "ending", "sections")}
-    inputs["length_bars"] = recipe.total_bars
-    inputs["tracks"] = tracks
-    inputs["models"] = {name: _model_files_hash(cache, path) for name, path in plan.models.items()}
-    inputs["clips"] = {name: _file_hash(cache, path) for name, path in plan.clip_files.items()}
-    inputs.update({f"library.{k}": library_versions()[k] for k in ("jax", "flax", "numpy")})
-    return _flatten(inputs)
-
-
-# What sampling reads from a model folder: weights, config and vocabularies, and the n-gram
-# index of the originality gate. A local resume file (train_state.msgpack) is left out, so the
-# key is the same in a fresh clone.
-MODEL_FILES = ("model.json", "weights.msgpack", "ngrams.npy", "ngrams.json")
-
-
-def _model_files_hash(cache: Cache, folder: Path) -> str:
-    parts = {name: cache.file_sha256(folder / name) for name in MODEL_FILES if (folder / name).is_file()}
-    return sha256_bytes(canonical_json(parts).encode())
-
-
-def path_sha256(cache: Cache, path: Path) -> str:
-    """sha256 of a file, or of a bundle folder's files (a .vst3 plugin), names and contents."""
-    path = Path(path)
-    if not path.is_dir():
-        return cache.file_sha256(path)
-    parts = {}
-    for base, dirs, names in os.walk(path, followlinks=False):
-        dirs.sort()
-        for name in sorted(names):
-            file = Path(base) / name
-            rel = file.relative_to(path).as_posix()
-            parts[rel] = f"link:{os.readlink(file)}" if file.is_symlink() else cache.file_sha256(file)
-    return sha256_bytes(canonical_json(parts).encode())
-
-
-def files_inputs(cache: Cache, files: dict[str, Path]) -> dict[str, str]:
-    """The content hashes of the files a stage reads, by the field that names them."""
-    return {where: path_sha256(cache, path) for where, path in sorted(files.items())}
-
-
-def _library_inputs() -> dict:
-    versions = library_versions()
-    return {f"library.{k}": versions[k] for k in ("libfluidsynth", "pedalboard", "numpy")}
-
-
-def kick_samples(plan: BuildPlan, score: Score) -> list[int]:
-    """Sample positions of the kick notes of the drum tracks that play: the ducking key."""
-    playing = set(audible_tracks(plan.recipe))
-    rate, timing = plan.recipe.output.sample_rate, score.tempo_map
-    return sorted({round(timing.samples(n.start, rate)) for t in score.tracks if t.is_drums and t.name in playing
-                   for n in t.notes if n.pitch in KICK_PITCHES})
-
-
-def duck_args(spec, kicks: list[int]) -> tuple | None:
-    return None if spec is None else (tuple(kicks), spec.depth_db, spec.release_ms)
-
-
-def track_sha(score: Score, track: Track) -> str:
-    """The hash of one track's notes (and the timing they depend on)."""
-    return sha256_bytes(canonical_json(score_to_dict(score.copy(tracks=(track,), chords=(), sections=()))).encode())
-
-
-def midi_inputs(plan: BuildPlan, score_sha: str) -> dict:
-    versions = library_versions()
-    return {"score": score_sha, "title": plan.recipe.title, "recipe": plan.loaded.path.name,
-            "seed": plan.recipe.seed, "lofictl": __version__, "models": {n: p.name for n, p in sorted(plan.models.items())},
-            "library.matplotlib": versions["matplotlib"], "library.mido": versions["mido"]}
-
-
-def stem_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache,
-                kicks_sha: str | None = None) -> dict:
-    recipe = plan.recipe
-    spec = recipe.tracks[name]
-    instrument = plan.instruments[name]
-    return {"notes": notes_sha, "tempo": recipe.tempo, "soundfont": cache.file_sha256(instrument.soundfont),
-            "preset": str(instrument.preset), "output.sample_rate": recipe.output.sample_rate,
-            "n_samples": n_samples, f"tracks.{name}.effects": spec.model_dump(mode="json")["effects"],
-            f"tracks.{name}.gain_db": spec.gain_db, f"tracks.{name}.pan": spec.pan,
-            f"tracks.{name}.duck": spec.duck.model_dump() if spec.duck else None, "kicks": kicks_sha,
-            f"tracks.{name}.files": files_inputs(cache, plan.chain_files.get(f"tracks.{name}", {})),
-            "provenance": [plan.loaded.path.name, recipe.title, recipe.seed], "lofictl": __version__,
-            **_library_inputs()}
-
-
-def dry_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache) -> dict:
-    """A dry stem reads what its stem reads, less the track's effects, gain, pan and ducking."""
-    return {key: value for key, value in stem_inputs(plan, name, notes_sha, n_samples, cache).items()
-            if not key.startswith(f"tracks.{name}.")}
-
-
-def overlays_inputs(plan: BuildPlan, n_samples: int, cache: Cache, kicks_sha: str | None = None) -> dict:
-    recipe = plan.recipe
-    return {"overlays": [o.model_dump(mode="json") for o in recipe.overlays], "seed": recipe.seed,
-            "kicks": kicks_sha if any(o.duck for o in recipe.overlays) else None,
-            "files": {str(i): cache.file_sha256(p) for i, p in sorted(plan.overlay_files.items())},
-            "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs(),
-            # files an overlay's effects read (impulse responses, plugins); absent when none do
-            **({"effects.files": effect_files} if (effect_files := {
-                str(i): files_inputs(cache, plan.chain_files[f"overlays.{i}"])
-                for i in range(len(recipe.overlays)) if plan.chain_files.get(f"overlays.{i}")}) else {})}
-
-
-def mix_inputs(plan: BuildPlan, stem_shas: dict[str, str], overlay_shas: dict[str, str], cache: Cache) -> dict:
-    recipe = plan.recipe
-    master = recipe.model_dump(mode="json")["master"]
-    return {"stems": stem_shas, "overlays": overlay_shas,
-            "master.effects.files": files_inputs(cache, plan.chain_files.get("master.effects", {})),
-            **{f"master.{k}": v for k, v in master.items() if k != "bus"},
-            "audible": audible_tracks(recipe), "output.sample_rate": recipe.output.sample_rate,
-            **_library_inputs(), "library.pyloudnorm": library_versions()["pyloudnorm"]}
-
-
-def bus_inputs(plan: BuildPlan, stem_shas: dict[str, str], n_samples: int, cache: Cache) -> dict:
-    recipe = plan.recipe
-    sends = {name: recipe.tracks[name].send_db for name in audible_tracks(recipe)
-             if recipe.tracks[name].send_db is not None}
-    return {"sends": {name: [stem_shas.get(name, ""), level] for name, level in sends.items()},
-            "master.bus": recipe.model_dump(mode="json")["master"]["bus"],
-            "master.bus.files": files_inputs(cache, plan.chain_files.get("master.bus", {})), "lofictl": __version__,
-            "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs()}
-
-
-def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -> dict:
-    recipe = plan.recipe
-    return {"master": master_sha, "stems": stem_shas, "output.formats": list(recipe.output.formats),
-            "output.wav_format": recipe.output.wav_format, "name": plan.loaded.name,
-            "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
-            "output.daw": list(recipe.output.daw), "output.dry_stems": recipe.output.dry_stems,
-            "output.stem_names": recipe.output.stem_names, "title_key_tempo": [recipe.title, recipe.key, recipe.tempo],
-            # the DAW projects put these on the faders
-            "mixer": {n: [t.gain_db, t.pan, t.mute, t.solo] for n, t in recipe.tracks.items()},
-            "lofictl": __version__, "library.pedalboard": library_versions()["pedalboard"],
-            "library.mutagen": library_versions()["mutagen"]}
-
-
-def master_tags(plan: BuildPlan, key: str):
-    """Tags of the master's FLAC/MP3: title, tempo, key and the same provenance as the WAV."""
-    from lofictl.export.tags import Tags
-
-    recipe = plan.recipe
-    return Tags(title=recipe.title, bpm=recipe.tempo, key=recipe.key,
-                provenance=json.loads(provenance_info(plan, key)["ICMT"]))
-
-
-def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:
-    """The WAV INFO chunk: title, software, and a JSON comment that leads back to the recipe."""
-    data = {"recipe": plan.loaded.path.name, "title": plan.recipe.title, "seed": str(plan.recipe.seed),
-            "stage_key": key[:16], "lofictl": __version__, **extra}
-    return {"INAM": plan.recipe.title, "ISFT": f"lofictl {__version__}", "ICMT": canonical_json(data)}
-
-
 # --- the stages' work ---------------------------------------------------------------------------
 
 
@@ -502,10 +119,6 @@ def compose_score(plan: BuildPlan, measures: dict | None = None) -> Score:
         return compose(plan.recipe, models=plan.models, programs=programs, clips=plan.clips, measures=measures)
     except LofictlError as exc:
         raise plan.loaded.locate(exc) from None
-
-
-def n_samples_for(score_duration_s: float, sample_rate: int) -> int:
-    return int(round((score_duration_s + TAIL_SECONDS) * sample_rate))
 
 
 def render_stem(track: Track, timing, instrument: ResolvedInstrument, sample_rate: int,
@@ -562,13 +175,6 @@ def overlay_label(recipe: Recipe, index: int) -> str:
     overlay = recipe.overlays[index]
     label = (slug(Path(overlay.file).stem) or "file") if overlay.file is not None else overlay.ambience
     return f"overlay-{index + 1}-{label}"
-
-
-def audible_tracks(recipe: Recipe) -> list[str]:
-    from lofictl.sound.mix import audible
-
-    return audible(list(recipe.tracks), mute=[n for n, t in recipe.tracks.items() if t.mute],
-                   solo=[n for n, t in recipe.tracks.items() if t.solo])
 
 
 # --- the runner ---------------------------------------------------------------------------------
@@ -780,13 +386,13 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
                       quiet=quiet) as progress:
             score_meta, loudness = _run_stages(plan, stages, midi_only, jobs, progress, master_only)
             duration_s = score_meta["duration_s"] + (0 if midi_only else TAIL_SECONDS)
-            outputs = _outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)
+            outputs = outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)
             lock = lock_data(plan, stages, outputs, loudness, midi_only, duration_s, cache)
             text = lock_text(lock)
             up_to_date = (previous is not None and not stages.ran and final_dir.is_dir()
                           and _same_text(final_dir / output_rule.OWNER_FILE, text)
                           and (lock_path is None or _same_text(lock_path, text))
-                          and _outputs_match(final_dir, outputs, cache))
+                          and outputs_match(final_dir, outputs, cache))
             if up_to_date:
                 # Nothing changed and the folder still holds exactly the locked files: leave it be.
                 shutil.rmtree(staging)
@@ -1252,119 +858,3 @@ def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, St
     if "dawproject" in recipe.output.daw:
         written[f"{name}.dawproject"] = daw.write_dawproject(staging / f"{name}.dawproject", export)
     return written
-
-
-# --- hashes and the lock ------------------------------------------------------------------------
-
-
-def _outputs_info(stages: _Stages, sample_rate: int, score_meta: dict, midi_only: bool) -> dict[str, dict]:
-    """sha256, size and (for audio) duration of every output, from what the stages recorded."""
-    outputs: dict[str, dict] = {}
-    for stage in ("midi", "export"):
-        for rel, digest in stages.record.get(stage, {}).get("outputs", {}).items():
-            outputs[rel] = {"sha256": digest}
-    audio_seconds = n_samples_for(score_meta["duration_s"], sample_rate) / sample_rate
-    for rel, info in outputs.items():
-        artifact = stages.final[rel]
-        info["bytes"] = (artifact.path.stat().st_size if artifact.entry is None
-                         else stages.cache.object_size(info["sha256"]))
-        if rel.endswith((".wav", ".flac", ".mp3")):  # every audio output runs the full length
-            info["duration_s"] = round(audio_seconds, 6)
-    for rel, lufs in stages.record.get("export", {}).get("meta", {}).get("loudness", {}).items():
-        outputs[rel]["integrated_lufs"] = lufs
-    return dict(sorted(outputs.items()))
-
-
-def _outputs_match(folder: Path, outputs: dict[str, dict], cache: Cache) -> bool:
-    """The folder holds exactly these files with these hashes (hashes remembered by mtime)."""
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {"build.json"}
-    if present != set(outputs):
-        return False
-    return all(cache.file_sha256(folder / rel) == info["sha256"] for rel, info in outputs.items())
-
-
-def lock_path_for(loaded: LoadedRecipe) -> Path:
-    return loaded.path.with_name(f"{loaded.file_stem}.lock.json")
-
-
-def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudness: dict | None,
-              midi_only: bool, duration_s: float, cache: Cache) -> dict:
-    recipe = plan.recipe
-    seeds = {name: (track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name))
-             for name, track in recipe.tracks.items()}
-    if loudness is not None:
-        master = [f"{plan.loaded.name}.{fmt}" for fmt in recipe.output.formats if f"{plan.loaded.name}.{fmt}" in outputs]
-        encoded = stages.record.get("export", {}).get("meta", {}).get("encoded", {})
-        for rel in master:
-            outputs[rel]["integrated_lufs"] = loudness.get("integrated_lufs")
-            # an MP3's own true peak, measured on the decoded file (the encoder moves peaks)
-            outputs[rel]["true_peak_dbtp"] = encoded.get(rel, {}).get("true_peak_dbtp", loudness.get("true_peak_dbtp"))
-    return {
-        "lofictl_lock": LOCK_FORMAT,
-        "lofictl": __version__,
-        "recipe": {"file": plan.loaded.path.name,
-                   "sha256": plan.loaded.source_sha256 or cache.file_sha256(plan.loaded.path),
-                   "overrides": list(plan.loaded.overrides), "resolved": recipe.model_dump(mode="json")},
-        "seeds": {"master": recipe.seed, "tracks": seeds},
-        "instruments": {name: {"soundfont": inst.soundfont.name, "sha256": cache.file_sha256(inst.soundfont),
-                               "preset": str(inst.preset)} for name, inst in plan.instruments.items()},
-        "overlays": {str(i): {"file": p.name, "sha256": cache.file_sha256(p)} for i, p in plan.overlay_files.items()},
-        # every file an effect reads (impulse responses, external plugins), by the field naming it
-        "effect_files": {where: {"file": p.name, "sha256": path_sha256(cache, p)}
-                         for files in plan.chain_files.values() for where, p in sorted(files.items())},
-        "models": {name: model_summary(path, cache) for name, path in plan.models.items()},
-        "libraries": library_versions(),
-        "midi_only": midi_only,
-        "duration_s": round(duration_s, 6),
-        "loudness": loudness,
-        # per melody track and section material: seed used, re-samples, and the evaluate measures
-        "melody_measures": stages.record["compose"].get("meta", {}).get("melody", {}),
-        "stages": {name: stages.record[name] for name in sorted(stages.record)},
-        "outputs": outputs,
-    }
-
-
-def lock_text(lock: dict) -> str:
-    """Stable key order and two-space indents, so a lock's git diff reads line by line."""
-    return json.dumps(lock, indent=2, sort_keys=True) + "\n"
-
-
-def read_lock(path: Path) -> dict:
-    from lofictl.safety.lockfile import read_lock as read_checked
-
-    return read_checked(path, LOCK_FORMAT)
-
-
-def model_summary(path: Path, cache: Cache, part: str | None = None) -> dict:
-    """nn.meta.model_summary, hashing the weights through the cache's memo when it is on."""
-    from lofictl.models.nn.meta import model_summary as summary
-
-    return summary(path, part, cache.file_sha256 if cache.enabled else None)
-
-
-def library_versions() -> dict[str, str]:
-    import importlib.metadata as md
-    import platform
-
-    global _LIBRARY_VERSIONS
-    if _LIBRARY_VERSIONS is not None:
-        return _LIBRARY_VERSIONS
-    versions = {}
-    for package in ("numpy", "mido", "pedalboard", "pyfluidsynth", "jax", "flax", "matplotlib", "pyloudnorm", "mutagen"):
-        try:
-            versions[package] = md.version(package)
-        except md.PackageNotFoundError:
-            versions[package] = "missing"
-    try:
-        from lofictl.sound.render import fluidsynth_version
-
-        versions["libfluidsynth"] = fluidsynth_version()
-    except LofictlError:
-        versions["libfluidsynth"] = "missing"
-    versions["python"] = platform.python_version()
-    versions["platform"] = f"{platform.system()}-{platform.machine()}"
-    _LIBRARY_VERSIONS = versions
-    return versions
-
-
-_LIBRARY_VERSIONS: dict[str, str] | None = None

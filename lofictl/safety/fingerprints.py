@@ -38,7 +38,7 @@ STAGE_VERSIONS: dict[str, int] = {
 
 # The modules each stage runs (what they import inside lofictl is added); the runner's own files
 # (not all they import: the runner imports every stage) go into every stage's digest.
-RUNNER = ("lofictl.build.runner", "lofictl.build.cache")
+RUNNER = ("lofictl.build.runner", "lofictl.build.plan", "lofictl.build.inputs", "lofictl.build.lock", "lofictl.build.cache")
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "compose": ("lofictl.compose.arrangement",),
     "midi": ("lofictl.export.midi", "lofictl.export.pianoroll"),

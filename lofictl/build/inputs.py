@@ -1,0 +1,239 @@
+"""What each stage reads: its inputs (recipe fields, file hashes, upstream output hashes,
+library versions, its code version), whose hash is the stage's key in the cache and the lock."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lofictl import __version__
+from lofictl.sound import soundfonts
+from lofictl.build.cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
+from lofictl.errors import LofictlError, all_errors, raise_all
+from lofictl.recipe.load import LoadedRecipe
+from lofictl.recipe.schema import Recipe
+from lofictl.safety import interrupts
+from lofictl.safety import outputs as output_rule
+from lofictl.safety.fingerprints import code_inputs
+from lofictl.safety.names import slug
+from lofictl.safety.plugins import resolve_plugin
+from lofictl.compose.score import KICK_PITCHES, Score, Track, score_from_dict, score_to_dict
+from lofictl.seeds import derive_seed
+from lofictl.build.plan import BuildPlan, audible_tracks
+
+
+# Fields of a track that only shape its sound; everything else changes the notes.
+_SOUND_FIELDS = {"instrument", "gain_db", "pan", "mute", "solo", "effects", "send_db", "duck"}
+
+
+# --- what each stage reads ----------------------------------------------------------------------
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} → {'a.b': 1}; lists stay whole (an effect chain is one input)."""
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: value}
+
+
+def _file_hash(cache: Cache, path: Path) -> str:
+    return cache.file_sha256(path)
+
+
+def compose_inputs(plan: BuildPlan, cache: Cache) -> dict:
+    recipe = plan.recipe
+    data = recipe.model_dump(mode="json")
+    tracks = {}
+    for name, track in data["tracks"].items():
+        tracks[name] = {k: v for k, v in track.items() if k not in _SOUND_FIELDS}
+        preset = plan.instruments[name].preset
+        tracks[name]["program"] = [preset.bank, preset.program]
+    inputs = {key: data[key] for key in ("seed", "tempo", "time_signature", "key", "swing", "ending", "sections")}
+    inputs["length_bars"] = recipe.total_bars
+    inputs["tracks"] = tracks
+    inputs["models"] = {name: _model_files_hash(cache, path) for name, path in plan.models.items()}
+    inputs["clips"] = {name: _file_hash(cache, path) for name, path in plan.clip_files.items()}
+    inputs.update({f"library.{k}": library_versions()[k] for k in ("jax", "flax", "numpy")})
+    return _flatten(inputs)
+
+
+# What sampling reads from a model folder: weights, config and vocabularies, and the n-gram
+# index of the originality gate. A local resume file (train_state.msgpack) is left out, so the
+# key is the same in a fresh clone.
+MODEL_FILES = ("model.json", "weights.msgpack", "ngrams.npy", "ngrams.json")
+
+
+def _model_files_hash(cache: Cache, folder: Path) -> str:
+    parts = {name: cache.file_sha256(folder / name) for name in MODEL_FILES if (folder / name).is_file()}
+    return sha256_bytes(canonical_json(parts).encode())
+
+
+def path_sha256(cache: Cache, path: Path) -> str:
+    """sha256 of a file, or of a bundle folder's files (a .vst3 plugin), names and contents."""
+    path = Path(path)
+    if not path.is_dir():
+        return cache.file_sha256(path)
+    parts = {}
+    for base, dirs, names in os.walk(path, followlinks=False):
+        dirs.sort()
+        for name in sorted(names):
+            file = Path(base) / name
+            rel = file.relative_to(path).as_posix()
+            parts[rel] = f"link:{os.readlink(file)}" if file.is_symlink() else cache.file_sha256(file)
+    return sha256_bytes(canonical_json(parts).encode())
+
+
+def files_inputs(cache: Cache, files: dict[str, Path]) -> dict[str, str]:
+    """The content hashes of the files a stage reads, by the field that names them."""
+    return {where: path_sha256(cache, path) for where, path in sorted(files.items())}
+
+
+def _library_inputs() -> dict:
+    versions = library_versions()
+    return {f"library.{k}": versions[k] for k in ("libfluidsynth", "pedalboard", "numpy")}
+
+
+def kick_samples(plan: BuildPlan, score: Score) -> list[int]:
+    """Sample positions of the kick notes of the drum tracks that play: the ducking key."""
+    playing = set(audible_tracks(plan.recipe))
+    rate, timing = plan.recipe.output.sample_rate, score.tempo_map
+    return sorted({round(timing.samples(n.start, rate)) for t in score.tracks if t.is_drums and t.name in playing
+                   for n in t.notes if n.pitch in KICK_PITCHES})
+
+
+def duck_args(spec, kicks: list[int]) -> tuple | None:
+    return None if spec is None else (tuple(kicks), spec.depth_db, spec.release_ms)
+
+
+def track_sha(score: Score, track: Track) -> str:
+    """The hash of one track's notes (and the timing they depend on)."""
+    return sha256_bytes(canonical_json(score_to_dict(score.copy(tracks=(track,), chords=(), sections=()))).encode())
+
+
+def midi_inputs(plan: BuildPlan, score_sha: str) -> dict:
+    versions = library_versions()
+    return {"score": score_sha, "title": plan.recipe.title, "recipe": plan.loaded.path.name,
+            "seed": plan.recipe.seed, "lofictl": __version__, "models": {n: p.name for n, p in sorted(plan.models.items())},
+            "library.matplotlib": versions["matplotlib"], "library.mido": versions["mido"]}
+
+
+def stem_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache,
+                kicks_sha: str | None = None) -> dict:
+    recipe = plan.recipe
+    spec = recipe.tracks[name]
+    instrument = plan.instruments[name]
+    return {"notes": notes_sha, "tempo": recipe.tempo, "soundfont": cache.file_sha256(instrument.soundfont),
+            "preset": str(instrument.preset), "output.sample_rate": recipe.output.sample_rate,
+            "n_samples": n_samples, f"tracks.{name}.effects": spec.model_dump(mode="json")["effects"],
+            f"tracks.{name}.gain_db": spec.gain_db, f"tracks.{name}.pan": spec.pan,
+            f"tracks.{name}.duck": spec.duck.model_dump() if spec.duck else None, "kicks": kicks_sha,
+            f"tracks.{name}.files": files_inputs(cache, plan.chain_files.get(f"tracks.{name}", {})),
+            "provenance": [plan.loaded.path.name, recipe.title, recipe.seed], "lofictl": __version__,
+            **_library_inputs()}
+
+
+def dry_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache) -> dict:
+    """A dry stem reads what its stem reads, less the track's effects, gain, pan and ducking."""
+    return {key: value for key, value in stem_inputs(plan, name, notes_sha, n_samples, cache).items()
+            if not key.startswith(f"tracks.{name}.")}
+
+
+def overlays_inputs(plan: BuildPlan, n_samples: int, cache: Cache, kicks_sha: str | None = None) -> dict:
+    recipe = plan.recipe
+    return {"overlays": [o.model_dump(mode="json") for o in recipe.overlays], "seed": recipe.seed,
+            "kicks": kicks_sha if any(o.duck for o in recipe.overlays) else None,
+            "files": {str(i): cache.file_sha256(p) for i, p in sorted(plan.overlay_files.items())},
+            "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs(),
+            # files an overlay's effects read (impulse responses, plugins); absent when none do
+            **({"effects.files": effect_files} if (effect_files := {
+                str(i): files_inputs(cache, plan.chain_files[f"overlays.{i}"])
+                for i in range(len(recipe.overlays)) if plan.chain_files.get(f"overlays.{i}")}) else {})}
+
+
+def mix_inputs(plan: BuildPlan, stem_shas: dict[str, str], overlay_shas: dict[str, str], cache: Cache) -> dict:
+    recipe = plan.recipe
+    master = recipe.model_dump(mode="json")["master"]
+    return {"stems": stem_shas, "overlays": overlay_shas,
+            "master.effects.files": files_inputs(cache, plan.chain_files.get("master.effects", {})),
+            **{f"master.{k}": v for k, v in master.items() if k != "bus"},
+            "audible": audible_tracks(recipe), "output.sample_rate": recipe.output.sample_rate,
+            **_library_inputs(), "library.pyloudnorm": library_versions()["pyloudnorm"]}
+
+
+def bus_inputs(plan: BuildPlan, stem_shas: dict[str, str], n_samples: int, cache: Cache) -> dict:
+    recipe = plan.recipe
+    sends = {name: recipe.tracks[name].send_db for name in audible_tracks(recipe)
+             if recipe.tracks[name].send_db is not None}
+    return {"sends": {name: [stem_shas.get(name, ""), level] for name, level in sends.items()},
+            "master.bus": recipe.model_dump(mode="json")["master"]["bus"],
+            "master.bus.files": files_inputs(cache, plan.chain_files.get("master.bus", {})), "lofictl": __version__,
+            "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs()}
+
+
+def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -> dict:
+    recipe = plan.recipe
+    return {"master": master_sha, "stems": stem_shas, "output.formats": list(recipe.output.formats),
+            "output.wav_format": recipe.output.wav_format, "name": plan.loaded.name,
+            "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
+            "output.daw": list(recipe.output.daw), "output.dry_stems": recipe.output.dry_stems,
+            "output.stem_names": recipe.output.stem_names, "title_key_tempo": [recipe.title, recipe.key, recipe.tempo],
+            # the DAW projects put these on the faders
+            "mixer": {n: [t.gain_db, t.pan, t.mute, t.solo] for n, t in recipe.tracks.items()},
+            "lofictl": __version__, "library.pedalboard": library_versions()["pedalboard"],
+            "library.mutagen": library_versions()["mutagen"]}
+
+
+def master_tags(plan: BuildPlan, key: str):
+    """Tags of the master's FLAC/MP3: title, tempo, key and the same provenance as the WAV."""
+    from lofictl.export.tags import Tags
+
+    recipe = plan.recipe
+    return Tags(title=recipe.title, bpm=recipe.tempo, key=recipe.key,
+                provenance=json.loads(provenance_info(plan, key)["ICMT"]))
+
+
+def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:
+    """The WAV INFO chunk: title, software, and a JSON comment that leads back to the recipe."""
+    data = {"recipe": plan.loaded.path.name, "title": plan.recipe.title, "seed": str(plan.recipe.seed),
+            "stage_key": key[:16], "lofictl": __version__, **extra}
+    return {"INAM": plan.recipe.title, "ISFT": f"lofictl {__version__}", "ICMT": canonical_json(data)}
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+    import platform
+
+    global _LIBRARY_VERSIONS
+    if _LIBRARY_VERSIONS is not None:
+        return _LIBRARY_VERSIONS
+    versions = {}
+    for package in ("numpy", "mido", "pedalboard", "pyfluidsynth", "jax", "flax", "matplotlib", "pyloudnorm", "mutagen"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = "missing"
+    try:
+        from lofictl.sound.render import fluidsynth_version
+
+        versions["libfluidsynth"] = fluidsynth_version()
+    except LofictlError:
+        versions["libfluidsynth"] = "missing"
+    versions["python"] = platform.python_version()
+    versions["platform"] = f"{platform.system()}-{platform.machine()}"
+    _LIBRARY_VERSIONS = versions
+    return versions
+
+
+_LIBRARY_VERSIONS: dict[str, str] | None = None
