@@ -391,6 +391,20 @@ def test_hostile_recipe_names_build_inside_build(project):
     assert all(rel in tree(project / "recipes") for rel in before)  # no recipe lost
 
 
+def test_two_recipes_with_one_build_name_do_not_replace_each_others_builds(project):
+    # `...yaml` and `..yaml` have no letters, so both take the build name of their title
+    for file_name in ("...yaml", "..yaml"):
+        (project / "recipes" / file_name).write_text(textwrap.dedent(TINY).replace("title: Test Loop", "title: Dots"))
+    assert cli("build", "-q", "--midi-only", project / "recipes" / "...yaml", cwd=project).returncode == 0
+    before = tree(project / "build" / "Dots")
+    result = cli("build", "-q", "--midi-only", project / "recipes" / "..yaml", cwd=project)
+    one_clear_line(result)
+    assert "holds the build of ...yaml, not of ..yaml" in result.stderr
+    assert tree(project / "build" / "Dots") == before
+    assert not (project / "recipes" / "..lock.json").exists()
+    assert cli("build", "-q", "--midi-only", project / "recipes" / "...yaml", cwd=project).returncode == 0
+
+
 @pytest.mark.parametrize("output", [".", "recipes", "..", "notes.txt", "mine", "/", "~"])
 def test_an_output_folder_that_is_not_the_builds_changes_nothing(write_recipe, project, output):
     (project / "notes.txt").write_text("my notes")

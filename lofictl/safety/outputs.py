@@ -115,8 +115,21 @@ def _files_in(folder: Path, limit: int = 100_000) -> list[str]:
     return sorted(found)
 
 
-def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]]) -> None:
-    """Raise LofictlError unless a build may replace `folder` (see the module docstring)."""
+def made_from(folder: Path) -> str | None:
+    """The recipe file name the build in `folder` was made from, per its build.json."""
+    try:
+        data = json.loads((Path(folder) / OWNER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    recipe = data.get("recipe") if isinstance(data, dict) else None
+    name = recipe.get("file") if isinstance(recipe, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recipe_file: str | None = None) -> None:
+    """Raise LofictlError unless a build may replace `folder` (see the module docstring). With
+    `recipe_file`, a folder another recipe's build owns is refused too: two recipes whose names
+    make the same build name would otherwise take turns replacing each other's outputs."""
     folder = Path(folder)
     if folder.is_symlink():
         raise LofictlError(f"{folder} is a symbolic link; lofictl replaces only folders it made "
@@ -151,6 +164,11 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]]) -> No
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise LofictlError(f"{folder} holds files the last build did not write ({shown}); move them out "
                            "first: a build replaces its whole output folder (nothing was changed)")
+    owner = made_from(target)
+    if recipe_file is not None and owner is not None and owner != recipe_file:
+        raise LofictlError(f"{folder} holds the build of {owner}, not of {recipe_file} (both make this build "
+                           f"name); give one of them its own output.dir or another file name, or delete the "
+                           "folder if that build is no longer wanted (nothing was changed)")
 
 
 # --- staging, commit and recovery ---------------------------------------------------------------
