@@ -73,8 +73,10 @@ def cluster_part() -> None:
     same = json.dumps(serial.lock, sort_keys=True) == json.dumps(parallel.lock, sort_keys=True)
     print(f"12-track album, {serial.duration_s:.0f} s of music; load average {os.getloadavg()[0]:.2f}")
     print(f"serial (threads in one process)   {serial_s:7.2f} s")
-    print(f"LocalCluster, 2 workers           {parallel_s:7.2f} s   {serial_s / parallel_s:.2f}x faster "
-          f"(target >= 1.7x); identical lock: {same}")
+    print(
+        f"LocalCluster, 2 workers           {parallel_s:7.2f} s   {serial_s / parallel_s:.2f}x faster "
+        f"(target >= 1.7x); identical lock: {same}"
+    )
 
 
 SETUP = """
@@ -122,15 +124,19 @@ print(json.dumps({"seconds": time.perf_counter() - started, "duration_s": result
 
 
 def mix_part() -> None:
-    print(f"continuous mix (sequence, master, FLAC + MP3 with chapters, 720p video); load average "
-          f"{os.getloadavg()[0]:.2f}")
+    print(
+        f"continuous mix (sequence, master, FLAC + MP3 with chapters, 720p video); load average "
+        f"{os.getloadavg()[0]:.2f}"
+    )
     for minutes in (15, 30, 60):
         with tempfile.TemporaryDirectory() as folder:
             subprocess.run([sys.executable, "-c", SETUP, str(minutes), folder], check=True, capture_output=True)
             done = subprocess.run([sys.executable, "-c", MIX, folder], check=True, capture_output=True, text=True)
         stats = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"{minutes:3d} min: {stats['seconds']:7.1f} s ({stats['seconds'] / minutes:5.2f} s per minute of mix), "
-              f"peak RSS {stats['rss_mb']:6.0f} MB")
+        print(
+            f"{minutes:3d} min: {stats['seconds']:7.1f} s ({stats['seconds'] / minutes:5.2f} s per minute of mix), "
+            f"peak RSS {stats['rss_mb']:6.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run(project: Path, *args: str, env: dict | None = None) -> tuple[float, dict]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "lofictl", "build", "--json", *args], cwd=project,
-                          capture_output=True, text=True, check=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "lofictl", "build", "--json", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
     return time.perf_counter() - started, json.loads(done.stdout)
 
 
@@ -111,25 +117,64 @@ def main() -> None:
         lock = json.loads((project / recipe).with_name(recipe.stem + ".lock.json").read_text())
         synth = 0.0
         for track in lock["recipe"]["resolved"]["tracks"]:
-            synth += timed(["fluidsynth", "-ni", "-q", "-F", str(Path(folder) / f"{track}.wav"), "-r", "44100",
-                            "-R", "0", "-C", "0", str(sf2), str(out / "midi" / f"{track}.mid")])
+            synth += timed(
+                [
+                    "fluidsynth",
+                    "-ni",
+                    "-q",
+                    "-F",
+                    str(Path(folder) / f"{track}.wav"),
+                    "-r",
+                    "44100",
+                    "-R",
+                    "0",
+                    "-C",
+                    "0",
+                    str(sf2),
+                    str(out / "midi" / f"{track}.mid"),
+                ]
+            )
         frames = round(music * 44100)
-        chains = float(subprocess.run([sys.executable, "-c", CHAINS, str(project / recipe), str(frames)],
-                                      check=True, capture_output=True, text=True).stdout)
+        chains = float(
+            subprocess.run(
+                [sys.executable, "-c", CHAINS, str(project / recipe), str(frames)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         formats = lock["recipe"]["resolved"]["output"]["formats"]
         master_wav = next(out.glob("*.wav"))
-        encoders = float(subprocess.run([sys.executable, "-c", ENCODERS, str(master_wav), str(Path(folder) / "enc"),
-                                         *formats], check=True, capture_output=True, text=True).stdout)
-        sampler = float(subprocess.run([sys.executable, "-c", SAMPLER, str(project / recipe)], cwd=project, env=env,
-                                       check=True, capture_output=True, text=True).stdout)
+        encoders = float(
+            subprocess.run(
+                [sys.executable, "-c", ENCODERS, str(master_wav), str(Path(folder) / "enc"), *formats],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        sampler = float(
+            subprocess.run(
+                [sys.executable, "-c", SAMPLER, str(project / recipe)],
+                cwd=project,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
     floors = synth + chains + encoders + sampler
     print(f"{recipe}: {music:.1f} s of music; load average before the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"first build ever     {first:7.2f} s   (JAX compiles the sampler)")
-    print(f"cold build           {cold:7.2f} s   {music / cold:6.1f}x real time   stages: {', '.join(summary['stages_ran'])}")
+    print(
+        f"cold build           {cold:7.2f} s   {music / cold:6.1f}x real time   stages: {', '.join(summary['stages_ran'])}"
+    )
     print(f"no-op rebuild        {noop:7.2f} s   (up to date: {again['up_to_date']})")
     print(f"master-only rebuild  {master:7.2f} s   stages run: {', '.join(changed['stages_ran'])}")
-    print(f"floors: fluidsynth -F {synth:.2f} s + pedalboard chains {chains:.2f} s + encoders {encoders:.2f} s "
-          f"+ sampler {sampler:.2f} s = {floors:.2f} s")
+    print(
+        f"floors: fluidsynth -F {synth:.2f} s + pedalboard chains {chains:.2f} s + encoders {encoders:.2f} s "
+        f"+ sampler {sampler:.2f} s = {floors:.2f} s"
+    )
     print(f"cold build / floor sum = {cold / floors:.2f}x   (target <= 1.5x)")
 
 

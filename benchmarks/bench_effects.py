@@ -19,10 +19,12 @@ from lofictl.sound.effects import apply_chain, build_chain
 
 SR = 44100
 CHAINS = {
-    "stem chain": [{"LowpassFilter": {"cutoff_frequency_hz": 3200}},
-                   {"Chorus": {"rate_hz": 0.6, "depth": 0.2, "mix": 0.3}},
-                   {"Compressor": {"threshold_db": -18, "ratio": 2.5}},
-                   {"Reverb": {"room_size": 0.4, "wet_level": 0.2}}],
+    "stem chain": [
+        {"LowpassFilter": {"cutoff_frequency_hz": 3200}},
+        {"Chorus": {"rate_hz": 0.6, "depth": 0.2, "mix": 0.3}},
+        {"Compressor": {"threshold_db": -18, "ratio": 2.5}},
+        {"Reverb": {"room_size": 0.4, "wet_level": 0.2}},
+    ],
     "tape + dusty (with Resample)": ["tape", "dusty"],
 }
 

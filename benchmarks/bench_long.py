@@ -106,14 +106,30 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
         for track in score.tracks:
             spec, inst = recipe.tracks[track.name], plan.instruments[track.name]
             stems.append(out / f"{track.name}.wav")
-            stream.render_stem_to_wav(track, score.seconds_per_beat, inst.soundfont, inst.preset, sr, n,
-                                      spec.effects, spec.gain_db, spec.pan, stems[-1])
+            stream.render_stem_to_wav(
+                track,
+                score.seconds_per_beat,
+                inst.soundfont,
+                inst.preset,
+                sr,
+                n,
+                spec.effects,
+                spec.gain_db,
+                spec.pan,
+                stems[-1],
+            )
         for index in range(len(recipe.overlays)):
             stems.append(out / f"overlay-{index}.wav")
             stream.render_overlay_to_wav(plan, index, n, stems[-1])
         lap("stems")
-        stats = stream.mix_to_master_wav(stems, sr, recipe.master.effects, recipe.master.loudness_lufs,
-                                         recipe.master.true_peak_db, out / "master.wav")
+        stats = stream.mix_to_master_wav(
+            stems,
+            sr,
+            recipe.master.effects,
+            recipe.master.loudness_lufs,
+            recipe.master.true_peak_db,
+            out / "master.wav",
+        )
         lap("master")
         for fmt in ("flac", "mp3"):
             stream.encode_wav_to(out / "master.wav", out / f"master.{fmt}", fmt, sr)
@@ -136,8 +152,9 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
         for layer in layers[1:]:
             mixed += layer
         del layers
-        master, stats = mix.master(mixed, sr, recipe.master.effects, recipe.master.loudness_lufs,
-                                   recipe.master.true_peak_db)
+        master, stats = mix.master(
+            mixed, sr, recipe.master.effects, recipe.master.loudness_lufs, recipe.master.true_peak_db
+        )
         del mixed
         audio_io.write_wav(out / "master.wav", master, sr)
         lap("master")
@@ -146,16 +163,28 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
         lap("encode")
     total = time.perf_counter() - started
     music_minutes = n / sr / 60
-    return {"mode": mode, "minutes": minutes, "music_minutes": round(music_minutes, 3), "stages_s": times,
-            "total_s": round(total, 1), "s_per_music_minute": round(total / music_minutes, 2),
-            "peak_rss_mb": round(peak_rss_mb()), "rss_after_compose_mb": round(rss_after_compose),
-            "integrated_lufs": stats["integrated_lufs"], "true_peak_dbtp": stats["true_peak_dbtp"],
-            "limiter_reduction_db": stats["limiter_reduction_db"]}
+    return {
+        "mode": mode,
+        "minutes": minutes,
+        "music_minutes": round(music_minutes, 3),
+        "stages_s": times,
+        "total_s": round(total, 1),
+        "s_per_music_minute": round(total / music_minutes, 2),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "rss_after_compose_mb": round(rss_after_compose),
+        "integrated_lufs": stats["integrated_lufs"],
+        "true_peak_dbtp": stats["true_peak_dbtp"],
+        "limiter_reduction_db": stats["limiter_reduction_db"],
+    }
 
 
 def run_case(mode: str, minutes: float, folder: Path) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--child", mode, str(minutes), str(folder)],
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(minutes), str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -181,20 +210,26 @@ def main() -> None:
             print(json.dumps(result), flush=True)
         print(f"\n{'case':<14}{'music min':>10}{'total s':>9}{'s/min':>8}{'peak RSS MB':>13}{'LUFS':>8}{'dBTP':>7}")
         for r in results:
-            print(f"{r['mode'] + ' ' + format(r['minutes'], 'g') + 'm':<14}{r['music_minutes']:>10.2f}"
-                  f"{r['total_s']:>9.1f}{r['s_per_music_minute']:>8.2f}{r['peak_rss_mb']:>13}"
-                  f"{r['integrated_lufs']:>8}{r['true_peak_dbtp']:>7}")
+            print(
+                f"{r['mode'] + ' ' + format(r['minutes'], 'g') + 'm':<14}{r['music_minutes']:>10.2f}"
+                f"{r['total_s']:>9.1f}{r['s_per_music_minute']:>8.2f}{r['peak_rss_mb']:>13}"
+                f"{r['integrated_lufs']:>8}{r['true_peak_dbtp']:>7}"
+            )
         by = {(r["mode"], r["minutes"]): r for r in results}
         for minutes in args.whole:
             if ("stream", minutes) in by:
                 w, s = by[("whole", minutes)], by[("stream", minutes)]
-                print(f"{minutes:g} min: stream/whole time {s['total_s'] / w['total_s']:.2f}x, "
-                      f"peak RSS {s['peak_rss_mb'] / w['peak_rss_mb']:.2f}x")
+                print(
+                    f"{minutes:g} min: stream/whole time {s['total_s'] / w['total_s']:.2f}x, "
+                    f"peak RSS {s['peak_rss_mb'] / w['peak_rss_mb']:.2f}x"
+                )
         lengths = sorted(m for mode, m in by if mode == "stream")
         if len(lengths) >= 2:
             a, b = by[("stream", lengths[0])], by[("stream", lengths[-1])]
-            print(f"stream s per music minute: {a['s_per_music_minute']} at {lengths[0]:g} min, "
-                  f"{b['s_per_music_minute']} at {lengths[-1]:g} min (linear time keeps these equal)")
+            print(
+                f"stream s per music minute: {a['s_per_music_minute']} at {lengths[0]:g} min, "
+                f"{b['s_per_music_minute']} at {lengths[-1]:g} min (linear time keeps these equal)"
+            )
 
 
 if __name__ == "__main__":

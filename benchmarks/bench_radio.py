@@ -58,8 +58,9 @@ def alone(station_path: Path, numbers: list[int]) -> list[tuple[int, float, floa
         for number in numbers:
             recipe = load_track_recipe(loaded, schedule.plan(number))
             started = time.perf_counter()
-            result = build_recipe(recipe, out_dir=Path(folder) / str(number), write_lock=False, use_cache=False,
-                                  quiet=True)
+            result = build_recipe(
+                recipe, out_dir=Path(folder) / str(number), write_lock=False, use_cache=False, quiet=True
+            )
             results.append((number, result.duration_s, time.perf_counter() - started))
             shutil.rmtree(Path(folder) / str(number))
     return results
@@ -79,25 +80,33 @@ def serving(station_path: Path, count: int, listeners: int) -> tuple[list[tuple[
     """Start the station, attach listeners, wait for `count` tracks; their build times from its database."""
     port = free_port()
     log = station_path.with_suffix(".log")
-    process = subprocess.Popen([sys.executable, "-m", "lofictl", "radio", str(station_path), "--port", str(port),
-                                "--start", "0"], cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lofictl", "radio", str(station_path), "--port", str(port), "--start", "0"],
+        cwd=REPO,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     stop = threading.Event()
     received = [0]
     try:
         wait_for(lambda: _up(port, process), 120, "the station")
-        threads = [threading.Thread(target=_listen, args=(port, stop, received), daemon=True)
-                   for _ in range(listeners)]
+        threads = [threading.Thread(target=_listen, args=(port, stop, received), daemon=True) for _ in range(listeners)]
         for thread in threads:
             thread.start()
-        wait_for(lambda: (get_json(f"http://127.0.0.1:{port}/api/now")["built"] or 0) >= count, 60 * count,
-                 f"{count} tracks", every=2)
+        wait_for(
+            lambda: (get_json(f"http://127.0.0.1:{port}/api/now")["built"] or 0) >= count,
+            60 * count,
+            f"{count} tracks",
+            every=2,
+        )
     finally:
         stop.set()
         process.send_signal(2)
         process.wait(60)
     with sqlite3.connect(REPO / "build" / "bench-radio" / "radio.db") as db:
-        rows = db.execute("SELECT number, duration_s, build_s FROM tracks WHERE status = 'built' ORDER BY number "
-                          "LIMIT ?", (count,)).fetchall()
+        rows = db.execute(
+            "SELECT number, duration_s, build_s FROM tracks WHERE status = 'built' ORDER BY number LIMIT ?", (count,)
+        ).fetchall()
     return rows, received[0]
 
 
@@ -116,8 +125,25 @@ def encoder_rtf(wav: Path) -> float:
     with AudioReader(wav) as reader:
         seconds = reader.frames / reader.sample_rate
     started = time.perf_counter()
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "libmp3lame",
-                    "-b:a", "128k", "-f", "mp3", "/dev/null"], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(wav),
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+            "-f",
+            "mp3",
+            "/dev/null",
+        ],
+        check=True,
+    )
     return seconds / (time.perf_counter() - started)
 
 
@@ -142,19 +168,24 @@ def main() -> None:
     served_by = {n: (d, b) for n, d, b in served}
     for number, music, seconds in solo:
         d, b = served_by.get(number, (None, None))
-        print(f"{number:>6} {music:8.1f} {seconds:8.1f} {music / seconds:9.1f}x "
-              f"{b if b is None else round(b, 1):>10} {('%.1fx' % (d / b)) if b else '-':>12}")
+        print(
+            f"{number:>6} {music:8.1f} {seconds:8.1f} {music / seconds:9.1f}x "
+            f"{b if b is None else round(b, 1):>10} {('%.1fx' % (d / b)) if b else '-':>12}"
+        )
     # The first track of each run also pays for loading the models and compiling the sampler (JAX):
     # a station pays that once at start, so the steady rate is over the tracks after it.
     warm_solo, warm_served = solo[1:] or solo, served[1:] or served
     total_alone = sum(m for _, m, _ in warm_solo) / sum(s for _, _, s in warm_solo)
     total_served = sum(d for _, d, _ in warm_served) / sum(b for _, _, b in warm_served)
-    print(f"real-time factor after the first track: alone {total_alone:.1f}x, serving {args.listeners} listeners "
-          f"{total_served:.1f}x (serving/alone {total_served / total_alone:.2f}); target 8x")
-    print(f"first track (models loaded, sampler compiled): alone {solo[0][1] / solo[0][2]:.1f}x, "
-          f"serving {served[0][1] / served[0][2]:.1f}x")
-    print(f"a 3-minute track: {180 / total_served:.0f} s while serving; listeners received "
-          f"{received / 1e6:.1f} MB")
+    print(
+        f"real-time factor after the first track: alone {total_alone:.1f}x, serving {args.listeners} listeners "
+        f"{total_served:.1f}x (serving/alone {total_served / total_alone:.2f}); target 8x"
+    )
+    print(
+        f"first track (models loaded, sampler compiled): alone {solo[0][1] / solo[0][2]:.1f}x, "
+        f"serving {served[0][1] / served[0][2]:.1f}x"
+    )
+    print(f"a 3-minute track: {180 / total_served:.0f} s while serving; listeners received {received / 1e6:.1f} MB")
     if encode:
         print(f"MP3 encoder (ffmpeg, 128 kb/s): {encode:.0f}x real time")
 

@@ -30,8 +30,12 @@ CHORDS = [[50, 53, 57, 60, 64], [55, 59, 62, 65, 69], [48, 52, 55, 59, 62], [57,
 
 def chord_track(minutes: float) -> Track:
     bars = int(minutes * TEMPO / 4)
-    notes = [Note(bar * 4.0 + offset, 1.9, pitch, 90)
-             for bar in range(bars) for offset in (0.0, 2.0) for pitch in CHORDS[bar % 4]]
+    notes = [
+        Note(bar * 4.0 + offset, 1.9, pitch, 90)
+        for bar in range(bars)
+        for offset in (0.0, 2.0)
+        for pitch in CHORDS[bar % 4]
+    ]
     return Track("chords", "chords", tuple(notes), program=4)
 
 
@@ -40,12 +44,17 @@ def write_midi(track: Track, path: Path) -> None:
     midi = mido.MidiFile(ticks_per_beat=ticks)
     events = [(round(n.start * ticks), 1, n.pitch, n.velocity) for n in track.notes]
     events += [(round(n.end * ticks), 0, n.pitch, 0) for n in track.notes]
-    messages = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(TEMPO)),
-                               mido.Message("program_change", program=track.program, channel=0)])
+    messages = mido.MidiTrack(
+        [
+            mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(TEMPO)),
+            mido.Message("program_change", program=track.program, channel=0),
+        ]
+    )
     now = 0
     for tick, kind, pitch, velocity in sorted(events):
-        messages.append(mido.Message("note_on" if kind else "note_off", note=pitch, velocity=velocity,
-                                     channel=0, time=tick - now))
+        messages.append(
+            mido.Message("note_on" if kind else "note_off", note=pitch, velocity=velocity, channel=0, time=tick - now)
+        )
         now = tick
     midi.tracks.append(messages)
     midi.save(path)
@@ -69,8 +78,25 @@ def main() -> None:
         cli_times, ours = [], []
         for _ in range(args.rounds):
             start = time.perf_counter()
-            subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-F", str(Path(folder) / "cli.wav"),
-                            "-r", str(SR), str(gm), str(midi_path)], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "fluidsynth",
+                    "-ni",
+                    "-q",
+                    "-R",
+                    "0",
+                    "-C",
+                    "0",
+                    "-F",
+                    str(Path(folder) / "cli.wav"),
+                    "-r",
+                    str(SR),
+                    str(gm),
+                    str(midi_path),
+                ],
+                check=True,
+                capture_output=True,
+            )
             cli_times.append(time.perf_counter() - start)
             start = time.perf_counter()
             audio = render_track(track, spb, gm, preset, SR, n)

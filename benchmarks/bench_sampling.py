@@ -32,10 +32,21 @@ def conditions(model_dir: Path, key: theory.Key, n_beats: float):
     tl = generate.chord_timeline(timeline(n_beats), key, total)
     base = generate.pitch_base(key, 60, 84)
     scale = tokens.pcs_mask((pc - key.tonic) % 12 for pc in key.scale)
-    cond = sample.melody_conditions(tl.starts, tl.tokens, tl.pcs, total, 48, tokens.mode_token(key.mode),
-                                    generate.range_mask(base, 60, 84), scale, temperature=1.0, top_k=0, top_p=1.0,
-                                    scale_strength=generate.DEFAULT_SCALE_STRENGTH,
-                                    loop_strength=generate.DEFAULT_LOOP_STRENGTH)
+    cond = sample.melody_conditions(
+        tl.starts,
+        tl.tokens,
+        tl.pcs,
+        total,
+        48,
+        tokens.mode_token(key.mode),
+        generate.range_mask(base, 60, 84),
+        scale,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        scale_strength=generate.DEFAULT_SCALE_STRENGTH,
+        loop_strength=generate.DEFAULT_LOOP_STRENGTH,
+    )
     return cond, total
 
 
@@ -63,21 +74,28 @@ def bench_speed(model_dir: Path, n_beats: float, repeats: int) -> None:
 
     scan_once(1), scan_once(8), loop_once()  # compile all three first
     results = {}
-    for name, fn in (("scan, 1 candidate", lambda: scan_once(1)), ("scan, 8 candidates", lambda: scan_once(8)),
-                     ("python loop, 1 candidate", loop_once)):
+    for name, fn in (
+        ("scan, 1 candidate", lambda: scan_once(1)),
+        ("scan, 8 candidates", lambda: scan_once(8)),
+        ("python loop, 1 candidate", loop_once),
+    ):
         notes, seconds = 0, 0.0
         for _ in range(repeats):
             start = time.perf_counter()
             notes += fn()
             seconds += time.perf_counter() - start
         results[name] = notes / seconds
-    print(f"model {model_dir} ({model.arch}, hidden {model.meta['config']['hidden']}), {n_beats:g} beats, "
-          f"{n_steps} scan steps, {repeats} repeats")
+    print(
+        f"model {model_dir} ({model.arch}, hidden {model.meta['config']['hidden']}), {n_beats:g} beats, "
+        f"{n_steps} scan steps, {repeats} repeats"
+    )
     for name, rate in results.items():
         print(f"  {name:26s} {rate:10.0f} notes/s")
     loop = results["python loop, 1 candidate"]
-    print(f"  scan vs loop: {results['scan, 1 candidate'] / loop:.1f}x (1 candidate), "
-          f"{results['scan, 8 candidates'] / loop:.1f}x (8 candidates)")
+    print(
+        f"  scan vs loop: {results['scan, 1 candidate'] / loop:.1f}x (1 candidate), "
+        f"{results['scan, 8 candidates'] / loop:.1f}x (8 candidates)"
+    )
 
 
 def random_share(notes: list[score.Note], chords: list[score.ChordEvent], pool: list[int]) -> float:
@@ -98,10 +116,14 @@ def bench_fit(model_dir: Path, seeds: int, n_beats: float) -> None:
     chords = timeline(n_beats)
     in_range = list(range(60, 85))
     in_scale = [p for p in in_range if p % 12 in key.scale]
-    settings = {"model alone (1 candidate, no scale/loop guard)": dict(candidates=1, scale_strength=0.0, loop_strength=0.0),
-                "1 candidate, defaults": dict(candidates=1),
-                "defaults (best of 8)": dict()}
-    print(f"\nchord-tone share over {seeds} seeds, {' '.join(PROGRESSION)} x {int(n_beats) // 16}, D minor, range 60..84")
+    settings = {
+        "model alone (1 candidate, no scale/loop guard)": dict(candidates=1, scale_strength=0.0, loop_strength=0.0),
+        "1 candidate, defaults": dict(candidates=1),
+        "defaults (best of 8)": dict(),
+    }
+    print(
+        f"\nchord-tone share over {seeds} seeds, {' '.join(PROGRESSION)} x {int(n_beats) // 16}, D minor, range 60..84"
+    )
     baseline = {"uniform random pitch in range": [], "uniform random pitch in the D minor scale": []}
     for label, kwargs in settings.items():
         shares, counts = [], []
@@ -112,8 +134,10 @@ def bench_fit(model_dir: Path, seeds: int, n_beats: float) -> None:
             if label.startswith("defaults"):
                 baseline["uniform random pitch in range"].append(random_share(notes, chords, in_range))
                 baseline["uniform random pitch in the D minor scale"].append(random_share(notes, chords, in_scale))
-        print(f"  {label:50s} {np.mean(shares):.3f} (min {np.min(shares):.3f}, max {np.max(shares):.3f}), "
-              f"{np.mean(counts):.0f} notes")
+        print(
+            f"  {label:50s} {np.mean(shares):.3f} (min {np.min(shares):.3f}, max {np.max(shares):.3f}), "
+            f"{np.mean(counts):.0f} notes"
+        )
     for label, values in baseline.items():
         print(f"  chance: {label:42s} {np.mean(values):.3f}")
 

@@ -19,14 +19,26 @@ from lofictl.seeds import derive_seed
 
 
 def throughput(kind: str, arch: str, args) -> float:
-    config = loop.TrainConfig(kind=kind, arch=arch, steps=args.steps, batch_size=args.batch_size, hidden=args.hidden,
-                              embed=args.embed, layers=args.layers, seq_len=args.seq_len)
+    config = loop.TrainConfig(
+        kind=kind,
+        arch=arch,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        hidden=args.hidden,
+        embed=args.embed,
+        layers=args.layers,
+        seq_len=args.seq_len,
+    )
     prepared = loop.prepare(corpus.synthetic_pieces(64, bars=32), config)
     model, optimizer, train_step, _, init = loop.cached_steps(config, prepared.heads)
     params = init(jax.random.key(0), modules.dummy_inputs(model), modules.zero_carry(model, 1))
     opt_state = optimizer.init(params)
-    batches = [prepared.train.batch(np.random.default_rng([derive_seed(0, "bench"), i]).integers(
-        0, len(prepared.train), config.batch_size)) for i in range(args.steps + 1)]
+    batches = [
+        prepared.train.batch(
+            np.random.default_rng([derive_seed(0, "bench"), i]).integers(0, len(prepared.train), config.batch_size)
+        )
+        for i in range(args.steps + 1)
+    ]
     params, opt_state, loss = train_step(params, opt_state, batches[0])  # compile
     loss.block_until_ready()
     start = time.perf_counter()
@@ -45,8 +57,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=64)
     args = parser.parse_args()
-    print(f"hidden {args.hidden}, {args.layers} layers, batch {args.batch_size} x {args.seq_len} tokens, "
-          f"{args.steps} timed steps each")
+    print(
+        f"hidden {args.hidden}, {args.layers} layers, batch {args.batch_size} x {args.seq_len} tokens, "
+        f"{args.steps} timed steps each"
+    )
     rates = {}
     for kind, arch in [("melody", a) for a in tokens.LAYOUTS] + [("chords", loop.CHORD_ARCH)]:
         rates[arch] = throughput(kind, arch, args)

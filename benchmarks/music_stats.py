@@ -34,8 +34,16 @@ from lofictl.models import (
 )
 
 TRIADS = {"maj", "min", "dim", "aug", "sus2", "sus4"}
-LENGTHS = {0.25: "16th", 1 / 3: "triplet 8th", 0.5: "8th", 0.75: "dotted 8th", 1.0: "quarter",
-           1.5: "dotted quarter", 2.0: "half", 4.0: "whole"}
+LENGTHS = {
+    0.25: "16th",
+    1 / 3: "triplet 8th",
+    0.5: "8th",
+    0.75: "dotted 8th",
+    1.0: "quarter",
+    1.5: "dotted quarter",
+    2.0: "half",
+    4.0: "whole",
+}
 
 
 def chord_figures(sections: list[list[ChordEvent]], tonics: list[int]) -> dict:
@@ -51,9 +59,17 @@ def chord_figures(sections: list[list[ChordEvent]], tonics: list[int]) -> dict:
         ii_v += sum(1 for a, b in zip(roots, roots[1:]) if (a, b) == (2, 7))
         ii_v_i += sum(1 for a, b, c in zip(roots, roots[1:], roots[2:]) if (a, b, c) == (2, 7, 0))
     loops = measures.loop_summary([measures.loop_period(c, 8, 4) for c in sections])
-    return {"sections": len(sections), "chords": n, "triad_share": triads / n, "tonic_share": tonic / n,
-            "loop_share": loops["loop_share"], "loops_by_period": loops["by_period"], "ii_V": ii_v, "ii_V_I": ii_v_i,
-            "qualities": measures.quality_shares(sections)}
+    return {
+        "sections": len(sections),
+        "chords": n,
+        "triad_share": triads / n,
+        "tonic_share": tonic / n,
+        "loop_share": loops["loop_share"],
+        "loops_by_period": loops["by_period"],
+        "ii_V": ii_v,
+        "ii_V_I": ii_v_i,
+        "qualities": measures.quality_shares(sections),
+    }
 
 
 def melody_figures(passages: list[tuple[list[Note], float]]) -> dict:
@@ -84,6 +100,7 @@ def melody_figures(passages: list[tuple[list[Note], float]]) -> dict:
 def recipe_figures(path: Path, seeds: int) -> dict:
     from lofictl.compose.arrangement import arrangement, compose
     from lofictl.recipe.load import load_recipe
+
     sections, tonics, melodies = [], [], []
     for seed in range(seeds):
         sets = [f"seed={seed}"]
@@ -93,8 +110,11 @@ def recipe_figures(path: Path, seeds: int) -> dict:
                 sets.append(f"tracks.{name}.generate.seed={seed}")
         loaded = load_recipe(path, sets)
         recipe = loaded.recipe
-        models = {name: loaded.resolve_path(t.generate.model, ("tracks", name, "generate", "model"))
-                  for name, t in recipe.tracks.items() if getattr(t, "generate", None) is not None}
+        models = {
+            name: loaded.resolve_path(t.generate.model, ("tracks", name, "generate", "model"))
+            for name, t in recipe.tracks.items()
+            if getattr(t, "generate", None) is not None
+        }
         score = compose(recipe, models=models)
         tonic = theory.parse_key(recipe.key).tonic
         melody_track = next((t.name for t in score.tracks if t.part == "melody"), None)
@@ -104,17 +124,21 @@ def recipe_figures(path: Path, seeds: int) -> dict:
                 continue
             seen.add((block.material, block.variation))
             start, end = block.start_bar * 4.0, (block.start_bar + 8) * 4.0
-            sections.append([ChordEvent(c.start - start, c.duration, c.symbol) for c in score.chords
-                             if start <= c.start < end])
+            sections.append(
+                [ChordEvent(c.start - start, c.duration, c.symbol) for c in score.chords if start <= c.start < end]
+            )
             tonics.append(tonic)
             if melody_track and melody_track in block.tracks:
-                notes = [n.copy(start=n.start - start) for n in score.track(melody_track).notes if start <= n.start < end]
+                notes = [
+                    n.copy(start=n.start - start) for n in score.track(melody_track).notes if start <= n.start < end
+                ]
                 melodies.append((notes, 32.0))
     return {"chords": chord_figures(sections, tonics), "melody": melody_figures(melodies) if melodies else None}
 
 
 def human_figures() -> dict:
     from lofictl.models.train import pop909
+
     root = Path(__file__).resolve().parents[1] / "data" / "pop909"
     sections, tonics, melodies = [], [], []
     for p in pop909.read_pop909(root):
@@ -123,13 +147,19 @@ def human_figures() -> dict:
         t = int(p.melody[0][0] // 4) * 4
         end = max(s + d for s, d, _, _ in p.melody)
         while t + 32 <= end:
-            chords = [ChordEvent(max(s, t) - t, min(s + d, t + 32) - max(s, t),
-                                 tokens.chord_symbol(r, q, tokens.inversion_of(q, b)))
-                      for s, d, r, q, b in p.chords if s < t + 32 and s + d > t]
+            chords = [
+                ChordEvent(
+                    max(s, t) - t, min(s + d, t + 32) - max(s, t), tokens.chord_symbol(r, q, tokens.inversion_of(q, b))
+                )
+                for s, d, r, q, b in p.chords
+                if s < t + 32 and s + d > t
+            ]
             if chords:
                 sections.append(chords)
                 tonics.append(p.tonic)
-            melodies.append(([Note(s - t, min(d, t + 32 - s), pi, v) for s, d, pi, v in p.melody if t <= s < t + 32], 32.0))
+            melodies.append(
+                ([Note(s - t, min(d, t + 32 - s), pi, v) for s, d, pi, v in p.melody if t <= s < t + 32], 32.0)
+            )
             t += 32
     return {"chords": chord_figures(sections, tonics), "melody": melody_figures(melodies)}
 
@@ -137,6 +167,7 @@ def human_figures() -> dict:
 def drift_figures(model: Path, seeds: int) -> dict:
     from lofictl.compose.score import ChordEvent as Event
     from lofictl.models import generate
+
     key = theory.parse_key("D minor")
     progression = ["Dm9", "Bbmaj7", "Gm7", "A7"]
     firsts, lasts = [], []

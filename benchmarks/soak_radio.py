@@ -80,9 +80,12 @@ def _api(base: str, stop: threading.Event, stats: dict, seed: int) -> None:
     while not stop.is_set():
         try:
             if rng.random() < 0.05:
-                request = urllib.request.Request(base + rng.choice(["/api/like", "/api/skip"]), method="POST",
-                                                 data=json.dumps({"listener": f"api{seed}"}).encode(),
-                                                 headers={"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    base + rng.choice(["/api/like", "/api/skip"]),
+                    method="POST",
+                    data=json.dumps({"listener": f"api{seed}"}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
             else:
                 path = rng.choice(paths)
                 if path == "/api/timeline" and rng.random() < 0.5:
@@ -103,10 +106,13 @@ def soak(project: Path, seconds: float, speed: float, listeners: int, api_thread
     station = start_station(project, STATION, "--speed", str(speed))
     stop = threading.Event()
     stats = {"requests": 0, "bytes": 0, "listen_s": 0.0, "errors": 0, "dropped": 0, "max_gap_s": 0.0}
-    threads = [threading.Thread(target=_listener, args=(station.port, stop, stats, i), daemon=True)
-               for i in range(listeners)]
-    threads += [threading.Thread(target=_api, args=(station.base, stop, stats, 1000 + i), daemon=True)
-                for i in range(api_threads)]
+    threads = [
+        threading.Thread(target=_listener, args=(station.port, stop, stats, i), daemon=True) for i in range(listeners)
+    ]
+    threads += [
+        threading.Thread(target=_api, args=(station.base, stop, stats, 1000 + i), daemon=True)
+        for i in range(api_threads)
+    ]
     samples: list[tuple[float, float, float, int]] = []  # time, station RSS, worker RSS, work folder bytes
     started = time.monotonic()
     try:
@@ -140,7 +146,8 @@ def soak(project: Path, seconds: float, speed: float, listeners: int, api_thread
         "max_gap_s": round(stats["max_gap_s"], 2),
         "received_mb": round(stats["bytes"] / 1e6, 1),
         "delivery_ratio": round(stats["bytes"] / (stats["listen_s"] * BYTES_PER_SECOND * speed), 2)
-        if stats["listen_s"] else None,
+        if stats["listen_s"]
+        else None,
         "tracks_built": now["built"],
         "failed": now["failed"],
         "replays": now["replays"],

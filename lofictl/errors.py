@@ -28,7 +28,7 @@ def suggestions(word: object, options: Iterable[object], n: int = 1) -> list[str
 
 
 def did_you_mean(word: object, options: Iterable[object]) -> str:
-    """"; did you mean 'x'?" to end an error message, or "" when nothing is close."""
+    """ "; did you mean 'x'?" to end an error message, or "" when nothing is close."""
     close = suggestions(word, options)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -39,14 +39,17 @@ def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     keep = limit // 2 - 20
     left_out = len(text) - 2 * keep if len(text) > limit else 0
     parts = [text[:keep], text[-keep:]] if left_out else [text]  # cut first: a huge value costs nothing
-    parts = ["".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in part)
-             for part in parts]
+    parts = [
+        "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in part)
+        for part in parts
+    ]
     return f"{parts[0]} …({left_out:,} characters left out)… {parts[1]}" if left_out else parts[0]
 
 
 class LofictlError(Exception):
-    def __init__(self, message: str, *, file: str | Path | None = None, line: int | None = None,
-                 field: str | tuple | None = None):
+    def __init__(
+        self, message: str, *, file: str | Path | None = None, line: int | None = None, field: str | tuple | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.file = str(file) if file is not None else None
@@ -67,7 +70,9 @@ class LofictlError(Exception):
         """The same error with its field placed below `prefix` (a field relative to a track's
         `generate:` becomes tracks.NAME.generate.FIELD), unless it already starts there."""
         dotted = ".".join(str(part) for part in prefix)
-        if self.field and (self.field == dotted or self.field.startswith(dotted + ".") or self.field.startswith("tracks.")):
+        if self.field and (
+            self.field == dotted or self.field.startswith(dotted + ".") or self.field.startswith("tracks.")
+        ):
             return self
         field = f"{dotted}.{self.field}" if self.field else dotted
         return LofictlError(self.message, file=self.file, line=self.line, field=field)

@@ -41,13 +41,17 @@ BASE = textwrap.dedent("""\
 
 
 def run(args, cwd, timeout=300):
-    return subprocess.run([sys.executable, "-m", "lofictl", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "lofictl", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def tree(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and ".lofictl-cache" not in p.parts}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".lofictl-cache" not in p.parts
+    }
 
 
 def clean_error(result) -> bool:
@@ -55,14 +59,25 @@ def clean_error(result) -> bool:
 
 
 def odd_texts() -> dict[str, str]:
-    bomb = "a: &a [" + ",".join(['"x"'] * 9) + "]\n" + "".join(
-        f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    bomb = (
+        "a: &a ["
+        + ",".join(['"x"'] * 9)
+        + "]\n"
+        + "".join(f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    )
     cases = {
-        "alias bomb": bomb, "deep lists": "a: " + "[" * 10000 + "]" * 10000,
-        "deep maps": "a: " + "{b: " * 5000 + "}" * 5000, "complex key": "? [a, b]\n: 1\n",
-        "flow complex key": "{[1]: x}\n", "recursive alias": "a: &a [*a]\n", "NUL": "title: a\0b\n",
-        "empty": "", "comments only": "# nothing\n", "two documents": "a: 1\n---\nb: 2\n",
-        "python tag": "!!python/object/apply:os.system ['echo hi']\n", "tabs": "title:\tx\n\tseed: 1\n",
+        "alias bomb": bomb,
+        "deep lists": "a: " + "[" * 10000 + "]" * 10000,
+        "deep maps": "a: " + "{b: " * 5000 + "}" * 5000,
+        "complex key": "? [a, b]\n: 1\n",
+        "flow complex key": "{[1]: x}\n",
+        "recursive alias": "a: &a [*a]\n",
+        "NUL": "title: a\0b\n",
+        "empty": "",
+        "comments only": "# nothing\n",
+        "two documents": "a: 1\n---\nb: 2\n",
+        "python tag": "!!python/object/apply:os.system ['echo hi']\n",
+        "tabs": "title:\tx\n\tseed: 1\n",
         "binary title": BASE.replace("title: Campaign", "title: !!binary aGVsbG8="),
         "set": BASE.replace("title: Campaign", "title: !!set {a, b}"),
         "timestamp seed": BASE.replace("seed: 5", "seed: 2001-12-14"),
@@ -71,25 +86,32 @@ def odd_texts() -> dict[str, str]:
         "inf tempo": BASE.replace("tempo: 90", "tempo: .inf"),
         "10h": BASE.replace("length: 2 bars", "length: 10h"),
         "inf length": BASE.replace("length: 2 bars", "length: .inf"),
-        "30000 bars of sections": BASE.replace("length: 2 bars", "sections: [{name: a, bars: 10000}, "
-                                                                   "{name: b, bars: 10000}, {name: c, bars: 10000}]"),
+        "30000 bars of sections": BASE.replace(
+            "length: 2 bars", "sections: [{name: a, bars: 10000}, {name: b, bars: 10000}, {name: c, bars: 10000}]"
+        ),
         "10 MB title": BASE.replace("title: Campaign", "title: " + "y" * 900_000),
         "[/] key": BASE.replace("key: D minor", "key: '[/]'"),
         "newline key name": BASE.replace("  bass: {part: bass}", '  "ba\\nss": {part: bass}'),
         "Gain 1000": BASE.replace("LowpassFilter: {cutoff_frequency_hz: 3000}", "Gain: {gain_db: 1000}"),
-        "Resample 1e12": BASE.replace("LowpassFilter: {cutoff_frequency_hz: 3000}",
-                                      "Resample: {target_sample_rate: 1e12}"),
-        "IR absolute": BASE.replace("LowpassFilter: {cutoff_frequency_hz: 3000}",
-                                    "Convolution: {impulse_response_filename: /etc/passwd}"),
-        "IR dotdot": BASE.replace("LowpassFilter: {cutoff_frequency_hz: 3000}",
-                                  "Convolution: {impulse_response_filename: ../../../../etc/passwd}"),
-        "IR not audio": BASE.replace("LowpassFilter: {cutoff_frequency_hz: 3000}",
-                                     "Convolution: {impulse_response_filename: recipes/r.yaml}"),
+        "Resample 1e12": BASE.replace(
+            "LowpassFilter: {cutoff_frequency_hz: 3000}", "Resample: {target_sample_rate: 1e12}"
+        ),
+        "IR absolute": BASE.replace(
+            "LowpassFilter: {cutoff_frequency_hz: 3000}", "Convolution: {impulse_response_filename: /etc/passwd}"
+        ),
+        "IR dotdot": BASE.replace(
+            "LowpassFilter: {cutoff_frequency_hz: 3000}",
+            "Convolution: {impulse_response_filename: ../../../../etc/passwd}",
+        ),
+        "IR not audio": BASE.replace(
+            "LowpassFilter: {cutoff_frequency_hz: 3000}", "Convolution: {impulse_response_filename: recipes/r.yaml}"
+        ),
         "VST3 outside": BASE.replace("LowpassFilter: {cutoff_frequency_hz: 3000}", "VST3: {path: /tmp/Evil.vst3}"),
-        "VST3 not a plugin": BASE.replace("LowpassFilter: {cutoff_frequency_hz: 3000}",
-                                          "VST3: {path: recipes/r.yaml}"),
-        "SoundFont dotdot": BASE.replace("bass: {part: bass}", "bass: {part: bass, instrument: {soundfont: "
-                                                               "../../../../usr/share/sounds/sf2/FluidR3_GM.sf2}}"),
+        "VST3 not a plugin": BASE.replace("LowpassFilter: {cutoff_frequency_hz: 3000}", "VST3: {path: recipes/r.yaml}"),
+        "SoundFont dotdot": BASE.replace(
+            "bass: {part: bass}",
+            "bass: {part: bass, instrument: {soundfont: ../../../../usr/share/sounds/sf2/FluidR3_GM.sf2}}",
+        ),
         "SoundFont NUL": BASE.replace("bass: {part: bass}", 'bass: {part: bass, instrument: {soundfont: "a\\0b"}}'),
         "model outside": BASE + "  melody: {part: melody, generate: {model: /usr}}\n",
         "model is the project": BASE + "  melody: {part: melody, generate: {model: .}}\n",
@@ -120,8 +142,22 @@ def campaign_texts(root: Path) -> tuple[int, int, list[str]]:
 
 
 def campaign_names(root: Path) -> tuple[int, int, list[str]]:
-    names = ["...yaml", "..yaml", ".yaml", "[red]x.yaml", "夜の雨.yaml", "🌧.yaml", "-rf.yaml", "a b.yaml",
-             "a;rm -rf ~.yaml", "$(id).yaml", "x" * 240 + ".yaml", "CON.yaml", "a\\b.yaml", "\t.yaml"]
+    names = [
+        "...yaml",
+        "..yaml",
+        ".yaml",
+        "[red]x.yaml",
+        "夜の雨.yaml",
+        "🌧.yaml",
+        "-rf.yaml",
+        "a b.yaml",
+        "a;rm -rf ~.yaml",
+        "$(id).yaml",
+        "x" * 240 + ".yaml",
+        "CON.yaml",
+        "a\\b.yaml",
+        "\t.yaml",
+    ]
     failures = []
     for index, file_name in enumerate(names):
         project = root / f"n{index}"
@@ -129,8 +165,12 @@ def campaign_names(root: Path) -> tuple[int, int, list[str]]:
         (project / "recipes" / file_name).write_text(BASE.replace("title: Campaign", f"title: 'T{index} [/]'"))
         result = run(["build", "-q", "--midi-only", project / "recipes" / file_name], project)
         built = [p for p in (project / "build").iterdir()] if (project / "build").is_dir() else []
-        ok = (result.returncode == 0 and len(built) == 1 and not built[0].name.startswith(".")
-              and (project / "recipes" / file_name).exists())
+        ok = (
+            result.returncode == 0
+            and len(built) == 1
+            and not built[0].name.startswith(".")
+            and (project / "recipes" / file_name).exists()
+        )
         if not ok:
             failures.append(f"{file_name!r}: rc {result.returncode} {result.stderr[-200:]} {built}")
     return len(names), len(names) - len(failures), failures
@@ -149,8 +189,20 @@ def campaign_outputs(root: Path) -> tuple[int, int, list[str]]:
     owned = project / "owned-plus"
     assert run(["build", "-q", "--midi-only", "recipes/r.yaml", "--out", owned], project).returncode == 0
     (owned / "my-edit.txt").write_text("added by hand")
-    targets = [".", "recipes", "notes.txt", "mine", "link", "fifo", "owned-plus", "/", str(Path.home()),
-               str(project.parent), "recipes/r.yaml", "mine/take.wav"]
+    targets = [
+        ".",
+        "recipes",
+        "notes.txt",
+        "mine",
+        "link",
+        "fifo",
+        "owned-plus",
+        "/",
+        str(Path.home()),
+        str(project.parent),
+        "recipes/r.yaml",
+        "mine/take.wav",
+    ]
     failures = []
     for target in targets:
         before = tree(project)
@@ -164,8 +216,10 @@ def campaign_interrupts(root: Path, count: int, seed: int) -> tuple[int, int, li
     project = root / "i"
     (project / "recipes").mkdir(parents=True)
     recipe = project / "recipes" / "r.yaml"
-    recipe.write_text(BASE.replace("length: 2 bars", "length: 8 bars") +
-                      "  melody: {part: melody, generate: {model: models/lofi-melody, seed: 4}}\n")
+    recipe.write_text(
+        BASE.replace("length: 2 bars", "length: 8 bars")
+        + "  melody: {part: melody, generate: {model: models/lofi-melody, seed: 4}}\n"
+    )
     shutil.copytree(REPO / "models" / "lofi-melody", project / "models" / "lofi-melody")  # a symlink out is refused
     assert run(["build", "-q", recipe], project).returncode == 0
     out, lock = project / "build" / "r", project / "recipes" / "r.lock.json"
@@ -176,9 +230,25 @@ def campaign_interrupts(root: Path, count: int, seed: int) -> tuple[int, int, li
         jobs = rng.choice([1, 2])
         sig = rng.choice([signal.SIGINT, signal.SIGINT, signal.SIGTERM])
         delay = rng.uniform(0.3, 14.0)
-        process = subprocess.Popen([sys.executable, "-m", "lofictl", "build", "-q", "--jobs", str(jobs), "--no-cache",
-                                    str(recipe), "--set", f"seed={1000 + attempt}"], cwd=project,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lofictl",
+                "build",
+                "-q",
+                "--jobs",
+                str(jobs),
+                "--no-cache",
+                str(recipe),
+                "--set",
+                f"seed={1000 + attempt}",
+            ],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(delay)
         process.send_signal(sig)
         _, err = process.communicate(timeout=300)
@@ -209,9 +279,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lofictl-adversarial-") as folder:
         root = Path(folder)
-        for title, campaign in (("odd recipe texts and values", campaign_texts),
-                                ("odd recipe file names", campaign_names),
-                                ("output folders not the build's", campaign_outputs)):
+        for title, campaign in (
+            ("odd recipe texts and values", campaign_texts),
+            ("odd recipe file names", campaign_names),
+            ("output folders not the build's", campaign_outputs),
+        ):
             if args.only_interrupts:
                 break
             cases, passed, failures = campaign(root)

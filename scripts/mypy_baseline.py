@@ -24,8 +24,9 @@ _ERROR = re.compile(r"^(?P<file>[^:\n]+):\d+:(?:\d+:)? error: (?P<message>.*?)(?
 
 
 def current_errors() -> tuple[Counter[str], str]:
-    result = subprocess.run([sys.executable, "-m", "mypy", "--no-pretty", "--no-error-summary"], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-pretty", "--no-error-summary"], cwd=ROOT, capture_output=True, text=True
+    )
     if result.returncode not in (0, 1) or result.stderr.strip():
         raise SystemExit(f"mypy failed to run (exit {result.returncode}):\n{result.stderr}{result.stdout}")
     found: Counter[str] = Counter()
@@ -48,10 +49,13 @@ def main(argv: list[str]) -> int:
     baseline = read_baseline()
     if "--update" in argv:
         if sum(found.values()) > sum(baseline.values()) and baseline:
-            print(f"mypy: {sum(found.values())} errors, more than the baseline's {sum(baseline.values())}; "
-                  "fix the new ones instead of recording them", file=sys.stderr)
+            print(
+                f"mypy: {sum(found.values())} errors, more than the baseline's {sum(baseline.values())}; "
+                "fix the new ones instead of recording them",
+                file=sys.stderr,
+            )
             return 1
-        header = ("# mypy errors accepted when mypy was adopted (scripts/mypy_baseline.py); it may only shrink.\n")
+        header = "# mypy errors accepted when mypy was adopted (scripts/mypy_baseline.py); it may only shrink.\n"
         BASELINE.write_text(header + "".join(f"{key}\n" for key in sorted(found.elements())), encoding="utf-8")
         print(f"mypy: baseline written, {sum(found.values())} errors")
         return 0

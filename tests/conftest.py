@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, settings
 
 # Property tests: the same examples every run (CI must not be a lottery), and no timing checks,
 # since a loaded 2-core machine makes any example "too slow".
-settings.register_profile("lofictl", derandomize=True, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "lofictl", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 settings.load_profile("lofictl")
 
 # A suite started in the background (`cmd &`, nohup) inherits SIGINT ignored, and so would every

@@ -43,9 +43,28 @@ def wait_for(predicate, timeout: float, what: str, every: float = 0.25):
 
 def decode_mp3(data: bytes) -> np.ndarray:
     """MP3 bytes → float32 (2, n) at 44.1 kHz, by ffmpeg (an independent decoder)."""
-    run = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "mp3", "-i", "pipe:0",
-                          "-f", "f32le", "-ac", "2", "-ar", str(RATE), "pipe:1"], input=data, capture_output=True,
-                         check=True)
+    run = subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "mp3",
+            "-i",
+            "pipe:0",
+            "-f",
+            "f32le",
+            "-ac",
+            "2",
+            "-ar",
+            str(RATE),
+            "pipe:1",
+        ],
+        input=data,
+        capture_output=True,
+        check=True,
+    )
     return np.frombuffer(run.stdout, dtype="<f4").reshape(-1, 2).T.copy()
 
 
@@ -98,7 +117,8 @@ def start_icecast(folder: Path) -> Icecast:
     logs = folder / "icecast-log"  # unused (logs go to stderr: the folders above are root's alone)
     logs.mkdir(parents=True)
     config = folder / "icecast.xml"
-    config.write_text(textwrap.dedent(f"""\
+    config.write_text(
+        textwrap.dedent(f"""\
         <icecast>
           <limits><clients>50</clients><sources>2</sources><burst-size>65536</burst-size></limits>
           <authentication>
@@ -114,9 +134,11 @@ def start_icecast(folder: Path) -> Icecast:
           <logging><accesslog>-</accesslog><errorlog>-</errorlog><loglevel>2</loglevel></logging>
           <security><chroot>0</chroot><changeowner><user>nobody</user><group>nogroup</group></changeowner></security>
         </icecast>
-        """))
-    process = subprocess.Popen(["icecast2", "-c", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=(folder / "icecast.log").open("w"))
+        """)
+    )
+    process = subprocess.Popen(
+        ["icecast2", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=(folder / "icecast.log").open("w")
+    )
     server = Icecast(process, port, "radio-test")
 
     def up():
@@ -125,6 +147,7 @@ def start_icecast(folder: Path) -> Icecast:
                 return response.status == 200
         except OSError:
             return None
+
     try:
         wait_for(up, 15, "icecast2 to start")
     except BaseException:
@@ -176,9 +199,13 @@ def start_station(project: Path, station_text: str, *extra: str) -> Station:
     (project / "recipes" / "station.yaml").write_text(textwrap.dedent(station_text))
     port = free_port()
     log = project / "station.log"
-    process = subprocess.Popen([sys.executable, "-m", "lofictl", "radio", "recipes/station.yaml", "--port", str(port),
-                                *extra], cwd=project, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lofictl", "radio", "recipes/station.yaml", "--port", str(port), *extra],
+        cwd=project,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     station = Station(project, port, process, log)
 
     def up():
@@ -188,6 +215,7 @@ def start_station(project: Path, station_text: str, *extra: str) -> Station:
             return station.now()
         except OSError:
             return None
+
     try:
         wait_for(up, 60, "the station's server")
     except BaseException:

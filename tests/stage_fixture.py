@@ -55,8 +55,12 @@ def write_impulse_response(path: Path, seed: int = 0) -> None:
 
 def write_clip(path: Path, pitch: int = 62) -> None:
     midi = mido.MidiFile(ticks_per_beat=480)
-    track = mido.MidiTrack([mido.Message("note_on", note=pitch, velocity=80, time=0),
-                            mido.Message("note_off", note=pitch, velocity=0, time=480)])
+    track = mido.MidiTrack(
+        [
+            mido.Message("note_on", note=pitch, velocity=80, time=0),
+            mido.Message("note_off", note=pitch, velocity=0, time=480),
+        ]
+    )
     midi.tracks.append(track)
     path.parent.mkdir(parents=True, exist_ok=True)
     midi.save(str(path))

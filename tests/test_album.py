@@ -69,16 +69,31 @@ def test_album_file_is_recognised(tmp_path):
     assert not is_album_file(tmp_path / "recipes" / "tiny.yaml")
 
 
-@pytest.mark.parametrize("change, expected", [
-    (("title: Test Album", "titel: Test Album"), "albums/test.yaml:2: titel: unknown key 'titel'; did you mean 'title'?"),
-    (("year: 2026", "year: 20266"), "albums/test.yaml:4: year: must be from 1900 to 2200 (got 20266)"),
-    (("isrc: US-ABC-26-00001", "isrc: nope"), "albums/test.yaml:10: tracks.0.isrc: 'nope' is not an ISRC"),
-    (("crossfade: 1 bar", "crossfade: 1 bar\ngap: 2s"), "albums/test.yaml:1: give crossfade or gap, not both"),
-    (("crossfade: 1 bar", "crossfade: 4s"), "albums/test.yaml:7: crossfade: '4s' is not a number of bars"),
-    (("recipes/tiny.yaml, isrc", "recipes/tony.yaml, isrc"), "albums/test.yaml:10: tracks.0.recipe: 'recipes/tony.yaml' not found"),
-    (("set: {tempo: 100}", "set: {tempo: 1000}"), "albums/test.yaml:11: tracks.1.set.tempo: must be from 20 to 300 (got 1000) (in tiny.yaml)"),
-    (("count: 2,", "count: 2, seed: 4,"), "albums/test.yaml:11: tracks.1: with count, each track's seed is derived"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            ("title: Test Album", "titel: Test Album"),
+            "albums/test.yaml:2: titel: unknown key 'titel'; did you mean 'title'?",
+        ),
+        (("year: 2026", "year: 20266"), "albums/test.yaml:4: year: must be from 1900 to 2200 (got 20266)"),
+        (("isrc: US-ABC-26-00001", "isrc: nope"), "albums/test.yaml:10: tracks.0.isrc: 'nope' is not an ISRC"),
+        (("crossfade: 1 bar", "crossfade: 1 bar\ngap: 2s"), "albums/test.yaml:1: give crossfade or gap, not both"),
+        (("crossfade: 1 bar", "crossfade: 4s"), "albums/test.yaml:7: crossfade: '4s' is not a number of bars"),
+        (
+            ("recipes/tiny.yaml, isrc", "recipes/tony.yaml, isrc"),
+            "albums/test.yaml:10: tracks.0.recipe: 'recipes/tony.yaml' not found",
+        ),
+        (
+            ("set: {tempo: 100}", "set: {tempo: 1000}"),
+            "albums/test.yaml:11: tracks.1.set.tempo: must be from 20 to 300 (got 1000) (in tiny.yaml)",
+        ),
+        (
+            ("count: 2,", "count: 2, seed: 4,"),
+            "albums/test.yaml:11: tracks.1: with count, each track's seed is derived",
+        ),
+    ],
+)
 def test_mistakes_are_one_line_with_file_line_and_field(tmp_path, change, expected):
     path = write_album(tmp_path, ALBUM.format(extra="").replace(*change))
     message = error_of(path)
@@ -116,8 +131,9 @@ def test_plan_seeds_by_name_and_index(tmp_path):
     assert first[1].seed != first[2].seed and "tempo=100" in first[1].overrides
     assert "master.loudness_lufs=-14.0" in first[0].overrides
     # Adding an entry in front changes no other track's seed (seeds derive by name, not position).
-    path.write_text(ALBUM.format(extra="").replace("tracks:\n", "tracks:\n  - {recipe: recipes/tiny.yaml, name: intro, "
-                                                               "seed: 3}\n"))
+    path.write_text(
+        ALBUM.format(extra="").replace("tracks:\n", "tracks:\n  - {recipe: recipes/tiny.yaml, name: intro, seed: 3}\n")
+    )
     second = plan_album(load_album(path))
     assert [t.seed for t in second[1:]] == [t.seed for t in first]
 
@@ -147,8 +163,9 @@ def test_shuffle_and_tempo_orders(tmp_path):
 
 def test_chapters_cue_and_youtube_format():
     rate = 44100
-    items = chapters.marks(["One", "Two", "Three"], "Me", ["USABC2600001", None, None],
-                           [17, 98 * rate, 294 * rate], 3700 * rate, rate)
+    items = chapters.marks(
+        ["One", "Two", "Three"], "Me", ["USABC2600001", None, None], [17, 98 * rate, 294 * rate], 3700 * rate, rate
+    )
     assert [round(m.start_s, 3) for m in items] == [0.0, 98.0, 294.0]  # the first chapter starts at zero
     assert chapters.youtube_chapters(items).splitlines() == ["0:00:00 One", "0:01:38 Two", "0:04:54 Three"]
     short = chapters.marks(["One", "Two"], "Me", [None, None], [0, 98 * rate], 200 * rate, rate)
@@ -174,8 +191,9 @@ def _loud_master(path: Path, seconds: float = 6.0) -> None:
 
 
 def _ffprobe(path: Path, *entries: str) -> dict:
-    out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", *entries, str(path)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-of", "json", *entries, str(path)], capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out)
 
 
@@ -190,22 +208,50 @@ def test_tags_read_back_by_mutagen_and_ffprobe(tmp_path):
     master = tmp_path / "master.wav"
     _loud_master(master)
     art = as_cover(draw_cover("A", "B", 1, [], size=600))
-    info = tags.Tags(title="Rainy Night", artist="Me", album="Nights", track=2, total=12, year=2026, genre="Lo-Fi",
-                     bpm=72, key="D minor", isrc="USABC2600001", provenance={"recipe": "r.yaml", "seed": "7"},
-                     loudness_lufs=-14.02, true_peak_dbtp=-1.0)
+    info = tags.Tags(
+        title="Rainy Night",
+        artist="Me",
+        album="Nights",
+        track=2,
+        total=12,
+        year=2026,
+        genre="Lo-Fi",
+        bpm=72,
+        key="D minor",
+        isrc="USABC2600001",
+        provenance={"recipe": "r.yaml", "seed": "7"},
+        loudness_lufs=-14.02,
+        true_peak_dbtp=-1.0,
+    )
     mp3, flac, wav = tmp_path / "t.mp3", tmp_path / "t.flac", tmp_path / "t.wav"
     stats = encode.encode_master(master, mp3, "mp3", 44100, ceiling_db=-1.0)
     assert stats["true_peak_dbtp"] <= -1.0 and encode.true_peak_of_file(mp3) <= 10 ** (-1 / 20)
     encode.encode_master(master, flac, "flac", 44100, ceiling_db=-1.0)
-    encode.encode_master(master, wav, "wav", 44100, ceiling_db=-1.0, wav_subtype="24bit", info=tags.wav_info(info),
-                         chunks=tags.bext_chunk(info, sample_rate=44100, bits=24))
+    encode.encode_master(
+        master,
+        wav,
+        "wav",
+        44100,
+        ceiling_db=-1.0,
+        wav_subtype="24bit",
+        info=tags.wav_info(info),
+        chunks=tags.bext_chunk(info, sample_rate=44100, bits=24),
+    )
     for path in (mp3, flac, wav):
         tags.tag_file(path, info, art)
 
     id3 = ID3(mp3)
     assert id3.version == (2, 4, 0)
-    assert [str(id3[f].text[0]) for f in ("TIT2", "TPE1", "TALB", "TRCK", "TBPM", "TKEY", "TSRC", "TDRC")] == \
-        ["Rainy Night", "Me", "Nights", "2/12", "72", "Dm", "USABC2600001", "2026"]
+    assert [str(id3[f].text[0]) for f in ("TIT2", "TPE1", "TALB", "TRCK", "TBPM", "TKEY", "TSRC", "TDRC")] == [
+        "Rainy Night",
+        "Me",
+        "Nights",
+        "2/12",
+        "72",
+        "Dm",
+        "USABC2600001",
+        "2026",
+    ]
     assert json.loads(id3.getall("COMM")[0].text[0]) == {"recipe": "r.yaml", "seed": "7"}
     assert id3.getall("APIC")[0].data == art.data
     vorbis = FLAC(flac)
@@ -230,8 +276,13 @@ def test_tags_read_back_by_mutagen_and_ffprobe(tmp_path):
 def test_id3_key_spelling():
     from lofictl.export.tags import id3_key
 
-    assert [id3_key(k) for k in ("D minor", "F# major", "Eb dorian", "C lydian", "A phrygian")] == \
-        ["Dm", "F#", "Ebm", "C", "Am"]
+    assert [id3_key(k) for k in ("D minor", "F# major", "Eb dorian", "C lydian", "A phrygian")] == [
+        "Dm",
+        "F#",
+        "Ebm",
+        "C",
+        "Am",
+    ]
 
 
 def test_cover_is_deterministic_and_reflects_the_music(tmp_path):
@@ -241,8 +292,10 @@ def test_cover_is_deterministic_and_reflects_the_music(tmp_path):
 
     from lofictl.album.cover import SIZE, TrackMaterial, draw_cover
 
-    material = [TrackMaterial("a", 8.0, (("melody", 0.0, 1.0, 60), ("chords", 2.0, 4.0, 55))),
-                TrackMaterial("b", 8.0, (("bass", 1.0, 2.0, 40),))]
+    material = [
+        TrackMaterial("a", 8.0, (("melody", 0.0, 1.0, 60), ("chords", 2.0, 4.0, 55))),
+        TrackMaterial("b", 8.0, (("bass", 1.0, 2.0, 40),)),
+    ]
     once = draw_cover("Nights", "Me", 4, material)
     assert once == draw_cover("Nights", "Me", 4, material)
     assert once != draw_cover("Nights", "Me", 4, material[:1])  # other notes, other picture
@@ -267,10 +320,20 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path):
     lock = json.loads((tmp_path / "albums" / "test.lock.json").read_text())
     assert lock == json.loads((folder / "build.json").read_text())
     names = sorted(lock["outputs"])
-    assert names == ["cover.jpg", "mix/Test-Album_chapters.txt", "mix/Test-Album_mix.cue", "mix/Test-Album_mix.flac",
-                     "mix/Test-Album_mix.mp3", "mix/Test-Album_mix.mp4", "tracks/01_Tiny-Loop.flac",
-                     "tracks/01_Tiny-Loop.mp3", "tracks/02_Loop-1.flac", "tracks/02_Loop-1.mp3",
-                     "tracks/03_Loop-2.flac", "tracks/03_Loop-2.mp3"]
+    assert names == [
+        "cover.jpg",
+        "mix/Test-Album_chapters.txt",
+        "mix/Test-Album_mix.cue",
+        "mix/Test-Album_mix.flac",
+        "mix/Test-Album_mix.mp3",
+        "mix/Test-Album_mix.mp4",
+        "tracks/01_Tiny-Loop.flac",
+        "tracks/01_Tiny-Loop.mp3",
+        "tracks/02_Loop-1.flac",
+        "tracks/02_Loop-1.mp3",
+        "tracks/03_Loop-2.flac",
+        "tracks/03_Loop-2.mp3",
+    ]
     assert Image.open(folder / "cover.jpg").size == (3000, 3000)
     cover = (folder / "cover.jpg").read_bytes()
     for rel in names:
@@ -301,8 +364,9 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path):
     from lofictl.recipe.load import load_recipe
 
     second = lock["tracks"][1]
-    single = build_recipe(load_recipe(tmp_path / second["recipe"], second["overrides"]), out_dir=tmp_path / "one",
-                          quiet=True)
+    single = build_recipe(
+        load_recipe(tmp_path / second["recipe"], second["overrides"]), out_dir=tmp_path / "one", quiet=True
+    )
     assert single.lock["stages"]["mix"]["outputs"]["master.wav"] == second["master_sha256"]
 
     # verify rebuilds from nothing and finds every byte the same, except what we tampered with here.
@@ -328,8 +392,13 @@ def test_the_readme_album_and_the_example_album_plan(tmp_path):
         planned = plan_album(load_album(readme_album))
     finally:
         readme_album.unlink()
-    assert [t.title for t in planned] == ["Rainy Night", "Slow Sunday", "After the Rain 1", "After the Rain 2",
-                                          "After the Rain 3"]
+    assert [t.title for t in planned] == [
+        "Rainy Night",
+        "Slow Sunday",
+        "After the Rain 1",
+        "After the Rain 2",
+        "After the Rain 3",
+    ]
 
 
 def test_a_single_build_tags_its_flac_and_mp3_and_keeps_the_mp3_under_the_ceiling(tmp_path):
@@ -349,7 +418,9 @@ def test_a_single_build_tags_its_flac_and_mp3_and_keeps_the_mp3_under_the_ceilin
         assert info["recipe"] == "tiny.yaml" and info["seed"] == "5" and info["tag.title"] == "Tiny Loop"
     assert str(ID3(result.out_dir / "tiny.mp3")["TKEY"].text[0]) == "Am"
     peak = result.lock["outputs"]["tiny.mp3"]["true_peak_dbtp"]
-    assert peak <= -1.0 and 20 * np.log10(true_peak_of_file(result.out_dir / "tiny.mp3")) == pytest.approx(peak, abs=1e-3)
+    assert peak <= -1.0 and 20 * np.log10(true_peak_of_file(result.out_dir / "tiny.mp3")) == pytest.approx(
+        peak, abs=1e-3
+    )
 
 
 def test_cache_prune_drops_least_recently_used_entries_first(tmp_path):
@@ -368,8 +439,11 @@ def test_cache_prune_drops_least_recently_used_entries_first(tmp_path):
     assert cache.lookup("key0", "stem") is not None  # key0 used now: the most recent, the last to go
     report = cache.prune(parse_size("3.5kB"))
     assert report == {"entries_removed": 2, "objects_removed": 3, "bytes_freed": 3500, "bytes_kept": 3000}
-    assert cache.lookup("key0", "stem") is not None and cache.lookup("key1", "stem") is None \
+    assert (
+        cache.lookup("key0", "stem") is not None
+        and cache.lookup("key1", "stem") is None
         and cache.lookup("key2", "stem") is None
+    )
     assert parse_size("2GB") == 2 * 10**9 and parse_size("1.5GiB") == int(1.5 * 2**30) and parse_size("10") == 10
     with pytest.raises(ValueError, match="not a size"):
         parse_size("lots")

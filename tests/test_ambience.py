@@ -34,7 +34,7 @@ def test_same_seed_same_bytes_other_seed_other_sound(kind):
 
 def test_rain_is_a_bright_bed_with_droplet_transients():
     rain = generate("rain", 4 * SR, SR, 1).astype(np.float64)
-    rms = np.sqrt((rain ** 2).mean())
+    rms = np.sqrt((rain**2).mean())
     assert -23 < 20 * np.log10(rms) < -17
     assert band_share(rain, 1000, 10000) > 0.7 and band_share(rain, 0, 200) < 0.02
     assert np.abs(rain).max() / rms > 4  # droplets stick out of the noise
@@ -96,9 +96,9 @@ def test_loop_structure_and_seams():
     assert looped.shape == (2, 3500)
     assert np.array_equal(looped[:, :period], source[:, :period])  # first pass untouched
     # Each seam: the source's tail crossfades into its head; after the fade the head runs on.
-    assert np.array_equal(looped[:, period + 200:2 * period], source[:, 200:period])
-    assert np.array_equal(looped[:, 2 * period:3 * period], looped[:, period:2 * period])
-    seam = looped[:, period:period + 200]
+    assert np.array_equal(looped[:, period + 200 : 2 * period], source[:, 200:period])
+    assert np.array_equal(looped[:, 2 * period : 3 * period], looped[:, period : 2 * period])
+    seam = looped[:, period : period + 200]
     assert np.allclose(seam[:, 0], source[:, 800], atol=0.02 * np.abs(source).max())  # continues the tail
     assert np.allclose(seam[:, -1], source[:, 199], atol=0.02 * np.abs(source).max())  # arrives at the head
     assert np.array_equal(loop_to_length(source, 600, 200), source[:, :600])
@@ -107,15 +107,16 @@ def test_loop_structure_and_seams():
 def test_place_overlay_start_gain_and_fades():
     source = np.ones((2, SR), np.float32)
     n = 5 * SR
-    placed = place_overlay(source, n, SR, loop=True, crossfade_s=0.0, fade_in_s=1.0, fade_out_s=0.5,
-                           start_s=0.5, gain_db=-6.0)
+    placed = place_overlay(
+        source, n, SR, loop=True, crossfade_s=0.0, fade_in_s=1.0, fade_out_s=0.5, start_s=0.5, gain_db=-6.0
+    )
     gain = 10 ** (-6 / 20)
     assert placed.shape == (2, n)
-    assert not placed[:, :SR // 2].any()  # silent before start
-    fade_in = placed[0, SR // 2:SR // 2 + SR]
+    assert not placed[:, : SR // 2].any()  # silent before start
+    fade_in = placed[0, SR // 2 : SR // 2 + SR]
     assert np.all(np.diff(fade_in) >= 0) and fade_in[0] < 0.01 and fade_in[-1] == pytest.approx(gain, rel=1e-3)
     assert placed[0, 3 * SR] == pytest.approx(gain, rel=1e-6)  # looped past the source's 1 s
-    fade_out = placed[0, n - SR // 2:]
+    fade_out = placed[0, n - SR // 2 :]
     assert np.all(np.diff(fade_out) <= 0) and fade_out[-1] < 0.01
 
 

@@ -46,7 +46,7 @@ def test_integer_wav_rounds_to_nearest_step(tmp_path, audio, subtype, width):
         raw = reader.readframes(reader.getnframes())
     padded = np.frombuffer(raw, np.uint8).reshape(-1, width)
     ints = np.zeros((padded.shape[0], 4), np.uint8)
-    ints[:, 4 - width:] = padded  # little-endian sample in the high bytes of an int32
+    ints[:, 4 - width :] = padded  # little-endian sample in the high bytes of an int32
     scale = 2.0 ** (8 * width - 1)
     decoded = (ints.view("<i4")[:, 0] / 2 ** (8 * (4 - width)) / scale).reshape(-1, 2).T
     assert np.abs(decoded - audio).max() <= 0.5 / scale + 1e-12
@@ -55,7 +55,7 @@ def test_integer_wav_rounds_to_nearest_step(tmp_path, audio, subtype, width):
 
 
 def test_24bit_wav_clips_and_packs_little_endian(tmp_path):
-    samples = np.array([[1.5, -1.0, 0.5, -2 ** -23, 0.0]], dtype=np.float32)
+    samples = np.array([[1.5, -1.0, 0.5, -(2**-23), 0.0]], dtype=np.float32)
     data = write_audio(tmp_path / "c.wav", samples, SR, wav_subtype="24bit").read_bytes()
     # 44-byte PCM header, then 3 bytes a sample; the odd-length data chunk is padded with a zero byte.
     assert data[40:44] == struct.pack("<I", 15)
@@ -65,7 +65,7 @@ def test_24bit_wav_clips_and_packs_little_endian(tmp_path):
 def test_flac_is_lossless_at_24_bits(tmp_path, audio):
     back, sample_rate = read_audio(write_audio(tmp_path / "a.flac", audio, SR))
     assert sample_rate == SR and back.shape == audio.shape
-    assert np.abs(back - audio).max() <= 2 ** -22  # 24-bit steps, Pedalboard's own int<->float scaling
+    assert np.abs(back - audio).max() <= 2**-22  # 24-bit steps, Pedalboard's own int<->float scaling
 
 
 @pytest.mark.parametrize("name", ["a.wav", "a.flac", "a.mp3"])
@@ -76,11 +76,20 @@ def test_the_same_audio_gives_the_same_bytes(tmp_path, audio, name):
 
 def test_mp3_bytes_do_not_depend_on_the_process(tmp_path, audio):
     np.save(tmp_path / "audio.npy", audio)
-    program = ("import numpy as np, sys, hashlib; from lofictl.sound.audio_io import write_audio; "
-               "p = write_audio(sys.argv[2], np.load(sys.argv[1]), 44100); "
-               "print(hashlib.sha256(open(p, 'rb').read()).hexdigest())")
-    runs = {subprocess.run([sys.executable, "-c", program, str(tmp_path / "audio.npy"), str(tmp_path / f"{i}.mp3")],
-                           capture_output=True, text=True, check=True).stdout.strip() for i in range(2)}
+    program = (
+        "import numpy as np, sys, hashlib; from lofictl.sound.audio_io import write_audio; "
+        "p = write_audio(sys.argv[2], np.load(sys.argv[1]), 44100); "
+        "print(hashlib.sha256(open(p, 'rb').read()).hexdigest())"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", program, str(tmp_path / "audio.npy"), str(tmp_path / f"{i}.mp3")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for i in range(2)
+    }
     assert runs == {digest(write_audio(tmp_path / "here.mp3", audio, SR))}
 
 

@@ -23,8 +23,11 @@ TINY = SMALL_RECIPE.replace("length: 4 bars", "length: 2 bars")
 
 
 def hashes(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture
@@ -52,7 +55,9 @@ def test_first_build_writes_outputs_and_lock(write_recipe):
     path = write_recipe(TINY)
     result = b.build_recipe(load_recipe(path), quiet=True)
     out = result.out_dir
-    assert {"test_loop.wav", "midi/test_loop.mid", "stems/01_chords.wav", "pianoroll.png", "build.json"} <= set(hashes(out))
+    assert {"test_loop.wav", "midi/test_loop.mid", "stems/01_chords.wav", "pianoroll.png", "build.json"} <= set(
+        hashes(out)
+    )
     lock = json.loads(path.with_name("test_loop.lock.json").read_text())
     assert lock["lofictl_lock"] == 1
     assert lock["outputs"]["test_loop.wav"]["sha256"] == hashes(out)["test_loop.wav"]
@@ -79,7 +84,9 @@ def test_master_change_reruns_only_mix_and_export(write_recipe, spy):
     path = write_recipe(TINY)
     first = b.build_recipe(load_recipe(path), quiet=True)
     before = hashes(first.out_dir)
-    result = b.build_recipe(load_recipe(path, ["master.effects=[{LowpassFilter: {cutoff_frequency_hz: 2000}}]"]), quiet=True)
+    result = b.build_recipe(
+        load_recipe(path, ["master.effects=[{LowpassFilter: {cutoff_frequency_hz: 2000}}]"]), quiet=True
+    )
     assert result.ran == ["mix", "export"]
     assert spy["render"] == 3 and spy["compose"] == 1
     assert any("master.effects" in reason for reason in result.reasons)
@@ -174,8 +181,7 @@ def test_verify_identical_then_different(write_recipe):
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "lofictl", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True)
+    return subprocess.run([sys.executable, "-m", "lofictl", *map(str, args)], cwd=cwd, capture_output=True, text=True)
 
 
 def test_killed_build_keeps_previous_outputs_and_lock(write_recipe, project):
@@ -185,12 +191,18 @@ def test_killed_build_keeps_previous_outputs_and_lock(write_recipe, project):
     before = hashes(out)
     lock_before = path.with_name("test_loop.lock.json").read_bytes()
     # change the sound so the next build has real work to do, then kill it mid-way
-    process = subprocess.Popen([sys.executable, "-m", "lofictl", "build", "-q", "--no-cache", str(path),
-                                "--set", "master.loudness_lufs=-20"], cwd=project,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lofictl", "build", "-q", "--no-cache", str(path), "--set", "master.loudness_lufs=-20"],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
-    while time.time() < deadline and not list((project / "build").glob(".test_loop.tmp-*/stems")) \
-            and not list((project / "build").glob(".test_loop.tmp-*/.work/stem-*")):
+    while (
+        time.time() < deadline
+        and not list((project / "build").glob(".test_loop.tmp-*/stems"))
+        and not list((project / "build").glob(".test_loop.tmp-*/.work/stem-*"))
+    ):
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -236,15 +248,18 @@ def test_every_example_recipe_verifies_in_a_fresh_process(tmp_path):
 
 
 def test_send_bus_is_a_stage_and_a_stem(write_recipe):
-    text = TINY.replace("      - LowpassFilter: {cutoff_frequency_hz: 3200}\n",
-                        "      - LowpassFilter: {cutoff_frequency_hz: 3200}\n    send_db: -8\n")
+    text = TINY.replace(
+        "      - LowpassFilter: {cutoff_frequency_hz: 3200}\n",
+        "      - LowpassFilter: {cutoff_frequency_hz: 3200}\n    send_db: -8\n",
+    )
     path = write_recipe(text)
     first = b.build_recipe(load_recipe(path), quiet=True)
     assert "bus" in first.ran and (first.out_dir / "stems" / "04_reverb-bus.wav").exists()
     again = b.build_recipe(load_recipe(path, ["tracks.chords.send_db=-4"]), quiet=True)
     assert again.ran == ["bus", "mix", "export"]
-    quieter = b.build_recipe(load_recipe(path, ["master.bus=[{Reverb: {room_size: 0.2, wet_level: 1.0, dry_level: 0.0}}]"]),
-                             quiet=True)
+    quieter = b.build_recipe(
+        load_recipe(path, ["master.bus=[{Reverb: {room_size: 0.2, wet_level: 1.0, dry_level: 0.0}}]"]), quiet=True
+    )
     assert quieter.ran == ["bus", "mix", "export"]
 
 
@@ -257,8 +272,9 @@ def test_kick_duck_gain_shape_and_blocks():
     floor = 10 ** (-6 / 20)
     assert abs(whole[1000 + 176] - floor) < 1e-3  # down by depth_db once the 4 ms ramp is done
     assert whole[4999] > 0.95  # back after the release
-    parts = np.concatenate([kick_duck_gain(kicks, 0, 3333, 44100, 6.0, 30.0),
-                            kick_duck_gain(kicks, 3333, 8000 - 3333, 44100, 6.0, 30.0)])
+    parts = np.concatenate(
+        [kick_duck_gain(kicks, 0, 3333, 44100, 6.0, 30.0), kick_duck_gain(kicks, 3333, 8000 - 3333, 44100, 6.0, 30.0)]
+    )
     assert np.array_equal(parts, whole)  # the same whatever the block
 
 
@@ -267,8 +283,9 @@ def test_ducked_track_dips_under_the_kick(write_recipe):
 
     path = write_recipe(TINY)
     plain = b.build_recipe(load_recipe(path), quiet=True, out_dir=path.parent.parent / "plain")
-    ducked = b.build_recipe(load_recipe(path, ["tracks.chords.duck={depth_db: 12}"]), quiet=True,
-                            out_dir=path.parent.parent / "ducked")
+    ducked = b.build_recipe(
+        load_recipe(path, ["tracks.chords.duck={depth_db: 12}"]), quiet=True, out_dir=path.parent.parent / "ducked"
+    )
     assert ducked.ran[:1] == ["stem:chords"] and "stem:bass" not in ducked.ran
     a = audio_io.read_audio(plain.out_dir / "stems/01_chords.wav")[0]
     d = audio_io.read_audio(ducked.out_dir / "stems/01_chords.wav")[0]
@@ -310,13 +327,16 @@ def _gated_recipe(write_recipe, temperature, gate=None):
     """8 bars: enough notes for 15-note windows (a shorter melody has none, so cannot copy one)."""
     gate_line = "" if gate is None else f"\n      max_overlap_15: {gate}"
     text = SMALL_RECIPE.replace("length: 4 bars", "length: 8 bars")
-    return write_recipe(text.replace("  bass:\n", GATED.format(temperature=temperature, gate=gate_line) + "  bass:\n", 1))
+    return write_recipe(
+        text.replace("  bass:\n", GATED.format(temperature=temperature, gate=gate_line) + "  bass:\n", 1)
+    )
 
 
 def _train_copycat(project, pieces, summary=None):
     """A tiny melody model whose training data is `pieces` (its weights depend on the seed only,
     so retraining it on other pieces changes its n-gram index, not what it plays)."""
     from lofictl.models.train import loop
+
     config = loop.TrainConfig(kind="melody", hidden=16, layers=1, embed=8, seq_len=16, batch_size=4)
     loop.write_untrained(pieces, config, project / "models" / "copycat", summary or {"corpus": "test"})
 
@@ -324,6 +344,7 @@ def _train_copycat(project, pieces, summary=None):
 def _copy_into_training_data(project, result):
     """Make the melody a build just wrote the model's whole training data."""
     from lofictl.models.train import corpus
+
     folder = project / "copied"
     folder.mkdir(exist_ok=True)
     shutil.copy(result.out_dir / "midi" / "melody.mid", folder / "melody.mid")
@@ -337,9 +358,11 @@ def _gate_line(path) -> int:
 
 def test_originality_gate_resamples_a_melody_that_copies_the_training_data(write_recipe, project):
     from lofictl.models.train import corpus
+
     _train_copycat(project, corpus.synthetic_pieces(3))
-    first = b.build_recipe(load_recipe(_gated_recipe(write_recipe, 1.0)), quiet=True, midi_only=True,
-                           out_dir=project / "first")
+    first = b.build_recipe(
+        load_recipe(_gated_recipe(write_recipe, 1.0)), quiet=True, midi_only=True, out_dir=project / "first"
+    )
     made = first.lock["melody_measures"]["melody"]["main"]
     assert made["overlap_15"] == 0.0 and made["windows"]["15"] > 0
     _copy_into_training_data(project, first)
@@ -347,8 +370,10 @@ def test_originality_gate_resamples_a_melody_that_copies_the_training_data(write
     result = b.build_recipe(load_recipe(path), quiet=True, midi_only=True, use_cache=False)
     measures = result.lock["melody_measures"]["melody"]["main"]
     assert measures["resamples"] >= 1 and measures["overlap_15"] == 0.0
-    assert measures["rejected"][0] == {"seed": first.lock["melody_measures"]["melody"]["main"]["seed"],
-                                       "overlap_15": 1.0}
+    assert measures["rejected"][0] == {
+        "seed": first.lock["melody_measures"]["melody"]["main"]["seed"],
+        "overlap_15": 1.0,
+    }
     assert (result.out_dir / "midi" / "melody.mid").read_bytes() != (first.out_dir / "midi" / "melody.mid").read_bytes()
 
 
@@ -360,10 +385,13 @@ def _ignore_the_seed(model):
 
     from lofictl.models import tokens
     from lofictl.models.nn import checkpoint
+
     meta, params = checkpoint.load(model)
     layers = {k: dict(v) for k, v in params["params"].items()}
-    layers["head_0"] = {"kernel": np.asarray(layers["head_0"]["kernel"]) * 1e5,
-                        "bias": np.asarray(layers["head_0"]["bias"]) * 1e5}
+    layers["head_0"] = {
+        "kernel": np.asarray(layers["head_0"]["kernel"]) * 1e5,
+        "bias": np.asarray(layers["head_0"]["bias"]) * 1e5,
+    }
     layers["head_0"]["bias"][tokens.REST] = -1e9
     eighth = np.full(tokens.N_DURATION, -1e4, np.float32)
     eighth[1 + tokens.DURATION_TICKS.index(6)] = 1e4
@@ -371,24 +399,33 @@ def _ignore_the_seed(model):
     loud = np.full(tokens.N_VELOCITY, -1e4, np.float32)  # velocities feed back as input: fix them too
     loud[1] = 1e4
     layers["head_2"] = {"kernel": np.zeros_like(layers["head_2"]["kernel"]), "bias": loud}
-    checkpoint.save(model, {"params": layers}, {k: v for k, v in meta.items() if k not in ("format", "version", "weights")})
+    checkpoint.save(
+        model, {"params": layers}, {k: v for k, v in meta.items() if k not in ("format", "version", "weights")}
+    )
 
 
 def test_originality_gate_fails_with_exit_2_when_every_resample_copies(write_recipe, project):
     from lofictl.models.train import corpus
+
     _train_copycat(project, corpus.synthetic_pieces(3))
     _ignore_the_seed(project / "models" / "copycat")
-    first = b.build_recipe(load_recipe(_gated_recipe(write_recipe, 1.0)), quiet=True, midi_only=True,
-                           out_dir=project / "first")
+    first = b.build_recipe(
+        load_recipe(_gated_recipe(write_recipe, 1.0)), quiet=True, midi_only=True, out_dir=project / "first"
+    )
     _copy_into_training_data(project, first)
     _ignore_the_seed(project / "models" / "copycat")
     path = _gated_recipe(write_recipe, 1.0, gate=0.0)
-    result = subprocess.run([sys.executable, "-m", "lofictl", "build", str(path), "--midi-only"],
-                            capture_output=True, text=True, cwd=project)
+    result = subprocess.run(
+        [sys.executable, "-m", "lofictl", "build", str(path), "--midi-only"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     message = " ".join((result.stdout + result.stderr).split())
     assert f"test_loop.yaml:{_gate_line(path)}: tracks.melody.generate.max_overlap_15:" in message
     import re
+
     share = float(re.search(r"shares ([0-9.]+)% of its 15-note windows", message).group(1))
     assert share > 90 and "after 8 re-samples" in message  # (the swung MIDI read back differs in a note)
     assert "Traceback" not in message
@@ -397,6 +434,7 @@ def test_originality_gate_fails_with_exit_2_when_every_resample_copies(write_rec
 
 def test_gate_errors_point_at_the_max_overlap_15_line(write_recipe, project):
     from lofictl.models.train import corpus
+
     _train_copycat(project, corpus.synthetic_pieces(3))
     model = project / "models" / "copycat"
     (model / "ngrams.npy").unlink()  # an old model: no index
@@ -413,21 +451,28 @@ def test_gate_errors_point_at_the_max_overlap_15_line(write_recipe, project):
         b.prepare(load_recipe(path))
     assert where in str(info.value)
     from lofictl.models.train import loop
-    loop.write_untrained(corpus.synthetic_pieces(3), loop.TrainConfig(kind="chords", arch="chord-lstm", hidden=16,
-                                                                      layers=1, embed=8), project / "models" / "cc")
-    chords_gate = TINY.replace('    progression: "Dm9 G13 Cmaj9 A7b9"\n', '    generate: {model: models/cc, '
-                               'max_overlap_15: 0.1}\n')
+
+    loop.write_untrained(
+        corpus.synthetic_pieces(3),
+        loop.TrainConfig(kind="chords", arch="chord-lstm", hidden=16, layers=1, embed=8),
+        project / "models" / "cc",
+    )
+    chords_gate = TINY.replace(
+        '    progression: "Dm9 G13 Cmaj9 A7b9"\n', "    generate: {model: models/cc, max_overlap_15: 0.1}\n"
+    )
     path = write_recipe(chords_gate)
     with pytest.raises(LofictlError, match="only melody tracks") as info:
         b.prepare(load_recipe(path))
     assert f"test_loop.yaml:{_gate_line(path)}: tracks.chords.generate.max_overlap_15:" in str(info.value)
 
 
-DIFF_RECIPE = TINY.replace("      - LowpassFilter: {cutoff_frequency_hz: 3200}\n",
-                           "      - LowpassFilter: {cutoff_frequency_hz: 3200}\n    send_db: -8\n"
-                           "    duck: {depth_db: 4}\n").replace(
-    "output: {formats: [wav]}", "overlays:\n  - {ambience: vinyl, gain_db: -30, duck: {depth_db: 3}}\n"
-    "output: {formats: [wav], daw: [dawproject]}")
+DIFF_RECIPE = TINY.replace(
+    "      - LowpassFilter: {cutoff_frequency_hz: 3200}\n",
+    "      - LowpassFilter: {cutoff_frequency_hz: 3200}\n    send_db: -8\n    duck: {depth_db: 4}\n",
+).replace(
+    "output: {formats: [wav]}",
+    "overlays:\n  - {ambience: vinyl, gain_db: -30, duck: {depth_db: 3}}\noutput: {formats: [wav], daw: [dawproject]}",
+)
 
 
 def test_diff_predicts_exactly_what_build_runs(write_recipe):
@@ -436,8 +481,13 @@ def test_diff_predicts_exactly_what_build_runs(write_recipe):
     path = write_recipe(DIFF_RECIPE)
     b.build_recipe(load_recipe(path), quiet=True)
     assert diff_recipe(path)["rerun"] == [], "right after a build nothing is predicted"
-    for edit in (["master.loudness_lufs=-18"], ["tracks.chords.duck.depth_db=8"], ["tracks.drums.pattern=lazy"],
-                 ["tracks.bass.gain_db=-3", "overlays.0.gain_db=-24"], ["output.formats=[wav, flac]"]):
+    for edit in (
+        ["master.loudness_lufs=-18"],
+        ["tracks.chords.duck.depth_db=8"],
+        ["tracks.drums.pattern=lazy"],
+        ["tracks.bass.gain_db=-3", "overlays.0.gain_db=-24"],
+        ["output.formats=[wav, flac]"],
+    ):
         predicted = diff_recipe(path, edit)["rerun"]
         ran = b.build_recipe(load_recipe(path, edit), quiet=True).ran
         assert sorted(predicted) == sorted(ran), edit

@@ -42,16 +42,26 @@ def test_validate_ok(write_recipe):
     assert "ok" in result.output
 
 
-@pytest.mark.parametrize("change, expected", [
-    (("tempo: 90", "tempo: 0"), "tempo: must be from 20 to 300 (got 0)"),
-    (("soundfont: FluidR3_GM.sf2, preset: Electric", "soundfont: Nope.sf2, preset: Electric"),
-     "tracks.chords.instrument.soundfont: SoundFont 'Nope.sf2' not found"),
-    (("preset: Acoustic Bass", "preset: Acoustic Bas"), "tracks.bass.instrument.preset: no preset named 'Acoustic Bas'"),
-    (("LowpassFilter: {cutoff_frequency_hz: 3200}", "LowPassFilter: {cutoff_frequency_hz: 3200}"),
-     "tracks.chords.effects.0"),
-    (("LowpassFilter: {cutoff_frequency_hz: 3200}", "LowpassFilter: {cutoff: 3200}"), "cutoff"),
-    (("pattern: boom-bap", "pattern: boombap"), "did you mean"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (("tempo: 90", "tempo: 0"), "tempo: must be from 20 to 300 (got 0)"),
+        (
+            ("soundfont: FluidR3_GM.sf2, preset: Electric", "soundfont: Nope.sf2, preset: Electric"),
+            "tracks.chords.instrument.soundfont: SoundFont 'Nope.sf2' not found",
+        ),
+        (
+            ("preset: Acoustic Bass", "preset: Acoustic Bas"),
+            "tracks.bass.instrument.preset: no preset named 'Acoustic Bas'",
+        ),
+        (
+            ("LowpassFilter: {cutoff_frequency_hz: 3200}", "LowPassFilter: {cutoff_frequency_hz: 3200}"),
+            "tracks.chords.effects.0",
+        ),
+        (("LowpassFilter: {cutoff_frequency_hz: 3200}", "LowpassFilter: {cutoff: 3200}"), "cutoff"),
+        (("pattern: boom-bap", "pattern: boombap"), "did you mean"),
+    ],
+)
 def test_validate_mistakes_exit_2_in_one_line(write_recipe, change, expected):
     result = run("validate", write_recipe(SMALL_RECIPE.replace(*change)))
     assert result.exit_code == 2, result.output
@@ -63,26 +73,39 @@ def test_validate_mistakes_exit_2_in_one_line(write_recipe, change, expected):
 
 def test_validate_reports_every_mistake_in_a_file(write_recipe, project):
     # Schema errors, cross-field errors and missing resources, all in one run, in file order.
-    text = (SMALL_RECIPE.replace("tempo: 90", "tempo: 1000")
-            .replace("length: 4 bars", "sections:\n  - {name: A, bars: 2}\n  - {name: A, bars: 2, repeat: B}")
-            .replace('"Dm9 G13 Cmaj9 A7b9"', '"Dm9 Xq7"').replace("preset: Acoustic Bass", "preset: Acoustic Bas")
-            .replace("pattern: boom-bap", "pattern: boombap")
-            .replace("    part: bass\n", "    part: bass\n    follow: chord\n"))
+    text = (
+        SMALL_RECIPE.replace("tempo: 90", "tempo: 1000")
+        .replace("length: 4 bars", "sections:\n  - {name: A, bars: 2}\n  - {name: A, bars: 2, repeat: B}")
+        .replace('"Dm9 G13 Cmaj9 A7b9"', '"Dm9 Xq7"')
+        .replace("preset: Acoustic Bass", "preset: Acoustic Bas")
+        .replace("pattern: boom-bap", "pattern: boombap")
+        .replace("    part: bass\n", "    part: bass\n    follow: chord\n")
+    )
     text += "overlays:\n  - {file: effects/none.wav}\n"
     result = run("validate", write_recipe(text), write_recipe(name="fine"))
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
-    expected = ["tempo: must be from 20 to 300", "sections.1.name: section name 'A' is used twice",
-                "sections.1.repeat: repeats 'B'", "tracks.chords.progression: unknown chord symbol 'Xq7'",
-                "tracks.bass.follow: follows 'chord'", "tracks.bass.instrument.preset: no preset named 'Acoustic Bas'",
-                "tracks.drums.pattern: unknown drum pattern 'boombap'", "overlays.0.file: 'effects/none.wav' not found"]
+    expected = [
+        "tempo: must be from 20 to 300",
+        "sections.1.name: section name 'A' is used twice",
+        "sections.1.repeat: repeats 'B'",
+        "tracks.chords.progression: unknown chord symbol 'Xq7'",
+        "tracks.bass.follow: follows 'chord'",
+        "tracks.bass.instrument.preset: no preset named 'Acoustic Bas'",
+        "tracks.drums.pattern: unknown drum pattern 'boombap'",
+        "overlays.0.file: 'effects/none.wav' not found",
+    ]
     assert len(lines) == len(expected)
     for line, words in zip(lines, expected):
         assert words in line and "test_loop.yaml:" in line
     assert "ok" in result.output and "fine.yaml" in result.output  # the next recipe is still checked
     # with the schema passing, the resource problems are listed together too
-    text = SMALL_RECIPE.replace("preset: Acoustic Bass", "preset: Acoustic Bas").replace(
-        "cutoff_frequency_hz: 3200", "cutoff: 3200") + "overlays:\n  - {file: effects/none.wav}\n"
+    text = (
+        SMALL_RECIPE.replace("preset: Acoustic Bass", "preset: Acoustic Bas").replace(
+            "cutoff_frequency_hz: 3200", "cutoff: 3200"
+        )
+        + "overlays:\n  - {file: effects/none.wav}\n"
+    )
     result = run("validate", write_recipe(text))
     assert result.exit_code == 2
     for words in ("tracks.chords.effects.0", "tracks.bass.instrument.preset", "overlays.0.file"):
@@ -123,10 +146,18 @@ def test_effects_lists_plugins():
 
 def build_in_subprocess(recipe: Path, out: Path) -> dict[str, str]:
     env = dict(os.environ, PYTHONHASHSEED="random")
-    subprocess.run([sys.executable, "-m", "lofictl", "build", "-q", str(recipe), "--out", str(out)],
-                   check=True, env=env, cwd=recipe.parent, capture_output=True)
-    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file()}
+    subprocess.run(
+        [sys.executable, "-m", "lofictl", "build", "-q", str(recipe), "--out", str(out)],
+        check=True,
+        env=env,
+        cwd=recipe.parent,
+        capture_output=True,
+    )
+    return {
+        p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_build_is_byte_identical_across_processes(write_recipe, project):
@@ -134,5 +165,12 @@ def test_build_is_byte_identical_across_processes(write_recipe, project):
     first = build_in_subprocess(recipe, project / "one")
     second = build_in_subprocess(recipe, project / "two")
     assert first == second
-    assert {"test_loop.wav", "stems/01_chords.wav", "stems/02_bass.wav", "stems/03_drums.wav",
-            "midi/test_loop.mid", "midi/chords.mid", "pianoroll.png"} <= set(first)
+    assert {
+        "test_loop.wav",
+        "stems/01_chords.wav",
+        "stems/02_bass.wav",
+        "stems/03_drums.wav",
+        "midi/test_loop.mid",
+        "midi/chords.mid",
+        "pianoroll.png",
+    } <= set(first)

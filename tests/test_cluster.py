@@ -51,12 +51,14 @@ def test_album_lock_is_the_same_serial_one_worker_two_workers_and_after_a_worker
 
     with _cluster(2) as cluster, Client(cluster) as client:
         done, killed = threading.Event(), []
-        killer = threading.Thread(target=_kill_first_worker_running,
-                                  args=(client, "lofictl-track", done, killed), daemon=True)
+        killer = threading.Thread(
+            target=_kill_first_worker_running, args=(client, "lofictl-track", done, killed), daemon=True
+        )
         killer.start()
         try:
-            two = build_album(path, client=client, out_dir=tmp_path / "two", cache_dir=tmp_path / "cache-two",
-                              quiet=True)
+            two = build_album(
+                path, client=client, out_dir=tmp_path / "two", cache_dir=tmp_path / "cache-two", quiet=True
+            )
         finally:
             done.set()
             killer.join(10)
@@ -73,11 +75,13 @@ def test_batch_build_on_a_local_cluster_equals_serial(write_recipe, project):
 
     first = write_recipe(SMALL_RECIPE, "first")
     second = write_recipe(SMALL_RECIPE.replace("seed: 7", "seed: 8"), "second")
-    parallel = build_many([first, second], overrides=[], out_dir=None, midi_only=True, jobs=2, use_cache=False,
-                          quiet=True)
+    parallel = build_many(
+        [first, second], overrides=[], out_dir=None, midi_only=True, jobs=2, use_cache=False, quiet=True
+    )
     locks = [Path(r.lock_path).read_text() for r in parallel]
-    serial = build_many([first, second], overrides=[], out_dir=None, midi_only=True, jobs=1, use_cache=False,
-                        quiet=True)
+    serial = build_many(
+        [first, second], overrides=[], out_dir=None, midi_only=True, jobs=1, use_cache=False, quiet=True
+    )
     assert [Path(r.lock_path).read_text() for r in serial] == locks
     assert [r.title for r in parallel] == ["Test Loop", "Test Loop"]
 

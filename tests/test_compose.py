@@ -7,13 +7,16 @@ from lofictl.compose import theory
 from lofictl.compose.arrangement import arrangement, compose, swing_beat
 from lofictl.recipe.load import load_recipe
 
-SECTIONS = SMALL_RECIPE.replace("length: 4 bars\n", """\
+SECTIONS = SMALL_RECIPE.replace(
+    "length: 4 bars\n",
+    """\
 sections:
   - {name: intro, bars: 2, tracks: [chords]}
   - {name: A, bars: 4}
   - {name: B, bars: 4, seed: 11}
   - {name: A2, bars: 4, repeat: A}
-""")
+""",
+)
 
 
 def notes_in(track, start, end, shift=0.0):

@@ -113,11 +113,14 @@ def test_every_seed_field_is_used(write_recipe):
     assert chords_of(section, 8, 8) != chords_of(ref, 8, 8) and chords_of(section, 0, 8) == chords_of(ref, 0, 8)
 
 
-MELODY = RECIPE.replace("  bass: {part: bass}", """\
+MELODY = RECIPE.replace(
+    "  bass: {part: bass}",
+    """\
   melody:
     part: melody
     generate: {model: models/lofi-melody, seed: 1}
-  bass: {part: bass}""").replace("  - {name: B, bars: 8, loop: 2}\n  - {name: C, bars: 8, loop: through}\n", "")
+  bass: {part: bass}""",
+).replace("  - {name: B, bars: 8, loop: 2}\n  - {name: C, bars: 8, loop: through}\n", "")
 
 
 def test_melody_generate_seed_and_track_seed(write_recipe):
@@ -128,21 +131,47 @@ def test_melody_generate_seed_and_track_seed(write_recipe):
     assert one and one == pitches(MELODY)
     assert pitches(MELODY.replace("seed: 1}", "seed: 2}")) != one
     # generate.seed given: the track seed does not resample the notes (it still humanizes them)
-    other = pitches(MELODY.replace("    generate: {model: models/lofi-melody, seed: 1}",
-                                   "    generate: {model: models/lofi-melody, seed: 1}\n    seed: 40"))
+    other = pitches(
+        MELODY.replace(
+            "    generate: {model: models/lofi-melody, seed: 1}",
+            "    generate: {model: models/lofi-melody, seed: 1}\n    seed: 40",
+        )
+    )
     assert [pitch for _, pitch in other] == [pitch for _, pitch in one]
     assert all(abs(a - b) <= 1 for (a, _), (b, _) in zip(other, one))
 
 
-@pytest.mark.parametrize("change, line, message", [
-    (("changes: half-bar", "changes: half-bar\n    loop: 3"), 17, "tracks.chords.loop: must be 1, 2, 4, 8 or 'through' (got 3)"),
-    (("{name: A2, bars: 8, repeat: A}", "{name: A2, bars: 8, repeat: A, loop: 2}"), 11,
-     "sections.3.loop: a repeat plays 'A' again, chords and all; set loop on 'A' instead"),
-    (("    generate: {model: models/lofi-chords, temperature: 0.9, seed: 7}", "    progression: Dm G\n    loop: 2"),
-     9, "sections.1.loop: loop sets how generated chords repeat, and no chords track generates"),
-    (("    generate: {model: models/lofi-chords, temperature: 0.9, seed: 7}", "    progression: Dm G\n    loop: 2"),
-     16, "tracks.chords.loop: loop applies to generated chords"),
-])
+@pytest.mark.parametrize(
+    "change, line, message",
+    [
+        (
+            ("changes: half-bar", "changes: half-bar\n    loop: 3"),
+            17,
+            "tracks.chords.loop: must be 1, 2, 4, 8 or 'through' (got 3)",
+        ),
+        (
+            ("{name: A2, bars: 8, repeat: A}", "{name: A2, bars: 8, repeat: A, loop: 2}"),
+            11,
+            "sections.3.loop: a repeat plays 'A' again, chords and all; set loop on 'A' instead",
+        ),
+        (
+            (
+                "    generate: {model: models/lofi-chords, temperature: 0.9, seed: 7}",
+                "    progression: Dm G\n    loop: 2",
+            ),
+            9,
+            "sections.1.loop: loop sets how generated chords repeat, and no chords track generates",
+        ),
+        (
+            (
+                "    generate: {model: models/lofi-chords, temperature: 0.9, seed: 7}",
+                "    progression: Dm G\n    loop: 2",
+            ),
+            16,
+            "tracks.chords.loop: loop applies to generated chords",
+        ),
+    ],
+)
 def test_loop_mistakes_are_one_line_with_file_and_line(write_recipe, change, line, message):
     text = RECIPE.replace(*change)
     if "tracks.chords.loop" in message:  # no section loops, so the track's own loop is the mistake

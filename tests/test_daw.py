@@ -95,10 +95,23 @@ def test_rpp_has_tempo_meter_markers_and_every_track(export):
     assert project["tempo"] == 90 and project["time_signature"] == (3, 4)
     assert project["sample_rate"] == SR
     assert [(m["name"], m["position"]) for m in project["markers"]] == [
-        ("intro", 0.0), ("A", pytest.approx(2 * 3 * 60 / 90, abs=1e-9))]
+        ("intro", 0.0),
+        ("A", pytest.approx(2 * 3 * 60 / 90, abs=1e-9)),
+    ]
     names = [track["name"] for track in project["tracks"]]
-    assert names == ["keys", "keys (dry)", "bass", "bass (dry)", "drums", "drums (dry)", "overlay-1-rain",
-                     "keys (MIDI)", "bass (MIDI)", "drums (MIDI)", "Test Tune (mix reference)"]
+    assert names == [
+        "keys",
+        "keys (dry)",
+        "bass",
+        "bass (dry)",
+        "drums",
+        "drums (dry)",
+        "overlay-1-rain",
+        "keys (MIDI)",
+        "bass (MIDI)",
+        "drums (MIDI)",
+        "Test Tune (mix reference)",
+    ]
     assert all(len(track["items"]) == 1 and track["items"][0]["position"] == 0 for track in project["tracks"])
     assert score.duration_seconds == pytest.approx(4 * 3 * 60 / 90)
 
@@ -156,8 +169,9 @@ def test_rpp_strings_with_quotes_survive(export):
     folder, exp = export
     stem = exp.stems[0]
     odd = daw.StemInfo('say "hi"', stem.path, "wet")
-    text = daw.reaper_project_text(daw.DawExport(exp.title, exp.score, (odd,), SR), folder,
-                                   {odd: daw.probe_media(folder / stem.path)})
+    text = daw.reaper_project_text(
+        daw.DawExport(exp.title, exp.score, (odd,), SR), folder, {odd: daw.probe_media(folder / stem.path)}
+    )
     assert "NAME 'say \"hi\"'" in text
     (folder / "q.rpp").write_text(text)
     assert daw.read_reaper_project(folder / "q.rpp")["tracks"][0]["name"] == 'say "hi"'
@@ -175,6 +189,7 @@ def test_rpp_bytes_do_not_depend_on_when_or_where_they_are_written(export):
 
 def test_dawproject_validates_against_the_published_schemas(export):
     import xmlschema
+
     folder, exp = export
     path = daw.write_dawproject(folder / "test_tune.dawproject", exp)
     xmlschema.XMLSchema(str(DATA / "Project.xsd")).validate(daw.dawproject_member(path, "project.xml").decode())
@@ -210,8 +225,9 @@ def test_dawproject_reads_back_with_tempo_markers_tracks_and_clips(export):
         [clip] = track["clips"]
         assert clip["duration"] == score.total_beats
         channel = assign_channels(score)[part.name]
-        assert clip["notes"] == sorted((n.start, n.duration, n.pitch, pytest.approx(n.velocity / 127), channel)
-                                       for n in part.notes)
+        assert clip["notes"] == sorted(
+            (n.start, n.duration, n.pitch, pytest.approx(n.velocity / 127), channel) for n in part.notes
+        )
 
 
 def test_dawproject_embeds_each_stem_once_under_audio(export):
@@ -226,7 +242,7 @@ def test_dawproject_embeds_each_stem_once_under_audio(export):
         packed, rate = sf.read(io.BytesIO(daw.dawproject_member(path, inside)), dtype="float32")
         original, _ = sf.read(folder / stem.path, dtype="float32")
         assert rate == SR and packed.shape == original.shape
-        assert np.max(np.abs(packed - original)) <= 2.0 ** -23
+        assert np.max(np.abs(packed - original)) <= 2.0**-23
     referenced = sorted(c["audio"]["path"] for t in project["tracks"] for c in t["clips"] if c["audio"])
     assert referenced == sorted(audio_files)
 
@@ -250,8 +266,12 @@ def test_archive_names_share_one_entry_per_file_and_keep_folders():
     b = daw.StemInfo("b", Path("/elsewhere/01_a.wav"))
     mix = daw.StemInfo("Mix", Path("tune.flac"), "mix")
     assert daw.archive_names([a, a_again, a_dry, b, mix]) == {
-        a: "audio/01_a.flac", a_again: "audio/01_a.flac", a_dry: "audio/dry/01_a.flac", b: "audio/01_a-2.flac",
-        mix: "audio/tune.flac"}
+        a: "audio/01_a.flac",
+        a_again: "audio/01_a.flac",
+        a_dry: "audio/dry/01_a.flac",
+        b: "audio/01_a-2.flac",
+        mix: "audio/tune.flac",
+    }
     assert daw.archive_names([a], keep_wav={"stems/01_a.wav"}) == {a: "audio/01_a.wav"}
 
 
@@ -269,11 +289,14 @@ def test_a_stem_past_full_scale_stays_float_wav(tmp_path):
 # --- stem conventions -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("title, number, track, key, bpm, expected", [
-    ("Rainy Night", 1, "chords", "D minor", 72, "Rainy-Night_01_chords_Dmin_72bpm.wav"),
-    ("Café / Noir?", 12, "lead_synth", "F# major", 84.5, "Cafe-Noir_12_lead-synth_Fsharpmaj_84.5bpm.wav"),
-    ("   ", 3, "bass", "Bb dorian", 90.0, "untitled_03_bass_Bbdorian_90bpm.wav"),
-])
+@pytest.mark.parametrize(
+    "title, number, track, key, bpm, expected",
+    [
+        ("Rainy Night", 1, "chords", "D minor", 72, "Rainy-Night_01_chords_Dmin_72bpm.wav"),
+        ("Café / Noir?", 12, "lead_synth", "F# major", 84.5, "Cafe-Noir_12_lead-synth_Fsharpmaj_84.5bpm.wav"),
+        ("   ", 3, "bass", "Bb dorian", 90.0, "untitled_03_bass_Bbdorian_90bpm.wav"),
+    ],
+)
 def test_stem_file_names_are_safe_and_follow_the_delivery_convention(title, number, track, key, bpm, expected):
     name = daw.stem_file_name(title, number, track, key, bpm)
     assert name == expected

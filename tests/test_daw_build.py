@@ -71,11 +71,14 @@ def test_midi_clip_loops_in_recipe_tempo(write_recipe, project):
     assert keys.notes[4].start == pytest.approx(4.0)
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"not a midi file", "tracks.keys.file"),
-    (None, "no tracks"),
-    ("empty-track", "no notes"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"not a midi file", "tracks.keys.file"),
+        (None, "no tracks"),
+        ("empty-track", "no notes"),
+    ],
+)
 def test_broken_or_empty_clip_exit_2(write_recipe, project, content, expected):
     (project / "clips").mkdir()
     if content is None:

@@ -128,13 +128,16 @@ def test_unknown_pattern_suggests_the_nearest_name():
     assert info.value.field == "pattern"
 
 
-@pytest.mark.parametrize("kw, field", [
-    ({"swing": 0.4}, "swing"),
-    ({"swing": 0.9}, "swing"),
-    ({"humanize_timing_ms": -1}, "humanize.timing_ms"),
-    ({"variation": 2}, "variation"),
-    ({"seconds_per_beat": 0}, "tempo"),
-])
+@pytest.mark.parametrize(
+    "kw, field",
+    [
+        ({"swing": 0.4}, "swing"),
+        ({"swing": 0.9}, "swing"),
+        ({"humanize_timing_ms": -1}, "humanize.timing_ms"),
+        ({"variation": 2}, "variation"),
+        ({"seconds_per_beat": 0}, "tempo"),
+    ],
+)
 def test_bad_settings_name_their_field(kw, field):
     with pytest.raises(LofictlError) as info:
         notes(**kw)
@@ -192,8 +195,10 @@ def test_dynamics_shape_velocities_in_range_by_the_metre_and_by_seed():
     assert soft[0] and sum(soft[0]) / len(soft[0]) < sum(soft[1]) / len(soft[1])  # ghost notes sink
 
 
-@pytest.mark.parametrize("kw, field", [({"dynamics": 1.5}, "dynamics"), ({"laid_back_ms": 90}, "laid_back_ms"),
-                                       ({"laid_back_ms": -1}, "laid_back_ms")])
+@pytest.mark.parametrize(
+    "kw, field",
+    [({"dynamics": 1.5}, "dynamics"), ({"laid_back_ms": 90}, "laid_back_ms"), ({"laid_back_ms": -1}, "laid_back_ms")],
+)
 def test_bad_feel_settings_name_their_field(kw, field):
     with pytest.raises(LofictlError) as err:
         notes(**kw)

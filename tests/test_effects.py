@@ -26,25 +26,40 @@ def noise():
     return (np.random.default_rng(0).standard_normal((2, 2 * SR)) * 0.2).astype(np.float32)
 
 
-@pytest.mark.parametrize("chain, field, words", [
-    ([{"LowpasFilter": {"cutoff_frequency_hz": 3200}}], "tracks.chords.effects.0.LowpasFilter",
-     ["unknown effect", "Did you mean LowpassFilter"]),
-    ([{"Gain": {"gain_db": -3}}, {"LowpassFilter": {"cutoff": 3200}}], "tracks.chords.effects.1.LowpassFilter.cutoff",
-     ["no parameter 'cutoff'", "cutoff_frequency_hz"]),
-    ([{"Bitcrush": {"bit_depth": 40}}], "tracks.chords.effects.0.Bitcrush.bit_depth", ["0 to 32"]),
-    ([{"Chorus": {"mix": 1.5}}], "tracks.chords.effects.0.Chorus.mix", ["0 to 1"]),
-    ([{"Compressor": {"ratio": 0.5}}], "tracks.chords.effects.0.Compressor.ratio", ["1 to 1000"]),
-    ([{"Reverb": {"room_size": "big"}}], "tracks.chords.effects.0.Reverb.room_size", ["must be a number"]),
-    ([{"LadderFilter": {"mode": "LPF36"}}], "tracks.chords.effects.0.LadderFilter.mode", ["LPF24"]),
-    ([{"BrickwallLimiter": {"true_peak": "yes"}}], "tracks.chords.effects.0.BrickwallLimiter.true_peak",
-     ["true or false"]),
-    ([{"LowpassFilter": {"cutoff_frequency_hz": 30000}}], "tracks.chords.effects.0.LowpassFilter.cutoff_frequency_hz",
-     ["half the sample rate"]),
-    (["tap"], "tracks.chords.effects.0", ["Did you mean tape"]),
-    ([["LowpassFilter"]], "tracks.chords.effects.0", ["PluginName"]),
-    ([{"VST3": {"path": "/nonexistent/Thing.vst3"}}], "tracks.chords.effects.0.VST3.path", ["does not exist"]),
-    ([{"VST3": {}}], "tracks.chords.effects.0.VST3", ["needs `path:`"]),
-])
+@pytest.mark.parametrize(
+    "chain, field, words",
+    [
+        (
+            [{"LowpasFilter": {"cutoff_frequency_hz": 3200}}],
+            "tracks.chords.effects.0.LowpasFilter",
+            ["unknown effect", "Did you mean LowpassFilter"],
+        ),
+        (
+            [{"Gain": {"gain_db": -3}}, {"LowpassFilter": {"cutoff": 3200}}],
+            "tracks.chords.effects.1.LowpassFilter.cutoff",
+            ["no parameter 'cutoff'", "cutoff_frequency_hz"],
+        ),
+        ([{"Bitcrush": {"bit_depth": 40}}], "tracks.chords.effects.0.Bitcrush.bit_depth", ["0 to 32"]),
+        ([{"Chorus": {"mix": 1.5}}], "tracks.chords.effects.0.Chorus.mix", ["0 to 1"]),
+        ([{"Compressor": {"ratio": 0.5}}], "tracks.chords.effects.0.Compressor.ratio", ["1 to 1000"]),
+        ([{"Reverb": {"room_size": "big"}}], "tracks.chords.effects.0.Reverb.room_size", ["must be a number"]),
+        ([{"LadderFilter": {"mode": "LPF36"}}], "tracks.chords.effects.0.LadderFilter.mode", ["LPF24"]),
+        (
+            [{"BrickwallLimiter": {"true_peak": "yes"}}],
+            "tracks.chords.effects.0.BrickwallLimiter.true_peak",
+            ["true or false"],
+        ),
+        (
+            [{"LowpassFilter": {"cutoff_frequency_hz": 30000}}],
+            "tracks.chords.effects.0.LowpassFilter.cutoff_frequency_hz",
+            ["half the sample rate"],
+        ),
+        (["tap"], "tracks.chords.effects.0", ["Did you mean tape"]),
+        ([["LowpassFilter"]], "tracks.chords.effects.0", ["PluginName"]),
+        ([{"VST3": {"path": "/nonexistent/Thing.vst3"}}], "tracks.chords.effects.0.VST3.path", ["does not exist"]),
+        ([{"VST3": {}}], "tracks.chords.effects.0.VST3", ["needs `path:`"]),
+    ],
+)
 def test_mistakes_are_reported_with_the_field_path(chain, field, words):
     with pytest.raises(LofictlError) as err:
         validate_chain(chain, FIELD, sample_rate=SR)
@@ -76,11 +91,15 @@ def test_mp3_compressor_needs_an_mp3_sample_rate():
 
 
 def test_valid_chains_build_with_the_given_values():
-    board = build_chain([{"LowpassFilter": {"cutoff_frequency_hz": 3200}},
-                         {"Chorus": {"rate_hz": 0.6, "depth": 0.2, "mix": 0.3}},
-                         {"LadderFilter": {"mode": "lpf24", "cutoff_hz": 900}},
-                         {"Resample": {"target_sample_rate": 11025, "quality": "Linear"}},
-                         {"Compressor": None}])
+    board = build_chain(
+        [
+            {"LowpassFilter": {"cutoff_frequency_hz": 3200}},
+            {"Chorus": {"rate_hz": 0.6, "depth": 0.2, "mix": 0.3}},
+            {"LadderFilter": {"mode": "lpf24", "cutoff_hz": 900}},
+            {"Resample": {"target_sample_rate": 11025, "quality": "Linear"}},
+            {"Compressor": None},
+        ]
+    )
     assert [type(p).__name__ for p in board] == ["LowpassFilter", "Chorus", "LadderFilter", "Resample", "Compressor"]
     assert board[0].cutoff_frequency_hz == 3200 and board[1].mix == pytest.approx(0.3)
     assert board[2].mode == pedalboard.LadderFilter.Mode.LPF24
@@ -107,8 +126,15 @@ def test_every_plugin_gives_the_same_bytes_in_blocks_as_whole(noise, name):
 
 
 def test_mixed_chain_blocks_equal_whole(noise):
-    chain = ["tape", {"PitchShift": {"semitones": -1}}, {"Reverb": {}}, "dusty",
-             {"Delay": {"delay_seconds": 0.25, "feedback": 0.3}}, {"MP3Compressor": {}}, {"Gain": {"gain_db": -1}}]
+    chain = [
+        "tape",
+        {"PitchShift": {"semitones": -1}},
+        {"Reverb": {}},
+        "dusty",
+        {"Delay": {"delay_seconds": 0.25, "feedback": 0.3}},
+        {"MP3Compressor": {}},
+        {"Gain": {"gain_db": -1}},
+    ]
     whole = apply_chain(noise, SR, chain)
     for block_size in (512, 4096, 3 * SR):
         assert apply_chain(noise, SR, chain, block_size=block_size).tobytes() == whole.tobytes()
@@ -127,7 +153,7 @@ def test_radio_preset_keeps_only_the_middle_band(noise):
     bins_per_hz = noise.shape[1] / SR
 
     def band(spectrum, low, high):
-        return spectrum[int(low * bins_per_hz):int(high * bins_per_hz)].mean()
+        return spectrum[int(low * bins_per_hz) : int(high * bins_per_hz)].mean()
 
     assert band(spectrum_out, 10000, 20000) < 0.05 * band(spectrum_in, 10000, 20000)
     assert band(spectrum_out, 50, 150) < 0.2 * band(spectrum_in, 50, 150)
@@ -135,8 +161,17 @@ def test_radio_preset_keeps_only_the_middle_band(noise):
 
 def test_describe_plugins_lists_params_defaults_and_ranges():
     infos = {info.name: info for info in describe_plugins()}
-    assert {"LowpassFilter", "Chorus", "Compressor", "Reverb", "Bitcrush", "Resample", "MP3Compressor",
-            "LadderFilter", "GSMFullRateCompressor"} <= set(infos)
+    assert {
+        "LowpassFilter",
+        "Chorus",
+        "Compressor",
+        "Reverb",
+        "Bitcrush",
+        "Resample",
+        "MP3Compressor",
+        "LadderFilter",
+        "GSMFullRateCompressor",
+    } <= set(infos)
     chorus = {p.name: p for p in infos["Chorus"].params}
     assert chorus["rate_hz"].default == 1.0 and chorus["mix"].range == "0 to 1"
     assert "LPF24" in {p.name: p for p in infos["LadderFilter"].params}["mode"].choices

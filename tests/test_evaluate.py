@@ -31,6 +31,7 @@ def line(pitches, duration=0.5, start=0.0):
 
 # --- repetitiveness -------------------------------------------------------------------------
 
+
 def test_a_loop_scores_exactly_one():
     notes = line([60, 64, 67, 72] * 10)
     rep = ev.repetitiveness(notes)
@@ -59,6 +60,7 @@ def test_too_short_for_the_measure():
 
 
 # --- chords, scale, entropy, density --------------------------------------------------------
+
 
 def test_chord_tones_only_score_one():
     chords = [ChordEvent(0, 4, "Cmaj7"), ChordEvent(4, 4, "Dm9")]
@@ -98,9 +100,12 @@ def test_density_in_notes_per_beat():
 
 # --- the n-gram index -----------------------------------------------------------------------
 
+
 def brute_keys(pitch, duration, n):
-    return [(int(duration[i]),) + tuple((int(pitch[i + j] - pitch[i + j - 1]), int(duration[i + j]))
-                                        for j in range(1, n)) for i in range(len(pitch) - n + 1)]
+    return [
+        (int(duration[i]),) + tuple((int(pitch[i + j] - pitch[i + j - 1]), int(duration[i + j])) for j in range(1, n))
+        for i in range(len(pitch) - n + 1)
+    ]
 
 
 def test_index_lookup_matches_brute_force_on_random_data():
@@ -147,8 +152,10 @@ def test_copied_and_transposed_melodies_overlap_fully_and_new_ones_do_not():
 
 # --- model folders: index, build measures, gate, eval, compare ------------------------------
 
-def write_song(path: Path, tonic: int, bars: int = 8, variant: int = 0, chords_only: bool = False,
-               melody_only: bool = False) -> None:
+
+def write_song(
+    path: Path, tonic: int, bars: int = 8, variant: int = 0, chords_only: bool = False, melody_only: bool = False
+) -> None:
     """A melody of chord tones in quarters on channel 0 (the `variant` picks which tones) over
     I vi IV V block chords on channel 1."""
     rng = np.random.default_rng(variant)
@@ -222,6 +229,7 @@ def test_the_index_training_writes_holds_exactly_the_training_pieces(project):
 
 def test_eval_index_rebuilds_an_older_models_index_with_more_lengths(project, tmp_path):
     import shutil
+
     folder = tmp_path / "b"
     shutil.copytree(project["b"], folder)
     meta = ng.build_ngram_index(folder, lengths=(8, 12, 15))
@@ -255,6 +263,7 @@ def test_gate_without_an_index_or_with_a_bad_limit(project):
 
 def test_a_damaged_or_stale_index_is_refused(project, tmp_path):
     import shutil
+
     folder = tmp_path / "m"
     shutil.copytree(project["a"], folder)
     data = bytearray((folder / "ngrams.npy").read_bytes())
@@ -316,6 +325,7 @@ def test_eval_midi_reads_the_key_signature(tmp_path, signature, key):
 
 def test_eval_midi_prefers_lofictls_mode_text_to_the_signature(tmp_path):
     from lofictl.export import midi
+
     song = tmp_path / "dorian.mid"
     write_song(song, tonic=2)
     mid = mido.MidiFile(str(song))
@@ -327,6 +337,7 @@ def test_eval_midi_prefers_lofictls_mode_text_to_the_signature(tmp_path):
 
 # --- commands -------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def app():
     app = typer.Typer()
@@ -337,6 +348,7 @@ def app():
 
 def test_commands_happy_path(app, project, tmp_path):
     import shutil
+
     runner = CliRunner()
     folder = tmp_path / "b"
     shutil.copytree(project["b"], folder)
@@ -352,11 +364,14 @@ def test_commands_happy_path(app, project, tmp_path):
     assert result.exit_code == 0 and "key C major (estimated" in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["eval-index", "no/such/model"], "does not exist"),
-    (["eval-midi", "{broken}"], "not a readable MIDI file"),
-    (["eval-midi", "no/such.mid"], "not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["eval-index", "no/such/model"], "does not exist"),
+        (["eval-midi", "{broken}"], "not a readable MIDI file"),
+        (["eval-midi", "no/such.mid"], "not found"),
+    ],
+)
 def test_commands_bad_input_exit_2(app, project, tmp_path, args, message):
     broken = tmp_path / "broken.mid"
     broken.write_bytes(b"MThd\x00\x00\x00\x06garbage")

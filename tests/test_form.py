@@ -10,14 +10,17 @@ from conftest import SMALL_RECIPE
 from lofictl.compose.arrangement import arrangement, compose
 from lofictl.errors import LofictlError
 
-SONG = SMALL_RECIPE.replace("length: 4 bars\n", """\
+SONG = SMALL_RECIPE.replace(
+    "length: 4 bars\n",
+    """\
 sections:
   - {name: intro, bars: 2, tracks: [chords]}
   - {name: A, bars: 4}
   - {name: B, bars: 4, seed: 9}
   - {name: A2, bars: 4, repeat: A}
   - {name: outro, bars: 2, tracks: [chords, bass]}
-""")
+""",
+)
 
 
 def _recipe(overrides: list[str], text: str = SONG):
@@ -51,8 +54,11 @@ def test_each_pass_keeps_the_chords_and_varies_the_rest():
 
     def chords(name):
         block = blocks[name]
-        return [(round(c.start - block.start_bar * 4, 6), c.symbol) for c in score.chords
-                if block.start_bar * 4 <= c.start < (block.start_bar + block.bars) * 4]
+        return [
+            (round(c.start - block.start_bar * 4, 6), c.symbol)
+            for c in score.chords
+            if block.start_bar * 4 <= c.start < (block.start_bar + block.bars) * 4
+        ]
 
     assert chords("A") == chords("A (2)") == chords("A (3)")
     assert window("drums", "A") != window("drums", "A (2)")  # a new take of the drums
@@ -70,9 +76,15 @@ def test_a_length_shorter_than_the_sections_is_an_error_and_equal_changes_nothin
 
 
 def test_without_an_intro_or_outro_every_section_repeats():
-    text = SMALL_RECIPE.replace("length: 4 bars\n", "length: 12 bars\nsections:\n  - {name: verse, bars: 4}\n"
-                                                    "  - {name: hook, bars: 2}\n")
+    text = SMALL_RECIPE.replace(
+        "length: 4 bars\n", "length: 12 bars\nsections:\n  - {name: verse, bars: 4}\n  - {name: hook, bars: 2}\n"
+    )
     assert [b.name for b in arrangement(_recipe([], text))] == ["verse", "hook", "verse (2)", "hook (2)"]
     # a pass may stop early: at the first section that reaches the length
-    assert [b.name for b in arrangement(_recipe(["length=14"], text))] == ["verse", "hook", "verse (2)", "hook (2)",
-                                                                            "verse (3)"]
+    assert [b.name for b in arrangement(_recipe(["length=14"], text))] == [
+        "verse",
+        "hook",
+        "verse (2)",
+        "hook (2)",
+        "verse (3)",
+    ]

@@ -68,8 +68,9 @@ def test_chords_same_seed_same_result(models):
 @pytest.mark.parametrize("low, high", [(60, 84), (48, 60), (70, 95), (36, 50)])
 def test_melody_notes_inside_the_span_and_range(models, low, high):
     key = theory.parse_key("D minor")
-    notes = generate.generate_melody(models / "melody", key, timeline(["Dm9", "G13", "Cmaj9", "A7b9"]), 16, seed=3,
-                                     low=low, high=high)
+    notes = generate.generate_melody(
+        models / "melody", key, timeline(["Dm9", "G13", "Cmaj9", "A7b9"]), 16, seed=3, low=low, high=high
+    )
     assert notes
     for note in notes:
         assert 0 <= note.start < 16 and note.end <= 16 + 1e-9 and note.duration > 0
@@ -93,11 +94,17 @@ def test_melody_over_gaps_and_odd_lengths(models):
     assert generate.generate_melody(models / "melody", key, [], 4, seed=4)  # no chords at all is allowed
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"temperature": 0}, "temperature"), ({"temperature": -1.0}, "temperature"),
-    ({"temperature": float("nan")}, "temperature"), ({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"),
-    ({"top_k": -1}, "top_k"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"temperature": 0}, "temperature"),
+        ({"temperature": -1.0}, "temperature"),
+        ({"temperature": float("nan")}, "temperature"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"top_k": -1}, "top_k"),
+    ],
+)
 def test_bad_sampling_settings(models, kwargs, field):
     key = theory.parse_key("C major")
     with pytest.raises(LofictlError) as info:
@@ -146,6 +153,7 @@ def test_model_info_for_the_lock_file(models):
 
 def test_shipped_models_are_pop909_and_follow_the_chords():
     from lofictl.models.nn import checkpoint
+
     for kind, path in SHIPPED.items():
         meta = checkpoint.read_meta(path)
         (source,) = meta["data"]["sources"]
@@ -191,12 +199,15 @@ def test_the_loop_kept_is_the_one_the_model_expects_again(models):
     model = generate.load_model(models / "chords")
     key = theory.parse_key("C major")
     cond = {"bar_ticks": np.int32(48), "mode": np.int32(0)}
-    loops = [[(tokens.encode_chord(s, key), 48) for s in progression] for progression in
-             (["C", "Am", "F", "G"], ["C", "C#dim7", "Fmaj7/A", "E7"], ["C", "C", "C", "C"])]
+    loops = [
+        [(tokens.encode_chord(s, key), 48) for s in progression]
+        for progression in (["C", "Am", "F", "G"], ["C", "C#dim7", "Fmaj7/A", "E7"], ["C", "C", "C", "C"])
+    ]
     scores = []
     for progression in loops:
-        targets = np.array([[(t, 1 + list(tokens.CHORD_DURATION_TICKS).index(n)) for t, n in progression * 2]],
-                           np.int32)
+        targets = np.array(
+            [[(t, 1 + list(tokens.CHORD_DURATION_TICKS).index(n)) for t, n in progression * 2]], np.int32
+        )
         ticks = np.array([[48 * i for i in range(8)]], np.int32)
         mask = np.array([[0.0] * 4 + [1.0] * 4], np.float32)
         scores.append(float(model.sampler.score(model.params, targets, ticks, mask, cond)[0]) / 4)

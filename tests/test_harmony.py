@@ -17,8 +17,7 @@ from lofictl.compose.score import Note
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import load_recipe
 
-PROGRESSION = ["Dm9", "G13", "Cmaj9", "A7b9", "Fmaj7", "Em7b5", "Bbmaj7#11", "C7sus4", "Am", "E7#9", "Db69",
-               "F#m11"]
+PROGRESSION = ["Dm9", "G13", "Cmaj9", "A7b9", "Fmaj7", "Em7b5", "Bbmaj7#11", "C7sus4", "Am", "E7#9", "Db69", "F#m11"]
 
 
 def same_chord(found: str, written: str) -> bool:
@@ -53,8 +52,13 @@ def test_our_own_voicings_with_a_bass_note_read_back(style):
 def test_music21s_chords_read_back_even_without_a_bass():
     # an independent voicing: music21's own spelling of each symbol, stacked from the root
     written = ["Dm7", "G7", "CM7", "Am", "F", "Bø7", "E7", "A7"]
-    chords = [[48 + p.pitchClass + 12 * (p.pitchClass < m21harmony.ChordSymbol(s).root().pitchClass)
-               for p in m21harmony.ChordSymbol(s).pitches] for s in written]
+    chords = [
+        [
+            48 + p.pitchClass + 12 * (p.pitchClass < m21harmony.ChordSymbol(s).root().pitchClass)
+            for p in m21harmony.ChordSymbol(s).pitches
+        ]
+        for s in written
+    ]
     found = detect_chords(_play(chords), 4 * len(written), 4)
     ours = ["Dm7", "G7", "Cmaj7", "Am", "F", "Bm7b5", "E7", "A7"]
     assert [e.symbol for e in found] == ours
@@ -77,8 +81,7 @@ def test_broken_chords_slash_basses_and_changes_per_beat():
     assert len(detect_chords(two, 4, 4, "bar")) == 1
     # silence holds the chord before it; a silent start takes the first chord
     gap = [Note(4, 3.9, p, 70) for p in (48, 52, 55)] + [Note(12, 3.9, p, 70) for p in (45, 48, 52)]
-    assert [(e.start, e.duration, e.symbol) for e in detect_chords(gap, 16, 4)] == [(0.0, 12.0, "C"),
-                                                                                  (12.0, 4.0, "Am")]
+    assert [(e.start, e.duration, e.symbol) for e in detect_chords(gap, 16, 4)] == [(0.0, 12.0, "C"), (12.0, 4.0, "Am")]
 
 
 def _clip(path: Path, chords: list[list[int]], name: str = "keys", beats: float = 4.0) -> Path:
@@ -116,8 +119,11 @@ def test_melody_and_bass_follow_a_clip(write_recipe, project):
     # F, Dm7, Bb, C7: the clip has no bass note, so the band plays its roots
     _clip(project / "recipes" / "clips" / "keys.mid", [[53, 57, 60], [50, 53, 57, 60], [46, 50, 53], [48, 52, 55, 58]])
     text = CLIP_RECIPE + "  melody: {part: melody, generate: {model: models/lofi-melody, seed: 1}}\n"
-    score = compose(load_recipe(write_recipe(text)).recipe, models={"melody": REPO / "models" / "lofi-melody"},
-                    clips={"keys": tuple(Note(n.start, n.duration, n.pitch, n.velocity) for n in _notes(project))})
+    score = compose(
+        load_recipe(write_recipe(text)).recipe,
+        models={"melody": REPO / "models" / "lofi-melody"},
+        clips={"keys": tuple(Note(n.start, n.duration, n.pitch, n.velocity) for n in _notes(project))},
+    )
     assert [c.symbol for c in score.chords] == ["F", "Dm7", "Bb", "C7"] * 2  # the piano roll's chord strip
     bass = score.track("bass").notes
     for chord in score.chords:
@@ -136,8 +142,11 @@ def _notes(project: Path):
 def test_a_recipe_names_its_harmony_and_followers_can_name_a_clip(write_recipe, project):
     _clip(project / "recipes" / "clips" / "keys.mid", [[53, 57, 60], [50, 53, 57, 60]])
     _clip(project / "recipes" / "clips" / "pad.mid", [[43, 47, 50], [45, 48, 52]], name="pad", beats=8.0)
-    text = CLIP_RECIPE.replace("  bass: {part: bass}\n", "  pad: {part: midi, file: clips/pad.mid, loop: false}\n"
-                               "  bass: {part: bass}\n  bass2: {part: bass, follow: keys}\n")
+    text = CLIP_RECIPE.replace(
+        "  bass: {part: bass}\n",
+        "  pad: {part: midi, file: clips/pad.mid, loop: false}\n"
+        "  bass: {part: bass}\n  bass2: {part: bass, follow: keys}\n",
+    )
     path = write_recipe(text.replace("length: 8 bars\n", "length: 4 bars\nharmony: pad\n"))
     from lofictl.build.runner import compose_score, prepare
 
@@ -145,8 +154,10 @@ def test_a_recipe_names_its_harmony_and_followers_can_name_a_clip(write_recipe, 
     assert [c.symbol for c in score.chords] == ["G", "Am"]  # the pad leads: 2 bars each, then held
     assert [n.pitch % 12 for n in score.track("bass").notes if n.start in (0.0, 8.0)] == [7, 9]
     assert [n.pitch % 12 for n in score.track("bass2").notes if n.start in (0.0, 4.0, 8.0, 12.0)] == [5, 2, 5, 2]
-    for change, message in ((("harmony: pad", "harmony: drums"), "'drums' is not a chords track or a MIDI clip"),
-                            (("follow: keys", "follow: drums"), "follows 'drums', which is not a chords track")):
+    for change, message in (
+        (("harmony: pad", "harmony: drums"), "'drums' is not a chords track or a MIDI clip"),
+        (("follow: keys", "follow: drums"), "follows 'drums', which is not a chords track"),
+    ):
         bad = write_recipe(text.replace("length: 8 bars\n", "length: 4 bars\nharmony: pad\n").replace(*change))
         with pytest.raises(LofictlError, match=message):
             load_recipe(bad)

@@ -12,16 +12,24 @@ from lofictl.compose.arrangement import compose
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import parse_recipe_text
 
-LOOSE = SMALL_RECIPE.replace("length: 4 bars\n", """\
+LOOSE = (
+    SMALL_RECIPE.replace(
+        "length: 4 bars\n",
+        """\
 sections:
   - {name: A, bars: 8}
   - {name: B, bars: 8, seed: 3}
   - {name: A2, bars: 8, repeat: A}
-""").replace("swing: 0.55", "swing: 0.5").replace(
-    "    progression: \"Dm9 G13 Cmaj9 A7b9\"\n",
-    "    progression: \"Dm9 G13 Cmaj9 A7b9\"\n    rhythm: stabs\n"
-    "    humanize: {timing_ms: 10, velocity: 12, strum_ms: 30}\n").replace(
-    "    part: bass\n", "    part: bass\n    humanize: {timing_ms: 8, velocity: 10}\n")
+""",
+    )
+    .replace("swing: 0.55", "swing: 0.5")
+    .replace(
+        '    progression: "Dm9 G13 Cmaj9 A7b9"\n',
+        '    progression: "Dm9 G13 Cmaj9 A7b9"\n    rhythm: stabs\n'
+        "    humanize: {timing_ms: 10, velocity: 12, strum_ms: 30}\n",
+    )
+    .replace("    part: bass\n", "    part: bass\n    humanize: {timing_ms: 8, velocity: 10}\n")
+)
 
 
 def _score(text: str = LOOSE, models: dict | None = None):
@@ -75,7 +83,7 @@ def test_bass_moves_but_never_before_its_section_and_repeats_play_the_same():
 def test_humanize_is_seeded_by_name():
     one, two = _score(), _score()
     assert one.tracks == two.tracks
-    extra = LOOSE.replace("  drums:\n", "  keys:\n    part: chords\n    progression: \"Am7\"\n  drums:\n")
+    extra = LOOSE.replace("  drums:\n", '  keys:\n    part: chords\n    progression: "Am7"\n  drums:\n')
     three = _score(extra)
     assert three.track("bass").notes == one.track("bass").notes  # another track changes nothing here
     straight = _score(LOOSE.replace("humanize: {timing_ms: 8, velocity: 10}", "humanize: {timing_ms: 0, velocity: 0}"))
@@ -90,15 +98,23 @@ def test_strum_is_only_for_chords():
 
 def test_melody_velocities_are_spread_by_default():
     # The model writes three velocities (64, 80, 100); a melody track humanizes them by default.
-    text = SMALL_RECIPE.replace("length: 4 bars", "length: 8 bars") + "  melody:\n    part: melody\n" \
+    text = (
+        SMALL_RECIPE.replace("length: 4 bars", "length: 8 bars") + "  melody:\n    part: melody\n"
         "    generate: {model: models/lofi-melody, seed: 3}\n"
-    text = text.replace("master:\n  loudness_lufs: -16\noutput: {formats: [wav]}\n", "") + \
-        "master:\n  loudness_lufs: -16\noutput: {formats: [wav]}\n"
+    )
+    text = (
+        text.replace("master:\n  loudness_lufs: -16\noutput: {formats: [wav]}\n", "")
+        + "master:\n  loudness_lufs: -16\noutput: {formats: [wav]}\n"
+    )
     score = _score(text, models={"melody": REPO / "models" / "lofi-melody"})
     melody = score.track("melody").notes
     assert len({n.velocity for n in melody}) > 6
     assert any(abs(n.start * 4 - round(n.start * 4)) > 0.005 for n in melody)
-    plain = _score(text.replace("generate: {model: models/lofi-melody, seed: 3}",
-                                "generate: {model: models/lofi-melody, seed: 3}\n    humanize: {}"),
-                   models={"melody": REPO / "models" / "lofi-melody"})
+    plain = _score(
+        text.replace(
+            "generate: {model: models/lofi-melody, seed: 3}",
+            "generate: {model: models/lofi-melody, seed: 3}\n    humanize: {}",
+        ),
+        models={"melody": REPO / "models" / "lofi-melody"},
+    )
     assert {n.velocity for n in plain.track("melody").notes} <= {64, 80, 100}

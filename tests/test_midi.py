@@ -26,19 +26,44 @@ TPB = 480
 
 def make_score(key="D minor") -> Score:
     chords = tuple(Note(bar * 4.0, 3.9, p, 70) for bar in range(4) for p in (62, 65, 69, 72))
-    melody = (Note(0.0, 0.5, 74, 90), Note(0.5, 0.25, 76, 80), Note(1.333, 0.667, 77, 85),
-              Note(4.1, 1.0, 81, 100), Note(8.0, 2.0, 74, 60), Note(12.25, 3.75, 69, 70))
+    melody = (
+        Note(0.0, 0.5, 74, 90),
+        Note(0.5, 0.25, 76, 80),
+        Note(1.333, 0.667, 77, 85),
+        Note(4.1, 1.0, 81, 100),
+        Note(8.0, 2.0, 74, 60),
+        Note(12.25, 3.75, 69, 70),
+    )
     bass = tuple(Note(bar * 4.0, 1.5, 38, 95) for bar in range(4))
-    drums = drum_notes("boom-bap", 0, 4, 4.0, 11, swing=0.6, humanize_timing_ms=12, humanize_velocity=10,
-                       seconds_per_beat=60 / 72, fill_last_bar=True)
+    drums = drum_notes(
+        "boom-bap",
+        0,
+        4,
+        4.0,
+        11,
+        swing=0.6,
+        humanize_timing_ms=12,
+        humanize_velocity=10,
+        seconds_per_beat=60 / 72,
+        fill_last_bar=True,
+    )
     return Score(
-        tempo=72, numerator=4, denominator=4, key=key, total_beats=16.0,
-        tracks=(Track("chords", "chords", chords, program=4),
-                Track("melody", "melody", melody, program=11),
-                Track("bass", "bass", bass, program=32, bank=130),
-                Track("drums", "drums", drums, is_drums=True)),
+        tempo=72,
+        numerator=4,
+        denominator=4,
+        key=key,
+        total_beats=16.0,
+        tracks=(
+            Track("chords", "chords", chords, program=4),
+            Track("melody", "melody", melody, program=11),
+            Track("bass", "bass", bass, program=32, bank=130),
+            Track("drums", "drums", drums, is_drums=True),
+        ),
         chords=tuple(ChordEvent(bar * 4.0, 4.0, "Dm9") for bar in range(4)),
-        sections=(PlacedSection("A", 0, 2, ("chords", "melody")), PlacedSection("B", 2, 2, ("chords", "bass", "drums"))),
+        sections=(
+            PlacedSection("A", 0, 2, ("chords", "melody")),
+            PlacedSection("B", 2, 2, ("chords", "bass", "drums")),
+        ),
     )
 
 
@@ -91,11 +116,22 @@ def test_channels_keep_free_choices_and_skip_ten():
     assert [channels[f"t{i}"] for i in range(1, 10)] == [1, 2, 0, 3, 4, 6, 7, 8, 10]
 
 
-@pytest.mark.parametrize("key, expected", [
-    ("D minor", "Dm"), ("Eb major", "Eb"), ("F#", "F#"), ("Gb major", "Gb"), ("A# major", "Bb"),
-    ("Db minor", "C#m"), ("E dorian", "Bm"), ("G mixolydian", "C"), ("F lydian", "C"),
-    ("E phrygian", "Am"), ("A harmonic minor", "Am"),
-])
+@pytest.mark.parametrize(
+    "key, expected",
+    [
+        ("D minor", "Dm"),
+        ("Eb major", "Eb"),
+        ("F#", "F#"),
+        ("Gb major", "Gb"),
+        ("A# major", "Bb"),
+        ("Db minor", "C#m"),
+        ("E dorian", "Bm"),
+        ("G mixolydian", "C"),
+        ("F lydian", "C"),
+        ("E phrygian", "Am"),
+        ("A harmonic minor", "Am"),
+    ],
+)
 def test_key_signatures(key, expected):
     assert midi_key_signature(key) == expected
 
@@ -105,8 +141,9 @@ def test_round_trip_keeps_every_note_and_the_header():
     back = midi_to_score(midi_bytes(score_to_midi(score)))
     assert (back.tempo, back.numerator, back.denominator, back.key) == (72, 4, 4, "E dorian")
     assert back.total_beats == 16.0
-    assert [(t.name, t.program, t.bank, t.is_drums) for t in back.tracks] == \
-        [(t.name, t.program, t.bank, t.is_drums) for t in score.tracks]
+    assert [(t.name, t.program, t.bank, t.is_drums) for t in back.tracks] == [
+        (t.name, t.program, t.bank, t.is_drums) for t in score.tracks
+    ]
     assert [t.channel for t in back.tracks] == [0, 1, 2, 9]
     for original, read in zip(score.tracks, back.tracks):
         assert ticks(read.notes) == ticks(original.notes), original.name
@@ -114,10 +151,15 @@ def test_round_trip_keeps_every_note_and_the_header():
 
 
 def test_overlaps_and_zero_lengths_leave_no_stuck_or_empty_notes():
-    notes = (Note(0.0, 2.0, 60, 80), Note(1.0, 2.0, 60, 90),  # same pitch, overlapping
-             Note(1.0, 0.5, 60, 50),  # and struck again at the same time
-             Note(0.5, 0.0, 64, 70), Note(2.0, 0.0001, 67, 70),  # zero and sub-tick lengths
-             Note(4.0, 1.0, 62, 80), Note(5.0, 1.0, 62, 80))  # one ends where the next starts
+    notes = (
+        Note(0.0, 2.0, 60, 80),
+        Note(1.0, 2.0, 60, 90),  # same pitch, overlapping
+        Note(1.0, 0.5, 60, 50),  # and struck again at the same time
+        Note(0.5, 0.0, 64, 70),
+        Note(2.0, 0.0001, 67, 70),  # zero and sub-tick lengths
+        Note(4.0, 1.0, 62, 80),
+        Note(5.0, 1.0, 62, 80),
+    )  # one ends where the next starts
     score = make_score().copy(tracks=(Track("keys", "chords", notes),))
     track = score_to_midi(score).tracks[1]
     sounding: dict[int, int] = {}
@@ -134,7 +176,10 @@ def test_overlaps_and_zero_lengths_leave_no_stuck_or_empty_notes():
             last = (tick, 0)
     assert not sounding
     back = midi_to_score(midi_bytes(score_to_midi(score))).tracks[0].notes
-    assert [(n.start, n.end, n.pitch, n.velocity) for n in back if n.pitch == 60] == [(0.0, 1.0, 60, 80), (1.0, 3.0, 60, 90)]
+    assert [(n.start, n.end, n.pitch, n.velocity) for n in back if n.pitch == 60] == [
+        (0.0, 1.0, 60, 80),
+        (1.0, 3.0, 60, 90),
+    ]
     assert all(n.duration > 0 for n in back) and len(back) == 6
 
 
@@ -157,6 +202,7 @@ def test_one_track_file_keeps_its_channel():
 
 def test_a_second_reader_sees_the_same_notes(tmp_path):
     import music21
+
     score = make_score()
     path = tmp_path / "piece.mid"
     write_midi(score_to_midi(score), path)
@@ -191,23 +237,33 @@ def test_reading_midi_clips(tmp_path):
 
 def test_type_0_file_is_split_by_channel():
     midi = mido.MidiFile(type=0, ticks_per_beat=96)
-    midi.tracks.append(mido.MidiTrack([
-        mido.MetaMessage("track_name", name="song"),
-        mido.Message("note_on", channel=0, note=60, velocity=80, time=0),
-        mido.Message("note_on", channel=9, note=36, velocity=100, time=0),
-        mido.Message("note_on", channel=9, note=36, velocity=0, time=24),
-        mido.Message("note_off", channel=0, note=60, time=72),
-        mido.Message("note_on", channel=0, note=62, velocity=70, time=0),  # never ended: closed at the end
-        mido.MetaMessage("end_of_track", time=96),
-    ]))
+    midi.tracks.append(
+        mido.MidiTrack(
+            [
+                mido.MetaMessage("track_name", name="song"),
+                mido.Message("note_on", channel=0, note=60, velocity=80, time=0),
+                mido.Message("note_on", channel=9, note=36, velocity=100, time=0),
+                mido.Message("note_on", channel=9, note=36, velocity=0, time=24),
+                mido.Message("note_off", channel=0, note=60, time=72),
+                mido.Message("note_on", channel=0, note=62, velocity=70, time=0),  # never ended: closed at the end
+                mido.MetaMessage("end_of_track", time=96),
+            ]
+        )
+    )
     score = midi_to_score(midi)
-    assert [(t.name, t.channel, t.is_drums) for t in score.tracks] == [("song (ch 1)", 0, False), ("song (ch 10)", 9, True)]
+    assert [(t.name, t.channel, t.is_drums) for t in score.tracks] == [
+        ("song (ch 1)", 0, False),
+        ("song (ch 10)", 9, True),
+    ]
     assert score.tracks[0].notes == (Note(0.0, 1.0, 60, 80), Note(1.0, 1.0, 62, 70))
     assert score.tracks[1].notes == (Note(0.0, 0.25, 36, 100),)
     assert (score.tempo, score.numerator, score.key) == (120.0, 4, "C major")
 
 
-@pytest.mark.parametrize("content", [b"", b"not a midi file at all", b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x01\x00\x00\x90"])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not a midi file at all", b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x01\x00\x00\x90"],
+)
 def test_corrupt_or_empty_midi_names_the_file(tmp_path, content):
     path = tmp_path / "broken.mid"
     path.write_bytes(content)

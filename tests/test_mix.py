@@ -26,7 +26,7 @@ SR = 44100
 @pytest.mark.parametrize("pan", [-1.0, -0.5, -0.1, 0.0, 0.3, 1.0])
 def test_pan_law_keeps_power_constant(pan):
     left, right = pan_gains(pan)
-    assert left ** 2 + right ** 2 == pytest.approx(2.0)
+    assert left**2 + right**2 == pytest.approx(2.0)
     assert left >= 0 and right >= 0
 
 
@@ -90,14 +90,26 @@ def rendered_mix():
     """Eight seconds of real FluidSynth chords, bass and drums."""
     gm = find_soundfont("FluidR3_GM.sf2", None)
     spb, n = 0.75, 8 * SR
-    chords = Track("chords", "chords", tuple(
-        Note(bar * 4.0, 3.8, pitch, 90) for bar, chord in enumerate([[50, 53, 57, 60], [55, 59, 62, 65]] * 2)
-        for pitch in chord))
+    chords = Track(
+        "chords",
+        "chords",
+        tuple(
+            Note(bar * 4.0, 3.8, pitch, 90)
+            for bar, chord in enumerate([[50, 53, 57, 60], [55, 59, 62, 65]] * 2)
+            for pitch in chord
+        ),
+    )
     bass = Track("bass", "bass", tuple(Note(beat * 2.0, 1.8, 38 if beat % 4 < 2 else 43, 100) for beat in range(8)))
-    drums = Track("drums", "drums", tuple(
-        Note(beat * 1.0, 0.25, 36 if beat % 2 == 0 else 38, 110) for beat in range(16)), is_drums=True)
+    drums = Track(
+        "drums",
+        "drums",
+        tuple(Note(beat * 1.0, 0.25, 36 if beat % 2 == 0 else 38, 110) for beat in range(16)),
+        is_drums=True,
+    )
     stems = {
-        "chords": apply_gain_pan(render_track(chords, spb, gm, resolve_preset(gm, "Electric Piano 1"), SR, n), -3, -0.2),
+        "chords": apply_gain_pan(
+            render_track(chords, spb, gm, resolve_preset(gm, "Electric Piano 1"), SR, n), -3, -0.2
+        ),
         "bass": apply_gain_pan(render_track(bass, spb, gm, resolve_preset(gm, "Acoustic Bass"), SR, n), 0, 0),
         "drums": apply_gain_pan(render_track(drums, spb, gm, resolve_preset(gm, "Drums"), SR, n), -2, 0.1),
     }

@@ -125,11 +125,13 @@ def test_loop_penalty_discourages_repeating_an_ngram():
 def test_sampler_compiles_once_for_different_settings(models):
     from lofictl.compose import score, theory
     from lofictl.models import generate
+
     key = theory.parse_key("C major")
     chords = [score.ChordEvent(0, 4, "C"), score.ChordEvent(4, 4, "G7")]
     for temperature, top_p in ((1.0, 1.0), (0.7, 0.9), (1.3, 0.5)):
-        generate.generate_melody(models / "three-embeddings", key, chords, 8, seed=1, temperature=temperature,
-                                 top_p=top_p)
+        generate.generate_melody(
+            models / "three-embeddings", key, chords, 8, seed=1, temperature=temperature, top_p=top_p
+        )
     assert generate.load_model(models / "three-embeddings").sampler.run._cache_size() == 1
 
 
@@ -140,9 +142,9 @@ def test_same_seed_same_tokens_across_processes(models):
         from lofictl.compose import score, theory
         key = theory.parse_key("D minor")
         chords = [score.ChordEvent(0, 4, "Dm9"), score.ChordEvent(4, 4, "G13")]
-        notes = generate.generate_melody(Path({str(models / 'three-embeddings')!r}), key, chords, 8, seed=42)
+        notes = generate.generate_melody(Path({str(models / "three-embeddings")!r}), key, chords, 8, seed=42)
         print([(n.start, n.duration, n.pitch, n.velocity) for n in notes])
-        print(generate.generate_chords(Path({str(models / 'chords')!r}), key, 16, 4, seed=42))
+        print(generate.generate_chords(Path({str(models / "chords")!r}), key, 16, 4, seed=42))
     """)
     runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
@@ -153,8 +155,14 @@ def test_same_seed_same_tokens_across_processes(models):
 def test_single_steps_equal_the_sequence_pass():
     """The sampler's one-step path and training's scanned path are the same network."""
     from lofictl.models.nn import modules
-    model = modules.TokenLSTM(heads=(tokens.N_PITCH, tokens.N_DURATION, tokens.N_VELOCITY), hidden=8, layers=2,
-                              embed=4, chord_vocab=tokens.N_CHORD)
+
+    model = modules.TokenLSTM(
+        heads=(tokens.N_PITCH, tokens.N_DURATION, tokens.N_VELOCITY),
+        hidden=8,
+        layers=2,
+        embed=4,
+        chord_vocab=tokens.N_CHORD,
+    )
     inputs = modules.dummy_inputs(model, 2, 5)
     inputs["tokens"] = jax.random.randint(jax.random.key(1), (2, 5, 3), 0, 5)
     inputs["chord"] = jax.random.randint(jax.random.key(2), (2, 5), 0, tokens.N_CHORD)
@@ -163,7 +171,7 @@ def test_single_steps_equal_the_sequence_pass():
     full, _ = apply(params, inputs, modules.zero_carry(model, 2))
     carry, steps = modules.zero_carry(model, 2), []
     for t in range(5):
-        one = {k: (v[:, t:t + 1] if v.ndim >= 2 else v) for k, v in inputs.items()}
+        one = {k: (v[:, t : t + 1] if v.ndim >= 2 else v) for k, v in inputs.items()}
         logits, carry = apply(params, one, carry)
         steps.append(logits[0])
     assert np.allclose(np.concatenate(steps, axis=1), full[0], atol=1e-5)
@@ -184,10 +192,18 @@ def test_register_home_is_the_first_notes_and_rests_leave_it():
 
 def test_anchor_tilts_back_towards_home_and_echo_favours_what_came_four_bars_before(models):
     from lofictl.models import generate
+
     model = generate.load_model(models / "three-embeddings")
     sampler = model.sampler
-    cond = {"scale_mask": jnp.ones(12), "range_mask": jnp.zeros(tokens.N_PITCH), "scale_strength": 0.0,
-            "loop_strength": 0.0, "anchor_strength": 10.0, "echo_ticks": jnp.int32(192), "echo_strength": 1.5}
+    cond = {
+        "scale_mask": jnp.ones(12),
+        "range_mask": jnp.zeros(tokens.N_PITCH),
+        "scale_strength": 0.0,
+        "loop_strength": 0.0,
+        "anchor_strength": 10.0,
+        "echo_ticks": jnp.int32(192),
+        "echo_strength": 1.5,
+    }
     history = -jnp.ones((1, sampler.window), jnp.int32)
     pcs = jnp.zeros((1, 12))
     up, down = 2 + 12 - tokens.PITCH_LOW, 2 + 0 - tokens.PITCH_LOW  # an octave above the tonic, the tonic

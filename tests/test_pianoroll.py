@@ -12,21 +12,52 @@ from lofictl.export.pianoroll import pianoroll_png, render_pianoroll
 def make_score(bars=16, numerator=4, denominator=4, with_drums=True) -> Score:
     bpb = numerator * 4 / denominator
     symbols = ["Dm9", "G13", "Cmaj9", "A7b9"]
-    chords = tuple(Note(b * bpb, bpb * 0.9, p + (b % 4), 60 + 10 * (b % 3)) for b in range(bars) for p in (53, 57, 60, 64))
-    melody = tuple(Note(b * bpb + i * 0.5, 0.45, 69 + (i * 5 + b) % 9, 50 + (i * 13) % 70)
-                   for b in range(bars) for i in range(int(bpb * 2)) if (i + b) % 3)
+    chords = tuple(
+        Note(b * bpb, bpb * 0.9, p + (b % 4), 60 + 10 * (b % 3)) for b in range(bars) for p in (53, 57, 60, 64)
+    )
+    melody = tuple(
+        Note(b * bpb + i * 0.5, 0.45, 69 + (i * 5 + b) % 9, 50 + (i * 13) % 70)
+        for b in range(bars)
+        for i in range(int(bpb * 2))
+        if (i + b) % 3
+    )
     bass = tuple(Note(b * bpb, 1.5, 38 + (b % 4) * 2, 90) for b in range(bars))
-    tracks = [Track("chords", "chords", chords, program=4), Track("melody", "melody", melody, program=11),
-              Track("bass", "bass", bass, program=32)]
+    tracks = [
+        Track("chords", "chords", chords, program=4),
+        Track("melody", "melody", melody, program=11),
+        Track("bass", "bass", bass, program=32),
+    ]
     if with_drums:
         meter = (numerator, denominator)
-        tracks.append(Track("drums", "drums", drum_notes("lazy", 0, bars, bpb, 3, seconds_per_beat=0.8,
-                                                         humanize_timing_ms=10, fill_last_bar=True, meter=meter),
-                            is_drums=True))
+        tracks.append(
+            Track(
+                "drums",
+                "drums",
+                drum_notes(
+                    "lazy",
+                    0,
+                    bars,
+                    bpb,
+                    3,
+                    seconds_per_beat=0.8,
+                    humanize_timing_ms=10,
+                    fill_last_bar=True,
+                    meter=meter,
+                ),
+                is_drums=True,
+            )
+        )
     half = bars // 2
-    return Score(72, numerator, denominator, "D minor", bars * bpb, tuple(tracks),
-                 tuple(ChordEvent(b * bpb, bpb, symbols[b % 4]) for b in range(bars)),
-                 (PlacedSection("A", 0, half, ("chords",)), PlacedSection("B", half, bars - half, ("chords", "drums"))))
+    return Score(
+        72,
+        numerator,
+        denominator,
+        "D minor",
+        bars * bpb,
+        tuple(tracks),
+        tuple(ChordEvent(b * bpb, bpb, symbols[b % 4]) for b in range(bars)),
+        (PlacedSection("A", 0, half, ("chords",)), PlacedSection("B", half, bars - half, ("chords", "drums"))),
+    )
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -50,8 +81,12 @@ def test_different_music_different_picture():
 
 def test_other_shapes_render():
     empty = Score(90, 4, 4, "C major", 16.0, ())
-    for score in (empty, make_score(bars=4, with_drums=False), make_score(bars=6, numerator=6, denominator=8),
-                  make_score(bars=8, numerator=3, denominator=4).copy(sections=(), chords=())):
+    for score in (
+        empty,
+        make_score(bars=4, with_drums=False),
+        make_score(bars=6, numerator=6, denominator=8),
+        make_score(bars=8, numerator=3, denominator=4).copy(sections=(), chords=()),
+    ):
         assert png_size(pianoroll_png(score)) == (1600, 800)
 
 

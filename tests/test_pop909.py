@@ -85,7 +85,9 @@ def test_key_changes_split_a_song_into_key_relative_pieces(pieces):
 def test_bars_come_from_the_downbeats(pieces):
     got, _ = pieces
     (piece,) = by_song(got, "001")
-    rows = np.array([[float(x) for x in line.split()] for line in (DATA / "001" / "beat_midi.txt").read_text().splitlines()])
+    rows = np.array(
+        [[float(x) for x in line.split()] for line in (DATA / "001" / "beat_midi.txt").read_text().splitlines()]
+    )
     downbeats = np.flatnonzero(rows[:, 2] == 1.0)
     first, span = int(downbeats[0]), int(downbeats[-1] - downbeats[0])  # the piece: first to last bar line
     labels = [line.split("\t") for line in (DATA / "001" / "chord_midi.txt").read_text().splitlines()]

@@ -36,6 +36,7 @@ def chords(text, bar=4.0):
 
 # --- features ------------------------------------------------------------------------------
 
+
 def test_pitch_class_histogram_counts_notes_relative_to_the_tonic():
     c_major = line([60, 64, 67, 72])
     assert m.pitch_class_histogram(c_major, 0).tolist() == [0.5, 0, 0, 0, 0.25, 0, 0, 0.25, 0, 0, 0, 0]
@@ -88,8 +89,10 @@ def test_passage_features_read_the_top_line():
 
 # --- sets against sets ---------------------------------------------------------------------
 
+
 def test_kde_overlap_known_cases_and_scipy():
     from scipy import stats
+
     r = np.random.default_rng(0)
     a, b = r.normal(0, 1, 400), r.normal(0.5, 1.3, 600)
     assert m.kde_overlap(a, a) == pytest.approx(1.0, abs=1e-9)
@@ -142,15 +145,19 @@ def test_undefined_values_drop_out():
 
 # --- progressions --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, period, static", [
-    ("Am F C G Am F C G", 4, False),
-    ("Am F Am F Am F Am F", 2, False),
-    ("Am F C G Am F C E7", 4, False),  # a turnaround in the last bar still loops
-    ("Am:2 F:2 " * 8, 1, False),
-    ("Am F C G Dm E Bb A", None, False),  # through-composed
-    ("Am " * 8, None, True),
-    ("Am F Am F C G C G", None, False),  # the second half differs: no loop of 2 or 4
-])
+
+@pytest.mark.parametrize(
+    "text, period, static",
+    [
+        ("Am F C G Am F C G", 4, False),
+        ("Am F Am F Am F Am F", 2, False),
+        ("Am F C G Am F C E7", 4, False),  # a turnaround in the last bar still loops
+        ("Am:2 F:2 " * 8, 1, False),
+        ("Am F C G Dm E Bb A", None, False),  # through-composed
+        ("Am " * 8, None, True),
+        ("Am F Am F C G C G", None, False),  # the second half differs: no loop of 2 or 4
+    ],
+)
 def test_loop_period(text, period, static):
     assert m.loop_period(chords(text), 8, 4.0) == {"period": period, "static": static}
 
@@ -176,6 +183,7 @@ def test_quality_shares_weigh_chord_time():
 
 
 # --- the harness on tiny models ------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
@@ -245,8 +253,9 @@ def test_eval_end_to_end_is_deterministic(lab):
 
 
 def test_melodies_over_a_chord_model_judge_its_progressions_too(lab):
-    data = q.evaluate([str(lab["melody"])], str(lab["held"]),
-                      q.Settings(samples=2, length=8, chord_model=lab["chords"], chord_loop=2))
+    data = q.evaluate(
+        [str(lab["melody"])], str(lab["held"]), q.Settings(samples=2, length=8, chord_model=lab["chords"], chord_loop=2)
+    )
     row = data["rows"][0]
     assert row["progressions"]["loops"]["by_period"]["2"] + row["progressions"]["loops"]["by_period"]["1"] == 1.0
     assert "looping 2 bars" in data["settings"]["chords"]
@@ -261,20 +270,37 @@ def app():
 
 
 def test_eval_command_prints_the_table(app, lab, tmp_path):
-    result = CliRunner().invoke(app, ["eval", str(lab["melody"]), "baseline:human", "--reference", str(lab["held"]),
-                                      "--samples", "2", "--length", "8", "--out", str(tmp_path / "e")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            str(lab["melody"]),
+            "baseline:human",
+            "--reference",
+            str(lab["held"]),
+            "--samples",
+            "2",
+            "--length",
+            "8",
+            "--out",
+            str(tmp_path / "e"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "| human |" in result.output and "mean" in result.output and (tmp_path / "e" / "report.md").is_file()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["eval"], "give a model folder"),
-    (["eval", "baseline:nope"], "unknown baseline"),
-    (["eval", "no/such/model"], "does not exist"),
-    (["eval", "{melody}", "--samples", "0"], "samples: must be a whole number more than 0"),
-    (["eval", "{melody}", "--reference", "music21:nope"], "unknown corpus"),
-    (["eval", "{melody}", "--chord-model", "{melody}"], "needs a chords model"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["eval"], "give a model folder"),
+        (["eval", "baseline:nope"], "unknown baseline"),
+        (["eval", "no/such/model"], "does not exist"),
+        (["eval", "{melody}", "--samples", "0"], "samples: must be a whole number more than 0"),
+        (["eval", "{melody}", "--reference", "music21:nope"], "unknown corpus"),
+        (["eval", "{melody}", "--chord-model", "{melody}"], "needs a chords model"),
+    ],
+)
 def test_eval_command_bad_input_exit_2(app, lab, args, message):
     args = [a.format(melody=lab["melody"]) for a in args]
     result = CliRunner().invoke(app, args)
@@ -285,6 +311,7 @@ def test_eval_command_bad_input_exit_2(app, lab, args, message):
 def test_pop909_test_split_is_the_default_reference():
     pieces, what = q.held_out_pieces(None, [])
     from lofictl.models.train import pop909
+
     songs = {pop909.song_of(p.name) for p in pieces}
     assert what.startswith("POP909 test split") and all(pop909.split_of(s) == "test" for s in songs)
     assert len(songs) > 80

@@ -17,11 +17,30 @@ from lofictl.radio.stats import summarize
 
 
 def _track(number: int, recipe: str, tempo: float, key: str, pattern: str) -> ReadyTrack:
-    return ReadyTrack(number=number, name=f"{recipe}-{number}", title=f"T{number}", recipe=f"{recipe}.yaml",
-                      seed=number * 11, key=key, camelot="8A", tempo=tempo, time_signature="4/4", bars=8,
-                      bar_frames=88200.0, frames=800000, sample_rate=44100, duration_s=18.1, folder="", master="",
-                      pianoroll="", loudness_lufs=-14.0, true_peak_dbtp=-1.0, build_s=2.0,
-                      patterns={"drums": pattern}, presets={"chords": "Electric Piano 1"})
+    return ReadyTrack(
+        number=number,
+        name=f"{recipe}-{number}",
+        title=f"T{number}",
+        recipe=f"{recipe}.yaml",
+        seed=number * 11,
+        key=key,
+        camelot="8A",
+        tempo=tempo,
+        time_signature="4/4",
+        bars=8,
+        bar_frames=88200.0,
+        frames=800000,
+        sample_rate=44100,
+        duration_s=18.1,
+        folder="",
+        master="",
+        pianoroll="",
+        loudness_lufs=-14.0,
+        true_peak_dbtp=-1.0,
+        build_s=2.0,
+        patterns={"drums": pattern},
+        presets={"chords": "Electric Piano 1"},
+    )
 
 
 def _fill(db: Ratings) -> None:
@@ -50,8 +69,9 @@ def test_ratings_are_rows_a_plain_sql_client_reads(tmp_path):
     assert rows[1]["skips"] == 1 and rows[1]["skip_at"] == 3.0
     db.close()
     raw = sqlite3.connect(tmp_path / "radio.db")
-    assert raw.execute("SELECT kind, position_s, listener FROM ratings WHERE number = 1").fetchall() == \
-        [("skip", 3.0, "alice")]
+    assert raw.execute("SELECT kind, position_s, listener FROM ratings WHERE number = 1").fetchall() == [
+        ("skip", 3.0, "alice")
+    ]
     assert raw.execute("SELECT status, error FROM tracks WHERE number = 2").fetchone() == ("failed", "boom")
     assert raw.execute("SELECT version FROM schema_info").fetchone() == (1,)
     raw.close()
@@ -86,24 +106,38 @@ def test_summaries_by_recipe_and_setting(tmp_path):
 def test_stats_command_prints_tables_and_writes_a_plot(project, write_recipe):
     write_recipe()
     station = project / "recipes" / "station.yaml"
-    station.write_text("station: 1\ntitle: Test FM\nseed: 1\nrecipes: [{file: test_loop.yaml}]\ncrossfade: 1\n"
-                       "database: radio/test.db\n")
+    station.write_text(
+        "station: 1\ntitle: Test FM\nseed: 1\nrecipes: [{file: test_loop.yaml}]\ncrossfade: 1\n"
+        "database: radio/test.db\n"
+    )
     db = Ratings(project / "radio" / "test.db", "station")
     _fill(db)
     db.close()
     plot = project / "stats.png"
-    run = subprocess.run([sys.executable, "-m", "lofictl", "radio", "stats", str(station), "--plot", str(plot)],
-                         capture_output=True, text=True, cwd=project, env={**os.environ, "COLUMNS": "160"})
+    run = subprocess.run(
+        [sys.executable, "-m", "lofictl", "radio", "stats", str(station), "--plot", str(plot)],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env={**os.environ, "COLUMNS": "160"},
+    )
     assert run.returncode == 0, run.stderr
     assert "3 tracks played, 2 likes, 2 skips, 1 failed" in run.stdout
     assert "by recipe" in run.stdout and "rainy.yaml" in run.stdout and "boom-bap" in run.stdout
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
-    run = subprocess.run([sys.executable, "-m", "lofictl", "radio", "stats", str(station), "--json", "--by", "key"],
-                         capture_output=True, text=True, cwd=project, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "lofictl", "radio", "stats", str(station), "--json", "--by", "key"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        check=True,
+    )
     report = json.loads(run.stdout)
-    assert report["tracks_played"] == 3 and {g["key"] for g in report["by"]["key"]} == {"A minor", "C major",
-                                                                                          "E minor"}
-    run = subprocess.run([sys.executable, "-m", "lofictl", "radio", "stats", str(station), "--by", "colour"],
-                         capture_output=True, text=True, cwd=project)
+    assert report["tracks_played"] == 3 and {g["key"] for g in report["by"]["key"]} == {"A minor", "C major", "E minor"}
+    run = subprocess.run(
+        [sys.executable, "-m", "lofictl", "radio", "stats", str(station), "--by", "colour"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+    )
     assert run.returncode == 2 and "--by 'colour': choose from recipe, tempo" in run.stderr
-

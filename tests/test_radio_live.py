@@ -90,9 +90,18 @@ def test_page_plays_in_chromium_and_a_like_reaches_the_database(live, tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1100,900",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}", "--autoplay-policy=no-user-gesture-required"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1100,900",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
@@ -100,26 +109,38 @@ def test_page_plays_in_chromium_and_a_like_reaches_the_database(live, tmp_path):
         driver.get(live.base + "/")
         wait_for(lambda: "Test FM" in driver.title, 20, "the page to show the station")
         first = wait_for(lambda: _on_air(live), 90, "a track on air")["number"]
-        wait_for(lambda: driver.find_element(By.ID, "number").text == str(first)
-                 or driver.find_element(By.ID, "number").text == str(first + 1), 10, "now playing on the page")
+        wait_for(
+            lambda: (
+                driver.find_element(By.ID, "number").text == str(first)
+                or driver.find_element(By.ID, "number").text == str(first + 1)
+            ),
+            10,
+            "now playing on the page",
+        )
         driver.find_element(By.ID, "play").click()
-        audio = "return [document.getElementById('audio').currentTime, " \
-                "document.getElementById('audio').webkitAudioDecodedByteCount, " \
-                "document.getElementById('audio').readyState, document.getElementById('audio').paused]"
+        audio = (
+            "return [document.getElementById('audio').currentTime, "
+            "document.getElementById('audio').webkitAudioDecodedByteCount, "
+            "document.getElementById('audio').readyState, document.getElementById('audio').paused]"
+        )
         wait_for(lambda: driver.execute_script(audio)[0] > 2.0, 30, "the audio element to play the stream")
         current, decoded, ready, paused = driver.execute_script(audio)
         assert decoded > 10_000 and ready >= 2 and not paused  # bytes arrived and were decoded
         shown = int(driver.find_element(By.ID, "number").text)
-        wait_for(lambda: driver.find_element(By.ID, "number").text not in ("", "–", str(shown)), 60,
-                 "now playing to change at a track boundary")
+        wait_for(
+            lambda: driver.find_element(By.ID, "number").text not in ("", "–", str(shown)),
+            60,
+            "now playing to change at a track boundary",
+        )
         after = int(driver.find_element(By.ID, "number").text)
         assert after > shown
         assert driver.find_element(By.ID, "title").text.startswith("Test Loop #")
         assert driver.find_element(By.ID, "roll").get_attribute("src").endswith(f"/api/track/{after}/pianoroll.png")
         assert driver.execute_script(audio)[0] > current  # still playing across the boundary
         driver.find_element(By.ID, "like").click()
-        rating = wait_for(lambda: driver.execute_script("return document.body.dataset.lastRating"), 10,
-                          "the like to be answered")
+        rating = wait_for(
+            lambda: driver.execute_script("return document.body.dataset.lastRating"), 10, "the like to be answered"
+        )
         liked = int(rating.split(":")[1])
         assert liked in (after, after + 1)
         with sqlite3.connect(live.database) as db:
@@ -158,13 +179,13 @@ def test_stream_is_continuous_across_a_track_boundary(live):
     mono = audio.mean(axis=0)
     # no gap: every 20 ms window after the burst's first second holds sound
     window = RATE // 50
-    body = mono[RATE: len(mono) - RATE // 2]
+    body = mono[RATE : len(mono) - RATE // 2]
     rms = np.sqrt(np.mean(body[: len(body) // window * window].reshape(-1, window) ** 2, axis=1))
     assert 20 * np.log10(rms.min() + 1e-12) > -50, "a silent gap in the stream"
     # no click: the largest step between samples around the seam is like the music's own
     steps = np.abs(np.diff(mono))
     frames = steps[: len(steps) // window * window].reshape(-1, window).max(axis=1)
-    around = steps[max(0, at - RATE // 2): at + RATE // 10 * 25].max()  # the whole fade and its edges
+    around = steps[max(0, at - RATE // 2) : at + RATE // 10 * 25].max()  # the whole fade and its edges
     assert around <= 1.5 * np.percentile(frames, 99.5), (around, np.percentile(frames, 99.5))
     # and what we heard after the fade is that track's own audio
     track = live.work / "tracks" / f"{seam['number']:07d}"
@@ -174,10 +195,11 @@ def test_stream_is_continuous_across_a_track_boundary(live):
     with AudioReader(master) as reader:
         reference = reader.read(0, reader.frames).mean(axis=0)
     fade = seam["air"] - seam["start"]
-    heard = mono[at + 2 * fade + 4000: at + 2 * fade + 4000 + RATE]
-    own = reference[2 * fade + 4000 - 3000: 2 * fade + 4000 + RATE + 3000]
-    correlation = np.correlate(own, heard, "valid") / (np.linalg.norm(heard) * np.sqrt(
-        np.convolve(own ** 2, np.ones(len(heard)), "valid")) + 1e-12)
+    heard = mono[at + 2 * fade + 4000 : at + 2 * fade + 4000 + RATE]
+    own = reference[2 * fade + 4000 - 3000 : 2 * fade + 4000 + RATE + 3000]
+    correlation = np.correlate(own, heard, "valid") / (
+        np.linalg.norm(heard) * np.sqrt(np.convolve(own**2, np.ones(len(heard)), "valid")) + 1e-12
+    )
     assert correlation.max() > 0.9, correlation.max()
 
 
@@ -185,16 +207,27 @@ def test_keep_rebuilds_the_track_the_station_played_byte_for_byte(live, tmp_path
     now = wait_for(lambda: _on_air(live, 1), 60, "a track on air")
     number = now["number"]
     folder = live.work / "tracks" / f"{number:07d}"
-    played = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-              if p.is_file() and p.suffix in (".wav", ".mid", ".png")}
+    played = {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix in (".wav", ".mid", ".png")
+    }
     assert f"small-{number}.wav" in played
-    run = subprocess.run([sys.executable, "-m", "lofictl", "radio", "keep", "recipes/station.yaml", str(number)],
-                         cwd=live.project, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "lofictl", "radio", "keep", "recipes/station.yaml", str(number)],
+        cwd=live.project,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     kept = live.project / "recipes" / f"small-{number}.yaml"
     assert f"wrote recipes/small-{number}.yaml" in run.stdout and kept.is_file()
-    build = subprocess.run([sys.executable, "-m", "lofictl", "build", str(kept), "--out", str(tmp_path / "kept"),
-                            "--quiet", "--no-cache"], cwd=live.project, capture_output=True, text=True)
+    build = subprocess.run(
+        [sys.executable, "-m", "lofictl", "build", str(kept), "--out", str(tmp_path / "kept"), "--quiet", "--no-cache"],
+        cwd=live.project,
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr
     rebuilt = {rel: (tmp_path / "kept" / rel).read_bytes() for rel in played}
     assert rebuilt == played  # the master the station played, its MIDI and piano roll, byte for byte
@@ -242,15 +275,24 @@ def test_listeners_hear_the_same_stream_and_leaving_harms_nothing(live):
 
 def test_icecast_relays_the_stream_with_now_playing(live):
     port = live.icecast.port
-    status = wait_for(lambda: get_json(f"http://127.0.0.1:{port}/status-json.xsl")["icestats"].get("source"), 30,
-                      "the station's source on icecast")
+    status = wait_for(
+        lambda: get_json(f"http://127.0.0.1:{port}/status-json.xsl")["icestats"].get("source"),
+        30,
+        "the station's source on icecast",
+    )
     assert status["server_name"] == "Test FM" and status["listenurl"].endswith("/lofi.mp3")
-    wait_for(lambda: "Test Loop #" in str(get_json(f"http://127.0.0.1:{port}/status-json.xsl")["icestats"]
-                                           ["source"].get("title", "")), 60, "the title on icecast")
+    wait_for(
+        lambda: (
+            "Test Loop #"
+            in str(get_json(f"http://127.0.0.1:{port}/status-json.xsl")["icestats"]["source"].get("title", ""))
+        ),
+        60,
+        "the title on icecast",
+    )
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/lofi.mp3", timeout=10) as response:
         data = response.read(96_000)
     audio = decode_mp3(data)
-    assert audio.shape[1] > RATE * 3 and np.sqrt(np.mean(audio ** 2)) > 0.01
+    assert audio.shape[1] > RATE * 3 and np.sqrt(np.mean(audio**2)) > 0.01
 
 
 def test_stops_cleanly_on_sigint(live):
@@ -261,8 +303,9 @@ def test_stops_cleanly_on_sigint(live):
     assert code == 0, log[-3000:]
     assert "Traceback" not in log and "stopping" in log
     time.sleep(0.5)
-    assert not [pid for pid in kids if Path(f"/proc/{pid}").exists()
-                and "zombie" not in Path(f"/proc/{pid}/status").read_text()], "processes left behind"
+    assert not [
+        pid for pid in kids if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    ], "processes left behind"
     assert not list((live.work / "tracks").glob(".*")), "a build's temporary folder was left"
     with sqlite3.connect(live.database) as db:
         open_plays = db.execute("SELECT COUNT(*) FROM plays WHERE seconds IS NULL").fetchone()[0]

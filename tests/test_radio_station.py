@@ -40,8 +40,11 @@ vary:
   presets: {chords: [Electric Piano 1, Electric Piano 2]}
 """
 
-OTHER = SMALL_RECIPE.replace("title: Test Loop", "title: Other").replace("key: D minor", "key: F major").replace(
-    '"Dm9 G13 Cmaj9 A7b9"', '"Fmaj9 Em7 Am7 | Dm9 Gm9:2 C13:2"')
+OTHER = (
+    SMALL_RECIPE.replace("title: Test Loop", "title: Other")
+    .replace("key: D minor", "key: F major")
+    .replace('"Dm9 G13 Cmaj9 A7b9"', '"Fmaj9 Em7 Am7 | Dm9 Gm9:2 C13:2"')
+)
 
 
 @pytest.fixture
@@ -60,31 +63,43 @@ def station_file(project, write_recipe):
 def test_example_station_loads_and_validates():
     loaded = load_station(REPO / "recipes" / "station.yaml")
     assert [r.path.name for r in loaded.recipes] == ["rainy_night.yaml", "sunday_morning.yaml", "night_drive.yaml"]
-    run = subprocess.run([sys.executable, "-m", "lofictl", "validate", "recipes/station.yaml"], cwd=REPO,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "lofictl", "validate", "recipes/station.yaml"], cwd=REPO, capture_output=True, text=True
+    )
     assert run.returncode == 0 and "station 'Lofi Radio'" in run.stdout
 
 
-@pytest.mark.parametrize("change, message", [
-    (("crossfade: 1", "crosfade: 1"), "station.yaml:7: crosfade: unknown key 'crosfade'; did you mean 'crossfade'?"),
-    (("step: 3", "step: 50"), "station.yaml:9: vary.tempo.step: must be from 0 to 24 (got 50)"),
-    (("min: 80", "min: 120"), "station.yaml:9: vary.tempo: min (120) must not be above max (100)"),
-    (("[boom-bap, lazy]", "[boom-bap, lazzy]"), "station.yaml:10: vary.drums.1: unknown drum pattern 'lazzy'; "
-                                                "did you mean 'lazy'?"),
-    (("Electric Piano 2]", "Electric Pianno 9]"), "station.yaml:11: vary.presets.chords.1: "),
-    (("other.yaml", "missing.yaml"), "station.yaml:6: recipes.1.file: 'missing.yaml' not found"),
-    (("crossfade: 1", "crossfade: 3"), "station.yaml:7: crossfade: test_loop.yaml makes tracks of 4 bars, too short "
-                                       "for a crossfade of 3 bars"),
-    (("seed: 5", "seed: -5"), "station.yaml:3: seed: must be from 0 to"),
-    (("vary:", "vary:\n  key: nearby"), "station.yaml:9: vary.key: must be 'neighbours', 'recipe' or 'any'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            ("crossfade: 1", "crosfade: 1"),
+            "station.yaml:7: crosfade: unknown key 'crosfade'; did you mean 'crossfade'?",
+        ),
+        (("step: 3", "step: 50"), "station.yaml:9: vary.tempo.step: must be from 0 to 24 (got 50)"),
+        (("min: 80", "min: 120"), "station.yaml:9: vary.tempo: min (120) must not be above max (100)"),
+        (
+            ("[boom-bap, lazy]", "[boom-bap, lazzy]"),
+            "station.yaml:10: vary.drums.1: unknown drum pattern 'lazzy'; did you mean 'lazy'?",
+        ),
+        (("Electric Piano 2]", "Electric Pianno 9]"), "station.yaml:11: vary.presets.chords.1: "),
+        (("other.yaml", "missing.yaml"), "station.yaml:6: recipes.1.file: 'missing.yaml' not found"),
+        (
+            ("crossfade: 1", "crossfade: 3"),
+            "station.yaml:7: crossfade: test_loop.yaml makes tracks of 4 bars, too short for a crossfade of 3 bars",
+        ),
+        (("seed: 5", "seed: -5"), "station.yaml:3: seed: must be from 0 to"),
+        (("vary:", "vary:\n  key: nearby"), "station.yaml:9: vary.key: must be 'neighbours', 'recipe' or 'any'"),
+    ],
+)
 def test_station_mistakes_are_one_line_with_file_line_and_field(station_file, change, message):
     path = station_file(STATION.replace(*change))
     with pytest.raises(LofictlError) as caught:
         load_station(path)
     assert message in str(caught.value)
-    run = subprocess.run([sys.executable, "-m", "lofictl", "radio", "tracks", str(path)], capture_output=True,
-                         text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "lofictl", "radio", "tracks", str(path)], capture_output=True, text=True
+    )
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().startswith("error:") and message in " ".join(run.stderr.split())
     assert len(run.stderr.strip().splitlines()) <= 2  # one message (rich may wrap a long line)
@@ -99,10 +114,19 @@ def test_a_station_is_not_a_recipe_and_back(station_file, project):
 
 
 def test_camelot_wheel():
-    codes = {name: camelot(theory.parse_key(name)) for name in ("C major", "A minor", "G major", "E minor",
-                                                                   "F major", "D minor", "D dorian")}
-    assert codes == {"C major": (8, "B"), "A minor": (8, "A"), "G major": (9, "B"), "E minor": (9, "A"),
-                     "F major": (7, "B"), "D minor": (7, "A"), "D dorian": (7, "A")}
+    codes = {
+        name: camelot(theory.parse_key(name))
+        for name in ("C major", "A minor", "G major", "E minor", "F major", "D minor", "D dorian")
+    }
+    assert codes == {
+        "C major": (8, "B"),
+        "A minor": (8, "A"),
+        "G major": (9, "B"),
+        "E minor": (9, "A"),
+        "F major": (7, "B"),
+        "D minor": (7, "A"),
+        "D dorian": (7, "A"),
+    }
     for tonic in range(12):
         for mode in ("major", "minor"):
             assert tonic_of(*camelot(theory.Key(tonic, mode))) == tonic
@@ -130,8 +154,12 @@ def test_track_n_is_the_same_whatever_was_asked_before_and_in_another_process(st
     walked = Schedule(load_station(path))
     walked.plan(600)  # checkpoints on the way
     assert [walked.plan(n) for n in (599, 3, 257)] == [fresh.plan(n) for n in (599, 3, 257)]
-    run = subprocess.run([sys.executable, "-m", "lofictl", "radio", "tracks", str(path), "--from", "255", "-n", "3",
-                          "--json"], capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "lofictl", "radio", "tracks", str(path), "--from", "255", "-n", "3", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(run.stdout) == [fresh.plan(n).summary() for n in (255, 256, 257)]
 
 
@@ -160,8 +188,13 @@ def test_transpose_progression():
 
 
 def test_station_length_cycles_the_middle_sections():
-    sections = [{"name": "intro", "bars": 4}, {"name": "A", "bars": 8}, {"name": "B", "bars": 8, "seed": 2},
-                {"name": "A2", "bars": 8, "repeat": "A"}, {"name": "outro", "bars": 4}]
+    sections = [
+        {"name": "intro", "bars": 4},
+        {"name": "A", "bars": 8},
+        {"name": "B", "bars": 8, "seed": 2},
+        {"name": "A2", "bars": 8, "repeat": "A"},
+        {"name": "outro", "bars": 4},
+    ]
     long = arrangement(sections, 60)
     assert [s["name"] for s in long] == ["intro", "A", "B", "A2", "A~2", "B~2", "A2~2", "outro"]
     assert sum(s["bars"] for s in long) == 56  # the next section would pass 60
@@ -213,9 +246,16 @@ def test_a_busy_port_is_one_line_before_any_work(station_file, project):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        run = subprocess.run([sys.executable, "-m", "lofictl", "radio", str(path), "--port", str(port)],
-                             capture_output=True, text=True, cwd=project, timeout=120)
+        run = subprocess.run(
+            [sys.executable, "-m", "lofictl", "radio", str(path), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            cwd=project,
+            timeout=120,
+        )
     assert run.returncode == 2
-    assert run.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use; stop what " \
-                                 "uses it or pass --port"
+    assert (
+        run.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use; stop what "
+        "uses it or pass --port"
+    )
     assert not list((project / "build" / "radio" / "station" / "tracks").iterdir())  # nothing was built

@@ -32,24 +32,39 @@ def test_length_as_duration_rounds_up_to_bars(write_recipe):
     assert loaded.recipe.total_bars == 57
 
 
-@pytest.mark.parametrize("change, line, expected", [
-    (("tempo: 90", "tempo: 1000"), 4, "tempo: must be from 20 to 300 (got 1000)"),
-    (("tempo: 90", "tempo: 0"), 4, "tempo: must be from 20 to 300 (got 0)"),
-    (("tempo: 90", "tempo: fast"), 4, "tempo: must be a valid number"),
-    (("length: 4 bars", "length: -2 bars"), 7, "length: must be at least 1 bar"),
-    (("length: 4 bars", "length: 0"), 7, "length: must be at least 1 bar"),
-    (("title: Test Loop", "titel: Test Loop"), 2, "titel: unknown key 'titel'; did you mean 'title'?"),
-    (("    progression:", "    progresion:"), 12, "tracks.chords.progresion: unknown key 'progresion'; did you mean 'progression'?"),
-    (("humanize: {timing_ms: 8", "humanize: {timing: 8"), 22, "tracks.drums.humanize.timing: unknown key 'timing'; did you mean 'timing_ms'?"),
-    (("Dm9 G13", "Dm9 Gfoo"), 12, "tracks.chords.progression: unknown chord quality 'foo'"),
-    (("part: bass", "part: bassoon"), 17, "tracks.bass.part: part must be one of chords, melody, bass, drums"),
-    (("output: {formats: [wav]}", "output: {formats: [wav], sample_rate: 7}"), 25, "output.sample_rate: must be 44100 or 48000 (got 7)"),
-    (("loudness_lufs: -16", "loudness_lufs: 5"), 24, "master.loudness_lufs: must be from -40 to -5 (got 5)"),
-    (("swing: 0.55", "swing: 2"), 8, "swing: must be from 0.5 to 0.75"),
-    (("key: D minor", "key: D locrian-ish"), 6, "key: unknown mode"),
-    (("time_signature: 4/4", "time_signature: 4/5"), 5, "time_signature: '4/5' is not a time signature"),
-    (("lofictl: 1", "lofictl: 2"), 1, "lofictl: format version 2 is a newer version"),
-])
+@pytest.mark.parametrize(
+    "change, line, expected",
+    [
+        (("tempo: 90", "tempo: 1000"), 4, "tempo: must be from 20 to 300 (got 1000)"),
+        (("tempo: 90", "tempo: 0"), 4, "tempo: must be from 20 to 300 (got 0)"),
+        (("tempo: 90", "tempo: fast"), 4, "tempo: must be a valid number"),
+        (("length: 4 bars", "length: -2 bars"), 7, "length: must be at least 1 bar"),
+        (("length: 4 bars", "length: 0"), 7, "length: must be at least 1 bar"),
+        (("title: Test Loop", "titel: Test Loop"), 2, "titel: unknown key 'titel'; did you mean 'title'?"),
+        (
+            ("    progression:", "    progresion:"),
+            12,
+            "tracks.chords.progresion: unknown key 'progresion'; did you mean 'progression'?",
+        ),
+        (
+            ("humanize: {timing_ms: 8", "humanize: {timing: 8"),
+            22,
+            "tracks.drums.humanize.timing: unknown key 'timing'; did you mean 'timing_ms'?",
+        ),
+        (("Dm9 G13", "Dm9 Gfoo"), 12, "tracks.chords.progression: unknown chord quality 'foo'"),
+        (("part: bass", "part: bassoon"), 17, "tracks.bass.part: part must be one of chords, melody, bass, drums"),
+        (
+            ("output: {formats: [wav]}", "output: {formats: [wav], sample_rate: 7}"),
+            25,
+            "output.sample_rate: must be 44100 or 48000 (got 7)",
+        ),
+        (("loudness_lufs: -16", "loudness_lufs: 5"), 24, "master.loudness_lufs: must be from -40 to -5 (got 5)"),
+        (("swing: 0.55", "swing: 2"), 8, "swing: must be from 0.5 to 0.75"),
+        (("key: D minor", "key: D locrian-ish"), 6, "key: unknown mode"),
+        (("time_signature: 4/4", "time_signature: 4/5"), 5, "time_signature: '4/5' is not a time signature"),
+        (("lofictl: 1", "lofictl: 2"), 1, "lofictl: format version 2 is a newer version"),
+    ],
+)
 def test_mistakes_name_file_line_and_field(write_recipe, change, line, expected):
     message = error_for(write_recipe, SMALL_RECIPE.replace(*change))
     assert message.split(": ", 1)[0].endswith(f"test_loop.yaml:{line}")
@@ -81,25 +96,34 @@ def test_missing_file(tmp_path):
         load_recipe(tmp_path / "nope.yaml")
 
 
-SECTIONS = SMALL_RECIPE.replace("length: 4 bars\n", """\
+SECTIONS = SMALL_RECIPE.replace(
+    "length: 4 bars\n",
+    """\
 sections:
   - {name: intro, bars: 2, tracks: [chords]}
   - {name: A, bars: 4}
   - {name: A2, bars: 4, repeat: A}
-""")
+""",
+)
 
 
 def test_sections_decide_the_length(write_recipe):
     assert load_recipe(write_recipe(SECTIONS)).recipe.total_bars == 10
 
 
-@pytest.mark.parametrize("change, expected", [
-    (("repeat: A}", "repeat: B}"), "sections.2.repeat: repeats 'B', which is not an earlier section"),
-    (("{name: A2, bars: 4, repeat: A}", "{name: A2, bars: 4, repeat: A2}"), "cannot repeat itself"),
-    (("{name: A, bars: 4}", "{name: A, bars: 0}"), "sections.1.bars: must be from 1 to 10000 (got 0)"),
-    (("tracks: [chords]", "tracks: [chrods]"), "sections.0.tracks.0: no track named 'chrods'; did you mean 'chords'?"),
-    (("{name: A2, bars: 4, repeat: A}", "{name: A2, bars: 3, repeat: A}"), "which has 4 bars"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (("repeat: A}", "repeat: B}"), "sections.2.repeat: repeats 'B', which is not an earlier section"),
+        (("{name: A2, bars: 4, repeat: A}", "{name: A2, bars: 4, repeat: A2}"), "cannot repeat itself"),
+        (("{name: A, bars: 4}", "{name: A, bars: 0}"), "sections.1.bars: must be from 1 to 10000 (got 0)"),
+        (
+            ("tracks: [chords]", "tracks: [chrods]"),
+            "sections.0.tracks.0: no track named 'chrods'; did you mean 'chords'?",
+        ),
+        (("{name: A2, bars: 4, repeat: A}", "{name: A2, bars: 3, repeat: A}"), "which has 4 bars"),
+    ],
+)
 def test_section_mistakes(write_recipe, change, expected):
     assert expected in error_for(write_recipe, SECTIONS.replace(*change))
 

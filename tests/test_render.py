@@ -16,14 +16,26 @@ from lofictl.sound.soundfonts import Preset, find_soundfont, resolve_preset
 SR = 44100
 SPB = 0.75  # 80 bpm
 
-CHORDS = Track("chords", "chords", tuple(
-    Note(bar * 4.0, 3.5, pitch, 100)
-    for bar, chord in enumerate([[50, 53, 57, 60], [55, 59, 62, 65], [48, 52, 55, 59], [57, 60, 64, 67]])
-    for pitch in chord))
-DRUMS = Track("drums", "drums", tuple(
-    Note(beat * 0.5, 0.25, pitch, 100)
-    for beat in range(16) for pitch in ([36] if beat % 4 == 0 else [38] if beat % 4 == 2 else []) + [42]),
-    is_drums=True, channel=9)
+CHORDS = Track(
+    "chords",
+    "chords",
+    tuple(
+        Note(bar * 4.0, 3.5, pitch, 100)
+        for bar, chord in enumerate([[50, 53, 57, 60], [55, 59, 62, 65], [48, 52, 55, 59], [57, 60, 64, 67]])
+        for pitch in chord
+    ),
+)
+DRUMS = Track(
+    "drums",
+    "drums",
+    tuple(
+        Note(beat * 0.5, 0.25, pitch, 100)
+        for beat in range(16)
+        for pitch in ([36] if beat % 4 == 0 else [38] if beat % 4 == 2 else []) + [42]
+    ),
+    is_drums=True,
+    channel=9,
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +81,10 @@ track = Track("chords", "chords", {CHORDS.notes!r})
 audio = render_track(track, {SPB!r}, Path({str(gm)!r}), Preset({keys.bank}, {keys.program}, {keys.name!r}), {SR}, {2 * SR})
 print(hashlib.sha256(audio.tobytes()).hexdigest())
 """
-    digests = {subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout.strip()
-               for _ in range(2)}
+    digests = {
+        subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout.strip()
+        for _ in range(2)
+    }
     here = hashlib.sha256(render_track(CHORDS, SPB, gm, keys, SR, 2 * SR).tobytes()).hexdigest()
     assert digests == {here}
 
@@ -102,7 +116,7 @@ def test_overlapping_notes_of_one_pitch_keep_sounding(gm):
     organ = resolve_preset(gm, "Drawbar Organ")
     track = Track("o", "melody", (Note(0.0, 2.0, 60, 100), Note(0.5, 0.5, 60, 100)))
     audio = render_track(track, 1.0, gm, organ, SR, 2 * SR)
-    assert np.abs(audio[:, int(1.5 * SR):int(1.9 * SR)]).max() > 1e-2
+    assert np.abs(audio[:, int(1.5 * SR) : int(1.9 * SR)]).max() > 1e-2
 
 
 def test_notes_past_the_end_are_ignored_and_empty_track_is_silent(gm, keys):

@@ -31,19 +31,29 @@ from lofictl.safety import outputs as rule
 from lofictl.safety.paths import PathRefused, confine, inside
 
 TINY = SMALL_RECIPE.replace("length: 4 bars", "length: 1 bar")
-HOSTILE_TEXT = st.lists(st.sampled_from(list("./\\~-_ .aZé夜🌧[]{}*?$`'\"\n\t\0:|<>") + ["..", "../", "/."]),
-                        max_size=24).map("".join)
+HOSTILE_TEXT = st.lists(
+    st.sampled_from(list("./\\~-_ .aZé夜🌧[]{}*?$`'\"\n\t\0:|<>") + ["..", "../", "/."]), max_size=24
+).map("".join)
 
 
 def tree(folder: Path) -> dict[str, str]:
     """Every file below `folder` with its sha256 (what must survive)."""
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 def cli(*args, cwd: Path, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lofictl", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "lofictl", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 def one_clear_line(result: subprocess.CompletedProcess) -> None:
@@ -71,14 +81,32 @@ def test_slugs_keep_letters_of_every_script():
 
 # --- the output rule, over generated layouts --------------------------------------------------------
 
-LAYOUT_ITEMS = st.lists(st.tuples(st.sampled_from(["a", "b/c", "recipes/x.yaml", "build/out/f", "build/out/g/h",
-                                                   "build/out/build.json", "build/other/k", "home/n"]),
-                                  st.binary(max_size=8)), max_size=6)
-TARGETS = st.sampled_from([".", "recipes", "build", "build/out", "build/out/g", "build/new", "a", "home", "/",
-                           "..", "build/link"])
+LAYOUT_ITEMS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "a",
+                "b/c",
+                "recipes/x.yaml",
+                "build/out/f",
+                "build/out/g/h",
+                "build/out/build.json",
+                "build/other/k",
+                "home/n",
+            ]
+        ),
+        st.binary(max_size=8),
+    ),
+    max_size=6,
+)
+TARGETS = st.sampled_from(
+    [".", "recipes", "build", "build/out", "build/out/g", "build/new", "a", "home", "/", "..", "build/link"]
+)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(layout=LAYOUT_ITEMS, target=TARGETS, owned=st.booleans(), extra=st.booleans())
 def test_a_commit_never_loses_a_file_no_build_wrote(tmp_path_factory, layout, target, owned, extra):
     root = tmp_path_factory.mktemp("layout")
@@ -91,12 +119,16 @@ def test_a_commit_never_loses_a_file_no_build_wrote(tmp_path_factory, layout, ta
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     if owned and (project / "build" / "out").is_dir():  # a folder a build wrote: its build.json lists it
-        files = [p.relative_to(project / "build" / "out").as_posix() for p in (project / "build" / "out").rglob("*")
-                 if p.is_file() and p.name != "build.json"]
+        files = [
+            p.relative_to(project / "build" / "out").as_posix()
+            for p in (project / "build" / "out").rglob("*")
+            if p.is_file() and p.name != "build.json"
+        ]
         if extra and files:
             files = files[1:]  # one file the build did not write
-        (project / "build" / "out" / "build.json").write_text(json.dumps(
-            {"lofictl_lock": 1, "outputs": {f: {"sha256": "0" * 64} for f in files}}))
+        (project / "build" / "out" / "build.json").write_text(
+            json.dumps({"lofictl_lock": 1, "outputs": {f: {"sha256": "0" * 64} for f in files}})
+        )
     (project / "build").mkdir(exist_ok=True)
     if not (project / "build" / "link").exists():
         (project / "build" / "link").symlink_to(project / "recipes")
@@ -111,8 +143,9 @@ def test_a_commit_never_loses_a_file_no_build_wrote(tmp_path_factory, layout, ta
         rule.commit(staging, destination, protected, None)
     except LofictlError as exc:
         assert "\n" not in str(exc)
-        assert {k: v for k, v in tree(project).items() if not k.startswith("build/.staging/")} == before, \
+        assert {k: v for k, v in tree(project).items() if not k.startswith("build/.staging/")} == before, (
             "a refused commit changes nothing"
+        )
         return
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -121,7 +154,7 @@ def test_a_commit_never_loses_a_file_no_build_wrote(tmp_path_factory, layout, ta
     prefix = destination.resolve().relative_to(project.resolve()).as_posix() + "/"
     for rel in lost:  # whatever went was inside the replaced folder and listed by its build.json
         assert rel.startswith(prefix), rel
-        assert owned_before is not None and rel[len(prefix):] in owned_before, rel
+        assert owned_before is not None and rel[len(prefix) :] in owned_before, rel
     assert (project / "recipes").is_dir() and project.is_dir()
     assert not [p for p in destination.parent.iterdir() if ".old-" in p.name or ".tmp-" in p.name]
 
@@ -131,9 +164,14 @@ def test_the_rule_refuses_what_it_must(tmp_path, monkeypatch):
     (project / "recipes").mkdir(parents=True)
     (project / "notes.txt").write_text("mine")
     protected = rule.protected_folders(project=project, recipes=project / "recipes")
-    cases = {project: "is the project folder", project / "recipes": "is the recipes folder",
-             tmp_path: "holds the project folder", Path("/"): "is the root folder",
-             Path.home(): "is your home folder", project / "notes.txt": "is a file, not a folder"}
+    cases = {
+        project: "is the project folder",
+        project / "recipes": "is the recipes folder",
+        tmp_path: "holds the project folder",
+        Path("/"): "is the root folder",
+        Path.home(): "is your home folder",
+        project / "notes.txt": "is a file, not a folder",
+    }
     for folder, words in cases.items():
         with pytest.raises(LofictlError, match=words):
             rule.check_replaceable(folder, protected)
@@ -149,7 +187,7 @@ def test_the_rule_refuses_what_it_must(tmp_path, monkeypatch):
 
 def test_recovery_reads_the_leftovers_as_a_journal(tmp_path):
     """A build killed between two steps of the commit: the next one finishes or undoes it."""
-    dead = 2 ** 22 + 12345  # no such process
+    dead = 2**22 + 12345  # no such process
     target, lock = tmp_path / "build" / "song", tmp_path / "recipes" / "song.lock.json"
     lock.parent.mkdir(parents=True)
     target.parent.mkdir()
@@ -180,7 +218,9 @@ def test_recovery_reads_the_leftovers_as_a_journal(tmp_path):
 # --- the path rule ----------------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(value=HOSTILE_TEXT)
 def test_the_path_rule_never_leaves_the_project(tmp_path_factory, value):
     root = tmp_path_factory.mktemp("confine")
@@ -200,17 +240,23 @@ def test_every_file_a_recipe_names_obeys_the_path_rule(write_recipe, project, tm
     outside = tmp_path.parent / f"{tmp_path.name}-outside"
     outside.mkdir(exist_ok=True)
     cases = {
-        "tracks.chords.effects.0.Convolution.impulse_response_filename":
-            ("      - LowpassFilter: {cutoff_frequency_hz: 3200}",
-             f"      - Convolution: {{impulse_response_filename: {outside}/ir.wav}}"),
-        "tracks.chords.instrument.soundfont":
-            ("soundfont: FluidR3_GM.sf2, preset: Electric Piano 1",
-             "soundfont: ../../../../../usr/share/sounds/sf2/FluidR3_GM.sf2, preset: Electric Piano 1"),
-        "tracks.chords.effects.0.VST3.path":
-            ("      - LowpassFilter: {cutoff_frequency_hz: 3200}", f"      - VST3: {{path: {outside}/Evil.vst3}}"),
-        "overlays.0.effects.0.Convolution.impulse_response_filename":
-            ("master:", "overlays:\n  - {ambience: rain, gain_db: -30, effects: [{Convolution: "
-                        f"{{impulse_response_filename: {outside}/ir.wav}}}}]}}\nmaster:"),
+        "tracks.chords.effects.0.Convolution.impulse_response_filename": (
+            "      - LowpassFilter: {cutoff_frequency_hz: 3200}",
+            f"      - Convolution: {{impulse_response_filename: {outside}/ir.wav}}",
+        ),
+        "tracks.chords.instrument.soundfont": (
+            "soundfont: FluidR3_GM.sf2, preset: Electric Piano 1",
+            "soundfont: ../../../../../usr/share/sounds/sf2/FluidR3_GM.sf2, preset: Electric Piano 1",
+        ),
+        "tracks.chords.effects.0.VST3.path": (
+            "      - LowpassFilter: {cutoff_frequency_hz: 3200}",
+            f"      - VST3: {{path: {outside}/Evil.vst3}}",
+        ),
+        "overlays.0.effects.0.Convolution.impulse_response_filename": (
+            "master:",
+            "overlays:\n  - {ambience: rain, gain_db: -30, effects: [{Convolution: "
+            f"{{impulse_response_filename: {outside}/ir.wav}}}}]}}\nmaster:",
+        ),
     }
     (outside / "Evil.vst3").mkdir(exist_ok=True)
     for field, (old, new) in cases.items():
@@ -226,10 +272,13 @@ def test_model_weights_stay_in_the_model_folder(tmp_path):
     model = tmp_path / "m"
     shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "lofi-melody", model)
     meta = json.loads((model / "model.json").read_text())
-    for bad, words in [({"weights": {**meta["weights"], "file": "../../../etc/passwd"}}, "plain file name"),
-                       ({"weights": {**meta["weights"], "file": "/etc/passwd"}}, "plain file name"),
-                       ({"vocab": {"melody": {**meta["vocab"]["melody"], "tables": "oops"}}}, "vocab.melody.tables"),
-                       ({"vocab": [1, 2]}, "vocab"), ({"kind": 3}, "kind")]:
+    for bad, words in [
+        ({"weights": {**meta["weights"], "file": "../../../etc/passwd"}}, "plain file name"),
+        ({"weights": {**meta["weights"], "file": "/etc/passwd"}}, "plain file name"),
+        ({"vocab": {"melody": {**meta["vocab"]["melody"], "tables": "oops"}}}, "vocab.melody.tables"),
+        ({"vocab": [1, 2]}, "vocab"),
+        ({"kind": 3}, "kind"),
+    ]:
         (model / "model.json").write_text(json.dumps({**meta, **bad}))
         with pytest.raises(LofictlError, match=words) as err:
             read_meta(model)
@@ -239,18 +288,19 @@ def test_model_weights_stay_in_the_model_folder(tmp_path):
 # --- external plugins -------------------------------------------------------------------------------
 
 
-def test_plugins_load_only_from_allowed_places_and_never_while_validating(write_recipe, project, tmp_path,
-                                                                         monkeypatch):
+def test_plugins_load_only_from_allowed_places_and_never_while_validating(write_recipe, project, tmp_path, monkeypatch):
     import pedalboard
 
     bundle = project / "plugins" / "Fake.vst3"
     (bundle / "Contents").mkdir(parents=True)
     (bundle / "Contents" / "binary").write_bytes(b"not native code")
     loads = []
-    monkeypatch.setattr(pedalboard, "load_plugin", lambda *a, **k: loads.append(a) or (_ for _ in ()).throw(
-        ImportError("not a plugin")))
-    path = write_recipe(TINY.replace("      - LowpassFilter: {cutoff_frequency_hz: 3200}",
-                                     "      - VST3: {path: plugins/Fake.vst3}"))
+    monkeypatch.setattr(
+        pedalboard, "load_plugin", lambda *a, **k: loads.append(a) or (_ for _ in ()).throw(ImportError("not a plugin"))
+    )
+    path = write_recipe(
+        TINY.replace("      - LowpassFilter: {cutoff_frequency_hz: 3200}", "      - VST3: {path: plugins/Fake.vst3}")
+    )
     plan = b.prepare(load_recipe(path), deep=True)  # what `lofictl validate` runs
     assert loads == [] and plan.chain_files["tracks.chords"]["tracks.chords.effects.0.VST3.path"] == bundle.resolve()
     with pytest.raises(LofictlError, match="cannot load plugin"):
@@ -259,35 +309,48 @@ def test_plugins_load_only_from_allowed_places_and_never_while_validating(write_
     # outside the project only from a folder the user lists
     elsewhere = tmp_path.parent / f"{tmp_path.name}-plugins"
     shutil.copytree(bundle, elsewhere / "Fake.vst3", dirs_exist_ok=True)
-    path = write_recipe(TINY.replace("      - LowpassFilter: {cutoff_frequency_hz: 3200}",
-                                     f"      - VST3: {{path: {elsewhere}/Fake.vst3}}"))
+    path = write_recipe(
+        TINY.replace(
+            "      - LowpassFilter: {cutoff_frequency_hz: 3200}", f"      - VST3: {{path: {elsewhere}/Fake.vst3}}"
+        )
+    )
     with pytest.raises(LofictlError, match="LOFICTL_PLUGIN_PATH"):
         b.prepare(load_recipe(path))
     monkeypatch.setenv("LOFICTL_PLUGIN_PATH", str(elsewhere))
     assert b.prepare(load_recipe(path)).chain_files["tracks.chords"]
-    not_a_plugin = write_recipe(TINY.replace("      - LowpassFilter: {cutoff_frequency_hz: 3200}",
-                                             "      - VST3: {path: recipes/test_loop.yaml}"))
+    not_a_plugin = write_recipe(
+        TINY.replace(
+            "      - LowpassFilter: {cutoff_frequency_hz: 3200}", "      - VST3: {path: recipes/test_loop.yaml}"
+        )
+    )
     with pytest.raises(LofictlError, match="is not a .vst3 plugin"):
         b.prepare(load_recipe(not_a_plugin))
 
 
 # --- odd input: one clear line, exit 2 ---------------------------------------------------------------
 
-BOMB = "a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
-    f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+BOMB = (
+    "a: &a ["
+    + ",".join(['"lol"'] * 9)
+    + "]\n"
+    + "".join(f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+)
 
 
-@pytest.mark.parametrize("text,words", [
-    (BOMB, "expands to more than"),
-    ("a: " + "[" * 10000 + "]" * 10000, "nested more than"),
-    ("a: " + "{b: " * 10000 + "}" * 10000, "nested more than"),
-    ("? [a, b]\n: 1\n", "a key must be a plain name"),
-    ("{[1]: x}\n", "a key must be a plain name"),
-    ("a: &a [*a]\n", "refers to the value it is part of"),
-    ("title: x\0\n", "NUL"),
-    ("".join(" " * i + "- \n" for i in range(400)), "nested"),
-    ("seed: " + "9" * 5000 + "\n", "a value cannot be read"),  # found by scripts/adversarial.py
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        (BOMB, "expands to more than"),
+        ("a: " + "[" * 10000 + "]" * 10000, "nested more than"),
+        ("a: " + "{b: " * 10000 + "}" * 10000, "nested more than"),
+        ("? [a, b]\n: 1\n", "a key must be a plain name"),
+        ("{[1]: x}\n", "a key must be a plain name"),
+        ("a: &a [*a]\n", "refers to the value it is part of"),
+        ("title: x\0\n", "NUL"),
+        ("".join(" " * i + "- \n" for i in range(400)), "nested"),
+        ("seed: " + "9" * 5000 + "\n", "a value cannot be read"),  # found by scripts/adversarial.py
+    ],
+)
 def test_hostile_yaml_is_refused_quickly(text, words):
     started = time.perf_counter()
     with pytest.raises(LofictlError, match=words) as err:
@@ -296,13 +359,20 @@ def test_hostile_yaml_is_refused_quickly(text, words):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("change,field", [
-    (("length: 1 bar", "length: 10h"), "length"),
-    (("length: 1 bar", "sections: [{name: a, bars: 10000}, {name: b, bars: 10000}, {name: c, bars: 10000}]"),
-     "sections"),
-    (("      - LowpassFilter: {cutoff_frequency_hz: 3200}", "      - Gain: {gain_db: 1000}"),
-     "tracks.chords.effects.0.Gain.gain_db"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        (("length: 1 bar", "length: 10h"), "length"),
+        (
+            ("length: 1 bar", "sections: [{name: a, bars: 10000}, {name: b, bars: 10000}, {name: c, bars: 10000}]"),
+            "sections",
+        ),
+        (
+            ("      - LowpassFilter: {cutoff_frequency_hz: 3200}", "      - Gain: {gain_db: 1000}"),
+            "tracks.chords.effects.0.Gain.gain_db",
+        ),
+    ],
+)
 def test_limits_hold_whatever_way_they_are_reached(write_recipe, change, field):
     with pytest.raises(LofictlError) as err:
         b.prepare(load_recipe(write_recipe(TINY.replace(*change))))
@@ -312,16 +382,23 @@ def test_limits_hold_whatever_way_they_are_reached(write_recipe, change, field):
 def test_every_float_plugin_parameter_has_a_sane_range():
     from lofictl.sound import effects
 
-    missing = [(name, p.name) for name in effects.plugin_classes() for p in effects.plugin_params(name).values()
-               if p.kind == "float" and (effects.RANGES.get((name, p.name)) is None
-                                         or None in effects.RANGES[(name, p.name)][:2])]
+    missing = [
+        (name, p.name)
+        for name in effects.plugin_classes()
+        for p in effects.plugin_params(name).values()
+        if p.kind == "float"
+        and (effects.RANGES.get((name, p.name)) is None or None in effects.RANGES[(name, p.name)][:2])
+    ]
     assert not missing, f"give these a range in effects.RANGES: {missing}"
 
 
 def test_a_runaway_chain_is_named_not_a_traceback(write_recipe, project):
     chain = "[" + ", ".join(["{Gain: {gain_db: 48}}"] * 17) + "]"  # each allowed; together past float32
-    path = write_recipe(TINY.replace("      - LowpassFilter: {cutoff_frequency_hz: 3200}\n", "")
-                        .replace("    effects:\n", f"    effects: {chain}\n"))
+    path = write_recipe(
+        TINY.replace("      - LowpassFilter: {cutoff_frequency_hz: 3200}\n", "").replace(
+            "    effects:\n", f"    effects: {chain}\n"
+        )
+    )
     with pytest.raises(LofictlError, match="NaN or infinite") as err:
         b.build_recipe(load_recipe(path), quiet=True)
     assert err.value.field == "tracks.chords.effects" and err.value.line
@@ -344,9 +421,13 @@ def test_odd_values_through_the_cli(write_recipe, project):
     path = write_recipe(TINY)
     from lofictl.build.verify import diff_recipe, verify_recipe
 
-    for damaged in ('{"lofictl_lock": 1, "stages": [1, 2]}', "[1]", "{",
-                    '{"lofictl_lock": 1, "stages": {"mix": {"key": 1, "inputs": {}}}}',
-                    '{"lofictl_lock": 1, "outputs": {"a.wav": {"sha256": null}}}'):
+    for damaged in (
+        '{"lofictl_lock": 1, "stages": [1, 2]}',
+        "[1]",
+        "{",
+        '{"lofictl_lock": 1, "stages": {"mix": {"key": 1, "inputs": {}}}}',
+        '{"lofictl_lock": 1, "outputs": {"a.wav": {"sha256": null}}}',
+    ):
         path.with_name("test_loop.lock.json").write_text(damaged)
         for command in (diff_recipe, verify_recipe):
             with pytest.raises(LofictlError, match="lock") as err:
@@ -362,8 +443,10 @@ def test_model_errors_point_at_the_line_naming_the_model(write_recipe, project):
     meta["config"] = {"nonsense": 1}  # passes the quick check; fails when the sampler is built
     (project / "models" / "bad" / "model.json").write_text(json.dumps(meta))
     text = TINY + "  melody:\n    part: melody\n    generate: {model: models/bad}\n"
-    text = text.replace("master:\n  loudness_lufs: -16\noutput: {formats: [wav]}\n", "") + \
-        "master:\n  loudness_lufs: -16\n"
+    text = (
+        text.replace("master:\n  loudness_lufs: -16\noutput: {formats: [wav]}\n", "")
+        + "master:\n  loudness_lufs: -16\n"
+    )
     path = write_recipe(text)
     line = next(i for i, row in enumerate(path.read_text().splitlines(), 1) if "models/bad" in row)
     with pytest.raises(LofictlError) as err:
@@ -375,11 +458,17 @@ def test_model_errors_point_at_the_line_naming_the_model(write_recipe, project):
 
 
 def test_hostile_recipe_names_build_inside_build(project):
-    titles = {"...yaml": "Rain 🌧️ [/] night", "..yaml": "Dots", "[red]夜 🌧.yaml": "Rain 🌧️ [/] night",
-              "-rf.yaml": "x", "L" * 240 + ".yaml": "long"}  # a long name leaves room for the hidden temp names
+    titles = {
+        "...yaml": "Rain 🌧️ [/] night",
+        "..yaml": "Dots",
+        "[red]夜 🌧.yaml": "Rain 🌧️ [/] night",
+        "-rf.yaml": "x",
+        "L" * 240 + ".yaml": "long",
+    }  # a long name leaves room for the hidden temp names
     for file_name, title in titles.items():
-        (project / "recipes" / file_name).write_text(textwrap.dedent(TINY).replace("title: Test Loop",
-                                                                                  f"title: '{title}'"))
+        (project / "recipes" / file_name).write_text(
+            textwrap.dedent(TINY).replace("title: Test Loop", f"title: '{title}'")
+        )
     before = tree(project / "recipes")
     result = cli("build", "-q", "--midi-only", *sorted((project / "recipes").glob("*.yaml")), cwd=project)
     assert result.returncode == 0, result.stderr
@@ -415,8 +504,9 @@ def test_an_output_folder_that_is_not_the_builds_changes_nothing(write_recipe, p
     if output in ("/", "~"):
         out_dir = Path(output).expanduser()
     else:
-        path.write_text(path.read_text().replace("output: {formats: [wav]}",
-                                                 f"output: {{formats: [wav], dir: '{output}'}}"))
+        path.write_text(
+            path.read_text().replace("output: {formats: [wav]}", f"output: {{formats: [wav], dir: '{output}'}}")
+        )
     before = tree(project)
     if output == ".":  # once through the CLI: one line, exit 2
         one_clear_line(cli("build", "-q", "--midi-only", path, cwd=project))
@@ -441,10 +531,13 @@ def test_a_full_disk_and_a_read_only_recipes_folder_keep_outputs_and_lock(write_
     lofictl = f"{sys.executable} -m lofictl"
     # a small real tmpfs: the MIDI-only build fits, the full one does not
     (project / "small").mkdir()
-    result = _unshare(f"mount -t tmpfs -o size=400k tmpfs small && {lofictl} build -q --midi-only {path} "
-                      f"--out small/song && sha256sum small/song/midi/*.mid > before.txt && "
-                      f"{lofictl} build -q {path} --out small/song; echo rc=$?; "
-                      f"sha256sum small/song/midi/*.mid > after.txt; ls -a small > listing.txt", project)
+    result = _unshare(
+        f"mount -t tmpfs -o size=400k tmpfs small && {lofictl} build -q --midi-only {path} "
+        f"--out small/song && sha256sum small/song/midi/*.mid > before.txt && "
+        f"{lofictl} build -q {path} --out small/song; echo rc=$?; "
+        f"sha256sum small/song/midi/*.mid > after.txt; ls -a small > listing.txt",
+        project,
+    )
     assert "rc=2" in result.stdout, result.stdout + result.stderr
     assert "no space left on the device" in result.stderr and "Traceback" not in result.stderr
     assert (project / "before.txt").read_text() == (project / "after.txt").read_text()
@@ -452,14 +545,18 @@ def test_a_full_disk_and_a_read_only_recipes_folder_keep_outputs_and_lock(write_
     # a read-only recipes folder: the lock cannot be written, so the outputs are not swapped either
     assert cli("build", "-q", "--midi-only", path, cwd=project).returncode == 0
     before, lock = tree(project / "build"), path.with_name("test_loop.lock.json").read_bytes()
-    result = _unshare(f"mount --bind recipes recipes && mount -o remount,ro,bind recipes && "
-                      f"{lofictl} build -q --midi-only {path} --set tempo=100; echo rc=$?", project)
+    result = _unshare(
+        f"mount --bind recipes recipes && mount -o remount,ro,bind recipes && "
+        f"{lofictl} build -q --midi-only {path} --set tempo=100; echo rc=$?",
+        project,
+    )
     assert "rc=2" in result.stdout and "cannot write the lock file" in result.stderr, result.stdout + result.stderr
     assert tree(project / "build") == before and path.with_name("test_loop.lock.json").read_bytes() == lock
     # a mount point as the output folder: refused before anything is made
     (project / "mnt").mkdir()
-    result = _unshare(f"mount -t tmpfs tmpfs mnt && {lofictl} build -q --midi-only {path} --out mnt; echo rc=$?",
-                      project)
+    result = _unshare(
+        f"mount -t tmpfs tmpfs mnt && {lofictl} build -q --midi-only {path} --out mnt; echo rc=$?", project
+    )
     assert "rc=2" in result.stdout and "is a mount point" in result.stderr
 
 
@@ -477,9 +574,11 @@ def test_a_hand_edited_stem_with_the_same_size_and_mtime_is_not_up_to_date(write
 
 
 def test_a_silent_master_is_summed_up_in_words(write_recipe, project):
-    text = TINY.replace("    part: chords\n", "    part: chords\n    mute: true\n") \
-        .replace("    part: bass\n", "    part: bass\n    mute: true\n") \
+    text = (
+        TINY.replace("    part: chords\n", "    part: chords\n    mute: true\n")
+        .replace("    part: bass\n", "    part: bass\n    mute: true\n")
         .replace("    part: drums\n", "    part: drums\n    mute: true\n")
+    )
     from lofictl import cli as cli_module
 
     result = b.build_recipe(load_recipe(write_recipe(text)), quiet=True)
@@ -500,9 +599,25 @@ def test_ctrl_c_at_random_moments_stops_cleanly(write_recipe, project):
     rng = random.Random(20261202)
     codes = []
     for attempt in range(3):
-        process = subprocess.Popen([sys.executable, "-m", "lofictl", "build", "-q", "--jobs", "2", "--no-cache",
-                                    str(path), "--set", f"seed={attempt + 100}"], cwd=project,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lofictl",
+                "build",
+                "-q",
+                "--jobs",
+                "2",
+                "--no-cache",
+                str(path),
+                "--set",
+                f"seed={attempt + 100}",
+            ],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(rng.uniform(1.0, 8.0))
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=240)

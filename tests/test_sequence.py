@@ -33,17 +33,23 @@ def test_sequence_is_exact_between_fades_and_fades_on_bar_lines(tmp_path):
     a, audio_a = _clip(tmp_path, "a", 6, 1000, 500, 1)
     b, audio_b = _clip(tmp_path, "b", 5, 800, 400, 2)
     starts = []
-    mix = np.concatenate(list(iter_sequence([a, b], crossfade_bars=2, block_size=333,
-                                            on_start=lambda c, s, air: starts.append((c.label, s, air)))), axis=1)
+    mix = np.concatenate(
+        list(
+            iter_sequence(
+                [a, b], crossfade_bars=2, block_size=333, on_start=lambda c, s, air: starts.append((c.label, s, air))
+            )
+        ),
+        axis=1,
+    )
     fade_at = 4 * 1000  # a's bar 4 of 6
     assert starts == [("a", 0, 0), ("b", fade_at, fade_at + 1000)]
     assert np.array_equal(mix[:, :fade_at], audio_a[:, :fade_at])  # a untouched before its fade
     length = 2000  # a's last two bars
     out_gain, in_gain = equal_power(0, length, length)
-    expected = audio_a[:, fade_at:fade_at + length] * out_gain + audio_b[:, :length] * in_gain
-    assert np.array_equal(mix[:, fade_at:fade_at + length], expected)
+    expected = audio_a[:, fade_at : fade_at + length] * out_gain + audio_b[:, :length] * in_gain
+    assert np.array_equal(mix[:, fade_at : fade_at + length], expected)
     # after the fade, b alone, to the end of its tail (the last clip plays out)
-    assert np.array_equal(mix[:, fade_at + length:], audio_b[:, length:])
+    assert np.array_equal(mix[:, fade_at + length :], audio_b[:, length:])
     assert mix.shape[1] == fade_at + audio_b.shape[1]
 
 
@@ -81,11 +87,33 @@ def test_skip_is_refused_while_fading_and_for_another_track(tmp_path):
     from lofictl.radio.producer import ReadyTrack, WorkFolder
 
     clips = [_clip(tmp_path, f"t{i}", 6, 500, 200, i)[0] for i in range(4)]
-    tracks = [ReadyTrack(number=i, name=f"t-{i}", title=f"T{i}", recipe="t.yaml", seed=i, key="A minor",
-                         camelot="8A", tempo=120.0, time_signature="4/4", bars=6, bar_frames=500.0,
-                         frames=clips[i].frames, sample_rate=RATE, duration_s=1.0, folder=str(tmp_path),
-                         master=str(clips[i].path), pianoroll="", loudness_lufs=None, true_peak_dbtp=None,
-                         build_s=1.0, patterns={}, presets={}) for i in range(4)]
+    tracks = [
+        ReadyTrack(
+            number=i,
+            name=f"t-{i}",
+            title=f"T{i}",
+            recipe="t.yaml",
+            seed=i,
+            key="A minor",
+            camelot="8A",
+            tempo=120.0,
+            time_signature="4/4",
+            bars=6,
+            bar_frames=500.0,
+            frames=clips[i].frames,
+            sample_rate=RATE,
+            duration_s=1.0,
+            folder=str(tmp_path),
+            master=str(clips[i].path),
+            pianoroll="",
+            loudness_lufs=None,
+            true_peak_dbtp=None,
+            build_s=1.0,
+            patterns={},
+            presets={},
+        )
+        for i in range(4)
+    ]
     queue = list(tracks)
     work = WorkFolder(tmp_path / "work", 2)
     air = Air(lambda: queue.pop(0) if queue else None, lambda: bool(queue), work, clips[0], 1, RATE)

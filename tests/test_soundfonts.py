@@ -25,11 +25,14 @@ def gm() -> Path:
 
 def tiny_sf2(presets: list[tuple[str, int, int]]) -> bytes:
     """A RIFF sfbk file holding only INFO, an empty sdta and a pdta with preset headers."""
+
     def chunk(chunk_id: bytes, payload: bytes) -> bytes:
         return chunk_id + struct.pack("<I", len(payload)) + payload + b"\0" * (len(payload) & 1)
 
-    records = b"".join(struct.pack("<20sHHHIII", name.encode(), program, bank, i, 0, 0, 0)
-                       for i, (name, bank, program) in enumerate(presets + [("EOP", 0, 0)]))
+    records = b"".join(
+        struct.pack("<20sHHHIII", name.encode(), program, bank, i, 0, 0, 0)
+        for i, (name, bank, program) in enumerate(presets + [("EOP", 0, 0)])
+    )
     info = chunk(b"LIST", b"INFO" + chunk(b"ifil", struct.pack("<HH", 2, 1)) + chunk(b"INAM", b"tiny\0"))
     sdta = chunk(b"LIST", b"sdta" + chunk(b"smpl", b"\0" * 7))  # odd size: exercises padding
     pdta = chunk(b"LIST", b"pdta" + chunk(b"phdr", records) + chunk(b"pbag", b"\0" * 4))
@@ -44,14 +47,17 @@ def test_gm_presets_include_the_recipe_instruments(gm):
     assert presets == sorted(presets)
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("Electric Piano 1", (0, 4)),  # the GM name; FluidR3_GM calls program 4 "Rhodes EP"
-    ("Vibraphone", (0, 11)),
-    ("acoustic-bass", (0, 32)),   # case and punctuation do not matter
-    ("ACOUSTIC BASS", (0, 32)),
-    ("Rhodes EP", (0, 4)),        # the SoundFont's own name
-    ("Drums", (128, 0)),          # the GM kit
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("Electric Piano 1", (0, 4)),  # the GM name; FluidR3_GM calls program 4 "Rhodes EP"
+        ("Vibraphone", (0, 11)),
+        ("acoustic-bass", (0, 32)),  # case and punctuation do not matter
+        ("ACOUSTIC BASS", (0, 32)),
+        ("Rhodes EP", (0, 4)),  # the SoundFont's own name
+        ("Drums", (128, 0)),  # the GM kit
+    ],
+)
 def test_resolve_by_name(gm, name, expected):
     preset = resolve_preset(gm, name)
     assert (preset.bank, preset.program) == expected
@@ -76,13 +82,13 @@ def test_unknown_preset_suggests_close_names(gm):
 def test_parses_a_hand_made_soundfont(tmp_path):
     path = tmp_path / "tiny.sf2"
     path.write_bytes(tiny_sf2([("Lo Keys", 0, 5), ("Kit", 128, 0), ("A Name Of Twenty Char", 1, 2)]))
-    assert list_presets(path) == [Preset(0, 5, "Lo Keys"), Preset(1, 2, "A Name Of Twenty Cha"),
-                                  Preset(128, 0, "Kit")]
+    assert list_presets(path) == [Preset(0, 5, "Lo Keys"), Preset(1, 2, "A Name Of Twenty Cha"), Preset(128, 0, "Kit")]
     assert resolve_preset(path, "lo keys") == Preset(0, 5, "Lo Keys")
 
 
-@pytest.mark.parametrize("content", [b"", b"hello, I am a text file\n", b"RIFF\x04\0\0\0WAVE",
-                                     b"RIFF\x10\0\0\0sfbkLIST\x04\0\0\0INFO"])
+@pytest.mark.parametrize(
+    "content", [b"", b"hello, I am a text file\n", b"RIFF\x04\0\0\0WAVE", b"RIFF\x10\0\0\0sfbkLIST\x04\0\0\0INFO"]
+)
 def test_a_file_that_is_not_a_soundfont_is_named_in_the_error(tmp_path, content):
     path = tmp_path / "notes.sf2"
     path.write_bytes(content)
@@ -97,8 +103,7 @@ def test_search_path_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     recipe_dir = tmp_path / "project" / "recipes"
     folders = search_path(recipe_dir)
-    expected_prefix = [recipe_dir, recipe_dir / "sf2", tmp_path / "project" / "sf2", tmp_path / "sf2",
-                       extra_a, extra_b]
+    expected_prefix = [recipe_dir, recipe_dir / "sf2", tmp_path / "project" / "sf2", tmp_path / "sf2", extra_a, extra_b]
     assert [Path(f) for f in folders[:6]] == expected_prefix
     assert Path("/usr/share/sounds/sf2") in folders
 
@@ -147,7 +152,8 @@ def test_the_example_recipes_kits_are_found_and_play(name):
     kit = default_kit(path)
     pieces = ("kick", "snare", "stick", "hat", "open-hat", "ride")
     notes = tuple(Note(i * 1.0, 0.125, KIT[piece], 100) for i, piece in enumerate(pieces))
-    audio = render_track(Track("drums", "drums", notes, is_drums=True, channel=DRUM_CHANNEL), 0.5, path, kit,
-                         22050, len(pieces) * 11025)
+    audio = render_track(
+        Track("drums", "drums", notes, is_drums=True, channel=DRUM_CHANNEL), 0.5, path, kit, 22050, len(pieces) * 11025
+    )
     for i, piece in enumerate(pieces):  # every hit, in its own half second, well above silence
-        assert np.abs(audio[:, i * 11025:(i + 1) * 11025]).max() > 10 ** (-30 / 20), piece
+        assert np.abs(audio[:, i * 11025 : (i + 1) * 11025]).max() > 10 ** (-30 / 20), piece

@@ -26,9 +26,16 @@ from lofictl.safety import fingerprints  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "data" / "stage_golden.json"
 # What depends on what: a stage re-runs only if it, or one of these upstream stages, changed.
-UPSTREAM = {"compose": set(), "midi": {"compose"}, "stem": {"compose"}, "dry": {"compose"},
-            "overlays": {"compose"}, "bus": {"stem"}, "mix": {"stem", "overlays", "bus"},
-            "export": {"mix", "stem", "dry", "overlays", "bus", "compose"}}
+UPSTREAM = {
+    "compose": set(),
+    "midi": {"compose"},
+    "stem": {"compose"},
+    "dry": {"compose"},
+    "overlays": {"compose"},
+    "bus": {"stem"},
+    "mix": {"stem", "overlays", "bus"},
+    "export": {"mix", "stem", "dry", "overlays", "bus", "compose"},
+}
 
 
 def _kind(name: str) -> str:
@@ -39,8 +46,7 @@ def golden_record(lock: dict) -> dict:
     record = {}
     for name, stage in sorted(lock["stages"].items()):
         libraries = {k: v for k, v in stage["inputs"].items() if k.startswith("library.")}
-        record[name] = {"version": stage["inputs"]["code.version"], "libraries": libraries,
-                        "outputs": stage["outputs"]}
+        record[name] = {"version": stage["inputs"]["code.version"], "libraries": libraries, "outputs": stage["outputs"]}
     return record
 
 
@@ -62,14 +68,17 @@ def test_a_changed_output_needs_a_version_bump(tmp_path):
     current = golden_record(lock)
     assert {_kind(n) for n in current} == set(STAGE_TYPES), "the fixture must run every kind of stage"
     compared, problems = 0, []
-    changed = {_kind(name) for name, now in current.items()
-               if name in golden and golden[name]["outputs"] != now["outputs"]}
+    changed = {
+        _kind(name) for name, now in current.items() if name in golden and golden[name]["outputs"] != now["outputs"]
+    }
     for name, now in current.items():
         then = golden.get(name)
         constant = f"STAGE_VERSIONS[{_kind(name)!r}] in lofictl/safety/fingerprints.py"
         if then is None or then["version"] != now["version"]:
-            problems.append(f"{name}: {constant} is {now['version']}, the golden file has "
-                            f"{then and then['version']}: refresh it with `python {Path(__file__).name} --update`")
+            problems.append(
+                f"{name}: {constant} is {now['version']}, the golden file has "
+                f"{then and then['version']}: refresh it with `python {Path(__file__).name} --update`"
+            )
             continue
         if then["libraries"] != now["libraries"]:
             continue  # made by other library versions: bytes may differ for reasons of theirs
@@ -77,8 +86,10 @@ def test_a_changed_output_needs_a_version_bump(tmp_path):
         if UPSTREAM[_kind(name)] & changed:
             continue  # what it was given changed, so its output may: its own code is not the cause
         if then["outputs"] != now["outputs"]:
-            problems.append(f"{name}: its output changed but {constant} is still {now['version']}: bump it "
-                            f"(then refresh the golden file with `python {Path(__file__).name} --update`)")
+            problems.append(
+                f"{name}: its output changed but {constant} is still {now['version']}: bump it "
+                f"(then refresh the golden file with `python {Path(__file__).name} --update`)"
+            )
     assert not problems, "\n".join(problems)
     print(f"{compared} of {len(current)} stages compared with the golden file")
 
@@ -125,8 +136,11 @@ def test_a_version_bump_reruns_that_stage_and_what_follows(built, kind, monkeypa
     assert said and all(any("its code (version" in c for c in s["changed"]) for s in said)
     result = _build(path, write_lock=False)
     _check_reruns(result, {kind}, before)
-    assert all(result.lock["stages"][n]["inputs"]["code.version"] == fingerprints.STAGE_VERSIONS[kind]
-               for n in result.lock["stages"] if _kind(n) == kind)
+    assert all(
+        result.lock["stages"][n]["inputs"]["code.version"] == fingerprints.STAGE_VERSIONS[kind]
+        for n in result.lock["stages"]
+        if _kind(n) == kind
+    )
     assert any("its code changed (version" in reason for reason in result.reasons)
 
 
@@ -140,11 +154,14 @@ def _edit_same_size_and_mtime(path: Path, write) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-@pytest.mark.parametrize("which,kinds", [
-    ("ir/room.wav", {"stem"}),  # a Convolution impulse response: only the stem that reads it
-    ("clips/riff.mid", {"compose"}),
-    ("effects/drops.wav", {"overlays"}),
-])
+@pytest.mark.parametrize(
+    "which,kinds",
+    [
+        ("ir/room.wav", {"stem"}),  # a Convolution impulse response: only the stem that reads it
+        ("clips/riff.mid", {"compose"}),
+        ("effects/drops.wav", {"overlays"}),
+    ],
+)
 def test_an_edited_input_file_reruns_the_stages_that_read_it(tmp_path, which, kinds):
     path = make_project(tmp_path, melody=False)
     before = _build(path).lock
@@ -157,8 +174,10 @@ def test_an_edited_input_file_reruns_the_stages_that_read_it(tmp_path, which, ki
     _check_reruns(result, kinds, before)
     if which.startswith("ir/"):
         assert result.ran[0] == "stem:chords" and not any(n.startswith("stem:keys") for n in result.ran)
-        assert result.lock["effect_files"]["tracks.chords.effects.0.Convolution.impulse_response_filename"][
-            "sha256"] != before["effect_files"]["tracks.chords.effects.0.Convolution.impulse_response_filename"]["sha256"]
+        assert (
+            result.lock["effect_files"]["tracks.chords.effects.0.Convolution.impulse_response_filename"]["sha256"]
+            != before["effect_files"]["tracks.chords.effects.0.Convolution.impulse_response_filename"]["sha256"]
+        )
 
 
 def test_verify_names_a_version_bump_as_the_cause(built, monkeypatch):
@@ -168,8 +187,10 @@ def test_verify_names_a_version_bump_as_the_cause(built, monkeypatch):
     monkeypatch.setitem(fingerprints.STAGE_VERSIONS, "export", export + 1)
     report = verify_recipe(path)
     assert not report["identical"]
-    assert any(f"the code of stage export changed (version {export} in the lock, {export + 1} here)" in c
-               for c in report["likely_causes"]), report["likely_causes"]
+    assert any(
+        f"the code of stage export changed (version {export} in the lock, {export + 1} here)" in c
+        for c in report["likely_causes"]
+    ), report["likely_causes"]
 
 
 def test_an_edited_source_file_misses_the_cache_but_not_the_lock(built, monkeypatch):
@@ -178,13 +199,19 @@ def test_an_edited_source_file_misses_the_cache_but_not_the_lock(built, monkeypa
     path, before = built
     stem_files = fingerprints.closure(fingerprints.STAGE_MODULES["stem"])
     assert fingerprints.module_file("lofictl.sound.render") in stem_files
-    assert fingerprints.module_file("lofictl.sound.render") not in fingerprints.closure(fingerprints.STAGE_MODULES["compose"])
+    assert fingerprints.module_file("lofictl.sound.render") not in fingerprints.closure(
+        fingerprints.STAGE_MODULES["compose"]
+    )
     digests = {stage: fingerprints.source_digest(stage) for stage in fingerprints.STAGE_VERSIONS}
-    edited = {stage for stage in digests if fingerprints.module_file("lofictl.export.daw")
-              in fingerprints.closure(fingerprints.STAGE_MODULES[stage])}
+    edited = {
+        stage
+        for stage in digests
+        if fingerprints.module_file("lofictl.export.daw") in fingerprints.closure(fingerprints.STAGE_MODULES[stage])
+    }
     assert edited == {"export"}
-    monkeypatch.setattr(fingerprints, "source_digest",
-                        lambda stage: digests[stage] + ("-edited" if stage in edited else ""))
+    monkeypatch.setattr(
+        fingerprints, "source_digest", lambda stage: digests[stage] + ("-edited" if stage in edited else "")
+    )
     result = _build(path, write_lock=False)
     assert {_kind(n) for n in result.ran} == {"export"}
     assert all(result.lock["stages"][n]["key"] == before["stages"][n]["key"] for n in before["stages"])

@@ -15,20 +15,36 @@ from lofictl.sound.soundfonts import find_soundfont, resolve_preset
 SR = 44100
 SPB = 0.5  # 120 bpm
 N = 9 * SR + 123  # not a multiple of any block size used below
-CHORDS = Track("chords", "chords", tuple(
-    Note(bar * 4.0, 3.0, pitch, 100)  # a beat of silence each bar: IIR state decays to denormals
-    for bar, chord in enumerate([[50, 53, 57, 60], [55, 59, 62, 65], [48, 52, 55, 59], [57, 60, 64, 67]])
-    for pitch in chord))
-DRUMS = Track("drums", "drums", tuple(
-    Note(beat * 0.5, 0.25, pitch, 110)
-    for beat in range(32) for pitch in ([36] if beat % 4 == 0 else [38] if beat % 4 == 2 else []) + [42]),
-    is_drums=True, channel=9)
-CHORD_CHAIN = [{"LowpassFilter": {"cutoff_frequency_hz": 3200}},
-               {"Chorus": {"rate_hz": 0.6, "depth": 0.2, "mix": 0.3}},
-               {"Compressor": {"threshold_db": -18, "ratio": 2.5}}]
+CHORDS = Track(
+    "chords",
+    "chords",
+    tuple(
+        Note(bar * 4.0, 3.0, pitch, 100)  # a beat of silence each bar: IIR state decays to denormals
+        for bar, chord in enumerate([[50, 53, 57, 60], [55, 59, 62, 65], [48, 52, 55, 59], [57, 60, 64, 67]])
+        for pitch in chord
+    ),
+)
+DRUMS = Track(
+    "drums",
+    "drums",
+    tuple(
+        Note(beat * 0.5, 0.25, pitch, 110)
+        for beat in range(32)
+        for pitch in ([36] if beat % 4 == 0 else [38] if beat % 4 == 2 else []) + [42]
+    ),
+    is_drums=True,
+    channel=9,
+)
+CHORD_CHAIN = [
+    {"LowpassFilter": {"cutoff_frequency_hz": 3200}},
+    {"Chorus": {"rate_hz": 0.6, "depth": 0.2, "mix": 0.3}},
+    {"Compressor": {"threshold_db": -18, "ratio": 2.5}},
+]
 DRUM_CHAIN = [{"HighpassFilter": {"cutoff_frequency_hz": 40}}, {"Bitcrush": {"bit_depth": 10}}]
-MASTER_CHAIN = [{"LowShelfFilter": {"cutoff_frequency_hz": 120, "gain_db": 1.5, "q": 0.7}},
-                {"Compressor": {"threshold_db": -18, "ratio": 2.5}}]
+MASTER_CHAIN = [
+    {"LowShelfFilter": {"cutoff_frequency_hz": 120, "gain_db": 1.5, "q": 0.7}},
+    {"Compressor": {"threshold_db": -18, "ratio": 2.5}},
+]
 INFO = {"INAM": "Stream Test", "ICMT": "{}"}
 
 
@@ -43,13 +59,14 @@ def stems(gm, tmp_path_factory):
     folder = tmp_path_factory.mktemp("stems")
     keys, kit = resolve_preset(gm, "Electric Piano 1"), resolve_preset(gm, bank=128, program=0)
     out = {}
-    for name, track, preset, chain, gain_db, pan in (("chords", CHORDS, keys, CHORD_CHAIN, -3.0, -0.2),
-                                                     ("drums", DRUMS, kit, DRUM_CHAIN, 2.0, 0.1)):
+    for name, track, preset, chain, gain_db, pan in (
+        ("chords", CHORDS, keys, CHORD_CHAIN, -3.0, -0.2),
+        ("drums", DRUMS, kit, DRUM_CHAIN, 2.0, 0.1),
+    ):
         audio = effects.apply_chain(render.render_track(track, SPB, gm, preset, SR, N), SR, chain)
         audio = mix.apply_gain_pan(audio, gain_db, pan)
         audio_io.write_wav(folder / f"{name}-whole.wav", audio, SR, info=INFO)
-        stream.render_stem_to_wav(track, SPB, gm, preset, SR, N, chain, gain_db, pan, folder / f"{name}.wav",
-                                  info=INFO)
+        stream.render_stem_to_wav(track, SPB, gm, preset, SR, N, chain, gain_db, pan, folder / f"{name}.wav", info=INFO)
         out[name] = (audio, folder / f"{name}.wav", (track, preset, chain, gain_db, pan))
     return folder, out
 
@@ -76,8 +93,9 @@ def test_stem_bytes_do_not_depend_on_block_size(gm, stems, tmp_path):
     track, preset, chain, gain_db, pan = made["chords"][2]
     for block_size in (1000, 12_345):
         path = tmp_path / f"chords-{block_size}.wav"
-        stream.render_stem_to_wav(track, SPB, gm, preset, SR, N, chain, gain_db, pan, path,
-                                  block_size=block_size, info=INFO)
+        stream.render_stem_to_wav(
+            track, SPB, gm, preset, SR, N, chain, gain_db, pan, path, block_size=block_size, info=INFO
+        )
         assert path.read_bytes() == (folder / "chords.wav").read_bytes()
 
 
@@ -142,16 +160,16 @@ def test_streaming_loudness_matches_pyloudnorm(stems):
     rng = np.random.default_rng(3)
     noise = (rng.standard_normal((2, 5 * SR)) * 0.05).astype(np.float32)
     gated = noise.copy()
-    gated[:, SR:3 * SR] *= 0.01  # quiet middle: the relative gate drops it
-    for audio in (music, noise, gated, music[:, :int(0.4 * SR) + 1]):
+    gated[:, SR : 3 * SR] *= 0.01  # quiet middle: the relative gate drops it
+    for audio in (music, noise, gated, music[:, : int(0.4 * SR) + 1]):
         expected = pyloudnorm.Meter(SR).integrated_loudness(audio.T.astype(np.float64))
         for block_size in (1, 999, 44_100) if audio.shape[1] < SR else (999, 44_100):
             meter = stream.LoudnessMeter(SR)
             for start in range(0, audio.shape[1], block_size):
-                meter.feed(audio[:, start:start + block_size])
+                meter.feed(audio[:, start : start + block_size])
             assert meter.integrated() == pytest.approx(expected, abs=1e-6)
     short = stream.LoudnessMeter(SR)
-    short.feed(music[:, :int(0.4 * SR)])
+    short.feed(music[:, : int(0.4 * SR)])
     silent = stream.LoudnessMeter(SR)
     silent.feed(np.zeros((2, SR), np.float32))
     assert short.integrated() is None and silent.integrated() is None
@@ -162,7 +180,7 @@ def test_wav_blocks_read_back_as_written(stems):
     audio, path, _ = made["drums"]
     with stream.AudioReader(path) as reader:
         assert (reader.channels, reader.sample_rate, reader.frames) == (2, SR, N)
-        assert np.array_equal(reader.read(N - 10, 100), audio[:, N - 10:])
+        assert np.array_equal(reader.read(N - 10, 100), audio[:, N - 10 :])
         parts = [reader.read(start, 30_000) for start in range(0, N, 30_000)]
     assert np.array_equal(np.concatenate(parts, axis=1), audio)
 
@@ -217,14 +235,19 @@ def test_overlays_equal_render_overlay(write_recipe, project, tmp_path):
 
 
 def test_overlay_effects_stream_or_run_whole_with_the_same_bytes(write_recipe, project, tmp_path):
-    text = OVERLAY_RECIPE.split("overlays:")[0] + """overlays:
+    text = (
+        OVERLAY_RECIPE.split("overlays:")[0]
+        + """overlays:
   - {ambience: rain, gain_db: -18, effects: [{HighpassFilter: {cutoff_frequency_hz: 300}}, {LowpassFilter: {cutoff_frequency_hz: 4000}}]}
   - {ambience: hiss, gain_db: -24, fade_in: 1s, effects: [{Resample: {target_sample_rate: 22050}}]}
 output: {formats: [wav]}
 """
+    )
     n = 3 * SR + 7
-    unfiltered = text.replace("effects: [{HighpassFilter: {cutoff_frequency_hz: 300}}, "
-                              "{LowpassFilter: {cutoff_frequency_hz: 4000}}]", "effects: []")
+    unfiltered = text.replace(
+        "effects: [{HighpassFilter: {cutoff_frequency_hz: 300}}, {LowpassFilter: {cutoff_frequency_hz: 4000}}]",
+        "effects: []",
+    )
     plain = build.render_overlay(build.prepare(load_recipe(write_recipe(unfiltered))), 0, n)
     plan = build.prepare(load_recipe(write_recipe(text)))
     for index in range(2):
@@ -244,8 +267,9 @@ def test_master_chain_that_cannot_stream_runs_whole(stems, tmp_path):
     folder, made = stems
     chain = [{"Compressor": {"threshold_db": -18, "ratio": 2.5}}, {"Resample": {"target_sample_rate": 22050}}]
     reference, expected = _whole_master(made, chain, -14.0, -1.0)
-    stats = stream.mix_to_master_wav([made["chords"][1], made["drums"][1]], SR, chain, -14.0, -1.0,
-                                     tmp_path / "master.wav", block_size=5000)
+    stats = stream.mix_to_master_wav(
+        [made["chords"][1], made["drums"][1]], SR, chain, -14.0, -1.0, tmp_path / "master.wav", block_size=5000
+    )
     assert stats == expected
     assert audio_io.read_audio(tmp_path / "master.wav")[0].tobytes() == reference.tobytes()
 
@@ -254,8 +278,9 @@ def test_stems_of_different_lengths_are_refused(stems, tmp_path):
     folder, made = stems
     audio_io.write_wav(tmp_path / "short.wav", made["drums"][0][:, :SR], SR)
     with pytest.raises(ValueError, match="frames"):
-        stream.mix_to_master_wav([made["chords"][1], tmp_path / "short.wav"], SR, None, -14.0, -1.0,
-                                 tmp_path / "master.wav")
+        stream.mix_to_master_wav(
+            [made["chords"][1], tmp_path / "short.wav"], SR, None, -14.0, -1.0, tmp_path / "master.wav"
+        )
     assert not (tmp_path / "master.wav").exists()
 
 
@@ -271,5 +296,5 @@ def test_send_bus_returns_only_the_wet_signal(tmp_path):
     with stream.AudioReader(tmp_path / "bus.wav") as reader:
         wet = reader.read(0, SR)
     assert wet.shape == click.shape
-    assert np.abs(wet[:, SR // 2:]).max() > 1e-4  # a tail long after the click
+    assert np.abs(wet[:, SR // 2 :]).max() > 1e-4  # a tail long after the click
     assert np.abs(wet[:, 100]).max() < 0.5  # no dry click

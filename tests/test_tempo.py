@@ -19,12 +19,15 @@ from lofictl.export import daw, midi
 from lofictl.recipe.load import load_recipe, parse_recipe_text
 
 DATA = Path(__file__).parent / "data" / "dawproject"
-TEMPOS = SMALL_RECIPE.replace("length: 4 bars\n", """\
+TEMPOS = SMALL_RECIPE.replace(
+    "length: 4 bars\n",
+    """\
 sections:
   - {name: intro, bars: 1, tempo: 60}
   - {name: A, bars: 2, tempo: 120, ramp: true}
   - {name: B, bars: 1}
-""").replace("output: {formats: [wav]}", "output: {formats: [wav], daw: [reaper, dawproject]}")
+""",
+).replace("output: {formats: [wav]}", "output: {formats: [wav], daw: [reaper, dawproject]}")
 
 
 def _recipe(text: str = TEMPOS):
@@ -42,12 +45,17 @@ def test_sections_set_tempos_and_ramps_step_a_beat():
 
 
 def test_a_tempo_holds_until_a_section_changes_it_and_repeats_play_notes_not_tempo():
-    recipe = _recipe(SMALL_RECIPE.replace("length: 4 bars\n", """\
+    recipe = _recipe(
+        SMALL_RECIPE.replace(
+            "length: 4 bars\n",
+            """\
 sections:
   - {name: A, bars: 1}
   - {name: B, bars: 1, tempo: 70}
   - {name: A2, bars: 1, repeat: A}
-"""))
+""",
+        )
+    )
     score = compose(recipe)
     assert score.tempo == 90 and score.tempo_changes == ((4.0, 70.0),)  # A2 stays at 70
 
@@ -94,12 +102,18 @@ def test_audio_follows_the_tempo_map():
 
 def test_drum_humanize_is_in_milliseconds_at_each_sections_tempo():
     # the same 12 ms spread is twice as many beats at 120 BPM as at 60
-    text = SMALL_RECIPE.replace("length: 4 bars\n", """\
+    text = (
+        SMALL_RECIPE.replace(
+            "length: 4 bars\n",
+            """\
 sections:
   - {name: slow, bars: 8, tempo: 60}
   - {name: fast, bars: 8, tempo: 120}
-""").replace("humanize: {timing_ms: 8, velocity: 8}", "humanize: {timing_ms: 12, velocity: 0}").replace(
-        "swing: 0.55", "swing: 0.5")
+""",
+        )
+        .replace("humanize: {timing_ms: 8, velocity: 8}", "humanize: {timing_ms: 12, velocity: 0}")
+        .replace("swing: 0.55", "swing: 0.5")
+    )
     score = compose(_recipe(text))
     drums = score.track("drums").notes
     offsets = np.array([n.start - round(n.start * 4) / 4 for n in drums])
@@ -131,7 +145,8 @@ def test_build_daws_and_sidecar_share_the_tempo_map(write_recipe, project):
     project = daw.read_dawproject(out / "tempo.dawproject")
     assert project["tempo_points"] == expected
     xmlschema.XMLSchema(str(DATA / "Project.xsd")).validate(
-        daw.dawproject_member(out / "tempo.dawproject", "project.xml").decode())
+        daw.dawproject_member(out / "tempo.dawproject", "project.xml").decode()
+    )
     chords = next(t for t in project["tracks"] if t["name"] == "chords")
     [clip] = chords["clips"]
     # the audio is not stretched: every warp maps a beat to the second the tempo map gives it

@@ -3,14 +3,17 @@ import pytest
 from lofictl.compose import theory
 
 
-@pytest.mark.parametrize("symbol, pcs", [
-    ("Dm9", {2, 5, 9, 0, 4}),
-    ("G13", {7, 11, 2, 5, 9, 4}),
-    ("Cmaj9", {0, 4, 7, 11, 2}),
-    ("A7b9", {9, 1, 4, 7, 10}),
-    ("F#m7b5", {6, 9, 0, 4}),
-    ("Bb", {10, 2, 5}),
-])
+@pytest.mark.parametrize(
+    "symbol, pcs",
+    [
+        ("Dm9", {2, 5, 9, 0, 4}),
+        ("G13", {7, 11, 2, 5, 9, 4}),
+        ("Cmaj9", {0, 4, 7, 11, 2}),
+        ("A7b9", {9, 1, 4, 7, 10}),
+        ("F#m7b5", {6, 9, 0, 4}),
+        ("Bb", {10, 2, 5}),
+    ],
+)
 def test_chord_pitch_classes(symbol, pcs):
     assert theory.parse_chord(symbol).pitch_classes == frozenset(pcs)
 

@@ -65,10 +65,30 @@ def test_velocity_round_trip():
 def test_every_theory_quality_reduces():
     for suffix in theory.QUALITIES:
         assert tokens.quality_of_suffix(suffix) in tokens.QUALITY_NAMES
-    expected = {"m9": "min7", "7b9": "7", "7#9": "7", "13": "7", "maj9": "maj7", "ø": "hdim7",
-                "dim7": "dim7", "m6": "min6", "sus2": "sus2", "sus4": "sus4", "7sus4": "sus4(b7)", "": "maj",
-                "mmaj7": "minmaj7", "aug": "aug", "6": "maj6", "69": "maj6", "m69": "min6", "add9": "maj",
-                "m13": "min7", "maj13": "maj7", "dim": "dim", "5": "maj"}
+    expected = {
+        "m9": "min7",
+        "7b9": "7",
+        "7#9": "7",
+        "13": "7",
+        "maj9": "maj7",
+        "ø": "hdim7",
+        "dim7": "dim7",
+        "m6": "min6",
+        "sus2": "sus2",
+        "sus4": "sus4",
+        "7sus4": "sus4(b7)",
+        "": "maj",
+        "mmaj7": "minmaj7",
+        "aug": "aug",
+        "6": "maj6",
+        "69": "maj6",
+        "m69": "min6",
+        "add9": "maj",
+        "m13": "min7",
+        "maj13": "maj7",
+        "dim": "dim",
+        "5": "maj",
+    }
     for suffix, quality in expected.items():
         assert tokens.quality_of_suffix(suffix) == quality, suffix
 
@@ -95,7 +115,9 @@ def test_every_data_quality_and_slash_bass_is_a_playable_symbol():
             token = tokens.chord_token(5, quality, inversion)
             symbol = tokens.decode_chord(token, key)
             chord = theory.parse_chord(symbol)
-            assert chord.pitch_classes == frozenset((key.tonic + 5 + i) % 12 for i in tokens.CHORD_QUALITIES[quality][0])
+            assert chord.pitch_classes == frozenset(
+                (key.tonic + 5 + i) % 12 for i in tokens.CHORD_QUALITIES[quality][0]
+            )
             if inversion:
                 assert chord.bass == (key.tonic + 5 + tokens.chord_tones(quality)[inversion]) % 12
             assert theory.voice_chord(chord, None, "lofi")  # the voicer plays it
@@ -118,8 +140,14 @@ def test_identify_chord_from_pitch_classes():
 @pytest.mark.parametrize("layout", tokens.LAYOUTS)
 def test_melody_vocab_encode_decode_inverse(layout):
     rng = np.random.default_rng(0)
-    seen = np.stack([rng.integers(1, tokens.N_PITCH, 200), rng.integers(1, tokens.N_DURATION, 200),
-                     rng.integers(1, tokens.N_VELOCITY, 200)], -1)
+    seen = np.stack(
+        [
+            rng.integers(1, tokens.N_PITCH, 200),
+            rng.integers(1, tokens.N_DURATION, 200),
+            rng.integers(1, tokens.N_VELOCITY, 200),
+        ],
+        -1,
+    )
     vocab = tokens.melody_vocab(layout, seen)
     encoded = vocab.encode(seen[:, 0], seen[:, 1], seen[:, 2])
     assert (encoded >= 1).all()

@@ -55,6 +55,7 @@ def private_cache(tmp_path, monkeypatch):
 
 # --- corpus ---------------------------------------------------------------------------------
 
+
 def test_midi_folder_gives_melody_chords_and_key(midi_dir):
     pieces, summary = corpus.load_corpus(str(midi_dir))
     assert summary["pieces"] == 4 and summary["sources"][0]["skipped_total"] == 0
@@ -85,11 +86,14 @@ def test_corpus_is_cached_as_json(midi_dir, tmp_path):
     assert [p.name for p in again] == sorted(p.name for p in again)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("music21:mozart", "unknown corpus 'music21:mozart'"),
-    ("", "no corpus given"),
-    ("/no/such/folder", "neither a music21 corpus"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("music21:mozart", "unknown corpus 'music21:mozart'"),
+        ("", "no corpus given"),
+        ("/no/such/folder", "neither a music21 corpus"),
+    ],
+)
 def test_bad_corpus_specs(spec, message):
     with pytest.raises(LofictlError, match=message) as info:
         corpus.load_corpus(spec)
@@ -124,6 +128,7 @@ def test_music21_bach_reads_a_few_chorales():
 
 # --- training -------------------------------------------------------------------------------
 
+
 def test_tiny_melody_model_trains_and_loss_decreases(tmp_path):
     pieces = corpus.synthetic_pieces(12, seed=1)
     meta = loop.train(pieces, {}, loop.TrainConfig(**TINY), tmp_path / "m", "t", progress=False)
@@ -133,11 +138,18 @@ def test_tiny_melody_model_trains_and_loss_decreases(tmp_path):
     assert (tmp_path / "m" / checkpoint.WEIGHTS).is_file()
 
 
-@pytest.mark.parametrize("kind, arch", [("chords", loop.CHORD_ARCH), ("melody", "one-embedding"),
-                                        ("melody", "two-embeddings")])
+@pytest.mark.parametrize(
+    "kind, arch", [("chords", loop.CHORD_ARCH), ("melody", "one-embedding"), ("melody", "two-embeddings")]
+)
 def test_every_layout_trains(tmp_path, kind, arch):
-    meta = loop.train(corpus.synthetic_pieces(6), {}, loop.TrainConfig(kind=kind, arch=arch, **TINY),
-                      tmp_path / arch, "t", progress=False)
+    meta = loop.train(
+        corpus.synthetic_pieces(6),
+        {},
+        loop.TrainConfig(kind=kind, arch=arch, **TINY),
+        tmp_path / arch,
+        "t",
+        progress=False,
+    )
     assert meta["arch"] == arch and np.isfinite(meta["metrics"]["val_loss"])
     checkpoint.load(tmp_path / arch, kind)
 
@@ -146,8 +158,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     pieces = corpus.synthetic_pieces(6)
     shas = []
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        meta = loop.train(pieces, {}, loop.TrainConfig(seed=seed, **TINY), tmp_path / name, "t",
-                          progress=False)
+        meta = loop.train(pieces, {}, loop.TrainConfig(seed=seed, **TINY), tmp_path / name, "t", progress=False)
         shas.append(meta["weights"]["sha256"])
     assert shas[0] == shas[1] != shas[2]
 
@@ -163,15 +174,36 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
 
 def test_resume_without_state_is_an_error(tmp_path):
     with pytest.raises(LofictlError, match="cannot resume"):
-        loop.train(corpus.synthetic_pieces(4), {}, loop.TrainConfig(**TINY), tmp_path / "new", "t", resume=True,
-                   progress=False)
+        loop.train(
+            corpus.synthetic_pieces(4), {}, loop.TrainConfig(**TINY), tmp_path / "new", "t", resume=True, progress=False
+        )
 
 
 def test_train_command_writes_command_and_data_summary(midi_dir, tmp_path):
     out = tmp_path / "model"
-    result = CliRunner().invoke(train_app, ["melody", "--corpus", str(midi_dir), "--out", str(out), "--steps", "4",
-                                            "--hidden", "8", "--embed", "8", "--layers", "1", "--seq-len", "8",
-                                            "--eval-every", "2", "--no-progress"])
+    result = CliRunner().invoke(
+        train_app,
+        [
+            "melody",
+            "--corpus",
+            str(midi_dir),
+            "--out",
+            str(out),
+            "--steps",
+            "4",
+            "--hidden",
+            "8",
+            "--embed",
+            "8",
+            "--layers",
+            "1",
+            "--seq-len",
+            "8",
+            "--eval-every",
+            "2",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "model.json").read_text())
     assert meta["training"]["command"].startswith("lofictl train melody --arch three-embeddings --corpus ")
@@ -183,10 +215,33 @@ def test_training_writes_the_index_of_exactly_its_training_pieces(midi_dir, tmp_
     """`--limit 3` trains on (the training split of) three songs: the index holds those, not
     the folder's four, and a build's gate can use it with no separate step."""
     from lofictl.models import ngrams
+
     out = tmp_path / "model"
-    result = CliRunner().invoke(train_app, ["melody", "--corpus", str(midi_dir), "--out", str(out), "--steps", "2",
-                                            "--hidden", "8", "--embed", "8", "--layers", "1", "--seq-len", "8",
-                                            "--eval-every", "2", "--limit", "3", "--no-progress"])
+    result = CliRunner().invoke(
+        train_app,
+        [
+            "melody",
+            "--corpus",
+            str(midi_dir),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            "--hidden",
+            "8",
+            "--embed",
+            "8",
+            "--layers",
+            "1",
+            "--seq-len",
+            "8",
+            "--eval-every",
+            "2",
+            "--limit",
+            "3",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     pieces, _ = corpus.load_corpus(str(midi_dir), limit=3)
     trained, _ = ngrams.split_pieces(pieces, 0, 0.1)
@@ -211,11 +266,14 @@ def test_model_trained_on_chorales_follows_its_chords(tmp_path):
     """A few minutes of real training: melodies sit on chord tones far above chance (0.44)."""
     from lofictl.compose import score, theory
     from lofictl.models import generate
+
     pieces, summary = corpus.load_corpus("music21:bach", limit=60)
     config = loop.TrainConfig(steps=300, batch_size=16, hidden=64, embed=32, seq_len=32, eval_every=100)
     loop.train(pieces, summary, config, tmp_path / "m", "t", progress=False)
     key = theory.parse_key("D minor")
     chords = [score.ChordEvent(4.0 * i, 4.0, s) for i, s in enumerate(["Dm9", "G13", "Cmaj9", "A7b9"] * 2)]
-    shares = [generate.onset_chord_tone_share(generate.generate_melody(tmp_path / "m", key, chords, 32, seed=s), chords)
-              for s in range(5)]
+    shares = [
+        generate.onset_chord_tone_share(generate.generate_melody(tmp_path / "m", key, chords, 32, seed=s), chords)
+        for s in range(5)
+    ]
     assert np.mean(shares) > 0.7

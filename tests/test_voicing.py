@@ -11,8 +11,15 @@ from lofictl.compose import theory
 
 # Our quality suffixes that music21's figure parser spells another way. A quality added to
 # theory.QUALITIES that music21 cannot read fails here until it gets a spelling.
-M21_FIGURES = {"69": "6add9", "m69": "m6add9", "7sus2": "sus2addb7", "mmaj7": "mM7", "ø": "m7b5",
-               "maj9": "M9", "maj13": "M13"}
+M21_FIGURES = {
+    "69": "6add9",
+    "m69": "m6add9",
+    "7sus2": "sus2addb7",
+    "mmaj7": "mM7",
+    "ø": "m7b5",
+    "maj9": "M9",
+    "maj13": "M13",
+}
 ROOTS = ("C", "F#", "Bb")
 
 
@@ -55,8 +62,15 @@ def test_every_voicing_plays_the_symbol(quality):
         assert all(step_of(root, spelled[pc]) == 4 for pc in set(spelled) - ours), chord.symbol
         steps = {step_of(root, spelled[pc]): spelled[pc] for pc in ours}
         third = next((s for s in (3, 2, 4) if s in steps), None)  # the 3rd, or the sus tone
-        seventh = 7 if 7 in steps else (6 if 6 in steps and 6 not in named_extension_steps(quality)
-                                         and quality not in ("13", "m13", "maj13") else None)
+        seventh = (
+            7
+            if 7 in steps
+            else (
+                6
+                if 6 in steps and 6 not in named_extension_steps(quality) and quality not in ("13", "m13", "maj13")
+                else None
+            )
+        )
         fifth_altered = 5 in steps and (steps[5].pitchClass - chord.root) % 12 != 7
         full_kind = music21_kind([spelled[pc] for pc in sorted(ours, key=lambda pc: (pc - chord.root) % 12)], root)
         triad_steps = {1, 5} & set(steps) | ({third} if third else set())
@@ -74,7 +88,9 @@ def test_every_voicing_plays_the_symbol(quality):
                 heard = [spelled[p % 12] for p in voicing]
                 assert music21_kind(heard, root) == triad_kind, where
                 continue
-            required = ({third} if third else set()) | ({seventh} if seventh else set()) | ({5} if fifth_altered else set())
+            required = (
+                ({third} if third else set()) | ({seventh} if seventh else set()) | ({5} if fifth_altered else set())
+            )
             rootless = rule.rootless and seventh is not None
             if not rootless:
                 required.add(1)
@@ -92,8 +108,9 @@ def test_every_voicing_plays_the_symbol(quality):
                 assert kind == full_kind, f"{where}: music21 hears {kind}, the symbol is {full_kind}"
 
 
-@pytest.mark.parametrize("symbol, kind", [("Dm9", "minor-ninth"), ("Cmaj9", "major-ninth"),
-                                          ("G13", "dominant-13th"), ("Cm11", "minor-11th")])
+@pytest.mark.parametrize(
+    "symbol, kind", [("Dm9", "minor-ninth"), ("Cmaj9", "major-ninth"), ("G13", "dominant-13th"), ("Cm11", "minor-11th")]
+)
 def test_the_issue_examples_are_named_right_by_music21(symbol, kind):
     chord = theory.parse_chord(symbol)
     root = pitch.Pitch(midi=48 + chord.root)

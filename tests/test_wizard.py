@@ -97,17 +97,20 @@ def test_the_effects_presets_offered_exist():
     assert set(wizard.EFFECT_PRESETS) - {"none"} <= set(PRESETS)
 
 
-@pytest.mark.parametrize("changes, field, message", [
-    ({"mood": "rainey"}, "mood", "did you mean 'rainy'"),
-    ({"key": "H minor"}, "key", "H"),
-    ({"tempo": 500}, "tempo", "from 20 to 300"),
-    ({"length": "forever"}, "length", "32 bars"),
-    ({"length": "0 bars"}, "length", "from 1 to 10000"),
-    ({"drums": "boombap"}, "drums", "did you mean 'boom-bap'"),
-    ({"overlays": ("rian",)}, "overlays", "did you mean 'rain'"),
-    ({"effects": "tap"}, "effects", "did you mean 'tape'"),
-    ({"title": "   "}, "title", "cannot be empty"),
-])
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"mood": "rainey"}, "mood", "did you mean 'rainy'"),
+        ({"key": "H minor"}, "key", "H"),
+        ({"tempo": 500}, "tempo", "from 20 to 300"),
+        ({"length": "forever"}, "length", "32 bars"),
+        ({"length": "0 bars"}, "length", "from 1 to 10000"),
+        ({"drums": "boombap"}, "drums", "did you mean 'boom-bap'"),
+        ({"overlays": ("rian",)}, "overlays", "did you mean 'rain'"),
+        ({"effects": "tap"}, "effects", "did you mean 'tape'"),
+        ({"title": "   "}, "title", "cannot be empty"),
+    ],
+)
 def test_wrong_answers_say_which_and_why(changes, field, message):
     with pytest.raises(LofictlError, match=message) as caught:
         wizard.recipe_text(wizard.WizardAnswers(title="A").copy(**changes))
@@ -119,8 +122,23 @@ def test_wrong_answers_say_which_and_why(changes, field, message):
 
 def test_new_yes_writes_a_recipe_that_loads(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "Test Tune", "--mood", "chill",
-                                         "--length", "4 bars", "--overlay", "hiss", "--effects", "radio"])
+    result = CliRunner().invoke(
+        _app(),
+        [
+            "new",
+            "--yes",
+            "--title",
+            "Test Tune",
+            "--mood",
+            "chill",
+            "--length",
+            "4 bars",
+            "--overlay",
+            "hiss",
+            "--effects",
+            "radio",
+        ],
+    )
     assert result.exit_code == 0, result.output
     path = tmp_path / "recipes" / "test_tune.yaml"
     assert f"wrote {Path('recipes') / 'test_tune.yaml'}" in result.output
@@ -145,11 +163,14 @@ def test_new_refuses_to_overwrite_without_force(tmp_path, monkeypatch):
     assert not path.read_text().endswith("# my edit\n")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--title", "X", "--chords", "Electric Pianoo 1"], "no preset named"),
-    (["--title", "X", "--soundfont", "Nope.sf2"], "not found"),
-    (["--title", "X", "--melody", "Vibraphone"], "needs the melody model"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--title", "X", "--chords", "Electric Pianoo 1"], "no preset named"),
+        (["--title", "X", "--soundfont", "Nope.sf2"], "not found"),
+        (["--title", "X", "--melody", "Vibraphone"], "needs the melody model"),
+    ],
+)
 def test_new_yes_with_a_bad_flag_exits_2_with_one_line(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(_app(), ["new", "--yes", *args])
@@ -178,8 +199,7 @@ def test_new_adds_a_melody_from_the_shipped_model(tmp_path, monkeypatch):
     result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "No Model", "--length", "4"])
     assert "melody" not in load_recipe(tmp_path / "recipes" / "no_model.yaml").recipe.tracks
     shutil.copytree(REPO / "models" / "lofi-melody", tmp_path / "models" / "lofi-melody")
-    result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "With Melody", "--mood", "night",
-                                         "--length", "4"])
+    result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "With Melody", "--mood", "night", "--length", "4"])
     assert result.exit_code == 0, result.output
     path = tmp_path / "recipes" / "with_melody.yaml"
     melody = load_recipe(path).recipe.tracks["melody"]
@@ -193,17 +213,21 @@ def test_new_adds_a_melody_from_the_shipped_model(tmp_path, monkeypatch):
 
 def test_new_asks_each_question_and_asks_again_after_a_wrong_answer(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    answers = ["Slow Walk",  # title
-               "nite", "night",  # a typo, asked again
-               "",  # tempo: the mood's
-               "C# minor",  # key
-               "16 bars",  # length
-               "",  # SoundFont: the one found
-               "Vibes Piano", "Vibraphone",  # not a preset, asked again
-               "none",  # no bass
-               "",  # the mood's drum pattern
-               "rain vinyl",  # two ambiences
-               "vinyl"]  # effects
+    answers = [
+        "Slow Walk",  # title
+        "nite",
+        "night",  # a typo, asked again
+        "",  # tempo: the mood's
+        "C# minor",  # key
+        "16 bars",  # length
+        "",  # SoundFont: the one found
+        "Vibes Piano",
+        "Vibraphone",  # not a preset, asked again
+        "none",  # no bass
+        "",  # the mood's drum pattern
+        "rain vinyl",  # two ambiences
+        "vinyl",
+    ]  # effects
     result = CliRunner().invoke(_app(), ["new"], input="\n".join(answers) + "\n")
     assert result.exit_code == 0, result.output
     assert "unknown mood 'nite'" in result.output and "no preset named 'Vibes Piano'" in result.output
@@ -222,8 +246,9 @@ def test_new_then_build_then_export_to_both_daws(tmp_path, monkeypatch):
     from lofictl.export import daw
 
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "Built Tune", "--length", "2 bars",
-                                         "--overlay", "none"])
+    result = CliRunner().invoke(
+        _app(), ["new", "--yes", "--title", "Built Tune", "--length", "2 bars", "--overlay", "none"]
+    )
     assert result.exit_code == 0, result.output
     loaded = load_recipe(tmp_path / "recipes" / "built_tune.yaml")
     out = tmp_path / "build"
@@ -233,9 +258,10 @@ def test_new_then_build_then_export_to_both_daws(tmp_path, monkeypatch):
 
     score = compose_score(prepare(loaded))
     recipe = loaded.recipe
-    stems = tuple(daw.StemInfo(name, path.relative_to(out), "wet", recipe.tracks[name].gain_db,
-                               recipe.tracks[name].pan)
-                  for name, path in zip(recipe.tracks, stem_files))
+    stems = tuple(
+        daw.StemInfo(name, path.relative_to(out), "wet", recipe.tracks[name].gain_db, recipe.tracks[name].pan)
+        for name, path in zip(recipe.tracks, stem_files)
+    )
     stems += (daw.StemInfo(recipe.title, Path("built_tune.wav"), "mix"),)
     export = daw.DawExport(recipe.title, score, stems, recipe.output.sample_rate)
     rpp = daw.read_reaper_project(daw.write_reaper_project(out / "built_tune.rpp", export))

@@ -21,29 +21,42 @@ class Mark:
     isrc: str | None = None
 
 
-def marks(titles: list[str], performer: str, isrcs: list[str | None], starts: list[int], total: int,
-          sample_rate: int) -> list[Mark]:
+def marks(
+    titles: list[str], performer: str, isrcs: list[str | None], starts: list[int], total: int, sample_rate: int
+) -> list[Mark]:
     """One mark per track from where it takes over (frames) to where the next one does."""
     starts = [0, *starts[1:]]
     ends = starts[1:] + [total]
-    return [Mark(title, performer, start / sample_rate, end / sample_rate, isrc)
-            for title, isrc, start, end in zip(titles, isrcs, starts, ends)]
+    return [
+        Mark(title, performer, start / sample_rate, end / sample_rate, isrc)
+        for title, isrc, start, end in zip(titles, isrcs, starts, ends)
+    ]
 
 
 def _quote(text: str) -> str:
     return '"' + text.replace('"', "'").replace("\n", " ") + '"'
 
 
-def cue_sheet(album_title: str, performer: str, genre: str, year: int, audio_file: str, items: list[Mark],
-              comment: str) -> str:
-    lines = [f"REM GENRE {_quote(genre)}", f"REM DATE {year}", f"REM COMMENT {_quote(comment)}",
-             f"PERFORMER {_quote(performer)}", f"TITLE {_quote(album_title)}", f"FILE {_quote(audio_file)} WAVE"]
+def cue_sheet(
+    album_title: str, performer: str, genre: str, year: int, audio_file: str, items: list[Mark], comment: str
+) -> str:
+    lines = [
+        f"REM GENRE {_quote(genre)}",
+        f"REM DATE {year}",
+        f"REM COMMENT {_quote(comment)}",
+        f"PERFORMER {_quote(performer)}",
+        f"TITLE {_quote(album_title)}",
+        f"FILE {_quote(audio_file)} WAVE",
+    ]
     for number, mark in enumerate(items, 1):
         frames = int(mark.start_s * 75)  # CD frames, rounded down: never after the track starts
         minutes, rest = divmod(frames, 75 * 60)
         seconds, frame = divmod(rest, 75)
-        lines += [f"  TRACK {number:02d} AUDIO", f"    TITLE {_quote(mark.title)}",
-                  f"    PERFORMER {_quote(mark.performer)}"]
+        lines += [
+            f"  TRACK {number:02d} AUDIO",
+            f"    TITLE {_quote(mark.title)}",
+            f"    PERFORMER {_quote(mark.performer)}",
+        ]
         if mark.isrc:
             lines.append(f"    ISRC {mark.isrc}")
         lines.append(f"    INDEX 01 {minutes:02d}:{seconds:02d}:{frame:02d}")
@@ -76,8 +89,13 @@ def ffmetadata(album_title: str, performer: str, items: list[Mark]) -> str:
 
     lines = [";FFMETADATA1", f"title={escape(album_title)}", f"artist={escape(performer)}"]
     for mark in items:
-        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={round(mark.start_s * 1000)}",
-                  f"END={round(mark.end_s * 1000)}", f"title={escape(mark.title)}"]
+        lines += [
+            "[CHAPTER]",
+            "TIMEBASE=1/1000",
+            f"START={round(mark.start_s * 1000)}",
+            f"END={round(mark.end_s * 1000)}",
+            f"title={escape(mark.title)}",
+        ]
     return "\n".join(lines) + "\n"
 
 

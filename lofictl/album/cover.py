@@ -34,8 +34,7 @@ class TrackMaterial:
 
     @classmethod
     def from_score(cls, title: str, score: dict) -> "TrackMaterial":
-        notes = tuple((t["part"], n[0], n[1], n[2]) for t in score["tracks"] if not t["is_drums"]
-                      for n in t["notes"])
+        notes = tuple((t["part"], n[0], n[1], n[2]) for t in score["tracks"] if not t["is_drums"] for n in t["notes"])
         return cls(title, float(score["total_beats"]), notes)
 
 
@@ -61,14 +60,18 @@ def draw_cover(title: str, artist: str, seed: int, tracks: list[TrackMaterial], 
     draw = ImageDraw.Draw(layer)
     cx, cy = size // 2, round(1320 * scale)
     outer, inner = round(1180 * scale), round(300 * scale)
-    draw.ellipse([cx - outer - 12, cy - outer - 12, cx + outer + 12, cy + outer + 12],
-                 fill=_rgb(hue + 0.5, 0.25, 0.06, 235))
+    draw.ellipse(
+        [cx - outer - 12, cy - outer - 12, cx + outer + 12, cy + outer + 12], fill=_rgb(hue + 0.5, 0.25, 0.06, 235)
+    )
     ring = (outer - inner) / max(1, len(tracks))
     for index, track in enumerate(tracks):
         r_out = outer - index * ring
         r_in = r_out - ring * 0.82
-        draw.ellipse([cx - r_out, cy - r_out, cx + r_out, cy + r_out], outline=_rgb(hue, 0.2, 0.5, 60),
-                     width=max(1, round(3 * scale)))
+        draw.ellipse(
+            [cx - r_out, cy - r_out, cx + r_out, cy + r_out],
+            outline=_rgb(hue, 0.2, 0.5, 60),
+            width=max(1, round(3 * scale)),
+        )
         pitches = [n[3] for n in track.notes] or [60]
         low, high = min(pitches), max(pitches)
         span = max(1, high - low)
@@ -134,8 +137,9 @@ def video_frame(cover: Cover, width: int, height: int) -> bytes:
     with Image.open(io.BytesIO(cover.data)) as source:
         art = source.convert("RGB")
     side = max(width, height)
-    back = art.resize((side, side), Image.LANCZOS).crop(((side - width) // 2, (side - height) // 2,
-                                                         (side - width) // 2 + width, (side - height) // 2 + height))
+    back = art.resize((side, side), Image.LANCZOS).crop(
+        ((side - width) // 2, (side - height) // 2, (side - width) // 2 + width, (side - height) // 2 + height)
+    )
     back = ImageEnhance.Brightness(back.filter(ImageFilter.GaussianBlur(radius=max(4, side // 40)))).enhance(0.45)
     inner = round(min(width, height) * 0.92)
     front = art.resize((inner, inner), Image.LANCZOS)

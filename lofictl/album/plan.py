@@ -70,8 +70,9 @@ def _reset_seeds(loaded: LoadedRecipe, explicit: set[str]) -> list[str]:
     return [f"{item}=null" for item in items if item not in explicit]
 
 
-def _load_track_recipe(album: LoadedAlbum, index: int, entry: AlbumTrack, path: Path,
-                       overrides: list[str]) -> LoadedRecipe:
+def _load_track_recipe(
+    album: LoadedAlbum, index: int, entry: AlbumTrack, path: Path, overrides: list[str]
+) -> LoadedRecipe:
     """The recipe with its overrides; a bad override is reported at the album's `set` line."""
     from lofictl.build.runner import prepare
 
@@ -81,8 +82,9 @@ def _load_track_recipe(album: LoadedAlbum, index: int, entry: AlbumTrack, path: 
         loaded = load_recipe(path, overrides)
         prepare(loaded)
     except LofictlError as exc:
-        blamed = next((key for key in set_keys if exc.field and (exc.field == key or exc.field.startswith(key + "."))),
-                      None)
+        blamed = next(
+            (key for key in set_keys if exc.field and (exc.field == key or exc.field.startswith(key + "."))), None
+        )
         if blamed is not None or (exc.file is None and set_keys):
             key = blamed or set_keys[0]
             raise album.error(f"{exc.message} (in {path.name})", where + ("set", key)) from None
@@ -93,8 +95,11 @@ def _load_track_recipe(album: LoadedAlbum, index: int, entry: AlbumTrack, path: 
 def plan_album(album: LoadedAlbum) -> list[TrackSpec]:
     """Every track, checked, named, titled and seeded, in the album's order."""
     spec = album.album
-    common = [f"master.loudness_lufs={spec.loudness_lufs}", f"master.true_peak_db={spec.true_peak_db}",
-              f"output.sample_rate={spec.output.sample_rate}"]
+    common = [
+        f"master.loudness_lufs={spec.loudness_lufs}",
+        f"master.true_peak_db={spec.true_peak_db}",
+        f"output.sample_rate={spec.output.sample_rate}",
+    ]
     tracks: list[TrackSpec] = []
     names: dict[str, int] = {}
     for index, entry in enumerate(spec.tracks):
@@ -109,8 +114,11 @@ def plan_album(album: LoadedAlbum) -> list[TrackSpec]:
         for n in range(1, entry.count + 1):
             name = base if entry.count == 1 else f"{base}-{n}"
             if name in names:
-                raise album.error(f"two tracks are named {name!r} (entries {names[name] + 1} and {index + 1}); "
-                                  "give one of them a name", where + ("name",) if entry.name else where)
+                raise album.error(
+                    f"two tracks are named {name!r} (entries {names[name] + 1} and {index + 1}); "
+                    "give one of them a name",
+                    where + ("name",) if entry.name else where,
+                )
             names[name] = index
             if entry.count > 1:
                 seed = derive_seed(spec.seed, "track", base, n)
@@ -126,8 +134,20 @@ def plan_album(album: LoadedAlbum) -> list[TrackSpec]:
             title = entry.title or loaded.recipe.title
             if entry.count > 1:
                 title = title.replace("{n}", str(n)) if "{n}" in title else f"{title} {n}"
-            tracks.append(TrackSpec(name, title, path, recipe_sha, tuple(overrides), seed, loaded.recipe.tempo,
-                                    loaded.recipe.key, entry.isrc, index))
+            tracks.append(
+                TrackSpec(
+                    name,
+                    title,
+                    path,
+                    recipe_sha,
+                    tuple(overrides),
+                    seed,
+                    loaded.recipe.tempo,
+                    loaded.recipe.key,
+                    entry.isrc,
+                    index,
+                )
+            )
     return _ordered(album, tracks)
 
 
@@ -144,8 +164,10 @@ def _ordered(album: LoadedAlbum, tracks: list[TrackSpec]) -> list[TrackSpec]:
     seen: set[str] = set()
     for position, name in enumerate(order):
         if name not in by_name:
-            raise album.error(f"no track named {name!r}{did_you_mean(name, list(by_name))} "
-                              f"(tracks: {', '.join(by_name)})", ("order", position))
+            raise album.error(
+                f"no track named {name!r}{did_you_mean(name, list(by_name))} (tracks: {', '.join(by_name)})",
+                ("order", position),
+            )
         if name in seen:
             raise album.error(f"{name!r} is listed twice", ("order", position))
         seen.add(name)

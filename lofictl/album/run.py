@@ -50,10 +50,18 @@ class AlbumResult:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {"album": str(self.album), "title": self.title, "out_dir": str(self.out_dir), "tracks": self.tracks,
-                "duration_s": round(self.duration_s, 3), "elapsed_s": round(self.elapsed_s, 3), "runner": self.runner,
-                "lock": str(self.lock_path) if self.lock_path else None, "warnings": self.warnings,
-                "outputs": {rel: info["bytes"] for rel, info in self.lock["outputs"].items()}}
+        return {
+            "album": str(self.album),
+            "title": self.title,
+            "out_dir": str(self.out_dir),
+            "tracks": self.tracks,
+            "duration_s": round(self.duration_s, 3),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "runner": self.runner,
+            "lock": str(self.lock_path) if self.lock_path else None,
+            "warnings": self.warnings,
+            "outputs": {rel: info["bytes"] for rel, info in self.lock["outputs"].items()},
+        }
 
 
 def safe_name(text: str) -> str:
@@ -85,9 +93,18 @@ class _Say:
             print(f"[{time.perf_counter() - self.started:6.1f}s] {text}", file=sys.stderr, flush=True)
 
 
-def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, client=None, out_dir: Path | None = None,
-                use_cache: bool = True, cache_dir: Path | str | None = None, quiet: bool = False,
-                write_lock: bool | None = None) -> AlbumResult:
+def build_album(
+    path: Path,
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    client=None,
+    out_dir: Path | None = None,
+    use_cache: bool = True,
+    cache_dir: Path | str | None = None,
+    quiet: bool = False,
+    write_lock: bool | None = None,
+) -> AlbumResult:
     """Build every track (as tasks on the runner), then the cover, tagged files, mix and video."""
     from lofictl.build import runner as build
     from lofictl.cluster import cpu_threads, open_runner
@@ -121,8 +138,10 @@ def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, clie
             say(f"{len(specs)} tracks on {runner.name}")
             jobs_per_task = cpu_threads() if runner.name == "serial" else 1
             rendered = _render_all(runner, specs, root, say, jobs_per_task)
-            material = [covers.TrackMaterial.from_score(s.title, json.loads(_read_object(cache, rendered[i]["score"])))
-                        for i, s in enumerate(specs)]
+            material = [
+                covers.TrackMaterial.from_score(s.title, json.loads(_read_object(cache, rendered[i]["score"])))
+                for i, s in enumerate(specs)
+            ]
             cover_stage = None
             if user_cover is None:
                 say("drawing the cover")
@@ -139,16 +158,18 @@ def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, clie
             for rel, text in lock.pop("_texts").items():
                 (staging / rel).parent.mkdir(parents=True, exist_ok=True)
                 (staging / rel).write_text(text, encoding="utf-8", newline="")
-            lock["outputs"] = {rel: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-                               for rel, p in sorted((p.relative_to(staging).as_posix(), p)
-                                                    for p in staging.rglob("*") if p.is_file())}
+            lock["outputs"] = {
+                rel: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+                for rel, p in sorted((p.relative_to(staging).as_posix(), p) for p in staging.rglob("*") if p.is_file())
+            }
             text = build.lock_text(lock)
             # The lock is the folder's owner file too (safety.outputs): the next build may replace it.
             (staging / output_rule.OWNER_FILE).write_text(text, encoding="utf-8")
             interrupts.checkpoint()
             lock_path = lock_path_for(album)
-            output_rule.commit(staging, final_dir, _protected(album),
-                               output_rule.LockUpdate(lock_path, text) if write_lock else None)
+            output_rule.commit(
+                staging, final_dir, _protected(album), output_rule.LockUpdate(lock_path, text) if write_lock else None
+            )
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -158,12 +179,23 @@ def build_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, clie
             shutil.rmtree(scratch, ignore_errors=True)
     duration = lock["mix"]["duration_s"] if lock.get("mix") else sum(t["duration_s"] for t in lock["tracks"])
     say(f"done: {final_dir}")
-    return AlbumResult(spec.title, album.path, final_dir, len(specs), duration, time.perf_counter() - started,
-                       runner.name, lock_path if write_lock else None, lock, warnings)
+    return AlbumResult(
+        spec.title,
+        album.path,
+        final_dir,
+        len(specs),
+        duration,
+        time.perf_counter() - started,
+        runner.name,
+        lock_path if write_lock else None,
+        lock,
+        warnings,
+    )
 
 
-def _cache_spec(album: LoadedAlbum, final_dir: Path, use_cache: bool,
-                cache_dir: Path | str | None) -> tuple[str | None, "tasks.CacheSpec"]:
+def _cache_spec(
+    album: LoadedAlbum, final_dir: Path, use_cache: bool, cache_dir: Path | str | None
+) -> tuple[str | None, "tasks.CacheSpec"]:
     """(a scratch folder to remove afterwards, where the tasks find the cache).
 
     No cache: a fresh, empty folder, so nothing is restored and the tasks can still hand their
@@ -172,8 +204,9 @@ def _cache_spec(album: LoadedAlbum, final_dir: Path, use_cache: bool,
     from lofictl.cluster.shared_cache import is_url
 
     if not use_cache:
-        scratch = tempfile.mkdtemp(prefix=".lofictl-album-cache-",
-                                   dir=final_dir.parent if final_dir.parent.exists() else None)
+        scratch = tempfile.mkdtemp(
+            prefix=".lofictl-album-cache-", dir=final_dir.parent if final_dir.parent.exists() else None
+        )
         return scratch, tasks.CacheSpec(str(Path(scratch).resolve()))
     local = album.project_root / CACHE_DIR_NAME
     if cache_dir is not None and is_url(str(cache_dir)):
@@ -186,8 +219,10 @@ def _read_object(cache: Cache, digest: str) -> bytes:
 
     data = cache.read_bytes(Entry("", "album", {"object": digest}, {}), "object")
     if data is None:
-        raise LofictlError(f"cache object {digest[:12]} is missing from {cache.root}; the workers and this machine "
-                           "must share one stage cache")
+        raise LofictlError(
+            f"cache object {digest[:12]} is missing from {cache.root}; the workers and this machine "
+            "must share one stage cache"
+        )
     return data
 
 
@@ -208,9 +243,17 @@ def _render_all(runner, specs: list[TrackSpec], root: "tasks.CacheSpec", say, jo
 
 def _cover_stage(cache: Cache, album: LoadedAlbum, rendered: list[dict], material) -> dict:
     spec = album.album
-    inputs = {"title": spec.title, "artist": spec.artist, "seed": spec.seed, "scores": [r["score"] for r in rendered],
-              "titles": [m.title for m in material], "size": covers.SIZE, "quality": covers.JPEG_QUALITY,
-              "lofictl": __version__, "libraries": tasks.library_versions(("pillow",))}
+    inputs = {
+        "title": spec.title,
+        "artist": spec.artist,
+        "seed": spec.seed,
+        "scores": [r["score"] for r in rendered],
+        "titles": [m.title for m in material],
+        "size": covers.SIZE,
+        "quality": covers.JPEG_QUALITY,
+        "lofictl": __version__,
+        "libraries": tasks.library_versions(("pillow",)),
+    }
 
     def make(work: Path):
         path = work / "cover.jpg"
@@ -224,16 +267,46 @@ def _track_tags(album: LoadedAlbum, number: int, total: int, s: TrackSpec, r: di
     from lofictl.export.tags import Tags
 
     spec = album.album
-    provenance = {"recipe": s.recipe.name, "seed": str(s.seed), "overrides": list(s.overrides),
-                  "stage_key": r["stages"]["mix"][:16], "album": album.path.name, "track": number, "lofictl": __version__}
+    provenance = {
+        "recipe": s.recipe.name,
+        "seed": str(s.seed),
+        "overrides": list(s.overrides),
+        "stage_key": r["stages"]["mix"][:16],
+        "album": album.path.name,
+        "track": number,
+        "lofictl": __version__,
+    }
     loudness = r["loudness"] or {}
-    return Tags(title=s.title, artist=spec.artist, album=spec.title, track=number, total=total, year=spec.year,
-                date=spec.release_date, genre=spec.genre, bpm=s.tempo, key=s.key, isrc=s.isrc, provenance=provenance,
-                loudness_lufs=loudness.get("integrated_lufs"), true_peak_dbtp=loudness.get("true_peak_dbtp"))
+    return Tags(
+        title=s.title,
+        artist=spec.artist,
+        album=spec.title,
+        track=number,
+        total=total,
+        year=spec.year,
+        date=spec.release_date,
+        genre=spec.genre,
+        bpm=s.tempo,
+        key=s.key,
+        isrc=s.isrc,
+        provenance=provenance,
+        loudness_lufs=loudness.get("integrated_lufs"),
+        true_peak_dbtp=loudness.get("true_peak_dbtp"),
+    )
 
 
-def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[dict], art, cover_stage,
-             root: "tasks.CacheSpec", cache: Cache, say, jobs: int) -> tuple[dict, dict[str, str]]:
+def _deliver(
+    runner,
+    album: LoadedAlbum,
+    specs: list[TrackSpec],
+    rendered: list[dict],
+    art,
+    cover_stage,
+    root: "tasks.CacheSpec",
+    cache: Cache,
+    say,
+    jobs: int,
+) -> tuple[dict, dict[str, str]]:
     """Submit the tagged files of every track and the mix (with its video); gather; the lock."""
     spec = album.album
     sample_rate = spec.output.sample_rate
@@ -243,22 +316,57 @@ def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[
     for number, (s, r) in enumerate(zip(specs, rendered), 1):
         base = track_base(number, s, spec.output.names)
         bases.append(base)
-        task = tasks.EncodeTask(r["master"], root, "tracks", base, formats, sample_rate, spec.true_peak_db,
-                                _track_tags(album, number, len(specs), s, r), art, jobs)
-        futures[runner.submit(tasks.encode_track, task, key=f"lofictl-encode-{number:03d}-{s.name}")] = ("encode", number)
+        task = tasks.EncodeTask(
+            r["master"],
+            root,
+            "tracks",
+            base,
+            formats,
+            sample_rate,
+            spec.true_peak_db,
+            _track_tags(album, number, len(specs), s, r),
+            art,
+            jobs,
+        )
+        futures[runner.submit(tasks.encode_track, task, key=f"lofictl-encode-{number:03d}-{s.name}")] = (
+            "encode",
+            number,
+        )
     album_base = safe_name(spec.title)
     if spec.output.mix:
         video_spec = None
         if spec.video is not None:
-            video_spec = tasks.VideoSpec(covers.video_frame(art, spec.video.width, spec.video.height),
-                                         spec.video.fps, spec.video.audio_kbps)
+            video_spec = tasks.VideoSpec(
+                covers.video_frame(art, spec.video.width, spec.video.height), spec.video.fps, spec.video.audio_kbps
+            )
         mix_task = tasks.MixTask(
-            tuple(tasks.MixTrack(r["master"], r["frames"], r["bar_frames"], r["bars"], s.title, s.isrc)
-                  for s, r in zip(specs, rendered)),
-            spec.crossfade_bars, spec.gap_s, root, sample_rate, spec.loudness_lufs, spec.true_peak_db, spec.title,
-            spec.artist, spec.genre, spec.year, spec.release_date,
-            {"album": album.path.name, "seed": str(spec.seed), "lofictl": __version__, "tracks": [s.name for s in specs]},
-            f"{album_base}_mix", formats, art, video_spec, jobs)
+            tuple(
+                tasks.MixTrack(r["master"], r["frames"], r["bar_frames"], r["bars"], s.title, s.isrc)
+                for s, r in zip(specs, rendered)
+            ),
+            spec.crossfade_bars,
+            spec.gap_s,
+            root,
+            sample_rate,
+            spec.loudness_lufs,
+            spec.true_peak_db,
+            spec.title,
+            spec.artist,
+            spec.genre,
+            spec.year,
+            spec.release_date,
+            {
+                "album": album.path.name,
+                "seed": str(spec.seed),
+                "lofictl": __version__,
+                "tracks": [s.name for s in specs],
+            },
+            f"{album_base}_mix",
+            formats,
+            art,
+            video_spec,
+            jobs,
+        )
         futures[runner.submit(tasks.make_mix, mix_task, key=f"lofictl-mix-{album_base}")] = ("mix", 0)
     results: dict = {}
     for future in runner.as_completed(futures):
@@ -273,15 +381,29 @@ def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[
     for number, (s, r, base) in enumerate(zip(specs, rendered, bases), 1):
         encoded = results[("encode", number)]
         outputs.update(encoded["outputs"])
-        stages[f"encode:{number:02d}"] = {"key": encoded["key"], "outputs": encoded["outputs"],
-                                          "meta": encoded["meta"]}
-        tracks_lock.append({"number": number, "name": s.name, "title": s.title,
-                            "recipe": s.recipe.relative_to(album.project_root).as_posix(),
-                            "recipe_sha256": s.recipe_sha, "overrides": list(s.overrides), "seed": s.seed,
-                            "tempo": s.tempo, "key": s.key, "isrc": s.isrc, "files": base,
-                            "duration_s": round(r["frames"] / r["sample_rate"], 6), "master_sha256": r["master"],
-                            "loudness": r["loudness"], "stages": r["stages"], "seeds": r["seeds"],
-                            "models": r["models"], "build": s.build_command(album.project_root, album.name)})
+        stages[f"encode:{number:02d}"] = {"key": encoded["key"], "outputs": encoded["outputs"], "meta": encoded["meta"]}
+        tracks_lock.append(
+            {
+                "number": number,
+                "name": s.name,
+                "title": s.title,
+                "recipe": s.recipe.relative_to(album.project_root).as_posix(),
+                "recipe_sha256": s.recipe_sha,
+                "overrides": list(s.overrides),
+                "seed": s.seed,
+                "tempo": s.tempo,
+                "key": s.key,
+                "isrc": s.isrc,
+                "files": base,
+                "duration_s": round(r["frames"] / r["sample_rate"], 6),
+                "master_sha256": r["master"],
+                "loudness": r["loudness"],
+                "stages": r["stages"],
+                "seeds": r["seeds"],
+                "models": r["models"],
+                "build": s.build_command(album.project_root, album.name),
+            }
+        )
     mix_lock = None
     texts: dict[str, str] = {}
     if spec.output.mix:
@@ -289,32 +411,50 @@ def _deliver(runner, album: LoadedAlbum, specs: list[TrackSpec], rendered: list[
         outputs.update(made["files"]["outputs"])
         texts.update(made["texts"])
         stages["mix"] = {"key": made["mix"]["key"], "outputs": made["mix"]["outputs"], "meta": made["mix"]["meta"]}
-        stages["mix-files"] = {"key": made["files"]["key"], "outputs": made["files"]["outputs"],
-                               "meta": made["files"]["meta"]}
+        stages["mix-files"] = {
+            "key": made["files"]["key"],
+            "outputs": made["files"]["outputs"],
+            "meta": made["files"]["meta"],
+        }
         if "video" in made:
             outputs.update(made["video"]["outputs"])
             stages["video"] = {"key": made["video"]["key"], "outputs": made["video"]["outputs"]}
-        mix_lock = {"duration_s": made["duration_s"], "crossfade_bars": spec.crossfade_bars, "gap_s": spec.gap_s,
-                    "loudness": made["mix"]["meta"]["loudness"], "chapters": made["chapters"]}
+        mix_lock = {
+            "duration_s": made["duration_s"],
+            "crossfade_bars": spec.crossfade_bars,
+            "gap_s": spec.gap_s,
+            "loudness": made["mix"]["meta"]["loudness"],
+            "chapters": made["chapters"],
+        }
     libraries = dict(rendered[0]["libraries"])
     libraries.update(tasks.library_versions(("mutagen", "pillow", "dask", "distributed")))
     if spec.video is not None:
         from lofictl.album.video import ffmpeg_version
 
         libraries["ffmpeg"] = ffmpeg_version()
-    lock = {"lofictl_album_lock": ALBUM_LOCK_FORMAT, "lofictl": __version__,
-            "album": {"file": album.path.name, "sha256": sha256_file(album.path), "resolved": spec.model_dump(mode="json")},
-            "cover": {"source": spec.cover or "drawn", "sha256": sha256_bytes(art.data),
-                      "size": [art.width, art.height]},
-            "tracks": tracks_lock, "mix": mix_lock, "stages": stages, "libraries": libraries, "_texts": texts}
+    lock = {
+        "lofictl_album_lock": ALBUM_LOCK_FORMAT,
+        "lofictl": __version__,
+        "album": {"file": album.path.name, "sha256": sha256_file(album.path), "resolved": spec.model_dump(mode="json")},
+        "cover": {"source": spec.cover or "drawn", "sha256": sha256_bytes(art.data), "size": [art.width, art.height]},
+        "tracks": tracks_lock,
+        "mix": mix_lock,
+        "stages": stages,
+        "libraries": libraries,
+        "_texts": texts,
+    }
     return lock, outputs
 
 
 def _protected(album: LoadedAlbum) -> list:
     from lofictl.build.cache import CACHE_DIR_NAME
 
-    return output_rule.protected_folders(project=album.project_root, recipes=album.path.resolve().parent,
-                                         current=Path.cwd(), cache=album.project_root / CACHE_DIR_NAME)
+    return output_rule.protected_folders(
+        project=album.project_root,
+        recipes=album.path.resolve().parent,
+        current=Path.cwd(),
+        cache=album.project_root / CACHE_DIR_NAME,
+    )
 
 
 def _output_folder(album: LoadedAlbum, out_dir: Path | None) -> Path:
@@ -335,7 +475,9 @@ def _stage_folder(album: LoadedAlbum, final_dir: Path) -> Path:
         output_rule.recover(final_dir, lock_path_for(album))
         return output_rule.staging_folder(final_dir)
     except OSError as exc:
-        raise album.error(f"cannot write the output folder {final_dir}: {exc.strerror or exc}", ("output", "dir")) from None
+        raise album.error(
+            f"cannot write the output folder {final_dir}: {exc.strerror or exc}", ("output", "dir")
+        ) from None
 
 
 # --- verify ----------------------------------------------------------------------------------
@@ -350,8 +492,9 @@ def read_album_lock(path: Path) -> dict:
     if not isinstance(version, int) or not isinstance(data.get("outputs"), dict):
         raise LofictlError("not a lofictl album lock (no lofictl_album_lock version or outputs)", file=path)
     if version > ALBUM_LOCK_FORMAT:
-        raise LofictlError(f"album lock format {version} is newer than this lofictl reads ({ALBUM_LOCK_FORMAT})",
-                           file=path)
+        raise LofictlError(
+            f"album lock format {version} is newer than this lofictl reads ({ALBUM_LOCK_FORMAT})", file=path
+        )
     return data
 
 
@@ -365,26 +508,45 @@ def verify_album(path: Path, *, jobs: int = 1, scheduler: str | None = None) -> 
     parent = album.output_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".lofictl-verify-", dir=parent) as folder:
-        fresh = build_album(path, jobs=jobs, scheduler=scheduler, out_dir=Path(folder) / "out", use_cache=False,
-                            quiet=True, write_lock=False).lock
+        fresh = build_album(
+            path,
+            jobs=jobs,
+            scheduler=scheduler,
+            out_dir=Path(folder) / "out",
+            use_cache=False,
+            quiet=True,
+            write_lock=False,
+        ).lock
     locked, rebuilt = lock["outputs"], fresh["outputs"]
-    differences = sorted(rel for rel in set(locked) | set(rebuilt)
-                         if locked.get(rel, {}).get("sha256") != rebuilt.get(rel, {}).get("sha256"))
+    differences = sorted(
+        rel
+        for rel in set(locked) | set(rebuilt)
+        if locked.get(rel, {}).get("sha256") != rebuilt.get(rel, {}).get("sha256")
+    )
     old_tracks = {t.get("name"): t for t in lock.get("tracks", []) if isinstance(t, dict)}
-    masters = [t["name"] for t in fresh["tracks"]
-               if old_tracks.get(t["name"], {}).get("master_sha256") != t["master_sha256"]]
+    masters = [
+        t["name"] for t in fresh["tracks"] if old_tracks.get(t["name"], {}).get("master_sha256") != t["master_sha256"]
+    ]
     causes = []
     if differences or masters:
         if lock.get("album", {}).get("sha256") != fresh["album"]["sha256"]:
             causes.append("the album file changed since the lock was written")
         for name in sorted(set(lock.get("libraries", {})) | set(fresh["libraries"])):
             if lock.get("libraries", {}).get(name) != fresh["libraries"].get(name):
-                causes.append(f"{name} is {fresh['libraries'].get(name)} here, {lock['libraries'].get(name)} in the lock")
+                causes.append(
+                    f"{name} is {fresh['libraries'].get(name)} here, {lock['libraries'].get(name)} in the lock"
+                )
         for track in fresh["tracks"]:
             if old_tracks.get(track["name"], {}).get("recipe_sha256") != track["recipe_sha256"]:
                 causes.append(f"recipe {track['recipe']} changed since the lock was written")
         causes = causes or ["no version or input differs: a nondeterministic step (please report it)"]
-    return {"recipe": str(path), "album": True, "identical": not differences and not masters,
-            "checked": sorted(rebuilt), "differences": differences, "tracks_differing": masters,
-            "first_stage": ("track master: " + masters[0]) if masters else (differences[0] if differences else None),
-            "likely_causes": causes}
+    return {
+        "recipe": str(path),
+        "album": True,
+        "identical": not differences and not masters,
+        "checked": sorted(rebuilt),
+        "differences": differences,
+        "tracks_differing": masters,
+        "first_stage": ("track master: " + masters[0]) if masters else (differences[0] if differences else None),
+        "likely_causes": causes,
+    }

@@ -37,15 +37,20 @@ ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 class AlbumTrack(Strict):
     recipe: str = Field(description="A recipe file, relative to the project")
     name: str | None = Field(None, description="An id for order and file names (default: the recipe's file name)")
-    title: str | None = Field(None, min_length=1, max_length=200,
-                              description="Default: the recipe's title; with count, '{n}' is the number")
+    title: str | None = Field(
+        None, min_length=1, max_length=200, description="Default: the recipe's title; with count, '{n}' is the number"
+    )
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="The recipe's master seed for this track")
     count: int = Field(1, ge=1, le=100, description="N tracks from this recipe, seeds derived by name and index")
-    set: dict[str, Any] = Field(default_factory=dict, description="--set-style overrides: {tempo: 80, "
-                                "tracks.melody.generate.seed: 7}")
+    set: dict[str, Any] = Field(
+        default_factory=dict, description="--set-style overrides: {tempo: 80, tracks.melody.generate.seed: 7}"
+    )
     isrc: str | None = Field(None, description="International Standard Recording Code, e.g. USXYZ2600001")
-    keep_seeds: bool = Field(False, description="With count: keep the recipe's own track/model seeds (by "
-                             "default they follow the derived seed, so the N tracks differ)")
+    keep_seeds: bool = Field(
+        False,
+        description="With count: keep the recipe's own track/model seeds (by "
+        "default they follow the derived seed, so the N tracks differ)",
+    )
 
     @field_validator("isrc")
     @classmethod
@@ -54,8 +59,9 @@ class AlbumTrack(Strict):
             return None
         code = value.replace("-", "").upper()
         if not ISRC_RE.match(code):
-            raise ValueError(f"{value!r} is not an ISRC (two letters, three letters or digits, seven digits: "
-                             "USXYZ2600001)")
+            raise ValueError(
+                f"{value!r} is not an ISRC (two letters, three letters or digits, seven digits: USXYZ2600001)"
+            )
         return code
 
     @field_validator("name")
@@ -70,8 +76,10 @@ class AlbumTrack(Strict):
         if self.count > 1 and self.isrc is not None:
             raise ValueError("an ISRC names one recording; give count: 1 entries their own isrc")
         if self.count > 1 and self.seed is not None:
-            raise ValueError("with count, each track's seed is derived from the album seed; drop seed "
-                             "(or list the tracks one by one with their seeds)")
+            raise ValueError(
+                "with count, each track's seed is derived from the album seed; drop seed "
+                "(or list the tracks one by one with their seeds)"
+            )
         return self
 
 
@@ -85,8 +93,9 @@ class Video(Strict):
 class Output(Strict):
     dir: str | None = Field(None, description="Default: build/<album file name>")
     formats: list[Literal["flac", "mp3", "wav"]] = Field(default_factory=lambda: ["flac", "mp3"], min_length=1)
-    names: Literal["plain", "key_bpm"] = Field("plain", description="plain: 01_Title.flac; key_bpm: "
-                                               "01_Title_Dmin_72bpm.flac")
+    names: Literal["plain", "key_bpm"] = Field(
+        "plain", description="plain: 01_Title.flac; key_bpm: 01_Title_Dmin_72bpm.flac"
+    )
     mix: bool = Field(True, description="The continuous mix: FLAC/MP3, CUE sheet, chapters")
     video: Video | bool = Field(True, description="An MP4 of the mix (the cover as a still), or false")
     sample_rate: Literal[44100, 48000] = 44100
@@ -100,15 +109,22 @@ class Album(Strict):
     release_date: str | None = Field(None, description="yyyy-mm-dd (WAV bext date; default 1 January of year)")
     genre: str = Field("Lo-Fi", min_length=1, max_length=100)
     seed: int = Field(ge=0, le=2**63 - 1, description="Album seed: cover art and the seeds of count entries")
-    cover: str | None = Field(None, description="Your own JPEG or PNG (square, 3000x3000 is best); default: drawn "
-                              "from the tracks' own notes")
+    cover: str | None = Field(
+        None, description="Your own JPEG or PNG (square, 3000x3000 is best); default: drawn from the tracks' own notes"
+    )
     loudness_lufs: float = Field(-14.0, ge=-40, le=-5, description="Every track and the mix (integrated, BS.1770)")
     true_peak_db: float = Field(-1.0, ge=-12, le=0, description="True-peak ceiling, MP3s included")
-    crossfade: int | None = Field(None, ge=1, le=16, description="Bars of equal-power crossfade in the mix, on the "
-                                  "outgoing track's bar lines (default 2 unless gap is given)")
+    crossfade: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="Bars of equal-power crossfade in the mix, on the "
+        "outgoing track's bar lines (default 2 unless gap is given)",
+    )
     gap: float | None = Field(None, ge=0, le=60, description="Seconds of silence between tracks in the mix")
     order: Union[Literal["listed", "shuffle", "tempo"], list[str]] = Field(
-        "listed", description="listed, shuffle (from the album seed), tempo (slow to fast), or a list of names")
+        "listed", description="listed, shuffle (from the album seed), tempo (slow to fast), or a list of names"
+    )
     tracks: list[AlbumTrack] = Field(min_length=1, max_length=500)
     output: Output = Field(default_factory=Output)
 
@@ -201,8 +217,12 @@ def load_album(path: Path) -> LoadedAlbum:
         raise LofictlError("an album is a mapping of keys such as title, artist and tracks", file=path, line=1)
     version = data.get("lofictl_album")
     if isinstance(version, int) and not isinstance(version, bool) and version != FORMAT_VERSION:
-        raise LofictlError(f"album format version {version} is not one this lofictl reads ({FORMAT_VERSION})",
-                           file=path, line=positions.line_of(("lofictl_album",)), field="lofictl_album")
+        raise LofictlError(
+            f"album format version {version} is not one this lofictl reads ({FORMAT_VERSION})",
+            file=path,
+            line=positions.line_of(("lofictl_album",)),
+            field="lofictl_album",
+        )
     try:
         album = Album.model_validate(data)
     except ValidationError as exc:

@@ -56,16 +56,17 @@ def open_cache(spec: CacheSpec) -> Cache:
 
     cache = open_shared(Path(spec.local), spec.shared)
     if not cache.enabled:
-        raise LofictlError(f"the album needs its stage cache at {spec.local}: tasks hand their results back "
-                           "through it")
+        raise LofictlError(f"the album needs its stage cache at {spec.local}: tasks hand their results back through it")
     return cache
 
 
 def fetch(cache: Cache, digest: str, destination: Path) -> Path:
     """A cache object (checked against its sha256) copied to destination."""
     if not cache.restore(Entry("", "album", {destination.name: digest}, {}), destination.name, destination):
-        raise LofictlError(f"cache object {digest[:12]} is missing or damaged in {cache.root}; the workers and "
-                           "this machine must share one stage cache (a shared folder: --cache)")
+        raise LofictlError(
+            f"cache object {digest[:12]} is missing or damaged in {cache.root}; the workers and "
+            "this machine must share one stage cache (a shared folder: --cache)"
+        )
     return destination
 
 
@@ -85,8 +86,9 @@ def run_stage(cache: Cache, stage: str, inputs: dict, make: Callable[[Path], tup
             cache.store(key, stage, files, meta)
         entry = cache.lookup(key, stage)
         if entry is None:
-            raise LofictlError(f"cannot write the stage cache {cache.root} (the album's tasks hand their results "
-                               "back through it)")
+            raise LofictlError(
+                f"cannot write the stage cache {cache.root} (the album's tasks hand their results back through it)"
+            )
     return {"key": key, "outputs": dict(sorted(entry.outputs.items())), "meta": entry.meta}
 
 
@@ -109,27 +111,39 @@ def render_track(task: TrackTask) -> dict:
 
     path = Path(task.recipe)
     if not path.is_file() or sha256_file(path) != task.recipe_sha:
-        raise LofictlError("this recipe is not the file the album was planned with (changed meanwhile, or a "
-                           "worker sees another copy of the project)", file=path)
+        raise LofictlError(
+            "this recipe is not the file the album was planned with (changed meanwhile, or a "
+            "worker sees another copy of the project)",
+            file=path,
+        )
     cache = open_cache(task.cache)
     loaded = load_recipe(path, list(task.overrides))
     with tempfile.TemporaryDirectory(prefix="lofictl-track-") as folder:
-        result = build.build_recipe(loaded, out_dir=Path(folder) / "out", quiet=True, write_lock=False, cache=cache,
-                                    jobs=task.jobs, master_only=True)
+        result = build.build_recipe(
+            loaded,
+            out_dir=Path(folder) / "out",
+            quiet=True,
+            write_lock=False,
+            cache=cache,
+            jobs=task.jobs,
+            master_only=True,
+        )
     lock = result.lock
     sample_rate = loaded.recipe.output.sample_rate
     compose = lock["stages"]["compose"]
-    return {"master": lock["stages"]["mix"]["outputs"]["master.wav"],
-            "score": compose["outputs"]["score.json"],
-            "frames": build.n_samples_for(compose["meta"]["duration_s"], sample_rate),
-            "sample_rate": sample_rate,
-            "bars": loaded.recipe.total_bars,
-            "bar_frames": loaded.recipe.seconds_per_bar * sample_rate,
-            "loudness": lock["loudness"],
-            "stages": {name: record["key"] for name, record in sorted(lock["stages"].items())},
-            "seeds": lock["seeds"],
-            "models": {name: info["sha256"] for name, info in sorted(lock["models"].items())},
-            "libraries": lock["libraries"]}
+    return {
+        "master": lock["stages"]["mix"]["outputs"]["master.wav"],
+        "score": compose["outputs"]["score.json"],
+        "frames": build.n_samples_for(compose["meta"]["duration_s"], sample_rate),
+        "sample_rate": sample_rate,
+        "bars": loaded.recipe.total_bars,
+        "bar_frames": loaded.recipe.seconds_per_bar * sample_rate,
+        "loudness": lock["loudness"],
+        "stages": {name: record["key"] for name, record in sorted(lock["stages"].items())},
+        "seeds": lock["seeds"],
+        "models": {name: info["sha256"] for name, info in sorted(lock["models"].items())},
+        "libraries": lock["libraries"],
+    }
 
 
 # --- encode: tagged files of one track --------------------------------------------------------
@@ -168,8 +182,16 @@ def encode_files(master_wav: Path, work: Path, task: EncodeTask) -> tuple[dict[s
         path = work / f"{task.base}.{fmt}"
         if fmt == "wav":
             chunks = tagging.bext_chunk(task.tags, sample_rate=task.sample_rate, bits=WAV_BITS)
-            stats = encode.encode_master(master_wav, path, "wav", task.sample_rate, ceiling_db=task.ceiling_db,
-                                         wav_subtype=f"{WAV_BITS}bit", info=tagging.wav_info(task.tags), chunks=chunks)
+            stats = encode.encode_master(
+                master_wav,
+                path,
+                "wav",
+                task.sample_rate,
+                ceiling_db=task.ceiling_db,
+                wav_subtype=f"{WAV_BITS}bit",
+                info=tagging.wav_info(task.tags),
+                chunks=chunks,
+            )
         else:
             stats = encode.encode_master(master_wav, path, fmt, task.sample_rate, ceiling_db=task.ceiling_db)
         tagging.tag_file(path, task.tags, task.cover)
@@ -184,9 +206,17 @@ def encode_files(master_wav: Path, work: Path, task: EncodeTask) -> tuple[dict[s
 
 def encode_track(task: EncodeTask) -> dict:
     cache = open_cache(task.cache)
-    inputs = {"master": task.master, "formats": list(task.formats), "sample_rate": task.sample_rate,
-              "ceiling_db": task.ceiling_db, "tags": _tags_key(task.tags), "cover": _cover_key(task.cover),
-              "paths": [task.folder, task.base], "lofictl": __version__, "libraries": library_versions()}
+    inputs = {
+        "master": task.master,
+        "formats": list(task.formats),
+        "sample_rate": task.sample_rate,
+        "ceiling_db": task.ceiling_db,
+        "tags": _tags_key(task.tags),
+        "cover": _cover_key(task.cover),
+        "paths": [task.folder, task.base],
+        "lofictl": __version__,
+        "libraries": library_versions(),
+    }
 
     def make(work: Path):
         return encode_files(fetch(cache, task.master, work / "master.wav"), work, task)
@@ -261,14 +291,14 @@ def _sequence(task: MixTask, paths: list[Path], out: Path) -> tuple[int, list[in
 
     takes_over = [0] * len(paths)
     if task.crossfade_bars:
-        clips = [Clip(path, t.frames, t.bar_frames, t.bars, index)
-                 for index, (path, t) in enumerate(zip(paths, task.tracks))]
+        clips = [
+            Clip(path, t.frames, t.bar_frames, t.bars, index) for index, (path, t) in enumerate(zip(paths, task.tracks))
+        ]
 
         def started(clip, start: int, air: int) -> None:
             takes_over[clip.label] = air
 
-        frames = _write_growing_wav(iter_sequence(clips, task.crossfade_bars, on_start=started), out,
-                                    task.sample_rate)
+        frames = _write_growing_wav(iter_sequence(clips, task.crossfade_bars, on_start=started), out, task.sample_rate)
         return frames, takes_over
     gap = round(task.gap_s * task.sample_rate)
 
@@ -295,10 +325,16 @@ def make_mix(task: MixTask) -> dict:
     from lofictl.sound import stream
 
     cache = open_cache(task.cache)
-    mix_inputs = {"tracks": [[t.master, t.frames, t.bar_frames, t.bars] for t in task.tracks],
-                  "crossfade_bars": task.crossfade_bars, "gap_s": task.gap_s, "sample_rate": task.sample_rate,
-                  "loudness_lufs": task.loudness_lufs, "ceiling_db": task.ceiling_db, "lofictl": __version__,
-                  "libraries": library_versions()}
+    mix_inputs = {
+        "tracks": [[t.master, t.frames, t.bar_frames, t.bars] for t in task.tracks],
+        "crossfade_bars": task.crossfade_bars,
+        "gap_s": task.gap_s,
+        "sample_rate": task.sample_rate,
+        "loudness_lufs": task.loudness_lufs,
+        "ceiling_db": task.ceiling_db,
+        "lofictl": __version__,
+        "libraries": library_versions(),
+    }
 
     def make_master(work: Path):
         paths = [fetch(cache, t.master, work / f"track-{i:03d}.wav") for i, t in enumerate(task.tracks)]
@@ -307,29 +343,64 @@ def make_mix(task: MixTask) -> dict:
         for path in paths:
             path.unlink()
         master = work / "master.wav"
-        stats = stream.mix_to_master_wav([sequenced], task.sample_rate, None, task.loudness_lufs,
-                                         task.ceiling_db, master)
+        stats = stream.mix_to_master_wav(
+            [sequenced], task.sample_rate, None, task.loudness_lufs, task.ceiling_db, master
+        )
         sequenced.unlink()
         return {"master.wav": master}, {"loudness": stats, "frames": frames, "takes_over": takes_over}
 
     mastered = run_stage(cache, "album-mix", mix_inputs, make_master)
     meta = mastered["meta"]
-    items = chapters.marks([t.title for t in task.tracks], task.artist, [t.isrc for t in task.tracks],
-                           meta["takes_over"], meta["frames"], task.sample_rate)
+    items = chapters.marks(
+        [t.title for t in task.tracks],
+        task.artist,
+        [t.isrc for t in task.tracks],
+        meta["takes_over"],
+        meta["frames"],
+        task.sample_rate,
+    )
     audio_name = f"{task.base}.{'flac' if 'flac' in task.formats else task.formats[0]}"
-    cue = chapters.cue_sheet(task.album_title, task.artist, task.genre, task.year, audio_name, items,
-                             f"lofictl {__version__}")
-    texts = {f"mix/{task.base}.cue": cue,
-             f"mix/{task.base.removesuffix('_mix')}_chapters.txt": chapters.youtube_chapters(items)}
-    tags = Tags(title=f"{task.album_title} (continuous mix)", artist=task.artist, album=task.album_title,
-                year=task.year, date=task.release_date, genre=task.genre, provenance=task.provenance,
-                loudness_lufs=meta["loudness"]["integrated_lufs"], true_peak_dbtp=meta["loudness"]["true_peak_dbtp"],
-                chapters=chapters.id3_chapters(items), cuesheet=cue)
-    files = encode_track(EncodeTask(mastered["outputs"]["master.wav"], task.cache, "mix", task.base,
-                                    task.formats, task.sample_rate, task.ceiling_db, tags, task.cover, task.jobs))
-    result = {"mix": mastered, "files": files, "texts": texts,
-              "chapters": [{"title": m.title, "start_s": round(m.start_s, 3)} for m in items],
-              "duration_s": round(meta["frames"] / task.sample_rate, 6)}
+    cue = chapters.cue_sheet(
+        task.album_title, task.artist, task.genre, task.year, audio_name, items, f"lofictl {__version__}"
+    )
+    texts = {
+        f"mix/{task.base}.cue": cue,
+        f"mix/{task.base.removesuffix('_mix')}_chapters.txt": chapters.youtube_chapters(items),
+    }
+    tags = Tags(
+        title=f"{task.album_title} (continuous mix)",
+        artist=task.artist,
+        album=task.album_title,
+        year=task.year,
+        date=task.release_date,
+        genre=task.genre,
+        provenance=task.provenance,
+        loudness_lufs=meta["loudness"]["integrated_lufs"],
+        true_peak_dbtp=meta["loudness"]["true_peak_dbtp"],
+        chapters=chapters.id3_chapters(items),
+        cuesheet=cue,
+    )
+    files = encode_track(
+        EncodeTask(
+            mastered["outputs"]["master.wav"],
+            task.cache,
+            "mix",
+            task.base,
+            task.formats,
+            task.sample_rate,
+            task.ceiling_db,
+            tags,
+            task.cover,
+            task.jobs,
+        )
+    )
+    result = {
+        "mix": mastered,
+        "files": files,
+        "texts": texts,
+        "chapters": [{"title": m.title, "start_s": round(m.start_s, 3)} for m in items],
+        "duration_s": round(meta["frames"] / task.sample_rate, 6),
+    }
     if task.video is not None:
         metadata = chapters.ffmetadata(task.album_title, task.artist, items)
         result["video"] = _video(cache, task, mastered["outputs"]["master.wav"], metadata, meta["frames"])
@@ -340,9 +411,17 @@ def _video(cache: Cache, task: MixTask, master: str, metadata: str, frames: int)
     from lofictl.album import video
 
     spec = task.video
-    inputs = {"audio": master, "frame": sha256_bytes(spec.frame_png), "metadata": metadata, "fps": spec.fps,
-              "audio_kbps": spec.audio_kbps, "base": task.base, "ffmpeg": video.ffmpeg_version(),
-              "x264": [video.X264_THREADS, video.X264_PRESET], "aac_coder": video.AAC_CODER}
+    inputs = {
+        "audio": master,
+        "frame": sha256_bytes(spec.frame_png),
+        "metadata": metadata,
+        "fps": spec.fps,
+        "audio_kbps": spec.audio_kbps,
+        "base": task.base,
+        "ffmpeg": video.ffmpeg_version(),
+        "x264": [video.X264_THREADS, video.X264_PRESET],
+        "aac_coder": video.AAC_CODER,
+    }
 
     def make(work: Path):
         audio = fetch(cache, master, work / "mix.wav")
@@ -351,8 +430,9 @@ def _video(cache: Cache, task: MixTask, master: str, metadata: str, frames: int)
         chapters_file = work / "chapters.ffmeta"
         chapters_file.write_text(metadata, encoding="utf-8")
         out = work / f"{task.base}.mp4"
-        video.make_video(frame, audio, chapters_file, frames / task.sample_rate, out, fps=spec.fps,
-                         audio_kbps=spec.audio_kbps)
+        video.make_video(
+            frame, audio, chapters_file, frames / task.sample_rate, out, fps=spec.fps, audio_kbps=spec.audio_kbps
+        )
         return {f"mix/{task.base}.mp4": out}, {}
 
     return run_stage(cache, "album-video", inputs, make)

@@ -24,8 +24,11 @@ AAC_CODER = "fast"
 def ffmpeg_path() -> str:
     path = shutil.which("ffmpeg")
     if path is None:
-        raise LofictlError("the album video needs ffmpeg (Debian: apt-get install ffmpeg; `bash scripts/dev.sh "
-                           "setup` installs it); or set output.video: false", field="output.video")
+        raise LofictlError(
+            "the album video needs ffmpeg (Debian: apt-get install ffmpeg; `bash scripts/dev.sh "
+            "setup` installs it); or set output.video: false",
+            field="output.video",
+        )
     return path
 
 
@@ -38,18 +41,67 @@ def ffmpeg_version() -> str:
     return match.group(1) if match else first.split("\n", 1)[0]
 
 
-def make_video(frame_png: Path, audio: Path, metadata: Path, duration_s: float, out: Path, *, fps: int,
-               audio_kbps: int) -> None:
+def make_video(
+    frame_png: Path, audio: Path, metadata: Path, duration_s: float, out: Path, *, fps: int, audio_kbps: int
+) -> None:
     """frame (a still PNG) + audio + FFMETADATA chapters → out (.mp4)."""
-    command = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-               "-loop", "1", "-framerate", str(fps), "-i", str(frame_png), "-i", str(audio), "-i", str(metadata),
-               "-map", "0:v", "-map", "1:a", "-map_metadata", "2", "-map_chapters", "2",
-               "-t", f"{duration_s:.6f}",
-               "-c:v", "libx264", "-threads", str(X264_THREADS), "-preset", X264_PRESET, "-tune", "stillimage",
-               "-pix_fmt", "yuv420p", "-g", str(10 * fps), "-r", str(fps),
-               "-c:a", "aac", "-aac_coder", AAC_CODER, "-b:a", f"{audio_kbps}k",
-               "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
-               "-movflags", "+faststart", str(out)]
+    command = [
+        ffmpeg_path(),
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-loop",
+        "1",
+        "-framerate",
+        str(fps),
+        "-i",
+        str(frame_png),
+        "-i",
+        str(audio),
+        "-i",
+        str(metadata),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map_metadata",
+        "2",
+        "-map_chapters",
+        "2",
+        "-t",
+        f"{duration_s:.6f}",
+        "-c:v",
+        "libx264",
+        "-threads",
+        str(X264_THREADS),
+        "-preset",
+        X264_PRESET,
+        "-tune",
+        "stillimage",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        str(10 * fps),
+        "-r",
+        str(fps),
+        "-c:a",
+        "aac",
+        "-aac_coder",
+        AAC_CODER,
+        "-b:a",
+        f"{audio_kbps}k",
+        "-fflags",
+        "+bitexact",
+        "-flags:v",
+        "+bitexact",
+        "-flags:a",
+        "+bitexact",
+        "-movflags",
+        "+faststart",
+        str(out),
+    ]
     try:
         result = subprocess.run(command, capture_output=True, text=True)
     except OSError as exc:

@@ -79,8 +79,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="Print the version and exit.")) -> None:
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """lofictl builds a finished lo-fi track from a recipe: MIDI, stems, master, lock file."""
 
 
@@ -104,8 +107,9 @@ def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to che
             try:
                 if is_station_file(path):
                     station = load_station(path).station
-                    out.print(f"[green]ok[/] {esc(path)}: station {esc(repr(station.title))}, "
-                              f"{len(station.recipes)} recipes")
+                    out.print(
+                        f"[green]ok[/] {esc(path)}: station {esc(repr(station.title))}, {len(station.recipes)} recipes"
+                    )
                 else:
                     album = load_album(path).album
                     out.print(f"[green]ok[/] {esc(path)}: album {esc(repr(album.title))}")
@@ -125,8 +129,10 @@ def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to che
                 console.print(f"[bold red]error:[/] {esc(problem)}", soft_wrap=True, markup=True, highlight=False)
             continue
         recipe = loaded.recipe
-        out.print(f"[green]ok[/] {esc(path)}: {esc(repr(recipe.title))}, {recipe.total_bars} bars, "
-                  f"{len(recipe.tracks)} tracks")
+        out.print(
+            f"[green]ok[/] {esc(path)}: {esc(repr(recipe.title))}, {recipe.total_bars} bars, "
+            f"{len(recipe.tracks)} tracks"
+        )
     if failed:
         raise typer.Exit(EXIT_USER_ERROR)
 
@@ -144,16 +150,28 @@ def schema() -> None:
 @user_errors
 def build(
     recipes: list[Path] = typer.Argument(..., help="Recipe files to build.", show_default=False),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the recipe's output.dir); "
-                                           "the lock file is then not updated."),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Output folder (default: the recipe's output.dir); the lock file is then not updated."
+    ),
     set_: list[str] = typer.Option([], "--set", help="Override a recipe field, e.g. --set tempo=80 (repeatable)."),
     midi_only: bool = typer.Option(False, "--midi-only", help="Stop after writing MIDI and the piano roll."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, max=64, help="Parallel: stems and encoders of "
-                                       "one recipe (threads; default: the CPU count), or recipes of a batch (a Dask "
-                                       "LocalCluster with this many workers; default: one after another)."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Build the recipes of a batch on an existing "
-                                            "Dask cluster, e.g. tcp://10.0.0.5:8786 (workers see the project at "
-                                            "the same path)."),
+    jobs: Optional[int] = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        min=1,
+        max=64,
+        help="Parallel: stems and encoders of "
+        "one recipe (threads; default: the CPU count), or recipes of a batch (a Dask "
+        "LocalCluster with this many workers; default: one after another).",
+    ),
+    scheduler: Optional[str] = typer.Option(
+        None,
+        "--scheduler",
+        help="Build the recipes of a batch on an existing "
+        "Dask cluster, e.g. tcp://10.0.0.5:8786 (workers see the project at "
+        "the same path).",
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every stage; don't read or write the cache."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout instead of a table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
@@ -164,8 +182,16 @@ def build(
     recipes = _without_stations(recipes)
     if out_dir is not None and len(recipes) > 1:
         raise LofictlError("--out names one folder, so it works with one recipe at a time")
-    results = build_many(recipes, overrides=set_, out_dir=out_dir, midi_only=midi_only, jobs=jobs,
-                         use_cache=not no_cache, quiet=quiet or json_out, scheduler=scheduler)
+    results = build_many(
+        recipes,
+        overrides=set_,
+        out_dir=out_dir,
+        midi_only=midi_only,
+        jobs=jobs,
+        use_cache=not no_cache,
+        quiet=quiet or json_out,
+        scheduler=scheduler,
+    )
     from lofictl.build.cache import CACHE_DIR_NAME
     from lofictl.recipe.load import project_root_for
 
@@ -207,8 +233,10 @@ def _print_summary(result) -> None:
     from rich.table import Table
 
     if result.up_to_date:
-        out.print(f"[green]up to date[/] {esc(result.title)} → {esc(result.out_dir)} ({result.elapsed_s:.1f} s; nothing changed "
-                  "since the lock)")
+        out.print(
+            f"[green]up to date[/] {esc(result.title)} → {esc(result.out_dir)} ({result.elapsed_s:.1f} s; nothing changed "
+            "since the lock)"
+        )
         return
     for reason in result.reasons:
         out.print(f"  [dim]re-ran {esc(reason)}[/]")
@@ -219,8 +247,10 @@ def _print_summary(result) -> None:
         table.add_row(esc(rel), f"{size / 1024:,.0f} KiB")
     out.print(table)
     tempo = f"{result.tempo:g}" if not result.tempo_range else "{:g}–{:g}".format(*result.tempo_range)
-    line = (f"{result.bars} bars, {result.duration_s:.1f} s of music at {tempo} BPM; "
-            f"built in {result.elapsed_s:.1f} s ({len(result.ran)} stages ran, {len(result.restored)} from cache)")
+    line = (
+        f"{result.bars} bars, {result.duration_s:.1f} s of music at {tempo} BPM; "
+        f"built in {result.elapsed_s:.1f} s ({len(result.ran)} stages ran, {len(result.restored)} from cache)"
+    )
     out.print(line + loudness_words(result.loudness))
     if result.lock_path:
         out.print(f"lock: {esc(result.lock_path)}")
@@ -230,8 +260,9 @@ def _print_summary(result) -> None:
 @user_errors
 def verify(
     recipes: list[Path] = typer.Argument(..., help="Recipes or albums whose lock files to check.", show_default=False),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Stems rendered in parallel (an album: "
-                             "LocalCluster workers)."),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", min=1, max=64, help="Stems rendered in parallel (an album: LocalCluster workers)."
+    ),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="An album's tracks on this Dask scheduler."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
 ) -> None:
@@ -255,7 +286,9 @@ def verify(
     else:
         for report in reports:
             if report["identical"]:
-                out.print(f"[green]identical[/] {esc(report['recipe'])}: {len(report['checked'])} outputs match the lock")
+                out.print(
+                    f"[green]identical[/] {esc(report['recipe'])}: {len(report['checked'])} outputs match the lock"
+                )
             else:
                 out.print(f"[red]different[/] {esc(report['recipe'])}: {len(report['differences'])} output(s) differ")
                 for rel in report["differences"]:
@@ -270,8 +303,9 @@ def verify(
 @app.command()
 @user_errors
 def diff(
-    targets: list[Path] = typer.Argument(..., help="A recipe (compared with its lock), or two build folders.",
-                                         show_default=False),
+    targets: list[Path] = typer.Argument(
+        ..., help="A recipe (compared with its lock), or two build folders.", show_default=False
+    ),
     set_: list[str] = typer.Option([], "--set", help="Overrides, as for build."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
 ) -> None:
@@ -297,8 +331,10 @@ def diff(
             sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
             return
         for name, change in report["midi"].items():
-            out.print(f"[bold]{esc(name)}[/]: {change['same']} notes the same, {len(change['only_a'])} only in A, "
-                      f"{len(change['only_b'])} only in B")
+            out.print(
+                f"[bold]{esc(name)}[/]: {change['same']} notes the same, {len(change['only_a'])} only in A, "
+                f"{len(change['only_b'])} only in B"
+            )
         for name, level in report["audio"].items():
             shown = "identical (null test silent)" if level is None else f"difference at {level:.1f} dBFS RMS"
             out.print(f"[bold]{esc(name)}[/]: {shown}")
@@ -353,15 +389,17 @@ def _cache_for(project: Path):
 def cache_info(project: Path = typer.Option(Path("."), "--project", help="The project folder.")) -> None:
     """Where the cache is and how big."""
     info = _cache_for(project).info()
-    out.print(f"{esc(info['path'])}: {info['stages']} stage entries, {info['objects']} objects, "
-              f"{info['bytes'] / 1e6:.1f} MB")
+    out.print(
+        f"{esc(info['path'])}: {info['stages']} stage entries, {info['objects']} objects, {info['bytes'] / 1e6:.1f} MB"
+    )
 
 
 @cache_app.command("prune")
 @user_errors
 def cache_prune(
-    max_size: str = typer.Option(..., "--max", help="Keep at most this much, e.g. 2GB, 500MB, 1.5GiB.",
-                                 show_default=False),
+    max_size: str = typer.Option(
+        ..., "--max", help="Keep at most this much, e.g. 2GB, 500MB, 1.5GiB.", show_default=False
+    ),
     project: Path = typer.Option(Path("."), "--project", help="The project folder."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache", help="A cache folder elsewhere (a shared one)."),
 ) -> None:
@@ -377,8 +415,10 @@ def cache_prune(
         raise LofictlError(str(exc), field="--max") from None
     cache = Cache(cache_dir.resolve()) if cache_dir else _cache_for(project)
     report = cache.prune(limit)
-    out.print(f"{cache.root}: removed {report['entries_removed']} stage entries and {report['objects_removed']} "
-              f"objects ({report['bytes_freed'] / 1e6:.1f} MB); {report['bytes_kept'] / 1e6:.1f} MB kept")
+    out.print(
+        f"{cache.root}: removed {report['entries_removed']} stage entries and {report['objects_removed']} "
+        f"objects ({report['bytes_freed'] / 1e6:.1f} MB); {report['bytes_kept'] / 1e6:.1f} MB kept"
+    )
 
 
 def _auto_prune(root: Path) -> None:
@@ -408,8 +448,9 @@ def cache_clear(project: Path = typer.Option(Path("."), "--project", help="The p
 
 @app.command()
 @user_errors
-def inspect(file: Path = typer.Argument(..., help="A WAV, FLAC, MP3 or MIDI file made by lofictl.",
-                                        show_default=False)) -> None:
+def inspect(
+    file: Path = typer.Argument(..., help="A WAV, FLAC, MP3 or MIDI file made by lofictl.", show_default=False),
+) -> None:
     """Print the provenance written into a file: recipe, seed, stage key, models, and its tags."""
     from lofictl.build.verify import read_provenance
 
@@ -422,16 +463,31 @@ def inspect(file: Path = typer.Argument(..., help="A WAV, FLAC, MP3 or MIDI file
 @user_errors
 def album(
     album_file: Path = typer.Argument(..., help="An album file (YAML, lofictl_album: 1).", show_default=False),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Tracks built on a Dask LocalCluster with "
-                             "this many worker processes (1: in this process)."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="An existing Dask cluster, e.g. "
-                                            "tcp://10.0.0.5:8786; its workers must see the project at the same "
-                                            "path, and share the cache (--cache)."),
-    cache_dir: Optional[str] = typer.Option(None, "--cache", help="The stage cache: a folder (default: "
-                                            ".lofictl-cache in the project; a shared one for a cluster), or an "
-                                            "fsspec URL (s3://..., file://...) shared behind the local cache."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: the album's "
-                                           "output.dir); the lock file is then not updated."),
+    jobs: int = typer.Option(
+        1,
+        "--jobs",
+        "-j",
+        min=1,
+        max=64,
+        help="Tracks built on a Dask LocalCluster with this many worker processes (1: in this process).",
+    ),
+    scheduler: Optional[str] = typer.Option(
+        None,
+        "--scheduler",
+        help="An existing Dask cluster, e.g. "
+        "tcp://10.0.0.5:8786; its workers must see the project at the same "
+        "path, and share the cache (--cache).",
+    ),
+    cache_dir: Optional[str] = typer.Option(
+        None,
+        "--cache",
+        help="The stage cache: a folder (default: "
+        ".lofictl-cache in the project; a shared one for a cluster), or an "
+        "fsspec URL (s3://..., file://...) shared behind the local cache.",
+    ),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Output folder (default: the album's output.dir); the lock file is then not updated."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Build everything afresh (an empty cache)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
@@ -439,8 +495,15 @@ def album(
     """Build an album: every track, tagged files with cover art, the continuous mix, CUE, chapters, video."""
     from lofictl.album.run import build_album
 
-    result = build_album(album_file, jobs=jobs, scheduler=scheduler, out_dir=out_dir, use_cache=not no_cache,
-                         cache_dir=cache_dir, quiet=quiet or json_out)
+    result = build_album(
+        album_file,
+        jobs=jobs,
+        scheduler=scheduler,
+        out_dir=out_dir,
+        use_cache=not no_cache,
+        cache_dir=cache_dir,
+        quiet=quiet or json_out,
+    )
     from lofictl.build.cache import CACHE_DIR_NAME
     from lofictl.cluster.shared_cache import is_url
     from lofictl.recipe.load import project_root_for
@@ -461,8 +524,9 @@ def album(
         table.add_row(escape(rel), f"{info['bytes'] / 1024:,.0f} KiB")
     out.print(table)
     minutes, seconds = divmod(round(result.duration_s), 60)
-    out.print(f"{result.tracks} tracks, {minutes}:{seconds:02d} of music; built in {result.elapsed_s:.1f} s "
-              f"({result.runner})")
+    out.print(
+        f"{result.tracks} tracks, {minutes}:{seconds:02d} of music; built in {result.elapsed_s:.1f} s ({result.runner})"
+    )
     if result.lock_path:
         out.print(f"lock: {result.lock_path}")
 
@@ -495,8 +559,9 @@ def doctor() -> None:
     try:
         import jax
 
-        out.print(f"[green]✓[/] JAX {jax.__version__} on {jax.default_backend()} "
-                  f"({', '.join(str(d) for d in jax.devices())})")
+        out.print(
+            f"[green]✓[/] JAX {jax.__version__} on {jax.default_backend()} ({', '.join(str(d) for d in jax.devices())})"
+        )
     except Exception as exc:  # noqa: BLE001 - doctor reports whatever is wrong
         ok = False
         out.print(f"[red]✗[/] JAX: {esc(exc)}")
@@ -522,15 +587,20 @@ def instruments(
     from lofictl.sound import soundfonts
 
     recipe_dir = Path.cwd() / "recipes"
-    fonts = [soundfonts.find_soundfont(soundfont, recipe_dir)] if soundfont else soundfonts.list_all_soundfonts(recipe_dir)
+    fonts = (
+        [soundfonts.find_soundfont(soundfont, recipe_dir)] if soundfont else soundfonts.list_all_soundfonts(recipe_dir)
+    )
     if not fonts:
         raise LofictlError("no SoundFont found on the search path (see `lofictl doctor`)")
     shown = 0
     for font in fonts:
         presets = soundfonts.list_presets(font)
         if search:
-            presets = [p for p in presets if search.lower() in p.name.lower()
-                       or search.lower() in (soundfonts.gm_name(p) or "").lower()]
+            presets = [
+                p
+                for p in presets
+                if search.lower() in p.name.lower() or search.lower() in (soundfonts.gm_name(p) or "").lower()
+            ]
         if not presets:
             continue
         out.print(f"[bold]{esc(font)}[/]")
@@ -566,7 +636,9 @@ def effects(plugin: Optional[str] = typer.Argument(None, help="Show one plugin o
         steps = ", ".join(f"{step_name}{params or ''}" for step in chain for step_name, params in step.items())
         out.print(f"[bold]preset {esc(name)}[/]: {esc(steps)}")
     if plugin is None:
-        overlays = sorted(p for p in (Path.cwd() / "effects").glob("*") if p.suffix.lower() in (".wav", ".flac", ".mp3"))
+        overlays = sorted(
+            p for p in (Path.cwd() / "effects").glob("*") if p.suffix.lower() in (".wav", ".flac", ".mp3")
+        )
         out.print("[bold]overlay files[/] in effects/: " + esc(", ".join(p.name for p in overlays) or "none"))
         out.print(esc("procedural ambience: rain, vinyl, hiss (overlays: [{ambience: rain}])"))
 

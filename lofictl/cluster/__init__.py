@@ -92,8 +92,14 @@ def local_cluster(workers: int):
     """
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=logging.ERROR,
+    )
 
 
 @contextlib.contextmanager
@@ -108,8 +114,10 @@ def open_runner(*, jobs: int = 1, scheduler: str | None = None, client=None, tim
         try:
             connected = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as exc:
-            raise LofictlError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
-                               "`dask scheduler` and workers with `dask worker ADDRESS`") from None
+            raise LofictlError(
+                f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
+                "`dask scheduler` and workers with `dask worker ADDRESS`"
+            ) from None
         runner = DaskRunner(connected, name=f"scheduler {scheduler}")
         try:
             yield runner

@@ -60,8 +60,9 @@ def progression_source(progression: str, beats_per_bar: float) -> ChordSource:
     return chords_for
 
 
-def track_chord_events(recipe: Recipe, blocks: list[Block], source: ChordSource, track_name: str,
-                   track_seed: int | None) -> list[ChordEvent]:
+def track_chord_events(
+    recipe: Recipe, blocks: list[Block], source: ChordSource, track_name: str, track_seed: int | None
+) -> list[ChordEvent]:
     bpb = recipe.beats_per_bar
     made: dict[tuple, list[tuple[str, float]]] = {}
     timeline: list[ChordEvent] = []
@@ -79,8 +80,15 @@ def track_chord_events(recipe: Recipe, blocks: list[Block], source: ChordSource,
     return timeline
 
 
-def chord_notes(timeline: list[ChordEvent], blocks: list[Block], voicing: str, rhythm: str,
-                beats_per_bar: float, seed: int, key: theory.Key) -> list[Note]:
+def chord_notes(
+    timeline: list[ChordEvent],
+    blocks: list[Block],
+    voicing: str,
+    rhythm: str,
+    beats_per_bar: float,
+    seed: int,
+    key: theory.Key,
+) -> list[Note]:
     """Voice each chord (smooth leading within a section) and play it in the chosen rhythm."""
     notes: list[Note] = []
     for block in blocks:
@@ -99,8 +107,9 @@ def chord_notes(timeline: list[ChordEvent], blocks: list[Block], voicing: str, r
     return notes
 
 
-def _chord_rhythm(event: ChordEvent, pitches: tuple[int, ...], rhythm: str, beats_per_bar: float,
-                  generator: np.random.Generator) -> list[Note]:
+def _chord_rhythm(
+    event: ChordEvent, pitches: tuple[int, ...], rhythm: str, beats_per_bar: float, generator: np.random.Generator
+) -> list[Note]:
     notes: list[Note] = []
     if rhythm == "sustain":
         hits = [(0.0, event.duration - 0.05)]
@@ -130,15 +139,19 @@ def _chord_rhythm(event: ChordEvent, pitches: tuple[int, ...], rhythm: str, beat
 # --- bass ---------------------------------------------------------------------------------------
 
 
-def bass_notes(timeline: list[ChordEvent], blocks: list[Block], style: str, key: theory.Key,
-               beats_per_bar: float, seed: int) -> list[Note]:
+def bass_notes(
+    timeline: list[ChordEvent], blocks: list[Block], style: str, key: theory.Key, beats_per_bar: float, seed: int
+) -> list[Note]:
     """Roots on the downbeat, fifths and octaves by seeded choice, approach notes into changes."""
     notes: list[Note] = []
     scale = set(key.scale)
     for block in blocks:
         start, end = block.start_bar * beats_per_bar, (block.start_bar + block.bars) * beats_per_bar
-        generator = np.random.default_rng(derive_seed(seed, "bass", block.material, block.variation or "-",
-                                                      *(("take", block.take) if block.take > 1 else ())))
+        generator = np.random.default_rng(
+            derive_seed(
+                seed, "bass", block.material, block.variation or "-", *(("take", block.take) if block.take > 1 else ())
+            )
+        )
         events = [e for e in timeline if start - EPS <= e.start < end - EPS]
         for index, event in enumerate(events):
             chord = theory.parse_chord(event.symbol)
@@ -152,8 +165,15 @@ def bass_notes(timeline: list[ChordEvent], blocks: list[Block], style: str, key:
     return notes
 
 
-def _bass_bar_pattern(event: ChordEvent, root: int, fifth: int, next_root: int | None, style: str,
-                      scale: set[int], generator: np.random.Generator) -> list[Note]:
+def _bass_bar_pattern(
+    event: ChordEvent,
+    root: int,
+    fifth: int,
+    next_root: int | None,
+    style: str,
+    scale: set[int],
+    generator: np.random.Generator,
+) -> list[Note]:
     d = event.duration
     velocity = lambda base: int(np.clip(base + generator.integers(-6, 7), 1, 127))  # noqa: E731
     plan: list[tuple[float, float, int, int]] = []  # offset, length, pitch, velocity
@@ -209,8 +229,7 @@ def swung(notes: list[Note], swing: float) -> list[Note]:
 
 
 def _only_active(notes: list[Note], blocks: list[Block], track: str, beats_per_bar: float) -> list[Note]:
-    spans = [(b.start_bar * beats_per_bar, (b.start_bar + b.bars) * beats_per_bar)
-             for b in blocks if track in b.tracks]
+    spans = [(b.start_bar * beats_per_bar, (b.start_bar + b.bars) * beats_per_bar) for b in blocks if track in b.tracks]
     kept = []
     for note in notes:
         for start, end in spans:
@@ -220,9 +239,14 @@ def _only_active(notes: list[Note], blocks: list[Block], track: str, beats_per_b
     return kept
 
 
-def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
-            programs: dict[str, tuple[int, int]] | None = None,
-            clips: dict[str, tuple[Note, ...]] | None = None, measures: dict | None = None) -> Score:
+def compose(
+    recipe: Recipe,
+    *,
+    models: dict[str, Path] | None = None,
+    programs: dict[str, tuple[int, int]] | None = None,
+    clips: dict[str, tuple[Note, ...]] | None = None,
+    measures: dict | None = None,
+) -> Score:
     """The Score for a recipe.
 
     models: track name → resolved model folder (for tracks with `generate`).
@@ -252,17 +276,26 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
                 timelines[name] = track_chord_events(recipe, blocks, source, name, seed)
             except LofictlError as exc:  # a model's errors name fields of the track's generate:
                 raise exc.under(("tracks", name, "generate")) from None
-    placed = {name: clip_notes(clips[name], blocks, track, bpb)
-              for name, track in recipe.tracks.items() if isinstance(track, MidiTrack)}
+    placed = {
+        name: clip_notes(clips[name], blocks, track, bpb)
+        for name, track in recipe.tracks.items()
+        if isinstance(track, MidiTrack)
+    }
     primary = recipe.harmony or next(iter(timelines), None) or next(iter(placed), None)
     for name in sorted({primary, *(getattr(t, "follow", None) for t in recipe.tracks.values())} & set(placed)):
         timelines[name] = clip_chords(placed[name], blocks, recipe.tracks[name], bpb, key)
 
     tracks: list[Track] = []
     channels = iter([c for c in range(16) if c != DRUM_CHANNEL])
-    spans = [(b.start_bar * bpb, (b.start_bar + b.bars) * bpb, _mean_seconds_per_beat(timing, b, bpb),
-              (b.material, b.variation if b.variation is not None else "-", *((b.take,) if b.take > 1 else ())))
-             for b in blocks]
+    spans = [
+        (
+            b.start_bar * bpb,
+            (b.start_bar + b.bars) * bpb,
+            _mean_seconds_per_beat(timing, b, bpb),
+            (b.material, b.variation if b.variation is not None else "-", *((b.take,) if b.take > 1 else ())),
+        )
+        for b in blocks
+    ]
     for name, track in recipe.tracks.items():
         seed = track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name)
         if isinstance(track, ChordsTrack):
@@ -273,8 +306,16 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             notes = swung(notes, recipe.swing)
         elif isinstance(track, MelodyTrack):
             try:
-                notes = melody_notes(recipe, blocks, timelines[track.follow or primary], models[name], key, name,
-                                     track, measures.setdefault(name, {}) if measures is not None else None)
+                notes = melody_notes(
+                    recipe,
+                    blocks,
+                    timelines[track.follow or primary],
+                    models[name],
+                    key,
+                    name,
+                    track,
+                    measures.setdefault(name, {}) if measures is not None else None,
+                )
             except LofictlError as exc:
                 raise exc.under(("tracks", name, "generate")) from None
             notes = swung(notes, recipe.swing)
@@ -286,20 +327,46 @@ def compose(recipe: Recipe, *, models: dict[str, Path] | None = None,
             raise AssertionError(track)
         if not isinstance(track, DrumsTrack):  # drums humanize on their own grid (drums.py)
             feel = track.humanize
-            notes = perform(notes, spans, feel.timing_ms, feel.velocity, seed, (track.part, name),
-                            strum_ms=feel.strum_ms, roll=isinstance(track, ChordsTrack) and track.rhythm != "arp")
+            notes = perform(
+                notes,
+                spans,
+                feel.timing_ms,
+                feel.velocity,
+                seed,
+                (track.part, name),
+                strum_ms=feel.strum_ms,
+                roll=isinstance(track, ChordsTrack) and track.rhythm != "arp",
+            )
         notes = sorted(_only_active(notes, blocks, name, bpb))
         is_drums = track.part == "drums"
         bank, program = programs.get(name, (0, 0))
         if is_drums:  # channel 10 already means "drum kit" in MIDI; SoundFont bank 128 is FluidSynth's
             bank = 0
-        tracks.append(Track(name, track.part, tuple(notes), program=program, bank=bank, is_drums=is_drums,
-                            channel=DRUM_CHANNEL if is_drums else next(channels)))
+        tracks.append(
+            Track(
+                name,
+                track.part,
+                tuple(notes),
+                program=program,
+                bank=bank,
+                is_drums=is_drums,
+                channel=DRUM_CHANNEL if is_drums else next(channels),
+            )
+        )
 
     sections = tuple(PlacedSection(b.name, b.start_bar, b.bars, b.tracks) for b in blocks)
     numerator, denominator = recipe.meter
-    return Score(initial_tempo, numerator, denominator, recipe.key, total_beats, tuple(tracks),
-                 tuple(timelines[primary]) if primary else (), sections, tempo_changes)
+    return Score(
+        initial_tempo,
+        numerator,
+        denominator,
+        recipe.key,
+        total_beats,
+        tuple(tracks),
+        tuple(timelines[primary]) if primary else (),
+        sections,
+        tempo_changes,
+    )
 
 
 def clip_notes(clip: tuple[Note, ...], blocks: list[Block], track: MidiTrack, beats_per_bar: float) -> list[Note]:
@@ -321,8 +388,9 @@ def clip_notes(clip: tuple[Note, ...], blocks: list[Block], track: MidiTrack, be
     return notes
 
 
-def clip_chords(placed: list[Note], blocks: list[Block], track: MidiTrack, beats_per_bar: float,
-                key: theory.Key) -> list[ChordEvent]:
+def clip_chords(
+    placed: list[Note], blocks: list[Block], track: MidiTrack, beats_per_bar: float, key: theory.Key
+) -> list[ChordEvent]:
     """The chords a clip plays, read section by section (so no chord spans two sections, and a
     repeat reads as its original)."""
     events: list[ChordEvent] = []
@@ -331,7 +399,9 @@ def clip_chords(placed: list[Note], blocks: list[Block], track: MidiTrack, beats
         start, span = block.start_bar * beats_per_bar, block.bars * beats_per_bar
         material = (block.material, block.variation)
         if material not in made:
-            local = [n.copy(start=round(n.start - start, 6)) for n in placed if start - EPS <= n.start < start + span - EPS]
+            local = [
+                n.copy(start=round(n.start - start, 6)) for n in placed if start - EPS <= n.start < start + span - EPS
+            ]
             made[material] = harmony.detect_chords(local, span, beats_per_bar, track.changes, key)
         # a section where the clip is silent (it does not loop) holds the chord before it
         held = events[-1].symbol if events else tonic_chord(key).symbol
@@ -357,11 +427,20 @@ def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str,
         origin = first_bar[(block.material, block.take)]
         seed = _material_seed(recipe, name, track.seed, block)
         made = drums.drum_notes(
-            track.pattern, origin, block.bars, bpb, seed,
-            swing=recipe.swing, humanize_timing_ms=track.humanize.timing_ms,
-            humanize_velocity=track.humanize.velocity, seconds_per_beat=_mean_seconds_per_beat(timing, block, bpb),
-            fill_last_bar=track.fills and len(blocks) > 1, meter=recipe.meter,
-            dynamics=track.dynamics, laid_back_ms=track.laid_back_ms)
+            track.pattern,
+            origin,
+            block.bars,
+            bpb,
+            seed,
+            swing=recipe.swing,
+            humanize_timing_ms=track.humanize.timing_ms,
+            humanize_velocity=track.humanize.velocity,
+            seconds_per_beat=_mean_seconds_per_beat(timing, block, bpb),
+            fill_last_bar=track.fills and len(blocks) > 1,
+            meter=recipe.meter,
+            dynamics=track.dynamics,
+            laid_back_ms=track.laid_back_ms,
+        )
         shift = (block.start_bar - origin) * bpb
         notes.extend(n.copy(start=round(n.start + shift, 6)) for n in made)
     return notes
@@ -381,11 +460,18 @@ def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, 
 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
         loop = block.loop if block.loop is not None else track.loop
-        return generate.generate_chords(model_dir, key, block.bars * beats_per_bar, beats_per_bar, seed,
-                                        temperature=settings.temperature, top_k=settings.top_k,
-                                        top_p=settings.top_p,
-                                        grid_beats=beats_per_bar if track.changes == "bar" else beats_per_bar / 2,
-                                        loop_bars=None if loop == "through" else loop)
+        return generate.generate_chords(
+            model_dir,
+            key,
+            block.bars * beats_per_bar,
+            beats_per_bar,
+            seed,
+            temperature=settings.temperature,
+            top_k=settings.top_k,
+            top_p=settings.top_p,
+            grid_beats=beats_per_bar if track.changes == "bar" else beats_per_bar / 2,
+            loop_bars=None if loop == "through" else loop,
+        )
 
     return chords_for
 
@@ -393,9 +479,16 @@ def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, 
 MAX_RESAMPLES = 8  # originality gate: derived seeds tried before giving up
 
 
-def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent], model_dir: Path,
-                 key: theory.Key, name: str, track: MelodyTrack,
-                 measures_out: dict | None = None) -> list[Note]:
+def melody_notes(
+    recipe: Recipe,
+    blocks: list[Block],
+    timeline: list[ChordEvent],
+    model_dir: Path,
+    key: theory.Key,
+    name: str,
+    track: MelodyTrack,
+    measures_out: dict | None = None,
+) -> list[Note]:
     """The melody of each section's material, sampled over its chords.
 
     Each material's melody is measured (evaluate.melody_measures); with `max_overlap_15` set, a
@@ -416,8 +509,11 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
         if name not in block.tracks:
             continue  # silent here: no melody to sample
         if material not in made:
-            local = [ChordEvent(e.start - start, e.duration, e.symbol) for e in timeline
-                     if start - EPS <= e.start < start + span - EPS]
+            local = [
+                ChordEvent(e.start - start, e.duration, e.symbol)
+                for e in timeline
+                if start - EPS <= e.start < start + span - EPS
+            ]
             base = _material_seed(recipe, name, settings.seed if settings.seed is not None else track.seed, block)
             gate = settings.max_overlap_15
             where = ("tracks", name, "generate", "max_overlap_15" if gate is not None else "model")
@@ -425,11 +521,22 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
             for attempt in range(MAX_RESAMPLES + 1):
                 seed = base if attempt == 0 else derive_seed(base, "resample", attempt)
                 melody = generate.generate_melody(
-                    model_dir, key, local, span, seed, temperature=settings.temperature, top_k=settings.top_k,
-                    top_p=settings.top_p, low=track.low, high=track.high, beats_per_bar=bpb)
+                    model_dir,
+                    key,
+                    local,
+                    span,
+                    seed,
+                    temperature=settings.temperature,
+                    top_k=settings.top_k,
+                    top_p=settings.top_p,
+                    low=track.low,
+                    high=track.high,
+                    beats_per_bar=bpb,
+                )
                 try:
-                    measures = evaluate.melody_measures(melody, local, key, model_dir, total_beats=span,
-                                                        beats_per_bar=bpb)
+                    measures = evaluate.melody_measures(
+                        melody, local, key, model_dir, total_beats=span, beats_per_bar=bpb
+                    )
                     if gate is None or evaluate.originality_gate(measures, gate):
                         break
                 except LofictlError as exc:  # the index: missing, stale or damaged
@@ -439,7 +546,9 @@ def melody_notes(recipe: Recipe, blocks: list[Block], timeline: list[ChordEvent]
                 raise LofictlError(
                     f"the melody shares {measures['overlap_15']:.1%} of its 15-note windows with the model's "
                     f"training data (max_overlap_15: {gate}) after {MAX_RESAMPLES} re-samples; change the seed, "
-                    "raise the temperature or loosen the gate", field=where)
+                    "raise the temperature or loosen the gate",
+                    field=where,
+                )
             made[material] = melody
             if measures_out is not None:
                 label = block.material if block.variation is None else f"{block.material}~{block.variation}"

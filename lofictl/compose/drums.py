@@ -61,11 +61,34 @@ KIT: dict[str, int] = {
 
 # Names a reader of a piano roll knows, for every pitch the kit uses (and a few more GM ones).
 DRUM_NAMES: dict[int, str] = {
-    35: "Kick 2", 36: "Kick", 37: "Side stick", 38: "Snare", 39: "Clap", 40: "Snare 2",
-    41: "Low tom", 42: "Closed hat", 43: "Floor tom", 44: "Pedal hat", 45: "Mid tom",
-    46: "Open hat", 47: "Low-mid tom", 48: "High tom", 49: "Crash", 50: "High tom 2",
-    51: "Ride", 52: "China", 53: "Ride bell", 54: "Tambourine", 55: "Splash", 56: "Cowbell",
-    57: "Crash 2", 59: "Ride 2", 69: "Cabasa", 70: "Shaker", 75: "Claves", 76: "Wood block",
+    35: "Kick 2",
+    36: "Kick",
+    37: "Side stick",
+    38: "Snare",
+    39: "Clap",
+    40: "Snare 2",
+    41: "Low tom",
+    42: "Closed hat",
+    43: "Floor tom",
+    44: "Pedal hat",
+    45: "Mid tom",
+    46: "Open hat",
+    47: "Low-mid tom",
+    48: "High tom",
+    49: "Crash",
+    50: "High tom 2",
+    51: "Ride",
+    52: "China",
+    53: "Ride bell",
+    54: "Tambourine",
+    55: "Splash",
+    56: "Cowbell",
+    57: "Crash 2",
+    59: "Ride 2",
+    69: "Cabasa",
+    70: "Shaker",
+    75: "Claves",
+    76: "Wood block",
 }
 
 LEVELS: dict[str, int] = {"X": 112, "x": 92, "o": 68, "g": 40}
@@ -89,18 +112,18 @@ PATTERNS: dict[str, DrumPattern] = {
             "boom-bap",
             "90s hip-hop: hard kick and snare, 8th hats with a lilt",
             {
-                "kick":  "X... ...x ..X. .... | X... ...x ..X. .x..",
+                "kick": "X... ...x ..X. .... | X... ...x ..X. .x..",
                 "snare": ".... X... .... X... | .... X... .... X...",
-                "hat":   "x.o. x.o. x.o. x.o. | x.o. x.o. x.o. x.oo",
+                "hat": "x.o. x.o. x.o. x.o. | x.o. x.o. x.o. x.oo",
             },
         ),
         DrumPattern(
             "lazy",
             "laid-back lo-fi: soft kick, side-stick backbeat, quiet hats and shaker",
             {
-                "kick":   "x... .... .x.. .... | x... .... .x.. ..o.",
-                "stick":  ".... x... .... x... | .... x... .... x...",
-                "hat":    "o.g. o.g. o.g. o.g. | o.g. o.g. o.g. o.g.",
+                "kick": "x... .... .x.. .... | x... .... .x.. ..o.",
+                "stick": ".... x... .... x... | .... x... .... x...",
+                "hat": "o.g. o.g. o.g. o.g. | o.g. o.g. o.g. o.g.",
                 "shaker": "..g. ..g. ..g. ..g. | ..g. ..g. ..g. ..g.",
             },
             ghost="stick",
@@ -111,20 +134,20 @@ PATTERNS: dict[str, DrumPattern] = {
             "half-time",
             "snare on beat 3 only, a slow heavy sway",
             {
-                "kick":  "X... .... .... ..x. | X... ..x. .... ....",
+                "kick": "X... .... .... ..x. | X... ..x. .... ....",
                 "snare": ".... .... X... .... | .... .... X... ....",
-                "hat":   "x.o. x.o. x.o. x.o. | x.o. x.o. x.o. x.o.",
+                "hat": "x.o. x.o. x.o. x.o. | x.o. x.o. x.o. x.o.",
             },
         ),
         DrumPattern(
             "brushes",
             "jazz brushes: feathered kick, brush swirl, ride pattern, pedal hat on 2 and 4",
             {
-                "kick":       "o... .... o... .... ",
-                "snare":      ".... o... .... o... ",
+                "kick": "o... .... o... .... ",
+                "snare": ".... o... .... o... ",
                 "snare-soft": "g.g. g.g. g.g. g.g. ",
-                "ride":       "x... x..o x... x..o ",
-                "pedal-hat":  ".... o... .... o... ",
+                "ride": "x... x..o x... x..o ",
+                "pedal-hat": ".... o... .... o... ",
             },
             timekeeper="ride",
             ghost="snare-soft",
@@ -135,9 +158,9 @@ PATTERNS: dict[str, DrumPattern] = {
             "dilla",
             "lopsided neo-soul: kick pushed off the beat, uneven 16th hats (pair with swing)",
             {
-                "kick":  "X... ...x .x.. .... | X..x .... .x.. ..x.",
+                "kick": "X... ...x .x.. .... | X..x .... .x.. ..x.",
                 "snare": ".... X... .... X..g | .... X... ..g. X...",
-                "hat":   "x.xo .x.x x.xo .x.x | x.xo .x.x x.xo .xox",
+                "hat": "x.xo .x.x x.xo .x.x | x.xo .x.x x.xo .xox",
             },
             fills=("stutter", "drop", "snare-roll"),
         ),
@@ -145,9 +168,9 @@ PATTERNS: dict[str, DrumPattern] = {
             "four-on-floor",
             "house pulse: kick on every beat, clap on 2 and 4, open hat on the off-beats",
             {
-                "kick":     "X... X... X... X...",
-                "clap":     ".... x... .... x...",
-                "hat":      "o.o. o.o. o.o. o.o.",
+                "kick": "X... X... X... X...",
+                "clap": ".... x... .... x...",
+                "hat": "o.o. o.o. o.o. o.o.",
                 "open-hat": "..x. ..x. ..x. ..x.",
             },
             fills=("snare-roll", "drop"),
@@ -156,9 +179,9 @@ PATTERNS: dict[str, DrumPattern] = {
             "bossa",
             "bossa nova: kick on 1 and 3 with pickups, rim clave, soft 8th hats",
             {
-                "kick":  "x..o x..o x..o x..o",
+                "kick": "x..o x..o x..o x..o",
                 "stick": "x..x ..x. ..x. .x..",
-                "hat":   "o.g. o.g. o.g. o.g.",
+                "hat": "o.g. o.g. o.g. o.g.",
             },
             ghost="stick",
             fills=("drop", "toms-soft"),
@@ -170,8 +193,13 @@ PATTERNS: dict[str, DrumPattern] = {
 # Fills cover the last two beats (8 steps); a shorter bar takes the template's tail.
 FILLS: dict[str, dict[str, str]] = {
     "snare-roll": {"kick": "X... ....", "snare": "..go oxxX"},
-    "toms": {"kick": "X... ....", "snare": "..x. ....", "tom-hi": "...x x...",
-             "tom-mid": ".... .xx.", "tom-lo": ".... ...X"},
+    "toms": {
+        "kick": "X... ....",
+        "snare": "..x. ....",
+        "tom-hi": "...x x...",
+        "tom-mid": ".... .xx.",
+        "tom-lo": ".... ...X",
+    },
     "toms-soft": {"kick": "x... ....", "tom-hi": "..o. o...", "tom-mid": ".... .o..", "tom-lo": ".... ..o."},
     "stutter": {"kick": "X..x ..x.", "snare": ".... x.gX", "hat": "x.x. x..."},
     "drop": {"kick": "x... ....", "hat": "x... ...."},  # the beat falls away before the next section
@@ -202,8 +230,12 @@ def _pattern_bars(name: str) -> tuple[tuple[tuple[int, int, int], ...], ...]:
     length = max(len(bars) for bars in lanes.values())
     out = []
     for bar in range(length):
-        hits = [(step, KIT[lane], bars[bar % len(bars)][step])
-                for lane, bars in lanes.items() for step in range(16) if bars[bar % len(bars)][step]]
+        hits = [
+            (step, KIT[lane], bars[bar % len(bars)][step])
+            for lane, bars in lanes.items()
+            for step in range(16)
+            if bars[bar % len(bars)][step]
+        ]
         out.append(tuple(sorted(hits)))
     return tuple(out)
 
@@ -247,8 +279,14 @@ def _fit_to_meter(hits: tuple[tuple[int, int, int], ...], n_steps: int, compound
     return grid
 
 
-def _vary(grid: dict[int, dict[int, int]], pattern: DrumPattern, n_steps: int, compound: bool,
-          amount: float, gen: np.random.Generator) -> None:
+def _vary(
+    grid: dict[int, dict[int, int]],
+    pattern: DrumPattern,
+    n_steps: int,
+    compound: bool,
+    amount: float,
+    gen: np.random.Generator,
+) -> None:
     """Seeded per-bar variation, in place: ghost notes, thinned or doubled hats, kick pickups.
 
     Every bar draws the same number of numbers in the same order whatever it contains, so the
@@ -268,8 +306,7 @@ def _vary(grid: dict[int, dict[int, int]], pattern: DrumPattern, n_steps: int, c
             grid.setdefault(step, {})[ghost] = 28 + int(u_vel[step] * 18)
         if not strong and keeper in hits and u_drop[step] < amount * 0.25:
             del hits[keeper]
-        if (step % 2 == 1 and keeper not in hits and keeper in grid.get(step - 1, {})
-                and u_add[step] < amount * 0.25):
+        if step % 2 == 1 and keeper not in hits and keeper in grid.get(step - 1, {}) and u_add[step] < amount * 0.25:
             grid.setdefault(step, {})[keeper] = 36 + int(u_vel[step] * 20)
         next_strong = (step + 1) % pulse == 0
         lands_on_kick = kick in grid.get((step + 1) % n_steps, {})
@@ -285,8 +322,7 @@ def _vary(grid: dict[int, dict[int, int]], pattern: DrumPattern, n_steps: int, c
         del grid[step]
 
 
-def _apply_fill(grid: dict[int, dict[int, int]], pattern: DrumPattern, n_steps: int,
-                gen: np.random.Generator) -> None:
+def _apply_fill(grid: dict[int, dict[int, int]], pattern: DrumPattern, n_steps: int, gen: np.random.Generator) -> None:
     """Replace the end of the bar with one of the pattern's fills, chosen by the bar's seed."""
     name = pattern.fills[int(gen.integers(len(pattern.fills)))]
     length = min(8, n_steps // 2)
@@ -305,8 +341,9 @@ BACKBEAT = frozenset({KIT["snare"], KIT["stick"], KIT["clap"], KIT["snare-soft"]
 TIMEKEEPERS = frozenset({KIT["hat"], KIT["pedal-hat"], KIT["open-hat"], KIT["ride"], KIT["shaker"]})
 
 
-def shape_velocities(grid: dict[int, dict[int, int]], n_steps: int, compound: bool, amount: float,
-                     gen: np.random.Generator) -> None:
+def shape_velocities(
+    grid: dict[int, dict[int, int]], n_steps: int, compound: bool, amount: float, gen: np.random.Generator
+) -> None:
     """Velocity shaping as a drummer plays a groove, in place; `amount` 0 leaves the grid as written.
 
     The bar's downbeat kick and the backbeat get an accent; kicks between beats are played
@@ -338,8 +375,9 @@ def shape_velocities(grid: dict[int, dict[int, int]], n_steps: int, compound: bo
             hits[pitch] = int(min(127, max(1, round(velocity + change))))
 
 
-def laid_back_shifts(pitches: list[int], laid_back_ms: float, seconds_per_beat: float,
-                     gen: np.random.Generator) -> np.ndarray:
+def laid_back_shifts(
+    pitches: list[int], laid_back_ms: float, seconds_per_beat: float, gen: np.random.Generator
+) -> np.ndarray:
     """Per hit, how many beats later it plays: backbeat hits `laid_back_ms` late, give or take a
     seeded quarter of that (gaussian, clipped at half), every other hit 0.
 
@@ -356,11 +394,23 @@ def _check(name: str, value: float, low: float, high: float | None, field: str, 
         raise LofictlError(f"{name} must be {span}{why} (got {value})", field=field)
 
 
-def drum_notes(pattern: str, start_bar: int, bars: int, beats_per_bar: float, seed: int, *,
-               swing: float = 0.5, humanize_timing_ms: float = 0.0, humanize_velocity: int = 0,
-               seconds_per_beat: float, fill_last_bar: bool = False, variation: float = 0.15,
-               meter: tuple[int, int] | None = None, dynamics: float = 0.0,
-               laid_back_ms: float = 0.0) -> tuple[Note, ...]:
+def drum_notes(
+    pattern: str,
+    start_bar: int,
+    bars: int,
+    beats_per_bar: float,
+    seed: int,
+    *,
+    swing: float = 0.5,
+    humanize_timing_ms: float = 0.0,
+    humanize_velocity: int = 0,
+    seconds_per_beat: float,
+    fill_last_bar: bool = False,
+    variation: float = 0.15,
+    meter: tuple[int, int] | None = None,
+    dynamics: float = 0.0,
+    laid_back_ms: float = 0.0,
+) -> tuple[Note, ...]:
     """Drum notes (GM kit pitches, times in beats from the piece's start) for `bars` bars.
 
     Bar `start_bar + i` draws its variation, fill and humanize from streams named by that bar
@@ -380,8 +430,9 @@ def drum_notes(pattern: str, start_bar: int, bars: int, beats_per_bar: float, se
     if pattern not in PATTERNS:
         close = suggestions(pattern, PATTERNS, n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise LofictlError(f"unknown drum pattern {pattern!r}{hint} (known: {', '.join(pattern_names())})",
-                           field="pattern")
+        raise LofictlError(
+            f"unknown drum pattern {pattern!r}{hint} (known: {', '.join(pattern_names())})", field="pattern"
+        )
     _check("start_bar", start_bar, 0, None, "start_bar")
     _check("bars", bars, 0, None, "bars")
     _check("beats per bar", beats_per_bar, STEP_BEATS, None, "time_signature")
@@ -394,8 +445,9 @@ def drum_notes(pattern: str, start_bar: int, bars: int, beats_per_bar: float, se
     _check("seconds per beat", seconds_per_beat, 1e-6, None, "tempo")
     compound = _compound(meter)
     if meter is not None and abs(meter[0] * 4 / meter[1] - beats_per_bar) > 1e-9:
-        raise LofictlError(f"meter {meter[0]}/{meter[1]} does not have {beats_per_bar} beats per bar",
-                           field="time_signature")
+        raise LofictlError(
+            f"meter {meter[0]}/{meter[1]} does not have {beats_per_bar} beats per bar", field="time_signature"
+        )
     n_steps = int(beats_per_bar * STEPS_PER_BEAT + 1e-9)  # whole 16ths; a 6/8 bar has 12
     source = _pattern_bars(pattern)
     spec = PATTERNS[pattern]
@@ -415,13 +467,17 @@ def drum_notes(pattern: str, start_bar: int, bars: int, beats_per_bar: float, se
         if fill_last_bar and i == bars - 1:
             _apply_fill(grid, spec, n_steps, rng(seed, "drums", "fill", bar))
         shape_velocities(grid, n_steps, compound, dynamics, rng(seed, "drums", "dynamics", bar))
-        hits = sorted((step, pitch, velocity) for step, by_pitch in grid.items() for pitch, velocity in by_pitch.items())
+        hits = sorted(
+            (step, pitch, velocity) for step, by_pitch in grid.items() for pitch, velocity in by_pitch.items()
+        )
         gen = rng(seed, "drums", "humanize", bar)
         shifts = np.clip(gen.normal(0.0, 1.0, len(hits)) * sigma_beats, -max_shift, max_shift)
-        spreads = np.clip(np.rint(gen.normal(0.0, humanize_velocity / 2.0, len(hits))),
-                          -humanize_velocity, humanize_velocity)
-        late = laid_back_shifts([pitch for _, pitch, _ in hits], laid_back_ms, seconds_per_beat,
-                                rng(seed, "drums", "laid-back", bar))
+        spreads = np.clip(
+            np.rint(gen.normal(0.0, humanize_velocity / 2.0, len(hits))), -humanize_velocity, humanize_velocity
+        )
+        late = laid_back_shifts(
+            [pitch for _, pitch, _ in hits], laid_back_ms, seconds_per_beat, rng(seed, "drums", "laid-back", bar)
+        )
         bar_start = bar * beats_per_bar
         bar_end = bar_start + beats_per_bar
         for (step, pitch, velocity), shift, spread, lag in zip(hits, shifts, spreads, late):

@@ -52,14 +52,12 @@ def _blocks(recipe: Recipe, plan: list[tuple[Section, int]]) -> list[Block]:
     start = 0
     for section, take in plan:
         original = by_name.get((section.repeat, take)) if section.repeat else None
-        tracks = tuple(section.tracks) if section.tracks is not None else (
-            original.tracks if original else everything)
+        tracks = tuple(section.tracks) if section.tracks is not None else (original.tracks if original else everything)
         material = original.material if original else section.name
         variation = section.seed if section.seed is not None else (original.variation if original else None)
         loop = original.loop if original else section.loop
         name = section.name if take == 1 else f"{section.name} ({take})"
-        block = Block(name, start, section.bars, tracks, material, variation, section.tempo, section.ramp, take,
-                      loop)
+        block = Block(name, start, section.bars, tracks, material, variation, section.tempo, section.ramp, take, loop)
         blocks.append(block)
         by_name[(section.name, take)] = block
         start += section.bars
@@ -69,9 +67,9 @@ def _blocks(recipe: Recipe, plan: list[tuple[Section, int]]) -> list[Block]:
 def split_form(sections: list[Section]) -> tuple[list[Section], list[Section], list[Section]]:
     """(intro, body, outro): the sections that play once at either end, and those that repeat."""
     intro = sections[:1] if len(sections) > 1 and sections[0].name.lower().startswith(INTRO_NAMES) else []
-    rest = sections[len(intro):]
+    rest = sections[len(intro) :]
     outro = rest[-1:] if len(rest) > 1 and rest[-1].name.lower().startswith(OUTRO_NAMES) else []
-    return intro, rest[:len(rest) - len(outro)], outro
+    return intro, rest[: len(rest) - len(outro)], outro
 
 
 def planned_sections(recipe: Recipe) -> list[tuple[Section, int]]:

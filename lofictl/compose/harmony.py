@@ -25,8 +25,17 @@ from lofictl.compose.score import ChordEvent, Note
 
 CHANGES = {"bar": 1.0, "half-bar": 0.5, "beat": None}  # window: bars (or a beat)
 HEARD = 0.05  # a pitch class counts as heard from this share of the window's weight
-MISSING = {"root": 0.2, "third": 0.2, "sus": 0.2, "seventh": 0.15, "sixth": 0.15, "altered fifth": 0.15,
-           "fifth": 0.03, "named extension": 0.12, "extension": 0.04}  # the 9 under an 11 is optional
+MISSING = {
+    "root": 0.2,
+    "third": 0.2,
+    "sus": 0.2,
+    "seventh": 0.15,
+    "sixth": 0.15,
+    "altered fifth": 0.15,
+    "fifth": 0.03,
+    "named extension": 0.12,
+    "extension": 0.04,
+}  # the 9 under an 11 is optional
 PER_TONE = 0.03
 BASS_IS_ROOT = 0.12  # a bass note apart from the voicing names the root...
 LOWEST_IS_ROOT = 0.04  # ...and, less surely, the bottom note of a voicing without one
@@ -53,8 +62,13 @@ def _templates() -> tuple[tuple[str, tuple[tuple[int, float], ...]], ...]:
     return tuple(out)
 
 
-def name_chord(weights: Sequence[float], bass_pc: int | None = None, key: theory.Key | None = None,
-               previous: str | None = None, lowest_pc: int | None = None) -> str | None:
+def name_chord(
+    weights: Sequence[float],
+    bass_pc: int | None = None,
+    key: theory.Key | None = None,
+    previous: str | None = None,
+    lowest_pc: int | None = None,
+) -> str | None:
     """The chord symbol that best explains twelve pitch-class weights (None when silent).
 
     `bass_pc` is a bass note apart from the rest (it may make a slash chord); `lowest_pc` the
@@ -87,14 +101,19 @@ def name_chord(weights: Sequence[float], bass_pc: int | None = None, key: theory
                 best, best_score = (root, quality, tones), score
     root, quality, tones = best
     symbol = theory.NOTE_NAMES[root] + quality
-    if bass_pc is not None and bass_pc != root and heard[bass_pc] and \
-            any((root + interval) % 12 == bass_pc for interval, _ in tones):
+    if (
+        bass_pc is not None
+        and bass_pc != root
+        and heard[bass_pc]
+        and any((root + interval) % 12 == bass_pc for interval, _ in tones)
+    ):
         symbol += "/" + theory.NOTE_NAMES[bass_pc]
     return symbol
 
 
-def detect_chords(notes: Sequence[Note], total_beats: float, beats_per_bar: float, changes: str = "bar",
-                  key: theory.Key | None = None) -> list[ChordEvent]:
+def detect_chords(
+    notes: Sequence[Note], total_beats: float, beats_per_bar: float, changes: str = "bar", key: theory.Key | None = None
+) -> list[ChordEvent]:
     """The chords of `notes`, one per window (see CHANGES), equal neighbours merged."""
     step = beats_per_bar * CHANGES[changes] if CHANGES[changes] is not None else 1.0
     n_windows = max(1, math.ceil(total_beats / step - 1e-9))
@@ -140,6 +159,7 @@ def detect_chords(notes: Sequence[Note], total_beats: float, beats_per_bar: floa
 
 def _slices(notes: Sequence[Note], start: float, end: float) -> list[tuple[float, float]]:
     """The window cut at every note start and end inside it."""
-    edges = sorted({start, end, *(n.start for n in notes if start < n.start < end),
-                    *(n.end for n in notes if start < n.end < end)})
+    edges = sorted(
+        {start, end, *(n.start for n in notes if start < n.start < end), *(n.end for n in notes if start < n.end < end)}
+    )
     return list(zip(edges, edges[1:]))

@@ -24,8 +24,9 @@ MAX_SIGMAS = 2.5  # a note moves at most this many standard deviations...
 MAX_SHIFT_BEATS = 0.125  # ...and never more than a 32nd, so quick figures keep their order
 
 
-def roll_offsets(voices: int, strum_ms: float | None, seconds_per_beat: float,
-                 default_beats: float = 0.015) -> list[float]:
+def roll_offsets(
+    voices: int, strum_ms: float | None, seconds_per_beat: float, default_beats: float = 0.015
+) -> list[float]:
     """Start offsets (beats) of a chord's notes, lowest first: `strum_ms` from lowest to highest,
     or `default_beats` a voice (a soft roll) when it is not given."""
     if strum_ms is None:
@@ -36,8 +37,17 @@ def roll_offsets(voices: int, strum_ms: float | None, seconds_per_beat: float,
     return [total * voice / (voices - 1) for voice in range(voices)]
 
 
-def humanize_hits(hits: Sequence[Sequence[Note]], timing_ms: float, velocity: int, seed: int,
-                  seconds_per_beat: float, *, start: float, end: float, names: Sequence[str | int]) -> list[Note]:
+def humanize_hits(
+    hits: Sequence[Sequence[Note]],
+    timing_ms: float,
+    velocity: int,
+    seed: int,
+    seconds_per_beat: float,
+    *,
+    start: float,
+    end: float,
+    names: Sequence[str | int],
+) -> list[Note]:
     """The notes of `hits` (groups that move together), moved and re-voiced, inside [start, end).
 
     `names` name the random stream (part, track, material...). A hit never moves before
@@ -61,14 +71,23 @@ def humanize_hits(hits: Sequence[Sequence[Note]], timing_ms: float, velocity: in
             moved = min(note.start + shift, end - 0.01)
             spread = int(np.clip(np.rint(velocity_z[index] * velocity / 2.0), -velocity, velocity))
             index += 1
-            out.append(note.copy(start=round(max(moved, start), 6),
-                                 velocity=int(min(127, max(1, note.velocity + spread)))))
+            out.append(
+                note.copy(start=round(max(moved, start), 6), velocity=int(min(127, max(1, note.velocity + spread))))
+            )
     return out
 
 
-def perform(notes: Sequence[Note], spans: Sequence[tuple[float, float, float, tuple]], timing_ms: float,
-            velocity: int, seed: int, names: Sequence[str | int], *, strum_ms: float | None = None,
-            roll: bool = False) -> list[Note]:
+def perform(
+    notes: Sequence[Note],
+    spans: Sequence[tuple[float, float, float, tuple]],
+    timing_ms: float,
+    velocity: int,
+    seed: int,
+    names: Sequence[str | int],
+    *,
+    strum_ms: float | None = None,
+    roll: bool = False,
+) -> list[Note]:
     """Humanize a part section by section (after swing, so swing sees the written grid).
 
     `spans` are (start, end, seconds per beat, material names) per section. Notes starting at
@@ -86,12 +105,17 @@ def perform(notes: Sequence[Note], spans: Sequence[tuple[float, float, float, tu
             hit = sorted(by_start[onset], key=lambda n: n.pitch)
             if roll and len(hit) > 1:
                 offsets = roll_offsets(len(hit), strum_ms, seconds_per_beat)
-                hit = [n.copy(start=round(n.start + o, 6), duration=round(max(0.05, n.duration - o), 6))
-                       for n, o in zip(hit, offsets)]
+                hit = [
+                    n.copy(start=round(n.start + o, 6), duration=round(max(0.05, n.duration - o), 6))
+                    for n, o in zip(hit, offsets)
+                ]
             hits.append(hit)
         if timing_ms <= 0 and velocity <= 0:
             out.extend(n for hit in hits for n in hit)
         else:
-            out.extend(humanize_hits(hits, timing_ms, velocity, seed, seconds_per_beat, start=start, end=end,
-                                     names=(*names, *material)))
+            out.extend(
+                humanize_hits(
+                    hits, timing_ms, velocity, seed, seconds_per_beat, start=start, end=end, names=(*names, *material)
+                )
+            )
     return out

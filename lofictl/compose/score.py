@@ -171,12 +171,23 @@ class Score:
 
 def score_to_dict(score: Score) -> dict:
     return {
-        "tempo": score.tempo, "numerator": score.numerator, "denominator": score.denominator,
-        "key": score.key, "total_beats": score.total_beats,
-        "tracks": [{"name": t.name, "part": t.part, "program": t.program, "bank": t.bank,
-                    "is_drums": t.is_drums, "channel": t.channel,
-                    "notes": [[n.start, n.duration, n.pitch, n.velocity] for n in t.notes]}
-                   for t in score.tracks],
+        "tempo": score.tempo,
+        "numerator": score.numerator,
+        "denominator": score.denominator,
+        "key": score.key,
+        "total_beats": score.total_beats,
+        "tracks": [
+            {
+                "name": t.name,
+                "part": t.part,
+                "program": t.program,
+                "bank": t.bank,
+                "is_drums": t.is_drums,
+                "channel": t.channel,
+                "notes": [[n.start, n.duration, n.pitch, n.velocity] for n in t.notes],
+            }
+            for t in score.tracks
+        ],
         "chords": [[c.start, c.duration, c.symbol] for c in score.chords],
         "sections": [[s.name, s.start_bar, s.bars, list(s.tracks)] for s in score.sections],
         # only when there are changes, so a piece in one tempo hashes as it always did
@@ -185,9 +196,26 @@ def score_to_dict(score: Score) -> dict:
 
 
 def score_from_dict(data: dict) -> Score:
-    tracks = tuple(Track(t["name"], t["part"], tuple(Note(*n) for n in t["notes"]), t["program"], t["bank"],
-                         t["is_drums"], t["channel"]) for t in data["tracks"])
-    return Score(data["tempo"], data["numerator"], data["denominator"], data["key"], data["total_beats"], tracks,
-                 tuple(ChordEvent(*c) for c in data["chords"]),
-                 tuple(PlacedSection(s[0], s[1], s[2], tuple(s[3])) for s in data["sections"]),
-                 tuple(tuple(change) for change in data.get("tempo_changes", ())))
+    tracks = tuple(
+        Track(
+            t["name"],
+            t["part"],
+            tuple(Note(*n) for n in t["notes"]),
+            t["program"],
+            t["bank"],
+            t["is_drums"],
+            t["channel"],
+        )
+        for t in data["tracks"]
+    )
+    return Score(
+        data["tempo"],
+        data["numerator"],
+        data["denominator"],
+        data["key"],
+        data["total_beats"],
+        tracks,
+        tuple(ChordEvent(*c) for c in data["chords"]),
+        tuple(PlacedSection(s[0], s[1], s[2], tuple(s[3])) for s in data["sections"]),
+        tuple(tuple(change) for change in data.get("tempo_changes", ())),
+    )

@@ -137,7 +137,9 @@ def parse_chord(symbol: str) -> Chord:
     """Read a chord symbol such as 'Dm9', 'G13', 'Cmaj9', 'A7b9', 'F/A'."""
     match = _CHORD_RE.match(symbol.strip())
     if not match:
-        raise TheoryError(f"unknown chord symbol {symbol!r} (a root A-G, optional #/b, then a quality such as m7 or maj9)")
+        raise TheoryError(
+            f"unknown chord symbol {symbol!r} (a root A-G, optional #/b, then a quality such as m7 or maj9)"
+        )
     quality = match["quality"]
     if quality not in QUALITIES:
         close = suggestions(quality, QUALITIES, n=3)
@@ -174,6 +176,7 @@ def parse_progression(text: str, beats_per_bar: float) -> list[tuple[Chord, floa
 def transpose_progression(text: str, semitones: int) -> str:
     """The same progression `semitones` higher ('Dm9 G13:2' up 2 → 'Em9 A13:2'); bar lines and
     durations stay as written. Roots are spelt with NOTE_NAMES (sharps for C# and F#, else flats)."""
+
     def shifted(name: str) -> str:
         return NOTE_NAMES[(pitch_class(name) + semitones) % 12]
 
@@ -200,8 +203,17 @@ def transpose_progression(text: str, semitones: int) -> str:
 # 5th, the named extensions (the highest one and any altered one: the 13 of G13, the b9 of A7b9),
 # then the implied extensions (the 9 under a 13), and the perfect 5th last.
 
-ROLE_RANK = {"root": 0, "third": 1, "sus": 1, "seventh": 2, "sixth": 2, "altered fifth": 3,
-             "named extension": 4, "extension": 5, "fifth": 6}
+ROLE_RANK = {
+    "root": 0,
+    "third": 1,
+    "sus": 1,
+    "seventh": 2,
+    "sixth": 2,
+    "altered fifth": 3,
+    "named extension": 4,
+    "extension": 5,
+    "fifth": 6,
+}
 _ALTERED_EXTENSIONS = frozenset({13, 15, 18, 20})  # b9, #9, #11, b13: always written in the symbol
 
 
@@ -225,8 +237,11 @@ def tone_role(interval: int, intervals: tuple[int, ...]) -> str:
         return "seventh" if {3, 6} <= set(intervals) and not has_seventh else "sixth"
     extensions = [i for i in intervals if i >= 12 or (i in (2, 5) and has_third) or (i in (6, 8) and 7 in intervals)]
     height = interval if interval >= 12 else interval + 12
-    if interval in _ALTERED_EXTENSIONS or height in _ALTERED_EXTENSIONS or \
-            height == max(i if i >= 12 else i + 12 for i in extensions):
+    if (
+        interval in _ALTERED_EXTENSIONS
+        or height in _ALTERED_EXTENSIONS
+        or height == max(i if i >= 12 else i + 12 for i in extensions)
+    ):
         return "named extension"
     return "extension"
 
@@ -251,10 +266,12 @@ VOICING_RULES: dict[str, VoicingRule] = {
     "lofi": VoicingRule(4, description="root, 3rd, 7th and the named extension (the 5th goes first)"),
     "close": VoicingRule(5, description="up to five chord tones stacked within an octave"),
     "drop2": VoicingRule(5, drop2=True, description="close, with the second voice from the top an octave down"),
-    "rootless": VoicingRule(4, rootless=True, description="3rd, 7th and extensions; the bass plays the root "
-                            "(triads keep theirs)"),
-    "triad": VoicingRule(3, triad=True, description="the chord's triad: root, 3rd (or sus) and 5th; 7ths and "
-                         "extensions are left out"),
+    "rootless": VoicingRule(
+        4, rootless=True, description="3rd, 7th and extensions; the bass plays the root (triads keep theirs)"
+    ),
+    "triad": VoicingRule(
+        3, triad=True, description="the chord's triad: root, 3rd (or sus) and 5th; 7ths and extensions are left out"
+    ),
 }
 VOICINGS = tuple(VOICING_RULES)
 
@@ -269,7 +286,7 @@ def voicing_intervals(chord: Chord, style: str) -> tuple[int, ...]:
         tones = core + rest  # a chord without a 5th (none in the table yet) takes its next tone
     elif rule.rootless and any(role in ("seventh", "sixth") for _, role in tones):
         tones = [t for t in tones if t[1] != "root"]
-    return tuple(interval for interval, _ in tones[:rule.notes])
+    return tuple(interval for interval, _ in tones[: rule.notes])
 
 
 def _candidate_voicings(chord: Chord, style: str, low: int, high: int) -> list[tuple[int, ...]]:
@@ -320,8 +337,9 @@ def lofi_colour(chord: Chord, key: Key) -> Chord:
     return Chord(chord.symbol, chord.root, chord.quality, intervals, chord.bass)
 
 
-def voice_chord(chord: Chord, previous: tuple[int, ...] | None, style: str = "lofi",
-                low: int = 50, high: int = 76) -> tuple[int, ...]:
+def voice_chord(
+    chord: Chord, previous: tuple[int, ...] | None, style: str = "lofi", low: int = 50, high: int = 76
+) -> tuple[int, ...]:
     """Pick the voicing nearest the previous one (smooth voice leading) within a register."""
     candidates = _candidate_voicings(chord, style, low, high)
     if not candidates:  # a wide chord in a narrow register: widen rather than fail
@@ -339,7 +357,10 @@ def voice_chord(chord: Chord, previous: tuple[int, ...] | None, style: str = "lo
         rub = sum(1 for a, b in zip(voicing, voicing[1:]) if b - a == 1)
         # An extension as the lowest voice reads as another chord (Dm9 over E): keep it above.
         low_extension = roles[voicing[0] % 12] in ("named extension", "extension")
-        return (movement + 0.5 * drift + 3.0 * rub + 4.0 * low_extension, voicing)  # the voicing itself breaks ties deterministically
+        return (
+            movement + 0.5 * drift + 3.0 * rub + 4.0 * low_extension,
+            voicing,
+        )  # the voicing itself breaks ties deterministically
 
     return min(candidates, key=cost)
 

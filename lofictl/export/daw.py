@@ -131,8 +131,10 @@ def _num(value: float) -> str:
 
 def section_markers(score: Score) -> list[tuple[str, float]]:
     """(name, start in beats) of every section, in time order."""
-    return [(section.name, section.start_bar * score.beats_per_bar)
-            for section in sorted(score.sections, key=lambda s: (s.start_bar, s.name))]
+    return [
+        (section.name, section.start_bar * score.beats_per_bar)
+        for section in sorted(score.sections, key=lambda s: (s.start_bar, s.name))
+    ]
 
 
 def probe_media(path: Path) -> Media:
@@ -183,20 +185,38 @@ def stem_file_name(title: str, number: int, track: str, key: str, bpm: float) ->
     """
     if number < 0:
         raise LofictlError(f"a stem number cannot be negative (got {number})")
-    return (f"{_safe_field(title, 'untitled')}_{number:02d}_{_safe_field(track, 'track')}_"
-            f"{_key_field(key)}_{_num(round(bpm, 3))}bpm.wav")
+    return (
+        f"{_safe_field(title, 'untitled')}_{number:02d}_{_safe_field(track, 'track')}_"
+        f"{_key_field(key)}_{_num(round(bpm, 3))}bpm.wav"
+    )
 
 
-def stems_sidecar(score: Score, sample_rate: int, stems: list[StemInfo] | tuple[StemInfo, ...], *,
-                  title: str | None = None) -> dict:
+def stems_sidecar(
+    score: Score, sample_rate: int, stems: list[StemInfo] | tuple[StemInfo, ...], *, title: str | None = None
+) -> dict:
     """What a DAW user needs to line the stems up without a project file (JSON-ready)."""
-    sections = [{"name": s.name, "start_bar": s.start_bar + 1,  # bars counted from 1, as DAWs show them
-                 "bars": s.bars, "start_beat": s.start_bar * score.beats_per_bar,
-                 "start_seconds": round(score.beat_to_seconds(s.start_bar * score.beats_per_bar), 6)}
-                for s in sorted(score.sections, key=lambda s: (s.start_bar, s.name))]
-    listed = [{"file": Path(stem.path).as_posix(), "track": stem.track, "kind": stem.kind,
-               "gain_db": stem.gain_db, "pan": stem.pan, "muted": stem.muted}
-              for stem in stems if stem.kind != "mix"]
+    sections = [
+        {
+            "name": s.name,
+            "start_bar": s.start_bar + 1,  # bars counted from 1, as DAWs show them
+            "bars": s.bars,
+            "start_beat": s.start_bar * score.beats_per_bar,
+            "start_seconds": round(score.beat_to_seconds(s.start_bar * score.beats_per_bar), 6),
+        }
+        for s in sorted(score.sections, key=lambda s: (s.start_bar, s.name))
+    ]
+    listed = [
+        {
+            "file": Path(stem.path).as_posix(),
+            "track": stem.track,
+            "kind": stem.kind,
+            "gain_db": stem.gain_db,
+            "pan": stem.pan,
+            "muted": stem.muted,
+        }
+        for stem in stems
+        if stem.kind != "mix"
+    ]
     mixes = [Path(stem.path).as_posix() for stem in stems if stem.kind == "mix"]
     data = {
         "lofictl_stems": 1,
@@ -213,9 +233,15 @@ def stems_sidecar(score: Score, sample_rate: int, stems: list[StemInfo] | tuple[
         "mix": mixes[0] if mixes else None,
     }
     if score.tempo_changes:  # each tempo holds until the next; a ramp is a step a beat
-        data["tempo_map"] = [{"beat": beat, "bar": round(beat / score.beats_per_bar + 1, 6),
-                              "seconds": round(score.beat_to_seconds(beat), 6), "bpm": bpm}
-                             for beat, bpm in tempo_points(score)]
+        data["tempo_map"] = [
+            {
+                "beat": beat,
+                "bar": round(beat / score.beats_per_bar + 1, 6),
+                "seconds": round(score.beat_to_seconds(beat), 6),
+                "bpm": bpm,
+            }
+            for beat, bpm in tempo_points(score)
+        ]
     return data
 
 
@@ -273,17 +299,25 @@ def reaper_midi_events(score: Score, track_name: str, ppq: int = REAPER_PPQ) -> 
 def reaper_project_text(export: DawExport, project_dir: Path, media: dict[StemInfo, Media]) -> str:
     """The .rpp text; `media` gives each stem's length (see `probe_media`)."""
     score = export.score
-    out = [f"<REAPER_PROJECT 0.1 \"6.0/lofictl-{__version__}\" 0",
-           "  <NOTES 0 2",
-           f"    |{' '.join(export.title.split())}",
-           f"    |Made by lofictl {__version__}. Stems have their effects, gain and pan printed; the dry",
-           "    |stems, the MIDI parts and the mix reference are on muted tracks.",
-           "  >",
-           f"  SAMPLERATE {export.sample_rate} 0 0",
-           f"  TEMPO {_num(score.tempo)} {score.numerator} {score.denominator}"]
+    out = [
+        f'<REAPER_PROJECT 0.1 "6.0/lofictl-{__version__}" 0',
+        "  <NOTES 0 2",
+        f"    |{' '.join(export.title.split())}",
+        f"    |Made by lofictl {__version__}. Stems have their effects, gain and pan printed; the dry",
+        "    |stems, the MIDI parts and the mix reference are on muted tracks.",
+        "  >",
+        f"  SAMPLERATE {export.sample_rate} 0 0",
+        f"  TEMPO {_num(score.tempo)} {score.numerator} {score.denominator}",
+    ]
     if score.tempo_changes:  # the tempo envelope, square points: a tempo holds until the next
-        out += ["  <TEMPOENVEX", "    ACT 1 -1", "    VIS 1 0 1", "    LANEHEIGHT 0 0", "    ARM 0",
-                "    DEFSHAPE 1 -1 -1"]
+        out += [
+            "  <TEMPOENVEX",
+            "    ACT 1 -1",
+            "    VIS 1 0 1",
+            "    LANEHEIGHT 0 0",
+            "    ARM 0",
+            "    DEFSHAPE 1 -1 -1",
+        ]
         out += [f"    PT {_num(score.beat_to_seconds(beat))} {_num(bpm)} 1" for beat, bpm in tempo_points(score)]
         out.append("  >")
     for index, (name, beat) in enumerate(section_markers(score), 1):
@@ -294,39 +328,41 @@ def reaper_project_text(export: DawExport, project_dir: Path, media: dict[StemIn
             gain_db, pan, muted = mixer_settings(stem)
             name = display_name(stem)
             info = media[stem]
-            out += ["  <TRACK",
-                    f"    NAME {_rpp_string(name)}",
-                    f"    VOLPAN {_num(db_to_gain(gain_db))} {_num(pan)} -1",
-                    f"    MUTESOLO {int(muted)} 0 0",
-                    f"    NCHAN {max(2, info.channels + info.channels % 2)}",
-                    "    <ITEM",
-                    "      POSITION 0",
-                    f"      LENGTH {_num(info.seconds)}",
-                    "      LOOP 0",
-                    f"      NAME {_rpp_string(name)}",
-                    "      <SOURCE WAVE",
-                    f"        FILE {_rpp_string(_relative(project_dir, stem))}",
-                    "      >",
-                    "    >",
-                    "  >"]
+            out += [
+                "  <TRACK",
+                f"    NAME {_rpp_string(name)}",
+                f"    VOLPAN {_num(db_to_gain(gain_db))} {_num(pan)} -1",
+                f"    MUTESOLO {int(muted)} 0 0",
+                f"    NCHAN {max(2, info.channels + info.channels % 2)}",
+                "    <ITEM",
+                "      POSITION 0",
+                f"      LENGTH {_num(info.seconds)}",
+                "      LOOP 0",
+                f"      NAME {_rpp_string(name)}",
+                "      <SOURCE WAVE",
+                f"        FILE {_rpp_string(_relative(project_dir, stem))}",
+                "      >",
+                "    >",
+                "  >",
+            ]
         else:
             track = item
             name = f"{track.name} (MIDI)"
-            out += ["  <TRACK",
-                    f"    NAME {_rpp_string(name)}",
-                    "    VOLPAN 1 0 -1",
-                    "    MUTESOLO 1 0 0",
-                    "    <ITEM",
-                    "      POSITION 0",
-                    f"      LENGTH {_num(score.duration_seconds)}",
-                    "      LOOP 0",
-                    f"      NAME {_rpp_string(name)}",
-                    "      <SOURCE MIDI",
-                    f"        HASDATA 1 {REAPER_PPQ} QN"]
+            out += [
+                "  <TRACK",
+                f"    NAME {_rpp_string(name)}",
+                "    VOLPAN 1 0 -1",
+                "    MUTESOLO 1 0 0",
+                "    <ITEM",
+                "      POSITION 0",
+                f"      LENGTH {_num(score.duration_seconds)}",
+                "      LOOP 0",
+                f"      NAME {_rpp_string(name)}",
+                "      <SOURCE MIDI",
+                f"        HASDATA 1 {REAPER_PPQ} QN",
+            ]
             out += [f"        {line}" for line in reaper_midi_events(score, track.name)]
-            out += ["      >",
-                    "    >",
-                    "  >"]
+            out += ["      >", "    >", "  >"]
     out.append(">")
     return "\n".join(out) + "\n"
 
@@ -357,32 +393,51 @@ class _Ids:
 
 def _element(parent: ET.Element | None, tag: str, **attributes: object) -> ET.Element:
     """An element with attributes in the order given (None dropped), so output is stable."""
-    attrs = {key: (value if isinstance(value, str) else
-                   ("true" if value else "false") if isinstance(value, bool) else _num(value))
-             for key, value in attributes.items() if value is not None}
+    attrs = {
+        key: (
+            value
+            if isinstance(value, str)
+            else ("true" if value else "false")
+            if isinstance(value, bool)
+            else _num(value)
+        )
+        for key, value in attributes.items()
+        if value is not None
+    }
     return ET.Element(tag, attrs) if parent is None else ET.SubElement(parent, tag, attrs)
 
 
-def _channel(track: ET.Element, ids: _Ids, *, role: str, gain_db: float, pan: float, muted: bool,
-             destination: str | None, channel_id: str | None = None) -> ET.Element:
-    channel = _element(track, "Channel", id=channel_id or ids(), role=role, audioChannels=2,
-                       destination=destination)
+def _channel(
+    track: ET.Element,
+    ids: _Ids,
+    *,
+    role: str,
+    gain_db: float,
+    pan: float,
+    muted: bool,
+    destination: str | None,
+    channel_id: str | None = None,
+) -> ET.Element:
+    channel = _element(track, "Channel", id=channel_id or ids(), role=role, audioChannels=2, destination=destination)
     _element(channel, "Mute", id=ids(), name="Mute", value=muted)
     _element(channel, "Pan", id=ids(), name="Pan", unit="normalized", min=0, max=1, value=(pan + 1) / 2)
     volume = db_to_gain(gain_db)
-    _element(channel, "Volume", id=ids(), name="Volume", unit="linear", min=0, max=max(2.0, volume),
-             value=volume)
+    _element(channel, "Volume", id=ids(), name="Volume", unit="linear", min=0, max=max(2.0, volume), value=volume)
     return channel
 
 
 def _xml_bytes(root: ET.Element) -> bytes:
     ET.indent(root, space="  ")
-    return (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            + ET.tostring(root, encoding="unicode").encode("utf-8") + b"\n")
+    return (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        + ET.tostring(root, encoding="unicode").encode("utf-8")
+        + b"\n"
+    )
 
 
-def archive_names(stems: tuple[StemInfo, ...] | list[StemInfo],
-                  keep_wav: frozenset[str] | set[str] = frozenset()) -> dict[StemInfo, str]:
+def archive_names(
+    stems: tuple[StemInfo, ...] | list[StemInfo], keep_wav: frozenset[str] | set[str] = frozenset()
+) -> dict[StemInfo, str]:
     """Where each stem goes inside the archive, once per file: `audio/` and its path below the
     build's stems/ folder, as FLAC (stems/01_chords.wav → audio/01_chords.flac, the dry twin
     stems/dry/01_chords.wav → audio/dry/01_chords.flac). Files named in `keep_wav` (posix
@@ -409,8 +464,9 @@ def archive_names(stems: tuple[StemInfo, ...] | list[StemInfo],
     return names
 
 
-def dawproject_xml(export: DawExport, media: dict[StemInfo, Media],
-                   inside: dict[StemInfo, str] | None = None) -> tuple[bytes, bytes]:
+def dawproject_xml(
+    export: DawExport, media: dict[StemInfo, Media], inside: dict[StemInfo, str] | None = None
+) -> tuple[bytes, bytes]:
     """(project.xml, metadata.xml) bytes for the export; `inside` names each stem's archive file."""
     score = export.score
     ids = _Ids()
@@ -420,8 +476,14 @@ def dawproject_xml(export: DawExport, media: dict[StemInfo, Media],
     transport = _element(project, "Transport")
     tempo_id = ids()
     _element(transport, "Tempo", id=tempo_id, name="Tempo", unit="bpm", min=20, max=666, value=score.tempo)
-    _element(transport, "TimeSignature", id=ids(), name="Time Signature", numerator=score.numerator,
-             denominator=score.denominator)
+    _element(
+        transport,
+        "TimeSignature",
+        id=ids(),
+        name="Time Signature",
+        numerator=score.numerator,
+        denominator=score.denominator,
+    )
 
     structure = _element(project, "Structure")
     master_track_id, master_channel_id = ids(), ids()
@@ -432,16 +494,17 @@ def dawproject_xml(export: DawExport, media: dict[StemInfo, Media],
         track_ids.append(track_id)
         if kind == "audio":
             gain_db, pan, muted = mixer_settings(item)
-            track = _element(structure, "Track", id=track_id, name=display_name(item), contentType="audio",
-                             loaded=True)
+            track = _element(structure, "Track", id=track_id, name=display_name(item), contentType="audio", loaded=True)
         else:
             gain_db, pan, muted = 0.0, 0.0, True
-            track = _element(structure, "Track", id=track_id, name=f"{item.name} (MIDI)", contentType="notes",
-                             loaded=True)
+            track = _element(
+                structure, "Track", id=track_id, name=f"{item.name} (MIDI)", contentType="notes", loaded=True
+            )
         _channel(track, ids, role="regular", gain_db=gain_db, pan=pan, muted=muted, destination=master_channel_id)
     master = _element(structure, "Track", id=master_track_id, name="Master", contentType="audio notes", loaded=True)
-    _channel(master, ids, role="master", gain_db=0.0, pan=0.0, muted=False, destination=None,
-             channel_id=master_channel_id)
+    _channel(
+        master, ids, role="master", gain_db=0.0, pan=0.0, muted=False, destination=None, channel_id=master_channel_id
+    )
 
     arrangement = _element(project, "Arrangement", id=ids())
     timeline = _element(arrangement, "Lanes", id=ids(), timeUnit="beats")
@@ -457,8 +520,15 @@ def dawproject_xml(export: DawExport, media: dict[StemInfo, Media],
             # at the start, one at each tempo change and one at the end: at the project's tempo
             # map that is no stretch at all.
             warps = _element(clip, "Warps", id=ids(), timeUnit="beats", contentTimeUnit="seconds")
-            audio = _element(warps, "Audio", id=ids(), algorithm="raw", channels=info.channels,
-                             sampleRate=info.sample_rate, duration=info.seconds)
+            audio = _element(
+                warps,
+                "Audio",
+                id=ids(),
+                algorithm="raw",
+                channels=info.channels,
+                sampleRate=info.sample_rate,
+                duration=info.seconds,
+            )
             _element(audio, "File", path=inside[item])
             _element(warps, "Warp", time=0, contentTime=0)
             for beat, _ in score.tempo_changes:
@@ -472,8 +542,15 @@ def dawproject_xml(export: DawExport, media: dict[StemInfo, Media],
             clip = _element(clips, "Clip", time=0, duration=score.total_beats, playStart=0, name=item.name)
             notes = _element(clip, "Notes", id=ids())
             for note in sorted(item.notes):
-                _element(notes, "Note", time=note.start, duration=note.duration, channel=channel,
-                         key=note.pitch, vel=note.velocity / 127)
+                _element(
+                    notes,
+                    "Note",
+                    time=note.start,
+                    duration=note.duration,
+                    channel=channel,
+                    key=note.pitch,
+                    vel=note.velocity / 127,
+                )
     markers = section_markers(score)
     if markers:  # the schema wants at least one Marker inside Markers
         marker_lane = _element(arrangement, "Markers", id=ids(), timeUnit="beats")
@@ -491,7 +568,8 @@ def dawproject_xml(export: DawExport, media: dict[StemInfo, Media],
     ET.SubElement(metadata, "Comment").text = (
         f"Made by lofictl {__version__}: {score.key}, {_tempo_text(score)}, "
         f"{score.numerator}/{score.denominator}. Stems carry their effects, gain and pan; the dry "
-        "stems, MIDI parts and mix reference are on muted tracks.")
+        "stems, MIDI parts and mix reference are on muted tracks."
+    )
     return _xml_bytes(project), _xml_bytes(metadata)
 
 
@@ -509,8 +587,10 @@ def _past_full_scale(path: Path) -> bool:
 
     block = 1 << 16
     with AudioReader(path) as reader:
-        return any(float(np.max(np.abs(reader.read(start, block)), initial=0.0)) > 1.0
-                   for start in range(0, reader.frames, block))
+        return any(
+            float(np.max(np.abs(reader.read(start, block)), initial=0.0)) > 1.0
+            for start in range(0, reader.frames, block)
+        )
 
 
 def write_dawproject(path: Path, export: DawExport) -> Path:
@@ -529,14 +609,19 @@ def write_dawproject(path: Path, export: DawExport) -> Path:
     project_dir = path.parent.resolve()
     sources = {stem: _resolve(project_dir, stem) for stem in export.stems}
     media = {stem: probe_media(source) for stem, source in sources.items()}
-    keep_wav = {Path(stem.path).as_posix() for stem, source in sources.items()
-                if source.suffix.lower() != ".flac" and _past_full_scale(source)}
+    keep_wav = {
+        Path(stem.path).as_posix()
+        for stem, source in sources.items()
+        if source.suffix.lower() != ".flac" and _past_full_scale(source)
+    }
     inside = archive_names(export.stems, keep_wav)
     project_xml, metadata_xml = dawproject_xml(export, media, inside)
     audio = {name: (sources[stem], media[stem].sample_rate) for stem, name in inside.items()}
     with atomic.replacing(path) as temporary:
-        with tempfile.TemporaryDirectory(prefix=f".{path.name}.flac-", dir=path.parent) as scratch, \
-                zipfile.ZipFile(temporary, "w") as archive:
+        with (
+            tempfile.TemporaryDirectory(prefix=f".{path.name}.flac-", dir=path.parent) as scratch,
+            zipfile.ZipFile(temporary, "w") as archive,
+        ):
             for name in sorted(audio):  # audio/... sorts before metadata.xml and project.xml
                 source, sample_rate = audio[name]
                 compress = zipfile.ZIP_STORED  # FLAC is compressed already
@@ -545,8 +630,10 @@ def write_dawproject(path: Path, export: DawExport) -> Path:
                 elif not name.endswith(".flac"):
                     compress = zipfile.ZIP_DEFLATED  # float audio: deflate takes what it can
                 size = source.stat().st_size
-                with open(source, "rb") as data, \
-                        archive.open(_zip_entry(name, compress), "w", force_zip64=size >= 1 << 31) as sink:
+                with (
+                    open(source, "rb") as data,
+                    archive.open(_zip_entry(name, compress), "w", force_zip64=size >= 1 << 31) as sink,
+                ):
                     shutil.copyfileobj(data, sink, 1 << 20)
             archive.writestr(_zip_entry("metadata.xml", zipfile.ZIP_DEFLATED), metadata_xml)
             archive.writestr(_zip_entry("project.xml", zipfile.ZIP_DEFLATED), project_xml)
@@ -566,7 +653,7 @@ def _rpp_tokens(line: str) -> list[str]:
         elif char in "\"'`":
             end = line.find(char, position + 1)
             end = len(line) if end < 0 else end
-            tokens.append(line[position + 1:end])
+            tokens.append(line[position + 1 : end])
             position = end + 1
         else:
             end = position
@@ -652,10 +739,18 @@ def read_reaper_project(path: Path) -> dict:
         "tempo": float(tempo[0]),
         "time_signature": (int(tempo[1]), int(tempo[2])) if len(tempo) >= 3 else (4, 4),
         "sample_rate": int(rate[0]) if rate else None,
-        "markers": [{"index": int(line[1]), "position": float(line[2]), "name": line[3]}
-                    for line in root.lines if line and line[0] == "MARKER"],
-        "tempo_points": [(float(line[1]), float(line[2])) for chunk in root.children if chunk.name == "TEMPOENVEX"
-                         for line in chunk.lines if line and line[0] == "PT"],
+        "markers": [
+            {"index": int(line[1]), "position": float(line[2]), "name": line[3]}
+            for line in root.lines
+            if line and line[0] == "MARKER"
+        ],
+        "tempo_points": [
+            (float(line[1]), float(line[2]))
+            for chunk in root.children
+            if chunk.name == "TEMPOENVEX"
+            for line in chunk.lines
+            if line and line[0] == "PT"
+        ],
         "tracks": [],
     }
     for chunk in root.children:
@@ -664,14 +759,22 @@ def read_reaper_project(path: Path) -> dict:
         volpan = chunk.first("VOLPAN") or ["1", "0"]
         mutesolo = chunk.first("MUTESOLO") or ["0"]
         name = chunk.first("NAME")
-        track = {"name": name[0] if name else "", "volume": float(volpan[0]), "pan": float(volpan[1]),
-                 "muted": mutesolo[0] == "1", "items": []}
+        track = {
+            "name": name[0] if name else "",
+            "volume": float(volpan[0]),
+            "pan": float(volpan[1]),
+            "muted": mutesolo[0] == "1",
+            "items": [],
+        }
         for item_chunk in (c for c in chunk.children if c.name == "ITEM"):
             item_name = item_chunk.first("NAME")
-            item = {"name": item_name[0] if item_name else "",
-                    "position": float((item_chunk.first("POSITION") or ["0"])[0]),
-                    "length": float((item_chunk.first("LENGTH") or ["0"])[0]),
-                    "source": None, "file": None}
+            item = {
+                "name": item_name[0] if item_name else "",
+                "position": float((item_chunk.first("POSITION") or ["0"])[0]),
+                "length": float((item_chunk.first("LENGTH") or ["0"])[0]),
+                "source": None,
+                "file": None,
+            }
             for source in (c for c in item_chunk.children if c.name == "SOURCE"):
                 item["source"] = source.args[0] if source.args else ""
                 file_line = source.first("FILE")
@@ -692,20 +795,35 @@ def _float(element: ET.Element | None, attribute: str, default: float | None = N
 def _clip_content(clip: ET.Element) -> dict:
     audio = clip.find(".//Audio")
     notes = clip.find("Notes")
-    content: dict = {"time": float(clip.get("time")), "duration": _float(clip, "duration"),
-                     "name": clip.get("name"), "audio": None, "notes": []}
+    content: dict = {
+        "time": float(clip.get("time")),
+        "duration": _float(clip, "duration"),
+        "name": clip.get("name"),
+        "audio": None,
+        "notes": [],
+    }
     if audio is not None:
         file_ref = audio.find("File")
-        content["audio"] = {"path": file_ref.get("path") if file_ref is not None else None,
-                            "duration": float(audio.get("duration")),
-                            "channels": int(audio.get("channels")),
-                            "sample_rate": int(audio.get("sampleRate"))}
+        content["audio"] = {
+            "path": file_ref.get("path") if file_ref is not None else None,
+            "duration": float(audio.get("duration")),
+            "channels": int(audio.get("channels")),
+            "sample_rate": int(audio.get("sampleRate")),
+        }
         warps = clip.find("Warps")
         if warps is not None:
             content["warps"] = [(float(w.get("time")), float(w.get("contentTime"))) for w in warps.findall("Warp")]
     if notes is not None:
-        content["notes"] = sorted((float(n.get("time")), float(n.get("duration")), int(n.get("key")),
-                                   float(n.get("vel", "0")), int(n.get("channel"))) for n in notes.findall("Note"))
+        content["notes"] = sorted(
+            (
+                float(n.get("time")),
+                float(n.get("duration")),
+                int(n.get("key")),
+                float(n.get("vel", "0")),
+                int(n.get("channel")),
+            )
+            for n in notes.findall("Note")
+        )
     return content
 
 
@@ -735,7 +853,8 @@ def read_dawproject(path: Path) -> dict:
         pan = channel.find("Pan") if channel is not None else None
         volume = channel.find("Volume") if channel is not None else None
         tracks[track.get("id")] = {
-            "id": track.get("id"), "name": track.get("name"),
+            "id": track.get("id"),
+            "name": track.get("name"),
             "content_type": (track.get("contentType") or "").split(),
             "role": channel.get("role") if channel is not None else None,
             "muted": mute is not None and mute.get("value") == "true",
@@ -756,10 +875,14 @@ def read_dawproject(path: Path) -> dict:
                 raise LofictlError(f"a lane refers to track {owner!r}, which is not in Structure", file=path)
             for clip in lane.findall("Clips/Clip"):
                 tracks[owner]["clips"].append(_clip_content(clip))
-    markers = [{"name": m.get("name"), "time": float(m.get("time"))}
-               for m in (arrangement.findall("Markers/Marker") if arrangement is not None else [])]
-    tempo_points = [(float(p.get("time")), float(p.get("value")))
-                    for p in (arrangement.findall("TempoAutomation/RealPoint") if arrangement is not None else [])]
+    markers = [
+        {"name": m.get("name"), "time": float(m.get("time"))}
+        for m in (arrangement.findall("Markers/Marker") if arrangement is not None else [])
+    ]
+    tempo_points = [
+        (float(p.get("time")), float(p.get("value")))
+        for p in (arrangement.findall("TempoAutomation/RealPoint") if arrangement is not None else [])
+    ]
     return {
         "version": project.get("version"),
         "application": dict(application.attrib) if application is not None else {},
@@ -781,7 +904,24 @@ def dawproject_member(path: Path, name: str) -> bytes:
         return archive.read(name)
 
 
-__all__ = ["DawExport", "Media", "StemInfo", "archive_names", "dawproject_member", "dawproject_xml",
-           "display_name", "mixer_settings", "probe_media", "read_dawproject", "read_reaper_project",
-           "reaper_midi_events", "reaper_project_text", "section_markers", "sidecar_text", "stem_file_name",
-           "stems_sidecar", "write_dawproject", "write_reaper_project"]
+__all__ = [
+    "DawExport",
+    "Media",
+    "StemInfo",
+    "archive_names",
+    "dawproject_member",
+    "dawproject_xml",
+    "display_name",
+    "mixer_settings",
+    "probe_media",
+    "read_dawproject",
+    "read_reaper_project",
+    "reaper_midi_events",
+    "reaper_project_text",
+    "section_markers",
+    "sidecar_text",
+    "stem_file_name",
+    "stems_sidecar",
+    "write_dawproject",
+    "write_reaper_project",
+]

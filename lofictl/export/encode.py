@@ -37,15 +37,23 @@ def true_peak_of_file(path: str | Path) -> float:
             if block.shape[0] == 1:
                 block = np.vstack([block, block])
             envelope = mix.true_peak_envelope(block)
-            core = envelope[start - lo:start - lo + min(_CHUNK, reader.frames - start)]
+            core = envelope[start - lo : start - lo + min(_CHUNK, reader.frames - start)]
             if core.size:
                 peak = max(peak, float(core.max()))
     return peak
 
 
-def encode_master(src_wav: Path, dst: Path, fmt: str, sample_rate: int, *, ceiling_db: float,
-                  wav_subtype: str = "float32", info: dict[str, str] | None = None,
-                  chunks: bytes = b"") -> dict:
+def encode_master(
+    src_wav: Path,
+    dst: Path,
+    fmt: str,
+    sample_rate: int,
+    *,
+    ceiling_db: float,
+    wav_subtype: str = "float32",
+    info: dict[str, str] | None = None,
+    chunks: bytes = b"",
+) -> dict:
     """src (a float32 master at or under the ceiling) as wav, flac or mp3.
 
     Returns {"true_peak_dbtp": measured on the decoded file (mp3), "gain_db": applied before
@@ -63,9 +71,14 @@ def encode_master(src_wav: Path, dst: Path, fmt: str, sample_rate: int, *, ceili
         stream.encode_wav_to(src_wav, dst, "mp3", sample_rate, gain=gain)
         peak = true_peak_of_file(dst)
         if peak <= ceiling:
-            return {"true_peak_dbtp": round(levels.gain_to_db(peak), 3) if peak > 0 else None,
-                    "gain_db": round(20 * float(np.log10(gain)), 3), "encodings": attempt + 1}
-        gain *= min(1.0, ceiling / peak) * levels.db_to_gain(-_MARGIN_DB * 2 ** attempt)
+            return {
+                "true_peak_dbtp": round(levels.gain_to_db(peak), 3) if peak > 0 else None,
+                "gain_db": round(20 * float(np.log10(gain)), 3),
+                "encodings": attempt + 1,
+            }
+        gain *= min(1.0, ceiling / peak) * levels.db_to_gain(-_MARGIN_DB * 2**attempt)
     dst.unlink(missing_ok=True)
-    raise LofictlError(f"the MP3 of {src_wav.name} stays above the {ceiling_db} dBTP ceiling after "
-                       f"{_TRIES} tries (peak {levels.gain_to_db(peak):.2f} dBTP)")
+    raise LofictlError(
+        f"the MP3 of {src_wav.name} stays above the {ceiling_db} dBTP ceiling after "
+        f"{_TRIES} tries (peak {levels.gain_to_db(peak):.2f} dBTP)"
+    )

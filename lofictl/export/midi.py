@@ -108,15 +108,27 @@ def _conductor(score: Score, ticks_per_beat: int, provenance: dict | None) -> mi
     if score.tempo <= 0:
         raise LofictlError(f"tempo must be more than 0 BPM (got {score.tempo})", field="tempo")
     if score.denominator not in (1, 2, 4, 8, 16, 32, 64) or not 1 <= score.numerator <= 255:
-        raise LofictlError(f"time signature {score.numerator}/{score.denominator} cannot be written to "
-                           "MIDI (the bottom number must be a power of two)", field="time_signature")
+        raise LofictlError(
+            f"time signature {score.numerator}/{score.denominator} cannot be written to "
+            "MIDI (the bottom number must be a power of two)",
+            field="time_signature",
+        )
     title = str((provenance or {}).get("title", "lofictl"))
     compound = score.denominator == 8 and score.numerator % 3 == 0 and score.numerator >= 6
     events: list[tuple[int, int, mido.MetaMessage]] = [
         (0, 0, mido.MetaMessage("track_name", name=title)),
         (0, 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(score.tempo))),
-        (0, 2, mido.MetaMessage("time_signature", numerator=score.numerator, denominator=score.denominator,
-                                clocks_per_click=36 if compound else 24, notated_32nd_notes_per_beat=8)),
+        (
+            0,
+            2,
+            mido.MetaMessage(
+                "time_signature",
+                numerator=score.numerator,
+                denominator=score.denominator,
+                clocks_per_click=36 if compound else 24,
+                notated_32nd_notes_per_beat=8,
+            ),
+        ),
         (0, 3, mido.MetaMessage("key_signature", key=midi_key_signature(score.key))),
     ]
     if parse_key(score.key).mode not in ("major", "minor"):
@@ -139,8 +151,10 @@ def _note_spans(track: Track, ticks_per_beat: int) -> list[tuple[int, int, int, 
     spans: dict[int, list[list[int]]] = defaultdict(list)
     for note in track.notes:
         if not 0 <= note.pitch <= 127 or not 1 <= note.velocity <= 127 or note.start < 0 or note.duration < 0:
-            raise LofictlError(f"track {track.name!r} has a note MIDI cannot hold: {note} "
-                               "(pitch 0-127, velocity 1-127, start and duration not negative)")
+            raise LofictlError(
+                f"track {track.name!r} has a note MIDI cannot hold: {note} "
+                "(pitch 0-127, velocity 1-127, start and duration not negative)"
+            )
         on = _ticks(note.start, ticks_per_beat)
         off = max(on + 1, _ticks(note.end, ticks_per_beat))
         spans[note.pitch].append([on, off, note.pitch, note.velocity])
@@ -178,8 +192,9 @@ def _instrument_track(track: Track, channel: int, ticks_per_beat: int, end_tick:
     return _to_track(events, end_tick)
 
 
-def score_to_midi(score: Score, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT,
-                  provenance: dict | None = None) -> mido.MidiFile:
+def score_to_midi(
+    score: Score, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT, provenance: dict | None = None
+) -> mido.MidiFile:
     """A type-1 MIDI file: conductor track, then one track per Score track, in Score order.
 
     `provenance` (recipe hash, seed, versions...) is stored as sorted JSON in a text event;
@@ -194,8 +209,9 @@ def score_to_midi(score: Score, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT,
     return midi
 
 
-def track_to_midi(score: Score, track_name: str, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT,
-                  provenance: dict | None = None) -> mido.MidiFile:
+def track_to_midi(
+    score: Score, track_name: str, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT, provenance: dict | None = None
+) -> mido.MidiFile:
     """A type-1 file with the conductor and one track, on the channel it has in the full file."""
     names = [track.name for track in score.tracks]
     if track_name not in names:
@@ -204,8 +220,11 @@ def track_to_midi(score: Score, track_name: str, *, ticks_per_beat: int = DEFAUL
     channels = assign_channels(score)
     midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat, charset=TEXT_CHARSET)
     midi.tracks.append(_conductor(score, ticks_per_beat, provenance))
-    midi.tracks.append(_instrument_track(score.track(track_name), channels[track_name], ticks_per_beat,
-                                         _ticks(score.total_beats, ticks_per_beat)))
+    midi.tracks.append(
+        _instrument_track(
+            score.track(track_name), channels[track_name], ticks_per_beat, _ticks(score.total_beats, ticks_per_beat)
+        )
+    )
     return midi
 
 
@@ -223,6 +242,7 @@ def write_midi(midi: mido.MidiFile, path: str | Path) -> bytes:
 
 
 # --- reading ---------------------------------------------------------------------------------
+
 
 def _open(source: str | Path | bytes | BinaryIO | mido.MidiFile) -> tuple[mido.MidiFile, str]:
     if isinstance(source, mido.MidiFile):
@@ -242,8 +262,9 @@ def _open(source: str | Path | bytes | BinaryIO | mido.MidiFile) -> tuple[mido.M
     except FileNotFoundError:
         raise LofictlError("MIDI file not found", file=name) from None
     except EOFError:
-        raise LofictlError("not a readable MIDI file (it ends before its header and tracks are complete)",
-                           file=name) from None
+        raise LofictlError(
+            "not a readable MIDI file (it ends before its header and tracks are complete)", file=name
+        ) from None
     except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
         reason = str(error) or type(error).__name__
         raise LofictlError(f"not a readable MIDI file ({reason})", file=name) from None
@@ -298,7 +319,7 @@ def _read(midi: mido.MidiFile) -> tuple[dict, list[_Part], int]:
             elif kind == "key_signature":
                 meta.setdefault("key", _key_from_midi(message.key))
             elif kind == "text" and message.text.startswith(KEY_TEXT_PREFIX):
-                meta["mode_key"] = message.text[len(KEY_TEXT_PREFIX):]
+                meta["mode_key"] = message.text[len(KEY_TEXT_PREFIX) :]
             elif kind == "marker":
                 meta["markers"].append((tick, message.text))
             elif kind == "note_on" and message.velocity > 0:
@@ -350,9 +371,17 @@ def midi_to_score(source: str | Path | bytes | BinaryIO | mido.MidiFile) -> Scor
             unique, n = f"{track_name} {n}", n + 1
         used.add(unique)
         drums = p.channel == DRUM_CHANNEL
-        tracks.append(Track(unique, "drums" if drums else "midi", tuple(sorted(p.notes)),
-                            program=p.program or 0, bank=(p.bank_msb << 7) | p.bank_lsb,
-                            is_drums=drums, channel=p.channel))
+        tracks.append(
+            Track(
+                unique,
+                "drums" if drums else "midi",
+                tuple(sorted(p.notes)),
+                program=p.program or 0,
+                bank=(p.bank_msb << 7) | p.bank_lsb,
+                is_drums=drums,
+                channel=p.channel,
+            )
+        )
     beats_per_bar = numerator * 4.0 / denominator
     total_beats = last_tick / tpb
     markers = sorted(meta["markers"])
@@ -361,8 +390,11 @@ def midi_to_score(source: str | Path | bytes | BinaryIO | mido.MidiFile) -> Scor
         start = tick / tpb
         end = markers[i + 1][0] / tpb if i + 1 < len(markers) else total_beats
         playing = tuple(t.name for t in tracks if any(start <= note.start < end for note in t.notes))
-        sections.append(PlacedSection(text, int(round(start / beats_per_bar)),
-                                max(1, int(round((end - start) / beats_per_bar))), playing))
+        sections.append(
+            PlacedSection(
+                text, int(round(start / beats_per_bar)), max(1, int(round((end - start) / beats_per_bar))), playing
+            )
+        )
     if not tracks and not meta.get("tempo"):
         raise LofictlError("the MIDI file holds no notes, tracks or tempo", file=name)
     changes: dict[float, float] = {}
@@ -370,13 +402,21 @@ def midi_to_score(source: str | Path | bytes | BinaryIO | mido.MidiFile) -> Scor
         changes[tick / tpb] = round(mido.tempo2bpm(value), 3)
     changes.pop(0.0, None)
     tempo_changes = tuple((beat, bpm) for beat, bpm in sorted(changes.items()))
-    return Score(tempo=tempo, numerator=numerator, denominator=denominator, key=key,
-                 total_beats=total_beats, tracks=tuple(tracks), sections=tuple(sections),
-                 tempo_changes=tempo_changes)
+    return Score(
+        tempo=tempo,
+        numerator=numerator,
+        denominator=denominator,
+        key=key,
+        total_beats=total_beats,
+        tracks=tuple(tracks),
+        sections=tuple(sections),
+        tempo_changes=tempo_changes,
+    )
 
 
-def read_midi_clip(path: str | Path | bytes | BinaryIO | mido.MidiFile, track: str | int | None = None,
-                   channel: int | None = None) -> tuple[Note, ...]:
+def read_midi_clip(
+    path: str | Path | bytes | BinaryIO | mido.MidiFile, track: str | int | None = None, channel: int | None = None
+) -> tuple[Note, ...]:
     """Notes of a user's MIDI clip, in beats from the clip's start (its own ticks per beat).
 
     `track` picks a MIDI track by name or by its 0-based index in the file (None: all);

@@ -33,8 +33,7 @@ BARS_PER_ROW = 32  # this many bars,
 ROWS_PER_PAGE = 8  # this many to a page (pianoroll.png, pianoroll-2.png, ...),
 ROW_HEIGHT_IN = 3.4  # each this tall
 # Colour-blind-safe, distinct on white (Okabe-Ito, then a few of tab10).
-COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8C564B", "#7F7F7F",
-           "#BCBD22", "#17BECF")
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF")
 SECTION_SHADES = ("#F2F2F2", "#FFFFFF")
 
 
@@ -75,11 +74,22 @@ def _sections(axes, score: Score, top, x0: float, x1: float) -> None:
         for ax in axes:
             ax.axvspan(s0, s1, color=SECTION_SHADES[index % 2], zorder=0, lw=0)
             ax.axvline(s0, color="#555555", lw=1.0, zorder=1)
-        top.add_patch(Rectangle((s0, 2.0), s1 - s0, 1.0, facecolor="#DDDDDD" if index % 2 == 0 else "#C8C8C8",
-                                edgecolor="white", lw=1.5))
+        top.add_patch(
+            Rectangle(
+                (s0, 2.0), s1 - s0, 1.0, facecolor="#DDDDDD" if index % 2 == 0 else "#C8C8C8", edgecolor="white", lw=1.5
+            )
+        )
         label = f"{section.name}  ({section.bars} bars{_section_tempo(score, s0, s1)})"
-        top.text(max(s0, x0) + 0.3, 2.5, label if s0 >= x0 else f"{label} (cont.)", va="center", ha="left",
-                 fontsize=9, fontweight="bold", clip_on=True)
+        top.text(
+            max(s0, x0) + 0.3,
+            2.5,
+            label if s0 >= x0 else f"{label} (cont.)",
+            va="center",
+            ha="left",
+            fontsize=9,
+            fontweight="bold",
+            clip_on=True,
+        )
 
 
 def _section_tempo(score: Score, start: float, end: float) -> str:
@@ -109,8 +119,16 @@ def _chords(top, score: Score, x0: float, x1: float) -> None:
     for index, (start, stop, symbol) in enumerate(merged):
         row = (index % 2) if crowded else 0
         y0, h = (1.0 - row, 1.0) if crowded else (0.0, 2.0)
-        top.add_patch(Rectangle((start, y0), stop - start, h, facecolor="#FFF5D6" if index % 2 == 0 else "#FBE8B0",
-                                edgecolor="#B89B4A", lw=0.6))
+        top.add_patch(
+            Rectangle(
+                (start, y0),
+                stop - start,
+                h,
+                facecolor="#FFF5D6" if index % 2 == 0 else "#FBE8B0",
+                edgecolor="#B89B4A",
+                lw=0.6,
+            )
+        )
         top.text(max(start, x0) + 0.15, y0 + h / 2, symbol, va="center", ha="left", fontsize=8, clip_on=True)
 
 
@@ -144,8 +162,11 @@ def _layout(score: Score) -> _Layout:
     all_notes = [n for t in score.tracks for n in t.notes]
     end = max([score.total_beats, *(n.end for n in all_notes)]) or score.beats_per_bar
     pitched_notes = [n for t in score.tracks if not t.is_drums for n in t.notes]
-    low, high = ((min(n.pitch for n in pitched_notes) - 2, max(n.pitch for n in pitched_notes) + 2)
-                 if pitched_notes else (48, 72))
+    low, high = (
+        (min(n.pitch for n in pitched_notes) - 2, max(n.pitch for n in pitched_notes) + 2)
+        if pitched_notes
+        else (48, 72)
+    )
     drum_pitches = tuple(sorted({n.pitch for t in score.tracks if t.is_drums for n in t.notes}))
     return _Layout(score, colour, low, high, drum_pitches, end)
 
@@ -175,8 +196,15 @@ def _row(layout: _Layout, axes, x0: float, x1: float, *, ticks: bool = True) -> 
     roll.tick_params(axis="y", labelsize=8)
     roll.set_ylabel("pitch")
     if not any(t.notes for t in score.tracks):
-        roll.text((x0 + x1) / 2, (layout.low + layout.high) / 2, "no notes", ha="center", va="center", fontsize=14,
-                  color="#888888")
+        roll.text(
+            (x0 + x1) / 2,
+            (layout.low + layout.high) / 2,
+            "no notes",
+            ha="center",
+            va="center",
+            fontsize=14,
+            color="#888888",
+        )
     if len(axes) > 2:
         lane = axes[2]
         row = {pitch: i for i, pitch in enumerate(layout.drum_pitches)}
@@ -202,13 +230,25 @@ def _title(fig: Figure, layout: _Layout, y: float, page: str = "") -> None:
     score = layout.score
     handles = [Patch(color=layout.colour[t.name], label=f"{t.name} ({len(t.notes)} notes)") for t in score.tracks]
     if handles:
-        fig.legend(handles=handles, loc="upper right", ncol=min(len(handles), 6), fontsize=9,
-                   frameon=False, bbox_to_anchor=(0.985, 1 - (1 - y) * 0.15))
+        fig.legend(
+            handles=handles,
+            loc="upper right",
+            ncol=min(len(handles), 6),
+            fontsize=9,
+            frameon=False,
+            bbox_to_anchor=(0.985, 1 - (1 - y) * 0.15),
+        )
     bars = int(round(score.total_beats / score.beats_per_bar))
     low, high = score.tempo_range
     tempo = f"{score.tempo:g} BPM" if low == high else f"{low:g}–{high:g} BPM"
-    fig.text(0.075, y, f"{score.key} · {tempo} · {score.numerator}/{score.denominator} · {bars} bars{page}",
-             fontsize=11, fontweight="bold", va="center")
+    fig.text(
+        0.075,
+        y,
+        f"{score.key} · {tempo} · {score.numerator}/{score.denominator} · {bars} bars{page}",
+        fontsize=11,
+        fontweight="bold",
+        va="center",
+    )
 
 
 def _figure(score: Score) -> Figure:
@@ -231,7 +271,7 @@ def _pages(score: Score) -> list[Figure]:
     layout = _layout(score)
     row_beats = BARS_PER_ROW * score.beats_per_bar
     starts = [i * row_beats for i in range(int(np.ceil(layout.end / row_beats - 1e-9)))]
-    pages = [starts[i:i + ROWS_PER_PAGE] for i in range(0, len(starts), ROWS_PER_PAGE)]
+    pages = [starts[i : i + ROWS_PER_PAGE] for i in range(0, len(starts), ROWS_PER_PAGE)]
     ratios_one = [0.55, 3.0] + ([0.3 + 0.12 * len(layout.drum_pitches)] if layout.drum_pitches else [])
     figures = []
     for number, rows in enumerate(pages, 1):

@@ -125,15 +125,28 @@ def write_mp3_tags(path: Path, tags: Tags, cover: Cover | None = None) -> None:
     for name, value in sorted(tags.extra.items()):
         frames.add(id3.TXXX(encoding=3, desc=name, text=[value]))
     if cover is not None:
-        frames.add(id3.APIC(encoding=3, mime=cover.mime, type=id3.PictureType.COVER_FRONT, desc="Cover",
-                            data=cover.data))
+        frames.add(
+            id3.APIC(encoding=3, mime=cover.mime, type=id3.PictureType.COVER_FRONT, desc="Cover", data=cover.data)
+        )
     if tags.chapters:
         ids = [f"ch{index:03d}" for index in range(len(tags.chapters))]
-        frames.add(id3.CTOC(element_id="toc", flags=id3.CTOCFlags.TOP_LEVEL | id3.CTOCFlags.ORDERED,
-                            child_element_ids=ids, sub_frames=[id3.TIT2(encoding=3, text=["Chapters"])]))
+        frames.add(
+            id3.CTOC(
+                element_id="toc",
+                flags=id3.CTOCFlags.TOP_LEVEL | id3.CTOCFlags.ORDERED,
+                child_element_ids=ids,
+                sub_frames=[id3.TIT2(encoding=3, text=["Chapters"])],
+            )
+        )
         for element_id, chapter in zip(ids, tags.chapters):
-            frames.add(id3.CHAP(element_id=element_id, start_time=chapter.start_ms, end_time=chapter.end_ms,
-                                sub_frames=[id3.TIT2(encoding=3, text=[chapter.title])]))
+            frames.add(
+                id3.CHAP(
+                    element_id=element_id,
+                    start_time=chapter.start_ms,
+                    end_time=chapter.end_ms,
+                    sub_frames=[id3.TIT2(encoding=3, text=[chapter.title])],
+                )
+            )
     frames.save(str(path), v2_version=4, padding=lambda info: _PADDING)
 
 
@@ -142,11 +155,21 @@ def write_mp3_tags(path: Path, tags: Tags, cover: Cover | None = None) -> None:
 
 def vorbis_comments(tags: Tags) -> list[tuple[str, str]]:
     pairs = [("TITLE", tags.title)]
-    optional = [("ARTIST", tags.artist), ("ALBUM", tags.album), ("ALBUMARTIST", tags.artist if tags.album else None),
-                ("TRACKNUMBER", tags.track), ("TRACKTOTAL", tags.total), ("DATE", tags.year),
-                ("GENRE", tags.genre), ("BPM", _bpm_text(tags.bpm) if tags.bpm is not None else None),
-                ("INITIALKEY", id3_key(tags.key)), ("ISRC", tags.isrc), ("COMMENT", tags.comment),
-                ("ENCODER", f"lofictl {__version__}"), ("CUESHEET", tags.cuesheet)]
+    optional = [
+        ("ARTIST", tags.artist),
+        ("ALBUM", tags.album),
+        ("ALBUMARTIST", tags.artist if tags.album else None),
+        ("TRACKNUMBER", tags.track),
+        ("TRACKTOTAL", tags.total),
+        ("DATE", tags.year),
+        ("GENRE", tags.genre),
+        ("BPM", _bpm_text(tags.bpm) if tags.bpm is not None else None),
+        ("INITIALKEY", id3_key(tags.key)),
+        ("ISRC", tags.isrc),
+        ("COMMENT", tags.comment),
+        ("ENCODER", f"lofictl {__version__}"),
+        ("CUESHEET", tags.cuesheet),
+    ]
     pairs += [(name, str(value)) for name, value in optional if value is not None]
     pairs += [(name.upper(), value) for name, value in sorted(tags.extra.items())]
     return pairs
@@ -180,8 +203,14 @@ def write_flac_tags(path: Path, tags: Tags, cover: Cover | None = None) -> None:
 def wav_info(tags: Tags) -> dict[str, str]:
     """The LIST/INFO entries (four-character ids) our WAV writer puts before the audio."""
     info = {"INAM": tags.title, "ISFT": f"lofictl {__version__}"}
-    optional = {"IART": tags.artist, "IPRD": tags.album, "IGNR": tags.genre, "ICRD": tags.year,
-                "ITRK": tags.track, "ICMT": tags.comment}
+    optional = {
+        "IART": tags.artist,
+        "IPRD": tags.album,
+        "IGNR": tags.genre,
+        "ICRD": tags.year,
+        "ITRK": tags.track,
+        "ICMT": tags.comment,
+    }
     info.update({tag: str(value) for tag, value in optional.items() if value is not None})
     return info
 
@@ -201,15 +230,31 @@ def bext_chunk(tags: Tags, *, sample_rate: int, bits: int, channels: int = 2) ->
     origination date, integrated loudness and maximum true peak, and the coding history."""
     description = " / ".join(part for part in (tags.title, tags.artist, tags.album) if part)
     date = tags.date or (f"{tags.year:04d}-01-01" if tags.year else "")
-    reference = tags.isrc or (f"{tags.provenance.get('recipe', '')}:{tags.provenance.get('seed', '')}"
-                              if tags.provenance else "")
-    history = (f"A=PCM,F={sample_rate},W={bits},M={'stereo' if channels == 2 else 'mono'},"
-               f"T=lofictl {__version__}\r\n").encode("ascii")
-    body = (_fixed(description, 256) + _fixed(f"lofictl {__version__}", 32) + _fixed(reference, 32)
-            + _fixed(date, 10) + _fixed("00:00:00" if date else "", 8) + struct.pack("<IIH", 0, 0, 2)
-            + b"\0" * 64 + struct.pack("<hhhhh", _centi(tags.loudness_lufs), _NOT_MEASURED,
-                                       _centi(tags.true_peak_dbtp), _NOT_MEASURED, _NOT_MEASURED)
-            + b"\0" * 180 + history)
+    reference = tags.isrc or (
+        f"{tags.provenance.get('recipe', '')}:{tags.provenance.get('seed', '')}" if tags.provenance else ""
+    )
+    history = (
+        f"A=PCM,F={sample_rate},W={bits},M={'stereo' if channels == 2 else 'mono'},T=lofictl {__version__}\r\n"
+    ).encode("ascii")
+    body = (
+        _fixed(description, 256)
+        + _fixed(f"lofictl {__version__}", 32)
+        + _fixed(reference, 32)
+        + _fixed(date, 10)
+        + _fixed("00:00:00" if date else "", 8)
+        + struct.pack("<IIH", 0, 0, 2)
+        + b"\0" * 64
+        + struct.pack(
+            "<hhhhh",
+            _centi(tags.loudness_lufs),
+            _NOT_MEASURED,
+            _centi(tags.true_peak_dbtp),
+            _NOT_MEASURED,
+            _NOT_MEASURED,
+        )
+        + b"\0" * 180
+        + history
+    )
     if len(body) & 1:
         body += b"\0"
     return b"bext" + struct.pack("<I", len(body)) + body
@@ -231,11 +276,16 @@ def read_bext(path: Path) -> dict | None:
             body = handle.read(size)
             text = lambda a, b: body[a:b].split(b"\0", 1)[0].decode("ascii", "replace")  # noqa: E731
             loudness = struct.unpack("<hhhhh", body[412:422])
-            return {"description": text(0, 256), "originator": text(256, 288), "originator_reference": text(288, 320),
-                    "origination_date": text(320, 330), "version": struct.unpack("<H", body[346:348])[0],
-                    "loudness_lufs": None if loudness[0] == _NOT_MEASURED else loudness[0] / 100,
-                    "true_peak_dbtp": None if loudness[2] == _NOT_MEASURED else loudness[2] / 100,
-                    "coding_history": body[602:].rstrip(b"\0").decode("ascii", "replace")}
+            return {
+                "description": text(0, 256),
+                "originator": text(256, 288),
+                "originator_reference": text(288, 320),
+                "origination_date": text(320, 330),
+                "version": struct.unpack("<H", body[346:348])[0],
+                "loudness_lufs": None if loudness[0] == _NOT_MEASURED else loudness[0] / 100,
+                "true_peak_dbtp": None if loudness[2] == _NOT_MEASURED else loudness[2] / 100,
+                "coding_history": body[602:].rstrip(b"\0").decode("ascii", "replace"),
+            }
 
 
 def write_wav_cover(path: Path, tags: Tags, cover: Cover) -> None:
@@ -251,8 +301,9 @@ def write_wav_cover(path: Path, tags: Tags, cover: Cover) -> None:
         audio.tags.add(id3.TPE1(encoding=3, text=[tags.artist]))
     if tags.album:
         audio.tags.add(id3.TALB(encoding=3, text=[tags.album]))
-    audio.tags.add(id3.APIC(encoding=3, mime=cover.mime, type=id3.PictureType.COVER_FRONT, desc="Cover",
-                            data=cover.data))
+    audio.tags.add(
+        id3.APIC(encoding=3, mime=cover.mime, type=id3.PictureType.COVER_FRONT, desc="Cover", data=cover.data)
+    )
     audio.save(v2_version=4, padding=lambda info: _PADDING)
 
 
@@ -286,16 +337,27 @@ def read_provenance(path: Path) -> dict:
     if path.suffix.lower() == ".mp3":
         comments = [frame for frame in audio.tags.getall("COMM") if frame.desc == PROVENANCE_DESC]
         text = str(comments[0].text[0]) if comments else None
-        shown = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "track": "TRCK", "bpm": "TBPM",
-                 "key": "TKEY", "isrc": "TSRC", "year": "TDRC", "genre": "TCON"}
+        shown = {
+            "title": "TIT2",
+            "artist": "TPE1",
+            "album": "TALB",
+            "track": "TRCK",
+            "bpm": "TBPM",
+            "key": "TKEY",
+            "isrc": "TSRC",
+            "year": "TDRC",
+            "genre": "TCON",
+        }
         fields = {name: str(audio.tags[frame].text[0]) for name, frame in shown.items() if frame in audio.tags}
         fields["cover"] = bool(audio.tags.getall("APIC"))
         fields["chapters"] = len(audio.tags.getall("CHAP"))
     else:
         text = (audio.tags.get("COMMENT") or [None])[0]
-        fields = {name.lower(): values[0] for name, values in audio.tags.as_dict().items()
-                  if name.upper() in ("TITLE", "ARTIST", "ALBUM", "TRACKNUMBER", "BPM", "INITIALKEY", "ISRC", "DATE",
-                                      "GENRE")}
+        fields = {
+            name.lower(): values[0]
+            for name, values in audio.tags.as_dict().items()
+            if name.upper() in ("TITLE", "ARTIST", "ALBUM", "TRACKNUMBER", "BPM", "INITIALKEY", "ISRC", "DATE", "GENRE")
+        }
         fields["cover"] = bool(getattr(audio, "pictures", []))
     if not text or not text.startswith("{"):
         raise LofictlError("has no lofictl provenance (not made by lofictl?)", file=path)

@@ -55,14 +55,26 @@ from lofictl.models.report import rounded
 
 WINDOW = 10  # the research's window: notes x-10..x-1 against x-20..x-11
 REPORT_LENGTHS = (8, 12, 15)
-MEASURES = ("repetitiveness", "overlap_8", "overlap_12", "overlap_15", "copied_15", "chord_tone_share",
-            "in_scale_share", "pitch_class_entropy", "note_density", "notes")
+MEASURES = (
+    "repetitiveness",
+    "overlap_8",
+    "overlap_12",
+    "overlap_15",
+    "copied_15",
+    "chord_tone_share",
+    "in_scale_share",
+    "pitch_class_entropy",
+    "note_density",
+    "notes",
+)
 
 
 # --- the measures ---------------------------------------------------------------------------
 
-def repetitiveness(notes, window: int = WINDOW, beats_per_bar: float = 4.0,
-                   elements: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+
+def repetitiveness(
+    notes, window: int = WINDOW, beats_per_bar: float = 4.0, elements: tuple[np.ndarray, np.ndarray] | None = None
+) -> dict:
     """{"mean", "curve", "at_beat"}: the research's measure at each note x ≥ 2·window (see the
     module doc); mean None when the melody has fewer than 2·window notes."""
     pitch, duration = elements if elements is not None else note_elements(notes, beats_per_bar)
@@ -70,8 +82,8 @@ def repetitiveness(notes, window: int = WINDOW, beats_per_bar: float = 4.0,
     starts = [n.start for n in top_line(notes)]  # one element per top-line note
     curve, at = [], []
     for x in range(2 * window, len(keys) + 1):
-        earlier = set(keys[x - 2 * window:x - window])
-        curve.append(sum(1 for k in keys[x - window:x] if k in earlier) / window)
+        earlier = set(keys[x - 2 * window : x - window])
+        curve.append(sum(1 for k in keys[x - window : x] if k in earlier) / window)
         at.append(starts[x - 1] if x - 1 < len(starts) else float("nan"))
     return {"mean": float(np.mean(curve)) if curve else None, "curve": curve, "at_beat": at}
 
@@ -114,21 +126,33 @@ def _key(key) -> theory.Key:
         raise LofictlError(str(e), field="key") from None
 
 
-def measure_notes(notes, chords, key, index: NgramIndex | None = None, total_beats: float | None = None,
-                  beats_per_bar: float = 4.0, lengths=REPORT_LENGTHS) -> dict:
+def measure_notes(
+    notes,
+    chords,
+    key,
+    index: NgramIndex | None = None,
+    total_beats: float | None = None,
+    beats_per_bar: float = 4.0,
+    lengths=REPORT_LENGTHS,
+) -> dict:
     """Every measure of one melody, JSON-ready (None where a measure is undefined)."""
     line = top_line(notes)
     elements = note_elements(line, beats_per_bar)
     rep = repetitiveness(line, elements=elements)
-    result = {"notes": len(line), "repetitiveness": rep["mean"],
-              "chord_tone_share": chord_tone_share(line, chords) if chords else None,
-              "in_scale_share": in_scale_share(line, key), "pitch_class_entropy": pitch_class_entropy(line),
-              "note_density": note_density(line, total_beats)}
+    result = {
+        "notes": len(line),
+        "repetitiveness": rep["mean"],
+        "chord_tone_share": chord_tone_share(line, chords) if chords else None,
+        "in_scale_share": in_scale_share(line, key),
+        "pitch_class_entropy": pitch_class_entropy(line),
+        "note_density": note_density(line, total_beats),
+    }
     if index is not None:
         # Lengths the index lacks (a model folder holds 15-grams only by default) read None.
         result.update({f"overlap_{n}": None for n in lengths if n not in index.lengths})
-        overlap = ngram_overlap(line, index, tuple(n for n in lengths if n in index.lengths) or index.lengths,
-                                elements=elements)
+        overlap = ngram_overlap(
+            line, index, tuple(n for n in lengths if n in index.lengths) or index.lengths, elements=elements
+        )
         for n, share in overlap["shares"].items():
             result[f"overlap_{n}"] = share
         result["copied_15"] = overlap.get("copied_15")
@@ -139,8 +163,10 @@ def measure_notes(notes, chords, key, index: NgramIndex | None = None, total_bea
 
 # --- builds ---------------------------------------------------------------------------------
 
-def melody_measures(notes, chords, key, model_dir: Path | str | None, total_beats: float | None = None,
-                    beats_per_bar: float = 4.0) -> dict:
+
+def melody_measures(
+    notes, chords, key, model_dir: Path | str | None, total_beats: float | None = None, beats_per_bar: float = 4.0
+) -> dict:
     """The measures a build records for its melody (fast: one index lookup, no model run).
     Overlap figures come from the model folder's `ngrams.npy`; without one they are None."""
     index = load_ngram_index(model_dir) if model_dir is not None else None
@@ -148,8 +174,9 @@ def melody_measures(notes, chords, key, model_dir: Path | str | None, total_beat
     del result["repetition_curve"]  # a lock file wants figures, not curves
     if index is None:
         result.update({f"overlap_{n}": None for n in REPORT_LENGTHS}, copied_15=None)
-    result["ngram_index"] = None if index is None else {"sha256": index.meta.get("sha256"),
-                                                        "corpus": index.meta.get("corpus")}
+    result["ngram_index"] = (
+        None if index is None else {"sha256": index.meta.get("sha256"), "corpus": index.meta.get("corpus")}
+    )
     return rounded(result)
 
 
@@ -160,12 +187,16 @@ def originality_gate(measures: dict, max_overlap_15: float) -> bool:
         raise LofictlError(f"must be a share between 0 and 1, got {max_overlap_15!r}", field="max_overlap_15")
     share = measures.get("overlap_15")
     if share is None:
-        raise LofictlError("the melody model folder has no n-gram index (ngrams.npy), so max_overlap_15 cannot "
-                           "be checked; build one with `lofictl eval-index MODEL_DIR`", field="max_overlap_15")
+        raise LofictlError(
+            "the melody model folder has no n-gram index (ngrams.npy), so max_overlap_15 cannot "
+            "be checked; build one with `lofictl eval-index MODEL_DIR`",
+            field="max_overlap_15",
+        )
     return share <= max_overlap_15
 
 
 # --- any MIDI file --------------------------------------------------------------------------
+
 
 def _melodic_rank(notes) -> tuple:
     """As the corpus reader ranks tracks: long enough, mostly one note at a time, then highest."""
@@ -208,6 +239,7 @@ def estimate_chords(notes, total_beats: float, step: float) -> list[score_mod.Ch
 
 def _estimate_key(melody, harmony, beats_per_bar: float) -> theory.Key:
     from lofictl.models.train import corpus as corpus_mod
+
     weights = np.zeros(12)
     for n in list(melody) + list(harmony):
         weights[n.pitch % 12] += n.duration
@@ -223,12 +255,13 @@ def declared_key(file: Path | str) -> theory.Key | None:
     import mido
 
     from lofictl.export import midi as midi_mod
+
     signature = None
     for track in mido.MidiFile(str(file)).tracks:
         for message in track:
             if message.type == "text" and message.text.startswith(midi_mod.KEY_TEXT_PREFIX):
                 try:
-                    return theory.parse_key(message.text[len(midi_mod.KEY_TEXT_PREFIX):])
+                    return theory.parse_key(message.text[len(midi_mod.KEY_TEXT_PREFIX) :])
                 except theory.TheoryError:
                     continue  # a damaged text: the signature still says something
             if message.type == "key_signature" and signature is None:
@@ -245,6 +278,7 @@ def eval_midi(file: Path | str, chords_file: Path | str | None = None, model_dir
     key from the file's key signature, estimated (Krumhansl–Kessler) only when it has none;
     overlap against `model_dir`'s n-gram index if given."""
     from lofictl.export import midi as midi_mod
+
     song = midi_mod.midi_to_score(Path(file) if not isinstance(file, Path) else file)
     tracks = [t for t in song.tracks if not t.is_drums and t.notes]
     if not tracks:
@@ -272,19 +306,36 @@ def eval_midi(file: Path | str, chords_file: Path | str | None = None, model_dir
     index = load_ngram_index(model_dir) if model_dir is not None else None
     m = measure_notes(melody, chords, key, index, total, bpb)
     del m["repetition_curve"]
-    return rounded({"file": str(file), "melody_track": chosen.name, "key": key.name, "key_from": key_from,
-                     "chords_from": source,
-                     "chords": len(chords), "beats": total, "ngram_index": None if index is None else
-                     {"model": str(model_dir), "corpus": index.meta.get("corpus")}, "measures": m})
+    return rounded(
+        {
+            "file": str(file),
+            "melody_track": chosen.name,
+            "key": key.name,
+            "key_from": key_from,
+            "chords_from": source,
+            "chords": len(chords),
+            "beats": total,
+            "ngram_index": None if index is None else {"model": str(model_dir), "corpus": index.meta.get("corpus")},
+            "measures": m,
+        }
+    )
 
 
 # --- Typer command functions (registered by cli.py) -----------------------------------------
 
 
-_MEASURE_LABELS = (("notes", "notes"), ("repetitiveness", "repetitiveness"), ("overlap_8", "overlap 8"),
-                   ("overlap_12", "overlap 12"), ("overlap_15", "overlap 15"), ("copied_15", "copied 15+ (notes)"),
-                   ("chord_tone_share", "chord-tone share"), ("in_scale_share", "in-scale share"),
-                   ("pitch_class_entropy", "pitch-class entropy (bits)"), ("note_density", "notes per beat"))
+_MEASURE_LABELS = (
+    ("notes", "notes"),
+    ("repetitiveness", "repetitiveness"),
+    ("overlap_8", "overlap 8"),
+    ("overlap_12", "overlap 12"),
+    ("overlap_15", "overlap 15"),
+    ("copied_15", "copied 15+ (notes)"),
+    ("chord_tone_share", "chord-tone share"),
+    ("in_scale_share", "in-scale share"),
+    ("pitch_class_entropy", "pitch-class entropy (bits)"),
+    ("note_density", "notes per beat"),
+)
 
 
 def _fmt(value) -> str:
@@ -303,10 +354,14 @@ def _print(lines: list[str]) -> None:
 
 def eval_midi_command(
     file: Path = typer.Argument(..., help="MIDI file to measure.", show_default=False),
-    chords: Path = typer.Argument(None, help="Optional MIDI file holding the chords under the melody.",
-                                  show_default=False),
-    model: Path = typer.Option(Path("models/lofi-melody"), "--model", help="Model folder whose n-gram index "
-                               "(ngrams.npy) gives the training overlap; skipped when it has none."),
+    chords: Path = typer.Argument(
+        None, help="Optional MIDI file holding the chords under the melody.", show_default=False
+    ),
+    model: Path = typer.Option(
+        Path("models/lofi-melody"),
+        "--model",
+        help="Model folder whose n-gram index (ngrams.npy) gives the training overlap; skipped when it has none.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the measures as JSON."),
 ) -> None:
     """Measure any MIDI file's melody with the same measures as `lofictl eval`."""
@@ -315,8 +370,10 @@ def eval_midi_command(
     if as_json:
         typer.echo(json.dumps(result, indent=1, sort_keys=True))
         return
-    lines = [f"{file}: melody from track {result['melody_track']!r}, key {result['key']} ({result['key_from']}), "
-             f"chords from {result['chords_from'] or 'nowhere (none found)'}"]
+    lines = [
+        f"{file}: melody from track {result['melody_track']!r}, key {result['key']} ({result['key_from']}), "
+        f"chords from {result['chords_from'] or 'nowhere (none found)'}"
+    ]
     for name, label in _MEASURE_LABELS:
         lines.append(f"  {label:28s} {_fmt(result['measures'].get(name))}")
     if model_dir is None:
@@ -325,15 +382,23 @@ def eval_midi_command(
 
 
 def eval_index_command(
-    model_dir: Path = typer.Argument(..., help="Melody model folder to write ngrams.npy/ngrams.json into.",
-                                     show_default=False),
+    model_dir: Path = typer.Argument(
+        ..., help="Melody model folder to write ngrams.npy/ngrams.json into.", show_default=False
+    ),
     corpus: str = typer.Option(None, "--corpus", help="Training corpus (default: the one in model.json)."),
-    lengths: list[int] = typer.Option(list(INDEX_LENGTHS), "--length", help="n-gram lengths to index (repeat the "
-                                      "option; each adds ~2.3 MB for Bach + Essen)."),
+    lengths: list[int] = typer.Option(
+        list(INDEX_LENGTHS),
+        "--length",
+        help="n-gram lengths to index (repeat the option; each adds ~2.3 MB for Bach + Essen).",
+    ),
 ) -> None:
     """Build the n-gram index of a melody model's training data, for a model trained before `lofictl train`
     wrote one (the originality gate needs it); the corpus is re-read with the model's own limit and split."""
     meta = build_ngram_index(model_dir, corpus, lengths)
-    _print([f"wrote {Path(model_dir) / INDEX_FILE}: {meta['entries']} n-grams (n = "
+    _print(
+        [
+            f"wrote {Path(model_dir) / INDEX_FILE}: {meta['entries']} n-grams (n = "
             f"{', '.join(map(str, meta['lengths']))}) of {meta['split']['training_pieces']} training pieces, "
-            f"{meta['bytes'] / 1e6:.1f} MB"])
+            f"{meta['bytes'] / 1e6:.1f} MB"
+        ]
+    )

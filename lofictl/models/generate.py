@@ -25,7 +25,9 @@ DEFAULT_LOOP_STRENGTH = 2.0  # logits taken per earlier occurrence of a repeated
 DEFAULT_ANCHOR_STRENGTH = 10.0  # register anchor (sample.MelodySampler): tilt per octave of drift from home
 DEFAULT_ECHO_BARS = 4  # motif echo: a phrase may come back this many bars later (pop's AA')
 BREATH = 0.28  # the share of time a candidate melody should rest: what POP909's sung melodies leave silent
-DEFAULT_ECHO_STRENGTH = 1.5  # logits given to the pitch heard echo_bars before (its duration: sample.RHYTHM_ECHO times that)
+DEFAULT_ECHO_STRENGTH = (
+    1.5  # logits given to the pitch heard echo_bars before (its duration: sample.RHYTHM_ECHO times that)
+)
 
 
 @dataclass
@@ -67,19 +69,27 @@ def load_model(model_dir: Path | str) -> LoadedModel:
     meta = checkpoint.read_meta(model_dir)
     version = meta["vocab"].get("chords", {}).get("version", 1)
     if version != tokens.CHORD_VOCAB_VERSION:
-        raise LofictlError(f"{model_dir} was trained with chord vocabulary version {version}; this lofictl uses "
-                           f"version {tokens.CHORD_VOCAB_VERSION} (POP909's qualities and slash basses): retrain it "
-                           f"with the command in its {checkpoint.META}", field="model")
+        raise LofictlError(
+            f"{model_dir} was trained with chord vocabulary version {version}; this lofictl uses "
+            f"version {tokens.CHORD_VOCAB_VERSION} (POP909's qualities and slash basses): retrain it "
+            f"with the command in its {checkpoint.META}",
+            field="model",
+        )
     meta, params = checkpoint.load(model_dir)
     module = modules.build(meta["config"])
     if meta["kind"] == "melody":
         try:
             vocab = tokens.MelodyVocab.from_json(meta["vocab"]["melody"])
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise LofictlError(f"{model_dir / checkpoint.META}: vocab.melody cannot be read ({exc}); the checkpoint "
-                               "is damaged, retrain it", field="model") from None
+            raise LofictlError(
+                f"{model_dir / checkpoint.META}: vocab.melody cannot be read ({exc}); the checkpoint "
+                "is damaged, retrain it",
+                field="model",
+            ) from None
         if vocab.heads != module.heads:
-            raise LofictlError(f"{model_dir / checkpoint.META}: vocabulary and config disagree on the heads", field="model")
+            raise LofictlError(
+                f"{model_dir / checkpoint.META}: vocabulary and config disagree on the heads", field="model"
+            )
         sampler = sample.MelodySampler(module, vocab.tables)
     else:
         sampler = sample.ChordSampler(module)
@@ -98,15 +108,18 @@ def model_info(model_dir: Path | str) -> dict:
 def _need(model_dir, kind: str) -> LoadedModel:
     loaded = load_model(model_dir)
     if loaded.kind != kind:
-        raise LofictlError(f"{model_dir} holds a {loaded.kind} model ({loaded.arch}); a {kind} model is needed here",
-                           field="model")
+        raise LofictlError(
+            f"{model_dir} holds a {loaded.kind} model ({loaded.arch}); a {kind} model is needed here", field="model"
+        )
     return loaded
 
 
 def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
     if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
-        raise LofictlError(f"must be a number more than 0 (1.0 samples as trained, lower is safer), got {temperature!r}",
-                           field="temperature")
+        raise LofictlError(
+            f"must be a number more than 0 (1.0 samples as trained, lower is safer), got {temperature!r}",
+            field="temperature",
+        )
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
         raise LofictlError(f"must be a whole number 0 or more (0 turns it off), got {top_k!r}", field="top_k")
     if not isinstance(top_p, (int, float)) or not (0 < top_p <= 1):
@@ -124,12 +137,17 @@ def _key(seed: int, name: str):
 
 # --- chords ---------------------------------------------------------------------------------
 
+
 def tonic_qualities(key: theory.Key) -> list[str]:
     """Qualities the closing tonic chord may take in the key's mode."""
     steps = set(theory.MODES[key.mode])
     if 4 in steps:
-        return ["maj"] + (["maj7"] if 11 in steps else []) + (["7"] if 10 in steps else []) + \
-            (["maj6"] if 9 in steps else [])
+        return (
+            ["maj"]
+            + (["maj7"] if 11 in steps else [])
+            + (["7"] if 10 in steps else [])
+            + (["maj6"] if 9 in steps else [])
+        )
     return ["min"] + (["min7"] if 10 in steps else [])
 
 
@@ -145,10 +163,20 @@ LOOP_BARS = (1, 2, 4, 8)
 LOOP_CANDIDATES = 4  # loops sampled in one batch; the one the model best expects to hear again wins
 
 
-def generate_chords(model_dir: Path, key: theory.Key, n_beats: float, beats_per_bar: float, seed: int,
-                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, *,
-                    grid_beats: float | None = None, loop_bars: int | None = None,
-                    candidates: int = LOOP_CANDIDATES) -> list[tuple[str, float]]:
+def generate_chords(
+    model_dir: Path,
+    key: theory.Key,
+    n_beats: float,
+    beats_per_bar: float,
+    seed: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    *,
+    grid_beats: float | None = None,
+    loop_bars: int | None = None,
+    candidates: int = LOOP_CANDIDATES,
+) -> list[tuple[str, float]]:
     """Chord symbols in absolute pitch with durations in beats summing to n_beats.
 
     Durations are multiples of `grid_beats` — by default half a bar (a bar, or a beat, when
@@ -180,24 +208,35 @@ def generate_chords(model_dir: Path, key: theory.Key, n_beats: float, beats_per_
         grid = int(round(grid_beats * tpb))
         if grid <= 0 or not any(d % grid == 0 for d in tokens.CHORD_DURATION_TICKS):
             allowed = sorted({d / tpb for d in tokens.CHORD_DURATION_TICKS})
-            raise LofictlError(f"no chord duration is a multiple of {grid_beats:g} beats; chords last one of "
-                               f"{', '.join(f'{a:g}' for a in allowed)} beats", field="grid_beats")
+            raise LofictlError(
+                f"no chord duration is a multiple of {grid_beats:g} beats; chords last one of "
+                f"{', '.join(f'{a:g}' for a in allowed)} beats",
+                field="grid_beats",
+            )
     tonic = [tokens.chord_token(0, q) for q in tonic_qualities(key)]
     tonic_mask = np.zeros(tokens.N_CHORD, bool)
     tonic_mask[tonic] = True
     looped = loop_bars is not None
     span = min(loop_bars * bar, total) if looped else total
-    cond = {"total_ticks": np.int32(span), "final_ticks": np.int32(0 if looped else min(bar, span)),
-            "grid_ticks": np.int32(grid), "bar_ticks": np.int32(bar), "mode": np.int32(tokens.mode_token(key.mode)),
-            "tonic_mask": tonic_mask, "temperature": np.float32(temperature), "top_k": np.int32(top_k),
-            "top_p": np.float32(top_p)}
+    cond = {
+        "total_ticks": np.int32(span),
+        "final_ticks": np.int32(0 if looped else min(bar, span)),
+        "grid_ticks": np.int32(grid),
+        "bar_ticks": np.int32(bar),
+        "mode": np.int32(tokens.mode_token(key.mode)),
+        "tonic_mask": tonic_mask,
+        "temperature": np.float32(temperature),
+        "top_k": np.int32(top_k),
+        "top_p": np.float32(top_p),
+    }
     # One compiled program serves loops and through-composed sections up to 15 bars: the step
     # count has a floor of 32 and the batch is always `candidates` (a through-composed section
     # keeps the first).
     n_steps = sample.bucket(-(-span // grid) + 2, 32)
     batch = candidates
-    chords, lengths, _, valid = (np.asarray(a) for a in model.sampler.run(
-        model.params, _key(seed, "chords"), cond, n_steps=n_steps, batch=batch))
+    chords, lengths, _, valid = (
+        np.asarray(a) for a in model.sampler.run(model.params, _key(seed, "chords"), cond, n_steps=n_steps, batch=batch)
+    )
     events = [[(int(c), int(n)) for c, n, ok in zip(chords[b], lengths[b], valid[b]) if ok] for b in range(batch)]
     best = _best_loop(model, events, span, cond) if looped else 0
     chosen = events[best]
@@ -248,6 +287,7 @@ def _best_loop(model: LoadedModel, events: list[list[tuple[int, int]]], span: in
 
 # --- melody ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ChordTimeline:
     starts: np.ndarray  # ticks, first is 0
@@ -278,13 +318,24 @@ def chord_timeline(chords: list[score.ChordEvent], key: theory.Key, total_ticks:
             if start >= end:
                 continue
         if start > cursor:
-            starts.append(cursor), toks.append(tokens.NO_CHORD), pcs.append(np.zeros(12, np.float32)), ends.append(start)
+            (
+                starts.append(cursor),
+                toks.append(tokens.NO_CHORD),
+                pcs.append(np.zeros(12, np.float32)),
+                ends.append(start),
+            )
         starts.append(start), toks.append(token), pcs.append(rel), ends.append(end)
         cursor = end
     if cursor < total_ticks or not starts:
-        starts.append(cursor), toks.append(tokens.NO_CHORD), pcs.append(np.zeros(12, np.float32)), ends.append(max(total_ticks, cursor + 1))
-    return ChordTimeline(np.array(starts, np.int32), np.array(toks, np.int32), np.stack(pcs).astype(np.float32),
-                         np.array(ends, np.int32))
+        (
+            starts.append(cursor),
+            toks.append(tokens.NO_CHORD),
+            pcs.append(np.zeros(12, np.float32)),
+            ends.append(max(total_ticks, cursor + 1)),
+        )
+    return ChordTimeline(
+        np.array(starts, np.int32), np.array(toks, np.int32), np.stack(pcs).astype(np.float32), np.array(ends, np.int32)
+    )
 
 
 def pitch_base(key: theory.Key, low: int, high: int) -> int:
@@ -317,8 +368,9 @@ def onset_chord_tone_share(notes: list[score.Note], chords: list[score.ChordEven
     return on / total if total else float("nan")
 
 
-def _candidate_score(factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, timeline: ChordTimeline,
-                     total: int) -> float:
+def _candidate_score(
+    factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, timeline: ChordTimeline, total: int
+) -> float:
     """Chord-tone fit (duration-weighted), variety (distinct pitch 4-grams, up to a point) and not
     too many rests."""
     pitches, on, sounding, rests = [], 0.0, 0.0, 0.0
@@ -337,7 +389,7 @@ def _candidate_score(factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, 
             on += length * timeline.pcs[i][pc]
     if len(pitches) < 2:
         return -1e9
-    grams = [tuple(pitches[i:i + 4]) for i in range(len(pitches) - 3)]
+    grams = [tuple(pitches[i : i + 4]) for i in range(len(pitches) - 3)]
     # Variety saturates where human pop melodies sit (a sixth of their 4-note figures recur):
     # motifs that come back are welcome, a melody stuck on one figure is not.
     variety = min(len(set(grams)) / len(grams) / 0.8, 1.0) if grams else 1.0
@@ -345,13 +397,26 @@ def _candidate_score(factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, 
     return fit + 0.5 * variety - 0.5 * abs(rests / max(total, 1) - BREATH)
 
 
-def generate_melody(model_dir: Path, key: theory.Key, chords: list[score.ChordEvent], n_beats: float, seed: int,
-                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, low: int = 60, high: int = 84,
-                    *, beats_per_bar: float = 4.0, candidates: int = DEFAULT_CANDIDATES,
-                    scale_strength: float = DEFAULT_SCALE_STRENGTH,
-                    loop_strength: float = DEFAULT_LOOP_STRENGTH,
-                    anchor_strength: float = DEFAULT_ANCHOR_STRENGTH, echo_bars: int = DEFAULT_ECHO_BARS,
-                    echo_strength: float = DEFAULT_ECHO_STRENGTH) -> list[score.Note]:
+def generate_melody(
+    model_dir: Path,
+    key: theory.Key,
+    chords: list[score.ChordEvent],
+    n_beats: float,
+    seed: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    low: int = 60,
+    high: int = 84,
+    *,
+    beats_per_bar: float = 4.0,
+    candidates: int = DEFAULT_CANDIDATES,
+    scale_strength: float = DEFAULT_SCALE_STRENGTH,
+    loop_strength: float = DEFAULT_LOOP_STRENGTH,
+    anchor_strength: float = DEFAULT_ANCHOR_STRENGTH,
+    echo_bars: int = DEFAULT_ECHO_BARS,
+    echo_strength: float = DEFAULT_ECHO_STRENGTH,
+) -> list[score.Note]:
     """Notes inside [0, n_beats) with pitches in [low, high], following the chord timeline.
 
     `candidates` melodies are sampled in one batch and the best by chord-tone fit, variety and
@@ -360,20 +425,34 @@ def generate_melody(model_dir: Path, key: theory.Key, chords: list[score.ChordEv
     is pulled back towards where the melody began); `echo_strength` 0 turns the motif echo
     off (otherwise what was played `echo_bars` bars earlier is favoured at the same place).
     """
-    options = MelodyOptions(temperature, top_k, top_p, low, high, candidates, scale_strength, loop_strength,
-                            anchor_strength, echo_bars, echo_strength)
+    options = MelodyOptions(
+        temperature,
+        top_k,
+        top_p,
+        low,
+        high,
+        candidates,
+        scale_strength,
+        loop_strength,
+        anchor_strength,
+        echo_bars,
+        echo_strength,
+    )
     job = _melody_job(MelodyRequest(key, tuple(chords), n_beats, seed, beats_per_bar), options)
     model = _need(model_dir, "melody")
     if job.total <= 0:
         return []
-    factors, ticks, valid = (np.asarray(a) for a in model.sampler.run(
-        model.params, _key(seed, "melody"), job.cond, n_steps=job.n_steps, batch=candidates))
+    factors, ticks, valid = (
+        np.asarray(a)
+        for a in model.sampler.run(model.params, _key(seed, "melody"), job.cond, n_steps=job.n_steps, batch=candidates)
+    )
     return _best_candidate(job, factors, ticks, valid, options)
 
 
 @dataclass(frozen=True)
 class MelodyOptions:
     """How melodies are sampled (generate_melody's keyword arguments), checked on creation."""
+
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
@@ -392,8 +471,9 @@ class MelodyOptions:
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 127:
                 raise LofictlError(f"must be a MIDI pitch 0..127, got {value!r}", field=name)
         if self.high - self.low < 5:
-            raise LofictlError(f"the melody range {self.low}..{self.high} is too narrow; give at least 5 semitones",
-                               field="high")
+            raise LofictlError(
+                f"the melody range {self.low}..{self.high} is too narrow; give at least 5 semitones", field="high"
+            )
         if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or not 1 <= self.candidates <= 64:
             raise LofictlError(f"must be a whole number 1..64, got {self.candidates!r}", field="candidates")
         for name in ("scale_strength", "loop_strength", "anchor_strength", "echo_strength"):
@@ -407,6 +487,7 @@ class MelodyOptions:
 @dataclass(frozen=True)
 class MelodyRequest:
     """One melody to sample: its key, chords, length and seed."""
+
     key: theory.Key
     chords: tuple[score.ChordEvent, ...]
     n_beats: float
@@ -417,6 +498,7 @@ class MelodyRequest:
 @dataclass(frozen=True)
 class _MelodyJob:
     """A request's traced inputs and what decoding it needs."""
+
     cond: dict
     timeline: ChordTimeline
     base: int
@@ -433,19 +515,31 @@ def _melody_job(request: MelodyRequest, options: MelodyOptions) -> _MelodyJob:
     timeline = chord_timeline(list(request.chords), key, max(total, 1))
     base = pitch_base(key, low, high)
     scale = tokens.pcs_mask((pc - key.tonic) % 12 for pc in key.scale)
-    cond = sample.melody_conditions(timeline.starts, timeline.tokens, timeline.pcs, total,
-                                    int(round(request.beats_per_bar * tpb)), tokens.mode_token(key.mode),
-                                    range_mask(base, low, high), scale, temperature=options.temperature,
-                                    top_k=options.top_k, top_p=options.top_p, scale_strength=options.scale_strength,
-                                    loop_strength=options.loop_strength, anchor_strength=options.anchor_strength,
-                                    echo_ticks=int(round(options.echo_bars * request.beats_per_bar * tpb)),
-                                    echo_strength=options.echo_strength)
+    cond = sample.melody_conditions(
+        timeline.starts,
+        timeline.tokens,
+        timeline.pcs,
+        total,
+        int(round(request.beats_per_bar * tpb)),
+        tokens.mode_token(key.mode),
+        range_mask(base, low, high),
+        scale,
+        temperature=options.temperature,
+        top_k=options.top_k,
+        top_p=options.top_p,
+        scale_strength=options.scale_strength,
+        loop_strength=options.loop_strength,
+        anchor_strength=options.anchor_strength,
+        echo_ticks=int(round(options.echo_bars * request.beats_per_bar * tpb)),
+        echo_strength=options.echo_strength,
+    )
     n_steps = sample.bucket(-(-total // min(tokens.DURATION_TICKS)) + 1, 64)
     return _MelodyJob(cond, timeline, base, total, n_steps)
 
 
-def _best_candidate(job: _MelodyJob, factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray,
-                    options: MelodyOptions) -> list[score.Note]:
+def _best_candidate(
+    job: _MelodyJob, factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, options: MelodyOptions
+) -> list[score.Note]:
     scores = [_candidate_score(factors[b], ticks[b], valid[b], job.timeline, job.total) for b in range(len(factors))]
     best = int(np.argmax(scores))  # first of equals: deterministic
     return decode_melody(factors[best], ticks[best], valid[best], job.base, options.low, options.high, job.total)
@@ -461,16 +555,20 @@ def _stacked(conds: list[dict]) -> dict:
         extra = size - len(c["chord_starts"])
         if not extra:
             return c
-        return {**c, "chord_starts": np.concatenate([c["chord_starts"], np.full(extra, far, np.int32)]),
-                "chord_tokens": np.concatenate([c["chord_tokens"], np.full(extra, tokens.NO_CHORD, np.int32)]),
-                "chord_pcs": np.concatenate([c["chord_pcs"], np.zeros((extra, 12), np.float32)])}
+        return {
+            **c,
+            "chord_starts": np.concatenate([c["chord_starts"], np.full(extra, far, np.int32)]),
+            "chord_tokens": np.concatenate([c["chord_tokens"], np.full(extra, tokens.NO_CHORD, np.int32)]),
+            "chord_pcs": np.concatenate([c["chord_pcs"], np.zeros((extra, 12), np.float32)]),
+        }
 
     padded = [pad(c) for c in conds]
     return {name: np.stack([c[name] for c in padded]) for name in padded[0]}
 
 
-def generate_melodies(model_dir: Path, requests: list[MelodyRequest],
-                      options: MelodyOptions = MelodyOptions()) -> list[list[score.Note]]:
+def generate_melodies(
+    model_dir: Path, requests: list[MelodyRequest], options: MelodyOptions = MelodyOptions()
+) -> list[list[score.Note]]:
     """Many melodies in one compiled run (`lofictl eval`): each request is sampled and its
     candidate chosen exactly as generate_melody would (same keys, so the same notes), with the
     candidates of every request in one batch."""
@@ -479,15 +577,25 @@ def generate_melodies(model_dir: Path, requests: list[MelodyRequest],
     jobs = [_melody_job(r, options) for r in requests]
     model = _need(model_dir, "melody")
     keys = jax.numpy.stack([_key(r.seed, "melody") for r in requests])
-    factors, ticks, valid = (np.asarray(a) for a in model.sampler.run_many(
-        model.params, keys, _stacked([j.cond for j in jobs]), n_steps=max(j.n_steps for j in jobs),
-        batch=options.candidates))
-    return [_best_candidate(job, factors[i], ticks[i], valid[i], options) if job.total > 0 else []
-            for i, job in enumerate(jobs)]
+    factors, ticks, valid = (
+        np.asarray(a)
+        for a in model.sampler.run_many(
+            model.params,
+            keys,
+            _stacked([j.cond for j in jobs]),
+            n_steps=max(j.n_steps for j in jobs),
+            batch=options.candidates,
+        )
+    )
+    return [
+        _best_candidate(job, factors[i], ticks[i], valid[i], options) if job.total > 0 else []
+        for i, job in enumerate(jobs)
+    ]
 
 
-def decode_melody(factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, base: int, low: int, high: int,
-                  total: int) -> list[score.Note]:
+def decode_melody(
+    factors: np.ndarray, ticks: np.ndarray, valid: np.ndarray, base: int, low: int, high: int, total: int
+) -> list[score.Note]:
     tpb = tokens.TICKS_PER_BEAT
     notes = []
     for (p, d, v), tick, ok in zip(factors, ticks, valid):

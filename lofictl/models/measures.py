@@ -55,12 +55,26 @@ from lofictl.compose import theory
 from lofictl.compose.score import ChordEvent, Note
 from lofictl.models import tokens
 
-FEATURES = ("pitch_classes", "intervals", "onset_intervals", "note_lengths", "notes_per_bar", "silent_share",
-            "pitch_range", "chord_tones")
-FEATURE_LABELS = {"pitch_classes": "pitch-class histogram", "intervals": "interval histogram",
-                  "onset_intervals": "inter-onset intervals", "note_lengths": "note lengths",
-                  "notes_per_bar": "notes per bar", "silent_share": "silent share of the grid",
-                  "pitch_range": "pitch range", "chord_tones": "chord-tone share"}
+FEATURES = (
+    "pitch_classes",
+    "intervals",
+    "onset_intervals",
+    "note_lengths",
+    "notes_per_bar",
+    "silent_share",
+    "pitch_range",
+    "chord_tones",
+)
+FEATURE_LABELS = {
+    "pitch_classes": "pitch-class histogram",
+    "intervals": "interval histogram",
+    "onset_intervals": "inter-onset intervals",
+    "note_lengths": "note lengths",
+    "notes_per_bar": "notes per bar",
+    "silent_share": "silent share of the grid",
+    "pitch_range": "pitch range",
+    "chord_tones": "chord-tone share",
+}
 # Onset-interval and note-length classes in ticks of 1/12 beat: the model's durations, then
 # two bars (anything longer falls in it too).
 LENGTH_CLASSES = tokens.DURATION_TICKS + (96,)
@@ -74,6 +88,7 @@ LOOP_PERIODS = (1, 2, 4)
 @dataclass(frozen=True)
 class Passage:
     """What is measured: a melody over chords, `bars` bars of `beats_per_bar` beats."""
+
     name: str
     notes: tuple[Note, ...]
     chords: tuple[ChordEvent, ...]
@@ -97,6 +112,7 @@ def top_line(notes) -> list[Note]:
 
 
 # --- features of one passage ---------------------------------------------------------------
+
 
 def pitch_class_histogram(notes, tonic: int) -> np.ndarray | None:
     if not notes:
@@ -176,17 +192,20 @@ def chord_tone_share(notes, chords) -> float | None:
 def passage_features(passage: Passage) -> dict:
     """Every feature of one passage (module doc); None where undefined."""
     line = top_line(passage.notes)
-    return {"pitch_classes": pitch_class_histogram(line, passage.tonic),
-            "intervals": interval_histogram(line),
-            "onset_intervals": onset_interval_histogram(line),
-            "note_lengths": note_length_histogram(line),
-            "notes_per_bar": notes_per_bar(line, passage.bars) if line else None,
-            "silent_share": silent_share(line, passage.beats),
-            "pitch_range": pitch_range(line),
-            "chord_tones": chord_tone_share(line, passage.chords) if passage.chords else None}
+    return {
+        "pitch_classes": pitch_class_histogram(line, passage.tonic),
+        "intervals": interval_histogram(line),
+        "onset_intervals": onset_interval_histogram(line),
+        "note_lengths": note_length_histogram(line),
+        "notes_per_bar": notes_per_bar(line, passage.bars) if line else None,
+        "silent_share": silent_share(line, passage.beats),
+        "pitch_range": pitch_range(line),
+        "chord_tones": chord_tone_share(line, passage.chords) if passage.chords else None,
+    }
 
 
 # --- sets against sets ---------------------------------------------------------------------
+
 
 def _matrix(values) -> np.ndarray:
     """Defined values of one feature as an (n, d) array (scalars: d = 1)."""
@@ -227,7 +246,7 @@ def _density(x: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
     half = int(min(math.ceil(4 * bandwidth / step), len(grid) - 1))
     offsets = np.arange(-half, half + 1) * step
     kernel = np.exp(-0.5 * (offsets / bandwidth) ** 2)
-    density = np.convolve(weights, kernel / kernel.sum())[half:half + len(grid)]
+    density = np.convolve(weights, kernel / kernel.sum())[half : half + len(grid)]
     return density / (density.sum() * step)
 
 
@@ -278,12 +297,18 @@ def compare_feature(generated, reference) -> dict:
     inter = inter_distances(generated, reference)
     gen_m, ref_m = _matrix(generated), _matrix(reference)
     scalar = gen_m.shape[1] == 1 and ref_m.shape[1] == 1
-    return {"overlap": kde_overlap(ref_intra, inter), "kl": kl_divergence(ref_intra, inter),
-            "overlap_generated": kde_overlap(gen_intra, inter),
-            "value_overlap": kde_overlap(gen_m[:, 0], ref_m[:, 0]) if scalar else None,
-            "n": [int(len(gen_m)), int(len(ref_m))],
-            "generated": _describe(gen_m, scalar), "reference": _describe(ref_m, scalar),
-            "intra_reference": _spread(ref_intra), "intra_generated": _spread(gen_intra), "inter": _spread(inter)}
+    return {
+        "overlap": kde_overlap(ref_intra, inter),
+        "kl": kl_divergence(ref_intra, inter),
+        "overlap_generated": kde_overlap(gen_intra, inter),
+        "value_overlap": kde_overlap(gen_m[:, 0], ref_m[:, 0]) if scalar else None,
+        "n": [int(len(gen_m)), int(len(ref_m))],
+        "generated": _describe(gen_m, scalar),
+        "reference": _describe(ref_m, scalar),
+        "intra_reference": _spread(ref_intra),
+        "intra_generated": _spread(gen_intra),
+        "inter": _spread(inter),
+    }
 
 
 def _spread(x) -> dict:
@@ -323,6 +348,7 @@ def density_curves(x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 
 
 # --- progressions --------------------------------------------------------------------------
+
 
 def _chord_label(symbol: str) -> tuple[int, str]:
     """(root, third) — 'M' major third, 'm' minor third, '-' none (sus): what a progression's
@@ -384,8 +410,11 @@ def section_loops(chords, bars: int, beats_per_bar: float, section_bars: int = S
     out = []
     for first in range(0, bars - section_bars + 1, section_bars):
         start, end = first * beats_per_bar, (first + section_bars) * beats_per_bar
-        local = [ChordEvent(max(c.start, start) - start, min(c.end, end) - max(c.start, start), c.symbol)
-                 for c in chords if c.end > start + 1e-9 and c.start < end - 1e-9]
+        local = [
+            ChordEvent(max(c.start, start) - start, min(c.end, end) - max(c.start, start), c.symbol)
+            for c in chords
+            if c.end > start + 1e-9 and c.start < end - 1e-9
+        ]
         out.append(loop_period(local, section_bars, beats_per_bar))
     return out
 
@@ -397,9 +426,13 @@ def loop_summary(sections: list[dict]) -> dict:
         return {"sections": 0, "loop_share": None, "static_share": None, "through_share": None, "by_period": {}}
     looped = [s for s in sections if s["period"] is not None]
     static = sum(1 for s in sections if s["static"])
-    return {"sections": n, "loop_share": len(looped) / n, "static_share": static / n,
-            "through_share": (n - len(looped) - static) / n,
-            "by_period": {str(p): sum(1 for s in looped if s["period"] == p) / n for p in LOOP_PERIODS}}
+    return {
+        "sections": n,
+        "loop_share": len(looped) / n,
+        "static_share": static / n,
+        "through_share": (n - len(looped) - static) / n,
+        "by_period": {str(p): sum(1 for s in looped if s["period"] == p) / n for p in LOOP_PERIODS},
+    }
 
 
 def chord_quality(symbol: str) -> str:

@@ -36,21 +36,26 @@ GATE_LENGTH = 15
 INDEX_FORMAT = "lofictl-ngrams"
 HASH_VERSION = 1  # bump when the element definition or the hash changes: old indexes then refuse to load
 INDEX_FILE, INDEX_META = "ngrams.npy", "ngrams.json"
-ELEMENTS = ("n-gram = first note's duration token, then (interval, duration token) per note; notes quantised by "
-            "train.corpus.melody_tokens, rests skipped; hash: polynomial mod 2^64 + splitmix64 finaliser, seeded by n")
+ELEMENTS = (
+    "n-gram = first note's duration token, then (interval, duration token) per note; notes quantised by "
+    "train.corpus.melody_tokens, rests skipped; hash: polynomial mod 2^64 + splitmix64 finaliser, seeded by n"
+)
 
 
 # --- notes → elements -----------------------------------------------------------------------
 
+
 def note_elements(notes, beats_per_bar: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
     """(MIDI pitches, duration tokens) of a melody's notes, quantised as the training corpus is."""
     from lofictl.models.train import corpus as corpus_mod
+
     line = top_line(notes)
     if not line:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     # Tonic 0: the pitch tokens are then MIDI pitch - 60 (folded only beyond two octaves).
-    piece = corpus_mod.Piece("notes", 0, "major", float(beats_per_bar),
-                             tuple((n.start, n.duration, n.pitch, n.velocity) for n in line), ())
+    piece = corpus_mod.Piece(
+        "notes", 0, "major", float(beats_per_bar), tuple((n.start, n.duration, n.pitch, n.velocity) for n in line), ()
+    )
     return piece_elements(piece)
 
 
@@ -58,6 +63,7 @@ def piece_elements(piece) -> tuple[np.ndarray, np.ndarray]:
     """Pitches (relative to the tonic base, or MIDI when the tonic is 0) and duration tokens of a
     corpus piece's notes, rests dropped."""
     from lofictl.models.train import corpus as corpus_mod
+
     seq = corpus_mod.melody_tokens(piece)
     keep = seq.pitch != tokens.REST
     pitch = seq.pitch[keep].astype(np.int64) - 2 + tokens.PITCH_LOW + tokens.tonic_base(piece.tonic)
@@ -92,7 +98,7 @@ def ngram_hashes(pitch: np.ndarray, duration: np.ndarray, n: int) -> np.ndarray:
         h = np.full(count, np.uint64(n) * np.uint64(0xD6E8FEB86659FD93), np.uint64)
         h = h * _MUL + duration[:count].astype(np.uint64)
         for j in range(1, n):
-            h = h * _MUL + step[j:j + count].astype(np.uint64)
+            h = h * _MUL + step[j : j + count].astype(np.uint64)
         return _mix(h)
 
 
@@ -118,8 +124,13 @@ def index_hashes(sequences, lengths) -> np.ndarray:
     return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
 
 
-def ngram_overlap(notes, index: NgramIndex | None, lengths=None, beats_per_bar: float = 4.0,
-                  elements: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+def ngram_overlap(
+    notes,
+    index: NgramIndex | None,
+    lengths=None,
+    beats_per_bar: float = 4.0,
+    elements: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
     """{n: share of n-note windows found in the index}, plus `copied_15` (share of notes inside a
     found 15-gram) and the window counts. A melody shorter than n notes has no n-windows: 0.0."""
     if index is None:
@@ -136,17 +147,19 @@ def ngram_overlap(notes, index: NgramIndex | None, lengths=None, beats_per_bar: 
         if n == GATE_LENGTH:
             covered = np.zeros(len(pitch), bool)
             for start in np.flatnonzero(found):
-                covered[start:start + n] = True
+                covered[start : start + n] = True
             out["copied_15"] = float(covered.mean()) if len(pitch) else 0.0
     return out
 
 
 # --- which pieces a model trained on ---------------------------------------------------------
 
+
 def split_pieces(pieces, seed: int, val_fraction: float):
     """(training, held-out) exactly as `train.loop.prepare` splits a corpus for a seed (held out:
     validation and, for POP909, test pieces)."""
     from lofictl.models.train import corpus as corpus_mod
+
     train = corpus_mod.split_pieces(pieces, seed, val_fraction)["train"]
     trained = {id(p) for p in train}
     return train, [p for p in pieces if id(p) not in trained]
@@ -163,36 +176,52 @@ def pieces_fingerprint(pieces) -> str:
 def training_facts(model_dir: Path) -> dict:
     """What model.json says about a melody model's training data and split."""
     from lofictl.models.nn import checkpoint
+
     meta = checkpoint.read_meta(model_dir)
     if meta["kind"] != "melody":
-        raise LofictlError(f"{model_dir} holds a {meta['kind']} model; n-gram indexes are for melody models",
-                           field="model")
+        raise LofictlError(
+            f"{model_dir} holds a {meta['kind']} model; n-gram indexes are for melody models", field="model"
+        )
     try:
         training, data = meta.get("training", {}), meta.get("data", {})
-        return {"meta": meta, "corpus": data.get("corpus"), "limit": data.get("limit"),
-                "seed": int(training.get("seed", 0)), "val_fraction": float(training.get("val_fraction", 0.1)),
-                "pieces_sha256": data.get("train_pieces_sha256")}
+        return {
+            "meta": meta,
+            "corpus": data.get("corpus"),
+            "limit": data.get("limit"),
+            "seed": int(training.get("seed", 0)),
+            "val_fraction": float(training.get("val_fraction", 0.1)),
+            "pieces_sha256": data.get("train_pieces_sha256"),
+        }
     except (AttributeError, TypeError, ValueError):
-        raise LofictlError(f"{model_dir}/model.json: training or data has the wrong shape; the checkpoint is "
-                           "damaged, retrain it", field="model") from None
+        raise LofictlError(
+            f"{model_dir}/model.json: training or data has the wrong shape; the checkpoint is damaged, retrain it",
+            field="model",
+        ) from None
 
 
 def training_pieces(model_dir: Path | str, corpus: str | None = None) -> list:
     """The pieces a model trained on, re-read from its corpus with its own limit and split."""
     from lofictl.models.train import corpus as corpus_mod
+
     facts = training_facts(Path(model_dir))
     spec = corpus or facts["corpus"]
     if not spec:
-        raise LofictlError(f"{model_dir}/model.json does not say which corpus trained it; pass --corpus", field="corpus")
+        raise LofictlError(
+            f"{model_dir}/model.json does not say which corpus trained it; pass --corpus", field="corpus"
+        )
     pieces, _ = corpus_mod.load_corpus(spec, limit=facts["limit"])
     train = corpus_mod.split_pieces(pieces, facts["seed"], facts["val_fraction"])["train"]
     if facts["pieces_sha256"] and pieces_fingerprint(train) != facts["pieces_sha256"]:
-        raise LofictlError(f"{spec} no longer holds the pieces {model_dir} trained on (their fingerprint differs "
-                           "from model.json's); its n-gram index cannot be rebuilt from it", field="corpus")
+        raise LofictlError(
+            f"{spec} no longer holds the pieces {model_dir} trained on (their fingerprint differs "
+            "from model.json's); its n-gram index cannot be rebuilt from it",
+            field="corpus",
+        )
     return train
 
 
 # --- files ----------------------------------------------------------------------------------
+
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with atomic.replacing(path) as temporary, open(temporary, "wb") as f:
@@ -203,8 +232,16 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_index(model_dir: Path | str, pieces, *, corpus: str, limit: int | None, seed: int, val_fraction: float,
-                lengths=INDEX_LENGTHS) -> dict:
+def write_index(
+    model_dir: Path | str,
+    pieces,
+    *,
+    corpus: str,
+    limit: int | None,
+    seed: int,
+    val_fraction: float,
+    lengths=INDEX_LENGTHS,
+) -> dict:
     """Write `ngrams.npy` (sorted uint64 hashes of the pieces' n-grams) and `ngrams.json` (what it
     was built from, its sha256) into a model folder; returns the JSON written. `pieces` are the
     model's training pieces, exactly."""
@@ -214,12 +251,20 @@ def write_index(model_dir: Path | str, pieces, *, corpus: str, limit: int | None
         raise LofictlError(f"n-gram lengths must be 2 or more, got {list(lengths)}", field="lengths")
     hashes = index_hashes([piece_elements(p) for p in pieces], lengths)
     _save_npy(model_dir / INDEX_FILE, hashes)
-    meta = {"format": INDEX_FORMAT, "version": HASH_VERSION, "file": INDEX_FILE, "lengths": list(lengths),
-            "corpus": corpus, "limit": limit,
-            "split": {"seed": seed, "val_fraction": val_fraction, "training_pieces": len(pieces)},
-            "entries": int(len(hashes)), "bytes": (model_dir / INDEX_FILE).stat().st_size,
-            "sha256": _sha256(model_dir / INDEX_FILE), "pieces_sha256": pieces_fingerprint(pieces),
-            "elements": ELEMENTS}
+    meta = {
+        "format": INDEX_FORMAT,
+        "version": HASH_VERSION,
+        "file": INDEX_FILE,
+        "lengths": list(lengths),
+        "corpus": corpus,
+        "limit": limit,
+        "split": {"seed": seed, "val_fraction": val_fraction, "training_pieces": len(pieces)},
+        "entries": int(len(hashes)),
+        "bytes": (model_dir / INDEX_FILE).stat().st_size,
+        "sha256": _sha256(model_dir / INDEX_FILE),
+        "pieces_sha256": pieces_fingerprint(pieces),
+        "elements": ELEMENTS,
+    }
     atomic.write_text(model_dir / INDEX_META, json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return meta
 
@@ -230,8 +275,15 @@ def build_ngram_index(model_dir: Path | str, corpus: str | None = None, lengths=
     model_dir = Path(model_dir)
     facts = training_facts(model_dir)
     train = training_pieces(model_dir, corpus)
-    return write_index(model_dir, train, corpus=corpus or facts["corpus"], limit=facts["limit"], seed=facts["seed"],
-                       val_fraction=facts["val_fraction"], lengths=lengths)
+    return write_index(
+        model_dir,
+        train,
+        corpus=corpus or facts["corpus"],
+        limit=facts["limit"],
+        seed=facts["seed"],
+        val_fraction=facts["val_fraction"],
+        lengths=lengths,
+    )
 
 
 _INDEX_CACHE: dict[tuple, NgramIndex] = {}
@@ -245,7 +297,9 @@ def _read_index(npy: Path, meta: dict, where: str) -> NgramIndex:
     if key in _INDEX_CACHE:
         return _INDEX_CACHE[key]
     if meta.get("sha256") and _sha256(npy) != meta["sha256"]:
-        raise LofictlError(f"{npy} does not match the sha256 in {where} (damaged or replaced); rebuild it", field="model")
+        raise LofictlError(
+            f"{npy} does not match the sha256 in {where} (damaged or replaced); rebuild it", field="model"
+        )
     try:
         hashes = np.load(npy, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -266,23 +320,36 @@ def load_ngram_index(model_dir: Path | str) -> NgramIndex | None:
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError, RecursionError) as e:
-        raise LofictlError(f"{meta_path} is not valid JSON ({e}); rebuild it with `lofictl eval-index {model_dir}`",
-                           field="model") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("split", {}), dict) \
-            or not isinstance(meta.get("lengths"), list) or not all(isinstance(n, int) for n in meta["lengths"]):
-        raise LofictlError(f"{meta_path} is not an n-gram index description; rebuild it with "
-                           f"`lofictl eval-index {model_dir}`", field="model")
+        raise LofictlError(
+            f"{meta_path} is not valid JSON ({e}); rebuild it with `lofictl eval-index {model_dir}`", field="model"
+        ) from None
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(meta.get("split", {}), dict)
+        or not isinstance(meta.get("lengths"), list)
+        or not all(isinstance(n, int) for n in meta["lengths"])
+    ):
+        raise LofictlError(
+            f"{meta_path} is not an n-gram index description; rebuild it with `lofictl eval-index {model_dir}`",
+            field="model",
+        )
     facts = training_facts(model_dir)
     split = meta.get("split", {})
     if facts["pieces_sha256"]:
         stale = meta.get("pieces_sha256") != facts["pieces_sha256"]
     else:  # a model from before training recorded its pieces: the corpus, limit and split must agree
-        stale = (split.get("seed") != facts["seed"] or split.get("val_fraction") != facts["val_fraction"]
-                 or (facts["corpus"] and meta.get("corpus") != facts["corpus"])
-                 or meta.get("limit") != facts["limit"])
+        stale = (
+            split.get("seed") != facts["seed"]
+            or split.get("val_fraction") != facts["val_fraction"]
+            or (facts["corpus"] and meta.get("corpus") != facts["corpus"])
+            or meta.get("limit") != facts["limit"]
+        )
     if stale:
-        raise LofictlError(f"{meta_path} was built for other training data than model.json describes (retrained "
-                           f"since?); rebuild it with `lofictl eval-index {model_dir}`", field="model")
+        raise LofictlError(
+            f"{meta_path} was built for other training data than model.json describes (retrained "
+            f"since?); rebuild it with `lofictl eval-index {model_dir}`",
+            field="model",
+        )
     return _read_index(npy, meta, str(meta_path))
 
 
@@ -290,6 +357,7 @@ def cached_training_index(model_dir: Path | str, lengths=EVAL_LENGTHS) -> NgramI
     """An index with more lengths than a model folder carries, for eval's overlap curve; built
     once per set of training pieces, kept in the corpus cache folder."""
     from lofictl.models.train import corpus as corpus_mod
+
     train = training_pieces(model_dir)
     facts = training_facts(Path(model_dir))
     lengths = tuple(sorted(set(lengths)))
@@ -297,9 +365,15 @@ def cached_training_index(model_dir: Path | str, lengths=EVAL_LENGTHS) -> NgramI
     name = hashlib.sha256(json.dumps([HASH_VERSION, list(lengths), fingerprint]).encode()).hexdigest()[:24]
     folder = corpus_mod.cache_dir().parent / "ngrams"
     npy = folder / f"{name}.npy"
-    meta = {"format": INDEX_FORMAT, "version": HASH_VERSION, "lengths": list(lengths), "corpus": facts["corpus"],
-            "limit": facts["limit"], "split": {"seed": facts["seed"], "val_fraction": facts["val_fraction"],
-                                               "training_pieces": len(train)}, "pieces_sha256": fingerprint}
+    meta = {
+        "format": INDEX_FORMAT,
+        "version": HASH_VERSION,
+        "lengths": list(lengths),
+        "corpus": facts["corpus"],
+        "limit": facts["limit"],
+        "split": {"seed": facts["seed"], "val_fraction": facts["val_fraction"], "training_pieces": len(train)},
+        "pieces_sha256": fingerprint,
+    }
 
     def build() -> None:
         folder.mkdir(parents=True, exist_ok=True)

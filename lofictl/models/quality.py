@@ -53,9 +53,11 @@ TARGETS = {"mean_overlap": 0.80, "silent_share": 0.5, "loop_share": 0.5}
 
 # --- the human side ------------------------------------------------------------------------
 
+
 def song_of(piece_name: str) -> str:
     """Pieces of one song (POP909 splits songs at key changes) stay on one side of every split."""
     from lofictl.models.train import pop909
+
     return pop909.song_of(piece_name) or piece_name
 
 
@@ -75,14 +77,22 @@ def piece_passages(piece, bars: int, min_notes_per_bar: float = MIN_NOTES_PER_BA
     out = []
     start = first_bar * bpb
     while start + span <= end + 1e-9:
-        notes = tuple(score_mod.Note(s - start, min(d, start + span - s), p, v if v is not None else 80)
-                      for s, d, p, v in piece.melody if start - 1e-9 <= s < start + span - 1e-9)
-        chords = tuple(score_mod.ChordEvent(max(s, start) - start, min(s + d, start + span) - max(s, start),
-                                            _symbol(r, q, b))
-                       for s, d, r, q, b in piece.chords if s + d > start + 1e-9 and s < start + span - 1e-9)
+        notes = tuple(
+            score_mod.Note(s - start, min(d, start + span - s), p, v if v is not None else 80)
+            for s, d, p, v in piece.melody
+            if start - 1e-9 <= s < start + span - 1e-9
+        )
+        chords = tuple(
+            score_mod.ChordEvent(max(s, start) - start, min(s + d, start + span) - max(s, start), _symbol(r, q, b))
+            for s, d, r, q, b in piece.chords
+            if s + d > start + 1e-9 and s < start + span - 1e-9
+        )
         if len(notes) >= min_notes_per_bar * bars:
-            out.append(measures.Passage(f"{piece.name}@{int(round(start / bpb))}", notes, chords, piece.tonic,
-                                        piece.mode, bars, bpb))
+            out.append(
+                measures.Passage(
+                    f"{piece.name}@{int(round(start / bpb))}", notes, chords, piece.tonic, piece.mode, bars, bpb
+                )
+            )
         start += span
     return out
 
@@ -90,6 +100,7 @@ def piece_passages(piece, bars: int, min_notes_per_bar: float = MIN_NOTES_PER_BA
 @dataclass(frozen=True)
 class Reference:
     """The held-out side of an evaluation (module doc)."""
+
     what: str
     prompts: tuple[measures.Passage, ...]
     reference: tuple[measures.Passage, ...]
@@ -107,9 +118,12 @@ def split_reference(pieces, bars: int, samples: int, seed: int, what: str) -> Re
     for piece in pieces:
         halves[side[song_of(piece.name)]].extend(piece_passages(piece, bars))
     if not halves[0] or not halves[1]:
-        raise LofictlError(f"{what} has too few held-out songs with {bars}-bar passages of melody to measure "
-                           f"against (found {len(halves[0]) + len(halves[1])} passages in {len(songs)} songs); "
-                           "give a shorter --length or another --reference", field="reference")
+        raise LofictlError(
+            f"{what} has too few held-out songs with {bars}-bar passages of melody to measure "
+            f"against (found {len(halves[0]) + len(halves[1])} passages in {len(songs)} songs); "
+            "give a shorter --length or another --reference",
+            field="reference",
+        )
     order = lambda ps: sorted(ps, key=lambda p: (derive_seed(seed, "eval-pick", p.name), p.name))  # noqa: E731
     # Songs interleaved, so a few long songs do not fill the prompts: each song's first passage, then seconds...
     prompts = _round_robin(order(halves[0]))
@@ -132,9 +146,11 @@ def _round_robin(passages: list[measures.Passage]) -> list[measures.Passage]:
 
 # --- rows: what is measured ----------------------------------------------------------------
 
+
 @dataclass
 class Row:
     """One row of the table: a model or a baseline and what it made for the prompts."""
+
     name: str
     kind: str  # "melody", "chords" or "baseline"
     passages: list[measures.Passage] = field(default_factory=list)  # melodies over chords
@@ -159,41 +175,69 @@ def _events(pairs: list[tuple[str, float]]) -> list[score_mod.ChordEvent]:
     return out
 
 
-def chord_model_progressions(chord_model: Path, prompts, seed: int, temperature: float = 1.0,
-                             loop_bars: int | None = None) -> list[list[score_mod.ChordEvent]]:
+def chord_model_progressions(
+    chord_model: Path, prompts, seed: int, temperature: float = 1.0, loop_bars: int | None = None
+) -> list[list[score_mod.ChordEvent]]:
     """A chord model's progression for each prompt, in its key and metre and of its length, as
     a recipe's chords track samples one (through-composed, or looping `loop_bars` bars)."""
     from lofictl.models import generate
-    return [_events(generate.generate_chords(chord_model, _key_of(p), p.beats, p.beats_per_bar, sample_seed(seed, i),
-                                             temperature, loop_bars=loop_bars))
-            for i, p in enumerate(prompts)]
+
+    return [
+        _events(
+            generate.generate_chords(
+                chord_model,
+                _key_of(p),
+                p.beats,
+                p.beats_per_bar,
+                sample_seed(seed, i),
+                temperature,
+                loop_bars=loop_bars,
+            )
+        )
+        for i, p in enumerate(prompts)
+    ]
 
 
 RAW_SAMPLING = {"candidates": 1, "scale_strength": 0.0, "loop_strength": 0.0}
 
 
-def melody_row(model_dir: Path, prompts, seed: int, *, raw: bool = False, temperature: float = 1.0,
-               progressions=None, first: int = 0) -> Row:
+def melody_row(
+    model_dir: Path,
+    prompts,
+    seed: int,
+    *,
+    raw: bool = False,
+    temperature: float = 1.0,
+    progressions=None,
+    first: int = 0,
+) -> Row:
     """A melody model's samples: one melody per prompt (sample `first + i` for prompt i), over
     the prompt's chords (or the given progressions), in one batched run."""
     from lofictl.models import generate
+
     progressions = progressions if progressions is not None else [list(p.chords) for p in prompts]
-    requests = [generate.MelodyRequest(_key_of(p), tuple(chords), p.beats, sample_seed(seed, first + i),
-                                       p.beats_per_bar)
-                for i, (p, chords) in enumerate(zip(prompts, progressions))]
-    options = generate.MelodyOptions(temperature=temperature, low=MELODY_LOW, high=MELODY_HIGH,
-                                     **(RAW_SAMPLING if raw else {}))
+    requests = [
+        generate.MelodyRequest(_key_of(p), tuple(chords), p.beats, sample_seed(seed, first + i), p.beats_per_bar)
+        for i, (p, chords) in enumerate(zip(prompts, progressions))
+    ]
+    options = generate.MelodyOptions(
+        temperature=temperature, low=MELODY_LOW, high=MELODY_HIGH, **(RAW_SAMPLING if raw else {})
+    )
     melodies = generate.generate_melodies(model_dir, requests, options)
-    passages = [measures.Passage(f"sample {first + i}", tuple(notes), tuple(chords), p.tonic, p.mode, p.bars,
-                                 p.beats_per_bar)
-                for i, (p, chords, notes) in enumerate(zip(prompts, progressions, melodies))]
-    return Row(Path(model_dir).name, "melody", passages, [list(c) for c in progressions],
-               seeds=[r.seed for r in requests])
+    passages = [
+        measures.Passage(f"sample {first + i}", tuple(notes), tuple(chords), p.tonic, p.mode, p.bars, p.beats_per_bar)
+        for i, (p, chords, notes) in enumerate(zip(prompts, progressions, melodies))
+    ]
+    return Row(
+        Path(model_dir).name, "melody", passages, [list(c) for c in progressions], seeds=[r.seed for r in requests]
+    )
 
 
 def chords_row(model_dir: Path, prompts, seed: int, temperature: float = 1.0, loop_bars: int | None = None) -> Row:
     progressions = chord_model_progressions(model_dir, prompts, seed, temperature, loop_bars)
-    return Row(Path(model_dir).name, "chords", [], progressions, seeds=[sample_seed(seed, i) for i in range(len(prompts))])
+    return Row(
+        Path(model_dir).name, "chords", [], progressions, seeds=[sample_seed(seed, i) for i in range(len(prompts))]
+    )
 
 
 def validation_metrics(meta: dict) -> dict:
@@ -201,9 +245,13 @@ def validation_metrics(meta: dict) -> dict:
     layout's heads, so every layout gives the joint -log p and they compare directly)."""
     m = meta.get("metrics", {})
     loss = m.get("val_loss")
-    return {"val_loss": loss, "perplexity": math.exp(loss) if loss is not None else None,
-            "best_step": m.get("best_step"), "steps_done": m.get("steps_done"),
-            "train_seconds": m.get("wall_seconds")}
+    return {
+        "val_loss": loss,
+        "perplexity": math.exp(loss) if loss is not None else None,
+        "best_step": m.get("best_step"),
+        "steps_done": m.get("steps_done"),
+        "train_seconds": m.get("wall_seconds"),
+    }
 
 
 def random_melody(passage: measures.Passage, seed: int, low: int = MELODY_LOW, high: int = MELODY_HIGH):
@@ -226,49 +274,84 @@ def random_progression(passage: measures.Passage, seed: int) -> list[score_mod.C
     bpb, out, at = passage.beats_per_bar, [], 0.0
     while at < passage.beats - 1e-9:
         dur = min(bpb if r.random() < 0.5 else bpb / 2, passage.beats - at)
-        out.append(score_mod.ChordEvent(at, dur, _symbol(int(r.integers(12)),
-                                                         tokens.QUALITY_NAMES[int(r.integers(len(tokens.QUALITY_NAMES)))])))
+        out.append(
+            score_mod.ChordEvent(
+                at, dur, _symbol(int(r.integers(12)), tokens.QUALITY_NAMES[int(r.integers(len(tokens.QUALITY_NAMES)))])
+            )
+        )
         at += dur
     return out
 
 
 def baseline_row(name: str, prompts, seed: int) -> Row:
     if name == "baseline:human":
-        return Row("human", "baseline", list(prompts), [list(p.chords) for p in prompts],
-                   info={"what": "the prompt half's own melodies and chords (held-out human songs)"})
+        return Row(
+            "human",
+            "baseline",
+            list(prompts),
+            [list(p.chords) for p in prompts],
+            info={"what": "the prompt half's own melodies and chords (held-out human songs)"},
+        )
     seeds = [sample_seed(seed, i) for i in range(len(prompts))]
-    passages = [measures.Passage(f"random {i}", random_melody(p, s), p.chords, p.tonic, p.mode, p.bars,
-                                 p.beats_per_bar) for i, (p, s) in enumerate(zip(prompts, seeds))]
-    return Row("random", "baseline", passages, [random_progression(p, s) for p, s in zip(prompts, seeds)],
-               info={"what": "random melodies over the prompts' chords; random progressions"}, seeds=seeds)
+    passages = [
+        measures.Passage(f"random {i}", random_melody(p, s), p.chords, p.tonic, p.mode, p.bars, p.beats_per_bar)
+        for i, (p, s) in enumerate(zip(prompts, seeds))
+    ]
+    return Row(
+        "random",
+        "baseline",
+        passages,
+        [random_progression(p, s) for p, s in zip(prompts, seeds)],
+        info={"what": "random melodies over the prompts' chords; random progressions"},
+        seeds=seeds,
+    )
 
 
 # --- measuring rows ------------------------------------------------------------------------
 
+
 def progression_measures(progressions, prompts, reference) -> dict:
     """Loops per 8-bar section and chord-quality shares, against the reference's."""
-    sections = [s for chords, p in zip(progressions, prompts)
-                for s in measures.section_loops(chords, p.bars, p.beats_per_bar)]
+    sections = [
+        s for chords, p in zip(progressions, prompts) for s in measures.section_loops(chords, p.bars, p.beats_per_bar)
+    ]
     ref_sections = [s for p in reference for s in measures.section_loops(list(p.chords), p.bars, p.beats_per_bar)]
     shares = measures.quality_shares(progressions)
     ref_shares = measures.quality_shares([list(p.chords) for p in reference])
     changes = [len(chords) / max(p.bars, 1) for chords, p in zip(progressions, prompts)]
-    return {"loops": measures.loop_summary(sections), "reference_loops": measures.loop_summary(ref_sections),
-            "quality_shares": shares, "reference_quality_shares": ref_shares,
-            "quality_overlap": measures.share_overlap(shares, ref_shares),
-            "chords_per_bar": float(np.mean(changes)) if changes else None}
+    return {
+        "loops": measures.loop_summary(sections),
+        "reference_loops": measures.loop_summary(ref_sections),
+        "quality_shares": shares,
+        "reference_quality_shares": ref_shares,
+        "quality_overlap": measures.share_overlap(shares, ref_shares),
+        "chords_per_bar": float(np.mean(changes)) if changes else None,
+    }
 
 
 def research_measures(row: Row, index) -> dict:
     """The original research's measures per melody (evaluate.measure_notes), summarised."""
     from lofictl.models import evaluate
+
     lengths = index.lengths if index is not None else ()
-    per = [evaluate.measure_notes(list(p.notes), list(p.chords), _key_of(p), index, p.beats, p.beats_per_bar,
-                                  lengths=lengths or evaluate.REPORT_LENGTHS) for p in row.passages]
-    return {"measures": {name: report.spread([m.get(name) for m in per]) for name in evaluate.MEASURES},
-            "overlap_by_length": {str(n): report.spread([m.get(f"overlap_{n}") for m in per]) for n in lengths},
-            "repetition_curve": report.curve_spread([m["repetition_curve"] for m in per], 2 * evaluate.WINDOW),
-            "per_sample": [{k: v for k, v in m.items() if k != "repetition_curve"} for m in per]}
+    per = [
+        evaluate.measure_notes(
+            list(p.notes),
+            list(p.chords),
+            _key_of(p),
+            index,
+            p.beats,
+            p.beats_per_bar,
+            lengths=lengths or evaluate.REPORT_LENGTHS,
+        )
+        for p in row.passages
+    ]
+    return {
+        "measures": {name: report.spread([m.get(name) for m in per]) for name in evaluate.MEASURES},
+        "overlap_by_length": {str(n): report.spread([m.get(f"overlap_{n}") for m in per]) for n in lengths},
+        "repetition_curve": report.curve_spread([m["repetition_curve"] for m in per], 2 * evaluate.WINDOW),
+        "per_sample": [{k: v for k, v in m.items() if k != "repetition_curve"} for m in per],
+    }
 
 
 # --- the evaluation ------------------------------------------------------------------------
@@ -294,8 +377,11 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise LofictlError(f"must be a whole number more than 0, got {value!r}", field=name)
         if self.length < measures.SECTION_BARS and self.chord_loop is not None:
-            raise LofictlError(f"loops are counted per {measures.SECTION_BARS}-bar section; give --length "
-                               f"{measures.SECTION_BARS} or more", field="length")
+            raise LofictlError(
+                f"loops are counted per {measures.SECTION_BARS}-bar section; give --length "
+                f"{measures.SECTION_BARS} or more",
+                field="length",
+            )
 
 
 def _shipped_pop909() -> Path:
@@ -313,6 +399,7 @@ def held_out_pieces(reference: str | None, melody_dirs: list[Path]) -> tuple[lis
     from lofictl.models import ngrams
     from lofictl.models.train import corpus as corpus_mod
     from lofictl.models.train import pop909
+
     spec = reference or POP909_TEST
     if spec == POP909_TEST:
         spec = f"pop909:{_shipped_pop909()}"
@@ -330,8 +417,13 @@ def held_out_pieces(reference: str | None, melody_dirs: list[Path]) -> tuple[lis
             facts = ngrams.training_facts(d)
             if facts["corpus"] and set(corpus_mod.parse_specs(facts["corpus"])) & set(specs):
                 trained |= {p.name for p in ngrams.training_pieces(d)}
-    held = [p for p in pieces if p.name not in trained and p.chords
-            and (pop909.song_of(p.name) is None or pop909.split_of(pop909.song_of(p.name)) == "test")]
+    held = [
+        p
+        for p in pieces
+        if p.name not in trained
+        and p.chords
+        and (pop909.song_of(p.name) is None or pop909.split_of(pop909.song_of(p.name)) == "test")
+    ]
     if not held:
         raise LofictlError(f"{spec} has no held-out pieces with chords to measure against", field="reference")
     return held, what
@@ -340,6 +432,7 @@ def held_out_pieces(reference: str | None, melody_dirs: list[Path]) -> tuple[lis
 def _candidate(name: str):
     """'baseline:random' | 'baseline:human' | a model folder → (name, kind, path or None, meta)."""
     from lofictl.models.nn import checkpoint
+
     if name in BASELINES:
         return name, "baseline", None, None
     if name.startswith("baseline:"):
@@ -353,14 +446,15 @@ def _chunked_melodies(model_dir: Path, prompts, seed: int, settings: Settings, p
     """melody_row in fixed-size chunks: bounded memory, one compiled program."""
     rows = []
     for at in range(0, len(prompts), CHUNK):
-        part = list(prompts[at:at + CHUNK])
-        chords = list(progressions[at:at + CHUNK])
+        part = list(prompts[at : at + CHUNK])
+        chords = list(progressions[at : at + CHUNK])
         real = len(part)
         while len(part) < min(CHUNK, len(prompts)):  # pad the last chunk to the chunk shape
             part.append(part[-1])
             chords.append(chords[-1])
-        row = melody_row(model_dir, part, seed, raw=settings.raw, temperature=settings.temperature,
-                         progressions=chords, first=at)
+        row = melody_row(
+            model_dir, part, seed, raw=settings.raw, temperature=settings.temperature, progressions=chords, first=at
+        )
         rows.append((row, real))
     out = rows[0][0]
     out.passages = [p for row, real in rows for p in row.passages[:real]]
@@ -369,10 +463,16 @@ def _chunked_melodies(model_dir: Path, prompts, seed: int, settings: Settings, p
     return out
 
 
-def evaluate(names: list[str], reference: str | None = None, settings: Settings = Settings(), out: Path | None = None,
-             progress=None) -> dict:
+def evaluate(
+    names: list[str],
+    reference: str | None = None,
+    settings: Settings = Settings(),
+    out: Path | None = None,
+    progress=None,
+) -> dict:
     """Every named model or baseline against the held-out songs: one report (module doc)."""
     from lofictl.models import ngrams
+
     settings.check()
     if not names:
         raise LofictlError("give a model folder, e.g. `lofictl eval models/lofi-melody`", field="model")
@@ -380,8 +480,9 @@ def evaluate(names: list[str], reference: str | None = None, settings: Settings 
     if settings.chord_model is not None:
         _, kind, _, _ = _candidate(str(settings.chord_model))
         if kind != "chords":
-            raise LofictlError(f"{settings.chord_model} holds a {kind} model; --chord-model needs a chords model",
-                               field="chord_model")
+            raise LofictlError(
+                f"{settings.chord_model} holds a {kind} model; --chord-model needs a chords model", field="chord_model"
+            )
     melody_dirs = [path for _, kind, path, _ in candidates if kind == "melody"]
     say = progress or (lambda text: None)
     say("reading the held-out songs")
@@ -392,10 +493,12 @@ def evaluate(names: list[str], reference: str | None = None, settings: Settings 
     chord_source = "the prompt songs' own chords"
     if settings.chord_model is not None:
         say(f"sampling progressions from {settings.chord_model}")
-        progressions = chord_model_progressions(settings.chord_model, prompts, settings.seed, settings.temperature,
-                                                settings.chord_loop)
-        chord_source = f"{settings.chord_model}" + (f" (looping {settings.chord_loop} bars)" if settings.chord_loop
-                                                    else " (through-composed)")
+        progressions = chord_model_progressions(
+            settings.chord_model, prompts, settings.seed, settings.temperature, settings.chord_loop
+        )
+        chord_source = f"{settings.chord_model}" + (
+            f" (looping {settings.chord_loop} bars)" if settings.chord_loop else " (through-composed)"
+        )
     reference_features = [measures.passage_features(p) for p in ref.reference]
     rows = []
     first_index = None
@@ -403,20 +506,33 @@ def evaluate(names: list[str], reference: str | None = None, settings: Settings 
         say(f"sampling {name}")
         if kind == "melody":
             row = _chunked_melodies(path, prompts, settings.seed, settings, progressions)
-            row.name, row.info = name, {"arch": meta["arch"], "chords": chord_source,
-                                        "weights_sha256": meta["weights"].get("sha256"),
-                                        "validation": validation_metrics(meta),
-                                        "training_command": meta.get("training", {}).get("command")}
+            row.name, row.info = (
+                name,
+                {
+                    "arch": meta["arch"],
+                    "chords": chord_source,
+                    "weights_sha256": meta["weights"].get("sha256"),
+                    "validation": validation_metrics(meta),
+                    "training_command": meta.get("training", {}).get("command"),
+                },
+            )
             index = ngrams.cached_training_index(path) if settings.overlap_curve else ngrams.load_ngram_index(path)
             first_index = first_index or index
-            row.info["index"] = None if index is None else {"lengths": list(index.lengths),
-                                                            "entries": int(len(index.hashes))}
+            row.info["index"] = (
+                None if index is None else {"lengths": list(index.lengths), "entries": int(len(index.hashes))}
+            )
         elif kind == "chords":
             row = chords_row(path, prompts, settings.seed, settings.temperature, settings.chord_loop)
-            row.name, row.info = name, {"arch": meta["arch"], "validation": validation_metrics(meta),
-                                        "weights_sha256": meta["weights"].get("sha256"),
-                                        "loop_bars": settings.chord_loop,
-                                        "training_command": meta.get("training", {}).get("command")}
+            row.name, row.info = (
+                name,
+                {
+                    "arch": meta["arch"],
+                    "validation": validation_metrics(meta),
+                    "weights_sha256": meta["weights"].get("sha256"),
+                    "loop_bars": settings.chord_loop,
+                    "training_command": meta.get("training", {}).get("command"),
+                },
+            )
             index = None
         else:
             row = baseline_row(name, prompts, settings.seed)
@@ -443,8 +559,16 @@ def evaluate(names: list[str], reference: str | None = None, settings: Settings 
 
 # --- the report ----------------------------------------------------------------------------
 
-SHORT = {"pitch_classes": "pitch cl.", "intervals": "intervals", "onset_intervals": "onsets", "note_lengths": "lengths",
-         "notes_per_bar": "notes/bar", "silent_share": "silent", "pitch_range": "range", "chord_tones": "chord tones"}
+SHORT = {
+    "pitch_classes": "pitch cl.",
+    "intervals": "intervals",
+    "onset_intervals": "onsets",
+    "note_lengths": "lengths",
+    "notes_per_bar": "notes/bar",
+    "silent_share": "silent",
+    "pitch_range": "range",
+    "chord_tones": "chord tones",
+}
 
 
 def _targets(result: dict) -> dict:
@@ -463,25 +587,44 @@ def _targets(result: dict) -> dict:
 
 
 def _report(results, ref: Reference, reference_features, settings: Settings, reference_spec, chord_source) -> dict:
-    ref_desc = {name: measures._describe(measures._matrix([f[name] for f in reference_features]),
-                                         name not in ("pitch_classes", "intervals", "onset_intervals", "note_lengths"))
-                for name in measures.FEATURES}
+    ref_desc = {
+        name: measures._describe(
+            measures._matrix([f[name] for f in reference_features]),
+            name not in ("pitch_classes", "intervals", "onset_intervals", "note_lengths"),
+        )
+        for name in measures.FEATURES
+    }
     rows = []
     for r in results:
         row = {k: v for k, v in r.items() if not k.startswith("_")}
         row["targets"] = _targets(r)
         rows.append(row)
-    data = {"format": REPORT_FORMAT, "version": REPORT_VERSION,
-            "settings": {"reference": reference_spec or POP909_TEST, "samples": settings.samples,
-                         "length_bars": settings.length, "seed": settings.seed,
-                         "sampling": "raw" if settings.raw else "as built", "temperature": settings.temperature,
-                         "chords": chord_source, "chord_loop": settings.chord_loop},
-            "reference": {"what": ref.what, "prompt_passages": len(ref.prompts),
-                          "prompt_songs": ref.songs[0], "reference_passages": len(ref.reference),
-                          "reference_songs": ref.songs[1], "features": ref_desc,
-                          "passages": [p.name for p in ref.reference]},
-            "prompts": [p.name for p in ref.prompts],
-            "targets": TARGETS, "rows": rows}
+    data = {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "settings": {
+            "reference": reference_spec or POP909_TEST,
+            "samples": settings.samples,
+            "length_bars": settings.length,
+            "seed": settings.seed,
+            "sampling": "raw" if settings.raw else "as built",
+            "temperature": settings.temperature,
+            "chords": chord_source,
+            "chord_loop": settings.chord_loop,
+        },
+        "reference": {
+            "what": ref.what,
+            "prompt_passages": len(ref.prompts),
+            "prompt_songs": ref.songs[0],
+            "reference_passages": len(ref.reference),
+            "reference_songs": ref.songs[1],
+            "features": ref_desc,
+            "passages": [p.name for p in ref.reference],
+        },
+        "prompts": [p.name for p in ref.prompts],
+        "targets": TARGETS,
+        "rows": rows,
+    }
     data = report.rounded(data)
     data["table"] = melody_table(data["rows"])
     data["progression_table"] = progression_table(data["rows"], data)
@@ -512,8 +655,19 @@ def melody_table(rows: list[dict]) -> str:
 
 def progression_table(rows: list[dict], data: dict | None = None) -> str:
     """Markdown: loops per 8-bar section and chord qualities, per row that made progressions."""
-    head = ["row", "8-bar sections", "loop", "1-bar", "2-bar", "4-bar", "one chord", "through", "chords/bar",
-            "quality overlap", "top qualities"]
+    head = [
+        "row",
+        "8-bar sections",
+        "loop",
+        "1-bar",
+        "2-bar",
+        "4-bar",
+        "one chord",
+        "through",
+        "chords/bar",
+        "quality overlap",
+        "top qualities",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     reference = None
     for r in rows:
@@ -523,19 +677,44 @@ def progression_table(rows: list[dict], data: dict | None = None) -> str:
         reference = reference or prog
         loops = prog["loops"]
         top = ", ".join(f"{q} {share:.0%}" for q, share in list(prog["quality_shares"].items())[:4])
-        lines.append("| " + " | ".join([
-            r["name"], str(loops["sections"]), _pct(loops["loop_share"]),
-            *(_pct(loops["by_period"].get(str(p))) for p in measures.LOOP_PERIODS),
-            _pct(loops["static_share"]), _pct(loops["through_share"]), _num(prog["chords_per_bar"]),
-            _num(prog["quality_overlap"]), top]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["name"],
+                    str(loops["sections"]),
+                    _pct(loops["loop_share"]),
+                    *(_pct(loops["by_period"].get(str(p))) for p in measures.LOOP_PERIODS),
+                    _pct(loops["static_share"]),
+                    _pct(loops["through_share"]),
+                    _num(prog["chords_per_bar"]),
+                    _num(prog["quality_overlap"]),
+                    top,
+                ]
+            )
+            + " |"
+        )
     if reference is None:
         return ""
     loops = reference["reference_loops"]
     top = ", ".join(f"{q} {share:.0%}" for q, share in list(reference["reference_quality_shares"].items())[:4])
-    lines.append("| " + " | ".join([
-        "reference half (human)", str(loops["sections"]), _pct(loops["loop_share"]),
-        *(_pct(loops["by_period"].get(str(p))) for p in measures.LOOP_PERIODS),
-        _pct(loops["static_share"]), _pct(loops["through_share"]), "–", "1.00", top]) + " |")
+    lines.append(
+        "| "
+        + " | ".join(
+            [
+                "reference half (human)",
+                str(loops["sections"]),
+                _pct(loops["loop_share"]),
+                *(_pct(loops["by_period"].get(str(p))) for p in measures.LOOP_PERIODS),
+                _pct(loops["static_share"]),
+                _pct(loops["through_share"]),
+                "–",
+                "1.00",
+                top,
+            ]
+        )
+        + " |"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -554,9 +733,17 @@ def feature_means_table(data: dict) -> str:
     for r in data["rows"]:
         if r.get("comparison"):
             features = r["comparison"]["features"]
-            lines.append("| " + " | ".join([r["name"]] + [
-                f"{_num(features[f]['generated'].get('mean'))} ({_num(features[f].get('value_overlap'))})"
-                for f in SCALARS]) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [r["name"]]
+                    + [
+                        f"{_num(features[f]['generated'].get('mean'))} ({_num(features[f].get('value_overlap'))})"
+                        for f in SCALARS
+                    ]
+                )
+                + " |"
+            )
     ref = data["reference"]["features"]
     lines.append("| " + " | ".join(["reference half (human)"] + [_num(ref[f].get("mean")) for f in SCALARS]) + " |")
     return "\n".join(lines) + "\n"
@@ -564,10 +751,12 @@ def feature_means_table(data: dict) -> str:
 
 def markdown(data: dict) -> str:
     st, ref = data["settings"], data["reference"]
-    parts = [f"# lofictl eval\n\n{st['samples']} samples of {st['length_bars']} bars per row, sampling {st['sampling']} "
-             f"(temperature {st['temperature']:g}), seed {st['seed']}; chords: {st['chords']}.\n"
-             f"Measured against {ref['reference_passages']} passages of {ref['reference_songs']} songs "
-             f"({ref['what']}); prompts from {ref['prompt_passages']} passages of {ref['prompt_songs']} other songs.\n"]
+    parts = [
+        f"# lofictl eval\n\n{st['samples']} samples of {st['length_bars']} bars per row, sampling {st['sampling']} "
+        f"(temperature {st['temperature']:g}), seed {st['seed']}; chords: {st['chords']}.\n"
+        f"Measured against {ref['reference_passages']} passages of {ref['reference_songs']} songs "
+        f"({ref['what']}); prompts from {ref['prompt_passages']} passages of {ref['prompt_songs']} other songs.\n"
+    ]
     if data["table"]:
         parts.append("## Melodies: overlap with the held-out songs (1.0 = indistinguishable)\n\n" + data["table"])
         parts.append("## Feature means\n\n" + feature_means_table(data))
@@ -580,8 +769,10 @@ def markdown(data: dict) -> str:
             lines.append(f"- {r['name']}: {met}")
     if lines:
         t = data["targets"]
-        parts.append(f"## Targets (mean overlap ≥ {t['mean_overlap']}, silent-grid overlap ≥ {t['silent_share']}, "
-                     f"≥ {t['loop_share']:.0%} of 8-bar sections loop)\n\n" + "\n".join(lines) + "\n")
+        parts.append(
+            f"## Targets (mean overlap ≥ {t['mean_overlap']}, silent-grid overlap ≥ {t['silent_share']}, "
+            f"≥ {t['loop_share']:.0%} of 8-bar sections loop)\n\n" + "\n".join(lines) + "\n"
+        )
     return "\n".join(parts)
 
 
@@ -605,17 +796,27 @@ def write_outputs(data: dict, results: list[dict], reference_features, out: Path
         rows.append((r["name"], curves))
     features = list(measures.FEATURES)
     report.write_file(out / "densities.png", report.density_plot(features, measures.FEATURE_LABELS, ref_curves, rows))
-    report.write_file(out / "feature-overlap.png", report.overlap_bars(
-        features, measures.FEATURE_LABELS,
-        [(r["name"], {f: r["comparison"]["features"][f]["overlap"] for f in features}) for r in melodic]))
-    report.write_file(out / "repetition.png", report.repetition_plot(
-        [(r["name"], r["research"]["repetition_curve"]) for r in melodic]))
+    report.write_file(
+        out / "feature-overlap.png",
+        report.overlap_bars(
+            features,
+            measures.FEATURE_LABELS,
+            [(r["name"], {f: r["comparison"]["features"][f]["overlap"] for f in features}) for r in melodic],
+        ),
+    )
+    report.write_file(
+        out / "repetition.png",
+        report.repetition_plot([(r["name"], r["research"]["repetition_curve"]) for r in melodic]),
+    )
     if any(r["research"]["overlap_by_length"] for r in melodic):
-        report.write_file(out / "training-overlap.png", report.training_overlap_plot(
-            [(r["name"], r["research"]["overlap_by_length"]) for r in melodic]))
+        report.write_file(
+            out / "training-overlap.png",
+            report.training_overlap_plot([(r["name"], r["research"]["overlap_by_length"]) for r in melodic]),
+        )
 
 
 # --- the command (registered by cli.py) ------------------------------------------------------
+
 
 def _persistent_compilation_cache() -> None:
     """Keep JAX's compiled sampling programs between runs (in the cache folder beside the parsed
@@ -624,43 +825,72 @@ def _persistent_compilation_cache() -> None:
     import jax
 
     from lofictl.models.train import corpus as corpus_mod
+
     jax.config.update("jax_compilation_cache_dir", str(corpus_mod.cache_dir().parent / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def eval_command(
-    models: list[str] = typer.Argument(None, help="Model folders (melody or chords) and baselines "
-                                       "(baseline:random, baseline:human) to measure, one row each.",
-                                       show_default=False),
-    compare: list[str] = typer.Option(None, "--compare", help="More rows, as `--compare A B C` (the same as "
-                                      "listing them)."),
-    reference: str = typer.Option(POP909_TEST, "--reference", help="Held-out human songs to measure against: "
-                                  "pop909:test (data/pop909's test split) or a corpus spec (its pieces the "
-                                  "melody models did not train on)."),
+    models: list[str] = typer.Argument(
+        None,
+        help="Model folders (melody or chords) and baselines "
+        "(baseline:random, baseline:human) to measure, one row each.",
+        show_default=False,
+    ),
+    compare: list[str] = typer.Option(
+        None, "--compare", help="More rows, as `--compare A B C` (the same as listing them)."
+    ),
+    reference: str = typer.Option(
+        POP909_TEST,
+        "--reference",
+        help="Held-out human songs to measure against: "
+        "pop909:test (data/pop909's test split) or a corpus spec (its pieces the "
+        "melody models did not train on).",
+    ),
     samples: int = typer.Option(8, "--samples", help="Samples per row (one per held-out prompt passage)."),
     length: int = typer.Option(16, "--length", help="Length of each sample (and passage) in bars."),
     out: Path = typer.Option(Path("eval"), "--out", help="Folder for report.json, report.md and the PNG plots."),
     seed: int = typer.Option(0, "--seed", help="Seed for the halves, the prompts and the sampling."),
-    raw: bool = typer.Option(False, "--raw", help="Sample melody models bare (one candidate, no scale or anti-loop "
-                             "guard), as the original research did; default: as a build samples."),
+    raw: bool = typer.Option(
+        False,
+        "--raw",
+        help="Sample melody models bare (one candidate, no scale or anti-loop "
+        "guard), as the original research did; default: as a build samples.",
+    ),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature of every model row."),
-    chord_model: Path = typer.Option(None, "--chord-model", help="Melodies over this chord model's progressions "
-                                     "(in the prompts' keys) instead of the prompt songs' own chords."),
-    chord_loop: int = typer.Option(None, "--chord-loop", help="Chord models loop a progression of this many bars "
-                                   "(1, 2, 4, 8), as a recipe's `loop:` asks; default: through-composed."),
-    overlap_curve: bool = typer.Option(False, "--overlap-curve", help="Training overlap for n = 4..20 (reads the "
-                                       "training corpus once, then cached); default: the model folder's 15-grams."),
+    chord_model: Path = typer.Option(
+        None,
+        "--chord-model",
+        help="Melodies over this chord model's progressions "
+        "(in the prompts' keys) instead of the prompt songs' own chords.",
+    ),
+    chord_loop: int = typer.Option(
+        None,
+        "--chord-loop",
+        help="Chord models loop a progression of this many bars "
+        "(1, 2, 4, 8), as a recipe's `loop:` asks; default: through-composed.",
+    ),
+    overlap_curve: bool = typer.Option(
+        False,
+        "--overlap-curve",
+        help="Training overlap for n = 4..20 (reads the "
+        "training corpus once, then cached); default: the model folder's 15-grams.",
+    ),
 ) -> None:
     """Measure models against held-out human songs: feature distributions (Yang & Lerch 2020), loops per section,
     chord qualities, and the original research's repetitiveness and training overlap."""
     from rich.console import Console
+
     console = Console(stderr=True)
     _persistent_compilation_cache()
     names = list(models or []) + list(compare or [])
     settings = Settings(samples, length, seed, raw, temperature, chord_model, chord_loop, overlap_curve)
     with console.status("eval") as status:
         data = evaluate(names, reference, settings, out, progress=lambda text: status.update(text))
-    lines = [markdown(data).split("\n", 2)[2].rstrip(), "",
-             f"wrote {out}/report.json, report.md" + (", densities.png, feature-overlap.png, repetition.png"
-                                                      if data["table"] else "")]
+    lines = [
+        markdown(data).split("\n", 2)[2].rstrip(),
+        "",
+        f"wrote {out}/report.json, report.md"
+        + (", densities.png, feature-overlap.png, repetition.png" if data["table"] else ""),
+    ]
     typer.echo("\n".join(lines))

@@ -33,8 +33,13 @@ def spread(values) -> dict:
     vals = np.array([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))], np.float64)
     if len(vals) == 0:
         return {"mean": None, "std": None, "min": None, "max": None, "n": 0}
-    return {"mean": float(vals.mean()), "std": float(vals.std()), "min": float(vals.min()), "max": float(vals.max()),
-            "n": int(len(vals))}
+    return {
+        "mean": float(vals.mean()),
+        "std": float(vals.std()),
+        "min": float(vals.min()),
+        "max": float(vals.max()),
+        "n": int(len(vals)),
+    }
 
 
 def curve_spread(curves: list[list[float]], first: int) -> dict:
@@ -63,6 +68,7 @@ def png(draw, size=(8, 4.5), tight: bool = True) -> bytes:
     import matplotlib.style
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
     with matplotlib.style.context("default"):
         fig = Figure(figsize=size, dpi=100)
         FigureCanvasAgg(fig)
@@ -80,6 +86,7 @@ def _is_reference(label: str) -> bool:
 
 def repetition_plot(series: list[tuple[str, dict]]) -> bytes:
     """Mean repetitiveness along the song (± one std across samples), one line per series."""
+
     def draw(fig):
         ax = fig.add_subplot()
         for label, curve in series:
@@ -91,7 +98,7 @@ def repetition_plot(series: list[tuple[str, dict]]) -> bytes:
             mean[thin], std[thin] = np.nan, np.nan
             x = np.arange(len(mean)) + curve["first_note"]
             dashed = _is_reference(label)
-            line, = ax.plot(x, mean, label=label, linestyle="--" if dashed else "-")
+            (line,) = ax.plot(x, mean, label=label, linestyle="--" if dashed else "-")
             if not dashed:
                 ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15, linewidth=0)
         ax.set_xlabel("note x")
@@ -100,11 +107,13 @@ def repetition_plot(series: list[tuple[str, dict]]) -> bytes:
         ax.set_title("Repetitiveness along the song")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
+
     return png(draw)
 
 
 def training_overlap_plot(series: list[tuple[str, dict]]) -> bytes:
     """Share of n-note windows found in the training data, by n (mean; band: ± one std)."""
+
     def draw(fig):
         ax = fig.add_subplot()
         for label, by_length in series:
@@ -113,15 +122,22 @@ def training_overlap_plot(series: list[tuple[str, dict]]) -> bytes:
                 continue
             mean = np.array([by_length[str(n)]["mean"] or 0.0 for n in ns])
             std = np.array([by_length[str(n)]["std"] or 0.0 for n in ns])
-            line, = ax.plot(ns, mean, marker="o", label=label, linestyle="--" if _is_reference(label) else "-")
-            ax.fill_between(ns, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), color=line.get_color(),
-                            alpha=0.12, linewidth=0)
+            (line,) = ax.plot(ns, mean, marker="o", label=label, linestyle="--" if _is_reference(label) else "-")
+            ax.fill_between(
+                ns,
+                np.clip(mean - std, 0, 1),
+                np.clip(mean + std, 0, 1),
+                color=line.get_color(),
+                alpha=0.12,
+                linewidth=0,
+            )
         ax.set_xlabel("n (notes in the sequence)")
         ax.set_ylabel("share of n-note windows in the training data")
         ax.set_ylim(-0.02, 1.02)
         ax.set_title("Training overlap by sequence length")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right", fontsize=8)
+
     return png(draw)
 
 
@@ -135,32 +151,45 @@ def density_plot(features: list[str], labels: dict[str, str], reference: dict[st
     """One panel per feature: the reference's intra-set distance density (black, dashed) and
     each row's inter-set density; one legend with each row's mean overlap.
     reference: feature → (grid, density); rows: (label, {feature: (grid, density, overlap)})."""
+
     def draw(fig):
         cols = 4
         handles = {}
         for k, name in enumerate(features):
             ax = fig.add_subplot(math.ceil(len(features) / cols), cols, k + 1)
             if name in reference:
-                handles["human, intra-set"], = ax.plot(*_thin(*reference[name]), color="black", linestyle="--",
-                                                       linewidth=1.2)
+                (handles["human, intra-set"],) = ax.plot(
+                    *_thin(*reference[name]), color="black", linestyle="--", linewidth=1.2
+                )
             for i, (label, curves) in enumerate(rows):
                 if name in curves:
                     grid, density, overlap = curves[name]
-                    handles[label], = ax.plot(*_thin(grid, density), linewidth=1.0, color=f"C{i}")
-                    ax.text(0.98, 0.92 - 0.09 * i, f"{overlap:.2f}", color=f"C{i}", fontsize=7, ha="right",
-                            transform=ax.transAxes)
+                    (handles[label],) = ax.plot(*_thin(grid, density), linewidth=1.0, color=f"C{i}")
+                    ax.text(
+                        0.98,
+                        0.92 - 0.09 * i,
+                        f"{overlap:.2f}",
+                        color=f"C{i}",
+                        fontsize=7,
+                        ha="right",
+                        transform=ax.transAxes,
+                    )
             ax.set_title(labels.get(name, name), fontsize=9)
             ax.tick_params(labelsize=7)
             ax.set_yticks([])
         fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 5), fontsize=8)
-        fig.suptitle("Distance to the held-out songs: human intra-set (dashed) against each row's inter-set; "
-                     "numbers: overlap", fontsize=10)
+        fig.suptitle(
+            "Distance to the held-out songs: human intra-set (dashed) against each row's inter-set; numbers: overlap",
+            fontsize=10,
+        )
         fig.subplots_adjust(left=0.03, right=0.99, top=0.9, bottom=0.14, wspace=0.15, hspace=0.35)
+
     return png(draw, size=(14, 6.5), tight=False)
 
 
 def overlap_bars(features: list[str], labels: dict[str, str], rows: list[tuple[str, dict]]) -> bytes:
     """Grouped bars: each row's overlap per feature (1.0 = indistinguishable from the humans)."""
+
     def draw(fig):
         ax = fig.add_subplot()
         width = 0.8 / max(len(rows), 1)
@@ -176,4 +205,5 @@ def overlap_bars(features: list[str], labels: dict[str, str], rows: list[tuple[s
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8, ncol=min(len(rows), 4), loc="lower left")
         ax.set_title("Overlap per feature (dotted: the 0.80 target)")
+
     return png(draw, size=(10, 5))

@@ -161,8 +161,7 @@ def encode_phrase(bar_index: int) -> int:
 
 
 # --- modes ----------------------------------------------------------------------------------
-MODE_FAMILY = {"major": 0, "lydian": 0, "mixolydian": 0,
-               "minor": 1, "dorian": 1, "phrygian": 1, "harmonic minor": 1}
+MODE_FAMILY = {"major": 0, "lydian": 0, "mixolydian": 0, "minor": 1, "dorian": 1, "phrygian": 1, "harmonic minor": 1}
 N_MODE = 2
 
 
@@ -330,12 +329,22 @@ def pcs_mask(pcs) -> np.ndarray:
 
 
 # Rare qualities must explain the notes clearly better before they are chosen.
-_QUALITY_PRIOR = {"aug": 0.08, "sus4": 0.05, "sus2": 0.05, "dim": 0.03, "dim7": 0.02, "maj6": 0.04,
-                  "min6": 0.04, "sus4(b7)": 0.05, "minmaj7": 0.06}
+_QUALITY_PRIOR = {
+    "aug": 0.08,
+    "sus4": 0.05,
+    "sus2": 0.05,
+    "dim": 0.03,
+    "dim7": 0.02,
+    "maj6": 0.04,
+    "min6": 0.04,
+    "sus4(b7)": 0.05,
+    "minmaj7": 0.06,
+}
 
 
-def identify_chord(weights, bass_pc: int | None = None,
-                   candidates: list[tuple[int, str]] | None = None) -> tuple[int, str] | None:
+def identify_chord(
+    weights, bass_pc: int | None = None, candidates: list[tuple[int, str]] | None = None
+) -> tuple[int, str] | None:
     """The (root pitch class, quality) whose template best explains pitch-class weights.
 
     Score: share of weight on template tones, minus a little per template tone not heard,
@@ -377,13 +386,13 @@ class MelodyVocab:
     token of head h, the pitch/duration/velocity token it stands for, or -1 where that head
     does not carry that factor. BOS rows are all 0.
     """
+
     layout: str
     heads: tuple[int, ...]
     tables: tuple[np.ndarray, ...]
 
     def to_json(self) -> dict:
-        return {"layout": self.layout, "heads": list(self.heads),
-                "tables": [table.tolist() for table in self.tables]}
+        return {"layout": self.layout, "heads": list(self.heads), "tables": [table.tolist() for table in self.tables]}
 
     @classmethod
     def from_json(cls, data: dict) -> "MelodyVocab":
@@ -421,12 +430,15 @@ def melody_vocab(layout: str, seen: np.ndarray | None = None) -> MelodyVocab:
     """The vocabulary of a layout; joint layouts list only the combinations seen in `seen`
     (an (n, 3) array of pitch/duration/velocity tokens from the corpus), sorted."""
     if layout == "three-embeddings":
+
         def own(n, col):
             table = -np.ones((n, 3), np.int32)
             table[:, col] = np.arange(n)
             return table
-        return MelodyVocab(layout, (N_PITCH, N_DURATION, N_VELOCITY),
-                           (own(N_PITCH, 0), own(N_DURATION, 1), own(N_VELOCITY, 2)))
+
+        return MelodyVocab(
+            layout, (N_PITCH, N_DURATION, N_VELOCITY), (own(N_PITCH, 0), own(N_DURATION, 1), own(N_VELOCITY, 2))
+        )
     if seen is None or len(seen) == 0:
         raise ValueError(f"the {layout} layout builds its vocabulary from corpus tokens; none given")
     seen = np.asarray(seen, np.int32)
@@ -445,15 +457,22 @@ def melody_vocab(layout: str, seen: np.ndarray | None = None) -> MelodyVocab:
 
 def chord_vocab_json() -> dict:
     """The fixed chord-side vocabularies, written into model.json for readers of a checkpoint."""
-    return {"version": CHORD_VOCAB_VERSION,
-            "qualities": {name: [sorted(t), suffix] for name, (t, suffix) in CHORD_QUALITIES.items()},
-            "chord_tokens": "0 BOS, 1 no chord, 2 + (root*%d + quality index)*%d + inversion (the chord tone "
-                            "in the bass, counted up the template)" % (len(QUALITY_NAMES), N_INVERSION),
-            "chord_duration_ticks": list(CHORD_DURATION_TICKS)}
+    return {
+        "version": CHORD_VOCAB_VERSION,
+        "qualities": {name: [sorted(t), suffix] for name, (t, suffix) in CHORD_QUALITIES.items()},
+        "chord_tokens": "0 BOS, 1 no chord, 2 + (root*%d + quality index)*%d + inversion (the chord tone "
+        "in the bass, counted up the template)" % (len(QUALITY_NAMES), N_INVERSION),
+        "chord_duration_ticks": list(CHORD_DURATION_TICKS),
+    }
 
 
 def melody_factor_json() -> dict:
-    return {"ticks_per_beat": TICKS_PER_BEAT, "pitch_range": [PITCH_LOW, PITCH_HIGH],
-            "pitch_tokens": "0 BOS, 1 rest, 2 + semitones above the tonic in octave 4 - PITCH_LOW",
-            "duration_ticks": list(DURATION_TICKS), "velocities": list(VELOCITIES),
-            "positions": N_POSITION, "modes": MODE_FAMILY}
+    return {
+        "ticks_per_beat": TICKS_PER_BEAT,
+        "pitch_range": [PITCH_LOW, PITCH_HIGH],
+        "pitch_tokens": "0 BOS, 1 rest, 2 + semitones above the tonic in octave 4 - PITCH_LOW",
+        "duration_ticks": list(DURATION_TICKS),
+        "velocities": list(VELOCITIES),
+        "positions": N_POSITION,
+        "modes": MODE_FAMILY,
+    }

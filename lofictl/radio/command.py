@@ -25,9 +25,12 @@ class _DefaultToPlay(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-radio_app = typer.Typer(cls=_DefaultToPlay, no_args_is_help=True,
-                        help="An endless, reproducible station: `lofictl radio STATION.yaml` serves a player and an "
-                             "MP3 stream; stats, keep and tracks work on its file.")
+radio_app = typer.Typer(
+    cls=_DefaultToPlay,
+    no_args_is_help=True,
+    help="An endless, reproducible station: `lofictl radio STATION.yaml` serves a player and an "
+    "MP3 stream; stats, keep and tracks work on its file.",
+)
 
 
 def _load(station: Path):
@@ -39,16 +42,21 @@ def _load(station: Path):
 @radio_app.command("play")
 def play(
     station: Path = typer.Argument(..., help="The station file, e.g. recipes/station.yaml.", show_default=False),
-    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default: the station's, "
-                                       "127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, "--port", "-p", min=0, max=65535, help="Port (default: the "
-                                       "station's, 8000)."),
-    icecast: Optional[str] = typer.Option(None, "--icecast", help="Also feed an Icecast mount: "
-                                          "icecast://source:PASSWORD@HOST:PORT/MOUNT."),
-    start: Optional[int] = typer.Option(None, "--start", min=0, help="First track number (default: after the "
-                                        "last one this station made)."),
-    speed: float = typer.Option(1.0, "--speed", min=0.1, max=200, hidden=True,
-                                help="Clock speed of the stream (tests and soak runs)."),
+    host: Optional[str] = typer.Option(
+        None, "--host", help="Address to listen on (default: the station's, 127.0.0.1)."
+    ),
+    port: Optional[int] = typer.Option(
+        None, "--port", "-p", min=0, max=65535, help="Port (default: the station's, 8000)."
+    ),
+    icecast: Optional[str] = typer.Option(
+        None, "--icecast", help="Also feed an Icecast mount: icecast://source:PASSWORD@HOST:PORT/MOUNT."
+    ),
+    start: Optional[int] = typer.Option(
+        None, "--start", min=0, help="First track number (default: after the last one this station made)."
+    ),
+    speed: float = typer.Option(
+        1.0, "--speed", min=0.1, max=200, hidden=True, help="Clock speed of the stream (tests and soak runs)."
+    ),
 ) -> None:
     """Serve the station: the player page and the MP3 stream at http://HOST:PORT, until Ctrl-C."""
     from lofictl.radio.run import RadioStation
@@ -75,8 +83,10 @@ def play(
         radio.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print(f"stopped {loaded.station.title}: {radio.producer.built if hasattr(radio, 'producer') else 0} tracks made",
-          file=sys.stderr)
+    print(
+        f"stopped {loaded.station.title}: {radio.producer.built if hasattr(radio, 'producer') else 0} tracks made",
+        file=sys.stderr,
+    )
 
 
 @radio_app.command("tracks")
@@ -102,16 +112,23 @@ def tracks(
     for column in ("#", "recipe", "key", "camelot", "BPM", "seed", "drums", "presets"):
         table.add_column(column)
     for plan in plans:
-        table.add_row(str(plan["number"]), plan["recipe"], plan["key"], plan["camelot"], f"{plan['tempo']:g}",
-                      str(plan["seed"]), ", ".join(plan["patterns"].values()), ", ".join(plan["presets"].values()))
+        table.add_row(
+            str(plan["number"]),
+            plan["recipe"],
+            plan["key"],
+            plan["camelot"],
+            f"{plan['tempo']:g}",
+            str(plan["seed"]),
+            ", ".join(plan["patterns"].values()),
+            ", ".join(plan["presets"].values()),
+        )
     Console().print(table)
 
 
 @radio_app.command("keep")
 def keep(
     station: Path = typer.Argument(..., help="The station file.", show_default=False),
-    number: int = typer.Argument(..., help="The track number (shown on the page and in the log).",
-                                 show_default=False),
+    number: int = typer.Argument(..., help="The track number (shown on the page and in the log).", show_default=False),
     force: bool = typer.Option(False, "--force", help="Replace a different file of the same name."),
 ) -> None:
     """Write recipes/<recipe>-N.yaml: the recipe that rebuilds track N byte for byte."""
@@ -126,10 +143,14 @@ def keep(
 @radio_app.command("stats")
 def stats(
     station: Path = typer.Argument(..., help="The station file.", show_default=False),
-    by: str = typer.Option(",".join(("recipe", "tempo", "key", "pattern", "preset")), "--by",
-                           help="Comma-separated: recipe, tempo, key, pattern, preset."),
-    plot_path: Optional[Path] = typer.Option(None, "--plot", help="Where to write the plot (default: "
-                                             "<work_dir>/stats.png)."),
+    by: str = typer.Option(
+        ",".join(("recipe", "tempo", "key", "pattern", "preset")),
+        "--by",
+        help="Comma-separated: recipe, tempo, key, pattern, preset.",
+    ),
+    plot_path: Optional[Path] = typer.Option(
+        None, "--plot", help="Where to write the plot (default: <work_dir>/stats.png)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of tables."),
 ) -> None:
     """What listeners like and skip: per recipe, tempo, key, drum pattern and preset; a table and a plot."""
@@ -158,18 +179,36 @@ def stats(
     if not rows:
         console.print(f"no plays recorded yet in {loaded.database_path}")
         return
-    console.print(f"{loaded.station.title}: {len(rows)} tracks played, {sum(r['likes'] for r in rows)} likes, "
-                  f"{sum(r['skips'] for r in rows)} skips, {failed} failed to build")
+    console.print(
+        f"{loaded.station.title}: {len(rows)} tracks played, {sum(r['likes'] for r in rows)} likes, "
+        f"{sum(r['skips'] for r in rows)} skips, {failed} failed to build"
+    )
     for dimension, groups in summaries.items():
         table = Table(title=f"by {dimension}", header_style="bold", title_justify="left")
-        for column in (dimension, "tracks", "plays", "likes", "skips", "likes/play", "skips/play", "skipped at",
-                       "listened"):
+        for column in (
+            dimension,
+            "tracks",
+            "plays",
+            "likes",
+            "skips",
+            "likes/play",
+            "skips/play",
+            "skipped at",
+            "listened",
+        ):
             table.add_column(column, justify="left" if column == dimension else "right")
         for g in groups:
-            table.add_row(str(g[dimension]), str(g["tracks"]), str(g["plays"]), str(g["likes"]), str(g["skips"]),
-                          f"{g['like_rate']:.2f}", f"{g['skip_rate']:.2f}",
-                          "–" if g["mean_skip_s"] is None else f"{g['mean_skip_s']:.0f} s",
-                          f"{g['listened_s'] / 60:.1f} min")
+            table.add_row(
+                str(g[dimension]),
+                str(g["tracks"]),
+                str(g["plays"]),
+                str(g["likes"]),
+                str(g["skips"]),
+                f"{g['like_rate']:.2f}",
+                f"{g['skip_rate']:.2f}",
+                "–" if g["mean_skip_s"] is None else f"{g['mean_skip_s']:.0f} s",
+                f"{g['listened_s'] / 60:.1f} min",
+            )
         console.print(table)
     target = plot_path or loaded.work_dir / "stats.png"
     st.plot(summaries, target, f"{loaded.station.title}: what listeners keep")

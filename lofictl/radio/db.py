@@ -71,21 +71,41 @@ class Ratings:
 
     def track_built(self, track) -> None:
         self._sql("DELETE FROM tracks WHERE station = ? AND number = ?", (self.station, track.number))
-        self._sql("INSERT INTO tracks (station, number, status, recipe, name, title, seed, key_name, camelot, tempo, "
-                  "patterns, presets, duration_s, loudness_lufs, build_s, built_at) "
-                  "VALUES (?, ?, 'built', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                  (self.station, track.number, track.recipe, track.name, track.title, track.seed, track.key,
-                   track.camelot, track.tempo, _pairs(track.patterns), _pairs(track.presets), track.duration_s,
-                   track.loudness_lufs, track.build_s, utc_now()))
+        self._sql(
+            "INSERT INTO tracks (station, number, status, recipe, name, title, seed, key_name, camelot, tempo, "
+            "patterns, presets, duration_s, loudness_lufs, build_s, built_at) "
+            "VALUES (?, ?, 'built', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.station,
+                track.number,
+                track.recipe,
+                track.name,
+                track.title,
+                track.seed,
+                track.key,
+                track.camelot,
+                track.tempo,
+                _pairs(track.patterns),
+                _pairs(track.presets),
+                track.duration_s,
+                track.loudness_lufs,
+                track.build_s,
+                utc_now(),
+            ),
+        )
 
     def track_failed(self, number: int, message: str) -> None:
         self._sql("DELETE FROM tracks WHERE station = ? AND number = ?", (self.station, number))
-        self._sql("INSERT INTO tracks (station, number, status, error, built_at) VALUES (?, ?, 'failed', ?, ?)",
-                  (self.station, number, message[:2000], utc_now()))
+        self._sql(
+            "INSERT INTO tracks (station, number, status, error, built_at) VALUES (?, ?, 'failed', ?, ?)",
+            (self.station, number, message[:2000], utc_now()),
+        )
 
     def play_started(self, number: int, kind: str) -> int:
-        return self._insert("INSERT INTO plays (station, number, kind, started_at) VALUES (?, ?, ?, ?)",
-                            (self.station, number, kind, utc_now()))
+        return self._insert(
+            "INSERT INTO plays (station, number, kind, started_at) VALUES (?, ?, ?, ?)",
+            (self.station, number, kind, utc_now()),
+        )
 
     def play_ended(self, play_id: int, seconds: float, ended_by: str) -> None:
         self._sql("UPDATE plays SET seconds = ?, ended_by = ? WHERE id = ?", (round(seconds, 2), ended_by, play_id))
@@ -94,23 +114,32 @@ class Ratings:
         """Record a like or skip; False if this listener already gave this track that rating."""
         if kind not in ("like", "skip"):
             raise ValueError(kind)
-        if listener is not None and self._sql(
+        if (
+            listener is not None
+            and self._sql(
                 "SELECT COUNT(*) FROM ratings WHERE station = ? AND number = ? AND kind = ? AND listener = ?",
-                (self.station, number, kind, listener))[0][0]:
+                (self.station, number, kind, listener),
+            )[0][0]
+        ):
             return False
-        self._sql("INSERT INTO ratings (station, number, kind, position_s, listener, at) VALUES (?, ?, ?, ?, ?, ?)",
-                  (self.station, number, kind, round(position_s, 2), listener, utc_now()))
+        self._sql(
+            "INSERT INTO ratings (station, number, kind, position_s, listener, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (self.station, number, kind, round(position_s, 2), listener, utc_now()),
+        )
         return True
 
     def listened(self, number: int, listener: str | None, seconds: float) -> None:
-        self._sql("INSERT INTO listens (station, number, listener, seconds, at) VALUES (?, ?, ?, ?, ?)",
-                  (self.station, number, listener, round(seconds, 2), utc_now()))
+        self._sql(
+            "INSERT INTO listens (station, number, listener, seconds, at) VALUES (?, ?, ?, ?, ?)",
+            (self.station, number, listener, round(seconds, 2), utc_now()),
+        )
 
     # --- what the page and stats read ----------------------------------------------------------
 
     def likes(self, number: int) -> int:
-        return self._sql("SELECT COUNT(*) FROM ratings WHERE station = ? AND number = ? AND kind = 'like'",
-                         (self.station, number))[0][0]
+        return self._sql(
+            "SELECT COUNT(*) FROM ratings WHERE station = ? AND number = ? AND kind = 'like'", (self.station, number)
+        )[0][0]
 
     def last_number(self) -> int | None:
         """The newest track number this station built or tried (a restart carries on after it)."""
@@ -130,9 +159,26 @@ class Ratings:
             "            AND r.kind = 'skip') AS skip_at, "
             "       (SELECT SUM(l.seconds) FROM listens l WHERE l.station = t.station AND l.number = t.number) "
             "            AS listened_s "
-            "FROM tracks t WHERE t.station = ? AND t.status = 'built' ORDER BY t.number", (self.station,))
-        names = ("number", "recipe", "title", "key", "camelot", "tempo", "patterns", "presets", "build_s",
-                 "duration_s", "plays", "likes", "skips", "skip_at", "listened_s")
+            "FROM tracks t WHERE t.station = ? AND t.status = 'built' ORDER BY t.number",
+            (self.station,),
+        )
+        names = (
+            "number",
+            "recipe",
+            "title",
+            "key",
+            "camelot",
+            "tempo",
+            "patterns",
+            "presets",
+            "build_s",
+            "duration_s",
+            "plays",
+            "likes",
+            "skips",
+            "skip_at",
+            "listened_s",
+        )
         return [dict(zip(names, row)) for row in rows]
 
     def failures(self) -> int:

@@ -26,16 +26,20 @@ import numpy as np
 from lofictl.errors import LofictlError
 
 # MPEG audio frame header tables (layer III)
-_BITRATES = {1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),  # MPEG-1
-             2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)}  # MPEG-2 and 2.5
+_BITRATES = {
+    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),  # MPEG-1
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}  # MPEG-2 and 2.5
 _RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
 
 
 def ffmpeg_path() -> str:
     path = shutil.which("ffmpeg")
     if path is None:
-        raise LofictlError("the radio needs ffmpeg to encode its MP3 stream; install it (Debian: apt-get install "
-                           "ffmpeg; macOS: brew install ffmpeg) or run `bash scripts/dev.sh setup`")
+        raise LofictlError(
+            "the radio needs ffmpeg to encode its MP3 stream; install it (Debian: apt-get install "
+            "ffmpeg; macOS: brew install ffmpeg) or run `bash scripts/dev.sh setup`"
+        )
     return path
 
 
@@ -68,13 +72,13 @@ class FrameSplitter:
         start = 0
         buffer = self._buffer
         while len(buffer) - start >= 4:
-            size = frame_length(bytes(buffer[start:start + 4]))
+            size = frame_length(bytes(buffer[start : start + 4]))
             if size is None:
                 start += 1
                 continue
             if len(buffer) - start < size[0]:
                 break
-            frames.append(bytes(buffer[start:start + size[0]]))
+            frames.append(bytes(buffer[start : start + size[0]]))
             start += size[0]
         del self._buffer[:start]
         return frames
@@ -131,12 +135,37 @@ class Mp3Encoder:
     def __init__(self, sample_rate: int, bitrate_kbps: int, on_frame: Callable[[bytes, int], None]):
         self.sample_rate = sample_rate
         self.on_frame = on_frame
-        command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error",
-                   "-f", "f32le", "-ar", str(sample_rate), "-ac", "2", "-i", "pipe:0",
-                   "-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-write_xing", "0", "-id3v2_version", "0",
-                   "-flush_packets", "1", "-f", "mp3", "pipe:1"]
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, bufsize=0)
+        command = [
+            ffmpeg_path(),
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "f32le",
+            "-ar",
+            str(sample_rate),
+            "-ac",
+            "2",
+            "-i",
+            "pipe:0",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            f"{bitrate_kbps}k",
+            "-write_xing",
+            "0",
+            "-id3v2_version",
+            "0",
+            "-flush_packets",
+            "1",
+            "-f",
+            "mp3",
+            "pipe:1",
+        ]
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
+        )
         self._splitter = FrameSplitter()
         self._reader = threading.Thread(target=self._read, name="radio-mp3-reader", daemon=True)
         self._reader.start()
@@ -183,8 +212,10 @@ def redact(url: str) -> str:
 def check_icecast_url(url: str) -> urllib.parse.SplitResult:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "icecast" or not parts.hostname or not parts.path or parts.path == "/":
-        raise LofictlError(f"--icecast {redact(url)}: write it as icecast://source:PASSWORD@HOST:PORT/MOUNT "
-                           "(e.g. icecast://source:hackme@localhost:8000/lofi.mp3)")
+        raise LofictlError(
+            f"--icecast {redact(url)}: write it as icecast://source:PASSWORD@HOST:PORT/MOUNT "
+            "(e.g. icecast://source:hackme@localhost:8000/lofi.mp3)"
+        )
     if parts.password is None:
         raise LofictlError(f"--icecast {redact(url)}: give the source password (icecast://source:PASSWORD@...)")
     return parts
@@ -210,10 +241,29 @@ class IcecastFeed:
         self._thread.start()
 
     def _spawn(self) -> subprocess.Popen:
-        command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "mp3", "-i", "pipe:0",
-                   "-c:a", "copy", "-content_type", "audio/mpeg", "-ice_name", self.name, "-f", "mp3", self.url]
-        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, bufsize=0)
+        command = [
+            ffmpeg_path(),
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "mp3",
+            "-i",
+            "pipe:0",
+            "-c:a",
+            "copy",
+            "-content_type",
+            "audio/mpeg",
+            "-ice_name",
+            self.name,
+            "-f",
+            "mp3",
+            self.url,
+        ]
+        return subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0
+        )
 
     def _run(self) -> None:
         backoff = 1.0
@@ -240,8 +290,10 @@ class IcecastFeed:
             if self._stop.is_set():
                 return
             message = process.stderr.read().decode(errors="replace").strip().splitlines() if process.stderr else []
-            self.log(f"icecast: {redact(self.url)} dropped ({redact(message[-1]) if message else 'ffmpeg ended'}); "
-                     f"retrying in {backoff:.0f} s")
+            self.log(
+                f"icecast: {redact(self.url)} dropped ({redact(message[-1]) if message else 'ffmpeg ended'}); "
+                f"retrying in {backoff:.0f} s"
+            )
             self._stop.wait(backoff)
             backoff = min(30.0, backoff * 2)
 

@@ -48,8 +48,9 @@ def make_bed(path: Path, sample_rate: int, seed: int) -> Clip:
     from lofictl.sound.mix import apply_gain_pan
 
     frames = int(BED_SECONDS * sample_rate)
-    bed = (apply_gain_pan(ambience.generate("vinyl", frames, sample_rate, seed), -20.0, 0.0)
-           + apply_gain_pan(ambience.generate("rain", frames, sample_rate, seed + 1), -22.0, 0.0))
+    bed = apply_gain_pan(ambience.generate("vinyl", frames, sample_rate, seed), -20.0, 0.0) + apply_gain_pan(
+        ambience.generate("rain", frames, sample_rate, seed + 1), -22.0, 0.0
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_wav(path, bed.astype(np.float32), sample_rate)
     bar_frames = BED_BAR_SECONDS * sample_rate
@@ -62,9 +63,16 @@ def track_clip(track: ReadyTrack, kind: str = "track") -> Clip:
 
 
 class Air:
-    def __init__(self, take: Callable[[], ReadyTrack | None], has_ready: Callable[[], bool], work: WorkFolder,
-                 bed: Clip, crossfade_bars: int, sample_rate: int,
-                 on_air: Callable[[Entry, Entry | None], None] | None = None):
+    def __init__(
+        self,
+        take: Callable[[], ReadyTrack | None],
+        has_ready: Callable[[], bool],
+        work: WorkFolder,
+        bed: Clip,
+        crossfade_bars: int,
+        sample_rate: int,
+        on_air: Callable[[Entry, Entry | None], None] | None = None,
+    ):
         self.take = take
         self.has_ready = has_ready
         self.work = work

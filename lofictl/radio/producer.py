@@ -66,12 +66,25 @@ class ReadyTrack:
 
     def public(self) -> dict:
         """What the page shows."""
-        return {"number": self.number, "title": self.title, "recipe": self.recipe, "name": self.name,
-                "seed": self.seed, "key": self.key, "camelot": self.camelot, "tempo": self.tempo,
-                "time_signature": self.time_signature, "duration_s": round(self.duration_s, 2),
-                "bars": self.bars, "bar_s": round(self.bar_frames / self.sample_rate, 4),
-                "loudness_lufs": self.loudness_lufs, "build_s": round(self.build_s, 2), "rtf": round(self.rtf, 2),
-                "patterns": self.patterns, "presets": self.presets}
+        return {
+            "number": self.number,
+            "title": self.title,
+            "recipe": self.recipe,
+            "name": self.name,
+            "seed": self.seed,
+            "key": self.key,
+            "camelot": self.camelot,
+            "tempo": self.tempo,
+            "time_signature": self.time_signature,
+            "duration_s": round(self.duration_s, 2),
+            "bars": self.bars,
+            "bar_s": round(self.bar_frames / self.sample_rate, 4),
+            "loudness_lufs": self.loudness_lufs,
+            "build_s": round(self.build_s, 2),
+            "rtf": round(self.rtf, 2),
+            "patterns": self.patterns,
+            "presets": self.presets,
+        }
 
 
 # --- the worker process ------------------------------------------------------------------------
@@ -104,14 +117,32 @@ def build_track(station_path: str, number: int, work_dir: str, jobs: int) -> dic
         frames, sample_rate = reader.frames, reader.sample_rate
     r = recipe.recipe
     loudness = result.loudness or {}
-    return asdict(ReadyTrack(
-        number=number, name=plan.name, title=r.title, recipe=station.recipes[plan.recipe_index].path.name,
-        seed=plan.seed, key=plan.key, camelot=plan.camelot, tempo=plan.tempo, time_signature=r.time_signature,
-        bars=r.total_bars, bar_frames=r.seconds_per_bar * sample_rate, frames=frames, sample_rate=sample_rate,
-        duration_s=frames / sample_rate, folder=str(folder), master=str(master),
-        pianoroll=str(folder / "pianoroll.png"), loudness_lufs=loudness.get("integrated_lufs"),
-        true_peak_dbtp=loudness.get("true_peak_dbtp"), build_s=build_s, patterns=plan.patterns,
-        presets=plan.presets))
+    return asdict(
+        ReadyTrack(
+            number=number,
+            name=plan.name,
+            title=r.title,
+            recipe=station.recipes[plan.recipe_index].path.name,
+            seed=plan.seed,
+            key=plan.key,
+            camelot=plan.camelot,
+            tempo=plan.tempo,
+            time_signature=r.time_signature,
+            bars=r.total_bars,
+            bar_frames=r.seconds_per_bar * sample_rate,
+            frames=frames,
+            sample_rate=sample_rate,
+            duration_s=frames / sample_rate,
+            folder=str(folder),
+            master=str(master),
+            pianoroll=str(folder / "pianoroll.png"),
+            loudness_lufs=loudness.get("integrated_lufs"),
+            true_peak_dbtp=loudness.get("true_peak_dbtp"),
+            build_s=build_s,
+            patterns=plan.patterns,
+            presets=plan.presets,
+        )
+    )
 
 
 def _worker_main(conn, station_path: str, work_dir: str, jobs: int) -> None:
@@ -156,8 +187,9 @@ class BuildWorker:
     def _start(self) -> None:
         context = get_context("spawn")
         parent, child = context.Pipe()
-        self._process = context.Process(target=_worker_main, args=(child, *self.args), daemon=True,
-                                        name="lofictl-radio-builder")
+        self._process = context.Process(
+            target=_worker_main, args=(child, *self.args), daemon=True, name="lofictl-radio-builder"
+        )
         self._process.start()
         child.close()
         self._conn = parent
@@ -223,8 +255,9 @@ class WorkFolder:
             fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self._lock_handle.close()
-            raise LofictlError(f"another station is running in {self.path}; stop it first, or give this "
-                               "station its own work_dir") from None
+            raise LofictlError(
+                f"another station is running in {self.path}; stop it first, or give this station its own work_dir"
+            ) from None
         self._lock_handle.write(str(os.getpid()))
         self._lock_handle.flush()
         # What an earlier run left is stale: its tracks are rebuilt from their numbers if needed.
@@ -276,9 +309,17 @@ class WorkFolder:
 class Producer:
     """Keeps `queue` tracks ready, building them in order from `start`."""
 
-    def __init__(self, station_path: Path, work: WorkFolder, start: int, queue: int, jobs: int,
-                 log: Callable[[str], None], on_built: Callable[[ReadyTrack], None] | None = None,
-                 on_failed: Callable[[int, str], None] | None = None):
+    def __init__(
+        self,
+        station_path: Path,
+        work: WorkFolder,
+        start: int,
+        queue: int,
+        jobs: int,
+        log: Callable[[str], None],
+        on_built: Callable[[ReadyTrack], None] | None = None,
+        on_failed: Callable[[int, str], None] | None = None,
+    ):
         self.worker = BuildWorker(station_path, work.path, jobs)
         self.work = work
         self.next_number = start
@@ -337,8 +378,10 @@ class Producer:
                 failures = 0
                 with self._changed:
                     self.ready.append(track)
-                self.log(f"built track {number}: {track.title} ({track.key}, {track.tempo:g} BPM) — "
-                         f"{track.duration_s:.0f} s of music in {track.build_s:.1f} s ({track.rtf:.1f}x real time)")
+                self.log(
+                    f"built track {number}: {track.title} ({track.key}, {track.tempo:g} BPM) — "
+                    f"{track.duration_s:.0f} s of music in {track.build_s:.1f} s ({track.rtf:.1f}x real time)"
+                )
                 self.on_built(track)
             else:
                 self.failed += 1
@@ -359,7 +402,10 @@ class Producer:
             shutil.rmtree(stale, ignore_errors=True)
 
     def status(self) -> dict:
-        return {"ready": [t.number for t in self.ready], "building": self.building, "built": self.built,
-                "failed": self.failed, "rtf": round(self.rtf, 2) if self.rtf else None}
-
-
+        return {
+            "ready": [t.number for t in self.ready],
+            "building": self.building,
+            "built": self.built,
+            "failed": self.failed,
+            "rtf": round(self.rtf, 2) if self.rtf else None,
+        }

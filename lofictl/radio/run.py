@@ -34,9 +34,18 @@ def log_line(message: str) -> None:
 
 
 class RadioStation:
-    def __init__(self, loaded: LoadedStation, *, host: str | None = None, port: int | None = None,
-                 icecast: str | None = None, start: int | None = None, speed: float = 1.0,
-                 serve_http: bool = True, log: Callable[[str], None] = log_line):
+    def __init__(
+        self,
+        loaded: LoadedStation,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        icecast: str | None = None,
+        start: int | None = None,
+        speed: float = 1.0,
+        serve_http: bool = True,
+        log: Callable[[str], None] = log_line,
+    ):
         self.loaded = loaded
         station = loaded.station
         self.title = station.title
@@ -93,11 +102,26 @@ class RadioStation:
                 last = self.db.last_number()
                 first = 0 if last is None else last + 1
             self.first_number = first
-            self.producer = Producer(self.loaded.path, self.work, first, station.queue, station.jobs, self.log,
-                                     on_built=self.db.track_built, on_failed=self.db.track_failed)
+            self.producer = Producer(
+                self.loaded.path,
+                self.work,
+                first,
+                station.queue,
+                station.jobs,
+                self.log,
+                on_built=self.db.track_built,
+                on_failed=self.db.track_failed,
+            )
             bed = make_bed(self.work.path / "bed.wav", SAMPLE_RATE, station.seed)
-            self.air = Air(self.producer.take, self.producer.has_ready, self.work, bed, station.crossfade,
-                           SAMPLE_RATE, self._on_air)
+            self.air = Air(
+                self.producer.take,
+                self.producer.has_ready,
+                self.work,
+                bed,
+                station.crossfade,
+                SAMPLE_RATE,
+                self._on_air,
+            )
             self.encoder = Mp3Encoder(SAMPLE_RATE, self.bitrate_kbps, self._on_frame)
             self.producer.start()
             self._pacer = threading.Thread(target=self._pace, name="radio-pacer", daemon=True)
@@ -114,7 +138,10 @@ class RadioStation:
             self.stop()
             raise
         where = f"http://{self.host}:{self.port}" if self.serve_http else "no web server"
-        self.log(f"{self.title}: {where} — starting at track {first}" + (f" (clock {self.speed:g}x)" if self.speed != 1 else ""))
+        self.log(
+            f"{self.title}: {where} — starting at track {first}"
+            + (f" (clock {self.speed:g}x)" if self.speed != 1 else "")
+        )
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until stopped (or `timeout` seconds); True if stopped."""
@@ -196,8 +223,14 @@ class RadioStation:
             play_id, _ = self._play
             ended_by = "skip" if self._skipped == previous.track.number else "next"
             self.db.play_ended(play_id, (entry.air - previous.air) / SAMPLE_RATE, ended_by)
-            self.history.appendleft({**previous.track.public(), "kind": previous.kind,
-                                     "likes": self.db.likes(previous.track.number), "ended_by": ended_by})
+            self.history.appendleft(
+                {
+                    **previous.track.public(),
+                    "kind": previous.kind,
+                    "likes": self.db.likes(previous.track.number),
+                    "ended_by": ended_by,
+                }
+            )
         self._play = None
         self._skipped = None
         if entry.track is not None:
@@ -215,16 +248,29 @@ class RadioStation:
             now["likes"] = self.db.likes(now["number"])
         producer = self.producer.status() if hasattr(self, "producer") else {}
         queue = [t.public() for t in list(self.producer.ready)] if hasattr(self, "producer") else []
-        return {"station": self.title, "station_file": self.station_file, "now": now, "queue": queue, "history": list(self.history),
-                "building": producer.get("building"), "rtf": producer.get("rtf"), "built": producer.get("built"),
-                "failed": producer.get("failed"), "listeners": self.listeners, "skip": self.skip_policy,
-                "stream_s": round(self._air_frame / SAMPLE_RATE, 1), "stalls": self.stalls, "replays": getattr(self.air, "replays", 0)
-                if hasattr(self, "air") else 0}
+        return {
+            "station": self.title,
+            "station_file": self.station_file,
+            "now": now,
+            "queue": queue,
+            "history": list(self.history),
+            "building": producer.get("building"),
+            "rtf": producer.get("rtf"),
+            "built": producer.get("built"),
+            "failed": producer.get("failed"),
+            "listeners": self.listeners,
+            "skip": self.skip_policy,
+            "stream_s": round(self._air_frame / SAMPLE_RATE, 1),
+            "stalls": self.stalls,
+            "replays": getattr(self.air, "replays", 0) if hasattr(self, "air") else 0,
+        }
 
     def timeline(self) -> list[dict]:
         """The recent clips of the stream: what, and at which stream sample it starts and is heard."""
-        return [{"kind": e.kind, "number": e.track.number if e.track else None, "start": e.start, "air": e.air}
-                for e in self.air.timeline()]
+        return [
+            {"kind": e.kind, "number": e.track.number if e.track else None, "start": e.start, "air": e.air}
+            for e in self.air.timeline()
+        ]
 
     def rate(self, kind: str, listener: str) -> dict:
         entry = self.air.aired if hasattr(self, "air") else None
@@ -233,8 +279,14 @@ class RadioStation:
         position = max(0, self._air_frame - entry.start) / SAMPLE_RATE
         number = entry.track.number
         new = self.db.rate(number, kind, position, listener)
-        result = {"ok": True, "number": number, "kind": kind, "position_s": round(position, 2),
-                  "likes": self.db.likes(number), "again": not new}
+        result = {
+            "ok": True,
+            "number": number,
+            "kind": kind,
+            "position_s": round(position, 2),
+            "likes": self.db.likes(number),
+            "again": not new,
+        }
         if kind == "skip":
             advancing = self.skip_policy == "advance" and self.air.request_skip(number)
             if advancing:

@@ -90,9 +90,18 @@ class TrackPlan:
         return f"{self.recipe_name}-{self.number}"
 
     def summary(self) -> dict:
-        return {"number": self.number, "recipe": self.recipe_name, "name": self.name, "seed": self.seed,
-                "key": self.key, "camelot": self.camelot, "tempo": self.tempo, "transpose": self.transpose,
-                "patterns": dict(self.patterns), "presets": dict(self.presets)}
+        return {
+            "number": self.number,
+            "recipe": self.recipe_name,
+            "name": self.name,
+            "seed": self.seed,
+            "key": self.key,
+            "camelot": self.camelot,
+            "tempo": self.tempo,
+            "transpose": self.transpose,
+            "patterns": dict(self.patterns),
+            "presets": dict(self.presets),
+        }
 
 
 @dataclass
@@ -189,8 +198,18 @@ class Schedule:
                 patterns[name] = _pick(station.vary.drums, station.seed, "drums", number, name)
             elif track.part in station.vary.presets:
                 presets[name] = _pick(station.vary.presets[track.part], station.seed, "preset", number, name)
-        return TrackPlan(number, index, loaded.name, derive_seed(station.seed, "track", number), key.name,
-                         camelot_name(walk.code), shift, walk.tempo, patterns, presets)
+        return TrackPlan(
+            number,
+            index,
+            loaded.name,
+            derive_seed(station.seed, "track", number),
+            key.name,
+            camelot_name(walk.code),
+            shift,
+            walk.tempo,
+            patterns,
+            presets,
+        )
 
 
 # --- the recipe of one track ------------------------------------------------------------------
@@ -263,8 +282,9 @@ def track_recipe_data(loaded_station: LoadedStation, plan: TrackPlan) -> dict:
         track.pop("seed", None)  # the track's notes derive from the new master seed...
         if isinstance(track.get("generate"), dict):
             track["generate"].pop("seed", None)  # ...and so do the models' samples
-            track["generate"]["model"] = _project_relative(loaded, track["generate"]["model"],
-                                                           ("tracks", name, "generate", "model"), root)
+            track["generate"]["model"] = _project_relative(
+                loaded, track["generate"]["model"], ("tracks", name, "generate", "model"), root
+            )
         if spec.part == "chords" and spec.progression is not None and plan.transpose:
             track["progression"] = theory.transpose_progression(spec.progression, plan.transpose)
         if spec.part == "midi":
@@ -296,12 +316,15 @@ def track_recipe_text(loaded_station: LoadedStation, plan: TrackPlan) -> str:
     """The YAML text of track N's recipe: what the producer builds and `keep` writes."""
     data = track_recipe_data(loaded_station, plan)
     station_file = loaded_station.path.resolve().relative_to(loaded_station.project_root).as_posix()
-    header = (f"# Track {plan.number} of the station {loaded_station.station.title!r} ({station_file}),\n"
-              f"# drawn from {loaded_station.recipes[plan.recipe_index].path.name}: key {plan.key} "
-              f"({plan.camelot}), {plan.tempo:g} BPM, seed {plan.seed}.\n"
-              f"# Written by `lofictl radio keep`; `lofictl build` on it rebuilds the track byte for byte.\n")
-    return header + yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=110,
-                              default_flow_style=None)
+    header = (
+        f"# Track {plan.number} of the station {loaded_station.station.title!r} ({station_file}),\n"
+        f"# drawn from {loaded_station.recipes[plan.recipe_index].path.name}: key {plan.key} "
+        f"({plan.camelot}), {plan.tempo:g} BPM, seed {plan.seed}.\n"
+        f"# Written by `lofictl radio keep`; `lofictl build` on it rebuilds the track byte for byte.\n"
+    )
+    return header + yaml.dump(
+        data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None
+    )
 
 
 class _PlainDumper(yaml.SafeDumper):

@@ -30,8 +30,12 @@ if TYPE_CHECKING:
     from lofictl.radio.run import RadioStation
 
 SEND_TIMEOUT_S = 15.0  # a listener whose socket takes nothing for this long is dropped
-_ASSETS = {"/": ("index.html", "text/html; charset=utf-8"), "/index.html": ("index.html", "text/html; charset=utf-8"),
-           "/app.js": ("app.js", "text/javascript; charset=utf-8"), "/style.css": ("style.css", "text/css; charset=utf-8")}
+_ASSETS = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/index.html": ("index.html", "text/html; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+}
 _LISTENER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -107,7 +111,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(station.now())
             elif path == "/api/timeline":
                 self._json({"sample_rate": station.sample_rate, "entries": station.timeline()})
-            elif (match := re.fullmatch(r"/api/track/(\d+)/pianoroll\.png", path)):
+            elif match := re.fullmatch(r"/api/track/(\d+)/pianoroll\.png", path):
                 roll = station.pianoroll(int(match[1]))
                 if roll is None:
                     self._json({"error": "no piano roll for that track (too old, or not built)"}, 404)
@@ -121,7 +125,9 @@ class Handler(BaseHTTPRequestHandler):
             self._failed(exc)
 
     def _failed(self, exc: Exception) -> None:
-        self.server.station.log(f"server: {self.command} {urlsplit(self.path).path} failed: {type(exc).__name__}: {exc}")
+        self.server.station.log(
+            f"server: {self.command} {urlsplit(self.path).path} failed: {type(exc).__name__}: {exc}"
+        )
         try:
             self._json({"error": "internal error"}, 500)
         except OSError:
@@ -199,7 +205,8 @@ def bind(station: "RadioStation", host: str, port: int) -> RadioServer:
 
 
 def serve(server: RadioServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25}, name="radio-http",
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.25}, name="radio-http", daemon=True
+    )
     thread.start()
     return thread

@@ -52,13 +52,17 @@ class TempoWalk(Strict):
 
 class Vary(Strict):
     key: Literal["neighbours", "recipe", "any"] = Field(
-        "neighbours", description="neighbours: a Camelot-wheel neighbour of the last track's key; "
-        "recipe: each recipe's own key; any: any key of the recipe's mode")
-    tempo: TempoWalk | None = Field(default_factory=TempoWalk,
-                                    description="A walk in small steps, or `recipe`: each recipe's own tempo")
+        "neighbours",
+        description="neighbours: a Camelot-wheel neighbour of the last track's key; "
+        "recipe: each recipe's own key; any: any key of the recipe's mode",
+    )
+    tempo: TempoWalk | None = Field(
+        default_factory=TempoWalk, description="A walk in small steps, or `recipe`: each recipe's own tempo"
+    )
     drums: list[str] | None = Field(None, min_length=1, description="Drum patterns a track may pick from")
-    presets: dict[str, list[str]] = Field(default_factory=dict,
-                                          description="Per part (chords, melody, bass, midi): presets to pick from")
+    presets: dict[str, list[str]] = Field(
+        default_factory=dict, description="Per part (chords, melody, bass, midi): presets to pick from"
+    )
 
     @field_validator("tempo", mode="before")
     @classmethod
@@ -86,7 +90,8 @@ class Server(Strict):
     bitrate_kbps: Literal[64, 96, 128, 160, 192, 256, 320] = 128
     burst_s: float = Field(2.0, ge=0, le=20, description="Audio sent at once to a new listener, so play starts quickly")
     skip: Literal["advance", "vote"] = Field(
-        "advance", description="advance: a skip moves the stream to the next track; vote: it is only recorded")
+        "advance", description="advance: a skip moves the stream to the next track; vote: it is only recorded"
+    )
 
 
 class Station(Strict):
@@ -148,8 +153,9 @@ class LoadedStation:
         return project_root_for(self.path)
 
     def error(self, message: str, field: FieldPath) -> LofictlError:
-        return LofictlError(message, file=self.path, line=self.positions.line_of(field),
-                            field=".".join(str(p) for p in field))
+        return LofictlError(
+            message, file=self.path, line=self.positions.line_of(field), field=".".join(str(p) for p in field)
+        )
 
     def project_path(self, value: str | None, default: str, field: FieldPath) -> Path:
         """A path the station writes (database, work folder): inside the project."""
@@ -180,11 +186,19 @@ def load_station(path: Path) -> LoadedStation:
     if not isinstance(data, dict):
         raise LofictlError("a station file is a mapping of keys such as title, seed and recipes", file=path, line=1)
     if "lofictl" in data and "station" not in data:
-        raise LofictlError("this is a recipe, not a station file; build it with `lofictl build`, or write a station "
-                           "(station: 1, title, seed, recipes: [...])", file=path, line=positions.line_of(("lofictl",)))
+        raise LofictlError(
+            "this is a recipe, not a station file; build it with `lofictl build`, or write a station "
+            "(station: 1, title, seed, recipes: [...])",
+            file=path,
+            line=positions.line_of(("lofictl",)),
+        )
     if isinstance(data.get("station"), int) and data["station"] != FORMAT_VERSION:
-        raise LofictlError(f"station format {data['station']} is not one this lofictl reads ({FORMAT_VERSION})",
-                           file=path, line=positions.line_of(("station",)), field="station")
+        raise LofictlError(
+            f"station format {data['station']} is not one this lofictl reads ({FORMAT_VERSION})",
+            file=path,
+            line=positions.line_of(("station",)),
+            field="station",
+        )
     try:
         station = Station.model_validate(data)
     except ValidationError as exc:
@@ -208,8 +222,11 @@ def _check_against_recipes(loaded: LoadedStation) -> None:
     station = loaded.station
     for index, pattern in enumerate(station.vary.drums or []):
         if pattern not in drums.PATTERNS:
-            raise loaded.error(f"unknown drum pattern {pattern!r}{did_you_mean(pattern, drums.pattern_names())} "
-                               f"(patterns: {', '.join(drums.pattern_names())})", ("vary", "drums", index))
+            raise loaded.error(
+                f"unknown drum pattern {pattern!r}{did_you_mean(pattern, drums.pattern_names())} "
+                f"(patterns: {', '.join(drums.pattern_names())})",
+                ("vary", "drums", index),
+            )
     from lofictl.sound import soundfonts
 
     for part, names in station.vary.presets.items():
@@ -226,15 +243,19 @@ def _check_against_recipes(loaded: LoadedStation) -> None:
                     try:
                         soundfonts.resolve_preset(font, name)
                     except LofictlError as exc:
-                        raise loaded.error(f"{exc.message} (for track {track_name!r} of {recipe.path.name})",
-                                           ("vary", "presets", part, position)) from None
+                        raise loaded.error(
+                            f"{exc.message} (for track {track_name!r} of {recipe.path.name})",
+                            ("vary", "presets", part, position),
+                        ) from None
     slowest = station.vary.tempo.min if station.vary.tempo is not None else None
     for index, recipe in enumerate(loaded.recipes):
         bars = track_bars(station, recipe, slowest)
         if bars < 2 * station.crossfade + 1:
-            raise loaded.error(f"{recipe.path.name} makes tracks of {bars} bars, too short for a crossfade of "
-                               f"{station.crossfade} bars in and out (needs at least {2 * station.crossfade + 1})",
-                               ("crossfade",))
+            raise loaded.error(
+                f"{recipe.path.name} makes tracks of {bars} bars, too short for a crossfade of "
+                f"{station.crossfade} bars in and out (needs at least {2 * station.crossfade + 1})",
+                ("crossfade",),
+            )
         if not recipe.recipe.tracks:
             raise loaded.error(f"{recipe.path.name} has no tracks", ("recipes", index, "file"))
 

@@ -28,8 +28,9 @@ def _values(row: dict, dimension: str) -> list[str]:
 
 def summarize(rows: list[dict], dimension: str) -> list[dict]:
     """Per value of the dimension: tracks, plays, likes, skips, rates and listening time."""
-    groups: dict[str, dict] = defaultdict(lambda: {"tracks": 0, "plays": 0, "likes": 0, "skips": 0,
-                                                   "skip_positions": [], "listened_s": 0.0})
+    groups: dict[str, dict] = defaultdict(
+        lambda: {"tracks": 0, "plays": 0, "likes": 0, "skips": 0, "skip_positions": [], "listened_s": 0.0}
+    )
     for row in rows:
         for value in _values(row, dimension):
             group = groups[value]
@@ -44,10 +45,15 @@ def summarize(rows: list[dict], dimension: str) -> list[dict]:
     for value, group in groups.items():
         plays = group["plays"]
         positions = group.pop("skip_positions")
-        result.append({dimension: value, **group,
-                       "like_rate": group["likes"] / plays if plays else 0.0,
-                       "skip_rate": group["skips"] / plays if plays else 0.0,
-                       "mean_skip_s": sum(positions) / len(positions) if positions else None})
+        result.append(
+            {
+                dimension: value,
+                **group,
+                "like_rate": group["likes"] / plays if plays else 0.0,
+                "skip_rate": group["skips"] / plays if plays else 0.0,
+                "mean_skip_s": sum(positions) / len(positions) if positions else None,
+            }
+        )
     return sorted(result, key=lambda g: (-g["like_rate"], g["skip_rate"], str(g[dimension])))
 
 
@@ -59,15 +65,26 @@ def plot(summaries: dict[str, list[dict]], path: Path, title: str) -> Path:
     import matplotlib.pyplot as plt
 
     shown = {d: s for d, s in summaries.items() if s}
-    figure, axes = plt.subplots(len(shown) or 1, 1, figsize=(8, 1.2 + sum(0.35 * len(s) + 0.8 for s in shown.values())),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        len(shown) or 1, 1, figsize=(8, 1.2 + sum(0.35 * len(s) + 0.8 for s in shown.values())), squeeze=False
+    )
     for axis, (dimension, groups) in zip(axes[:, 0], shown.items()):
         labels = [str(g[dimension]) for g in groups]
         positions = range(len(groups))
-        axis.barh([p - 0.2 for p in positions], [g["like_rate"] for g in groups], height=0.4, color="#e27d9b",
-                  label="likes per play")
-        axis.barh([p + 0.2 for p in positions], [g["skip_rate"] for g in groups], height=0.4, color="#7c8ce8",
-                  label="skips per play")
+        axis.barh(
+            [p - 0.2 for p in positions],
+            [g["like_rate"] for g in groups],
+            height=0.4,
+            color="#e27d9b",
+            label="likes per play",
+        )
+        axis.barh(
+            [p + 0.2 for p in positions],
+            [g["skip_rate"] for g in groups],
+            height=0.4,
+            color="#7c8ce8",
+            label="skips per play",
+        )
         axis.set_yticks(list(positions), labels)
         axis.invert_yaxis()
         axis.set_title(f"by {dimension}", loc="left", fontsize=10)

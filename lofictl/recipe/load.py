@@ -74,8 +74,9 @@ def project_root_for(recipe_path: Path) -> Path:
     return folder.parent if folder.name in ("recipes", "albums") else folder
 
 
-def resolve_project_path(loaded: LoadedRecipe, value: str, field: FieldPath, *, must_exist: bool,
-                         beside_recipe: bool = True) -> Path:
+def resolve_project_path(
+    loaded: LoadedRecipe, value: str, field: FieldPath, *, must_exist: bool, beside_recipe: bool = True
+) -> Path:
     """A recipe path, looked up beside the recipe first and then from the project root.
 
     Paths may not leave the project (no absolute paths, no `..` above the root, no symbolic link
@@ -117,20 +118,28 @@ def read_recipe_problems(path: Path) -> tuple[LoadedRecipe | None, list[LofictlE
     return loaded, problems
 
 
-def validate_data(data: Any, positions: Positions, path: Path, overrides: list[str],
-                  problems: list[LofictlError] | None = None) -> LoadedRecipe:
+def validate_data(
+    data: Any, positions: Positions, path: Path, overrides: list[str], problems: list[LofictlError] | None = None
+) -> LoadedRecipe:
     """The validated recipe; cross-field problems are raised, or added to `problems` if given."""
     if not isinstance(data, dict):
         raise LofictlError("a recipe is a mapping of keys such as title, tempo and tracks", file=path, line=1)
     if "station" in data and "lofictl" not in data:
-        raise LofictlError("this is a radio station file, not a recipe; play it with `lofictl radio "
-                           f"{path}`", file=path, line=positions.line_of(("station",)), field="station")
+        raise LofictlError(
+            f"this is a radio station file, not a recipe; play it with `lofictl radio {path}`",
+            file=path,
+            line=positions.line_of(("station",)),
+            field="station",
+        )
     data = apply_overrides(data, overrides, path)
     if "lofictl" in data and data["lofictl"] != FORMAT_VERSION and isinstance(data["lofictl"], int):
         newer = "a newer" if data["lofictl"] > FORMAT_VERSION else "an unknown"
-        raise LofictlError(f"format version {data['lofictl']} is {newer} version; this lofictl reads "
-                           f"version {FORMAT_VERSION}", file=path, line=positions.line_of(("lofictl",)),
-                           field="lofictl")
+        raise LofictlError(
+            f"format version {data['lofictl']} is {newer} version; this lofictl reads version {FORMAT_VERSION}",
+            file=path,
+            line=positions.line_of(("lofictl",)),
+            field="lofictl",
+        )
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
@@ -170,49 +179,91 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
                     problems.append(loaded.error(f"section {section.name!r} cannot repeat itself", where + ("repeat",)))
                 elif section.repeat not in seen:
                     hint = did_you_mean(section.repeat, seen)
-                    problems.append(loaded.error(f"repeats {section.repeat!r}, which is not an earlier section"
-                                                 f"{hint or ' (earlier: ' + (', '.join(seen) or 'none') + ')'}",
-                                                 where + ("repeat",)))
+                    problems.append(
+                        loaded.error(
+                            f"repeats {section.repeat!r}, which is not an earlier section"
+                            f"{hint or ' (earlier: ' + (', '.join(seen) or 'none') + ')'}",
+                            where + ("repeat",),
+                        )
+                    )
                 else:
                     if section.loop is not None:
-                        problems.append(loaded.error(f"a repeat plays {section.repeat!r} again, chords and all; set "
-                                                     f"loop on {section.repeat!r} instead", where + ("loop",)))
+                        problems.append(
+                            loaded.error(
+                                f"a repeat plays {section.repeat!r} again, chords and all; set "
+                                f"loop on {section.repeat!r} instead",
+                                where + ("loop",),
+                            )
+                        )
                     original = next(s for s in recipe.sections if s.name == section.repeat)
                     if section.bars != original.bars:
-                        problems.append(loaded.error(f"a repeat plays {original.name!r} again, which has "
-                                                     f"{original.bars} bars (this section says {section.bars})",
-                                                     where + ("bars",)))
+                        problems.append(
+                            loaded.error(
+                                f"a repeat plays {original.name!r} again, which has "
+                                f"{original.bars} bars (this section says {section.bars})",
+                                where + ("bars",),
+                            )
+                        )
             for position, track in enumerate(section.tracks or []):
                 if track not in recipe.tracks:
-                    problems.append(loaded.error(f"no track named {track!r}{did_you_mean(track, names)} "
-                                                 f"(tracks: {', '.join(names)})", where + ("tracks", position)))
+                    problems.append(
+                        loaded.error(
+                            f"no track named {track!r}{did_you_mean(track, names)} (tracks: {', '.join(names)})",
+                            where + ("tracks", position),
+                        )
+                    )
             seen.append(section.name)
-            if section.loop is not None and not any(t.part == "chords" and t.generate is not None
-                                                    for t in recipe.tracks.values()):
-                problems.append(loaded.error("loop sets how generated chords repeat, and no chords track generates "
-                                             "(give one a generate: model)", where + ("loop",)))
+            if section.loop is not None and not any(
+                t.part == "chords" and t.generate is not None for t in recipe.tracks.values()
+            ):
+                problems.append(
+                    loaded.error(
+                        "loop sets how generated chords repeat, and no chords track generates "
+                        "(give one a generate: model)",
+                        where + ("loop",),
+                    )
+                )
         if recipe.length is not None and not problems:
             problems.extend(_check_filled_length(loaded))
     if not problems:  # the arrangement is sound, so its length can be measured
         problems.extend(_check_limits(loaded))
     leaders = [name for name, track in recipe.tracks.items() if track.part in ("chords", "midi")]
     if recipe.harmony is not None and recipe.harmony not in leaders:
-        problems.append(loaded.error(f"{recipe.harmony!r} is not a chords track or a MIDI clip"
-                                     f"{did_you_mean(recipe.harmony, leaders)} (those here: "
-                                     f"{', '.join(leaders) or 'none'})", ("harmony",)))
+        problems.append(
+            loaded.error(
+                f"{recipe.harmony!r} is not a chords track or a MIDI clip"
+                f"{did_you_mean(recipe.harmony, leaders)} (those here: "
+                f"{', '.join(leaders) or 'none'})",
+                ("harmony",),
+            )
+        )
     for name, track in recipe.tracks.items():
         follow = getattr(track, "follow", None)
         if track.part in ("melody", "bass"):
             if follow is not None and follow not in leaders:
-                problems.append(loaded.error(f"follows {follow!r}, which is not a chords track or a MIDI clip"
-                                             f"{did_you_mean(follow, leaders)}", ("tracks", name, "follow")))
+                problems.append(
+                    loaded.error(
+                        f"follows {follow!r}, which is not a chords track or a MIDI clip"
+                        f"{did_you_mean(follow, leaders)}",
+                        ("tracks", name, "follow"),
+                    )
+                )
             elif not leaders:
-                problems.append(loaded.error(f"a {track.part} track needs chords to follow: add a chords track "
-                                             "with a progression, or a MIDI clip (part: midi) of your own chords",
-                                             ("tracks", name, "part")))
+                problems.append(
+                    loaded.error(
+                        f"a {track.part} track needs chords to follow: add a chords track "
+                        "with a progression, or a MIDI clip (part: midi) of your own chords",
+                        ("tracks", name, "part"),
+                    )
+                )
         if track.part == "chords" and track.progression is not None and "loop" in track.model_fields_set:
-            problems.append(loaded.error("loop applies to generated chords (generate:); a written progression "
-                                         "already cycles through each section", ("tracks", name, "loop")))
+            problems.append(
+                loaded.error(
+                    "loop applies to generated chords (generate:); a written progression "
+                    "already cycles through each section",
+                    ("tracks", name, "loop"),
+                )
+            )
         if isinstance(track, MelodyTrack) and track.low >= track.high:
             problems.append(loaded.error("low must be below high", ("tracks", name, "low")))
     return sorted(problems, key=lambda error: error.line or 0)
@@ -273,8 +324,11 @@ def _check_limits(loaded: LoadedRecipe) -> list[LofictlError]:
     else:
         seconds = recipe.total_bars * recipe.seconds_per_bar
     if seconds > MAX_SECONDS:
-        return [loaded.error(f"the track would last {seconds / 3600:.1f} hours; at most {MAX_SECONDS // 3600} "
-                             "are allowed", where)]
+        return [
+            loaded.error(
+                f"the track would last {seconds / 3600:.1f} hours; at most {MAX_SECONDS // 3600} are allowed", where
+            )
+        ]
     return []
 
 
@@ -292,9 +346,14 @@ def _check_filled_length(loaded: LoadedRecipe) -> list[LofictlError]:
         short = recipe.length.seconds < seconds - 1e-6
         asked, have = _clock(recipe.length.seconds), f"{bars} bars, {_clock(seconds)}"
     if short:
-        return [loaded.error(f"length {asked} is shorter than the sections ({have}); a length fills the "
-                             "arrangement out by playing it again, it does not cut it: remove length or "
-                             "shorten the sections", ("length",))]
+        return [
+            loaded.error(
+                f"length {asked} is shorter than the sections ({have}); a length fills the "
+                "arrangement out by playing it again, it does not cut it: remove length or "
+                "shorten the sections",
+                ("length",),
+            )
+        ]
     filled = sum(section.bars for section, _ in form.planned_sections(recipe))
     if filled > MAX_BARS:
         return [loaded.error(f"filling {asked} takes {filled} bars; at most {MAX_BARS}", ("length",))]
@@ -336,7 +395,7 @@ def apply_overrides(data: dict, overrides: list[str], path: Path) -> dict:
             elif isinstance(node, dict):
                 node = node.setdefault(key, {})
             else:
-                raise LofictlError(f"--set {dotted}: {dotted(keys[:depth + 1])} is not a mapping or list")
+                raise LofictlError(f"--set {dotted}: {dotted(keys[: depth + 1])} is not a mapping or list")
         last = keys[-1]
         if isinstance(node, list):
             if not isinstance(last, int) or not 0 <= last < len(node):

@@ -112,21 +112,23 @@ def _range_text(path: FieldPath, data: Any, root: type[BaseModel] | None = None)
     return None
 
 
-def validation_error(exc: ValidationError, positions: Positions, file: Path, data: Any,
-                     root: type[BaseModel] | None = None) -> LofictlError:
+def validation_error(
+    exc: ValidationError, positions: Positions, file: Path, data: Any, root: type[BaseModel] | None = None
+) -> LofictlError:
     """pydantic's errors as one line, `file:line: field: message` (the first in the file), for a
     recipe or any schema written in the same style (`root`, default Recipe: a station file or an
     album file uses its own)."""
     return validation_errors(exc, positions, file, data, root)[0]
 
 
-def validation_errors(exc: ValidationError, positions: Positions, file: Path, data: Any,
-                root: type[BaseModel] | None = None) -> list[LofictlError]:
+def validation_errors(
+    exc: ValidationError, positions: Positions, file: Path, data: Any, root: type[BaseModel] | None = None
+) -> list[LofictlError]:
     """Every schema error as one line each, in the order of the file (an unknown key before the
     other complaints on its line: a misspelt key also makes the real one "missing")."""
+
     def order(error: dict) -> tuple[int, bool, int]:
-        return (positions.line_of(clean_loc(error["loc"])) or 0, error["type"] != "extra_forbidden",
-                len(error["loc"]))
+        return (positions.line_of(clean_loc(error["loc"])) or 0, error["type"] != "extra_forbidden", len(error["loc"]))
 
     errors = exc.errors()
     misspelt = set()  # 'titel' (unknown) makes 'title' missing: report only the first
@@ -146,8 +148,9 @@ def validation_errors(exc: ValidationError, positions: Positions, file: Path, da
     return lines
 
 
-def _error_line(error: dict, positions: Positions, file: Path, data: Any,
-                root: type[BaseModel] | None = None) -> LofictlError:
+def _error_line(
+    error: dict, positions: Positions, file: Path, data: Any, root: type[BaseModel] | None = None
+) -> LofictlError:
     path = clean_loc(error["loc"])
     kind = error["type"]
     value = error.get("input")
@@ -163,7 +166,11 @@ def _error_line(error: dict, positions: Positions, file: Path, data: Any,
             message = f"is required: one of {', '.join(PARTS)}"
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         allowed = _range_text(path, data, root)
-        message = f"must be {allowed} (got {value!r})" if allowed else error["msg"].replace("Input should", "must") + f" (got {value!r})"
+        message = (
+            f"must be {allowed} (got {value!r})"
+            if allowed
+            else error["msg"].replace("Input should", "must") + f" (got {value!r})"
+        )
     elif kind == "literal_error":
         message = f"must be {error['ctx']['expected']} (got {value!r})"
     elif kind == "union_tag_invalid":

@@ -19,8 +19,10 @@ PARTS = ("chords", "melody", "bass", "drums", "midi")
 MAX_BARS = 10000
 MAX_SECONDS = 24 * 3600  # what any one track may last, whatever its bars and tempo
 
-_DURATION_RE = re.compile(r"^\s*(?:(?P<h>\d+(?:\.\d+)?)h)?\s*(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?\s*"
-                          r"(?:(?P<s>\d+(?:\.\d+)?)s)?\s*(?:(?P<ms>\d+(?:\.\d+)?)ms)?\s*$")
+_DURATION_RE = re.compile(
+    r"^\s*(?:(?P<h>\d+(?:\.\d+)?)h)?\s*(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?\s*"
+    r"(?:(?P<s>\d+(?:\.\d+)?)s)?\s*(?:(?P<ms>\d+(?:\.\d+)?)ms)?\s*$"
+)
 _BARS_RE = re.compile(r"^\s*(?P<n>-?\d+)\s*(?:bars?)?\s*$")
 
 
@@ -35,8 +37,7 @@ def parse_seconds(value: Any) -> float:
         if not match or not any(match.groupdict().values()):
             raise ValueError(f"{value!r} is not a duration (write it like 4s, 1.5s, 500ms or 2m30s)")
         parts = {k: float(v) for k, v in match.groupdict().items() if v}
-        seconds = (parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0)
-                   + parts.get("ms", 0) / 1000)
+        seconds = parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0) + parts.get("ms", 0) / 1000
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"a duration cannot be negative (got {value!r})")
     return seconds
@@ -76,8 +77,12 @@ class Generate(Strict):
     top_p: float = Field(1.0, gt=0, le=1)
     seed: int | None = Field(None, ge=0, description="Defaults to a seed derived from the master seed")
     max_overlap_15: float | None = Field(
-        None, ge=0, le=1, description="Originality gate (melody): the largest share of 15-note windows the melody "
-        "may share with the model's training data; over it, re-sample with the next derived seed")
+        None,
+        ge=0,
+        le=1,
+        description="Originality gate (melody): the largest share of 15-note windows the melody "
+        "may share with the model's training data; over it, re-sample with the next derived seed",
+    )
 
 
 class Humanize(Strict):
@@ -85,8 +90,13 @@ class Humanize(Strict):
 
     timing_ms: float = Field(0.0, ge=0, le=100, description="Spread of note starts (standard deviation, ms)")
     velocity: int = Field(0, ge=0, le=64, description="Spread of velocities (at most this much either way)")
-    strum_ms: float | None = Field(None, ge=0, le=250, description="Chords only: time from the lowest to the "
-                                   "highest note of each chord (a roll); default a soft roll of 0.015 beat a voice")
+    strum_ms: float | None = Field(
+        None,
+        ge=0,
+        le=250,
+        description="Chords only: time from the lowest to the "
+        "highest note of each chord (a roll); default a soft roll of 0.015 beat a voice",
+    )
 
 
 # An effect is a preset name ("tape") or {PluginName: {parameter: value}}; effects.py checks
@@ -111,8 +121,9 @@ class TrackBase(Strict):
     send_db: float | None = Field(None, ge=-60, le=12, description="Level sent to the shared reverb bus (master.bus)")
     duck: Duck | None = Field(None, description="Dip under the kick drum, e.g. {depth_db: 6, release_ms: 180}")
     seed: int | None = Field(None, ge=0, description="Defaults to a seed derived from the master seed and track name")
-    humanize: Humanize = Field(default_factory=Humanize, description="Timing and velocity spread, seeded, e.g. "
-                               "{timing_ms: 8, velocity: 10}")
+    humanize: Humanize = Field(
+        default_factory=Humanize, description="Timing and velocity spread, seeded, e.g. {timing_ms: 8, velocity: 10}"
+    )
 
     @model_validator(mode="after")
     def _strum_is_for_chords(self) -> "TrackBase":
@@ -131,10 +142,15 @@ class ChordsTrack(TrackBase):
     generate: Generate | None = None
     voicing: Literal[theory.VOICINGS] = "lofi"  # type: ignore[valid-type]
     rhythm: Literal["sustain", "stabs", "arp"] = "sustain"
-    changes: Literal["bar", "half-bar"] = Field("bar", description="How often generated chords may change "
-                                                "(harmonic rhythm): once a bar at most, or every half bar")
-    loop: Loop = Field(4, description="Generated chords: a progression of 1, 2, 4 or 8 bars looped through each "
-                       "section, or 'through' to compose each section through (ending on the tonic)")
+    changes: Literal["bar", "half-bar"] = Field(
+        "bar",
+        description="How often generated chords may change (harmonic rhythm): once a bar at most, or every half bar",
+    )
+    loop: Loop = Field(
+        4,
+        description="Generated chords: a progression of 1, 2, 4 or 8 bars looped through each "
+        "section, or 'through' to compose each section through (ending on the tonic)",
+    )
 
     @field_validator("progression")
     @classmethod
@@ -159,10 +175,14 @@ MELODY_FEEL = Humanize(timing_ms=6, velocity=10)  # the model knows three veloci
 class MelodyTrack(TrackBase):
     part: Literal["melody"]
     generate: Generate
-    humanize: Humanize = Field(default_factory=lambda: MELODY_FEEL.model_copy(),
-                               description="Timing and velocity spread (default {timing_ms: 6, velocity: 10})")
-    follow: str | None = Field(None, description="The chords track or MIDI clip whose chords the melody follows "
-                               "(default: the recipe's harmony)")
+    humanize: Humanize = Field(
+        default_factory=lambda: MELODY_FEEL.model_copy(),
+        description="Timing and velocity spread (default {timing_ms: 6, velocity: 10})",
+    )
+    follow: str | None = Field(
+        None,
+        description="The chords track or MIDI clip whose chords the melody follows (default: the recipe's harmony)",
+    )
     low: int = Field(62, ge=24, le=108, description="Lowest MIDI note")
     high: int = Field(84, ge=24, le=108, description="Highest MIDI note")
 
@@ -175,8 +195,9 @@ class MelodyTrack(TrackBase):
 
 class BassTrack(TrackBase):
     part: Literal["bass"]
-    follow: str | None = Field(None, description="The chords track or MIDI clip whose chords the bass follows "
-                               "(default: the recipe's harmony)")
+    follow: str | None = Field(
+        None, description="The chords track or MIDI clip whose chords the bass follows (default: the recipe's harmony)"
+    )
     style: Literal["roots", "walking", "sparse"] = "roots"
 
 
@@ -184,17 +205,29 @@ class DrumsTrack(TrackBase):
     part: Literal["drums"]
     pattern: str = "boom-bap"
     fills: bool = True
-    dynamics: float = Field(0.0, ge=0, le=1, description="Velocity shaping: accented downbeat and backbeat, "
-                            "softer off-beat hats, quieter ghost notes (0 as written, 1 strong)")
-    laid_back_ms: float = Field(0.0, ge=0, le=60, description="The backbeat (snare, side stick, clap) plays this "
-                                "many ms late, each hit give or take a seeded quarter of it")
+    dynamics: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Velocity shaping: accented downbeat and backbeat, "
+        "softer off-beat hats, quieter ghost notes (0 as written, 1 strong)",
+    )
+    laid_back_ms: float = Field(
+        0.0,
+        ge=0,
+        le=60,
+        description="The backbeat (snare, side stick, clap) plays this "
+        "many ms late, each hit give or take a seeded quarter of it",
+    )
 
     @field_validator("pattern")
     @classmethod
     def _pattern(cls, value: str) -> str:
         if value not in drums.PATTERNS:
-            raise ValueError(f"unknown drum pattern {value!r}{did_you_mean(value, drums.pattern_names())} "
-                             f"(patterns: {', '.join(drums.pattern_names())})")
+            raise ValueError(
+                f"unknown drum pattern {value!r}{did_you_mean(value, drums.pattern_names())} "
+                f"(patterns: {', '.join(drums.pattern_names())})"
+            )
         return value
 
 
@@ -208,7 +241,8 @@ class MidiTrack(TrackBase):
     loop: bool = Field(True, description="Repeat the clip (rounded up to whole bars) through each section")
     transpose: int = Field(0, ge=-48, le=48, description="Semitones")
     changes: Literal["bar", "half-bar", "beat"] = Field(
-        "bar", description="How often the clip's chords are read, when melody or bass follow it")
+        "bar", description="How often the clip's chords are read, when melody or bass follow it"
+    )
 
 
 RecipeTrack = Annotated[Union[ChordsTrack, MelodyTrack, BassTrack, DrumsTrack, MidiTrack], Field(discriminator="part")]
@@ -220,10 +254,18 @@ class Section(Strict):
     tracks: list[str] | None = Field(None, description="Tracks that play (default: all)")
     repeat: str | None = Field(None, description="Play an earlier section's material again, note for note")
     seed: int | None = Field(None, ge=0, description="A new seed varies the material of a section")
-    loop: Loop | None = Field(None, description="Generated chords in this section: loop 1, 2, 4 or 8 bars, or "
-                              "'through' (default: the chords track's loop)")
-    tempo: float | None = Field(None, ge=20, le=300, description="The section's tempo in BPM; it holds until a "
-                                "later section sets another (a repeat plays the notes, not the tempo)")
+    loop: Loop | None = Field(
+        None,
+        description="Generated chords in this section: loop 1, 2, 4 or 8 bars, or "
+        "'through' (default: the chords track's loop)",
+    )
+    tempo: float | None = Field(
+        None,
+        ge=20,
+        le=300,
+        description="The section's tempo in BPM; it holds until a "
+        "later section sets another (a repeat plays the notes, not the tempo)",
+    )
     ramp: bool = Field(False, description="Reach `tempo` gradually across the section, from the tempo before it")
 
     @model_validator(mode="after")
@@ -243,8 +285,11 @@ class Overlay(Strict):
     start: Seconds = 0.0
     pan: float = Field(0.0, ge=-1, le=1)
     duck: Duck | None = Field(None, description="Dip under the kick drum, e.g. {depth_db: 4}")
-    effects: list[EffectSpec] = Field(default_factory=list, description="A Pedalboard chain run on the overlay "
-                                      "at its gain, e.g. band-limiting so the bed sits under the music")
+    effects: list[EffectSpec] = Field(
+        default_factory=list,
+        description="A Pedalboard chain run on the overlay "
+        "at its gain, e.g. band-limiting so the bed sits under the music",
+    )
 
     @field_validator("fade_in", "fade_out", "start", mode="before")
     @classmethod
@@ -263,8 +308,10 @@ DEFAULT_BUS = [{"Reverb": {"room_size": 0.75, "damping": 0.6, "wet_level": 1.0, 
 
 class Master(Strict):
     effects: list[EffectSpec] = Field(default_factory=list)
-    bus: list[EffectSpec] = Field(default_factory=lambda: [dict(step) for step in DEFAULT_BUS],
-                                  description="The shared send bus (a wet reverb) that tracks reach with send_db")
+    bus: list[EffectSpec] = Field(
+        default_factory=lambda: [dict(step) for step in DEFAULT_BUS],
+        description="The shared send bus (a wet reverb) that tracks reach with send_db",
+    )
     loudness_lufs: float | None = Field(-14.0, ge=-40, le=-5, description="Integrated loudness target (BS.1770)")
     true_peak_db: float = Field(-1.0, ge=-12, le=0, description="True-peak ceiling in dBTP")
 
@@ -277,7 +324,8 @@ class Output(Strict):
     daw: list[Literal["reaper", "dawproject"]] = Field(default_factory=list, description="DAW project files to write")
     dry_stems: bool = Field(True, description="With daw: also write stems/dry/ (the instrument alone, no effects)")
     stem_names: Literal["short", "delivery"] = Field(
-        "short", description="short: stems/NN_<track>.wav; delivery: <Title>_<NN>_<Track>_<Key>_<BPM>bpm.wav")
+        "short", description="short: stems/NN_<track>.wav; delivery: <Title>_<NN>_<Track>_<Key>_<BPM>bpm.wav"
+    )
 
 
 class Recipe(Strict):
@@ -290,9 +338,12 @@ class Recipe(Strict):
     length: Length | None = Field(None, description="'64 bars' or a duration like '2m30s'; or give sections")
     swing: float = Field(0.5, ge=0.5, le=0.75, description="0.5 is straight, 0.66 a triplet feel")
     ending: Literal["tonic", "as-written"] = "tonic"
-    harmony: str | None = Field(None, description="The track whose chords lead: a chords track, or a MIDI clip whose "
-                                "chords are read from its notes. Melody and bass follow it, the piano roll shows it "
-                                "(default: the first chords track, else the first MIDI clip)")
+    harmony: str | None = Field(
+        None,
+        description="The track whose chords lead: a chords track, or a MIDI clip whose "
+        "chords are read from its notes. Melody and bass follow it, the piano roll shows it "
+        "(default: the first chords track, else the first MIDI clip)",
+    )
     sections: list[Section] | None = None
     tracks: dict[str, RecipeTrack] = Field(min_length=1)
     overlays: list[Overlay] = Field(default_factory=list)
@@ -342,8 +393,9 @@ class Recipe(Strict):
     def _track_names(cls, tracks: dict[str, Any]) -> dict[str, Any]:
         for name in tracks:
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}", name):
-                raise ValueError(f"track name {name!r} must be letters, digits, - or _ (up to 40), "
-                                 "since it names files")
+                raise ValueError(
+                    f"track name {name!r} must be letters, digits, - or _ (up to 40), since it names files"
+                )
         return tracks
 
     # --- derived values used by every stage ---------------------------------------------------
@@ -372,7 +424,6 @@ class Recipe(Strict):
         if self.length.bars is not None:
             return self.length.bars
         return max(1, math.ceil(self.length.seconds / self.seconds_per_bar - 1e-9))
-
 
 
 def json_schema() -> dict:

@@ -61,31 +61,96 @@ class Mood:
 
 
 MOODS: dict[str, Mood] = {
-    "rainy": Mood("slow, dusty, minor; rain on the window", 72, "D minor", 0.56, "boom-bap", "tape",
-                  ("rain", "vinyl"), "Electric Piano 1", "Acoustic Bass", "roots",
-                  ((0, "m9"), (5, "13"), (10, "maj9"), (7, "7b9")),
-                  ((0, "maj9"), (9, "m9"), (2, "m9"), (7, "13"))),
-    "chill": Mood("laid back, warm, major", 80, "F major", 0.58, "lazy", "vinyl", ("vinyl",),
-                  "Electric Piano 2", "Electric Bass (finger)", "sparse",
-                  ((0, "m9"), (8, "maj7"), (3, "maj7"), (7, "7#9")),
-                  ((0, "maj9"), (9, "m9"), (2, "m9"), (7, "13")), "Flute"),
-    "sunny": Mood("brighter, a little faster, brushes", 88, "G major", 0.6, "brushes", "tape", ("vinyl",),
-                  "Acoustic Grand Piano", "Acoustic Bass", "walking",
-                  ((0, "m7"), (5, "m9"), (10, "7"), (3, "maj9")),
-                  ((0, "maj7"), (4, "m7"), (5, "maj9"), (7, "13")), "Nylon String Guitar"),
-    "night": Mood("late, hazy, behind the beat", 70, "C minor", 0.62, "dilla", "dusty", ("hiss", "vinyl"),
-                  "Vibraphone", "Fretless Bass", "roots",
-                  ((0, "m7"), (8, "maj7"), (5, "m9"), (7, "7#9")),
-                  ((0, "maj9"), (5, "maj9"), (4, "m7"), (9, "m9")), "Muted Trumpet"),
-    "jazzy": Mood("ii-V-I changes, bossa feel", 92, "Bb major", 0.55, "bossa", "vinyl", ("vinyl",),
-                  "Electric Guitar (jazz)", "Acoustic Bass", "walking",
-                  ((5, "m9"), (10, "13"), (3, "maj9"), (7, "7b9")),
-                  ((2, "m9"), (7, "13"), (0, "maj9"), (9, "7b9"))),
+    "rainy": Mood(
+        "slow, dusty, minor; rain on the window",
+        72,
+        "D minor",
+        0.56,
+        "boom-bap",
+        "tape",
+        ("rain", "vinyl"),
+        "Electric Piano 1",
+        "Acoustic Bass",
+        "roots",
+        ((0, "m9"), (5, "13"), (10, "maj9"), (7, "7b9")),
+        ((0, "maj9"), (9, "m9"), (2, "m9"), (7, "13")),
+    ),
+    "chill": Mood(
+        "laid back, warm, major",
+        80,
+        "F major",
+        0.58,
+        "lazy",
+        "vinyl",
+        ("vinyl",),
+        "Electric Piano 2",
+        "Electric Bass (finger)",
+        "sparse",
+        ((0, "m9"), (8, "maj7"), (3, "maj7"), (7, "7#9")),
+        ((0, "maj9"), (9, "m9"), (2, "m9"), (7, "13")),
+        "Flute",
+    ),
+    "sunny": Mood(
+        "brighter, a little faster, brushes",
+        88,
+        "G major",
+        0.6,
+        "brushes",
+        "tape",
+        ("vinyl",),
+        "Acoustic Grand Piano",
+        "Acoustic Bass",
+        "walking",
+        ((0, "m7"), (5, "m9"), (10, "7"), (3, "maj9")),
+        ((0, "maj7"), (4, "m7"), (5, "maj9"), (7, "13")),
+        "Nylon String Guitar",
+    ),
+    "night": Mood(
+        "late, hazy, behind the beat",
+        70,
+        "C minor",
+        0.62,
+        "dilla",
+        "dusty",
+        ("hiss", "vinyl"),
+        "Vibraphone",
+        "Fretless Bass",
+        "roots",
+        ((0, "m7"), (8, "maj7"), (5, "m9"), (7, "7#9")),
+        ((0, "maj9"), (5, "maj9"), (4, "m7"), (9, "m9")),
+        "Muted Trumpet",
+    ),
+    "jazzy": Mood(
+        "ii-V-I changes, bossa feel",
+        92,
+        "Bb major",
+        0.55,
+        "bossa",
+        "vinyl",
+        ("vinyl",),
+        "Electric Guitar (jazz)",
+        "Acoustic Bass",
+        "walking",
+        ((5, "m9"), (10, "13"), (3, "maj9"), (7, "7b9")),
+        ((2, "m9"), (7, "13"), (0, "maj9"), (9, "7b9")),
+    ),
 }
 # Offered first when asking for an instrument; any preset of the SoundFont is accepted.
-SUGGESTED_PRESETS = ("Electric Piano 1", "Electric Piano 2", "Acoustic Grand Piano", "Vibraphone",
-                     "Electric Guitar (jazz)", "Pad 2 (warm)", "Acoustic Bass", "Electric Bass (finger)",
-                     "Fretless Bass", "Synth Bass 1", "Flute", "Muted Trumpet", "Nylon String Guitar")
+SUGGESTED_PRESETS = (
+    "Electric Piano 1",
+    "Electric Piano 2",
+    "Acoustic Grand Piano",
+    "Vibraphone",
+    "Electric Guitar (jazz)",
+    "Pad 2 (warm)",
+    "Acoustic Bass",
+    "Electric Bass (finger)",
+    "Fretless Bass",
+    "Synth Bass 1",
+    "Flute",
+    "Muted Trumpet",
+    "Nylon String Guitar",
+)
 MELODY_MODEL = "models/lofi-melody"  # the shipped melody model, relative to the project
 DEFAULT_TITLE = "Untitled"
 
@@ -127,8 +192,9 @@ def check_title(title: str) -> str:
 def check_mood(mood: str) -> str:
     mood = mood.strip().lower()
     if mood not in MOODS:
-        raise LofictlError(f"unknown mood {mood!r}{did_you_mean(mood, MOODS)} (moods: {', '.join(MOODS)})",
-                           field="mood")
+        raise LofictlError(
+            f"unknown mood {mood!r}{did_you_mean(mood, MOODS)} (moods: {', '.join(MOODS)})", field="mood"
+        )
     return mood
 
 
@@ -171,8 +237,11 @@ def check_pattern(pattern: str) -> str:
 
     pattern = pattern.strip().lower()
     if pattern != "none" and pattern not in pattern_names():
-        raise LofictlError(f"unknown drum pattern {pattern!r}{did_you_mean(pattern, pattern_names())} "
-                           f"(patterns: {', '.join(pattern_names())}, or none)", field="drums")
+        raise LofictlError(
+            f"unknown drum pattern {pattern!r}{did_you_mean(pattern, pattern_names())} "
+            f"(patterns: {', '.join(pattern_names())}, or none)",
+            field="drums",
+        )
     return pattern
 
 
@@ -184,8 +253,11 @@ def check_overlays(names) -> tuple[str, ...]:
             if part == "none":
                 continue
             if part not in AMBIENCES:
-                raise LofictlError(f"unknown ambience {part!r}{did_you_mean(part, AMBIENCES)} "
-                                   f"(ambiences: {', '.join(AMBIENCES)}, or none)", field="overlays")
+                raise LofictlError(
+                    f"unknown ambience {part!r}{did_you_mean(part, AMBIENCES)} "
+                    f"(ambiences: {', '.join(AMBIENCES)}, or none)",
+                    field="overlays",
+                )
             if part not in chosen:
                 chosen.append(part)
     return tuple(chosen)
@@ -194,8 +266,11 @@ def check_overlays(names) -> tuple[str, ...]:
 def check_effects(effects: str) -> str:
     effects = effects.strip().lower()
     if effects not in EFFECT_PRESETS:
-        raise LofictlError(f"unknown effects preset {effects!r}{did_you_mean(effects, EFFECT_PRESETS)} "
-                           f"(presets: {', '.join(EFFECT_PRESETS)})", field="effects")
+        raise LofictlError(
+            f"unknown effects preset {effects!r}{did_you_mean(effects, EFFECT_PRESETS)} "
+            f"(presets: {', '.join(EFFECT_PRESETS)})",
+            field="effects",
+        )
     return effects
 
 
@@ -231,8 +306,12 @@ def arrangement(bars: int, has_bass: bool) -> list[tuple[str, int, list[str] | N
     body = bars - 4
     first = (body + 1) // 2
     outro = ["keys", "bass"] if has_bass else ["keys"]
-    return [("intro", 2, ["keys"], None), ("A", first, None, None), ("B", body - first, None, 2),
-            ("outro", 2, outro, None)]
+    return [
+        ("intro", 2, ["keys"], None),
+        ("A", first, None, None),
+        ("B", body - first, None, 2),
+        ("outro", 2, outro, None),
+    ]
 
 
 def _q(text: str) -> str:
@@ -268,20 +347,25 @@ def recipe_text(answers: WizardAnswers, *, path_hint: str | None = None) -> str:
     where = path_hint or f"recipes/{slug(title)}.yaml"
     font = _q(answers.soundfont)
 
-    out = [f"# {title} — a {mood_name} lo-fi recipe ({mood.blurb}), written by `lofictl new`.",
-           f"# Build it with:  lofictl build {where}",
-           f"# Check an edit without building:  lofictl validate {where}",
-           _line("lofictl: 1", "recipe format version"),
-           f"title: {_q(title)}",
-           _line(f"seed: {seed}", "master seed: same seed, same track; change it for a variation"),
-           _line(f"tempo: {_num(tempo)}", "beats per minute"),
-           f"time_signature: {METER}",
-           _line(f"key: {key}", "e.g. 'D minor', 'F major', 'E dorian'"),
-           _line(f"swing: {mood.swing}", "0.5 is straight, 0.66 a triplet feel")]
+    out = [
+        f"# {title} — a {mood_name} lo-fi recipe ({mood.blurb}), written by `lofictl new`.",
+        f"# Build it with:  lofictl build {where}",
+        f"# Check an edit without building:  lofictl validate {where}",
+        _line("lofictl: 1", "recipe format version"),
+        f"title: {_q(title)}",
+        _line(f"seed: {seed}", "master seed: same seed, same track; change it for a variation"),
+        _line(f"tempo: {_num(tempo)}", "beats per minute"),
+        f"time_signature: {METER}",
+        _line(f"key: {key}", "e.g. 'D minor', 'F major', 'E dorian'"),
+        _line(f"swing: {mood.swing}", "0.5 is straight, 0.66 a triplet feel"),
+    ]
     sections = arrangement(bars, has_bass)
     if len(sections) == 1:
-        length_note = f"{answers.length} at {_num(tempo)} BPM" if not re.fullmatch(r"\d+\s*(bars?)?",
-                                                                                  str(answers.length).strip()) else ""
+        length_note = (
+            f"{answers.length} at {_num(tempo)} BPM"
+            if not re.fullmatch(r"\d+\s*(bars?)?", str(answers.length).strip())
+            else ""
+        )
         out.append(_line(f"length: {bars} bars", length_note or "or a duration such as 2m30s"))
     else:
         out.append(_line("sections:", f"{bars} bars in all; a section may also `repeat: A`"))
@@ -294,52 +378,65 @@ def recipe_text(answers: WizardAnswers, *, path_hint: str | None = None) -> str:
             text = "  - {" + ", ".join(fields) + "}"
             out.append(_line(text, "a new seed varies the material") if section_seed is not None else text)
 
-    out += ["tracks:",
-            "  keys:",
-            "    part: chords",
-            _line(f"    progression: {_q(progression_for(mood, key))}", "one chord a bar; 'Dm9:2 G7:2' gives beats"),
-            _line("    voicing: lofi", "root, 3rd, 7th and the named extension; smooth voice leading"),
-            _line(f"    instrument: {{soundfont: {font}, preset: {_q(chords_preset)}}}",
-                  "`lofictl instruments` lists presets"),
-            "    gain_db: -3",
-            "    pan: -0.1"]
+    out += [
+        "tracks:",
+        "  keys:",
+        "    part: chords",
+        _line(f"    progression: {_q(progression_for(mood, key))}", "one chord a bar; 'Dm9:2 G7:2' gives beats"),
+        _line("    voicing: lofi", "root, 3rd, 7th and the named extension; smooth voice leading"),
+        _line(
+            f"    instrument: {{soundfont: {font}, preset: {_q(chords_preset)}}}", "`lofictl instruments` lists presets"
+        ),
+        "    gain_db: -3",
+        "    pan: -0.1",
+    ]
     if effects != "none":
         out.append(_line(f"    effects: [{effects}]", "a preset; `lofictl effects` shows what it does"))
     melody_preset = answers.melody if answers.melody and answers.melody.strip().lower() != "none" else None
     if melody_preset:
-        out += ["  melody:",
-                _line("    part: melody", "sampled by the shipped model, over the chords"),
-                _line(f"    generate: {{model: {MELODY_MODEL}, temperature: 0.9, top_p: 0.92, max_overlap_15: 0.02}}",
-                      "max_overlap_15: re-sample if it copies the training data"),
-                f"    instrument: {{soundfont: {font}, preset: {_q(melody_preset)}}}",
-                "    gain_db: -2",
-                "    pan: 0.15"]
+        out += [
+            "  melody:",
+            _line("    part: melody", "sampled by the shipped model, over the chords"),
+            _line(
+                f"    generate: {{model: {MELODY_MODEL}, temperature: 0.9, top_p: 0.92, max_overlap_15: 0.02}}",
+                "max_overlap_15: re-sample if it copies the training data",
+            ),
+            f"    instrument: {{soundfont: {font}, preset: {_q(melody_preset)}}}",
+            "    gain_db: -2",
+            "    pan: 0.15",
+        ]
     if has_bass:
-        out += ["  bass:",
-                "    part: bass",
-                _line(f"    style: {mood.bass_style}", "roots, walking or sparse"),
-                f"    instrument: {{soundfont: {font}, preset: {_q(bass_preset)}}}",
-                "    gain_db: -2"]
+        out += [
+            "  bass:",
+            "    part: bass",
+            _line(f"    style: {mood.bass_style}", "roots, walking or sparse"),
+            f"    instrument: {{soundfont: {font}, preset: {_q(bass_preset)}}}",
+            "    gain_db: -2",
+        ]
     if pattern != "none":
-        out += ["  drums:",
-                "    part: drums",
-                _line(f"    pattern: {pattern}", "boom-bap, bossa, brushes, dilla, lazy, ..."),
-                "    humanize: {timing_ms: 12, velocity: 10}",
-                _line(f"    instrument: {{soundfont: {font}}}", "its drum kit (bank 128)"),
-                "    gain_db: -4",
-                "    effects:",
-                "      - LowpassFilter: {cutoff_frequency_hz: 6500}"]
+        out += [
+            "  drums:",
+            "    part: drums",
+            _line(f"    pattern: {pattern}", "boom-bap, bossa, brushes, dilla, lazy, ..."),
+            "    humanize: {timing_ms: 12, velocity: 10}",
+            _line(f"    instrument: {{soundfont: {font}}}", "its drum kit (bank 128)"),
+            "    gain_db: -4",
+            "    effects:",
+            "      - LowpassFilter: {cutoff_frequency_hz: 6500}",
+        ]
     if not melody_preset:
         out.append("# A melody from the shipped model (or one you train with `lofictl train melody`):")
         out.append(f"#   melody: {{part: melody, generate: {{model: {MELODY_MODEL}, temperature: 0.9}}}}")
     if overlays:
         out.append(_line("overlays:", "procedural ambience: rain, vinyl or hiss"))
         out += [f"  - {_AMBIENCE_LINES[name]}" for name in overlays]
-    out += ["master:",
-            "  effects:",
-            "    - Compressor: {threshold_db: -18, ratio: 2.5}",
-            _line("  loudness_lufs: -14", "streaming loudness"),
-            _line("output: {sample_rate: 44100, formats: [wav]}", "add flac or mp3 as you like")]
+    out += [
+        "master:",
+        "  effects:",
+        "    - Compressor: {threshold_db: -18, ratio: 2.5}",
+        _line("  loudness_lufs: -14", "streaming loudness"),
+        _line("output: {sample_rate: 44100, formats: [wav]}", "add flac or mp3 as you like"),
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -351,8 +448,11 @@ def _find_soundfonts(recipe_dir: Path) -> list[Path]:
 
     fonts = soundfonts.list_all_soundfonts(recipe_dir)
     if not fonts:
-        raise LofictlError("no SoundFont found on the search path; install fluid-soundfont-gm, put an .sf2 in "
-                           "sf2/, or set $LOFICTL_SF2_PATH (see `lofictl doctor`)", field="soundfont")
+        raise LofictlError(
+            "no SoundFont found on the search path; install fluid-soundfont-gm, put an .sf2 in "
+            "sf2/, or set $LOFICTL_SF2_PATH (see `lofictl doctor`)",
+            field="soundfont",
+        )
     return fonts
 
 
@@ -380,13 +480,26 @@ def _available(font: Path) -> list[str]:
     return found
 
 
-def run_wizard(*, title: str | None = None, mood: str | None = None, tempo: float | None = None,
-               key: str | None = None, length: str | None = None, soundfont: str | None = None,
-               chords: str | None = None, bass: str | None = None, drums: str | None = None,
-               overlays: list[str] | tuple[str, ...] | None = None, effects: str | None = None,
-               seed: int | None = None, melody: str | None = None, yes: bool = False,
-               recipe_dir: Path | None = None,
-               prompt: Callable = typer.prompt, echo: Callable = typer.echo) -> WizardAnswers:
+def run_wizard(
+    *,
+    title: str | None = None,
+    mood: str | None = None,
+    tempo: float | None = None,
+    key: str | None = None,
+    length: str | None = None,
+    soundfont: str | None = None,
+    chords: str | None = None,
+    bass: str | None = None,
+    drums: str | None = None,
+    overlays: list[str] | tuple[str, ...] | None = None,
+    effects: str | None = None,
+    seed: int | None = None,
+    melody: str | None = None,
+    yes: bool = False,
+    recipe_dir: Path | None = None,
+    prompt: Callable = typer.prompt,
+    echo: Callable = typer.echo,
+) -> WizardAnswers:
     """Answers from the arguments, asking for each one not given (or taking defaults if `yes`).
 
     Interactively a wrong answer is explained and asked again; with `yes` it is an error.
@@ -412,8 +525,9 @@ def run_wizard(*, title: str | None = None, mood: str | None = None, tempo: floa
     chosen = MOODS[mood]
     tempo = ask("Tempo (BPM)", tempo, chosen.tempo, lambda v: check_tempo(float(v)))
     key = ask("Key", key, chosen.key, check_key)
-    length = ask("Length (bars, or a duration like 2m30s)", length, "32 bars",
-                 lambda v: (length_bars(str(v), tempo), str(v))[1])
+    length = ask(
+        "Length (bars, or a duration like 2m30s)", length, "32 bars", lambda v: (length_bars(str(v), tempo), str(v))[1]
+    )
 
     fonts = _find_soundfonts(recipe_dir)
     by_name = {font.name: font for font in fonts}
@@ -437,17 +551,26 @@ def run_wizard(*, title: str | None = None, mood: str | None = None, tempo: floa
     if (chords is None or bass is None) and not yes:
         offered = _available(font_path)
         if offered:
-            echo("Some presets that suit lo-fi (any preset works; `lofictl instruments` lists all): "
-                 + ", ".join(offered))
-    chords = ask("Chords instrument", chords, chosen.chords_preset,
-                 lambda v: _check_preset(font_path, v, "chords"))
-    bass = ask("Bass instrument (or none)", bass, chosen.bass_preset,
-               lambda v: v if v.strip().lower() == "none" else _check_preset(font_path, v, "bass"))
+            echo(
+                "Some presets that suit lo-fi (any preset works; `lofictl instruments` lists all): "
+                + ", ".join(offered)
+            )
+    chords = ask("Chords instrument", chords, chosen.chords_preset, lambda v: _check_preset(font_path, v, "chords"))
+    bass = ask(
+        "Bass instrument (or none)",
+        bass,
+        chosen.bass_preset,
+        lambda v: v if v.strip().lower() == "none" else _check_preset(font_path, v, "bass"),
+    )
     drums = ask("Drum pattern (or none)", drums, chosen.pattern, check_pattern)
     overlay_default = " ".join(chosen.overlays) or "none"
     overlays_text = " ".join(overlays) if overlays else None
-    overlays_chosen = ask(f"Ambience ({', '.join(AMBIENCES)}; several or none)", overlays_text, overlay_default,
-                          lambda v: check_overlays([v]))
+    overlays_chosen = ask(
+        f"Ambience ({', '.join(AMBIENCES)}; several or none)",
+        overlays_text,
+        overlay_default,
+        lambda v: check_overlays([v]),
+    )
     effects = ask(f"Effects preset ({', '.join(EFFECT_PRESETS)})", effects, chosen.effects, check_effects)
     model_found = melody_model_found(recipe_dir)
 
@@ -455,17 +578,31 @@ def run_wizard(*, title: str | None = None, mood: str | None = None, tempo: floa
         if answer.strip().lower() == "none":
             return "none"
         if not model_found:
-            raise LofictlError(f"a melody needs the melody model at {MELODY_MODEL} (not found in this project; "
-                               "train one with `lofictl train melody`), or answer none", field="melody")
+            raise LofictlError(
+                f"a melody needs the melody model at {MELODY_MODEL} (not found in this project; "
+                "train one with `lofictl train melody`), or answer none",
+                field="melody",
+            )
         return _check_preset(font_path, answer, "melody")
 
     if melody is None and not model_found:
         melody = "none"  # nothing to sample with: say so in the recipe's comments instead of asking
-    melody = ask(f"Melody instrument, sampled by {MELODY_MODEL} (or none)", melody, chosen.melody_preset,
-                 check_melody)
-    return WizardAnswers(title=title, mood=mood, tempo=tempo, key=key, length=length, soundfont=soundfont,
-                         chords=chords, bass=bass, drums=drums, overlays=overlays_chosen, effects=effects,
-                         seed=seed, melody=melody)
+    melody = ask(f"Melody instrument, sampled by {MELODY_MODEL} (or none)", melody, chosen.melody_preset, check_melody)
+    return WizardAnswers(
+        title=title,
+        mood=mood,
+        tempo=tempo,
+        key=key,
+        length=length,
+        soundfont=soundfont,
+        chords=chords,
+        bass=bass,
+        drums=drums,
+        overlays=overlays_chosen,
+        effects=effects,
+        seed=seed,
+        melody=melody,
+    )
 
 
 def melody_model_found(recipe_dir: Path) -> bool:
@@ -506,8 +643,9 @@ def write_recipe(answers: WizardAnswers, folder: Path, *, force: bool = False) -
 
 
 def new_command(
-    title: Optional[str] = typer.Option(None, "--title", "-t", help="Title; also names the recipe file "
-                                        "(default: Untitled, numbered when taken)."),
+    title: Optional[str] = typer.Option(
+        None, "--title", "-t", help="Title; also names the recipe file (default: Untitled, numbered when taken)."
+    ),
     mood: Optional[str] = typer.Option(None, "--mood", help=f"Starting point: {', '.join(MOODS)}."),
     tempo: Optional[float] = typer.Option(None, "--tempo", help="Beats per minute (default: the mood's)."),
     key: Optional[str] = typer.Option(None, "--key", help="e.g. 'D minor' (default: the mood's)."),
@@ -516,11 +654,16 @@ def new_command(
     chords: Optional[str] = typer.Option(None, "--chords", help="Preset for the chords track."),
     bass: Optional[str] = typer.Option(None, "--bass", help="Preset for the bass track, or none."),
     drums: Optional[str] = typer.Option(None, "--drums", help="Drum pattern, or none."),
-    overlay: Optional[list[str]] = typer.Option(None, "--overlay",
-                                                help="Ambience: rain, vinyl, hiss or none (repeatable)."),
+    overlay: Optional[list[str]] = typer.Option(
+        None, "--overlay", help="Ambience: rain, vinyl, hiss or none (repeatable)."
+    ),
     effects: Optional[str] = typer.Option(None, "--effects", help=f"Effects preset: {', '.join(EFFECT_PRESETS)}."),
-    melody: Optional[str] = typer.Option(None, "--melody", help=f"Preset for a melody track sampled by {MELODY_MODEL}, "
-                                         "or none (default: the mood's, when the model is in the project)."),
+    melody: Optional[str] = typer.Option(
+        None,
+        "--melody",
+        help=f"Preset for a melody track sampled by {MELODY_MODEL}, "
+        "or none (default: the mood's, when the model is in the project).",
+    ),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Master seed (default: from the title)."),
     folder: Path = typer.Option(Path("recipes"), "--dir", help="Where the recipe is written."),
     force: bool = typer.Option(False, "--force", help="Replace a recipe of the same name."),
@@ -528,9 +671,23 @@ def new_command(
 ) -> None:
     """Write a new commented recipe by answering a few questions (every one is also a flag)."""
     folder = Path(folder)
-    answers = run_wizard(title=title, mood=mood, tempo=tempo, key=key, length=length, soundfont=soundfont,
-                         chords=chords, bass=bass, drums=drums, overlays=overlay or None, effects=effects,
-                         seed=seed, melody=melody, yes=yes, recipe_dir=folder.resolve())
+    answers = run_wizard(
+        title=title,
+        mood=mood,
+        tempo=tempo,
+        key=key,
+        length=length,
+        soundfont=soundfont,
+        chords=chords,
+        bass=bass,
+        drums=drums,
+        overlays=overlay or None,
+        effects=effects,
+        seed=seed,
+        melody=melody,
+        yes=yes,
+        recipe_dir=folder.resolve(),
+    )
     path = write_recipe(answers, folder, force=force)
     typer.echo(f"wrote {path}")
     typer.echo(f"build it with:  lofictl build {path}")

@@ -49,7 +49,7 @@ def _flow_depth_check(text: str, file: str) -> None:
             if ch == "\\" and quote == '"':
                 index += 1
             elif ch == quote:
-                if quote == "'" and text[index + 1:index + 2] == "'":
+                if quote == "'" and text[index + 1 : index + 2] == "'":
                     index += 1
                 else:
                     quote = None
@@ -62,8 +62,9 @@ def _flow_depth_check(text: str, file: str) -> None:
         elif ch in "[{":
             depth += 1
             if depth > MAX_DEPTH:
-                raise LofictlError(f"values are nested more than {MAX_DEPTH} deep; a recipe needs a few levels",
-                                   file=file, line=line)
+                raise LofictlError(
+                    f"values are nested more than {MAX_DEPTH} deep; a recipe needs a few levels", file=file, line=line
+                )
         elif ch in "]}":
             depth = max(0, depth - 1)
         if ch not in " \t":
@@ -82,14 +83,23 @@ def _expanded_size(root: yaml.Node, file: str) -> None:
         ident = id(node)
         if ident in sizes:
             continue
-        children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
-                    else list(node.value) if isinstance(node, yaml.SequenceNode) else [])
+        children = (
+            [n for pair in node.value for n in pair]
+            if isinstance(node, yaml.MappingNode)
+            else list(node.value)
+            if isinstance(node, yaml.SequenceNode)
+            else []
+        )
         if done:
             visiting.discard(ident)
             total = 1 + sum(sizes[id(child)] for child in children)
             if total > MAX_VALUES:
-                raise LofictlError(f"the file expands to more than {MAX_VALUES:,} values (aliases repeating "
-                                   "aliases); a recipe needs far fewer", file=file, line=node.start_mark.line + 1)
+                raise LofictlError(
+                    f"the file expands to more than {MAX_VALUES:,} values (aliases repeating "
+                    "aliases); a recipe needs far fewer",
+                    file=file,
+                    line=node.start_mark.line + 1,
+                )
             sizes[ident] = total
             continue
         if ident in visiting:
@@ -101,19 +111,27 @@ def _expanded_size(root: yaml.Node, file: str) -> None:
 
 def _walk(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], file: str) -> None:
     if len(path) > MAX_DEPTH:
-        raise LofictlError(f"values are nested more than {MAX_DEPTH} deep; a recipe needs a few levels",
-                           file=file, line=node.start_mark.line + 1)
+        raise LofictlError(
+            f"values are nested more than {MAX_DEPTH} deep; a recipe needs a few levels",
+            file=file,
+            line=node.start_mark.line + 1,
+        )
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise LofictlError("a key must be a plain name, not a list or mapping",
-                                   file=file, line=key_node.start_mark.line + 1)
+                raise LofictlError(
+                    "a key must be a plain name, not a list or mapping", file=file, line=key_node.start_mark.line + 1
+                )
             key = key_node.value
             line = key_node.start_mark.line + 1
             if key in seen:
-                raise LofictlError(f"key {key!r} appears twice (first on line {seen[key]})",
-                                   file=file, line=line, field=path + (key,) if path else key)
+                raise LofictlError(
+                    f"key {key!r} appears twice (first on line {seen[key]})",
+                    file=file,
+                    line=line,
+                    field=path + (key,) if path else key,
+                )
             seen[key] = line
             lines[path + (key,)] = line
             _walk(value_node, path + (key,), lines, file)
@@ -127,11 +145,13 @@ def parse_yaml(text: str, file: str | Path) -> tuple[Any, Positions]:
     """Parse one YAML document with the safe loader; YAML mistakes become LofictlError."""
     file = str(file)
     if len(text) > MAX_TEXT_CHARS:
-        raise LofictlError(f"the file is {len(text):,} characters long; a recipe is at most {MAX_TEXT_CHARS:,}",
-                           file=file)
+        raise LofictlError(
+            f"the file is {len(text):,} characters long; a recipe is at most {MAX_TEXT_CHARS:,}", file=file
+        )
     if "\0" in text:
-        raise LofictlError("the file holds NUL characters: not a text file", file=file,
-                           line=text.count("\n", 0, text.index("\0")) + 1)
+        raise LofictlError(
+            "the file holds NUL characters: not a text file", file=file, line=text.count("\n", 0, text.index("\0")) + 1
+        )
     _flow_depth_check(text, file)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -159,8 +179,9 @@ def parse_yaml(text: str, file: str | Path) -> tuple[Any, Positions]:
         line = text.count("\n", 0, long_number.start()) + 1 if long_number else None
         raise LofictlError(f"a value cannot be read: {str(exc).split(';')[0]}", file=file, line=line) from None
     except RecursionError:  # block indentation nested past what the parser can follow
-        raise LofictlError(f"values are nested too deeply (more than {MAX_DEPTH} levels are never needed)",
-                           file=file) from None
+        raise LofictlError(
+            f"values are nested too deeply (more than {MAX_DEPTH} levels are never needed)", file=file
+        ) from None
     return data, Positions(lines)
 
 

@@ -26,19 +26,25 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 # Bump a stage's number whenever its outputs change for the same inputs.
 STAGE_VERSIONS: dict[str, int] = {
-    "compose": 3,   # chords, melody, bass, drums → score.json (2: voicings, humanize, tempo map; 3: loops, POP909 models)
-    "midi": 2,      # score → MIDI files and the piano roll (2: tempo map, piano-roll rows)
-    "stem": 2,      # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map)
-    "dry": 2,       # FluidSynth alone → the dry stem for DAWs (2: tempo map)
+    "compose": 3,  # chords, melody, bass, drums → score.json (2: voicings, humanize, tempo map; 3: loops, POP909 models)
+    "midi": 2,  # score → MIDI files and the piano roll (2: tempo map, piano-roll rows)
+    "stem": 2,  # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map)
+    "dry": 2,  # FluidSynth alone → the dry stem for DAWs (2: tempo map)
     "overlays": 1,  # ambience files and generators → overlay layers
-    "bus": 2,       # sends → the shared reverb bus (2: follows the stems)
-    "mix": 2,       # stems → the master (chain, loudness, true peak) (2: follows the stems)
-    "export": 2,    # encodings, delivery stems, DAW projects (2: FLAC in .dawproject, tempo automation)
+    "bus": 2,  # sends → the shared reverb bus (2: follows the stems)
+    "mix": 2,  # stems → the master (chain, loudness, true peak) (2: follows the stems)
+    "export": 2,  # encodings, delivery stems, DAW projects (2: FLAC in .dawproject, tempo automation)
 }
 
 # The modules each stage runs (what they import inside lofictl is added); the runner's own files
 # (not all they import: the runner imports every stage) go into every stage's digest.
-RUNNER = ("lofictl.build.runner", "lofictl.build.plan", "lofictl.build.inputs", "lofictl.build.lock", "lofictl.build.cache")
+RUNNER = (
+    "lofictl.build.runner",
+    "lofictl.build.plan",
+    "lofictl.build.inputs",
+    "lofictl.build.lock",
+    "lofictl.build.cache",
+)
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "compose": ("lofictl.compose.arrangement",),
     "midi": ("lofictl.export.midi", "lofictl.export.pianoroll"),
@@ -53,10 +59,10 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
 
 # An album's own stages (after its tracks' builds), keyed and cached the same way.
 ALBUM_STAGE_VERSIONS: dict[str, int] = {
-    "album-cover": 1,   # the cover drawn from the tracks' notes
+    "album-cover": 1,  # the cover drawn from the tracks' notes
     "album-encode": 1,  # one track's tagged FLAC/MP3/WAV
-    "album-mix": 1,     # the continuous mix at the loudness target
-    "album-video": 1,   # cover + mix → MP4
+    "album-mix": 1,  # the continuous mix at the loudness target
+    "album-video": 1,  # cover + mix → MP4
 }
 ALBUM_STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "album-cover": ("lofictl.album.cover", "lofictl.album.tasks"),
@@ -87,8 +93,11 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(?P<dots>\.*)(?P<module>[\w.]*)[ \t]+import[ \t]+"
-                     r"(?P<names>\([^)]*\)|[^#\n]+)|import[ \t]+(?P<plain>[\w., \t]+))", re.M)
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+(?P<dots>\.*)(?P<module>[\w.]*)[ \t]+import[ \t]+"
+    r"(?P<names>\([^)]*\)|[^#\n]+)|import[ \t]+(?P<plain>[\w., \t]+))",
+    re.M,
+)
 
 
 def _imports(name: str, path: Path) -> set[str]:

@@ -50,8 +50,11 @@ def guard() -> Iterator[None]:
         yield
         return
     # A worker that ignores Ctrl-C (see ignore_in_worker) keeps ignoring it: its parent decides.
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
-                if signal.getsignal(sig) is not signal.SIG_IGN}
+    previous = {
+        sig: signal.getsignal(sig)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     hook = sys.unraisablehook
     if _depth[0] == 0:
         _pending.clear()  # a new command or build starts with no stop pending
@@ -72,10 +75,12 @@ def guard() -> Iterator[None]:
 def _quiet_unraisable(hook):
     """Drop the "Exception ignored in <gc callback>: KeyboardInterrupt" report: the stop was
     remembered and `checkpoint` raises it again where it can propagate."""
+
     def report(unraisable) -> None:
         if isinstance(unraisable.exc_value, KeyboardInterrupt) and _pending:
             return
         hook(unraisable)
+
     return report
 
 
@@ -87,6 +92,7 @@ def exit_code() -> int:
 def quiet_startup() -> None:
     """For the `lofictl` program, before its imports: a signal while Python is still importing
     (seconds on a busy machine) leaves at once and quietly; nothing has been written yet."""
+
     def leave(signum, frame) -> None:  # noqa: ARG001
         quiet_exit(128 + signum)
 

@@ -71,13 +71,19 @@ def read_lock(path: Path, newest_format: int) -> dict:
     if not isinstance(version, int) or isinstance(version, bool):
         raise LofictlError("not a lofictl lock file (no lofictl_lock version)", file=path)
     if version > newest_format:
-        raise LockTooNew(f"lock format {version} is newer than this lofictl reads ({newest_format}); "
-                           "upgrade lofictl or delete the lock to start over", file=path)
+        raise LockTooNew(
+            f"lock format {version} is newer than this lofictl reads ({newest_format}); "
+            "upgrade lofictl or delete the lock to start over",
+            file=path,
+        )
     try:
         LockShape.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
-        raise LofictlError(f"the lock file is damaged at {where}: {error['msg'].lower()}; delete it and build "
-                           "again (or restore it from git)", file=path) from None
+        raise LofictlError(
+            f"the lock file is damaged at {where}: {error['msg'].lower()}; delete it and build "
+            "again (or restore it from git)",
+            file=path,
+        ) from None
     return data

@@ -34,5 +34,12 @@ def build_name(file_stem: str, title: str) -> str:
 
 def is_safe_name(name: str) -> bool:
     """What `slug` guarantees, for checks and tests."""
-    return (bool(name) and name not in (".", "..") and not name.startswith(".") and "/" not in name
-            and "\\" not in name and "\0" not in name and len(name.encode("utf-8")) <= MAX_NAME_BYTES)
+    return (
+        bool(name)
+        and name not in (".", "..")
+        and not name.startswith(".")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and len(name.encode("utf-8")) <= MAX_NAME_BYTES
+    )

@@ -54,7 +54,7 @@ def _siblings(path: Path, kind: str) -> list[tuple[Path, int]]:
         return []
     found = []
     for entry in entries:
-        pid = entry.name[len(prefix):]
+        pid = entry.name[len(prefix) :]
         if entry.name.startswith(prefix) and pid.isdigit():
             found.append((entry, int(pid)))
     return sorted(found, key=lambda item: item[1])
@@ -79,8 +79,7 @@ def protected_folders(**folders: Path | None) -> list[tuple[Path, str]]:
     """Folders a build never replaces (nor any ancestor of them), each with the words for it:
     the ones given (`project=..., recipes=...`: "the project folder"), home and `/`."""
     named = {"the root folder": Path("/"), "your home folder": Path.home()}
-    named.update({f"the {label} folder": Path(path) for label, path in folders.items()
-                  if path is not None})
+    named.update({f"the {label} folder": Path(path) for label, path in folders.items() if path is not None})
     result = []
     for label, folder in named.items():
         try:
@@ -132,8 +131,10 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
     make the same build name would otherwise take turns replacing each other's outputs."""
     folder = Path(folder)
     if folder.is_symlink():
-        raise LofictlError(f"{folder} is a symbolic link; lofictl replaces only folders it made "
-                           "(point the output at the real folder); nothing was changed")
+        raise LofictlError(
+            f"{folder} is a symbolic link; lofictl replaces only folders it made "
+            "(point the output at the real folder); nothing was changed"
+        )
     try:
         target = folder.resolve()
     except OSError as exc:
@@ -141,34 +142,46 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
     for guarded, label in protected:
         if target == guarded or guarded.is_relative_to(target):
             relation = "is" if target == guarded else "holds"
-            raise LofictlError(f"{folder} {relation} {label}; a build replaces its whole output folder, so it "
-                               "must be a folder of its own (like build/NAME); nothing was changed")
+            raise LofictlError(
+                f"{folder} {relation} {label}; a build replaces its whole output folder, so it "
+                "must be a folder of its own (like build/NAME); nothing was changed"
+            )
     if not os.path.lexists(target):
         return
     if not target.is_dir():
-        raise LofictlError(f"{folder} is a file, not a folder; lofictl will not replace it (move or delete it, "
-                           "or choose another output folder); nothing was changed")
+        raise LofictlError(
+            f"{folder} is a file, not a folder; lofictl will not replace it (move or delete it, "
+            "or choose another output folder); nothing was changed"
+        )
     if os.path.ismount(target):
-        raise LofictlError(f"{folder} is a mount point; a build swaps whole folders, so write into a folder "
-                           f"inside it (like {folder}/NAME); nothing was changed")
+        raise LofictlError(
+            f"{folder} is a mount point; a build swaps whole folders, so write into a folder "
+            f"inside it (like {folder}/NAME); nothing was changed"
+        )
     present = _files_in(target)
     if not present:
         return  # empty (or only empty folders)
     owned = manifest(target)
     if owned is None:
         shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
-        raise LofictlError(f"{folder} holds files no lofictl build wrote ({shown}); a build replaces its whole "
-                           "output folder, so choose an empty or new folder (nothing was changed)")
+        raise LofictlError(
+            f"{folder} holds files no lofictl build wrote ({shown}); a build replaces its whole "
+            "output folder, so choose an empty or new folder (nothing was changed)"
+        )
     foreign = [rel for rel in present if rel not in owned]
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise LofictlError(f"{folder} holds files the last build did not write ({shown}); move them out "
-                           "first: a build replaces its whole output folder (nothing was changed)")
+        raise LofictlError(
+            f"{folder} holds files the last build did not write ({shown}); move them out "
+            "first: a build replaces its whole output folder (nothing was changed)"
+        )
     owner = made_from(target)
     if recipe_file is not None and owner is not None and owner != recipe_file:
-        raise LofictlError(f"{folder} holds the build of {owner}, not of {recipe_file} (both make this build "
-                           f"name); give one of them its own output.dir or another file name, or delete the "
-                           "folder if that build is no longer wanted (nothing was changed)")
+        raise LofictlError(
+            f"{folder} holds the build of {owner}, not of {recipe_file} (both make this build "
+            f"name); give one of them its own output.dir or another file name, or delete the "
+            "folder if that build is no longer wanted (nothing was changed)"
+        )
 
 
 # --- staging, commit and recovery ---------------------------------------------------------------
@@ -235,8 +248,10 @@ def commit(staging: Path, target: Path, protected: Sequence[tuple[Path, str]], l
             lock_temp.write_text(lock.text, encoding="utf-8")
         except OSError as exc:
             _undo("", exc, lambda: lock_temp.unlink(missing_ok=True))
-            raise LofictlError(f"cannot write the lock file {lock.path} ({exc.strerror or exc}); "
-                               "the previous outputs and lock are unchanged") from None
+            raise LofictlError(
+                f"cannot write the lock file {lock.path} ({exc.strerror or exc}); "
+                "the previous outputs and lock are unchanged"
+            ) from None
     drop_temp = (lambda: lock_temp.unlink(missing_ok=True)) if lock_temp is not None else (lambda: None)
     try:
         check_replaceable(target, protected)
@@ -253,16 +268,22 @@ def commit(staging: Path, target: Path, protected: Sequence[tuple[Path, str]], l
     try:
         staging.rename(target)
     except OSError as exc:
-        raise _undo(f"cannot move the new outputs into {target}", exc, drop_temp,
-                    *((lambda: old.rename(target)),) if had_old else ()) from None
+        raise _undo(
+            f"cannot move the new outputs into {target}",
+            exc,
+            drop_temp,
+            *((lambda: old.rename(target)),) if had_old else (),
+        ) from None
     if lock is not None:
         try:
             os.replace(lock_temp, lock.path)
         except OSError as exc:
+
             def put_back() -> None:
                 target.rename(staging)
                 if had_old:
                     old.rename(target)
+
             raise _undo(f"cannot write the lock file {lock.path}", exc, put_back, drop_temp) from None
     if had_old:
         shutil.rmtree(old, ignore_errors=True)

@@ -34,8 +34,15 @@ def _resolved(path: Path) -> Path:
         raise PathRefused(f"{str(path)!r} cannot be followed ({getattr(exc, 'strerror', None) or exc})") from None
 
 
-def confine(value: object, *, bases: Sequence[Path], roots: Sequence[Path], must_exist: bool = True,
-            absolute_ok: bool = False, what: str = "file") -> Path:
+def confine(
+    value: object,
+    *,
+    bases: Sequence[Path],
+    roots: Sequence[Path],
+    must_exist: bool = True,
+    absolute_ok: bool = False,
+    what: str = "file",
+) -> Path:
     """The first existing candidate `base / value` inside a root (or the last one, if none exists).
 
     `roots` are resolved folders; the first is named in messages (the project, usually).
@@ -43,7 +50,9 @@ def confine(value: object, *, bases: Sequence[Path], roots: Sequence[Path], must
     if not isinstance(value, str) or not value.strip():
         raise PathRefused(f"a {what} path must be a non-empty text, not {value!r}")
     if "\0" in value or len(value) > MAX_PATH_CHARS:
-        raise PathRefused(f"{value[:80]!r}… is not a usable path" if len(value) > 80 else f"{value!r} is not a usable path")
+        raise PathRefused(
+            f"{value[:80]!r}… is not a usable path" if len(value) > 80 else f"{value!r} is not a usable path"
+        )
     raw = Path(value)
     roots = [Path(r) for r in roots]
     if raw.is_absolute():
@@ -55,8 +64,10 @@ def confine(value: object, *, bases: Sequence[Path], roots: Sequence[Path], must
     for candidate in candidates:
         if not any(inside(candidate, root) for root in roots):
             where = roots[0] if len(roots) == 1 else ", ".join(str(r) for r in roots)
-            raise PathRefused(f"{value!r} leads outside {'the project folder ' if len(roots) == 1 else ''}{where}"
-                              + ("" if len(roots) == 1 else " (the places allowed)"))
+            raise PathRefused(
+                f"{value!r} leads outside {'the project folder ' if len(roots) == 1 else ''}{where}"
+                + ("" if len(roots) == 1 else " (the places allowed)")
+            )
     for candidate in candidates:
         try:
             if candidate.exists():

@@ -26,11 +26,13 @@ def resolve_plugin(value: object, kind: str, *, recipe_dir: Path, project_root: 
     """The plugin file or bundle a recipe names, if it is in an allowed place and of a plugin type."""
     roots = allowed_folders(project_root)
     try:
-        path = confine(value, bases=[recipe_dir, project_root, *roots[1:]], roots=roots, absolute_ok=True,
-                       what="plugin")
+        path = confine(
+            value, bases=[recipe_dir, project_root, *roots[1:]], roots=roots, absolute_ok=True, what="plugin"
+        )
     except PathRefused as exc:
-        raise LofictlError(f"{exc.message}; plugins load only from the project or from folders listed in "
-                           f"${PLUGIN_PATH_VARIABLE}") from None
+        raise LofictlError(
+            f"{exc.message}; plugins load only from the project or from folders listed in ${PLUGIN_PATH_VARIABLE}"
+        ) from None
     suffixes = SUFFIXES.get(kind, SUFFIXES["load_plugin"])
     if path.suffix.lower() not in suffixes:
         raise LofictlError(f"{path.name} is not a {' or '.join(suffixes)} plugin")

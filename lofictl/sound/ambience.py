@@ -57,8 +57,14 @@ class _Drift:
         return points[k] * (1 - weight) + points[k + 1] * weight
 
 
-def _impulses(rng: np.random.Generator, n: int, rate: float, sample_rate: int,
-              amplitude: Callable[[int], np.ndarray], spread: float) -> np.ndarray:
+def _impulses(
+    rng: np.random.Generator,
+    n: int,
+    rate: float,
+    sample_rate: int,
+    amplitude: Callable[[int], np.ndarray],
+    spread: float,
+) -> np.ndarray:
     """A stereo train of Poisson-timed impulses; `spread` (0..1) sets how far each is panned."""
     out = np.zeros((2, n))
     count = rng.poisson(rate * n / sample_rate)
@@ -130,8 +136,11 @@ def _vinyl(sample_rate: int, seed: int):
         t = (position[0] + np.arange(n)) / sample_rate
         position[0] += n
         turn = 1.0 + 0.35 * np.sin(2 * np.pi * rpm * t)
-        ticks = tick_shape(_impulses(ticks_rng, n, 14.0, sample_rate,
-                                     lambda k: np.minimum(ticks_rng.pareto(2.5, k) * 0.35, 1.5) + 0.05, 0.3))
+        ticks = tick_shape(
+            _impulses(
+                ticks_rng, n, 14.0, sample_rate, lambda k: np.minimum(ticks_rng.pareto(2.5, k) * 0.35, 1.5) + 0.05, 0.3
+            )
+        )
         pop_train = _impulses(pops_rng, n, 0.7, sample_rate, lambda k: pops_rng.uniform(0.5, 1.0, k), 0.2)
         pops = 0.25 * pop_body(pop_train) + 0.6 * pop_click(pop_train)
         low = rumble(rumble_rng.standard_normal((1, n)).repeat(2, axis=0)) * turn * 1.2
@@ -169,7 +178,7 @@ def generate(kind: str, n_samples: int, sample_rate: int, seed: int) -> np.ndarr
     out = np.zeros((2, n_samples), dtype=np.float32)
     for start in range(0, n_samples, CHUNK):
         # Always whole chunks (the last one cut), so a prefix never depends on the total length.
-        out[:, start:start + CHUNK] = make_chunk(CHUNK)[:, :n_samples - start]
+        out[:, start : start + CHUNK] = make_chunk(CHUNK)[:, : n_samples - start]
     return out
 
 
@@ -184,15 +193,18 @@ def load_overlay(path: str | Path, sample_rate: int) -> np.ndarray:
         with AudioFile(str(path)) as source:
             channels = source.num_channels
             if channels > 2:
-                raise LofictlError(f"{path} has {channels} channels; overlays must be mono or stereo "
-                                   "(mix it down to stereo first)")
+                raise LofictlError(
+                    f"{path} has {channels} channels; overlays must be mono or stereo (mix it down to stereo first)"
+                )
             with source.resampled_to(float(sample_rate)) as resampled:
                 audio = resampled.read(resampled.frames)
     except LofictlError:
         raise
     except (ValueError, RuntimeError, OSError) as exc:
-        raise LofictlError(f"{path} is not an audio file that can be read "
-                           f"(WAV, FLAC, MP3, OGG and AIFF can): {' '.join(str(exc).split())[:120]}") from None
+        raise LofictlError(
+            f"{path} is not an audio file that can be read "
+            f"(WAV, FLAC, MP3, OGG and AIFF can): {' '.join(str(exc).split())[:120]}"
+        ) from None
     audio = np.asarray(audio, dtype=np.float32)
     if audio.shape[1] == 0:
         raise LofictlError(f"{path} holds no audio")
@@ -218,16 +230,27 @@ def loop_to_length(audio: np.ndarray, length: int, crossfade: int) -> np.ndarray
     unit = audio[:, :period].copy()
     if crossfade:
         angle = np.pi / 2 * (np.arange(crossfade) + 0.5) / crossfade
-        unit[:, :crossfade] = (audio[:, :crossfade] * np.sin(angle).astype(np.float32)
-                               + audio[:, period:] * np.cos(angle).astype(np.float32))
+        unit[:, :crossfade] = audio[:, :crossfade] * np.sin(angle).astype(np.float32) + audio[:, period:] * np.cos(
+            angle
+        ).astype(np.float32)
     out = np.tile(unit, (1, -(-length // period)))[:, :length]
     out[:, :crossfade] = audio[:, :crossfade]  # nothing precedes the first pass
     return out
 
 
-def place_overlay(audio: np.ndarray, n_samples: int, sample_rate: int, *, loop: bool = True,
-                  crossfade_s: float = 1.0, fade_in_s: float = 0.0, fade_out_s: float = 0.0,
-                  start_s: float = 0.0, gain_db: float = 0.0, pan: float = 0.0) -> np.ndarray:
+def place_overlay(
+    audio: np.ndarray,
+    n_samples: int,
+    sample_rate: int,
+    *,
+    loop: bool = True,
+    crossfade_s: float = 1.0,
+    fade_in_s: float = 0.0,
+    fade_out_s: float = 0.0,
+    start_s: float = 0.0,
+    gain_db: float = 0.0,
+    pan: float = 0.0,
+) -> np.ndarray:
     """The overlay laid into a (2, n_samples) bed: started at `start_s`, looped or played once,
     faded in from its start and out towards where it ends, at `gain_db` and `pan`."""
     from lofictl.sound.mix import apply_gain_pan
@@ -247,8 +270,8 @@ def place_overlay(audio: np.ndarray, n_samples: int, sample_rate: int, *, loop: 
     if fade_in:
         body[:, :fade_in] *= _fade(fade_in)
     if fade_out:
-        body[:, length - fade_out:] *= _fade(fade_out)[::-1]
-    out[:, start:start + length] = apply_gain_pan(body, gain_db, pan)
+        body[:, length - fade_out :] *= _fade(fade_out)[::-1]
+    out[:, start : start + length] = apply_gain_pan(body, gain_db, pan)
     return out
 
 
@@ -265,8 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bits", type=int, choices=(16, 24), default=16, help="FLAC bit depth")
     args = parser.parse_args(argv)
     audio = generate(args.kind, math.ceil(args.seconds * args.sample_rate), args.sample_rate, args.seed)
-    write_audio(args.output, audio, args.sample_rate, flac_bits=args.bits,
-                wav_subtype="16bit" if args.bits == 16 else "24bit")
+    write_audio(
+        args.output, audio, args.sample_rate, flac_bits=args.bits, wav_subtype="16bit" if args.bits == 16 else "24bit"
+    )
     print(f"wrote {args.output}")
 
 

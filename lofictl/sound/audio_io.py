@@ -71,8 +71,11 @@ def read_info_chunk(path: str | Path) -> dict[str, str]:
                 if body[:4] == b"INFO":
                     pos = 4
                     while pos + 8 <= len(body):
-                        tag, length = body[pos:pos + 4].decode("ascii", "replace"), struct.unpack("<I", body[pos + 4:pos + 8])[0]
-                        info[tag] = body[pos + 8:pos + 8 + length].rstrip(b"\0").decode("utf-8", "replace")
+                        tag, length = (
+                            body[pos : pos + 4].decode("ascii", "replace"),
+                            struct.unpack("<I", body[pos + 4 : pos + 8])[0],
+                        )
+                        info[tag] = body[pos + 8 : pos + 8 + length].rstrip(b"\0").decode("utf-8", "replace")
                         pos += 8 + length + (length & 1)
                 if size & 1:
                     handle.read(1)
@@ -80,20 +83,23 @@ def read_info_chunk(path: str | Path) -> dict[str, str]:
                 handle.seek(size + (size & 1), 1)
 
 
-def _wav_header(channels: int, sample_rate: int, frames: int, subtype: str, info: dict[str, str] | None = None,
-                chunks: bytes = b"") -> bytes:
+def _wav_header(
+    channels: int, sample_rate: int, frames: int, subtype: str, info: dict[str, str] | None = None, chunks: bytes = b""
+) -> bytes:
     """RIFF/WAVE header up to the data chunk's size; `chunks`: whole extra chunks (e.g. bext)."""
     bits = {"float32": 32, "24bit": 24, "16bit": 16}[subtype]
     block_align = channels * bits // 8
     data_size = frames * block_align
     if subtype == "float32":
         # Non-PCM WAV: an 18-byte fmt chunk (cbSize = 0) and a fact chunk with the frame count.
-        fmt = struct.pack("<HHIIHHH", _WAVE_FORMAT_IEEE_FLOAT, channels, sample_rate,
-                          sample_rate * block_align, block_align, bits, 0)
+        fmt = struct.pack(
+            "<HHIIHHH", _WAVE_FORMAT_IEEE_FLOAT, channels, sample_rate, sample_rate * block_align, block_align, bits, 0
+        )
         extra = b"fact" + struct.pack("<II", 4, frames)
     else:
-        fmt = struct.pack("<HHIIHH", _WAVE_FORMAT_PCM, channels, sample_rate,
-                          sample_rate * block_align, block_align, bits)
+        fmt = struct.pack(
+            "<HHIIHH", _WAVE_FORMAT_PCM, channels, sample_rate, sample_rate * block_align, block_align, bits
+        )
         extra = b""
     listing = info_chunk(info) + chunks  # provenance, before the data so readers find it without seeking far
     if len(chunks) & 1:
@@ -101,8 +107,18 @@ def _wav_header(channels: int, sample_rate: int, frames: int, subtype: str, info
     body_size = 4 + (8 + len(fmt)) + len(extra) + len(listing) + 8 + data_size + (data_size & 1)
     if body_size > 0xFFFFFFFF:
         raise LofictlError("the audio is too long for a WAV file (over 4 GB); use flac")
-    return (b"RIFF" + struct.pack("<I", body_size) + b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-            + extra + listing + b"data" + struct.pack("<I", data_size))
+    return (
+        b"RIFF"
+        + struct.pack("<I", body_size)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + extra
+        + listing
+        + b"data"
+        + struct.pack("<I", data_size)
+    )
 
 
 def _wav_frames(block: np.ndarray, subtype: str) -> bytes:
@@ -116,8 +132,9 @@ def _wav_frames(block: np.ndarray, subtype: str) -> bytes:
     return ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()  # low three bytes of each int32
 
 
-def write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str = "float32", *,
-              info: dict[str, str] | None = None) -> None:
+def write_wav(
+    path: Path, audio: np.ndarray, sample_rate: int, subtype: str = "float32", *, info: dict[str, str] | None = None
+) -> None:
     audio = _check_audio(audio)
     if subtype not in WAV_SUBTYPES:
         raise LofictlError(f"WAV subtype {subtype!r} is not one of {', '.join(WAV_SUBTYPES)}")
@@ -125,14 +142,22 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str = "f
     with open(path, "wb") as handle:
         handle.write(_wav_header(channels, int(sample_rate), frames, subtype, info))
         for start in range(0, frames, _CHUNK_FRAMES):
-            handle.write(_wav_frames(audio[:, start:start + _CHUNK_FRAMES], subtype))
+            handle.write(_wav_frames(audio[:, start : start + _CHUNK_FRAMES], subtype))
         if (frames * channels * {"float32": 4, "24bit": 3, "16bit": 2}[subtype]) & 1:
             handle.write(b"\0")  # RIFF chunks have even length
 
 
-def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, fmt: str | None = None, *,
-                wav_subtype: str = "float32", flac_bits: int = 24, mp3_quality: str = MP3_QUALITY,
-                info: dict[str, str] | None = None) -> Path:
+def write_audio(
+    path: str | Path,
+    audio: np.ndarray,
+    sample_rate: int,
+    fmt: str | None = None,
+    *,
+    wav_subtype: str = "float32",
+    flac_bits: int = 24,
+    mp3_quality: str = MP3_QUALITY,
+    info: dict[str, str] | None = None,
+) -> Path:
     """Write (channels, samples) float audio as wav, flac or mp3 (default: from the suffix)."""
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
@@ -143,14 +168,16 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, fmt: str 
         return path
     audio = _check_audio(audio)
     if fmt == "mp3" and int(sample_rate) not in MP3_SAMPLE_RATES:
-        raise LofictlError(f"MP3 supports sample rates {', '.join(map(str, MP3_SAMPLE_RATES))}, "
-                           f"not {sample_rate}", field=("output", "sample_rate"))
+        raise LofictlError(
+            f"MP3 supports sample rates {', '.join(map(str, MP3_SAMPLE_RATES))}, not {sample_rate}",
+            field=("output", "sample_rate"),
+        )
     from pedalboard.io import AudioFile
 
     options = {"bit_depth": flac_bits} if fmt == "flac" else {"quality": mp3_quality}
     with AudioFile(str(path), "w", float(sample_rate), audio.shape[0], **options) as handle:
         for start in range(0, audio.shape[1], _CHUNK_FRAMES):
-            handle.write(np.ascontiguousarray(audio[:, start:start + _CHUNK_FRAMES]))
+            handle.write(np.ascontiguousarray(audio[:, start : start + _CHUNK_FRAMES]))
     return path
 
 
@@ -166,6 +193,5 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
             audio = handle.read(handle.frames)
             sample_rate = handle.samplerate
     except (ValueError, RuntimeError, OSError):
-        raise LofictlError(f"{path} is not an audio file that can be read "
-                           "(WAV, FLAC, MP3, OGG and AIFF can)") from None
+        raise LofictlError(f"{path} is not an audio file that can be read (WAV, FLAC, MP3, OGG and AIFF can)") from None
     return np.asarray(audio, dtype=np.float32), int(round(sample_rate))

@@ -118,7 +118,9 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None, bool]] = {
     ("Phaser", "mix"): (0, 1, False),
     ("PitchShift", "semitones"): (-72, 72, False),
     ("Resample", "target_sample_rate"): (1000, 384000, False),
-    **{("Reverb", p): (0, 1, False) for p in ("room_size", "damping", "wet_level", "dry_level", "width", "freeze_mode")},
+    **{
+        ("Reverb", p): (0, 1, False) for p in ("room_size", "damping", "wet_level", "dry_level", "width", "freeze_mode")
+    },
 }
 # Every float parameter has both bounds (tests/test_safety.py checks a new Pedalboard adds none
 # without them): values past them make silence, NaN, infinities or runaway memory.
@@ -128,12 +130,20 @@ MP3_SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000
 
 # Plugins whose output is delayed when streamed (they have latency, which Pedalboard only
 # compensates when it sees the whole signal), so block processing cannot match whole processing.
-WHOLE_ONLY = {"Resample", "MP3Compressor", "GSMFullRateCompressor", "PitchShift", "BrickwallLimiter",
-              "Convolution"}
+WHOLE_ONLY = {"Resample", "MP3Compressor", "GSMFullRateCompressor", "PitchShift", "BrickwallLimiter", "Convolution"}
 EXTERNAL_KEYS = ("VST3", "AudioUnit", "load_plugin")
 DEFAULT_BLOCK_SIZE = 8192
-_NOT_EFFECTS = {"Plugin", "PluginContainer", "Pedalboard", "Chain", "Mix", "ExternalPlugin",
-                "VST3Plugin", "AudioUnitPlugin", "IIRFilter"}
+_NOT_EFFECTS = {
+    "Plugin",
+    "PluginContainer",
+    "Pedalboard",
+    "Chain",
+    "Mix",
+    "ExternalPlugin",
+    "VST3Plugin",
+    "AudioUnitPlugin",
+    "IIRFilter",
+}
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,7 @@ class PluginInfo:
 @dataclass(frozen=True)
 class Step:
     """One plugin of an expanded chain, with the recipe field it came from."""
+
     name: str  # Pedalboard class name, or an EXTERNAL_KEYS entry
     params: dict
     field: tuple
@@ -195,8 +206,14 @@ def _parse_params(cls: type) -> tuple[Param, ...]:
         elif annotation == "bool":
             params.append(Param(name.strip(), "bool", default_text == "True"))
         elif annotation == "float":
-            params.append(Param(name.strip(), "float", float(f"{float(default_text):.6g}") if default_text else None,
-                                range=_range_text(cls.__name__, name.strip())))
+            params.append(
+                Param(
+                    name.strip(),
+                    "float",
+                    float(f"{float(default_text):.6g}") if default_text else None,
+                    range=_range_text(cls.__name__, name.strip()),
+                )
+            )
         elif "str" in annotation:
             params.append(Param(name.strip(), "file", None))
         # Other annotations (e.g. Convolution's optional sample_rate) are not recipe parameters.
@@ -231,8 +248,13 @@ def plugin_classes() -> dict[str, type]:
     classes = {}
     for name in dir(pedalboard):
         obj = getattr(pedalboard, name)
-        if (isinstance(obj, type) and issubclass(obj, pedalboard.Plugin) and name == obj.__name__
-                and name not in _NOT_EFFECTS and not name.startswith("_")):
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, pedalboard.Plugin)
+            and name == obj.__name__
+            and name not in _NOT_EFFECTS
+            and not name.startswith("_")
+        ):
             classes[name] = obj
     return dict(sorted(classes.items()))
 
@@ -277,15 +299,17 @@ def expand(spec: Sequence, field: tuple = ()) -> list[Step]:
         where = field + (index,)
         if isinstance(item, str):
             if item not in PRESETS:
-                raise LofictlError(f"unknown effect or preset {item!r}."
-                                   f"{_did_you_mean(item, [*PRESETS, *plugin_classes()])}"
-                                   f" Presets: {', '.join(PRESETS)}", field=where)
+                raise LofictlError(
+                    f"unknown effect or preset {item!r}."
+                    f"{_did_you_mean(item, [*PRESETS, *plugin_classes()])}"
+                    f" Presets: {', '.join(PRESETS)}",
+                    field=where,
+                )
             steps += _preset_steps(item, where)
             continue
         if not isinstance(item, dict) or len(item) != 1:
-            raise LofictlError("each effect is a preset name or one `PluginName: {param: value}` "
-                               "mapping", field=where)
-        (name, params), = item.items()
+            raise LofictlError("each effect is a preset name or one `PluginName: {param: value}` mapping", field=where)
+        ((name, params),) = item.items()
         name = str(name)
         if params is None:
             params = {}
@@ -293,12 +317,16 @@ def expand(spec: Sequence, field: tuple = ()) -> list[Step]:
             steps += _preset_steps(name, where)
             continue
         if not isinstance(params, dict):
-            raise LofictlError(f"the parameters of {name} must be a mapping like "
-                               "`{param: value}`", field=where + (name,))
+            raise LofictlError(
+                f"the parameters of {name} must be a mapping like `{{param: value}}`", field=where + (name,)
+            )
         if name not in plugin_classes() and name not in EXTERNAL_KEYS:
-            raise LofictlError(f"unknown effect {name!r}."
-                               f"{_did_you_mean(name, [*plugin_classes(), *PRESETS, *EXTERNAL_KEYS])}"
-                               " (`lofictl effects` lists them)", field=where + (name,))
+            raise LofictlError(
+                f"unknown effect {name!r}."
+                f"{_did_you_mean(name, [*plugin_classes(), *PRESETS, *EXTERNAL_KEYS])}"
+                " (`lofictl effects` lists them)",
+                field=where + (name,),
+            )
         steps.append(Step(name, dict(params), where + (name,)))
     return steps
 
@@ -328,11 +356,12 @@ def _check_value(step: Step, param: Param, value: Any, sample_rate: int | None) 
     if bounds is not None:
         low, high, low_open = bounds
         if (low is not None and (value < low or (low_open and value == low))) or (high is not None and value > high):
-            raise LofictlError(f"{value:g} is out of range: {step.name}.{param.name} must be "
-                               f"{_range_text(step.name, param.name)}", field=where)
+            raise LofictlError(
+                f"{value:g} is out of range: {step.name}.{param.name} must be {_range_text(step.name, param.name)}",
+                field=where,
+            )
     if sample_rate and param.name in FREQUENCY_PARAMS and value >= sample_rate / 2:
-        raise LofictlError(f"{value:g} Hz is not below half the sample rate ({sample_rate / 2:g} Hz)",
-                           field=where)
+        raise LofictlError(f"{value:g} Hz is not below half the sample rate ({sample_rate / 2:g} Hz)", field=where)
     return value
 
 
@@ -359,12 +388,16 @@ def _build_step(step: Step, sample_rate: int | None) -> pedalboard.Plugin:
     for key, value in step.params.items():
         if key not in known:
             options = ", ".join(known) or "none"
-            raise LofictlError(f"{step.name} has no parameter {key!r}.{_did_you_mean(str(key), known)}"
-                               f" Its parameters: {options}", field=step.field + (str(key),))
+            raise LofictlError(
+                f"{step.name} has no parameter {key!r}.{_did_you_mean(str(key), known)} Its parameters: {options}",
+                field=step.field + (str(key),),
+            )
         kwargs[key] = _check_value(step, known[key], value, sample_rate)
     if step.name == "MP3Compressor" and sample_rate and sample_rate not in MP3_SAMPLE_RATES:
-        raise LofictlError(f"MP3Compressor works only at {', '.join(map(str, MP3_SAMPLE_RATES))} Hz, "
-                           f"not {sample_rate}", field=step.field)
+        raise LofictlError(
+            f"MP3Compressor works only at {', '.join(map(str, MP3_SAMPLE_RATES))} Hz, not {sample_rate}",
+            field=step.field,
+        )
     try:
         return plugin_classes()[step.name](**kwargs)
     except (ValueError, TypeError, RuntimeError) as exc:
@@ -378,6 +411,7 @@ def validate_chain(spec: Sequence, field: tuple = (), sample_rate: int | None = 
     File parameters are taken as they are written; builds use `resolve_chain`, which puts them
     through the project's path rule first.
     """
+
     def existing(value, where: tuple, kind: str = "file") -> Path:
         if not isinstance(value, str) or not Path(value).exists():
             raise LofictlError(f"{'plugin' if kind != 'file' else 'file'} {str(value)!r} does not exist", field=where)
@@ -390,8 +424,9 @@ FileRule = Callable[[Any, tuple], Path]
 PluginRule = Callable[[Any, tuple, str], Path]
 
 
-def resolve_chain(spec: Sequence, field: tuple, sample_rate: int | None, *, resolve_file: FileRule,
-                  resolve_plugin: PluginRule) -> tuple[list[dict], dict[str, Path]]:
+def resolve_chain(
+    spec: Sequence, field: tuple, sample_rate: int | None, *, resolve_file: FileRule, resolve_plugin: PluginRule
+) -> tuple[list[dict], dict[str, Path]]:
     """The chain as plugin steps with every file it names resolved, and those files by field.
 
     `resolve_file(value, field)` and `resolve_plugin(value, field, kind)` apply the caller's path
@@ -412,8 +447,9 @@ def resolve_chain(spec: Sequence, field: tuple, sample_rate: int | None, *, reso
     return chain, files
 
 
-def _resolve_step(step: Step, sample_rate: int | None, files: dict[str, Path], resolve_file: FileRule,
-                  resolve_plugin: PluginRule) -> dict:
+def _resolve_step(
+    step: Step, sample_rate: int | None, files: dict[str, Path], resolve_file: FileRule, resolve_plugin: PluginRule
+) -> dict:
     params = dict(step.params)
     if step.name in EXTERNAL_KEYS:
         if params.get("path") is None:
@@ -438,8 +474,11 @@ def build_chain(spec: Sequence, field: tuple = (), sample_rate: int | None = Non
 
 
 def _streams(plugin: pedalboard.Plugin) -> bool:
-    return type(plugin).__name__ not in WHOLE_ONLY and not isinstance(plugin, pedalboard.ExternalPlugin) \
+    return (
+        type(plugin).__name__ not in WHOLE_ONLY
+        and not isinstance(plugin, pedalboard.ExternalPlugin)
         and not isinstance(plugin, (pedalboard.Chain, pedalboard.Mix))
+    )
 
 
 def _segments(board: pedalboard.Pedalboard) -> list[tuple[bool, pedalboard.Pedalboard]]:
@@ -454,8 +493,9 @@ def _segments(board: pedalboard.Pedalboard) -> list[tuple[bool, pedalboard.Pedal
     return [(streams, pedalboard.Pedalboard(plugins)) for streams, plugins in runs]
 
 
-def apply_chain(audio: np.ndarray, sample_rate: int, chain: Sequence | pedalboard.Pedalboard, *,
-                block_size: int | None = None) -> np.ndarray:
+def apply_chain(
+    audio: np.ndarray, sample_rate: int, chain: Sequence | pedalboard.Pedalboard, *, block_size: int | None = None
+) -> np.ndarray:
     """The audio (2, n) through the chain, starting from a clean plugin state.
 
     The chain runs as segments: plugins that stream exactly run block by block (block_size,
@@ -481,8 +521,9 @@ def apply_chain(audio: np.ndarray, sample_rate: int, chain: Sequence | pedalboar
         if streams:
             out = np.empty_like(audio)
             for begin in range(0, audio.shape[1], block_size):
-                out[:, begin:begin + block_size] = segment.process(
-                    audio[:, begin:begin + block_size], sample_rate, reset=False)
+                out[:, begin : begin + block_size] = segment.process(
+                    audio[:, begin : begin + block_size], sample_rate, reset=False
+                )
             audio = out
         else:
             audio = segment(audio, sample_rate)

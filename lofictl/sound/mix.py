@@ -59,8 +59,9 @@ def audible(names: Sequence[str], mute: Iterable[str] = (), solo: Iterable[str] 
 DUCK_ATTACK_S = 0.004  # a short ramp into the dip, so it does not click
 
 
-def kick_duck_gain(kicks: np.ndarray, start: int, count: int, sample_rate: int, depth_db: float,
-                   release_ms: float) -> np.ndarray:
+def kick_duck_gain(
+    kicks: np.ndarray, start: int, count: int, sample_rate: int, depth_db: float, release_ms: float
+) -> np.ndarray:
     """Gain for samples [start, start + count) of a track ducked under kick onsets (sample indices).
 
     Keyed from the kick *notes* rather than the drum audio, so the dip is exact, the same in
@@ -100,8 +101,11 @@ def true_peak_envelope(audio: np.ndarray) -> np.ndarray:
         up = signal.resample_poly(audio[:, lo:hi].astype(np.float64), OVERSAMPLE, 1, axis=1)
         frames = np.abs(up).max(axis=0).reshape(-1, OVERSAMPLE).max(axis=1)
         keep = slice(start - lo, start - lo + min(_PEAK_CHUNK, n - start))
-        np.maximum(envelope[start:start + _PEAK_CHUNK], frames[keep].astype(np.float32),
-                   out=envelope[start:start + _PEAK_CHUNK])
+        np.maximum(
+            envelope[start : start + _PEAK_CHUNK],
+            frames[keep].astype(np.float32),
+            out=envelope[start : start + _PEAK_CHUNK],
+        )
     return envelope
 
 
@@ -147,8 +151,13 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def master(mix: np.ndarray, sample_rate: int, chain_spec: Sequence | None = None,
-           loudness_lufs: float | None = -14.0, true_peak_db: float = -1.0) -> tuple[np.ndarray, dict]:
+def master(
+    mix: np.ndarray,
+    sample_rate: int,
+    chain_spec: Sequence | None = None,
+    loudness_lufs: float | None = -14.0,
+    true_peak_db: float = -1.0,
+) -> tuple[np.ndarray, dict]:
     """The master: chain, then gain to the loudness target, then the true-peak ceiling.
 
     When the limiter takes loudness away, the gain is raised and the limiter run again (a few

@@ -51,11 +51,21 @@ def _fluidsynth():
         with contextlib.redirect_stdout(io.StringIO()):
             import fluidsynth
     except ImportError as exc:  # pyfluidsynth raises ImportError when libfluidsynth is missing
-        raise LofictlError(f"FluidSynth is not available ({exc}); install it with "
-                           "`apt install libfluidsynth3` or `brew install fluid-synth`") from None
+        raise LofictlError(
+            f"FluidSynth is not available ({exc}); install it with "
+            "`apt install libfluidsynth3` or `brew install fluid-synth`"
+        ) from None
     write = fluidsynth._fl.fluid_synth_write_float
-    write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-                      ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    write.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_int,
+    ]
     write.restype = ctypes.c_int
     return fluidsynth, write
 
@@ -73,8 +83,9 @@ def _edge(sample: int) -> int:
     return (sample + FLUID_BUFSIZE // 2) // FLUID_BUFSIZE * FLUID_BUFSIZE
 
 
-def note_events(track: Track, timing: float | TempoMap, sample_rate: int,
-                n_samples: int) -> list[tuple[int, int, int, int]]:
+def note_events(
+    track: Track, timing: float | TempoMap, sample_rate: int, n_samples: int
+) -> list[tuple[int, int, int, int]]:
     """Sorted (sample, kind, pitch, velocity) events, on block edges, before n_samples.
 
     `timing` is the seconds per beat, or the Score's tempo map when the tempo changes. A note
@@ -85,8 +96,7 @@ def note_events(track: Track, timing: float | TempoMap, sample_rate: int,
     events = []
     for note in track.notes:
         if not 0 <= note.pitch <= 127:
-            raise LofictlError(f"note pitch {note.pitch} is outside MIDI's 0..127",
-                               field=("tracks", track.name))
+            raise LofictlError(f"note pitch {note.pitch} is outside MIDI's 0..127", field=("tracks", track.name))
         on = _edge(round(tempo.samples(note.start, sample_rate)))
         if on >= n_samples:
             continue
@@ -99,29 +109,48 @@ def note_events(track: Track, timing: float | TempoMap, sample_rate: int,
     return events
 
 
-def render_track(track: Track, timing: float | TempoMap, soundfont: Path, preset: Preset,
-                 sample_rate: int, n_samples: int, *, gain: float = DEFAULT_GAIN,
-                 block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
+def render_track(
+    track: Track,
+    timing: float | TempoMap,
+    soundfont: Path,
+    preset: Preset,
+    sample_rate: int,
+    n_samples: int,
+    *,
+    gain: float = DEFAULT_GAIN,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> np.ndarray:
     """The track played by one SoundFont preset: float32, shape (2, n_samples).
 
     Sounds still ringing at n_samples are cut there; the caller chooses the length.
     """
-    blocks = list(iter_render_track(track, timing, soundfont, preset, sample_rate, n_samples,
-                                    gain=gain, block_size=block_size))
+    blocks = list(
+        iter_render_track(track, timing, soundfont, preset, sample_rate, n_samples, gain=gain, block_size=block_size)
+    )
     return np.concatenate(blocks, axis=1) if blocks else np.zeros((2, 0), dtype=np.float32)
 
 
-def iter_render_track(track: Track, timing: float | TempoMap, soundfont: Path, preset: Preset,
-                      sample_rate: int, n_samples: int, *, gain: float = DEFAULT_GAIN,
-                      block_size: int = DEFAULT_BLOCK_SIZE) -> Iterator[np.ndarray]:
+def iter_render_track(
+    track: Track,
+    timing: float | TempoMap,
+    soundfont: Path,
+    preset: Preset,
+    sample_rate: int,
+    n_samples: int,
+    *,
+    gain: float = DEFAULT_GAIN,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Iterator[np.ndarray]:
     """render_track as float32 (2, block_size) blocks (the last shorter), for bounded memory.
 
     Events land on FluidSynth's block edges whatever `block_size` is, so the bytes never
     depend on it.
     """
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-        raise LofictlError(f"sample rate {sample_rate} Hz is outside FluidSynth's "
-                           f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz", field=("output", "sample_rate"))
+        raise LofictlError(
+            f"sample rate {sample_rate} Hz is outside FluidSynth's {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz",
+            field=("output", "sample_rate"),
+        )
     if block_size < 1:
         raise ValueError("block_size must be at least 1")
     soundfont = Path(soundfont)
@@ -130,23 +159,27 @@ def iter_render_track(track: Track, timing: float | TempoMap, soundfont: Path, p
     events = note_events(track, timing, sample_rate, n_samples)
 
     fluidsynth, write_float = _fluidsynth()
-    synth = fluidsynth.Synth(gain=float(gain), samplerate=sample_rate, channels=16, **{
-        "synth.reverb.active": 0,
-        "synth.chorus.active": 0,
-        "synth.cpu-cores": 1,
-        "synth.threadsafe-api": 0,  # one thread drives this synth; skip the locking
-        # An .sf3 keeps its samples Ogg-compressed; decoding only the chosen preset's (at
-        # program_select) takes MuseScore_General's load from 29 s to 4 s. Same samples, same bytes.
-        "synth.dynamic-sample-loading": int(soundfont.suffix.lower() == ".sf3"),
-    })
+    synth = fluidsynth.Synth(
+        gain=float(gain),
+        samplerate=sample_rate,
+        channels=16,
+        **{
+            "synth.reverb.active": 0,
+            "synth.chorus.active": 0,
+            "synth.cpu-cores": 1,
+            "synth.threadsafe-api": 0,  # one thread drives this synth; skip the locking
+            # An .sf3 keeps its samples Ogg-compressed; decoding only the chosen preset's (at
+            # program_select) takes MuseScore_General's load from 29 s to 4 s. Same samples, same bytes.
+            "synth.dynamic-sample-loading": int(soundfont.suffix.lower() == ".sf3"),
+        },
+    )
     try:
         sfont_id = synth.sfload(str(soundfont))
         if sfont_id < 0:
             raise LofictlError(f"FluidSynth could not load {soundfont}")
         channel = DRUM_CHANNEL if (track.is_drums or preset.is_drums) else 0
         if synth.program_select(channel, sfont_id, preset.bank, preset.program) != 0:
-            raise LofictlError(f"{soundfont.name} has no preset at bank {preset.bank} "
-                               f"program {preset.program}")
+            raise LofictlError(f"{soundfont.name} has no preset at bank {preset.bank} program {preset.program}")
         sounding = [0] * 128  # notes held per pitch; overlapping notes of one pitch share a voice
         index, position = 0, 0
         while position < n_samples:

@@ -80,8 +80,12 @@ class Sequencer:
     becomes the louder of the two (the middle of its fade-in).
     """
 
-    def __init__(self, supply: Callable[[], Clip | None], crossfade_bars: int = 2,
-                 on_start: Callable[[Clip, int, int], None] | None = None):
+    def __init__(
+        self,
+        supply: Callable[[], Clip | None],
+        crossfade_bars: int = 2,
+        on_start: Callable[[Clip, int, int], None] | None = None,
+    ):
         if crossfade_bars < 1:
             raise ValueError("crossfade_bars must be at least 1")
         self.supply = supply
@@ -137,7 +141,7 @@ class Sequencer:
             current = self._current
             if current.pos < current.fade_at:  # alone: the clip's own samples
                 m = min(count - filled, current.fade_at - current.pos)
-                out[:, filled:filled + m] = current.take(m)
+                out[:, filled : filled + m] = current.take(m)
                 filled += m
                 continue
             if self._next is None and not self._last:
@@ -155,13 +159,13 @@ class Sequencer:
                     self._current = None
                     self.finished = True
                     break
-                out[:, filled:filled + m] = current.take(m)
+                out[:, filled : filled + m] = current.take(m)
                 filled += m
                 continue
             done = current.pos - current.fade_at
             m = min(count - filled, current.fade_len - done)
             fade_out, fade_in = equal_power(done, m, current.fade_len)
-            out[:, filled:filled + m] = current.take(m) * fade_out + self._next.take(m) * fade_in
+            out[:, filled : filled + m] = current.take(m) * fade_out + self._next.take(m) * fade_in
             filled += m
             if done + m >= current.fade_len:
                 current.close()
@@ -176,8 +180,12 @@ class Sequencer:
         self._current = self._next = None
 
 
-def iter_sequence(clips: Iterable[Clip], crossfade_bars: int = 2, block_size: int = 1 << 15,
-                  on_start: Callable[[Clip, int, int], None] | None = None) -> Iterator[np.ndarray]:
+def iter_sequence(
+    clips: Iterable[Clip],
+    crossfade_bars: int = 2,
+    block_size: int = 1 << 15,
+    on_start: Callable[[Clip, int, int], None] | None = None,
+) -> Iterator[np.ndarray]:
     """A finite sequence as blocks, to the end of the last clip's tail (an album's continuous mix)."""
     remaining = iter(clips)
     sequencer = Sequencer(lambda: next(remaining, None), crossfade_bars, on_start)

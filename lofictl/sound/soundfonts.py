@@ -30,28 +30,134 @@ SOUNDFONT_SUFFIXES = (".sf2", ".sf3")
 # General MIDI program names, so a recipe can say "Electric Piano 1" whatever the SoundFont
 # calls program 4 (FluidR3_GM calls it "Rhodes EP").
 GM_PROGRAM_NAMES = (
-    "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
-    "Electric Piano 1", "Electric Piano 2", "Harpsichord", "Clavinet", "Celesta", "Glockenspiel",
-    "Music Box", "Vibraphone", "Marimba", "Xylophone", "Tubular Bells", "Dulcimer", "Drawbar Organ",
-    "Percussive Organ", "Rock Organ", "Church Organ", "Reed Organ", "Accordion", "Harmonica",
-    "Tango Accordion", "Acoustic Guitar (nylon)", "Acoustic Guitar (steel)", "Electric Guitar (jazz)",
-    "Electric Guitar (clean)", "Electric Guitar (muted)", "Overdriven Guitar", "Distortion Guitar",
-    "Guitar Harmonics", "Acoustic Bass", "Electric Bass (finger)", "Electric Bass (pick)",
-    "Fretless Bass", "Slap Bass 1", "Slap Bass 2", "Synth Bass 1", "Synth Bass 2", "Violin", "Viola",
-    "Cello", "Contrabass", "Tremolo Strings", "Pizzicato Strings", "Orchestral Harp", "Timpani",
-    "String Ensemble 1", "String Ensemble 2", "Synth Strings 1", "Synth Strings 2", "Choir Aahs",
-    "Voice Oohs", "Synth Voice", "Orchestra Hit", "Trumpet", "Trombone", "Tuba", "Muted Trumpet",
-    "French Horn", "Brass Section", "Synth Brass 1", "Synth Brass 2", "Soprano Sax", "Alto Sax",
-    "Tenor Sax", "Baritone Sax", "Oboe", "English Horn", "Bassoon", "Clarinet", "Piccolo", "Flute",
-    "Recorder", "Pan Flute", "Blown Bottle", "Shakuhachi", "Whistle", "Ocarina", "Lead 1 (square)",
-    "Lead 2 (sawtooth)", "Lead 3 (calliope)", "Lead 4 (chiff)", "Lead 5 (charang)", "Lead 6 (voice)",
-    "Lead 7 (fifths)", "Lead 8 (bass + lead)", "Pad 1 (new age)", "Pad 2 (warm)", "Pad 3 (polysynth)",
-    "Pad 4 (choir)", "Pad 5 (bowed)", "Pad 6 (metallic)", "Pad 7 (halo)", "Pad 8 (sweep)",
-    "FX 1 (rain)", "FX 2 (soundtrack)", "FX 3 (crystal)", "FX 4 (atmosphere)", "FX 5 (brightness)",
-    "FX 6 (goblins)", "FX 7 (echoes)", "FX 8 (sci-fi)", "Sitar", "Banjo", "Shamisen", "Koto", "Kalimba",
-    "Bagpipe", "Fiddle", "Shanai", "Tinkle Bell", "Agogo", "Steel Drums", "Woodblock", "Taiko Drum",
-    "Melodic Tom", "Synth Drum", "Reverse Cymbal", "Guitar Fret Noise", "Breath Noise", "Seashore",
-    "Bird Tweet", "Telephone Ring", "Helicopter", "Applause", "Gunshot",
+    "Acoustic Grand Piano",
+    "Bright Acoustic Piano",
+    "Electric Grand Piano",
+    "Honky-tonk Piano",
+    "Electric Piano 1",
+    "Electric Piano 2",
+    "Harpsichord",
+    "Clavinet",
+    "Celesta",
+    "Glockenspiel",
+    "Music Box",
+    "Vibraphone",
+    "Marimba",
+    "Xylophone",
+    "Tubular Bells",
+    "Dulcimer",
+    "Drawbar Organ",
+    "Percussive Organ",
+    "Rock Organ",
+    "Church Organ",
+    "Reed Organ",
+    "Accordion",
+    "Harmonica",
+    "Tango Accordion",
+    "Acoustic Guitar (nylon)",
+    "Acoustic Guitar (steel)",
+    "Electric Guitar (jazz)",
+    "Electric Guitar (clean)",
+    "Electric Guitar (muted)",
+    "Overdriven Guitar",
+    "Distortion Guitar",
+    "Guitar Harmonics",
+    "Acoustic Bass",
+    "Electric Bass (finger)",
+    "Electric Bass (pick)",
+    "Fretless Bass",
+    "Slap Bass 1",
+    "Slap Bass 2",
+    "Synth Bass 1",
+    "Synth Bass 2",
+    "Violin",
+    "Viola",
+    "Cello",
+    "Contrabass",
+    "Tremolo Strings",
+    "Pizzicato Strings",
+    "Orchestral Harp",
+    "Timpani",
+    "String Ensemble 1",
+    "String Ensemble 2",
+    "Synth Strings 1",
+    "Synth Strings 2",
+    "Choir Aahs",
+    "Voice Oohs",
+    "Synth Voice",
+    "Orchestra Hit",
+    "Trumpet",
+    "Trombone",
+    "Tuba",
+    "Muted Trumpet",
+    "French Horn",
+    "Brass Section",
+    "Synth Brass 1",
+    "Synth Brass 2",
+    "Soprano Sax",
+    "Alto Sax",
+    "Tenor Sax",
+    "Baritone Sax",
+    "Oboe",
+    "English Horn",
+    "Bassoon",
+    "Clarinet",
+    "Piccolo",
+    "Flute",
+    "Recorder",
+    "Pan Flute",
+    "Blown Bottle",
+    "Shakuhachi",
+    "Whistle",
+    "Ocarina",
+    "Lead 1 (square)",
+    "Lead 2 (sawtooth)",
+    "Lead 3 (calliope)",
+    "Lead 4 (chiff)",
+    "Lead 5 (charang)",
+    "Lead 6 (voice)",
+    "Lead 7 (fifths)",
+    "Lead 8 (bass + lead)",
+    "Pad 1 (new age)",
+    "Pad 2 (warm)",
+    "Pad 3 (polysynth)",
+    "Pad 4 (choir)",
+    "Pad 5 (bowed)",
+    "Pad 6 (metallic)",
+    "Pad 7 (halo)",
+    "Pad 8 (sweep)",
+    "FX 1 (rain)",
+    "FX 2 (soundtrack)",
+    "FX 3 (crystal)",
+    "FX 4 (atmosphere)",
+    "FX 5 (brightness)",
+    "FX 6 (goblins)",
+    "FX 7 (echoes)",
+    "FX 8 (sci-fi)",
+    "Sitar",
+    "Banjo",
+    "Shamisen",
+    "Koto",
+    "Kalimba",
+    "Bagpipe",
+    "Fiddle",
+    "Shanai",
+    "Tinkle Bell",
+    "Agogo",
+    "Steel Drums",
+    "Woodblock",
+    "Taiko Drum",
+    "Melodic Tom",
+    "Synth Drum",
+    "Reverse Cymbal",
+    "Guitar Fret Noise",
+    "Breath Noise",
+    "Seashore",
+    "Bird Tweet",
+    "Telephone Ring",
+    "Helicopter",
+    "Applause",
+    "Gunshot",
 )
 DRUM_KIT_NAMES = ("Drums", "Drum Kit", "Standard Kit", "GM Drums", "Standard Drum Kit")
 
@@ -140,8 +246,10 @@ def find_soundfont(name_or_path: str | Path, recipe_dir: Path | None = None, pro
     close = suggestions(given.name, known, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     searched = ", ".join(str(folder) for folder in folders)
-    raise LofictlError(f"SoundFont {text!r} not found.{hint} Searched: {searched} "
-                       "(add a folder with $LOFICTL_SF2_PATH or put the file in sf2/)")
+    raise LofictlError(
+        f"SoundFont {text!r} not found.{hint} Searched: {searched} "
+        "(add a folder with $LOFICTL_SF2_PATH or put the file in sf2/)"
+    )
 
 
 def list_all_soundfonts(recipe_dir: Path | None = None, project_dir: Path | None = None) -> list[Path]:
@@ -162,7 +270,7 @@ def _chunks(data: bytes, start: int, end: int):
     """(id, payload start, payload end) for each RIFF chunk in data[start:end]."""
     pos = start
     while pos + 8 <= end:
-        chunk_id = data[pos:pos + 4]
+        chunk_id = data[pos : pos + 4]
         size = struct.unpack_from("<I", data, pos + 4)[0]
         yield chunk_id, pos + 8, min(pos + 8 + size, end)
         pos += 8 + size + (size & 1)  # chunks are padded to even length
@@ -230,12 +338,13 @@ def default_kit(path: Path) -> Preset:
         return next((p for p in kits if p.program == 0), kits[0])
     if len(presets) == 1:
         return presets[0]
-    raise LofictlError(f"{Path(path).name} has no drum kit (no bank-128 preset); name the kit's preset "
-                       "(`lofictl instruments` lists them)")
+    raise LofictlError(
+        f"{Path(path).name} has no drum kit (no bank-128 preset); name the kit's preset "
+        "(`lofictl instruments` lists them)"
+    )
 
 
-def resolve_preset(path: Path, name: str | None = None, bank: int | None = None,
-                   program: int | None = None) -> Preset:
+def resolve_preset(path: Path, name: str | None = None, bank: int | None = None, program: int | None = None) -> Preset:
     """A preset of the SoundFont by name (case, spaces and punctuation ignored) or bank/program.
 
     A name is first matched against the SoundFont's own preset names, then against the General
@@ -250,8 +359,10 @@ def resolve_preset(path: Path, name: str | None = None, bank: int | None = None,
                 return preset
         for preset in presets:
             standard = gm_name(preset)
-            if standard is not None and (_simplify(standard) == wanted or (
-                    preset.bank == DRUM_BANK and wanted in {_simplify(n) for n in DRUM_KIT_NAMES})):
+            if standard is not None and (
+                _simplify(standard) == wanted
+                or (preset.bank == DRUM_BANK and wanted in {_simplify(n) for n in DRUM_KIT_NAMES})
+            ):
                 return preset
         labels: dict[str, str] = {}  # simplified name -> how to show it
         for preset in presets:
@@ -262,8 +373,7 @@ def resolve_preset(path: Path, name: str | None = None, bank: int | None = None,
         close = suggestions(wanted, labels, n=4)
         shown = list(dict.fromkeys(labels[key] for key in close))
         hint = f" Did you mean {', '.join(shown)}?" if shown else ""
-        raise LofictlError(f"no preset named {name!r} in {Path(path).name}.{hint} "
-                           "(`lofictl instruments` lists them)")
+        raise LofictlError(f"no preset named {name!r} in {Path(path).name}.{hint} (`lofictl instruments` lists them)")
     if bank is None and program is None:
         raise LofictlError("an instrument needs a preset name or a bank/program")
     bank = 0 if bank is None else bank
@@ -271,6 +381,9 @@ def resolve_preset(path: Path, name: str | None = None, bank: int | None = None,
         if preset.bank == bank and (program is None or preset.program == program):
             return preset
     in_bank = [str(p) for p in presets if p.bank == bank][:6]
-    hint = f" Bank {bank} has: {', '.join(in_bank)}" if in_bank else \
-        f" Banks present: {', '.join(str(b) for b in sorted({p.bank for p in presets}))}"
+    hint = (
+        f" Bank {bank} has: {', '.join(in_bank)}"
+        if in_bank
+        else f" Banks present: {', '.join(str(b) for b in sorted({p.bank for p in presets}))}"
+    )
     raise LofictlError(f"no preset at bank {bank} program {program} in {Path(path).name}.{hint}")

@@ -26,8 +26,12 @@ from lofictl.sound.levels import gain_to_db
 
 # Octave-ish bands a mix engineer talks in (Hz): sub, low, low-mid, mid, presence, air.
 BANDS: tuple[tuple[str, float, float], ...] = (
-    ("sub", 20, 60), ("low", 60, 250), ("lowmid", 250, 1000), ("mid", 1000, 4000),
-    ("presence", 4000, 8000), ("air", 8000, 20000),
+    ("sub", 20, 60),
+    ("low", 60, 250),
+    ("lowmid", 250, 1000),
+    ("mid", 1000, 4000),
+    ("presence", 4000, 8000),
+    ("air", 8000, 20000),
 )
 N_FFT = 8192  # 5.4 Hz bins at 44.1 kHz: the kick's fundamental is resolved
 
@@ -58,8 +62,9 @@ def power_spectrum(audio: np.ndarray, sample_rate: int, n_fft: int = N_FFT) -> t
     x = mono(audio)
     if x.size < n_fft:
         x = np.pad(x, (0, n_fft - x.size))
-    freqs, power = signal.welch(x, fs=sample_rate, nperseg=n_fft, noverlap=n_fft // 2,
-                                scaling="spectrum", detrend=False)
+    freqs, power = signal.welch(
+        x, fs=sample_rate, nperseg=n_fft, noverlap=n_fft // 2, scaling="spectrum", detrend=False
+    )
     return freqs, power
 
 
@@ -90,8 +95,8 @@ def active_rms(x: np.ndarray, sample_rate: int, floor_db: float = 50.0) -> float
     block = max(1, sample_rate // 10)
     count = x.size // block
     if count == 0:
-        return float(np.sqrt(np.mean(x ** 2))) if x.size else 0.0
-    power = (x[:count * block].reshape(count, block) ** 2).mean(axis=1)
+        return float(np.sqrt(np.mean(x**2))) if x.size else 0.0
+    power = (x[: count * block].reshape(count, block) ** 2).mean(axis=1)
     loud = power[power >= power.max() * 10 ** (-floor_db / 10)]
     return float(np.sqrt(loud.mean())) if loud.size and loud.max() > 0 else 0.0
 
@@ -107,12 +112,16 @@ def measure(audio: np.ndarray, sample_rate: int) -> Measures:
     rolloff = float(freqs[np.searchsorted(cumulative, 0.85 * cumulative[-1])]) if cumulative[-1] > 0 else None
     peak_db, rms_db = gain_to_db(peak), gain_to_db(rms)
     return Measures(
-        lufs=integrated_loudness(audio, sample_rate) if audio.shape[0] == 2 else
-        integrated_loudness(np.repeat(audio, 2, axis=0), sample_rate),
-        peak_db=peak_db, rms_db=rms_db,
+        lufs=integrated_loudness(audio, sample_rate)
+        if audio.shape[0] == 2
+        else integrated_loudness(np.repeat(audio, 2, axis=0), sample_rate),
+        peak_db=peak_db,
+        rms_db=rms_db,
         crest_db=peak_db - rms_db if peak_db is not None and rms_db is not None else None,
-        centroid_hz=spectral_centroid(freqs, power), rolloff_hz=rolloff,
-        bands=band_shares(freqs, power))
+        centroid_hz=spectral_centroid(freqs, power),
+        rolloff_hz=rolloff,
+        bands=band_shares(freqs, power),
+    )
 
 
 def bed_against_music(bed: np.ndarray, music: np.ndarray, sample_rate: int) -> dict:
@@ -128,12 +137,20 @@ def bed_against_music(bed: np.ndarray, music: np.ndarray, sample_rate: int) -> d
     fb, pb = power_spectrum(bed, sample_rate)
     fm, pm = power_spectrum(music, sample_rate)
     bed_bands, music_bands = band_levels_db(fb, pb), band_levels_db(fm, pm)
-    gaps = {name: (None if bed_bands[name] is None or music_bands[name] is None
-                   else round(music_bands[name] - bed_bands[name], 1)) for name, _, _ in BANDS}
+    gaps = {
+        name: (
+            None
+            if bed_bands[name] is None or music_bands[name] is None
+            else round(music_bands[name] - bed_bands[name], 1)
+        )
+        for name, _, _ in BANDS
+    }
     return {
-        "bed_lufs": bed_lufs, "music_lufs": music_lufs,
+        "bed_lufs": bed_lufs,
+        "music_lufs": music_lufs,
         "below_lu": None if bed_lufs is None or music_lufs is None else music_lufs - bed_lufs,
-        "bed_centroid_hz": spectral_centroid(fb, pb), "music_centroid_hz": spectral_centroid(fm, pm),
+        "bed_centroid_hz": spectral_centroid(fb, pb),
+        "music_centroid_hz": spectral_centroid(fm, pm),
         "band_gap_db": gaps,
     }
 
@@ -153,20 +170,24 @@ def hit_measures(audio: np.ndarray, sample_rate: int) -> Hit:
     """Measures of a single hit that starts at sample 0 (a 1 ms RMS envelope gives the shape)."""
     x = mono(audio)
     window = max(1, sample_rate // 1000)
-    envelope = np.sqrt(np.convolve(x ** 2, np.ones(window) / window, mode="same"))
+    envelope = np.sqrt(np.convolve(x**2, np.ones(window) / window, mode="same"))
     top = float(envelope.max()) if x.size else 0.0
     if top <= 0:
         return Hit(None, None, 0.0, 0.0, 0.0)
     at_peak = int(np.argmax(envelope))
-    rise = envelope[:at_peak + 1]
+    rise = envelope[: at_peak + 1]
     attack = (np.argmax(rise >= 0.9 * top) - np.argmax(rise >= 0.1 * top)) / sample_rate
     above = np.nonzero(envelope[at_peak:] >= top * 0.1)[0]
     decay = (above[-1] if above.size else 0) / sample_rate
-    freqs, power = power_spectrum(x[:min(x.size, sample_rate)], sample_rate, n_fft=4096)
+    freqs, power = power_spectrum(x[: min(x.size, sample_rate)], sample_rate, n_fft=4096)
     total = power.sum()
-    return Hit(gain_to_db(float(np.abs(x).max())), spectral_centroid(freqs, power),
-               float(power[freqs < 250].sum() / total) if total > 0 else 0.0,
-               round(1000 * attack, 2), round(1000 * decay, 1))
+    return Hit(
+        gain_to_db(float(np.abs(x).max())),
+        spectral_centroid(freqs, power),
+        float(power[freqs < 250].sum() / total) if total > 0 else 0.0,
+        round(1000 * attack, 2),
+        round(1000 * decay, 1),
+    )
 
 
 # --- stems of a build -------------------------------------------------------------------------
@@ -198,7 +219,7 @@ def _sum(parts: list[np.ndarray]) -> np.ndarray:
     length = max(p.shape[1] for p in parts)
     out = np.zeros((2, length), dtype=np.float64)
     for part in parts:
-        out[:, :part.shape[1]] += part
+        out[:, : part.shape[1]] += part
     return out.astype(np.float32)
 
 
@@ -217,8 +238,11 @@ def build_report(build_dir: Path) -> dict:
         report["bed"] = measure(_sum(bed), rate)
     if bed and music:
         report["bed_vs_music"] = bed_against_music(_sum(bed), _sum(music), rate)
-    report["_audio"] = {"bed": _sum(bed) if bed else None, "music": _sum(music) if music else None,
-                        **{name: audio for name, (audio, _) in stems.items()}}
+    report["_audio"] = {
+        "bed": _sum(bed) if bed else None,
+        "music": _sum(music) if music else None,
+        **{name: audio for name, (audio, _) in stems.items()},
+    }
     return report
 
 
@@ -227,13 +251,16 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 
 def format_table(report: dict, label: str = "") -> str:
-    head = f"{'stem':<22} {'LUFS':>6} {'peak':>6} {'crest':>6} {'centroid':>9} " + \
-           " ".join(f"{name:>8}" for name, _, _ in BANDS)
+    head = f"{'stem':<22} {'LUFS':>6} {'peak':>6} {'crest':>6} {'centroid':>9} " + " ".join(
+        f"{name:>8}" for name, _, _ in BANDS
+    )
     lines = [f"== {label}" if label else "", head]
     rows = list(report["stems"].items()) + [(k, report[k]) for k in ("music", "bed") if k in report]
     for name, m in rows:
-        lines.append(f"{name:<22} {_fmt(m.lufs):>6} {_fmt(m.peak_db):>6} {_fmt(m.crest_db):>6} "
-                     f"{_fmt(m.centroid_hz, 0):>9} " + " ".join(f"{100 * m.bands[b]:>7.1f}%" for b, _, _ in BANDS))
+        lines.append(
+            f"{name:<22} {_fmt(m.lufs):>6} {_fmt(m.peak_db):>6} {_fmt(m.crest_db):>6} "
+            f"{_fmt(m.centroid_hz, 0):>9} " + " ".join(f"{100 * m.bands[b]:>7.1f}%" for b, _, _ in BANDS)
+        )
     vs = report.get("bed_vs_music")
     if vs:
         gaps = " ".join(f"{b} {_fmt(g)}" for b, g in vs["band_gap_db"].items())
@@ -311,8 +338,9 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             panels[panel] = {f"{panel} {label}".strip(): rep["_audio"].get(panel) for label, rep in builds}
         if after["_audio"]["bed"] is not None:  # the bed drawn under the music, at their mix levels
-            panels["bed under the music"] = {f"{part} {label}".strip(): rep["_audio"][part]
-                                             for label, rep in builds for part in ("music", "bed")}
+            panels["bed under the music"] = {
+                f"{part} {label}".strip(): rep["_audio"][part] for label, rep in builds for part in ("music", "bed")
+            }
         print(f"wrote {plot_spectra(panels, after['sample_rate'], args.plot, title=args.build.name)}")
 
 

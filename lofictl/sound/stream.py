@@ -60,8 +60,17 @@ class WavWriter:
     announced is an error, and a file left unfinished by an error is removed.
     """
 
-    def __init__(self, path: str | Path, sample_rate: int, frames: int, subtype: str = "float32", *,
-                 channels: int = 2, info: dict[str, str] | None = None, chunks: bytes = b""):
+    def __init__(
+        self,
+        path: str | Path,
+        sample_rate: int,
+        frames: int,
+        subtype: str = "float32",
+        *,
+        channels: int = 2,
+        info: dict[str, str] | None = None,
+        chunks: bytes = b"",
+    ):
         if subtype not in audio_io.WAV_SUBTYPES:
             raise LofictlError(f"WAV subtype {subtype!r} is not one of {', '.join(audio_io.WAV_SUBTYPES)}")
         self.path, self.frames, self.subtype, self.channels = Path(path), int(frames), subtype, channels
@@ -224,8 +233,9 @@ def _on_grid(blocks: Iterable[np.ndarray], grid: int) -> Iterator[np.ndarray]:
         yield np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
 
 
-def _through_chain(blocks: Iterable[np.ndarray], board: pedalboard.Pedalboard | None,
-                   sample_rate: int) -> Iterator[np.ndarray]:
+def _through_chain(
+    blocks: Iterable[np.ndarray], board: pedalboard.Pedalboard | None, sample_rate: int
+) -> Iterator[np.ndarray]:
     """Blocks through a streaming chain, its state kept across them, as apply_chain computes it.
 
     Pedalboard cuts each call into its own 8192-sample buffers, and JUCE's IIR filters flush
@@ -241,10 +251,22 @@ def _through_chain(blocks: Iterable[np.ndarray], board: pedalboard.Pedalboard | 
         yield board.process(np.ascontiguousarray(block), sample_rate, reset=False)
 
 
-def render_stem_to_wav(track: Track, timing: float | TempoMap, instrument_soundfont: Path, preset: Preset,
-                       sample_rate: int, n_samples: int, effect_chain: Sequence | None, gain_db: float,
-                       pan: float, path: str | Path, *, block_size: int = DEFAULT_BLOCK_SIZE,
-                       info: dict[str, str] | None = None, duck: tuple | None = None) -> None:
+def render_stem_to_wav(
+    track: Track,
+    timing: float | TempoMap,
+    instrument_soundfont: Path,
+    preset: Preset,
+    sample_rate: int,
+    n_samples: int,
+    effect_chain: Sequence | None,
+    gain_db: float,
+    pan: float,
+    path: str | Path,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    info: dict[str, str] | None = None,
+    duck: tuple | None = None,
+) -> None:
     """One stem (FluidSynth → effects → gain/pan) into a float32 WAV, block by block.
 
     The file's bytes are those of build.render_stem + audio_io.write_wav. Memory is O(block)
@@ -254,15 +276,15 @@ def render_stem_to_wav(track: Track, timing: float | TempoMap, instrument_soundf
     board = effects.build_chain(effect_chain, (), sample_rate) if effect_chain else None
     with WavWriter(path, sample_rate, n_samples, "float32", info=info) as out:
         if board is not None and not chain_streams(board):
-            audio = render.render_track(track, timing, instrument_soundfont, preset,
-                                        sample_rate, n_samples)
+            audio = render.render_track(track, timing, instrument_soundfont, preset, sample_rate, n_samples)
             audio = fit_length(effects.apply_chain(audio, sample_rate, board), n_samples)
             audio = mix.apply_gain_pan(audio, gain_db, pan)
             for start in range(0, n_samples, block_size):
-                out.write(_ducked(audio[:, start:start + block_size], start, sample_rate, duck))
+                out.write(_ducked(audio[:, start : start + block_size], start, sample_rate, duck))
             return
-        blocks = iter_render_track(track, timing, instrument_soundfont, preset, sample_rate,
-                                   n_samples, block_size=block_size)
+        blocks = iter_render_track(
+            track, timing, instrument_soundfont, preset, sample_rate, n_samples, block_size=block_size
+        )
         position = 0
         for block in _through_chain(blocks, board, sample_rate):
             out.write(_ducked(mix.apply_gain_pan(block, gain_db, pan), position, sample_rate, duck))
@@ -274,8 +296,9 @@ def _ducked(block: np.ndarray, start: int, sample_rate: int, duck: tuple | None)
     if duck is None:
         return block
     kicks, depth_db, release_ms = duck
-    return block * mix.kick_duck_gain(np.asarray(kicks, dtype=np.int64), start, block.shape[1], sample_rate,
-                                      depth_db, release_ms)
+    return block * mix.kick_duck_gain(
+        np.asarray(kicks, dtype=np.int64), start, block.shape[1], sample_rate, depth_db, release_ms
+    )
 
 
 # --- overlays ------------------------------------------------------------------------------------
@@ -304,7 +327,7 @@ class _GeneratedSource:
                 self._current = self._chunk(self._size).astype(np.float32)
             local = done - self._start
             take = min(stop - done, self._current.shape[1] - local)
-            out[:, done - start:done - start + take] = self._current[:, local:local + take]
+            out[:, done - start : done - start + take] = self._current[:, local : local + take]
             done += take
         return out
 
@@ -314,9 +337,16 @@ def _fade_values(indices: np.ndarray, length: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(np.pi * (indices + 0.5) / length)).astype(np.float32)
 
 
-def render_overlay_to_wav(plan, index: int, n_samples: int, path: str | Path, *,
-                          block_size: int = DEFAULT_BLOCK_SIZE, info: dict[str, str] | None = None,
-                          duck: tuple | None = None) -> None:
+def render_overlay_to_wav(
+    plan,
+    index: int,
+    n_samples: int,
+    path: str | Path,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    info: dict[str, str] | None = None,
+    duck: tuple | None = None,
+) -> None:
     """build.render_overlay(plan, index, n_samples) written as float32 WAV, block by block.
 
     A looped source (an overlay file, or 20 s of a generator) is held in memory, as the loop is
@@ -371,11 +401,11 @@ def render_overlay_to_wav(plan, index: int, n_samples: int, path: str | Path, *,
                 piece = body(a, b)
                 k = np.arange(a, b)
                 if fade_in and a < fade_in:
-                    piece[:, :fade_in - a] *= _fade_values(k[:fade_in - a], fade_in)
+                    piece[:, : fade_in - a] *= _fade_values(k[: fade_in - a], fade_in)
                 if fade_out and b > length - fade_out:
                     first = max(a, length - fade_out)
-                    piece[:, first - a:] *= _fade_values(length - 1 - k[first - a:], fade_out)
-                block[:, start + a - begin:start + b - begin] = mix.apply_gain_pan(piece, overlay.gain_db, 0.0)
+                    piece[:, first - a :] *= _fade_values(length - 1 - k[first - a :], fade_out)
+                block[:, start + a - begin : start + b - begin] = mix.apply_gain_pan(piece, overlay.gain_db, 0.0)
             yield block
 
     blocks: Iterable[np.ndarray] = placed()
@@ -385,7 +415,7 @@ def render_overlay_to_wav(plan, index: int, n_samples: int, path: str | Path, *,
             blocks = _through_chain(blocks, board, sample_rate)
         else:  # a plugin with latency sees the whole overlay, as in build.render_overlay
             whole = fit_length(effects.apply_chain(np.concatenate(list(blocks), axis=1), sample_rate, board), n_samples)
-            blocks = (whole[:, i:i + block_size] for i in range(0, n_samples, block_size))
+            blocks = (whole[:, i : i + block_size] for i in range(0, n_samples, block_size))
     with WavWriter(path, sample_rate, n_samples, "float32", info=info) as out:
         position = 0
         for block in blocks:
@@ -408,10 +438,16 @@ def k_weighting(sample_rate: float) -> list[tuple[np.ndarray, np.ndarray]]:
         alpha = math.sin(w0) / (2.0 * q)
         cos, root = math.cos(w0), 2 * math.sqrt(big_a) * alpha
         if kind == "high_shelf":
-            b = [big_a * ((big_a + 1) + (big_a - 1) * cos + root), -2 * big_a * ((big_a - 1) + (big_a + 1) * cos),
-                 big_a * ((big_a + 1) + (big_a - 1) * cos - root)]
-            a = [(big_a + 1) - (big_a - 1) * cos + root, 2 * ((big_a - 1) - (big_a + 1) * cos),
-                 (big_a + 1) - (big_a - 1) * cos - root]
+            b = [
+                big_a * ((big_a + 1) + (big_a - 1) * cos + root),
+                -2 * big_a * ((big_a - 1) + (big_a + 1) * cos),
+                big_a * ((big_a + 1) + (big_a - 1) * cos - root),
+            ]
+            a = [
+                (big_a + 1) - (big_a - 1) * cos + root,
+                2 * ((big_a - 1) - (big_a + 1) * cos),
+                (big_a + 1) - (big_a - 1) * cos - root,
+            ]
         else:
             b = [(1 + cos) / 2, -(1 + cos), (1 + cos) / 2]
             a = [1 + alpha, -2 * cos, 1 - alpha]
@@ -461,10 +497,10 @@ class LoudnessMeter:
             low, high = self._bounds(len(self._blocks))
             if count is None and high > limit:
                 break
-            part = self._squares[:, low - self._held_from:high - self._held_from]
+            part = self._squares[:, low - self._held_from : high - self._held_from]
             self._blocks.append((1.0 / (self.BLOCK_S * self.rate)) * part.sum(axis=1))
         keep_from = min(self._bounds(len(self._blocks))[0], self.samples)
-        self._squares = self._squares[:, keep_from - self._held_from:].copy()
+        self._squares = self._squares[:, keep_from - self._held_from :].copy()
         self._held_from = keep_from
 
     def integrated(self) -> float | None:
@@ -475,7 +511,7 @@ class LoudnessMeter:
         count = int(np.round((duration - self.BLOCK_S) / (self.BLOCK_S * self.STEP))) + 1
         self._take_blocks(self.samples, count)
         z = np.array(self._blocks[:count])  # (blocks, channels)
-        weights = np.array(self.WEIGHTS[:self.channels])
+        weights = np.array(self.WEIGHTS[: self.channels])
         with np.errstate(divide="ignore", invalid="ignore"):
             block_lufs = -0.691 + 10.0 * np.log10(z @ weights)
             above = block_lufs >= -70.0
@@ -503,8 +539,16 @@ class _Pass:
         self.min_gain = 1.0
 
 
-def send_bus_to_wav(sends: Sequence[tuple[Path, float]], sample_rate: int, n: int, chain_spec: Sequence,
-                    dst: Path, *, block_size: int = DEFAULT_BLOCK_SIZE, info: dict[str, str] | None = None) -> None:
+def send_bus_to_wav(
+    sends: Sequence[tuple[Path, float]],
+    sample_rate: int,
+    n: int,
+    chain_spec: Sequence,
+    dst: Path,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    info: dict[str, str] | None = None,
+) -> None:
     """A shared effect bus: each stem at its send level, summed in order, through one chain."""
     readers = [(AudioReader(path), np.float32(levels.db_to_gain(level_db))) for path, level_db in sends]
     try:
@@ -518,10 +562,11 @@ def send_bus_to_wav(sends: Sequence[tuple[Path, float]], sample_rate: int, n: in
 
         with WavWriter(dst, sample_rate, n, info=info) as out:
             if not chain_streams(board):
-                whole = effects.apply_chain(np.concatenate([summed(s) for s in range(0, n, block_size)], axis=1),
-                                            sample_rate, board)
+                whole = effects.apply_chain(
+                    np.concatenate([summed(s) for s in range(0, n, block_size)], axis=1), sample_rate, board
+                )
                 for start in range(0, n, block_size):
-                    out.write(fit_length(whole, n)[:, start:start + block_size])
+                    out.write(fit_length(whole, n)[:, start : start + block_size])
                 return
             for block in _through_chain((summed(s) for s in range(0, n, block_size)), board, sample_rate):
                 out.write(block)
@@ -545,15 +590,18 @@ def _frames(n: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + LIMITER_FRAME, n)
 
 
-def _sum_and_chain(stem_paths: Sequence[Path], sample_rate: int, n: int, chain_spec, dst: Path,
-                   block_size: int) -> float | None:
+def _sum_and_chain(
+    stem_paths: Sequence[Path], sample_rate: int, n: int, chain_spec, dst: Path, block_size: int
+) -> float | None:
     """The stems summed in order, through the master chain, into dst; returns its loudness."""
     readers = [AudioReader(path) for path in stem_paths]
     try:
         for reader in readers:
             if reader.channels != 2 or reader.frames != n or reader.sample_rate != sample_rate:
-                raise ValueError(f"{reader.path}: expected stereo at {sample_rate} Hz with {n} frames, got "
-                                 f"{reader.channels} channels at {reader.sample_rate} Hz, {reader.frames} frames")
+                raise ValueError(
+                    f"{reader.path}: expected stereo at {sample_rate} Hz with {n} frames, got "
+                    f"{reader.channels} channels at {reader.sample_rate} Hz, {reader.frames} frames"
+                )
         board = effects.build_chain(chain_spec, (), sample_rate) if chain_spec else None
         meter = LoudnessMeter(sample_rate)
 
@@ -570,8 +618,8 @@ def _sum_and_chain(stem_paths: Sequence[Path], sample_rate: int, n: int, chain_s
                 # A latency plugin on the master: it must see the whole mix (documented limit).
                 processed = effects.apply_chain(mixed(0, n), sample_rate, board)
                 for start in range(0, n, block_size):
-                    meter.feed(processed[:, start:start + block_size])
-                    out.write(processed[:, start:start + block_size])
+                    meter.feed(processed[:, start : start + block_size])
+                    out.write(processed[:, start : start + block_size])
                 del processed
             else:
                 blocks = (mixed(start, block_size) for start in range(0, n, block_size))
@@ -616,8 +664,8 @@ def _limit_pass(src: Path, dst: Path, sample_rate: int, gain_db: float, ceiling_
             else:
                 limited_wide = (x[:, wide] * gain[wide].astype(np.float32)).astype(np.float32)
                 shift = core.start - wide.start
-                limited = limited_wide[:, shift:shift + stop - start]
-                out_envelope = mix.true_peak_envelope(limited_wide)[shift:shift + stop - start]
+                limited = limited_wide[:, shift : shift + stop - start]
+                out_envelope = mix.true_peak_envelope(limited_wide)[shift : shift + stop - start]
             result.min_gain = min(result.min_gain, float(gain[core].min()))
             _measure(result, limited, out_envelope)
             out.write(limited)
@@ -646,9 +694,17 @@ def _measure(result: _Pass, audio: np.ndarray, envelope: np.ndarray) -> None:
         result.sample_peak = max(result.sample_peak, float(np.abs(audio).max()))
 
 
-def mix_to_master_wav(stem_paths: Sequence[str | Path], sample_rate: int, master_chain_spec: Sequence | None,
-                      loudness_lufs: float | None, true_peak_db: float, out_path: str | Path, *,
-                      block_size: int = DEFAULT_BLOCK_SIZE, n_samples: int | None = None) -> dict:
+def mix_to_master_wav(
+    stem_paths: Sequence[str | Path],
+    sample_rate: int,
+    master_chain_spec: Sequence | None,
+    loudness_lufs: float | None,
+    true_peak_db: float,
+    out_path: str | Path,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    n_samples: int | None = None,
+) -> dict:
     """The master of the summed stems as a float32 WAV, and mix.master's stats.
 
     The same steps as summing the stems and calling mix.master: the chain, gain to the loudness
@@ -710,9 +766,19 @@ def mix_to_master_wav(stem_paths: Sequence[str | Path], sample_rate: int, master
 # --- encodings -----------------------------------------------------------------------------------
 
 
-def encode_wav_to(src_wav: str | Path, dst_path: str | Path, fmt: str | None, sample_rate: int, *,
-                  wav_subtype: str = "float32", flac_bits: int = 24, mp3_quality: str = audio_io.MP3_QUALITY,
-                  info: dict[str, str] | None = None, chunks: bytes = b"", gain: float = 1.0) -> Path:
+def encode_wav_to(
+    src_wav: str | Path,
+    dst_path: str | Path,
+    fmt: str | None,
+    sample_rate: int,
+    *,
+    wav_subtype: str = "float32",
+    flac_bits: int = 24,
+    mp3_quality: str = audio_io.MP3_QUALITY,
+    info: dict[str, str] | None = None,
+    chunks: bytes = b"",
+    gain: float = 1.0,
+) -> Path:
     """An audio file re-encoded as wav (any subtype), flac or mp3, a chunk at a time.
 
     `chunks` are extra WAV chunks (bext); `gain` scales every sample first (1.0 leaves the bytes
@@ -728,14 +794,17 @@ def encode_wav_to(src_wav: str | Path, dst_path: str | Path, fmt: str | None, sa
     chunk = audio_io._CHUNK_FRAMES
     with AudioReader(src_wav) as reader:
         if fmt == "wav":
-            with WavWriter(dst_path, sample_rate, reader.frames, wav_subtype, channels=reader.channels,
-                           info=info, chunks=chunks) as out:
+            with WavWriter(
+                dst_path, sample_rate, reader.frames, wav_subtype, channels=reader.channels, info=info, chunks=chunks
+            ) as out:
                 for start in range(0, reader.frames, chunk):
                     out.write(_scaled(reader.read(start, chunk), gain))
             return dst_path
         if fmt == "mp3" and int(sample_rate) not in audio_io.MP3_SAMPLE_RATES:
-            raise LofictlError(f"MP3 supports sample rates {', '.join(map(str, audio_io.MP3_SAMPLE_RATES))}, "
-                               f"not {sample_rate}", field=("output", "sample_rate"))
+            raise LofictlError(
+                f"MP3 supports sample rates {', '.join(map(str, audio_io.MP3_SAMPLE_RATES))}, not {sample_rate}",
+                field=("output", "sample_rate"),
+            )
         from pedalboard.io import AudioFile
 
         options = {"bit_depth": flac_bits} if fmt == "flac" else {"quality": mp3_quality}

@@ -34,8 +34,12 @@ def save(out_dir: Path, params, meta: dict) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     data = serialization.to_bytes(_to_numpy(params))
     atomic.write_bytes(out_dir / WEIGHTS, data)
-    meta = dict(meta, format=FORMAT, version=VERSION,
-                weights={"file": WEIGHTS, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+    meta = dict(
+        meta,
+        format=FORMAT,
+        version=VERSION,
+        weights={"file": WEIGHTS, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)},
+    )
     atomic.write_bytes(out_dir / META, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
     return meta
 
@@ -43,7 +47,9 @@ def save(out_dir: Path, params, meta: dict) -> dict:
 def param_template(config: dict):
     """Shapes and dtypes of a config's parameters, without computing any."""
     model = modules.build(config)
-    return jax.eval_shape(lambda: model.init(jax.random.key(0), modules.dummy_inputs(model), modules.zero_carry(model, 1)))
+    return jax.eval_shape(
+        lambda: model.init(jax.random.key(0), modules.dummy_inputs(model), modules.zero_carry(model, 1))
+    )
 
 
 def load(model_dir: Path, kind: str | None = None) -> tuple[dict, dict]:
@@ -51,16 +57,20 @@ def load(model_dir: Path, kind: str | None = None) -> tuple[dict, dict]:
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
     if kind is not None and meta["kind"] != kind:
-        raise LofictlError(f"{model_dir} holds a {meta['kind']} model ({meta['arch']}); a {kind} model is needed here",
-                           field="model")
+        raise LofictlError(
+            f"{model_dir} holds a {meta['kind']} model ({meta['arch']}); a {kind} model is needed here", field="model"
+        )
     path = weights_path(model_dir, meta)
     if not path.is_file():
         raise LofictlError(f"{model_dir} has no weights file {path.name}", field="model")
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != meta["weights"].get("sha256"):
-        raise LofictlError(f"{path} does not match the sha256 in {META} (truncated, damaged or replaced); "
-                           f"retrain or restore the checkpoint", field="model")
+        raise LofictlError(
+            f"{path} does not match the sha256 in {META} (truncated, damaged or replaced); "
+            f"retrain or restore the checkpoint",
+            field="model",
+        )
     try:
         template = param_template(meta["config"])
     except (KeyError, TypeError, ValueError) as e:
@@ -68,8 +78,10 @@ def load(model_dir: Path, kind: str | None = None) -> tuple[dict, dict]:
     try:
         state = serialization.msgpack_restore(data)
     except Exception as e:  # msgpack raises several unrelated types on bad bytes
-        raise LofictlError(f"{path} is not a readable msgpack weights file ({type(e).__name__}); "
-                           f"retrain or restore the checkpoint", field="model") from None
+        raise LofictlError(
+            f"{path} is not a readable msgpack weights file ({type(e).__name__}); retrain or restore the checkpoint",
+            field="model",
+        ) from None
     check_layout(template, state, f"{path} does not fit the {meta['arch']} layout in {META}")
     params = serialization.from_state_dict(template, state)
     params = jax.tree_util.tree_map(lambda a: np.asarray(a), params)
@@ -79,11 +91,15 @@ def load(model_dir: Path, kind: str | None = None) -> tuple[dict, dict]:
 def check_layout(template, state, message: str) -> None:
     """Raise unless `state` (a restored state dict) has exactly the template's names and shapes."""
     want = serialization.to_state_dict(template)
-    flat_want = {"/".join(str(getattr(k, "key", k)) for k in path): leaf
-                 for path, leaf in jax.tree_util.tree_flatten_with_path(want)[0]}
+    flat_want = {
+        "/".join(str(getattr(k, "key", k)) for k in path): leaf
+        for path, leaf in jax.tree_util.tree_flatten_with_path(want)[0]
+    }
     try:
-        flat_got = {"/".join(str(getattr(k, "key", k)) for k in path): leaf
-                    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]}
+        flat_got = {
+            "/".join(str(getattr(k, "key", k)) for k in path): leaf
+            for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]
+        }
     except Exception:
         raise LofictlError(message, field="model") from None
     if set(flat_want) != set(flat_got):
@@ -93,8 +109,9 @@ def check_layout(template, state, message: str) -> None:
     for name, leaf in flat_want.items():
         got = flat_got[name]
         if tuple(np.shape(got)) != tuple(np.shape(leaf)):
-            raise LofictlError(f"{message} ({name}: shape {tuple(np.shape(got))}, expected {tuple(np.shape(leaf))})",
-                               field="model")
+            raise LofictlError(
+                f"{message} ({name}: shape {tuple(np.shape(got))}, expected {tuple(np.shape(leaf))})", field="model"
+            )
 
 
 def save_train_state(out_dir: Path, state: dict) -> None:

@@ -57,11 +57,15 @@ def read_meta(model_dir: Path) -> dict:
     """model.json as a dict, after every check (folder, format, version, kind, field types)."""
     model_dir = Path(model_dir)
     if not model_dir.exists():
-        raise LofictlError(f"model folder {model_dir} does not exist (train one with `lofictl train`, "
-                           f"or use models/lofi-chords or models/lofi-melody)", field="model")
+        raise LofictlError(
+            f"model folder {model_dir} does not exist (train one with `lofictl train`, "
+            f"or use models/lofi-chords or models/lofi-melody)",
+            field="model",
+        )
     if not model_dir.is_dir():
-        raise LofictlError(f"model {model_dir} is not a folder (a model is a folder with {META} and {WEIGHTS})",
-                           field="model")
+        raise LofictlError(
+            f"model {model_dir} is not a folder (a model is a folder with {META} and {WEIGHTS})", field="model"
+        )
     path = model_dir / META
     if not path.is_file():
         raise LofictlError(f"{model_dir} has no {META}: not a lofictl model folder", field="model")
@@ -70,13 +74,16 @@ def read_meta(model_dir: Path) -> dict:
             raise LofictlError(f"{path} is larger than a model description can be", field="model")
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise LofictlError(f"{path} is not valid JSON ({str(e)[:120]}); the checkpoint is damaged, retrain it",
-                           field="model") from None
+        raise LofictlError(
+            f"{path} is not valid JSON ({str(e)[:120]}); the checkpoint is damaged, retrain it", field="model"
+        ) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise LofictlError(f"{path} is not a lofictl model description (format {FORMAT!r} expected)", field="model")
     if meta.get("version") != VERSION:
-        raise LofictlError(f"{path} has checkpoint version {meta.get('version')!r}; this lofictl reads version {VERSION}",
-                           field="model")
+        raise LofictlError(
+            f"{path} has checkpoint version {meta.get('version')!r}; this lofictl reads version {VERSION}",
+            field="model",
+        )
     for key in ("kind", "arch", "config", "vocab", "weights"):
         if key not in meta:
             raise LofictlError(f"{path} lacks {key!r}; the checkpoint is incomplete, retrain it", field="model")
@@ -85,8 +92,9 @@ def read_meta(model_dir: Path) -> dict:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
-        raise LofictlError(f"{path}: {where}: {error['msg'].lower()}; the checkpoint is damaged, retrain it",
-                           field="model") from None
+        raise LofictlError(
+            f"{path}: {where}: {error['msg'].lower()}; the checkpoint is damaged, retrain it", field="model"
+        ) from None
     if checked.kind not in KINDS:
         raise LofictlError(f"{path} is a {checked.kind!r} model; lofictl knows {', '.join(KINDS)}", field="model")
     if checked.kind == "melody" and checked.vocab.melody is None:
@@ -103,8 +111,7 @@ def weights_path(model_dir: Path, meta: dict) -> Path:
         raise LofictlError(f"{Path(model_dir) / META}: {exc.message}", field="model") from None
 
 
-def model_summary(model_dir: Path, part: str | None = None,
-                  file_sha256: Callable[[Path], str] | None = None) -> dict:
+def model_summary(model_dir: Path, part: str | None = None, file_sha256: Callable[[Path], str] | None = None) -> dict:
     """What a lock records about a model folder: its kind, layout and hashes, checked without
     loading JAX (builds stay quick). The weights must match the sha256 model.json records
     (`lofictl validate` loads them fully); `file_sha256` may be a cache's memoised hash."""

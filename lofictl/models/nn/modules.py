@@ -24,6 +24,7 @@ class LSTMLayer(nn.Module):
     """One LSTM layer over (B, T, E). A single step (T == 1, sampling) calls the cell directly;
     longer inputs run it under `nn.scan`. Both name the cell "cell", so they share parameters
     — the sampler's step avoids the cost of a scan nested inside its own scan."""
+
     hidden: int
 
     @nn.compact
@@ -31,8 +32,9 @@ class LSTMLayer(nn.Module):
         if xs.shape[1] == 1:
             carry, y = nn.OptimizedLSTMCell(self.hidden, name="cell")(carry, xs[:, 0])
             return carry, y[:, None]
-        scan = nn.scan(nn.OptimizedLSTMCell, variable_broadcast="params", split_rngs={"params": False},
-                       in_axes=1, out_axes=1)
+        scan = nn.scan(
+            nn.OptimizedLSTMCell, variable_broadcast="params", split_rngs={"params": False}, in_axes=1, out_axes=1
+        )
         return scan(self.hidden, name="cell")(carry, xs)
 
 
@@ -85,15 +87,24 @@ def zero_carry(model: TokenLSTM, batch: int) -> tuple:
 
 def build(config: dict) -> TokenLSTM:
     """The module described by a checkpoint's config."""
-    return TokenLSTM(heads=tuple(int(h) for h in config["heads"]), hidden=int(config["hidden"]),
-                     layers=int(config["layers"]), embed=int(config["embed"]),
-                     chord_vocab=int(config["chord_vocab"]), positions=int(config["positions"]),
-                     modes=int(config["modes"]), phrases=int(config.get("phrases", 0)))
+    return TokenLSTM(
+        heads=tuple(int(h) for h in config["heads"]),
+        hidden=int(config["hidden"]),
+        layers=int(config["layers"]),
+        embed=int(config["embed"]),
+        chord_vocab=int(config["chord_vocab"]),
+        positions=int(config["positions"]),
+        modes=int(config["modes"]),
+        phrases=int(config.get("phrases", 0)),
+    )
 
 
 def dummy_inputs(model: TokenLSTM, batch: int = 1, length: int = 1) -> dict:
-    inputs = {"tokens": jnp.zeros((batch, length, len(model.heads)), jnp.int32),
-              "position": jnp.zeros((batch, length), jnp.int32), "mode": jnp.zeros((batch,), jnp.int32)}
+    inputs = {
+        "tokens": jnp.zeros((batch, length, len(model.heads)), jnp.int32),
+        "position": jnp.zeros((batch, length), jnp.int32),
+        "mode": jnp.zeros((batch,), jnp.int32),
+    }
     if model.phrases:
         inputs["phrase"] = jnp.zeros((batch, length), jnp.int32)
     if model.chord_vocab:

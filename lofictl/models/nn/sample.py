@@ -65,8 +65,9 @@ def filter_logits(logits, temperature, top_k, top_p):
 def filter_heads(heads: list, temperature, top_k, top_p) -> list:
     """filter_logits over several heads under one run-time branch."""
     heads = [h / temperature for h in heads]
-    return jax.lax.cond((top_k > 0) | (top_p < 1),
-                        lambda hs: [_truncate(h, top_k, top_p) for h in hs], lambda hs: list(hs), heads)
+    return jax.lax.cond(
+        (top_k > 0) | (top_p < 1), lambda hs: [_truncate(h, top_k, top_p) for h in hs], lambda hs: list(hs), heads
+    )
 
 
 def sample_heads(key, heads: list):
@@ -76,7 +77,7 @@ def sample_heads(key, heads: list):
     noise = jax.random.gumbel(key, (heads[0].shape[0], sum(sizes)))
     out, at = [], 0
     for head, size in zip(heads, sizes):
-        out.append(jnp.argmax(head + noise[:, at:at + size], axis=-1))
+        out.append(jnp.argmax(head + noise[:, at : at + size], axis=-1))
         at += size
     return out
 
@@ -114,7 +115,7 @@ def loop_penalty(history, n: int, strength):
     """Penalty (B, N_PITCH) on pitches that would repeat an n-gram seen in `history` (B, W),
     oldest first, -1 where empty."""
     width = history.shape[1]
-    context = history[:, width - (n - 1):]
+    context = history[:, width - (n - 1) :]
     starts = np.arange(0, width - (n - 1))  # earlier windows whose continuation is in history
     windows = starts[:, None] + np.arange(n - 1)[None, :]
     earlier = history[:, windows]  # (B, M, n-1)
@@ -125,7 +126,9 @@ def loop_penalty(history, n: int, strength):
 
 
 ANCHOR_NOTES = 16  # notes that set a melody's home register
-RHYTHM_ECHO = 2.5  # the duration heard four bars back gets this many times the pitch's echo: rhythm repeats more often than pitch
+RHYTHM_ECHO = (
+    2.5  # the duration heard four bars back gets this many times the pitch's echo: rhythm repeats more often than pitch
+)
 
 
 def _follow_register(register, pitch_tokens):
@@ -143,8 +146,14 @@ def _follow_register(register, pitch_tokens):
 class MelodySampler:
     """Samples factor tokens from a melody model; built once per loaded model."""
 
-    def __init__(self, model: modules.TokenLSTM, tables: tuple[np.ndarray, ...], loop_n: int = 4, window: int = 16,
-                 echo_window: int = 96):
+    def __init__(
+        self,
+        model: modules.TokenLSTM,
+        tables: tuple[np.ndarray, ...],
+        loop_n: int = 4,
+        window: int = 16,
+        echo_window: int = 96,
+    ):
         self.model = model
         self.tables = tuple(np.asarray(t, np.int32) for t in tables)
         self.loop_n = loop_n
@@ -181,7 +190,10 @@ class MelodySampler:
         strength = jnp.where(found, cond["echo_strength"], 0.0)[:, None]
         p = jnp.take_along_axis(pitch, at[:, None], axis=1)[:, 0]
         d = jnp.take_along_axis(dur, at[:, None], axis=1)[:, 0]
-        return (strength * jax.nn.one_hot(p, tokens.N_PITCH), RHYTHM_ECHO * strength * jax.nn.one_hot(d, tokens.N_DURATION))
+        return (
+            strength * jax.nn.one_hot(p, tokens.N_PITCH),
+            RHYTHM_ECHO * strength * jax.nn.one_hot(d, tokens.N_DURATION),
+        )
 
     def _step(self, params, state, step_key, cond):
         """One note for every candidate. state: carry, prev tokens, tick, history, register
@@ -190,13 +202,19 @@ class MelodySampler:
         carry, prev, tick, history, register, echo = state
         batch = tick.shape[0]
         # The chord sounding at `tick`: starts are sorted, so count those not after it.
-        index = jnp.clip(jnp.sum(cond["chord_starts"][None, :] <= tick[:, None], axis=1) - 1, 0,
-                         cond["chord_starts"].shape[0] - 1)
+        index = jnp.clip(
+            jnp.sum(cond["chord_starts"][None, :] <= tick[:, None], axis=1) - 1, 0, cond["chord_starts"].shape[0] - 1
+        )
         chord = cond["chord_tokens"][index]
         pcs = cond["chord_pcs"][index]
         position = jnp.clip(tick % cond["bar_ticks"], 0, tokens.N_POSITION - 1)
-        inputs = {"tokens": prev[:, None, :], "position": position[:, None],
-                  "mode": jnp.full((batch,), cond["mode"], jnp.int32), "chord": chord[:, None], "pcs": pcs[:, None, :]}
+        inputs = {
+            "tokens": prev[:, None, :],
+            "position": position[:, None],
+            "mode": jnp.full((batch,), cond["mode"], jnp.int32),
+            "chord": chord[:, None],
+            "pcs": pcs[:, None, :],
+        }
         if self.model.phrases:
             inputs["phrase"] = ((tick // cond["bar_ticks"]) % self.model.phrases)[:, None]
         logits, carry = self.model.apply(params, inputs, carry)
@@ -220,18 +238,25 @@ class MelodySampler:
         history = jnp.concatenate([history[:, 1:], factors[:, :1]], axis=1)
         register = _follow_register(register, factors[:, 0])
         ticks, pitch, dur = echo
-        echo = (jnp.concatenate([ticks[:, 1:], tick[:, None]], axis=1),
-                jnp.concatenate([pitch[:, 1:], factors[:, :1]], axis=1),
-                jnp.concatenate([dur[:, 1:], factors[:, 1:2]], axis=1))
+        echo = (
+            jnp.concatenate([ticks[:, 1:], tick[:, None]], axis=1),
+            jnp.concatenate([pitch[:, 1:], factors[:, :1]], axis=1),
+            jnp.concatenate([dur[:, 1:], factors[:, 1:2]], axis=1),
+        )
         new_state = (carry, jnp.stack(chosen, axis=-1).astype(jnp.int32), tick + dur_ticks, history, register, echo)
         return new_state, (factors, tick, valid)
 
     def initial_state(self, batch: int):
         empty = -jnp.ones((batch, self.echo_window), jnp.int32)
         zero = jnp.zeros((batch,), jnp.float32)
-        return (modules.zero_carry(self.model, batch), jnp.zeros((batch, len(self.tables)), jnp.int32),
-                jnp.zeros((batch,), jnp.int32), -jnp.ones((batch, self.window), jnp.int32),
-                (zero, zero, zero), (empty, jnp.zeros_like(empty), jnp.zeros_like(empty)))
+        return (
+            modules.zero_carry(self.model, batch),
+            jnp.zeros((batch, len(self.tables)), jnp.int32),
+            jnp.zeros((batch,), jnp.int32),
+            -jnp.ones((batch, self.window), jnp.int32),
+            (zero, zero, zero),
+            (empty, jnp.zeros_like(empty), jnp.zeros_like(empty)),
+        )
 
     def _run(self, params, key, cond, n_steps: int, batch: int):
         """Up to n_steps notes per candidate. The scan runs in chunks inside a while loop that
@@ -243,6 +268,7 @@ class MelodySampler:
         def run_chunk(c, state):
             def body(state, i):
                 return self._step(params, state, jax.random.fold_in(key, i), cond)
+
             return jax.lax.scan(body, state, c * chunk + jnp.arange(chunk))
 
         def not_done(loop):
@@ -258,19 +284,37 @@ class MelodySampler:
             valid = jax.lax.dynamic_update_slice(valid, v, (at, 0))
             return c + 1, state, (factors, ticks, valid)
 
-        outputs = (jnp.zeros((n_steps, batch, 3), jnp.int32), jnp.zeros((n_steps, batch), jnp.int32),
-                   jnp.zeros((n_steps, batch), bool))
+        outputs = (
+            jnp.zeros((n_steps, batch, 3), jnp.int32),
+            jnp.zeros((n_steps, batch), jnp.int32),
+            jnp.zeros((n_steps, batch), bool),
+        )
         _, _, (factors, ticks, valid) = jax.lax.while_loop(
-            not_done, next_chunk, (jnp.int32(0), self.initial_state(batch), outputs))
+            not_done, next_chunk, (jnp.int32(0), self.initial_state(batch), outputs)
+        )
         # time-major inside; callers want candidates first
         return jnp.swapaxes(factors, 0, 1), jnp.swapaxes(ticks, 0, 1), jnp.swapaxes(valid, 0, 1)
 
 
-def melody_conditions(chord_starts: np.ndarray, chord_tokens: np.ndarray, chord_pcs: np.ndarray, total_ticks: int,
-                      bar_ticks: int, mode: int, range_mask: np.ndarray, scale_mask: np.ndarray, *,
-                      temperature: float, top_k: int, top_p: float, scale_strength: float,
-                      loop_strength: float, anchor_strength: float = 0.0,
-                      echo_ticks: int = 0, echo_strength: float = 0.0) -> dict:
+def melody_conditions(
+    chord_starts: np.ndarray,
+    chord_tokens: np.ndarray,
+    chord_pcs: np.ndarray,
+    total_ticks: int,
+    bar_ticks: int,
+    mode: int,
+    range_mask: np.ndarray,
+    scale_mask: np.ndarray,
+    *,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    scale_strength: float,
+    loop_strength: float,
+    anchor_strength: float = 0.0,
+    echo_ticks: int = 0,
+    echo_strength: float = 0.0,
+) -> dict:
     """The traced inputs of a melody scan; chord arrays padded to a bucket with starts past the end."""
     size = bucket(len(chord_starts), 8)
     pad = size - len(chord_starts)
@@ -279,12 +323,19 @@ def melody_conditions(chord_starts: np.ndarray, chord_tokens: np.ndarray, chord_
         "chord_starts": np.concatenate([chord_starts, np.full(pad, far)]).astype(np.int32),
         "chord_tokens": np.concatenate([chord_tokens, np.full(pad, tokens.NO_CHORD)]).astype(np.int32),
         "chord_pcs": np.concatenate([chord_pcs, np.zeros((pad, 12))]).astype(np.float32),
-        "total_ticks": np.int32(total_ticks), "bar_ticks": np.int32(max(bar_ticks, 1)), "mode": np.int32(mode),
-        "range_mask": range_mask.astype(np.float32), "scale_mask": scale_mask.astype(np.float32),
-        "temperature": np.float32(temperature), "top_k": np.int32(top_k), "top_p": np.float32(top_p),
-        "scale_strength": np.float32(scale_strength), "loop_strength": np.float32(loop_strength),
+        "total_ticks": np.int32(total_ticks),
+        "bar_ticks": np.int32(max(bar_ticks, 1)),
+        "mode": np.int32(mode),
+        "range_mask": range_mask.astype(np.float32),
+        "scale_mask": scale_mask.astype(np.float32),
+        "temperature": np.float32(temperature),
+        "top_k": np.int32(top_k),
+        "top_p": np.float32(top_p),
+        "scale_strength": np.float32(scale_strength),
+        "loop_strength": np.float32(loop_strength),
         "anchor_strength": np.float32(anchor_strength),
-        "echo_ticks": np.int32(echo_ticks), "echo_strength": np.float32(echo_strength),
+        "echo_ticks": np.int32(echo_ticks),
+        "echo_strength": np.float32(echo_strength),
     }
 
 
@@ -300,8 +351,11 @@ class ChordSampler:
         self.score = jax.jit(self._score)
 
     def _inputs(self, prev, tick, cond, batch):
-        inputs = {"tokens": prev, "position": jnp.clip(tick % cond["bar_ticks"], 0, tokens.N_POSITION - 1),
-                  "mode": jnp.full((batch,), cond["mode"], jnp.int32)}
+        inputs = {
+            "tokens": prev,
+            "position": jnp.clip(tick % cond["bar_ticks"], 0, tokens.N_POSITION - 1),
+            "mode": jnp.full((batch,), cond["mode"], jnp.int32),
+        }
         if self.model.phrases:
             inputs["phrase"] = (tick // cond["bar_ticks"]) % self.model.phrases
         return inputs
@@ -322,7 +376,9 @@ class ChordSampler:
             chord_logits = filter_logits(chord_logits, cond["temperature"], cond["top_k"], cond["top_p"])
             (chord,) = sample_heads(jax.random.fold_in(step_key, 0), [chord_logits])
             # Durations on the grid that leave the final span free.
-            allowed = (cdur[None, :] % grid == 0) & (cdur[None, :] > 0) & (cdur[None, :] <= (remaining - final)[:, None])
+            allowed = (
+                (cdur[None, :] % grid == 0) & (cdur[None, :] > 0) & (cdur[None, :] <= (remaining - final)[:, None])
+            )
             dur_logits = jnp.where(allowed, dur_logits[:, 0, :], NEG)
             dur_logits = filter_logits(dur_logits, cond["temperature"], cond["top_k"], cond["top_p"])
             (dur_token,) = sample_heads(jax.random.fold_in(step_key, 1), [dur_logits])
@@ -332,7 +388,11 @@ class ChordSampler:
             new_prev = jnp.stack([chord, nearest_duration(length)], axis=-1).astype(jnp.int32)
             return (carry, new_prev, tick + jnp.maximum(length, 0)), (chord, length, tick, valid)
 
-        state = (modules.zero_carry(self.model, batch), jnp.zeros((batch, 2), jnp.int32), jnp.zeros((batch,), jnp.int32))
+        state = (
+            modules.zero_carry(self.model, batch),
+            jnp.zeros((batch, 2), jnp.int32),
+            jnp.zeros((batch,), jnp.int32),
+        )
         _, outputs = jax.lax.scan(body, state, jnp.arange(n_steps))
         return tuple(jnp.swapaxes(o, 0, 1) for o in outputs)
 
@@ -341,11 +401,13 @@ class ChordSampler:
         the model reading each sequence from BOS (untempered: the model's own belief)."""
         batch = targets.shape[0]
         prev = jnp.concatenate([jnp.zeros((batch, 1, 2), jnp.int32), targets[:, :-1]], axis=1)
-        logits, _ = self.model.apply(params, self._inputs(prev, ticks, cond, batch), modules.zero_carry(self.model, batch))
+        logits, _ = self.model.apply(
+            params, self._inputs(prev, ticks, cond, batch), modules.zero_carry(self.model, batch)
+        )
         total = 0.0
         for h, head in enumerate(logits):
             logp = jax.nn.log_softmax(head, axis=-1)
-            total = total + jnp.take_along_axis(logp, targets[..., h:h + 1], axis=-1)[..., 0]
+            total = total + jnp.take_along_axis(logp, targets[..., h : h + 1], axis=-1)[..., 0]
         return jnp.sum(total * mask, axis=-1)
 
 

@@ -11,11 +11,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-train_app = typer.Typer(help="Train the chord and melody models on POP909, music21's corpus or a folder of MIDI files.",
-                        no_args_is_help=True)
+train_app = typer.Typer(
+    help="Train the chord and melody models on POP909, music21's corpus or a folder of MIDI files.",
+    no_args_is_help=True,
+)
 
-_CORPUS_HELP = ("Comma-separated sources: pop909:DIR (the POP909 dataset, or data/pop909 which ships derived from it), "
-                "music21:bach, music21:essen, music21:ryans, or a folder of .mid files.")
+_CORPUS_HELP = (
+    "Comma-separated sources: pop909:DIR (the POP909 dataset, or data/pop909 which ships derived from it), "
+    "music21:bach, music21:essen, music21:ryans, or a folder of .mid files."
+)
 DEFAULT_CORPUS = "pop909:data/pop909"
 
 
@@ -31,20 +35,63 @@ def canonical_command(kind: str, options: dict) -> str:
     return shlex.join(parts)
 
 
-def _run(kind: str, arch: str, corpus: str, out: Path, steps: int, batch_size: int, hidden: int, layers: int,
-         embed: int, seq_len: int, lr: float, seed: int, limit: int | None, resume: bool, patience: int,
-         eval_every: int, augment: bool, cache: bool, progress: bool) -> None:
+def _run(
+    kind: str,
+    arch: str,
+    corpus: str,
+    out: Path,
+    steps: int,
+    batch_size: int,
+    hidden: int,
+    layers: int,
+    embed: int,
+    seq_len: int,
+    lr: float,
+    seed: int,
+    limit: int | None,
+    resume: bool,
+    patience: int,
+    eval_every: int,
+    augment: bool,
+    cache: bool,
+    progress: bool,
+) -> None:
     from lofictl.models.train import corpus as corpus_mod  # JAX and music21 load only when training runs
     from lofictl.models.train import loop
 
     console = Console(stderr=True, markup=False)  # corpus specs and paths are user text
-    config = loop.TrainConfig(kind=kind, arch=arch, steps=steps, batch_size=batch_size, hidden=hidden, layers=layers,
-                              embed=embed, seq_len=seq_len, lr=lr, seed=seed, patience=patience,
-                              eval_every=eval_every, augment=augment)
+    config = loop.TrainConfig(
+        kind=kind,
+        arch=arch,
+        steps=steps,
+        batch_size=batch_size,
+        hidden=hidden,
+        layers=layers,
+        embed=embed,
+        seq_len=seq_len,
+        lr=lr,
+        seed=seed,
+        patience=patience,
+        eval_every=eval_every,
+        augment=augment,
+    )
     config.check()
-    options = {"corpus": corpus, "out": out, "steps": steps, "batch_size": batch_size, "hidden": hidden,
-               "layers": layers, "embed": embed, "seq_len": seq_len, "lr": lr, "seed": seed, "limit": limit,
-               "patience": patience, "eval_every": eval_every, "augment": augment}
+    options = {
+        "corpus": corpus,
+        "out": out,
+        "steps": steps,
+        "batch_size": batch_size,
+        "hidden": hidden,
+        "layers": layers,
+        "embed": embed,
+        "seq_len": seq_len,
+        "lr": lr,
+        "seed": seed,
+        "limit": limit,
+        "patience": patience,
+        "eval_every": eval_every,
+        "augment": augment,
+    }
     if kind == "melody":
         options = {"arch": arch, **options}
     else:
@@ -57,8 +104,10 @@ def _run(kind: str, arch: str, corpus: str, out: Path, steps: int, batch_size: i
         console.print(f"{source['spec']}: {source['pieces']} pieces from {source['files']} files{skipped}")
     meta = loop.train(pieces, summary, config, out, command, resume=resume, console=console, progress=progress)
     m = meta["metrics"]
-    console.print(f"wrote {out}: val loss {m.get('val_loss', float('nan')):.3f} at step {m.get('best_step')}, "
-                  f"{m['steps_done']} steps in {m['wall_seconds']} s ({m['tokens_per_second']:.0f} tokens/s)")
+    console.print(
+        f"wrote {out}: val loss {m.get('val_loss', float('nan')):.3f} at step {m.get('best_step')}, "
+        f"{m['steps_done']} steps in {m['wall_seconds']} s ({m['tokens_per_second']:.0f} tokens/s)"
+    )
 
 
 @train_app.command("chords")
@@ -81,8 +130,27 @@ def chords(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train the chord model: an LSTM over key-relative chord tokens with durations."""
-    _run("chords", "chord-lstm", corpus, out, steps, batch_size, hidden, layers, embed, seq_len, lr, seed, limit,
-         resume, patience, eval_every, False, cache, progress)
+    _run(
+        "chords",
+        "chord-lstm",
+        corpus,
+        out,
+        steps,
+        batch_size,
+        hidden,
+        layers,
+        embed,
+        seq_len,
+        lr,
+        seed,
+        limit,
+        resume,
+        patience,
+        eval_every,
+        False,
+        cache,
+        progress,
+    )
 
 
 @train_app.command("melody")
@@ -107,14 +175,35 @@ def melody(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train the melody model, conditioned on the chord sounding at each note."""
-    _run("melody", arch, corpus, out, steps, batch_size, hidden, layers, embed, seq_len, lr, seed, limit,
-         resume, patience, eval_every, augment, cache, progress)
+    _run(
+        "melody",
+        arch,
+        corpus,
+        out,
+        steps,
+        batch_size,
+        hidden,
+        layers,
+        embed,
+        seq_len,
+        lr,
+        seed,
+        limit,
+        resume,
+        patience,
+        eval_every,
+        augment,
+        cache,
+        progress,
+    )
 
 
 @train_app.command("pop909-corpus")
 def pop909_corpus(
     dataset: Path = typer.Argument(..., help="The POP909 dataset folder (song folders 001/ ... 909/)."),
-    out: Path = typer.Option(Path("data/pop909"), "--out", help="Folder to write pop909-corpus.json.gz, LICENSE, README.md."),
+    out: Path = typer.Option(
+        Path("data/pop909"), "--out", help="Folder to write pop909-corpus.json.gz, LICENSE, README.md."
+    ),
 ) -> None:
     """Read POP909 once and write the compact corpus `--corpus pop909:OUT` trains from (what ships in data/pop909)."""
     from lofictl.models.train import pop909
@@ -123,5 +212,7 @@ def pop909_corpus(
     with console.status(f"reading {dataset}"):
         header = pop909.write_derived(dataset, out)
     s = header["summary"]
-    console.print(f"wrote {out / pop909.DERIVED_FILE}: {header['songs']} songs, {s['pieces']} pieces "
-                  f"(skipped {s['skipped_total']}: {s['skipped']}); split {header['split']}")
+    console.print(
+        f"wrote {out / pop909.DERIVED_FILE}: {header['songs']} songs, {s['pieces']} pieces "
+        f"(skipped {s['skipped_total']}: {s['skipped']}); split {header['split']}"
+    )

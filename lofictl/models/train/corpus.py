@@ -56,6 +56,7 @@ _MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98,
 @dataclass(frozen=True)
 class Piece:
     """One tune in absolute pitch, bar lines at multiples of beats_per_bar from time 0."""
+
     name: str
     tonic: int
     mode: str  # "major" or "minor"
@@ -66,15 +67,27 @@ class Piece:
     chords: tuple[tuple[float, float, int, str, int], ...]
 
     def to_json(self) -> dict:
-        return {"name": self.name, "tonic": self.tonic, "mode": self.mode, "beats_per_bar": self.beats_per_bar,
-                "melody": [list(n) for n in self.melody], "chords": [list(c) for c in self.chords]}
+        return {
+            "name": self.name,
+            "tonic": self.tonic,
+            "mode": self.mode,
+            "beats_per_bar": self.beats_per_bar,
+            "melody": [list(n) for n in self.melody],
+            "chords": [list(c) for c in self.chords],
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> "Piece":
-        return cls(d["name"], int(d["tonic"]), d["mode"], float(d["beats_per_bar"]),
-                   tuple((float(a), float(b), int(p), None if v is None else int(v)) for a, b, p, v in d["melody"]),
-                   tuple((float(c[0]), float(c[1]), int(c[2]), str(c[3]), int(c[4]) if len(c) > 4 else 0)
-                         for c in d["chords"]))
+        return cls(
+            d["name"],
+            int(d["tonic"]),
+            d["mode"],
+            float(d["beats_per_bar"]),
+            tuple((float(a), float(b), int(p), None if v is None else int(v)) for a, b, p, v in d["melody"]),
+            tuple(
+                (float(c[0]), float(c[1]), int(c[2]), str(c[3]), int(c[4]) if len(c) > 4 else 0) for c in d["chords"]
+            ),
+        )
 
 
 @dataclass
@@ -89,11 +102,17 @@ class SourceSummary:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
     def to_json(self) -> dict:
-        return {"spec": self.spec, "files": self.files, "pieces": self.pieces,
-                "skipped": dict(sorted(self.skipped.items())), "skipped_total": sum(self.skipped.values())}
+        return {
+            "spec": self.spec,
+            "files": self.files,
+            "pieces": self.pieces,
+            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_total": sum(self.skipped.values()),
+        }
 
 
 # --- key and chord estimation ---------------------------------------------------------------
+
 
 def estimate_key(pc_weights: np.ndarray) -> tuple[int, str]:
     """(tonic pitch class, 'major'|'minor') by correlation with the rotated profiles."""
@@ -116,7 +135,9 @@ def _pc_weights(notes) -> np.ndarray:
     return w
 
 
-def harmony_per_beat(notes: list[tuple[float, float, int]], total_beats: float) -> list[tuple[float, float, int, str, int]]:
+def harmony_per_beat(
+    notes: list[tuple[float, float, int]], total_beats: float
+) -> list[tuple[float, float, int, str, int]]:
     """Chord events from the (start, end, pitch) notes sounding in each beat; equal neighbours
     merged, silent beats left out."""
     n_beats = int(np.ceil(total_beats - 1e-9))
@@ -146,7 +167,9 @@ def harmony_per_beat(notes: list[tuple[float, float, int]], total_beats: float) 
     return chords
 
 
-def harmony_from_melody(melody, tonic: int, mode: str, beats_per_bar: float) -> list[tuple[float, float, int, str, int]]:
+def harmony_from_melody(
+    melody, tonic: int, mode: str, beats_per_bar: float
+) -> list[tuple[float, float, int, str, int]]:
     """One diatonic chord per bar that best explains the bar's melody notes."""
     if not melody:
         return []
@@ -193,9 +216,11 @@ def make_piece(name: str, melody, harmony_notes, beats_per_bar: float, infer_cho
 
 # --- music21 --------------------------------------------------------------------------------
 
+
 def _m21_bar_and_shift(part) -> tuple[float, float]:
     """Beats per bar and the pickup shift that puts bar lines at multiples of the bar."""
     from music21 import meter, stream
+
     signatures = list(part.recurse().getElementsByClass(meter.TimeSignature))
     bar = float(signatures[0].barDuration.quarterLength) if signatures else 4.0
     measures = list(part.getElementsByClass(stream.Measure))
@@ -230,6 +255,7 @@ def _m21_notes(part, shift: float) -> list[tuple[float, float, int]]:
 
 def _m21_scores(parsed):
     from music21 import stream
+
     if isinstance(parsed, stream.Opus):
         return list(parsed.scores)
     return [parsed]
@@ -246,6 +272,7 @@ def _abc_tunes(path: Path) -> list[str]:
 def _read_music21(spec: str, limit: int | None, summary: SourceSummary) -> list[Piece]:
     from music21 import converter
     from music21 import corpus as m21corpus
+
     name = MUSIC21_SOURCES[spec]
     paths = sorted(Path(p) for p in m21corpus.getComposer(name))
     if name == "bach":
@@ -308,9 +335,11 @@ def _read_music21(spec: str, limit: int | None, summary: SourceSummary) -> list[
 
 # --- MIDI folders ---------------------------------------------------------------------------
 
+
 def read_midi_file(path: Path, name: str) -> Piece | None:
     """A MIDI file → Piece; raises on unreadable files, None when there is no usable melody."""
     import mido
+
     mid = mido.MidiFile(str(path))
     tpb = mid.ticks_per_beat
     if not tpb or tpb <= 0:
@@ -360,8 +389,7 @@ def read_midi_file(path: Path, name: str) -> Piece | None:
             end = min(end, starts[i + 1])
         melody.append((s, end - s, pitch, vel))
         top.add((s, pitch))
-    harmony = [(s, e, p) for g, notes in groups.items() for s, e, p, _ in notes
-               if g != chosen or (s, p) not in top]
+    harmony = [(s, e, p) for g, notes in groups.items() for s, e, p, _ in notes if g != chosen or (s, p) not in top]
     return make_piece(name, melody, harmony, beats_per_bar, infer_chords=not harmony)
 
 
@@ -384,13 +412,16 @@ def _read_folder(folder: Path, spec: str, limit: int | None, summary: SourceSumm
             continue
         pieces.append(piece)
     if not pieces:
-        raise LofictlError(f"none of the {len(files)} MIDI files in {folder} could be used "
-                           f"(skipped: {', '.join(f'{n} {r}' for r, n in sorted(summary.skipped.items()))})",
-                           field="corpus")
+        raise LofictlError(
+            f"none of the {len(files)} MIDI files in {folder} could be used "
+            f"(skipped: {', '.join(f'{n} {r}' for r, n in sorted(summary.skipped.items()))})",
+            field="corpus",
+        )
     return pieces
 
 
 # --- specs and cache ------------------------------------------------------------------------
+
 
 def cache_dir() -> Path:
     env = os.environ.get("LOFICTL_CACHE_DIR")
@@ -400,24 +431,32 @@ def cache_dir() -> Path:
 def _fingerprint(spec: str, limit: int | None) -> str:
     if spec.startswith("pop909:"):
         from lofictl.models.train import pop909
-        folder = Path(spec[len("pop909:"):]).expanduser().resolve()
+
+        folder = Path(spec[len("pop909:") :]).expanduser().resolve()
         derived = pop909.derived_path(folder)
         if derived.is_file():
             files = [[derived.name, derived.stat().st_size, derived.stat().st_mtime_ns]]
         else:
-            files = [[str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns]
-                     for song in pop909.song_folders(folder) for p in sorted(song.iterdir()) if p.is_file()]
+            files = [
+                [str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns]
+                for song in pop909.song_folders(folder)
+                for p in sorted(song.iterdir())
+                if p.is_file()
+            ]
         basis = {"spec": str(folder), "files": files, "pop909_reader": pop909.READER_VERSION}
     elif spec in MUSIC21_SOURCES:
         import music21
         from music21 import corpus as m21corpus
+
         files = sorted(Path(p).name for p in m21corpus.getComposer(MUSIC21_SOURCES[spec]))
         basis = {"spec": spec, "music21": music21.__version__, "files": files}
     else:
         folder = Path(spec).expanduser().resolve()
         files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
-        basis = {"spec": str(folder), "files": [[str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns]
-                                                for p in files]}
+        basis = {
+            "spec": str(folder),
+            "files": [[str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
+        }
     basis.update(reader=READER_VERSION, limit=limit)
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
 
@@ -426,31 +465,45 @@ def parse_specs(text: str) -> list[str]:
     """'music21:bach, ~/midi' → checked specs; unknown names and missing folders are errors."""
     specs = [s.strip() for s in text.split(",") if s.strip()]
     if not specs:
-        raise LofictlError("no corpus given (e.g. --corpus music21:bach,music21:essen or a folder of MIDI files)",
-                           field="corpus")
+        raise LofictlError(
+            "no corpus given (e.g. --corpus music21:bach,music21:essen or a folder of MIDI files)", field="corpus"
+        )
     for spec in specs:
         if spec.startswith("pop909:"):
-            folder = Path(spec[len("pop909:"):]).expanduser()
+            folder = Path(spec[len("pop909:") :]).expanduser()
             if not folder.is_dir():
-                raise LofictlError(f"corpus {spec!r}: {folder} is not a folder (give the POP909 dataset or "
-                                   f"data/pop909, which ships with lofictl)", field="corpus")
+                raise LofictlError(
+                    f"corpus {spec!r}: {folder} is not a folder (give the POP909 dataset or "
+                    f"data/pop909, which ships with lofictl)",
+                    field="corpus",
+                )
         elif spec.startswith("music21:"):
             if spec not in MUSIC21_SOURCES:
-                raise LofictlError(f"unknown corpus {spec!r}; known: {', '.join(MUSIC21_SOURCES)}, or a folder of MIDI files",
-                                   field="corpus")
+                raise LofictlError(
+                    f"unknown corpus {spec!r}; known: {', '.join(MUSIC21_SOURCES)}, or a folder of MIDI files",
+                    field="corpus",
+                )
         else:
             folder = Path(spec).expanduser()
             if not folder.is_dir():
-                raise LofictlError(f"corpus {spec!r} is neither a music21 corpus ({', '.join(MUSIC21_SOURCES)}) "
-                                   f"nor an existing folder", field="corpus")
+                raise LofictlError(
+                    f"corpus {spec!r} is neither a music21 corpus ({', '.join(MUSIC21_SOURCES)}) "
+                    f"nor an existing folder",
+                    field="corpus",
+                )
     return specs
 
 
 def load_source(spec: str, limit: int | None = None, use_cache: bool = True) -> tuple[list[Piece], SourceSummary]:
     summary = SourceSummary(spec)
     key = _fingerprint(spec, limit)
-    stem = spec.replace("music21:", "m21-") if spec in MUSIC21_SOURCES else "pop909" if spec.startswith("pop909:") \
+    stem = (
+        spec.replace("music21:", "m21-")
+        if spec in MUSIC21_SOURCES
+        else "pop909"
+        if spec.startswith("pop909:")
         else "dir"
+    )
     path = cache_dir() / f"{stem}-{key[:20]}.json"
     if use_cache and path.is_file():
         try:
@@ -463,7 +516,8 @@ def load_source(spec: str, limit: int | None = None, use_cache: bool = True) -> 
             pass  # a damaged cache entry is rebuilt below
     if spec.startswith("pop909:"):
         from lofictl.models.train import pop909
-        pieces = pop909.read_pop909(spec[len("pop909:"):], limit, summary)
+
+        pieces = pop909.read_pop909(spec[len("pop909:") :], limit, summary)
     elif spec in MUSIC21_SOURCES:
         pieces = _read_music21(spec, limit, summary)
         if not pieces:
@@ -494,12 +548,14 @@ def load_corpus(text: str, limit: int | None = None, use_cache: bool = True) -> 
         source = {**summary.to_json(), "pieces_sha256": pieces_digest(got)}
         if spec.startswith("pop909:"):
             from lofictl.models.train import pop909
+
             source.update(licence=pop909.LICENSE_NAME, citation=pop909.CITATION)
         sources.append(source)
     return pieces, {"corpus": text, "limit": limit, "sources": sources, "pieces": len(pieces)}
 
 
 # --- the train / validation / test split ---------------------------------------------------
+
 
 def assign_splits(names, seed: int, val_fraction: float) -> dict[str, str]:
     """Piece name → "train", "validation" or "test".
@@ -509,6 +565,7 @@ def assign_splits(names, seed: int, val_fraction: float) -> dict[str, str]:
     a share `val_fraction` of pieces, chosen by sha256 of (seed, name), validates; a corpus of
     one piece validates on what it trains on."""
     from lofictl.models.train import pop909
+
     out: dict[str, str] = {}
     others = []
     for name in sorted(set(names)):
@@ -538,6 +595,7 @@ def split_pieces(pieces: list[Piece], seed: int, val_fraction: float) -> dict[st
 def split_summary(splits: dict[str, str]) -> dict:
     """model.json's record of a split: the rule, counts and (for POP909) the song ids per side."""
     from lofictl.models.train import pop909
+
     songs = sorted({pop909.song_of(n) for n in splits if pop909.song_of(n) is not None})
     out = {"pieces": {k: sum(1 for v in splits.values() if v == k) for k in pop909.SPLITS}}
     if songs:
@@ -547,9 +605,11 @@ def split_summary(splits: dict[str, str]) -> dict:
 
 # --- Pieces → token arrays ------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class MelodySeq:
     """Factor tokens of one piece's melody, each with the chord and bar position at its onset."""
+
     pitch: np.ndarray
     duration: np.ndarray
     velocity: np.ndarray
@@ -583,8 +643,10 @@ def _chord_at(chords_ticks: list[tuple[int, int, int]], tick: int) -> int:
 def melody_tokens(piece: Piece) -> MelodySeq:
     tpb = tokens.TICKS_PER_BEAT
     bar = int(round(piece.beats_per_bar * tpb))
-    chords_ticks = [(int(round(s * tpb)), int(round((s + d) * tpb)), piece_chord_token(piece, r, q, b))
-                    for s, d, r, q, b in piece.chords]
+    chords_ticks = [
+        (int(round(s * tpb)), int(round((s + d) * tpb)), piece_chord_token(piece, r, q, b))
+        for s, d, r, q, b in piece.chords
+    ]
     events: list[tuple[int, int, int, int]] = []  # pitch, duration, velocity token, onset tick
     notes = [(int(round(s * tpb)), max(int(round(d * tpb)), 1), p, v) for s, d, p, v in piece.melody]
     cursor = (notes[0][0] // bar) * bar  # start at the first note's bar line: leading rests are a pickup
@@ -609,8 +671,14 @@ def melody_tokens(piece: Piece) -> MelodySeq:
         fits = [t for t in tokens.DURATION_TICKS if t <= sounding]
         note_len = fits[-1] if fits else tokens.DURATION_TICKS[0]
         velocity = vel if vel is not None else tokens.metric_velocity(cursor, bar)
-        events.append((tokens.encode_pitch(pitch, piece.tonic), 1 + tokens.DURATION_TICKS.index(note_len),
-                       tokens.encode_velocity(velocity), cursor))
+        events.append(
+            (
+                tokens.encode_pitch(pitch, piece.tonic),
+                1 + tokens.DURATION_TICKS.index(note_len),
+                tokens.encode_velocity(velocity),
+                cursor,
+            )
+        )
         cursor += note_len
         if i + 1 == len(notes):
             break
@@ -619,12 +687,21 @@ def melody_tokens(piece: Piece) -> MelodySeq:
             rests(gap)
     onsets = [e[3] for e in events]
     chord = np.array([_chord_at(chords_ticks, t) for t in onsets], np.int32)
-    pcs = np.stack([tokens.pcs_mask(tokens.chord_pitch_classes(int(c))) for c in chord]) if len(chord) else np.zeros((0, 12), np.float32)
-    return MelodySeq(np.array([e[0] for e in events], np.int32), np.array([e[1] for e in events], np.int32),
-                     np.array([e[2] for e in events], np.int32), chord, pcs,
-                     np.array([tokens.encode_position(t % bar) for t in onsets], np.int32),
-                     tokens.mode_token(piece.mode),
-                     np.array([tokens.encode_phrase(t // bar) for t in onsets], np.int32))
+    pcs = (
+        np.stack([tokens.pcs_mask(tokens.chord_pitch_classes(int(c))) for c in chord])
+        if len(chord)
+        else np.zeros((0, 12), np.float32)
+    )
+    return MelodySeq(
+        np.array([e[0] for e in events], np.int32),
+        np.array([e[1] for e in events], np.int32),
+        np.array([e[2] for e in events], np.int32),
+        chord,
+        pcs,
+        np.array([tokens.encode_position(t % bar) for t in onsets], np.int32),
+        tokens.mode_token(piece.mode),
+        np.array([tokens.encode_phrase(t // bar) for t in onsets], np.int32),
+    )
 
 
 def chord_tokens(piece: Piece) -> ChordSeq:
@@ -640,21 +717,30 @@ def chord_tokens(piece: Piece) -> ChordSeq:
             pos.append(tokens.encode_position(tick % bar))
             phrase.append(tokens.encode_phrase(tick // bar))
             tick += part
-    return ChordSeq(np.array(chord, np.int32), np.array(dur, np.int32), np.array(pos, np.int32),
-                    tokens.mode_token(piece.mode), np.array(phrase, np.int32))
+    return ChordSeq(
+        np.array(chord, np.int32),
+        np.array(dur, np.int32),
+        np.array(pos, np.int32),
+        tokens.mode_token(piece.mode),
+        np.array(phrase, np.int32),
+    )
 
 
 def synthetic_pieces(n: int, seed: int = 0, bars: int = 8) -> list[Piece]:
     """A tiny corpus made in code (tests, benchmarks): I–vi–IV–V or i–VI–iv–V loops in random
     keys, melodies of chord tones in quarters and eighths with the odd passing tone and rest."""
     from lofictl.seeds import rng as named_rng
+
     out = []
     for i in range(n):
         r = named_rng(seed, "synthetic", i)
         tonic = int(r.integers(12))
         mode = "major" if i % 2 == 0 else "minor"
-        progression = [(0, "maj"), (9, "min"), (5, "maj"), (7, "7")] if mode == "major" else \
-                      [(0, "min"), (8, "maj"), (5, "min"), (7, "7")]
+        progression = (
+            [(0, "maj"), (9, "min"), (5, "maj"), (7, "7")]
+            if mode == "major"
+            else [(0, "min"), (8, "maj"), (5, "min"), (7, "7")]
+        )
         chords, melody = [], []
         for bar in range(bars):
             root, quality = progression[bar % 4]
@@ -667,7 +753,9 @@ def synthetic_pieces(n: int, seed: int = 0, bars: int = 8) -> list[Piece]:
                     t += dur  # a rest
                     continue
                 step = int(r.choice(tones)) + (1 if r.random() < 0.1 else 0)
-                melody.append((t, dur, 60 + tonic + root + step if root + step < 12 else 48 + tonic + root + step, None))
+                melody.append(
+                    (t, dur, 60 + tonic + root + step if root + step < 12 else 48 + tonic + root + step, None)
+                )
                 t += dur
         out.append(Piece(f"synthetic:{seed}:{i}", tonic, mode, 4.0, tuple(melody), tuple(chords)))
     return out

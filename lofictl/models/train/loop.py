@@ -26,8 +26,12 @@ CHORD_ARCH = "chord-lstm"
 ARCHS = {"melody": tokens.LAYOUTS, "chords": (CHORD_ARCH,)}
 
 # Template pitch classes of every chord token, as the model sees them while training.
-PCS_TABLE = np.stack([tokens.pcs_mask(tokens.chord_pitch_classes(t)) if t >= 2 else np.zeros(12, np.float32)
-                      for t in range(tokens.N_CHORD)])
+PCS_TABLE = np.stack(
+    [
+        tokens.pcs_mask(tokens.chord_pitch_classes(t)) if t >= 2 else np.zeros(12, np.float32)
+        for t in range(tokens.N_CHORD)
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,9 @@ class TrainConfig:
         if self.kind not in ARCHS:
             raise LofictlError(f"unknown model kind {self.kind!r}; use melody or chords", field="kind")
         if self.arch not in ARCHS[self.kind]:
-            raise LofictlError(f"unknown {self.kind} layout {self.arch!r}; use one of {', '.join(ARCHS[self.kind])}",
-                               field="arch")
+            raise LofictlError(
+                f"unknown {self.kind} layout {self.arch!r}; use one of {', '.join(ARCHS[self.kind])}", field="arch"
+            )
         for name in ("steps", "batch_size", "hidden", "layers", "embed", "seq_len", "eval_every", "patience"):
             if getattr(self, name) < 1:
                 raise LofictlError(f"must be at least 1, got {getattr(self, name)}", field=name.replace("_", "-"))
@@ -65,6 +70,7 @@ class TrainConfig:
 @dataclass
 class Dataset:
     """Windows of length seq_len: inputs are the targets shifted right behind a BOS."""
+
     tokens_in: np.ndarray  # (N, T, H)
     targets: np.ndarray  # (N, T, H)
     mask: np.ndarray  # (N, T) 1.0 where the target is real
@@ -77,8 +83,14 @@ class Dataset:
         return len(self.mode)
 
     def batch(self, idx: np.ndarray) -> dict:
-        out = {"tokens": self.tokens_in[idx], "targets": self.targets[idx], "mask": self.mask[idx],
-               "position": self.position[idx], "phrase": self.phrase[idx], "mode": self.mode[idx]}
+        out = {
+            "tokens": self.tokens_in[idx],
+            "targets": self.targets[idx],
+            "mask": self.mask[idx],
+            "position": self.position[idx],
+            "phrase": self.phrase[idx],
+            "mode": self.mode[idx],
+        }
         if self.chord is not None:
             out["chord"] = self.chord[idx]
             out["pcs"] = PCS_TABLE[self.chord[idx]]
@@ -94,8 +106,9 @@ class Prepared:
     summary: dict = field(default_factory=dict)
 
 
-def _windows(seqs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int]], seq_len: int,
-             n_heads: int) -> Dataset:
+def _windows(
+    seqs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int]], seq_len: int, n_heads: int
+) -> Dataset:
     """seqs: (tokens (n, H), position (n,), phrase (n,), chord (n,) or None, mode) per piece."""
     rows_in, rows_out, masks, positions, phrases, modes, chords = [], [], [], [], [], [], []
     for toks, pos, phrase, chord, mode in seqs:
@@ -116,13 +129,24 @@ def _windows(seqs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | N
             chords.append(cut(chord) if chord is not None else None)
             modes.append(mode)
     if not rows_in:
-        return Dataset(np.zeros((0, seq_len, n_heads), np.int32), np.zeros((0, seq_len, n_heads), np.int32),
-                       np.zeros((0, seq_len), np.float32), np.zeros((0, seq_len), np.int32),
-                       np.zeros((0, seq_len), np.int32), np.zeros((0,), np.int32),
-                       None if seqs and seqs[0][3] is None else np.zeros((0, seq_len), np.int32))
-    return Dataset(np.stack(rows_in).astype(np.int32), np.stack(rows_out).astype(np.int32), np.stack(masks),
-                   np.stack(positions).astype(np.int32), np.stack(phrases).astype(np.int32), np.array(modes, np.int32),
-                   None if chords[0] is None else np.stack(chords).astype(np.int32))
+        return Dataset(
+            np.zeros((0, seq_len, n_heads), np.int32),
+            np.zeros((0, seq_len, n_heads), np.int32),
+            np.zeros((0, seq_len), np.float32),
+            np.zeros((0, seq_len), np.int32),
+            np.zeros((0, seq_len), np.int32),
+            np.zeros((0,), np.int32),
+            None if seqs and seqs[0][3] is None else np.zeros((0, seq_len), np.int32),
+        )
+    return Dataset(
+        np.stack(rows_in).astype(np.int32),
+        np.stack(rows_out).astype(np.int32),
+        np.stack(masks),
+        np.stack(positions).astype(np.int32),
+        np.stack(phrases).astype(np.int32),
+        np.array(modes, np.int32),
+        None if chords[0] is None else np.stack(chords).astype(np.int32),
+    )
 
 
 def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
@@ -135,6 +159,7 @@ def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
     splits = corpus_mod.assign_splits([p.name for p in pieces], config.seed, config.val_fraction)  # for model.json
 
     if config.kind == "chords":
+
         def chord_seqs(ps):
             out = []
             for p in ps:
@@ -142,10 +167,12 @@ def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
                 if len(seq.chord) >= 2:
                     out.append((np.stack([seq.chord, seq.duration], -1), seq.position, seq.phrase, None, seq.mode))
             return out
+
         train_seqs, val_seqs = chord_seqs(train_pieces), chord_seqs(val_pieces)
         heads = (tokens.N_CHORD, tokens.N_CHORD_DURATION)
         vocab = {"chords": tokens.chord_vocab_json()}
     else:
+
         def melody_seqs(ps, augment):
             out = []
             for p in ps:
@@ -160,37 +187,59 @@ def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
                             variants.append(moved)
                 out.extend((pitch, seq, p.name) for pitch in variants)
             return out
+
         train_raw = melody_seqs(train_pieces, config.augment)
         val_raw = melody_seqs(val_pieces, False)
         seen = np.concatenate([np.stack([pitch, s.duration, s.velocity], -1) for pitch, s, _ in train_raw + val_raw])
         mvocab = tokens.melody_vocab(config.arch, seen)
 
         def encode(raw):
-            return [(mvocab.encode(pitch, s.duration, s.velocity), s.position, s.phrase, s.chord, s.mode)
-                    for pitch, s, _ in raw]
+            return [
+                (mvocab.encode(pitch, s.duration, s.velocity), s.position, s.phrase, s.chord, s.mode)
+                for pitch, s, _ in raw
+            ]
+
         train_seqs, val_seqs = encode(train_raw), encode(val_raw)
         heads = mvocab.heads
-        vocab = {"melody": mvocab.to_json(), "factors": tokens.melody_factor_json(), "chords": tokens.chord_vocab_json()}
+        vocab = {
+            "melody": mvocab.to_json(),
+            "factors": tokens.melody_factor_json(),
+            "chords": tokens.chord_vocab_json(),
+        }
     if not train_seqs:
         raise LofictlError("the corpus has no sequences long enough to train on", field="corpus")
     train = _windows(train_seqs, config.seq_len, len(heads))
     val = _windows(val_seqs, config.seq_len, len(heads)) if val_seqs else train
-    summary = {"split": corpus_mod.split_summary(splits), "train_pieces": len(train_pieces), "val_pieces": len(val_pieces),
-               "train_events": int(train.mask.sum()), "val_events": int(val.mask.sum()),
-               "train_windows": len(train), "val_windows": len(val)}
+    summary = {
+        "split": corpus_mod.split_summary(splits),
+        "train_pieces": len(train_pieces),
+        "val_pieces": len(val_pieces),
+        "train_events": int(train.mask.sum()),
+        "val_events": int(val.mask.sum()),
+        "train_windows": len(train),
+        "val_windows": len(val),
+    }
     return Prepared(train, val, heads, vocab, summary)
 
 
 def model_config(config: TrainConfig, heads: tuple[int, ...]) -> dict:
-    return {"heads": list(heads), "hidden": config.hidden, "layers": config.layers, "embed": config.embed,
-            "chord_vocab": tokens.N_CHORD if config.kind == "melody" else 0,
-            "positions": tokens.N_POSITION, "modes": tokens.N_MODE, "phrases": tokens.PHRASE_BARS}
+    return {
+        "heads": list(heads),
+        "hidden": config.hidden,
+        "layers": config.layers,
+        "embed": config.embed,
+        "chord_vocab": tokens.N_CHORD if config.kind == "melody" else 0,
+        "positions": tokens.N_POSITION,
+        "modes": tokens.N_MODE,
+        "phrases": tokens.PHRASE_BARS,
+    }
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     warmup = min(100, max(config.steps // 10, 1))
-    schedule = optax.warmup_cosine_decay_schedule(0.0, config.lr, warmup, max(config.steps, warmup + 1),
-                                                  end_value=config.lr * 0.05)
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, config.lr, warmup, max(config.steps, warmup + 1), end_value=config.lr * 0.05
+    )
     return optax.chain(optax.clip_by_global_norm(config.clip), optax.adamw(schedule, weight_decay=config.weight_decay))
 
 
@@ -247,7 +296,7 @@ def evaluate(eval_step, params, data: Dataset, batch_size: int) -> tuple[float, 
         if len(idx) < batch_size:  # pad with masked copies so the shape (and compile) stays the same
             fill = np.concatenate([idx, np.full(batch_size - len(idx), idx[0])])
             batch = data.batch(fill)
-            batch["mask"][len(idx):] = 0.0
+            batch["mask"][len(idx) :] = 0.0
         per_head, n = eval_step(params, batch)
         per_head = np.asarray(per_head, np.float64)
         totals = per_head if totals is None else totals + per_head
@@ -256,9 +305,17 @@ def evaluate(eval_step, params, data: Dataset, batch_size: int) -> tuple[float, 
     return float(sum(per)), per
 
 
-def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfig, out_dir: Path,
-          command: str, resume: bool = False, console=None, progress: bool = True,
-          stop_at: int | None = None) -> dict:
+def train(
+    pieces: list[corpus_mod.Piece],
+    data_summary: dict,
+    config: TrainConfig,
+    out_dir: Path,
+    command: str,
+    resume: bool = False,
+    console=None,
+    progress: bool = True,
+    stop_at: int | None = None,
+) -> dict:
     """Train and write the checkpoint folder; returns the model.json written.
 
     `stop_at` ends the run at that step as an interruption would (the state is saved, and
@@ -274,11 +331,19 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
         index_facts = index_training_pieces(pieces, config, out_dir, data_summary)
     model, optimizer, train_step, eval_step, init = cached_steps(config, prepared.heads)
 
-    params = init(jax.random.key(derive_seed(config.seed, "init")),
-                        modules.dummy_inputs(model), modules.zero_carry(model, 1))
+    params = init(
+        jax.random.key(derive_seed(config.seed, "init")), modules.dummy_inputs(model), modules.zero_carry(model, 1)
+    )
     opt_state = optimizer.init(params)
-    state = {"params": params, "opt_state": opt_state, "step": 0, "best_val": float("inf"), "best_step": 0, "bad": 0,
-             "seconds": 0.0}
+    state = {
+        "params": params,
+        "opt_state": opt_state,
+        "step": 0,
+        "best_val": float("inf"),
+        "best_step": 0,
+        "bad": 0,
+        "seconds": 0.0,
+    }
     best_params = params
     if resume:
         state = checkpoint.load_train_state(out_dir, state)
@@ -289,8 +354,11 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     params, opt_state = state["params"], state["opt_state"]
 
     meta_base = {
-        "kind": config.kind, "arch": config.arch, "config": model_config(config, prepared.heads),
-        "vocab": prepared.vocab, "training": {"command": command, **asdict(config)},
+        "kind": config.kind,
+        "arch": config.arch,
+        "config": model_config(config, prepared.heads),
+        "vocab": prepared.vocab,
+        "training": {"command": command, **asdict(config)},
         "data": {**data_summary, **prepared.summary, **index_facts},
     }
     batch_seed = derive_seed(config.seed, "batches")
@@ -299,8 +367,13 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     seconds_before = float(state["seconds"])
     train_loss = float("nan")
     step = state["step"]
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]} val {task.fields[val]}"), TimeElapsedColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]} val {task.fields[val]}"),
+        TimeElapsedColumn(),
+    ]
     metrics: dict = {}
     with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
         task = bar.add_task(f"train {config.kind}", total=config.steps, completed=step, loss="-", val="-")
@@ -321,20 +394,31 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
                 if val_loss < state["best_val"] - 1e-4:
                     state.update(best_val=val_loss, best_step=step, bad=0)
                     best_params = params
-                    metrics = {"val_loss": val_loss, "val_loss_per_head": per_head, "train_loss": train_loss,
-                               "best_step": step}
+                    metrics = {
+                        "val_loss": val_loss,
+                        "val_loss_per_head": per_head,
+                        "train_loss": train_loss,
+                        "best_step": step,
+                    }
                 else:
                     state["bad"] = int(state["bad"]) + 1
-                bar.update(task, val=f"{val_loss:.3f} (best {float(state['best_val']):.3f} @ {int(state['best_step'])})")
+                bar.update(
+                    task, val=f"{val_loss:.3f} (best {float(state['best_val']):.3f} @ {int(state['best_step'])})"
+                )
                 if not progress:  # logs and background runs still see how training goes
-                    console.print(f"step {step}: loss {train_loss:.3f} val {val_loss:.3f} "
-                                  f"(best {float(state['best_val']):.3f} @ {int(state['best_step'])})")
+                    console.print(
+                        f"step {step}: loss {train_loss:.3f} val {val_loss:.3f} "
+                        f"(best {float(state['best_val']):.3f} @ {int(state['best_step'])})"
+                    )
                 elapsed = seconds_before + time.perf_counter() - started
                 state.update(params=params, opt_state=opt_state, step=step, seconds=elapsed)
-                done = {"steps_done": step, "stopped_early": bool(state["bad"] >= config.patience),
-                        "val_history": state["history"],
-                        "wall_seconds": round(elapsed, 1),
-                        "tokens_per_second": round(tokens_per_step * step / max(elapsed, 1e-9), 1)}
+                done = {
+                    "steps_done": step,
+                    "stopped_early": bool(state["bad"] >= config.patience),
+                    "val_history": state["history"],
+                    "wall_seconds": round(elapsed, 1),
+                    "tokens_per_second": round(tokens_per_step * step / max(elapsed, 1e-9), 1),
+                }
                 checkpoint.save(out_dir, best_params, {**meta_base, "metrics": {**metrics, **done}})
                 checkpoint.save_train_state(out_dir, {k: v for k, v in state.items() if k != "history"})
     # Every path out of the loop has just saved (an evaluation precedes any stop); a resumed
@@ -342,23 +426,32 @@ def train(pieces: list[corpus_mod.Piece], data_summary: dict, config: TrainConfi
     return checkpoint.read_meta(out_dir)
 
 
-def index_training_pieces(pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir: Path,
-                          data_summary: dict) -> dict:
+def index_training_pieces(
+    pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir: Path, data_summary: dict
+) -> dict:
     """A melody model's n-gram index of exactly the pieces it trains on (models/ngrams.py),
     written into the model folder before training starts, so every checkpoint of the run has
     it; returns what model.json records about those pieces."""
     if config.kind != "melody":
         return {}
     from lofictl.models import ngrams
+
     trained = corpus_mod.split_pieces(pieces, config.seed, config.val_fraction)["train"]
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    meta = ngrams.write_index(out_dir, trained, corpus=data_summary.get("corpus"), limit=data_summary.get("limit"),
-                              seed=config.seed, val_fraction=config.val_fraction)
+    meta = ngrams.write_index(
+        out_dir,
+        trained,
+        corpus=data_summary.get("corpus"),
+        limit=data_summary.get("limit"),
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+    )
     return {"train_pieces_sha256": meta["pieces_sha256"]}
 
 
-def write_untrained(pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir: Path,
-                    data_summary: dict | None = None) -> dict:
+def write_untrained(
+    pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir: Path, data_summary: dict | None = None
+) -> dict:
     """A checkpoint with the corpus's vocabulary and freshly initialised weights (and, for
     melody, the n-gram index): no training step is compiled, so tests and benchmarks of loading
     and sampling stay fast. `data_summary` is load_corpus's summary, as train takes it."""
@@ -366,9 +459,19 @@ def write_untrained(pieces: list[corpus_mod.Piece], config: TrainConfig, out_dir
     prepared = prepare(pieces, config)
     index_facts = index_training_pieces(pieces, config, out_dir, data_summary or {})
     model = modules.build(model_config(config, prepared.heads))
-    params = jax.jit(model.init)(jax.random.key(derive_seed(config.seed, "init")),
-                        modules.dummy_inputs(model), modules.zero_carry(model, 1))
-    return checkpoint.save(out_dir, params, {
-        "kind": config.kind, "arch": config.arch, "config": model_config(config, prepared.heads),
-        "vocab": prepared.vocab, "training": {"command": "(untrained)", **asdict(config)},
-        "data": {**(data_summary or {}), **prepared.summary, **index_facts}, "metrics": {}})
+    params = jax.jit(model.init)(
+        jax.random.key(derive_seed(config.seed, "init")), modules.dummy_inputs(model), modules.zero_carry(model, 1)
+    )
+    return checkpoint.save(
+        out_dir,
+        params,
+        {
+            "kind": config.kind,
+            "arch": config.arch,
+            "config": model_config(config, prepared.heads),
+            "vocab": prepared.vocab,
+            "training": {"command": "(untrained)", **asdict(config)},
+            "data": {**(data_summary or {}), **prepared.summary, **index_facts},
+            "metrics": {},
+        },
+    )

@@ -54,14 +54,18 @@ DERIVED_FORMAT = "lofictl-pop909-corpus"
 BEATS_PER_BAR = 4
 MIN_BARS = 4  # shorter runs of regular bars (between odd bars or key changes) are too short to learn from
 
-SPLIT_RULE = ("song-level: n = int(sha256('pop909-split:' + song id)[:8], 16) % 100; "
-              "n < 80 train, 80 <= n < 90 validation, n >= 90 test")
+SPLIT_RULE = (
+    "song-level: n = int(sha256('pop909-split:' + song id)[:8], 16) % 100; "
+    "n < 80 train, 80 <= n < 90 validation, n >= 90 test"
+)
 SPLITS = ("train", "validation", "test")
 
-CITATION = ("Ziyu Wang*, Ke Chen*, Junyan Jiang, Yiyi Zhang, Maoran Xu, Shuqi Dai, Guxian Bin and Gus Xia, "
-            "\"POP909: A Pop-song Dataset for Music Arrangement Generation\", Proceedings of the 21st "
-            "International Society for Music Information Retrieval Conference (ISMIR), 2020. "
-            "https://github.com/music-x-lab/POP909-Dataset (MIT licence, Copyright (c) 2020 Music X Lab)")
+CITATION = (
+    "Ziyu Wang*, Ke Chen*, Junyan Jiang, Yiyi Zhang, Maoran Xu, Shuqi Dai, Guxian Bin and Gus Xia, "
+    '"POP909: A Pop-song Dataset for Music Arrangement Generation", Proceedings of the 21st '
+    "International Society for Music Information Retrieval Conference (ISMIR), 2020. "
+    "https://github.com/music-x-lab/POP909-Dataset (MIT licence, Copyright (c) 2020 Music X Lab)"
+)
 LICENSE_NAME = "MIT"
 
 # Harte qualities as POP909 writes them → the vocabulary (identical names; listed so an unknown
@@ -75,6 +79,7 @@ _SIXTEENTHS = np.array([0, 3, 6, 9, 12])
 
 
 # --- the split ------------------------------------------------------------------------------
+
 
 def split_of(song: str) -> str:
     n = int(hashlib.sha256(f"pop909-split:{song}".encode()).hexdigest()[:8], 16) % 100
@@ -92,7 +97,7 @@ def song_of(piece_name: str) -> str | None:
     """'pop909:012/2' → '012'; None for pieces from other corpora."""
     if not piece_name.startswith(PREFIX + ":"):
         return None
-    return piece_name[len(PREFIX) + 1:].split("/", 1)[0]
+    return piece_name[len(PREFIX) + 1 :].split("/", 1)[0]
 
 
 def split_json(songs) -> dict:
@@ -102,6 +107,7 @@ def split_json(songs) -> dict:
 
 
 # --- labels ---------------------------------------------------------------------------------
+
 
 def parse_label(label: str) -> tuple[int, str, int] | None:
     """'F#:maj7/5' → (root pitch class 6, 'maj7', bass 7 semitones above the root); 'N' → None.
@@ -136,13 +142,17 @@ def parse_key_label(label: str) -> tuple[int, str]:
 
 # --- reading one song -----------------------------------------------------------------------
 
+
 def _rows(path: Path) -> list[list[str]]:
-    return [line.split("\t") if "\t" in line else line.split() for line in path.read_text().splitlines() if line.strip()]
+    return [
+        line.split("\t") if "\t" in line else line.split() for line in path.read_text().splitlines() if line.strip()
+    ]
 
 
 def _tempo_seconds(mid):
     """A function ticks → seconds over the file's tempo map (all tracks' set_tempo events)."""
     import mido
+
     changes = []
     for track in mid.tracks:
         now = 0
@@ -164,12 +174,14 @@ def _tempo_seconds(mid):
     def convert(tick: int) -> float:
         i = int(np.searchsorted(ticks_a, tick, side="right") - 1)
         return float(seconds_a[i] + (tick - ticks_a[i]) * tempos_a[i] / 1e6 / mid.ticks_per_beat)
+
     return convert
 
 
 def _melody_notes(path: Path) -> list[tuple[float, float, int, int]]:
     """(start s, end s, pitch, velocity) of the MELODY track."""
     import mido
+
     mid = mido.MidiFile(str(path))
     to_seconds = _tempo_seconds(mid)
     track = next((t for t in mid.tracks if t.name.strip().upper() == "MELODY"), None)
@@ -283,8 +295,11 @@ def read_song(folder: Path, summary: SourceSummary | None = None) -> list[Piece]
         _, tonic, mode = max((k for k in keys if k[0] <= first), default=keys[0])
         # Durations rounded to the 1/12-beat grid they lie on (a difference of snapped floats).
         notes = tuple((s - first, round(min(e, end) - s, 6), p, v) for s, e, p, v in line if first <= s < end)
-        harmony = tuple((max(s, first) - first, min(e, end) - max(s, first), r, q, b)
-                        for s, e, r, q, b in chords if s < end and e > first and min(e, end) > max(s, first))
+        harmony = tuple(
+            (max(s, first) - first, min(e, end) - max(s, first), r, q, b)
+            for s, e, r, q, b in chords
+            if s < end and e > first and min(e, end) > max(s, first)
+        )
         if len(notes) < MIN_MELODY_NOTES or len(harmony) < 2:
             if summary is not None:
                 summary.skip("piece without melody or chords")
@@ -297,6 +312,7 @@ def read_song(folder: Path, summary: SourceSummary | None = None) -> list[Piece]
 
 
 # --- folders --------------------------------------------------------------------------------
+
 
 def song_folders(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.is_dir() and (p / f"{p.name}.mid").is_file())
@@ -327,8 +343,9 @@ def read_pop909(folder: Path | str, limit: int | None = None, summary: SourceSum
     if derived_path(folder).is_file():
         return read_derived(folder, limit, summary)
     if not folder.is_dir() or not song_folders(folder):
-        raise LofictlError(f"{folder} holds neither POP909 song folders (NNN/NNN.mid) nor {DERIVED_FILE}",
-                           field="corpus")
+        raise LofictlError(
+            f"{folder} holds neither POP909 song folders (NNN/NNN.mid) nor {DERIVED_FILE}", field="corpus"
+        )
     pieces = read_dataset(folder, limit, summary)
     if not pieces:
         raise LofictlError(f"no usable POP909 songs in {folder}", field="corpus")
@@ -336,6 +353,7 @@ def read_pop909(folder: Path | str, limit: int | None = None, summary: SourceSum
 
 
 # --- the derived corpus (what ships in data/pop909/) ----------------------------------------
+
 
 def _dataset_digest(folder: Path) -> str:
     """sha256 over the four files of every song (names and bytes), in order."""
@@ -354,18 +372,29 @@ def write_derived(dataset: Path | str, out: Path | str) -> dict:
     citation and the command. Returns the corpus header."""
     dataset, out = Path(dataset).expanduser(), Path(out)
     if not dataset.is_dir() or not song_folders(dataset):
-        raise LofictlError(f"{dataset} is not the POP909 dataset (song folders 001/ ... 909/, each with NNN.mid "
-                           f"and the chord, key and beat annotations)", field="dataset")
+        raise LofictlError(
+            f"{dataset} is not the POP909 dataset (song folders 001/ ... 909/, each with NNN.mid "
+            f"and the chord, key and beat annotations)",
+            field="dataset",
+        )
     summary = SourceSummary(f"{PREFIX}:{dataset}")
     pieces = read_dataset(dataset, summary=summary)
     if not pieces:
         raise LofictlError(f"no usable POP909 songs in {dataset}", field="dataset")
     summary.pieces = len(pieces)
     songs = sorted({song_of(p.name) for p in pieces})
-    header = {"format": DERIVED_FORMAT, "reader_version": READER_VERSION, "licence": LICENSE_NAME,
-              "citation": CITATION, "command": f"lofictl train pop909-corpus {dataset} --out {out}",
-              "dataset_sha256": _dataset_digest(dataset), "pieces_sha256": pieces_digest(pieces),
-              "summary": summary.to_json(), "songs": len(songs), "split": split_json(songs)["counts"]}
+    header = {
+        "format": DERIVED_FORMAT,
+        "reader_version": READER_VERSION,
+        "licence": LICENSE_NAME,
+        "citation": CITATION,
+        "command": f"lofictl train pop909-corpus {dataset} --out {out}",
+        "dataset_sha256": _dataset_digest(dataset),
+        "pieces_sha256": pieces_digest(pieces),
+        "summary": summary.to_json(),
+        "songs": len(songs),
+        "split": split_json(songs)["counts"],
+    }
     out.mkdir(parents=True, exist_ok=True)
     body = json.dumps({**header, "pieces": [p.to_json() for p in pieces]}, separators=(",", ":")).encode()
     tmp = out / f".{DERIVED_FILE}.tmp{os.getpid()}"
@@ -384,18 +413,18 @@ def _derived_readme(header: dict) -> str:
     return f"""# POP909, as lofictl reads it
 
 `{DERIVED_FILE}` holds the melodies, chords, keys and bars of the POP909 songs, read by
-`lofictl/train/pop909.py` (reader version {header['reader_version']}) and stored as JSON: {header['songs']}
-songs, {s['pieces']} pieces (a song is split at key changes and at bars that are not four beats
+`lofictl/train/pop909.py` (reader version {header["reader_version"]}) and stored as JSON: {header["songs"]}
+songs, {s["pieces"]} pieces (a song is split at key changes and at bars that are not four beats
 long). Retrain the shipped models from it with `lofictl train chords --corpus pop909:data/pop909`
 (and `train melody`); the exact commands are in each model's `model.json`.
 
 Made from the dataset with:
 
-    {header['command']}
+    {header["command"]}
 
-Dataset sha256 (all song files): `{header['dataset_sha256']}`
-Pieces sha256: `{header['pieces_sha256']}`
-Split ({SPLIT_RULE}): {header['split']}
+Dataset sha256 (all song files): `{header["dataset_sha256"]}`
+Pieces sha256: `{header["pieces_sha256"]}`
+Split ({SPLIT_RULE}): {header["split"]}
 
 ## Licence and citation
 
@@ -412,17 +441,24 @@ def read_derived(folder: Path, limit: int | None = None, summary: SourceSummary 
         with gzip.open(path, "rb") as f:
             data = json.loads(f.read())
     except (OSError, EOFError, ValueError) as e:
-        raise LofictlError(f"{path} is not a readable derived corpus ({e}); rebuild it with "
-                           f"`lofictl train pop909-corpus DATASET --out {folder}`", field="corpus") from None
+        raise LofictlError(
+            f"{path} is not a readable derived corpus ({e}); rebuild it with "
+            f"`lofictl train pop909-corpus DATASET --out {folder}`",
+            field="corpus",
+        ) from None
     if not isinstance(data, dict) or data.get("format") != DERIVED_FORMAT:
         raise LofictlError(f"{path} is not a {DERIVED_FORMAT} file", field="corpus")
     if data.get("reader_version") != READER_VERSION:
-        raise LofictlError(f"{path} was made by POP909 reader version {data.get('reader_version')}; this lofictl "
-                           f"reads version {READER_VERSION}: rebuild it with `{data.get('command')}`", field="corpus")
+        raise LofictlError(
+            f"{path} was made by POP909 reader version {data.get('reader_version')}; this lofictl "
+            f"reads version {READER_VERSION}: rebuild it with `{data.get('command')}`",
+            field="corpus",
+        )
     pieces = [Piece.from_json(p) for p in data["pieces"]]
     if pieces_digest(pieces) != data.get("pieces_sha256"):
-        raise LofictlError(f"{path}: the pieces do not match the sha256 in its header (damaged); rebuild it",
-                           field="corpus")
+        raise LofictlError(
+            f"{path}: the pieces do not match the sha256 in its header (damaged); rebuild it", field="corpus"
+        )
     if limit is not None:
         songs = sorted({song_of(p.name) for p in pieces})[:limit]
         pieces = [p for p in pieces if song_of(p.name) in set(songs)]
