@@ -184,3 +184,11 @@ def test_the_readme_recipe_is_valid():
     loaded = parse_recipe_text(block, Path(__file__).parents[1] / "recipes" / "readme_example.yaml")
     plan = prepare(loaded)
     assert set(plan.instruments) == {"chords", "melody", "bass", "drums"}
+
+
+def test_set_into_a_plain_value_names_the_path():
+    """`--set title.x.y=1`: title is text, so the error names `title.x` (one line, no traceback)."""
+    from lofictl.recipe.load import apply_overrides
+
+    with pytest.raises(LofictlError, match=r"^--set title\.x\.y: title\.x is not a mapping or list$"):
+        apply_overrides({"title": "Rainy Night"}, ["title.x.y=1"], Path("song.yaml"))

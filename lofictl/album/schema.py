@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import project_root_for, resolve_project_path
-from lofictl.recipe.messages import dotted, validation_error
+from lofictl.recipe.messages import dotted_path, validation_error
 from lofictl.recipe.schema import Strict, parse_seconds
 from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
 
@@ -190,7 +190,7 @@ class LoadedAlbum:
         return project_root_for(self.path)
 
     def error(self, message: str, field: FieldPath) -> LofictlError:
-        return LofictlError(message, file=self.path, line=self.positions.line_of(field), field=dotted(field))
+        return LofictlError(message, file=self.path, line=self.positions.line_of(field), field=dotted_path(field))
 
     def resolve_path(self, value: str, field: FieldPath, *, must_exist: bool = True) -> Path:
         return resolve_project_path(self, value, field, must_exist=must_exist)

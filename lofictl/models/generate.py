@@ -310,7 +310,17 @@ def chord_timeline(chords: list[score.ChordEvent], key: theory.Key, total_ticks:
             continue
         rel = tokens.pcs_mask((pc - key.tonic) % 12 for pc in chord.pitch_classes)
         events.append((max(start, 0), min(end, total_ticks), tokens.chord_of(chord, key), rel))
-    starts, toks, pcs, ends = [], [], [], []
+    starts: list[int] = []
+    toks: list[int] = []
+    pcs: list[np.ndarray] = []
+    ends: list[int] = []
+
+    def span(begin: int, token: int, chord_pcs: np.ndarray, stop: int) -> None:
+        starts.append(begin)
+        toks.append(token)
+        pcs.append(chord_pcs)
+        ends.append(stop)
+
     cursor = 0
     for start, end, token, rel in events:
         if start < cursor:  # overlapping events: the later one takes over
@@ -318,21 +328,11 @@ def chord_timeline(chords: list[score.ChordEvent], key: theory.Key, total_ticks:
             if start >= end:
                 continue
         if start > cursor:
-            (
-                starts.append(cursor),
-                toks.append(tokens.NO_CHORD),
-                pcs.append(np.zeros(12, np.float32)),
-                ends.append(start),
-            )
-        starts.append(start), toks.append(token), pcs.append(rel), ends.append(end)
+            span(cursor, tokens.NO_CHORD, np.zeros(12, np.float32), start)
+        span(start, token, rel, end)
         cursor = end
     if cursor < total_ticks or not starts:
-        (
-            starts.append(cursor),
-            toks.append(tokens.NO_CHORD),
-            pcs.append(np.zeros(12, np.float32)),
-            ends.append(max(total_ticks, cursor + 1)),
-        )
+        span(cursor, tokens.NO_CHORD, np.zeros(12, np.float32), max(total_ticks, cursor + 1))
     return ChordTimeline(
         np.array(starts, np.int32), np.array(toks, np.int32), np.stack(pcs).astype(np.float32), np.array(ends, np.int32)
     )

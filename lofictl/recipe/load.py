@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lofictl.errors import LofictlError, LofictlErrors, all_errors, did_you_mean, raise_all
-from lofictl.recipe.messages import clean_loc, dotted, model_at, parse_dotted, validation_errors
+from lofictl.recipe.messages import clean_loc, dotted_path, model_at, parse_dotted, validation_errors
 from lofictl.recipe.schema import FORMAT_VERSION, MAX_BARS, MAX_SECONDS, MelodyTrack, Recipe
 from lofictl.recipe.yamlfile import FieldPath, Positions, parse_yaml, read_yaml
 from lofictl.safety.names import build_name
@@ -47,7 +47,7 @@ class LoadedRecipe:
         return project_root_for(self.path)
 
     def error(self, message: str, field: FieldPath) -> LofictlError:
-        return LofictlError(message, file=self.path, line=self.positions.line_of(field), field=dotted(field))
+        return LofictlError(message, file=self.path, line=self.positions.line_of(field), field=dotted_path(field))
 
     def locate(self, exc: LofictlError) -> LofictlError:
         """Fill in file and line of an error raised with only a field path."""
@@ -395,7 +395,7 @@ def apply_overrides(data: dict, overrides: list[str], path: Path) -> dict:
             elif isinstance(node, dict):
                 node = node.setdefault(key, {})
             else:
-                raise LofictlError(f"--set {dotted}: {dotted(keys[: depth + 1])} is not a mapping or list")
+                raise LofictlError(f"--set {dotted}: {dotted_path(keys[: depth + 1])} is not a mapping or list")
         last = keys[-1]
         if isinstance(node, list):
             if not isinstance(last, int) or not 0 <= last < len(node):

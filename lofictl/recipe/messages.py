@@ -17,7 +17,7 @@ from lofictl.recipe.yamlfile import FieldPath, Positions
 # --- turning pydantic errors into one readable line --------------------------------------------
 
 
-def dotted(path: FieldPath) -> str:
+def dotted_path(path: FieldPath) -> str:
     return ".".join(str(part) for part in path)
 
 
@@ -185,4 +185,4 @@ def _error_line(
         message = error["msg"].replace("Input should be", "must be")
         if value is not None and not isinstance(value, (dict, list)):
             message += f" (got {value!r})"
-    return LofictlError(message, file=file, line=positions.line_of(path), field=dotted(path) or None)
+    return LofictlError(message, file=file, line=positions.line_of(path), field=dotted_path(path) or None)
