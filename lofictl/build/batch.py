@@ -13,12 +13,22 @@ from lofictl.recipe.load import load_recipe
 
 def _build_one(args: tuple) -> BuildResult:
     path, overrides, out_dir, midi_only, jobs, use_cache, quiet = args
-    return build_recipe(load_recipe(path, overrides), out_dir=out_dir, midi_only=midi_only, jobs=jobs,
-                        quiet=quiet, use_cache=use_cache)
+    return build_recipe(
+        load_recipe(path, overrides), out_dir=out_dir, midi_only=midi_only, jobs=jobs, quiet=quiet, use_cache=use_cache
+    )
 
 
-def build_many(paths: list[Path], *, overrides: list[str], out_dir: Path | None, midi_only: bool,
-               jobs: int | None, use_cache: bool, quiet: bool, scheduler: str | None = None) -> list[BuildResult]:
+def build_many(
+    paths: list[Path],
+    *,
+    overrides: list[str],
+    out_dir: Path | None,
+    midi_only: bool,
+    jobs: int | None,
+    use_cache: bool,
+    quiet: bool,
+    scheduler: str | None = None,
+) -> list[BuildResult]:
     """Check every recipe first (a typo in the tenth should not cost nine builds), then build.
 
     jobs None: recipes one after another, each with a thread per CPU for its stems and encoders.
@@ -36,20 +46,27 @@ def build_many(paths: list[Path], *, overrides: list[str], out_dir: Path | None,
     for item in loaded:
         target = out_dir.resolve() if out_dir is not None else item.output_dir
         if target in targets:
-            raise LofictlError(f"{item.path} and {targets[target]} both write to {target}; give one of them "
-                               "another output.dir", file=item.path, field="output.dir")
+            raise LofictlError(
+                f"{item.path} and {targets[target]} both write to {target}; give one of them another output.dir",
+                file=item.path,
+                field="output.dir",
+            )
         targets[target] = item.path
         lock = lock_path_for(item)
         if lock in locks:
-            raise LofictlError(f"{item.path} and {locks[lock]} would both write the lock {lock.name}; rename one",
-                               file=item.path)
+            raise LofictlError(
+                f"{item.path} and {locks[lock]} would both write the lock {lock.name}; rename one", file=item.path
+            )
         locks[lock] = item.path
     if scheduler is None and (len(loaded) == 1 or recipe_jobs == 1):
-        return [build_recipe(item, out_dir=out_dir, midi_only=midi_only, jobs=jobs, quiet=quiet,
-                             use_cache=use_cache) for item in loaded]
+        return [
+            build_recipe(item, out_dir=out_dir, midi_only=midi_only, jobs=jobs, quiet=quiet, use_cache=use_cache)
+            for item in loaded
+        ]
     # Recipes as tasks, each rendering its stems serially: the workers are the parallelism.
     work = [(item.path.resolve(), overrides, out_dir, midi_only, 1, use_cache, True) for item in loaded]
     with open_runner(jobs=min(recipe_jobs, len(work)), scheduler=scheduler) as runner:
-        futures = [runner.submit(_build_one, args, key=f"lofictl-build-{i:03d}-{args[0].stem}")
-                   for i, args in enumerate(work)]
+        futures = [
+            runner.submit(_build_one, args, key=f"lofictl-build-{i:03d}-{args[0].stem}") for i, args in enumerate(work)
+        ]
         return [future.result() for future in futures]

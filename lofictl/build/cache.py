@@ -112,8 +112,11 @@ class Cache:
         stamp = _stamp(path)
         state = self._load_state()
         known = state.get(str(path))
-        if isinstance(known, dict) and all(known.get(k) == v for k, v in stamp.items()) \
-                and isinstance(known.get("sha256"), str):
+        if (
+            isinstance(known, dict)
+            and all(known.get(k) == v for k, v in stamp.items())
+            and isinstance(known.get("sha256"), str)
+        ):
             return known["sha256"]
         digest = sha256_file(path)
         state[str(path)] = {**stamp, "sha256": digest}
@@ -228,7 +231,10 @@ class Cache:
                         shutil.copyfile(path, temporary)
                 outputs[name] = digest
             record = {"stage": stage, "outputs": outputs, "meta": meta or {}}
-            atomic.write_bytes(self._stage_path(self.entry_key(key, stage)), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+            atomic.write_bytes(
+                self._stage_path(self.entry_key(key, stage)),
+                (json.dumps(record, indent=1, sort_keys=True) + "\n").encode(),
+            )
         except OSError as exc:
             self._disable(exc)
 
@@ -239,8 +245,12 @@ class Cache:
             return {"path": str(self.root), "objects": 0, "stages": 0, "bytes": 0}
         objects = [p for p in (self.root / "objects").rglob("*") if p.is_file()]
         stages = list((self.root / "stages").glob("*.json"))
-        return {"path": str(self.root), "objects": len(objects), "stages": len(stages),
-                "bytes": sum(p.stat().st_size for p in objects)}
+        return {
+            "path": str(self.root),
+            "objects": len(objects),
+            "stages": len(stages),
+            "bytes": sum(p.stat().st_size for p in objects),
+        }
 
     def prune(self, max_bytes: int, *, temp_age_s: float = 3600.0) -> dict:
         """Shrink the cache to at most max_bytes of objects, least recently used entries first.
@@ -295,16 +305,34 @@ class Cache:
                 freed += sizes[digest]
             except OSError:
                 pass
-        return {"entries_removed": removed_entries, "objects_removed": len(doomed), "bytes_freed": freed,
-                "bytes_kept": total}
+        return {
+            "entries_removed": removed_entries,
+            "objects_removed": len(doomed),
+            "bytes_freed": freed,
+            "bytes_kept": total,
+        }
 
     def clear(self) -> None:
         if self.root is not None and self.root.exists():
             shutil.rmtree(self.root)
 
 
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,
-          "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def parse_size(text: str) -> int:

@@ -3,33 +3,16 @@ library versions, its code version), whose hash is the stage's key in the cache 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from lofictl import __version__
-from lofictl.sound import soundfonts
-from lofictl.build.cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
-from lofictl.errors import LofictlError, all_errors, raise_all
-from lofictl.recipe.load import LoadedRecipe
-from lofictl.recipe.schema import Recipe
-from lofictl.safety import interrupts
-from lofictl.safety import outputs as output_rule
-from lofictl.safety.fingerprints import code_inputs
-from lofictl.safety.names import slug
-from lofictl.safety.plugins import resolve_plugin
-from lofictl.compose.score import KICK_PITCHES, Score, Track, score_from_dict, score_to_dict
-from lofictl.seeds import derive_seed
+from lofictl.build.cache import Cache, canonical_json, sha256_bytes
 from lofictl.build.plan import BuildPlan, audible_tracks
-
+from lofictl.compose.score import KICK_PITCHES, Score, Track, score_to_dict
+from lofictl.errors import LofictlError
 
 # Fields of a track that only shape its sound; everything else changes the notes.
 _SOUND_FIELDS = {"instrument", "gain_db", "pan", "mute", "solo", "effects", "send_db", "duck"}
@@ -109,8 +92,15 @@ def kick_samples(plan: BuildPlan, score: Score) -> list[int]:
     """Sample positions of the kick notes of the drum tracks that play: the ducking key."""
     playing = set(audible_tracks(plan.recipe))
     rate, timing = plan.recipe.output.sample_rate, score.tempo_map
-    return sorted({round(timing.samples(n.start, rate)) for t in score.tracks if t.is_drums and t.name in playing
-                   for n in t.notes if n.pitch in KICK_PITCHES})
+    return sorted(
+        {
+            round(timing.samples(n.start, rate))
+            for t in score.tracks
+            if t.is_drums and t.name in playing
+            for n in t.notes
+            if n.pitch in KICK_PITCHES
+        }
+    )
 
 
 def duck_args(spec, kicks: list[int]) -> tuple | None:
@@ -124,75 +114,127 @@ def track_sha(score: Score, track: Track) -> str:
 
 def midi_inputs(plan: BuildPlan, score_sha: str) -> dict:
     versions = library_versions()
-    return {"score": score_sha, "title": plan.recipe.title, "recipe": plan.loaded.path.name,
-            "seed": plan.recipe.seed, "lofictl": __version__, "models": {n: p.name for n, p in sorted(plan.models.items())},
-            "library.matplotlib": versions["matplotlib"], "library.mido": versions["mido"]}
+    return {
+        "score": score_sha,
+        "title": plan.recipe.title,
+        "recipe": plan.loaded.path.name,
+        "seed": plan.recipe.seed,
+        "lofictl": __version__,
+        "models": {n: p.name for n, p in sorted(plan.models.items())},
+        "library.matplotlib": versions["matplotlib"],
+        "library.mido": versions["mido"],
+    }
 
 
-def stem_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache,
-                kicks_sha: str | None = None) -> dict:
+def stem_inputs(
+    plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache, kicks_sha: str | None = None
+) -> dict:
     recipe = plan.recipe
     spec = recipe.tracks[name]
     instrument = plan.instruments[name]
-    return {"notes": notes_sha, "tempo": recipe.tempo, "soundfont": cache.file_sha256(instrument.soundfont),
-            "preset": str(instrument.preset), "output.sample_rate": recipe.output.sample_rate,
-            "n_samples": n_samples, f"tracks.{name}.effects": spec.model_dump(mode="json")["effects"],
-            f"tracks.{name}.gain_db": spec.gain_db, f"tracks.{name}.pan": spec.pan,
-            f"tracks.{name}.duck": spec.duck.model_dump() if spec.duck else None, "kicks": kicks_sha,
-            f"tracks.{name}.files": files_inputs(cache, plan.chain_files.get(f"tracks.{name}", {})),
-            "provenance": [plan.loaded.path.name, recipe.title, recipe.seed], "lofictl": __version__,
-            **_library_inputs()}
+    return {
+        "notes": notes_sha,
+        "tempo": recipe.tempo,
+        "soundfont": cache.file_sha256(instrument.soundfont),
+        "preset": str(instrument.preset),
+        "output.sample_rate": recipe.output.sample_rate,
+        "n_samples": n_samples,
+        f"tracks.{name}.effects": spec.model_dump(mode="json")["effects"],
+        f"tracks.{name}.gain_db": spec.gain_db,
+        f"tracks.{name}.pan": spec.pan,
+        f"tracks.{name}.duck": spec.duck.model_dump() if spec.duck else None,
+        "kicks": kicks_sha,
+        f"tracks.{name}.files": files_inputs(cache, plan.chain_files.get(f"tracks.{name}", {})),
+        "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
+        "lofictl": __version__,
+        **_library_inputs(),
+    }
 
 
 def dry_inputs(plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache) -> dict:
     """A dry stem reads what its stem reads, less the track's effects, gain, pan and ducking."""
-    return {key: value for key, value in stem_inputs(plan, name, notes_sha, n_samples, cache).items()
-            if not key.startswith(f"tracks.{name}.")}
+    return {
+        key: value
+        for key, value in stem_inputs(plan, name, notes_sha, n_samples, cache).items()
+        if not key.startswith(f"tracks.{name}.")
+    }
 
 
 def overlays_inputs(plan: BuildPlan, n_samples: int, cache: Cache, kicks_sha: str | None = None) -> dict:
     recipe = plan.recipe
-    return {"overlays": [o.model_dump(mode="json") for o in recipe.overlays], "seed": recipe.seed,
-            "kicks": kicks_sha if any(o.duck for o in recipe.overlays) else None,
-            "files": {str(i): cache.file_sha256(p) for i, p in sorted(plan.overlay_files.items())},
-            "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs(),
-            # files an overlay's effects read (impulse responses, plugins); absent when none do
-            **({"effects.files": effect_files} if (effect_files := {
-                str(i): files_inputs(cache, plan.chain_files[f"overlays.{i}"])
-                for i in range(len(recipe.overlays)) if plan.chain_files.get(f"overlays.{i}")}) else {})}
+    return {
+        "overlays": [o.model_dump(mode="json") for o in recipe.overlays],
+        "seed": recipe.seed,
+        "kicks": kicks_sha if any(o.duck for o in recipe.overlays) else None,
+        "files": {str(i): cache.file_sha256(p) for i, p in sorted(plan.overlay_files.items())},
+        "output.sample_rate": recipe.output.sample_rate,
+        "n_samples": n_samples,
+        **_library_inputs(),
+        # files an overlay's effects read (impulse responses, plugins); absent when none do
+        **(
+            {"effects.files": effect_files}
+            if (
+                effect_files := {
+                    str(i): files_inputs(cache, plan.chain_files[f"overlays.{i}"])
+                    for i in range(len(recipe.overlays))
+                    if plan.chain_files.get(f"overlays.{i}")
+                }
+            )
+            else {}
+        ),
+    }
 
 
 def mix_inputs(plan: BuildPlan, stem_shas: dict[str, str], overlay_shas: dict[str, str], cache: Cache) -> dict:
     recipe = plan.recipe
     master = recipe.model_dump(mode="json")["master"]
-    return {"stems": stem_shas, "overlays": overlay_shas,
-            "master.effects.files": files_inputs(cache, plan.chain_files.get("master.effects", {})),
-            **{f"master.{k}": v for k, v in master.items() if k != "bus"},
-            "audible": audible_tracks(recipe), "output.sample_rate": recipe.output.sample_rate,
-            **_library_inputs(), "library.pyloudnorm": library_versions()["pyloudnorm"]}
+    return {
+        "stems": stem_shas,
+        "overlays": overlay_shas,
+        "master.effects.files": files_inputs(cache, plan.chain_files.get("master.effects", {})),
+        **{f"master.{k}": v for k, v in master.items() if k != "bus"},
+        "audible": audible_tracks(recipe),
+        "output.sample_rate": recipe.output.sample_rate,
+        **_library_inputs(),
+        "library.pyloudnorm": library_versions()["pyloudnorm"],
+    }
 
 
 def bus_inputs(plan: BuildPlan, stem_shas: dict[str, str], n_samples: int, cache: Cache) -> dict:
     recipe = plan.recipe
-    sends = {name: recipe.tracks[name].send_db for name in audible_tracks(recipe)
-             if recipe.tracks[name].send_db is not None}
-    return {"sends": {name: [stem_shas.get(name, ""), level] for name, level in sends.items()},
-            "master.bus": recipe.model_dump(mode="json")["master"]["bus"],
-            "master.bus.files": files_inputs(cache, plan.chain_files.get("master.bus", {})), "lofictl": __version__,
-            "output.sample_rate": recipe.output.sample_rate, "n_samples": n_samples, **_library_inputs()}
+    sends = {
+        name: recipe.tracks[name].send_db for name in audible_tracks(recipe) if recipe.tracks[name].send_db is not None
+    }
+    return {
+        "sends": {name: [stem_shas.get(name, ""), level] for name, level in sends.items()},
+        "master.bus": recipe.model_dump(mode="json")["master"]["bus"],
+        "master.bus.files": files_inputs(cache, plan.chain_files.get("master.bus", {})),
+        "lofictl": __version__,
+        "output.sample_rate": recipe.output.sample_rate,
+        "n_samples": n_samples,
+        **_library_inputs(),
+    }
 
 
 def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -> dict:
     recipe = plan.recipe
-    return {"master": master_sha, "stems": stem_shas, "output.formats": list(recipe.output.formats),
-            "output.wav_format": recipe.output.wav_format, "name": plan.loaded.name,
-            "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
-            "output.daw": list(recipe.output.daw), "output.dry_stems": recipe.output.dry_stems,
-            "output.stem_names": recipe.output.stem_names, "title_key_tempo": [recipe.title, recipe.key, recipe.tempo],
-            # the DAW projects put these on the faders
-            "mixer": {n: [t.gain_db, t.pan, t.mute, t.solo] for n, t in recipe.tracks.items()},
-            "lofictl": __version__, "library.pedalboard": library_versions()["pedalboard"],
-            "library.mutagen": library_versions()["mutagen"]}
+    return {
+        "master": master_sha,
+        "stems": stem_shas,
+        "output.formats": list(recipe.output.formats),
+        "output.wav_format": recipe.output.wav_format,
+        "name": plan.loaded.name,
+        "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
+        "output.daw": list(recipe.output.daw),
+        "output.dry_stems": recipe.output.dry_stems,
+        "output.stem_names": recipe.output.stem_names,
+        "title_key_tempo": [recipe.title, recipe.key, recipe.tempo],
+        # the DAW projects put these on the faders
+        "mixer": {n: [t.gain_db, t.pan, t.mute, t.solo] for n, t in recipe.tracks.items()},
+        "lofictl": __version__,
+        "library.pedalboard": library_versions()["pedalboard"],
+        "library.mutagen": library_versions()["mutagen"],
+    }
 
 
 def master_tags(plan: BuildPlan, key: str):
@@ -200,14 +242,21 @@ def master_tags(plan: BuildPlan, key: str):
     from lofictl.export.tags import Tags
 
     recipe = plan.recipe
-    return Tags(title=recipe.title, bpm=recipe.tempo, key=recipe.key,
-                provenance=json.loads(provenance_info(plan, key)["ICMT"]))
+    return Tags(
+        title=recipe.title, bpm=recipe.tempo, key=recipe.key, provenance=json.loads(provenance_info(plan, key)["ICMT"])
+    )
 
 
 def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:
     """The WAV INFO chunk: title, software, and a JSON comment that leads back to the recipe."""
-    data = {"recipe": plan.loaded.path.name, "title": plan.recipe.title, "seed": str(plan.recipe.seed),
-            "stage_key": key[:16], "lofictl": __version__, **extra}
+    data = {
+        "recipe": plan.loaded.path.name,
+        "title": plan.recipe.title,
+        "seed": str(plan.recipe.seed),
+        "stage_key": key[:16],
+        "lofictl": __version__,
+        **extra,
+    }
     return {"INAM": plan.recipe.title, "ISFT": f"lofictl {__version__}", "ICMT": canonical_json(data)}
 
 
@@ -219,7 +268,17 @@ def library_versions() -> dict[str, str]:
     if _LIBRARY_VERSIONS is not None:
         return _LIBRARY_VERSIONS
     versions = {}
-    for package in ("numpy", "mido", "pedalboard", "pyfluidsynth", "jax", "flax", "matplotlib", "pyloudnorm", "mutagen"):
+    for package in (
+        "numpy",
+        "mido",
+        "pedalboard",
+        "pyfluidsynth",
+        "jax",
+        "flax",
+        "matplotlib",
+        "pyloudnorm",
+        "mutagen",
+    ):
         try:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:

@@ -3,33 +3,16 @@ and library versions, so `verify` can rebuild and compare and `diff` can say wha
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from lofictl import __version__
-from lofictl.sound import soundfonts
-from lofictl.build.cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
-from lofictl.errors import LofictlError, all_errors, raise_all
-from lofictl.recipe.load import LoadedRecipe
-from lofictl.recipe.schema import Recipe
-from lofictl.safety import interrupts
-from lofictl.safety import outputs as output_rule
-from lofictl.safety.fingerprints import code_inputs
-from lofictl.safety.names import slug
-from lofictl.safety.plugins import resolve_plugin
-from lofictl.compose.score import KICK_PITCHES, Score, Track, score_from_dict, score_to_dict
-from lofictl.seeds import derive_seed
+from lofictl.build.cache import Cache
 from lofictl.build.inputs import library_versions, path_sha256
 from lofictl.build.plan import BuildPlan, model_summary, n_samples_for
+from lofictl.recipe.load import LoadedRecipe
+from lofictl.seeds import derive_seed
 
 if TYPE_CHECKING:
     from lofictl.build.runner import _Stages
@@ -50,8 +33,9 @@ def outputs_info(stages: _Stages, sample_rate: int, score_meta: dict, midi_only:
     audio_seconds = n_samples_for(score_meta["duration_s"], sample_rate) / sample_rate
     for rel, info in outputs.items():
         artifact = stages.final[rel]
-        info["bytes"] = (artifact.path.stat().st_size if artifact.entry is None
-                         else stages.cache.object_size(info["sha256"]))
+        info["bytes"] = (
+            artifact.path.stat().st_size if artifact.entry is None else stages.cache.object_size(info["sha256"])
+        )
         if rel.endswith((".wav", ".flac", ".mp3")):  # every audio output runs the full length
             info["duration_s"] = round(audio_seconds, 6)
     for rel, lufs in stages.record.get("export", {}).get("meta", {}).get("loudness", {}).items():
@@ -71,13 +55,24 @@ def lock_path_for(loaded: LoadedRecipe) -> Path:
     return loaded.path.with_name(f"{loaded.file_stem}.lock.json")
 
 
-def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudness: dict | None,
-              midi_only: bool, duration_s: float, cache: Cache) -> dict:
+def lock_data(
+    plan: BuildPlan,
+    stages: _Stages,
+    outputs: dict[str, dict],
+    loudness: dict | None,
+    midi_only: bool,
+    duration_s: float,
+    cache: Cache,
+) -> dict:
     recipe = plan.recipe
-    seeds = {name: (track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name))
-             for name, track in recipe.tracks.items()}
+    seeds = {
+        name: (track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name))
+        for name, track in recipe.tracks.items()
+    }
     if loudness is not None:
-        master = [f"{plan.loaded.name}.{fmt}" for fmt in recipe.output.formats if f"{plan.loaded.name}.{fmt}" in outputs]
+        master = [
+            f"{plan.loaded.name}.{fmt}" for fmt in recipe.output.formats if f"{plan.loaded.name}.{fmt}" in outputs
+        ]
         encoded = stages.record.get("export", {}).get("meta", {}).get("encoded", {})
         for rel in master:
             outputs[rel]["integrated_lufs"] = loudness.get("integrated_lufs")
@@ -86,16 +81,28 @@ def lock_data(plan: BuildPlan, stages: _Stages, outputs: dict[str, dict], loudne
     return {
         "lofictl_lock": LOCK_FORMAT,
         "lofictl": __version__,
-        "recipe": {"file": plan.loaded.path.name,
-                   "sha256": plan.loaded.source_sha256 or cache.file_sha256(plan.loaded.path),
-                   "overrides": list(plan.loaded.overrides), "resolved": recipe.model_dump(mode="json")},
+        "recipe": {
+            "file": plan.loaded.path.name,
+            "sha256": plan.loaded.source_sha256 or cache.file_sha256(plan.loaded.path),
+            "overrides": list(plan.loaded.overrides),
+            "resolved": recipe.model_dump(mode="json"),
+        },
         "seeds": {"master": recipe.seed, "tracks": seeds},
-        "instruments": {name: {"soundfont": inst.soundfont.name, "sha256": cache.file_sha256(inst.soundfont),
-                               "preset": str(inst.preset)} for name, inst in plan.instruments.items()},
+        "instruments": {
+            name: {
+                "soundfont": inst.soundfont.name,
+                "sha256": cache.file_sha256(inst.soundfont),
+                "preset": str(inst.preset),
+            }
+            for name, inst in plan.instruments.items()
+        },
         "overlays": {str(i): {"file": p.name, "sha256": cache.file_sha256(p)} for i, p in plan.overlay_files.items()},
         # every file an effect reads (impulse responses, external plugins), by the field naming it
-        "effect_files": {where: {"file": p.name, "sha256": path_sha256(cache, p)}
-                         for files in plan.chain_files.values() for where, p in sorted(files.items())},
+        "effect_files": {
+            where: {"file": p.name, "sha256": path_sha256(cache, p)}
+            for files in plan.chain_files.values()
+            for where, p in sorted(files.items())
+        },
         "models": {name: model_summary(path, cache) for name, path in plan.models.items()},
         "libraries": library_versions(),
         "midi_only": midi_only,

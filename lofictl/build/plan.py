@@ -6,36 +6,23 @@ costs a second, not a render."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import shutil
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from lofictl import __version__
-from lofictl.sound import soundfonts
-from lofictl.build.cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
+from lofictl.build.cache import Cache
 from lofictl.errors import LofictlError, all_errors, raise_all
 from lofictl.recipe.load import LoadedRecipe
 from lofictl.recipe.schema import Recipe
-from lofictl.safety import interrupts
-from lofictl.safety import outputs as output_rule
-from lofictl.safety.fingerprints import code_inputs
-from lofictl.safety.names import slug
 from lofictl.safety.plugins import resolve_plugin
-from lofictl.compose.score import KICK_PITCHES, Score, Track, score_from_dict, score_to_dict
-from lofictl.seeds import derive_seed
-
+from lofictl.sound import soundfonts
 
 TAIL_SECONDS = 2.0  # room after the last bar for releases and effect tails
-_DEFAULT_PRESETS = {"chords": "Electric Piano 1", "melody": "Vibraphone", "bass": "Acoustic Bass",
-                    "midi": "Acoustic Grand Piano"}
+_DEFAULT_PRESETS = {
+    "chords": "Electric Piano 1",
+    "melody": "Vibraphone",
+    "bass": "Acoustic Bass",
+    "midi": "Acoustic Grand Piano",
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +49,6 @@ class BuildPlan:
     @property
     def recipe(self) -> Recipe:
         return self.loaded.recipe
-
 
 
 # --- prepare: resolve everything outside the recipe ---------------------------------------------
@@ -154,9 +140,13 @@ def _resolve_chain(loaded: LoadedRecipe, spec: list, where: tuple) -> tuple[list
             raise loaded.error(exc.message, field_path) from None
 
     try:
-        return effects.resolve_chain(spec, where, loaded.recipe.output.sample_rate,
-                                     resolve_file=lambda value, field_path: loaded.resolve_path(value, field_path),
-                                     resolve_plugin=plugin)
+        return effects.resolve_chain(
+            spec,
+            where,
+            loaded.recipe.output.sample_rate,
+            resolve_file=lambda value, field_path: loaded.resolve_path(value, field_path),
+            resolve_plugin=plugin,
+        )
     except LofictlError as exc:
         raise loaded.locate(exc) from None
 
@@ -217,12 +207,18 @@ def _check_gate(loaded: LoadedRecipe, name: str, model: Path) -> None:
     except LofictlError as exc:
         raise loaded.error(f"cannot check the gate: {exc.message}", where) from None
     if index is None:
-        raise loaded.error(f"{model.name} has no n-gram index of its training data ({ngrams.INDEX_FILE}), so the "
-                           f"gate cannot be checked; `lofictl train melody` writes one, for older models run "
-                           f"`lofictl eval-index {model}`", where)
+        raise loaded.error(
+            f"{model.name} has no n-gram index of its training data ({ngrams.INDEX_FILE}), so the "
+            f"gate cannot be checked; `lofictl train melody` writes one, for older models run "
+            f"`lofictl eval-index {model}`",
+            where,
+        )
     if ngrams.GATE_LENGTH not in index.lengths:
-        raise loaded.error(f"{model.name}'s n-gram index holds lengths {list(index.lengths)}, not "
-                           f"{ngrams.GATE_LENGTH}; rebuild it with `lofictl eval-index {model}`", where)
+        raise loaded.error(
+            f"{model.name}'s n-gram index holds lengths {list(index.lengths)}, not "
+            f"{ngrams.GATE_LENGTH}; rebuild it with `lofictl eval-index {model}`",
+            where,
+        )
 
 
 def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:
@@ -235,11 +231,15 @@ def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:
         with AudioFile(str(path)) as source:
             channels, frames = source.num_channels, source.frames
     except (ValueError, RuntimeError, OSError) as exc:
-        raise loaded.error(f"{path.name} is not an audio file that can be read (WAV, FLAC, MP3, OGG and "
-                           f"AIFF can): {' '.join(str(exc).split())[:120]}", where) from None
+        raise loaded.error(
+            f"{path.name} is not an audio file that can be read (WAV, FLAC, MP3, OGG and "
+            f"AIFF can): {' '.join(str(exc).split())[:120]}",
+            where,
+        ) from None
     if channels > 2:
-        raise loaded.error(f"{path.name} has {channels} channels; overlays must be mono or stereo "
-                           "(mix it down to stereo first)", where)
+        raise loaded.error(
+            f"{path.name} has {channels} channels; overlays must be mono or stereo (mix it down to stereo first)", where
+        )
     if frames == 0:
         raise loaded.error(f"{path.name} holds no audio", where)
     return path
@@ -248,8 +248,11 @@ def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:
 def audible_tracks(recipe: Recipe) -> list[str]:
     from lofictl.sound.mix import audible
 
-    return audible(list(recipe.tracks), mute=[n for n, t in recipe.tracks.items() if t.mute],
-                   solo=[n for n, t in recipe.tracks.items() if t.solo])
+    return audible(
+        list(recipe.tracks),
+        mute=[n for n, t in recipe.tracks.items() if t.mute],
+        solo=[n for n, t in recipe.tracks.items() if t.solo],
+    )
 
 
 def n_samples_for(score_duration_s: float, sample_rate: int) -> int:

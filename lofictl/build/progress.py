@@ -26,9 +26,14 @@ class Progress:
 
     def __enter__(self) -> "Progress":
         if not self.quiet and self.interactive:
-            self._bar = RichProgress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                     TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                                     console=self.console, transient=True)
+            self._bar = RichProgress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
             self._bar.__enter__()
             self._task = self._bar.add_task(escape(self.title), total=self.total)
         return self

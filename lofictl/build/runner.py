@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,26 +31,36 @@ from typing import Any
 import numpy as np
 
 from lofictl import __version__
-from lofictl.sound import soundfonts
 from lofictl.build.cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
-from lofictl.errors import LofictlError, all_errors, raise_all
+from lofictl.build.inputs import (
+    bus_inputs,
+    compose_inputs,
+    dry_inputs,
+    duck_args,
+    export_inputs,
+    kick_samples,
+    master_tags,
+    midi_inputs,
+    mix_inputs,
+    overlays_inputs,
+    provenance_info,
+    stem_inputs,
+    track_sha,
+)
+from lofictl.build.lock import lock_data, lock_path_for, lock_text, outputs_info, outputs_match, read_lock
+from lofictl.build.plan import TAIL_SECONDS, BuildPlan, ResolvedInstrument, audible_tracks, n_samples_for, prepare
+from lofictl.compose.score import Score, Track, score_from_dict, score_to_dict
+from lofictl.errors import LofictlError
 from lofictl.recipe.load import LoadedRecipe
 from lofictl.recipe.schema import Recipe
 from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
 from lofictl.safety.fingerprints import code_inputs
 from lofictl.safety.names import slug
-from lofictl.safety.plugins import resolve_plugin
-from lofictl.compose.score import KICK_PITCHES, Score, Track, score_from_dict, score_to_dict
 from lofictl.seeds import derive_seed
-from lofictl.build.inputs import (bus_inputs, compose_inputs, dry_inputs, duck_args, export_inputs, kick_samples,
-    master_tags, midi_inputs, mix_inputs, overlays_inputs, provenance_info, stem_inputs, track_sha)
-from lofictl.build.lock import lock_data, lock_path_for, lock_text, outputs_info, outputs_match, read_lock
-from lofictl.build.plan import TAIL_SECONDS, BuildPlan, ResolvedInstrument, audible_tracks, n_samples_for, prepare
 
 STAGE_ORDER = ("compose", "midi", "stems", "overlays", "bus", "mix", "export")
 BUS_LABEL = "reverb-bus"
-
 
 
 @dataclass
@@ -75,13 +84,23 @@ class BuildResult:
 
     def summary(self) -> dict:
         """The machine-readable summary printed by --json."""
-        return {"recipe": str(self.recipe), "title": self.title, "out_dir": str(self.out_dir),
-                "bars": self.bars, "tempo": self.tempo, "duration_s": round(self.duration_s, 3),
-                "elapsed_s": round(self.elapsed_s, 3), "up_to_date": self.up_to_date,
-                "stages_ran": self.ran, "stages_restored": self.restored, "reasons": self.reasons,
-                "loudness": self.loudness, "lock": str(self.lock_path) if self.lock_path else None,
-                "outputs": {rel: size for rel, size in self.outputs},
-                "tempo_range": list(self.tempo_range) if self.tempo_range else None}
+        return {
+            "recipe": str(self.recipe),
+            "title": self.title,
+            "out_dir": str(self.out_dir),
+            "bars": self.bars,
+            "tempo": self.tempo,
+            "duration_s": round(self.duration_s, 3),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "up_to_date": self.up_to_date,
+            "stages_ran": self.ran,
+            "stages_restored": self.restored,
+            "reasons": self.reasons,
+            "loudness": self.loudness,
+            "lock": str(self.lock_path) if self.lock_path else None,
+            "outputs": {rel: size for rel, size in self.outputs},
+            "tempo_range": list(self.tempo_range) if self.tempo_range else None,
+        }
 
 
 class CacheCorrupt(Exception):
@@ -121,8 +140,16 @@ def compose_score(plan: BuildPlan, measures: dict | None = None) -> Score:
         raise plan.loaded.locate(exc) from None
 
 
-def render_stem(track: Track, timing, instrument: ResolvedInstrument, sample_rate: int,
-                n_samples: int, effect_chain: list, gain_db: float, pan: float) -> np.ndarray:
+def render_stem(
+    track: Track,
+    timing,
+    instrument: ResolvedInstrument,
+    sample_rate: int,
+    n_samples: int,
+    effect_chain: list,
+    gain_db: float,
+    pan: float,
+) -> np.ndarray:
     """One track as one array: FluidSynth, its effect chain, gain and pan.
 
     The builds use stream.render_stem_to_wav, which gives these bytes in bounded memory; this
@@ -130,8 +157,7 @@ def render_stem(track: Track, timing, instrument: ResolvedInstrument, sample_rat
     """
     from lofictl.sound import effects, mix, render, stream
 
-    audio = render.render_track(track, timing, instrument.soundfont, instrument.preset,
-                                sample_rate, n_samples)
+    audio = render.render_track(track, timing, instrument.soundfont, instrument.preset, sample_rate, n_samples)
     if effect_chain:
         audio = effects.apply_chain(audio, sample_rate, effect_chain)
         audio = stream.fit_length(audio, n_samples)
@@ -144,8 +170,20 @@ def _render_to_file(args: tuple) -> str:
     from lofictl.sound import stream
 
     track, timing, instrument, sample_rate, n_samples, effect_chain, gain_db, pan, duck, info, path = args
-    stream.render_stem_to_wav(track, timing, instrument.soundfont, instrument.preset, sample_rate,
-                              n_samples, effect_chain, gain_db, pan, Path(path), info=info, duck=duck)
+    stream.render_stem_to_wav(
+        track,
+        timing,
+        instrument.soundfont,
+        instrument.preset,
+        sample_rate,
+        n_samples,
+        effect_chain,
+        gain_db,
+        pan,
+        Path(path),
+        info=info,
+        duck=duck,
+    )
     return path
 
 
@@ -160,11 +198,19 @@ def render_overlay(plan: BuildPlan, index: int, n_samples: int) -> np.ndarray:
         source = ambience.load_overlay(plan.overlay_files[index], sample_rate)
     else:
         length = n_samples if not overlay.loop else min(n_samples, 20 * sample_rate)
-        source = ambience.generate(overlay.ambience, length, sample_rate,
-                                   derive_seed(recipe.seed, "overlay", index, overlay.ambience))
-    audio = ambience.place_overlay(source, n_samples, sample_rate, loop=overlay.loop,
-                                   fade_in_s=overlay.fade_in, fade_out_s=overlay.fade_out,
-                                   start_s=overlay.start, gain_db=overlay.gain_db)
+        source = ambience.generate(
+            overlay.ambience, length, sample_rate, derive_seed(recipe.seed, "overlay", index, overlay.ambience)
+        )
+    audio = ambience.place_overlay(
+        source,
+        n_samples,
+        sample_rate,
+        loop=overlay.loop,
+        fade_in_s=overlay.fade_in,
+        fade_out_s=overlay.fade_out,
+        start_s=overlay.start,
+        gain_db=overlay.gain_db,
+    )
     if overlay.effects:
         chain = plan.chains[f"overlays.{index}"]
         audio = stream.fit_length(effects.apply_chain(audio, sample_rate, chain), n_samples)
@@ -266,9 +312,18 @@ class _Stages:
         return {rel: Artifact(path) for rel, path in files.items()}
 
 
-def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only: bool = False,
-                 jobs: int = 1, quiet: bool = False, use_cache: bool = True,
-                 write_lock: bool | None = None, cache: Cache | None = None, master_only: bool = False) -> BuildResult:
+def build_recipe(
+    loaded: LoadedRecipe,
+    *,
+    out_dir: Path | None = None,
+    midi_only: bool = False,
+    jobs: int = 1,
+    quiet: bool = False,
+    use_cache: bool = True,
+    write_lock: bool | None = None,
+    cache: Cache | None = None,
+    master_only: bool = False,
+) -> BuildResult:
     """Build one recipe. Ctrl-C or SIGTERM stop it at the next checkpoint (KeyboardInterrupt),
     with the previous outputs and lock as they were; so do full disks and other OS errors,
     as a LofictlError that says what happened. `cache` replaces the project's own (an album's
@@ -279,21 +334,27 @@ def build_recipe(loaded: LoadedRecipe, *, out_dir: Path | None = None, midi_only
             return _build_recipe(loaded, out_dir, midi_only, jobs, quiet, use_cache, write_lock, cache, master_only)
         except OSError as exc:
             folder = out_dir if out_dir is not None else loaded.output_dir
-            raise LofictlError(f"{describe_os_error(exc, folder)}; the previous outputs and lock are unchanged",
-                               file=loaded.path) from None
+            raise LofictlError(
+                f"{describe_os_error(exc, folder)}; the previous outputs and lock are unchanged", file=loaded.path
+            ) from None
 
 
 def describe_os_error(exc: OSError, folder: Path | None = None) -> str:
     """'no space left on the device (at build/x/stems/01.wav)' and the like."""
     import errno
 
-    what = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is used up",
-            errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
-            errno.EPERM: "the operation is not permitted", errno.EBUSY: "it is busy (a mount point or in use)",
-            errno.EXDEV: "it is on another file system", errno.ENAMETOOLONG: "the name is too long",
-            errno.EFBIG: "the file is too large for this file system or its limits",
-            errno.EIO: "an input/output error (the disk may be failing)"}.get(exc.errno,
-                                                                           (exc.strerror or str(exc)).lower())
+    what = {
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "the operation is not permitted",
+        errno.EBUSY: "it is busy (a mount point or in use)",
+        errno.EXDEV: "it is on another file system",
+        errno.ENAMETOOLONG: "the name is too long",
+        errno.EFBIG: "the file is too large for this file system or its limits",
+        errno.EIO: "an input/output error (the disk may be failing)",
+    }.get(exc.errno, (exc.strerror or str(exc)).lower())
     where = exc.filename or (f"while building into {folder}" if folder is not None else None)
     return f"{what} ({where})" if where else what
 
@@ -311,13 +372,25 @@ def output_folder(loaded: LoadedRecipe, out_dir: Path | None) -> Path:
 
 
 def protected_folders(loaded: LoadedRecipe) -> list[tuple[Path, str]]:
-    return output_rule.protected_folders(project=loaded.project_root, recipes=loaded.path.resolve().parent,
-                                         current=Path.cwd(), cache=loaded.project_root / CACHE_DIR_NAME)
+    return output_rule.protected_folders(
+        project=loaded.project_root,
+        recipes=loaded.path.resolve().parent,
+        current=Path.cwd(),
+        cache=loaded.project_root / CACHE_DIR_NAME,
+    )
 
 
-def _build_recipe(loaded: LoadedRecipe, out_dir: Path | None, midi_only: bool, jobs: int, quiet: bool,
-                  use_cache: bool, write_lock: bool | None, cache: Cache | None,
-                  master_only: bool) -> BuildResult:
+def _build_recipe(
+    loaded: LoadedRecipe,
+    out_dir: Path | None,
+    midi_only: bool,
+    jobs: int,
+    quiet: bool,
+    use_cache: bool,
+    write_lock: bool | None,
+    cache: Cache | None,
+    master_only: bool,
+) -> BuildResult:
     started = time.perf_counter()
     plan = prepare(loaded)
     final_dir = output_folder(loaded, out_dir)
@@ -328,7 +401,9 @@ def _build_recipe(loaded: LoadedRecipe, out_dir: Path | None, midi_only: bool, j
         final_dir.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         blocker = next((p for p in final_dir.parents if p.is_file()), final_dir.parent)
-        raise loaded.error(f"cannot write the output folder {final_dir}: {blocker} is a file", ("output", "dir")) from None
+        raise loaded.error(
+            f"cannot write the output folder {final_dir}: {blocker} is a file", ("output", "dir")
+        ) from None
     output_rule.recover(final_dir, lock_path if write_lock else None)
     previous = _previous_lock(lock_path)
     if cache is None:
@@ -337,8 +412,9 @@ def _build_recipe(loaded: LoadedRecipe, out_dir: Path | None, midi_only: bool, j
     # number of tries, then one that reads nothing from the cache.
     for attempt in range(len(plan.recipe.tracks) + 6):
         try:
-            result = _build_once(plan, final_dir, previous, cache, midi_only, jobs, quiet,
-                                 lock_path if write_lock else None, master_only)
+            result = _build_once(
+                plan, final_dir, previous, cache, midi_only, jobs, quiet, lock_path if write_lock else None, master_only
+            )
             break
         except CacheCorrupt:
             if attempt == len(plan.recipe.tracks) + 4:
@@ -348,10 +424,24 @@ def _build_recipe(loaded: LoadedRecipe, out_dir: Path | None, midi_only: bool, j
     outputs = [(rel, info["bytes"]) for rel, info in lock["outputs"].items()]
     recipe = plan.recipe
     tempo_range = stages.record["compose"].get("meta", {}).get("tempo_range")
-    return BuildResult(recipe.title, loaded.path, final_dir, recipe.total_bars, recipe.tempo, duration_s,
-                       time.perf_counter() - started, outputs, loudness, lock_path if write_lock else None,
-                       stages.ran, stages.restored, stages.reasons, up_to_date, lock,
-                       tuple(tempo_range) if tempo_range else None)
+    return BuildResult(
+        recipe.title,
+        loaded.path,
+        final_dir,
+        recipe.total_bars,
+        recipe.tempo,
+        duration_s,
+        time.perf_counter() - started,
+        outputs,
+        loudness,
+        lock_path if write_lock else None,
+        stages.ran,
+        stages.restored,
+        stages.reasons,
+        up_to_date,
+        lock,
+        tuple(tempo_range) if tempo_range else None,
+    )
 
 
 def _previous_lock(lock_path: Path) -> dict | None:
@@ -372,8 +462,17 @@ def _previous_lock(lock_path: Path) -> dict | None:
         return None
 
 
-def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: Cache, midi_only: bool,
-                jobs: int, quiet: bool, lock_path: Path | None, master_only: bool = False):
+def _build_once(
+    plan: BuildPlan,
+    final_dir: Path,
+    previous: dict | None,
+    cache: Cache,
+    midi_only: bool,
+    jobs: int,
+    quiet: bool,
+    lock_path: Path | None,
+    master_only: bool = False,
+):
     from lofictl.build.progress import Progress
 
     recipe = plan.recipe
@@ -382,17 +481,22 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
     work.mkdir()
     stages = _Stages(cache, work, staging, previous)
     try:
-        with Progress(f"building {plan.loaded.path.name}", 6 + (0 if midi_only else len(recipe.tracks)),
-                      quiet=quiet) as progress:
+        with Progress(
+            f"building {plan.loaded.path.name}", 6 + (0 if midi_only else len(recipe.tracks)), quiet=quiet
+        ) as progress:
             score_meta, loudness = _run_stages(plan, stages, midi_only, jobs, progress, master_only)
             duration_s = score_meta["duration_s"] + (0 if midi_only else TAIL_SECONDS)
             outputs = outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)
             lock = lock_data(plan, stages, outputs, loudness, midi_only, duration_s, cache)
             text = lock_text(lock)
-            up_to_date = (previous is not None and not stages.ran and final_dir.is_dir()
-                          and _same_text(final_dir / output_rule.OWNER_FILE, text)
-                          and (lock_path is None or _same_text(lock_path, text))
-                          and outputs_match(final_dir, outputs, cache))
+            up_to_date = (
+                previous is not None
+                and not stages.ran
+                and final_dir.is_dir()
+                and _same_text(final_dir / output_rule.OWNER_FILE, text)
+                and (lock_path is None or _same_text(lock_path, text))
+                and outputs_match(final_dir, outputs, cache)
+            )
             if up_to_date:
                 # Nothing changed and the folder still holds exactly the locked files: leave it be.
                 shutil.rmtree(staging)
@@ -403,8 +507,12 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
                 shutil.rmtree(work)
                 (staging / output_rule.OWNER_FILE).write_text(text, encoding="utf-8")
                 interrupts.checkpoint()  # a stop asked for, even one swallowed somewhere, never commits
-                output_rule.commit(staging, final_dir, protected_folders(plan.loaded),
-                                   output_rule.LockUpdate(lock_path, text) if lock_path is not None else None)
+                output_rule.commit(
+                    staging,
+                    final_dir,
+                    protected_folders(plan.loaded),
+                    output_rule.LockUpdate(lock_path, text) if lock_path is not None else None,
+                )
                 for rel, info in outputs.items():  # so the next no-op build need not re-read them
                     cache.remember(final_dir / rel, info["sha256"])
     except BaseException:
@@ -413,8 +521,9 @@ def _build_once(plan: BuildPlan, final_dir: Path, previous: dict | None, cache: 
     return lock, stages, loudness, duration_s, up_to_date
 
 
-def _run_stages(plan: BuildPlan, stages: _Stages, midi_only: bool, jobs: int, progress,
-                master_only: bool = False) -> tuple[dict, dict | None]:
+def _run_stages(
+    plan: BuildPlan, stages: _Stages, midi_only: bool, jobs: int, progress, master_only: bool = False
+) -> tuple[dict, dict | None]:
     """Every stage in order (run, restored, or in dry mode planned): the score's facts and loudness.
     `master_only` stops after the mix (an album encodes the master itself)."""
     score, score_meta = _stage_compose(plan, stages, progress)
@@ -464,8 +573,11 @@ def _stage_compose(plan: BuildPlan, stages: _Stages, progress) -> tuple[Score, d
     data = stages.cache.read_bytes(entry, "score.json") if entry else None
     measures: dict = dict(entry.meta.get("melody", {})) if data is not None else {}
     score = score_from_dict(json.loads(data)) if data is not None else compose_score(plan, measures)
-    meta = {"duration_s": round(score.duration_seconds, 6),
-            "tracks": {t.name: track_sha(score, t) for t in score.tracks}, "melody": measures}
+    meta = {
+        "duration_s": round(score.duration_seconds, 6),
+        "tracks": {t.name: track_sha(score, t) for t in score.tracks},
+        "melody": measures,
+    }
     if score.tempo_changes:
         meta["tempo_range"] = list(score.tempo_range)
     if data is not None:
@@ -473,7 +585,8 @@ def _stage_compose(plan: BuildPlan, stages: _Stages, progress) -> tuple[Score, d
     elif stages.dry:
         stages.would_run("compose")
         stages.record["compose"]["outputs"] = {
-            "score.json": sha256_bytes(canonical_json(score_to_dict(score)).encode())}
+            "score.json": sha256_bytes(canonical_json(score_to_dict(score)).encode())
+        }
     else:
         path = stages.work / "score.json"
         path.write_bytes(canonical_json(score_to_dict(score)).encode())
@@ -484,9 +597,14 @@ def _stage_compose(plan: BuildPlan, stages: _Stages, progress) -> tuple[Score, d
 
 def _provenance(plan: BuildPlan, key: str) -> dict:
     recipe = plan.recipe
-    return {"recipe": plan.loaded.path.name, "title": recipe.title, "seed": str(recipe.seed),
-            "stage_key": key[:16], "lofictl": __version__,
-            "models": {name: path.name for name, path in sorted(plan.models.items())}}
+    return {
+        "recipe": plan.loaded.path.name,
+        "title": recipe.title,
+        "seed": str(recipe.seed),
+        "stage_key": key[:16],
+        "lofictl": __version__,
+        "models": {name: path.name for name, path in sorted(plan.models.items())},
+    }
 
 
 def _stage_midi(plan: BuildPlan, stages: _Stages, score: Score, progress) -> None:
@@ -504,8 +622,10 @@ def _stage_midi(plan: BuildPlan, stages: _Stages, score: Score, progress) -> Non
 
         provenance = _provenance(plan, key)
         (stages.staging / "midi").mkdir(exist_ok=True)
-        files = {f"midi/{name}.mid": stages.staging / "midi" / f"{name}.mid",
-                 "pianoroll.png": stages.staging / "pianoroll.png"}
+        files = {
+            f"midi/{name}.mid": stages.staging / "midi" / f"{name}.mid",
+            "pianoroll.png": stages.staging / "pianoroll.png",
+        }
         midi.write_midi(midi.score_to_midi(score, provenance=provenance), files[f"midi/{name}.mid"])
         for track in score.tracks:
             path = files[f"midi/{track.name}.mid"] = stages.staging / "midi" / f"{track.name}.mid"
@@ -522,8 +642,9 @@ def _sha(path: Path) -> str:
     return sha256_file(path)
 
 
-def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict, jobs: int,
-                 progress) -> dict[str, Artifact]:
+def _stage_stems(
+    plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict, jobs: int, progress
+) -> dict[str, Artifact]:
     """Float32 stems, one per track, rendered in parallel threads where asked."""
     progress.step("rendering stems")
     recipe = plan.recipe
@@ -538,8 +659,14 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
         spec = recipe.tracks[track.name]
         instrument = plan.instruments[track.name]
         name = f"stem:{track.name}"
-        inputs = stem_inputs(plan, track.name, score_meta["tracks"][track.name], n_samples, stages.cache,
-                             kicks_sha if spec.duck else None)
+        inputs = stem_inputs(
+            plan,
+            track.name,
+            score_meta["tracks"][track.name],
+            n_samples,
+            stages.cache,
+            kicks_sha if spec.duck else None,
+        )
         key = keys[track.name] = stages.key(name, inputs)
         entry = stages.lookup(name, key, inputs)
         if entry is not None:
@@ -552,10 +679,19 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
             continue
         path = stages.work / f"stem-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        todo[track.name] = (track, score.tempo_map, instrument, sample_rate, n_samples,
-                            plan.chains[f"tracks.{track.name}"],
-                            spec.gain_db, spec.pan, duck_args(spec.duck, kicks),
-                            provenance_info(plan, key, track=track.name), str(path))
+        todo[track.name] = (
+            track,
+            score.tempo_map,
+            instrument,
+            sample_rate,
+            n_samples,
+            plan.chains[f"tracks.{track.name}"],
+            spec.gain_db,
+            spec.pan,
+            duck_args(spec.duck, kicks),
+            provenance_info(plan, key, track=track.name),
+            str(path),
+        )
 
     def finished(track_name: str) -> None:
         path = Path(todo[track_name][-1])
@@ -580,8 +716,7 @@ def _stage_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dic
     return {name: stems[name] for name in recipe.tracks}
 
 
-def _stage_overlays(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict,
-                    progress) -> dict[str, Artifact]:
+def _stage_overlays(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict, progress) -> dict[str, Artifact]:
     progress.step("ambience")
     recipe = plan.recipe
     if not recipe.overlays:
@@ -597,7 +732,9 @@ def _stage_overlays(plan: BuildPlan, stages: _Stages, score: Score, score_meta: 
     if entry is not None:
         restored = stages.restored_from("overlays", entry, folder)
     elif stages.dry:
-        restored = stages.would_run("overlays", [f"{overlay_label(recipe, i)}.wav" for i in range(len(recipe.overlays))])
+        restored = stages.would_run(
+            "overlays", [f"{overlay_label(recipe, i)}.wav" for i in range(len(recipe.overlays))]
+        )
     else:
         from lofictl.sound import stream
 
@@ -605,8 +742,13 @@ def _stage_overlays(plan: BuildPlan, stages: _Stages, score: Score, score_meta: 
         files = {}
         for index in range(len(recipe.overlays)):
             path = files[f"{overlay_label(recipe, index)}.wav"] = folder / f"{overlay_label(recipe, index)}.wav"
-            stream.render_overlay_to_wav(plan, index, n_samples, path,  # render_overlay's bytes, in blocks
-                                         duck=duck_args(recipe.overlays[index].duck, kicks))
+            stream.render_overlay_to_wav(
+                plan,
+                index,
+                n_samples,
+                path,  # render_overlay's bytes, in blocks
+                duck=duck_args(recipe.overlays[index].duck, kicks),
+            )
         restored = stages.ran_with("overlays", key, files)
     progress.advance()
     return {overlay_label(recipe, i): restored[f"{overlay_label(recipe, i)}.wav"] for i in range(len(recipe.overlays))}
@@ -620,21 +762,25 @@ def _finite(plan: BuildPlan, where: tuple, what: str):
     try:
         yield
     except NonFiniteAudio:
-        raise plan.loaded.error(f"{what} makes NaN or infinite samples; lower the gains, drive or feedback in it",
-                                where) from None
+        raise plan.loaded.error(
+            f"{what} makes NaN or infinite samples; lower the gains, drive or feedback in it", where
+        ) from None
 
 
 def _layer_shas(stages: _Stages) -> dict[str, str]:
     """label → sha256 of the extra mix layers: overlays and the send bus."""
-    shas = {label.removesuffix(".wav"): digest
-            for label, digest in stages.record.get("overlays", {}).get("outputs", {}).items()}
+    shas = {
+        label.removesuffix(".wav"): digest
+        for label, digest in stages.record.get("overlays", {}).get("outputs", {}).items()
+    }
     if "bus" in stages.record:
         shas[BUS_LABEL] = stages.record["bus"]["outputs"]["bus.wav"]
     return shas
 
 
-def _stage_bus(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], score_meta: dict,
-               progress) -> dict[str, Artifact]:
+def _stage_bus(
+    plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], score_meta: dict, progress
+) -> dict[str, Artifact]:
     """The shared reverb bus: the tracks with a send_db, summed at their levels, through master.bus."""
     recipe = plan.recipe
     playing = audible_tracks(recipe)
@@ -644,8 +790,9 @@ def _stage_bus(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], sco
     progress.step("send bus")
     sample_rate = recipe.output.sample_rate
     n_samples = n_samples_for(score_meta["duration_s"], sample_rate)
-    inputs = bus_inputs(plan, {name: stages.record[f"stem:{name}"]["outputs"]["audio.wav"] for name in sends},
-                        n_samples, stages.cache)
+    inputs = bus_inputs(
+        plan, {name: stages.record[f"stem:{name}"]["outputs"]["audio.wav"] for name in sends}, n_samples, stages.cache
+    )
     key = stages.key("bus", inputs)
     entry = stages.lookup("bus", key, inputs)
     if entry is not None:
@@ -657,19 +804,29 @@ def _stage_bus(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], sco
     path = stages.work / "bus" / "bus.wav"
     path.parent.mkdir()
     with _finite(plan, ("master", "bus"), "the send bus chain"):
-        stream.send_bus_to_wav([(stems[name].ready(stages.cache), level) for name, level in sends.items()],
-                               sample_rate, n_samples, plan.chains["master.bus"], path,
-                               info=provenance_info(plan, key, track=BUS_LABEL))
+        stream.send_bus_to_wav(
+            [(stems[name].ready(stages.cache), level) for name, level in sends.items()],
+            sample_rate,
+            n_samples,
+            plan.chains["master.bus"],
+            path,
+            info=provenance_info(plan, key, track=BUS_LABEL),
+        )
     return {BUS_LABEL: stages.ran_with("bus", key, {"bus.wav": path})["bus.wav"]}
 
 
-def _stage_mix(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], overlays: dict[str, Artifact],
-               progress) -> tuple[Artifact, dict]:
+def _stage_mix(
+    plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], overlays: dict[str, Artifact], progress
+) -> tuple[Artifact, dict]:
     progress.step("mixing and mastering")
     recipe = plan.recipe
     playing = audible_tracks(recipe)
-    inputs = mix_inputs(plan, {name: stages.record[f"stem:{name}"]["outputs"]["audio.wav"] for name in playing},
-                        _layer_shas(stages), stages.cache)
+    inputs = mix_inputs(
+        plan,
+        {name: stages.record[f"stem:{name}"]["outputs"]["audio.wav"] for name in playing},
+        _layer_shas(stages),
+        stages.cache,
+    )
     key = stages.key("mix", inputs)
     entry = stages.lookup("mix", key, inputs)
     if entry is not None and "loudness" in entry.meta:
@@ -689,9 +846,15 @@ def _stage_mix(plan: BuildPlan, stages: _Stages, stems: dict[str, Artifact], ove
         path = stages.work / "mix" / "master.wav"
         path.parent.mkdir()
         with _finite(plan, ("master", "effects"), "the master chain"):
-            stats = stream.mix_to_master_wav(sources, recipe.output.sample_rate, plan.chains["master.effects"],
-                                             recipe.master.loudness_lufs, recipe.master.true_peak_db, path,
-                                             n_samples=n_samples)
+            stats = stream.mix_to_master_wav(
+                sources,
+                recipe.output.sample_rate,
+                plan.chains["master.effects"],
+                recipe.master.loudness_lufs,
+                recipe.master.true_peak_db,
+                path,
+                n_samples=n_samples,
+            )
         artifact = stages.ran_with("mix", key, {"master.wav": path}, {"loudness": stats})["master.wav"]
     progress.advance()
     return artifact, stats
@@ -706,8 +869,9 @@ class StemFile:
     source: Artifact
 
 
-def stem_files(plan: BuildPlan, stems: dict[str, Artifact], layers: dict[str, Artifact],
-               dry: dict[str, Artifact]) -> dict[str, StemFile]:
+def stem_files(
+    plan: BuildPlan, stems: dict[str, Artifact], layers: dict[str, Artifact], dry: dict[str, Artifact]
+) -> dict[str, StemFile]:
     """stems/NN_<name>.wav in recipe order (layers after the tracks), dry twins in stems/dry/.
 
     With output.stem_names: delivery, the names follow stem-delivery guides instead:
@@ -731,8 +895,7 @@ def stem_files(plan: BuildPlan, stems: dict[str, Artifact], layers: dict[str, Ar
     return files
 
 
-def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict,
-                     progress) -> dict[str, Artifact]:
+def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta: dict, progress) -> dict[str, Artifact]:
     """The instrument alone (no effects, gain or pan), for DAW users who redo the effects."""
     recipe = plan.recipe
     if not (recipe.output.daw and recipe.output.dry_stems):
@@ -757,24 +920,47 @@ def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta:
 
         path = stages.work / f"dry-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        stream.render_stem_to_wav(track, score.tempo_map, instrument.soundfont, instrument.preset,
-                                  sample_rate, n_samples, [], 0.0, 0.0, path,
-                                  info=provenance_info(plan, key, track=track.name, kind="dry"))
+        stream.render_stem_to_wav(
+            track,
+            score.tempo_map,
+            instrument.soundfont,
+            instrument.preset,
+            sample_rate,
+            n_samples,
+            [],
+            0.0,
+            0.0,
+            path,
+            info=provenance_info(plan, key, track=track.name, kind="dry"),
+        )
         dry[track.name] = stages.ran_with(name, key, {"audio.wav": path})["audio.wav"]
     return dry
 
 
-def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[str, Artifact],
-                  layers: dict[str, Artifact], dry: dict[str, Artifact], master: Artifact, progress,
-                  jobs: int = 1) -> None:
+def _stage_export(
+    plan: BuildPlan,
+    stages: _Stages,
+    score: Score,
+    stems: dict[str, Artifact],
+    layers: dict[str, Artifact],
+    dry: dict[str, Artifact],
+    master: Artifact,
+    progress,
+    jobs: int = 1,
+) -> None:
     progress.step("writing audio files")
     recipe = plan.recipe
     name = plan.loaded.name
     files_to_write = stem_files(plan, stems, layers, dry)
     layer_shas = _layer_shas(stages)
-    shas = {rel: (layer_shas[f.label] if f.kind == "layer" else
-                  stages.record[f"{'stem' if f.kind == 'wet' else 'dry'}:{f.label}"]["outputs"]["audio.wav"])
-            for rel, f in files_to_write.items()}
+    shas = {
+        rel: (
+            layer_shas[f.label]
+            if f.kind == "layer"
+            else stages.record[f"{'stem' if f.kind == 'wet' else 'dry'}:{f.label}"]["outputs"]["audio.wav"]
+        )
+        for rel, f in files_to_write.items()
+    }
     inputs = export_inputs(plan, stages.record["mix"]["outputs"]["master.wav"], shas)
     inputs["score"] = stages.record["compose"]["outputs"]["score.json"]
     key = stages.key("export", inputs)
@@ -784,8 +970,8 @@ def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[st
     elif stages.dry:
         stages.would_run("export")
     else:
-        from lofictl.sound import stream
         from lofictl.export import encode, tags
+        from lofictl.sound import stream
 
         files: dict[str, Path] = {}
 
@@ -794,16 +980,27 @@ def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[st
             if recipe.output.wav_format == "float32":
                 shutil.copyfile(source, files[rel])  # already float32 WAV, byte for byte
             else:
-                stream.encode_wav_to(source, files[rel], "wav", recipe.output.sample_rate,
-                                     wav_subtype=recipe.output.wav_format,
-                                     info=provenance_info(plan, key, track=stem.label))
+                stream.encode_wav_to(
+                    source,
+                    files[rel],
+                    "wav",
+                    recipe.output.sample_rate,
+                    wav_subtype=recipe.output.wav_format,
+                    info=provenance_info(plan, key, track=stem.label),
+                )
             return stream.measure_loudness(source)
 
         def write_master(rel: str, fmt: str) -> dict:
             # An MP3 is measured after encoding and pulled under the true-peak ceiling.
-            stats = encode.encode_master(master_path, files[rel], fmt, recipe.output.sample_rate,
-                                         ceiling_db=recipe.master.true_peak_db, wav_subtype=recipe.output.wav_format,
-                                         info=provenance_info(plan, key))
+            stats = encode.encode_master(
+                master_path,
+                files[rel],
+                fmt,
+                recipe.output.sample_rate,
+                ceiling_db=recipe.master.true_peak_db,
+                wav_subtype=recipe.output.wav_format,
+                info=provenance_info(plan, key),
+            )
             if fmt != "wav":  # title, BPM, key and the provenance comment, as the WAV's INFO chunk has
                 tags.tag_file(files[rel], master_tags(plan, key))
             return stats
@@ -819,8 +1016,10 @@ def _stage_export(plan: BuildPlan, stages: _Stages, score: Score, stems: dict[st
         # The encoders and the stem meters release the GIL: they run side by side, the MP3 (the
         # slowest) first. Each writes its own file, so the bytes are those of a serial export.
         with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="lofictl-export") as pool:
-            master_futures = {rel: pool.submit(write_master, rel, fmt)
-                              for rel, fmt in sorted(masters.items(), key=lambda item: item[1] != "mp3")}
+            master_futures = {
+                rel: pool.submit(write_master, rel, fmt)
+                for rel, fmt in sorted(masters.items(), key=lambda item: item[1] != "mp3")
+            }
             stem_futures = {rel: pool.submit(write_stem, rel, stem) for rel, stem in files_to_write.items()}
             loudness = {rel: future.result() for rel, future in stem_futures.items()}
             encoded = {rel: master_futures[rel].result() for rel in masters}
@@ -842,16 +1041,18 @@ def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, St
         if stem.kind == "layer":
             infos.append(daw.StemInfo(stem.label, Path(rel), "overlay"))
         elif stem.kind == "wet":
-            infos.append(daw.StemInfo(stem.label, Path(rel), "wet", spec.gain_db, spec.pan,
-                                      muted=stem.label not in audible))
+            infos.append(
+                daw.StemInfo(stem.label, Path(rel), "wet", spec.gain_db, spec.pan, muted=stem.label not in audible)
+            )
         else:
             infos.append(daw.StemInfo(stem.label, Path(rel), "dry", spec.gain_db, spec.pan, muted=True))
     mix_format = next((f for f in ("wav", "flac") if f in recipe.output.formats), None)
     if mix_format:
         infos.append(daw.StemInfo(recipe.title, Path(f"{name}.{mix_format}"), "mix"))
     written = {f"{name}.stems.json": staging / f"{name}.stems.json"}
-    written[f"{name}.stems.json"].write_text(daw.sidecar_text(
-        daw.stems_sidecar(score, recipe.output.sample_rate, infos, title=recipe.title)))
+    written[f"{name}.stems.json"].write_text(
+        daw.sidecar_text(daw.stems_sidecar(score, recipe.output.sample_rate, infos, title=recipe.title))
+    )
     export = daw.DawExport(recipe.title, score, tuple(infos), recipe.output.sample_rate)
     if "reaper" in recipe.output.daw:
         written[f"{name}.rpp"] = daw.write_reaper_project(staging / f"{name}.rpp", export)

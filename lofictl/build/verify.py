@@ -15,8 +15,11 @@ from lofictl.recipe.load import load_recipe
 
 
 def _stage_rank(name: str) -> int:
-    return b.STAGE_ORDER.index("stems" if name.startswith("stem:") else name) if \
-        (name.split(":")[0] in b.STAGE_ORDER or name.startswith("stem:")) else len(b.STAGE_ORDER)
+    return (
+        b.STAGE_ORDER.index("stems" if name.startswith("stem:") else name)
+        if (name.split(":")[0] in b.STAGE_ORDER or name.startswith("stem:"))
+        else len(b.STAGE_ORDER)
+    )
 
 
 def verify_recipe(path: Path, *, jobs: int = 1) -> dict:
@@ -24,17 +27,27 @@ def verify_recipe(path: Path, *, jobs: int = 1) -> dict:
     loaded = load_recipe(path)
     lock_path = b.lock_path_for(loaded)
     if not lock_path.exists():
-        raise LofictlError("has no lock file yet; build it first (lofictl build) and commit the lock",
-                           file=path)
+        raise LofictlError("has no lock file yet; build it first (lofictl build) and commit the lock", file=path)
     lock = b.read_lock(lock_path)
-    with tempfile.TemporaryDirectory(prefix=".lofictl-verify-", dir=loaded.output_dir.parent
-                                     if loaded.output_dir.parent.exists() else None) as folder:
-        result = b.build_recipe(loaded, out_dir=Path(folder) / "out", midi_only=lock.get("midi_only", False),
-                                jobs=jobs, quiet=True, use_cache=False, write_lock=False)
+    with tempfile.TemporaryDirectory(
+        prefix=".lofictl-verify-", dir=loaded.output_dir.parent if loaded.output_dir.parent.exists() else None
+    ) as folder:
+        result = b.build_recipe(
+            loaded,
+            out_dir=Path(folder) / "out",
+            midi_only=lock.get("midi_only", False),
+            jobs=jobs,
+            quiet=True,
+            use_cache=False,
+            write_lock=False,
+        )
     fresh = result.lock
     locked, rebuilt = lock.get("outputs", {}), fresh["outputs"]
-    differences = sorted(rel for rel in set(locked) | set(rebuilt)
-                         if locked.get(rel, {}).get("sha256") != rebuilt.get(rel, {}).get("sha256"))
+    differences = sorted(
+        rel
+        for rel in set(locked) | set(rebuilt)
+        if locked.get(rel, {}).get("sha256") != rebuilt.get(rel, {}).get("sha256")
+    )
     first_stage = None
     if differences:
         old_stages, new_stages = lock.get("stages", {}), fresh.get("stages", {})
@@ -42,9 +55,14 @@ def verify_recipe(path: Path, *, jobs: int = 1) -> dict:
             if old_stages.get(name, {}).get("outputs") != new_stages.get(name, {}).get("outputs"):
                 first_stage = name
                 break
-    return {"recipe": str(path), "identical": not differences, "checked": sorted(rebuilt),
-            "differences": differences, "first_stage": first_stage,
-            "likely_causes": likely_causes(lock, fresh) if differences else []}
+    return {
+        "recipe": str(path),
+        "identical": not differences,
+        "checked": sorted(rebuilt),
+        "differences": differences,
+        "first_stage": first_stage,
+        "likely_causes": likely_causes(lock, fresh) if differences else [],
+    }
 
 
 def likely_causes(lock: dict, fresh: dict) -> list[str]:
@@ -66,16 +84,24 @@ def likely_causes(lock: dict, fresh: dict) -> list[str]:
             causes.append(f"{kind} differ from the lock (files changed or resolved elsewhere)")
     if lock.get("lofictl") != fresh.get("lofictl"):
         causes.append(f"lofictl is {fresh.get('lofictl')} here, {lock.get('lofictl')} in the lock")
-    return causes or ["no recorded version or input differs: lofictl's code changed without a stage version bump "
-                      "(tests/test_stage_versions.py catches that), or a step is nondeterministic (please report it)"]
+    return causes or [
+        "no recorded version or input differs: lofictl's code changed without a stage version bump "
+        "(tests/test_stage_versions.py catches that), or a step is nondeterministic (please report it)"
+    ]
 
 
 # --- diff: a recipe against its lock --------------------------------------------------------------
 
 # Inputs of each stage that are other stages' output hashes: when one changes, the stage
 # upstream says why.
-_UPSTREAM_INPUTS = {"midi": {"score"}, "stem": {"notes", "kicks"}, "dry": {"notes", "kicks"},
-                    "overlays": {"kicks"}, "mix": {"stems", "overlays"}, "export": {"master", "stems", "score"}}
+_UPSTREAM_INPUTS = {
+    "midi": {"score"},
+    "stem": {"notes", "kicks"},
+    "dry": {"notes", "kicks"},
+    "overlays": {"kicks"},
+    "mix": {"stems", "overlays"},
+    "export": {"master", "stems", "score"},
+}
 
 
 def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
@@ -100,12 +126,16 @@ def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
             upstream = _UPSTREAM_INPUTS.get(name.split(":")[0], set())
             inputs = planned.record[name].get("inputs", {})
             # an input holding a stage's output that is yet to be made changed upstream, not here
-            changed = [k for k in planned.changed.get(name, [])
-                       if k not in upstream and "(made by " not in json.dumps(inputs.get(k), default=str)]
+            changed = [
+                k
+                for k in planned.changed.get(name, [])
+                if k not in upstream and "(made by " not in json.dumps(inputs.get(k), default=str)
+            ]
             if "code.version" in changed:  # in words: the stage's code changed
                 old = planned.previous[name].get("inputs", {})
-                changed[changed.index("code.version")] = (f"its code (version {old.get('code.version', 'none')} → "
-                                                          f"{inputs['code.version']})")
+                changed[changed.index("code.version")] = (
+                    f"its code (version {old.get('code.version', 'none')} → {inputs['code.version']})"
+                )
             if not changed and not planned.changed.get(name):
                 changed = ["(not in the cache)"]
         stages.append({"stage": name, "changed": changed, "rerun": rerun})
@@ -136,20 +166,23 @@ def diff_builds(a: Path, b_dir: Path) -> dict:
             notes_a = {(round(n.start, 4), n.pitch, n.velocity, round(n.duration, 4)) for n in track_a.notes}
             notes_b = {(round(n.start, 4), n.pitch, n.velocity, round(n.duration, 4)) for n in track_b.notes}
             report["midi"][f"{file_a.stem}/{track_a.name}"] = {
-                "same": len(notes_a & notes_b), "only_a": sorted(notes_a - notes_b)[:50],
-                "only_b": sorted(notes_b - notes_a)[:50]}
+                "same": len(notes_a & notes_b),
+                "only_a": sorted(notes_a - notes_b)[:50],
+                "only_b": sorted(notes_b - notes_a)[:50],
+            }
     for file_a in sorted((a / "stems").glob("*.wav")) + sorted(a.glob("*.wav")):
         file_b = b_dir / file_a.relative_to(a)
         if not file_b.exists():
             continue
         audio_a, audio_b = _read_for_diff(file_a), _read_for_diff(file_b)
         if audio_a.shape[0] != audio_b.shape[0]:
-            raise LofictlError(f"{file_a.name} has {audio_a.shape[0]} channels here, {audio_b.shape[0]} in {b_dir}",
-                               file=file_b)
+            raise LofictlError(
+                f"{file_a.name} has {audio_a.shape[0]} channels here, {audio_b.shape[0]} in {b_dir}", file=file_b
+            )
         n = max(audio_a.shape[1], audio_b.shape[1])
         pad = lambda x: np.pad(x, ((0, 0), (0, n - x.shape[1])))  # noqa: E731
         residual = pad(audio_a).astype(np.float64) - pad(audio_b)
-        rms = float(np.sqrt(np.mean(residual ** 2))) if residual.size else 0.0
+        rms = float(np.sqrt(np.mean(residual**2))) if residual.size else 0.0
         report["audio"][file_a.relative_to(a).as_posix()] = None if rms == 0 else 20 * np.log10(rms)
     return report
 
@@ -180,8 +213,8 @@ def _provenance_json(text: str, path: Path) -> dict:
 
 def read_provenance(path: Path) -> dict:
     """What lofictl wrote into a file about where it came from."""
-    from lofictl.sound import audio_io
     from lofictl.export import midi
+    from lofictl.sound import audio_io
 
     if not path.is_file():
         raise LofictlError("no such file", file=path)
@@ -196,7 +229,7 @@ def read_provenance(path: Path) -> dict:
         for track in parsed.tracks:
             for message in track:
                 if message.type == "text" and message.text.startswith(midi.PROVENANCE_PREFIX):
-                    return _provenance_json(message.text[len(midi.PROVENANCE_PREFIX):], path)
+                    return _provenance_json(message.text[len(midi.PROVENANCE_PREFIX) :], path)
         raise LofictlError("has no lofictl provenance (not made by lofictl?)", file=path)
     if suffix == ".wav":
         try:
