@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import socket
 import statistics
@@ -26,6 +27,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from radio_helpers import children, rss_mb, start_station  # noqa: E402
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes under a folder the station is writing into: a build's staging folder renamed or a
+    track dropped while we walk is skipped, not an error (rglob raised FileNotFoundError)."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):  # os.walk ignores folders that vanish
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
 
 STATION = """\
 station: 1
@@ -123,7 +138,7 @@ def soak(project: Path, seconds: float, speed: float, listeners: int, api_thread
             if station.process.poll() is not None:
                 raise AssertionError("the station died:\n" + station.log.read_text()[-3000:])
             worker = sum(rss_mb(pid) for pid in children(station.process.pid) if Path(f"/proc/{pid}").exists())
-            work = sum(p.stat().st_size for p in station.work.rglob("*") if p.is_file())
+            work = folder_bytes(station.work)
             samples.append((time.monotonic() - started, rss_mb(station.process.pid), worker, work))
         now = station.now()
     finally:
