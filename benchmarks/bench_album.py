@@ -97,8 +97,8 @@ for index in range(minutes * 60 // track_s):
     tone = 0.2 * np.sin(2 * np.pi * (110 + 10 * index) * t) * (1 + 0.3 * np.sin(2 * np.pi * 0.5 * t))
     audio = np.vstack([tone, tone]).astype(np.float32) + (rng.standard_normal((2, t.size)) * 0.02).astype(np.float32)
     audio_io.write_wav(path, audio, rate)
-    cache.store(f"bench{index}", "bench", {"master.wav": path})
-    digests.append(cache.lookup(f"bench{index}").outputs["master.wav"])
+    cache.store(f"bench{index}", "mix", {"master.wav": path})
+    digests.append(cache.lookup(f"bench{index}", "mix").outputs["master.wav"])
     path.unlink()
 (work / "digests.json").write_text(json.dumps(digests))
 """
@@ -113,7 +113,7 @@ rate, track_s = 44100, 180
 digests = json.loads((work / "digests.json").read_text())
 tracks = [tasks.MixTrack(d, track_s * rate, 3.0 * rate, track_s // 3, f"T{i}", None) for i, d in enumerate(digests)]
 art = cover.as_cover(cover.draw_cover("Bench", "bench", 1, []))
-task = tasks.MixTask(tuple(tracks), 2, 0.0, str(work / "cache"), rate, -14.0, -1.0, "Bench", "bench", "Lo-Fi", 2026,
+task = tasks.MixTask(tuple(tracks), 2, 0.0, tasks.CacheSpec(str(work / "cache")), rate, -14.0, -1.0, "Bench", "bench", "Lo-Fi", 2026,
                      None, {}, "Bench_mix", ("flac", "mp3"), art,
                      tasks.VideoSpec(cover.video_frame(art, 1280, 720), 1, 192), 2)
 started = time.perf_counter()
