@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import functools
 import io
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -72,7 +73,8 @@ def _fluidsynth():
 
 def fluidsynth_version() -> str:
     """The version of the FluidSynth library actually loaded, e.g. "2.3.1" (for the lock file)."""
-    fluidsynth, _ = _fluidsynth()
+    with _SETUP_LOCK:
+        fluidsynth, _ = _fluidsynth()
     version_str = fluidsynth._fl.fluid_version_str
     version_str.restype = ctypes.c_char_p
     return version_str().decode()
@@ -158,28 +160,11 @@ def iter_render_track(
         raise LofictlError(f"SoundFont {soundfont} does not exist")
     events = note_events(track, timing, sample_rate, n_samples)
 
-    fluidsynth, write_float = _fluidsynth()
-    synth = fluidsynth.Synth(
-        gain=float(gain),
-        samplerate=sample_rate,
-        channels=16,
-        **{
-            "synth.reverb.active": 0,
-            "synth.chorus.active": 0,
-            "synth.cpu-cores": 1,
-            "synth.threadsafe-api": 0,  # one thread drives this synth; skip the locking
-            # An .sf3 keeps its samples Ogg-compressed; decoding only the chosen preset's (at
-            # program_select) takes MuseScore_General's load from 29 s to 4 s. Same samples, same bytes.
-            "synth.dynamic-sample-loading": int(soundfont.suffix.lower() == ".sf3"),
-        },
-    )
+    with _SETUP_LOCK:  # _fluidsynth swaps sys.stdout while importing: one thread at a time
+        fluidsynth, write_float = _fluidsynth()
+        synth = _new_synth(fluidsynth, soundfont, preset, track, gain, sample_rate)
+    channel = DRUM_CHANNEL if (track.is_drums or preset.is_drums) else 0
     try:
-        sfont_id = synth.sfload(str(soundfont))
-        if sfont_id < 0:
-            raise LofictlError(f"FluidSynth could not load {soundfont}")
-        channel = DRUM_CHANNEL if (track.is_drums or preset.is_drums) else 0
-        if synth.program_select(channel, sfont_id, preset.bank, preset.program) != 0:
-            raise LofictlError(f"{soundfont.name} has no preset at bank {preset.bank} program {preset.program}")
         sounding = [0] * 128  # notes held per pitch; overlapping notes of one pitch share a voice
         index, position = 0, 0
         while position < n_samples:
@@ -204,4 +189,41 @@ def iter_render_track(
                 position = target
             yield block
     finally:
+        with _SETUP_LOCK:
+            synth.delete()
+
+
+# FluidSynth's synth creation is not thread-safe: stems rendered in threads that create their
+# synths at the same moment can corrupt the default modulators (FluidSynth warns "Modulator with
+# source 1 none"; a bass stem came out 6 dB louder), so a recipe gave other bytes under load.
+# Creating, loading and deleting take turns; the rendering itself still runs side by side.
+_SETUP_LOCK = threading.Lock()
+
+
+def _new_synth(fluidsynth, soundfont: Path, preset: Preset, track: Track, gain: float, sample_rate: int):
+    """A synth with the SoundFont loaded and the preset selected on the track's channel."""
+    synth = fluidsynth.Synth(
+        gain=float(gain),
+        samplerate=sample_rate,
+        channels=16,
+        **{
+            "synth.reverb.active": 0,
+            "synth.chorus.active": 0,
+            "synth.cpu-cores": 1,
+            "synth.threadsafe-api": 0,  # one thread drives this synth; skip the locking
+            # An .sf3 keeps its samples Ogg-compressed; decoding only the chosen preset's (at
+            # program_select) takes MuseScore_General's load from 29 s to 4 s. Same samples, same bytes.
+            "synth.dynamic-sample-loading": int(soundfont.suffix.lower() == ".sf3"),
+        },
+    )
+    try:
+        sfont_id = synth.sfload(str(soundfont))
+        if sfont_id < 0:
+            raise LofictlError(f"FluidSynth could not load {soundfont}")
+        channel = DRUM_CHANNEL if (track.is_drums or preset.is_drums) else 0
+        if synth.program_select(channel, sfont_id, preset.bank, preset.program) != 0:
+            raise LofictlError(f"{soundfont.name} has no preset at bank {preset.bank} program {preset.program}")
+    except BaseException:
         synth.delete()
+        raise
+    return synth
