@@ -14,8 +14,6 @@ from test_album import write_album
 
 from lofictl.build.runner import lock_text
 
-distributed = pytest.importorskip("distributed")
-
 
 def _cluster(workers: int):
     from lofictl.cluster import local_cluster

@@ -89,10 +89,10 @@ def protected_folders(**folders: Path | None) -> list[tuple[Path, str]]:
     return result
 
 
-def manifest(folder: Path) -> set[str] | None:
-    """The files a lofictl build wrote into `folder`, from its build.json (None: not one of ours)."""
+def _owner_record(folder: Path) -> dict | None:
+    """The folder's build.json when it is a lofictl build's record (None: not one of ours)."""
     try:
-        data = json.loads((folder / OWNER_FILE).read_text(encoding="utf-8"))
+        data = json.loads((Path(folder) / OWNER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("lofictl_lock"), int):
@@ -100,7 +100,24 @@ def manifest(folder: Path) -> set[str] | None:
     outputs = data.get("outputs")
     if not isinstance(outputs, dict) or not all(isinstance(rel, str) for rel in outputs):
         return None
-    return set(outputs) | {OWNER_FILE}
+    return data
+
+
+def manifest(folder: Path) -> set[str] | None:
+    """The files a lofictl build wrote into `folder`, from its build.json (None: not one of ours)."""
+    record = _owner_record(folder)
+    return None if record is None else _owned_files(record)
+
+
+def _owned_files(record: dict) -> set[str]:
+    return set(record["outputs"]) | {OWNER_FILE}
+
+
+def _made_from(record: dict) -> str | None:
+    """The recipe file name a build record was made from."""
+    recipe = record.get("recipe")
+    name = recipe.get("file") if isinstance(recipe, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _files_in(folder: Path, limit: int = 100_000) -> list[str]:
@@ -112,17 +129,6 @@ def _files_in(folder: Path, limit: int = 100_000) -> list[str]:
             if len(found) > limit:
                 return found
     return sorted(found)
-
-
-def made_from(folder: Path) -> str | None:
-    """The recipe file name the build in `folder` was made from, per its build.json."""
-    try:
-        data = json.loads((Path(folder) / OWNER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    recipe = data.get("recipe") if isinstance(data, dict) else None
-    name = recipe.get("file") if isinstance(recipe, dict) else None
-    return name if isinstance(name, str) else None
 
 
 def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recipe_file: str | None = None) -> None:
@@ -161,13 +167,14 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
     present = _files_in(target)
     if not present:
         return  # empty (or only empty folders)
-    owned = manifest(target)
-    if owned is None:
+    record = _owner_record(target)
+    if record is None:
         shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
         raise LofictlError(
             f"{folder} holds files no lofictl build wrote ({shown}); a build replaces its whole "
             "output folder, so choose an empty or new folder (nothing was changed)"
         )
+    owned = _owned_files(record)
     foreign = [rel for rel in present if rel not in owned]
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
@@ -175,7 +182,7 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
             f"{folder} holds files the last build did not write ({shown}); move them out "
             "first: a build replaces its whole output folder (nothing was changed)"
         )
-    owner = made_from(target)
+    owner = _made_from(record)
     if recipe_file is not None and owner is not None and owner != recipe_file:
         raise LofictlError(
             f"{folder} holds the build of {owner}, not of {recipe_file} (both make this build "

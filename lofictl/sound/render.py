@@ -162,8 +162,7 @@ def iter_render_track(
 
     with _SETUP_LOCK:  # _fluidsynth swaps sys.stdout while importing: one thread at a time
         fluidsynth, write_float = _fluidsynth()
-        synth = _new_synth(fluidsynth, soundfont, preset, track, gain, sample_rate)
-    channel = DRUM_CHANNEL if (track.is_drums or preset.is_drums) else 0
+        synth, channel = _new_synth(fluidsynth, soundfont, preset, track, gain, sample_rate)
     try:
         sounding = [0] * 128  # notes held per pitch; overlapping notes of one pitch share a voice
         index, position = 0, 0
@@ -201,7 +200,7 @@ _SETUP_LOCK = threading.Lock()
 
 
 def _new_synth(fluidsynth, soundfont: Path, preset: Preset, track: Track, gain: float, sample_rate: int):
-    """A synth with the SoundFont loaded and the preset selected on the track's channel."""
+    """A synth with the SoundFont loaded and the preset selected, and the track's channel."""
     synth = fluidsynth.Synth(
         gain=float(gain),
         samplerate=sample_rate,
@@ -226,4 +225,4 @@ def _new_synth(fluidsynth, soundfont: Path, preset: Preset, track: Track, gain: 
     except BaseException:
         synth.delete()
         raise
-    return synth
+    return synth, channel
