@@ -465,6 +465,7 @@ def test_a_shared_fsspec_cache_serves_another_machine(tmp_path, monkeypatch):
 
     from lofictl.album.run import build_album
     from lofictl.build import runner as b
+    from lofictl.build import stages as build_stages
     from lofictl.sound import stream
 
     path = write_album(tmp_path, ALBUM.format(extra="").replace("video: {width: 320, height: 240}", "video: false"))
@@ -476,7 +477,7 @@ def test_a_shared_fsspec_cache_serves_another_machine(tmp_path, monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("a stage ran although the shared cache had it")
 
-    monkeypatch.setattr(b, "compose_score", must_not_run)
+    monkeypatch.setattr(build_stages, "compose_score", must_not_run)
     monkeypatch.setattr(stream, "render_stem_to_wav", must_not_run)
     monkeypatch.setattr(stream, "mix_to_master_wav", must_not_run)
     second = build_album(path, out_dir=tmp_path / "b", cache_dir=shared, quiet=True)

@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO, SMALL_RECIPE
 
 from lofictl.build import runner as b
+from lofictl.build import stages as build_stages
 from lofictl.build.batch import build_many
 from lofictl.build.verify import diff_recipe, read_provenance, verify_recipe
 from lofictl.errors import LofictlError
@@ -36,7 +37,7 @@ def spy(monkeypatch):
     calls = {"compose": 0, "render": 0}
     from lofictl.sound import stream
 
-    compose, render = b.compose_score, stream.render_stem_to_wav
+    compose, render = build_stages.compose_score, stream.render_stem_to_wav
 
     def counting_compose(*args, **kwargs):
         calls["compose"] += 1
@@ -46,7 +47,7 @@ def spy(monkeypatch):
         calls["render"] += 1
         return render(*args, **kwargs)
 
-    monkeypatch.setattr(b, "compose_score", counting_compose)
+    monkeypatch.setattr(build_stages, "compose_score", counting_compose)
     monkeypatch.setattr(stream, "render_stem_to_wav", counting_render)
     return calls
 

@@ -20,22 +20,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from stage_fixture import STAGE_TYPES, make_project, write_clip, write_impulse_response  # noqa: E402
 
 from lofictl.build import runner as b  # noqa: E402
+from lofictl.build.stages import STAGES  # noqa: E402
 from lofictl.build.verify import diff_recipe, verify_recipe  # noqa: E402
 from lofictl.recipe.load import load_recipe  # noqa: E402
 from lofictl.safety import fingerprints  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "data" / "stage_golden.json"
-# What depends on what: a stage re-runs only if it, or one of these upstream stages, changed.
-UPSTREAM = {
-    "compose": set(),
-    "midi": {"compose"},
-    "stem": {"compose"},
-    "dry": {"compose"},
-    "overlays": {"compose"},
-    "bus": {"stem"},
-    "mix": {"stem", "overlays", "bus"},
-    "export": {"mix", "stem", "dry", "overlays", "bus", "compose"},
-}
+# What depends on what, from the stage table: a stage re-runs only if it, or one of these
+# upstream stages, changed.
+UPSTREAM = {stage.kind: set(stage.upstream) for stage in STAGES}
 
 
 def _kind(name: str) -> str:
@@ -62,9 +55,31 @@ def test_fixture_runs_every_stage_kind(tmp_path):
         assert all(fingerprints.module_file(m) for m in modules), f"{stage}: a module listed there is gone"
 
 
-def test_a_changed_output_needs_a_version_bump(tmp_path):
+@pytest.fixture(scope="module")
+def fixture_lock(tmp_path_factory) -> dict:
+    return fresh_build(tmp_path_factory.mktemp("stage-fixture"))
+
+
+def test_the_stage_table_declares_what_each_stage_reads(fixture_lock):
+    """Every other stage's output hash found in a stage's recorded inputs comes from a stage the
+    table names upstream of it, so the table cannot leave out a dependency the code has."""
+    made_by: dict[str, set[str]] = {}
+    for name, stage in fixture_lock["stages"].items():
+        for digest in stage["outputs"].values():
+            made_by.setdefault(digest, set()).add(_kind(name))
+    read = set()
+    for name, stage in fixture_lock["stages"].items():
+        text = json.dumps(stage["inputs"])
+        for digest, kinds in made_by.items():
+            if digest in text and _kind(name) not in kinds:
+                assert kinds & UPSTREAM[_kind(name)], f"{name} reads an output of {kinds}, not upstream of it"
+                read |= {(_kind(name), kind) for kind in kinds & UPSTREAM[_kind(name)]}
+    assert ("mix", "stem") in read and ("midi", "compose") in read and ("export", "mix") in read
+
+
+def test_a_changed_output_needs_a_version_bump(fixture_lock):
     golden = json.loads(GOLDEN.read_text())
-    lock = fresh_build(tmp_path)
+    lock = fixture_lock
     current = golden_record(lock)
     assert {_kind(n) for n in current} == set(STAGE_TYPES), "the fixture must run every kind of stage"
     compared, problems = 0, []

@@ -15,7 +15,7 @@ from lofictl.recipe.load import LoadedRecipe
 from lofictl.seeds import derive_seed
 
 if TYPE_CHECKING:
-    from lofictl.build.runner import _Stages
+    from lofictl.build.record import StageLog
 
 
 LOCK_FORMAT = 1
@@ -24,10 +24,12 @@ LOCK_FORMAT = 1
 # --- hashes and the lock ------------------------------------------------------------------------
 
 
-def outputs_info(stages: _Stages, sample_rate: int, score_meta: dict, midi_only: bool) -> dict[str, dict]:
+def outputs_info(stages: StageLog, sample_rate: int, score_meta: dict, midi_only: bool) -> dict[str, dict]:
     """sha256, size and (for audio) duration of every output, from what the stages recorded."""
     outputs: dict[str, dict] = {}
-    for stage in ("midi", "export"):
+    from lofictl.build.stages import STAGES
+
+    for stage in (s.kind for s in STAGES if s.delivers):  # the files of the output folder
         for rel, digest in stages.record.get(stage, {}).get("outputs", {}).items():
             outputs[rel] = {"sha256": digest}
     audio_seconds = n_samples_for(score_meta["duration_s"], sample_rate) / sample_rate
@@ -57,7 +59,7 @@ def lock_path_for(loaded: LoadedRecipe) -> Path:
 
 def lock_data(
     plan: BuildPlan,
-    stages: _Stages,
+    stages: StageLog,
     outputs: dict[str, dict],
     loudness: dict | None,
     midi_only: bool,

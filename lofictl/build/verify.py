@@ -10,16 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from lofictl.build import runner as b
+from lofictl.build.stages import STAGES, stage_rank
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import load_recipe
 
 
-def _stage_rank(name: str) -> int:
-    return (
-        b.STAGE_ORDER.index("stems" if name.startswith("stem:") else name)
-        if (name.split(":")[0] in b.STAGE_ORDER or name.startswith("stem:"))
-        else len(b.STAGE_ORDER)
-    )
+def _in_table_order(names) -> list[str]:
+    """Lock stage names (stem:<track> and the like) in the order of the stage table."""
+    return sorted(names, key=lambda name: (stage_rank(name), name))
 
 
 def verify_recipe(path: Path, *, jobs: int = 1) -> dict:
@@ -51,7 +49,7 @@ def verify_recipe(path: Path, *, jobs: int = 1) -> dict:
     first_stage = None
     if differences:
         old_stages, new_stages = lock.get("stages", {}), fresh.get("stages", {})
-        for name in sorted(set(old_stages) | set(new_stages), key=lambda n: (_stage_rank(n), n)):
+        for name in _in_table_order(set(old_stages) | set(new_stages)):
             if old_stages.get(name, {}).get("outputs") != new_stages.get(name, {}).get("outputs"):
                 first_stage = name
                 break
@@ -68,7 +66,7 @@ def verify_recipe(path: Path, *, jobs: int = 1) -> dict:
 def likely_causes(lock: dict, fresh: dict) -> list[str]:
     causes = []
     old_stages, new_stages = lock.get("stages", {}), fresh.get("stages", {})
-    for name in sorted(set(old_stages) & set(new_stages), key=lambda n: (_stage_rank(n), n)):
+    for name in _in_table_order(set(old_stages) & set(new_stages)):
         before = old_stages[name].get("inputs", {}).get("code.version", "none")
         after = new_stages[name].get("inputs", {}).get("code.version")
         if before != after:
@@ -94,14 +92,7 @@ def likely_causes(lock: dict, fresh: dict) -> list[str]:
 
 # Inputs of each stage that are other stages' output hashes: when one changes, the stage
 # upstream says why.
-_UPSTREAM_INPUTS = {
-    "midi": {"score"},
-    "stem": {"notes", "kicks"},
-    "dry": {"notes", "kicks"},
-    "overlays": {"kicks"},
-    "mix": {"stems", "overlays"},
-    "export": {"master", "stems", "score"},
-}
+_UPSTREAM_INPUTS = {stage.kind: stage.upstream_inputs for stage in STAGES}
 
 
 def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
@@ -116,7 +107,7 @@ def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
         raise LofictlError("has no lock file yet; the first build runs every stage", file=path)
     planned = b.plan_build(loaded)
     stages: list[dict] = []
-    for name in sorted(planned.record, key=lambda n: (_stage_rank(n), n)):
+    for name in _in_table_order(planned.record):
         rerun = name in planned.ran
         if not rerun:
             changed: list[str] = []

@@ -40,6 +40,8 @@ STAGE_VERSIONS: dict[str, int] = {
 # (not all they import: the runner imports every stage) go into every stage's digest.
 RUNNER = (
     "lofictl.build.runner",
+    "lofictl.build.stages",
+    "lofictl.build.record",
     "lofictl.build.plan",
     "lofictl.build.inputs",
     "lofictl.build.lock",

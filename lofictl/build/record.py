@@ -1,0 +1,129 @@
+"""What one walk of the stages did: each stage's key, inputs, outputs and whether it ran.
+
+The lock is written from this record, `diff` reads it after a dry walk, and the build summary
+says from it which stages ran and why. An output still in the cache is an `Artifact` with its
+cache entry, copied out only when something needs the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lofictl.build.cache import Cache, sha256_file, stage_key
+from lofictl.safety import interrupts
+from lofictl.safety.fingerprints import code_inputs
+
+
+class CacheCorrupt(Exception):
+    """A cached object failed its hash check while being restored; the build starts over."""
+
+
+@dataclass
+class Artifact:
+    """A stage output: a file already written, or one still in the cache (restored on demand).
+
+    A fully cached rebuild then copies nothing it does not need.
+    """
+
+    path: Path
+    entry: Any = None  # cache.Entry while the file is still only in the cache
+    name: str = ""
+
+    def ready(self, cache: Cache) -> Path:
+        if self.entry is not None:
+            if not cache.restore(self.entry, self.name, self.path):
+                raise CacheCorrupt(self.name)
+            self.entry = None
+        return self.path
+
+
+def changed_inputs(old: dict, new: dict) -> list[str]:
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def change_reason(old: dict, new: dict) -> str:
+    """Words for what differs between a stage's recorded inputs and today's."""
+    changed = changed_inputs(old, new)
+    if "code.version" in changed:
+        rest = [k for k in changed if k != "code.version"]
+        words = f"its code changed (version {old.get('code.version', 'none')} → {new.get('code.version')})"
+        return words + (f"; also {', '.join(rest[:3])}" if rest else "")
+    if changed:
+        return ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "") + " changed"
+    return "not in the cache (cleared, or lofictl's code was edited since)"
+
+
+class StageLog:
+    """Runs or restores each stage's outputs, and remembers what happened for the summary and the lock.
+
+    With `dry`, a stage that is not in the cache is not run: it is marked as one that would run,
+    and its outputs get placeholder hashes, so every stage after it sees changed inputs. `diff`
+    plans a build this way, through the very code that builds, so the two cannot disagree.
+    """
+
+    def __init__(self, cache: Cache, work: Path, staging: Path, previous: dict | None, dry: bool = False):
+        self.cache = cache
+        self.work = work  # stage outputs that are not files of the output folder
+        self.staging = staging  # the output folder being made
+        self.previous = (previous or {}).get("stages", {})
+        self.dry = dry
+        self.record: dict[str, dict] = {}
+        self.ran: list[str] = []
+        self.restored: list[str] = []
+        self.reasons: list[str] = []
+        self.changed: dict[str, list[str]] = {}  # stage → the inputs that differ from the lock
+        self.final: dict[str, Artifact] = {}  # output folder path → artifact
+
+    def key(self, name: str, inputs: dict) -> str:
+        """The stage key: its inputs plus its code version (safety.fingerprints), as the lock records."""
+        stage = name.split(":")[0]
+        inputs = {**inputs, **code_inputs(stage)}
+        key = stage_key(stage, inputs)
+        self.record[name] = {"key": key, "inputs": inputs}
+        interrupts.checkpoint()
+        return key
+
+    def explain(self, name: str) -> None:
+        """Why a stage runs: the inputs that differ from the lock's record of the last build."""
+        before = self.previous.get(name)
+        if before is None:
+            self.changed[name] = []
+            self.reasons.append(f"{name}: not built before")
+            return
+        old, new = before.get("inputs", {}), self.record[name]["inputs"]
+        self.changed[name] = changed_inputs(old, new)
+        self.reasons.append(f"{name}: {change_reason(old, new)}")
+
+    def lookup(self, name: str, key: str):
+        entry = self.cache.lookup(key, name.split(":")[0])
+        if entry is None:
+            self.explain(name)
+        return entry
+
+    def restored_from(self, name: str, entry, folder: Path, meta: dict | None = None) -> dict[str, Artifact]:
+        """Mark a stage as restored; its outputs stay in the cache until someone needs them."""
+        self.record[name]["outputs"] = dict(entry.outputs)
+        if meta:
+            self.record[name]["meta"] = meta
+        self.restored.append(name)
+        return {rel: Artifact(folder / rel, entry, rel) for rel in entry.outputs}
+
+    def would_run(self, name: str, outputs: list[str] | tuple[str, ...] = ()) -> dict[str, Artifact]:
+        """Dry mode: the stage would run; its outputs are unknown until it does."""
+        self.record[name]["outputs"] = {rel: f"(made by {name})" for rel in outputs}
+        self.ran.append(name)
+        return {rel: Artifact(Path(rel)) for rel in outputs}
+
+    def ran_with(self, name: str, key: str, files: dict[str, Path], meta: dict | None = None) -> dict[str, Artifact]:
+        self.cache.store(key, name.split(":")[0], files, meta)
+        self.record[name]["outputs"] = {rel: sha256_file(path) for rel, path in files.items()}
+        if meta:
+            self.record[name]["meta"] = meta
+        self.ran.append(name)
+        return {rel: Artifact(path) for rel, path in files.items()}
+
+    def output_sha(self, name: str, rel: str) -> str:
+        """The hash a stage recorded for one of its outputs (a placeholder in dry mode)."""
+        return self.record[name]["outputs"][rel]

@@ -1,0 +1,652 @@
+"""The stage table: every stage of a build, declared once, in the order they run.
+
+    compose → midi (+ piano roll)
+            → stem:<track> (one per track: FluidSynth, effects, gain/pan, ducking)
+            → overlays → bus (the shared reverb send) → mix (master chain, loudness, true peak)
+            → dry:<track> (FluidSynth alone, for DAWs) → export (the files of the output folder)
+
+Each `Stage` names what it reads from other stages (`upstream`, and which of its inputs hold
+their outputs' hashes), the function that lists its inputs (build.inputs), and the step that
+runs or restores it. The runner walks `STAGES` for a build and, in dry mode, for `diff`; `verify`
+and `diff` report stages in this order; the lock takes the output folder's files from the stages
+that `deliver`; the golden test (tests/test_stage_versions.py) reads the graph from here.
+
+A step computes its inputs and key, restores its outputs from the cache when the key is there,
+plans them in a dry walk, and otherwise makes them; what it made goes into the `Walk` for the
+stages after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lofictl import __version__
+from lofictl.build import inputs as stage_inputs
+from lofictl.build.cache import canonical_json, sha256_bytes
+from lofictl.build.plan import BuildPlan, ResolvedInstrument, audible_tracks, n_samples_for
+from lofictl.build.record import Artifact, StageLog
+from lofictl.compose.score import Score, TempoMap, Track, score_from_dict, score_to_dict
+from lofictl.errors import LofictlError
+from lofictl.recipe.schema import Recipe
+from lofictl.safety.names import slug
+
+BUS_LABEL = "reverb-bus"
+
+
+@dataclass
+class Walk:
+    """One walk of the stages: what every step needs, and what the steps before it made."""
+
+    plan: BuildPlan
+    log: StageLog
+    progress: Any  # build.progress.Progress
+    jobs: int = 1  # threads for the stems and the encoders
+    score: Score | None = None
+    score_meta: dict = field(default_factory=dict)  # duration, each track's notes hash, melody measures
+    stems: dict[str, Artifact] = field(default_factory=dict)  # track → its stem
+    layers: dict[str, Artifact] = field(default_factory=dict)  # overlay labels and the bus → their audio
+    dry: dict[str, Artifact] = field(default_factory=dict)  # track → its dry stem
+    master: Artifact | None = None
+    loudness: dict | None = None  # the master's measured loudness and true peak
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.plan.recipe
+
+    @property
+    def n_samples(self) -> int:
+        return n_samples_for(self.score_meta["duration_s"], self.recipe.output.sample_rate)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a build.
+
+    kind: its name in the lock and the cache ("stem" stands for every stem:<track>).
+    upstream: the kinds whose outputs it reads; a change there can re-run it.
+    upstream_inputs: those of its inputs that are upstream outputs' hashes (`diff` says such a
+        change happened upstream, not here).
+    inputs: the function in build.inputs that lists what it reads.
+    step: runs, restores or (in a dry walk) plans it.
+    part: "score" (run even by --midi-only), "master" (up to the mastered mix, which an album
+        takes), "delivery" (the rest of the output folder).
+    delivers: its outputs are files of the output folder (the others stay in the work folder).
+    """
+
+    kind: str
+    upstream: frozenset[str]
+    upstream_inputs: frozenset[str]
+    inputs: Callable[..., dict]
+    step: Callable[[Walk, Stage], None]
+    part: str
+    delivers: bool = False
+
+
+def stage_rank(name: str) -> int:
+    """The position of a lock's stage name (stem:<track> and the like) in the table."""
+    kind = name.split(":")[0]
+    return next((i for i, stage in enumerate(STAGES) if stage.kind == kind), len(STAGES))
+
+
+def stages_for(midi_only: bool, master_only: bool) -> tuple[Stage, ...]:
+    """The stages a build walks: --midi-only stops after the score, an album's track after the master."""
+    parts = ("score",) if midi_only else ("score", "master") if master_only else ("score", "master", "delivery")
+    return tuple(stage for stage in STAGES if stage.part in parts)
+
+
+# --- compose and MIDI -----------------------------------------------------------------------------
+
+
+def compose_score(plan: BuildPlan, measures: dict | None = None) -> Score:
+    """The Score; `measures` (if given) receives each melody's measures for the lock."""
+    from lofictl.compose.arrangement import compose
+
+    programs = {name: (inst.preset.bank, inst.preset.program) for name, inst in plan.instruments.items()}
+    try:
+        return compose(plan.recipe, models=plan.models, programs=programs, clips=plan.clips, measures=measures)
+    except LofictlError as exc:
+        raise plan.loaded.locate(exc) from None
+
+
+def _compose(walk: Walk, stage: Stage) -> None:
+    walk.progress.step("composing")
+    plan, log = walk.plan, walk.log
+    inputs = stage.inputs(plan, log.cache)
+    key = log.key("compose", inputs)
+    entry = log.lookup("compose", key)
+    data = log.cache.read_bytes(entry, "score.json") if entry else None
+    measures: dict = dict(entry.meta.get("melody", {})) if data is not None else {}
+    score = score_from_dict(json.loads(data)) if data is not None else compose_score(plan, measures)
+    meta = {
+        "duration_s": round(score.duration_seconds, 6),
+        "tracks": {t.name: stage_inputs.track_sha(score, t) for t in score.tracks},
+        "melody": measures,
+    }
+    if score.tempo_changes:
+        meta["tempo_range"] = list(score.tempo_range)
+    if data is not None:
+        log.restored_from("compose", entry, log.work, meta)
+    elif log.dry:
+        log.would_run("compose")
+        log.record["compose"]["outputs"] = {"score.json": sha256_bytes(canonical_json(score_to_dict(score)).encode())}
+    else:
+        path = log.work / "score.json"
+        path.write_bytes(canonical_json(score_to_dict(score)).encode())
+        log.ran_with("compose", key, {"score.json": path}, meta)
+    walk.progress.advance()
+    walk.score, walk.score_meta = score, meta
+
+
+def _provenance(plan: BuildPlan, key: str) -> dict:
+    recipe = plan.recipe
+    return {
+        "recipe": plan.loaded.path.name,
+        "title": recipe.title,
+        "seed": str(recipe.seed),
+        "stage_key": key[:16],
+        "lofictl": __version__,
+        "models": {name: path.name for name, path in sorted(plan.models.items())},
+    }
+
+
+def _midi(walk: Walk, stage: Stage) -> None:
+    walk.progress.step("writing MIDI and the piano roll")
+    plan, log, score = walk.plan, walk.log, walk.score
+    assert score is not None
+    name = plan.loaded.name
+    inputs = stage.inputs(plan, log.output_sha("compose", "score.json"))
+    key = log.key("midi", inputs)
+    entry = log.lookup("midi", key)
+    if entry is not None:
+        log.final.update(log.restored_from("midi", entry, log.staging))
+    elif log.dry:
+        log.would_run("midi")
+    else:
+        from lofictl.export import midi, pianoroll
+
+        provenance = _provenance(plan, key)
+        (log.staging / "midi").mkdir(exist_ok=True)
+        files = {
+            f"midi/{name}.mid": log.staging / "midi" / f"{name}.mid",
+            "pianoroll.png": log.staging / "pianoroll.png",
+        }
+        midi.write_midi(midi.score_to_midi(score, provenance=provenance), files[f"midi/{name}.mid"])
+        for track in score.tracks:
+            path = files[f"midi/{track.name}.mid"] = log.staging / "midi" / f"{track.name}.mid"
+            midi.write_midi(midi.track_to_midi(score, track.name, provenance=provenance), path)
+        for page in pianoroll.render_pianoroll(score, files["pianoroll.png"]):  # long pieces: more pages
+            files[page.name] = page
+        log.final.update(log.ran_with("midi", key, files))
+    walk.progress.advance()
+
+
+# --- stems, overlays, the send bus and the mix ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StemJob:
+    """One stem to render: a track's notes through its instrument, effect chain, gain and pan
+    (and ducking under the kicks) into a float32 WAV, block by block."""
+
+    track: Track
+    timing: TempoMap
+    instrument: ResolvedInstrument
+    sample_rate: int
+    n_samples: int
+    path: Path
+    info: dict[str, str]  # the WAV's provenance chunk
+    effect_chain: list = field(default_factory=list)
+    gain_db: float = 0.0
+    pan: float = 0.0
+    duck: tuple | None = None  # build.inputs.duck_args
+
+    def render(self) -> Path:
+        """The same bytes as the whole-array render_stem + write_wav, in bounded memory."""
+        from lofictl.sound import stream
+
+        stream.render_stem_to_wav(
+            self.track,
+            self.timing,
+            self.instrument.soundfont,
+            self.instrument.preset,
+            self.sample_rate,
+            self.n_samples,
+            self.effect_chain,
+            self.gain_db,
+            self.pan,
+            self.path,
+            info=self.info,
+            duck=self.duck,
+        )
+        return self.path
+
+
+@contextlib.contextmanager
+def _finite(plan: BuildPlan, where: tuple, what: str):
+    """NaN or infinite samples become an error at the chain that made them."""
+    from lofictl.sound.audio_io import NonFiniteAudio
+
+    try:
+        yield
+    except NonFiniteAudio:
+        raise plan.loaded.error(
+            f"{what} makes NaN or infinite samples; lower the gains, drive or feedback in it", where
+        ) from None
+
+
+def _stems(walk: Walk, stage: Stage) -> None:
+    """Float32 stems, one per track, rendered in parallel threads where asked."""
+    walk.progress.step("rendering stems")
+    plan, log, score, progress = walk.plan, walk.log, walk.score, walk.progress
+    assert score is not None
+    recipe = plan.recipe
+    n_samples = walk.n_samples
+    todo: dict[str, StemJob] = {}
+    keys: dict[str, str] = {}
+    kicks = stage_inputs.kick_samples(plan, score)
+    kicks_sha = sha256_bytes(canonical_json(kicks).encode())
+    for track in score.tracks:
+        spec = recipe.tracks[track.name]
+        name = f"stem:{track.name}"
+        inputs = stage.inputs(
+            plan,
+            track.name,
+            walk.score_meta["tracks"][track.name],
+            n_samples,
+            log.cache,
+            kicks_sha if spec.duck else None,
+        )
+        key = keys[track.name] = log.key(name, inputs)
+        entry = log.lookup(name, key)
+        if entry is not None:
+            walk.stems[track.name] = log.restored_from(name, entry, log.work / f"stem-{track.name}")["audio.wav"]
+            progress.advance(f"{track.name} is unchanged")
+            continue
+        if log.dry:
+            walk.stems[track.name] = log.would_run(name, ["audio.wav"])["audio.wav"]
+            continue
+        path = log.work / f"stem-{track.name}" / "audio.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        todo[track.name] = StemJob(
+            track,
+            score.tempo_map,
+            plan.instruments[track.name],
+            recipe.output.sample_rate,
+            n_samples,
+            path,
+            stage_inputs.provenance_info(plan, key, track=track.name),
+            plan.chains[f"tracks.{track.name}"],
+            spec.gain_db,
+            spec.pan,
+            stage_inputs.duck_args(spec.duck, kicks),
+        )
+
+    def finished(track_name: str) -> None:
+        made = {"audio.wav": todo[track_name].path}
+        walk.stems[track_name] = log.ran_with(f"stem:{track_name}", keys[track_name], made)["audio.wav"]
+        progress.advance(f"rendered {track_name}")
+
+    if walk.jobs > 1 and len(todo) > 1:
+        # Threads, not processes: FluidSynth (through ctypes), Pedalboard and NumPy release the GIL
+        # while they work, so stems render side by side without a process's start-up (JAX, the
+        # SoundFont) per worker. Each stem has its own synth, chain and file: order cannot change bytes.
+        with ThreadPoolExecutor(max_workers=min(walk.jobs, len(todo)), thread_name_prefix="lofictl-stem") as pool:
+            futures = {name: pool.submit(job.render) for name, job in todo.items()}
+            for name, future in futures.items():
+                with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
+                    future.result()
+                finished(name)
+    else:
+        for name, job in todo.items():
+            with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
+                job.render()
+            finished(name)
+    walk.stems = {name: walk.stems[name] for name in recipe.tracks}
+
+
+def overlay_label(recipe: Recipe, index: int) -> str:
+    overlay = recipe.overlays[index]
+    label = (slug(Path(overlay.file).stem) or "file") if overlay.file is not None else overlay.ambience
+    return f"overlay-{index + 1}-{label}"
+
+
+def _overlays(walk: Walk, stage: Stage) -> None:
+    walk.progress.step("ambience")
+    plan, log, score = walk.plan, walk.log, walk.score
+    assert score is not None
+    recipe = plan.recipe
+    if not recipe.overlays:
+        walk.progress.advance()
+        return
+    n_samples = walk.n_samples
+    kicks = stage_inputs.kick_samples(plan, score)
+    inputs = stage.inputs(plan, n_samples, log.cache, sha256_bytes(canonical_json(kicks).encode()))
+    key = log.key("overlays", inputs)
+    folder = log.work / "overlays"
+    labels = [overlay_label(recipe, i) for i in range(len(recipe.overlays))]
+    entry = log.lookup("overlays", key)
+    if entry is not None:
+        made = log.restored_from("overlays", entry, folder)
+    elif log.dry:
+        made = log.would_run("overlays", [f"{label}.wav" for label in labels])
+    else:
+        from lofictl.sound import stream
+
+        folder.mkdir()
+        files = {}
+        for index, label in enumerate(labels):
+            path = files[f"{label}.wav"] = folder / f"{label}.wav"
+            stream.render_overlay_to_wav(  # render_overlay's bytes, in blocks
+                plan, index, n_samples, path, duck=stage_inputs.duck_args(recipe.overlays[index].duck, kicks)
+            )
+        made = log.ran_with("overlays", key, files)
+    walk.progress.advance()
+    walk.layers.update({label: made[f"{label}.wav"] for label in labels})
+
+
+def layer_shas(log: StageLog) -> dict[str, str]:
+    """label → sha256 of the extra mix layers: overlays and the send bus."""
+    shas = {
+        label.removesuffix(".wav"): digest
+        for label, digest in log.record.get("overlays", {}).get("outputs", {}).items()
+    }
+    if "bus" in log.record:
+        shas[BUS_LABEL] = log.output_sha("bus", "bus.wav")
+    return shas
+
+
+def _bus(walk: Walk, stage: Stage) -> None:
+    """The shared reverb bus: the tracks with a send_db, summed at their levels, through master.bus."""
+    plan, log = walk.plan, walk.log
+    recipe = plan.recipe
+    playing = audible_tracks(recipe)
+    sends = {name: recipe.tracks[name].send_db for name in playing if recipe.tracks[name].send_db is not None}
+    if not sends:
+        return
+    walk.progress.step("send bus")
+    n_samples = walk.n_samples
+    inputs = stage.inputs(
+        plan, {name: log.output_sha(f"stem:{name}", "audio.wav") for name in sends}, n_samples, log.cache
+    )
+    key = log.key("bus", inputs)
+    entry = log.lookup("bus", key)
+    if entry is not None:
+        walk.layers[BUS_LABEL] = log.restored_from("bus", entry, log.work / "bus")["bus.wav"]
+        return
+    if log.dry:
+        walk.layers[BUS_LABEL] = log.would_run("bus", ["bus.wav"])["bus.wav"]
+        return
+    from lofictl.sound import stream
+
+    path = log.work / "bus" / "bus.wav"
+    path.parent.mkdir()
+    with _finite(plan, ("master", "bus"), "the send bus chain"):
+        stream.send_bus_to_wav(
+            [(walk.stems[name].ready(log.cache), level) for name, level in sends.items()],
+            recipe.output.sample_rate,
+            n_samples,
+            plan.chains["master.bus"],
+            path,
+            info=stage_inputs.provenance_info(plan, key, track=BUS_LABEL),
+        )
+    walk.layers[BUS_LABEL] = log.ran_with("bus", key, {"bus.wav": path})["bus.wav"]
+
+
+def _mix(walk: Walk, stage: Stage) -> None:
+    walk.progress.step("mixing and mastering")
+    plan, log = walk.plan, walk.log
+    recipe = plan.recipe
+    playing = audible_tracks(recipe)
+    inputs = stage.inputs(
+        plan, {name: log.output_sha(f"stem:{name}", "audio.wav") for name in playing}, layer_shas(log), log.cache
+    )
+    key = log.key("mix", inputs)
+    entry = log.lookup("mix", key)
+    if entry is not None and "loudness" in entry.meta:
+        stats = entry.meta["loudness"]
+        artifact = log.restored_from("mix", entry, log.work / "mix", {"loudness": stats})["master.wav"]
+    elif log.dry:
+        artifact, stats = log.would_run("mix", ["master.wav"])["master.wav"], None
+    else:
+        from lofictl.sound import stream
+
+        # Summed in a fixed order (float addition is not associative), mastered in passes over
+        # files: mix.master's result without holding any stem in memory.
+        sources = [walk.stems[name].ready(log.cache) for name in playing]
+        sources += [a.ready(log.cache) for a in walk.layers.values()]
+        with stream.AudioReader(next(iter(walk.stems.values())).ready(log.cache)) as first:
+            n_samples = first.frames  # the length of silence when every track is muted
+        path = log.work / "mix" / "master.wav"
+        path.parent.mkdir()
+        with _finite(plan, ("master", "effects"), "the master chain"):
+            stats = stream.mix_to_master_wav(
+                sources,
+                recipe.output.sample_rate,
+                plan.chains["master.effects"],
+                recipe.master.loudness_lufs,
+                recipe.master.true_peak_db,
+                path,
+                n_samples=n_samples,
+            )
+        artifact = log.ran_with("mix", key, {"master.wav": path}, {"loudness": stats})["master.wav"]
+    walk.progress.advance()
+    walk.master, walk.loudness = artifact, stats
+
+
+# --- the output folder ----------------------------------------------------------------------------
+
+
+def _dry_stems(walk: Walk, stage: Stage) -> None:
+    """The instrument alone (no effects, gain or pan), for DAW users who redo the effects."""
+    plan, log, score = walk.plan, walk.log, walk.score
+    assert score is not None
+    recipe = plan.recipe
+    if not (recipe.output.daw and recipe.output.dry_stems):
+        return
+    walk.progress.step("rendering dry stems")
+    n_samples = walk.n_samples
+    for track in score.tracks:
+        name = f"dry:{track.name}"
+        inputs = stage.inputs(plan, track.name, walk.score_meta["tracks"][track.name], n_samples, log.cache)
+        key = log.key(name, inputs)
+        entry = log.lookup(name, key)
+        if entry is not None:
+            walk.dry[track.name] = log.restored_from(name, entry, log.work / f"dry-{track.name}")["audio.wav"]
+            continue
+        if log.dry:
+            walk.dry[track.name] = log.would_run(name, ["audio.wav"])["audio.wav"]
+            continue
+        path = log.work / f"dry-{track.name}" / "audio.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        job = StemJob(
+            track,
+            score.tempo_map,
+            plan.instruments[track.name],
+            recipe.output.sample_rate,
+            n_samples,
+            path,
+            stage_inputs.provenance_info(plan, key, track=track.name, kind="dry"),
+        )
+        walk.dry[track.name] = log.ran_with(name, key, {"audio.wav": job.render()})["audio.wav"]
+
+
+@dataclass(frozen=True)
+class StemFile:
+    """One stem file of the output folder: which track (or layer) it holds, and its source."""
+
+    label: str  # the track name, an overlay label or the bus
+    kind: str  # wet | dry | layer
+    source: Artifact
+
+
+def stem_files(
+    plan: BuildPlan, stems: dict[str, Artifact], layers: dict[str, Artifact], dry: dict[str, Artifact]
+) -> dict[str, StemFile]:
+    """stems/NN_<name>.wav in recipe order (layers after the tracks), dry twins in stems/dry/.
+
+    With output.stem_names: delivery, the names follow stem-delivery guides instead:
+    <Title>_<NN>_<Track>_<Key>_<BPM>bpm.wav.
+    """
+    from lofictl.export import daw
+
+    recipe = plan.recipe
+    files: dict[str, StemFile] = {}
+    for number, label in enumerate([*stems, *layers], 1):
+        if recipe.output.stem_names == "delivery":
+            file_name = daw.stem_file_name(recipe.title, number, label, recipe.key, recipe.tempo)
+        else:
+            file_name = f"{number:02d}_{label}.wav"
+        if label in stems:
+            files[f"stems/{file_name}"] = StemFile(label, "wet", stems[label])
+            if label in dry:
+                files[f"stems/dry/{file_name}"] = StemFile(label, "dry", dry[label])
+        else:
+            files[f"stems/{file_name}"] = StemFile(label, "layer", layers[label])
+    return files
+
+
+def _export(walk: Walk, stage: Stage) -> None:
+    walk.progress.step("writing audio files")
+    plan, log, score, master = walk.plan, walk.log, walk.score, walk.master
+    assert score is not None and master is not None
+    recipe = plan.recipe
+    name = plan.loaded.name
+    files_to_write = stem_files(plan, walk.stems, walk.layers, walk.dry)
+    layers = layer_shas(log)
+    shas = {
+        rel: (
+            layers[f.label]
+            if f.kind == "layer"
+            else log.output_sha(f"{'stem' if f.kind == 'wet' else 'dry'}:{f.label}", "audio.wav")
+        )
+        for rel, f in files_to_write.items()
+    }
+    inputs = stage.inputs(plan, log.output_sha("mix", "master.wav"), shas)
+    inputs["score"] = log.output_sha("compose", "score.json")
+    key = log.key("export", inputs)
+    entry = log.lookup("export", key)
+    if entry is not None and "encoded" in entry.meta:
+        log.final.update(log.restored_from("export", entry, log.staging, dict(entry.meta)))
+    elif log.dry:
+        log.would_run("export")
+    else:
+        from lofictl.export import encode, tags
+        from lofictl.sound import stream
+
+        files: dict[str, Path] = {}
+
+        def write_stem(rel: str, stem: StemFile) -> float | None:
+            source = stem.source.ready(log.cache)
+            if recipe.output.wav_format == "float32":
+                shutil.copyfile(source, files[rel])  # already float32 WAV, byte for byte
+            else:
+                stream.encode_wav_to(
+                    source,
+                    files[rel],
+                    "wav",
+                    recipe.output.sample_rate,
+                    wav_subtype=recipe.output.wav_format,
+                    info=stage_inputs.provenance_info(plan, key, track=stem.label),
+                )
+            return stream.measure_loudness(source)
+
+        def write_master(rel: str, fmt: str) -> dict:
+            # An MP3 is measured after encoding and pulled under the true-peak ceiling.
+            stats = encode.encode_master(
+                master_path,
+                files[rel],
+                fmt,
+                recipe.output.sample_rate,
+                ceiling_db=recipe.master.true_peak_db,
+                wav_subtype=recipe.output.wav_format,
+                info=stage_inputs.provenance_info(plan, key),
+            )
+            if fmt != "wav":  # title, BPM, key and the provenance comment, as the WAV's INFO chunk has
+                tags.tag_file(files[rel], stage_inputs.master_tags(plan, key))
+            return stats
+
+        for rel in files_to_write:
+            files[rel] = log.staging / rel
+            files[rel].parent.mkdir(parents=True, exist_ok=True)
+        for stem in files_to_write.values():
+            stem.source.ready(log.cache)  # restored here, one at a time: the cache is not shared by threads
+        master_path = master.ready(log.cache)
+        masters = {f"{name}.{fmt}": fmt for fmt in recipe.output.formats}
+        files.update({rel: log.staging / rel for rel in masters})
+        # The encoders and the stem meters release the GIL: they run side by side, the MP3 (the
+        # slowest) first. Each writes its own file, so the bytes are those of a serial export.
+        with ThreadPoolExecutor(max_workers=max(1, walk.jobs), thread_name_prefix="lofictl-export") as pool:
+            master_futures = {
+                rel: pool.submit(write_master, rel, fmt)
+                for rel, fmt in sorted(masters.items(), key=lambda item: item[1] != "mp3")
+            }
+            stem_futures = {rel: pool.submit(write_stem, rel, stem) for rel, stem in files_to_write.items()}
+            loudness = {rel: future.result() for rel, future in stem_futures.items()}
+            encoded = {rel: master_futures[rel].result() for rel in masters}
+        files.update(_daw_files(plan, score, log.staging, files_to_write))
+        log.final.update(log.ran_with("export", key, files, {"loudness": loudness, "encoded": encoded}))
+    walk.progress.advance()
+
+
+def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, StemFile]) -> dict[str, Path]:
+    """The stem sidecar JSON, and REAPER / DAWproject files when the recipe asks for them."""
+    from lofictl.export import daw
+
+    recipe = plan.recipe
+    name = plan.loaded.name
+    audible = set(audible_tracks(recipe))
+    infos = []
+    for rel, stem in files.items():
+        spec = recipe.tracks.get(stem.label)
+        if stem.kind == "layer":
+            infos.append(daw.StemInfo(stem.label, Path(rel), "overlay"))
+        elif stem.kind == "wet":
+            infos.append(
+                daw.StemInfo(stem.label, Path(rel), "wet", spec.gain_db, spec.pan, muted=stem.label not in audible)
+            )
+        else:
+            infos.append(daw.StemInfo(stem.label, Path(rel), "dry", spec.gain_db, spec.pan, muted=True))
+    mix_format = next((f for f in ("wav", "flac") if f in recipe.output.formats), None)
+    if mix_format:
+        infos.append(daw.StemInfo(recipe.title, Path(f"{name}.{mix_format}"), "mix"))
+    written = {f"{name}.stems.json": staging / f"{name}.stems.json"}
+    written[f"{name}.stems.json"].write_text(
+        daw.sidecar_text(daw.stems_sidecar(score, recipe.output.sample_rate, infos, title=recipe.title))
+    )
+    export = daw.DawExport(recipe.title, score, tuple(infos), recipe.output.sample_rate)
+    if "reaper" in recipe.output.daw:
+        written[f"{name}.rpp"] = daw.write_reaper_project(staging / f"{name}.rpp", export)
+    if "dawproject" in recipe.output.daw:
+        written[f"{name}.dawproject"] = daw.write_dawproject(staging / f"{name}.dawproject", export)
+    return written
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+_ = frozenset
+STAGES: tuple[Stage, ...] = (
+    Stage("compose", _(), _(), stage_inputs.compose_inputs, _compose, "score"),
+    Stage("midi", _({"compose"}), _({"score"}), stage_inputs.midi_inputs, _midi, "score", delivers=True),
+    Stage("stem", _({"compose"}), _({"notes", "kicks"}), stage_inputs.stem_inputs, _stems, "master"),
+    Stage("overlays", _({"compose"}), _({"kicks"}), stage_inputs.overlays_inputs, _overlays, "master"),
+    Stage("bus", _({"stem"}), _({"sends"}), stage_inputs.bus_inputs, _bus, "master"),
+    Stage("mix", _({"stem", "overlays", "bus"}), _({"stems", "overlays"}), stage_inputs.mix_inputs, _mix, "master"),
+    Stage("dry", _({"compose"}), _({"notes", "kicks"}), stage_inputs.dry_inputs, _dry_stems, "delivery"),
+    Stage(
+        "export",
+        _({"mix", "stem", "dry", "overlays", "bus", "compose"}),
+        _({"master", "stems", "score"}),
+        stage_inputs.export_inputs,
+        _export,
+        "delivery",
+        delivers=True,
+    ),
+)
+del _
