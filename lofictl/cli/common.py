@@ -13,7 +13,8 @@ from rich.markup import escape
 from lofictl import __version__
 from lofictl.errors import EXIT_USER_ERROR, LofictlError
 
-console = Console(stderr=True, highlight=False)
+# soft_wrap: a message is one line however long its path (a terminal wraps it, rich does not).
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def esc(value: object) -> str:
@@ -21,7 +22,7 @@ def esc(value: object) -> str:
     return escape(str(value))
 
 
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 
 app = typer.Typer(
     name="lofictl",
