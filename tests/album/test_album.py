@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,42 +15,7 @@ from lofictl.album import chapters
 from lofictl.album.plan import plan_album
 from lofictl.album.schema import is_album_file, load_album
 from lofictl.errors import LofictlError
-
-TINY = """\
-lofictl: 1
-title: Tiny Loop
-seed: 5
-tempo: 120
-key: A minor
-length: 2 bars
-tracks:
-  chords: {part: chords, progression: "Am7 Dm7"}
-  drums: {part: drums, pattern: boom-bap}
-output: {formats: [wav]}
-"""
-
-ALBUM = """\
-lofictl_album: 1
-title: Test Album
-artist: Test Artist
-year: 2026
-genre: Lo-Fi
-seed: 11
-crossfade: 1 bar
-output: {{formats: [flac, mp3], video: {{width: 320, height: 240}}}}
-tracks:
-  - {{recipe: recipes/tiny.yaml, isrc: US-ABC-26-00001}}
-  - {{recipe: recipes/tiny.yaml, count: 2, title: "Loop {{n}}", set: {{tempo: 100}}}}
-{extra}"""
-
-
-def write_album(project: Path, text: str = ALBUM.format(extra=""), name: str = "test") -> Path:
-    (project / "recipes").mkdir(exist_ok=True)
-    (project / "recipes" / "tiny.yaml").write_text(TINY)
-    (project / "albums").mkdir(exist_ok=True)
-    path = project / "albums" / f"{name}.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
+from support import ALBUM, ALBUM_RECIPE, REPO, write_album
 
 
 def error_of(path: Path) -> str:
@@ -140,7 +104,7 @@ def test_plan_seeds_by_name_and_index(tmp_path):
 
 def test_count_lets_pinned_seeds_follow_the_derived_seed(tmp_path):
     path = write_album(tmp_path)
-    text = TINY.replace("drums: {part: drums,", "bass: {part: bass, seed: 9}\n  drums: {part: drums,")
+    text = ALBUM_RECIPE.replace("drums: {part: drums,", "bass: {part: bass, seed: 9}\n  drums: {part: drums,")
     (tmp_path / "recipes" / "tiny.yaml").write_text(text)
     planned = plan_album(load_album(path))
     assert "tracks.bass.seed=null" in planned[1].overrides
@@ -381,7 +345,7 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path):
 
 
 def test_the_readme_album_and_the_example_album_plan(tmp_path):
-    repo = Path(__file__).parents[1]
+    repo = REPO
     readme = (repo / "README.md").read_text()
     block = readme.split("## Albums", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     example = plan_album(load_album(repo / "albums" / "late_nights.yaml"))
@@ -411,7 +375,7 @@ def test_a_single_build_tags_its_flac_and_mp3_and_keeps_the_mp3_under_the_ceilin
 
     (tmp_path / "recipes").mkdir()
     path = tmp_path / "recipes" / "tiny.yaml"
-    path.write_text(TINY.replace("formats: [wav]", "formats: [flac, mp3]"))
+    path.write_text(ALBUM_RECIPE.replace("formats: [wav]", "formats: [flac, mp3]"))
     result = build_recipe(load_recipe(path), quiet=True)
     for name in ("tiny.flac", "tiny.mp3"):
         info = read_provenance(result.out_dir / name)

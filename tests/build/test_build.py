@@ -1,33 +1,25 @@
 """The build runner: stages and cache, lock, atomic output, parallel stems, verify, provenance."""
 
-import hashlib
 import json
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, SMALL_RECIPE
 
 from lofictl.build import runner as b
 from lofictl.build.batch import build_many
 from lofictl.build.verify import diff_recipe, read_provenance, verify_recipe
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import load_recipe
+from support import REPO, SMALL_RECIPE
+from support import file_hashes as hashes
+from support import run_lofictl as _cli
 
 TINY = SMALL_RECIPE.replace("length: 4 bars", "length: 2 bars")
-
-
-def hashes(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -178,10 +170,6 @@ def test_verify_identical_then_different(write_recipe):
     assert not report["identical"] and report["differences"] == ["stems/02_bass.wav"]
     assert report["first_stage"] == "stem:bass"
     assert any("pedalboard" in cause for cause in report["likely_causes"])
-
-
-def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "lofictl", *map(str, args)], cwd=cwd, capture_output=True, text=True)
 
 
 def test_killed_build_keeps_previous_outputs_and_lock(write_recipe, project):

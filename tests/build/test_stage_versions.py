@@ -1,10 +1,10 @@
 """Stage code versions: a stage whose output changes must bump its number, and a bump (or an
 edited input file) re-runs exactly that stage and what depends on what it made.
 
-The golden file holds, per stage of tests/stage_fixture.py's build, the sha256 of its outputs
+The golden file holds, per stage of tests/support/stage.py's build, the sha256 of its outputs
 with the version and library versions they were made with. When a stage's output changes while
 its number in lofictl/safety/fingerprints.py did not, the test fails naming the constant. After a
-bump, refresh the file:  .venv/bin/python tests/test_stage_versions.py --update
+bump, refresh the file:  .venv/bin/python tests/build/test_stage_versions.py --update
 """
 
 from __future__ import annotations
@@ -16,15 +16,18 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from stage_fixture import STAGE_TYPES, make_project, write_clip, write_impulse_response  # noqa: E402
-
+if (
+    __name__ == "__main__"
+):  # run as a script (--update): pytest's `pythonpath` puts tests/ on the path only under pytest
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lofictl.build import runner as b  # noqa: E402
 from lofictl.build.verify import diff_recipe, verify_recipe  # noqa: E402
 from lofictl.recipe.load import load_recipe  # noqa: E402
 from lofictl.safety import fingerprints  # noqa: E402
+from support import DATA, write_clip  # noqa: E402
+from support.stage import STAGE_TYPES, make_project, write_impulse_response  # noqa: E402
 
-GOLDEN = Path(__file__).parent / "data" / "stage_golden.json"
+GOLDEN = DATA / "stage_golden.json"
 # What depends on what: a stage re-runs only if it, or one of these upstream stages, changed.
 UPSTREAM = {
     "compose": set(),
@@ -169,7 +172,7 @@ def test_an_edited_input_file_reruns_the_stages_that_read_it(tmp_path, which, ki
     if which.endswith(".wav"):
         _edit_same_size_and_mtime(target, lambda p: write_impulse_response(p, seed=9))
     else:
-        _edit_same_size_and_mtime(target, lambda p: write_clip(p, pitch=65))
+        _edit_same_size_and_mtime(target, lambda p: write_clip(p, (65,)))
     result = _build(path)
     _check_reruns(result, kinds, before)
     if which.startswith("ir/"):

@@ -1,6 +1,5 @@
 """The command line as a user meets it: help, errors in one line with exit 2, real builds."""
 
-import hashlib
 import json
 import os
 import subprocess
@@ -8,36 +7,28 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_RECIPE
-from typer.testing import CliRunner
 
-from lofictl.cli import app
-
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from support import SMALL_RECIPE, file_hashes, invoke
 
 
 def test_version_and_help():
-    result = run("--version")
+    result = invoke("--version")
     assert result.exit_code == 0 and result.output.startswith("lofictl ")
-    result = run("--help")
+    result = invoke("--help")
     assert result.exit_code == 0
     for command in ("build", "validate", "schema", "doctor", "instruments", "effects"):
         assert command in result.output
-        assert run(command, "--help").exit_code == 0
+        assert invoke(command, "--help").exit_code == 0
 
 
 def test_schema_is_json():
-    result = run("schema")
+    result = invoke("schema")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["title"] == "lofictl recipe v1"
 
 
 def test_validate_ok(write_recipe):
-    result = run("validate", write_recipe())
+    result = invoke("validate", write_recipe())
     assert result.exit_code == 0, result.output
     assert "ok" in result.output
 
@@ -63,7 +54,7 @@ def test_validate_ok(write_recipe):
     ],
 )
 def test_validate_mistakes_exit_2_in_one_line(write_recipe, change, expected):
-    result = run("validate", write_recipe(SMALL_RECIPE.replace(*change)))
+    result = invoke("validate", write_recipe(SMALL_RECIPE.replace(*change)))
     assert result.exit_code == 2, result.output
     assert expected in result.output
     assert "Traceback" not in result.output
@@ -82,7 +73,7 @@ def test_validate_reports_every_mistake_in_a_file(write_recipe, project):
         .replace("    part: bass\n", "    part: bass\n    follow: chord\n")
     )
     text += "overlays:\n  - {file: effects/none.wav}\n"
-    result = run("validate", write_recipe(text), write_recipe(name="fine"))
+    result = invoke("validate", write_recipe(text), write_recipe(name="fine"))
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
     expected = [
@@ -106,7 +97,7 @@ def test_validate_reports_every_mistake_in_a_file(write_recipe, project):
         )
         + "overlays:\n  - {file: effects/none.wav}\n"
     )
-    result = run("validate", write_recipe(text))
+    result = invoke("validate", write_recipe(text))
     assert result.exit_code == 2
     for words in ("tracks.chords.effects.0", "tracks.bass.instrument.preset", "overlays.0.file"):
         assert words in result.output, result.output
@@ -114,32 +105,32 @@ def test_validate_reports_every_mistake_in_a_file(write_recipe, project):
 
 def test_overlay_missing_or_not_audio(write_recipe, project):
     text = SMALL_RECIPE + "overlays:\n  - {file: effects/rain.wav, gain_db: -20}\n"
-    result = run("validate", write_recipe(text))
+    result = invoke("validate", write_recipe(text))
     assert result.exit_code == 2 and "overlays.0.file" in result.output and "not found" in result.output
     (project / "effects").mkdir()
     (project / "effects" / "rain.wav").write_text("this is not audio")
-    result = run("validate", write_recipe(text))
+    result = invoke("validate", write_recipe(text))
     assert result.exit_code == 2 and "overlays.0.file" in result.output, result.output
 
 
 def test_unwritable_output_dir(write_recipe, project):
     blocker = project / "build"
     blocker.write_text("a file where the build folder should go")
-    result = run("build", "-q", write_recipe())
+    result = invoke("build", "-q", write_recipe())
     assert result.exit_code == 2, result.output
     assert "cannot write the output folder" in result.output
 
 
 def test_instruments_lists_presets():
-    result = run("instruments", "FluidR3_GM.sf2")
+    result = invoke("instruments", "FluidR3_GM.sf2")
     assert result.exit_code == 0
     assert "Electric Piano 1" in result.output or "Rhodes" in result.output
-    result = run("instruments", "--search", "vibra")
+    result = invoke("instruments", "--search", "vibra")
     assert result.exit_code == 0 and "Vibraphone" in result.output
 
 
 def test_effects_lists_plugins():
-    result = run("effects")
+    result = invoke("effects")
     assert result.exit_code == 0, result.output
     assert "LowpassFilter" in result.output and "cutoff_frequency_hz" in result.output
 
@@ -153,11 +144,7 @@ def build_in_subprocess(recipe: Path, out: Path) -> dict[str, str]:
         cwd=recipe.parent,
         capture_output=True,
     )
-    return {
-        p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(out.rglob("*"))
-        if p.is_file()
-    }
+    return file_hashes(out)
 
 
 def test_build_is_byte_identical_across_processes(write_recipe, project):

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from test_album import write_album
 
 from lofictl.build.runner import lock_text
+from support import SMALL_RECIPE, write_album
 
 
 def _cluster(workers: int):
@@ -67,7 +67,6 @@ def test_album_lock_is_the_same_serial_one_worker_two_workers_and_after_a_worker
 
 
 def test_batch_build_on_a_local_cluster_equals_serial(write_recipe, project):
-    from conftest import SMALL_RECIPE
 
     from lofictl.build.batch import build_many
 

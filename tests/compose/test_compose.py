@@ -1,11 +1,11 @@
 """Compose: the Score made from a recipe, with sections, repeats and seeds."""
 
 import pytest
-from conftest import SMALL_RECIPE
 
 from lofictl.compose import theory
 from lofictl.compose.arrangement import arrangement, compose, swing_beat
 from lofictl.recipe.load import load_recipe
+from support import SMALL_RECIPE
 
 SECTIONS = SMALL_RECIPE.replace(
     "length: 4 bars\n",

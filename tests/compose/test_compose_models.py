@@ -1,16 +1,14 @@
 """Generated chords in a recipe: loops per section, harmonic rhythm, and every seed field doing its job
 (the shipped POP909 chord model; composing a score takes a second or two)."""
 
-from pathlib import Path
-
 import pytest
 
 from lofictl.compose import theory
 from lofictl.compose.arrangement import compose
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import load_recipe
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 MODELS = {"chords": REPO / "models" / "lofi-chords", "melody": REPO / "models" / "lofi-melody"}
 
 RECIPE = """\

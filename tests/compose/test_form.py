@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_RECIPE
 
 from lofictl.compose.arrangement import arrangement, compose
 from lofictl.errors import LofictlError
+from support import SMALL_RECIPE
 
 SONG = SMALL_RECIPE.replace(
     "length: 4 bars\n",

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import mido
 import pytest
-from conftest import REPO
 from music21 import harmony as m21harmony
 
 from lofictl.compose import theory
@@ -16,6 +15,7 @@ from lofictl.compose.harmony import detect_chords
 from lofictl.compose.score import Note
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import load_recipe
+from support import REPO
 
 PROGRESSION = ["Dm9", "G13", "Cmaj9", "A7b9", "Fmaj7", "Em7b5", "Bbmaj7#11", "C7sus4", "Am", "E7#9", "Db69", "F#m11"]
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, SMALL_RECIPE
 
 from lofictl.compose.arrangement import compose
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import parse_recipe_text
+from support import REPO, SMALL_RECIPE
 
 LOOSE = (
     SMALL_RECIPE.replace(

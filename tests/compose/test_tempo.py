@@ -9,7 +9,6 @@ import mido
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SMALL_RECIPE
 
 from lofictl.build.runner import build_recipe
 from lofictl.compose.arrangement import compose
@@ -17,8 +16,9 @@ from lofictl.compose.score import Note, TempoMap, Track
 from lofictl.errors import LofictlError
 from lofictl.export import daw, midi
 from lofictl.recipe.load import load_recipe, parse_recipe_text
+from support import SMALL_RECIPE, data_path
 
-DATA = Path(__file__).parent / "data" / "dawproject"
+DATA = data_path("dawproject")
 TEMPOS = SMALL_RECIPE.replace(
     "length: 4 bars\n",
     """\

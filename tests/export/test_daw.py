@@ -18,8 +18,9 @@ from lofictl.errors import LofictlError
 from lofictl.export import daw
 from lofictl.export.midi import assign_channels
 from lofictl.recipe.load import parse_recipe_text
+from support import data_path
 
-DATA = Path(__file__).parent / "data" / "dawproject"
+DATA = data_path("dawproject")
 SR = 44100
 TAIL_S = 2.0
 

@@ -2,13 +2,13 @@
 
 import mido
 import pytest
-from conftest import SMALL_RECIPE
 from typer.testing import CliRunner
 
 from lofictl.build.runner import build_recipe
 from lofictl.cli import app
 from lofictl.export import daw
 from lofictl.recipe.load import load_recipe
+from support import REPO, SMALL_RECIPE, write_clip
 
 runner = CliRunner()
 
@@ -21,15 +21,9 @@ CLIP_TRACK = """\
 """
 
 
-def write_clip(project, notes=(62, 65, 69, 72), ticks_per_beat=96):
-    (project / "clips").mkdir(exist_ok=True)
-    midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
-    track = mido.MidiTrack()
-    midi.tracks.append(track)
-    for pitch in notes:  # eighth notes
-        track.append(mido.Message("note_on", note=pitch, velocity=80, time=0))
-        track.append(mido.Message("note_off", note=pitch, velocity=0, time=ticks_per_beat // 2))
-    midi.save(project / "clips" / "riff.mid")
+def write_riff(project):
+    """clips/riff.mid: four eighth notes at 96 ticks a beat."""
+    write_clip(project / "clips" / "riff.mid", (62, 65, 69, 72), ticks_per_beat=96, beats=0.5)
 
 
 def daw_recipe(extra_output="daw: [reaper, dawproject]"):
@@ -39,7 +33,7 @@ def daw_recipe(extra_output="daw: [reaper, dawproject]"):
 
 
 def test_reaper_and_dawproject_read_back(write_recipe, project):
-    write_clip(project)
+    write_riff(project)
     result = build_recipe(load_recipe(write_recipe(daw_recipe())), quiet=True)
     out = result.out_dir
     rpp = daw.read_reaper_project(out / "test_loop.rpp")
@@ -60,7 +54,7 @@ def test_reaper_and_dawproject_read_back(write_recipe, project):
 
 
 def test_midi_clip_loops_in_recipe_tempo(write_recipe, project):
-    write_clip(project)
+    write_riff(project)
     result = build_recipe(load_recipe(write_recipe(daw_recipe("daw: []"))), quiet=True, midi_only=True)
     from lofictl.export.midi import midi_to_score
 
@@ -112,7 +106,6 @@ def test_example_midi_reads_back_in_music21(tmp_path):
     import shutil
 
     import music21
-    from conftest import REPO
 
     from lofictl.export.midi import midi_to_score
 

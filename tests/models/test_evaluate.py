@@ -4,7 +4,6 @@ bad input. (`lofictl eval` itself: test_quality.py.)"""
 
 import json
 import math
-from pathlib import Path
 
 import mido
 import numpy as np
@@ -19,9 +18,7 @@ from lofictl.errors import LofictlError
 from lofictl.models import evaluate as ev
 from lofictl.models import ngrams as ng
 from lofictl.models.train import corpus, loop
-
-REPO = Path(__file__).resolve().parent.parent
-SMALL = dict(hidden=16, layers=1, embed=8, seq_len=16, batch_size=4)
+from support import REPO, SMALL_NET, write_song
 
 
 def line(pitches, duration=0.5, start=0.0):
@@ -153,31 +150,6 @@ def test_copied_and_transposed_melodies_overlap_fully_and_new_ones_do_not():
 # --- model folders: index, build measures, gate, eval, compare ------------------------------
 
 
-def write_song(
-    path: Path, tonic: int, bars: int = 8, variant: int = 0, chords_only: bool = False, melody_only: bool = False
-) -> None:
-    """A melody of chord tones in quarters on channel 0 (the `variant` picks which tones) over
-    I vi IV V block chords on channel 1."""
-    rng = np.random.default_rng(variant)
-    mid = mido.MidiFile(ticks_per_beat=96)
-    meta = mido.MidiTrack([mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0)])
-    melody, chords = mido.MidiTrack([mido.MetaMessage("track_name", name="lead", time=0)]), mido.MidiTrack()
-    mid.tracks += [meta] + ([] if chords_only else [melody]) + ([] if melody_only else [chords])
-    progression = [(0, (0, 4, 7)), (9, (0, 3, 7)), (5, (0, 4, 7)), (7, (0, 4, 7))]
-    for bar in range(bars):
-        root, shape = progression[bar % 4]
-        notes = [48 + tonic + root + i for i in shape]
-        for n in notes:
-            chords.append(mido.Message("note_on", channel=1, note=n, velocity=60, time=0))
-        for i, n in enumerate(notes):
-            chords.append(mido.Message("note_off", channel=1, note=n, velocity=0, time=384 if i == 0 else 0))
-        for step in rng.integers(0, 3, 4):
-            pitch = 72 + tonic + root + shape[step] - 12 * (root > 5)
-            melody.append(mido.Message("note_on", channel=0, note=pitch, velocity=90, time=0))
-            melody.append(mido.Message("note_off", channel=0, note=pitch, velocity=0, time=96))
-    mid.save(str(path))
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A MIDI-folder corpus; model "a" made as training makes one (with its n-gram index),
@@ -194,7 +166,7 @@ def project(tmp_path_factory):
     models = {}
     for name, seed in (("a", 0), ("b", 1)):
         folder = root / name
-        loop.write_untrained(pieces, loop.TrainConfig(kind="melody", seed=seed, **SMALL), folder, summary)
+        loop.write_untrained(pieces, loop.TrainConfig(kind="melody", seed=seed, **SMALL_NET), folder, summary)
         meta = json.loads((folder / "model.json").read_text())
         meta["metrics"] = {"val_loss": 3.0, "best_step": 10, "steps_done": 10}
         if name == "b":
@@ -244,7 +216,7 @@ def test_eval_index_keeps_the_limit_the_model_was_trained_with(project, tmp_path
     """A model trained with --limit 3 trained on 3 songs: its index must not hold all six."""
     pieces, summary = corpus.load_corpus(str(project["songs"]), limit=3)
     folder = tmp_path / "limited"
-    loop.write_untrained(pieces, loop.TrainConfig(kind="melody", **SMALL), folder, summary)
+    loop.write_untrained(pieces, loop.TrainConfig(kind="melody", **SMALL_NET), folder, summary)
     written = json.loads((folder / "ngrams.json").read_text())
     trained, _ = ng.split_pieces(pieces, 0, 0.1)
     assert written["split"]["training_pieces"] == len(trained) <= 3 and written["limit"] == 3

@@ -1,7 +1,6 @@
 """The API compose calls: contracts on what comes back, and errors on bad settings."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,18 +9,17 @@ from lofictl.compose import score, theory
 from lofictl.errors import LofictlError
 from lofictl.models import generate, tokens
 from lofictl.models.train import corpus, loop
+from support import REPO, SMALL_NET
 
-REPO = Path(__file__).resolve().parent.parent
 SHIPPED = {"chords": REPO / "models" / "lofi-chords", "melody": REPO / "models" / "lofi-melody"}
-SMALL = dict(hidden=16, layers=1, embed=8, seq_len=16, batch_size=4)
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     pieces = corpus.synthetic_pieces(4)
-    loop.write_untrained(pieces, loop.TrainConfig(kind="melody", **SMALL), root / "melody")
-    loop.write_untrained(pieces, loop.TrainConfig(kind="chords", arch=loop.CHORD_ARCH, **SMALL), root / "chords")
+    loop.write_untrained(pieces, loop.TrainConfig(kind="melody", **SMALL_NET), root / "melody")
+    loop.write_untrained(pieces, loop.TrainConfig(kind="chords", arch=loop.CHORD_ARCH, **SMALL_NET), root / "chords")
     return root
 
 

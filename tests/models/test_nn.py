@@ -15,8 +15,7 @@ from lofictl.errors import LofictlError
 from lofictl.models import tokens
 from lofictl.models.nn import checkpoint, sample
 from lofictl.models.train import corpus, loop
-
-SMALL = dict(hidden=16, layers=1, embed=8, seq_len=16, batch_size=4)
+from support import SMALL_NET
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +24,8 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     pieces = corpus.synthetic_pieces(4)
     for arch in ("three-embeddings", "one-embedding"):
-        loop.write_untrained(pieces, loop.TrainConfig(kind="melody", arch=arch, **SMALL), root / arch)
-    loop.write_untrained(pieces, loop.TrainConfig(kind="chords", arch=loop.CHORD_ARCH, **SMALL), root / "chords")
+        loop.write_untrained(pieces, loop.TrainConfig(kind="melody", arch=arch, **SMALL_NET), root / arch)
+    loop.write_untrained(pieces, loop.TrainConfig(kind="chords", arch=loop.CHORD_ARCH, **SMALL_NET), root / "chords")
     return root
 
 

@@ -3,7 +3,6 @@
 
 import gzip
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,9 @@ from lofictl.compose import theory
 from lofictl.errors import LofictlError
 from lofictl.models import tokens
 from lofictl.models.train import corpus, loop, pop909
+from support import data_path
 
-DATA = Path(__file__).parent / "data" / "pop909"
+DATA = data_path("pop909")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import typer
-from test_evaluate import SMALL, write_song
 from typer.testing import CliRunner
 
 from lofictl.cli import user_errors
@@ -17,6 +16,7 @@ from lofictl.models import generate
 from lofictl.models import measures as m
 from lofictl.models import quality as q
 from lofictl.models.train import corpus, loop
+from support import SMALL_NET, write_song
 
 
 def line(pitches, duration=1.0, start=0.0):
@@ -201,8 +201,8 @@ def lab(tmp_path_factory):
         write_song(held / f"h{i}.mid", tonic, bars=8, variant=10 + i)
     pieces, summary = corpus.load_corpus(str(trained))
     melody, chord = root / "melody", root / "chords"
-    loop.write_untrained(pieces, loop.TrainConfig(kind="melody", **SMALL), melody, summary)
-    loop.write_untrained(pieces, loop.TrainConfig(kind="chords", arch="chord-lstm", **SMALL), chord, summary)
+    loop.write_untrained(pieces, loop.TrainConfig(kind="melody", **SMALL_NET), melody, summary)
+    loop.write_untrained(pieces, loop.TrainConfig(kind="chords", arch="chord-lstm", **SMALL_NET), chord, summary)
     yield {"root": root, "held": held, "melody": melody, "chords": chord}
     mp.undo()
 

@@ -1,9 +1,7 @@
 """Corpus readers, the training loop and `lofictl train`: tiny corpora, seconds each."""
 
 import json
-from pathlib import Path
 
-import mido
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -13,30 +11,10 @@ from lofictl.models import tokens
 from lofictl.models.nn import checkpoint
 from lofictl.models.train import corpus, loop
 from lofictl.models.train.command import train_app
+from support import write_song
 
 # One shape for most tests: runs that differ only in seed or data share one compilation.
 TINY = dict(steps=20, batch_size=8, hidden=16, layers=1, embed=8, seq_len=16, eval_every=5, patience=100, lr=1e-2)
-
-
-def write_song(path: Path, tonic: int, bars: int = 4) -> None:
-    """A melody on channel 0 over block chords (I vi IV V) on channel 1, 4/4."""
-    mid = mido.MidiFile(ticks_per_beat=96)
-    meta = mido.MidiTrack([mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0)])
-    melody, chords = mido.MidiTrack(), mido.MidiTrack()
-    mid.tracks += [meta, melody, chords]
-    progression = [(0, (0, 4, 7)), (9, (0, 3, 7)), (5, (0, 4, 7)), (7, (0, 4, 7))]
-    for bar in range(bars):
-        root, shape = progression[bar % 4]
-        notes = [48 + tonic + root + i for i in shape]
-        for n in notes:
-            chords.append(mido.Message("note_on", channel=1, note=n, velocity=60, time=0))
-        for i, n in enumerate(notes):
-            chords.append(mido.Message("note_off", channel=1, note=n, velocity=0, time=384 if i == 0 else 0))
-        for step in (0, 1, 2, 1):
-            pitch = 72 + tonic + root + shape[step] - 12 * (root > 5)
-            melody.append(mido.Message("note_on", channel=0, note=pitch, velocity=90, time=0))
-            melody.append(mido.Message("note_off", channel=0, note=pitch, velocity=0, time=96))
-    mid.save(str(path))
 
 
 @pytest.fixture
@@ -44,7 +22,7 @@ def midi_dir(tmp_path):
     folder = tmp_path / "songs"
     folder.mkdir()
     for i, tonic in enumerate((0, 2, 7, 9)):
-        write_song(folder / f"song{i}.mid", tonic)
+        write_song(folder / f"song{i}.mid", tonic, bars=4, lead=None, steps=(0, 1, 2, 1))
     return folder
 
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +11,7 @@ from lofictl.errors import LofictlError
 from lofictl.radio.db import Ratings
 from lofictl.radio.producer import ReadyTrack
 from lofictl.radio.stats import summarize
+from support import run_lofictl
 
 
 def _track(number: int, recipe: str, tempo: float, key: str, pattern: str) -> ReadyTrack:
@@ -114,30 +112,13 @@ def test_stats_command_prints_tables_and_writes_a_plot(project, write_recipe):
     _fill(db)
     db.close()
     plot = project / "stats.png"
-    run = subprocess.run(
-        [sys.executable, "-m", "lofictl", "radio", "stats", str(station), "--plot", str(plot)],
-        capture_output=True,
-        text=True,
-        cwd=project,
-        env={**os.environ, "COLUMNS": "160"},
-    )
+    run = run_lofictl("radio", "stats", station, "--plot", plot, cwd=project, env={"COLUMNS": "160"})
     assert run.returncode == 0, run.stderr
     assert "3 tracks played, 2 likes, 2 skips, 1 failed" in run.stdout
     assert "by recipe" in run.stdout and "rainy.yaml" in run.stdout and "boom-bap" in run.stdout
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
-    run = subprocess.run(
-        [sys.executable, "-m", "lofictl", "radio", "stats", str(station), "--json", "--by", "key"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-        check=True,
-    )
+    run = run_lofictl("radio", "stats", station, "--json", "--by", "key", cwd=project, check=True)
     report = json.loads(run.stdout)
     assert report["tracks_played"] == 3 and {g["key"] for g in report["by"]["key"]} == {"A minor", "C major", "E minor"}
-    run = subprocess.run(
-        [sys.executable, "-m", "lofictl", "radio", "stats", str(station), "--by", "colour"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-    )
+    run = run_lofictl("radio", "stats", station, "--by", "colour", cwd=project)
     assert run.returncode == 2 and "--by 'colour': choose from recipe, tempo" in run.stderr

@@ -13,8 +13,6 @@ import random
 import shutil
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -22,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from radio_helpers import RATE, children, decode_mp3, get_json, start_icecast, start_station, wait_for
 
 from lofictl.radio.encoder import FrameSplitter
+from support import run_lofictl
+from support.radio import RATE, children, decode_mp3, get_json, start_icecast, start_station, wait_for
 
 pytestmark = pytest.mark.xdist_group("radio-live")
 
@@ -213,21 +212,11 @@ def test_keep_rebuilds_the_track_the_station_played_byte_for_byte(live, tmp_path
         if p.is_file() and p.suffix in (".wav", ".mid", ".png")
     }
     assert f"small-{number}.wav" in played
-    run = subprocess.run(
-        [sys.executable, "-m", "lofictl", "radio", "keep", "recipes/station.yaml", str(number)],
-        cwd=live.project,
-        capture_output=True,
-        text=True,
-    )
+    run = run_lofictl("radio", "keep", "recipes/station.yaml", number, cwd=live.project)
     assert run.returncode == 0, run.stderr
     kept = live.project / "recipes" / f"small-{number}.yaml"
     assert f"wrote recipes/small-{number}.yaml" in run.stdout and kept.is_file()
-    build = subprocess.run(
-        [sys.executable, "-m", "lofictl", "build", str(kept), "--out", str(tmp_path / "kept"), "--quiet", "--no-cache"],
-        cwd=live.project,
-        capture_output=True,
-        text=True,
-    )
+    build = run_lofictl("build", kept, "--out", tmp_path / "kept", "--quiet", "--no-cache", cwd=live.project)
     assert build.returncode == 0, build.stderr
     rebuilt = {rel: (tmp_path / "kept" / rel).read_bytes() for rel in played}
     assert rebuilt == played  # the master the station played, its MIDI and piano roll, byte for byte

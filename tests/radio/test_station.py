@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SMALL_RECIPE
 
 from lofictl.compose import theory
 from lofictl.errors import LofictlError
@@ -25,6 +22,7 @@ from lofictl.radio.schedule import (
 )
 from lofictl.radio.station import load_station
 from lofictl.recipe.load import load_recipe
+from support import REPO, SMALL_RECIPE, run_lofictl
 
 STATION = """\
 station: 1
@@ -63,9 +61,7 @@ def station_file(project, write_recipe):
 def test_example_station_loads_and_validates():
     loaded = load_station(REPO / "recipes" / "station.yaml")
     assert [r.path.name for r in loaded.recipes] == ["rainy_night.yaml", "sunday_morning.yaml", "night_drive.yaml"]
-    run = subprocess.run(
-        [sys.executable, "-m", "lofictl", "validate", "recipes/station.yaml"], cwd=REPO, capture_output=True, text=True
-    )
+    run = run_lofictl("validate", "recipes/station.yaml", cwd=REPO)
     assert run.returncode == 0 and "station 'Lofi Radio'" in run.stdout
 
 
@@ -97,9 +93,7 @@ def test_station_mistakes_are_one_line_with_file_line_and_field(station_file, ch
     with pytest.raises(LofictlError) as caught:
         load_station(path)
     assert message in str(caught.value)
-    run = subprocess.run(
-        [sys.executable, "-m", "lofictl", "radio", "tracks", str(path)], capture_output=True, text=True
-    )
+    run = run_lofictl("radio", "tracks", path)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().startswith("error:") and message in " ".join(run.stderr.split())
     assert len(run.stderr.strip().splitlines()) <= 2  # one message (rich may wrap a long line)
@@ -154,12 +148,7 @@ def test_track_n_is_the_same_whatever_was_asked_before_and_in_another_process(st
     walked = Schedule(load_station(path))
     walked.plan(600)  # checkpoints on the way
     assert [walked.plan(n) for n in (599, 3, 257)] == [fresh.plan(n) for n in (599, 3, 257)]
-    run = subprocess.run(
-        [sys.executable, "-m", "lofictl", "radio", "tracks", str(path), "--from", "255", "-n", "3", "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    run = run_lofictl("radio", "tracks", path, "--from", "255", "-n", "3", "--json", check=True)
     assert json.loads(run.stdout) == [fresh.plan(n).summary() for n in (255, 256, 257)]
 
 
@@ -246,13 +235,7 @@ def test_a_busy_port_is_one_line_before_any_work(station_file, project):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        run = subprocess.run(
-            [sys.executable, "-m", "lofictl", "radio", str(path), "--port", str(port)],
-            capture_output=True,
-            text=True,
-            cwd=project,
-            timeout=120,
-        )
+        run = run_lofictl("radio", path, "--port", port, cwd=project, timeout=120)
     assert run.returncode == 2
     assert (
         run.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use; stop what "

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_RECIPE
 
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import load_recipe, parse_recipe_text
 from lofictl.recipe.schema import json_schema
+from support import REPO, SMALL_RECIPE
 
 
 def error_for(write_recipe, text: str) -> str:
@@ -155,7 +155,7 @@ def test_overrides_are_validated_like_the_recipe(write_recipe):
 def test_every_example_recipe_validates():
     from lofictl.radio.station import is_station_file, load_station
 
-    recipes = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))
+    recipes = sorted((REPO / "recipes").glob("*.yaml"))
     assert len(recipes) >= 3
     for path in recipes:
         if is_station_file(path):  # recipes/station.yaml: a radio station drawing from the others
@@ -179,9 +179,9 @@ def test_parse_from_text_has_lines():
 def test_the_readme_recipe_is_valid():
     from lofictl.build.runner import prepare
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     block = readme.split("## A recipe", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
-    loaded = parse_recipe_text(block, Path(__file__).parents[1] / "recipes" / "readme_example.yaml")
+    loaded = parse_recipe_text(block, REPO / "recipes" / "readme_example.yaml")
     plan = prepare(loaded)
     assert set(plan.instruments) == {"chords", "melody", "bass", "drums"}
 

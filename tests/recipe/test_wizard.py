@@ -13,6 +13,7 @@ from lofictl.cli import user_errors
 from lofictl.errors import EXIT_USER_ERROR, LofictlError
 from lofictl.recipe import wizard
 from lofictl.recipe.load import load_recipe, parse_recipe_text
+from support import REPO
 
 
 def _parse(text: str):
@@ -192,8 +193,6 @@ def test_new_yes_without_a_title_takes_a_default_and_never_overwrites(tmp_path, 
 
 def test_new_adds_a_melody_from_the_shipped_model(tmp_path, monkeypatch):
     import shutil
-
-    from conftest import REPO
 
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "No Model", "--length", "4"])

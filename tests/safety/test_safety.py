@@ -6,7 +6,6 @@ over generated hostile names and folder layouts; the CLI tests build real recipe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_RECIPE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +27,7 @@ from lofictl.recipe.yamlfile import parse_yaml
 from lofictl.safety import names
 from lofictl.safety import outputs as rule
 from lofictl.safety.paths import PathRefused, confine, inside
+from support import REPO, SMALL_RECIPE, file_hashes, run_lofictl
 
 TINY = SMALL_RECIPE.replace("length: 4 bars", "length: 1 bar")
 HOSTILE_TEXT = st.lists(
@@ -38,22 +37,7 @@ HOSTILE_TEXT = st.lists(
 
 def tree(folder: Path) -> dict[str, str]:
     """Every file below `folder` with its sha256 (what must survive)."""
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not p.is_symlink()
-    }
-
-
-def cli(*args, cwd: Path, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lofictl", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-    )
+    return file_hashes(folder, skip_symlinks=True)
 
 
 def one_clear_line(result: subprocess.CompletedProcess) -> None:
@@ -270,7 +254,7 @@ def test_model_weights_stay_in_the_model_folder(tmp_path):
     from lofictl.models.nn.meta import read_meta
 
     model = tmp_path / "m"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "lofi-melody", model)
+    shutil.copytree(REPO / "models" / "lofi-melody", model)
     meta = json.loads((model / "model.json").read_text())
     for bad, words in [
         ({"weights": {**meta["weights"], "file": "../../../etc/passwd"}}, "plain file name"),
@@ -412,10 +396,14 @@ def test_errors_are_one_line_and_short():
 
 def test_odd_values_through_the_cli(write_recipe, project):
     """Markup in titles and keys, a 900 KB value, damaged locks: one line each, or just works."""
-    result = cli("validate", write_recipe(TINY.replace("title: Test Loop", "title: '[/] [bold]x'")), cwd=project)
+    result = run_lofictl(
+        "validate", write_recipe(TINY.replace("title: Test Loop", "title: '[/] [bold]x'")), cwd=project
+    )
     assert result.returncode == 0 and "[/] [bold]x" in result.stdout, result.stdout + result.stderr
-    one_clear_line(cli("validate", write_recipe(TINY.replace("key: D minor", "key: '[/]'")), cwd=project))
-    result = cli("validate", write_recipe(TINY.replace("title: Test Loop", "title: " + "y" * 900_000)), cwd=project)
+    one_clear_line(run_lofictl("validate", write_recipe(TINY.replace("key: D minor", "key: '[/]'")), cwd=project))
+    result = run_lofictl(
+        "validate", write_recipe(TINY.replace("title: Test Loop", "title: " + "y" * 900_000)), cwd=project
+    )
     one_clear_line(result)
     assert len(result.stderr) < 800
     path = write_recipe(TINY)
@@ -434,11 +422,11 @@ def test_odd_values_through_the_cli(write_recipe, project):
                 command(path)
             assert "\n" not in str(err.value)
     for command in ("diff", "verify"):  # and through the CLI
-        one_clear_line(cli(command, path, cwd=project))
+        one_clear_line(run_lofictl(command, path, cwd=project))
 
 
 def test_model_errors_point_at_the_line_naming_the_model(write_recipe, project):
-    shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "lofi-melody", project / "models" / "bad")
+    shutil.copytree(REPO / "models" / "lofi-melody", project / "models" / "bad")
     meta = json.loads((project / "models" / "bad" / "model.json").read_text())
     meta["config"] = {"nonsense": 1}  # passes the quick check; fails when the sampler is built
     (project / "models" / "bad" / "model.json").write_text(json.dumps(meta))
@@ -470,7 +458,7 @@ def test_hostile_recipe_names_build_inside_build(project):
             textwrap.dedent(TINY).replace("title: Test Loop", f"title: '{title}'")
         )
     before = tree(project / "recipes")
-    result = cli("build", "-q", "--midi-only", *sorted((project / "recipes").glob("*.yaml")), cwd=project)
+    result = run_lofictl("build", "-q", "--midi-only", *sorted((project / "recipes").glob("*.yaml")), cwd=project)
     assert result.returncode == 0, result.stderr
     assert {p.name for p in (project / "build").iterdir()} == {"Rain-night", "Dots", "red-夜", "rf", "L" * 120}
     import mido
@@ -484,14 +472,14 @@ def test_two_recipes_with_one_build_name_do_not_replace_each_others_builds(proje
     # `...yaml` and `..yaml` have no letters, so both take the build name of their title
     for file_name in ("...yaml", "..yaml"):
         (project / "recipes" / file_name).write_text(textwrap.dedent(TINY).replace("title: Test Loop", "title: Dots"))
-    assert cli("build", "-q", "--midi-only", project / "recipes" / "...yaml", cwd=project).returncode == 0
+    assert run_lofictl("build", "-q", "--midi-only", project / "recipes" / "...yaml", cwd=project).returncode == 0
     before = tree(project / "build" / "Dots")
-    result = cli("build", "-q", "--midi-only", project / "recipes" / "..yaml", cwd=project)
+    result = run_lofictl("build", "-q", "--midi-only", project / "recipes" / "..yaml", cwd=project)
     one_clear_line(result)
     assert "holds the build of ...yaml, not of ..yaml" in result.stderr
     assert tree(project / "build" / "Dots") == before
     assert not (project / "recipes" / "..lock.json").exists()
-    assert cli("build", "-q", "--midi-only", project / "recipes" / "...yaml", cwd=project).returncode == 0
+    assert run_lofictl("build", "-q", "--midi-only", project / "recipes" / "...yaml", cwd=project).returncode == 0
 
 
 @pytest.mark.parametrize("output", [".", "recipes", "..", "notes.txt", "mine", "/", "~"])
@@ -509,7 +497,7 @@ def test_an_output_folder_that_is_not_the_builds_changes_nothing(write_recipe, p
         )
     before = tree(project)
     if output == ".":  # once through the CLI: one line, exit 2
-        one_clear_line(cli("build", "-q", "--midi-only", path, cwd=project))
+        one_clear_line(run_lofictl("build", "-q", "--midi-only", path, cwd=project))
     with pytest.raises(LofictlError) as err:
         b.build_recipe(load_recipe(path), out_dir=out_dir, midi_only=True, quiet=True)
     assert "\n" not in str(err.value) and ("nothing was changed" in str(err.value) or "outside" in str(err.value))
@@ -543,7 +531,7 @@ def test_a_full_disk_and_a_read_only_recipes_folder_keep_outputs_and_lock(write_
     assert (project / "before.txt").read_text() == (project / "after.txt").read_text()
     assert (project / "listing.txt").read_text().split() == [".", "..", "song"]
     # a read-only recipes folder: the lock cannot be written, so the outputs are not swapped either
-    assert cli("build", "-q", "--midi-only", path, cwd=project).returncode == 0
+    assert run_lofictl("build", "-q", "--midi-only", path, cwd=project).returncode == 0
     before, lock = tree(project / "build"), path.with_name("test_loop.lock.json").read_bytes()
     result = _unshare(
         f"mount --bind recipes recipes && mount -o remount,ro,bind recipes && "
@@ -593,7 +581,7 @@ def test_ctrl_c_at_random_moments_stops_cleanly(write_recipe, project):
     import random
 
     path = write_recipe(SMALL_RECIPE)
-    assert cli("build", "-q", path, cwd=project).returncode == 0
+    assert run_lofictl("build", "-q", path, cwd=project).returncode == 0
     out = project / "build" / "test_loop"
     states = {json.dumps(tree(out), sort_keys=True): path.with_name("test_loop.lock.json").read_text()}
     rng = random.Random(20261202)
@@ -629,5 +617,5 @@ def test_ctrl_c_at_random_moments_stops_cleanly(write_recipe, project):
         assert states.get(now[0]) == now[1], "outputs and lock always belong together"
         assert json.loads(now[1])["outputs"].keys() == json.loads((out / "build.json").read_text())["outputs"].keys()
     assert 130 in codes
-    assert cli("build", "-q", path, cwd=project).returncode == 0
+    assert run_lofictl("build", "-q", path, cwd=project).returncode == 0
     assert not [p for p in (project / "build").iterdir() if p.name.startswith(".")]

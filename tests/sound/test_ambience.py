@@ -1,7 +1,5 @@
 """Procedural ambience and overlay files: seeded, shaped like the thing, looped without clicks."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from pedalboard.io import AudioFile
@@ -9,9 +7,10 @@ from pedalboard.io import AudioFile
 from lofictl.errors import LofictlError
 from lofictl.sound.ambience import KINDS, generate, load_overlay, loop_to_length, main, place_overlay
 from lofictl.sound.audio_io import write_audio
+from support import REPO, white_noise
 
 SR = 44100
-EFFECTS = Path(__file__).resolve().parent.parent / "effects"
+EFFECTS = REPO / "effects"
 
 
 def band_share(audio, low, high):
@@ -89,8 +88,7 @@ def test_overlay_files_that_cannot_be_used(tmp_path):
 
 
 def test_loop_structure_and_seams():
-    rng = np.random.default_rng(0)
-    source = rng.standard_normal((2, 1000)).astype(np.float32)
+    source = white_noise(1000, 1.0, seed=0)
     looped = loop_to_length(source, 3500, 200)
     period = 800
     assert looped.shape == (2, 3500)

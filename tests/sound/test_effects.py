@@ -16,6 +16,7 @@ from lofictl.sound.effects import (
     plugin_classes,
     validate_chain,
 )
+from support import white_noise
 
 SR = 44100
 FIELD = ("tracks", "chords", "effects")
@@ -23,7 +24,7 @@ FIELD = ("tracks", "chords", "effects")
 
 @pytest.fixture(scope="module")
 def noise():
-    return (np.random.default_rng(0).standard_normal((2, 2 * SR)) * 0.2).astype(np.float32)
+    return white_noise(2 * SR, 0.2, seed=0)
 
 
 @pytest.mark.parametrize(

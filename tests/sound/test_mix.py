@@ -19,6 +19,7 @@ from lofictl.sound.mix import (
 )
 from lofictl.sound.render import render_track
 from lofictl.sound.soundfonts import find_soundfont, resolve_preset
+from support import white_noise
 
 SR = 44100
 
@@ -74,8 +75,7 @@ def test_true_peak_finds_peaks_between_samples():
 
 
 def test_limiter_never_exceeds_ceiling_and_leaves_quiet_audio_alone():
-    rng = np.random.default_rng(0)
-    audio = (rng.standard_normal((2, SR)) * 0.1).astype(np.float32)
+    audio = white_noise(SR, 0.1, seed=0)
     audio[:, 20000] = 1.8  # a big spike
     limited, reduction = limit_true_peak(audio, SR, -1.0)
     assert true_peak(limited) <= 10 ** (-1 / 20)

@@ -11,7 +11,7 @@ import pytest
 from lofictl.compose.score import Note, Track
 from lofictl.errors import LofictlError
 from lofictl.sound.render import DEFAULT_GAIN, FLUID_BUFSIZE, fluidsynth_version, render_track
-from lofictl.sound.soundfonts import Preset, find_soundfont, resolve_preset
+from lofictl.sound.soundfonts import Preset, resolve_preset
 
 SR = 44100
 SPB = 0.75  # 80 bpm
@@ -36,11 +36,6 @@ DRUMS = Track(
     is_drums=True,
     channel=9,
 )
-
-
-@pytest.fixture(scope="module")
-def gm():
-    return find_soundfont("FluidR3_GM.sf2", None)
 
 
 @pytest.fixture(scope="module")

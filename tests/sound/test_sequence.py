@@ -7,13 +7,13 @@ import pytest
 
 from lofictl.sound import audio_io
 from lofictl.sound.sequence import Clip, Sequencer, equal_power, iter_sequence
+from support import white_noise
 
 RATE = 8000
 
 
 def _clip(tmp_path, name: str, bars: int, bar_frames: int, tail: int, seed: int) -> tuple[Clip, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    audio = (rng.standard_normal((2, bars * bar_frames + tail)) * 0.1).astype(np.float32)
+    audio = white_noise(bars * bar_frames + tail, 0.1, seed=seed)
     path = tmp_path / f"{name}.wav"
     audio_io.write_wav(path, audio, RATE)
     return Clip(path, audio.shape[1], float(bar_frames), bars, name), audio

@@ -18,11 +18,6 @@ from lofictl.sound.soundfonts import (
 )
 
 
-@pytest.fixture(scope="module")
-def gm() -> Path:
-    return find_soundfont("FluidR3_GM.sf2", None)
-
-
 def tiny_sf2(presets: list[tuple[str, int, int]]) -> bytes:
     """A RIFF sfbk file holding only INFO, an empty sdta and a pdta with preset headers."""
 

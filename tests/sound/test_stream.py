@@ -10,7 +10,8 @@ from lofictl.build import runner as build
 from lofictl.compose.score import Note, Track
 from lofictl.recipe.load import load_recipe
 from lofictl.sound import audio_io, effects, mix, render, stream
-from lofictl.sound.soundfonts import find_soundfont, resolve_preset
+from lofictl.sound.soundfonts import resolve_preset
+from support import REPO
 
 SR = 44100
 SPB = 0.5  # 120 bpm
@@ -46,11 +47,6 @@ MASTER_CHAIN = [
     {"Compressor": {"threshold_db": -18, "ratio": 2.5}},
 ]
 INFO = {"INAM": "Stream Test", "ICMT": "{}"}
-
-
-@pytest.fixture(scope="module")
-def gm():
-    return find_soundfont("FluidR3_GM.sf2", None)
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +220,7 @@ output: {formats: [wav]}
 
 def test_overlays_equal_render_overlay(write_recipe, project, tmp_path):
     (project / "effects").mkdir()
-    shutil.copy(build.Path(__file__).resolve().parents[1] / "effects" / "rain.flac", project / "effects")
+    shutil.copy(REPO / "effects" / "rain.flac", project / "effects")
     plan = build.prepare(load_recipe(write_recipe(OVERLAY_RECIPE)))
     n = 30 * SR + 7  # longer than the rain file and than a looped generator's 20 s
     for index in range(len(plan.recipe.overlays)):

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from conftest import SMALL_RECIPE
+
+from support import SMALL_RECIPE
 
 RATE = 44100
 TRACK_RECIPE = SMALL_RECIPE.replace("length: 4 bars", "length: 8 bars").replace("tempo: 90", "tempo: 120")

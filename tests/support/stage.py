@@ -10,9 +10,9 @@ import shutil
 import textwrap
 from pathlib import Path
 
-import mido
 import numpy as np
-from conftest import REPO
+
+from support import REPO, write_clip
 
 STAGE_TYPES = ("compose", "midi", "stem", "dry", "overlays", "bus", "mix", "export")
 
@@ -51,19 +51,6 @@ def write_impulse_response(path: Path, seed: int = 0) -> None:
     audio = (rng.standard_normal((2, 2205)) * decay).astype(np.float32) * 0.2
     path.parent.mkdir(parents=True, exist_ok=True)
     audio_io.write_wav(path, audio, 44100, "16bit")
-
-
-def write_clip(path: Path, pitch: int = 62) -> None:
-    midi = mido.MidiFile(ticks_per_beat=480)
-    track = mido.MidiTrack(
-        [
-            mido.Message("note_on", note=pitch, velocity=80, time=0),
-            mido.Message("note_off", note=pitch, velocity=0, time=480),
-        ]
-    )
-    midi.tracks.append(track)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    midi.save(str(path))
 
 
 def make_project(root: Path, *, melody: bool = True) -> Path:
