@@ -9,7 +9,7 @@ Each `Stage` names what it reads from other stages (`upstream`, and which of its
 their outputs' hashes), the function that lists its inputs (build.inputs), and the step that
 runs or restores it. The runner walks `STAGES` for a build and, in dry mode, for `diff`; `verify`
 and `diff` report stages in this order; the lock takes the output folder's files from the stages
-that `deliver`; the golden test (tests/test_stage_versions.py) reads the graph from here.
+that `deliver`; the golden test (tests/build/test_stage_versions.py) reads the graph from here.
 
 A step computes its inputs and key, restores its outputs from the cache when the key is there,
 plans them in a dry walk, and otherwise makes them; what it made goes into the `Walk` for the

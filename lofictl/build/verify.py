@@ -84,7 +84,7 @@ def likely_causes(lock: dict, fresh: dict) -> list[str]:
         causes.append(f"lofictl is {fresh.get('lofictl')} here, {lock.get('lofictl')} in the lock")
     return causes or [
         "no recorded version or input differs: lofictl's code changed without a stage version bump "
-        "(tests/test_stage_versions.py catches that), or a step is nondeterministic (please report it)"
+        "(tests/build/test_stage_versions.py catches that), or a step is nondeterministic (please report it)"
     ]
 
 

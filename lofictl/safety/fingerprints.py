@@ -4,7 +4,7 @@ Two fingerprints, for two jobs:
 
 - `STAGE_VERSIONS`: one number per stage, part of the stage's inputs (`code.version`), so it is in
   the stage key and in the lock. Change what a stage makes and you bump its number; the test
-  tests/test_stage_versions.py fails (naming the constant) when a stage's output on a small fixture
+  tests/build/test_stage_versions.py fails (naming the constant) when a stage's output on a small fixture
   changes while its number did not. Moving code between files changes no number, so a pure
   restructuring leaves every lock as it was, and `verify`/`diff` name a bumped number as the cause.
 - `source_digest(stage)`: sha256 of the source files the stage runs (its entry modules, everything

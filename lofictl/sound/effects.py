@@ -122,7 +122,7 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None, bool]] = {
         ("Reverb", p): (0, 1, False) for p in ("room_size", "damping", "wet_level", "dry_level", "width", "freeze_mode")
     },
 }
-# Every float parameter has both bounds (tests/test_safety.py checks a new Pedalboard adds none
+# Every float parameter has both bounds (tests/safety/test_safety.py checks a new Pedalboard adds none
 # without them): values past them make silence, NaN, infinities or runaway memory.
 # Frequencies that must stay below Nyquist once the sample rate is known.
 FREQUENCY_PARAMS = {"cutoff_frequency_hz", "cutoff_hz", "centre_frequency_hz"}
