@@ -76,6 +76,7 @@ def peak_rss_mb() -> float:
 def child(mode: str, minutes: float, folder: Path) -> dict:
     """One case in this process; returns the timings and peak RSS as a dict."""
     from lofictl.build import runner as build
+    from lofictl.build.plan import n_samples_for
     from lofictl.recipe.load import load_recipe
 
     recipe_path = folder / "recipes" / f"long_{minutes:g}.yaml"
@@ -93,10 +94,10 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
         clock = now
 
     plan = build.prepare(load_recipe(recipe_path))
-    score = build.compose_score(plan)
+    score = build.compose_score(plan).score
     recipe = plan.recipe
     sr = recipe.output.sample_rate
-    n = build.n_samples_for(score.duration_seconds, sr)
+    n = n_samples_for(score.duration_seconds, sr)
     rss_after_compose = peak_rss_mb()
     lap("compose")
     stems = []

@@ -99,6 +99,7 @@ def melody_figures(passages: list[tuple[list[Note], float]]) -> dict:
 
 def recipe_figures(path: Path, seeds: int) -> dict:
     from lofictl.compose.arrangement import arrangement, compose
+    from lofictl.models.generate import load_track_model
     from lofictl.recipe.load import load_recipe
 
     sections, tonics, melodies = [], [], []
@@ -115,7 +116,7 @@ def recipe_figures(path: Path, seeds: int) -> dict:
             for name, t in recipe.tracks.items()
             if getattr(t, "generate", None) is not None
         }
-        score = compose(recipe, models=models)
+        score = compose(recipe, models={name: load_track_model(p) for name, p in models.items()}).score
         tonic = theory.parse_key(recipe.key).tonic
         melody_track = next((t.name for t in score.tracks if t.part == "melody"), None)
         seen = set()

@@ -107,6 +107,7 @@ class TrackTask:
 def render_track(task: TrackTask) -> dict:
     """Build the recipe (every stage, cached) and return its master's and score's hashes."""
     from lofictl.build import runner as build
+    from lofictl.build.plan import n_samples_for
     from lofictl.recipe.load import load_recipe
 
     path = Path(task.recipe)
@@ -134,7 +135,7 @@ def render_track(task: TrackTask) -> dict:
     return {
         "master": lock["stages"]["mix"]["outputs"]["master.wav"],
         "score": compose["outputs"]["score.json"],
-        "frames": build.n_samples_for(compose["meta"]["duration_s"], sample_rate),
+        "frames": n_samples_for(compose["meta"]["duration_s"], sample_rate),
         "sample_rate": sample_rate,
         "bars": loaded.recipe.total_bars,
         "bar_frames": loaded.recipe.seconds_per_bar * sample_rate,

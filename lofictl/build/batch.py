@@ -4,6 +4,7 @@ single build would, so the bytes do not depend on where it ran."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from lofictl.build.runner import BuildResult, build_recipe, lock_path_for
@@ -11,11 +12,30 @@ from lofictl.errors import LofictlError
 from lofictl.recipe.load import load_recipe
 
 
-def _build_one(args: tuple) -> BuildResult:
-    path, overrides, out_dir, midi_only, jobs, use_cache, quiet = args
-    return build_recipe(
-        load_recipe(path, overrides), out_dir=out_dir, midi_only=midi_only, jobs=jobs, quiet=quiet, use_cache=use_cache
-    )
+@dataclass(frozen=True)
+class BuildJob:
+    """One recipe to build as a task on a worker: plain values, so it ships to another process."""
+
+    recipe: Path  # absolute: the worker's current folder may differ
+    overrides: tuple[str, ...]
+    out_dir: Path | None
+    midi_only: bool
+    use_cache: bool
+
+    def run(self) -> BuildResult:
+        # Stems render serially and quietly inside a task: the workers are the parallelism.
+        return build_recipe(
+            load_recipe(self.recipe, list(self.overrides)),
+            out_dir=self.out_dir,
+            midi_only=self.midi_only,
+            jobs=1,
+            quiet=True,
+            use_cache=self.use_cache,
+        )
+
+
+def _build_one(job: BuildJob) -> BuildResult:
+    return job.run()
 
 
 def build_many(
@@ -63,10 +83,9 @@ def build_many(
             build_recipe(item, out_dir=out_dir, midi_only=midi_only, jobs=jobs, quiet=quiet, use_cache=use_cache)
             for item in loaded
         ]
-    # Recipes as tasks, each rendering its stems serially: the workers are the parallelism.
-    work = [(item.path.resolve(), overrides, out_dir, midi_only, 1, use_cache, True) for item in loaded]
+    work = [BuildJob(item.path.resolve(), tuple(overrides), out_dir, midi_only, use_cache) for item in loaded]
     with open_runner(jobs=min(recipe_jobs, len(work)), scheduler=scheduler) as runner:
         futures = [
-            runner.submit(_build_one, args, key=f"lofictl-build-{i:03d}-{args[0].stem}") for i, args in enumerate(work)
+            runner.submit(_build_one, job, key=f"lofictl-build-{i:03d}-{job.recipe.stem}") for i, job in enumerate(work)
         ]
         return [future.result() for future in futures]

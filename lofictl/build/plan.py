@@ -245,6 +245,30 @@ def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:
     return path
 
 
+def load_models(plan: BuildPlan) -> dict:
+    """Each generating track's model, loaded for compose (which reads no files): the network and,
+    for a melody, its n-gram index. Called only when compose runs, so a cached build needs no JAX."""
+    from lofictl.models import generate, ngrams
+
+    models = {}
+    for name, path in plan.models.items():
+        track = plan.recipe.tracks[name]
+        where = ("tracks", name, "generate")
+        try:
+            network = generate.load_model(path)
+        except LofictlError as exc:
+            raise plan.loaded.locate(exc.under(where)) from None
+        index = None
+        if track.part == "melody":
+            try:
+                index = ngrams.load_ngram_index(path)
+            except LofictlError as exc:  # missing, stale or damaged: the gate's line, or the model's
+                field = "max_overlap_15" if track.generate.max_overlap_15 is not None else "model"
+                raise plan.loaded.locate(LofictlError(exc.message, field=(*where, field))) from None
+        models[name] = generate.TrackModel(network, index)
+    return models
+
+
 def audible_tracks(recipe: Recipe) -> list[str]:
     from lofictl.sound.mix import audible
 

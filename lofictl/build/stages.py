@@ -30,8 +30,9 @@ from typing import Any
 from lofictl import __version__
 from lofictl.build import inputs as stage_inputs
 from lofictl.build.cache import canonical_json, sha256_bytes
-from lofictl.build.plan import BuildPlan, ResolvedInstrument, audible_tracks, n_samples_for
+from lofictl.build.plan import BuildPlan, ResolvedInstrument, audible_tracks, load_models, n_samples_for
 from lofictl.build.record import Artifact, StageLog
+from lofictl.compose.arrangement import Composition
 from lofictl.compose.score import Score, TempoMap, Track, score_from_dict, score_to_dict
 from lofictl.errors import LofictlError
 from lofictl.recipe.schema import Recipe
@@ -104,13 +105,14 @@ def stages_for(midi_only: bool, master_only: bool) -> tuple[Stage, ...]:
 # --- compose and MIDI -----------------------------------------------------------------------------
 
 
-def compose_score(plan: BuildPlan, measures: dict | None = None) -> Score:
-    """The Score; `measures` (if given) receives each melody's measures for the lock."""
+def compose_score(plan: BuildPlan) -> Composition:
+    """The score and the melodies' measures, from the plan's resources (the models loaded here)."""
     from lofictl.compose.arrangement import compose
 
     programs = {name: (inst.preset.bank, inst.preset.program) for name, inst in plan.instruments.items()}
+    models = load_models(plan)
     try:
-        return compose(plan.recipe, models=plan.models, programs=programs, clips=plan.clips, measures=measures)
+        return compose(plan.recipe, models=models, programs=programs, clips=plan.clips)
     except LofictlError as exc:
         raise plan.loaded.locate(exc) from None
 
@@ -122,8 +124,11 @@ def _compose(walk: Walk, stage: Stage) -> None:
     key = log.key("compose", inputs)
     entry = log.lookup("compose", key)
     data = log.cache.read_bytes(entry, "score.json") if entry else None
-    measures: dict = dict(entry.meta.get("melody", {})) if data is not None else {}
-    score = score_from_dict(json.loads(data)) if data is not None else compose_score(plan, measures)
+    if data is not None:
+        score, measures = score_from_dict(json.loads(data)), dict(entry.meta.get("melody", {}))
+    else:
+        composition = compose_score(plan)
+        score, measures = composition.score, composition.melody_measures
     meta = {
         "duration_s": round(score.duration_seconds, 6),
         "tracks": {t.name: stage_inputs.track_sha(score, t) for t in score.tracks},
@@ -367,7 +372,7 @@ def _bus(walk: Walk, stage: Stage) -> None:
     plan, log = walk.plan, walk.log
     recipe = plan.recipe
     playing = audible_tracks(recipe)
-    sends = {name: recipe.tracks[name].send_db for name in playing if recipe.tracks[name].send_db is not None}
+    sends: dict[str, float] = {name: level for name in playing if (level := recipe.tracks[name].send_db) is not None}
     if not sends:
         return
     walk.progress.step("send bus")
@@ -604,10 +609,11 @@ def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, St
     audible = set(audible_tracks(recipe))
     infos = []
     for rel, stem in files.items():
-        spec = recipe.tracks.get(stem.label)
         if stem.kind == "layer":
             infos.append(daw.StemInfo(stem.label, Path(rel), "overlay"))
-        elif stem.kind == "wet":
+            continue
+        spec = recipe.tracks[stem.label]
+        if stem.kind == "wet":
             infos.append(
                 daw.StemInfo(stem.label, Path(rel), "wet", spec.gain_db, spec.pan, muted=stem.label not in audible)
             )

@@ -8,8 +8,9 @@ gets a variation. Voice leading restarts at each section for the same reason.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from lofictl.compose.score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection,
 from lofictl.errors import LofictlError
 from lofictl.recipe.schema import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
 from lofictl.seeds import derive_seed
+
+if TYPE_CHECKING:  # the models import JAX: only recipes that generate need it at run time
+    from lofictl.models.generate import LoadedModel, TrackModel
 
 EPS = 1e-9
 
@@ -239,22 +243,30 @@ def _only_active(notes: list[Note], blocks: list[Block], track: str, beats_per_b
     return kept
 
 
+@dataclass(frozen=True)
+class Composition:
+    """What composing a recipe makes: the score, and each generated melody's measures per
+    section material (the seed it kept, the re-samples the originality gate asked for), for the lock."""
+
+    score: Score
+    melody_measures: dict[str, dict[str, dict]]  # track → material label → measures
+
+
 def compose(
     recipe: Recipe,
     *,
-    models: dict[str, Path] | None = None,
+    models: Mapping[str, TrackModel] | None = None,
     programs: dict[str, tuple[int, int]] | None = None,
     clips: dict[str, tuple[Note, ...]] | None = None,
-    measures: dict | None = None,
-) -> Score:
-    """The Score for a recipe.
+) -> Composition:
+    """The score of a recipe, from plain values: it reads no files.
 
-    models: track name → resolved model folder (for tracks with `generate`).
+    models: track name → its loaded model (for tracks with `generate`; build.plan.load_models).
     programs: track name → (bank, program) of the resolved instrument, for the MIDI file.
     clips: track name → the notes of a `part: midi` track's file, in beats.
-    measures: if given, filled with each melody's measures per section material (for the lock).
     """
     models = models or {}
+    measures: dict[str, dict[str, dict]] = {}
     programs = programs or {}
     clips = clips or {}
     key = theory.parse_key(recipe.key)
@@ -270,7 +282,7 @@ def compose(
             if track.progression is not None:
                 source, seed = progression_source(track.progression, bpb), track.seed
             else:  # generate.seed, when given, decides the chords (the track seed still voices them)
-                source = _model_chord_source(models[name], key, bpb, track)
+                source = _model_chord_source(models[name].network, key, bpb, track)
                 seed = track.generate.seed if track.generate.seed is not None else track.seed
             try:
                 timelines[name] = track_chord_events(recipe, blocks, source, name, seed)
@@ -306,15 +318,8 @@ def compose(
             notes = swung(notes, recipe.swing)
         elif isinstance(track, MelodyTrack):
             try:
-                notes = melody_notes(
-                    recipe,
-                    blocks,
-                    timelines[track.follow or primary],
-                    models[name],
-                    key,
-                    name,
-                    track,
-                    measures.setdefault(name, {}) if measures is not None else None,
+                notes, measures[name] = melody_notes(
+                    recipe, blocks, timelines[track.follow or primary], models[name], key, name, track
                 )
             except LofictlError as exc:
                 raise exc.under(("tracks", name, "generate")) from None
@@ -356,7 +361,7 @@ def compose(
 
     sections = tuple(PlacedSection(b.name, b.start_bar, b.bars, b.tracks) for b in blocks)
     numerator, denominator = recipe.meter
-    return Score(
+    score = Score(
         initial_tempo,
         numerator,
         denominator,
@@ -367,6 +372,7 @@ def compose(
         sections,
         tempo_changes,
     )
+    return Composition(score, measures)
 
 
 def clip_notes(clip: tuple[Note, ...], blocks: list[Block], track: MidiTrack, beats_per_bar: float) -> list[Note]:
@@ -453,7 +459,7 @@ def _mean_seconds_per_beat(timing: TempoMap, block: Block, beats_per_bar: float)
     return (timing.seconds(end) - timing.seconds(start)) / (end - start)
 
 
-def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, track: ChordsTrack) -> ChordSource:
+def _model_chord_source(model: LoadedModel, key: theory.Key, beats_per_bar: float, track: ChordsTrack) -> ChordSource:
     from lofictl.models import generate  # JAX is imported only when a recipe uses a model
 
     settings = track.generate
@@ -461,7 +467,7 @@ def _model_chord_source(model_dir: Path, key: theory.Key, beats_per_bar: float, 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
         loop = block.loop if block.loop is not None else track.loop
         return generate.generate_chords(
-            model_dir,
+            model,
             key,
             block.bars * beats_per_bar,
             beats_per_bar,
@@ -483,17 +489,16 @@ def melody_notes(
     recipe: Recipe,
     blocks: list[Block],
     timeline: list[ChordEvent],
-    model_dir: Path,
+    model: TrackModel,
     key: theory.Key,
     name: str,
     track: MelodyTrack,
-    measures_out: dict | None = None,
-) -> list[Note]:
-    """The melody of each section's material, sampled over its chords.
+) -> tuple[list[Note], dict[str, dict]]:
+    """The melody of each section's material, sampled over its chords, and its measures.
 
-    Each material's melody is measured (evaluate.melody_measures); with `max_overlap_15` set, a
+    Each material's melody is measured (evaluate.measure_melody); with `max_overlap_15` set, a
     melody that copies the training data beyond it is re-sampled with the next derived seed.
-    The measures and the seed used go into `measures_out` (for the lock).
+    The measures and the seed used are returned per material label (for the lock).
     """
     from lofictl.errors import LofictlError
     from lofictl.models import evaluate, generate
@@ -502,6 +507,7 @@ def melody_notes(
     bpb = recipe.beats_per_bar
     made: dict[tuple, list[Note]] = {}
     notes: list[Note] = []
+    measured: dict[str, dict] = {}
     for block in blocks:
         start = block.start_bar * bpb
         span = block.bars * bpb
@@ -521,7 +527,7 @@ def melody_notes(
             for attempt in range(MAX_RESAMPLES + 1):
                 seed = base if attempt == 0 else derive_seed(base, "resample", attempt)
                 melody = generate.generate_melody(
-                    model_dir,
+                    model.network,
                     key,
                     local,
                     span,
@@ -534,8 +540,8 @@ def melody_notes(
                     beats_per_bar=bpb,
                 )
                 try:
-                    measures = evaluate.melody_measures(
-                        melody, local, key, model_dir, total_beats=span, beats_per_bar=bpb
+                    measures = evaluate.measure_melody(
+                        melody, local, key, model.index, total_beats=span, beats_per_bar=bpb
                     )
                     if gate is None or evaluate.originality_gate(measures, gate):
                         break
@@ -550,9 +556,8 @@ def melody_notes(
                     field=where,
                 )
             made[material] = melody
-            if measures_out is not None:
-                label = block.material if block.variation is None else f"{block.material}~{block.variation}"
-                label += f"@{block.take}" if block.take > 1 else ""
-                measures_out[label] = {"seed": seed, "resamples": attempt, "rejected": rejected, **measures}
+            label = block.material if block.variation is None else f"{block.material}~{block.variation}"
+            label += f"@{block.take}" if block.take > 1 else ""
+            measured[label] = {"seed": seed, "resamples": attempt, "rejected": rejected, **measures}
         notes.extend(n.copy(start=round(n.start + start, 6)) for n in made[material])
-    return notes
+    return notes, measured

@@ -15,7 +15,7 @@ import numpy as np
 
 from lofictl.compose import score, theory
 from lofictl.errors import LofictlError
-from lofictl.models import tokens
+from lofictl.models import ngrams, tokens
 from lofictl.models.nn import checkpoint, modules, sample
 from lofictl.seeds import derive_seed
 
@@ -105,11 +105,29 @@ def model_info(model_dir: Path | str) -> dict:
     return model_summary(Path(model_dir))
 
 
-def _need(model_dir, kind: str) -> LoadedModel:
-    loaded = load_model(model_dir)
+@dataclass(frozen=True)
+class TrackModel:
+    """What composing samples one track from, loaded before it starts (compose reads no files):
+    the network and, for a melody model, the n-gram index of its training melodies (the
+    originality gate and the lock's overlap measures; None when the folder has none)."""
+
+    network: LoadedModel
+    index: ngrams.NgramIndex | None = None
+
+
+def load_track_model(model_dir: Path | str) -> TrackModel:
+    """A model folder as compose takes it (a build loads its models through build.plan.load_models,
+    which says which recipe line a failure belongs to)."""
+    network = load_model(model_dir)
+    return TrackModel(network, ngrams.load_ngram_index(model_dir) if network.kind == "melody" else None)
+
+
+def _need(model: LoadedModel | Path | str, kind: str) -> LoadedModel:
+    """A loaded model of this kind: the one given, or the one in the folder given."""
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
     if loaded.kind != kind:
         raise LofictlError(
-            f"{model_dir} holds a {loaded.kind} model ({loaded.arch}); a {kind} model is needed here", field="model"
+            f"{loaded.path} holds a {loaded.kind} model ({loaded.arch}); a {kind} model is needed here", field="model"
         )
     return loaded
 
@@ -164,7 +182,7 @@ LOOP_CANDIDATES = 4  # loops sampled in one batch; the one the model best expect
 
 
 def generate_chords(
-    model_dir: Path,
+    model_dir: LoadedModel | Path,
     key: theory.Key,
     n_beats: float,
     beats_per_bar: float,
@@ -398,7 +416,7 @@ def _candidate_score(
 
 
 def generate_melody(
-    model_dir: Path,
+    model_dir: LoadedModel | Path,
     key: theory.Key,
     chords: list[score.ChordEvent],
     n_beats: float,

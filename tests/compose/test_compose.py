@@ -24,19 +24,19 @@ def notes_in(track, start, end, shift=0.0):
 
 
 def test_progression_loops_and_ends_on_the_tonic(write_recipe):
-    score = compose(load_recipe(write_recipe(SMALL_RECIPE.replace("length: 4 bars", "length: 6 bars"))).recipe)
+    score = compose(load_recipe(write_recipe(SMALL_RECIPE.replace("length: 4 bars", "length: 6 bars"))).recipe).score
     assert [c.symbol for c in score.chords] == ["Dm9", "G13", "Cmaj9", "A7b9", "Dm9", "Dm9"]
     assert score.total_beats == 24
 
 
 def test_ending_as_written(write_recipe):
     text = SMALL_RECIPE.replace("swing: 0.55", "swing: 0.55\nending: as-written")
-    score = compose(load_recipe(write_recipe(text)).recipe)
+    score = compose(load_recipe(write_recipe(text)).recipe).score
     assert score.chords[-1].symbol == "A7b9"
 
 
 def test_chord_notes_are_chord_tones(write_recipe):
-    score = compose(load_recipe(write_recipe()).recipe)
+    score = compose(load_recipe(write_recipe()).recipe).score
     chords = score.track("chords")
     for event in score.chords:
         tones = theory.parse_chord(event.symbol).pitch_classes
@@ -46,7 +46,7 @@ def test_chord_notes_are_chord_tones(write_recipe):
 
 
 def test_bass_starts_each_chord_on_its_root(write_recipe):
-    score = compose(load_recipe(write_recipe()).recipe)
+    score = compose(load_recipe(write_recipe()).recipe).score
     bass = score.track("bass")
     for event in score.chords:
         first = min((n for n in bass.notes if abs(n.start - event.start) < 0.2), key=lambda n: n.start)
@@ -55,7 +55,7 @@ def test_bass_starts_each_chord_on_its_root(write_recipe):
 
 
 def test_drums_on_channel_ten(write_recipe):
-    score = compose(load_recipe(write_recipe()).recipe)
+    score = compose(load_recipe(write_recipe()).recipe).score
     drums = score.track("drums")
     assert drums.is_drums and drums.channel == 9 and len(drums.notes) > 20
     assert {36, 38} & {n.pitch for n in drums.notes}
@@ -63,15 +63,15 @@ def test_drums_on_channel_ten(write_recipe):
 
 def test_same_recipe_same_score_other_seed_other_drums(write_recipe):
     path = write_recipe()
-    first = compose(load_recipe(path).recipe)
-    assert compose(load_recipe(path).recipe) == first
-    other = compose(load_recipe(path, ["seed=8"]).recipe)
+    first = compose(load_recipe(path).recipe).score
+    assert compose(load_recipe(path).recipe).score == first
+    other = compose(load_recipe(path, ["seed=8"]).recipe).score
     assert other.track("drums").notes != first.track("drums").notes
     assert other.track("chords").notes != first.track("chords").notes  # velocities vary by seed
 
 
 def test_sections_activate_tracks(write_recipe):
-    score = compose(load_recipe(write_recipe(SECTIONS)).recipe)
+    score = compose(load_recipe(write_recipe(SECTIONS)).recipe).score
     assert [s.name for s in score.sections] == ["intro", "A", "B", "A2"]
     intro_end = 2 * 4
     assert not [n for n in score.track("drums").notes if n.start < intro_end]
@@ -81,7 +81,7 @@ def test_sections_activate_tracks(write_recipe):
 
 def test_repeat_is_note_for_note_and_a_new_seed_varies(write_recipe):
     text = SECTIONS.replace("swing: 0.55", "swing: 0.55\nending: as-written")
-    score = compose(load_recipe(write_recipe(text)).recipe)
+    score = compose(load_recipe(write_recipe(text)).recipe).score
     a_start, b_start, a2_start = 8, 24, 40
     for name in ("drums", "bass"):
         track = score.track(name)
@@ -106,6 +106,6 @@ def test_swing_moves_offbeat_eighths():
 
 def test_three_four_meter(write_recipe):
     text = SMALL_RECIPE.replace("time_signature: 4/4", "time_signature: 3/4")
-    score = compose(load_recipe(write_recipe(text)).recipe)
+    score = compose(load_recipe(write_recipe(text)).recipe).score
     assert score.total_beats == 12 and score.numerator == 3
     assert all(n.end <= score.total_beats + 1e-6 for t in score.tracks for n in t.notes)

@@ -6,6 +6,7 @@ import pytest
 from lofictl.compose import theory
 from lofictl.compose.arrangement import compose
 from lofictl.errors import LofictlError
+from lofictl.models.generate import load_track_model
 from lofictl.recipe.load import load_recipe
 from support import REPO
 
@@ -47,7 +48,10 @@ def period(events, beats):
 
 
 def make(write_recipe, text=RECIPE, **models):
-    return compose(load_recipe(write_recipe(text)).recipe, models={**MODELS, **models})
+    paths = {**MODELS, **models}
+    return compose(
+        load_recipe(write_recipe(text)).recipe, models={name: load_track_model(path) for name, path in paths.items()}
+    ).score
 
 
 def test_sections_loop_their_progression_or_run_through(write_recipe):

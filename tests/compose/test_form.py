@@ -44,7 +44,7 @@ def test_a_duration_with_sections_repeats_the_middle_and_keeps_intro_and_outro()
 
 def test_each_pass_keeps_the_chords_and_varies_the_rest():
     recipe = _recipe(["length=64 bars"])
-    score = compose(recipe)
+    score = compose(recipe).score
     blocks = {b.name: b for b in arrangement(recipe)}
 
     def window(track, name):

@@ -14,6 +14,7 @@ from lofictl.compose.arrangement import compose
 from lofictl.compose.harmony import detect_chords
 from lofictl.compose.score import Note
 from lofictl.errors import LofictlError
+from lofictl.models.generate import load_track_model
 from lofictl.recipe.load import load_recipe
 from support import REPO
 
@@ -121,9 +122,9 @@ def test_melody_and_bass_follow_a_clip(write_recipe, project):
     text = CLIP_RECIPE + "  melody: {part: melody, generate: {model: models/lofi-melody, seed: 1}}\n"
     score = compose(
         load_recipe(write_recipe(text)).recipe,
-        models={"melody": REPO / "models" / "lofi-melody"},
+        models={"melody": load_track_model(REPO / "models" / "lofi-melody")},
         clips={"keys": tuple(Note(n.start, n.duration, n.pitch, n.velocity) for n in _notes(project))},
-    )
+    ).score
     assert [c.symbol for c in score.chords] == ["F", "Dm7", "Bb", "C7"] * 2  # the piano roll's chord strip
     bass = score.track("bass").notes
     for chord in score.chords:
@@ -150,7 +151,7 @@ def test_a_recipe_names_its_harmony_and_followers_can_name_a_clip(write_recipe, 
     path = write_recipe(text.replace("length: 8 bars\n", "length: 4 bars\nharmony: pad\n"))
     from lofictl.build.runner import compose_score, prepare
 
-    score = compose_score(prepare(load_recipe(path)))
+    score = compose_score(prepare(load_recipe(path))).score
     assert [c.symbol for c in score.chords] == ["G", "Am"]  # the pad leads: 2 bars each, then held
     assert [n.pitch % 12 for n in score.track("bass").notes if n.start in (0.0, 8.0)] == [7, 9]
     assert [n.pitch % 12 for n in score.track("bass2").notes if n.start in (0.0, 4.0, 8.0, 12.0)] == [5, 2, 5, 2]

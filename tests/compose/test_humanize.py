@@ -9,6 +9,7 @@ import pytest
 
 from lofictl.compose.arrangement import compose
 from lofictl.errors import LofictlError
+from lofictl.models.generate import load_track_model
 from lofictl.recipe.load import parse_recipe_text
 from support import REPO, SMALL_RECIPE
 
@@ -33,7 +34,8 @@ sections:
 
 
 def _score(text: str = LOOSE, models: dict | None = None):
-    return compose(parse_recipe_text(text, Path("recipes/loose.yaml")).recipe, models=models or {})
+    loaded = {name: load_track_model(path) for name, path in (models or {}).items()}
+    return compose(parse_recipe_text(text, Path("recipes/loose.yaml")).recipe, models=loaded).score
 
 
 def _hits(track):

@@ -35,7 +35,7 @@ def _recipe(text: str = TEMPOS):
 
 
 def test_sections_set_tempos_and_ramps_step_a_beat():
-    score = compose(_recipe())
+    score = compose(_recipe()).score
     assert score.tempo == 60  # the first section's tempo replaces the recipe's 90 at bar 1
     # A: 8 beats from 60 to 120, each beat at the tempo it arrives at; then B holds 120
     assert score.tempo_changes == tuple((4.0 + k, 60 + 60 * (k + 1) / 8) for k in range(8))
@@ -56,7 +56,7 @@ sections:
 """,
         )
     )
-    score = compose(recipe)
+    score = compose(recipe).score
     assert score.tempo == 90 and score.tempo_changes == ((4.0, 70.0),)  # A2 stays at 70
 
 
@@ -75,7 +75,7 @@ def test_tempo_map_arithmetic():
 
 
 def test_midi_carries_the_tempo_map_and_reads_it_back():
-    score = compose(_recipe())
+    score = compose(_recipe()).score
     data = midi.midi_bytes(midi.score_to_midi(score))
     conductor = mido.MidiFile(file=__import__("io").BytesIO(data)).tracks[0]
     tick, tempos = 0, []
@@ -114,7 +114,7 @@ sections:
         .replace("humanize: {timing_ms: 8, velocity: 8}", "humanize: {timing_ms: 12, velocity: 0}")
         .replace("swing: 0.55", "swing: 0.5")
     )
-    score = compose(_recipe(text))
+    score = compose(_recipe(text)).score
     drums = score.track("drums").notes
     offsets = np.array([n.start - round(n.start * 4) / 4 for n in drums])
     slow = offsets[[n.start < 32 for n in drums]].std()

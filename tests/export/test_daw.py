@@ -44,7 +44,7 @@ tracks:
 @pytest.fixture(scope="module")
 def score():
     loaded = parse_recipe_text(RECIPE, Path("recipes/test_tune.yaml"))
-    return compose(loaded.recipe)
+    return compose(loaded.recipe).score
 
 
 def _write_wav(path: Path, seconds: float, seed: int) -> None:

@@ -255,7 +255,7 @@ def test_new_then_build_then_export_to_both_daws(tmp_path, monkeypatch):
     stem_files = sorted((out / "stems").glob("*.wav"))
     assert [p.name for p in stem_files] == ["01_keys.wav", "02_bass.wav", "03_drums.wav"]
 
-    score = compose_score(prepare(loaded))
+    score = compose_score(prepare(loaded)).score
     recipe = loaded.recipe
     stems = tuple(
         daw.StemInfo(name, path.relative_to(out), "wet", recipe.tracks[name].gain_db, recipe.tracks[name].pan)
