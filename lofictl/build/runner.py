@@ -1030,7 +1030,7 @@ def _stage_export(
 
 def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, StemFile]) -> dict[str, Path]:
     """The stem sidecar JSON, and REAPER / DAWproject files when the recipe asks for them."""
-    from lofictl.export import daw
+    from lofictl.export import daw, dawproject, reaper, sidecar
 
     recipe = plan.recipe
     name = plan.loaded.name
@@ -1051,11 +1051,11 @@ def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, St
         infos.append(daw.StemInfo(recipe.title, Path(f"{name}.{mix_format}"), "mix"))
     written = {f"{name}.stems.json": staging / f"{name}.stems.json"}
     written[f"{name}.stems.json"].write_text(
-        daw.sidecar_text(daw.stems_sidecar(score, recipe.output.sample_rate, infos, title=recipe.title))
+        sidecar.sidecar_text(sidecar.stems_sidecar(score, recipe.output.sample_rate, infos, title=recipe.title))
     )
     export = daw.DawExport(recipe.title, score, tuple(infos), recipe.output.sample_rate)
     if "reaper" in recipe.output.daw:
-        written[f"{name}.rpp"] = daw.write_reaper_project(staging / f"{name}.rpp", export)
+        written[f"{name}.rpp"] = reaper.write_reaper_project(staging / f"{name}.rpp", export)
     if "dawproject" in recipe.output.daw:
-        written[f"{name}.dawproject"] = daw.write_dawproject(staging / f"{name}.dawproject", export)
+        written[f"{name}.dawproject"] = dawproject.write_dawproject(staging / f"{name}.dawproject", export)
     return written

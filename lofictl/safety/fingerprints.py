@@ -53,7 +53,13 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "overlays": ("lofictl.sound.stream", "lofictl.sound.ambience"),
     "bus": ("lofictl.sound.stream",),
     "mix": ("lofictl.sound.stream",),
-    "export": ("lofictl.sound.stream", "lofictl.export.daw"),
+    "export": (
+        "lofictl.sound.stream",
+        "lofictl.export.daw",
+        "lofictl.export.sidecar",
+        "lofictl.export.reaper",
+        "lofictl.export.dawproject",
+    ),
 }
 
 
