@@ -34,9 +34,9 @@ def hashes(folder: Path) -> dict[str, str]:
 def spy(monkeypatch):
     """Counts calls of the functions that do a stage's real work."""
     calls = {"compose": 0, "render": 0}
-    from lofictl.sound import stream
+    from lofictl.sound import stems
 
-    compose, render = b.compose_score, stream.render_stem_to_wav
+    compose, render = b.compose_score, stems.render_stem_to_wav
 
     def counting_compose(*args, **kwargs):
         calls["compose"] += 1
@@ -47,7 +47,7 @@ def spy(monkeypatch):
         return render(*args, **kwargs)
 
     monkeypatch.setattr(b, "compose_score", counting_compose)
-    monkeypatch.setattr(stream, "render_stem_to_wav", counting_render)
+    monkeypatch.setattr(stems, "render_stem_to_wav", counting_render)
     return calls
 
 

@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from lofictl import __version__
 from lofictl.build.cache import CACHE_DIR_NAME, Cache, canonical_json, sha256_bytes, stage_key
 from lofictl.build.inputs import (
@@ -42,14 +40,15 @@ from lofictl.build.inputs import (
     master_tags,
     midi_inputs,
     mix_inputs,
+    overlay_layer,
     overlays_inputs,
     provenance_info,
     stem_inputs,
     track_sha,
 )
 from lofictl.build.lock import lock_data, lock_path_for, lock_text, outputs_info, outputs_match, read_lock
-from lofictl.build.plan import TAIL_SECONDS, BuildPlan, ResolvedInstrument, audible_tracks, n_samples_for, prepare
-from lofictl.compose.score import Score, Track, score_from_dict, score_to_dict
+from lofictl.build.plan import TAIL_SECONDS, BuildPlan, audible_tracks, n_samples_for, prepare
+from lofictl.compose.score import Score, score_from_dict, score_to_dict
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import LoadedRecipe
 from lofictl.recipe.schema import Recipe
@@ -57,7 +56,6 @@ from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
 from lofictl.safety.fingerprints import code_inputs
 from lofictl.safety.names import slug
-from lofictl.seeds import derive_seed
 
 STAGE_ORDER = ("compose", "midi", "stems", "overlays", "bus", "mix", "export")
 BUS_LABEL = "reverb-bus"
@@ -140,37 +138,13 @@ def compose_score(plan: BuildPlan, measures: dict | None = None) -> Score:
         raise plan.loaded.locate(exc) from None
 
 
-def render_stem(
-    track: Track,
-    timing,
-    instrument: ResolvedInstrument,
-    sample_rate: int,
-    n_samples: int,
-    effect_chain: list,
-    gain_db: float,
-    pan: float,
-) -> np.ndarray:
-    """One track as one array: FluidSynth, its effect chain, gain and pan.
-
-    The builds use stream.render_stem_to_wav, which gives these bytes in bounded memory; this
-    whole-array form is the reference the stream tests compare it with.
-    """
-    from lofictl.sound import effects, mix, render, stream
-
-    audio = render.render_track(track, timing, instrument.soundfont, instrument.preset, sample_rate, n_samples)
-    if effect_chain:
-        audio = effects.apply_chain(audio, sample_rate, effect_chain)
-        audio = stream.fit_length(audio, n_samples)
-    return mix.apply_gain_pan(audio, gain_db, pan)
-
-
 def _render_to_file(args: tuple) -> str:
     """Render one stem into a float32 WAV block by block (bounded memory for long tracks; the
-    same bytes as render_stem + write_wav)."""
-    from lofictl.sound import stream
+    same bytes as sound.reference.render_stem + write_wav)."""
+    from lofictl.sound import stems
 
     track, timing, instrument, sample_rate, n_samples, effect_chain, gain_db, pan, duck, info, path = args
-    stream.render_stem_to_wav(
+    stems.render_stem_to_wav(
         track,
         timing,
         instrument.soundfont,
@@ -185,36 +159,6 @@ def _render_to_file(args: tuple) -> str:
         duck=duck,
     )
     return path
-
-
-def render_overlay(plan: BuildPlan, index: int, n_samples: int) -> np.ndarray:
-    """An overlay as one array: source, placed and faded, at its gain, through its effects, panned."""
-    from lofictl.sound import ambience, effects, mix, stream
-
-    recipe = plan.recipe
-    overlay = recipe.overlays[index]
-    sample_rate = recipe.output.sample_rate
-    if overlay.file is not None:
-        source = ambience.load_overlay(plan.overlay_files[index], sample_rate)
-    else:
-        length = n_samples if not overlay.loop else min(n_samples, 20 * sample_rate)
-        source = ambience.generate(
-            overlay.ambience, length, sample_rate, derive_seed(recipe.seed, "overlay", index, overlay.ambience)
-        )
-    audio = ambience.place_overlay(
-        source,
-        n_samples,
-        sample_rate,
-        loop=overlay.loop,
-        fade_in_s=overlay.fade_in,
-        fade_out_s=overlay.fade_out,
-        start_s=overlay.start,
-        gain_db=overlay.gain_db,
-    )
-    if overlay.effects:
-        chain = plan.chains[f"overlays.{index}"]
-        audio = stream.fit_length(effects.apply_chain(audio, sample_rate, chain), n_samples)
-    return mix.apply_gain_pan(audio, 0.0, overlay.pan)
 
 
 def overlay_label(recipe: Recipe, index: int) -> str:
@@ -736,17 +680,17 @@ def _stage_overlays(plan: BuildPlan, stages: _Stages, score: Score, score_meta: 
             "overlays", [f"{overlay_label(recipe, i)}.wav" for i in range(len(recipe.overlays))]
         )
     else:
-        from lofictl.sound import stream
+        from lofictl.sound import stems
 
         folder.mkdir()
         files = {}
         for index in range(len(recipe.overlays)):
             path = files[f"{overlay_label(recipe, index)}.wav"] = folder / f"{overlay_label(recipe, index)}.wav"
-            stream.render_overlay_to_wav(
-                plan,
-                index,
+            stems.render_overlay_to_wav(
+                overlay_layer(plan, index),
+                sample_rate,
                 n_samples,
-                path,  # render_overlay's bytes, in blocks
+                path,  # reference.render_overlay's bytes, in blocks
                 duck=duck_args(recipe.overlays[index].duck, kicks),
             )
         restored = stages.ran_with("overlays", key, files)
@@ -799,12 +743,12 @@ def _stage_bus(
         return {BUS_LABEL: stages.restored_from("bus", entry, stages.work / "bus")["bus.wav"]}
     if stages.dry:
         return {BUS_LABEL: stages.would_run("bus", ["bus.wav"])["bus.wav"]}
-    from lofictl.sound import stream
+    from lofictl.sound import master
 
     path = stages.work / "bus" / "bus.wav"
     path.parent.mkdir()
     with _finite(plan, ("master", "bus"), "the send bus chain"):
-        stream.send_bus_to_wav(
+        master.send_bus_to_wav(
             [(stems[name].ready(stages.cache), level) for name, level in sends.items()],
             sample_rate,
             n_samples,
@@ -835,10 +779,10 @@ def _stage_mix(
     elif stages.dry:
         artifact, stats = stages.would_run("mix", ["master.wav"])["master.wav"], None
     else:
-        from lofictl.sound import stream
+        from lofictl.sound import master, stream
 
         # Summed in a fixed order (float addition is not associative), mastered in passes over
-        # files: mix.master's result without holding any stem in memory.
+        # files: reference.master's result without holding any stem in memory.
         sources = [stems[name].ready(stages.cache) for name in playing]
         sources += [a.ready(stages.cache) for a in overlays.values()]
         with stream.AudioReader(next(iter(stems.values())).ready(stages.cache)) as first:
@@ -846,7 +790,7 @@ def _stage_mix(
         path = stages.work / "mix" / "master.wav"
         path.parent.mkdir()
         with _finite(plan, ("master", "effects"), "the master chain"):
-            stats = stream.mix_to_master_wav(
+            stats = master.mix_to_master_wav(
                 sources,
                 recipe.output.sample_rate,
                 plan.chains["master.effects"],
@@ -916,11 +860,11 @@ def _stage_dry_stems(plan: BuildPlan, stages: _Stages, score: Score, score_meta:
         if stages.dry:
             dry[track.name] = stages.would_run(name, ["audio.wav"])["audio.wav"]
             continue
-        from lofictl.sound import stream
+        from lofictl.sound import stems
 
         path = stages.work / f"dry-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        stream.render_stem_to_wav(
+        stems.render_stem_to_wav(
             track,
             score.tempo_map,
             instrument.soundfont,
@@ -971,7 +915,7 @@ def _stage_export(
         stages.would_run("export")
     else:
         from lofictl.export import encode, tags
-        from lofictl.sound import stream
+        from lofictl.sound import loudness, stream
 
         files: dict[str, Path] = {}
 
@@ -988,7 +932,7 @@ def _stage_export(
                     wav_subtype=recipe.output.wav_format,
                     info=provenance_info(plan, key, track=stem.label),
                 )
-            return stream.measure_loudness(source)
+            return loudness.measure_loudness(source)
 
         def write_master(rel: str, fmt: str) -> dict:
             # An MP3 is measured after encoding and pulled under the true-peak ceiling.
