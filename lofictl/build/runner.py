@@ -915,7 +915,8 @@ def _stage_export(
         stages.would_run("export")
     else:
         from lofictl.export import encode, tags
-        from lofictl.sound import loudness, stream
+        from lofictl.sound import stream
+        from lofictl.sound.loudness import measure_loudness
 
         files: dict[str, Path] = {}
 
@@ -932,7 +933,7 @@ def _stage_export(
                     wav_subtype=recipe.output.wav_format,
                     info=provenance_info(plan, key, track=stem.label),
                 )
-            return loudness.measure_loudness(source)
+            return measure_loudness(source)
 
         def write_master(rel: str, fmt: str) -> dict:
             # An MP3 is measured after encoding and pulled under the true-peak ceiling.

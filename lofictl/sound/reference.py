@@ -70,8 +70,9 @@ def render_overlay(overlay: Overlay, sample_rate: int, n_samples: int) -> np.nda
     if overlay.file is not None:
         source = ambience.load_overlay(overlay.file, sample_rate)
     else:
+        kind, seed = overlay.generator()
         length = n_samples if not overlay.loop else min(n_samples, 20 * sample_rate)
-        source = ambience.generate(overlay.ambience, length, sample_rate, overlay.seed)
+        source = ambience.generate(kind, length, sample_rate, seed)
     audio = ambience.place_overlay(
         source,
         n_samples,

@@ -58,6 +58,16 @@ class Overlay:
     pan: float
     effects: Sequence | None = None
 
+    def __post_init__(self) -> None:
+        if (self.file is None) == (self.ambience is None) or (self.ambience is not None and self.seed is None):
+            raise ValueError("an overlay plays a file, or an ambience generator with its seed")
+
+    def generator(self) -> tuple[str, int]:
+        """(ambience, seed) of an overlay that plays a generator."""
+        if self.ambience is None or self.seed is None:
+            raise ValueError("this overlay plays a file, not a generator")
+        return self.ambience, self.seed
+
 
 # --- stems ---------------------------------------------------------------------------------------
 
@@ -169,13 +179,13 @@ def render_overlay_to_wav(
         source = ambience.load_overlay(overlay.file, sample_rate)
         size = source.shape[1]
     else:
-        seed = overlay.seed
+        kind, seed = overlay.generator()
         if overlay.loop:
-            source = ambience.generate(overlay.ambience, min(n_samples, 20 * sample_rate), sample_rate, seed)
+            source = ambience.generate(kind, min(n_samples, 20 * sample_rate), sample_rate, seed)
             size = source.shape[1]
         else:
             source, size = None, n_samples
-            stream = _GeneratedSource(overlay.ambience, sample_rate, seed)
+            stream = _GeneratedSource(kind, sample_rate, seed)
     start = min(max(0, round(overlay.start_s * sample_rate)), n_samples)
     room = n_samples - start
     length = 0 if size == 0 else (room if overlay.loop else min(size, room))
