@@ -9,9 +9,8 @@ lengths lined up (`fit_length`), and a finished file re-encoded (`encode_wav_to`
 
 Built on it: sound.stems (stems and overlays), sound.loudness (the streaming BS.1770 meter) and
 sound.master (the send bus and the master). Each gives the bytes of the whole-array renders in
-sound.reference for any block size, and says how; the tests check each claim.
-
-- Encodings (`encode_wav_to`) feed the same samples in the same chunks as audio_io.write_audio.
+sound.reference for any block size, and says how; the tests check each claim. Here, encodings
+(`encode_wav_to`) feed the same samples in the same chunks as audio_io.write_audio.
 
 Files are read with plain reads, not np.memmap: mapped pages count towards the process's RSS.
 """
