@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from radio_helpers import free_port, get_json, wait_for  # noqa: E402
+from support.radio import free_port, get_json, wait_for  # noqa: E402
 
 STATION = """\
 station: 1

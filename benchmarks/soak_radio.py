@@ -5,7 +5,7 @@
 runs `lofictl radio` (its own process, real builds of a small recipe) with the stream clock
 `speed` times real time, so 10 minutes of wall time are 5 hours of stream. Prints what the
 station's memory, work folder and listeners did. When the builds cannot keep up with the fast
-clock the station replays its newest track (that path is soaked too). tests/test_radio_soak.py
+clock the station replays its newest track (that path is soaked too). tests/radio/test_soak.py
 runs a short version of the same function.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from radio_helpers import children, rss_mb, start_station  # noqa: E402
+from support.radio import children, rss_mb, start_station  # noqa: E402
 
 
 def folder_bytes(folder: Path) -> int:

@@ -1,4 +1,6 @@
-"""Shared fixtures: small recipes written into a temporary project folder."""
+"""Shared fixtures: small recipes written into a temporary project folder, the GM SoundFont.
+
+The builders that are plain functions live in tests/support/ (imported as `support`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,11 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# Helpers' asserts report their values as tests' do (before the first import of support).
+pytest.register_assert_rewrite("support")
+
+from support import SMALL_RECIPE  # noqa: E402
 
 # Property tests: the same examples every run (CI must not be a lottery), and no timing checks,
 # since a loaded 2-core machine makes any example "too slow".
@@ -21,36 +28,6 @@ settings.load_profile("lofictl")
 # reset to the default on exec, so the children get a normal Ctrl-C.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
-
-REPO = Path(__file__).resolve().parents[1]
-
-SMALL_RECIPE = """\
-lofictl: 1
-title: Test Loop
-seed: 7
-tempo: 90
-time_signature: 4/4
-key: D minor
-length: 4 bars
-swing: 0.55
-tracks:
-  chords:
-    part: chords
-    progression: "Dm9 G13 Cmaj9 A7b9"
-    instrument: {soundfont: FluidR3_GM.sf2, preset: Electric Piano 1}
-    effects:
-      - LowpassFilter: {cutoff_frequency_hz: 3200}
-  bass:
-    part: bass
-    instrument: {soundfont: FluidR3_GM.sf2, preset: Acoustic Bass}
-  drums:
-    part: drums
-    pattern: boom-bap
-    humanize: {timing_ms: 8, velocity: 8}
-master:
-  loudness_lufs: -16
-output: {formats: [wav]}
-"""
 
 
 @pytest.fixture
@@ -70,3 +47,11 @@ def write_recipe(project: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def gm() -> Path:
+    """The General MIDI SoundFont the example recipes play."""
+    from lofictl.sound.soundfonts import find_soundfont
+
+    return find_soundfont("FluidR3_GM.sf2", None)

@@ -1,0 +1,66 @@
+"""A small project whose build runs every kind of stage and reads every kind of file.
+
+compose (progression, melody model, MIDI clip), midi, stem:* (with a Convolution impulse
+response), dry:* (DAW dry stems), overlays (a file and a generator), bus (a send), mix, export.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from support import REPO, write_clip
+
+STAGE_TYPES = ("compose", "midi", "stem", "dry", "overlays", "bus", "mix", "export")
+
+RECIPE = """\
+lofictl: 1
+title: Fixture
+seed: 11
+tempo: 96
+key: D minor
+length: 1 bar
+tracks:
+  chords:
+    part: chords
+    progression: "Dm9"
+    send_db: -12
+    effects:
+      - Convolution: {impulse_response_filename: ir/room.wav, mix: 0.3}
+  keys: {part: midi, file: clips/riff.mid}
+{melody}overlays:
+  - {file: effects/drops.wav, gain_db: -30}
+  - {ambience: vinyl, gain_db: -30}
+output: {daw: [reaper]}
+"""
+MELODY = """\
+  melody:
+    part: melody
+    generate: {model: models/lofi-melody, seed: 3}
+"""
+
+
+def write_impulse_response(path: Path, seed: int = 0) -> None:
+    from lofictl.sound import audio_io
+
+    rng = np.random.default_rng(seed)
+    decay = np.exp(-np.arange(2205) / 300.0)
+    audio = (rng.standard_normal((2, 2205)) * decay).astype(np.float32) * 0.2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    audio_io.write_wav(path, audio, 44100, "16bit")
+
+
+def make_project(root: Path, *, melody: bool = True) -> Path:
+    """The project in `root`; returns the recipe's path."""
+    (root / "recipes").mkdir(parents=True, exist_ok=True)
+    write_impulse_response(root / "effects" / "drops.wav", seed=5)  # an overlay file: any short sound
+    if melody:
+        shutil.copytree(REPO / "models" / "lofi-melody", root / "models" / "lofi-melody")
+    write_impulse_response(root / "ir" / "room.wav")
+    write_clip(root / "clips" / "riff.mid")
+    path = root / "recipes" / "fixture.yaml"
+    path.write_text(textwrap.dedent(RECIPE).replace("{melody}", MELODY if melody else ""))
+    return path
