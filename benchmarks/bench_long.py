@@ -7,10 +7,11 @@ compressor and a -14 LUFS target) into a temporary folder, composes it with lofi
 runs the audio side in a fresh process per case, so each peak RSS (ru_maxrss) is that case's
 alone:
 
-- stream: lofictl.sound.stream — stems and overlay rendered to float32 WAV block by block, the master
-  mixed, measured, limited and written in passes over files, then encoded to flac and mp3;
-- whole: today's whole-array path (build.render_stem, build.render_overlay, read_audio on every
-  stem, mix.master, write_audio) for comparison.
+- stream: lofictl.sound.stems, .master and .stream — stems and overlay rendered to float32 WAV block
+  by block, the master mixed, measured, limited and written in passes over files, then encoded to
+  flac and mp3;
+- whole: the whole-array path (sound.reference's render_stem, render_overlay and master, read_audio
+  on every stem, write_audio) for comparison.
 
 Prints seconds per stage, total seconds, seconds per minute of music and peak RSS, and the
 master's loudness and true peak. Stems render one after another (a build with --jobs N runs N
@@ -102,12 +103,15 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
     lap("compose")
     stems = []
     if mode == "stream":
+        from lofictl.build.inputs import overlay_layer
+        from lofictl.sound import master as mastering
+        from lofictl.sound import stems as sound_stems
         from lofictl.sound import stream
 
         for track in score.tracks:
             spec, inst = recipe.tracks[track.name], plan.instruments[track.name]
             stems.append(out / f"{track.name}.wav")
-            stream.render_stem_to_wav(
+            sound_stems.render_stem_to_wav(
                 track,
                 score.seconds_per_beat,
                 inst.soundfont,
@@ -121,9 +125,9 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
             )
         for index in range(len(recipe.overlays)):
             stems.append(out / f"overlay-{index}.wav")
-            stream.render_overlay_to_wav(plan, index, n, stems[-1])
+            sound_stems.render_overlay_to_wav(overlay_layer(plan, index), sr, n, stems[-1])
         lap("stems")
-        stats = stream.mix_to_master_wav(
+        stats = mastering.mix_to_master_wav(
             stems,
             sr,
             recipe.master.effects,
@@ -136,24 +140,27 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
             stream.encode_wav_to(out / "master.wav", out / f"master.{fmt}", fmt, sr)
         lap("encode")
     else:
-        from lofictl.sound import audio_io, mix
+        from lofictl.build.inputs import overlay_layer
+        from lofictl.sound import audio_io, reference
 
         for track in score.tracks:
             spec, inst = recipe.tracks[track.name], plan.instruments[track.name]
             stems.append(out / f"{track.name}.wav")
-            audio = build.render_stem(track, score.seconds_per_beat, inst, sr, n, spec.effects, spec.gain_db, spec.pan)
+            audio = reference.render_stem(
+                track, score.seconds_per_beat, inst.soundfont, inst.preset, sr, n, spec.effects, spec.gain_db, spec.pan
+            )
             audio_io.write_wav(stems[-1], audio, sr)
             del audio
         for index in range(len(recipe.overlays)):
             stems.append(out / f"overlay-{index}.wav")
-            audio_io.write_wav(stems[-1], build.render_overlay(plan, index, n), sr)
+            audio_io.write_wav(stems[-1], reference.render_overlay(overlay_layer(plan, index), sr, n), sr)
         lap("stems")
-        layers = [audio_io.read_audio(path)[0] for path in stems]  # as build._stage_mix
+        layers = [audio_io.read_audio(path)[0] for path in stems]  # as the mix stage (build.stages)
         mixed = layers[0].copy()
         for layer in layers[1:]:
             mixed += layer
         del layers
-        master, stats = mix.master(
+        master, stats = reference.master(
             mixed, sr, recipe.master.effects, recipe.master.loudness_lufs, recipe.master.true_peak_db
         )
         del mixed

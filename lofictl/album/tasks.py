@@ -323,7 +323,7 @@ def make_mix(task: MixTask) -> dict:
     encode and tag the mix, and film it."""
     from lofictl.album import chapters
     from lofictl.export.tags import Tags
-    from lofictl.sound import stream
+    from lofictl.sound import master as mastering
 
     cache = open_cache(task.cache)
     mix_inputs = {
@@ -344,7 +344,7 @@ def make_mix(task: MixTask) -> dict:
         for path in paths:
             path.unlink()
         master = work / "master.wav"
-        stats = stream.mix_to_master_wav(
+        stats = mastering.mix_to_master_wav(
             [sequenced], task.sample_rate, None, task.loudness_lufs, task.ceiling_db, master
         )
         sequenced.unlink()

@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lofictl import __version__
 from lofictl.build.cache import Cache, canonical_json, sha256_bytes
 from lofictl.build.plan import BuildPlan, audible_tracks
 from lofictl.compose.score import KICK_PITCHES, Score, Track, score_to_dict
 from lofictl.errors import LofictlError
+from lofictl.seeds import derive_seed
+
+if TYPE_CHECKING:
+    from lofictl.sound.stems import Ducking, Overlay
 
 # Fields of a track that only shape its sound; everything else changes the notes.
 _SOUND_FIELDS = {"instrument", "gain_db", "pan", "mute", "solo", "effects", "send_db", "duck"}
@@ -103,8 +107,32 @@ def kick_samples(plan: BuildPlan, score: Score) -> list[int]:
     )
 
 
-def duck_args(spec, kicks: list[int]) -> tuple | None:
-    return None if spec is None else (tuple(kicks), spec.depth_db, spec.release_ms)
+def duck_args(spec, kicks: list[int]) -> Ducking | None:
+    """A track's or overlay's `duck` field as the sound code takes it (None: no ducking)."""
+    from lofictl.sound.stems import Ducking
+
+    return None if spec is None else Ducking(tuple(kicks), spec.depth_db, spec.release_ms)
+
+
+def overlay_layer(plan: BuildPlan, index: int) -> Overlay:
+    """The recipe's overlay `index` in the plain values sound.stems renders: the resolved file or
+    the generator with its seed, the placement, the resolved chain (None without effects), pan."""
+    from lofictl.sound.stems import Overlay
+
+    recipe = plan.recipe
+    overlay = recipe.overlays[index]
+    return Overlay(
+        file=plan.overlay_files[index] if overlay.file is not None else None,
+        ambience=overlay.ambience,
+        seed=derive_seed(recipe.seed, "overlay", index, overlay.ambience) if overlay.file is None else None,
+        loop=overlay.loop,
+        start_s=overlay.start,
+        fade_in_s=overlay.fade_in,
+        fade_out_s=overlay.fade_out,
+        gain_db=overlay.gain_db,
+        pan=overlay.pan,
+        effects=plan.chains[f"overlays.{index}"] if overlay.effects else None,
+    )
 
 
 def track_sha(score: Score, track: Track) -> str:

@@ -18,19 +18,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from lofictl.build.cache import CACHE_DIR_NAME, Cache
 from lofictl.build.lock import lock_data, lock_path_for, lock_text, outputs_info, outputs_match, read_lock
-from lofictl.build.plan import TAIL_SECONDS, BuildPlan, ResolvedInstrument, prepare
+from lofictl.build.plan import TAIL_SECONDS, BuildPlan, prepare
 from lofictl.build.record import CacheCorrupt, StageLog
 from lofictl.build.stages import Walk, compose_score, stages_for
-from lofictl.compose.score import Track
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import LoadedRecipe
 from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
-from lofictl.seeds import derive_seed
 
 __all__ = ["BuildResult", "build_recipe", "compose_score", "lock_path_for", "lock_text", "plan_build", "prepare"]
 
@@ -73,63 +69,6 @@ class BuildResult:
             "outputs": {rel: size for rel, size in self.outputs},
             "tempo_range": list(self.tempo_range) if self.tempo_range else None,
         }
-
-
-# --- the whole-array references the streamed stages are tested against ---------------------------
-
-
-def render_stem(
-    track: Track,
-    timing,
-    instrument: ResolvedInstrument,
-    sample_rate: int,
-    n_samples: int,
-    effect_chain: list,
-    gain_db: float,
-    pan: float,
-) -> np.ndarray:
-    """One track as one array: FluidSynth, its effect chain, gain and pan.
-
-    The builds use stream.render_stem_to_wav, which gives these bytes in bounded memory; this
-    whole-array form is the reference the stream tests compare it with.
-    """
-    from lofictl.sound import effects, mix, render, stream
-
-    audio = render.render_track(track, timing, instrument.soundfont, instrument.preset, sample_rate, n_samples)
-    if effect_chain:
-        audio = effects.apply_chain(audio, sample_rate, effect_chain)
-        audio = stream.fit_length(audio, n_samples)
-    return mix.apply_gain_pan(audio, gain_db, pan)
-
-
-def render_overlay(plan: BuildPlan, index: int, n_samples: int) -> np.ndarray:
-    """An overlay as one array: source, placed and faded, at its gain, through its effects, panned."""
-    from lofictl.sound import ambience, effects, mix, stream
-
-    recipe = plan.recipe
-    overlay = recipe.overlays[index]
-    sample_rate = recipe.output.sample_rate
-    if overlay.file is not None:
-        source = ambience.load_overlay(plan.overlay_files[index], sample_rate)
-    else:
-        length = n_samples if not overlay.loop else min(n_samples, 20 * sample_rate)
-        source = ambience.generate(
-            overlay.ambience, length, sample_rate, derive_seed(recipe.seed, "overlay", index, overlay.ambience)
-        )
-    audio = ambience.place_overlay(
-        source,
-        n_samples,
-        sample_rate,
-        loop=overlay.loop,
-        fade_in_s=overlay.fade_in,
-        fade_out_s=overlay.fade_out,
-        start_s=overlay.start,
-        gain_db=overlay.gain_db,
-    )
-    if overlay.effects:
-        chain = plan.chains[f"overlays.{index}"]
-        audio = stream.fit_length(effects.apply_chain(audio, sample_rate, chain), n_samples)
-    return mix.apply_gain_pan(audio, 0.0, overlay.pan)
 
 
 # --- the runner ---------------------------------------------------------------------------------

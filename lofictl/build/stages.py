@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lofictl import __version__
 from lofictl.build import inputs as stage_inputs
@@ -37,6 +37,9 @@ from lofictl.compose.score import Score, TempoMap, Track, score_from_dict, score
 from lofictl.errors import LofictlError
 from lofictl.recipe.schema import Recipe
 from lofictl.safety.names import slug
+
+if TYPE_CHECKING:
+    from lofictl.sound.stems import Ducking
 
 BUS_LABEL = "reverb-bus"
 
@@ -210,13 +213,13 @@ class StemJob:
     effect_chain: list = field(default_factory=list)
     gain_db: float = 0.0
     pan: float = 0.0
-    duck: tuple | None = None  # build.inputs.duck_args
+    duck: Ducking | None = None  # build.inputs.duck_args
 
     def render(self) -> Path:
-        """The same bytes as the whole-array render_stem + write_wav, in bounded memory."""
-        from lofictl.sound import stream
+        """The same bytes as sound.reference.render_stem + write_wav, in bounded memory."""
+        from lofictl.sound import stems
 
-        stream.render_stem_to_wav(
+        stems.render_stem_to_wav(
             self.track,
             self.timing,
             self.instrument.soundfont,
@@ -342,14 +345,18 @@ def _overlays(walk: Walk, stage: Stage) -> None:
     elif log.dry:
         made = log.would_run("overlays", [f"{label}.wav" for label in labels])
     else:
-        from lofictl.sound import stream
+        from lofictl.sound import stems
 
         folder.mkdir()
         files = {}
         for index, label in enumerate(labels):
             path = files[f"{label}.wav"] = folder / f"{label}.wav"
-            stream.render_overlay_to_wav(  # render_overlay's bytes, in blocks
-                plan, index, n_samples, path, duck=stage_inputs.duck_args(recipe.overlays[index].duck, kicks)
+            stems.render_overlay_to_wav(  # reference.render_overlay's bytes, in blocks
+                stage_inputs.overlay_layer(plan, index),
+                recipe.output.sample_rate,
+                n_samples,
+                path,
+                duck=stage_inputs.duck_args(recipe.overlays[index].duck, kicks),
             )
         made = log.ran_with("overlays", key, files)
     walk.progress.advance()
@@ -388,12 +395,12 @@ def _bus(walk: Walk, stage: Stage) -> None:
     if log.dry:
         walk.layers[BUS_LABEL] = log.would_run("bus", ["bus.wav"])["bus.wav"]
         return
-    from lofictl.sound import stream
+    from lofictl.sound import master
 
     path = log.work / "bus" / "bus.wav"
     path.parent.mkdir()
     with _finite(plan, ("master", "bus"), "the send bus chain"):
-        stream.send_bus_to_wav(
+        master.send_bus_to_wav(
             [(walk.stems[name].ready(log.cache), level) for name, level in sends.items()],
             recipe.output.sample_rate,
             n_samples,
@@ -420,10 +427,10 @@ def _mix(walk: Walk, stage: Stage) -> None:
     elif log.dry:
         artifact, stats = log.would_run("mix", ["master.wav"])["master.wav"], None
     else:
-        from lofictl.sound import stream
+        from lofictl.sound import master, stream
 
         # Summed in a fixed order (float addition is not associative), mastered in passes over
-        # files: mix.master's result without holding any stem in memory.
+        # files: reference.master's result without holding any stem in memory.
         sources = [walk.stems[name].ready(log.cache) for name in playing]
         sources += [a.ready(log.cache) for a in walk.layers.values()]
         with stream.AudioReader(next(iter(walk.stems.values())).ready(log.cache)) as first:
@@ -431,7 +438,7 @@ def _mix(walk: Walk, stage: Stage) -> None:
         path = log.work / "mix" / "master.wav"
         path.parent.mkdir()
         with _finite(plan, ("master", "effects"), "the master chain"):
-            stats = stream.mix_to_master_wav(
+            stats = master.mix_to_master_wav(
                 sources,
                 recipe.output.sample_rate,
                 plan.chains["master.effects"],
@@ -544,6 +551,7 @@ def _export(walk: Walk, stage: Stage) -> None:
     else:
         from lofictl.export import encode, tags
         from lofictl.sound import stream
+        from lofictl.sound.loudness import measure_loudness
 
         files: dict[str, Path] = {}
 
@@ -560,7 +568,7 @@ def _export(walk: Walk, stage: Stage) -> None:
                     wav_subtype=recipe.output.wav_format,
                     info=stage_inputs.provenance_info(plan, key, track=stem.label),
                 )
-            return stream.measure_loudness(source)
+            return measure_loudness(source)
 
         def write_master(rel: str, fmt: str) -> dict:
             # An MP3 is measured after encoding and pulled under the true-peak ceiling.
@@ -602,7 +610,7 @@ def _export(walk: Walk, stage: Stage) -> None:
 
 def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, StemFile]) -> dict[str, Path]:
     """The stem sidecar JSON, and REAPER / DAWproject files when the recipe asks for them."""
-    from lofictl.export import daw
+    from lofictl.export import daw, dawproject, reaper, sidecar
 
     recipe = plan.recipe
     name = plan.loaded.name
@@ -624,13 +632,13 @@ def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, St
         infos.append(daw.StemInfo(recipe.title, Path(f"{name}.{mix_format}"), "mix"))
     written = {f"{name}.stems.json": staging / f"{name}.stems.json"}
     written[f"{name}.stems.json"].write_text(
-        daw.sidecar_text(daw.stems_sidecar(score, recipe.output.sample_rate, infos, title=recipe.title))
+        sidecar.sidecar_text(sidecar.stems_sidecar(score, recipe.output.sample_rate, infos, title=recipe.title))
     )
     export = daw.DawExport(recipe.title, score, tuple(infos), recipe.output.sample_rate)
     if "reaper" in recipe.output.daw:
-        written[f"{name}.rpp"] = daw.write_reaper_project(staging / f"{name}.rpp", export)
+        written[f"{name}.rpp"] = reaper.write_reaper_project(staging / f"{name}.rpp", export)
     if "dawproject" in recipe.output.daw:
-        written[f"{name}.dawproject"] = daw.write_dawproject(staging / f"{name}.dawproject", export)
+        written[f"{name}.dawproject"] = dawproject.write_dawproject(staging / f"{name}.dawproject", export)
     return written
 
 

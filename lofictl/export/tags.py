@@ -88,7 +88,7 @@ def key_and_bpm_suffix(key: str, bpm: float) -> str:
     """'Dmin_72bpm': the key and tempo as delivery file names carry them."""
     from lofictl.export import daw
 
-    return f"{daw._key_field(key)}_{daw._num(round(bpm, 3))}bpm"
+    return f"{daw._key_field(key)}_{daw.num(round(bpm, 3))}bpm"
 
 
 def _bpm_text(bpm: float) -> str:

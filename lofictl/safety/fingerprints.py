@@ -50,12 +50,19 @@ RUNNER = (
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "compose": ("lofictl.compose.arrangement",),
     "midi": ("lofictl.export.midi", "lofictl.export.pianoroll"),
-    "stem": ("lofictl.sound.stream",),
-    "dry": ("lofictl.sound.stream",),
-    "overlays": ("lofictl.sound.stream", "lofictl.sound.ambience"),
-    "bus": ("lofictl.sound.stream",),
-    "mix": ("lofictl.sound.stream",),
-    "export": ("lofictl.sound.stream", "lofictl.export.daw"),
+    "stem": ("lofictl.sound.stems", "lofictl.sound.stream"),
+    "dry": ("lofictl.sound.stems", "lofictl.sound.stream"),
+    "overlays": ("lofictl.sound.stems", "lofictl.sound.stream", "lofictl.sound.ambience"),
+    "bus": ("lofictl.sound.master", "lofictl.sound.stream"),
+    "mix": ("lofictl.sound.master", "lofictl.sound.loudness", "lofictl.sound.stream"),
+    "export": (
+        "lofictl.sound.stream",
+        "lofictl.sound.loudness",
+        "lofictl.export.daw",
+        "lofictl.export.sidecar",
+        "lofictl.export.reaper",
+        "lofictl.export.dawproject",
+    ),
 }
 
 

@@ -1,10 +1,9 @@
-"""Mixing and mastering: gain and pan, mute/solo, ducking under the kick, and a master
-stage that reaches a loudness target (ITU-R BS.1770 via pyloudnorm) under a true-peak ceiling.
+"""Mixing: gain and pan, mute/solo, ducking under the kick, and the measures the master stage
+uses (true-peak envelope, BS.1770 loudness via pyloudnorm, the limiter's timing).
 
-The true-peak limiter is a look-ahead gain curve computed for the whole signal at once: the
-gain each sample needs (from 4x-oversampled peaks) is spread by a minimum filter and smoothed by
-a box filter of matching span, which provably never lets the gain rise above what any sample
-needs. A final static trim covers the last rounding, so the master never exceeds the ceiling.
+The streamed master (sound.master) and the whole-array one the tests compare it with
+(sound.reference.master) share these pieces; the limiter's design is described in
+sound.reference.
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from lofictl.sound.effects import apply_chain
-from lofictl.sound.levels import db_to_gain, gain_to_db
+from lofictl.sound.levels import db_to_gain
 
 OVERSAMPLE = 4  # true peak per ITU-R BS.1770-4 Annex 2: at least 4x at 44.1/48 kHz
 LIMITER_LOOKAHEAD_S = 0.005  # gain starts to fall this long before a peak...
@@ -109,38 +107,6 @@ def true_peak_envelope(audio: np.ndarray) -> np.ndarray:
     return envelope
 
 
-def true_peak(audio: np.ndarray) -> float:
-    """The true peak (linear) of (2, n) audio."""
-    return float(true_peak_envelope(audio).max()) if audio.shape[1] else 0.0
-
-
-def limit_true_peak(audio: np.ndarray, sample_rate: int, ceiling_db: float = -1.0) -> tuple[np.ndarray, float]:
-    """(audio with its true peak at or below ceiling_db, largest gain reduction in dB)."""
-    ceiling = db_to_gain(ceiling_db)
-    envelope = true_peak_envelope(audio)
-    if envelope.size == 0 or envelope.max() <= ceiling:
-        return audio, 0.0
-    needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
-    ahead = max(1, round(LIMITER_LOOKAHEAD_S * sample_rate))
-    back = max(1, round(LIMITER_RELEASE_S * sample_rate))
-    # Min over [n-back, n+ahead], then average over [n-ahead, n+back]: every value averaged
-    # into gain[n] is a minimum over a window containing n, so gain[n] <= needed[n].
-    from scipy import ndimage
-
-    held = _shift_filter(ndimage.minimum_filter1d, needed.astype(np.float64), back, ahead, 1.0)
-    gain = _shift_filter(ndimage.uniform_filter1d, held, ahead, back, 1.0)
-    gain = np.minimum(gain, needed)  # guards against the box filter's float rounding
-    limited = (audio * gain.astype(np.float32)).astype(np.float32)
-    reduction = float(-20.0 * np.log10(gain.min()))
-    # Oversampled peaks between samples can still poke over by a hair: trim them statically.
-    for _ in range(3):
-        peak = true_peak(limited)
-        if peak <= ceiling:
-            break
-        limited = (limited * np.float32(ceiling / peak * (1 - 1e-6))).astype(np.float32)
-    return limited, reduction
-
-
 def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float | None:
     """Integrated loudness in LUFS (BS.1770-4 gating), or None for silence or under 0.4 s."""
     if audio.shape[1] < int(0.4 * sample_rate) + 1:
@@ -149,48 +115,6 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float | None:
 
     value = pyloudnorm.Meter(sample_rate).integrated_loudness(audio.T.astype(np.float64))
     return float(value) if np.isfinite(value) else None
-
-
-def master(
-    mix: np.ndarray,
-    sample_rate: int,
-    chain_spec: Sequence | None = None,
-    loudness_lufs: float | None = -14.0,
-    true_peak_db: float = -1.0,
-) -> tuple[np.ndarray, dict]:
-    """The master: chain, then gain to the loudness target, then the true-peak ceiling.
-
-    When the limiter takes loudness away, the gain is raised and the limiter run again (a few
-    times at most), so the result lands within 0.5 LU of the target unless the ceiling forbids
-    it; `stats` reports what was reached.
-    """
-    processed = apply_chain(mix, sample_rate, chain_spec) if chain_spec else np.asarray(mix, np.float32)
-    measured = integrated_loudness(processed, sample_rate)
-    gain_db = 0.0
-    if loudness_lufs is not None and measured is not None:
-        gain_db = loudness_lufs - measured
-    reduction = 0.0
-    out = processed
-    for _ in range(4):
-        out, reduction = limit_true_peak(apply_gain_pan(processed, gain_db, 0.0), sample_rate, true_peak_db)
-        reached = integrated_loudness(out, sample_rate)
-        if loudness_lufs is None or reached is None or reduction == 0.0 or abs(reached - loudness_lufs) <= 0.1:
-            break
-        gain_db += loudness_lufs - reached
-    final_lufs = integrated_loudness(out, sample_rate)
-    peak = true_peak(out)
-    sample_peak = float(np.abs(out).max()) if out.size else 0.0
-    stats = {
-        "input_lufs": _round(measured),
-        "integrated_lufs": _round(final_lufs),
-        "target_lufs": loudness_lufs,
-        "gain_db": _round(gain_db),
-        "true_peak_dbtp": _round(gain_to_db(peak)),
-        "true_peak_ceiling_db": true_peak_db,
-        "sample_peak_dbfs": _round(gain_to_db(sample_peak)),
-        "limiter_reduction_db": _round(reduction),
-    }
-    return out, stats
 
 
 def _round(value: float | None) -> float | None:

@@ -144,13 +144,13 @@ def test_chapters_cue_and_youtube_format():
 
 def _loud_master(path: Path, seconds: float = 6.0) -> None:
     """A dense, limited master right at -1 dBTP: the case where MP3 peaks overshoot."""
-    from lofictl.sound import audio_io, mix
+    from lofictl.sound import audio_io, reference
 
     rng = np.random.default_rng(3)
     n = int(seconds * 44100)
     t = np.arange(n) / 44100
     audio = np.vstack([np.sin(2 * np.pi * 110 * t) * 0.5 + rng.standard_normal(n) * 0.3] * 2).astype(np.float32)
-    limited, _ = mix.limit_true_peak(audio * 2, 44100, -1.0)
+    limited, _ = reference.limit_true_peak(audio * 2, 44100, -1.0)
     audio_io.write_wav(path, limited, 44100)
 
 
@@ -430,7 +430,7 @@ def test_a_shared_fsspec_cache_serves_another_machine(tmp_path, monkeypatch):
     from lofictl.album.run import build_album
     from lofictl.build import runner as b
     from lofictl.build import stages as build_stages
-    from lofictl.sound import stream
+    from lofictl.sound import master, stems
 
     path = write_album(tmp_path, ALBUM.format(extra="").replace("video: {width: 320, height: 240}", "video: false"))
     shared = f"file://{tmp_path / 'shared'}"
@@ -442,7 +442,7 @@ def test_a_shared_fsspec_cache_serves_another_machine(tmp_path, monkeypatch):
         raise AssertionError("a stage ran although the shared cache had it")
 
     monkeypatch.setattr(build_stages, "compose_score", must_not_run)
-    monkeypatch.setattr(stream, "render_stem_to_wav", must_not_run)
-    monkeypatch.setattr(stream, "mix_to_master_wav", must_not_run)
+    monkeypatch.setattr(stems, "render_stem_to_wav", must_not_run)
+    monkeypatch.setattr(master, "mix_to_master_wav", must_not_run)
     second = build_album(path, out_dir=tmp_path / "b", cache_dir=shared, quiet=True)
     assert b.lock_text(second.lock) == b.lock_text(first.lock)

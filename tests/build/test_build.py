@@ -27,9 +27,9 @@ TINY = SMALL_RECIPE.replace("length: 4 bars", "length: 2 bars")
 def spy(monkeypatch):
     """Counts calls of the functions that do a stage's real work."""
     calls = {"compose": 0, "render": 0}
-    from lofictl.sound import stream
+    from lofictl.sound import stems
 
-    compose, render = build_stages.compose_score, stream.render_stem_to_wav
+    compose, render = build_stages.compose_score, stems.render_stem_to_wav
 
     def counting_compose(*args, **kwargs):
         calls["compose"] += 1
@@ -40,7 +40,7 @@ def spy(monkeypatch):
         return render(*args, **kwargs)
 
     monkeypatch.setattr(build_stages, "compose_score", counting_compose)
-    monkeypatch.setattr(stream, "render_stem_to_wav", counting_render)
+    monkeypatch.setattr(stems, "render_stem_to_wav", counting_render)
     return calls
 
 

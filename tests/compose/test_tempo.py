@@ -14,7 +14,7 @@ from lofictl.build.runner import build_recipe
 from lofictl.compose.arrangement import compose
 from lofictl.compose.score import Note, TempoMap, Track
 from lofictl.errors import LofictlError
-from lofictl.export import daw, midi
+from lofictl.export import dawproject, midi, reaper
 from lofictl.recipe.load import load_recipe, parse_recipe_text
 from support import SMALL_RECIPE, data_path
 
@@ -139,13 +139,13 @@ def test_build_daws_and_sidecar_share_the_tempo_map(write_recipe, project):
     assert [(p["beat"], p["bpm"]) for p in sidecar["tempo_map"]] == expected
     assert [p["seconds"] for p in sidecar["tempo_map"]] == [round(s, 6) for s in seconds]
     assert [s["start_seconds"] for s in sidecar["sections"]] == [0.0, 4.0, round(score.beat_to_seconds(12), 6)]
-    rpp = daw.read_reaper_project(out / "tempo.rpp")
+    rpp = reaper.read_reaper_project(out / "tempo.rpp")
     assert rpp["tempo_points"] == [(pytest.approx(s, abs=1e-6), bpm) for s, (_, bpm) in zip(seconds, expected)]
     assert [m["position"] for m in rpp["markers"]] == pytest.approx([0.0, 4.0, score.beat_to_seconds(12)])
-    project = daw.read_dawproject(out / "tempo.dawproject")
+    project = dawproject.read_dawproject(out / "tempo.dawproject")
     assert project["tempo_points"] == expected
     xmlschema.XMLSchema(str(DATA / "Project.xsd")).validate(
-        daw.dawproject_member(out / "tempo.dawproject", "project.xml").decode()
+        dawproject.dawproject_member(out / "tempo.dawproject", "project.xml").decode()
     )
     chords = next(t for t in project["tracks"] if t["name"] == "chords")
     [clip] = chords["clips"]

@@ -15,7 +15,7 @@ import soundfile as sf
 from lofictl.compose.arrangement import compose
 from lofictl.compose.score import Score
 from lofictl.errors import LofictlError
-from lofictl.export import daw
+from lofictl.export import daw, dawproject, reaper, sidecar
 from lofictl.export.midi import assign_channels
 from lofictl.recipe.load import parse_recipe_text
 from support import data_path
@@ -90,8 +90,8 @@ def _expected_notes(score, track):
 
 def test_rpp_has_tempo_meter_markers_and_every_track(export):
     folder, exp = export
-    path = daw.write_reaper_project(folder / "test_tune.rpp", exp)
-    project = daw.read_reaper_project(path)
+    path = reaper.write_reaper_project(folder / "test_tune.rpp", exp)
+    project = reaper.read_reaper_project(path)
     score = exp.score
     assert project["tempo"] == 90 and project["time_signature"] == (3, 4)
     assert project["sample_rate"] == SR
@@ -119,7 +119,7 @@ def test_rpp_has_tempo_meter_markers_and_every_track(export):
 
 def test_rpp_audio_items_point_at_the_stems_and_run_their_full_length(export):
     folder, exp = export
-    project = daw.read_reaper_project(daw.write_reaper_project(folder / "test_tune.rpp", exp))
+    project = reaper.read_reaper_project(reaper.write_reaper_project(folder / "test_tune.rpp", exp))
     audio_tracks = [t for t in project["tracks"] if t["items"][0]["source"] == "WAVE"]
     assert len(audio_tracks) == len(exp.stems)
     for track, stem in zip(audio_tracks[:-1], [s for s in exp.stems if s.kind != "mix"]):
@@ -131,7 +131,9 @@ def test_rpp_audio_items_point_at_the_stems_and_run_their_full_length(export):
 
 def test_rpp_faders_print_the_recipe_mix_exactly_once(export):
     folder, exp = export
-    tracks = {t["name"]: t for t in daw.read_reaper_project(daw.write_reaper_project(folder / "p.rpp", exp))["tracks"]}
+    tracks = {
+        t["name"]: t for t in reaper.read_reaper_project(reaper.write_reaper_project(folder / "p.rpp", exp))["tracks"]
+    }
     # Wet stems carry gain and pan already: unity, centre, playing (unless muted in the recipe).
     assert (tracks["keys"]["volume"], tracks["keys"]["pan"], tracks["keys"]["muted"]) == (1.0, 0.0, False)
     assert tracks["bass"]["muted"] is True  # `mute: true` in the recipe, so not in the mix either
@@ -145,7 +147,9 @@ def test_rpp_faders_print_the_recipe_mix_exactly_once(export):
 
 def test_rpp_midi_tracks_hold_every_note_of_their_part(export):
     folder, exp = export
-    tracks = {t["name"]: t for t in daw.read_reaper_project(daw.write_reaper_project(folder / "p.rpp", exp))["tracks"]}
+    tracks = {
+        t["name"]: t for t in reaper.read_reaper_project(reaper.write_reaper_project(folder / "p.rpp", exp))["tracks"]
+    }
     score = exp.score
     for track in score.tracks:
         rpp_track = tracks[f"{track.name} (MIDI)"]
@@ -159,7 +163,7 @@ def test_rpp_midi_tracks_hold_every_note_of_their_part(export):
 
 
 def test_rpp_midi_lines_follow_reaper_state_chunk_syntax(score):
-    lines = daw.reaper_midi_events(score, "keys")
+    lines = reaper.reaper_midi_events(score, "keys")
     assert lines[0] == "E 0 c0 00 00"  # program change first, then notes
     assert all(len(line.split()) == 5 and line.split()[0] == "E" for line in lines)
     assert lines[-1].endswith("b0 7b 00")
@@ -170,19 +174,19 @@ def test_rpp_strings_with_quotes_survive(export):
     folder, exp = export
     stem = exp.stems[0]
     odd = daw.StemInfo('say "hi"', stem.path, "wet")
-    text = daw.reaper_project_text(
+    text = reaper.reaper_project_text(
         daw.DawExport(exp.title, exp.score, (odd,), SR), folder, {odd: daw.probe_media(folder / stem.path)}
     )
     assert "NAME 'say \"hi\"'" in text
     (folder / "q.rpp").write_text(text)
-    assert daw.read_reaper_project(folder / "q.rpp")["tracks"][0]["name"] == 'say "hi"'
+    assert reaper.read_reaper_project(folder / "q.rpp")["tracks"][0]["name"] == 'say "hi"'
 
 
 def test_rpp_bytes_do_not_depend_on_when_or_where_they_are_written(export):
     folder, exp = export
-    first = daw.write_reaper_project(folder / "a.rpp", exp).read_bytes()
+    first = reaper.write_reaper_project(folder / "a.rpp", exp).read_bytes()
     os.utime(folder / exp.stems[0].path, (0, 0))
-    assert daw.write_reaper_project(folder / "b.rpp", exp).read_bytes() == first
+    assert reaper.write_reaper_project(folder / "b.rpp", exp).read_bytes() == first
 
 
 # --- DAWproject -----------------------------------------------------------------------------
@@ -192,14 +196,16 @@ def test_dawproject_validates_against_the_published_schemas(export):
     import xmlschema
 
     folder, exp = export
-    path = daw.write_dawproject(folder / "test_tune.dawproject", exp)
-    xmlschema.XMLSchema(str(DATA / "Project.xsd")).validate(daw.dawproject_member(path, "project.xml").decode())
-    xmlschema.XMLSchema(str(DATA / "MetaData.xsd")).validate(daw.dawproject_member(path, "metadata.xml").decode())
+    path = dawproject.write_dawproject(folder / "test_tune.dawproject", exp)
+    xmlschema.XMLSchema(str(DATA / "Project.xsd")).validate(dawproject.dawproject_member(path, "project.xml").decode())
+    xmlschema.XMLSchema(str(DATA / "MetaData.xsd")).validate(
+        dawproject.dawproject_member(path, "metadata.xml").decode()
+    )
 
 
 def test_dawproject_reads_back_with_tempo_markers_tracks_and_clips(export):
     folder, exp = export
-    project = daw.read_dawproject(daw.write_dawproject(folder / "test_tune.dawproject", exp))
+    project = dawproject.read_dawproject(dawproject.write_dawproject(folder / "test_tune.dawproject", exp))
     score = exp.score
     assert project["version"] == "1.0" and project["application"]["name"] == "lofictl"
     assert project["tempo"] == 90 and project["time_signature"] == (3, 4) and project["time_unit"] == "beats"
@@ -233,14 +239,14 @@ def test_dawproject_reads_back_with_tempo_markers_tracks_and_clips(export):
 
 def test_dawproject_embeds_each_stem_once_under_audio(export):
     folder, exp = export
-    path = daw.write_dawproject(folder / "t.dawproject", exp)
-    project = daw.read_dawproject(path)
+    path = dawproject.write_dawproject(folder / "t.dawproject", exp)
+    project = dawproject.read_dawproject(path)
     audio_files = [name for name in project["files"] if name.startswith("audio/")]
     assert len(audio_files) == len(exp.stems)
     for stem in exp.stems:  # as 24-bit FLAC: the same samples, to within 24-bit rounding
-        inside = daw.archive_names(exp.stems)[stem]
+        inside = dawproject.archive_names(exp.stems)[stem]
         assert inside.endswith(".flac")
-        packed, rate = sf.read(io.BytesIO(daw.dawproject_member(path, inside)), dtype="float32")
+        packed, rate = sf.read(io.BytesIO(dawproject.dawproject_member(path, inside)), dtype="float32")
         original, _ = sf.read(folder / stem.path, dtype="float32")
         assert rate == SR and packed.shape == original.shape
         assert np.max(np.abs(packed - original)) <= 2.0**-23
@@ -250,14 +256,14 @@ def test_dawproject_embeds_each_stem_once_under_audio(export):
 
 def test_dawproject_zip_is_deterministic(export):
     folder, exp = export
-    first = daw.write_dawproject(folder / "a.dawproject", exp).read_bytes()
+    first = dawproject.write_dawproject(folder / "a.dawproject", exp).read_bytes()
     os.utime(folder / exp.stems[0].path, (0, 0))
-    second = daw.write_dawproject(folder / "b.dawproject", exp)
+    second = dawproject.write_dawproject(folder / "b.dawproject", exp)
     assert second.read_bytes() == first
     with zipfile.ZipFile(second) as archive:
         infos = archive.infolist()
     assert [i.filename for i in infos] == sorted(i.filename for i in infos)
-    assert {i.date_time for i in infos} == {daw.ZIP_DATE}
+    assert {i.date_time for i in infos} == {dawproject.ZIP_DATE}
 
 
 def test_archive_names_share_one_entry_per_file_and_keep_folders():
@@ -266,14 +272,14 @@ def test_archive_names_share_one_entry_per_file_and_keep_folders():
     a_dry = daw.StemInfo("a", Path("stems/dry/01_a.wav"), "dry")
     b = daw.StemInfo("b", Path("/elsewhere/01_a.wav"))
     mix = daw.StemInfo("Mix", Path("tune.flac"), "mix")
-    assert daw.archive_names([a, a_again, a_dry, b, mix]) == {
+    assert dawproject.archive_names([a, a_again, a_dry, b, mix]) == {
         a: "audio/01_a.flac",
         a_again: "audio/01_a.flac",
         a_dry: "audio/dry/01_a.flac",
         b: "audio/01_a-2.flac",
         mix: "audio/tune.flac",
     }
-    assert daw.archive_names([a], keep_wav={"stems/01_a.wav"}) == {a: "audio/01_a.wav"}
+    assert dawproject.archive_names([a], keep_wav={"stems/01_a.wav"}) == {a: "audio/01_a.wav"}
 
 
 def test_a_stem_past_full_scale_stays_float_wav(tmp_path):
@@ -282,8 +288,8 @@ def test_a_stem_past_full_scale_stays_float_wav(tmp_path):
     sf.write(tmp_path / "loud.wav", loud, SR, subtype="FLOAT")
     score = Score(90, 4, 4, "C major", 4.0, ())
     exp = daw.DawExport("Loud", score, (daw.StemInfo("loud", Path("loud.wav")),), SR)
-    path = daw.write_dawproject(tmp_path / "loud.dawproject", exp)
-    packed, _ = sf.read(io.BytesIO(daw.dawproject_member(path, "audio/loud.wav")), dtype="float32")
+    path = dawproject.write_dawproject(tmp_path / "loud.dawproject", exp)
+    packed, _ = sf.read(io.BytesIO(dawproject.dawproject_member(path, "audio/loud.wav")), dtype="float32")
     assert np.array_equal(packed, loud)
 
 
@@ -306,7 +312,7 @@ def test_stem_file_names_are_safe_and_follow_the_delivery_convention(title, numb
 
 def test_sidecar_lists_tempo_key_meter_rate_sections_and_stems(export):
     folder, exp = export
-    data = json.loads(daw.sidecar_text(daw.stems_sidecar(exp.score, SR, exp.stems, title="Test Tune")))
+    data = json.loads(sidecar.sidecar_text(sidecar.stems_sidecar(exp.score, SR, exp.stems, title="Test Tune")))
     assert (data["tempo_bpm"], data["key"], data["time_signature"], data["sample_rate"]) == (90, "E minor", "3/4", SR)
     assert data["sections"][1] == {"name": "A", "start_bar": 3, "bars": 2, "start_beat": 6.0, "start_seconds": 4.0}
     assert data["mix"] == "test_tune.wav"
@@ -321,22 +327,22 @@ def test_a_missing_stem_is_a_clear_error(export):
     folder, exp = export
     (folder / exp.stems[0].path).unlink()
     with pytest.raises(LofictlError, match="cannot read stem"):
-        daw.write_reaper_project(folder / "x.rpp", exp)
+        reaper.write_reaper_project(folder / "x.rpp", exp)
     with pytest.raises(LofictlError, match="cannot read stem"):
-        daw.write_dawproject(folder / "x.dawproject", exp)
+        dawproject.write_dawproject(folder / "x.dawproject", exp)
     assert not (folder / "x.dawproject").exists()
 
 
 def test_readers_reject_files_that_are_not_projects(tmp_path):
     (tmp_path / "a.rpp").write_text("<TRACK\n>\n")
     with pytest.raises(LofictlError, match="not a REAPER project"):
-        daw.read_reaper_project(tmp_path / "a.rpp")
+        reaper.read_reaper_project(tmp_path / "a.rpp")
     (tmp_path / "b.rpp").write_text("<REAPER_PROJECT 0.1\n  TEMPO 90 4 4\n  <TRACK\n")
     with pytest.raises(LofictlError, match="never closed"):
-        daw.read_reaper_project(tmp_path / "b.rpp")
+        reaper.read_reaper_project(tmp_path / "b.rpp")
     (tmp_path / "c.dawproject").write_bytes(b"not a zip")
     with pytest.raises(LofictlError, match="not a readable DAWproject"):
-        daw.read_dawproject(tmp_path / "c.dawproject")
+        dawproject.read_dawproject(tmp_path / "c.dawproject")
 
 
 def test_unknown_stem_kind_is_refused():

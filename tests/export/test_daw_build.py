@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from lofictl.build.runner import build_recipe
 from lofictl.cli import app
-from lofictl.export import daw
+from lofictl.export import dawproject, reaper
 from lofictl.recipe.load import load_recipe
 from support import REPO, SMALL_RECIPE, write_clip
 
@@ -36,7 +36,7 @@ def test_reaper_and_dawproject_read_back(write_recipe, project):
     write_riff(project)
     result = build_recipe(load_recipe(write_recipe(daw_recipe())), quiet=True)
     out = result.out_dir
-    rpp = daw.read_reaper_project(out / "test_loop.rpp")
+    rpp = reaper.read_reaper_project(out / "test_loop.rpp")
     assert rpp["tempo"] == 90 and rpp["time_signature"] == [4, 4] or tuple(rpp["time_signature"]) == (4, 4)
     names = [t["name"] for t in rpp["tracks"]]
     for track in ("chords", "bass", "drums", "keys"):
@@ -46,7 +46,7 @@ def test_reaper_and_dawproject_read_back(write_recipe, project):
             assert item["position"] == 0
             if item.get("file"):
                 assert (out / item["file"]).exists()
-    project_xml = daw.read_dawproject(out / "test_loop.dawproject")
+    project_xml = dawproject.read_dawproject(out / "test_loop.dawproject")
     assert project_xml["tempo"] == 90
     assert len(project_xml["tracks"]) == len(rpp["tracks"]) + 1 or len(project_xml["tracks"]) >= len(rpp["tracks"])
     sidecar = (out / "test_loop.stems.json").read_text()

@@ -242,7 +242,7 @@ def test_new_asks_each_question_and_asks_again_after_a_wrong_answer(tmp_path, mo
 
 def test_new_then_build_then_export_to_both_daws(tmp_path, monkeypatch):
     from lofictl.build.runner import build_recipe, compose_score, prepare
-    from lofictl.export import daw
+    from lofictl.export import daw, dawproject, reaper
 
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
@@ -263,8 +263,8 @@ def test_new_then_build_then_export_to_both_daws(tmp_path, monkeypatch):
     )
     stems += (daw.StemInfo(recipe.title, Path("built_tune.wav"), "mix"),)
     export = daw.DawExport(recipe.title, score, stems, recipe.output.sample_rate)
-    rpp = daw.read_reaper_project(daw.write_reaper_project(out / "built_tune.rpp", export))
-    dawproject = daw.read_dawproject(daw.write_dawproject(out / "built_tune.dawproject", export))
+    rpp = reaper.read_reaper_project(reaper.write_reaper_project(out / "built_tune.rpp", export))
+    dawproject = dawproject.read_dawproject(dawproject.write_dawproject(out / "built_tune.dawproject", export))
     assert rpp["tempo"] == dawproject["tempo"] == recipe.tempo
     for project_tracks in (rpp["tracks"], dawproject["tracks"]):
         names = [t["name"] for t in project_tracks]

@@ -7,16 +7,8 @@ import pytest
 from scipy import ndimage, signal
 
 from lofictl.compose.score import Note, Track
-from lofictl.sound.mix import (
-    _shift_filter,
-    apply_gain_pan,
-    audible,
-    integrated_loudness,
-    limit_true_peak,
-    master,
-    pan_gains,
-    true_peak,
-)
+from lofictl.sound.mix import _shift_filter, apply_gain_pan, audible, integrated_loudness, pan_gains
+from lofictl.sound.reference import limit_true_peak, master, true_peak
 from lofictl.sound.render import render_track
 from lofictl.sound.soundfonts import find_soundfont, resolve_preset
 from support import white_noise

@@ -7,9 +7,13 @@ import pyloudnorm
 import pytest
 
 from lofictl.build import runner as build
+from lofictl.build.inputs import overlay_layer
 from lofictl.compose.score import Note, Track
 from lofictl.recipe.load import load_recipe
-from lofictl.sound import audio_io, effects, mix, render, stream
+from lofictl.sound import audio_io, effects, loudness, mix, render, stream
+from lofictl.sound import master as mastering
+from lofictl.sound import reference as oracles
+from lofictl.sound import stems as sound_stems
 from lofictl.sound.soundfonts import resolve_preset
 from support import REPO
 
@@ -62,7 +66,9 @@ def stems(gm, tmp_path_factory):
         audio = effects.apply_chain(render.render_track(track, SPB, gm, preset, SR, N), SR, chain)
         audio = mix.apply_gain_pan(audio, gain_db, pan)
         audio_io.write_wav(folder / f"{name}-whole.wav", audio, SR, info=INFO)
-        stream.render_stem_to_wav(track, SPB, gm, preset, SR, N, chain, gain_db, pan, folder / f"{name}.wav", info=INFO)
+        sound_stems.render_stem_to_wav(
+            track, SPB, gm, preset, SR, N, chain, gain_db, pan, folder / f"{name}.wav", info=INFO
+        )
         out[name] = (audio, folder / f"{name}.wav", (track, preset, chain, gain_db, pan))
     return folder, out
 
@@ -71,7 +77,7 @@ def test_rendered_blocks_are_render_track(gm):
     keys = resolve_preset(gm, "Electric Piano 1")
     whole = render.render_track(CHORDS, SPB, gm, keys, SR, N)
     for block_size in (777, 8192, 100_000):
-        blocks = list(stream.iter_render_track(CHORDS, SPB, gm, keys, SR, N, block_size=block_size))
+        blocks = list(render.iter_render_track(CHORDS, SPB, gm, keys, SR, N, block_size=block_size))
         assert {b.shape[1] for b in blocks[:-1]} <= {block_size}
         assert np.concatenate(blocks, axis=1).tobytes() == whole.tobytes()
 
@@ -89,7 +95,7 @@ def test_stem_bytes_do_not_depend_on_block_size(gm, stems, tmp_path):
     track, preset, chain, gain_db, pan = made["chords"][2]
     for block_size in (1000, 12_345):
         path = tmp_path / f"chords-{block_size}.wav"
-        stream.render_stem_to_wav(
+        sound_stems.render_stem_to_wav(
             track, SPB, gm, preset, SR, N, chain, gain_db, pan, path, block_size=block_size, info=INFO
         )
         assert path.read_bytes() == (folder / "chords.wav").read_bytes()
@@ -102,14 +108,14 @@ def test_whole_only_chain_falls_back_to_the_whole_path(gm, tmp_path):
     assert not stream.chain_streams(chain, SR) and stream.chain_streams(CHORD_CHAIN, SR)
     audio = stream.fit_length(effects.apply_chain(render.render_track(CHORDS, SPB, gm, keys, SR, n), SR, chain), n)
     audio_io.write_wav(tmp_path / "whole.wav", mix.apply_gain_pan(audio, -1.0, 0.3), SR)
-    stream.render_stem_to_wav(CHORDS, SPB, gm, keys, SR, n, chain, -1.0, 0.3, tmp_path / "s.wav", block_size=5000)
+    sound_stems.render_stem_to_wav(CHORDS, SPB, gm, keys, SR, n, chain, -1.0, 0.3, tmp_path / "s.wav", block_size=5000)
     assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
 
 
 def _whole_master(made, chain, lufs, ceiling):
     mixed = made["chords"][0].copy()
     mixed += made["drums"][0]
-    return mix.master(mixed, SR, chain, lufs, ceiling)
+    return oracles.master(mixed, SR, chain, lufs, ceiling)
 
 
 @pytest.mark.parametrize("lufs", [-14.0, -9.0])  # -9 makes the limiter work hard
@@ -117,7 +123,7 @@ def test_master_equals_mix_master(stems, tmp_path, lufs):
     folder, made = stems
     reference, expected = _whole_master(made, MASTER_CHAIN, lufs, -1.0)
     paths = [made["chords"][1], made["drums"][1]]
-    stats = stream.mix_to_master_wav(paths, SR, MASTER_CHAIN, lufs, -1.0, tmp_path / "master.wav")
+    stats = mastering.mix_to_master_wav(paths, SR, MASTER_CHAIN, lufs, -1.0, tmp_path / "master.wav")
     assert stats == expected
     got = audio_io.read_audio(tmp_path / "master.wav")[0]
     # The limiter's frames carry enough context that its gain is the whole-signal one; only the
@@ -126,7 +132,7 @@ def test_master_equals_mix_master(stems, tmp_path, lufs):
     if lufs == -9.0:
         assert stats["limiter_reduction_db"] > 3
     assert abs(stats["integrated_lufs"] - lufs) <= 0.5
-    assert mix.true_peak(got) <= mix.db_to_gain(-1.0)
+    assert oracles.true_peak(got) <= mix.db_to_gain(-1.0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["master.wav"]  # work files cleaned up
 
 
@@ -136,16 +142,16 @@ def test_master_bytes_do_not_depend_on_block_size(stems, tmp_path):
     results = []
     for block_size in (4000, 65_536):
         path = tmp_path / f"master-{block_size}.wav"
-        results.append(stream.mix_to_master_wav(paths, SR, MASTER_CHAIN, -10.0, -1.5, path, block_size=block_size))
+        results.append(mastering.mix_to_master_wav(paths, SR, MASTER_CHAIN, -10.0, -1.5, path, block_size=block_size))
     assert results[0] == results[1]
     assert (tmp_path / "master-4000.wav").read_bytes() == (tmp_path / "master-65536.wav").read_bytes()
     master = audio_io.read_audio(tmp_path / "master-4000.wav")[0]
-    assert mix.true_peak(master) <= mix.db_to_gain(-1.5)
+    assert oracles.true_peak(master) <= mix.db_to_gain(-1.5)
     assert abs(results[0]["integrated_lufs"] + 10.0) <= 0.5
 
 
 def test_master_of_no_stems_is_silence(tmp_path):
-    stats = stream.mix_to_master_wav([], SR, None, -14.0, -1.0, tmp_path / "m.wav", n_samples=SR)
+    stats = mastering.mix_to_master_wav([], SR, None, -14.0, -1.0, tmp_path / "m.wav", n_samples=SR)
     assert stats["integrated_lufs"] is None and stats["gain_db"] == 0.0
     assert not audio_io.read_audio(tmp_path / "m.wav")[0].any()
 
@@ -160,13 +166,13 @@ def test_streaming_loudness_matches_pyloudnorm(stems):
     for audio in (music, noise, gated, music[:, : int(0.4 * SR) + 1]):
         expected = pyloudnorm.Meter(SR).integrated_loudness(audio.T.astype(np.float64))
         for block_size in (1, 999, 44_100) if audio.shape[1] < SR else (999, 44_100):
-            meter = stream.LoudnessMeter(SR)
+            meter = loudness.LoudnessMeter(SR)
             for start in range(0, audio.shape[1], block_size):
                 meter.feed(audio[:, start : start + block_size])
             assert meter.integrated() == pytest.approx(expected, abs=1e-6)
-    short = stream.LoudnessMeter(SR)
+    short = loudness.LoudnessMeter(SR)
     short.feed(music[:, : int(0.4 * SR)])
-    silent = stream.LoudnessMeter(SR)
+    silent = loudness.LoudnessMeter(SR)
     silent.feed(np.zeros((2, SR), np.float32))
     assert short.integrated() is None and silent.integrated() is None
 
@@ -224,9 +230,10 @@ def test_overlays_equal_render_overlay(write_recipe, project, tmp_path):
     plan = build.prepare(load_recipe(write_recipe(OVERLAY_RECIPE)))
     n = 30 * SR + 7  # longer than the rain file and than a looped generator's 20 s
     for index in range(len(plan.recipe.overlays)):
-        audio_io.write_wav(tmp_path / "whole.wav", build.render_overlay(plan, index, n), SR)
+        layer = overlay_layer(plan, index)
+        audio_io.write_wav(tmp_path / "whole.wav", oracles.render_overlay(layer, SR, n), SR)
         for block_size in (10_000, 65_536):
-            stream.render_overlay_to_wav(plan, index, n, tmp_path / "s.wav", block_size=block_size)
+            sound_stems.render_overlay_to_wav(layer, SR, n, tmp_path / "s.wav", block_size=block_size)
             assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes(), (index, block_size)
 
 
@@ -244,13 +251,14 @@ output: {formats: [wav]}
         "effects: [{HighpassFilter: {cutoff_frequency_hz: 300}}, {LowpassFilter: {cutoff_frequency_hz: 4000}}]",
         "effects: []",
     )
-    plain = build.render_overlay(build.prepare(load_recipe(write_recipe(unfiltered))), 0, n)
+    plain = oracles.render_overlay(overlay_layer(build.prepare(load_recipe(write_recipe(unfiltered))), 0), SR, n)
     plan = build.prepare(load_recipe(write_recipe(text)))
     for index in range(2):
-        whole = build.render_overlay(plan, index, n)
+        layer = overlay_layer(plan, index)
+        whole = oracles.render_overlay(layer, SR, n)
         audio_io.write_wav(tmp_path / "whole.wav", whole, SR)
         for block_size in (10_000, 65_536):
-            stream.render_overlay_to_wav(plan, index, n, tmp_path / "s.wav", block_size=block_size)
+            sound_stems.render_overlay_to_wav(layer, SR, n, tmp_path / "s.wav", block_size=block_size)
             assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes(), (index, block_size)
         if index == 0:  # the band-pass took the rain's top and bottom away
             from lofictl.sound.spectra import band_shares, power_spectrum
@@ -263,7 +271,7 @@ def test_master_chain_that_cannot_stream_runs_whole(stems, tmp_path):
     folder, made = stems
     chain = [{"Compressor": {"threshold_db": -18, "ratio": 2.5}}, {"Resample": {"target_sample_rate": 22050}}]
     reference, expected = _whole_master(made, chain, -14.0, -1.0)
-    stats = stream.mix_to_master_wav(
+    stats = mastering.mix_to_master_wav(
         [made["chords"][1], made["drums"][1]], SR, chain, -14.0, -1.0, tmp_path / "master.wav", block_size=5000
     )
     assert stats == expected
@@ -274,7 +282,7 @@ def test_stems_of_different_lengths_are_refused(stems, tmp_path):
     folder, made = stems
     audio_io.write_wav(tmp_path / "short.wav", made["drums"][0][:, :SR], SR)
     with pytest.raises(ValueError, match="frames"):
-        stream.mix_to_master_wav(
+        mastering.mix_to_master_wav(
             [made["chords"][1], tmp_path / "short.wav"], SR, None, -14.0, -1.0, tmp_path / "master.wav"
         )
     assert not (tmp_path / "master.wav").exists()
@@ -288,7 +296,7 @@ def test_send_bus_returns_only_the_wet_signal(tmp_path):
     source = tmp_path / "click.wav"
     with stream.WavWriter(source, SR, SR) as out:
         out.write(click)
-    stream.send_bus_to_wav([(source, -6.0), (source, -20.0)], SR, SR, DEFAULT_BUS, tmp_path / "bus.wav")
+    mastering.send_bus_to_wav([(source, -6.0), (source, -20.0)], SR, SR, DEFAULT_BUS, tmp_path / "bus.wav")
     with stream.AudioReader(tmp_path / "bus.wav") as reader:
         wet = reader.read(0, SR)
     assert wet.shape == click.shape
