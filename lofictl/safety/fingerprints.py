@@ -62,6 +62,8 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
         "lofictl.export.sidecar",
         "lofictl.export.reaper",
         "lofictl.export.dawproject",
+        "lofictl.export.encode",  # the masters' encodings, pulled under the true-peak ceiling
+        "lofictl.export.tags",
     ),
 }
 
