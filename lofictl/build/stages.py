@@ -85,8 +85,8 @@ class Stage:
     """
 
     kind: str
-    upstream: frozenset[str]
-    upstream_inputs: frozenset[str]
+    upstream: tuple[str, ...]
+    upstream_inputs: tuple[str, ...]
     inputs: Callable[..., dict]
     step: Callable[[Walk, Stage], None]
     part: str
@@ -644,23 +644,21 @@ def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, St
 
 # --- the table ------------------------------------------------------------------------------------
 
-_ = frozenset
 STAGES: tuple[Stage, ...] = (
-    Stage("compose", _(), _(), stage_inputs.compose_inputs, _compose, "score"),
-    Stage("midi", _({"compose"}), _({"score"}), stage_inputs.midi_inputs, _midi, "score", delivers=True),
-    Stage("stem", _({"compose"}), _({"notes", "kicks"}), stage_inputs.stem_inputs, _stems, "master"),
-    Stage("overlays", _({"compose"}), _({"kicks"}), stage_inputs.overlays_inputs, _overlays, "master"),
-    Stage("bus", _({"stem"}), _({"sends"}), stage_inputs.bus_inputs, _bus, "master"),
-    Stage("mix", _({"stem", "overlays", "bus"}), _({"stems", "overlays"}), stage_inputs.mix_inputs, _mix, "master"),
-    Stage("dry", _({"compose"}), _({"notes", "kicks"}), stage_inputs.dry_inputs, _dry_stems, "delivery"),
+    Stage("compose", (), (), stage_inputs.compose_inputs, _compose, "score"),
+    Stage("midi", ("compose",), ("score",), stage_inputs.midi_inputs, _midi, "score", delivers=True),
+    Stage("stem", ("compose",), ("notes", "kicks"), stage_inputs.stem_inputs, _stems, "master"),
+    Stage("overlays", ("compose",), ("kicks",), stage_inputs.overlays_inputs, _overlays, "master"),
+    Stage("bus", ("stem",), ("sends",), stage_inputs.bus_inputs, _bus, "master"),
+    Stage("mix", ("stem", "overlays", "bus"), ("stems", "overlays"), stage_inputs.mix_inputs, _mix, "master"),
+    Stage("dry", ("compose",), ("notes", "kicks"), stage_inputs.dry_inputs, _dry_stems, "delivery"),
     Stage(
         "export",
-        _({"mix", "stem", "dry", "overlays", "bus", "compose"}),
-        _({"master", "stems", "score"}),
+        ("mix", "stem", "dry", "overlays", "bus", "compose"),
+        ("master", "stems", "score"),
         stage_inputs.export_inputs,
         _export,
         "delivery",
         delivers=True,
     ),
 )
-del _

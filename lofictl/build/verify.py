@@ -114,7 +114,7 @@ def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:
         elif name not in planned.previous:
             changed = ["(not built before)"]
         else:
-            upstream = _UPSTREAM_INPUTS.get(name.split(":")[0], frozenset())
+            upstream = _UPSTREAM_INPUTS.get(name.split(":")[0], ())
             inputs = planned.record[name].get("inputs", {})
             # an input holding a stage's output that is yet to be made changed upstream, not here
             changed = [
