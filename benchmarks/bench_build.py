@@ -54,7 +54,8 @@ SAMPLER = """
 import sys, time
 from pathlib import Path
 started = time.perf_counter()
-from lofictl.build.runner import compose_score, prepare
+from lofictl.build.plan import prepare
+from lofictl.build.stages import compose_score
 from lofictl.recipe.load import load_recipe
 compose_score(prepare(load_recipe(Path(sys.argv[1]))))
 print(time.perf_counter() - started)

@@ -78,6 +78,7 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
     """One case in this process; returns the timings and peak RSS as a dict."""
     from lofictl.build import runner as build
     from lofictl.build.plan import n_samples_for
+    from lofictl.build.stages import compose_score
     from lofictl.recipe.load import load_recipe
 
     recipe_path = folder / "recipes" / f"long_{minutes:g}.yaml"
@@ -95,7 +96,7 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
         clock = now
 
     plan = build.prepare(load_recipe(recipe_path))
-    score = build.compose_score(plan).score
+    score = compose_score(plan).score
     recipe = plan.recipe
     sr = recipe.output.sample_rate
     n = n_samples_for(score.duration_seconds, sr)

@@ -34,10 +34,6 @@ class BuildJob:
         )
 
 
-def _build_one(job: BuildJob) -> BuildResult:
-    return job.run()
-
-
 def build_many(
     paths: list[Path],
     *,
@@ -86,6 +82,7 @@ def build_many(
     work = [BuildJob(item.path.resolve(), tuple(overrides), out_dir, midi_only, use_cache) for item in loaded]
     with open_runner(jobs=min(recipe_jobs, len(work)), scheduler=scheduler) as runner:
         futures = [
-            runner.submit(_build_one, job, key=f"lofictl-build-{i:03d}-{job.recipe.stem}") for i, job in enumerate(work)
+            runner.submit(BuildJob.run, job, key=f"lofictl-build-{i:03d}-{job.recipe.stem}")
+            for i, job in enumerate(work)
         ]
         return [future.result() for future in futures]

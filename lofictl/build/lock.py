@@ -11,6 +11,7 @@ from lofictl import __version__
 from lofictl.build.cache import Cache
 from lofictl.build.inputs import library_versions, path_sha256
 from lofictl.build.plan import BuildPlan, model_summary, n_samples_for
+from lofictl.build.stages import STAGES
 from lofictl.recipe.load import LoadedRecipe
 from lofictl.seeds import derive_seed
 
@@ -27,8 +28,6 @@ LOCK_FORMAT = 1
 def outputs_info(stages: StageLog, sample_rate: int, score_meta: dict, midi_only: bool) -> dict[str, dict]:
     """sha256, size and (for audio) duration of every output, from what the stages recorded."""
     outputs: dict[str, dict] = {}
-    from lofictl.build.stages import STAGES
-
     for stage in (s.kind for s in STAGES if s.delivers):  # the files of the output folder
         for rel, digest in stages.record.get(stage, {}).get("outputs", {}).items():
             outputs[rel] = {"sha256": digest}

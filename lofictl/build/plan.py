@@ -12,7 +12,7 @@ from pathlib import Path
 from lofictl.build.cache import Cache
 from lofictl.errors import LofictlError, all_errors, raise_all
 from lofictl.recipe.load import LoadedRecipe
-from lofictl.recipe.schema import Recipe
+from lofictl.recipe.schema import MelodyTrack, Recipe
 from lofictl.safety.plugins import resolve_plugin
 from lofictl.sound import soundfonts
 
@@ -248,24 +248,16 @@ def _check_overlay(loaded: LoadedRecipe, index: int, file: str) -> Path:
 def load_models(plan: BuildPlan) -> dict:
     """Each generating track's model, loaded for compose (which reads no files): the network and,
     for a melody, its n-gram index. Called only when compose runs, so a cached build needs no JAX."""
-    from lofictl.models import generate, ngrams
+    from lofictl.models import generate
 
     models = {}
     for name, path in plan.models.items():
         track = plan.recipe.tracks[name]
-        where = ("tracks", name, "generate")
+        gate = track.generate.max_overlap_15 if isinstance(track, MelodyTrack) else None  # melodies only
         try:
-            network = generate.load_model(path)
+            models[name] = generate.load_track_model(path, index_field="model" if gate is None else "max_overlap_15")
         except LofictlError as exc:
-            raise plan.loaded.locate(exc.under(where)) from None
-        index = None
-        if track.part == "melody":
-            try:
-                index = ngrams.load_ngram_index(path)
-            except LofictlError as exc:  # missing, stale or damaged: the gate's line, or the model's
-                field = "max_overlap_15" if track.generate.max_overlap_15 is not None else "model"
-                raise plan.loaded.locate(LofictlError(exc.message, field=(*where, field))) from None
-        models[name] = generate.TrackModel(network, index)
+            raise plan.loaded.locate(exc.under(("tracks", name, "generate"))) from None
     return models
 
 

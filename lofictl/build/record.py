@@ -110,6 +110,18 @@ class StageLog:
         self.restored.append(name)
         return {rel: Artifact(folder / rel, entry, rel) for rel in entry.outputs}
 
+    def restore_or_plan(
+        self, name: str, key: str, folder: Path, outputs: list[str] | tuple[str, ...] = ()
+    ) -> dict[str, Artifact] | None:
+        """A stage's outputs when it need not run now: restored from the cache (into `folder`
+        when needed), or, in a dry walk, planned. None: the caller runs it."""
+        entry = self.lookup(name, key)
+        if entry is not None:
+            return self.restored_from(name, entry, folder)
+        if self.dry:
+            return self.would_run(name, outputs)
+        return None
+
     def would_run(self, name: str, outputs: list[str] | tuple[str, ...] = ()) -> dict[str, Artifact]:
         """Dry mode: the stage would run; its outputs are unknown until it does."""
         self.record[name]["outputs"] = {rel: f"(made by {name})" for rel in outputs}

@@ -22,13 +22,11 @@ from lofictl.build.cache import CACHE_DIR_NAME, Cache
 from lofictl.build.lock import lock_data, lock_path_for, lock_text, outputs_info, outputs_match, read_lock
 from lofictl.build.plan import TAIL_SECONDS, BuildPlan, prepare
 from lofictl.build.record import CacheCorrupt, StageLog
-from lofictl.build.stages import Walk, compose_score, stages_for
+from lofictl.build.stages import Walk, stages_for
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import LoadedRecipe
 from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
-
-__all__ = ["BuildResult", "build_recipe", "compose_score", "lock_path_for", "lock_text", "plan_build", "prepare"]
 
 
 @dataclass

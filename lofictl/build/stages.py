@@ -171,11 +171,9 @@ def _midi(walk: Walk, stage: Stage) -> None:
     name = plan.loaded.name
     inputs = stage.inputs(plan, log.output_sha("compose", "score.json"))
     key = log.key("midi", inputs)
-    entry = log.lookup("midi", key)
-    if entry is not None:
-        log.final.update(log.restored_from("midi", entry, log.staging))
-    elif log.dry:
-        log.would_run("midi")
+    made = log.restore_or_plan("midi", key, log.staging)
+    if made is not None:
+        log.final.update(made)
     else:
         from lofictl.export import midi, pianoroll
 
@@ -272,13 +270,10 @@ def _stems(walk: Walk, stage: Stage) -> None:
             kicks_sha if spec.duck else None,
         )
         key = keys[track.name] = log.key(name, inputs)
-        entry = log.lookup(name, key)
-        if entry is not None:
-            walk.stems[track.name] = log.restored_from(name, entry, log.work / f"stem-{track.name}")["audio.wav"]
+        made = log.restore_or_plan(name, key, log.work / f"stem-{track.name}", ["audio.wav"])
+        if made is not None:
+            walk.stems[track.name] = made["audio.wav"]
             progress.advance(f"{track.name} is unchanged")
-            continue
-        if log.dry:
-            walk.stems[track.name] = log.would_run(name, ["audio.wav"])["audio.wav"]
             continue
         path = log.work / f"stem-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -339,12 +334,8 @@ def _overlays(walk: Walk, stage: Stage) -> None:
     key = log.key("overlays", inputs)
     folder = log.work / "overlays"
     labels = [overlay_label(recipe, i) for i in range(len(recipe.overlays))]
-    entry = log.lookup("overlays", key)
-    if entry is not None:
-        made = log.restored_from("overlays", entry, folder)
-    elif log.dry:
-        made = log.would_run("overlays", [f"{label}.wav" for label in labels])
-    else:
+    made = log.restore_or_plan("overlays", key, folder, [f"{label}.wav" for label in labels])
+    if made is None:
         from lofictl.sound import stems
 
         folder.mkdir()
@@ -388,12 +379,9 @@ def _bus(walk: Walk, stage: Stage) -> None:
         plan, {name: log.output_sha(f"stem:{name}", "audio.wav") for name in sends}, n_samples, log.cache
     )
     key = log.key("bus", inputs)
-    entry = log.lookup("bus", key)
-    if entry is not None:
-        walk.layers[BUS_LABEL] = log.restored_from("bus", entry, log.work / "bus")["bus.wav"]
-        return
-    if log.dry:
-        walk.layers[BUS_LABEL] = log.would_run("bus", ["bus.wav"])["bus.wav"]
+    made = log.restore_or_plan("bus", key, log.work / "bus", ["bus.wav"])
+    if made is not None:
+        walk.layers[BUS_LABEL] = made["bus.wav"]
         return
     from lofictl.sound import master
 
@@ -468,12 +456,9 @@ def _dry_stems(walk: Walk, stage: Stage) -> None:
         name = f"dry:{track.name}"
         inputs = stage.inputs(plan, track.name, walk.score_meta["tracks"][track.name], n_samples, log.cache)
         key = log.key(name, inputs)
-        entry = log.lookup(name, key)
-        if entry is not None:
-            walk.dry[track.name] = log.restored_from(name, entry, log.work / f"dry-{track.name}")["audio.wav"]
-            continue
-        if log.dry:
-            walk.dry[track.name] = log.would_run(name, ["audio.wav"])["audio.wav"]
+        made = log.restore_or_plan(name, key, log.work / f"dry-{track.name}", ["audio.wav"])
+        if made is not None:
+            walk.dry[track.name] = made["audio.wav"]
             continue
         path = log.work / f"dry-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)

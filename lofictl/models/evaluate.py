@@ -164,14 +164,6 @@ def measure_notes(
 # --- builds ---------------------------------------------------------------------------------
 
 
-def melody_measures(
-    notes, chords, key, model_dir: Path | str | None, total_beats: float | None = None, beats_per_bar: float = 4.0
-) -> dict:
-    """The measures a build records for its melody, with the n-gram index of a model folder."""
-    index = load_ngram_index(model_dir) if model_dir is not None else None
-    return measure_melody(notes, chords, key, index, total_beats, beats_per_bar)
-
-
 def measure_melody(
     notes, chords, key, index: NgramIndex | None, total_beats: float | None = None, beats_per_bar: float = 4.0
 ) -> dict:

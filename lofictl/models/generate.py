@@ -115,11 +115,17 @@ class TrackModel:
     index: ngrams.NgramIndex | None = None
 
 
-def load_track_model(model_dir: Path | str) -> TrackModel:
-    """A model folder as compose takes it (a build loads its models through build.plan.load_models,
-    which says which recipe line a failure belongs to)."""
+def load_track_model(model_dir: Path | str, *, index_field: str = "model") -> TrackModel:
+    """A model folder as compose takes it. A missing, stale or damaged n-gram index is an error
+    at `index_field` (a build with the originality gate on points it at `max_overlap_15`)."""
     network = load_model(model_dir)
-    return TrackModel(network, ngrams.load_ngram_index(model_dir) if network.kind == "melody" else None)
+    if network.kind != "melody":
+        return TrackModel(network)
+    try:
+        index = ngrams.load_ngram_index(model_dir)
+    except LofictlError as exc:
+        raise LofictlError(exc.message, field=index_field) from None
+    return TrackModel(network, index)
 
 
 def _need(model: LoadedModel | Path | str, kind: str) -> LoadedModel:

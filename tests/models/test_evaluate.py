@@ -189,12 +189,12 @@ def test_the_index_training_writes_holds_exactly_the_training_pieces(project):
     assert hashes.dtype == np.uint64 and len(hashes) == meta["entries"] and meta["lengths"] == [15]
     copied = [Note(s, d, p, v) for s, d, p, v in train[0].melody]
     key = theory.Key(train[0].tonic, train[0].mode)
-    m = ev.melody_measures(copied, [], key, project["a"])
+    m = ev.measure_melody(copied, [], key, ng.load_ngram_index(project["a"]))
     assert (m["overlap_15"], m["copied_15"]) == (1.0, 1.0) and m["overlap_8"] is None  # 15-grams only
     assert m["ngram_index"]["sha256"] == meta["sha256"] and m["in_scale_share"] == 1.0
     assert not ev.originality_gate(m, 0.02)
     fresh = line([60 + (i * 5) % 19 for i in range(64)])
-    m = ev.melody_measures(fresh, [], "C major", project["a"])
+    m = ev.measure_melody(fresh, [], "C major", ng.load_ngram_index(project["a"]))
     assert m["overlap_15"] == 0.0 and ev.originality_gate(m, 0.02)
     json.dumps(m, allow_nan=False)  # lock files need strict JSON
 
@@ -208,7 +208,9 @@ def test_eval_index_rebuilds_an_older_models_index_with_more_lengths(project, tm
     assert meta["lengths"] == [8, 12, 15] and meta["corpus"] == str(project["songs"])
     train, _ = ng.split_pieces(project["pieces"], 1, 0.1)
     assert meta["split"]["training_pieces"] == len(train) and meta["pieces_sha256"] == ng.pieces_fingerprint(train)
-    m = ev.melody_measures([Note(s, d, p, v) for s, d, p, v in train[0].melody], [], "C major", folder)
+    m = ev.measure_melody(
+        [Note(s, d, p, v) for s, d, p, v in train[0].melody], [], "C major", ng.load_ngram_index(folder)
+    )
     assert (m["overlap_8"], m["overlap_12"], m["overlap_15"]) == (1.0, 1.0, 1.0)
 
 
@@ -225,7 +227,7 @@ def test_eval_index_keeps_the_limit_the_model_was_trained_with(project, tmp_path
 
 
 def test_gate_without_an_index_or_with_a_bad_limit(project):
-    m = ev.melody_measures(line(range(60, 80)), [], "C major", project["b"])
+    m = ev.measure_melody(line(range(60, 80)), [], "C major", ng.load_ngram_index(project["b"]))
     assert m["overlap_15"] is None and m["ngram_index"] is None
     with pytest.raises(LofictlError, match="no n-gram index"):
         ev.originality_gate(m, 0.02)

@@ -241,7 +241,9 @@ def test_new_asks_each_question_and_asks_again_after_a_wrong_answer(tmp_path, mo
 
 
 def test_new_then_build_then_export_to_both_daws(tmp_path, monkeypatch):
-    from lofictl.build.runner import build_recipe, compose_score, prepare
+    from lofictl.build.plan import prepare
+    from lofictl.build.runner import build_recipe
+    from lofictl.build.stages import compose_score
     from lofictl.export import daw, dawproject, reaper
 
     monkeypatch.chdir(tmp_path)
