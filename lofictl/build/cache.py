@@ -79,6 +79,7 @@ class Cache:
     def __init__(self, root: Path | None, *, enabled: bool = True):
         self.root = root
         self.enabled = enabled and root is not None
+        self.asked_off = not enabled  # --no-cache: say so when a stage runs for no other reason
         self.reads = True  # False: store results but restore nothing (a last resort after corruption)
         self._state: dict[str, dict] | None = None
         self._state_dirty = False
@@ -148,6 +149,16 @@ class Cache:
                 self._state_dirty = False
             except OSError as exc:
                 self._disable(exc)
+
+    def miss_reason(self) -> str:
+        """Why a stage whose inputs did not change is not restored."""
+        if self.asked_off:
+            return "--no-cache (every stage runs)"
+        if not self.enabled:
+            return "the cache is off (it cannot be written)"
+        if not self.reads:
+            return "the cache is being rebuilt (it was damaged)"
+        return "not in the cache (cleared, or lofictl's code was edited since)"
 
     # --- stages ---------------------------------------------------------------------------
 

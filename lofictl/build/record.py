@@ -43,8 +43,9 @@ def changed_inputs(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-def change_reason(old: dict, new: dict) -> str:
-    """Words for what differs between a stage's recorded inputs and today's."""
+def change_reason(old: dict, new: dict, unchanged: str = "not in the cache (cleared, or lofictl's code was edited since)") -> str:
+    """Words for what differs between a stage's recorded inputs and today's (`unchanged`: why it
+    runs all the same when nothing differs)."""
     changed = changed_inputs(old, new)
     if "code.version" in changed:
         rest = [k for k in changed if k != "code.version"]
@@ -52,7 +53,7 @@ def change_reason(old: dict, new: dict) -> str:
         return words + (f"; also {', '.join(rest[:3])}" if rest else "")
     if changed:
         return ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "") + " changed"
-    return "not in the cache (cleared, or lofictl's code was edited since)"
+    return unchanged
 
 
 class StageLog:
@@ -94,7 +95,7 @@ class StageLog:
             return
         old, new = before.get("inputs", {}), self.record[name]["inputs"]
         self.changed[name] = changed_inputs(old, new)
-        self.reasons.append(f"{name}: {change_reason(old, new)}")
+        self.reasons.append(f"{name}: {change_reason(old, new, self.cache.miss_reason())}")
 
     def lookup(self, name: str, key: str):
         entry = self.cache.lookup(key, name.split(":")[0])

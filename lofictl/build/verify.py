@@ -156,10 +156,13 @@ def diff_builds(a: Path, b_dir: Path) -> dict:
                 continue
             notes_a = {(round(n.start, 4), n.pitch, n.velocity, round(n.duration, 4)) for n in track_a.notes}
             notes_b = {(round(n.start, 4), n.pitch, n.velocity, round(n.duration, 4)) for n in track_b.notes}
-            report["midi"][f"{file_a.stem}/{track_a.name}"] = {
+            only_a, only_b = sorted(notes_a - notes_b), sorted(notes_b - notes_a)
+            report["midi"][f"{file_a.stem}/{track_a.name}"] = {  # counts of all; the lists cut for reading
                 "same": len(notes_a & notes_b),
-                "only_a": sorted(notes_a - notes_b)[:50],
-                "only_b": sorted(notes_b - notes_a)[:50],
+                "count_a": len(only_a),
+                "count_b": len(only_b),
+                "only_a": only_a[:50],
+                "only_b": only_b[:50],
             }
     for file_a in sorted((a / "stems").glob("*.wav")) + sorted(a.glob("*.wav")):
         file_b = b_dir / file_a.relative_to(a)

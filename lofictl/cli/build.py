@@ -259,8 +259,8 @@ def diff(
             return
         for name, change in report["midi"].items():
             out.print(
-                f"[bold]{esc(name)}[/]: {change['same']} notes the same, {len(change['only_a'])} only in A, "
-                f"{len(change['only_b'])} only in B"
+                f"[bold]{esc(name)}[/]: {change['same']} notes the same, {change['count_a']} only in A, "
+                f"{change['count_b']} only in B"
             )
         for name, level in report["audio"].items():
             shown = "identical (null test silent)" if level is None else f"difference at {level:.1f} dBFS RMS"

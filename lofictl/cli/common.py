@@ -4,6 +4,7 @@ one line on stderr and exit code 2."""
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Callable
 
 import typer
@@ -22,7 +23,15 @@ def esc(value: object) -> str:
     return escape(str(value))
 
 
-out = Console(highlight=False, soft_wrap=True)
+PIPED_WIDTH = 4096  # piped output is for files and other programs: never cut a table to fit 80 columns
+
+
+def stdout_console() -> Console:
+    """The console for results on stdout: a terminal's width, or (piped) wide enough for any table."""
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+
+
+out = stdout_console()
 
 app = typer.Typer(
     name="lofictl",

@@ -65,7 +65,13 @@ def progression_source(progression: str, beats_per_bar: float) -> ChordSource:
 
 
 def track_chord_events(
-    recipe: Recipe, blocks: list[Block], source: ChordSource, track_name: str, track_seed: int | None
+    recipe: Recipe,
+    blocks: list[Block],
+    source: ChordSource,
+    track_name: str,
+    track_seed: int | None,
+    *,
+    generated: bool = False,
 ) -> list[ChordEvent]:
     bpb = recipe.beats_per_bar
     made: dict[tuple, list[tuple[str, float]]] = {}
@@ -78,7 +84,8 @@ def track_chord_events(
         for symbol, duration in made[key]:
             timeline.append(ChordEvent(position, duration, symbol))
             position += duration
-    if recipe.ending == "tonic" and timeline:
+    ending = recipe.ending or ("tonic" if generated else "as-written")  # a written progression plays as written
+    if ending == "tonic" and timeline:
         last = timeline[-1]
         timeline[-1] = ChordEvent(last.start, last.duration, tonic_chord(theory.parse_key(recipe.key)).symbol)
     return timeline
@@ -285,7 +292,9 @@ def compose(
                 source = _model_chord_source(models[name].network, key, bpb, track)
                 seed = track.generate.seed if track.generate.seed is not None else track.seed
             try:
-                timelines[name] = track_chord_events(recipe, blocks, source, name, seed)
+                timelines[name] = track_chord_events(
+                    recipe, blocks, source, name, seed, generated=track.progression is None
+                )
             except LofictlError as exc:  # a model's errors name fields of the track's generate:
                 raise exc.under(("tracks", name, "generate")) from None
     placed = {

@@ -6,8 +6,9 @@ classes are weighted by how long they sound; every root × quality is scored by 
 that weight its tones explain, minus a penalty for each of its tones not heard (by the tone's
 function: a missing 3rd or 7th costs more than a missing 5th), minus a little for each tone
 (simpler chords win ties), plus a nudge when the bass note is the root. A bass note is a lowest note that stands apart
-(a fifth or more below the rest, or alone below G3): the lowest note of a keyboard voicing is
-an inversion, not a bass line. A bass note that is another chord tone makes a slash chord
+(an octave below the rest, or a fifth below them and under C3, or alone below G3): the lowest
+note of a keyboard voicing (lofictl's own spread `lofi` voicings start on F3 with a 7th above)
+is an inversion, not a bass line. A bass note that is another chord tone makes a slash chord
 (C/E), so the bass track plays what the clip does.
 A window with nothing sounding holds the chord before it; neighbours that agree are merged.
 """
@@ -42,7 +43,8 @@ LOWEST_IS_ROOT = 0.04  # ...and, less surely, the bottom note of a voicing witho
 SLASH = 0.05  # a chord over another of its tones is the less likely reading
 IN_KEY = 0.02
 HOLD = 0.04  # a window leans to the chord before it: fewer flickering changes
-BASS_GAP = 7  # semitones between the lowest note and the next for it to be a bass line
+BASS_GAP = 7  # semitones between the lowest note and the next for it to be a bass line...
+BASS_BELOW = 48  # ...when it is under C3; higher up only an octave's gap sets it apart
 LOW_ALONE = 55  # a note sounding alone below G3 is a bass note
 
 
@@ -134,7 +136,7 @@ def detect_chords(
             if not pitches:
                 continue
             lowest[window, pitches[0]] += edge_end - edge_start
-            if pitches[1] - pitches[0] >= BASS_GAP if len(pitches) > 1 else pitches[0] < LOW_ALONE:
+            if _bass_apart(pitches):
                 apart[window, pitches[0]] += edge_end - edge_start
     events: list[ChordEvent] = []
     previous = None
@@ -155,6 +157,14 @@ def detect_chords(
         first = events[0]
         events[0] = ChordEvent(0.0, round(first.end, 6), first.symbol)
     return events
+
+
+def _bass_apart(pitches: list[int]) -> bool:
+    """Whether the lowest of the sounding pitches (ascending) is a bass note, not a voicing's bottom."""
+    if len(pitches) == 1:
+        return pitches[0] < LOW_ALONE
+    gap = pitches[1] - pitches[0]
+    return gap >= 12 or (gap >= BASS_GAP and pitches[0] < BASS_BELOW)
 
 
 def _slices(notes: Sequence[Note], start: float, end: float) -> list[tuple[float, float]]:

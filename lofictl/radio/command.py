@@ -97,9 +97,9 @@ def tracks(
     json_out: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
     """The station's tracks N, N+1, ...: recipe, key, tempo, seed (nothing is built)."""
-    from rich.console import Console
     from rich.table import Table
 
+    from lofictl.cli.common import stdout_console
     from lofictl.radio.schedule import Schedule
 
     loaded = _load(station)
@@ -122,7 +122,7 @@ def tracks(
             ", ".join(plan["patterns"].values()),
             ", ".join(plan["presets"].values()),
         )
-    Console().print(table)
+    stdout_console().print(table)
 
 
 @radio_app.command("keep")
@@ -154,9 +154,9 @@ def stats(
     json_out: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of tables."),
 ) -> None:
     """What listeners like and skip: per recipe, tempo, key, drum pattern and preset; a table and a plot."""
-    from rich.console import Console
     from rich.table import Table
 
+    from lofictl.cli.common import stdout_console
     from lofictl.radio import stats as st
     from lofictl.radio.db import Ratings
 
@@ -175,7 +175,7 @@ def stats(
     if json_out:
         sys.stdout.write(json.dumps({"tracks_played": len(rows), "failed": failed, "by": summaries}, indent=2) + "\n")
         return
-    console = Console()
+    console = stdout_console()
     if not rows:
         console.print(f"no plays recorded yet in {loaded.database_path}")
         return

@@ -337,7 +337,11 @@ class Recipe(Strict):
     key: str = "C major"
     length: Length | None = Field(None, description="'64 bars' or a duration like '2m30s'; or give sections")
     swing: float = Field(0.5, ge=0.5, le=0.75, description="0.5 is straight, 0.66 a triplet feel")
-    ending: Literal["tonic", "as-written"] = "tonic"
+    ending: Literal["tonic", "as-written"] | None = Field(
+        None,
+        description="The piece's last chord: 'tonic' makes it the key's tonic, 'as-written' keeps it. "
+        "Default: tonic for generated chords, as written for a written progression (or clip)",
+    )
     harmony: str | None = Field(
         None,
         description="The track whose chords lead: a chords track, or a MIDI clip whose "

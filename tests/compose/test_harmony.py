@@ -178,3 +178,14 @@ def test_chords_command_prints_the_clip_as_a_progression(tmp_path):
     assert "Am9:4 Dm9:4 Gmaj9:4 Cmaj7:4 Fmaj7:4 Bm7b5:4 E7b9:4 Am9:4" in shipped.output
     bad = CliRunner().invoke(app, ["chords", str(clip), "--changes", "bars"])
     assert bad.exit_code == 2 and "--changes must be one of bar, half-bar, beat" in bad.output
+
+
+def test_lofictl_own_lofi_voicings_read_as_written():
+    # the `lofi` voicing spreads Dm9 as F3 C4 E4 D5 and G13 as F3 E4 G4 B4: the bottom is a
+    # voicing's 3rd or 7th, not a bass line, so no slash chord (issue 26: "Dm9/F")
+    key = theory.parse_key("D minor")
+    for symbol in ("Dm9", "G13", "Cmaj9", "A7b9", "Fmaj9"):
+        chord = theory.lofi_colour(theory.parse_chord(symbol), key)
+        pitches = theory.voice_chord(chord, None, "lofi")
+        found = detect_chords([Note(0, 3.9, p, 70) for p in pitches], 4, 4, key=key)
+        assert [e.symbol for e in found] == [chord.symbol], (symbol, pitches)

@@ -1,0 +1,49 @@
+"""Small things users tripped over (issue 26), each pinned by what the user sees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mido
+
+from lofictl.compose.score import Note, Score, Track
+from lofictl.export import midi
+from support import REPO, invoke, run_lofictl
+
+
+def test_no_cache_says_no_cache(write_recipe):
+    recipe = write_recipe()
+    assert invoke("build", recipe, "--midi-only").exit_code == 0
+    again = invoke("build", recipe, "--midi-only", "--no-cache", "--json")
+    assert again.exit_code == 0, again.output
+    report = json.loads(again.stdout)
+    reasons = [r for r in report["reasons"] if "compose" in r]
+    assert reasons and all("--no-cache" in r for r in reasons), report["reasons"]
+    assert not any("cleared, or lofictl's code was edited" in r for r in report["reasons"])
+
+
+def _build_folder(folder: Path, pitches: list[int]) -> Path:
+    notes = tuple(Note(float(i) / 4, 0.2, p, 80) for i, p in enumerate(pitches))
+    score = Score(90.0, 4, 4, "C major", len(pitches) / 4 + 4, (Track("lead", "melody", notes),))
+    (folder / "midi").mkdir(parents=True)
+    midi.write_midi(midi.track_to_midi(score, "lead"), folder / "midi" / "lead.mid")
+    return folder
+
+
+def test_diff_counts_every_note_not_the_first_fifty(tmp_path):
+    # 141 and 152 notes with nothing in common: every one is "only in" its side
+    a = _build_folder(tmp_path / "a", [60 + i % 12 for i in range(141)])
+    b = _build_folder(tmp_path / "b", [40 + i % 12 for i in range(152)])
+    result = invoke("diff", a, b)
+    assert result.exit_code == 0, result.output
+    assert "0 notes the same, 141 only in A, 152 only in B" in result.stdout
+    assert mido.MidiFile(a / "midi" / "lead.mid").type == 1
+
+
+def test_piped_tables_are_not_cut_to_80_columns():
+    # a table wider than 80 columns, read through a pipe as `| cat` or a file would
+    done = run_lofictl("radio", "tracks", REPO / "recipes" / "station.yaml", "-n", "10", cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    widest = max(len(line) for line in done.stdout.splitlines())
+    assert widest > 80 and "…" not in done.stdout
