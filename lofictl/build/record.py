@@ -43,7 +43,9 @@ def changed_inputs(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-def change_reason(old: dict, new: dict, unchanged: str = "not in the cache (cleared, or lofictl's code was edited since)") -> str:
+def change_reason(
+    old: dict, new: dict, unchanged: str = "not in the cache (cleared, or lofictl's code was edited since)"
+) -> str:
     """Words for what differs between a stage's recorded inputs and today's (`unchanged`: why it
     runs all the same when nothing differs)."""
     changed = changed_inputs(old, new)
