@@ -6,6 +6,7 @@ line of every field, so any later stage can report `file:line: field: message`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,8 @@ class LoadedRecipe:
         return project_root_for(self.path)
 
     def error(self, message: str, field: FieldPath) -> LofictlError:
-        return LofictlError(message, file=self.path, line=self.positions.line_of(field), field=dotted_path(field))
+        error = LofictlError(message, file=self.path, line=self.positions.line_of(field), field=dotted_path(field))
+        return blame_overrides([error], self.overrides)[0]
 
     def locate(self, exc: LofictlError) -> LofictlError:
         """Fill in file and line of an error raised with only a field path."""
@@ -55,6 +57,9 @@ class LoadedRecipe:
             return LofictlErrors([self.locate(error) for error in exc.errors])
         if exc.file:
             return exc
+        blamed = blame_overrides([exc], self.overrides)[0]
+        if blamed is not exc:  # a value --set gave: no recipe line to point at
+            return blamed.located(self.path, None)
         path = tuple(parse_dotted(exc.field)) if exc.field else ()
         return exc.located(self.path, self.positions.line_of(path))
 
@@ -140,23 +145,24 @@ def validate_data(
             line=positions.line_of(("lofictl",)),
             field="lofictl",
         )
+    blame = functools.partial(blame_overrides, overrides=overrides)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        errors = validation_errors(exc, positions, path, data)
+        errors = blame(validation_errors(exc, positions, path, data))
         stand_in = _stand_in(data, exc) if problems is not None else None
         if stand_in is None:
             raise_all(errors)
         # Go on with the failed fields set aside, so the later checks can report too.
         problems.extend(errors)
         loaded = LoadedRecipe(stand_in, path, positions, tuple(overrides))
-        problems.extend(e for e in check_arrangement(loaded) if str(e) not in {str(x) for x in errors})
+        problems.extend(e for e in blame(check_arrangement(loaded)) if str(e) not in {str(x) for x in errors})
         return loaded
     loaded = LoadedRecipe(recipe, path, positions, tuple(overrides))
     if problems is None:
-        raise_all(check_arrangement(loaded))
+        raise_all(blame(check_arrangement(loaded)))
     else:
-        problems.extend(check_arrangement(loaded))
+        problems.extend(blame(check_arrangement(loaded)))
     return loaded
 
 
@@ -370,6 +376,21 @@ def _clock(seconds: float) -> str:
 
 
 # --- overrides: --set path=value ---------------------------------------------------------------
+
+
+def blame_overrides(errors: list[LofictlError], overrides: list[str] | tuple[str, ...]) -> list[LofictlError]:
+    """Errors in a field that `--set` gave name the `--set`, not the recipe line the value replaced."""
+    given = {tuple(parse_dotted(item.partition("=")[0].strip())): item for item in overrides}
+    out: list[LofictlError] = []
+    for error in (e for err in errors for e in all_errors(err)):
+        field = tuple(parse_dotted(error.field)) if error.field else ()
+        prefixes = [p for p in given if p and field[: len(p)] == p]
+        if not prefixes:
+            out.append(error)
+            continue
+        item = given[max(prefixes, key=len)]
+        out.append(LofictlError(f"{error.message} (from --set {item})", file=error.file, field=error.field))
+    return out
 
 
 def apply_overrides(data: dict, overrides: list[str], path: Path) -> dict:

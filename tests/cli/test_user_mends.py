@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import mido
+import pytest
 
 from lofictl.compose.score import Note, Score, Track
 from lofictl.export import midi
@@ -47,3 +48,22 @@ def test_piped_tables_are_not_cut_to_80_columns():
     assert done.returncode == 0, done.stderr
     widest = max(len(line) for line in done.stdout.splitlines())
     assert widest > 80 and "…" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        ("tempo=fast", "tempo"),
+        ("tempoo=80", "tempoo"),
+        ("tracks.drums.pattern=boombap", "tracks.drums.pattern"),
+        ("tracks.chords.instrument.preset=Rhodez", "tracks.chords.instrument.preset"),
+    ],
+)
+def test_errors_from_set_name_the_set_not_a_recipe_line(write_recipe, given, field):
+    recipe = write_recipe()
+    result = invoke("build", recipe, "--midi-only", "--set", given)
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1
+    assert f"{recipe}: {field}: " in line  # no ":LINE" after the file: the value is not in the file
+    assert line.endswith(f"(from --set {given})")
