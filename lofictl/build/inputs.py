@@ -149,6 +149,7 @@ def midi_inputs(plan: BuildPlan, score_sha: str) -> dict:
         "seed": plan.recipe.seed,
         "lofictl": __version__,
         "models": {n: p.name for n, p in sorted(plan.models.items())},
+        **overrides_provenance(plan),  # written into the files' provenance
         "library.matplotlib": versions["matplotlib"],
         "library.mido": versions["mido"],
     }
@@ -173,7 +174,7 @@ def stem_inputs(
         f"tracks.{name}.duck": spec.duck.model_dump() if spec.duck else None,
         "kicks": kicks_sha,
         f"tracks.{name}.files": files_inputs(cache, plan.chain_files.get(f"tracks.{name}", {})),
-        "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
+        "provenance": [plan.loaded.path.name, recipe.title, recipe.seed, *plan.loaded.overrides],
         "lofictl": __version__,
         **_library_inputs(),
     }
@@ -252,7 +253,7 @@ def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -
         "output.formats": list(recipe.output.formats),
         "output.wav_format": recipe.output.wav_format,
         "name": plan.loaded.name,
-        "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
+        "provenance": [plan.loaded.path.name, recipe.title, recipe.seed, *plan.loaded.overrides],
         "output.daw": list(recipe.output.daw),
         "output.dry_stems": recipe.output.dry_stems,
         "output.stem_names": recipe.output.stem_names,
@@ -275,6 +276,12 @@ def master_tags(plan: BuildPlan, key: str):
     )
 
 
+def overrides_provenance(plan: BuildPlan) -> dict[str, str]:
+    """The `--set` values a file was built with, as the command line gave them (nothing without)."""
+    given = plan.loaded.overrides
+    return {"overrides": " ".join(f"--set {item}" for item in given)} if given else {}
+
+
 def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:
     """The WAV INFO chunk: title, software, and a JSON comment that leads back to the recipe."""
     data = {
@@ -283,6 +290,7 @@ def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:
         "seed": str(plan.recipe.seed),
         "stage_key": key[:16],
         "lofictl": __version__,
+        **overrides_provenance(plan),
         **extra,
     }
     return {"INAM": plan.recipe.title, "ISFT": f"lofictl {__version__}", "ICMT": canonical_json(data)}

@@ -161,6 +161,7 @@ def _provenance(plan: BuildPlan, key: str) -> dict:
         "stage_key": key[:16],
         "lofictl": __version__,
         "models": {name: path.name for name, path in sorted(plan.models.items())},
+        **stage_inputs.overrides_provenance(plan),
     }
 
 

@@ -67,3 +67,23 @@ def test_errors_from_set_name_the_set_not_a_recipe_line(write_recipe, given, fie
     assert len(line.splitlines()) == 1
     assert f"{recipe}: {field}: " in line  # no ":LINE" after the file: the value is not in the file
     assert line.endswith(f"(from --set {given})")
+
+
+def test_provenance_names_the_overrides(write_recipe, project):
+    recipe = write_recipe()
+    out = project / "build" / "with-set"
+    result = invoke("build", recipe, "--out", out, "--set", "tracks.drums.seed=11", "--set", "tempo=84")
+    assert result.exit_code == 0, result.output
+    wanted = "--set tracks.drums.seed=11 --set tempo=84"
+    for file in (out / "test_loop.wav", out / "stems" / "03_drums.wav", out / "midi" / "test_loop.mid"):
+        shown = invoke("inspect", file)
+        assert shown.exit_code == 0, shown.output
+        assert f"overrides: {wanted}" in shown.stdout, (file, shown.stdout)
+    assert json.loads((out / "build.json").read_text())["recipe"]["overrides"] == [
+        "tracks.drums.seed=11",
+        "tempo=84",
+    ]
+    # the plain recipe's files say nothing of overrides
+    plain = project / "build" / "plain"
+    assert invoke("build", recipe, "--out", plain).exit_code == 0
+    assert "overrides" not in invoke("inspect", plain / "test_loop.wav").stdout
