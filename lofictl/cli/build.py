@@ -187,8 +187,14 @@ def _print_summary(result) -> None:
 @user_errors
 def verify(
     recipes: list[Path] = typer.Argument(..., help="Recipes or albums whose lock files to check.", show_default=False),
-    jobs: int = typer.Option(
-        1, "--jobs", "-j", min=1, max=64, help="Stems rendered in parallel (an album: LocalCluster workers)."
+    jobs: Optional[int] = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        min=1,
+        max=64,
+        help="As for build and album: a recipe's stems and encoders in threads (default: the CPU count); an "
+        "album's tracks on a LocalCluster with this many workers (default: 1, in this process).",
     ),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="An album's tracks on this Dask scheduler."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
@@ -199,13 +205,14 @@ def verify(
     """
     from lofictl.album.schema import is_album_file
     from lofictl.build.verify import verify_recipe
+    from lofictl.cluster import cpu_threads
 
     def check(path: Path) -> dict:
         if is_album_file(path):
             from lofictl.album.run import verify_album
 
-            return verify_album(path, jobs=jobs, scheduler=scheduler)
-        return verify_recipe(path, jobs=jobs)
+            return verify_album(path, jobs=jobs or 1, scheduler=scheduler)
+        return verify_recipe(path, jobs=jobs or cpu_threads())
 
     reports = [check(path) for path in _without_stations(recipes)]
     if json_out:

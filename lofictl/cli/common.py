@@ -33,6 +33,10 @@ def stdout_console() -> Console:
 
 out = stdout_console()
 
+# typer (0.26+) shows a flag's type as "<bool>", as if it took a value; a flag takes none.
+_option_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _option_type(self, ctx)  # type: ignore[method-assign]
+
 app = typer.Typer(
     name="lofictl",
     help="Reproducible lo-fi tracks from YAML recipes: compose, render stems, mix and master.",

@@ -301,7 +301,7 @@ def eval_midi(file: Path | str, chords_file: Path | str | None = None, model_dir
     key = declared_key(file)
     key_from = "key signature"
     if key is None:
-        key, key_from = _estimate_key(melody, harmony, bpb), "estimated (the file has no key signature)"
+        key, key_from = _estimate_key(melody, harmony, bpb), "estimated: the file has no key signature"
     index = load_ngram_index(model_dir) if model_dir is not None else None
     m = measure_notes(melody, chords, key, index, total, bpb)
     del m["repetition_curve"]

@@ -49,7 +49,12 @@ def play(
         None, "--port", "-p", min=0, max=65535, help="Port (default: the station's, 8000)."
     ),
     icecast: Optional[str] = typer.Option(
-        None, "--icecast", help="Also feed an Icecast mount: icecast://source:PASSWORD@HOST:PORT/MOUNT."
+        None,
+        "--icecast",
+        metavar="URL",
+        # no word longer than the help column of an 80-column terminal, which cuts it with "…"
+        help="Also feed an Icecast mount at URL: icecast:// followed by source:PW@HOST:PORT/MOUNT, PW being "
+        "its source password.",
     ),
     start: Optional[int] = typer.Option(
         None, "--start", min=0, help="First track number (default: after the last one this station made)."

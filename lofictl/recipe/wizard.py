@@ -198,7 +198,14 @@ def check_mood(mood: str) -> str:
     return mood
 
 
-def check_tempo(tempo: float) -> float:
+def check_tempo(tempo: float | str) -> float:
+    if isinstance(tempo, str):  # typed at the prompt: 72, 72.5
+        try:
+            tempo = float(tempo)
+        except ValueError:
+            raise LofictlError(
+                f"tempo must be a number of BPM, e.g. 72 or 72.5 (got {tempo!r})", field="tempo"
+            ) from None
     if not (isinstance(tempo, (int, float)) and math.isfinite(tempo) and 20 <= tempo <= 300):
         raise LofictlError(f"tempo must be from 20 to 300 BPM (got {tempo})", field="tempo")
     return float(tempo)
@@ -299,19 +306,35 @@ def progression_for(mood: Mood, key: str) -> str:
     return " ".join(f"{NOTE_NAMES[(parsed.tonic + offset) % 12]}{quality}" for offset, quality in chords)
 
 
-def arrangement(bars: int, has_bass: bool) -> list[tuple[str, int, list[str] | None, int | None]]:
-    """(name, bars, tracks or None for all, seed) per section: intro, A, B, outro when there is room."""
+PHRASE = 8  # bars: two turns of a 4-bar loop (a section of another length would cut the loop mid-cycle)
+
+
+def arrangement(bars: int, has_bass: bool) -> list[tuple[str, int, list[str] | None, str | None]]:
+    """(name, bars, tracks or None for all, the section it repeats) per section: an intro, 8-bar
+    phrases A B A2 B2 ... (a 4-bar one where 8 do not fill the length) and an outro, so every
+    phrase holds whole turns of a 2- or 4-bar loop; bars left over lengthen the outro."""
     if bars < 16:
         return [("A", bars, None, None)]
-    body = bars - 4
-    first = (body + 1) // 2
-    outro = ["keys", "bass"] if has_bass else ["keys"]
-    return [
-        ("intro", 2, ["keys"], None),
-        ("A", first, None, None),
-        ("B", body - first, None, 2),
-        ("outro", 2, outro, None),
-    ]
+    edge = 4 if bars >= 24 else 2
+    body = bars - 2 * edge
+    lengths = [PHRASE] * (body // PHRASE) + ([4] if body % PHRASE >= 4 else [])
+    outro_bars = edge + body % 4
+    sections: list[tuple[str, int, list[str] | None, str | None]] = [("intro", edge, ["keys"], None)]
+    letters = iter("ABCDEFGH")
+    originals: list[str] = []  # the 8-bar phrases with material of their own, in order
+    passes: dict[str, int] = {}
+    for index, length in enumerate(lengths):
+        if length == PHRASE and len(originals) == 2:  # A and B come back, in turn
+            original = originals[index % 2]
+            passes[original] = passes.get(original, 1) + 1
+            sections.append((f"{original}{passes[original]}", length, None, original))
+            continue
+        name = next(letters)
+        if length == PHRASE:
+            originals.append(name)
+        sections.append((name, length, None, None))
+    sections.append(("outro", outro_bars, ["keys", "bass"] if has_bass else ["keys"], None))
+    return sections
 
 
 def _q(text: str) -> str:
@@ -368,15 +391,15 @@ def recipe_text(answers: WizardAnswers, *, path_hint: str | None = None) -> str:
         )
         out.append(_line(f"length: {bars} bars", length_note or "or a duration such as 2m30s"))
     else:
-        out.append(_line("sections:", f"{bars} bars in all; a section may also `repeat: A`"))
-        for section_name, section_bars, tracks, section_seed in sections:
+        out.append(_line("sections:", f"{bars} bars in all; phrases of 8 bars hold whole 4-bar loops"))
+        for section_name, section_bars, tracks, repeated in sections:
             fields = [f"name: {section_name}", f"bars: {section_bars}"]
             if tracks is not None:
                 fields.append(f"tracks: [{', '.join(tracks)}]")
-            if section_seed is not None:
-                fields.append(f"seed: {section_seed}")
+            if repeated is not None:
+                fields.append(f"repeat: {repeated}")
             text = "  - {" + ", ".join(fields) + "}"
-            out.append(_line(text, "a new seed varies the material") if section_seed is not None else text)
+            out.append(_line(text, f"{repeated} comes back") if repeated is not None else text)
 
     out += [
         "tracks:",
@@ -512,7 +535,8 @@ def run_wizard(
         if yes:
             return check(default)
         while True:
-            answer = prompt(question, default=default)
+            # a number's default as text: click would otherwise take only answers of its type (no 72.5)
+            answer = prompt(question, default=str(default) if isinstance(default, (int, float)) else default)
             try:
                 return check(answer)
             except LofictlError as exc:
@@ -523,7 +547,7 @@ def run_wizard(
         echo("Moods: " + "; ".join(f"{name} ({m.blurb})" for name, m in MOODS.items()))
     mood = ask("Mood", mood, "rainy", check_mood)
     chosen = MOODS[mood]
-    tempo = ask("Tempo (BPM)", tempo, chosen.tempo, lambda v: check_tempo(float(v)))
+    tempo = ask("Tempo (BPM)", tempo, chosen.tempo, check_tempo)
     key = ask("Key", key, chosen.key, check_key)
     length = ask(
         "Length (bars, or a duration like 2m30s)", length, "32 bars", lambda v: (length_bars(str(v), tempo), str(v))[1]

@@ -87,3 +87,42 @@ def test_provenance_names_the_overrides(write_recipe, project):
     plain = project / "build" / "plain"
     assert invoke("build", recipe, "--out", plain).exit_code == 0
     assert "overrides" not in invoke("inspect", plain / "test_loop.wav").stdout
+
+
+def _commands(group, path=()):
+    import click
+
+    for name, command in sorted(group.commands.items()):
+        yield (*path, name)
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+def test_help_shows_flags_without_a_type_and_cuts_no_word():
+    import typer
+
+    from lofictl.cli import app
+
+    seen = 0
+    for path in _commands(typer.main.get_command(app)):
+        result = invoke(*path, "--help")
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.output, path
+        assert "…" not in result.output, (path, result.output)
+        seen += 1
+    assert seen > 15
+    verify = " ".join(invoke("verify", "--help").output.replace("│", " ").split())
+    assert "(default: the CPU count)" in verify  # as build's --jobs
+
+
+def test_eval_midi_says_plainly_where_the_key_came_from(tmp_path):
+    notes = tuple(Note(float(i), 0.9, p, 80) for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62] * 2))
+    score = Score(90.0, 4, 4, "C major", 16.0, (Track("melody", "melody", notes),))
+    path = tmp_path / "tune.mid"
+    raw = midi.score_to_midi(score)
+    raw.tracks[0] = mido.MidiTrack([m for m in raw.tracks[0] if m.type != "key_signature"])
+    raw.save(str(path))
+    result = invoke("eval-midi", path)
+    assert result.exit_code == 0, result.output
+    assert "(estimated: the file has no key signature)" in result.output
+    assert "(estimated (" not in result.output

@@ -65,8 +65,14 @@ def test_the_recipe_is_commented_and_the_same_answers_give_the_same_text():
 
 def test_long_pieces_get_sections_that_add_up_and_short_ones_a_length():
     long = _parse(wizard.recipe_text(wizard.WizardAnswers(title="A", length="33 bars")))
-    assert [(s.name, s.bars) for s in long.sections] == [("intro", 2), ("A", 15), ("B", 14), ("outro", 2)]
-    assert long.total_bars == 33 and long.sections[2].seed == 2
+    assert [(s.name, s.bars, s.repeat) for s in long.sections] == [
+        ("intro", 4, None),
+        ("A", 8, None),
+        ("B", 8, None),
+        ("A2", 8, "A"),
+        ("outro", 5, None),
+    ]
+    assert long.total_bars == 33
     short = _parse(wizard.recipe_text(wizard.WizardAnswers(title="A", length="8")))
     assert short.sections is None and short.total_bars == 8
 
@@ -277,3 +283,26 @@ def test_new_then_build_then_export_to_both_daws(tmp_path, monkeypatch):
 
     lengths = {soundfile.info(str(path)).frames for path in stem_files}
     assert len(lengths) == 1 and lengths.pop() >= score.duration_seconds * recipe.output.sample_rate
+
+
+@pytest.mark.parametrize("bars", [16, 20, 24, 30, 32, 40, 64])
+def test_new_writes_phrase_length_sections(bars):
+    # every phrase between the intro and the outro holds whole turns of a 4-bar loop (issue 26:
+    # 2+14+14+2 cut the loop mid-cycle), the bars add up, and a phrase that comes back repeats it
+    sections = wizard.arrangement(bars, has_bass=True)
+    assert sum(length for _, length, _, _ in sections) == bars
+    names = [name for name, _, _, _ in sections]
+    assert names[0] == "intro" and names[-1] == "outro"
+    assert all(length % 4 == 0 for _, length, _, _ in sections[1:-1])
+    assert all(repeated in names[: names.index(name)] for name, _, _, repeated in sections if repeated)
+
+
+def test_new_takes_a_decimal_tempo_and_asks_again_after_a_word(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    answers = ["Half Step", "night", "fast", "72.5", "", "32 bars", "", "", "", "", "", ""]
+    result = CliRunner().invoke(_app(), ["new"], input="\n".join(answers) + "\n")
+    assert result.exit_code == 0, result.output
+    assert "tempo must be a number of BPM" in result.output
+    recipe = load_recipe(tmp_path / "recipes" / "half_step.yaml").recipe
+    assert recipe.tempo == 72.5
+    assert [s.bars for s in recipe.sections] == [4, 8, 8, 8, 4]
