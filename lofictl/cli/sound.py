@@ -61,9 +61,13 @@ def doctor() -> None:
 @user_errors
 def instruments(
     soundfont: Optional[str] = typer.Argument(None, help="A SoundFont file name or path (default: all found)."),
-    search: Optional[str] = typer.Option(None, "--search", "-s", help="Only presets whose name contains this."),
+    search: Optional[str] = typer.Option(
+        None, "--search", "-s", help="Only presets whose name (the SoundFont's or General MIDI's) contains this."
+    ),
 ) -> None:
-    """List the presets of SoundFonts (bank:program and name)."""
+    """List the presets of SoundFonts: bank:program, the SoundFont's name and the General MIDI name.
+
+    A recipe's `preset:` takes any of the three."""
     from lofictl.sound import soundfonts
 
     recipe_dir = Path.cwd() / "recipes"
@@ -85,10 +89,16 @@ def instruments(
             continue
         out.print(f"[bold]{esc(font)}[/]")
         for preset in presets:
-            out.print(f"  {preset.bank:3d}:{preset.program:<3d}  {esc(preset.name)}")
+            standard = soundfonts.gm_name(preset)
+            also = f"  [dim](General MIDI: {esc(standard)})[/]" if standard and _differs(standard, preset.name) else ""
+            out.print(f"  {preset.bank:3d}:{preset.program:<3d}  {esc(preset.name)}{also}")
             shown += 1
     if shown == 0:
         raise LofictlError(f"no preset matches {search!r}" if search else "no presets found")
+
+
+def _differs(a: str, b: str) -> bool:
+    return "".join(ch for ch in a.lower() if ch.isalnum()) != "".join(ch for ch in b.lower() if ch.isalnum())
 
 
 @app.command()

@@ -59,9 +59,20 @@ class Length(Strict):
 
 class Instrument(Strict):
     soundfont: str = Field("FluidR3_GM.sf2", description="SoundFont file name, found on the search path")
-    preset: str | None = Field(None, description="Preset name as the SoundFont spells it (case-insensitive)")
+    preset: str | None = Field(
+        None,
+        description="Preset name as the SoundFont spells it or by its General MIDI name (case-insensitive), "
+        "or 'bank:program' as `lofictl instruments` prints it",
+    )
     bank: int | None = Field(None, ge=0, le=128)
     program: int | None = Field(None, ge=0, le=127)
+
+    @field_validator("preset", mode="before")
+    @classmethod
+    def _preset_text(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):  # YAML 1.1 reads 128:0 as a base-60 number
+            raise ValueError("write a bank:program in quotes, e.g. preset: '128:0' (YAML reads 128:0 as a number)")
+        return value
 
     @model_validator(mode="after")
     def _preset_or_program(self) -> "Instrument":

@@ -348,10 +348,13 @@ def resolve_preset(path: Path, name: str | None = None, bank: int | None = None,
     """A preset of the SoundFont by name (case, spaces and punctuation ignored) or bank/program.
 
     A name is first matched against the SoundFont's own preset names, then against the General
-    MIDI names of bank 0 (and "Drums" for the bank-128 kit). With only `program` given, bank 0
-    is meant; with only `bank`, its lowest program.
+    MIDI names of bank 0 (and "Drums" for the bank-128 kit); "bank:program" ("0:4") names the
+    slot. With only `program` given, bank 0 is meant; with only `bank`, its lowest program.
     """
     presets = list_presets(path)
+    numbered = re.fullmatch(r"\s*(\d{1,3})\s*:\s*(\d{1,3})\s*", name) if name is not None else None
+    if numbered:  # "0:4", as `lofictl instruments` prints a preset
+        name, bank, program = None, int(numbered[1]), int(numbered[2])
     if name is not None:
         wanted = _simplify(name)
         for preset in presets:

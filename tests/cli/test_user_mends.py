@@ -10,7 +10,7 @@ import pytest
 
 from lofictl.compose.score import Note, Score, Track
 from lofictl.export import midi
-from support import REPO, invoke, run_lofictl
+from support import REPO, SMALL_RECIPE, invoke, run_lofictl
 
 
 def test_no_cache_says_no_cache(write_recipe):
@@ -126,3 +126,26 @@ def test_eval_midi_says_plainly_where_the_key_came_from(tmp_path):
     assert result.exit_code == 0, result.output
     assert "(estimated: the file has no key signature)" in result.output
     assert "(estimated (" not in result.output
+
+
+def test_instruments_show_both_names_and_a_printed_slot_is_a_preset(write_recipe, gm):
+    listed = invoke("instruments", gm, "--search", "electric piano 1")
+    assert listed.exit_code == 0, listed.output
+    assert "0:4" in listed.stdout and "Rhodes EP" in listed.stdout and "General MIDI: Electric Piano 1" in listed.stdout
+
+    from lofictl.sound.soundfonts import resolve_preset
+
+    assert (resolve_preset(gm, "0:4").bank, resolve_preset(gm, "0:4").program) == (0, 4)
+    assert resolve_preset(gm, "0:4") == resolve_preset(gm, "Electric Piano 1") == resolve_preset(gm, "rhodes ep")
+    assert resolve_preset(gm, "128:0").is_drums
+
+    quoted = write_recipe(
+        SMALL_RECIPE.replace("preset: Electric Piano 1", "preset: '0:4'").replace(
+            "pattern: boom-bap", "pattern: boom-bap\n    instrument: {preset: '128:0'}"
+        )
+    )
+    assert invoke("build", quoted, "--midi-only").exit_code == 0
+    bare = write_recipe(SMALL_RECIPE.replace("pattern: boom-bap", "pattern: boom-bap\n    instrument: {preset: 128:0}"))
+    result = invoke("validate", bare)
+    assert result.exit_code == 2
+    assert "tracks.drums.instrument.preset: write a bank:program in quotes" in result.output
