@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,7 +150,6 @@ def midi_inputs(plan: BuildPlan, score_sha: str) -> dict:
         "seed": plan.recipe.seed,
         "lofictl": __version__,
         "models": {n: p.name for n, p in sorted(plan.models.items())},
-        **overrides_provenance(plan),  # written into the files' provenance
         "library.matplotlib": versions["matplotlib"],
         "library.mido": versions["mido"],
     }
@@ -174,7 +174,7 @@ def stem_inputs(
         f"tracks.{name}.duck": spec.duck.model_dump() if spec.duck else None,
         "kicks": kicks_sha,
         f"tracks.{name}.files": files_inputs(cache, plan.chain_files.get(f"tracks.{name}", {})),
-        "provenance": [plan.loaded.path.name, recipe.title, recipe.seed, *plan.loaded.overrides],
+        "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
         "lofictl": __version__,
         **_library_inputs(),
     }
@@ -253,7 +253,7 @@ def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -
         "output.formats": list(recipe.output.formats),
         "output.wav_format": recipe.output.wav_format,
         "name": plan.loaded.name,
-        "provenance": [plan.loaded.path.name, recipe.title, recipe.seed, *plan.loaded.overrides],
+        "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
         "output.daw": list(recipe.output.daw),
         "output.dry_stems": recipe.output.dry_stems,
         "output.stem_names": recipe.output.stem_names,
@@ -266,31 +266,29 @@ def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -
     }
 
 
-def master_tags(plan: BuildPlan, key: str):
+def master_tags(plan: BuildPlan, key: str, overrides: Sequence[str] = ()):
     """Tags of the master's FLAC/MP3: title, tempo, key and the same provenance as the WAV."""
     from lofictl.export.tags import Tags
 
     recipe = plan.recipe
     return Tags(
-        title=recipe.title, bpm=recipe.tempo, key=recipe.key, provenance=json.loads(provenance_info(plan, key)["ICMT"])
+        title=recipe.title,
+        bpm=recipe.tempo,
+        key=recipe.key,
+        provenance=json.loads(provenance_info(plan, key, overrides)["ICMT"]),
     )
 
 
-def overrides_provenance(plan: BuildPlan) -> dict[str, str]:
-    """The `--set` values a file was built with, as the command line gave them (nothing without)."""
-    given = plan.loaded.overrides
-    return {"overrides": " ".join(f"--set {item}" for item in given)} if given else {}
-
-
-def provenance_info(plan: BuildPlan, key: str, **extra: str) -> dict[str, str]:
-    """The WAV INFO chunk: title, software, and a JSON comment that leads back to the recipe."""
+def provenance_info(plan: BuildPlan, key: str, overrides: Sequence[str] = (), **extra: str) -> dict[str, str]:
+    """The WAV INFO chunk: title, software, and a JSON comment that leads back to the recipe (and
+    the `--set` overrides that reached the file's stage)."""
     data = {
         "recipe": plan.loaded.path.name,
         "title": plan.recipe.title,
         "seed": str(plan.recipe.seed),
         "stage_key": key[:16],
         "lofictl": __version__,
-        **overrides_provenance(plan),
+        **({"overrides": " ".join(f"--set {item}" for item in overrides)} if overrides else {}),
         **extra,
     }
     return {"INAM": plan.recipe.title, "ISFT": f"lofictl {__version__}", "ICMT": canonical_json(data)}

@@ -7,6 +7,7 @@ cache entry, copied out only when something needs the file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,23 @@ class Artifact:
         return self.path
 
 
+def overrides_reaching(overrides: Sequence[str], inputs: dict, upstream: Sequence[str] = ()) -> tuple[str, ...]:
+    """The `--set` overrides that reach a stage: those naming one of its inputs (a dotted path
+    that is, contains or lies inside an input's name), and those that reached a stage upstream."""
+    names = list(inputs)
+    direct = []
+    for item in overrides:
+        path = item.partition("=")[0].strip()
+        if any(k == path or k.startswith(path + ".") or path.startswith(k + ".") for k in names):
+            direct.append(item)
+    return tuple(item for item in overrides if item in direct or item in upstream)
+
+
 def changed_inputs(old: dict, new: dict) -> list[str]:
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if len(changed) > 1 and "overrides" in changed:  # they follow from the inputs they set: name those
+        changed.remove("overrides")
+    return changed
 
 
 def change_reason(
@@ -66,8 +82,18 @@ class StageLog:
     plans a build this way, through the very code that builds, so the two cannot disagree.
     """
 
-    def __init__(self, cache: Cache, work: Path, staging: Path, previous: dict | None, dry: bool = False):
+    def __init__(
+        self,
+        cache: Cache,
+        work: Path,
+        staging: Path,
+        previous: dict | None,
+        dry: bool = False,
+        overrides: tuple[str, ...] = (),
+    ):
         self.cache = cache
+        self.overrides = overrides  # --set path=value, in the order given
+        self.reached: dict[str, tuple[str, ...]] = {}  # stage → the overrides that reach it
         self.work = work  # stage outputs that are not files of the output folder
         self.staging = staging  # the output folder being made
         self.previous = (previous or {}).get("stages", {})
@@ -79,10 +105,15 @@ class StageLog:
         self.changed: dict[str, list[str]] = {}  # stage → the inputs that differ from the lock
         self.final: dict[str, Artifact] = {}  # output folder path → artifact
 
-    def key(self, name: str, inputs: dict) -> str:
-        """The stage key: its inputs plus its code version (safety.fingerprints), as the lock records."""
+    def key(self, name: str, inputs: dict, upstream: tuple[str, ...] = ()) -> str:
+        """The stage key: its inputs plus its code version (safety.fingerprints), as the lock records.
+
+        The `--set` overrides that reach the stage (through its own inputs, or a stage of the
+        `upstream` kinds) are an input too: they are written into its files' provenance."""
         stage = name.split(":")[0]
-        inputs = {**inputs, **code_inputs(stage)}
+        before = {o for other, reached in self.reached.items() if other.split(":")[0] in upstream for o in reached}
+        reached = self.reached[name] = overrides_reaching(self.overrides, inputs, tuple(before))
+        inputs = {**inputs, **({"overrides": list(reached)} if reached else {}), **code_inputs(stage)}
         key = stage_key(stage, inputs)
         self.record[name] = {"key": key, "inputs": inputs}
         interrupts.checkpoint()
@@ -104,6 +135,10 @@ class StageLog:
         if entry is None:
             self.explain(name)
         return entry
+
+    def overrides_of(self, name: str) -> tuple[str, ...]:
+        """The overrides that reached a stage (for its files' provenance)."""
+        return self.reached.get(name, ())
 
     def restored_from(self, name: str, entry, folder: Path, meta: dict | None = None) -> dict[str, Artifact]:
         """Mark a stage as restored; its outputs stay in the cache until someone needs them."""

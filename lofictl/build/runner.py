@@ -239,7 +239,7 @@ def _build_once(
     staging = output_rule.staging_folder(final_dir)
     work = staging / ".work"
     work.mkdir()
-    stages = StageLog(cache, work, staging, previous)
+    stages = StageLog(cache, work, staging, previous, overrides=plan.loaded.overrides)
     try:
         with Progress(
             f"building {plan.loaded.path.name}", 6 + (0 if midi_only else len(recipe.tracks)), quiet=quiet
@@ -304,7 +304,7 @@ def plan_build(loaded: LoadedRecipe, *, midi_only: bool = False) -> StageLog:
     lock_path = lock_path_for(loaded)
     previous = read_lock(lock_path) if lock_path.exists() else None
     cache = Cache(loaded.project_root / CACHE_DIR_NAME)
-    stages = StageLog(cache, Path("(planned)"), Path("(planned)"), previous, dry=True)
+    stages = StageLog(cache, Path("(planned)"), Path("(planned)"), previous, dry=True, overrides=loaded.overrides)
     with Progress("planning", 1, quiet=True) as progress:
         _run_stages(plan, stages, midi_only, 1, progress)
     return stages

@@ -124,7 +124,7 @@ def _compose(walk: Walk, stage: Stage) -> None:
     walk.progress.step("composing")
     plan, log = walk.plan, walk.log
     inputs = stage.inputs(plan, log.cache)
-    key = log.key("compose", inputs)
+    key = log.key("compose", inputs, stage.upstream)
     entry = log.lookup("compose", key)
     data = log.cache.read_bytes(entry, "score.json") if entry else None
     if data is not None:
@@ -152,7 +152,7 @@ def _compose(walk: Walk, stage: Stage) -> None:
     walk.score, walk.score_meta = score, meta
 
 
-def _provenance(plan: BuildPlan, key: str) -> dict:
+def _provenance(plan: BuildPlan, key: str, overrides: tuple[str, ...]) -> dict:
     recipe = plan.recipe
     return {
         "recipe": plan.loaded.path.name,
@@ -161,7 +161,7 @@ def _provenance(plan: BuildPlan, key: str) -> dict:
         "stage_key": key[:16],
         "lofictl": __version__,
         "models": {name: path.name for name, path in sorted(plan.models.items())},
-        **stage_inputs.overrides_provenance(plan),
+        **({"overrides": " ".join(f"--set {item}" for item in overrides)} if overrides else {}),
     }
 
 
@@ -171,14 +171,14 @@ def _midi(walk: Walk, stage: Stage) -> None:
     assert score is not None
     name = plan.loaded.name
     inputs = stage.inputs(plan, log.output_sha("compose", "score.json"))
-    key = log.key("midi", inputs)
+    key = log.key("midi", inputs, stage.upstream)
     made = log.restore_or_plan("midi", key, log.staging)
     if made is not None:
         log.final.update(made)
     else:
         from lofictl.export import midi, pianoroll
 
-        provenance = _provenance(plan, key)
+        provenance = _provenance(plan, key, log.overrides_of("midi"))
         (log.staging / "midi").mkdir(exist_ok=True)
         files = {
             f"midi/{name}.mid": log.staging / "midi" / f"{name}.mid",
@@ -270,7 +270,7 @@ def _stems(walk: Walk, stage: Stage) -> None:
             log.cache,
             kicks_sha if spec.duck else None,
         )
-        key = keys[track.name] = log.key(name, inputs)
+        key = keys[track.name] = log.key(name, inputs, stage.upstream)
         made = log.restore_or_plan(name, key, log.work / f"stem-{track.name}", ["audio.wav"])
         if made is not None:
             walk.stems[track.name] = made["audio.wav"]
@@ -285,7 +285,7 @@ def _stems(walk: Walk, stage: Stage) -> None:
             recipe.output.sample_rate,
             n_samples,
             path,
-            stage_inputs.provenance_info(plan, key, track=track.name),
+            stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name),
             plan.chains[f"tracks.{track.name}"],
             spec.gain_db,
             spec.pan,
@@ -332,7 +332,7 @@ def _overlays(walk: Walk, stage: Stage) -> None:
     n_samples = walk.n_samples
     kicks = stage_inputs.kick_samples(plan, score)
     inputs = stage.inputs(plan, n_samples, log.cache, sha256_bytes(canonical_json(kicks).encode()))
-    key = log.key("overlays", inputs)
+    key = log.key("overlays", inputs, stage.upstream)
     folder = log.work / "overlays"
     labels = [overlay_label(recipe, i) for i in range(len(recipe.overlays))]
     made = log.restore_or_plan("overlays", key, folder, [f"{label}.wav" for label in labels])
@@ -379,7 +379,7 @@ def _bus(walk: Walk, stage: Stage) -> None:
     inputs = stage.inputs(
         plan, {name: log.output_sha(f"stem:{name}", "audio.wav") for name in sends}, n_samples, log.cache
     )
-    key = log.key("bus", inputs)
+    key = log.key("bus", inputs, stage.upstream)
     made = log.restore_or_plan("bus", key, log.work / "bus", ["bus.wav"])
     if made is not None:
         walk.layers[BUS_LABEL] = made["bus.wav"]
@@ -395,7 +395,7 @@ def _bus(walk: Walk, stage: Stage) -> None:
             n_samples,
             plan.chains["master.bus"],
             path,
-            info=stage_inputs.provenance_info(plan, key, track=BUS_LABEL),
+            info=stage_inputs.provenance_info(plan, key, log.overrides_of("bus"), track=BUS_LABEL),
         )
     walk.layers[BUS_LABEL] = log.ran_with("bus", key, {"bus.wav": path})["bus.wav"]
 
@@ -408,7 +408,7 @@ def _mix(walk: Walk, stage: Stage) -> None:
     inputs = stage.inputs(
         plan, {name: log.output_sha(f"stem:{name}", "audio.wav") for name in playing}, layer_shas(log), log.cache
     )
-    key = log.key("mix", inputs)
+    key = log.key("mix", inputs, stage.upstream)
     entry = log.lookup("mix", key)
     if entry is not None and "loudness" in entry.meta:
         stats = entry.meta["loudness"]
@@ -456,7 +456,7 @@ def _dry_stems(walk: Walk, stage: Stage) -> None:
     for track in score.tracks:
         name = f"dry:{track.name}"
         inputs = stage.inputs(plan, track.name, walk.score_meta["tracks"][track.name], n_samples, log.cache)
-        key = log.key(name, inputs)
+        key = log.key(name, inputs, stage.upstream)
         made = log.restore_or_plan(name, key, log.work / f"dry-{track.name}", ["audio.wav"])
         if made is not None:
             walk.dry[track.name] = made["audio.wav"]
@@ -470,7 +470,7 @@ def _dry_stems(walk: Walk, stage: Stage) -> None:
             recipe.output.sample_rate,
             n_samples,
             path,
-            stage_inputs.provenance_info(plan, key, track=track.name, kind="dry"),
+            stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name, kind="dry"),
         )
         walk.dry[track.name] = log.ran_with(name, key, {"audio.wav": job.render()})["audio.wav"]
 
@@ -482,6 +482,13 @@ class StemFile:
     label: str  # the track name, an overlay label or the bus
     kind: str  # wet | dry | layer
     source: Artifact
+
+    @property
+    def stage(self) -> str:
+        """The stage that made it, as the lock names it."""
+        if self.kind == "layer":
+            return "bus" if self.label == BUS_LABEL else "overlays"
+        return f"{'stem' if self.kind == 'wet' else 'dry'}:{self.label}"
 
 
 def stem_files(
@@ -528,7 +535,7 @@ def _export(walk: Walk, stage: Stage) -> None:
     }
     inputs = stage.inputs(plan, log.output_sha("mix", "master.wav"), shas)
     inputs["score"] = log.output_sha("compose", "score.json")
-    key = log.key("export", inputs)
+    key = log.key("export", inputs, stage.upstream)
     entry = log.lookup("export", key)
     if entry is not None and "encoded" in entry.meta:
         log.final.update(log.restored_from("export", entry, log.staging, dict(entry.meta)))
@@ -552,7 +559,11 @@ def _export(walk: Walk, stage: Stage) -> None:
                     "wav",
                     recipe.output.sample_rate,
                     wav_subtype=recipe.output.wav_format,
-                    info=stage_inputs.provenance_info(plan, key, track=stem.label),
+                    # the stem's own stage and overrides, as a float32 copy carries: a stem that did
+                    # not change keeps its bytes when only the master does
+                    info=stage_inputs.provenance_info(
+                        plan, log.record[stem.stage]["key"], log.overrides_of(stem.stage), track=stem.label
+                    ),
                 )
             return measure_loudness(source)
 
@@ -565,10 +576,10 @@ def _export(walk: Walk, stage: Stage) -> None:
                 recipe.output.sample_rate,
                 ceiling_db=recipe.master.true_peak_db,
                 wav_subtype=recipe.output.wav_format,
-                info=stage_inputs.provenance_info(plan, key),
+                info=stage_inputs.provenance_info(plan, key, log.overrides_of("export")),
             )
             if fmt != "wav":  # title, BPM, key and the provenance comment, as the WAV's INFO chunk has
-                tags.tag_file(files[rel], stage_inputs.master_tags(plan, key))
+                tags.tag_file(files[rel], stage_inputs.master_tags(plan, key, log.overrides_of("export")))
             return stats
 
         for rel in files_to_write:

@@ -23,10 +23,16 @@ def _cache_for(project: Path):
 @cache_app.command("info")
 @user_errors
 def cache_info(project: Path = typer.Option(Path("."), "--project", help="The project folder.")) -> None:
-    """Where the cache is and how big."""
+    """Where the cache is, how big, and the cap it is pruned to after every build."""
+    import os
+
     info = _cache_for(project).info()
+    cap = cache_cap()
+    source = "LOFICTL_CACHE_MAX" if os.environ.get("LOFICTL_CACHE_MAX", "").strip() else "the default"
+    limit = "no cap" if cap is None else f"pruned to {cap / 1e9:.1f} GB after every build ({source})"
     out.print(
-        f"{esc(info['path'])}: {info['stages']} stage entries, {info['objects']} objects, {info['bytes'] / 1e6:.1f} MB"
+        f"{esc(info['path'])}: {info['stages']} stage entries, {info['objects']} objects, "
+        f"{info['bytes'] / 1e6:.1f} MB; {limit}"
     )
 
 
@@ -41,7 +47,7 @@ def cache_prune(
 ) -> None:
     """Shrink the cache to a size, dropping the least recently used stages first.
 
-    Set LOFICTL_CACHE_MAX (e.g. 2GB) to prune like this after every build and album.
+    Every build and album prunes like this to $LOFICTL_CACHE_MAX (default 4GB; 'off' for no cap).
     """
     from lofictl.build.cache import Cache, parse_size
 
@@ -57,19 +63,32 @@ def cache_prune(
     )
 
 
-def auto_prune(root: Path) -> None:
-    """After a build: prune to $LOFICTL_CACHE_MAX when it is set."""
+DEFAULT_CACHE_MAX = "4GB"  # a laptop's share: two 10-minute builds, or dozens of short ones
+NO_CAP = {"off", "none", "unlimited"}
+
+
+def cache_cap() -> int | None:
+    """The cache's size cap in bytes: $LOFICTL_CACHE_MAX (e.g. 2GB; 'off' for none), else 4 GB."""
     import os
 
-    from lofictl.build.cache import Cache, parse_size
+    from lofictl.build.cache import parse_size
 
-    limit = os.environ.get("LOFICTL_CACHE_MAX")
-    if not limit:
-        return
+    text = os.environ.get("LOFICTL_CACHE_MAX", "").strip() or DEFAULT_CACHE_MAX
+    if text.lower() in NO_CAP:
+        return None
     try:
-        Cache(root).prune(parse_size(limit))
+        return parse_size(text)
     except ValueError as exc:
-        raise LofictlError(str(exc), field="LOFICTL_CACHE_MAX") from None
+        raise LofictlError(f"{exc}, or 'off'", field="LOFICTL_CACHE_MAX") from None
+
+
+def auto_prune(root: Path) -> None:
+    """After a build or album: prune the cache to its cap, least recently used stages first."""
+    from lofictl.build.cache import Cache
+
+    cap = cache_cap()
+    if cap is not None:
+        Cache(root).prune(cap)
 
 
 @cache_app.command("clear")

@@ -331,7 +331,9 @@ class Output(Strict):
     dir: str | None = Field(None, description="Default: build/<recipe file name>")
     sample_rate: Literal[SAMPLE_RATES] = 44100  # type: ignore[valid-type]
     formats: list[Literal["wav", "flac", "mp3"]] = Field(default_factory=lambda: ["wav"], min_length=1)
-    wav_format: Literal["float32", "24bit"] = "float32"
+    wav_format: Literal["float32", "24bit"] = Field(
+        "24bit", description="The master WAV: 24-bit PCM (default; it is limited under the ceiling), or float32"
+    )
     daw: list[Literal["reaper", "dawproject"]] = Field(default_factory=list, description="DAW project files to write")
     dry_stems: bool = Field(True, description="With daw: also write stems/dry/ (the instrument alone, no effects)")
     stem_names: Literal["short", "delivery"] = Field(

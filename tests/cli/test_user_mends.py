@@ -9,6 +9,7 @@ import mido
 import pytest
 
 from lofictl.compose.score import Note, Score, Track
+from lofictl.errors import LofictlError
 from lofictl.export import midi
 from support import REPO, SMALL_RECIPE, invoke, run_lofictl
 
@@ -149,3 +150,36 @@ def test_instruments_show_both_names_and_a_printed_slot_is_a_preset(write_recipe
     result = invoke("validate", bare)
     assert result.exit_code == 2
     assert "tracks.drums.instrument.preset: write a bank:program in quotes" in result.output
+
+
+def test_the_cache_has_a_default_cap_shown_by_info(write_recipe, project, monkeypatch):
+    from lofictl.cli.cache import auto_prune, cache_cap
+
+    monkeypatch.delenv("LOFICTL_CACHE_MAX", raising=False)
+    assert cache_cap() == 4 * 10**9
+    monkeypatch.setenv("LOFICTL_CACHE_MAX", "off")
+    assert cache_cap() is None
+    monkeypatch.setenv("LOFICTL_CACHE_MAX", "lots")
+    with pytest.raises(LofictlError, match="LOFICTL_CACHE_MAX"):
+        cache_cap()
+    monkeypatch.delenv("LOFICTL_CACHE_MAX")
+    assert invoke("build", write_recipe(), "--midi-only").exit_code == 0
+    shown = invoke("cache", "info", "--project", project)
+    assert "pruned to 4.0 GB after every build (the default)" in shown.stdout
+    # the cap prunes, least recently used first: a tiny cap leaves no stage behind
+    monkeypatch.setenv("LOFICTL_CACHE_MAX", "1")
+    auto_prune(project / ".lofictl-cache")
+    assert "0 stage entries" in invoke("cache", "info", "--project", project).stdout
+
+
+def test_the_master_wav_is_24_bit_unless_float_is_asked(write_recipe, project):
+    import soundfile as sf
+
+    recipe = write_recipe()
+    assert invoke("build", recipe, "--out", project / "a").exit_code == 0
+    assert sf.info(str(project / "a" / "test_loop.wav")).subtype == "PCM_24"
+    floated = write_recipe(
+        SMALL_RECIPE.replace("output: {formats: [wav]}", "output: {formats: [wav], wav_format: float32}")
+    )
+    assert invoke("build", floated, "--out", project / "b").exit_code == 0
+    assert sf.info(str(project / "b" / "test_loop.wav")).subtype == "FLOAT"
