@@ -99,7 +99,7 @@ STYLE_RULES: dict[str, StyleRule] = {
         sixnine=0.35,
         eleventh=0.5,
         sharp_eleven=0.4,
-        description="ii–V–I and vi–ii–V–I, secondary dominants, the backdoor iv–bVII–I, m11s and maj7#11s",
+        description="ii–V–I and vi–ii–V–I, secondary dominants, the backdoor iv–bVII–I, m11 and maj7#11",
     ),
 }
 

@@ -344,10 +344,12 @@ def colour_quality(
     moves to, root and family, when known); None for families kept as written (sus, aug).
 
     Major tonics: maj9 (6/9 with `sixnine`). Other major chords: maj9 (maj7#11 with
-    `sharp_eleven` where the key has the #11), 9 on the key's flat seven. Dominants (and a major
-    chord a fifth above the next one, on the key's V, or with a third from outside the key):
-    7b9 before a minor chord, else 13 (7#11 for a tritone substitute). Minor chords: m9, or m11 where the key has
-    the 11th but not the 9th (or with `eleventh`). Half-diminished: m7b5; diminished: dim7.
+    `sharp_eleven` where the key has the #11), 9 on the key's flat seven. Dominants, and major
+    chords off the tonic with the key's b7 that sit a fifth above the next chord, on the key's V
+    or with a third from outside the key (E in C: V of vi): 7b9 before a minor chord, else 13
+    (7#11 on a tritone substitute). Minor chords: m9, or m11 where the key has the 11th but not
+    the 9th (or with `eleventh`). Half-diminished (and a diminished triad under the key's b7):
+    m7b5; diminished: dim7.
     """
     scale = set(key.scale)
 
@@ -356,7 +358,7 @@ def colour_quality(
 
     resolves = following is not None and (root - following[0]) % 12 == 7
     borrowed_third = not has(4)
-    if kind == "maj" and has(10) and (resolves or root == (key.tonic + 7) % 12 or borrowed_third):
+    if kind == "maj" and root != key.tonic and has(10) and (resolves or root == (key.tonic + 7) % 12 or borrowed_third):
         kind = "dom"  # the key's V, a V of the chord after it, or a V of a degree (E in C): a dominant
     if kind == "dim" and has(10):
         kind = "hdim"  # vii of major, ii of minor: the key's own seventh makes it half-diminished
