@@ -53,15 +53,15 @@ def progression_source(
     its own length, seeded by the section; a progression that is not whole bars stays as written."""
     written = [(chord.symbol, duration) for chord, duration in theory.parse_progression(progression, beats_per_bar)]
     bars = sum(duration for _, duration in written) / beats_per_bar
-    restyle = style is not None and key is not None and abs(bars - round(bars)) < 1e-9
+    restyle = (style, key) if style is not None and key is not None and abs(bars - round(bars)) < 1e-9 else None
 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
         chords = written
-        if restyle:
+        if restyle is not None:
             chords = reharm.reharmonise(
                 written,
-                key,
-                style,
+                restyle[1],
+                restyle[0],
                 seed,
                 loop_bars=int(round(bars)),
                 beats_per_bar=beats_per_bar,
@@ -484,6 +484,7 @@ def _model_chord_source(model: LoadedModel, key: theory.Key, beats_per_bar: floa
 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
         loop = block.loop if block.loop is not None else track.loop
+        loop_bars = None if loop == "through" else int(loop)
         sampled = generate.generate_chords(
             model,
             key,
@@ -494,14 +495,14 @@ def _model_chord_source(model: LoadedModel, key: theory.Key, beats_per_bar: floa
             top_k=settings.top_k,
             top_p=settings.top_p,
             grid_beats=beats_per_bar if track.changes == "bar" else beats_per_bar / 2,
-            loop_bars=None if loop == "through" else loop,
+            loop_bars=loop_bars,
         )
         return reharm.reharmonise(  # the loop, reharmonised once and repeated: still a loop
             sampled,
             key,
             style,
             seed,
-            loop_bars=None if loop == "through" else loop,
+            loop_bars=loop_bars,
             beats_per_bar=beats_per_bar,
             half_bars=track.changes == "half-bar",
         )

@@ -148,8 +148,8 @@ def reharmonise(
     cycle = cells[:length]
     names = (seed, "reharm", style)
     cycle = _moves(cycle, key, rule, names, per_bar, looped=loop_bars is not None)
-    cycle = _coloured(cycle, key, rule, names, per_bar)
-    tiled = [cycle[i % length] for i in range(span)]
+    symbols = _coloured(cycle, key, rule, names, per_bar)
+    tiled = [symbols[i % length] for i in range(span)]
     out: list[list] = []
     for symbol in tiled:
         if out and out[-1][0] == symbol:
@@ -258,6 +258,7 @@ def _cadence(
     vi_bar = ii_bar - per_bar
     if vi_bar >= per_bar and _free(cells, vi_bar, ii_bar) and draw.random() < rule.sixth:
         two = cells[ii_bar]
+        six: Cell | None
         if rule.sixth_dominant:
             six = Cell((two.root + 7) % 12, "dom", placed=True)  # VI7: the V of ii
         else:  # the key's chord a diatonic fifth above ii: vi in major, bVI in minor
@@ -281,7 +282,7 @@ def _diatonic_fifth_above(root: int, key: theory.Key) -> Cell | None:
 
 def _secondary_dominants(cells: list[Cell], rule: StyleRule, names: tuple, per_bar: int) -> None:
     """Approach a change to another chord by its V7: in the held bar before it, or in the second
-    half of that bar when chords may change every half bar. The loop's first bar stays."""
+    half of that bar when chords may change every half bar. The loop's first chord stays."""
     for index in range(per_bar, len(cells)):
         target, before = cells[index], cells[index - 1]
         if target.placed or target.kind not in ("maj", "min") or _same(target, before):
