@@ -10,7 +10,7 @@ style allows:
   into its final tonic the same way, or by the backdoor iv–bVII–I;
 - a pre-dominant: the bar before that V becomes ii of the target (iiø7 before a minor one),
   and the bar before the ii may become vi (VI7 in jazz): vi–ii–V–I;
-- an 8-bar loop also cadences into its fifth bar;
+- an 8-bar loop (or a long through section) also cadences into each 4-bar phrase;
 - secondary dominants: a change to another chord is approached by that chord's V7 (a held
   chord makes room for it); in jazz a secondary dominant may be its tritone substitute;
 - colour by function: maj9 or 6/9 on major tonics, m9/m11 on minor chords, 13 on dominants
@@ -177,17 +177,25 @@ def _cells(chords: Sequence[tuple[str, float]], step: float) -> list[Cell] | Non
 # --- the moves --------------------------------------------------------------------------------
 
 
+PHRASE_BARS = 4  # a phrase arrives every four bars: an 8-bar loop or a long through section cadences inside too
+
+
 def _moves(cells: list[Cell], key: theory.Key, rule: StyleRule, names: tuple, per_bar: int, looped: bool) -> list[Cell]:
+    """The cadences (the section's own end first, then each inner phrase's, last to first),
+    then secondary dominants where room is left."""
     cells = list(cells)
     n_bars = len(cells) // per_bar
     if looped:
-        _cadence(
-            cells, target=cells[0], end_bar=n_bars, key=key, rule=rule, names=names, per_bar=per_bar, loop_end=True
-        )
-        if n_bars == 8:  # an 8-bar loop also arrives on its fifth bar
-            _cadence(cells, cells[4 * per_bar], 4, key, rule, names, per_bar, loop_end=False)
+        _cadence(cells, cells[0], n_bars, key, rule, names, per_bar, loop_end=True)
+        last = n_bars
     elif n_bars >= 2:  # through-composed: cadence into the final chord (the model's tonic)
-        _cadence(cells, cells[-1], n_bars - 1, key, rule, names, per_bar, loop_end=False)
+        _cadence(cells, cells[-per_bar], n_bars - 1, key, rule, names, per_bar, loop_end=False)
+        last = n_bars - 1
+    else:
+        last = 0
+    for bar in range((last - 1) // PHRASE_BARS * PHRASE_BARS, 0, -PHRASE_BARS):
+        if last - bar >= 2:  # an inner phrase's end, with a phrase's room after it
+            _cadence(cells, cells[bar * per_bar], bar, key, rule, names, per_bar, loop_end=False)
     _secondary_dominants(cells, rule, names, per_bar)
     return cells
 
@@ -216,9 +224,11 @@ def _cadence(
 ) -> None:
     """Lead into `target` (at bar `end_bar`, or the loop's start) from the bars before it."""
     draw = rng(*names, "cadence", end_bar)
+    end = end_bar * per_bar
+    # the arrival stays what it is (later moves leave it alone): the cadence is into it
+    cells[end : end + per_bar] = [replace(c, placed=True) for c in cells[end : end + per_bar]]
     if target.kind not in ("maj", "min", "dom"):
         return  # a sus or diminished target: nothing functional to lead into
-    end = end_bar * per_bar
     v_bar = end - per_bar
     if v_bar < 0:
         return

@@ -264,3 +264,16 @@ def test_generated_chords_are_reharmonised_by_default_and_plain_keeps_the_model(
     assert [(t + 16, s) for t, s in first] == [(t, s) for t, s in styled if t >= 16]
     before_turn = [s for t, s in styled if t < 16][-1]
     assert (theory.parse_chord(before_turn).root - theory.parse_chord(styled[0][1]).root) % 12 == 7
+
+
+@pytest.mark.parametrize("loop", [8, None])
+def test_eight_bars_cadence_into_their_second_phrase_too(loop):
+    for style in STYLES:
+        for seed in SEEDS:
+            out = per_beat(restyle("C F Am F C Dm Em C", "C major", style, seed, loop=loop))[::4]
+            bar3, bar4, bar5 = (theory.parse_chord(s) for s in out[2:5])
+            assert theory.chord_kind(bar4) == "dom", (style, seed, out)
+            if (bar4.root - bar5.root) % 12 != 7:  # else the backdoor into the tonic: iv–bVII–I
+                assert (bar3.root, bar4.root, bar5.root) == (5, 10, 0) and theory.chord_kind(bar3) == "min", out
+            if loop is None:
+                assert theory.parse_chord(out[-1]).root == 0  # home on the tonic
