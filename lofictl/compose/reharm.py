@@ -148,7 +148,7 @@ def reharmonise(
     cycle = cells[:length]
     names = (seed, "reharm", style)
     cycle = _moves(cycle, key, rule, names, per_bar, looped=loop_bars is not None)
-    symbols = _coloured(cycle, key, rule, names, per_bar)
+    symbols = _coloured(cycle, key, rule, names)
     tiled = [symbols[i % length] for i in range(span)]
     out: list[list] = []
     for symbol in tiled:
@@ -326,7 +326,7 @@ def _same(a: Cell, b: Cell) -> bool:
 # --- colour -----------------------------------------------------------------------------------
 
 
-def _coloured(cells: list[Cell], key: theory.Key, rule: StyleRule, names: tuple, per_bar: int) -> list[str]:
+def _coloured(cells: list[Cell], key: theory.Key, rule: StyleRule, names: tuple) -> list[str]:
     """Every cell's symbol, its extension chosen by its function. Equal chords in a row share one
     choice (a held chord keeps its colour)."""
     out: list[str] = []
@@ -355,7 +355,3 @@ def _symbol(cell: Cell, following: Cell, key: theory.Key, rule: StyleRule, draw:
         return cell.symbol or theory.NOTE_NAMES[cell.root]
     bass = f"/{theory.NOTE_NAMES[cell.bass]}" if cell.bass is not None and cell.symbol is not None else ""
     return f"{theory.NOTE_NAMES[cell.root]}{quality}{bass}"
-
-
-def describe(style: str) -> str:
-    return "the model's chords as sampled" if style == "plain" else STYLE_RULES[style].description

@@ -153,9 +153,10 @@ class ChordsTrack(TrackBase):
     )
     style: Literal[reharm.STYLES] | None = Field(  # type: ignore[valid-type]
         None,
-        description="Reharmonise the chords in a style: pop, jazz or neo-soul (turnarounds, ii-V-I, "
-        "secondary dominants, extensions by function), or plain (as sampled). Default: neo-soul for "
-        "generated chords; a written progression plays as written unless a style is given",
+        description="Reharmonise the chords in a style ("
+        + "; ".join(f"{name}: {rule.description}" for name, rule in reharm.STYLE_RULES.items())
+        + "; plain: as sampled), with extensions by function. Default: neo-soul for generated chords; "
+        "a written progression plays as written unless a style is given",
     )
 
     @field_validator("progression")
