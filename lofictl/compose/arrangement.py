@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from lofictl.compose import drums, harmony, theory
+from lofictl.compose import drums, harmony, reharm, theory
 from lofictl.compose.form import Block, arrangement, tempo_plan
 from lofictl.compose.humanize import perform
 from lofictl.compose.score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection, Score, TempoMap, Track
@@ -45,18 +45,35 @@ def tonic_chord(key: theory.Key) -> theory.Chord:
 ChordSource = Callable[[Block, int], list[tuple[str, float]]]
 
 
-def progression_source(progression: str, beats_per_bar: float) -> ChordSource:
-    """Cycle a written progression from the start of each section."""
-    chords = theory.parse_progression(progression, beats_per_bar)
+def progression_source(
+    progression: str, beats_per_bar: float, style: str | None = None, key: theory.Key | None = None
+) -> ChordSource:
+    """Cycle a written progression from the start of each section. With a `style` (asked for:
+    a written progression plays as written by default), it is first reharmonised as a loop of
+    its own length, seeded by the section; a progression that is not whole bars stays as written."""
+    written = [(chord.symbol, duration) for chord, duration in theory.parse_progression(progression, beats_per_bar)]
+    bars = sum(duration for _, duration in written) / beats_per_bar
+    restyle = (style, key) if style is not None and key is not None and abs(bars - round(bars)) < 1e-9 else None
 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
+        chords = written
+        if restyle is not None:
+            chords = reharm.reharmonise(
+                written,
+                restyle[1],
+                restyle[0],
+                seed,
+                loop_bars=int(round(bars)),
+                beats_per_bar=beats_per_bar,
+                half_bars=any(duration < beats_per_bar - EPS for _, duration in written),
+            )
         total = block.bars * beats_per_bar
         out: list[tuple[str, float]] = []
         position, index = 0.0, 0
         while position < total - EPS:
-            chord, duration = chords[index % len(chords)]
+            symbol, duration = chords[index % len(chords)]
             duration = min(duration, total - position)
-            out.append((chord.symbol, duration))
+            out.append((symbol, duration))
             position += duration
             index += 1
         return out
@@ -287,7 +304,7 @@ def compose(
     for name, track in recipe.tracks.items():
         if isinstance(track, ChordsTrack):
             if track.progression is not None:
-                source, seed = progression_source(track.progression, bpb), track.seed
+                source, seed = progression_source(track.progression, bpb, track.style, key), track.seed
             else:  # generate.seed, when given, decides the chords (the track seed still voices them)
                 source = _model_chord_source(models[name].network, key, bpb, track)
                 seed = track.generate.seed if track.generate.seed is not None else track.seed
@@ -472,10 +489,12 @@ def _model_chord_source(model: LoadedModel, key: theory.Key, beats_per_bar: floa
     from lofictl.models import generate  # JAX is imported only when a recipe uses a model
 
     settings = track.generate
+    style = track.style or reharm.DEFAULT_STYLE
 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
         loop = block.loop if block.loop is not None else track.loop
-        return generate.generate_chords(
+        loop_bars = None if loop == "through" else int(loop)
+        sampled = generate.generate_chords(
             model,
             key,
             block.bars * beats_per_bar,
@@ -485,7 +504,16 @@ def _model_chord_source(model: LoadedModel, key: theory.Key, beats_per_bar: floa
             top_k=settings.top_k,
             top_p=settings.top_p,
             grid_beats=beats_per_bar if track.changes == "bar" else beats_per_bar / 2,
-            loop_bars=None if loop == "through" else loop,
+            loop_bars=loop_bars,
+        )
+        return reharm.reharmonise(  # the loop, reharmonised once and repeated: still a loop
+            sampled,
+            key,
+            style,
+            seed,
+            loop_bars=loop_bars,
+            beats_per_bar=beats_per_bar,
+            half_bars=track.changes == "half-bar",
         )
 
     return chords_for

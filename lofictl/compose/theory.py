@@ -315,26 +315,92 @@ def _candidate_voicings(chord: Chord, style: str, low: int, high: int) -> list[t
     return sorted(candidates)
 
 
-def lofi_colour(chord: Chord, key: Key) -> Chord:
-    """Add the colour a lo-fi voicing wants to a plain triad: the diatonic 7th, then the 9th.
+def chord_kind(chord: Chord) -> str:
+    """A chord's family by its tones: maj, min, dom, hdim, dim, or other (sus, aug, power chords)."""
+    tones = {i % 12 for i in chord.intervals}
+    if 4 in tones:
+        if 8 in tones and 7 not in tones:
+            return "other"  # augmented
+        return "dom" if 10 in tones else "maj"
+    if 3 in tones:
+        if 6 in tones and 7 not in tones:
+            return "hdim" if 10 in tones else "dim"
+        return "min"
+    return "other"
 
-    Only tones of the key are added, so a generated "Dm" in C major becomes Dm9 and a "G"
-    becomes G9, while a chord that already has a 7th keeps its own colour.
+
+def colour_quality(
+    root: int,
+    kind: str,
+    key: Key,
+    following: tuple[int, str] | None = None,
+    *,
+    sixnine: bool = False,
+    eleventh: bool = False,
+    sharp_eleven: bool = False,
+    tritone: bool = False,
+) -> str | None:
+    """The quality a chord of this family wants by its function in the key (and the chord it
+    moves to, root and family, when known); None for families kept as written (sus, aug).
+
+    Major tonics: maj9 (6/9 with `sixnine`). Other major chords: maj9 (maj7#11 with
+    `sharp_eleven` where the key has the #11), 9 on the key's flat seven. Dominants, and major
+    chords off the tonic with the key's b7 that sit a fifth above the next chord, on the key's V
+    or with a third from outside the key (E in C: V of vi): 7b9 before a minor chord, else 13
+    (7#11 on a tritone substitute). Minor chords: m9, or m11 where the key has the 11th but not
+    the 9th (or with `eleventh`). Half-diminished (and a diminished triad under the key's b7):
+    m7b5; diminished: dim7.
+    """
+    scale = set(key.scale)
+
+    def has(interval: int) -> bool:
+        return (root + interval) % 12 in scale
+
+    resolves = following is not None and (root - following[0]) % 12 == 7
+    borrowed_third = not has(4)
+    if kind == "maj" and root != key.tonic and has(10) and (resolves or root == (key.tonic + 7) % 12 or borrowed_third):
+        kind = "dom"  # the key's V, a V of the chord after it, or a V of a degree (E in C): a dominant
+    if kind == "dim" and has(10):
+        kind = "hdim"  # vii of major, ii of minor: the key's own seventh makes it half-diminished
+    if kind == "dom":
+        if tritone:
+            return "7#11"
+        if following is not None and resolves:
+            to_minor = following[1] in ("min", "hdim", "dim")
+        else:  # it resolves to the key's chord a fifth below: minor when the key has its minor third
+            target = (root + 5) % 12
+            to_minor = (target + 3) % 12 in scale and (target + 4) % 12 not in scale
+        return "7b9" if to_minor else "13"
+    if kind == "maj":
+        if root == key.tonic:
+            return "69" if sixnine else "maj9"
+        if has(10) and not has(11):
+            return "9"  # the key's flat seven (bVII in minor): a mixolydian colour, not a dominant here
+        return "maj7#11" if sharp_eleven and has(6) else "maj9"
+    if kind == "min":
+        if root != key.tonic and has(5) and has(10) and (eleventh or not has(2)):
+            return "m11"
+        return "m9" if has(2) or root == key.tonic or not has(10) else "m7"
+    if kind == "hdim":
+        return "m7b5"
+    if kind == "dim":
+        return "dim7"
+    return None
+
+
+def lofi_colour(chord: Chord, key: Key) -> Chord:
+    """The colour a lo-fi voicing wants on a plain triad, chosen by its function in the key
+    (colour_quality): Cmaj9 on a C major tonic, G13 on its V, A7b9 on the V of D minor, Dm9,
+    Em11, Bm7b5. A chord written with a 7th or 6th keeps its own colour; sus and augmented
+    chords stay as they are.
     """
     if len(chord.intervals) < 3 or any(i in chord.intervals for i in (9, 10, 11)):
         return chord
-    scale = set(key.scale)
-    extra = []
-    for seventh in (10, 11):
-        if (chord.root + seventh) % 12 in scale:
-            extra.append(seventh)
-            break
-    if (chord.root + 2) % 12 in scale and 6 not in chord.intervals:  # no 9th on diminished chords
-        extra.append(14)
-    if not extra:
+    quality = colour_quality(chord.root, chord_kind(chord), key)
+    if quality is None:
         return chord
-    intervals = chord.intervals[:2] + tuple(extra) + chord.intervals[2:]
-    return Chord(chord.symbol, chord.root, chord.quality, intervals, chord.bass)
+    bass = f"/{NOTE_NAMES[chord.bass]}" if chord.bass is not None else ""
+    return parse_chord(f"{NOTE_NAMES[chord.root]}{quality}{bass}")
 
 
 def voice_chord(

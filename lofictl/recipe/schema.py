@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lofictl.compose import drums, theory
+from lofictl.compose import drums, reharm, theory
 from lofictl.errors import did_you_mean
 
 FORMAT_VERSION = 1
@@ -161,6 +161,13 @@ class ChordsTrack(TrackBase):
         4,
         description="Generated chords: a progression of 1, 2, 4 or 8 bars looped through each "
         "section, or 'through' to compose each section through (ending on the tonic)",
+    )
+    style: Literal[reharm.STYLES] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="Reharmonise the chords in a style ("
+        + "; ".join(f"{name}: {rule.description}" for name, rule in reharm.STYLE_RULES.items())
+        + "; plain: as sampled), with extensions by function. Default: neo-soul for generated chords; "
+        "a written progression plays as written unless a style is given",
     )
 
     @field_validator("progression")
