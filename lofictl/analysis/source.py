@@ -77,7 +77,7 @@ def read_build(build_dir: Path) -> TrackSource:
         score = replace(
             score, chords=tuple(detect_chords(chord_notes, score.total_beats, score.beats_per_bar, "half-bar", parsed))
         )
-    repeats = {s.get("name"): s.get("repeat") for s in resolved.get("sections", []) if isinstance(s, dict)}
+    repeats = {s.get("name"): s.get("repeat") for s in resolved.get("sections") or [] if isinstance(s, dict)}
     sections = tuple(Section(s.name, repeats.get(s.name), s.start_bar, s.bars) for s in score.sections)
     return TrackSource(build_dir.name, score, sections)
 

@@ -7,8 +7,8 @@ what a listener hears. Here every row is a set of *songs*:
 * **built tracks** — a recipe composed over master seeds 1..N (the compose stage only: the
   score is what is measured, no audio), or build folders read from their MIDI (build.json says
   which track plays which part and which section repeats which; chords are read back from the
-  chords tracks' notes). The melody is measured from the first bar holding a melody note to the
-  end of the last one (a human passage also starts at its first melody bar); chords and form
+  chords tracks' notes). The melody is measured from the start of the first section holding a
+  melody note to the end of the last one (a human passage also starts at its first melody bar); chords and form
   over the whole track.
 * **bare samples** — the shipped models sampled as a build samples them (lofi-melody over
   lofi-chords' 4-bar loops) at the built melodies' length, with no arrangement;
@@ -98,6 +98,11 @@ def song_of_source(source: TrackSource) -> Song:
     bpb = score.beats_per_bar
     first = int(math.floor(notes[0].start / bpb + 1e-6))
     last = max(int(math.ceil(max(n.end for n in notes) / bpb - 1e-6)), first + 1)
+    # Whole sections: a melody resting through the end of its last section rests in the song too.
+    voiced = [s for s in source.sections if any(s.start_bar <= n.start / bpb < s.start_bar + s.bars for n in notes)]
+    if voiced:
+        first = min(first, min(s.start_bar for s in voiced))
+        last = max(last, max(s.start_bar + s.bars for s in voiced))
     lo, hi = first * bpb, last * bpb
     shifted = tuple(n.copy(start=n.start - lo, duration=min(n.duration, hi - n.start)) for n in notes)
     chords = tuple(
