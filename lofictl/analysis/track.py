@@ -119,10 +119,11 @@ def analyze(path: Path) -> dict:
     """A build folder, an audio file or a MIDI file → its report (module doc)."""
     path = Path(path)
     if path.is_dir():
-        data = {"what": "build", "path": str(path), "notes": score_report(read_build(path))}
+        notes = score_report(read_build(path))
+        data: dict = {"what": "build", "path": str(path), "notes": notes}
         stems = stems_report(path)
         if stems is not None:
-            stems["balance"] = mix_balance(stems, data["notes"]["parts"])
+            stems["balance"] = mix_balance(stems, notes["parts"])
             data["stems"] = stems
         return data
     if not path.exists():

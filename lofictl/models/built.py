@@ -126,7 +126,7 @@ def compose_recipe(path: Path, seed: int) -> TrackSource:
 
     loaded = load_recipe(Path(path), [f"seed={seed}"])
     score: Score = compose_score(prepare(loaded)).score
-    repeats = {s.name: s.repeat for s in loaded.recipe.sections}
+    repeats = {s.name: s.repeat for s in loaded.recipe.sections or []}  # a `length:` recipe has none
     sections = tuple(Section(s.name, repeats.get(s.name), s.start_bar, s.bars) for s in score.sections)
     return TrackSource(f"{Path(path).stem} seed {seed}", score, sections)
 
