@@ -46,6 +46,7 @@ FORMS_FILE = Path("data") / "pop909-structure" / "eval-forms.json"
 BARE_MELODY, BARE_CHORDS = Path("models/lofi-melody"), Path("models/lofi-chords")
 OLD_MELODY, OLD_CHORDS = Path("models/baseline-melody"), Path("models/baseline-chords")
 LOOP_BARS = 4
+HUMAN = "human halves"
 SONG_MEASURES = (
     "rhythm_repetition",
     "restated_similarity",
@@ -55,6 +56,7 @@ SONG_MEASURES = (
     "fifth_motion",
     "own_chord_tones",
 )
+PHRASE_MEASURES = ("restated_similarity", "contrast", "form_similarity", "restated_share")
 SONG_LABELS = {
     "rhythm_repetition": "rhythm back in 8 bars",
     "restated_similarity": "restated phrases",
@@ -149,13 +151,15 @@ def builds_row(folders: list[Path]) -> BuiltRow:
 # --- the human side and the model rows ----------------------------------------------------------
 
 
-def load_forms(root: Path | None = None) -> dict[str, dict] | None:
+def shipped(relative: Path) -> Path:
+    """A file of the project (models/, data/): the working folder's, else the one beside this package."""
+    return relative if relative.exists() else Path(__file__).resolve().parents[2] / relative
+
+
+def load_forms(path: Path | None = None) -> dict[str, dict] | None:
     """The shipped labelled forms and melodies of the test songs (None when the file is absent)."""
-    candidates = [FORMS_FILE, Path(__file__).resolve().parents[2] / FORMS_FILE] if root is None else [root]
-    for path in candidates:
-        if path.is_file():
-            return json.loads(path.read_text())["songs"]
-    return None
+    path = shipped(FORMS_FILE) if path is None else path
+    return json.loads(path.read_text())["songs"] if path.is_file() else None
 
 
 def _passage_song(passage: measures.Passage, own_chords: list[ChordEvent] | None) -> Song:
@@ -169,10 +173,7 @@ def model_rows(prompts, seed: int, progress=None) -> list[BuiltRow]:
     settings = quality.Settings(samples=len(prompts), length=prompts[0].bars, seed=seed)
     rows = []
     for label, melody, chords in (("bare samples", BARE_MELODY, BARE_CHORDS), ("old models", OLD_MELODY, OLD_CHORDS)):
-        melody_dir, chords_dir = (
-            quality._shipped_pop909().parents[1] / melody,
-            quality._shipped_pop909().parents[1] / chords,
-        )
+        melody_dir, chords_dir = shipped(melody), shipped(chords)
         if not (melody_dir / "model.json").is_file() or not (chords_dir / "model.json").is_file():
             continue
         say(f"sampling {label}")
@@ -186,7 +187,7 @@ def model_rows(prompts, seed: int, progress=None) -> list[BuiltRow]:
         )
     random = quality.baseline_row("baseline:random", prompts, seed)
     rows.append(BuiltRow("random", [_passage_song(p, c) for p, c in zip(random.passages, random.progressions)]))
-    rows.append(BuiltRow("human halves", [_passage_song(p, list(p.chords)) for p in prompts]))
+    rows.append(BuiltRow(HUMAN, [_passage_song(p, list(p.chords)) for p in prompts]))
     return rows
 
 
@@ -238,26 +239,20 @@ def phrase_measures(notes, phrases, beats_per_bar: float, reference_skeletons: l
     }
 
 
-def measure_row(row: BuiltRow, reference_features, reference_skeletons, human_phrases=None) -> dict:
+def measure_row(row: BuiltRow, reference_features, reference_skeletons, labelled=None) -> dict:
+    """A row's feature overlaps and song-measure means. `labelled`: (song, phrases, notes) of
+    labelled songs whose phrases stand in for the row's (the human row: passages have no labels)."""
     features = [measures.passage_features(s.passage) for s in row.songs]
     per_song = [song_measures(s, reference_skeletons) for s in row.songs]
-    if human_phrases is not None:  # the human row: phrases from the labelled songs of its half
-        labelled = [phrase_measures(notes, phrases, 4.0, reference_skeletons) for _, phrases, notes in human_phrases]
-        for name in ("restated_similarity", "contrast", "restated_share", "form_similarity"):
-            for m in per_song:
-                m[name] = None
-        per_song_labels = labelled
-    else:
-        per_song_labels = []
+    phrase_source = (
+        per_song
+        if labelled is None
+        else [phrase_measures(notes, phrases, 4.0, reference_skeletons) for _, phrases, notes in labelled]
+    )
     comparison = measures.compare_sets(features, reference_features)
-    means = {}
-    for name in SONG_MEASURES:
-        source = (
-            per_song_labels
-            if per_song_labels and name in ("restated_similarity", "contrast", "restated_share", "form_similarity")
-            else per_song
-        )
-        means[name] = _mean(m[name] for m in source)
+    means = {
+        name: _mean(m[name] for m in (phrase_source if name in PHRASE_MEASURES else per_song)) for name in SONG_MEASURES
+    }
     forms = sorted({m["form"] for m in per_song if m["form"]})
     return {
         "name": row.name,
@@ -315,7 +310,7 @@ def evaluate_built(
     say("measuring")
     results = []
     for row in built + others:
-        human = human_form_songs(forms, [p.name for p in ref.prompts]) if forms and row.name == "human halves" else None
+        human = human_form_songs(forms, [p.name for p in ref.prompts]) if forms and row.name == HUMAN else None
         results.append(measure_row(row, reference_features, reference_skeletons, human))
     ref_means = {
         "rhythm_repetition": _mean(
