@@ -138,6 +138,61 @@ def analyze(path: Path) -> dict:
 
 # --- text ---------------------------------------------------------------------------------------
 
+SUMMARY_HEAD = (
+    "target",
+    "under keys",
+    "max flam ms",
+    "snare med",
+    "hat IQR",
+    "hits/bar",
+    "drums 1-8k",
+    "mix 1-8k",
+    "lead/keys LU",
+    "overlays under music LU",
+)
+
+
+def summary_row(data: dict) -> list[str]:
+    """One line of the several-targets table: the figures issue targets are stated in."""
+    n, stems = data.get("notes") or {}, data.get("stems") or {}
+    if data["what"] == "audio":
+        a = data["audio"]
+        return [Path(data["path"]).name, "-", "-", "-", "-", "-", "-", f"{a['share_1k_8k']:.1%}", "-", "-"]
+    velocity = n.get("drum_velocity", {})
+    snare = velocity.get("38 Snare", {}).get("median")
+    hats = velocity.get("42 Closed hat", {}).get("iqr")
+    per_bar = [v for v in n.get("hits_per_bar", {}).values() if v > 0]
+    under = n.get("melody_under_chords")
+    drums = stems.get("stems", {}).get("drums")
+    music = stems.get("music")
+    under_music = stems.get("balance", {}).get("under_music_lu", {})
+    overlays = [_f(v) for name, v in under_music.items() if name.startswith("overlay-")]
+    return [
+        Path(data["path"]).name,
+        "-" if under is None else f"{under:.0%}",
+        _f(n.get("max_flam_ms"), 0),
+        _f(snare, 0),
+        _f(hats, 0),
+        f"{min(per_bar):.1f}-{max(per_bar):.1f}" if per_bar else "-",
+        "-" if drums is None else f"{drums['share_1k_8k']:.1%}",
+        "-" if music is None else f"{music['share_1k_8k']:.1%}",
+        _f(stems.get("balance", {}).get("melody_over_chords_lu")),
+        " / ".join(overlays) or "-",
+    ]
+
+
+def format_summary(reports: list[dict]) -> str:
+    """Several targets side by side (one line each)."""
+    rows = [list(SUMMARY_HEAD)] + [summary_row(r) for r in reports]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY_HEAD))]
+    return (
+        "\n".join(
+            "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            for row in rows
+        )
+        + "\n"
+    )
+
 
 def _f(value, digits: int = 1, unit: str = "") -> str:
     return "-" if value is None else f"{value:.{digits}f}{unit}"

@@ -91,6 +91,18 @@ def test_a_reference_midi_gets_note_measures_with_guessed_parts(tmp_path):
     assert notes["drum_velocity"]["42 Closed hat"] == {"hits": 16, "median": 80.0, "iqr": 20.0, "min": 70, "max": 90}
 
 
+def test_several_targets_are_one_line_each_and_a_bad_one_stops_before_printing(tmp_path):
+    midi = _reference_midi(tmp_path / "liked.mid")
+    result = invoke("analyze", midi, midi)
+    assert result.exit_code == 0, result.output
+    head, *rows = result.output.strip().splitlines()
+    assert "max flam ms" in head and len(rows) == 2
+    assert rows[0].split()[:4] == ["liked.mid", "50%", "60", "-"]  # no snare in this song
+    assert len(json.loads(invoke("analyze", midi, midi, "--json").output)) == 2
+    bad = invoke("analyze", midi, tmp_path / "missing.wav")
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [
