@@ -49,11 +49,12 @@ def melody_under_chords(melody, chord_notes) -> float | None:
 
 
 def offbeat_fractions(notes) -> list[float]:
-    """Positions within the beat of the onsets that fall in OFFBEAT_WINDOW."""
+    """Positions within the beat of the onsets that fall in OFFBEAT_WINDOW (a chord's notes struck
+    together are one onset)."""
     lo, hi = OFFBEAT_WINDOW
     out = []
-    for note in notes:
-        frac = note.start - np.floor(note.start + 1e-9)
+    for start in sorted({note.start for note in notes}):
+        frac = start - np.floor(start + 1e-9)
         if lo <= frac < hi:
             out.append(float(frac))
     return out

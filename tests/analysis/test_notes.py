@@ -19,6 +19,8 @@ def test_two_parts_off_beats_at_056_and_050_flam_50_ms_at_72_bpm():
     assert b == {"mean": pytest.approx(0.5), "n": 16}
     assert notes.flam_ms(a["mean"], b["mean"], 72) == pytest.approx(50.0)
     assert notes.flams({"melody": 0.56, "hats": 0.5, "pad": None}, 72) == {"hats / melody": pytest.approx(50.0)}
+    chord = [Note(0.6, 1, p, 70) for p in (60, 64, 67)]  # one stab, three notes: one onset
+    assert notes.offbeat_position(chord) == {"mean": pytest.approx(0.6), "n": 1}
 
 
 def test_melody_under_chords_counts_only_time_with_a_chord_note_above():
