@@ -10,7 +10,7 @@ from lofictl.cli.common import app, console, esc, out, user_errors  # noqa: F401
 
 # One module per command group. Each registers its commands on `app` when imported, so this
 # order is the order `lofictl --help` lists them in.
-for _group in ("build", "compose", "cache", "export", "album", "sound"):
+for _group in ("build", "compose", "cache", "export", "album", "sound", "analyze"):
     importlib.import_module(f"lofictl.cli.{_group}")
 
 from lofictl.cli.build import _print_summary  # noqa: E402, F401  (the build summary, for tests)

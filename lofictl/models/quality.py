@@ -847,7 +847,12 @@ def eval_command(
         "pop909:test (data/pop909's test split) or a corpus spec (its pieces the "
         "melody models did not train on).",
     ),
-    samples: int = typer.Option(8, "--samples", help="Samples per row (one per held-out prompt passage)."),
+    samples: int = typer.Option(
+        None,
+        "--samples",
+        help="Samples per row (one per held-out prompt passage); default 8, 32 with --recipe/--build.",
+        show_default=False,
+    ),
     length: int = typer.Option(16, "--length", help="Length of each sample (and passage) in bars."),
     out: Path = typer.Option(Path("eval"), "--out", help="Folder for report.json, report.md and the PNG plots."),
     seed: int = typer.Option(0, "--seed", help="Seed for the halves, the prompts and the sampling."),
@@ -876,6 +881,20 @@ def eval_command(
         help="Training overlap for n = 4..20 (reads the "
         "training corpus once, then cached); default: the model folder's 15-grams.",
     ),
+    recipe: list[Path] = typer.Option(
+        None,
+        "--recipe",
+        help="Score built tracks instead: this recipe composed at master seeds 1..--seeds "
+        "(the compose stage only, no audio), against the held-out songs, beside bare samples, "
+        "the old models, random and human halves (repeatable).",
+    ),
+    seeds: int = typer.Option(10, "--seeds", help="With --recipe: how many master seeds (1..N)."),
+    build: list[Path] = typer.Option(
+        None, "--build", help="Score built tracks from build folders (their MIDI and build.json; repeatable)."
+    ),
+    no_models: bool = typer.Option(
+        False, "--no-models", help="With --recipe/--build: only the built rows and the human reference."
+    ),
 ) -> None:
     """Measure models against held-out human songs: feature distributions (Yang & Lerch 2020), loops per section,
     chord qualities, and the original research's repetitiveness and training overlap."""
@@ -883,8 +902,26 @@ def eval_command(
 
     console = Console(stderr=True)
     _persistent_compilation_cache()
+    if recipe or build:
+        from lofictl.models import built
+
+        with console.status("eval") as status:
+            data = built.evaluate_built(
+                list(recipe or []),
+                seeds,
+                list(build or []),
+                samples=32 if samples is None else samples,
+                seed=seed,
+                with_models=not no_models,
+                out=out,
+                progress=lambda text: status.update(text),
+            )
+        typer.echo(built.markdown(data).split("\n", 2)[2].rstrip() + f"\n\nwrote {out}/report.json, report.md")
+        return
     names = list(models or []) + list(compare or [])
-    settings = Settings(samples, length, seed, raw, temperature, chord_model, chord_loop, overlap_curve)
+    settings = Settings(
+        8 if samples is None else samples, length, seed, raw, temperature, chord_model, chord_loop, overlap_curve
+    )
     with console.status("eval") as status:
         data = evaluate(names, reference, settings, out, progress=lambda text: status.update(text))
     lines = [
