@@ -312,25 +312,38 @@ def restate(
     beats_per_bar: float,
     seed: int,
 ) -> list[Note]:
-    """A phrase coming back, varied: the opening bars of each four-bar phrase as they were (an
-    ornament here and there), a changed ending taken from `fresh` (another developed sample over
-    the same chords), and another cadence note."""
+    """A phrase coming back, varied as people vary one (POP909: the opening half restated nearly
+    as it was, the last bar most often changed): its bars as they were with an ornament here and
+    there, an inner phrase's cadence landing on another chord tone, and a changed ending (its
+    last two bars from `fresh`, another developed sample over the same chords)."""
     bpb = beats_per_bar
     out: list[Note] = []
+    ending = bars - 2 if bars >= PHRASE_BARS else bars - 1
     for bar in range(bars):
-        in_phrase = bar % PHRASE_BARS
         generator = rng(seed, "phrase", "restate", bar)
-        last = in_phrase == PHRASE_BARS - 1 or bar == bars - 1
-        if in_phrase == PHRASE_BARS - 2 and bar // PHRASE_BARS % 2 == 1:
-            out.extend(_place(_bar(fresh, bar, bpb), bar, bpb))  # the second phrase turns elsewhere
-        elif last:
-            out.extend(cadence(fresh, chords, bar, key, low, high, bpb, generator))
-        else:
-            kept = _bar(original, bar, bpb)
-            if kept and generator.random() < 0.35:  # an ornament
-                kept = vary_rhythm(kept, generator, bpb)
-            out.extend(fit_to_chords(_place(kept, bar, bpb), chords, key, low, high, bpb))
+        if bar >= ending:
+            out.extend(_place(_bar(fresh, bar, bpb), bar, bpb))
+            continue
+        kept = _bar(original, bar, bpb)
+        if kept and bar % PHRASE_BARS == PHRASE_BARS - 1:  # an inner cadence, on another tone
+            kept = _other_cadence(kept, chords, bar * bpb, low, high)
+        elif kept and generator.random() < ORNAMENT_SHARE:
+            kept = vary_rhythm(kept, generator, bpb)
+        out.extend(fit_to_chords(_place(kept, bar, bpb), chords, key, low, high, bpb))
     return _tidy(out, bars * bpb)
+
+
+ORNAMENT_SHARE = 0.3  # of the restated bars, those that take an ornament
+
+
+def _other_cadence(bar_notes: list[Note], chords: Sequence[ChordEvent], at: float, low: int, high: int) -> list[Note]:
+    """The bar with its last note moved to the nearest other tone of the chord it lands on."""
+    last = bar_notes[-1]
+    chord = _chord_at(chords, at + last.start)
+    if chord is None:
+        return bar_notes
+    others = core_tones(chord.symbol) - {last.pitch % 12}
+    return bar_notes[:-1] + [last.copy(pitch=_nearest(last.pitch, others, low, high))] if others else bar_notes
 
 
 def _tidy(notes: Sequence[Note], total: float) -> list[Note]:
