@@ -120,8 +120,13 @@ def _quartiles(values: list[float]) -> dict:
     if not values:
         return {}
     q = np.percentile(values, [25, 50, 75])
-    return {"mean": round(float(np.mean(values)), 3), "q25": round(float(q[0]), 3), "median": round(float(q[1]), 3),
-            "q75": round(float(q[2]), 3), "n": len(values)}
+    return {
+        "mean": round(float(np.mean(values)), 3),
+        "q25": round(float(q[0]), 3),
+        "median": round(float(q[1]), 3),
+        "q75": round(float(q[2]), 3),
+        "n": len(values),
+    }
 
 
 def derive(dataset: Path) -> dict:
@@ -158,7 +163,9 @@ def derive(dataset: Path) -> dict:
         "skipped": skipped,
         "forms": sorted(([form, count] for form, count in forms.items()), key=lambda fc: (-fc[1], fc[0])),
         "phrase_lengths": {kind: dict(sorted(c.items())) for kind, c in sorted(raw_lengths.items())},
-        "restated_similarity": {part: _quartiles([r[part] for r in restated]) for part in ("whole", "opening", "ending")},
+        "restated_similarity": {
+            part: _quartiles([r[part] for r in restated]) for part in ("whole", "opening", "ending")
+        },
     }
 
 
