@@ -252,7 +252,11 @@ class Section(Strict):
     name: str = Field(min_length=1)
     bars: int = Field(ge=1, le=10000)
     tracks: list[str] | None = Field(None, description="Tracks that play (default: all)")
-    repeat: str | None = Field(None, description="Play an earlier section's material again, note for note")
+    repeat: str | None = Field(
+        None,
+        description="Play an earlier section's material again: its chords, bass and drums note for "
+        "note, its melody restated with variation",
+    )
     seed: int | None = Field(None, ge=0, description="A new seed varies the material of a section")
     loop: Loop | None = Field(
         None,
