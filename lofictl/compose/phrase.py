@@ -241,9 +241,10 @@ def cadence(
 
 # --- a section's melody -------------------------------------------------------------------------
 
-# Plans for a four-bar phrase after the first: what each bar plays. "motif" restates the bar of
-# the motif at that place (sequenced onto the chords), "varied" the same with a rhythmic change,
-# "model" keeps the model's bar, "cadence" closes the phrase.
+# Plans for a four-bar phrase, one drawn per phrase: what each bar plays. "motif" restates the
+# motif's bar at that place (sequenced onto the chords), "varied" the same with a rhythmic change,
+# "model" keeps the model's bar, "cadence" closes the phrase. The section's first bars state the
+# motif itself.
 PLANS_TWO_BAR = (
     ("motif", "motif", "model", "cadence"),
     ("motif", "motif", "varied", "cadence"),
