@@ -528,7 +528,9 @@ def melody_notes(
         if restatement:  # the phrase comes back, varied: a changed ending from another sample
             base = derive_seed(base, "restate", restatement)
 
-        def sampled(seed: int, local=local, block=block) -> list[Note]:
+        # A re-sample draws another melody from the model; the phrase plan built on it stays the
+        # material's (`base`), so a model that copies whatever the seed still fails the gate.
+        def sampled(seed: int, local=local, block=block, base=base, restatement=restatement) -> list[Note]:
             raw = generate.generate_melody(
                 model.network,
                 key,
@@ -542,10 +544,10 @@ def melody_notes(
                 high=track.high,
                 beats_per_bar=bpb,
             )
-            developed = phrase.develop(raw, local, block.bars, key, track.low, track.high, bpb, seed)
+            developed = phrase.develop(raw, local, block.bars, key, track.low, track.high, bpb, base)
             if not restatement:
                 return developed
-            return phrase.restate(made[material], developed, local, block.bars, key, track.low, track.high, bpb, seed)
+            return phrase.restate(made[material], developed, local, block.bars, key, track.low, track.high, bpb, base)
 
         melody, measured_here = _gated_melody(sampled, base, settings, model, local, key, span, bpb, name)
         if not restatement:
