@@ -20,7 +20,7 @@ Measures of what these make (and of human melodies), used by tests and benchmark
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -97,7 +97,7 @@ def _chord_at(chords: Sequence[ChordEvent], beat: float) -> ChordEvent | None:
     return None
 
 
-def _nearest(pitch: int, classes: frozenset[int] | Sequence[int], low: int, high: int) -> int:
+def _nearest(pitch: int, classes: Collection[int], low: int, high: int) -> int:
     """The pitch in [low, high] with a class in `classes` closest to `pitch` (ties go down)."""
     best = None
     for candidate in range(max(low, pitch - 12), min(high, pitch + 12) + 1):
@@ -232,7 +232,7 @@ def cadence(
     parsed = theory.parse_chord(chord.symbol)
     third = next((i for i in parsed.intervals if i in (3, 4)), 7)
     goal = (parsed.root, (parsed.root + third) % 12)[int(generator.random() < 0.4)]
-    pitch = _nearest(previous, {goal}, low, high)
+    pitch = _nearest(previous, (goal,), low, high)
     length = bpb - land - (1.0 if generator.random() < 0.6 else 0.5)  # a beat or half a beat to breathe
     velocity = lead[-1].velocity if lead else 80
     held = Note(land, max(0.5, round(length, 6)), pitch, velocity)
