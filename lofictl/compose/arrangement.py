@@ -2,8 +2,9 @@
 
 The arrangement is a list of sections. Every section's material is made by deterministic
 functions of (chord timeline, seed derived from the *material's* name), so a section that
-repeats another gets identical notes, as a DAW loop would, and a section with a new `seed`
-gets a variation. Voice leading restarts at each section for the same reason.
+repeats another gets identical chords, bass and drums, as a DAW loop would, and a section with
+a new `seed` gets a variation. The melody of a repeat restates its phrase with variation
+(compose.phrase.restate). Voice leading restarts at each section for the same reason.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from lofictl.compose import drums, harmony, reharm, theory
+from lofictl.compose import drums, harmony, phrase, reharm, theory
 from lofictl.compose.form import Block, arrangement, tempo_plan
 from lofictl.compose.humanize import perform
 from lofictl.compose.score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection, Score, TempoMap, Track
@@ -531,18 +532,20 @@ def melody_notes(
     name: str,
     track: MelodyTrack,
 ) -> tuple[list[Note], dict[str, dict]]:
-    """The melody of each section's material, sampled over its chords, and its measures.
+    """The melody of each section's material, sampled over its chords and built into phrases
+    (compose.phrase.develop: a motif developed, cadences, breaths), and its measures. A material
+    playing again in the same take restates the first statement with variation (phrase.restate).
 
     Each material's melody is measured (evaluate.measure_melody); with `max_overlap_15` set, a
     melody that copies the training data beyond it is re-sampled with the next derived seed.
     The measures and the seed used are returned per material label (for the lock).
     """
-    from lofictl.errors import LofictlError
-    from lofictl.models import evaluate, generate
+    from lofictl.models import generate
 
     settings = track.generate
     bpb = recipe.beats_per_bar
     made: dict[tuple, list[Note]] = {}
+    plays: dict[tuple, int] = {}  # how often each material has played in its take
     notes: list[Note] = []
     measured: dict[str, dict] = {}
     for block in blocks:
@@ -551,50 +554,82 @@ def melody_notes(
         material = (block.material, block.variation, block.take)
         if name not in block.tracks:
             continue  # silent here: no melody to sample
-        if material not in made:
-            local = [
-                ChordEvent(e.start - start, e.duration, e.symbol)
-                for e in timeline
-                if start - EPS <= e.start < start + span - EPS
-            ]
-            base = _material_seed(recipe, name, settings.seed if settings.seed is not None else track.seed, block)
-            gate = settings.max_overlap_15
-            where = ("tracks", name, "generate", "max_overlap_15" if gate is not None else "model")
-            rejected = []
-            for attempt in range(MAX_RESAMPLES + 1):
-                seed = base if attempt == 0 else derive_seed(base, "resample", attempt)
-                melody = generate.generate_melody(
-                    model.network,
-                    key,
-                    local,
-                    span,
-                    seed,
-                    temperature=settings.temperature,
-                    top_k=settings.top_k,
-                    top_p=settings.top_p,
-                    low=track.low,
-                    high=track.high,
-                    beats_per_bar=bpb,
-                )
-                try:
-                    measures = evaluate.measure_melody(
-                        melody, local, key, model.index, total_beats=span, beats_per_bar=bpb
-                    )
-                    if gate is None or evaluate.originality_gate(measures, gate):
-                        break
-                except LofictlError as exc:  # the index: missing, stale or damaged
-                    raise LofictlError(exc.message, field=where) from None
-                rejected.append({"seed": seed, "overlap_15": measures["overlap_15"]})
-            else:
-                raise LofictlError(
-                    f"the melody shares {measures['overlap_15']:.1%} of its 15-note windows with the model's "
-                    f"training data (max_overlap_15: {gate}) after {MAX_RESAMPLES} re-samples; change the seed, "
-                    "raise the temperature or loosen the gate",
-                    field=where,
-                )
+        local = [
+            ChordEvent(e.start - start, e.duration, e.symbol)
+            for e in timeline
+            if start - EPS <= e.start < start + span - EPS
+        ]
+        base = _material_seed(recipe, name, settings.seed if settings.seed is not None else track.seed, block)
+        restatement = plays.get(material, 0)
+        plays[material] = restatement + 1
+        if restatement:  # the phrase comes back, varied: a changed ending from another sample
+            base = derive_seed(base, "restate", restatement)
+
+        # A re-sample draws another melody from the model; the phrase plan built on it stays the
+        # material's (`base`), so a model that copies whatever the seed still fails the gate.
+        def sampled(seed: int, local=local, block=block, base=base, restatement=restatement) -> list[Note]:
+            raw = generate.generate_melody(
+                model.network,
+                key,
+                local,
+                block.bars * bpb,
+                seed,
+                temperature=settings.temperature,
+                top_k=settings.top_k,
+                top_p=settings.top_p,
+                low=track.low,
+                high=track.high,
+                beats_per_bar=bpb,
+            )
+            developed = phrase.develop(raw, local, block.bars, key, track.low, track.high, bpb, base)
+            if not restatement:
+                return developed
+            return phrase.restate(made[material], developed, local, block.bars, key, track.low, track.high, bpb, base)
+
+        melody, measured_here = _gated_melody(sampled, base, settings, model, local, key, span, bpb, name)
+        if not restatement:
             made[material] = melody
-            label = block.material if block.variation is None else f"{block.material}~{block.variation}"
-            label += f"@{block.take}" if block.take > 1 else ""
-            measured[label] = {"seed": seed, "resamples": attempt, "rejected": rejected, **measures}
-        notes.extend(n.copy(start=round(n.start + start, 6)) for n in made[material])
+        label = block.material if block.variation is None else f"{block.material}~{block.variation}"
+        label += f"@{block.take}" if block.take > 1 else ""
+        label += f"#{restatement + 1}" if restatement else ""
+        measured[label] = measured_here
+        notes.extend(n.copy(start=round(n.start + start, 6)) for n in melody)
     return notes, measured
+
+
+def _gated_melody(
+    sampled: Callable[[int], list[Note]],
+    base: int,
+    settings,
+    model: TrackModel,
+    local: list[ChordEvent],
+    key: theory.Key,
+    span: float,
+    bpb: float,
+    name: str,
+) -> tuple[list[Note], dict]:
+    """The melody `sampled(seed)` makes from `base`, re-sampled with derived seeds while it copies
+    the training data beyond `max_overlap_15` (the originality gate); and its measures."""
+    from lofictl.models import evaluate
+
+    gate = settings.max_overlap_15
+    where = ("tracks", name, "generate", "max_overlap_15" if gate is not None else "model")
+    rejected = []
+    for attempt in range(MAX_RESAMPLES + 1):
+        seed = base if attempt == 0 else derive_seed(base, "resample", attempt)
+        melody = sampled(seed)
+        try:
+            measures = evaluate.measure_melody(melody, local, key, model.index, total_beats=span, beats_per_bar=bpb)
+            if gate is None or evaluate.originality_gate(measures, gate):
+                break
+        except LofictlError as exc:  # the index: missing, stale or damaged
+            raise LofictlError(exc.message, field=where) from None
+        rejected.append({"seed": seed, "overlap_15": measures["overlap_15"]})
+    else:
+        raise LofictlError(
+            f"the melody shares {measures['overlap_15']:.1%} of its 15-note windows with the model's "
+            f"training data (max_overlap_15: {gate}) after {MAX_RESAMPLES} re-samples; change the seed, "
+            "raise the temperature or loosen the gate",
+            field=where,
+        )
+    return melody, {"seed": seed, "resamples": attempt, "rejected": rejected, **measures}

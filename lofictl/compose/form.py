@@ -11,12 +11,18 @@ take after the first are derived from its number.
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from lofictl.compose.score import TempoMap
+from lofictl.errors import LofictlError
 from lofictl.recipe.schema import MAX_BARS, Recipe, Section
+from lofictl.seeds import rng
 
 EPS = 1e-9
 INTRO_NAMES = ("intro",)
@@ -40,8 +46,13 @@ class Block:
 
 
 def arrangement(recipe: Recipe) -> list[Block]:
-    if not recipe.sections:
-        return [Block("main", 0, recipe.total_bars, tuple(recipe.tracks), "main", None)]
+    if not recipe.sections:  # a length alone: a form sampled from the labelled songs
+        bars = recipe.total_bars
+        if bars < MIN_FORM_BARS:
+            return [Block("main", 0, bars, tuple(recipe.tracks), "main", None)]
+        phrases = fit_form(sample_form(form_table(), recipe.seed), bars)
+        sections = [Section(**section) for section in form_sections(phrases, _parts(recipe))]
+        return _blocks(recipe, [(section, 1) for section in sections])
     return _blocks(recipe, planned_sections(recipe))
 
 
@@ -147,3 +158,138 @@ def tempo_plan(recipe: Recipe, blocks: list[Block]) -> tuple[float, tuple[tuple[
             changes.append((beat, merged[beat]))
             previous = merged[beat]
     return initial, tuple(changes)
+
+
+# --- song form: `form: i4A8B8A8o4` and forms sampled from POP909's labelled songs -------------
+
+MIN_FORM_BARS = 16  # shorter than this, a length plays one phrase through
+FORMS_FILE = Path(__file__).resolve().parents[2] / "data" / "pop909-structure" / "forms.json"
+FORMS_FORMAT = "lofictl-pop909-forms"
+MAX_PHRASE_BARS = 64
+_TOKEN = re.compile(r"([A-Za-z])(\d+)")
+INSTRUMENTAL_NAMES = {"i": "intro", "o": "outro"}
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """One phrase of a form: its letter (the same letter comes back) and its length in bars."""
+
+    letter: str
+    bars: int
+
+    @property
+    def melodic(self) -> bool:
+        """Capital letters carry the melody; lowercase ones (i, o, b, x, ...) are instrumental."""
+        return self.letter.isupper()
+
+
+def parse_form(text: str) -> list[Phrase]:
+    """'i4A8B8A8o4' → phrases; a ValueError that says what is wrong and where otherwise."""
+    compact = re.sub(r"\s+", "", str(text))
+    if not compact:
+        raise ValueError("a form is letters with bar counts, like i4A8B8A8B8o4")
+    phrases: list[Phrase] = []
+    position = 0
+    for match in _TOKEN.finditer(compact):
+        if match.start() != position:
+            break
+        phrases.append(Phrase(match[1], int(match[2])))
+        position = match.end()
+    if position != len(compact):
+        bad = compact[position:]
+        hint = "a letter needs a bar count after it" if bad[0].isalpha() else "a bar count needs a letter before it"
+        raise ValueError(
+            f"cannot read {bad!r} at character {position + 1} of {compact!r}: {hint} "
+            "(a form is letters with bar counts, like i4A8B8A8B8o4)"
+        )
+    lengths: dict[str, int] = {}
+    for index, phrase in enumerate(phrases):
+        if not 1 <= phrase.bars <= MAX_PHRASE_BARS:
+            raise ValueError(f"phrase {phrase.letter}{phrase.bars}: a phrase lasts 1 to {MAX_PHRASE_BARS} bars")
+        if phrase.letter == "i" and index != 0:
+            raise ValueError(f"the intro (i) comes first, not as phrase {index + 1}")
+        if phrase.letter == "o" and index != len(phrases) - 1:
+            raise ValueError(f"the outro (o) comes last, not as phrase {index + 1}")
+        first = lengths.setdefault(phrase.letter, phrase.bars)
+        if phrase.bars != first:
+            raise ValueError(
+                f"{phrase.letter} comes back with {phrase.bars} bars but first had {first}; "
+                "a phrase that comes back keeps its length (use another letter for a new phrase)"
+            )
+    if not any(phrase.melodic for phrase in phrases):
+        raise ValueError(f"{compact!r} has no melodic phrase (capital letters carry the melody; i, o, b, x do not)")
+    return phrases
+
+
+def form_text(phrases: list[Phrase]) -> str:
+    return "".join(f"{p.letter}{p.bars}" for p in phrases)
+
+
+def form_sections(phrases: list[Phrase], parts: dict[str, str]) -> list[dict]:
+    """The sections a form stands for, as recipe data: a letter's first phrase is its material,
+    each return a `repeat` of it (restated with variation); instrumental phrases leave the melody
+    tracks out. `parts`: track name → part."""
+    instrumental = [name for name, part in parts.items() if part != "melody"]
+    seen: dict[str, int] = {}
+    sections = []
+    for phrase in phrases:
+        name = INSTRUMENTAL_NAMES.get(phrase.letter, phrase.letter)
+        count = seen.get(phrase.letter, 0) + 1
+        seen[phrase.letter] = count
+        section: dict = {"name": name if count == 1 else f"{name}{count}", "bars": phrase.bars}
+        if count > 1:
+            section["repeat"] = name
+        if not phrase.melodic:
+            section["tracks"] = instrumental
+        sections.append(section)
+    return sections
+
+
+@functools.lru_cache(maxsize=1)
+def form_table(path: Path = FORMS_FILE) -> tuple[tuple[str, int], ...]:
+    """(form, songs) from data/pop909-structure/forms.json (`lofictl train pop909-forms`)."""
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != FORMS_FORMAT:
+            raise ValueError(f"not a {FORMS_FORMAT} file")
+        return tuple((str(form), int(count)) for form, count in data["forms"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LofictlError(
+            f"{path}: cannot read the table of song forms ({exc}); restore it from the repository or "
+            "rebuild it with `lofictl train pop909-forms DATASET`"
+        ) from None
+
+
+def sample_form(table: tuple[tuple[str, int], ...], seed: int) -> list[Phrase]:
+    """A form drawn from the table, as often as the labelled songs use it."""
+    counts = np.array([count for _, count in table], np.float64)
+    choice = int(rng(seed, "form").choice(len(table), p=counts / counts.sum()))
+    return parse_form(table[choice][0])
+
+
+def fit_form(phrases: list[Phrase], bars: int) -> list[Phrase]:
+    """The form laid over exactly `bars` bars: its intro and outro kept when they take at most an
+    eighth of it each, its body played in order (and again, as a band takes another chorus) until
+    the outro; the phrase that would overrun is cut short and, being shorter, is a new letter."""
+    intro = phrases[:1] if phrases[0].letter == "i" and phrases[0].bars * 8 <= bars else []
+    outro = phrases[-1:] if phrases[-1].letter == "o" and phrases[-1].bars * 8 <= bars else []
+    body = [p for p in phrases if p.letter not in ("i", "o")]
+    room = bars - sum(p.bars for p in intro + outro)
+    laid: list[Phrase] = []
+    used = 0
+    index = 0
+    while used < room:
+        phrase = body[index % len(body)]
+        if used + phrase.bars > room:
+            letters = {p.letter for p in phrases + laid}
+            spares = "YZWVUTSRQPNMLKJHGFEDCBA" if phrase.melodic else "yzwvutsrqpnmlkjhgfedcba"
+            spare = next(c for c in spares if c not in letters)
+            phrase = Phrase(spare, room - used)
+        laid.append(phrase)
+        used += phrase.bars
+        index += 1
+    return intro + laid + outro
+
+
+def _parts(recipe: Recipe) -> dict[str, str]:
+    return {name: track.part for name, track in recipe.tracks.items()}

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from lofictl.errors import LofictlError, LofictlErrors, all_errors, did_you_mean, raise_all
 from lofictl.recipe.messages import clean_loc, dotted_path, model_at, parse_dotted, validation_errors
-from lofictl.recipe.schema import FORMAT_VERSION, MAX_BARS, MAX_SECONDS, MelodyTrack, Recipe
+from lofictl.recipe.schema import FORMAT_VERSION, MAX_BARS, MAX_SECONDS, MelodyTrack, Recipe, Section
 from lofictl.recipe.yamlfile import FieldPath, Positions, parse_yaml, read_yaml
 from lofictl.safety.names import build_name
 from lofictl.safety.paths import PathRefused, confine
@@ -173,7 +173,11 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
     names = list(recipe.tracks)
     problems: list[LofictlError] = []
     if recipe.sections is None and recipe.length is None:
-        problems.append(loaded.error("give a length (like '64 bars' or '2m30s') or a list of sections", ("length",)))
+        problems.append(
+            loaded.error("give a length (like '64 bars' or '2m30s'), a form or a list of sections", ("length",))
+        )
+    if recipe.form is not None and recipe.sections is not None and not _sections_of_form(recipe):
+        problems.append(loaded.error("give either form or sections, not both", ("form",)))
     if recipe.sections:
         seen: list[str] = []
         for index, section in enumerate(recipe.sections):
@@ -275,7 +279,15 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
     return sorted(problems, key=lambda error: error.line or 0)
 
 
-_STAND_INS = {"lofictl": FORMAT_VERSION, "title": "-", "seed": 0, "tempo": 120.0}
+def _sections_of_form(recipe) -> bool:
+    """Whether the recipe's sections are the ones its form stands for (the schema filled them in)."""
+    from lofictl.compose.form import form_sections, parse_form
+
+    parts = {name: track.part for name, track in recipe.tracks.items()}
+    return recipe.sections == [Section(**s) for s in form_sections(parse_form(recipe.form), parts)]
+
+
+_STAND_INS = {"lofictl": FORMAT_VERSION, "title": "-", "seed": 0, "tempo": 120.0, "form": "A8"}
 
 
 def _stand_in(data: dict, exc: ValidationError) -> Recipe | None:

@@ -270,7 +270,11 @@ class Section(Strict):
     name: str = Field(min_length=1)
     bars: int = Field(ge=1, le=10000)
     tracks: list[str] | None = Field(None, description="Tracks that play (default: all)")
-    repeat: str | None = Field(None, description="Play an earlier section's material again, note for note")
+    repeat: str | None = Field(
+        None,
+        description="Play an earlier section's material again: its chords, bass and drums note for "
+        "note, its melody restated with variation",
+    )
     seed: int | None = Field(None, ge=0, description="A new seed varies the material of a section")
     loop: Loop | None = Field(
         None,
@@ -369,10 +373,44 @@ class Recipe(Strict):
         "(default: the first chords track, else the first MIDI clip)",
     )
     sections: list[Section] | None = None
+    form: str | None = Field(
+        None,
+        description="The song's form instead of sections, e.g. 'i4A8B8A8B8o4': phrases as a letter "
+        "and bars; a letter that comes back restates its phrase with variation; capitals carry the "
+        "melody, lowercase letters are instrumental (i intro, o outro). With neither form nor "
+        "sections, a length of 16 bars or more samples a form from POP909's labelled songs",
+    )
     tracks: dict[str, RecipeTrack] = Field(min_length=1)
     overlays: list[Overlay] = Field(default_factory=list)
     master: Master = Field(default_factory=Master)
     output: Output = Field(default_factory=Output)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _form_sections(cls, data: Any) -> Any:
+        """A form stands for its sections (compose.form.form_sections); a form that does not read is
+        left to the `form` field's own check, and a form beside sections to recipe.load's."""
+        from lofictl.compose.form import form_sections, parse_form
+
+        if not isinstance(data, dict) or not isinstance(data.get("form"), str) or data.get("sections") is not None:
+            return data
+        tracks = data.get("tracks")
+        if not isinstance(tracks, dict) or not all(isinstance(t, dict) for t in tracks.values()):
+            return data
+        try:
+            phrases = parse_form(data["form"])
+        except ValueError:
+            return data
+        return {**data, "sections": form_sections(phrases, {name: t.get("part") for name, t in tracks.items()})}
+
+    @field_validator("form")
+    @classmethod
+    def _form(cls, value: str | None) -> str | None:
+        if value is not None:
+            from lofictl.compose.form import form_text, parse_form
+
+            return form_text(parse_form(value))
+        return value
 
     @field_validator("length", mode="before")
     @classmethod

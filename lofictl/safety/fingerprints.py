@@ -27,7 +27,8 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # Bump a stage's number whenever its outputs change for the same inputs.
 STAGE_VERSIONS: dict[str, int] = {
     # chords, melody, bass, drums → score.json (2: voicings, humanize, tempo map; 3: loops, POP909
-    # models; 4: the reharmoniser's styles, lofi colour by function)
+    # models; 4: the reharmoniser's styles, colour by function, song forms, melody phrases: motifs
+    # developed, cadences, restatements varied)
     "compose": 4,
     "midi": 2,  # score → MIDI files and the piano roll (2: tempo map, piano-roll rows)
     "stem": 2,  # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map)

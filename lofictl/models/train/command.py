@@ -216,3 +216,21 @@ def pop909_corpus(
         f"wrote {out / pop909.DERIVED_FILE}: {header['songs']} songs, {s['pieces']} pieces "
         f"(skipped {s['skipped_total']}: {s['skipped']}); split {header['split']}"
     )
+
+
+@train_app.command("pop909-forms")
+def pop909_forms(
+    dataset: Path = typer.Argument(..., help="The POP909 phrase-structure dataset folder (song folders 001/ ...)."),
+    out: Path = typer.Option(
+        Path("data/pop909-structure"), "--out", help="Folder to write forms.json, LICENSE, README.md."
+    ),
+) -> None:
+    """Read the POP909 phrase-structure labels and write the table of song forms a recipe with only
+    a length samples from (what ships in data/pop909-structure)."""
+    from lofictl.models.train import forms
+
+    data = forms.write_forms(dataset, out)
+    Console(stderr=True).print(
+        f"wrote {out / forms.FORMS_FILE}: {len(data['forms'])} forms from {data['songs']} songs "
+        f"(skipped {data['skipped']})"
+    )
