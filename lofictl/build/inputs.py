@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from lofictl import __version__
 from lofictl.build.cache import Cache, canonical_json, sha256_bytes
 from lofictl.build.plan import BuildPlan, audible_tracks
+from lofictl.compose.form import FORMS_FILE
 from lofictl.compose.score import KICK_PITCHES, Score, Track, score_to_dict
 from lofictl.errors import LofictlError
 from lofictl.seeds import derive_seed
@@ -53,6 +54,8 @@ def compose_inputs(plan: BuildPlan, cache: Cache) -> dict:
     inputs["tracks"] = tracks
     inputs["models"] = {name: _model_files_hash(cache, path) for name, path in plan.models.items()}
     inputs["clips"] = {name: _file_hash(cache, path) for name, path in plan.clip_files.items()}
+    if recipe.sections is None and FORMS_FILE.is_file():  # a form is drawn from the labelled songs' table
+        inputs["forms"] = _file_hash(cache, FORMS_FILE)
     inputs.update({f"library.{k}": library_versions()[k] for k in ("jax", "flax", "numpy")})
     return _flatten(inputs)
 
