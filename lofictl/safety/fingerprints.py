@@ -28,7 +28,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 STAGE_VERSIONS: dict[str, int] = {
     "compose": 4,  # chords, melody, bass, drums → score.json (2: voicings, humanize, tempo map; 3: loops, POP909 models; 4: chords under the melody)
     "midi": 2,  # score → MIDI files and the piano roll (2: tempo map, piano-roll rows)
-    "stem": 2,  # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map)
+    "stem": 3,  # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map; 3: sampler preset)
     "dry": 2,  # FluidSynth alone → the dry stem for DAWs (2: tempo map)
     "overlays": 1,  # ambience files and generators → overlay layers
     "bus": 2,  # sends → the shared reverb bus (2: follows the stems)
