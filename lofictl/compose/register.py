@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections.abc import Sequence
 
 from lofictl.compose.score import Note
@@ -23,6 +24,7 @@ OVERLAP = 0.05  # beats: a melody note must overlap a chord note by more than th
 STRIKE = 0.25  # beats: notes starting this close together (a rolled chord) are one strike
 MAX_OCTAVES = 3  # the furthest a voice moves down
 MUDDY = 48  # C3: a voice moved under this thickens the bass's register
+MAX_VOICINGS = 4096  # voicings weighed for one strike; a bigger cluster is placed voice by voice
 
 
 def under_melody(notes: Sequence[Note], melody: Sequence[Note], floor: int = FLOOR) -> list[Note]:
@@ -78,10 +80,23 @@ def _revoice(pitches: list[int], ceiling: int, floor: int, busy: set[int]) -> li
         muddy = sum(1 for p in voicing if p < MUDDY and p not in pitches)  # pushed down into the bass
         return (3.0 * rubs + 4.0 * new_bottom + 1.0 * moved + 2.0 * gaps + 2.0 * muddy, voicing)
 
+    if math.prod(len(choices) for choices in options) > MAX_VOICINGS:  # a big cluster: each voice
+        return _highest_free(options, pitches)  # its highest octave under the melody instead
     voicings = [v for v in itertools.product(*options) if len(set(v)) == len(v)]
     if not voicings:
         return list(pitches)
     return list(min(voicings, key=cost))
+
+
+def _highest_free(options: list[list[int]], pitches: list[int]) -> list[int]:
+    """Each voice at its highest choice not taken by a voice before it (or where it was)."""
+    taken: set[int] = set()
+    out = []
+    for choices, pitch in zip(options, pitches):
+        free = [p for p in choices if p not in taken]
+        out.append(free[0] if free else pitch)
+        taken.add(out[-1])
+    return out
 
 
 def _lowest_sounding(tune: list[Note], starts: list[float], longest: float, start: float, end: float) -> int | None:

@@ -90,3 +90,10 @@ def test_compose_keeps_the_chords_under_the_melody(write_recipe):
     assert under_melody_share(free.track("chords").notes, melody) > 0.2  # voiced at 50-76 over a C4-C5 tune
     assert under_melody_share(ruled.track("chords").notes, melody) <= 0.02
     assert len(ruled.track("chords").notes) == len(free.track("chords").notes)
+
+
+def test_a_big_cluster_is_placed_voice_by_voice_under_the_melody():
+    cluster = chord(0.0, list(range(60, 74)))  # 14 keys at once: too many voicings to weigh
+    moved = under_melody(cluster, [Note(0.0, 4.0, 70, 90)])
+    pitches = [n.pitch for n in moved]
+    assert len(set(pitches)) == len(pitches) == 14 and max(pitches) < 70
