@@ -64,7 +64,7 @@ def _strikes(notes: list[Note]) -> list[tuple[int, int]]:
 def _revoice(pitches: list[int], ceiling: int, floor: int, busy: set[int]) -> list[int]:
     """The strike's pitches, each moved down 0..MAX_OCTAVES octaves to be under `ceiling`; the
     cheapest such voicing (see the module's note)."""
-    options = []
+    options: list[list[int]] = []
     for pitch in pitches:
         choices = [pitch - 12 * k for k in range(MAX_OCTAVES + 1)]
         choices = [p for p in choices if floor <= p < ceiling and (p == pitch or p not in busy)]
@@ -82,10 +82,11 @@ def _revoice(pitches: list[int], ceiling: int, floor: int, busy: set[int]) -> li
 
     if math.prod(len(choices) for choices in options) > MAX_VOICINGS:  # a big cluster: each voice
         return _highest_free(options, pitches)  # its highest octave under the melody instead
-    voicings = [v for v in itertools.product(*options) if len(set(v)) == len(v)]
+    voicings: list[tuple[int, ...]] = [v for v in itertools.product(*options) if len(set(v)) == len(v)]
     if not voicings:
         return list(pitches)
-    return list(min(voicings, key=cost))
+    best = min(voicings, key=cost)
+    return list(best)
 
 
 def _highest_free(options: list[list[int]], pitches: list[int]) -> list[int]:
