@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from lofictl.compose import drums, harmony, phrase, reharm, theory
+from lofictl.compose import drums, harmony, phrase, register, reharm, theory
 from lofictl.compose.form import Block, arrangement, tempo_plan
 from lofictl.compose.humanize import perform
 from lofictl.compose.score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection, Score, TempoMap, Track
@@ -386,6 +386,13 @@ def compose(
             )
         )
 
+    tune = [n for t in tracks if t.part == "melody" for n in t.notes]
+    tracks = [  # the melody on top: chords at or above it go down an octave (compose/register.py)
+        t.copy(notes=tuple(register.under_melody(t.notes, tune)))
+        if tune and getattr(recipe.tracks[t.name], "under_melody", False)
+        else t
+        for t in tracks
+    ]
     sections = tuple(PlacedSection(b.name, b.start_bar, b.bars, b.tracks) for b in blocks)
     numerator, denominator = recipe.meter
     score = Score(

@@ -169,6 +169,11 @@ class ChordsTrack(TrackBase):
         + "; plain: as sampled), with extensions by function. Default: neo-soul for generated chords; "
         "a written progression plays as written unless a style is given",
     )
+    under_melody: bool = Field(
+        True,
+        description="Keep the chords under the melody: a note at or above a melody note sounding "
+        "with it goes down an octave (the chord and its voice count stay)",
+    )
 
     @field_validator("progression")
     @classmethod
@@ -260,6 +265,11 @@ class MidiTrack(TrackBase):
     transpose: int = Field(0, ge=-48, le=48, description="Semitones")
     changes: Literal["bar", "half-bar", "beat"] = Field(
         "bar", description="How often the clip's chords are read, when melody or bass follow it"
+    )
+    under_melody: bool = Field(
+        False,
+        description="Move the clip's notes at or above a melody note sounding with them down an "
+        "octave, as a chords track does (off: the clip plays as written)",
     )
 
 

@@ -28,10 +28,10 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 STAGE_VERSIONS: dict[str, int] = {
     # chords, melody, bass, drums → score.json (2: voicings, humanize, tempo map; 3: loops, POP909
     # models; 4: the reharmoniser's styles, colour by function, song forms, melody phrases: motifs
-    # developed, cadences, restatements varied)
+    # developed, cadences, restatements varied, chords under the melody)
     "compose": 4,
     "midi": 2,  # score → MIDI files and the piano roll (2: tempo map, piano-roll rows)
-    "stem": 2,  # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map)
+    "stem": 3,  # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map; 3: sampler preset)
     "dry": 2,  # FluidSynth alone → the dry stem for DAWs (2: tempo map)
     "overlays": 1,  # ambience files and generators → overlay layers
     "bus": 2,  # sends → the shared reverb bus (2: follows the stems)

@@ -238,12 +238,38 @@ def build_report(build_dir: Path) -> dict:
         report["bed"] = measure(_sum(bed), rate)
     if bed and music:
         report["bed_vs_music"] = bed_against_music(_sum(bed), _sum(music), rate)
+        report["overlays_below_lu"] = _overlays_below(stems, _sum(music), rate)
+    master = _master_audio(build_dir)
+    if master is not None:  # the mastered mix, after the master chain and the loudness target
+        report["master"] = measure(master, rate)
     report["_audio"] = {
         "bed": _sum(bed) if bed else None,
         "music": _sum(music) if music else None,
         **{name: audio for name, (audio, _) in stems.items()},
+        "master": master,
     }
     return report
+
+
+def _overlays_below(stems: dict[str, tuple[np.ndarray, int]], music: np.ndarray, rate: int) -> dict:
+    """Each overlay's loudness under the music (LU): is the crackle heard, is the rain too loud?"""
+    from lofictl.sound.mix import integrated_loudness
+
+    music_lufs = integrated_loudness(music, rate)
+    out = {}
+    for name, (audio, _) in stems.items():
+        if name.startswith("overlay-"):
+            lufs = integrated_loudness(audio, rate)
+            out[name] = None if lufs is None or music_lufs is None else music_lufs - lufs
+    return out
+
+
+def _master_audio(build_dir: Path) -> np.ndarray | None:
+    """The build's mastered WAV (`<name>.wav` beside `stems/`), if it wrote one."""
+    from lofictl.sound.audio_io import read_audio
+
+    found = sorted(Path(build_dir).glob("*.wav"))
+    return read_audio(found[0])[0] if len(found) == 1 else None
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -255,7 +281,7 @@ def format_table(report: dict, label: str = "") -> str:
         f"{name:>8}" for name, _, _ in BANDS
     )
     lines = [f"== {label}" if label else "", head]
-    rows = list(report["stems"].items()) + [(k, report[k]) for k in ("music", "bed") if k in report]
+    rows = list(report["stems"].items()) + [(k, report[k]) for k in ("music", "bed", "master") if k in report]
     for name, m in rows:
         lines.append(
             f"{name:<22} {_fmt(m.lufs):>6} {_fmt(m.peak_db):>6} {_fmt(m.crest_db):>6} "
@@ -265,6 +291,8 @@ def format_table(report: dict, label: str = "") -> str:
     if vs:
         gaps = " ".join(f"{b} {_fmt(g)}" for b, g in vs["band_gap_db"].items())
         lines.append(f"bed {_fmt(vs['below_lu'])} LU below the music; music minus bed per band (dB): {gaps}")
+        each = ", ".join(f"{name} {_fmt(lu)}" for name, lu in report.get("overlays_below_lu", {}).items())
+        lines.append(f"LU below the music, each overlay: {each}")
     return "\n".join(line for line in lines if line != "" or label)
 
 
@@ -333,8 +361,8 @@ def main(argv: list[str] | None = None) -> None:
         panels: dict[str, dict[str, np.ndarray]] = {}
         builds = [("before", before), ("after", after)] if before else [("", after)]
         names = [n for n in after["stems"] if stem_role(Path(f"00_{n}")) == "track"]
-        for panel in ["drums" if "drums" in names else None, "bed", "music"]:
-            if panel is None:
+        for panel in ["drums" if "drums" in names else None, "bed", "music", "master"]:
+            if panel is None or after["_audio"].get(panel) is None:
                 continue
             panels[panel] = {f"{panel} {label}".strip(): rep["_audio"].get(panel) for label, rep in builds}
         if after["_audio"]["bed"] is not None:  # the bed drawn under the music, at their mix levels

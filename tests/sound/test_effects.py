@@ -178,3 +178,56 @@ def test_describe_plugins_lists_params_defaults_and_ranges():
     assert "LPF24" in {p.name: p for p in infos["LadderFilter"].params}["mode"].choices
     assert not infos["Resample"].streams and infos["Reverb"].streams
     assert WHOLE_ONLY <= set(infos)
+
+
+def _boom_bap_bars(bars: int = 2):
+    """Kick, backbeat snare and 8th-note hats (GM pitches), accented on the beat."""
+    from lofictl.compose.score import Note
+
+    notes = []
+    for bar in range(bars):
+        b = 4.0 * bar
+        notes += [Note(b, 0.25, 36, 100), Note(b + 2.5, 0.25, 36, 90), Note(b + 1, 0.25, 38, 100)]
+        notes += [Note(b + 3, 0.25, 38, 100)]
+        notes += [Note(b + i / 2, 0.125, 42, 80 if i % 2 == 0 else 55) for i in range(8)]
+    return tuple(sorted(notes))
+
+
+def test_sampler_preset_has_one_gentle_low_pass():
+    cutoffs = [step["LowpassFilter"]["cutoff_frequency_hz"] for step in PRESETS["sampler"] if "LowpassFilter" in step]
+    assert len(cutoffs) == 1 and cutoffs[0] >= 10000  # not stacked 7 kHz cuts that hid the hats
+
+
+@pytest.mark.parametrize("kit_file", ["FluidR3_GM.sf2", "Black_Pearl_4_LV2.sf2"])
+def test_a_kit_through_the_sampler_keeps_its_crack_and_hats(kit_file):
+    """A rendered boom-bap loop through `sampler`: at least 10% of its power in 1-8 kHz (the
+    snare's crack, the hats), where the kit alone has 5-8%, and the crest factor not raised."""
+    from lofictl.compose.score import DRUM_CHANNEL, Track
+    from lofictl.sound.render import render_track
+    from lofictl.sound.soundfonts import default_kit, find_soundfont
+    from lofictl.sound.spectra import measure
+
+    path = find_soundfont(kit_file, None)
+    kit = default_kit(path)
+    track = Track("drums", "drums", _boom_bap_bars(), kit.program, kit.bank, is_drums=True, channel=DRUM_CHANNEL)
+    dry = render_track(track, 0.75, path, kit, SR, 7 * SR)
+    before, after = measure(dry, SR), measure(apply_chain(dry, SR, ["sampler"]), SR)
+
+    def one_to_eight(m):
+        return m.bands["mid"] + m.bands["presence"]
+
+    assert one_to_eight(before) < 0.10 <= one_to_eight(after)
+    assert after.crest_db <= before.crest_db
+
+
+def test_lead_preset_clears_the_low_mids_and_lifts_the_presence(noise):
+    lead = apply_chain(noise, SR, ["lead"])
+    spectrum_in, spectrum_out = np.abs(np.fft.rfft(noise[0])) ** 2, np.abs(np.fft.rfft(lead[0])) ** 2
+    bins_per_hz = noise.shape[1] / SR
+
+    def gain_db(low, high):
+        part = slice(int(low * bins_per_hz), int(high * bins_per_hz))
+        return 10 * np.log10(spectrum_out[part].sum() / spectrum_in[part].sum())
+
+    assert gain_db(50, 120) < gain_db(800, 1200) - 6  # under the high-pass: left to keys and bass
+    assert gain_db(2400, 3200) > gain_db(800, 1200) + 2  # the presence lift

@@ -47,3 +47,24 @@ def test_a_hit_decays_and_a_plot_is_written(tmp_path):
     assert shape.low_share > 0.95 and 80 < shape.decay_ms < 150  # -20 dB after 0.05 s * ln(10)
     path = plot_spectra({"drums": {"a": hit, "b": tone(3000)}}, SR, tmp_path / "s.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_build_report_has_each_overlay_under_the_music_and_the_master(tmp_path):
+    from lofictl.sound.audio_io import write_wav
+    from lofictl.sound.spectra import build_report, format_table
+
+    rng = np.random.default_rng(2)
+    music = tone(220)
+    crackle = (rng.standard_normal(music.shape) * 0.5 * 10 ** (-25 / 20)).astype(np.float32)
+    rain = (rng.standard_normal(music.shape) * 0.5 * 10 ** (-15 / 20)).astype(np.float32)
+    (tmp_path / "stems").mkdir()
+    write_wav(tmp_path / "stems" / "01_keys.wav", music, SR)
+    write_wav(tmp_path / "stems" / "02_overlay-1-vinyl.wav", crackle, SR)
+    write_wav(tmp_path / "stems" / "03_overlay-2-rain.wav", rain, SR)
+    write_wav(tmp_path / "song.wav", music + crackle + rain, SR)
+    report = build_report(tmp_path)
+    below = report["overlays_below_lu"]
+    assert below["overlay-1-vinyl"] == pytest.approx(below["overlay-2-rain"] + 10, abs=0.5)
+    assert report["master"].bands["air"] > report["stems"]["keys"].bands["air"]  # the noise is there
+    table = format_table(report)
+    assert "master" in table and "overlay-1-vinyl" in table.splitlines()[-1]
