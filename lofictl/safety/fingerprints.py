@@ -26,7 +26,8 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 # Bump a stage's number whenever its outputs change for the same inputs.
 STAGE_VERSIONS: dict[str, int] = {
-    "compose": 3,  # chords, melody, bass, drums → score.json (2: voicings, humanize, tempo map; 3: loops, POP909 models)
+    "compose": 4,  # chords, melody, bass, drums → score.json (2: voicings, humanize, tempo map; 3: loops, POP909
+    # models; 4: one feel for every part (swing_unit), drums played by lane and role, phrase moves)
     "midi": 2,  # score → MIDI files and the piano roll (2: tempo map, piano-roll rows)
     "stem": 2,  # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map)
     "dry": 2,  # FluidSynth alone → the dry stem for DAWs (2: tempo map)
