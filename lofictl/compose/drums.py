@@ -436,7 +436,7 @@ def _half_time(grid: dict[int, dict[int, int]], n_steps: int, pulse: int) -> Non
 BACKBEAT = frozenset({KIT["snare"], KIT["stick"], KIT["clap"], KIT["snare-soft"]})  # what lays back
 MAIN_BACKBEAT = (KIT["snare"], KIT["stick"], KIT["clap"])  # what plays 2 and 4
 TIMEKEEPERS = frozenset({KIT["hat"], KIT["pedal-hat"], KIT["open-hat"], KIT["ride"], KIT["shaker"]})
-HAT_DRIFT = 8.0  # sd of the hand's drift across the bar, velocity steps at full amount
+HAT_DRIFT = 10.0  # sd of the hand's drift across the bar, velocity steps at full amount
 HAT_TOUCH = 4.0  # each stroke's own wobble, at most this many steps either way
 HAT_ACCENT = 16  # an off-beat 8th leaned on...
 HAT_ACCENT_CHANCE = 0.2  # ...this often at full amount
