@@ -333,3 +333,16 @@ def test_sections_differ_in_energy_and_a_repeat_plays_the_same_bars():
     assert max(busy.values()) - min(busy.values()) >= 12  # thinner and busier sections
     again = notes(start_bar=8, bars=8, seed=3, phrase_bars=4, fill_last_bar=True, humanize_timing_ms=8)
     assert again == notes(start_bar=8, bars=8, seed=3, phrase_bars=4, fill_last_bar=True, humanize_timing_ms=8)
+
+
+@pytest.mark.parametrize("meter", [(3, 4), (5, 4), (7, 8), (6, 8), (12, 8)])
+@pytest.mark.parametrize("pattern", ["boom-bap", "brushes", "dilla"])
+def test_phrase_moves_and_the_feel_keep_to_every_meter(meter, pattern):
+    beats = meter[0] * 4 / meter[1]
+    kw = dict(beats_per_bar=beats, meter=meter, swing=0.62, phrase_bars=4, fill_last_bar=True, dynamics=0.6)
+    for unit in ("8th", "16th"):
+        result = notes(pattern, bars=16, seed=2, swing_unit=unit, humanize_timing_ms=20, laid_back_ms=15, **kw)
+        assert result and all(1 <= n.velocity <= 127 for n in result)
+        for bar in range(16):  # every hit inside its bar
+            inside = [n for n in result if bar * beats <= n.start < (bar + 1) * beats]
+            assert all(n.end <= (bar + 1) * beats + 1e-9 for n in inside)
