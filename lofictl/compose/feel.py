@@ -28,7 +28,7 @@ played straight, so nothing is pushed over the bar line.
 
 Lanes. On top of the grid each lane sits in its own place in the pocket, in milliseconds (turned
 into beats at the section's tempo): the backbeat lays back by the drums' `laid_back_ms`, the hats
-lean ahead by a quarter of that (at most 5 ms), the kick and the bass sit on the grid together:
+lean ahead by a fifth of that (at most 3 ms), the kick and the bass sit on the grid together:
 a bass note written with a kick plays when that kick is played (sit_with), humanize and all.
 Humanize (seeded, gaussian, in ms) comes after: drums.py draws it per bar, humanize.py per part and
 section.
@@ -41,8 +41,8 @@ from dataclasses import dataclass
 
 SWING_UNITS: dict[str, float] = {"8th": 0.5, "16th": 0.25}  # unit → its length in beats
 DEFAULT_SWING_UNIT = "8th"
-HAT_LEAN = 0.25  # hats play ahead by this share of the backbeat's lay-back...
-HAT_LEAN_MAX_MS = 5.0  # ...but never more than this: a little ahead, not early
+HAT_LEAN = 0.2  # hats play ahead by this share of the backbeat's lay-back...
+HAT_LEAN_MAX_MS = 3.0  # ...but never more than this: a little ahead, not early
 EPS = 1e-9
 
 

@@ -221,7 +221,7 @@ class DrumsTrack(TrackBase):
         ge=0,
         le=60,
         description="The pocket: the backbeat (snare, side stick, clap) plays this many ms late, each "
-        "hit give or take a seeded quarter of it; the hats lean ahead by a quarter of it (at most 5 ms)",
+        "hit give or take a seeded quarter of it; the hats lean ahead by a fifth of it (at most 3 ms)",
     )
 
     @field_validator("pattern")
