@@ -39,6 +39,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from lofictl.compose.score import Note
+
 SWING_UNITS: dict[str, float] = {"8th": 0.5, "16th": 0.25}  # unit → its length in beats
 DEFAULT_SWING_UNIT = "8th"
 HAT_LEAN = 0.2  # hats play ahead by this share of the backbeat's lay-back...
@@ -98,7 +100,7 @@ class Feel:
         return min(b - a for a, b in zip(played, played[1:]))
 
 
-def swung(notes: list, feel: Feel) -> list:
+def swung(notes: list[Note], feel: Feel) -> list[Note]:
     """Notes (score.Note) moved to where the feel plays them: starts and ends both warped, so a
     note keeps its written length in the pocket (an 8th on the "and" gets shorter with swing)."""
     if feel.straight:
@@ -116,7 +118,7 @@ def hat_lean_ms(laid_back_ms: float) -> float:
     return min(HAT_LEAN_MAX_MS, HAT_LEAN * laid_back_ms)
 
 
-def sit_with(notes: list, anchors: list[float], feel: Feel, step: float = 0.25) -> tuple[list, list]:
+def sit_with(notes: list[Note], anchors: list[float], feel: Feel, step: float = 0.25) -> tuple[list[Note], list[Note]]:
     """Split `notes` (swung, not yet humanized) into those written where an anchor was written,
     moved to where that anchor is played (each keeping its end), and the rest, as they were.
 
@@ -130,11 +132,12 @@ def sit_with(notes: list, anchors: list[float], feel: Feel, step: float = 0.25) 
         steps = int(round(feel.beats_per_bar / step))
         written = min((bar_start + feel.in_bar(i * step) for i in range(steps + 1)), key=lambda g: abs(g - anchor))
         played_at.setdefault(round(written, 6), anchor)
-    locked, free = [], []
+    locked: list[Note] = []
+    free: list[Note] = []
     for note in notes:
-        anchor = played_at.get(round(note.start, 6))
-        if anchor is None:
+        played = played_at.get(round(note.start, 6))
+        if played is None:
             free.append(note)
         else:
-            locked.append(note.copy(start=round(anchor, 6), duration=round(max(0.05, note.end - anchor), 6)))
+            locked.append(note.copy(start=round(played, 6), duration=round(max(0.05, note.end - played), 6)))
     return locked, free
