@@ -49,7 +49,10 @@ def compose_inputs(plan: BuildPlan, cache: Cache) -> dict:
         tracks[name] = {k: v for k, v in track.items() if k not in _SOUND_FIELDS}
         preset = plan.instruments[name].preset
         tracks[name]["program"] = [preset.bank, preset.program]
-    inputs = {key: data[key] for key in ("seed", "tempo", "time_signature", "key", "swing", "ending", "sections")}
+    inputs = {
+        key: data[key]
+        for key in ("seed", "tempo", "time_signature", "key", "swing", "swing_unit", "ending", "sections")
+    }
     inputs["length_bars"] = recipe.total_bars
     inputs["tracks"] = tracks
     inputs["models"] = {name: _model_files_hash(cache, path) for name, path in plan.models.items()}

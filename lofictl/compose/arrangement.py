@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from lofictl.compose import drums, harmony, phrase, register, reharm, theory
+from lofictl.compose.feel import Feel, is_compound, sit_with, swung
 from lofictl.compose.form import Block, arrangement, tempo_plan
 from lofictl.compose.humanize import perform
 from lofictl.compose.score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection, Score, TempoMap, Track
@@ -231,29 +232,6 @@ def _bass_bar_pattern(
     return [Note(round(event.start + o, 6), round(length, 6), int(p), v) for o, length, p, v in plan if length > 0.02]
 
 
-# --- swing for pitched parts --------------------------------------------------------------------
-
-
-def swing_beat(beat: float, swing: float) -> float:
-    """Delay off-beat eighths: an eighth at k+0.5 moves to k+swing (0.5 is straight)."""
-    whole = np.floor(beat + EPS)
-    frac = beat - whole
-    if abs(frac - 0.5) < 1e-6:
-        return float(whole + swing)
-    return beat
-
-
-def swung(notes: list[Note], swing: float) -> list[Note]:
-    if abs(swing - 0.5) < EPS:
-        return notes
-    out = []
-    for note in notes:
-        start = swing_beat(note.start, swing)
-        end = swing_beat(note.end, swing)
-        out.append(note.copy(start=round(start, 6), duration=round(max(0.05, end - start), 6)))
-    return out
-
-
 # --- the whole piece ----------------------------------------------------------------------------
 
 
@@ -300,6 +278,7 @@ def compose(
     total_beats = recipe.total_bars * bpb
     initial_tempo, tempo_changes = tempo_plan(recipe, blocks)
     timing = Score(initial_tempo, *recipe.meter, recipe.key, total_beats, (), tempo_changes=tempo_changes).tempo_map
+    feel = Feel(recipe.swing, recipe.swing_unit, bpb, is_compound(recipe.meter))  # one feel for every part
 
     timelines: dict[str, list[ChordEvent]] = {}
     for name, track in recipe.tracks.items():
@@ -335,14 +314,25 @@ def compose(
         )
         for b in blocks
     ]
+    drum_parts = {
+        name: drum_part(recipe, blocks, track, name, timing)
+        for name, track in recipe.tracks.items()
+        if isinstance(track, DrumsTrack)
+    }
+    kicks = [  # where the first drums track's kick plays: the bass sits with it
+        n.start
+        for name, notes in list(drum_parts.items())[:1]
+        for n in _only_active(notes, blocks, name, bpb)
+        if n.pitch == drums.KIT["kick"]
+    ]
     for name, track in recipe.tracks.items():
         seed = track.seed if track.seed is not None else derive_seed(recipe.seed, "track", name)
         if isinstance(track, ChordsTrack):
             notes = chord_notes(timelines[name], blocks, track.voicing, track.rhythm, bpb, seed, key)
-            notes = swung(notes, recipe.swing)
+            notes = swung(notes, feel)
         elif isinstance(track, BassTrack):
             notes = bass_notes(timelines[track.follow or primary], blocks, track.style, key, bpb, seed)
-            notes = swung(notes, recipe.swing)
+            notes = swung(notes, feel)
         elif isinstance(track, MelodyTrack):
             try:
                 notes, measures[name] = melody_notes(
@@ -350,23 +340,27 @@ def compose(
                 )
             except LofictlError as exc:
                 raise exc.under(("tracks", name, "generate")) from None
-            notes = swung(notes, recipe.swing)
+            notes = swung(notes, feel)
         elif isinstance(track, DrumsTrack):
-            notes = drum_part(recipe, blocks, track, name, timing)
+            notes = drum_parts[name]
         elif isinstance(track, MidiTrack):
-            notes = placed[name]
+            notes = swung(placed[name], feel) if track.swing else placed[name]
         else:  # pragma: no cover - the schema admits only the parts above
             raise AssertionError(track)
         if not isinstance(track, DrumsTrack):  # drums humanize on their own grid (drums.py)
-            feel = track.humanize
-            notes = perform(
+            player = track.humanize
+            on_kick: list[Note] = []
+            if isinstance(track, BassTrack):  # a note on a kick takes the kick's time; only its touch varies
+                on_kick, notes = sit_with(notes, kicks, feel)
+                on_kick = perform(on_kick, spans, 0.0, player.velocity, seed, (track.part, name, "on-kick"))
+            notes = on_kick + perform(
                 notes,
                 spans,
-                feel.timing_ms,
-                feel.velocity,
+                player.timing_ms,
+                player.velocity,
                 seed,
                 (track.part, name),
-                strum_ms=feel.strum_ms,
+                strum_ms=player.strum_ms,
                 roll=isinstance(track, ChordsTrack) and track.rhythm != "arp",
             )
         notes = sorted(_only_active(notes, blocks, name, bpb))
@@ -450,6 +444,9 @@ def clip_chords(
     return events
 
 
+PHRASE_BARS = 4  # drums turn around every 4 bars and fill or drop every 8 (drums.bar_move)
+
+
 def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str, timing: TempoMap) -> list[Note]:
     """Drums for each section; a repeat plays its original's bars, moved to where it sits.
 
@@ -473,10 +470,12 @@ def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str,
             bpb,
             seed,
             swing=recipe.swing,
+            swing_unit=recipe.swing_unit,
             humanize_timing_ms=track.humanize.timing_ms,
             humanize_velocity=track.humanize.velocity,
             seconds_per_beat=_mean_seconds_per_beat(timing, block, bpb),
             fill_last_bar=track.fills and len(blocks) > 1,
+            phrase_bars=PHRASE_BARS if track.fills else 0,
             meter=recipe.meter,
             dynamics=track.dynamics,
             laid_back_ms=track.laid_back_ms,

@@ -227,20 +227,24 @@ class BassTrack(TrackBase):
 class DrumsTrack(TrackBase):
     part: Literal["drums"]
     pattern: str = "boom-bap"
-    fills: bool = True
+    fills: bool = Field(
+        True,
+        description="Phrase moves: turnarounds, fills, drops and half-time bars at the ends of 4- and 8-bar "
+        "phrases and before a new section (false: the pattern looped as written)",
+    )
     dynamics: float = Field(
         0.0,
         ge=0,
         le=1,
-        description="Velocity shaping: accented downbeat and backbeat, "
-        "softer off-beat hats, quieter ghost notes (0 as written, 1 strong)",
+        description="Velocity shaping: a leaning downbeat, softer off-beat hats that drift and accent, "
+        "quieter ghost notes (0 as written, 1 strong)",
     )
     laid_back_ms: float = Field(
         0.0,
         ge=0,
         le=60,
-        description="The backbeat (snare, side stick, clap) plays this "
-        "many ms late, each hit give or take a seeded quarter of it",
+        description="The pocket: the backbeat (snare, side stick, clap) plays this many ms late, each "
+        "hit give or take a seeded quarter of it; the hats lean ahead by a fifth of it (at most 3 ms)",
     )
 
     @field_validator("pattern")
@@ -271,6 +275,7 @@ class MidiTrack(TrackBase):
         description="Move the clip's notes at or above a melody note sounding with them down an "
         "octave, as a chords track does (off: the clip plays as written)",
     )
+    swing: bool = Field(True, description="Play the clip with the recipe's swing (false: as it is, e.g. already swung)")
 
 
 RecipeTrack = Annotated[Union[ChordsTrack, MelodyTrack, BassTrack, DrumsTrack, MidiTrack], Field(discriminator="part")]
@@ -371,6 +376,11 @@ class Recipe(Strict):
     key: str = "C major"
     length: Length | None = Field(None, description="'64 bars' or a duration like '2m30s'; or give sections")
     swing: float = Field(0.5, ge=0.5, le=0.75, description="0.5 is straight, 0.66 a triplet feel")
+    swing_unit: Literal["8th", "16th"] = Field(
+        "8th",
+        description="What swings, for every part alike: 8th (the 'and' of each beat, 16ths inside moving "
+        "with it) or 16th (every second 16th, MPC style; 8th notes stay straight)",
+    )
     ending: Literal["tonic", "as-written"] | None = Field(
         None,
         description="The piece's last chord: 'tonic' makes it the key's tonic, 'as-written' keeps it. "

@@ -28,7 +28,8 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 STAGE_VERSIONS: dict[str, int] = {
     # chords, melody, bass, drums → score.json (2: voicings, humanize, tempo map; 3: loops, POP909
     # models; 4: the reharmoniser's styles, colour by function, song forms, melody phrases: motifs
-    # developed, cadences, restatements varied, chords under the melody)
+    # developed, cadences, restatements varied, chords under the melody, one feel for every part
+    # (swing_unit), drums played by lane and role, phrase moves)
     "compose": 4,
     "midi": 2,  # score → MIDI files and the piano roll (2: tempo map, piano-roll rows)
     "stem": 3,  # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map; 3: sampler preset)

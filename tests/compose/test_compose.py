@@ -3,7 +3,8 @@
 import pytest
 
 from lofictl.compose import theory
-from lofictl.compose.arrangement import arrangement, compose, swing_beat
+from lofictl.compose.arrangement import arrangement, compose
+from lofictl.compose.feel import Feel
 from lofictl.recipe.load import load_recipe
 from support import SMALL_RECIPE
 
@@ -106,10 +107,12 @@ def test_arrangement_without_sections_is_one_block(write_recipe):
     assert block.bars == 4 and block.tracks == ("chords", "bass", "drums")
 
 
-def test_swing_moves_offbeat_eighths():
-    assert swing_beat(2.5, 0.6) == pytest.approx(2.6)
-    assert swing_beat(2.0, 0.6) == 2.0
-    assert swing_beat(2.25, 0.6) == 2.25
+def test_swing_moves_offbeat_eighths_and_the_16ths_with_them():
+    feel = Feel(0.6)
+    assert feel.time(2.5) == pytest.approx(2.6)
+    assert feel.time(2.0) == 2.0
+    assert feel.time(2.25) == pytest.approx(2.3)  # half way to the swung "and"
+    assert feel.time(2.75) == pytest.approx(2.8)
 
 
 def test_three_four_meter(write_recipe):
