@@ -230,6 +230,7 @@ class StemJob:
             self.path,
             info=self.info,
             duck=self.duck,
+            kit=self.instrument.kit,
         )
         return self.path
 

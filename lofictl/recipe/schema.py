@@ -62,11 +62,19 @@ class Instrument(Strict):
     preset: str | None = Field(None, description="Preset name as the SoundFont spells it (case-insensitive)")
     bank: int | None = Field(None, ge=0, le=128)
     program: int | None = Field(None, ge=0, le=127)
+    kit: str | None = Field(
+        None,
+        description="A drum kit lofictl makes itself instead of a SoundFont (drums and midi tracks), e.g. dusty",
+    )
 
     @model_validator(mode="after")
     def _preset_or_program(self) -> "Instrument":
         if self.preset is not None and self.program is not None:
             raise ValueError("give either preset (a name) or program (with an optional bank), not both")
+        if self.kit is not None and self.model_fields_set & {"soundfont", "preset", "bank", "program"}:
+            raise ValueError(
+                "a kit is the whole instrument: give kit alone, without soundfont, preset, bank or program"
+            )
         return self
 
 
