@@ -155,7 +155,7 @@ def _hat(decay: float, grow: float, low: float, pedal: bool = False) -> Callable
     def voice(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.ndarray:
         t = _times(min(1.6, 6 * (decay + grow)), sr)
         source = 0.6 * _metal(t, 1.9 * detune, gen) + 0.5 * gen.standard_normal(t.size)
-        top = 7000 + 6000 * v  # a harder hit: a brighter top and a longer ring
+        top = 6000 + 7000 * v  # a harder hit: a brighter top and a longer ring
         y = _filter(source, sr, low, top, order=2) * _env(t, 0.0004, decay + grow * v)
         if pedal:  # the foot's chick: a dull thud of the two cymbals closing
             y += 0.5 * _filter(gen.standard_normal(t.size), sr, 700, 2500) * _env(t, 0.002, 0.008)
@@ -234,16 +234,16 @@ class Voice:
 DUSTY: dict[int, Voice] = {
     35: Voice("deep kick", _kick(deep=True), -7.0, 0.0, 0.08),
     36: Voice("kick", _kick(deep=False), -7.0, 0.0, 0.1),
-    37: Voice("rim", _rim, -15.0, 0.05, 0.35),
+    37: Voice("rim", _rim, -12.0, 0.05, 0.35),
     38: Voice("snare", _snare, -11.0, 0.03, 0.4),
     39: Voice("clap", _clap, -10.0, -0.05, 0.45),
     40: Voice("brush snare", _brush_snare, -12.0, 0.03, 0.3),
     41: Voice("low floor tom", _tom(82), -10.0, -0.35, 0.3),
-    42: Voice("closed hat", _hat(0.022, 0.03, 5200), -16.0, 0.3, 0.15),
+    42: Voice("closed hat", _hat(0.022, 0.03, 3200), -10.5, 0.3, 0.15),
     43: Voice("floor tom", _tom(96), -10.0, -0.3, 0.3),
-    44: Voice("pedal hat", _hat(0.018, 0.008, 3500, pedal=True), -19.0, 0.3, 0.1),
+    44: Voice("pedal hat", _hat(0.018, 0.008, 2500, pedal=True), -13.5, 0.3, 0.1),
     45: Voice("low tom", _tom(118), -10.5, -0.1, 0.3),
-    46: Voice("open hat", _hat(0.22, 0.25, 4800), -17.0, 0.3, 0.2),
+    46: Voice("open hat", _hat(0.22, 0.25, 3000), -11.5, 0.3, 0.2),
     47: Voice("low-mid tom", _tom(136), -10.5, 0.0, 0.3),
     48: Voice("high tom", _tom(158), -11.0, 0.15, 0.3),
     49: Voice("crash", _cymbal(0.9, 2800), -17.0, -0.35, 0.15),
@@ -256,8 +256,8 @@ DUSTY: dict[int, Voice] = {
     56: Voice("cowbell", _cowbell, -19.0, -0.3, 0.2),
     57: Voice("crash 2", _cymbal(1.1, 2400), -17.0, 0.4, 0.15),
     59: Voice("ride 2", _cymbal(0.9, 3800, bell=0.25, drive=1.1), -21.0, -0.4, 0.12),
-    69: Voice("cabasa", _shaker(5000, 0.004), -23.0, -0.35, 0.15),
-    70: Voice("shaker", _shaker(3500, 0.012), -22.0, -0.35, 0.15),
+    69: Voice("cabasa", _shaker(5000, 0.004), -18.0, -0.35, 0.15),
+    70: Voice("shaker", _shaker(3500, 0.012), -17.0, -0.35, 0.15),
     75: Voice("claves", _claves, -20.0, 0.3, 0.25),
 }
 
