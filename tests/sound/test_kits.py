@@ -165,3 +165,28 @@ def test_the_stem_key_names_the_kit_and_its_version():
     digest = kits.kit_digest("dusty")
     assert digest == kits.kit_digest("dusty") and len(digest) == 64
     assert hashlib.sha256(b"").hexdigest() != digest
+
+
+@pytest.mark.parametrize("chain", [["sampler"], ["dusty"]])  # streams; has Resample, so runs whole
+def test_the_streamed_kit_stem_has_the_whole_paths_bytes(tmp_path, chain):
+    from lofictl.sound import audio_io, reference
+
+    track, n = _groove(), 4 * SR + 77
+    whole = reference.render_stem(track, SPB, None, None, SR, n, chain, -3.0, 0.2, kit="dusty")
+    audio_io.write_wav(tmp_path / "whole.wav", whole, SR)
+    render_stem_to_wav(
+        track, SPB, None, None, SR, n, chain, -3.0, 0.2, tmp_path / "s.wav", block_size=3000, kit="dusty"
+    )
+    assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
+
+
+def test_the_lock_records_the_kit_its_version_and_its_sound(gm):
+    from lofictl.build.cache import Cache
+    from lofictl.build.inputs import instrument_record
+    from lofictl.build.plan import ResolvedInstrument
+
+    kit = ResolvedInstrument(None, resolve_preset(gm, "Drums"), "dusty")
+    record = instrument_record(kit, Cache(None))
+    assert record == {"kit": "dusty", "version": kits.KIT_VERSION, "sha256": kits.kit_digest("dusty")}
+    font = instrument_record(ResolvedInstrument(gm, resolve_preset(gm, "Drums")), Cache(None))
+    assert font["soundfont"] == gm.name and font["preset"].startswith("128:000")
