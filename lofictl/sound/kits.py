@@ -8,9 +8,9 @@ built for that: a short pitch-dropping kick with a beater tick, a snare of tone 
 crack, metallic hats, all through a little saturation and a small dark room.
 
 How it plays:
-- Each hit is a one-shot drawn for its key, exact velocity and round-robin variant (four per
-  key, never the same twice in a row), from noise seeded by the kit, key and variant alone.
-  Velocity changes the timbre, not only the level: a harder kick has a louder beater and a
+- Each hit plays a one-shot drawn for its key, velocity layer (16 across 1..127) and round-robin
+  variant (four per key, never the same twice in a row), from noise seeded by the kit, key and
+  variant alone, at its exact velocity's level. Velocity changes the timbre, not only the level: a harder kick has a louder beater and a
   higher pitch drop, a harder snare brighter, longer wires and a crack, a harder hat a brighter
   top and a longer decay.
 - A hat hit chokes a ringing open hat (4 ms fade), as on a real hi-hat and on samplers.
@@ -39,7 +39,8 @@ from lofictl.errors import LofictlError, did_you_mean
 from lofictl.seeds import rng
 
 KIT_VERSION = 1  # bump whenever a kit's sound changes: it is part of the stem's cache key
-VARIANTS = 4  # round-robin one-shots per key and velocity
+VARIANTS = 4  # round-robin one-shots per key and velocity layer
+VELOCITY_LAYERS = 16  # one-shots drawn per key across the velocity range (each a little brighter)
 HAT_KEYS = (42, 44, 46)  # closed, pedal, open: one hi-hat, so each hit chokes a ringing open hat
 CHOKED_KEYS = (46,)
 CHOKE_FADE_S = 0.004
@@ -100,7 +101,7 @@ def _metal(t: np.ndarray, scale: float, gen: np.random.Generator) -> np.ndarray:
 
 def _kick(deep: bool) -> Callable:
     def voice(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.ndarray:
-        t = _times(0.7 if deep else 0.5, sr)
+        t = _times(1.0 if deep else 0.6, sr)
         low = (47 if deep else 56) * detune
         decay = (0.13 if deep else 0.07) + 0.035 * v
         body = _sweep(t, (110 + 110 * v) * detune, low, 0.025, sr) * _env(t, 0.0008, decay)
@@ -112,7 +113,7 @@ def _kick(deep: bool) -> Callable:
 
 
 def _snare(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.ndarray:
-    t = _times(0.45, sr)
+    t = _times(0.85, sr)
     tone = 0.65 * _sweep(t, 250 * detune, 188 * detune, 0.015, sr) + 0.3 * np.sin(
         2 * np.pi * 335 * detune * t + gen.uniform(0, 6.3)
     )
@@ -124,7 +125,7 @@ def _snare(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.nda
 
 
 def _brush_snare(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.ndarray:
-    t = _times(0.35, sr)
+    t = _times(0.7, sr)
     swish = _filter(gen.standard_normal(t.size), sr, 600, 2500 + 3500 * v) * _env(t, 0.006, 0.06 + 0.05 * v)
     tone = np.sin(2 * np.pi * 200 * detune * t) * _env(t, 0.001, 0.04)
     return _saturate(2.0 * swish + 0.3 * tone, 1.3)
@@ -140,7 +141,7 @@ def _rim(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.ndarr
 
 
 def _clap(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.ndarray:
-    t = _times(0.4, sr)
+    t = _times(0.7, sr)
     noise = _filter(gen.standard_normal(t.size), sr, 900, 2600 + 3000 * v)
     envelope = np.zeros_like(t)
     for delay in (0.0, 0.010 * detune, 0.021, 0.030):  # several hands, a few ms apart
@@ -166,7 +167,7 @@ def _hat(decay: float, grow: float, low: float, pedal: bool = False) -> Callable
 
 def _cymbal(decay: float, low: float, bell: float = 0.0, drive: float = 1.2) -> Callable:
     def voice(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.ndarray:
-        t = _times(min(3.0, 4 * decay), sr)
+        t = _times(min(4.0, 6 * decay), sr)
         wash = (
             0.5 * _metal(t, 2.6 * detune, gen) + 0.5 * _metal(t, 3.7 * detune, gen) + 0.6 * gen.standard_normal(t.size)
         )
@@ -184,7 +185,7 @@ def _cymbal(decay: float, low: float, bell: float = 0.0, drive: float = 1.2) -> 
 
 def _tom(hz: float) -> Callable:
     def voice(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.ndarray:
-        t = _times(0.8, sr)
+        t = _times(1.5, sr)
         body = _sweep(t, hz * (1.45 + 0.2 * v) * detune, hz * detune, 0.05, sr) * _env(t, 0.001, 0.14 + 12.0 / hz)
         stick = _filter(gen.standard_normal(t.size), sr, 400, 3000 + 3000 * v) * _env(t, 0, 0.012)
         return _saturate(body + 0.3 * (0.3 + v) * stick, 1.4 + v)
@@ -194,21 +195,21 @@ def _tom(hz: float) -> Callable:
 
 def _shaker(low: float, attack: float) -> Callable:
     def voice(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.ndarray:
-        t = _times(0.3, sr)
+        t = _times(0.45, sr)
         return _filter(gen.standard_normal(t.size), sr, low, 7500 + 4000 * v) * _env(t, attack, 0.04 + 0.03 * v)
 
     return voice
 
 
 def _tambourine(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.ndarray:
-    t = _times(0.5, sr)
+    t = _times(0.8, sr)
     jingles = _filter(0.7 * _metal(t, 3.1 * detune, gen) + 0.5 * gen.standard_normal(t.size), sr, 5500, 12000)
     envelope = _env(t, 0.001, 0.09 + 0.05 * v) + 0.6 * (t >= 0.012) * _env(np.maximum(t - 0.012, 0), 0.001, 0.05)
     return jingles * envelope
 
 
 def _cowbell(v: float, detune: float, gen: np.random.Generator, sr: int) -> np.ndarray:
-    t = _times(0.5, sr)
+    t = _times(0.8, sr)
     tone = np.sign(np.sin(2 * np.pi * 540 * detune * t)) + np.sign(np.sin(2 * np.pi * 800 * detune * t))
     return _filter(tone, sr, 450, 2500 + 2000 * v) * (0.6 * _env(t, 0.0005, 0.02) + 0.4 * _env(t, 0.0005, 0.12))
 
@@ -301,6 +302,11 @@ def kit_identity(name: str) -> str:
 # --- one-shots ------------------------------------------------------------------------------------
 
 
+def velocity_layer(velocity: int) -> int:
+    """Which of the VELOCITY_LAYERS one-shots a velocity (1..127) plays: 0 the softest."""
+    return (min(max(velocity, 1), 127) - 1) * VELOCITY_LAYERS // 127
+
+
 def _velocity_gain(velocity: int) -> float:
     """Level by velocity: about -5 dB at 90, -11 at 60, -21 at 30 (a sampler's usual curve)."""
     return (velocity / 127) ** 1.6
@@ -320,15 +326,21 @@ def _room(sample_rate: int) -> np.ndarray:
     return tail / np.sqrt((tail**2).sum(axis=1, keepdims=True))
 
 
-@functools.lru_cache(maxsize=4096)
-def one_shot(kit: str, key: int, velocity: int, variant: int, sample_rate: int) -> np.ndarray:
-    """One hit, float32 (2, n): the key's voice at this velocity (1..127) and round-robin variant."""
+# At most this many one-shots are kept (a few hundred kB each): a long track's memory stays
+# bounded while a groove's few keys, layers and variants are drawn once.
+ONE_SHOTS_KEPT = 384
+
+
+@functools.lru_cache(maxsize=ONE_SHOTS_KEPT)
+def one_shot(kit: str, key: int, layer: int, variant: int, sample_rate: int) -> np.ndarray:
+    """One velocity layer's one-shot, float32 (2, n), at the level of velocity 127: the key's
+    voice drawn at the layer's middle velocity, for this round-robin variant."""
     voice = check_kit(kit)[key]
-    gen = rng(0, "kit", kit, KIT_VERSION, key, variant)  # the same noise at every velocity
+    gen = rng(0, "kit", kit, KIT_VERSION, key, variant)  # the same noise in every layer
     detune = 1.0 + gen.uniform(-0.012, 0.012)
     level = 10 ** ((voice.level_db + KIT_TRIM_DB + gen.uniform(-0.4, 0.4)) / 20)
-    dry = voice.make(velocity / 127, detune, gen, sample_rate)
-    dry = dry / np.abs(dry).max() * level * _velocity_gain(velocity)
+    dry = voice.make((layer + 0.5) / VELOCITY_LAYERS, detune, gen, sample_rate)
+    dry = dry / np.abs(dry).max() * level
     angle = (voice.pan + 1) * np.pi / 4  # constant-power pan
     stereo = np.stack([np.cos(angle) * dry, np.sin(angle) * dry]) * np.sqrt(2)
     room = _room(sample_rate)
@@ -385,13 +397,18 @@ def hits(track: Track, timing: float | TempoMap, kit: str, sample_rate: int, n_s
     return result
 
 
+def hit_sound(kit: str, key: int, velocity: int, variant: int, sample_rate: int) -> np.ndarray:
+    """One hit at its velocity (1..127): its layer's one-shot at the velocity's level."""
+    return one_shot(kit, key, velocity_layer(velocity), variant, sample_rate) * np.float32(_velocity_gain(velocity))
+
+
 def _sound(kit: str, hit: Hit, sample_rate: int) -> np.ndarray:
-    audio = one_shot(kit, hit.key, hit.velocity, hit.variant, sample_rate)
+    audio = hit_sound(kit, hit.key, hit.velocity, hit.variant, sample_rate)
     if hit.stop is None or hit.stop - hit.start >= audio.shape[1]:
         return audio
     fade = round(CHOKE_FADE_S * sample_rate)
     keep = hit.stop - hit.start
-    choked = audio[:, : keep + fade].copy()
+    choked = audio[:, : keep + fade]
     tail = choked.shape[1] - keep
     choked[:, keep:] *= np.linspace(1, 0, tail + 1, dtype=np.float32)[1:]
     return choked
@@ -451,7 +468,7 @@ def kit_digest(name: str, sample_rate: int = 44100) -> str:
     and differs on a platform whose NumPy or SciPy draws it otherwise (the lock records it)."""
     digest = hashlib.sha256(kit_identity(name).encode())
     for key in kit_keys(name):
-        digest.update(one_shot(name, key, 100, 0, sample_rate).tobytes())
+        digest.update(one_shot(name, key, velocity_layer(100), 0, sample_rate).tobytes())
     return digest.hexdigest()
 
 
@@ -479,4 +496,14 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     main()
 
-__all__ = ["KITS", "KIT_VERSION", "check_kit", "iter_render_kit", "kit_identity", "kit_keys", "one_shot", "render_kit"]
+__all__ = [
+    "KITS",
+    "KIT_VERSION",
+    "check_kit",
+    "hit_sound",
+    "iter_render_kit",
+    "kit_identity",
+    "kit_keys",
+    "one_shot",
+    "render_kit",
+]
