@@ -10,9 +10,9 @@ crack, metallic hats, all through a little saturation and a small dark room.
 How it plays:
 - Each hit plays a one-shot drawn for its key, velocity layer (16 across 1..127) and round-robin
   variant (four per key, never the same twice in a row), from noise seeded by the kit, key and
-  variant alone, at its exact velocity's level. Velocity changes the timbre, not only the level: a harder kick has a louder beater and a
-  higher pitch drop, a harder snare brighter, longer wires and a crack, a harder hat a brighter
-  top and a longer decay.
+  variant alone, at its exact velocity's level. Velocity changes the timbre, not only the level:
+  a harder kick has a louder beater and a higher pitch drop, a harder snare brighter, longer
+  wires and a crack, a harder hat a brighter top and a longer decay.
 - A hat hit chokes a ringing open hat (4 ms fade), as on a real hi-hat and on samplers.
 - Hits start on the exact sample of their note (rounded); note lengths are ignored (one-shots).
   Keys the kit does not have are silent, as with a SoundFont kit that lacks them.
