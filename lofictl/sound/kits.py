@@ -5,7 +5,8 @@ FluidR3's Standard/Room/Jazz/Brush) or an 808 that is half sub; measured on the 
 through the `sampler` chain, their 1-8 kHz share is 2.7-5.4% (the 808's 13%, with 57% under
 60 Hz), and none has the short, saturated, roomy hits of a kit sampled off records. `dusty` is
 built for that: a short pitch-dropping kick with a beater tick, a snare of tone and wires with a
-crack, metallic hats, all through a little saturation and a small dark room.
+crack, metallic hats, all through a little saturation and a small dark room, each one-shot
+carrying the hiss and crackle of the record it might have been sampled from.
 
 How it plays:
 - Each hit plays a one-shot drawn for its key, velocity layer (16 across 1..127) and round-robin
@@ -312,6 +313,19 @@ def _velocity_gain(velocity: int) -> float:
     return (velocity / 127) ** 1.6
 
 
+DUST_DB = -30.0  # the record's noise under a one-shot, against the hit's peak at velocity 127
+
+
+def _dust(n: int, level: float, sample_rate: int, gen: np.random.Generator) -> np.ndarray:
+    """The record a hit was sampled from: its hiss and a few crackles, as long as the one-shot
+    (so it comes and goes with the drums, as a sampled break's noise does)."""
+    hiss = 0.25 * _filter(gen.standard_normal((2, n)), sample_rate, 1500, 9000)
+    ticks = np.zeros((2, n))
+    count = gen.poisson(6.0 * n / sample_rate)
+    ticks[:, gen.integers(0, n, count)] = gen.uniform(-1, 1, (1, count)) * gen.uniform(0.5, 1.5, (2, count))
+    return (hiss + _filter(ticks, sample_rate, 1000, 7000)) * level * 10 ** (DUST_DB / 20)
+
+
 @functools.lru_cache(maxsize=16)
 def _room(sample_rate: int) -> np.ndarray:
     """A small, dark, stereo room (120 ms): early reflections and a short diffuse tail."""
@@ -348,6 +362,7 @@ def one_shot(kit: str, key: int, layer: int, variant: int, sample_rate: int) -> 
     out = np.zeros((2, wet.shape[1]))
     out[:, : dry.size] = stereo
     out += voice.room * wet
+    out += _dust(out.shape[1], level, sample_rate, rng(0, "kit", kit, KIT_VERSION, key, variant, "dust"))
     fade = min(out.shape[1], round(0.01 * sample_rate))  # the one-shot's end, without a click
     out[:, -fade:] *= np.linspace(1, 0, fade)
     result = out.astype(np.float32)
