@@ -155,6 +155,15 @@ def test_a_kit_is_named_alone_and_only_for_drum_notes(write_recipe):
     assert invoke("validate", write_recipe(ok)).exit_code == 0
 
 
+def test_a_kit_instrument_reads_back_from_its_dump():  # as the lock's resolved recipe holds it
+    from lofictl.recipe.schema import Instrument
+
+    dumped = Instrument(kit="dusty").model_dump(mode="json")
+    assert Instrument.model_validate(dumped).kit == "dusty"
+    with pytest.raises(ValueError, match="give kit alone"):
+        Instrument.model_validate({**dumped, "soundfont": "Black_Pearl_4_LV2.sf2"})
+
+
 def test_the_stem_key_names_the_kit_and_its_version():
     from lofictl.build.inputs import instrument_inputs
     from lofictl.build.plan import ResolvedInstrument
