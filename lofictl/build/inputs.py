@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from lofictl import __version__
 from lofictl.build.cache import Cache, canonical_json, sha256_bytes
-from lofictl.build.plan import BuildPlan, audible_tracks
+from lofictl.build.plan import BuildPlan, ResolvedInstrument, audible_tracks
 from lofictl.compose.form import FORMS_FILE
 from lofictl.compose.score import KICK_PITCHES, Score, Track, score_to_dict
 from lofictl.errors import LofictlError
@@ -161,6 +161,31 @@ def midi_inputs(plan: BuildPlan, score_sha: str) -> dict:
     }
 
 
+def instrument_inputs(instrument: ResolvedInstrument, cache: Cache) -> dict:
+    """What a stem's sound source is: the SoundFont's hash and the preset, or the kit and its version."""
+    if instrument.kit is not None:
+        from lofictl.sound.kits import kit_identity
+
+        return {"kit": kit_identity(instrument.kit)}
+    assert instrument.soundfont is not None
+    return {"soundfont": cache.file_sha256(instrument.soundfont), "preset": str(instrument.preset)}
+
+
+def instrument_record(instrument: ResolvedInstrument, cache: Cache) -> dict:
+    """The lock's entry for an instrument: the SoundFont file and its sha256 and the preset, or the
+    kit, its version and the sha256 of its one-shots (which shows a platform that draws them otherwise)."""
+    if instrument.kit is not None:
+        from lofictl.sound.kits import KIT_VERSION, kit_digest
+
+        return {"kit": instrument.kit, "version": KIT_VERSION, "sha256": kit_digest(instrument.kit)}
+    assert instrument.soundfont is not None
+    return {
+        "soundfont": instrument.soundfont.name,
+        "sha256": cache.file_sha256(instrument.soundfont),
+        "preset": str(instrument.preset),
+    }
+
+
 def stem_inputs(
     plan: BuildPlan, name: str, notes_sha: str, n_samples: int, cache: Cache, kicks_sha: str | None = None
 ) -> dict:
@@ -170,8 +195,7 @@ def stem_inputs(
     return {
         "notes": notes_sha,
         "tempo": recipe.tempo,
-        "soundfont": cache.file_sha256(instrument.soundfont),
-        "preset": str(instrument.preset),
+        **instrument_inputs(instrument, cache),
         "output.sample_rate": recipe.output.sample_rate,
         "n_samples": n_samples,
         f"tracks.{name}.effects": spec.model_dump(mode="json")["effects"],

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from lofictl import __version__
 from lofictl.build.cache import Cache
-from lofictl.build.inputs import library_versions, path_sha256
+from lofictl.build.inputs import instrument_record, library_versions, path_sha256
 from lofictl.build.plan import BuildPlan, model_summary, n_samples_for
 from lofictl.build.stages import STAGES
 from lofictl.recipe.load import LoadedRecipe
@@ -89,14 +89,7 @@ def lock_data(
             "resolved": recipe.model_dump(mode="json"),
         },
         "seeds": {"master": recipe.seed, "tracks": seeds},
-        "instruments": {
-            name: {
-                "soundfont": inst.soundfont.name,
-                "sha256": cache.file_sha256(inst.soundfont),
-                "preset": str(inst.preset),
-            }
-            for name, inst in plan.instruments.items()
-        },
+        "instruments": {name: instrument_record(inst, cache) for name, inst in plan.instruments.items()},
         "overlays": {str(i): {"file": p.name, "sha256": cache.file_sha256(p)} for i, p in plan.overlay_files.items()},
         # every file an effect reads (impulse responses, external plugins), by the field naming it
         "effect_files": {

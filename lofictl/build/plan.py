@@ -27,8 +27,12 @@ _DEFAULT_PRESETS = {
 
 @dataclass(frozen=True)
 class ResolvedInstrument:
-    soundfont: Path
+    """A SoundFont and one of its presets, or (soundfont None) one of lofictl's own kits, whose
+    `preset` is the GM drum kit slot the MIDI file names."""
+
+    soundfont: Path | None
     preset: soundfonts.Preset
+    kit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,8 @@ def _resolve_instrument(loaded: LoadedRecipe, name: str) -> ResolvedInstrument:
     track = loaded.recipe.tracks[name]
     where = ("tracks", name, "instrument")
     spec = track.instrument
+    if spec is not None and spec.kit is not None:
+        return _resolve_kit(loaded, spec.kit, track.part, where + ("kit",))
     font = _soundfont(loaded, spec.soundfont if spec else "FluidR3_GM.sf2", where + ("soundfont",))
     try:
         if spec and (spec.preset or spec.program is not None or spec.bank is not None):
@@ -167,6 +173,18 @@ def _resolve_instrument(loaded: LoadedRecipe, name: str) -> ResolvedInstrument:
         field_name = "soundfont" if "SoundFont" in exc.message and "preset" not in exc.message else "preset"
         raise loaded.error(exc.message, where + (field_name,)) from None
     return ResolvedInstrument(font, preset)
+
+
+def _resolve_kit(loaded: LoadedRecipe, name: str, part: str, where: tuple) -> ResolvedInstrument:
+    from lofictl.sound import kits
+
+    try:
+        kits.check_kit(name)
+    except LofictlError as exc:
+        raise loaded.error(exc.message, where) from None
+    if part not in ("drums", "midi"):
+        raise loaded.error(f"kit {name!r} plays drum notes; give a {part} track a soundfont and preset", where)
+    return ResolvedInstrument(None, soundfonts.Preset(soundfonts.DRUM_BANK, 0, f"{name} (lofictl kit)"), name)
 
 
 def _read_clip(loaded: LoadedRecipe, name: str, track) -> tuple[Path, tuple]:

@@ -231,6 +231,7 @@ class StemJob:
             self.path,
             info=self.info,
             duck=self.duck,
+            kit=self.instrument.kit,
         )
         return self.path
 

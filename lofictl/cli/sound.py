@@ -93,6 +93,14 @@ def instruments(
             also = f"  [dim](General MIDI: {esc(standard)})[/]" if standard and _differs(standard, preset.name) else ""
             out.print(f"  {preset.bank:3d}:{preset.program:<3d}  {esc(preset.name)}{also}")
             shown += 1
+    from lofictl.sound import kits
+
+    made = [k for k in kits.kit_names() if not search or search.lower() in k]
+    if made:  # lofictl's own kits: `instrument: {kit: NAME}` on a drums track
+        out.print("[bold]lofictl kits[/] (instrument: {kit: NAME})")
+        for name in made:
+            out.print(f"  {esc(name):<8}  {esc(kits.KIT_DESCRIPTIONS[name])}; keys {esc(kits.key_ranges(name))}")
+            shown += 1
     if shown == 0:
         raise LofictlError(f"no preset matches {search!r}" if search else "no presets found")
 

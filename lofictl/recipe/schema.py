@@ -57,8 +57,11 @@ class Length(Strict):
     seconds: float | None = None
 
 
+DEFAULT_SOUNDFONT = "FluidR3_GM.sf2"
+
+
 class Instrument(Strict):
-    soundfont: str = Field("FluidR3_GM.sf2", description="SoundFont file name, found on the search path")
+    soundfont: str = Field(DEFAULT_SOUNDFONT, description="SoundFont file name, found on the search path")
     preset: str | None = Field(
         None,
         description="Preset name as the SoundFont spells it or by its General MIDI name (case-insensitive), "
@@ -66,6 +69,10 @@ class Instrument(Strict):
     )
     bank: int | None = Field(None, ge=0, le=128)
     program: int | None = Field(None, ge=0, le=127)
+    kit: str | None = Field(
+        None,
+        description="A drum kit lofictl makes itself instead of a SoundFont (drums and midi tracks), e.g. dusty",
+    )
 
     @field_validator("preset", mode="before")
     @classmethod
@@ -78,6 +85,12 @@ class Instrument(Strict):
     def _preset_or_program(self) -> "Instrument":
         if self.preset is not None and self.program is not None:
             raise ValueError("give either preset (a name) or program (with an optional bank), not both")
+        # (the default soundfont is let through, so a dumped recipe reads back)
+        others = (self.preset, self.bank, self.program, None if self.soundfont == DEFAULT_SOUNDFONT else self.soundfont)
+        if self.kit is not None and any(value is not None for value in others):
+            raise ValueError(
+                "a kit is the whole instrument: give kit alone, without soundfont, preset, bank or program"
+            )
         return self
 
 

@@ -39,21 +39,27 @@ from lofictl.sound.stream import fit_length
 def render_stem(
     track: Track,
     timing: float | TempoMap,
-    instrument_soundfont: Path,
+    instrument_soundfont: Path | None,
     preset: Preset,
     sample_rate: int,
     n_samples: int,
     effect_chain: Sequence | None,
     gain_db: float,
     pan: float,
+    *,
+    kit: str | None = None,
 ) -> np.ndarray:
-    """One track as one array: FluidSynth, its effect chain, gain and pan.
+    """One track as one array: FluidSynth (or the `kit` when given), its effect chain, gain and pan.
 
     stems.render_stem_to_wav gives these bytes (through audio_io.write_wav) in bounded memory.
     """
-    from lofictl.sound import render
+    from lofictl.sound import kits, render
 
-    audio = render.render_track(track, timing, instrument_soundfont, preset, sample_rate, n_samples)
+    if kit is not None:
+        audio = kits.render_kit(track, timing, kit, sample_rate, n_samples)
+    else:
+        assert instrument_soundfont is not None
+        audio = render.render_track(track, timing, instrument_soundfont, preset, sample_rate, n_samples)
     if effect_chain:
         audio = apply_chain(audio, sample_rate, effect_chain)
         audio = fit_length(audio, n_samples)

@@ -11,8 +11,9 @@ Exactness (the tests check each claim):
   Long-track recipes should use streaming-safe chains (`stream.chain_streams` says which are).
 - Overlays (`render_overlay_to_wav`) give the bytes of reference.render_overlay for any block size.
 
-The renderers take plain values (a Track, a SoundFont and preset, a resolved chain, an `Overlay`,
-a `Ducking`), not the build's plan: build.inputs makes them from the recipe.
+The renderers take plain values (a Track, a SoundFont and preset or a kit name, a resolved chain,
+an `Overlay`, a `Ducking`), not the build's plan: build.inputs makes them from the recipe. A stem
+played by one of lofictl's own kits (sound.kits) goes through the same chain, gain, pan and ducking.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from lofictl.compose.score import TempoMap, Track
 from lofictl.errors import LofictlError
-from lofictl.sound import effects, mix, render
+from lofictl.sound import effects, kits, mix, render
 from lofictl.sound.soundfonts import Preset
 from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, WavWriter, chain_streams, fit_length, through_chain
 
@@ -75,7 +76,7 @@ class Overlay:
 def render_stem_to_wav(
     track: Track,
     timing: float | TempoMap,
-    instrument_soundfont: Path,
+    instrument_soundfont: Path | None,
     preset: Preset,
     sample_rate: int,
     n_samples: int,
@@ -87,8 +88,10 @@ def render_stem_to_wav(
     block_size: int = DEFAULT_BLOCK_SIZE,
     info: dict[str, str] | None = None,
     duck: Ducking | None = None,
+    kit: str | None = None,
 ) -> None:
-    """One stem (FluidSynth → effects → gain/pan) into a float32 WAV, block by block.
+    """One stem (FluidSynth, or the `kit` when given → effects → gain/pan) into a float32 WAV,
+    block by block.
 
     The file's bytes are those of reference.render_stem + audio_io.write_wav. Memory is O(block)
     unless the chain has a plugin that cannot stream (see `chain_streams`); then the stem is
@@ -97,19 +100,41 @@ def render_stem_to_wav(
     board = effects.build_chain(effect_chain, (), sample_rate) if effect_chain else None
     with WavWriter(path, sample_rate, n_samples, "float32", info=info) as out:
         if board is not None and not chain_streams(board):
-            audio = render.render_track(track, timing, instrument_soundfont, preset, sample_rate, n_samples)
+            audio = np.concatenate(
+                list(source_blocks(track, timing, instrument_soundfont, preset, sample_rate, n_samples, kit=kit)),
+                axis=1,
+            )
             audio = fit_length(effects.apply_chain(audio, sample_rate, board), n_samples)
             audio = mix.apply_gain_pan(audio, gain_db, pan)
             for start in range(0, n_samples, block_size):
                 out.write(_ducked(audio[:, start : start + block_size], start, sample_rate, duck))
             return
-        blocks = render.iter_render_track(
-            track, timing, instrument_soundfont, preset, sample_rate, n_samples, block_size=block_size
+        blocks = source_blocks(
+            track, timing, instrument_soundfont, preset, sample_rate, n_samples, block_size=block_size, kit=kit
         )
         position = 0
         for block in through_chain(blocks, board, sample_rate):
             out.write(_ducked(mix.apply_gain_pan(block, gain_db, pan), position, sample_rate, duck))
             position += block.shape[1]
+
+
+def source_blocks(
+    track: Track,
+    timing: float | TempoMap,
+    soundfont: Path | None,
+    preset: Preset,
+    sample_rate: int,
+    n_samples: int,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    kit: str | None = None,
+) -> Iterator[np.ndarray]:
+    """The dry instrument in float32 (2, block_size) blocks: the kit when named, else FluidSynth."""
+    if kit is not None:
+        return kits.iter_render_kit(track, timing, kit, sample_rate, n_samples, block_size=block_size)
+    if soundfont is None:
+        raise ValueError("a stem needs a SoundFont or a kit")
+    return render.iter_render_track(track, timing, soundfont, preset, sample_rate, n_samples, block_size=block_size)
 
 
 def _ducked(block: np.ndarray, start: int, sample_rate: int, duck: Ducking | None) -> np.ndarray:
@@ -239,4 +264,4 @@ def render_overlay_to_wav(
             position += block.shape[1]
 
 
-__all__ = ["Ducking", "Overlay", "render_overlay_to_wav", "render_stem_to_wav"]
+__all__ = ["Ducking", "Overlay", "render_overlay_to_wav", "render_stem_to_wav", "source_blocks"]
