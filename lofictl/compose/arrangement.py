@@ -380,6 +380,15 @@ def compose(
             )
         )
 
+    keys = [n for t in tracks if getattr(recipe.tracks[t.name], "under_melody", False) for n in t.notes]
+    tracks = [  # a melody among the keys goes up an octave, unless its track sets its range
+        t.copy(notes=tuple(n.copy(pitch=n.pitch + lift) for n in t.notes))
+        if t.part == "melody"
+        and not {"low", "high"} & recipe.tracks[t.name].model_fields_set
+        and (lift := register.melody_lift(t.notes, keys))
+        else t
+        for t in tracks
+    ]
     tune = [n for t in tracks if t.part == "melody" for n in t.notes]
     tracks = [  # the melody on top: chords at or above it go down an octave (compose/register.py)
         t.copy(notes=tuple(register.under_melody(t.notes, tune)))

@@ -25,6 +25,8 @@ STRIKE = 0.25  # beats: notes starting this close together (a rolled chord) are 
 MAX_OCTAVES = 3  # the furthest a voice moves down
 MUDDY = 48  # C3: a voice moved under this thickens the bass's register
 MAX_VOICINGS = 4096  # voicings weighed for one strike; a bigger cluster is placed voice by voice
+LIFT_GAP = 5  # semitones the melody's middle should sit over the keys' top line, or it goes up an octave
+LIFT_CEILING = 96  # C7: a lifted melody goes no higher
 
 
 def under_melody(notes: Sequence[Note], melody: Sequence[Note], floor: int = FLOOR) -> list[Note]:
@@ -48,6 +50,28 @@ def under_melody(notes: Sequence[Note], melody: Sequence[Note], floor: int = FLO
         pitches = _revoice([n.pitch for n in strike], min(known), floor, {n.pitch for n in others})
         out.extend(n.copy(pitch=p) for n, p in zip(strike, pitches))
     return sorted(out)
+
+
+def melody_lift(melody: Sequence[Note], keys: Sequence[Note]) -> int:
+    """Semitones to move a melody up (0 or 12): an octave when its middle (the median pitch,
+    weighted by time) is not a few semitones over the keys' top line (the median of each strike's
+    highest note), as long as it stays under C7. Keys voiced around C4 and a tune around G4 fight
+    for the same octave; dropping every chord under such a tune would push it into the bass."""
+    if not melody or not keys:
+        return 0
+    weighted = sorted((n.pitch, n.duration) for n in melody)
+    half, seen, middle = sum(d for _, d in weighted) / 2, 0.0, weighted[-1][0]
+    for pitch, duration in weighted:
+        seen += duration
+        if seen >= half:
+            middle = pitch
+            break
+    placed = sorted(keys)
+    tops = sorted(max(n.pitch for n in placed[a:b]) for a, b in _strikes(placed))
+    top = tops[len(tops) // 2]
+    if middle >= top + LIFT_GAP or max(n.pitch for n in melody) + 12 > LIFT_CEILING:
+        return 0
+    return 12
 
 
 def _strikes(notes: list[Note]) -> list[tuple[int, int]]:

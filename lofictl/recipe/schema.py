@@ -219,8 +219,13 @@ class MelodyTrack(TrackBase):
         None,
         description="The chords track or MIDI clip whose chords the melody follows (default: the recipe's harmony)",
     )
-    low: int = Field(62, ge=24, le=108, description="Lowest MIDI note")
-    high: int = Field(84, ge=24, le=108, description="Highest MIDI note")
+    low: int = Field(
+        62,
+        ge=24,
+        le=108,
+        description="Lowest MIDI note. Unless low or high is given, a melody among the keys is played an octave up",
+    )
+    high: int = Field(84, ge=24, le=108, description="Highest MIDI note (see low)")
 
     @model_validator(mode="after")
     def _range(self) -> "MelodyTrack":

@@ -97,3 +97,23 @@ def test_a_big_cluster_is_placed_voice_by_voice_under_the_melody():
     moved = under_melody(cluster, [Note(0.0, 4.0, 70, 90)])
     pitches = [n.pitch for n in moved]
     assert len(set(pitches)) == len(pitches) == 14 and max(pitches) < 70
+
+
+def test_a_melody_among_the_keys_goes_up_an_octave_unless_its_range_is_set(write_recipe):
+    from lofictl.compose.register import melody_lift
+
+    keys = [Note(float(b), 3.9, p, 70) for b in range(0, 16, 4) for p in (60, 64, 67, 71)]  # tops at B4
+    low_tune = [Note(float(i) / 2, 0.45, 67 + (i % 5), 80) for i in range(32)]  # around A4
+    high_tune = [Note(n.start, n.duration, n.pitch + 12, 80) for n in low_tune]
+    assert melody_lift(low_tune, keys) == 12
+    assert melody_lift(high_tune, keys) == 0  # already over the keys
+    assert melody_lift([Note(0.0, 1.0, 90, 80)], keys) == 0  # an octave up would pass C7
+    assert melody_lift(low_tune, []) == 0
+    # in a build: the same tune without its range set goes up; with it, it stays where it was asked
+    models = {"melody": load_track_model(REPO / "models" / "lofi-melody")}
+    ranged = compose(load_recipe(write_recipe(RECIPE)).recipe, models=models).score.track("melody").notes
+    unset = compose(load_recipe(write_recipe(RECIPE.replace("    low: 60\n    high: 72\n", ""))).recipe, models=models)
+    free, keys = unset.score.track("melody").notes, unset.score.track("chords").notes
+    assert max(n.pitch for n in ranged) <= 72
+    assert melody_lift(free, keys) == 0 and min(n.pitch for n in free) > 62  # lifted: over the keys' top line
+    assert under_melody_share(keys, free) <= 0.02
