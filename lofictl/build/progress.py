@@ -1,8 +1,8 @@
-"""Progress on stderr while a build runs (a rich bar on a terminal, plain lines otherwise)."""
+"""Progress on stderr while a build runs: a rich bar on a terminal; nothing when stderr is not one
+(a log or a pipe gets the summary, not a line per step) or with --quiet."""
 
 from __future__ import annotations
 
-import sys
 import time
 
 from rich.console import Console
@@ -45,18 +45,10 @@ class Progress:
     def step(self, what: str) -> None:
         """Say what is happening now (and stop here if Ctrl-C was pressed: see safety.interrupts)."""
         interrupts.checkpoint()
-        if self.quiet:
-            return
         if self._bar is not None:
             self._bar.update(self._task, description=escape(f"{self.title}: {what}"))
-        else:
-            elapsed = time.perf_counter() - self._started
-            print(f"[{elapsed:6.1f}s] {what}", file=sys.stderr, flush=True)
 
     def advance(self, what: str | None = None) -> None:
         interrupts.checkpoint()
         if self._bar is not None:
             self._bar.advance(self._task)
-        elif what and not self.quiet:
-            elapsed = time.perf_counter() - self._started
-            print(f"[{elapsed:6.1f}s]   {what}", file=sys.stderr, flush=True)

@@ -20,7 +20,7 @@ def _in_table_order(names) -> list[str]:
     return sorted(names, key=lambda name: (stage_rank(name), name))
 
 
-def verify_recipe(path: Path, *, jobs: int = 1) -> dict:
+def verify_recipe(path: Path, *, jobs: int = 1, quiet: bool = True) -> dict:
     """Rebuild without the cache into a temporary folder and compare every hash with the lock."""
     loaded = load_recipe(path)
     lock_path = b.lock_path_for(loaded)
@@ -35,7 +35,7 @@ def verify_recipe(path: Path, *, jobs: int = 1) -> dict:
             out_dir=Path(folder) / "out",
             midi_only=lock.get("midi_only", False),
             jobs=jobs,
-            quiet=True,
+            quiet=quiet,  # the rebuild's progress bar, on a terminal
             use_cache=False,
             write_lock=False,
         )

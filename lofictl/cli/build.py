@@ -198,6 +198,7 @@ def verify(
     ),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="An album's tracks on this Dask scheduler."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Rebuild from scratch (no cache) in a temporary folder and compare every hash with the lock.
 
@@ -212,7 +213,7 @@ def verify(
             from lofictl.album.run import verify_album
 
             return verify_album(path, jobs=jobs or 1, scheduler=scheduler)
-        return verify_recipe(path, jobs=jobs or cpu_threads())
+        return verify_recipe(path, jobs=jobs or cpu_threads(), quiet=quiet or json_out)
 
     reports = [check(path) for path in _without_stations(recipes)]
     if json_out:

@@ -183,3 +183,42 @@ def test_the_master_wav_is_24_bit_unless_float_is_asked(write_recipe, project):
     )
     assert invoke("build", floated, "--out", project / "b").exit_code == 0
     assert sf.info(str(project / "b" / "test_loop.wav")).subtype == "FLOAT"
+
+
+def _in_a_terminal(args, cwd) -> tuple[int, str]:
+    """Run `python -m lofictl ARGS` with a pseudo-terminal as its stdout and stderr."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "100"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lofictl", *map(str, args)], stdout=follower, stderr=follower, cwd=cwd, env=env
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the other side closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return process.wait(timeout=240), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_in_a_terminal_and_quiet_elsewhere(write_recipe, project):
+    recipe = write_recipe()
+    code, seen = _in_a_terminal(["build", recipe, "--out", project / "t"], project)
+    assert code == 0, seen
+    assert "writing audio files (" in seen  # each file of the export counted as it is written
+    piped = run_lofictl("build", recipe, "--out", project / "p", "--no-cache", cwd=project)
+    assert piped.returncode == 0, piped.stderr
+    assert "writing audio files" not in piped.stderr and "s] " not in piped.stderr
+    assert "built in" in piped.stdout  # the summary still comes
+    code, seen = _in_a_terminal(["build", recipe, "--out", project / "q", "--no-cache", "-q"], project)
+    assert code == 0 and "writing audio files" not in seen
