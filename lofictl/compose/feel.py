@@ -93,6 +93,24 @@ class Feel:
             return start + offset * split / unit
         return start + split + (offset - unit) * (pair - split) / unit
 
+    def written(self, beat: float) -> float:
+        """Where a note played at `beat` was written: the inverse of `time` (for measuring what
+        was composed rather than how it is played)."""
+        if self.straight:
+            return beat
+        bar_start = math.floor(beat / self.beats_per_bar + EPS) * self.beats_per_bar
+        position = beat - bar_start
+        unit = SWING_UNITS[self.unit]
+        pair = 2 * unit
+        start = math.floor(position / pair + EPS) * pair
+        if start + pair > self.beats_per_bar + EPS:
+            return beat
+        offset = max(0.0, position - start)
+        split = pair * self.swing
+        if offset < split:
+            return bar_start + start + offset * unit / split
+        return bar_start + start + unit + (offset - split) * unit / (pair - split)
+
     def smallest_gap(self, step_beats: float) -> float:
         """The shortest distance between two neighbouring grid steps of `step_beats` once swung."""
         steps = int(round(self.beats_per_bar / step_beats))
@@ -109,6 +127,17 @@ def swung(notes: list[Note], feel: Feel) -> list[Note]:
     for note in notes:
         start = feel.time(note.start)
         end = feel.time(note.end)
+        out.append(note.copy(start=round(start, 6), duration=round(max(0.05, end - start), 6)))
+    return out
+
+
+def unswung(notes: list[Note], feel: Feel) -> list[Note]:
+    """Notes moved back to where they were written (see Feel.written)."""
+    if feel.straight:
+        return list(notes)
+    out = []
+    for note in notes:
+        start, end = feel.written(note.start), feel.written(note.end)
         out.append(note.copy(start=round(start, 6), duration=round(max(0.05, end - start), 6)))
     return out
 

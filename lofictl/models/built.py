@@ -36,6 +36,7 @@ import numpy as np
 
 from lofictl.analysis.source import Section, TrackSource, part_tracks, read_build
 from lofictl.compose import theory
+from lofictl.compose.feel import Feel, is_compound, unswung
 from lofictl.compose.score import ChordEvent, Score
 from lofictl.errors import LofictlError
 from lofictl.models import measures, quality, report, songs
@@ -128,6 +129,15 @@ def compose_recipe(path: Path, seed: int) -> TrackSource:
 
     loaded = load_recipe(Path(path), [f"seed={seed}"])
     score: Score = compose_score(prepare(loaded)).score
+    # What was composed, not how it is played: the melody back on its written grid, as the
+    # human songs are (their MIDI is straight), so swing does not read as odd rhythms.
+    recipe = loaded.recipe
+    feel = Feel(recipe.swing, recipe.swing_unit, recipe.beats_per_bar, is_compound(recipe.meter))
+    score = score.copy(
+        tracks=tuple(
+            t.copy(notes=tuple(unswung(list(t.notes), feel))) if t.part == "melody" else t for t in score.tracks
+        )
+    )
     repeats = {s.name: s.repeat for s in loaded.recipe.sections or []}  # a `length:` recipe has none
     sections = tuple(Section(s.name, repeats.get(s.name), s.start_bar, s.bars) for s in score.sections)
     return TrackSource(f"{Path(path).stem} seed {seed}", score, sections)

@@ -175,3 +175,12 @@ def test_a_bass_note_on_a_kick_plays_with_the_kick():
     locked, free = sit_with(bass, kicks, feel)
     assert [(n.start, n.pitch) for n in locked] == [(0.012, 40), (round(kicks[1], 6), 43)]
     assert locked[0].end == pytest.approx(1.0) and free == [bass[2]]  # ends stay; a note off the kick is left
+
+
+@pytest.mark.parametrize("unit", ["8th", "16th"])
+@pytest.mark.parametrize("swing", [0.5, 0.56, 0.62, 0.66])
+def test_written_undoes_the_swing(swing, unit):
+    feel = Feel(swing, unit, 4.0)
+    for step in range(64):
+        beat = step * 0.125 + 8.0
+        assert abs(feel.written(feel.time(beat)) - beat) < 1e-9
