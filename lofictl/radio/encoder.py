@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from lofictl.errors import LofictlError
-from lofictl.radio.wire import clean_text, title_bytes
+from lofictl.radio.wire import clean_text, icy_title, mask_url_passwords, title_bytes
 
 # MPEG audio frame header tables (layer III)
 _BITRATES = {
@@ -263,13 +263,8 @@ class IcecastTarget:
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    """The URL without its password, for logs (whatever else is wrong with it)."""
+    return mask_url_passwords(url)
 
 
 def check_icecast_url(url: str, password: str | None = None) -> IcecastTarget:
@@ -459,7 +454,7 @@ class IcecastFeed:
 
     def _send_title(self, title: str) -> str | None:
         """None when Icecast took the title; otherwise what went wrong."""
-        data, charset = title_bytes(title)
+        data, charset = icy_title(title)
         # A title that fits Latin-1 is declared UTF-8: Icecast converts it to its mount's charset.
         # One that does not is sent as raw UTF-8 without a charset: a converting Icecast would
         # turn each such character into a `&#NNNN;` reference that no player shows as meant.

@@ -75,9 +75,20 @@ def title_bytes(text: object, limit: int = MAX_TITLE_CHARS) -> tuple[bytes, str]
     return cleaned.encode("utf-8"), "UTF-8"
 
 
+def icy_title(text: object, limit: int = MAX_TITLE_CHARS) -> tuple[bytes, str]:
+    """A now-playing title for ICY metadata (`StreamTitle='...';`, which has no escapes): as
+    `title_bytes`, with any `';` in it spaced out so no player ends the title early."""
+    return title_bytes(clean_text(text, limit).replace("';", "' ;"), limit)
+
+
 def header_value(text: object, limit: int = MAX_TITLE_CHARS) -> str:
     """A title as http.server's send_header writes it byte for byte (it encodes with Latin-1)."""
     return title_bytes(text, limit)[0].decode("latin-1")
+
+
+def mask_url_passwords(text: str) -> str:
+    """`scheme://user:PASSWORD@host` written as `scheme://user:***@host`, wherever it appears."""
+    return _URL_USERINFO.sub(r"\1:***@", text)
 
 
 class Redactor:
@@ -104,7 +115,7 @@ class Redactor:
     def lines(self, message: object) -> list[str]:
         out = []
         for line in str(message).splitlines() or [""]:
-            line = _URL_USERINFO.sub(r"\1:***@", line)
+            line = mask_url_passwords(line)
             for secret in self._secrets:
                 line = line.replace(secret, "***")
             out.append(one_line(line, 2000))
