@@ -17,7 +17,7 @@ import unicodedata
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lofictl.radio.encoder import Mp3Encoder
@@ -197,6 +197,37 @@ def test_stream_serves_any_station_title(station, title):
     assert headers[b"icy-name"] == title_bytes(title)[0]
     assert b"Set-Cookie" not in headers  # no header of its own smuggled in by a line break
     assert len(data.split(b"\r\n\r\n", 1)[1]) > 10_000  # the burst came: audio, not an error page
+
+
+@settings(max_examples=40)
+@given(title=st.text(min_size=1, max_size=300))
+def test_stream_headers_hold_any_unicode_title(station, title):
+    station.title = title
+    try:
+        data = _raw(station, b"HEAD /stream HTTP/1.0\r\n\r\n", read=1)
+    finally:
+        station.title = "Test FM"
+    status, headers = _head(data)
+    assert status == 200 and headers[b"icy-name"] == title_bytes(title)[0]
+    assert set(headers) == {
+        b"Server",
+        b"Date",
+        b"Content-Type",
+        b"Cache-Control",
+        b"Connection",
+        b"icy-name",
+        b"icy-br",
+        b"X-Stream-Frame",
+    }
+
+
+@given(st.text(max_size=300) | st.sampled_from(HOSTILE_TITLES))
+def test_a_title_in_a_log_line_stays_in_that_line(station, title):
+    station.logs.clear()
+    station.log(f"on air: track 1, {title}")
+    assert station.logs[0].startswith("on air: track 1,")
+    assert all(line.isprintable() for line in station.logs)
+    assert all(line.startswith("    | ") for line in station.logs[1:])
 
 
 def test_now_playing_json_carries_a_hostile_title_intact(station):
