@@ -103,7 +103,11 @@ def _restart(server: Icecast, folder: Path) -> Icecast:
         except (OSError, ValueError):
             return None
 
-    wait_for(up, 15, "icecast2 to start again")
+    try:
+        wait_for(up, 15, "icecast2 to start again")
+    except BaseException:
+        again.stop()  # never leave a server behind
+        raise
     return again
 
 
