@@ -67,7 +67,7 @@ def _listener(port: int, stop: threading.Event, stats: dict, seed: int) -> None:
                     sock.sendall(b"GET /stre")  # leaves mid-request
                     stats["requests"] += 1
                     continue
-                sock.sendall(b"GET /stream?listener=soak%d HTTP/1.0\r\n\r\n" % seed)
+                sock.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
                 stats["requests"] += 1
                 stay = rng.uniform(1.0, 6.0)
                 started = last = time.monotonic()
@@ -90,7 +90,11 @@ def _listener(port: int, stop: threading.Event, stats: dict, seed: int) -> None:
 
 
 def _api(base: str, stop: threading.Event, stats: dict, seed: int) -> None:
+    import http.cookiejar
+
     rng = random.Random(seed)
+    # A browser's way: the listener cookie /api/now issues comes back with the ratings.
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     paths = ["/api/now", "/api/now", "/api/now", "/", "/app.js", "/style.css", "/api/timeline", "/nothing"]
     while not stop.is_set():
         try:
@@ -98,19 +102,19 @@ def _api(base: str, stop: threading.Event, stats: dict, seed: int) -> None:
                 request = urllib.request.Request(
                     base + rng.choice(["/api/like", "/api/skip"]),
                     method="POST",
-                    data=json.dumps({"listener": f"api{seed}"}).encode(),
+                    data=b"{}",
                     headers={"Content-Type": "application/json"},
                 )
             else:
                 path = rng.choice(paths)
                 if path == "/api/timeline" and rng.random() < 0.5:
-                    now = json.loads(urllib.request.urlopen(base + "/api/now", timeout=10).read())["now"]
+                    now = json.loads(opener.open(base + "/api/now", timeout=10).read())["now"]
                     path = f"/api/track/{(now or {}).get('number') or 0}/pianoroll.png"
                 request = urllib.request.Request(base + path)
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with opener.open(request, timeout=10) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
-            if exc.code not in (404, 409):
+            if exc.code not in (404, 409, 429):  # 429: the station's rate limit on ratings
                 stats["errors"] += 1
         except OSError:
             stats["errors"] += 1

@@ -7,6 +7,11 @@ held: odd recipe texts and values (one clear line, exit 2, or a clean build), od
 names (a build inside build/), output folders that are not the build's (refused, nothing
 changed), and SIGINT/SIGTERM at random moments of builds with one or two worker processes
 (exit 0/130/143, no traceback from any process, outputs and lock belonging together).
+
+`--radio` (or `--only-radio`) adds hostile clients of a real `lofictl radio` on 127.0.0.1: idle,
+dripping and short-bodied connections, a flood of connections, stuffed, forged and cross-site
+ratings, bodies and paths that break parsers, a station title outside Latin-1, and the Icecast
+password (in neither the log nor any command line, with Icecast down).
 """
 
 from __future__ import annotations
@@ -271,14 +276,220 @@ def campaign_interrupts(root: Path, count: int, seed: int) -> tuple[int, int, li
     return count, count - len(failures), failures, codes
 
 
+RADIO_STATION = """\
+station: 1
+title: "Hostile FM ラジオ — ☕\\r\\nSet-Cookie: x=1"
+seed: 3
+recipes:
+  - {file: small.yaml}
+crossfade: 1
+"""
+
+
+def campaign_radio(root: Path) -> tuple[int, int, list[str]]:
+    import http.client
+    import socket
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from support.radio import free_port, start_station
+
+    password = "adv-S3cret-pw"
+    os.environ["LOFICTL_ICECAST_PASSWORD"] = password
+    try:
+        station = start_station(
+            root / "radio", RADIO_STATION, "--icecast", f"icecast://source@127.0.0.1:{free_port()}/lofi.mp3"
+        )
+    finally:
+        del os.environ["LOFICTL_ICECAST_PASSWORD"]
+    port, pid = station.port, station.process.pid
+    results: dict[str, bool | str] = {}
+
+    def threads() -> int:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+        return -1
+
+    def request(method, path, body=None, headers=None):
+        """(status, body, headers); status 0 when the server closed without an answer."""
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.read(200_000), dict(response.getheaders())
+        except (OSError, http.client.HTTPException):
+            return 0, b"", {}
+        finally:
+            connection.close()
+
+    def settle(limit: int, seconds: float = 20) -> int:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and threads() > limit:
+            time.sleep(0.5)
+        return threads()
+
+    try:
+        base_threads = threads()
+        # idle and half-open connections: closed at the request deadline, threads back to normal
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(60)]
+        time.sleep(1.0)
+        opened = threads()
+        held = settle(base_threads + 5)
+        results["60 idle connections"] = held <= base_threads + 5 or f"{base_threads} → {opened} → {held} threads"
+        for sock in idle:
+            sock.close()
+        # a drip of one byte a second, and a POST body that never comes
+        drip = socket.create_connection(("127.0.0.1", port), timeout=30)
+        short = socket.create_connection(("127.0.0.1", port), timeout=30)
+        short.sendall(b"POST /api/like HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n{")
+        cut = False
+        for byte in b"GET /api/now HTTP/1.0\r\nX: " + b"y" * 20:
+            try:
+                drip.sendall(bytes([byte]))
+                time.sleep(1.0)
+            except OSError:
+                cut = True
+                break
+            if drip.fileno() < 0:
+                break
+        drip.settimeout(5)
+        try:
+            cut = cut or drip.recv(1) == b""
+        except socket.timeout:
+            pass  # still open: not cut
+        except OSError:
+            cut = True
+        results["dripping request (1 byte/s)"] = cut or "never cut"
+        short.settimeout(15)
+        try:
+            answer = short.recv(200)
+        except socket.timeout:
+            answer = b"still held after 15 s"
+        except OSError:
+            answer = b""
+        results["short POST body"] = answer == b"" or answer.startswith(b"HTTP/1.0 400") or repr(answer[:60])
+        drip.close()
+        short.close()
+        # a flood of connections from one address: a 503 past the cap, and the server still answers
+        flood = []
+        for _ in range(300):
+            try:
+                flood.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            except OSError:
+                break
+        refused = 0
+        for sock in flood[64:]:
+            try:
+                sock.settimeout(1.0)  # a 503 comes at once; a server without a cap says nothing
+                refused += sock.recv(40).startswith(b"HTTP/1.0 503")
+            except OSError:
+                pass
+        peak = threads()
+        for sock in flood:
+            sock.close()
+        settle(base_threads + 5)
+        status = request("GET", "/api/now")[0]
+        results["300 connections at once"] = (refused >= 200 and status == 200 and peak < base_threads + 90) or (
+            f"{refused} refused, {peak} threads, then {status}"
+        )
+        # ratings: no cookie, a made-up one, a listener id in the body, cross-site, text/plain, a flood
+        json_post = {"Content-Type": "application/json"}
+        codes = [request("POST", "/api/like", b'{"listener": "x%d"}' % i, json_post)[0] for i in range(20)]
+        results["likes without the server's cookie"] = set(codes) == {403} or str(set(codes))
+        forged = {"Cookie": "lofictl_listener=" + "a" * 32 + "." + "b" * 32, **json_post}
+        results["a forged cookie"] = request("POST", "/api/like", b"{}", forged)[0] == 403
+        _, _, headers = request("GET", "/api/now")
+        cookie = {"Cookie": headers.get("Set-Cookie", "").split(";")[0]}
+        results["cookie is HttpOnly and SameSite"] = (
+            "HttpOnly" in headers.get("Set-Cookie", "") and "SameSite=Strict" in headers.get("Set-Cookie", "")
+        ) or headers.get("Set-Cookie", "none")
+        cross = {**cookie, "Content-Type": "text/plain", "Origin": "http://evil.example"}
+        results["cross-site text/plain like"] = request("POST", "/api/like", b"{}", cross)[0] in (403, 415)
+        evil_origin = {**cookie, **json_post, "Origin": "http://evil.example"}
+        results["cross-site JSON like (Origin)"] = request("POST", "/api/like", b"{}", evil_origin)[0] == 403
+        text_plain = {**cookie, "Content-Type": "text/plain"}
+        results["same-site text/plain like"] = request("POST", "/api/like", b"{}", text_plain)[0] == 415
+        codes = [request("POST", "/api/like", b"{}", {**cookie, **json_post})[0] for _ in range(40)]
+        results["40 likes in a second"] = (codes.count(429) >= 34) or str(codes)
+        # bodies and paths that break parsers; hostile request heads
+        log_before = station.log.read_text().count("\n")
+        deep = request("POST", "/api/skip", b"[" * 4000, {**cookie, **json_post})[0]
+        results["deeply nested JSON"] = deep == 400 or str(deep)
+        big = [request("GET", "/api/track/" + "9" * 5000 + "/pianoroll.png")[0] for _ in range(200)]
+        results["200 hits of a 5000-digit track number"] = set(big) == {404} or str(set(big))
+        heads = [
+            b"GET /" + b"a" * 70000 + b" HTTP/1.0\r\n\r\n",
+            b"GET / HTTP/1.0\r\n" + b"X: y\r\n" * 200 + b"\r\n",
+            b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n",
+            b"GET /\x00\xff HTTP/1.0\r\n\r\n",
+            b"BREW /pot HTTP/1.0\r\n\r\n",
+        ]
+        answers = []
+        for head in heads:
+            with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+                try:
+                    sock.sendall(head)
+                    answers.append(sock.recv(20)[:12])
+                except OSError:
+                    answers.append(b"closed")
+        results["odd request heads"] = all(
+            a.startswith((b"HTTP/1.0 4", b"HTTP/1.0 501", b"<!DOCTYPE")) or a == b"closed"  # <!DOCTYPE: HTTP/0.9 400
+            for a in answers
+        ) or str(answers)
+        log = station.log.read_text()
+        new_lines = log.count("\n") - log_before
+        results["log stays short, no traceback"] = (new_lines <= 10 and "Traceback" not in log) or f"{new_lines} lines"
+        # the stream under a title outside Latin-1 with a line break in it
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
+            data = b""
+            while len(data) < 20000:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0]
+        results["/stream under a non-Latin-1 title"] = (
+            head.startswith(b"HTTP/1.0 200") and b"\r\nSet-Cookie" not in head and len(data) >= 20000
+        ) or repr(head[:200])
+        # the Icecast password: Icecast is down; the log says so and holds no password; no argv has it
+        commands = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                commands.append(cmdline.read_bytes())
+            except OSError:
+                pass
+        log = station.log.read_text()
+        results["Icecast password in no command line"] = not any(password.encode() in c for c in commands)
+        results["Icecast down: truthful log, no password"] = (
+            "cannot stream to" in log
+            and "streaming to" not in log.replace("cannot stream to", "")
+            and password not in log
+        ) or log[-400:]
+    finally:
+        code = station.stop()
+    results["stopped cleanly (exit 0)"] = code == 0 or f"exit {code}"
+    failures = [f"{name}: {value}" for name, value in results.items() if value is not True]
+    return len(results), len(results) - len(failures), failures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interrupts", type=int, default=30)
     parser.add_argument("--only-interrupts", action="store_true")
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--radio", action="store_true", help="also run the hostile radio clients")
+    parser.add_argument("--only-radio", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lofictl-adversarial-") as folder:
         root = Path(folder)
+        if args.radio or args.only_radio:
+            cases, passed, failures = campaign_radio(root)
+            print(f"hostile radio clients: {passed}/{cases} held")
+            for line in failures:
+                print(f"    FAIL {line}")
+            if args.only_radio:
+                return
         for title, campaign in (
             ("odd recipe texts and values", campaign_texts),
             ("odd recipe file names", campaign_names),

@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from lofictl.errors import LofictlError
+from lofictl.errors import LofictlError, one_line
 
 
 class _DefaultToPlay(TyperGroup):
@@ -53,8 +53,8 @@ def play(
         "--icecast",
         metavar="URL",
         # no word longer than the help column of an 80-column terminal, which cuts it with "…"
-        help="Also feed an Icecast mount at URL: icecast:// followed by source:PW@HOST:PORT/MOUNT, PW being "
-        "its source password.",
+        help="Also feed an Icecast mount at URL: icecast:// followed by source@HOST:PORT/MOUNT, the source "
+        "password in LOFICTL_ICECAST_PASSWORD (a password in the URL works too, but shows in `ps`).",
     ),
     start: Optional[int] = typer.Option(
         None, "--start", min=0, help="First track number (default: after the last one this station made)."
@@ -63,11 +63,25 @@ def play(
         1.0, "--speed", min=0.1, max=200, hidden=True, help="Clock speed of the stream (tests and soak runs)."
     ),
 ) -> None:
-    """Serve the station: the player page and the MP3 stream at http://HOST:PORT, until Ctrl-C."""
+    """Serve the station: the player page and the MP3 stream at http://HOST:PORT, until Ctrl-C.
+
+    Exits 0 when stopped (Ctrl-C, SIGTERM) and 1 when the station stopped on its own (an encoder
+    that keeps dying, a database that fails): a supervisor restarts it."""
+    import os
+
+    from lofictl.radio.encoder import PASSWORD_ENV
     from lofictl.radio.run import RadioStation
 
     loaded = _load(station)
-    radio = RadioStation(loaded, host=host, port=port, icecast=icecast, start=start, speed=speed)
+    radio = RadioStation(
+        loaded,
+        host=host,
+        port=port,
+        icecast=icecast,
+        icecast_password=os.environ.get(PASSWORD_ENV),
+        start=start,
+        speed=speed,
+    )
     stop_requested = []
 
     def on_signal(signum, frame):  # noqa: ARG001 - the signal module's signature
@@ -89,9 +103,12 @@ def play(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(
-        f"stopped {loaded.station.title}: {radio.producer.built if hasattr(radio, 'producer') else 0} tracks made",
+        f"stopped {one_line(loaded.station.title)}: "
+        f"{radio.producer.built if hasattr(radio, 'producer') else 0} tracks made",
         file=sys.stderr,
     )
+    if radio.failure is not None:
+        raise typer.Exit(1)
 
 
 @radio_app.command("tracks")

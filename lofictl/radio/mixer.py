@@ -6,6 +6,9 @@ it replays the most recent track still on disk (or, before the first track is bu
 the project's own procedural vinyl and rain), and fades out of that filler at its next bar as
 soon as a real track is ready.
 
+A track whose audio has gone from disk (the work folder deleted under the station) is skipped
+and reported through `on_missing`; a lost bed is written again. The stream goes on.
+
 What is on air is decided by the air clock (`advance_clock`), the real-time position listeners
 hear, not by how far ahead the mixer has read.
 """
@@ -20,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from lofictl.errors import LofictlError
 from lofictl.radio.producer import ReadyTrack, WorkFolder
 from lofictl.sound.sequence import Clip, Sequencer
 
@@ -72,6 +76,8 @@ class Air:
         crossfade_bars: int,
         sample_rate: int,
         on_air: Callable[[Entry, Entry | None], None] | None = None,
+        on_missing: Callable[[ReadyTrack], None] | None = None,
+        remake_bed: Callable[[], Clip] | None = None,
     ):
         self.take = take
         self.has_ready = has_ready
@@ -79,6 +85,8 @@ class Air:
         self.bed = bed
         self.sample_rate = sample_rate
         self.on_air = on_air or (lambda entry, previous: None)
+        self.on_missing = on_missing or (lambda track: None)
+        self.remake_bed = remake_bed
         self._lock = threading.Lock()
         self._timeline: deque[Entry] = deque(maxlen=64)  # entries by start, newest last
         self._aired: Entry | None = None  # the entry heard at the air clock
@@ -90,9 +98,10 @@ class Air:
     # --- the mixer side (the pacer's thread) ---------------------------------------------------
 
     def _supply(self) -> Clip:
-        track = self.take()
-        if track is not None:
-            return track_clip(track)
+        while (track := self.take()) is not None:
+            if Path(track.master).is_file():
+                return track_clip(track)
+            self.on_missing(track)
         recent = self.work.recent()
         if self._playing is not None and self._playing.label[1] is not None:
             fading = self._playing.label[1]  # the track fading out now is the newest played one
@@ -101,6 +110,8 @@ class Air:
         if recent:
             self.replays += 1
             return track_clip(recent[-1], "replay")
+        if not self.bed.path.is_file() and self.remake_bed is not None:
+            self.bed = self.remake_bed()
         return self.bed
 
     def _started(self, clip: Clip, start: int, air: int) -> None:
@@ -117,7 +128,12 @@ class Air:
                 self.sequencer.fade_now(bars=self.sequencer.crossfade_bars)
             elif skip is not None and track is not None and track.number == skip:
                 self.sequencer.fade_now(bars=1)  # a skip: out within a bar, on the beat
-        block = self.sequencer.read(count)
+        try:
+            block = self.sequencer.read(count)
+        except LofictlError:
+            # A file went between the check in _supply and its opening: the sequencer has not
+            # taken that clip, so a second read asks for the next one (the bed at worst).
+            block = self.sequencer.read(count)
         now = self.sequencer.current
         if now is not self._playing:
             finished, self._playing = self._playing, now

@@ -286,8 +286,12 @@ class WorkFolder:
         """Delete a track's audio; keep its piano roll for the history."""
         folder = Path(track.folder)
         roll = Path(track.pianoroll)
-        if roll.is_file():
-            os.replace(roll, self.history / f"{track.number}.png")
+        try:
+            if roll.is_file():
+                self.history.mkdir(parents=True, exist_ok=True)  # it may have been deleted under us
+                os.replace(roll, self.history / f"{track.number}.png")
+        except OSError:
+            pass  # a lost piano roll only leaves a gap in the page's history; the stream goes on
         shutil.rmtree(folder, ignore_errors=True)
         rolls = sorted(self.history.glob("*.png"), key=lambda p: int(p.stem) if p.stem.isdigit() else -1)
         for old in rolls[:-HISTORY]:

@@ -4,6 +4,11 @@ Threads: the producer (waits on the build process), the pacer (reads the air a b
 at real-time speed and feeds the encoder), the encoder's reader (MP3 frames into the ring), the
 HTTP server (a thread per connection) and the Icecast relay. `stop()` ends them in order and
 leaves the work folder holding only what it should; the command calls it on Ctrl-C and SIGTERM.
+
+A station keeps going where it can: a track whose audio is gone is skipped, a killed encoder is
+replaced (a bounded number of times a minute). What it cannot get past sets `failure`, stops it,
+and the command exits 1, so a supervisor (systemd's Restart=on-failure) starts it again.
+Every log line goes through a `Redactor`: one printable line, no secret in it.
 """
 
 from __future__ import annotations
@@ -17,16 +22,19 @@ from typing import Callable
 
 from lofictl.errors import LofictlError
 from lofictl.radio.db import Ratings
-from lofictl.radio.encoder import IcecastFeed, Mp3Encoder, Ring, ffmpeg_path
+from lofictl.radio.encoder import EncoderStopped, IcecastFeed, IcecastTarget, Mp3Encoder, Ring, ffmpeg_path
 from lofictl.radio.mixer import Air, Entry, make_bed
 from lofictl.radio.producer import Producer, ReadyTrack, WorkFolder
 from lofictl.radio.schedule import SAMPLE_RATE
 from lofictl.radio.station import LoadedStation
+from lofictl.radio.wire import Redactor
 
 BLOCK = 2048  # frames the pacer reads from the air at a time
 LEAD_S = 0.5  # the encoder runs this far ahead of the air clock
 RING_S = 12.0  # seconds of MP3 the ring holds (bursts come from it)
 HISTORY = 20
+ENCODER_RESTARTS = 5  # a killed encoder is replaced at most this many times ...
+ENCODER_WINDOW_S = 60.0  # ... within this many seconds; more means something keeps killing it
 
 
 def log_line(message: str) -> None:
@@ -41,6 +49,7 @@ class RadioStation:
         host: str | None = None,
         port: int | None = None,
         icecast: str | None = None,
+        icecast_password: str | None = None,
         start: int | None = None,
         speed: float = 1.0,
         serve_http: bool = True,
@@ -57,11 +66,11 @@ class RadioStation:
         self.port = station.server.port if port is None else port
         self.bitrate_kbps = station.server.bitrate_kbps
         self.speed = speed
-        self.log = log
+        self.redactor = Redactor()
+        self._write_log = log
         self.sample_rate = SAMPLE_RATE
         self.burst_frames = int(station.server.burst_s * SAMPLE_RATE / 1152)
         self.skip_policy = station.server.skip
-        self.icecast_url = icecast
         self.serve_http = serve_http
         self.start_number = start
         self.stopping = False
@@ -77,12 +86,24 @@ class RadioStation:
         self._air_frame = 0
         self._started_at = 0.0
         self.stalls = 0  # times the pacer fell more than a second behind real time
+        self.encoder_restarts = 0
+        self._encoder_failures: deque[float] = deque()
+        self.skipped_missing = 0  # tracks skipped because their audio was gone
+        self.failure: str | None = None  # why the station stopped on its own (the command exits 1)
         self.server = None
         self.icecast: IcecastFeed | None = None
+        self.icecast_target: IcecastTarget | None = None
         if icecast:
             from lofictl.radio.encoder import check_icecast_url
 
-            check_icecast_url(icecast)
+            self.icecast_target = check_icecast_url(icecast, icecast_password)
+            self.redactor.add(self.icecast_target.password)
+
+    def log(self, message: str) -> None:
+        """One log line per line of the message, secrets masked; continuation lines indented, so
+        no text (a title, an error from a library) can pass for a line of its own."""
+        for index, line in enumerate(self.redactor.lines(message)):
+            self._write_log(line if index == 0 else f"    | {line}")
 
     # --- start and stop ------------------------------------------------------------------------
 
@@ -121,14 +142,16 @@ class RadioStation:
                 station.crossfade,
                 SAMPLE_RATE,
                 self._on_air,
+                on_missing=self._on_missing,
+                remake_bed=lambda: make_bed(self.work.path / "bed.wav", SAMPLE_RATE, station.seed),
             )
             self.encoder = Mp3Encoder(SAMPLE_RATE, self.bitrate_kbps, self._on_frame)
             self.producer.start()
             self._pacer = threading.Thread(target=self._pace, name="radio-pacer", daemon=True)
             self._started_at = time.monotonic()
             self._pacer.start()
-            if self.icecast_url:
-                self.icecast = IcecastFeed(self.icecast_url, self.ring, self.title, self.log)
+            if self.icecast_target is not None:
+                self.icecast = IcecastFeed(self.icecast_target, self.ring, self.title, self.log)
                 self.icecast.start()
             if self.server is not None:
                 from lofictl.radio.server import serve
@@ -192,19 +215,47 @@ class RadioStation:
                 if clock - sent > SAMPLE_RATE * self.speed:
                     self.stalls += 1  # a second behind: the machine is starved; catch up, and count it
                 while sent < clock + lead and not self.stopping:
-                    self.encoder.write(self.air.read(BLOCK))
+                    block = self.air.read(BLOCK)
+                    try:
+                        self.encoder.write(block)
+                    except EncoderStopped as exc:
+                        self._new_encoder(str(exc), sent)
+                        self.encoder.write(block)
                     sent += BLOCK
                 self._air_frame = clock
                 self.air.advance_clock(clock)
                 time.sleep(max(0.001, BLOCK / rate / 2))
         except LofictlError as exc:
-            if not self.stopping:
-                self.log(f"stream stopped: {exc}")
-                threading.Thread(target=self.stop, daemon=True).start()
-        except Exception as exc:  # noqa: BLE001 - report, then stop the station cleanly
-            if not self.stopping:
-                self.log(f"stream stopped: {type(exc).__name__}: {exc}")
-                threading.Thread(target=self.stop, daemon=True).start()
+            self._fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 - report, then stop the station (and exit 1)
+            self._fail(f"{type(exc).__name__}: {exc}")
+
+    def _new_encoder(self, why: str, sent: int) -> None:
+        """Replace a dead encoder, unless it keeps dying (then the station stops, exit 1)."""
+        now = time.monotonic()
+        failures = self._encoder_failures
+        failures.append(now)
+        while failures and now - failures[0] > ENCODER_WINDOW_S:
+            failures.popleft()
+        if len(failures) > ENCODER_RESTARTS:
+            raise LofictlError(f"{why}; {len(failures)} times in {ENCODER_WINDOW_S:.0f} s, giving up")
+        self.log(f"{why}; starting a new one")
+        self.encoder.close()  # its reader has delivered every frame it had once this returns
+        self._frames_encoded = sent  # the new encoder's first frame carries the block at `sent`
+        self.encoder = Mp3Encoder(SAMPLE_RATE, self.bitrate_kbps, self._on_frame)
+        self.encoder_restarts += 1
+
+    def _fail(self, why: str) -> None:
+        """Something the station cannot get past: stop, and let the command exit 1."""
+        if self.stopping:
+            return
+        self.failure = why
+        self.log(f"the station stops: {why}")
+        threading.Thread(target=self.stop, name="radio-stop", daemon=True).start()
+
+    def _on_missing(self, track: ReadyTrack) -> None:
+        self.skipped_missing += 1
+        self.log(f"track {track.number}'s audio is gone ({track.master}); skipped")
 
     def _on_frame(self, frame: bytes, samples: int) -> None:
         position = self._frames_encoded
@@ -262,6 +313,8 @@ class RadioStation:
             "skip": self.skip_policy,
             "stream_s": round(self._air_frame / SAMPLE_RATE, 1),
             "stalls": self.stalls,
+            "encoder_restarts": self.encoder_restarts,
+            "skipped_missing": self.skipped_missing,
             "replays": getattr(self.air, "replays", 0) if hasattr(self, "air") else 0,
         }
 
@@ -303,7 +356,7 @@ class RadioStation:
             live[track.number] = track
         return self.work.pianoroll(number, live)
 
-    def listened(self, number: int | None, listener: str, samples: int) -> None:
+    def listened(self, number: int | None, listener: str | None, samples: int) -> None:
         if number is None or samples <= 0 or self.stopping:
             return
         try:

@@ -2,7 +2,9 @@
 
 One station serves every test of this module (they share the xdist group "radio-live", so
 they run in order on one worker): the page in headless chromium, the stream's seams, keep,
-several listeners, the Icecast relay, and at the end a clean stop on SIGINT.
+several listeners, the Icecast relay, an encoder killed and the work folder deleted under the
+running station (it goes on), and at the end a clean stop on SIGINT. The station's title is not
+Latin-1, and the Icecast password comes from the environment, not the command line.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import http.client
 import os
 import random
 import shutil
+import signal
 import socket
 import sqlite3
 import threading
@@ -29,7 +32,7 @@ pytestmark = pytest.mark.xdist_group("radio-live")
 
 STATION = """\
 station: 1
-title: Test FM
+title: Test FM ラジオ ☕
 seed: 11
 recipes:
   - {file: small.yaml}
@@ -46,11 +49,16 @@ server: {burst_s: 2}
 def live(tmp_path_factory):
     folder = tmp_path_factory.mktemp("radio-live")
     icecast = start_icecast(folder)
+    os.environ["LOFICTL_ICECAST_PASSWORD"] = icecast.password  # the station's child inherits it
     try:
-        station = start_station(folder / "project", STATION, "--icecast", icecast.url())
+        station = start_station(
+            folder / "project", STATION, "--icecast", f"icecast://source@127.0.0.1:{icecast.port}/lofi.mp3"
+        )
     except BaseException:
         icecast.stop()
         raise
+    finally:
+        del os.environ["LOFICTL_ICECAST_PASSWORD"]
     station.icecast = icecast
     try:
         yield station
@@ -269,7 +277,7 @@ def test_icecast_relays_the_stream_with_now_playing(live):
         30,
         "the station's source on icecast",
     )
-    assert status["server_name"] == "Test FM" and status["listenurl"].endswith("/lofi.mp3")
+    assert "Test FM" in status["server_name"] and status["listenurl"].endswith("/lofi.mp3")
     wait_for(
         lambda: (
             "Test Loop #"
@@ -282,6 +290,47 @@ def test_icecast_relays_the_stream_with_now_playing(live):
         data = response.read(96_000)
     audio = decode_mp3(data)
     assert audio.shape[1] > RATE * 3 and np.sqrt(np.mean(audio**2)) > 0.01
+    commands = [_cmdline(pid) for pid in [live.process.pid, *children(live.process.pid)]]
+    assert not [c for c in commands if live.icecast.password in c], "the source password is on a command line"
+    assert live.icecast.password not in live.log.read_text()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _encoder_pid(station) -> int | None:
+    for pid in children(station.process.pid):
+        if "libmp3lame" in _cmdline(pid):
+            return pid
+    return None
+
+
+def test_a_killed_encoder_is_replaced_and_the_stream_goes_on(live):
+    first = wait_for(lambda: _encoder_pid(live), 10, "the encoder process")
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: live.now()["encoder_restarts"] == 1, 30, "a new encoder")
+    assert _encoder_pid(live) not in (None, first)
+    assert "stopped (killed by signal 9); starting a new one" in live.log.read_text()
+    _, data = _read_stream(live.base + "/stream", 3)
+    audio = decode_mp3(data)
+    assert audio.shape[1] > RATE * 2 and np.sqrt(np.mean(audio[:, RATE:] ** 2)) > 0.005  # music, not silence
+    assert live.process.poll() is None
+
+
+def test_a_deleted_work_folder_does_not_stop_the_station(live):
+    before = wait_for(lambda: _on_air(live), 30, "a track on air")["number"]
+    shutil.rmtree(live.work)  # the queued tracks' audio, the bed, the history, the lock: all gone
+    after = wait_for(lambda: _on_air(live, before + 2), 180, "newer tracks on air after the folder went")
+    assert after["kind"] == "track" and live.process.poll() is None
+    log = live.log.read_text()
+    assert "Traceback" not in log and "the station stops" not in log
+    assert (live.work / "tracks").is_dir()  # new tracks were built into a new folder
+    _, data = _read_stream(live.base + "/stream", 2)
+    assert len(data) > 20_000
 
 
 def test_stops_cleanly_on_sigint(live):
@@ -300,3 +349,25 @@ def test_stops_cleanly_on_sigint(live):
         open_plays = db.execute("SELECT COUNT(*) FROM plays WHERE seconds IS NULL").fetchone()[0]
         built = db.execute("SELECT COUNT(*) FROM tracks WHERE status = 'built'").fetchone()[0]
     assert open_plays == 0 and built >= 3
+
+
+def test_an_encoder_that_keeps_dying_stops_the_station_with_exit_1(tmp_path):
+    """What it cannot get past, a station does not hide: it stops with exit code 1 (a supervisor's cue)."""
+    station = start_station(tmp_path / "project", STATION)
+    try:
+        for _ in range(8):
+            if station.process.poll() is not None:
+                break
+            pid = wait_for(lambda: _encoder_pid(station) or station.process.poll() is not None, 30, "an encoder")
+            if pid is True:
+                break
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: _encoder_pid(station) != pid, 30, "the encoder to be replaced or the station to stop")
+        code = station.process.wait(60)
+    finally:
+        if station.process.poll() is None:
+            station.process.kill()
+            station.process.wait()
+    log = station.log.read_text()
+    assert code == 1, log[-2000:]
+    assert "giving up" in log and "the station stops" in log and "Traceback" not in log

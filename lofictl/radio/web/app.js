@@ -3,14 +3,8 @@
 
 const $ = (id) => document.getElementById(id);
 const audio = $("audio");
-const listener = (() => {
-  let id = localStorage.getItem("lofictl-listener");
-  if (!id) {
-    id = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
-    localStorage.setItem("lofictl-listener", id);
-  }
-  return id;
-})();
+// Who is listening is the server's business: it issues an HttpOnly cookie with /api/now, and the
+// browser sends it with the stream and the ratings (same origin only).
 
 let shownNumber = null;
 let playing = false;
@@ -22,7 +16,7 @@ function setText(id, value) {
 
 function play() {
   // A fresh connection each time: the stream is live, an old buffer would be behind.
-  audio.src = "/stream?listener=" + listener + "&t=" + Date.now();
+  audio.src = "/stream?t=" + Date.now();
   audio.play().catch((err) => { $("message").textContent = "could not play: " + err.message; });
   playing = true;
   $("play").textContent = "❚❚ Pause";
@@ -41,12 +35,18 @@ function pause() {
 $("play").addEventListener("click", () => (playing ? pause() : play()));
 
 async function rate(kind) {
-  const response = await fetch("/api/" + kind, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ listener }),
-  });
-  const result = await response.json();
+  let result;
+  try {
+    const response = await fetch("/api/" + kind, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: "{}",
+    });
+    result = await response.json();
+  } catch (err) {
+    result = { ok: false, error: "station unreachable" };
+  }
   if (!result.ok) {
     $("message").textContent = result.error || "not recorded";
   } else if (kind === "like") {
