@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ from typing import Sequence
 from lofictl.errors import LofictlError
 
 OWNER_FILE = "build.json"
+# The format keys a build.json may carry: a recipe build's lock, an album's lock.
+OWNER_KEYS = ("lofictl_lock", "lofictl_album_lock")
 _STAGING, _OLD = "tmp", "old"
 
 
@@ -95,7 +98,7 @@ def _owner_record(folder: Path) -> dict | None:
         data = json.loads((Path(folder) / OWNER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("lofictl_lock"), int):
+    if not isinstance(data, dict) or not any(isinstance(data.get(key), int) for key in OWNER_KEYS):
         return None
     outputs = data.get("outputs")
     if not isinstance(outputs, dict) or not all(isinstance(rel, str) for rel in outputs):
@@ -114,10 +117,13 @@ def _owned_files(record: dict) -> set[str]:
 
 
 def _made_from(record: dict) -> str | None:
-    """The recipe file name a build record was made from."""
-    recipe = record.get("recipe")
-    name = recipe.get("file") if isinstance(recipe, dict) else None
-    return name if isinstance(name, str) else None
+    """The recipe (or album) file name a build record was made from."""
+    for key in ("recipe", "album"):
+        source = record.get(key)
+        name = source.get("file") if isinstance(source, dict) else None
+        if isinstance(name, str):
+            return name
+    return None
 
 
 def _files_in(folder: Path, limit: int = 100_000) -> list[str]:
@@ -131,10 +137,10 @@ def _files_in(folder: Path, limit: int = 100_000) -> list[str]:
     return sorted(found)
 
 
-def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recipe_file: str | None = None) -> None:
-    """Raise LofictlError unless a build may replace `folder` (see the module docstring). With
-    `recipe_file`, a folder another recipe's build owns is refused too: two recipes whose names
-    make the same build name would otherwise take turns replacing each other's outputs."""
+def check_place(folder: Path, protected: Sequence[tuple[Path, str]]) -> Path | None:
+    """The checks on where a folder lofictl writes may be, whatever it holds: not a symbolic
+    link, a protected folder or an ancestor of one, a file, or a mount point. Returns the
+    resolved folder, or None when nothing is there yet."""
     folder = Path(folder)
     if folder.is_symlink():
         raise LofictlError(
@@ -149,11 +155,11 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
         if target == guarded or guarded.is_relative_to(target):
             relation = "is" if target == guarded else "holds"
             raise LofictlError(
-                f"{folder} {relation} {label}; a build replaces its whole output folder, so it "
-                "must be a folder of its own (like build/NAME); nothing was changed"
+                f"{folder} {relation} {label}; lofictl replaces (or clears) the whole folder it "
+                "writes, so it must be a folder of its own (like build/NAME); nothing was changed"
             )
     if not os.path.lexists(target):
-        return
+        return None
     if not target.is_dir():
         raise LofictlError(
             f"{folder} is a file, not a folder; lofictl will not replace it (move or delete it, "
@@ -164,6 +170,16 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
             f"{folder} is a mount point; a build swaps whole folders, so write into a folder "
             f"inside it (like {folder}/NAME); nothing was changed"
         )
+    return target
+
+
+def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recipe_file: str | None = None) -> None:
+    """Raise LofictlError unless a build may replace `folder` (see the module docstring). With
+    `recipe_file`, a folder another recipe's build owns is refused too: two recipes whose names
+    make the same build name would otherwise take turns replacing each other's outputs."""
+    target = check_place(folder, protected)
+    if target is None:
+        return
     present = _files_in(target)
     if not present:
         return  # empty (or only empty folders)
@@ -189,6 +205,48 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
             f"name); give one of them its own output.dir or another file name, or delete the "
             "folder if that build is no longer wanted (nothing was changed)"
         )
+
+
+# --- work folders --------------------------------------------------------------------------------
+
+WORK_MARKER = "lofictl-work.json"
+
+
+def check_work_folder(folder: Path, protected: Sequence[tuple[Path, str]], owner: str, layout: re.Pattern) -> None:
+    """Raise LofictlError unless a long-running command (a station) may work in `folder`,
+    deleting and rewriting what its `layout` names there. The places refused are a build's
+    (`check_place`); what is there must be nothing, or only files `layout` matches (relative,
+    POSIX style), and a marker, if any, written for the same `owner`: a station file's path."""
+    target = check_place(folder, protected)
+    if target is None:
+        return
+    present = _files_in(target)
+    foreign = [rel for rel in present if rel != WORK_MARKER and not layout.fullmatch(rel)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise LofictlError(
+            f"{folder} holds files lofictl did not write there ({shown}); the work folder is "
+            "lofictl's scratch space (tracks in it are deleted and rewritten), so give it a folder "
+            "of its own, like build/radio/NAME (nothing was changed)"
+        )
+    if WORK_MARKER in present:
+        try:
+            record = json.loads((target / WORK_MARKER).read_text(encoding="utf-8"))
+            marked = record.get("owner") if isinstance(record, dict) else None
+        except (OSError, ValueError):
+            marked = None
+        if marked != owner:
+            raise LofictlError(
+                f"{folder} is the work folder of {marked or 'something else'}, not of {owner}; give "
+                "each station its own work folder (nothing was changed)"
+            )
+
+
+def mark_work_folder(folder: Path, owner: str) -> None:
+    """Write the marker `check_work_folder` reads: this folder is `owner`'s."""
+    from lofictl.safety import atomic
+
+    atomic.write_text(Path(folder) / WORK_MARKER, json.dumps({"lofictl_work": 1, "owner": owner}) + "\n")
 
 
 # --- staging, commit and recovery ---------------------------------------------------------------
