@@ -30,6 +30,7 @@ from lofictl.album.plan import TrackSpec, plan_album
 from lofictl.album.schema import LoadedAlbum, load_album
 from lofictl.build.cache import CACHE_DIR_NAME, Cache, sha256_bytes, sha256_file
 from lofictl.errors import LofictlError
+from lofictl.recipe.load import project_file
 from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
 
@@ -435,7 +436,7 @@ def _deliver(
     lock = {
         "lofictl_album_lock": ALBUM_LOCK_FORMAT,
         "lofictl": __version__,
-        "album": {"file": album.path.name, "sha256": sha256_file(album.path), "resolved": spec.model_dump(mode="json")},
+        "album": {"file": album.path.name, "path": project_file(album.path), "sha256": sha256_file(album.path), "resolved": spec.model_dump(mode="json")},
         "cover": {"source": spec.cover or "drawn", "sha256": sha256_bytes(art.data), "size": [art.width, art.height]},
         "tracks": tracks_lock,
         "mix": mix_lock,
@@ -461,7 +462,7 @@ def _output_folder(album: LoadedAlbum, out_dir: Path | None) -> Path:
     """--out, else output.dir, else build/<name>; refused unless the output rule lets it be replaced."""
     final_dir = Path(out_dir).absolute() if out_dir is not None else album.output_dir
     try:
-        output_rule.check_replaceable(final_dir, _protected(album))
+        output_rule.check_replaceable(final_dir, _protected(album), project_file(album.path))
     except LofictlError as exc:
         if out_dir is not None:
             raise LofictlError(f"--out {out_dir}: {exc.message}") from None

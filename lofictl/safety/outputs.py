@@ -116,14 +116,24 @@ def _owned_files(record: dict) -> set[str]:
     return set(record["outputs"]) | {OWNER_FILE}
 
 
-def _made_from(record: dict) -> str | None:
-    """The recipe (or album) file name a build record was made from."""
+def _made_from(record: dict) -> tuple[str | None, str | None]:
+    """(the project-relative path, the file name) of the recipe (or album) a build record was
+    made from; the path is missing from records written before it was kept."""
     for key in ("recipe", "album"):
         source = record.get(key)
-        name = source.get("file") if isinstance(source, dict) else None
-        if isinstance(name, str):
-            return name
-    return None
+        if isinstance(source, dict) and isinstance(source.get("file"), str):
+            path = source.get("path")
+            return (path if isinstance(path, str) else None), source["file"]
+    return None, None
+
+
+def _same_source(record: dict, source: str) -> bool:
+    """Was the record made from `source` (a project-relative path)? Compared by path, or by file
+    name for an older record that has no path."""
+    path, name = _made_from(record)
+    if path is not None:
+        return path == source
+    return name is None or name == Path(source).name
 
 
 def _files_in(folder: Path, limit: int = 100_000) -> list[str]:
@@ -175,8 +185,10 @@ def check_place(folder: Path, protected: Sequence[tuple[Path, str]]) -> Path | N
 
 def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recipe_file: str | None = None) -> None:
     """Raise LofictlError unless a build may replace `folder` (see the module docstring). With
-    `recipe_file`, a folder another recipe's build owns is refused too: two recipes whose names
-    make the same build name would otherwise take turns replacing each other's outputs."""
+    `recipe_file` (the recipe's or album's path relative to its project), a folder another
+    recipe's build owns is refused too: two recipes that make the same build folder (`x.yaml`
+    and `recipes/x.yaml`, or one output.dir) would otherwise take turns replacing each other's
+    outputs."""
     target = check_place(folder, protected)
     if target is None:
         return
@@ -198,12 +210,12 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
             f"{folder} holds files the last build did not write ({shown}); move them out "
             "first: a build replaces its whole output folder (nothing was changed)"
         )
-    owner = _made_from(record)
-    if recipe_file is not None and owner is not None and owner != recipe_file:
+    if recipe_file is not None and not _same_source(record, recipe_file):
+        path, name = _made_from(record)
         raise LofictlError(
-            f"{folder} holds the build of {owner}, not of {recipe_file} (both make this build "
-            f"name); give one of them its own output.dir or another file name, or delete the "
-            "folder if that build is no longer wanted (nothing was changed)"
+            f"{folder} holds the build of {path or name}, not of {recipe_file} (both make this "
+            f"build folder); give one of them its own output.dir or another file name, or delete "
+            "the folder if that build is no longer wanted (nothing was changed)"
         )
 
 
