@@ -35,6 +35,7 @@ from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
 
 ALBUM_LOCK_FORMAT = 1
+CACHE_MISS_ATTEMPTS = 3  # times the tasks run when an object between them went missing
 
 
 @dataclass
@@ -134,46 +135,40 @@ def build_album(
         write_lock = out_dir is None
     scratch, root = _cache_spec(album, final_dir, use_cache, cache_dir)
     cache = tasks.open_cache(root)
+    lock_path = lock_path_for(album)
     try:
-        with open_runner(jobs=jobs, scheduler=scheduler, client=client) as runner:
+        with open_runner(jobs=jobs, scheduler=scheduler, client=client, log=say) as runner:
             say(f"{len(specs)} tracks on {runner.name}")
             jobs_per_task = cpu_threads() if runner.name == "serial" else 1
-            rendered = _render_all(runner, specs, root, say, jobs_per_task)
-            material = [
-                covers.TrackMaterial.from_score(s.title, json.loads(_read_object(cache, rendered[i]["score"])))
-                for i, s in enumerate(specs)
-            ]
-            cover_stage = None
-            if user_cover is None:
-                say("drawing the cover")
-                cover_stage = _cover_stage(cache, album, rendered, material)
-                art = covers.as_cover(_read_object(cache, cover_stage["outputs"]["cover.jpg"]))
-            else:
-                art = user_cover
-            lock, outputs = _deliver(runner, album, specs, rendered, art, cover_stage, root, cache, say, jobs_per_task)
-        staging = _stage_folder(album, final_dir)
-        try:
-            for rel, digest in outputs.items():
-                tasks.fetch(cache, digest, staging / rel)
-            (staging / "cover.jpg").write_bytes(art.data)
-            for rel, text in lock.pop("_texts").items():
-                (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-                (staging / rel).write_text(text, encoding="utf-8", newline="")
-            lock["outputs"] = {
-                rel: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-                for rel, p in sorted((p.relative_to(staging).as_posix(), p) for p in staging.rglob("*") if p.is_file())
-            }
-            text = build.lock_text(lock)
-            # The lock is the folder's owner file too (safety.outputs): the next build may replace it.
-            (staging / output_rule.OWNER_FILE).write_text(text, encoding="utf-8")
-            interrupts.checkpoint()
-            lock_path = lock_path_for(album)
-            output_rule.commit(
-                staging, final_dir, _protected(album), output_rule.LockUpdate(lock_path, text) if write_lock else None
-            )
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            for attempt in range(1, CACHE_MISS_ATTEMPTS + 1):
+                # Every task's result is a cache object the next one reads; they are pinned so a
+                # prune by another job keeps them, and should one still go (a `cache clear`, a
+                # worker's own cache) the tasks run again: what is still cached is restored,
+                # what is gone is made anew, with the same bytes.
+                try:
+                    with cache.pinning() as pin:
+                        rendered = _render_all(runner, specs, root, say, jobs_per_task, pin)
+                        material = [
+                            covers.TrackMaterial.from_score(s.title, json.loads(_read_object(cache, rendered[i]["score"])))
+                            for i, s in enumerate(specs)
+                        ]
+                        cover_stage = None
+                        if user_cover is None:
+                            say("drawing the cover")
+                            cover_stage = _cover_stage(cache, album, rendered, material)
+                            pin(cover_stage["outputs"].values())
+                            art = covers.as_cover(_read_object(cache, cover_stage["outputs"]["cover.jpg"]))
+                        else:
+                            art = user_cover
+                        lock, outputs = _deliver(
+                            runner, album, specs, rendered, art, cover_stage, root, cache, say, jobs_per_task, pin
+                        )
+                        _gather(album, final_dir, cache, lock, outputs, art, lock_path if write_lock else None)
+                    break
+                except tasks.CacheMiss as exc:
+                    if attempt == CACHE_MISS_ATTEMPTS:
+                        raise
+                    say(f"{exc.message}: running the album's tasks again to remake it")
     finally:
         cache.save_state()
         if scratch is not None:
@@ -192,6 +187,36 @@ def build_album(
         lock,
         warnings,
     )
+
+
+def _gather(
+    album: LoadedAlbum, final_dir: Path, cache: Cache, lock: dict, outputs: dict[str, str], art, lock_path: Path | None
+) -> None:
+    """The files from the cache into a staging folder, the lock beside them, swapped in."""
+    from lofictl.build import runner as build
+
+    staging = _stage_folder(album, final_dir)
+    try:
+        for rel, digest in outputs.items():
+            tasks.fetch(cache, digest, staging / rel)
+        (staging / "cover.jpg").write_bytes(art.data)
+        for rel, text in lock.pop("_texts").items():
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            (staging / rel).write_text(text, encoding="utf-8", newline="")
+        lock["outputs"] = {
+            rel: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+            for rel, p in sorted((p.relative_to(staging).as_posix(), p) for p in staging.rglob("*") if p.is_file())
+        }
+        text = build.lock_text(lock)
+        # The lock is the folder's owner file too (safety.outputs): the next build may replace it.
+        (staging / output_rule.OWNER_FILE).write_text(text, encoding="utf-8")
+        interrupts.checkpoint()
+        output_rule.commit(
+            staging, final_dir, _protected(album), output_rule.LockUpdate(lock_path, text) if lock_path else None
+        )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _cache_spec(
@@ -220,14 +245,14 @@ def _read_object(cache: Cache, digest: str) -> bytes:
 
     data = cache.read_bytes(Entry("", "album", {"object": digest}, {}), "object")
     if data is None:
-        raise LofictlError(
+        raise tasks.CacheMiss(
             f"cache object {digest[:12]} is missing from {cache.root}; the workers and this machine "
             "must share one stage cache"
         )
     return data
 
 
-def _render_all(runner, specs: list[TrackSpec], root: "tasks.CacheSpec", say, jobs: int) -> list[dict]:
+def _render_all(runner, specs: list[TrackSpec], root: "tasks.CacheSpec", say, jobs: int, pin) -> list[dict]:
     futures = {}
     for number, s in enumerate(specs, 1):
         task = tasks.TrackTask(str(s.recipe), s.recipe_sha, s.overrides, root, jobs)
@@ -237,9 +262,21 @@ def _render_all(runner, specs: list[TrackSpec], root: "tasks.CacheSpec", say, jo
     for future in runner.as_completed(futures):
         index = futures[future]
         results[index] = future.result()
+        pin([results[index]["master"], results[index]["score"]])
         done += 1
         say(f"  [{done}/{len(specs)}] {specs[index].title}")
     return results  # type: ignore[return-value]
+
+
+def _digests(result: dict) -> list[str]:
+    """Every cache object a task's result names (its `outputs` mappings, however nested)."""
+    found = []
+    for key, value in result.items():
+        if key == "outputs" and isinstance(value, dict):
+            found += [v for v in value.values() if isinstance(v, str)]
+        elif isinstance(value, dict):
+            found += _digests(value)
+    return found
 
 
 def _cover_stage(cache: Cache, album: LoadedAlbum, rendered: list[dict], material) -> dict:
@@ -307,6 +344,7 @@ def _deliver(
     cache: Cache,
     say,
     jobs: int,
+    pin,
 ) -> tuple[dict, dict[str, str]]:
     """Submit the tagged files of every track and the mix (with its video); gather; the lock."""
     spec = album.album
@@ -373,6 +411,7 @@ def _deliver(
     for future in runner.as_completed(futures):
         kind, number = futures[future]
         results[(kind, number)] = future.result()
+        pin(_digests(results[(kind, number)]))
         say(f"  {'tagged files of track ' + str(number) if kind == 'encode' else 'continuous mix'} ready")
     outputs: dict[str, str] = {}
     stages: dict[str, dict] = {}

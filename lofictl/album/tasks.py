@@ -60,10 +60,15 @@ def open_cache(spec: CacheSpec) -> Cache:
     return cache
 
 
+class CacheMiss(LofictlError):
+    """An object one task handed to the next is gone from the cache (pruned meanwhile, or a worker
+    with a cache of its own): the album runs its tasks again, which restore or remake it."""
+
+
 def fetch(cache: Cache, digest: str, destination: Path) -> Path:
     """A cache object (checked against its sha256) copied to destination."""
     if not cache.restore(Entry("", "album", {destination.name: digest}, {}), destination.name, destination):
-        raise LofictlError(
+        raise CacheMiss(
             f"cache object {digest[:12]} is missing or damaged in {cache.root}; the workers and "
             "this machine must share one stage cache (a shared folder: --cache)"
         )
@@ -86,7 +91,7 @@ def run_stage(cache: Cache, stage: str, inputs: dict, make: Callable[[Path], tup
             cache.store(key, stage, files, meta)
         entry = cache.lookup(key, stage)
         if entry is None:
-            raise LofictlError(
+            raise CacheMiss(
                 f"cannot write the stage cache {cache.root} (the album's tasks hand their results back through it)"
             )
     return {"key": key, "outputs": dict(sorted(entry.outputs.items())), "meta": entry.meta}
