@@ -60,7 +60,10 @@ def play(
 ) -> None:
     """Serve the station: the player page and the MP3 stream at http://HOST:PORT, until Ctrl-C."""
     from lofictl.radio.run import RadioStation
+    from lofictl.radio.schedule import check_track_number
 
+    if start is not None:
+        check_track_number(start, "--start")
     loaded = _load(station)
     radio = RadioStation(loaded, host=host, port=port, icecast=icecast, start=start, speed=speed)
     stop_requested = []
@@ -102,6 +105,10 @@ def tracks(
 
     from lofictl.radio.schedule import Schedule
 
+    from lofictl.radio.schedule import check_track_number
+
+    check_track_number(first, "--from")
+    check_track_number(first + count - 1, f"--from {first} --count {count} reaches track")
     loaded = _load(station)
     schedule = Schedule(loaded)
     plans = [schedule.plan(n).summary() for n in range(first, first + count)]
@@ -133,7 +140,9 @@ def keep(
 ) -> None:
     """Write recipes/<recipe>-N.yaml: the recipe that rebuilds track N byte for byte."""
     from lofictl.radio.keep import keep_track
+    from lofictl.radio.schedule import check_track_number
 
+    check_track_number(number)
     loaded = _load(station)
     path = keep_track(loaded, number, force=force)
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path

@@ -23,6 +23,7 @@ from lofictl.recipe.messages import validation_error
 from lofictl.recipe.schema import PARTS, Length, parse_seconds
 from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
 from lofictl.safety import outputs as output_rule
+from lofictl.safety.names import one_line_problem
 
 FORMAT_VERSION = 1
 _BARS_RE = re.compile(r"^\s*(?P<n>\d+)\s*(?:bars?)?\s*$")
@@ -118,6 +119,14 @@ class Station(Strict):
         description="Where tracks are built, relative to the project (default build/radio/<station>); "
         "a folder of its own, as a build's output folder",
     )
+
+    @field_validator("title")
+    @classmethod
+    def _one_line_title(cls, value: str) -> str:
+        problem = one_line_problem(value)  # it reaches the stream's headers and Icecast's metadata
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("length", mode="before")
     @classmethod
@@ -347,6 +356,35 @@ def _check_against_recipes(loaded: LoadedStation) -> None:
             )
         if not recipe.recipe.tracks:
             raise loaded.error(f"{recipe.path.name} has no tracks", ("recipes", index, "file"))
+    _check_track_recipes(loaded)
+
+
+def _check_track_recipes(loaded: LoadedStation) -> None:
+    """Every track must be a recipe `lofictl build` takes (the limits on bars and duration
+    among them): checked on the recipe a track from each recipe would be at the slowest and the
+    fastest tempo of the walk, the two ends of every limit that depends on the tempo."""
+    from lofictl.compose import theory
+    from lofictl.radio.schedule import TrackPlan, camelot, camelot_name, load_track_recipe
+
+    station = loaded.station
+    for index, recipe in enumerate(loaded.recipes):
+        r = recipe.recipe
+        walk = station.vary.tempo
+        tempos = [r.tempo] if walk is None else sorted({walk.min, walk.max})
+        code = camelot_name(camelot(theory.parse_key(r.key)))
+        for tempo in tempos:
+            plan = TrackPlan(0, index, recipe.name, r.seed, r.key, code, 0, tempo)
+            try:
+                load_track_recipe(loaded, plan)
+            except LofictlError as exc:
+                what = f"{exc.field}: {exc.message}" if exc.field else exc.message
+                raise loaded.error(
+                    f"a track from {recipe.path.name} at {tempo:g} BPM would not be a recipe lofictl "
+                    f"builds ({what})",
+                    ("length",)
+                    if station.length is not None and str(exc.field).startswith(("length", "sections"))
+                    else ("recipes", index, "file"),
+                ) from None
 
 
 def track_bars(station: Station, recipe: LoadedRecipe, tempo: float | None = None) -> int:

@@ -350,6 +350,16 @@ class Recipe(Strict):
     master: Master = Field(default_factory=Master)
     output: Output = Field(default_factory=Output)
 
+    @field_validator("title")
+    @classmethod
+    def _one_line_title(cls, value: str) -> str:
+        from lofictl.safety.names import one_line_problem
+
+        problem = one_line_problem(value)  # it reaches tags, chapters, CUE sheets and stream titles
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("length", mode="before")
     @classmethod
     def _length(cls, value: Any) -> Any:
