@@ -115,9 +115,9 @@ def as_cover(data: bytes) -> Cover:
 
 def read_user_cover(path: Path) -> tuple[Cover, list[str]]:
     """A user's cover image, used as it is; with warnings about what platforms may refuse."""
-    from PIL import Image, UnidentifiedImageError
-
     import warnings as python_warnings
+
+    from PIL import Image, UnidentifiedImageError
 
     try:
         size = path.stat().st_size

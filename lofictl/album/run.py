@@ -108,7 +108,6 @@ def build_album(
     write_lock: bool | None = None,
 ) -> AlbumResult:
     """Build every track (as tasks on the runner), then the cover, tagged files, mix and video."""
-    from lofictl.build import runner as build
     from lofictl.cluster import cpu_threads, open_runner
 
     started = time.perf_counter()
@@ -149,7 +148,9 @@ def build_album(
                     with cache.pinning() as pin:
                         rendered = _render_all(runner, specs, root, say, jobs_per_task, pin)
                         material = [
-                            covers.TrackMaterial.from_score(s.title, json.loads(_read_object(cache, rendered[i]["score"])))
+                            covers.TrackMaterial.from_score(
+                                s.title, json.loads(_read_object(cache, rendered[i]["score"]))
+                            )
                             for i, s in enumerate(specs)
                         ]
                         cover_stage = None
@@ -475,7 +476,12 @@ def _deliver(
     lock = {
         "lofictl_album_lock": ALBUM_LOCK_FORMAT,
         "lofictl": __version__,
-        "album": {"file": album.path.name, "path": project_file(album.path), "sha256": sha256_file(album.path), "resolved": spec.model_dump(mode="json")},
+        "album": {
+            "file": album.path.name,
+            "path": project_file(album.path),
+            "sha256": sha256_file(album.path),
+            "resolved": spec.model_dump(mode="json"),
+        },
         "cover": {"source": spec.cover or "drawn", "sha256": sha256_bytes(art.data), "size": [art.width, art.height]},
         "tracks": tracks_lock,
         "mix": mix_lock,

@@ -103,9 +103,7 @@ def tracks(
     from rich.console import Console
     from rich.table import Table
 
-    from lofictl.radio.schedule import Schedule
-
-    from lofictl.radio.schedule import check_track_number
+    from lofictl.radio.schedule import Schedule, check_track_number
 
     check_track_number(first, "--from")
     check_track_number(first + count - 1, f"--from {first} --count {count} reaches track")

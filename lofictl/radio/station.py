@@ -238,7 +238,9 @@ def database_problem(path: Path, work_dir: Path, station_files: list[Path]) -> s
     target = path.resolve()
     shown = str(path)
     if any(target == Path(f).resolve() for f in station_files):
-        return f"{shown} is the station file or one of its recipes; the database is a file of its own (like radio/NAME.db)"
+        return (
+            f"{shown} is the station file or one of its recipes; the database is a file of its own (like radio/NAME.db)"
+        )
     if target.suffix.lower() in (".yaml", ".yml", ".json"):
         return f"{shown} is named like a recipe or a lock, not a database; name it like radio/NAME.db"
     if target == work_dir.resolve() or target.is_relative_to(work_dir.resolve()):
@@ -379,8 +381,7 @@ def _check_track_recipes(loaded: LoadedStation) -> None:
             except LofictlError as exc:
                 what = f"{exc.field}: {exc.message}" if exc.field else exc.message
                 raise loaded.error(
-                    f"a track from {recipe.path.name} at {tempo:g} BPM would not be a recipe lofictl "
-                    f"builds ({what})",
+                    f"a track from {recipe.path.name} at {tempo:g} BPM would not be a recipe lofictl builds ({what})",
                     ("length",)
                     if station.length is not None and str(exc.field).startswith(("length", "sections"))
                     else ("recipes", index, "file"),

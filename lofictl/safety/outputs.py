@@ -169,6 +169,12 @@ def check_place(folder: Path, protected: Sequence[tuple[Path, str]]) -> Path | N
                 "writes, so it must be a folder of its own (like build/NAME); nothing was changed"
             )
     if not os.path.lexists(target):
+        for parent in target.parents:
+            if os.path.lexists(parent) and not parent.is_dir():
+                raise LofictlError(
+                    f"{folder} cannot be made: {parent} is a file, not a folder; choose another "
+                    "folder (nothing was changed)"
+                )
         return None
     if not target.is_dir():
         raise LofictlError(
