@@ -256,5 +256,10 @@ def load_album(path: Path) -> LoadedAlbum:
             ("tracks",),
         )
     if album.cover is not None:
-        loaded.resolve_path(album.cover, ("cover",))
+        from lofictl.album.cover import read_user_cover
+
+        try:  # the header only: a bomb or a file that is no image is refused before any build
+            read_user_cover(loaded.resolve_path(album.cover, ("cover",)))
+        except LofictlError as exc:
+            raise loaded.error(exc.message, ("cover",)) from None
     return loaded
