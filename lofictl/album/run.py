@@ -16,6 +16,7 @@ failed or killed album build leaves the previous album and lock as they were.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -35,7 +36,7 @@ from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
 
 ALBUM_LOCK_FORMAT = 1
-CACHE_MISS_ATTEMPTS = 3  # times the tasks run when an object between them went missing
+CACHE_MISS_ATTEMPTS = 5  # times the tasks run when an object between them went missing
 
 
 @dataclass
@@ -146,7 +147,8 @@ def build_album(
                 # what is gone is made anew, with the same bytes.
                 try:
                     with cache.pinning() as pin:
-                        rendered = _render_all(runner, specs, root, say, jobs_per_task, pin)
+                        pinned_root = dataclasses.replace(root, pins=str(cache.pin_file) if cache.pin_file else None)
+                        rendered = _render_all(runner, specs, pinned_root, say, jobs_per_task, pin)
                         material = [
                             covers.TrackMaterial.from_score(
                                 s.title, json.loads(_read_object(cache, rendered[i]["score"]))
@@ -162,7 +164,17 @@ def build_album(
                         else:
                             art = user_cover
                         lock, outputs = _deliver(
-                            runner, album, specs, rendered, art, cover_stage, root, cache, say, jobs_per_task, pin
+                            runner,
+                            album,
+                            specs,
+                            rendered,
+                            art,
+                            cover_stage,
+                            pinned_root,
+                            cache,
+                            say,
+                            jobs_per_task,
+                            pin,
                         )
                         _gather(album, final_dir, cache, lock, outputs, art, lock_path if write_lock else None)
                     break
@@ -244,6 +256,7 @@ def _cache_spec(
 def _read_object(cache: Cache, digest: str) -> bytes:
     from lofictl.build.cache import Entry
 
+    cache.pin([digest])
     data = cache.read_bytes(Entry("", "album", {"object": digest}, {}), "object")
     if data is None:
         raise tasks.CacheMiss(

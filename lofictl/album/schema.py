@@ -255,6 +255,7 @@ def load_album(path: Path) -> LoadedAlbum:
             "split it into several albums",
             ("tracks",),
         )
+    loaded.output_dir  # noqa: B018 - output.dir obeys the path rule (no `~`, nothing outside)
     if album.cover is not None:
         from lofictl.album.cover import read_user_cover
 

@@ -49,12 +49,14 @@ class CacheSpec:
 
     local: str
     shared: str | None = None
+    pins: str | None = None  # the album's pin file: objects the tasks use are kept by a prune
 
 
 def open_cache(spec: CacheSpec) -> Cache:
     from lofictl.cluster.shared_cache import open_cache as open_shared
 
     cache = open_shared(Path(spec.local), spec.shared)
+    cache.pin_file = Path(spec.pins) if spec.pins else None
     if not cache.enabled:
         raise LofictlError(f"the album needs its stage cache at {spec.local}: tasks hand their results back through it")
     return cache
@@ -67,6 +69,7 @@ class CacheMiss(LofictlError):
 
 def fetch(cache: Cache, digest: str, destination: Path) -> Path:
     """A cache object (checked against its sha256) copied to destination."""
+    cache.pin([digest])
     if not cache.restore(Entry("", "album", {destination.name: digest}, {}), destination.name, destination):
         raise CacheMiss(
             f"cache object {digest[:12]} is missing or damaged in {cache.root}; the workers and "

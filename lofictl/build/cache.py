@@ -89,6 +89,7 @@ class Cache:
         self.reads = True  # False: store results but restore nothing (a last resort after corruption)
         self._state: dict[str, dict] | None = None
         self._state_dirty = False
+        self.pin_file: Path | None = None  # while set, every object looked up or stored is pinned
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class Cache:
             entry = Entry(key, data["stage"], dict(data["outputs"]), dict(data.get("meta", {})))
             if not all(isinstance(v, str) and len(v) == 64 for v in entry.outputs.values()):
                 raise ValueError("not sha256 digests")
+            self.pin(entry.outputs.values())  # before the objects are checked: a prune keeps them
         except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError, KeyError, TypeError):
@@ -232,6 +234,7 @@ class Cache:
             outputs = {}
             for name, path in sorted(files.items()):
                 digest = sha256_file(path)
+                self.pin([digest])  # before the entry that names it exists
                 target = self._object_path(digest)
                 if not target.is_file():
                     with atomic.replacing(target) as temporary:
@@ -247,10 +250,23 @@ class Cache:
 
     # --- pins: what a running build still needs ---------------------------------------------
 
+    def pin(self, digests) -> None:
+        """Add objects to the pin file (when there is one): a prune that reads it keeps them."""
+        if self.pin_file is None:
+            return
+        try:
+            with open(self.pin_file, "a", encoding="ascii") as handle:
+                handle.write("".join(f"{d}\n" for d in sorted(set(digests))))
+        except OSError:
+            pass  # a worker that cannot see the pin file: a pruned object is remade then
+
     @contextlib.contextmanager
     def pinning(self):
         """While the block runs, `prune` (in any process on this machine) keeps the objects given
-        to the `pin` function it yields, and the entries that name them. The pin file is locked
+        to the `pin` function it yields, and every object this cache looks up or stores (pinned
+        before it is checked or written, so a prune between the two cannot take it), and the
+        entries that name them. Other processes pin into the same file through `pin_file`
+        (an album's tasks: `album.tasks.CacheSpec.pins`). The pin file is locked
         for as long as the build holds it: one left by a killed build is unlocked, and the next
         prune deletes it."""
         if not self.enabled:
@@ -267,13 +283,11 @@ class Cache:
             yield lambda digests: None
             return
 
-        def pin(digests) -> None:
-            handle.write("".join(f"{d}\n" for d in sorted(set(digests))))
-            handle.flush()
-
+        previous, self.pin_file = self.pin_file, path
         try:
-            yield pin
+            yield self.pin
         finally:
+            self.pin_file = previous
             path.unlink(missing_ok=True)
             handle.close()
 
@@ -358,6 +372,7 @@ class Cache:
                 if users[digest] == 0 and digest in sizes:
                     doomed.add(digest)
                     total -= sizes[digest]
+        doomed -= self.pinned()  # read again: a build may have pinned more while this one planned
         freed = 0
         for digest in doomed:
             try:

@@ -125,3 +125,18 @@ def test_prune_keeps_pinned_objects_and_drops_the_pins_of_dead_builds(tmp_path):
     stale.write_text(kept + "\n")
     assert cache.prune(0)["bytes_kept"] == 0
     assert not stale.exists()
+
+
+def test_tasks_pin_what_they_look_up_and_store_into_the_albums_pin_file(tmp_path):
+    from lofictl.album.tasks import CacheSpec, open_cache
+
+    cache = Cache(tmp_path / "cache")
+    made = tmp_path / "made.bin"
+    made.write_bytes(b"a task's output")
+    with cache.pinning():
+        task_cache = open_cache(CacheSpec(str(cache.root), pins=str(cache.pin_file)))  # as a worker opens it
+        task_cache.store("key", "compose", {"out": made})
+        digest = task_cache.lookup("key", "compose").outputs["out"]
+        assert digest in Cache(cache.root).pinned()  # seen by another process's prune
+        assert Cache(cache.root).prune(0)["bytes_kept"] == len(b"a task's output")
+    assert Cache(cache.root).prune(0)["bytes_kept"] == 0
