@@ -1,9 +1,12 @@
 """Which folder a build may replace, and the order in which outputs and lock are committed.
 
 The rule (`check_replaceable`): a build replaces a folder only when it is empty or owned, that
-is, it holds a `build.json` lofictl wrote and nothing but the files that build.json lists (empty
-folders aside). It never replaces the project root, the recipe's folder, the home folder, `/`,
-or any ancestor of them, a mount point, a symbolic link, or something that is not a folder.
+is, it holds a `build.json` lofictl wrote (a recipe's or an album's lock) and nothing but the
+files that build.json lists (empty folders aside), made from the same recipe (its path in the
+project). It never replaces the project root, the recipe's folder, the home folder, `/`, or any
+ancestor of them, a mount point, a symbolic link, something that is not a folder, or a folder
+below a file (`check_place`). A station's work folder obeys the same places and holds only what
+a station writes there, marked with its station file (`check_work_folder`).
 
 The commit (`commit`), with the outputs already complete in a staging folder beside the target:
 
