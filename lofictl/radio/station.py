@@ -213,12 +213,16 @@ class LoadedStation:
         SQLite file of its own (or a new name): both checked before anything starts."""
         work = self.work_dir
         try:
-            output_rule.check_work_folder(work, self.protected_folders(), self.owner, WORK_LAYOUT)
+            output_rule.check_work_folder(
+                work, self.protected_folders(), self.owner, WORK_LAYOUT, unmarked_ok=self.station.work_dir is None
+            )
         except LofictlError as exc:
             raise self.error(exc.message, ("work_dir",)) from None
         problem = database_problem(self.database_path, work, [self.path, *(r.path for r in self.recipes)])
         if problem is not None:
-            raise self.error(problem, ("database",))
+            # The default database inside a work folder the file names: the work folder is at fault.
+            inside = self.station.database is None and self.database_path.resolve().is_relative_to(work.resolve())
+            raise self.error(problem, ("work_dir",) if inside else ("database",))
 
 
 # What a station writes in its work folder (relative paths): the lock, the bed, the stats plot,

@@ -233,15 +233,26 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
 WORK_MARKER = "lofictl-work.json"
 
 
-def check_work_folder(folder: Path, protected: Sequence[tuple[Path, str]], owner: str, layout: re.Pattern) -> None:
+def check_work_folder(
+    folder: Path, protected: Sequence[tuple[Path, str]], owner: str, layout: re.Pattern, unmarked_ok: bool = False
+) -> None:
     """Raise LofictlError unless a long-running command (a station) may work in `folder`,
     deleting and rewriting what its `layout` names there. The places refused are a build's
     (`check_place`); what is there must be nothing, or only files `layout` matches (relative,
-    POSIX style), and a marker, if any, written for the same `owner`: a station file's path."""
+    POSIX style) under a marker written for the same `owner` (a station file's path). Without a
+    marker such files are taken as the owner's only where `unmarked_ok` says so (the default
+    folder, where a lofictl that wrote no marker worked): elsewhere a user's `bed.wav` is theirs."""
     target = check_place(folder, protected)
     if target is None:
         return
     present = _files_in(target)
+    if present and WORK_MARKER not in present and not unmarked_ok:
+        shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
+        raise LofictlError(
+            f"{folder} holds files lofictl did not write there ({shown}); the work folder is "
+            "lofictl's scratch space (tracks in it are deleted and rewritten), so give it a folder "
+            "of its own, like build/radio/NAME (nothing was changed)"
+        )
     foreign = [rel for rel in present if rel != WORK_MARKER and not layout.fullmatch(rel)]
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")

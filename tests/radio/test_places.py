@@ -39,6 +39,8 @@ USER_FILES = {
     "notes.db": b"plain text, not SQLite",
     "empty.db": b"",
     "recipes/readme.txt": b"about the recipes",
+    "sounds/bed.wav": b"a bed of my own",  # named like the station's, in a folder with no marker
+    "sounds/history/2.png": b"mine too",
 }
 
 
@@ -59,7 +61,7 @@ def _yaml_value(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-_PARTS = [".", "..", "recipes", "tracks", "history", "user", "build", "radio", "~", "$HOME", "x", "bed.wav"]
+_PARTS = [".", "..", "recipes", "tracks", "history", "user", "sounds", "build", "radio", "~", "$HOME", "x", "bed.wav"]
 _FOLDERS = st.one_of(
     st.lists(st.sampled_from(_PARTS), min_size=1, max_size=3).map("/".join),
     st.sampled_from(["/", "/tmp", str(Path.home()), "recipes/tiny.yaml", "${USER}/radio", "~root", "./", "build/.."]),
@@ -138,6 +140,10 @@ def test_a_hostile_database_path_is_refused_or_a_sqlite_file_of_its_own(tmp_path
         ("work_dir: recipes", "work_dir: {root}/recipes is the station folder"),
         ("work_dir: tracks", "work_dir: {root}/tracks holds files lofictl did not write there (mine.txt)"),
         ("work_dir: '~'", "work_dir: '~': lofictl does not expand ~ (a home folder)"),
+        (
+            "work_dir: sounds",
+            "work_dir: {root}/sounds holds files lofictl did not write there (bed.wav, history/2.png)",
+        ),
         ("database: recipes/tiny.yaml", "database: {root}/recipes/tiny.yaml is the station file or one of its"),
         ("database: empty.db", "database: {root}/empty.db is an empty file, not a SQLite database"),
         ("database: notes.db", "database: {root}/notes.db is not a SQLite database"),
