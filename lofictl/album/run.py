@@ -148,33 +148,8 @@ def build_album(
                 try:
                     with cache.pinning() as pin:
                         pinned_root = dataclasses.replace(root, pins=str(cache.pin_file) if cache.pin_file else None)
-                        rendered = _render_all(runner, specs, pinned_root, say, jobs_per_task, pin)
-                        material = [
-                            covers.TrackMaterial.from_score(
-                                s.title, json.loads(_read_object(cache, rendered[i]["score"]))
-                            )
-                            for i, s in enumerate(specs)
-                        ]
-                        cover_stage = None
-                        if user_cover is None:
-                            say("drawing the cover")
-                            cover_stage = _cover_stage(cache, album, rendered, material)
-                            pin(cover_stage["outputs"].values())
-                            art = covers.as_cover(_read_object(cache, cover_stage["outputs"]["cover.jpg"]))
-                        else:
-                            art = user_cover
-                        lock, outputs = _deliver(
-                            runner,
-                            album,
-                            specs,
-                            rendered,
-                            art,
-                            cover_stage,
-                            pinned_root,
-                            cache,
-                            say,
-                            jobs_per_task,
-                            pin,
+                        lock, outputs, art = _run_tasks(
+                            runner, album, specs, user_cover, pinned_root, cache, say, jobs_per_task, pin
                         )
                         _gather(album, final_dir, cache, lock, outputs, art, lock_path if write_lock else None)
                     break
@@ -200,6 +175,26 @@ def build_album(
         lock,
         warnings,
     )
+
+
+def _run_tasks(runner, album: LoadedAlbum, specs, user_cover, root, cache: Cache, say, jobs: int, pin):
+    """Render every track, draw the cover, then the tagged files and the mix: (lock, outputs, art).
+    Each result is pinned as it comes back (`pin`), so a prune elsewhere keeps it."""
+    rendered = _render_all(runner, specs, root, say, jobs, pin)
+    material = [
+        covers.TrackMaterial.from_score(s.title, json.loads(_read_object(cache, rendered[i]["score"])))
+        for i, s in enumerate(specs)
+    ]
+    cover_stage = None
+    if user_cover is None:
+        say("drawing the cover")
+        cover_stage = _cover_stage(cache, album, rendered, material)
+        pin(cover_stage["outputs"].values())
+        art = covers.as_cover(_read_object(cache, cover_stage["outputs"]["cover.jpg"]))
+    else:
+        art = user_cover
+    lock, outputs = _deliver(runner, album, specs, rendered, art, cover_stage, root, cache, say, jobs, pin)
+    return lock, outputs, art
 
 
 def _gather(
