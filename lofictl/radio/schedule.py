@@ -127,8 +127,8 @@ def check_track_number(number: int, what: str = "track") -> int:
     """`number` if a station has such a track (0 to MAX_TRACK), else a LofictlError."""
     if not 0 <= number <= MAX_TRACK:
         raise LofictlError(
-            f"{what} {number:,} is not a track of a station: they are numbered 0 to {MAX_TRACK:,} "
-            "(each is computed by walking from track 0, and a million is years of music)"
+            f"{what} {number:,}: a station's tracks are numbered 0 to {MAX_TRACK:,} (each is "
+            "computed by walking from track 0, and a million tracks is years of music)"
         )
     return number
 

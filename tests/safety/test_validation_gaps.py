@@ -154,7 +154,7 @@ def test_a_track_number_out_of_range_is_refused_at_once(tmp_path, args):
     _station(tmp_path)
     done = run_lofictl(*args, cwd=tmp_path, timeout=60)
     assert done.returncode == 2
-    assert "is not a track of a station: they are numbered 0 to 999,999" in " ".join(done.stderr.split())
+    assert ": a station's tracks are numbered 0 to 999,999" in " ".join(done.stderr.split()), done.stderr
 
 
 def test_the_last_track_number_is_computable(tmp_path):
