@@ -8,10 +8,15 @@ names (a build inside build/), output folders that are not the build's (refused,
 changed), and SIGINT/SIGTERM at random moments of builds with one or two worker processes
 (exit 0/130/143, no traceback from any process, outputs and lock belonging together).
 
-`--radio` (or `--only-radio`) adds hostile clients of a real `lofictl radio` on 127.0.0.1: idle,
+`--part clients` runs hostile clients of a real `lofictl radio` on 127.0.0.1: idle,
 dripping and short-bodied connections, a flood of connections, stuffed, forged and cross-site
 ratings, bodies and paths that break parsers, a station title outside Latin-1, and the Icecast
 password (in neither the log nor any command line, with Icecast down).
+The radio, album and cache part (issue 25; `--part radio`) tries stations whose work folder or
+database is a user's folder or file (refused with one line, or a folder of their own that a
+started station fills without touching the user's files), stations, albums and titles past
+the limits (one line, exit 2, at once), and albums rebuilt into their own folder while
+another process prunes the cache under them (exit 0, the same lock as a quiet build).
 """
 
 from __future__ import annotations
@@ -473,22 +478,290 @@ def campaign_radio(root: Path) -> tuple[int, int, list[str]]:
     return len(results), len(results) - len(failures), failures
 
 
+# --- radio, album, cache (issue 25) -----------------------------------------------------------
+
+TINY = textwrap.dedent("""\
+    lofictl: 1
+    title: Tiny
+    seed: 5
+    tempo: 120
+    key: A minor
+    length: 2 bars
+    tracks:
+      chords: {part: chords, progression: "Am7 Dm7"}
+      drums: {part: drums, pattern: boom-bap}
+    output: {formats: [wav]}
+    """)
+STATION = "station: 1\ntitle: {title}\nseed: 5\nrecipes:\n  - {{file: tiny.yaml}}\nlength: 8 bars\n{extra}\n"
+ALBUM = textwrap.dedent("""\
+    lofictl_album: 1
+    title: {title}
+    artist: A
+    year: 2026
+    seed: 3
+    crossfade: 1 bar
+    output: {{formats: [wav], video: false}}
+    tracks:
+      - {{recipe: recipes/tiny.yaml, count: 2}}
+    {extra}
+    """)
+USER_FILES = {
+    "tracks/mine.txt": b"mine",
+    "history/1.png": b"mine",
+    "bed.wav": b"mine",
+    ".lock": b"mine",
+    "notes.db": b"text",
+    "empty.db": b"",
+    "user/take.wav": b"RIFF",
+    "recipes/tracks/mine.txt": b"mine",  # beside the station file: where `work_dir: .` once led
+    "recipes/bed.wav": b"mine",
+}
+
+
+def _radio_project(root: Path, name: str) -> Path:
+    project = root / name
+    (project / "recipes").mkdir(parents=True)
+    (project / "recipes" / "tiny.yaml").write_text(TINY)
+    for rel, data in USER_FILES.items():
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_bytes(data)
+    return project
+
+
+def _users(project: Path) -> dict:
+    return {rel: hashlib.sha256((project / rel).read_bytes()).hexdigest() for rel in USER_FILES}
+
+
+def _play_briefly(project: Path, seconds: float = 4.0):
+    """`lofictl radio play` for a few seconds on a free port, then SIGTERM."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lofictl", "radio", "play", "recipes/st.yaml", "--port", "0"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(seconds)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    return process.returncode, err
+
+
+def campaign_station_places(root: Path, play: bool = True) -> tuple[int, int, list[str]]:
+    values = [
+        f"work_dir: '{v}'"
+        for v in (
+            ".",
+            "recipes",
+            "tracks",
+            "history",
+            "user",
+            "~",
+            "$HOME",
+            "/",
+            "..",
+            "recipes/tiny.yaml",
+            "bed.wav/x",
+            "build",
+            "build/radio/st",
+            "./",
+        )
+    ]
+    values += [
+        f"database: '{v}'"
+        for v in (
+            "recipes/tiny.yaml",
+            "recipes/st.yaml",
+            "notes.db",
+            "empty.db",
+            "tracks",
+            "user/take.wav",
+            "build/radio/st/r.db",
+            "~/r.db",
+            "r.yaml",
+            "radio/ok.db",
+        )
+    ]
+    failures = []
+    for index, extra in enumerate(values):
+        project = _radio_project(root, f"r{index}")
+        (project / "recipes" / "st.yaml").write_text(STATION.format(title="T", extra=extra))
+        before = _users(project)
+        result = run(["validate", "recipes/st.yaml"], project)
+        if result.returncode == 2:
+            ok = clean_error(result) and "recipes/st.yaml:7:" in result.stderr and _users(project) == before
+        elif result.returncode == 0 and play:
+            code, err = _play_briefly(project)
+            ok = code in (0, 143) and "Traceback" not in err and _users(project) == before
+        else:
+            ok = result.returncode == 0
+        if not ok:
+            failures.append(f"{extra}: rc {result.returncode} {result.stderr[-200:]}")
+    return len(values), len(values) - len(failures), failures
+
+
+def campaign_limits(root: Path) -> tuple[int, int, list[str]]:
+    project = _radio_project(root, "limits")
+    (project / "recipes" / "st.yaml").write_text(STATION.format(title="T", extra=""))
+    cases = []
+    for extra in (
+        "vary: {tempo: {min: 20, max: 30}}\nlength: 10000 bars",
+        "vary: {tempo: {min: 250, max: 300}}\nlength: 4h",
+    ):
+        cases.append(
+            (
+                "station past the recipe limits",
+                "st2.yaml",
+                STATION.replace("length: 8 bars\n", "").format(title="T", extra=extra),
+                ["validate", "recipes/st2.yaml"],
+            )
+        )
+    for bad in ("\\n", "\\r", "\\t", "\\e[31m", "\\u2028", "\\x7f", "\\x85"):
+        cases.append(
+            (
+                f"station title {bad}",
+                "st3.yaml",
+                STATION.format(title=f'"A{bad}B"', extra=""),
+                ["validate", "recipes/st3.yaml"],
+            )
+        )
+        cases.append(
+            (
+                f"recipe title {bad}",
+                "t3.yaml",
+                TINY.replace("title: Tiny", f'title: "A{bad}B"'),
+                ["validate", "recipes/t3.yaml"],
+            )
+        )
+    for args in (
+        ["radio", "tracks", "recipes/st.yaml", "--from", "1000000000"],
+        ["radio", "tracks", "recipes/st.yaml", "--from", "999999", "-n", "5"],
+        ["radio", "keep", "recipes/st.yaml", "1000000000"],
+        ["radio", "play", "recipes/st.yaml", "--start", "1000000000"],
+    ):
+        cases.append((" ".join(args[:2] + args[3:]), None, None, args))
+    failures = []
+    for name, file_name, text, args in cases:
+        if file_name:
+            (project / "recipes" / file_name).write_text(text)
+        try:
+            result = run(args, project, timeout=60)
+        except subprocess.TimeoutExpired:
+            failures.append(f"{name}: still running after 60 s")
+            continue
+        if not clean_error(result):
+            failures.append(f"{name}: rc {result.returncode} {result.stderr[-200:]}")
+    return len(cases), len(cases) - len(failures), failures
+
+
+def _png(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def campaign_albums(root: Path) -> tuple[int, int, list[str]]:
+    project = root / "albums"
+    (project / "recipes").mkdir(parents=True)
+    (project / "albums").mkdir()
+    (project / "recipes" / "tiny.yaml").write_text(TINY)
+    (project / "bomb.png").write_bytes(_png(60000, 60000))
+    (project / "tall.png").write_bytes(_png(12000, 100))
+    many = "\n".join(f"  - {{recipe: recipes/tiny.yaml, count: 100, name: t{i}}}" for i in range(10))
+    refused = {
+        "1000 tracks": ALBUM.format(title="A", extra="").replace("  - {recipe: recipes/tiny.yaml, count: 2}", many),
+        "100 tracks": ALBUM.format(title="A", extra="").replace("count: 2", "count: 100"),
+        "bomb cover": ALBUM.format(title="A", extra="cover: bomb.png"),
+        "12000 px cover": ALBUM.format(title="A", extra="cover: tall.png"),
+        "newline title": ALBUM.format(title='"A\\nFILE evil.wav"', extra=""),
+        "~ output": ALBUM.format(title="A", extra="").replace("video: false}", "video: false, dir: '~'}"),
+        "$HOME output": ALBUM.format(title="A", extra="").replace("video: false}", "video: false, dir: $HOME/x}"),
+    }
+    failures = []
+    for name, text in refused.items():
+        (project / "albums" / "x.yaml").write_text(text)
+        before = tree(project)
+        for command in ("validate", "album"):
+            result = run([command, "albums/x.yaml"], project, timeout=120)
+            if not (clean_error(result) and tree(project) == before):
+                failures.append(f"{name} ({command}): rc {result.returncode} {result.stderr[-200:]}")
+    cases = 2 * len(refused)
+    # Rebuilt into its own folder, twice, while another process prunes the cache to nothing.
+    (project / "albums" / "x.yaml").write_text(ALBUM.format(title="A", extra=""))
+    quiet = run(["album", "albums/x.yaml", "--out", "build/quiet", "--cache", root / "quiet-cache"], project, 900)
+    stop = root / "stop-pruning"
+    pruner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
+import pathlib, subprocess, sys, time
+while not pathlib.Path({str(stop)!r}).exists():
+    subprocess.run([sys.executable, "-m", "lofictl", "cache", "prune", "--max", "0"], cwd={str(project)!r},
+                   capture_output=True)
+    time.sleep(0.2)
+""",
+        ],
+    )
+    try:
+        for attempt in range(2):
+            cases += 1
+            result = run(["album", "albums/x.yaml", "--out", "build/x"], project, 900)
+            same = (
+                (project / "build" / "x" / "build.json").is_file()
+                and quiet.returncode == 0
+                and json.loads((project / "build" / "x" / "build.json").read_text())["tracks"]
+                == json.loads((project / "build" / "quiet" / "build.json").read_text())["tracks"]
+            )
+            if result.returncode != 0 or not same:
+                failures.append(
+                    f"album build {attempt + 1} under a pruning cache: rc {result.returncode} {result.stderr[-300:]}"
+                )
+    finally:
+        stop.touch()
+        pruner.wait(60)
+    return cases, cases - len(failures), failures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interrupts", type=int, default=30)
     parser.add_argument("--only-interrupts", action="store_true")
     parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--radio", action="store_true", help="also run the hostile radio clients")
-    parser.add_argument("--only-radio", action="store_true")
+    parser.add_argument(
+        "--part",
+        choices=["all", "builds", "radio", "clients"],
+        default="all",
+        help="builds: issue 12's campaign; radio: the radio, album and cache part (issue 25); "
+        "clients: hostile clients of a live station (issue 25)",
+    )
+    parser.add_argument("--no-play", action="store_true", help="radio part: validate stations, do not start them")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lofictl-adversarial-") as folder:
         root = Path(folder)
-        if args.radio or args.only_radio:
+        if args.part in ("all", "clients"):
             cases, passed, failures = campaign_radio(root)
-            print(f"hostile radio clients: {passed}/{cases} held")
+            print(f"hostile radio clients: {passed}/{cases} held", flush=True)
             for line in failures:
                 print(f"    FAIL {line}")
-            if args.only_radio:
+            if args.part == "clients":
+                return
+        if args.part in ("all", "radio"):
+            for title, campaign in (
+                ("station work folders and databases", lambda r: campaign_station_places(r, not args.no_play)),
+                ("stations, titles and track numbers past the limits", campaign_limits),
+                ("albums: limits, covers, rebuilds under a pruning cache", campaign_albums),
+            ):
+                cases, passed, failures = campaign(root)
+                print(f"{title}: {passed}/{cases} held", flush=True)
+                for line in failures:
+                    print(f"    FAIL {line}")
+            if args.part == "radio":
                 return
         for title, campaign in (
             ("odd recipe texts and values", campaign_texts),

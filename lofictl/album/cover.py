@@ -20,6 +20,8 @@ from lofictl.export.tags import Cover
 from lofictl.seeds import rng
 
 SIZE = 3000
+MAX_COVER_SIDE = 10_000  # pixels a side: far above what any platform takes (3000), far below a bomb
+MAX_COVER_BYTES = 50 * 10**6  # the file: platforms take 10-20 MB at most
 JPEG_QUALITY = 92
 _PART_HUE = {"chords": 0.0, "melody": 0.12, "bass": -0.1, "midi": 0.06}
 
@@ -113,21 +115,40 @@ def as_cover(data: bytes) -> Cover:
 
 def read_user_cover(path: Path) -> tuple[Cover, list[str]]:
     """A user's cover image, used as it is; with warnings about what platforms may refuse."""
+    import warnings as python_warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
+        size = path.stat().st_size
+        if size > MAX_COVER_BYTES:
+            raise LofictlError(
+                f"{path.name} is {size / 1e6:.0f} MB; a cover may be up to {MAX_COVER_BYTES // 10**6} MB "
+                f"(platforms ask for a {SIZE}x{SIZE} JPEG of a few MB)"
+            )
         data = path.read_bytes()
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-        cover = as_cover(data)
-    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+        # The header is read before any pixel: a small file that claims a huge picture (a
+        # decompression bomb) is refused here, before Pillow would decode it.
+        with python_warnings.catch_warnings():
+            python_warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if max(image.width, image.height) > MAX_COVER_SIDE:
+                    raise LofictlError(
+                        f"{path.name} is {image.width}x{image.height} pixels; a cover may be up to "
+                        f"{MAX_COVER_SIDE}x{MAX_COVER_SIDE} (platforms ask for {SIZE}x{SIZE})"
+                    )
+                image.verify()
+            cover = as_cover(data)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise LofictlError(f"{path.name} claims more pixels than a cover may have ({exc})") from None
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise LofictlError(f"{path.name} is not an image that can be read ({exc})") from None
-    warnings = []
+    notes = []
     if cover.width != cover.height:
-        warnings.append(f"cover {path.name} is {cover.width}x{cover.height}; platforms ask for a square image")
+        notes.append(f"cover {path.name} is {cover.width}x{cover.height}; platforms ask for a square image")
     if min(cover.width, cover.height) < SIZE:
-        warnings.append(f"cover {path.name} is {cover.width}x{cover.height}; platforms ask for {SIZE}x{SIZE}")
-    return cover, warnings
+        notes.append(f"cover {path.name} is {cover.width}x{cover.height}; platforms ask for {SIZE}x{SIZE}")
+    return cover, notes
 
 
 def video_frame(cover: Cover, width: int, height: int) -> bytes:

@@ -16,6 +16,7 @@ failed or killed album build leaves the previous album and lock as they were.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -30,10 +31,12 @@ from lofictl.album.plan import TrackSpec, plan_album
 from lofictl.album.schema import LoadedAlbum, load_album
 from lofictl.build.cache import CACHE_DIR_NAME, Cache, sha256_bytes, sha256_file
 from lofictl.errors import LofictlError
+from lofictl.recipe.load import project_file
 from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
 
 ALBUM_LOCK_FORMAT = 1
+CACHE_MISS_ATTEMPTS = 5  # times the tasks run when an object between them went missing
 
 
 @dataclass
@@ -106,7 +109,6 @@ def build_album(
     write_lock: bool | None = None,
 ) -> AlbumResult:
     """Build every track (as tasks on the runner), then the cover, tagged files, mix and video."""
-    from lofictl.build import runner as build
     from lofictl.cluster import cpu_threads, open_runner
 
     started = time.perf_counter()
@@ -133,46 +135,28 @@ def build_album(
         write_lock = out_dir is None
     scratch, root = _cache_spec(album, final_dir, use_cache, cache_dir)
     cache = tasks.open_cache(root)
+    lock_path = lock_path_for(album)
     try:
-        with open_runner(jobs=jobs, scheduler=scheduler, client=client) as runner:
+        with open_runner(jobs=jobs, scheduler=scheduler, client=client, log=say) as runner:
             say(f"{len(specs)} tracks on {runner.name}")
             jobs_per_task = cpu_threads() if runner.name == "serial" else 1
-            rendered = _render_all(runner, specs, root, say, jobs_per_task)
-            material = [
-                covers.TrackMaterial.from_score(s.title, json.loads(_read_object(cache, rendered[i]["score"])))
-                for i, s in enumerate(specs)
-            ]
-            cover_stage = None
-            if user_cover is None:
-                say("drawing the cover")
-                cover_stage = _cover_stage(cache, album, rendered, material)
-                art = covers.as_cover(_read_object(cache, cover_stage["outputs"]["cover.jpg"]))
-            else:
-                art = user_cover
-            lock, outputs = _deliver(runner, album, specs, rendered, art, cover_stage, root, cache, say, jobs_per_task)
-        staging = _stage_folder(album, final_dir)
-        try:
-            for rel, digest in outputs.items():
-                tasks.fetch(cache, digest, staging / rel)
-            (staging / "cover.jpg").write_bytes(art.data)
-            for rel, text in lock.pop("_texts").items():
-                (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-                (staging / rel).write_text(text, encoding="utf-8", newline="")
-            lock["outputs"] = {
-                rel: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-                for rel, p in sorted((p.relative_to(staging).as_posix(), p) for p in staging.rglob("*") if p.is_file())
-            }
-            text = build.lock_text(lock)
-            # The lock is the folder's owner file too (safety.outputs): the next build may replace it.
-            (staging / output_rule.OWNER_FILE).write_text(text, encoding="utf-8")
-            interrupts.checkpoint()
-            lock_path = lock_path_for(album)
-            output_rule.commit(
-                staging, final_dir, _protected(album), output_rule.LockUpdate(lock_path, text) if write_lock else None
-            )
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            for attempt in range(1, CACHE_MISS_ATTEMPTS + 1):
+                # Every task's result is a cache object the next one reads; they are pinned so a
+                # prune by another job keeps them, and should one still go (a `cache clear`, a
+                # worker's own cache) the tasks run again: what is still cached is restored,
+                # what is gone is made anew, with the same bytes.
+                try:
+                    with cache.pinning() as pin:
+                        pinned_root = dataclasses.replace(root, pins=str(cache.pin_file) if cache.pin_file else None)
+                        lock, outputs, art = _run_tasks(
+                            runner, album, specs, user_cover, pinned_root, cache, say, jobs_per_task, pin
+                        )
+                        _gather(album, final_dir, cache, lock, outputs, art, lock_path if write_lock else None)
+                    break
+                except tasks.CacheMiss as exc:
+                    if attempt == CACHE_MISS_ATTEMPTS:
+                        raise
+                    say(f"{exc.message}: running the album's tasks again to remake it")
     finally:
         cache.save_state()
         if scratch is not None:
@@ -191,6 +175,56 @@ def build_album(
         lock,
         warnings,
     )
+
+
+def _run_tasks(runner, album: LoadedAlbum, specs, user_cover, root, cache: Cache, say, jobs: int, pin):
+    """Render every track, draw the cover, then the tagged files and the mix: (lock, outputs, art).
+    Each result is pinned as it comes back (`pin`), so a prune elsewhere keeps it."""
+    rendered = _render_all(runner, specs, root, say, jobs, pin)
+    material = [
+        covers.TrackMaterial.from_score(s.title, json.loads(_read_object(cache, rendered[i]["score"])))
+        for i, s in enumerate(specs)
+    ]
+    cover_stage = None
+    if user_cover is None:
+        say("drawing the cover")
+        cover_stage = _cover_stage(cache, album, rendered, material)
+        pin(cover_stage["outputs"].values())
+        art = covers.as_cover(_read_object(cache, cover_stage["outputs"]["cover.jpg"]))
+    else:
+        art = user_cover
+    lock, outputs = _deliver(runner, album, specs, rendered, art, cover_stage, root, cache, say, jobs, pin)
+    return lock, outputs, art
+
+
+def _gather(
+    album: LoadedAlbum, final_dir: Path, cache: Cache, lock: dict, outputs: dict[str, str], art, lock_path: Path | None
+) -> None:
+    """The files from the cache into a staging folder, the lock beside them, swapped in."""
+    from lofictl.build import runner as build
+
+    staging = _stage_folder(album, final_dir)
+    try:
+        for rel, digest in outputs.items():
+            tasks.fetch(cache, digest, staging / rel)
+        (staging / "cover.jpg").write_bytes(art.data)
+        for rel, text in lock.pop("_texts").items():
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            (staging / rel).write_text(text, encoding="utf-8", newline="")
+        lock["outputs"] = {
+            rel: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+            for rel, p in sorted((p.relative_to(staging).as_posix(), p) for p in staging.rglob("*") if p.is_file())
+        }
+        text = build.lock_text(lock)
+        # The lock is the folder's owner file too (safety.outputs): the next build may replace it.
+        (staging / output_rule.OWNER_FILE).write_text(text, encoding="utf-8")
+        interrupts.checkpoint()
+        output_rule.commit(
+            staging, final_dir, _protected(album), output_rule.LockUpdate(lock_path, text) if lock_path else None
+        )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _cache_spec(
@@ -217,16 +251,17 @@ def _cache_spec(
 def _read_object(cache: Cache, digest: str) -> bytes:
     from lofictl.build.cache import Entry
 
+    cache.pin([digest])
     data = cache.read_bytes(Entry("", "album", {"object": digest}, {}), "object")
     if data is None:
-        raise LofictlError(
+        raise tasks.CacheMiss(
             f"cache object {digest[:12]} is missing from {cache.root}; the workers and this machine "
             "must share one stage cache"
         )
     return data
 
 
-def _render_all(runner, specs: list[TrackSpec], root: "tasks.CacheSpec", say, jobs: int) -> list[dict]:
+def _render_all(runner, specs: list[TrackSpec], root: "tasks.CacheSpec", say, jobs: int, pin) -> list[dict]:
     futures = {}
     for number, s in enumerate(specs, 1):
         task = tasks.TrackTask(str(s.recipe), s.recipe_sha, s.overrides, root, jobs)
@@ -236,9 +271,21 @@ def _render_all(runner, specs: list[TrackSpec], root: "tasks.CacheSpec", say, jo
     for future in runner.as_completed(futures):
         index = futures[future]
         results[index] = future.result()
+        pin([results[index]["master"], results[index]["score"]])
         done += 1
         say(f"  [{done}/{len(specs)}] {specs[index].title}")
     return results  # type: ignore[return-value]
+
+
+def _digests(result: dict) -> list[str]:
+    """Every cache object a task's result names (its `outputs` mappings, however nested)."""
+    found = []
+    for key, value in result.items():
+        if key == "outputs" and isinstance(value, dict):
+            found += [v for v in value.values() if isinstance(v, str)]
+        elif isinstance(value, dict):
+            found += _digests(value)
+    return found
 
 
 def _cover_stage(cache: Cache, album: LoadedAlbum, rendered: list[dict], material) -> dict:
@@ -306,6 +353,7 @@ def _deliver(
     cache: Cache,
     say,
     jobs: int,
+    pin,
 ) -> tuple[dict, dict[str, str]]:
     """Submit the tagged files of every track and the mix (with its video); gather; the lock."""
     spec = album.album
@@ -372,6 +420,7 @@ def _deliver(
     for future in runner.as_completed(futures):
         kind, number = futures[future]
         results[(kind, number)] = future.result()
+        pin(_digests(results[(kind, number)]))
         say(f"  {'tagged files of track ' + str(number) if kind == 'encode' else 'continuous mix'} ready")
     outputs: dict[str, str] = {}
     stages: dict[str, dict] = {}
@@ -435,7 +484,12 @@ def _deliver(
     lock = {
         "lofictl_album_lock": ALBUM_LOCK_FORMAT,
         "lofictl": __version__,
-        "album": {"file": album.path.name, "sha256": sha256_file(album.path), "resolved": spec.model_dump(mode="json")},
+        "album": {
+            "file": album.path.name,
+            "path": project_file(album.path),
+            "sha256": sha256_file(album.path),
+            "resolved": spec.model_dump(mode="json"),
+        },
         "cover": {"source": spec.cover or "drawn", "sha256": sha256_bytes(art.data), "size": [art.width, art.height]},
         "tracks": tracks_lock,
         "mix": mix_lock,
@@ -461,7 +515,7 @@ def _output_folder(album: LoadedAlbum, out_dir: Path | None) -> Path:
     """--out, else output.dir, else build/<name>; refused unless the output rule lets it be replaced."""
     final_dir = Path(out_dir).absolute() if out_dir is not None else album.output_dir
     try:
-        output_rule.check_replaceable(final_dir, _protected(album))
+        output_rule.check_replaceable(final_dir, _protected(album), project_file(album.path))
     except LofictlError as exc:
         if out_dir is not None:
             raise LofictlError(f"--out {out_dir}: {exc.message}") from None

@@ -29,9 +29,19 @@ from lofictl.recipe.load import project_root_for, resolve_project_path
 from lofictl.recipe.messages import dotted_path, validation_error
 from lofictl.recipe.schema import Strict, parse_seconds
 from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
+from lofictl.safety.names import one_line_problem
 
 FORMAT_VERSION = 1
+MAX_TRACKS = 99  # a CUE sheet numbers tracks 01-99, and so does a CD: an album, not a library
 ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
+
+
+def one_line(value: str) -> str:
+    """A title, artist or genre: one line, or a ValueError saying which character is wrong."""
+    problem = one_line_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 class AlbumTrack(Strict):
@@ -63,6 +73,11 @@ class AlbumTrack(Strict):
                 f"{value!r} is not an ISRC (two letters, three letters or digits, seven digits: USXYZ2600001)"
             )
         return code
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return None if value is None else one_line(value)
 
     @field_validator("name")
     @classmethod
@@ -127,6 +142,11 @@ class Album(Strict):
     )
     tracks: list[AlbumTrack] = Field(min_length=1, max_length=500)
     output: Output = Field(default_factory=Output)
+
+    @field_validator("title", "artist", "genre")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return one_line(value)
 
     @field_validator("crossfade", mode="before")
     @classmethod
@@ -228,6 +248,19 @@ def load_album(path: Path) -> LoadedAlbum:
     except ValidationError as exc:
         raise validation_error(exc, positions, path, data, Album) from None
     loaded = LoadedAlbum(album, path, positions)
+    total = sum(entry.count for entry in album.tracks)
+    if total > MAX_TRACKS:
+        raise loaded.error(
+            f"{total} tracks; an album holds at most {MAX_TRACKS} (a CUE sheet's and a CD's limit): "
+            "split it into several albums",
+            ("tracks",),
+        )
+    loaded.output_dir  # noqa: B018 - output.dir obeys the path rule (no `~`, nothing outside)
     if album.cover is not None:
-        loaded.resolve_path(album.cover, ("cover",))
+        from lofictl.album.cover import read_user_cover
+
+        try:  # the header only: a bomb or a file that is no image is refused before any build
+            read_user_cover(loaded.resolve_path(album.cover, ("cover",)))
+        except LofictlError as exc:
+            raise loaded.error(exc.message, ("cover",)) from None
     return loaded

@@ -49,21 +49,29 @@ class CacheSpec:
 
     local: str
     shared: str | None = None
+    pins: str | None = None  # the album's pin file: objects the tasks use are kept by a prune
 
 
 def open_cache(spec: CacheSpec) -> Cache:
     from lofictl.cluster.shared_cache import open_cache as open_shared
 
     cache = open_shared(Path(spec.local), spec.shared)
+    cache.pin_file = Path(spec.pins) if spec.pins else None
     if not cache.enabled:
         raise LofictlError(f"the album needs its stage cache at {spec.local}: tasks hand their results back through it")
     return cache
 
 
+class CacheMiss(LofictlError):
+    """An object one task handed to the next is gone from the cache (pruned meanwhile, or a worker
+    with a cache of its own): the album runs its tasks again, which restore or remake it."""
+
+
 def fetch(cache: Cache, digest: str, destination: Path) -> Path:
     """A cache object (checked against its sha256) copied to destination."""
+    cache.pin([digest])
     if not cache.restore(Entry("", "album", {destination.name: digest}, {}), destination.name, destination):
-        raise LofictlError(
+        raise CacheMiss(
             f"cache object {digest[:12]} is missing or damaged in {cache.root}; the workers and "
             "this machine must share one stage cache (a shared folder: --cache)"
         )
@@ -86,7 +94,7 @@ def run_stage(cache: Cache, stage: str, inputs: dict, make: Callable[[Path], tup
             cache.store(key, stage, files, meta)
         entry = cache.lookup(key, stage)
         if entry is None:
-            raise LofictlError(
+            raise CacheMiss(
                 f"cannot write the stage cache {cache.root} (the album's tasks hand their results back through it)"
             )
     return {"key": key, "outputs": dict(sorted(entry.outputs.items())), "meta": entry.meta}

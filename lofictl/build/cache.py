@@ -7,6 +7,8 @@
                               (safety.fingerprints), so code edited since is never served
       state.json              sha256 of files by path and (size, mtime, ctime, inode), so a
                               SoundFont is hashed once, not on every build
+      pins/<pid>-<n>.pin      objects a running build still needs (an album's masters between
+                              its tasks); prune keeps them while the build holds the file's lock
 
 When is a file "unchanged"? When its size, mtime, ctime and inode are those recorded with its
 hash. Tools can put an old mtime back (`touch -r`, an editor that keeps it), but no user tool
@@ -24,7 +26,10 @@ turns itself off with one warning: the build still works.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -35,6 +40,8 @@ from pathlib import Path
 from lofictl.safety import atomic
 
 CACHE_DIR_NAME = ".lofictl-cache"
+PINS_DIR = "pins"
+_pin_numbers = itertools.count()
 
 
 def sha256_file(path: Path) -> str:
@@ -83,6 +90,7 @@ class Cache:
         self.reads = True  # False: store results but restore nothing (a last resort after corruption)
         self._state: dict[str, dict] | None = None
         self._state_dirty = False
+        self.pin_file: Path | None = None  # while set, every object looked up or stored is pinned
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -173,6 +181,7 @@ class Cache:
             entry = Entry(key, data["stage"], dict(data["outputs"]), dict(data.get("meta", {})))
             if not all(isinstance(v, str) and len(v) == 64 for v in entry.outputs.values()):
                 raise ValueError("not sha256 digests")
+            self.pin(entry.outputs.values())  # before the objects are checked: a prune keeps them
         except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError, KeyError, TypeError):
@@ -236,6 +245,7 @@ class Cache:
             outputs = {}
             for name, path in sorted(files.items()):
                 digest = sha256_file(path)
+                self.pin([digest])  # before the entry that names it exists
                 target = self._object_path(digest)
                 if not target.is_file():
                     with atomic.replacing(target) as temporary:
@@ -248,6 +258,67 @@ class Cache:
             )
         except OSError as exc:
             self._disable(exc)
+
+    # --- pins: what a running build still needs ---------------------------------------------
+
+    def pin(self, digests) -> None:
+        """Add objects to the pin file (when there is one): a prune that reads it keeps them."""
+        if self.pin_file is None:
+            return
+        try:
+            with open(self.pin_file, "a", encoding="ascii") as handle:
+                handle.write("".join(f"{d}\n" for d in sorted(set(digests))))
+        except OSError:
+            pass  # a worker that cannot see the pin file: a pruned object is remade then
+
+    @contextlib.contextmanager
+    def pinning(self):
+        """While the block runs, `prune` (in any process on this machine) keeps the objects given
+        to the `pin` function it yields, and every object this cache looks up or stores (pinned
+        before it is checked or written, so a prune between the two cannot take it), and the
+        entries that name them. Other processes pin into the same file through `pin_file`
+        (an album's tasks: `album.tasks.CacheSpec.pins`). The pin file is locked
+        for as long as the build holds it: one left by a killed build is unlocked, and the next
+        prune deletes it."""
+        if not self.enabled:
+            yield lambda digests: None
+            return
+        assert self.root is not None
+        path = self.root / PINS_DIR / f"{os.getpid()}-{next(_pin_numbers)}.pin"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a", encoding="ascii")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as exc:
+            self._disable(exc)
+            yield lambda digests: None
+            return
+
+        previous, self.pin_file = self.pin_file, path
+        try:
+            yield self.pin
+        finally:
+            self.pin_file = previous
+            path.unlink(missing_ok=True)
+            handle.close()
+
+    def pinned(self) -> set[str]:
+        """Objects held by running builds' pins; pin files nobody holds are deleted."""
+        found: set[str] = set()
+        if self.root is None:
+            return found
+        for path in sorted((self.root / PINS_DIR).glob("*.pin")):
+            try:
+                with open(path, encoding="ascii", errors="replace") as handle:
+                    try:
+                        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    except OSError:  # held: a build is running
+                        found.update(line.strip() for line in handle if len(line.strip()) == 64)
+                        continue
+                path.unlink(missing_ok=True)  # nobody holds it: left by a killed build
+            except OSError:
+                continue
+        return found
 
     # --- lofictl cache info|clear ----------------------------------------------------------
 
@@ -267,7 +338,7 @@ class Cache:
         """Shrink the cache to at most max_bytes of objects, least recently used entries first.
 
         Objects no entry refers to go first, then whole entries in order of last use with the
-        objects only they needed. Temporary files of writes older than temp_age_s (a killed
+        objects only they needed; what a running build has pinned stays (`pinning`). Temporary files of writes older than temp_age_s (a killed
         build's) are removed too. Returns what was removed and what is kept.
         """
         import time
@@ -296,12 +367,15 @@ class Cache:
         for _, _, _, digests in entries:
             for digest in digests:
                 users[digest] = users.get(digest, 0) + 1
-        doomed = {digest for digest in sizes if digest not in users}
+        pinned = self.pinned()  # in use by a running build: kept, with the entries naming them
+        doomed = {digest for digest in sizes if digest not in users and digest not in pinned}
         total = sum(size for digest, size in sizes.items() if digest not in doomed)
         removed_entries = 0
         for _, _, path, digests in sorted(entries, key=lambda e: (e[0], e[1])):
             if total <= max_bytes:
                 break
+            if digests & pinned:
+                continue
             path.unlink(missing_ok=True)
             removed_entries += 1
             for digest in digests:
@@ -309,6 +383,7 @@ class Cache:
                 if users[digest] == 0 and digest in sizes:
                     doomed.add(digest)
                     total -= sizes[digest]
+        doomed -= self.pinned()  # read again: a build may have pinned more while this one planned
         freed = 0
         for digest in doomed:
             try:

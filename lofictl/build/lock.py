@@ -84,6 +84,7 @@ def lock_data(
         "lofictl": __version__,
         "recipe": {
             "file": plan.loaded.path.name,
+            "path": plan.loaded.project_file,  # which recipe owns the build folder (safety.outputs)
             "sha256": plan.loaded.source_sha256 or cache.file_sha256(plan.loaded.path),
             "overrides": list(plan.loaded.overrides),
             "resolved": recipe.model_dump(mode="json"),

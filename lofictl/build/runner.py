@@ -123,7 +123,7 @@ def output_folder(loaded: LoadedRecipe, out_dir: Path | None) -> Path:
     """Where a build goes: --out, else output.dir, else build/<name>; checked by the output rule."""
     final_dir = Path(out_dir).absolute() if out_dir is not None else loaded.output_dir
     try:
-        output_rule.check_replaceable(final_dir, protected_folders(loaded), loaded.path.name)
+        output_rule.check_replaceable(final_dir, protected_folders(loaded), loaded.project_file)
     except LofictlError as exc:
         if out_dir is not None:
             raise LofictlError(f"--out {out_dir}: {exc.message}") from None

@@ -56,17 +56,60 @@ class SerialRunner:
         pass
 
 
-class DaskRunner:
-    """Tasks on a dask.distributed Client (its own LocalCluster, or a scheduler's workers)."""
+WORKER_WAIT_S = 120.0  # how long a build waits with no Dask worker before it gives up
+POLL_S = 1.0
+REPORT_EVERY_S = 10.0
 
-    def __init__(self, client, cluster=None, name: str = "dask"):
+
+def worker_wait_s() -> float:
+    """$LOFICTL_DASK_WAIT (seconds), else WORKER_WAIT_S."""
+    text = os.environ.get("LOFICTL_DASK_WAIT", "").strip()
+    if not text:
+        return WORKER_WAIT_S
+    try:
+        value = float(text)
+    except ValueError:
+        raise LofictlError(f"LOFICTL_DASK_WAIT={text!r} is not a number of seconds") from None
+    if not 0 < value <= 86400:
+        raise LofictlError(f"LOFICTL_DASK_WAIT={text!r} must be from 0 to 86400 seconds")
+    return value
+
+
+class DaskRunner:
+    """Tasks on a dask.distributed Client (its own LocalCluster, or a scheduler's workers).
+
+    A scheduler with no worker would hold the tasks forever: while none is there the runner
+    says so every REPORT_EVERY_S seconds, and gives up after `wait_s` (exit 2, a clear line)."""
+
+    def __init__(self, client, cluster=None, name: str = "dask", *, wait_s: float | None = None, log=None):
         self.client = client
         self.cluster = cluster
         self.name = name
+        self.wait_s = worker_wait_s() if wait_s is None else wait_s
+        self.log = log or (lambda text: None)
+
+    def _count_workers(self) -> int:
+        try:
+            return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        except TypeError:  # an older distributed without n_workers
+            return len(self.client.scheduler_info().get("workers", {}))
 
     @property
     def workers(self) -> int:
-        return max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
+        return max(1, self._count_workers())
+
+    def _no_workers(self, since: float) -> None:
+        """Called while there is no worker: report, and give up once `wait_s` has passed."""
+        import time
+
+        waited = time.monotonic() - since
+        if waited >= self.wait_s:
+            raise LofictlError(
+                f"no Dask worker joined {self.name} in {waited:.0f} s; start one with `dask worker "
+                "ADDRESS` (or build without --scheduler); LOFICTL_DASK_WAIT sets how long to wait"
+            )
+        if int(waited // REPORT_EVERY_S) != int((waited - POLL_S) // REPORT_EVERY_S) or waited < POLL_S:
+            self.log(f"waiting for a Dask worker on {self.name} ({waited:.0f} s of {self.wait_s:.0f} s)")
 
     def submit(self, fn: Callable, *args: Any, key: str | None = None):
         # pure=False: a key names one task of this build; Dask must not merge it with another
@@ -74,9 +117,26 @@ class DaskRunner:
         return self.client.submit(fn, *args, key=key, pure=False)
 
     def as_completed(self, futures: Iterable) -> Iterator:
-        from distributed import as_completed
+        """Each future as it finishes; waits for workers as the class says."""
+        import time
 
-        yield from as_completed(list(futures))
+        from distributed import wait
+
+        remaining = list(futures)
+        idle_since: float | None = None
+        while remaining:
+            try:
+                done = wait(remaining, timeout=POLL_S, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                done = set()
+            finished = [f for f in remaining if f in done]
+            remaining = [f for f in remaining if f not in done]
+            yield from finished
+            if finished or self._count_workers() > 0:
+                idle_since = None
+                continue
+            idle_since = time.monotonic() if idle_since is None else idle_since
+            self._no_workers(idle_since)
 
     def close(self) -> None:
         self.client.close()
@@ -103,10 +163,11 @@ def local_cluster(workers: int):
 
 
 @contextlib.contextmanager
-def open_runner(*, jobs: int = 1, scheduler: str | None = None, client=None, timeout: str = "10s"):
-    """The runner for these options; closes what it started (never a scheduler it was given)."""
+def open_runner(*, jobs: int = 1, scheduler: str | None = None, client=None, timeout: str = "10s", log=None):
+    """The runner for these options; closes what it started (never a scheduler it was given).
+    `log` hears about waits for a Dask worker."""
     if client is not None:
-        yield DaskRunner(client, name="dask client")
+        yield DaskRunner(client, name="dask client", log=log)
         return
     if scheduler is not None:
         from distributed import Client
@@ -118,7 +179,7 @@ def open_runner(*, jobs: int = 1, scheduler: str | None = None, client=None, tim
                 f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
                 "`dask scheduler` and workers with `dask worker ADDRESS`"
             ) from None
-        runner = DaskRunner(connected, name=f"scheduler {scheduler}")
+        runner = DaskRunner(connected, name=f"the scheduler at {scheduler}", log=log)
         try:
             yield runner
         finally:
@@ -130,7 +191,7 @@ def open_runner(*, jobs: int = 1, scheduler: str | None = None, client=None, tim
     from distributed import Client
 
     cluster = local_cluster(jobs)
-    runner = DaskRunner(Client(cluster), cluster, name=f"LocalCluster, {jobs} workers")
+    runner = DaskRunner(Client(cluster), cluster, name=f"LocalCluster, {jobs} workers", log=log)
     try:
         yield runner
     finally:

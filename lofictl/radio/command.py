@@ -71,7 +71,10 @@ def play(
 
     from lofictl.radio.encoder import PASSWORD_ENV
     from lofictl.radio.run import RadioStation
+    from lofictl.radio.schedule import check_track_number
 
+    if start is not None:
+        check_track_number(start, "--start")
     loaded = _load(station)
     radio = RadioStation(
         loaded,
@@ -122,8 +125,10 @@ def tracks(
     from rich.table import Table
 
     from lofictl.cli.common import stdout_console
-    from lofictl.radio.schedule import Schedule
+    from lofictl.radio.schedule import Schedule, check_track_number
 
+    check_track_number(first, "--from")
+    check_track_number(first + count - 1, f"--from {first} --count {count} reaches track")
     loaded = _load(station)
     schedule = Schedule(loaded)
     plans = [schedule.plan(n).summary() for n in range(first, first + count)]
@@ -155,7 +160,9 @@ def keep(
 ) -> None:
     """Write recipes/<recipe>-N.yaml: the recipe that rebuilds track N byte for byte."""
     from lofictl.radio.keep import keep_track
+    from lofictl.radio.schedule import check_track_number
 
+    check_track_number(number)
     loaded = _load(station)
     path = keep_track(loaded, number, force=force)
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path

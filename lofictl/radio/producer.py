@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from lofictl.errors import LofictlError
+from lofictl.safety import outputs as output_rule
 
 HISTORY = 50  # piano rolls kept for the page's history
 MAX_BACKOFF_S = 60.0
@@ -237,8 +238,9 @@ class WorkFolder:
     One station at a time may use a work folder (a lock file says which process has it).
     """
 
-    def __init__(self, path: Path, keep_played: int):
+    def __init__(self, path: Path, keep_played: int, owner: str | None = None):
         self.path = path
+        self.owner = owner  # the station file named in the folder's marker (safety.outputs)
         self.tracks = path / "tracks"
         self.history = path / "history"
         self.keep_played = keep_played
@@ -260,6 +262,8 @@ class WorkFolder:
             ) from None
         self._lock_handle.write(str(os.getpid()))
         self._lock_handle.flush()
+        if self.owner is not None:
+            output_rule.mark_work_folder(self.path, self.owner)
         # What an earlier run left is stale: its tracks are rebuilt from their numbers if needed.
         shutil.rmtree(self.tracks, ignore_errors=True)
         self.tracks.mkdir()

@@ -110,7 +110,8 @@ class RadioStation:
     def start(self) -> None:
         ffmpeg_path()
         station = self.loaded.station
-        self.work = WorkFolder(self.loaded.work_dir, station.keep_played)
+        self.loaded.check_places()  # again: the folder may have changed since the station was read
+        self.work = WorkFolder(self.loaded.work_dir, station.keep_played, self.loaded.owner)
         self.work.open()
         try:
             self.db = Ratings(self.loaded.database_path, self.loaded.name)

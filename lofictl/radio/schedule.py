@@ -22,12 +22,16 @@ from typing import Any
 import yaml
 
 from lofictl.compose import theory
+from lofictl.errors import LofictlError
 from lofictl.radio.station import LoadedStation, Station
 from lofictl.recipe.load import LoadedRecipe, parse_recipe_text
 from lofictl.recipe.yamlfile import read_yaml
 from lofictl.seeds import derive_seed
 
 SAMPLE_RATE = 44100  # every track of a station: the mixer joins them sample for sample
+# Track N's key and tempo walk from track 0, so a far track costs a walk to it (about 30 s cold for
+# the last one). A million tracks of a few minutes is years of music; numbers beyond are refused.
+MAX_TRACK = 999_999
 _MAJOR_THIRD = {"major", "lydian", "mixolydian"}  # the B (major) side of the wheel; others are A
 _CHECKPOINT = 256
 
@@ -119,6 +123,16 @@ def _pick(options: list, *names: str | int):
     return options[min(len(options) - 1, int(_uniform(*names) * len(options)))]
 
 
+def check_track_number(number: int, what: str = "track") -> int:
+    """`number` if a station has such a track (0 to MAX_TRACK), else a LofictlError."""
+    if not 0 <= number <= MAX_TRACK:
+        raise LofictlError(
+            f"{what} {number:,}: a station's tracks are numbered 0 to {MAX_TRACK:,} (each is "
+            "computed by walking from track 0, and a million tracks is years of music)"
+        )
+    return number
+
+
 class Schedule:
     """Plans of a station's tracks, computed forward from track 0 with checkpoints."""
 
@@ -179,8 +193,7 @@ class Schedule:
         return state, index
 
     def plan(self, number: int) -> TrackPlan:
-        if number < 0:
-            raise ValueError("track numbers start at 0")
+        check_track_number(number)
         walk, index = self._walk_to(number)
         station = self.station
         loaded = self.loaded.recipes[index]

@@ -22,6 +22,8 @@ from lofictl.recipe.load import LoadedRecipe, load_recipe, project_root_for, res
 from lofictl.recipe.messages import validation_error
 from lofictl.recipe.schema import PARTS, Length, parse_seconds
 from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
+from lofictl.safety import outputs as output_rule
+from lofictl.safety.names import one_line_problem
 
 FORMAT_VERSION = 1
 _BARS_RE = re.compile(r"^\s*(?P<n>\d+)\s*(?:bars?)?\s*$")
@@ -107,8 +109,24 @@ class Station(Strict):
     keep_played: int = Field(2, ge=1, le=20, description="Played tracks whose audio stays on disk (for replays)")
     jobs: int = Field(1, ge=1, le=8, description="Processes rendering a track's stems")
     server: Server = Field(default_factory=Server)
-    database: str | None = Field(None, description="SQLite file for ratings (default radio/<station>.db)")
-    work_dir: str | None = Field(None, description="Where tracks are built (default build/radio/<station>)")
+    database: str | None = Field(
+        None,
+        description="SQLite file for ratings, relative to the project (default radio/<station>.db); "
+        "a new name or an existing ratings database",
+    )
+    work_dir: str | None = Field(
+        None,
+        description="Where tracks are built, relative to the project (default build/radio/<station>); "
+        "a folder of its own, as a build's output folder",
+    )
+
+    @field_validator("title")
+    @classmethod
+    def _one_line_title(cls, value: str) -> str:
+        problem = one_line_problem(value)  # it reaches the stream's headers and Icecast's metadata
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("length", mode="before")
     @classmethod
@@ -158,8 +176,10 @@ class LoadedStation:
         )
 
     def project_path(self, value: str | None, default: str, field: FieldPath) -> Path:
-        """A path the station writes (database, work folder): inside the project."""
-        return resolve_project_path(self, value or default, field, must_exist=False)  # type: ignore[arg-type]
+        """A path the station writes (database, work folder): relative to the project root (as
+        a recipe's output.dir is, so `work_dir: .` is the project, never the station's folder),
+        and inside it."""
+        return resolve_project_path(self, value or default, field, must_exist=False, beside_recipe=False)  # type: ignore[arg-type]
 
     @property
     def database_path(self) -> Path:
@@ -168,6 +188,90 @@ class LoadedStation:
     @property
     def work_dir(self) -> Path:
         return self.project_path(self.station.work_dir, f"build/radio/{self.name}", ("work_dir",))
+
+    @property
+    def owner(self) -> str:
+        """Who the work folder's marker names: the station file, as the project sees it."""
+        return self.path.resolve().relative_to(self.project_root).as_posix()
+
+    def protected_folders(self) -> list[tuple[Path, str]]:
+        """What the work folder may never be, nor hold: the folders a build's output may not."""
+        from lofictl.build.cache import CACHE_DIR_NAME
+
+        folders = output_rule.protected_folders(
+            project=self.project_root,
+            station=self.path.resolve().parent,
+            current=Path.cwd(),
+            cache=self.project_root / CACHE_DIR_NAME,
+        )
+        for recipe in self.recipes:
+            folders += output_rule.protected_folders(recipe=recipe.path.resolve().parent)
+        return folders
+
+    def check_places(self) -> None:
+        """The work folder obeys the output rule (a folder of its own) and the database is a
+        SQLite file of its own (or a new name): both checked before anything starts."""
+        work = self.work_dir
+        try:
+            output_rule.check_work_folder(
+                work, self.protected_folders(), self.owner, WORK_LAYOUT, unmarked_ok=self.station.work_dir is None
+            )
+        except LofictlError as exc:
+            raise self.error(exc.message, ("work_dir",)) from None
+        problem = database_problem(self.database_path, work, [self.path, *(r.path for r in self.recipes)])
+        if problem is not None:
+            # The default database inside a work folder the file names: the work folder is at fault.
+            inside = self.station.database is None and self.database_path.resolve().is_relative_to(work.resolve())
+            raise self.error(problem, ("work_dir",) if inside else ("database",))
+
+
+# What a station writes in its work folder (relative paths): the lock, the bed, the stats plot,
+# each track's build in tracks/NNNNNNN (with the build's hidden staging siblings) and the
+# history's piano rolls; and an atomic write's temporary file.
+WORK_LAYOUT = re.compile(
+    r"\.lock|bed\.wav|stats\.png|\.[^/]+\.tmp"
+    r"|tracks/(?:\d{7}|\.\d{7}\.(?:tmp|old)-\d+)(?:/.+)?"
+    r"|history/\d+\.png"
+)
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def database_problem(path: Path, work_dir: Path, station_files: list[Path]) -> str | None:
+    """Why `path` cannot be the ratings database, or None: it must be new or a SQLite file,
+    not one of the station's own files, and not inside the work folder (which is cleared)."""
+    target = path.resolve()
+    shown = str(path)
+    if any(target == Path(f).resolve() for f in station_files):
+        return (
+            f"{shown} is the station file or one of its recipes; the database is a file of its own (like radio/NAME.db)"
+        )
+    if target.suffix.lower() in (".yaml", ".yml", ".json"):
+        return f"{shown} is named like a recipe or a lock, not a database; name it like radio/NAME.db"
+    if target == work_dir.resolve() or target.is_relative_to(work_dir.resolve()):
+        return f"{shown} is inside the work folder {work_dir}, which the station clears; keep the database outside it"
+    for parent in target.parents:
+        if parent.exists() and not parent.is_dir():
+            return f"{shown} cannot be made: {parent} is a file, not a folder"
+    if not target.exists():
+        return None
+    if not target.is_file():
+        return f"{shown} is not a file; name a SQLite file (like radio/NAME.db)"
+    try:
+        with open(target, "rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        return f"{shown} cannot be read ({exc.strerror or exc})"
+    if not head:
+        return (
+            f"{shown} is an empty file, not a SQLite database; delete it (the station makes the "
+            "database itself) or name another file"
+        )
+    if head != SQLITE_HEADER:
+        return (
+            f"{shown} is not a SQLite database (it is some other file); name a new file, like "
+            "radio/NAME.db, and lofictl makes it"
+        )
+    return None
 
 
 def is_station_file(path: Path) -> bool:
@@ -213,7 +317,7 @@ def load_station(path: Path) -> LoadedStation:
         recipes.append(load_recipe(recipe_path))
     loaded = LoadedStation(station, path, positions, tuple(recipes))
     _check_against_recipes(loaded)
-    loaded.database_path, loaded.work_dir  # noqa: B018 - both must stay inside the project
+    loaded.check_places()
     return loaded
 
 
@@ -258,6 +362,34 @@ def _check_against_recipes(loaded: LoadedStation) -> None:
             )
         if not recipe.recipe.tracks:
             raise loaded.error(f"{recipe.path.name} has no tracks", ("recipes", index, "file"))
+    _check_track_recipes(loaded)
+
+
+def _check_track_recipes(loaded: LoadedStation) -> None:
+    """Every track must be a recipe `lofictl build` takes (the limits on bars and duration
+    among them): checked on the recipe a track from each recipe would be at the slowest and the
+    fastest tempo of the walk, the two ends of every limit that depends on the tempo."""
+    from lofictl.compose import theory
+    from lofictl.radio.schedule import TrackPlan, camelot, camelot_name, load_track_recipe
+
+    station = loaded.station
+    for index, recipe in enumerate(loaded.recipes):
+        r = recipe.recipe
+        walk = station.vary.tempo
+        tempos = [r.tempo] if walk is None else sorted({walk.min, walk.max})
+        code = camelot_name(camelot(theory.parse_key(r.key)))
+        for tempo in tempos:
+            plan = TrackPlan(0, index, recipe.name, r.seed, r.key, code, 0, tempo)
+            try:
+                load_track_recipe(loaded, plan)
+            except LofictlError as exc:
+                what = f"{exc.field}: {exc.message}" if exc.field else exc.message
+                raise loaded.error(
+                    f"a track from {recipe.path.name} at {tempo:g} BPM would not be a recipe lofictl builds ({what})",
+                    ("length",)
+                    if station.length is not None and str(exc.field).startswith(("length", "sections"))
+                    else ("recipes", index, "file"),
+                ) from None
 
 
 def track_bars(station: Station, recipe: LoadedRecipe, tempo: float | None = None) -> int:

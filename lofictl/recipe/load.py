@@ -47,6 +47,11 @@ class LoadedRecipe:
     def project_root(self) -> Path:
         return project_root_for(self.path)
 
+    @property
+    def project_file(self) -> str:
+        """The recipe's path relative to its project (POSIX): what the lock names it by."""
+        return project_file(self.path)
+
     def error(self, message: str, field: FieldPath) -> LofictlError:
         error = LofictlError(message, file=self.path, line=self.positions.line_of(field), field=dotted_path(field))
         return blame_overrides([error], self.overrides)[0]
@@ -77,6 +82,12 @@ def project_root_for(recipe_path: Path) -> Path:
     `albums/` folder."""
     folder = recipe_path.resolve().parent
     return folder.parent if folder.name in ("recipes", "albums") else folder
+
+
+def project_file(path: Path) -> str:
+    """A recipe's (or album's) path relative to its project, POSIX style."""
+    resolved = Path(path).resolve()
+    return resolved.relative_to(project_root_for(resolved)).as_posix()
 
 
 def resolve_project_path(

@@ -448,6 +448,15 @@ class Recipe(Strict):
             from lofictl.compose.form import form_text, parse_form
 
             return form_text(parse_form(value))
+
+    @field_validator("title")
+    @classmethod
+    def _one_line_title(cls, value: str) -> str:
+        from lofictl.safety.names import one_line_problem
+
+        problem = one_line_problem(value)  # it reaches tags, chapters, CUE sheets and stream titles
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("length", mode="before")

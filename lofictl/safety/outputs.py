@@ -1,9 +1,12 @@
 """Which folder a build may replace, and the order in which outputs and lock are committed.
 
 The rule (`check_replaceable`): a build replaces a folder only when it is empty or owned, that
-is, it holds a `build.json` lofictl wrote and nothing but the files that build.json lists (empty
-folders aside). It never replaces the project root, the recipe's folder, the home folder, `/`,
-or any ancestor of them, a mount point, a symbolic link, or something that is not a folder.
+is, it holds a `build.json` lofictl wrote (a recipe's or an album's lock) and nothing but the
+files that build.json lists (empty folders aside), made from the same recipe (its path in the
+project). It never replaces the project root, the recipe's folder, the home folder, `/`, or any
+ancestor of them, a mount point, a symbolic link, something that is not a folder, or a folder
+below a file (`check_place`). A station's work folder obeys the same places and holds only what
+a station writes there, marked with its station file (`check_work_folder`).
 
 The commit (`commit`), with the outputs already complete in a staging folder beside the target:
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +36,8 @@ from typing import Sequence
 from lofictl.errors import LofictlError
 
 OWNER_FILE = "build.json"
+# The format keys a build.json may carry: a recipe build's lock, an album's lock.
+OWNER_KEYS = ("lofictl_lock", "lofictl_album_lock")
 _STAGING, _OLD = "tmp", "old"
 
 
@@ -95,7 +101,7 @@ def _owner_record(folder: Path) -> dict | None:
         data = json.loads((Path(folder) / OWNER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("lofictl_lock"), int):
+    if not isinstance(data, dict) or not any(isinstance(data.get(key), int) for key in OWNER_KEYS):
         return None
     outputs = data.get("outputs")
     if not isinstance(outputs, dict) or not all(isinstance(rel, str) for rel in outputs):
@@ -113,11 +119,24 @@ def _owned_files(record: dict) -> set[str]:
     return set(record["outputs"]) | {OWNER_FILE}
 
 
-def _made_from(record: dict) -> str | None:
-    """The recipe file name a build record was made from."""
-    recipe = record.get("recipe")
-    name = recipe.get("file") if isinstance(recipe, dict) else None
-    return name if isinstance(name, str) else None
+def _made_from(record: dict) -> tuple[str | None, str | None]:
+    """(the project-relative path, the file name) of the recipe (or album) a build record was
+    made from; the path is missing from records written before it was kept."""
+    for key in ("recipe", "album"):
+        source = record.get(key)
+        if isinstance(source, dict) and isinstance(source.get("file"), str):
+            path = source.get("path")
+            return (path if isinstance(path, str) else None), source["file"]
+    return None, None
+
+
+def _same_source(record: dict, source: str) -> bool:
+    """Was the record made from `source` (a project-relative path)? Compared by path, or by file
+    name for an older record that has no path."""
+    path, name = _made_from(record)
+    if path is not None:
+        return path == source
+    return name is None or name == Path(source).name
 
 
 def _files_in(folder: Path, limit: int = 100_000) -> list[str]:
@@ -131,10 +150,10 @@ def _files_in(folder: Path, limit: int = 100_000) -> list[str]:
     return sorted(found)
 
 
-def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recipe_file: str | None = None) -> None:
-    """Raise LofictlError unless a build may replace `folder` (see the module docstring). With
-    `recipe_file`, a folder another recipe's build owns is refused too: two recipes whose names
-    make the same build name would otherwise take turns replacing each other's outputs."""
+def check_place(folder: Path, protected: Sequence[tuple[Path, str]]) -> Path | None:
+    """The checks on where a folder lofictl writes may be, whatever it holds: not a symbolic
+    link, a protected folder or an ancestor of one, a file, or a mount point. Returns the
+    resolved folder, or None when nothing is there yet."""
     folder = Path(folder)
     if folder.is_symlink():
         raise LofictlError(
@@ -149,11 +168,17 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
         if target == guarded or guarded.is_relative_to(target):
             relation = "is" if target == guarded else "holds"
             raise LofictlError(
-                f"{folder} {relation} {label}; a build replaces its whole output folder, so it "
-                "must be a folder of its own (like build/NAME); nothing was changed"
+                f"{folder} {relation} {label}; lofictl replaces (or clears) the whole folder it "
+                "writes, so it must be a folder of its own (like build/NAME); nothing was changed"
             )
     if not os.path.lexists(target):
-        return
+        for parent in target.parents:
+            if os.path.lexists(parent) and not parent.is_dir():
+                raise LofictlError(
+                    f"{folder} cannot be made: {parent} is a file, not a folder; choose another "
+                    "folder (nothing was changed)"
+                )
+        return None
     if not target.is_dir():
         raise LofictlError(
             f"{folder} is a file, not a folder; lofictl will not replace it (move or delete it, "
@@ -164,6 +189,18 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
             f"{folder} is a mount point; a build swaps whole folders, so write into a folder "
             f"inside it (like {folder}/NAME); nothing was changed"
         )
+    return target
+
+
+def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recipe_file: str | None = None) -> None:
+    """Raise LofictlError unless a build may replace `folder` (see the module docstring). With
+    `recipe_file` (the recipe's or album's path relative to its project), a folder another
+    recipe's build owns is refused too: two recipes that make the same build folder (`x.yaml`
+    and `recipes/x.yaml`, or one output.dir) would otherwise take turns replacing each other's
+    outputs."""
+    target = check_place(folder, protected)
+    if target is None:
+        return
     present = _files_in(target)
     if not present:
         return  # empty (or only empty folders)
@@ -182,13 +219,66 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
             f"{folder} holds files the last build did not write ({shown}); move them out "
             "first: a build replaces its whole output folder (nothing was changed)"
         )
-    owner = _made_from(record)
-    if recipe_file is not None and owner is not None and owner != recipe_file:
+    if recipe_file is not None and not _same_source(record, recipe_file):
+        path, name = _made_from(record)
         raise LofictlError(
-            f"{folder} holds the build of {owner}, not of {recipe_file} (both make this build "
-            f"name); give one of them its own output.dir or another file name, or delete the "
-            "folder if that build is no longer wanted (nothing was changed)"
+            f"{folder} holds the build of {path or name}, not of {recipe_file} (both make this "
+            f"build folder); give one of them its own output.dir or another file name, or delete "
+            "the folder if that build is no longer wanted (nothing was changed)"
         )
+
+
+# --- work folders --------------------------------------------------------------------------------
+
+WORK_MARKER = "lofictl-work.json"
+
+
+def check_work_folder(
+    folder: Path, protected: Sequence[tuple[Path, str]], owner: str, layout: re.Pattern, unmarked_ok: bool = False
+) -> None:
+    """Raise LofictlError unless a long-running command (a station) may work in `folder`,
+    deleting and rewriting what its `layout` names there. The places refused are a build's
+    (`check_place`); what is there must be nothing, or only files `layout` matches (relative,
+    POSIX style) under a marker written for the same `owner` (a station file's path). Without a
+    marker such files are taken as the owner's only where `unmarked_ok` says so (the default
+    folder, where a lofictl that wrote no marker worked): elsewhere a user's `bed.wav` is theirs."""
+    target = check_place(folder, protected)
+    if target is None:
+        return
+    present = _files_in(target)
+    if present and WORK_MARKER not in present and not unmarked_ok:
+        shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
+        raise LofictlError(
+            f"{folder} holds files lofictl did not write there ({shown}); the work folder is "
+            "lofictl's scratch space (tracks in it are deleted and rewritten), so give it a folder "
+            "of its own, like build/radio/NAME (nothing was changed)"
+        )
+    foreign = [rel for rel in present if rel != WORK_MARKER and not layout.fullmatch(rel)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise LofictlError(
+            f"{folder} holds files lofictl did not write there ({shown}); the work folder is "
+            "lofictl's scratch space (tracks in it are deleted and rewritten), so give it a folder "
+            "of its own, like build/radio/NAME (nothing was changed)"
+        )
+    if WORK_MARKER in present:
+        try:
+            record = json.loads((target / WORK_MARKER).read_text(encoding="utf-8"))
+            marked = record.get("owner") if isinstance(record, dict) else None
+        except (OSError, ValueError):
+            marked = None
+        if marked != owner:
+            raise LofictlError(
+                f"{folder} is the work folder of {marked or 'something else'}, not of {owner}; give "
+                "each station its own work folder (nothing was changed)"
+            )
+
+
+def mark_work_folder(folder: Path, owner: str) -> None:
+    """Write the marker `check_work_folder` reads: this folder is `owner`'s."""
+    from lofictl.safety import atomic
+
+    atomic.write_text(Path(folder) / WORK_MARKER, json.dumps({"lofictl_work": 1, "owner": owner}) + "\n")
 
 
 # --- staging, commit and recovery ---------------------------------------------------------------

@@ -3,13 +3,15 @@
 A name is looked up in a few base folders and must, once symbolic links are followed, lie inside
 one of the allowed roots (the project; for a model's weights, the model folder; for plugins, also
 the folders the user lists in $LOFICTL_PLUGIN_PATH). Absolute paths are refused unless they lie
-inside an allowed root that the user listed (`absolute_ok`), `~` is not expanded, and odd names
+inside an allowed root that the user listed (`absolute_ok`), `~`, `~user` and `$VARIABLE` are
+refused (not expanded, and never made as a folder of that name), and odd names
 (NUL bytes, empty, far too long) are refused with a message instead of an OSError.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -53,6 +55,12 @@ def confine(
         raise PathRefused(
             f"{value[:80]!r}… is not a usable path" if len(value) > 80 else f"{value!r} is not a usable path"
         )
+    unexpanded = _unexpanded(value)
+    if unexpanded is not None:
+        raise PathRefused(
+            f"{value!r}: lofictl does not expand {unexpanded} (it would make a folder literally named "
+            "so); write the path relative to the project, like build/NAME"
+        )
     raw = Path(value)
     roots = [Path(r) for r in roots]
     if raw.is_absolute():
@@ -78,6 +86,19 @@ def confine(
         tried = " or ".join(str(c) for c in candidates)
         raise PathRefused(f"{value!r} not found (looked for {tried})")
     return candidates[-1]
+
+
+_VARIABLE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%[A-Za-z_][A-Za-z0-9_]*%")
+
+
+def _unexpanded(value: str) -> str | None:
+    """What in `value` a shell would expand and lofictl does not: `~` or `~user` leading it, an
+    environment variable ($HOME, ${HOME}, %USERPROFILE%). None when there is nothing of the kind."""
+    first = value.replace("\\", "/").split("/", 1)[0]
+    if first.startswith("~"):
+        return f"{first} (a home folder)"
+    match = _VARIABLE.search(value)
+    return f"{match[0]} (an environment variable)" if match else None
 
 
 def plain_file_in(folder: Path, name: object, what: str) -> Path:

@@ -476,7 +476,7 @@ def test_two_recipes_with_one_build_name_do_not_replace_each_others_builds(proje
     before = tree(project / "build" / "Dots")
     result = run_lofictl("build", "-q", "--midi-only", project / "recipes" / "..yaml", cwd=project)
     one_clear_line(result)
-    assert "holds the build of ...yaml, not of ..yaml" in result.stderr
+    assert "holds the build of recipes/...yaml, not of recipes/..yaml" in result.stderr
     assert tree(project / "build" / "Dots") == before
     assert not (project / "recipes" / "..lock.json").exists()
     assert run_lofictl("build", "-q", "--midi-only", project / "recipes" / "...yaml", cwd=project).returncode == 0
