@@ -79,7 +79,7 @@ def _load_track_recipe(
     where = ("tracks", index)
     set_keys = list(entry.set)
     try:
-        loaded = load_recipe(path, overrides)
+        loaded = load_recipe(path, overrides, name_overrides=False)  # a bad value is blamed on `set:` below
         prepare(loaded)
     except LofictlError as exc:
         blamed = next(

@@ -32,6 +32,8 @@ class LoadedRecipe:
     # sha256 of the text when the recipe was parsed from text not (yet) on disk, e.g. a radio
     # station's track: the lock records it instead of hashing the file.
     source_sha256: str | None = None
+    # errors in a field an override set name the `--set` (an album names its own `set:` line)
+    name_overrides: bool = True
 
     @property
     def file_stem(self) -> str:
@@ -54,7 +56,7 @@ class LoadedRecipe:
 
     def error(self, message: str, field: FieldPath) -> LofictlError:
         error = LofictlError(message, file=self.path, line=self.positions.line_of(field), field=dotted_path(field))
-        return blame_overrides([error], self.overrides)[0]
+        return blame_overrides([error], self.overrides if self.name_overrides else ())[0]
 
     def locate(self, exc: LofictlError) -> LofictlError:
         """Fill in file and line of an error raised with only a field path."""
@@ -62,7 +64,7 @@ class LoadedRecipe:
             return LofictlErrors([self.locate(error) for error in exc.errors])
         if exc.file:
             return exc
-        blamed = blame_overrides([exc], self.overrides)[0]
+        blamed = blame_overrides([exc], self.overrides if self.name_overrides else ())[0]
         if blamed is not exc:  # a value --set gave: no recipe line to point at
             return blamed.located(self.path, None)
         path = tuple(parse_dotted(exc.field)) if exc.field else ()
@@ -106,9 +108,11 @@ def resolve_project_path(
         raise loaded.error(exc.message, field) from None
 
 
-def load_recipe(path: Path, overrides: list[str] | None = None) -> LoadedRecipe:
+def load_recipe(path: Path, overrides: list[str] | None = None, *, name_overrides: bool = True) -> LoadedRecipe:
+    """The recipe at `path` with `--set` overrides applied (`name_overrides`: an error in a value
+    they gave says so instead of pointing at the recipe line they replaced)."""
     data, positions = read_yaml(path)
-    return validate_data(data, positions, path, overrides or [])
+    return validate_data(data, positions, path, overrides or [], name_overrides=name_overrides)
 
 
 def parse_recipe_text(text: str, path: Path) -> LoadedRecipe:
@@ -135,7 +139,13 @@ def read_recipe_problems(path: Path) -> tuple[LoadedRecipe | None, list[LofictlE
 
 
 def validate_data(
-    data: Any, positions: Positions, path: Path, overrides: list[str], problems: list[LofictlError] | None = None
+    data: Any,
+    positions: Positions,
+    path: Path,
+    overrides: list[str],
+    problems: list[LofictlError] | None = None,
+    *,
+    name_overrides: bool = True,
 ) -> LoadedRecipe:
     """The validated recipe; cross-field problems are raised, or added to `problems` if given."""
     if not isinstance(data, dict):
@@ -156,7 +166,7 @@ def validate_data(
             line=positions.line_of(("lofictl",)),
             field="lofictl",
         )
-    blame = functools.partial(blame_overrides, overrides=overrides)
+    blame = functools.partial(blame_overrides, overrides=overrides if name_overrides else ())
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
@@ -166,10 +176,10 @@ def validate_data(
             raise_all(errors)
         # Go on with the failed fields set aside, so the later checks can report too.
         problems.extend(errors)
-        loaded = LoadedRecipe(stand_in, path, positions, tuple(overrides))
+        loaded = LoadedRecipe(stand_in, path, positions, tuple(overrides), name_overrides=name_overrides)
         problems.extend(e for e in blame(check_arrangement(loaded)) if str(e) not in {str(x) for x in errors})
         return loaded
-    loaded = LoadedRecipe(recipe, path, positions, tuple(overrides))
+    loaded = LoadedRecipe(recipe, path, positions, tuple(overrides), name_overrides=name_overrides)
     if problems is None:
         raise_all(blame(check_arrangement(loaded)))
     else:
