@@ -37,7 +37,8 @@ STAGE_VERSIONS: dict[str, int] = {
     "overlays": 1,  # ambience files and generators → overlay layers
     "bus": 2,  # sends → the shared reverb bus (2: follows the stems)
     "mix": 2,  # stems → the master (chain, loudness, true peak) (2: follows the stems)
-    "export": 2,  # encodings, delivery stems, DAW projects (2: FLAC in .dawproject, tempo automation)
+    "export": 3,  # encodings, delivery stems, DAW projects (2: FLAC in .dawproject, tempo automation;
+    # 3: 24-bit master and delivery stems by default, a delivered stem carries its own stage's provenance)
 }
 
 # The modules each stage runs (what they import inside lofictl is added); the runner's own files
