@@ -270,8 +270,8 @@ def _render_all(runner, specs: list[TrackSpec], root: "tasks.CacheSpec", say, jo
     done = 0
     for future in runner.as_completed(futures):
         index = futures[future]
-        results[index] = future.result()
-        pin([results[index]["master"], results[index]["score"]])
+        result = results[index] = future.result()
+        pin([result["master"], result["score"]])
         done += 1
         say(f"  [{done}/{len(specs)}] {specs[index].title}")
     return results  # type: ignore[return-value]

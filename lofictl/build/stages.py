@@ -22,7 +22,7 @@ import contextlib
 import json
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -599,7 +599,7 @@ def _export(walk: Walk, stage: Stage) -> None:
                 for rel, fmt in sorted(masters.items(), key=lambda item: item[1] != "mp3")
             }
             stem_futures = {rel: pool.submit(write_stem, rel, stem) for rel, stem in files_to_write.items()}
-            every = [*master_futures.values(), *stem_futures.values()]
+            every: list[Future] = [*master_futures.values(), *stem_futures.values()]
             for done, _ in enumerate(as_completed(every), 1):  # a long track's files take a while: say so
                 walk.progress.step(f"writing audio files ({done}/{len(every)})")
             loudness = {rel: future.result() for rel, future in stem_futures.items()}

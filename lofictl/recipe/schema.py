@@ -444,10 +444,11 @@ class Recipe(Strict):
     @field_validator("form")
     @classmethod
     def _form(cls, value: str | None) -> str | None:
-        if value is not None:
-            from lofictl.compose.form import form_text, parse_form
+        if value is None:
+            return None
+        from lofictl.compose.form import form_text, parse_form
 
-            return form_text(parse_form(value))
+        return form_text(parse_form(value))
 
     @field_validator("title")
     @classmethod
