@@ -113,6 +113,26 @@ def as_cover(data: bytes) -> Cover:
         return Cover(data, mime, image.width, image.height)
 
 
+EMBED_SIDE = 1000  # pixels: what stores and players show; the full cover.jpg sits beside the files
+EMBED_BYTES = 500_000  # a picture inside every track should not be half of an MP3
+EMBED_QUALITY = 88
+
+
+def embedded(cover: Cover) -> Cover:
+    """The copy of the cover that goes inside every file: the cover itself when it is already small,
+    else a JPEG at most EMBED_SIDE pixels a side (Pillow's resampling is deterministic)."""
+    from PIL import Image
+
+    if len(cover.data) <= EMBED_BYTES and max(cover.width, cover.height) <= EMBED_SIDE:
+        return cover
+    with Image.open(io.BytesIO(cover.data)) as image:
+        small = image.convert("RGB")
+        small.thumbnail((EMBED_SIDE, EMBED_SIDE), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        small.save(out, "JPEG", quality=EMBED_QUALITY, optimize=False, progressive=False)
+    return Cover(out.getvalue(), "image/jpeg", small.width, small.height)
+
+
 def read_user_cover(path: Path) -> tuple[Cover, list[str]]:
     """A user's cover image, used as it is; with warnings about what platforms may refuse."""
     import warnings as python_warnings

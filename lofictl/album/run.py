@@ -359,6 +359,7 @@ def _deliver(
     spec = album.album
     sample_rate = spec.output.sample_rate
     formats = tuple(spec.output.formats)
+    inside = covers.embedded(art)  # the files carry a small copy; cover.jpg and the video the full one
     futures = {}
     bases = []
     for number, (s, r) in enumerate(zip(specs, rendered), 1):
@@ -373,7 +374,7 @@ def _deliver(
             sample_rate,
             spec.true_peak_db,
             _track_tags(album, number, len(specs), s, r),
-            art,
+            inside,
             jobs,
         )
         futures[runner.submit(tasks.encode_track, task, key=f"lofictl-encode-{number:03d}-{s.name}")] = (
@@ -411,7 +412,7 @@ def _deliver(
             },
             f"{album_base}_mix",
             formats,
-            art,
+            inside,
             video_spec,
             jobs,
         )

@@ -299,10 +299,17 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path):
         "tracks/03_Loop-2.mp3",
     ]
     assert Image.open(folder / "cover.jpg").size == (3000, 3000)
-    cover = (folder / "cover.jpg").read_bytes()
+    import io
+
+    from mutagen.flac import FLAC
+
+    inside = {ID3(folder / rel).getall("APIC")[0].data for rel in names if rel.endswith(".mp3")}
+    inside |= {FLAC(folder / rel).pictures[0].data for rel in names if rel.endswith(".flac")}
+    assert len(inside) == 1  # one small copy inside every file (issue 26: not the 3000-pixel JPEG)
+    picture = inside.pop()
+    assert len(picture) <= 500_000 and Image.open(io.BytesIO(picture)).size == (1000, 1000)
     for rel in names:
         if rel.endswith(".mp3"):
-            assert ID3(folder / rel).getall("APIC")[0].data == cover
             assert true_peak_of_file(folder / rel) <= 10 ** (-1 / 20)
     id3 = ID3(folder / "tracks/02_Loop-1.mp3")
     assert str(id3["TRCK"].text[0]) == "2/3" and str(id3["TBPM"].text[0]) == "100"
@@ -446,3 +453,20 @@ def test_a_shared_fsspec_cache_serves_another_machine(tmp_path, monkeypatch):
     monkeypatch.setattr(master, "mix_to_master_wav", must_not_run)
     second = build_album(path, out_dir=tmp_path / "b", cache_dir=shared, quiet=True)
     assert b.lock_text(second.lock) == b.lock_text(first.lock)
+
+
+def test_the_cover_inside_the_files_is_a_small_copy():
+    import io
+
+    from PIL import Image
+
+    from lofictl.album.cover import as_cover, draw_cover, embedded
+
+    full = as_cover(draw_cover("Nights", "Me", 4, []))
+    assert full.width == 3000
+    small = embedded(full)
+    assert (small.width, small.height, small.mime) == (1000, 1000, "image/jpeg") and len(small.data) <= 500_000
+    assert Image.open(io.BytesIO(small.data)).size == (1000, 1000)
+    assert embedded(full) == small  # the same bytes every time
+    tiny = as_cover(draw_cover("Nights", "Me", 4, [], size=600))
+    assert embedded(tiny) is tiny  # already small: embedded as it is
