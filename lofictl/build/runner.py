@@ -36,7 +36,7 @@ class BuildResult:
     out_dir: Path
     bars: int
     tempo: float
-    duration_s: float
+    duration_s: float  # the audio files: the music and, in a full build, the release tail
     elapsed_s: float
     outputs: list[tuple[str, int]] = field(default_factory=list)  # relative path, size in bytes
     loudness: dict | None = None
@@ -47,6 +47,7 @@ class BuildResult:
     up_to_date: bool = False
     lock: dict | None = None
     tempo_range: tuple[float, float] | None = None  # lowest and highest, when the tempo changes
+    music_s: float = 0.0  # the bars at their tempo (what --midi-only and a full build agree on)
 
     def summary(self) -> dict:
         """The machine-readable summary printed by --json."""
@@ -57,6 +58,7 @@ class BuildResult:
             "bars": self.bars,
             "tempo": self.tempo,
             "duration_s": round(self.duration_s, 3),
+            "music_s": round(self.music_s, 3),
             "elapsed_s": round(self.elapsed_s, 3),
             "up_to_date": self.up_to_date,
             "stages_ran": self.ran,
@@ -183,7 +185,8 @@ def _build_recipe(
     cache.save_state()
     outputs = [(rel, info["bytes"]) for rel, info in lock["outputs"].items()]
     recipe = plan.recipe
-    tempo_range = stages.record["compose"].get("meta", {}).get("tempo_range")
+    compose_meta = stages.record["compose"].get("meta", {})
+    tempo_range = compose_meta.get("tempo_range")
     return BuildResult(
         title=recipe.title,
         recipe=loaded.path,
@@ -191,6 +194,7 @@ def _build_recipe(
         bars=recipe.total_bars,
         tempo=recipe.tempo,
         duration_s=duration_s,
+        music_s=compose_meta.get("duration_s", duration_s),
         elapsed_s=time.perf_counter() - started,
         outputs=outputs,
         loudness=loudness,

@@ -174,8 +174,11 @@ def _print_summary(result) -> None:
         table.add_row(esc(rel), f"{size / 1024:,.0f} KiB")
     out.print(table)
     tempo = f"{result.tempo:g}" if not result.tempo_range else "{:g}–{:g}".format(*result.tempo_range)
+    # One rule everywhere: the music is the bars at their tempo; audio files add the release tail.
+    tail = result.duration_s - result.music_s
+    files = f" (audio {result.duration_s:.1f} s with the {tail:g} s release tail)" if tail > 1e-6 else ""
     line = (
-        f"{result.bars} bars, {result.duration_s:.1f} s of music at {tempo} BPM; "
+        f"{result.bars} bars, {result.music_s:.1f} s of music{files} at {tempo} BPM; "
         f"built in {result.elapsed_s:.1f} s ({len(result.ran)} stages ran, {len(result.restored)} from cache)"
     )
     out.print(line + loudness_words(result.loudness))

@@ -222,3 +222,14 @@ def test_progress_in_a_terminal_and_quiet_elsewhere(write_recipe, project):
     assert "built in" in piped.stdout  # the summary still comes
     code, seen = _in_a_terminal(["build", recipe, "--out", project / "q", "--no-cache", "-q"], project)
     assert code == 0 and "writing audio files" not in seen
+
+
+def test_midi_only_and_a_full_build_agree_on_the_length_of_the_music(write_recipe, project):
+    recipe = write_recipe()
+    sketch = invoke("build", recipe, "--midi-only", "--out", project / "m", "--json")
+    full = invoke("build", recipe, "--out", project / "f", "--json")
+    sketch_data, full_data = json.loads(sketch.stdout), json.loads(full.stdout)
+    assert sketch_data["music_s"] == full_data["music_s"] == round(4 * 4 * 60 / 90, 3)  # 4 bars at 90 BPM
+    assert full_data["duration_s"] == round(full_data["music_s"] + 2.0, 3)  # the audio adds the release tail
+    shown = invoke("build", recipe, "--out", project / "f").stdout
+    assert "10.7 s of music (audio 12.7 s with the 2 s release tail)" in shown
