@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lofictl.album.schema import AlbumTrack, LoadedAlbum
 from lofictl.build.cache import sha256_file
-from lofictl.errors import LofictlError, did_you_mean
+from lofictl.errors import LofictlError, all_errors, did_you_mean, raise_all
 from lofictl.recipe.load import LoadedRecipe, load_recipe
 from lofictl.seeds import derive_seed, rng
 
@@ -102,52 +102,57 @@ def plan_album(album: LoadedAlbum) -> list[TrackSpec]:
     ]
     tracks: list[TrackSpec] = []
     names: dict[str, int] = {}
+    problems: list[LofictlError] = []
     for index, entry in enumerate(spec.tracks):
-        where = ("tracks", index)
-        path = album.resolve_path(entry.recipe, where + ("recipe",))
-        if path.is_dir() or path.suffix.lower() not in (".yaml", ".yml"):
-            raise album.error(f"{entry.recipe!r} is not a recipe file (.yaml)", where + ("recipe",))
-        base = entry.name or path.name.removesuffix(".yaml").removesuffix(".yml")
-        user_sets = _set_items(entry.set)
-        first = _load_track_recipe(album, index, entry, path, user_sets)
-        recipe_sha = sha256_file(path)
-        for n in range(1, entry.count + 1):
-            name = base if entry.count == 1 else f"{base}-{n}"
-            if name in names:
-                raise album.error(
-                    f"two tracks are named {name!r} (entries {names[name] + 1} and {index + 1}); "
-                    "give one of them a name",
-                    where + ("name",) if entry.name else where,
+        try:  # every entry is checked, so one run names every track's problem
+            where = ("tracks", index)
+            path = album.resolve_path(entry.recipe, where + ("recipe",))
+            if path.is_dir() or path.suffix.lower() not in (".yaml", ".yml"):
+                raise album.error(f"{entry.recipe!r} is not a recipe file (.yaml)", where + ("recipe",))
+            base = entry.name or path.name.removesuffix(".yaml").removesuffix(".yml")
+            user_sets = _set_items(entry.set)
+            first = _load_track_recipe(album, index, entry, path, user_sets)
+            recipe_sha = sha256_file(path)
+            for n in range(1, entry.count + 1):
+                name = base if entry.count == 1 else f"{base}-{n}"
+                if name in names:
+                    raise album.error(
+                        f"two tracks are named {name!r} (entries {names[name] + 1} and {index + 1}); "
+                        "give one of them a name",
+                        where + ("name",) if entry.name else where,
+                    )
+                names[name] = index
+                if entry.count > 1:
+                    seed = derive_seed(spec.seed, "track", base, n)
+                    resets = [] if entry.keep_seeds else _reset_seeds(first, set(entry.set))
+                    overrides = [f"seed={seed}", *resets, *user_sets, *common]
+                elif entry.seed is not None:
+                    seed = entry.seed
+                    overrides = [f"seed={seed}", *user_sets, *common]
+                else:
+                    seed = first.recipe.seed
+                    overrides = [*user_sets, *common]
+                loaded = first if overrides == user_sets else _load_track_recipe(album, index, entry, path, overrides)
+                title = entry.title or loaded.recipe.title
+                if entry.count > 1:
+                    title = title.replace("{n}", str(n)) if "{n}" in title else f"{title} {n}"
+                tracks.append(
+                    TrackSpec(
+                        name,
+                        title,
+                        path,
+                        recipe_sha,
+                        tuple(overrides),
+                        seed,
+                        loaded.recipe.tempo,
+                        loaded.recipe.key,
+                        entry.isrc,
+                        index,
+                    )
                 )
-            names[name] = index
-            if entry.count > 1:
-                seed = derive_seed(spec.seed, "track", base, n)
-                resets = [] if entry.keep_seeds else _reset_seeds(first, set(entry.set))
-                overrides = [f"seed={seed}", *resets, *user_sets, *common]
-            elif entry.seed is not None:
-                seed = entry.seed
-                overrides = [f"seed={seed}", *user_sets, *common]
-            else:
-                seed = first.recipe.seed
-                overrides = [*user_sets, *common]
-            loaded = first if overrides == user_sets else _load_track_recipe(album, index, entry, path, overrides)
-            title = entry.title or loaded.recipe.title
-            if entry.count > 1:
-                title = title.replace("{n}", str(n)) if "{n}" in title else f"{title} {n}"
-            tracks.append(
-                TrackSpec(
-                    name,
-                    title,
-                    path,
-                    recipe_sha,
-                    tuple(overrides),
-                    seed,
-                    loaded.recipe.tempo,
-                    loaded.recipe.key,
-                    entry.isrc,
-                    index,
-                )
-            )
+        except LofictlError as exc:
+            problems.extend(all_errors(exc))
+    raise_all(problems)
     return _ordered(album, tracks)
 
 

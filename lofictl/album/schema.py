@@ -24,9 +24,9 @@ from typing import Any, Literal, Union
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from lofictl.errors import LofictlError
+from lofictl.errors import LofictlError, raise_all
 from lofictl.recipe.load import project_root_for, resolve_project_path
-from lofictl.recipe.messages import dotted_path, validation_error
+from lofictl.recipe.messages import dotted_path, validation_errors
 from lofictl.recipe.schema import Strict, parse_seconds
 from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
 from lofictl.safety.names import one_line_problem
@@ -246,7 +246,7 @@ def load_album(path: Path) -> LoadedAlbum:
     try:
         album = Album.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, positions, path, data, Album) from None
+        raise_all(validation_errors(exc, positions, path, data, Album))  # every mistake of the file at once
     loaded = LoadedAlbum(album, path, positions)
     total = sum(entry.count for entry in album.tracks)
     if total > MAX_TRACKS:

@@ -38,11 +38,17 @@ def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to che
                         f"[green]ok[/] {esc(path)}: station {esc(repr(station.title))}, {len(station.recipes)} recipes"
                     )
                 else:
-                    album = load_album(path).album
-                    out.print(f"[green]ok[/] {esc(path)}: album {esc(repr(album.title))}")
+                    from lofictl.album.plan import plan_album
+
+                    loaded_album = load_album(path)
+                    planned = plan_album(loaded_album)  # what `lofictl album` checks: recipes, set:, names
+                    out.print(
+                        f"[green]ok[/] {esc(path)}: album {esc(repr(loaded_album.album.title))}, {len(planned)} tracks"
+                    )
             except LofictlError as exc:
                 failed = True
-                console.print(f"[bold red]error:[/] {esc(exc)}", soft_wrap=True, markup=True, highlight=False)
+                for problem in all_errors(exc):
+                    console.print(f"[bold red]error:[/] {esc(problem)}", soft_wrap=True, markup=True, highlight=False)
             continue
         loaded, problems = read_recipe_problems(path)
         if loaded is not None:

@@ -17,9 +17,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lofictl.compose import drums
-from lofictl.errors import LofictlError, did_you_mean
+from lofictl.errors import LofictlError, all_errors, did_you_mean, raise_all
 from lofictl.recipe.load import LoadedRecipe, load_recipe, project_root_for, resolve_project_path
-from lofictl.recipe.messages import validation_error
+from lofictl.recipe.messages import validation_errors
 from lofictl.recipe.schema import PARTS, Length, parse_seconds
 from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
 from lofictl.safety import outputs as output_rule
@@ -306,15 +306,20 @@ def load_station(path: Path) -> LoadedStation:
     try:
         station = Station.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, positions, path, data, Station) from None
+        raise_all(validation_errors(exc, positions, path, data, Station))  # every mistake of the file at once
     loaded = LoadedStation(station, path, positions, ())
     recipes = []
-    for index, choice in enumerate(station.recipes):
+    problems: list[LofictlError] = []
+    for index, choice in enumerate(station.recipes):  # every recipe checked: one run names each problem
         where = ("recipes", index, "file")
-        recipe_path = resolve_project_path(loaded, choice.file, where, must_exist=True)  # type: ignore[arg-type]
-        if recipe_path.resolve() == path.resolve():
-            raise loaded.error("a station cannot draw from itself", where)
-        recipes.append(load_recipe(recipe_path))
+        try:
+            recipe_path = resolve_project_path(loaded, choice.file, where, must_exist=True)  # type: ignore[arg-type]
+            if recipe_path.resolve() == path.resolve():
+                raise loaded.error("a station cannot draw from itself", where)
+            recipes.append(load_recipe(recipe_path))
+        except LofictlError as exc:
+            problems.extend(all_errors(exc))
+    raise_all(problems)
     loaded = LoadedStation(station, path, positions, tuple(recipes))
     _check_against_recipes(loaded)
     loaded.check_places()

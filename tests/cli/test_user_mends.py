@@ -233,3 +233,36 @@ def test_midi_only_and_a_full_build_agree_on_the_length_of_the_music(write_recip
     assert full_data["duration_s"] == round(full_data["music_s"] + 2.0, 3)  # the audio adds the release tail
     shown = invoke("build", recipe, "--out", project / "f").stdout
     assert "10.7 s of music (audio 12.7 s with the 2 s release tail)" in shown
+
+
+def test_validate_reports_every_mistake_of_an_album_and_a_station_in_one_run(project):
+    import shutil
+
+    shutil.copy(REPO / "recipes" / "rainy_night.yaml", project / "recipes" / "rainy_night.yaml")
+    (project / "albums").mkdir()
+    album = project / "albums" / "bad.yaml"
+    album.write_text(
+        "lofictl_album: 1\ntitle: Bad\nartist: me\nyear: 2026\nseed: 1\nloudness_lufs: -100\n"
+        "tracks:\n  - recipe: recipes/nope.yaml\n  - {recipe: recipes/rainy_night.yaml, set: {tempo: 1000}}\n"
+        "output: {formats: [flac, mp4]}\n"
+    )
+    first = invoke("validate", album)
+    assert first.exit_code == 2
+    assert "bad.yaml:6: loudness_lufs" in first.output and "bad.yaml:10: output.formats.1" in first.output
+    album.write_text(album.read_text().replace("-100", "-14").replace("flac, mp4", "flac"))
+    second = invoke("validate", album)  # what `lofictl album` checks: its recipes and their set:
+    assert second.exit_code == 2
+    assert "bad.yaml:8: tracks.0.recipe: 'recipes/nope.yaml' not found" in second.output
+    assert "bad.yaml:9: tracks.1.set.tempo: must be from 20 to 300 (got 1000)" in second.output
+    station = project / "recipes" / "station.yaml"
+    station.write_text(
+        "station: 1\ntitle: S\nseed: 1\nrecipes:\n  - {file: nope.yaml}\n  - {file: nada.yaml}\n"
+        "crossfade: 99\nvary: {tempo: {min: 66, max: 88, step: 50}}\n"
+    )
+    third = invoke("validate", station)
+    assert (
+        third.exit_code == 2 and "station.yaml:7: crossfade" in third.output and "station.yaml:8: vary" in third.output
+    )
+    station.write_text(station.read_text().replace("crossfade: 99\n", "").replace("step: 50", "step: 3"))
+    fourth = invoke("validate", station)
+    assert fourth.exit_code == 2 and "recipes.0.file" in fourth.output and "recipes.1.file" in fourth.output
