@@ -118,7 +118,7 @@ def test_unwritable_output_dir(write_recipe, project):
     blocker.write_text("a file where the build folder should go")
     result = invoke("build", "-q", write_recipe())
     assert result.exit_code == 2, result.output
-    assert "cannot write the output folder" in result.output
+    assert "is a file, not a folder; choose another folder (nothing was changed)" in result.output
 
 
 def test_instruments_lists_presets():
