@@ -312,6 +312,8 @@ def test_melody_measures_in_the_lock(write_recipe, project):
 GATED = """\
   melody:
     part: melody
+    low: 62  # a range given: played where the model wrote it (no octave lift), so the MIDI read
+    high: 84  # back as training data has the pitches the gate measures
     generate:
       model: models/copycat
       temperature: {temperature}
@@ -423,9 +425,7 @@ def test_originality_gate_fails_with_exit_2_when_every_resample_copies(write_rec
     import re
 
     share = float(re.search(r"shares ([0-9.]+)% of its 15-note windows", message).group(1))
-    # most windows copied: the swung MIDI read back as training data differs from the measured
-    # melody in a few notes (more since 16ths swing with their 8th and phrases are developed)
-    assert share > 75 and "after 8 re-samples" in message
+    assert share > 90 and "after 8 re-samples" in message  # (the swung MIDI read back differs in a note)
     assert "Traceback" not in message
     assert not (project / "recipes" / "test_loop.lock.json").exists()  # nothing half-written
 
