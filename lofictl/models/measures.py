@@ -175,10 +175,12 @@ def pitch_range(notes) -> float | None:
     return float(max(n.pitch for n in notes) - min(n.pitch for n in notes)) if notes else None
 
 
-def chord_tone_share(notes, chords) -> float | None:
-    """Of the note time sounding under a chord, the share on the chord's pitch classes."""
+def chord_tone_share(notes, chords, tones=None) -> float | None:
+    """Of the note time sounding under a chord, the share on the chord's pitch classes (or on
+    `tones(symbol)`, e.g. only its own tones)."""
+    tones = tones or (lambda symbol: theory.parse_chord(symbol).pitch_classes)
     on = total = 0.0
-    spans = [(c.start, c.end, theory.parse_chord(c.symbol).pitch_classes) for c in chords]
+    spans = [(c.start, c.end, tones(c.symbol)) for c in chords]
     for note in notes:
         for start, end, pcs in spans:
             overlap = min(note.end, end) - max(note.start, start)

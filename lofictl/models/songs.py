@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from lofictl.compose import theory
 from lofictl.compose.score import ChordEvent, Note
+from lofictl.models import measures
 
 CELLS_PER_BEAT = 4
 REPEAT_WINDOW = 7  # bars after a bar in which its rhythm may come back (8 bars in all)
@@ -87,16 +88,7 @@ def own_tones(symbol: str) -> frozenset[int]:
 
 def own_chord_tone_share(notes, chords) -> float | None:
     """Of the melody time under a chord, the share on the chord's own tones (module doc)."""
-    on = total = 0.0
-    spans = [(c.start, c.end, own_tones(c.symbol)) for c in chords]
-    for note in notes:
-        for start, end, pcs in spans:
-            overlap = min(note.end, end) - max(note.start, start)
-            if overlap > 0:
-                total += overlap
-                if note.pitch % 12 in pcs:
-                    on += overlap
-    return on / total if total > 0 else None
+    return measures.chord_tone_share(notes, chords, own_tones)
 
 
 def root_moves(chords) -> list[tuple[float, int, int]]:
