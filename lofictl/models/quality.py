@@ -552,8 +552,8 @@ def evaluate(
             result["progressions"] = progression_measures(row.progressions, prompts, ref.reference)
         results.append(result)
     report = _report(results, ref, reference_features, settings, reference, chord_source)
-    if out is not None:
-        write_outputs(report, results, reference_features, Path(out))
+    if out is not None:  # the names written, for the command to list (not part of report.json)
+        report["_written"] = write_outputs(report, results, reference_features, Path(out))
     return report
 
 
@@ -776,13 +776,15 @@ def markdown(data: dict) -> str:
     return "\n".join(parts)
 
 
-def write_outputs(data: dict, results: list[dict], reference_features, out: Path) -> None:
-    """report.json, report.md and the plots (densities, overlap bars, repetition, training overlap)."""
+def write_outputs(data: dict, results: list[dict], reference_features, out: Path) -> list[str]:
+    """report.json, report.md and the plots (densities, overlap bars, repetition, training overlap);
+    the names of the files written."""
     report.write_file(out / "report.json", report.json_bytes(data))
     report.write_file(out / "report.md", markdown(data).encode())
+    written = ["report.json", "report.md"]
     melodic = [r for r in results if r.get("_features")]
     if not melodic:
-        return
+        return written
     ref_curves, rows = {}, []
     for r in melodic:
         curves = {}
@@ -796,6 +798,7 @@ def write_outputs(data: dict, results: list[dict], reference_features, out: Path
         rows.append((r["name"], curves))
     features = list(measures.FEATURES)
     report.write_file(out / "densities.png", report.density_plot(features, measures.FEATURE_LABELS, ref_curves, rows))
+    written += ["densities.png", "feature-overlap.png", "repetition.png"]
     report.write_file(
         out / "feature-overlap.png",
         report.overlap_bars(
@@ -813,6 +816,8 @@ def write_outputs(data: dict, results: list[dict], reference_features, out: Path
             out / "training-overlap.png",
             report.training_overlap_plot([(r["name"], r["research"]["overlap_by_length"]) for r in melodic]),
         )
+        written.append("training-overlap.png")
+    return written
 
 
 # --- the command (registered by cli.py) ------------------------------------------------------
@@ -927,7 +932,6 @@ def eval_command(
     lines = [
         markdown(data).split("\n", 2)[2].rstrip(),
         "",
-        f"wrote {out}/report.json, report.md"
-        + (", densities.png, feature-overlap.png, repetition.png" if data["table"] else ""),
+        f"wrote {out}/" + ", ".join(data.get("_written", [])),
     ]
     typer.echo("\n".join(lines))

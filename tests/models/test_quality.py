@@ -288,6 +288,9 @@ def test_eval_command_prints_the_table(app, lab, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "| human |" in result.output and "mean" in result.output and (tmp_path / "e" / "report.md").is_file()
+    listed = result.output.strip().splitlines()[-1]
+    assert listed.startswith(f"wrote {tmp_path / 'e'}/")
+    assert sorted(listed.split("/")[-1].split(", ")) == sorted(p.name for p in (tmp_path / "e").iterdir())
 
 
 @pytest.mark.parametrize(
