@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 OFFBEAT_WINDOW = (0.375, 0.72)  # the off-beat 8th from straight (0.5) to past triplet swing (0.667)
+ROLL_BEATS = 0.1  # notes starting this close after a strike's first note are that strike (a rolled chord)
 
 
 def _merge(spans: list[tuple[float, float]]) -> float:
@@ -50,10 +51,14 @@ def melody_under_chords(melody, chord_notes) -> float | None:
 
 def offbeat_fractions(notes) -> list[float]:
     """Positions within the beat of the onsets that fall in OFFBEAT_WINDOW (a chord's notes struck
-    together are one onset)."""
+    together, or rolled within ROLL_BEATS, are one onset, at its first note)."""
     lo, hi = OFFBEAT_WINDOW
     out = []
+    strikes: list[float] = []  # where each strike starts: a rolled chord counts at its first note
     for start in sorted({note.start for note in notes}):
+        if not strikes or start - strikes[-1] > ROLL_BEATS:
+            strikes.append(start)
+    for start in strikes:
         frac = start - np.floor(start + 1e-9)
         if lo <= frac < hi:
             out.append(float(frac))

@@ -41,3 +41,12 @@ def test_velocity_spread_per_lane_and_hits_per_bar_per_section():
     assert spread[42]["iqr"] == 0.0 and spread[42]["hits"] == 16
     per_bar = notes.hits_per_bar(drums, [("A", 0, 1), ("B", 1, 1), ("A", 2, 2)], 4.0)
     assert per_bar == {"A": 12.0, "B": 8.0, "A #2": 0.0}
+
+
+def test_a_rolled_chord_is_one_off_beat_onset_at_its_first_note():
+    from lofictl.analysis.notes import offbeat_fractions
+
+    rolled = [Note(0.56 + 0.015 * voice, 1.0, 60 + 4 * voice, 70) for voice in range(4)]  # a soft roll on the "and"
+    assert offbeat_fractions(rolled) == [pytest.approx(0.56)]
+    apart = [Note(0.5, 0.2, 60, 70), Note(0.75, 0.2, 62, 70)]  # two 16ths: the second is not the "and"
+    assert offbeat_fractions(apart) == [pytest.approx(0.5)]
