@@ -85,8 +85,13 @@ def lock_path_for(album: LoadedAlbum) -> Path:
 
 
 class _Say:
+    """Progress lines on a terminal's stderr (elapsed time, then what is happening); nothing with
+    --quiet or when stderr is a log or a pipe (the summary says what was made)."""
+
     def __init__(self, quiet: bool):
-        self.quiet = quiet
+        import sys
+
+        self.quiet = quiet or not sys.stderr.isatty()
         self.started = time.perf_counter()
 
     def __call__(self, text: str) -> None:
@@ -193,6 +198,12 @@ def _run_tasks(runner, album: LoadedAlbum, specs, user_cover, root, cache: Cache
         art = covers.as_cover(_read_object(cache, cover_stage["outputs"]["cover.jpg"]))
     else:
         art = user_cover
+    mix = (
+        ", the continuous mix" + (" and its video" if album.album.video is not None else "")
+        if album.album.output.mix
+        else ""
+    )
+    say(f"tagging and encoding {len(specs)} tracks{mix} (the mix is one task: it reports when it is done)")
     lock, outputs = _deliver(runner, album, specs, rendered, art, cover_stage, root, cache, say, jobs, pin)
     return lock, outputs, art
 

@@ -266,3 +266,15 @@ def test_validate_reports_every_mistake_of_an_album_and_a_station_in_one_run(pro
     station.write_text(station.read_text().replace("crossfade: 99\n", "").replace("step: 50", "step: 3"))
     fourth = invoke("validate", station)
     assert fourth.exit_code == 2 and "recipes.0.file" in fourth.output and "recipes.1.file" in fourth.output
+
+
+def test_album_progress_on_a_terminal_only(tmp_path):
+    from support import write_album
+
+    album = write_album(tmp_path)
+    piped = run_lofictl("album", album, cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert "tagging and encoding" not in piped.stderr and "drawing the cover" not in piped.stderr
+    code, seen = _in_a_terminal(["album", album], tmp_path)  # again, from the cache
+    assert code == 0, seen
+    assert "tagging and encoding 3 tracks, the continuous mix and its video" in seen
