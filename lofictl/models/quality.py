@@ -469,8 +469,10 @@ def evaluate(
     settings: Settings = Settings(),
     out: Path | None = None,
     progress=None,
+    written: list[str] | None = None,
 ) -> dict:
-    """Every named model or baseline against the held-out songs: one report (module doc)."""
+    """Every named model or baseline against the held-out songs: one report (module doc), written
+    to `out` when given (the names of the files written are added to `written`)."""
     from lofictl.models import ngrams
 
     settings.check()
@@ -552,8 +554,10 @@ def evaluate(
             result["progressions"] = progression_measures(row.progressions, prompts, ref.reference)
         results.append(result)
     report = _report(results, ref, reference_features, settings, reference, chord_source)
-    if out is not None:  # the names written, for the command to list (not part of report.json)
-        report["_written"] = write_outputs(report, results, reference_features, Path(out))
+    if out is not None:
+        names_written = write_outputs(report, results, reference_features, Path(out))
+        if written is not None:  # for the command to list what it wrote
+            written.extend(names_written)
     return report
 
 
@@ -928,10 +932,11 @@ def eval_command(
         8 if samples is None else samples, length, seed, raw, temperature, chord_model, chord_loop, overlap_curve
     )
     with console.status("eval") as status:
-        data = evaluate(names, reference, settings, out, progress=lambda text: status.update(text))
+        written: list[str] = []
+        data = evaluate(names, reference, settings, out, progress=lambda text: status.update(text), written=written)
     lines = [
         markdown(data).split("\n", 2)[2].rstrip(),
         "",
-        f"wrote {out}/" + ", ".join(data.get("_written", [])),
+        f"wrote {out}/" + ", ".join(written),
     ]
     typer.echo("\n".join(lines))
