@@ -36,6 +36,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the tests' shared builders: recipes, a live station
+
+from support import ALBUM_RECIPE  # noqa: E402
+
 BASE = textwrap.dedent("""\
     lofictl: 1
     title: Campaign
@@ -295,7 +299,6 @@ def campaign_radio(root: Path) -> tuple[int, int, list[str]]:
     import http.client
     import socket
 
-    sys.path.insert(0, str(REPO / "tests"))
     from support.radio import free_port, start_station
 
     password = "adv-S3cret-pw"
@@ -480,18 +483,7 @@ def campaign_radio(root: Path) -> tuple[int, int, list[str]]:
 
 # --- radio, album, cache (issue 25) -----------------------------------------------------------
 
-TINY = textwrap.dedent("""\
-    lofictl: 1
-    title: Tiny
-    seed: 5
-    tempo: 120
-    key: A minor
-    length: 2 bars
-    tracks:
-      chords: {part: chords, progression: "Am7 Dm7"}
-      drums: {part: drums, pattern: boom-bap}
-    output: {formats: [wav]}
-    """)
+TINY = ALBUM_RECIPE  # the tests' two-bar recipe (tests/support): what every case here builds on
 STATION = "station: 1\ntitle: {title}\nseed: 5\nrecipes:\n  - {{file: tiny.yaml}}\nlength: 8 bars\n{extra}\n"
 ALBUM = textwrap.dedent("""\
     lofictl_album: 1
@@ -633,7 +625,7 @@ def campaign_limits(root: Path) -> tuple[int, int, list[str]]:
             (
                 f"recipe title {bad}",
                 "t3.yaml",
-                TINY.replace("title: Tiny", f'title: "A{bad}B"'),
+                TINY.replace("title: Tiny Loop", f'title: "A{bad}B"'),
                 ["validate", "recipes/t3.yaml"],
             )
         )

@@ -121,13 +121,7 @@ def build_album(
     album = load_album(path)
     spec = album.album
     specs = plan_album(album)
-    warnings: list[str] = []
-    user_cover = None
-    if spec.cover is not None:
-        try:
-            user_cover, warnings = covers.read_user_cover(album.resolve_path(spec.cover, ("cover",)))
-        except LofictlError as exc:
-            raise album.error(exc.message, ("cover",)) from None
+    warnings, user_cover = list(album.cover_warnings), album.user_cover  # read with the album file
     if spec.video is not None:
         from lofictl.album.video import ffmpeg_path
 

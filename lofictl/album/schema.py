@@ -17,6 +17,7 @@ Errors read like a recipe's: `file:line: field.path: what is wrong`, exit 2.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,23 +26,16 @@ from typing import Any, Literal, Union
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lofictl.errors import LofictlError, raise_all
+from lofictl.export.tags import Cover
 from lofictl.recipe.load import project_root_for, resolve_project_path
 from lofictl.recipe.messages import dotted_path, validation_errors
 from lofictl.recipe.schema import Strict, parse_seconds
 from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
-from lofictl.safety.names import one_line_problem
+from lofictl.safety.names import one_line_title
 
 FORMAT_VERSION = 1
 MAX_TRACKS = 99  # a CUE sheet numbers tracks 01-99, and so does a CD: an album, not a library
 ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
-
-
-def one_line(value: str) -> str:
-    """A title, artist or genre: one line, or a ValueError saying which character is wrong."""
-    problem = one_line_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
 
 
 class AlbumTrack(Strict):
@@ -77,7 +71,7 @@ class AlbumTrack(Strict):
     @field_validator("title")
     @classmethod
     def _title(cls, value: str | None) -> str | None:
-        return None if value is None else one_line(value)
+        return None if value is None else one_line_title(value)
 
     @field_validator("name")
     @classmethod
@@ -146,7 +140,7 @@ class Album(Strict):
     @field_validator("title", "artist", "genre")
     @classmethod
     def _one_line(cls, value: str) -> str:
-        return one_line(value)
+        return one_line_title(value)
 
     @field_validator("crossfade", mode="before")
     @classmethod
@@ -197,6 +191,10 @@ class LoadedAlbum:
     album: Album
     path: Path
     positions: Positions
+    # the user's cover as read and checked with the file (None: the cover is drawn), and what
+    # platforms may refuse about it
+    user_cover: Cover | None = None
+    cover_warnings: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -259,8 +257,9 @@ def load_album(path: Path) -> LoadedAlbum:
     if album.cover is not None:
         from lofictl.album.cover import read_user_cover
 
-        try:  # the header only: a bomb or a file that is no image is refused before any build
-            read_user_cover(loaded.resolve_path(album.cover, ("cover",)))
+        try:  # a bomb or a file that is no image is refused before any build (validate too)
+            cover, warnings = read_user_cover(loaded.resolve_path(album.cover, ("cover",)))
         except LofictlError as exc:
             raise loaded.error(exc.message, ("cover",)) from None
+        loaded = dataclasses.replace(loaded, user_cover=cover, cover_warnings=tuple(warnings))
     return loaded

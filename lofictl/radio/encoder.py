@@ -262,15 +262,10 @@ class IcecastTarget:
         return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode("ascii")
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for logs (whatever else is wrong with it)."""
-    return mask_url_passwords(url)
-
-
 def check_icecast_url(url: str, password: str | None = None) -> IcecastTarget:
     """icecast://USER[:PASSWORD]@HOST[:PORT]/MOUNT; without a password in it, the password comes
     from `password` (the command reads LOFICTL_ICECAST_PASSWORD), which keeps it out of `ps`."""
-    shown = redact(url)
+    shown = mask_url_passwords(url)  # for messages: without its password, whatever else is wrong
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port or 8000

@@ -133,7 +133,6 @@ class RadioServer(ThreadingHTTPServer):
         self.request_deadline_s = REQUEST_DEADLINE_S
         self.max_connections = MAX_CONNECTIONS
         self.max_per_client = MAX_PER_CLIENT
-        self.refused = 0  # connections turned away at the cap
         self.errors = BoundedLog(lambda message: station.log(f"server: {message}"))
         self.listener_key = secrets.token_bytes(32)
         self.rate_by_listener = Buckets(burst=6, every_s=10.0)
@@ -162,7 +161,6 @@ class RadioServer(ThreadingHTTPServer):
                 self._open[request] = [client, time.monotonic() + self.request_deadline_s]
                 self._per_client[client] = self._per_client.get(client, 0) + 1
         if full:
-            self.refused += 1
             try:  # answered without a thread, and without waiting on the client
                 request.setblocking(False)
                 request.send(

@@ -18,12 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lofictl.compose import drums
 from lofictl.errors import LofictlError, all_errors, did_you_mean, raise_all
-from lofictl.recipe.load import LoadedRecipe, load_recipe, project_root_for, resolve_project_path
+from lofictl.recipe.load import LoadedRecipe, load_recipe, project_file, project_root_for, resolve_project_path
 from lofictl.recipe.messages import validation_errors
 from lofictl.recipe.schema import PARTS, Length, parse_seconds
 from lofictl.recipe.yamlfile import FieldPath, Positions, read_yaml
 from lofictl.safety import outputs as output_rule
-from lofictl.safety.names import one_line_problem
+from lofictl.safety.names import one_line_title
 
 FORMAT_VERSION = 1
 _BARS_RE = re.compile(r"^\s*(?P<n>\d+)\s*(?:bars?)?\s*$")
@@ -123,10 +123,7 @@ class Station(Strict):
     @field_validator("title")
     @classmethod
     def _one_line_title(cls, value: str) -> str:
-        problem = one_line_problem(value)  # it reaches the stream's headers and Icecast's metadata
-        if problem is not None:
-            raise ValueError(problem)
-        return value
+        return one_line_title(value)  # it reaches the stream's headers and Icecast's metadata
 
     @field_validator("length", mode="before")
     @classmethod
@@ -192,7 +189,7 @@ class LoadedStation:
     @property
     def owner(self) -> str:
         """Who the work folder's marker names: the station file, as the project sees it."""
-        return self.path.resolve().relative_to(self.project_root).as_posix()
+        return project_file(self.path)
 
     def protected_folders(self) -> list[tuple[Path, str]]:
         """What the work folder may never be, nor hold: the folders a build's output may not."""

@@ -453,12 +453,9 @@ class Recipe(Strict):
     @field_validator("title")
     @classmethod
     def _one_line_title(cls, value: str) -> str:
-        from lofictl.safety.names import one_line_problem
+        from lofictl.safety.names import one_line_title
 
-        problem = one_line_problem(value)  # it reaches tags, chapters, CUE sheets and stream titles
-        if problem is not None:
-            raise ValueError(problem)
-        return value
+        return one_line_title(value)  # it reaches tags, chapters, CUE sheets and stream titles
 
     @field_validator("length", mode="before")
     @classmethod

@@ -45,11 +45,12 @@ def is_safe_name(name: str) -> bool:
     )
 
 
-def one_line_problem(text: str) -> str | None:
-    """Why `text` cannot be a one-line title (a tag, a CUE TITLE, a chapter line, a stream's
-    header), or None: it holds a control character (newline, tab, escape, DEL...) or a line or
-    paragraph separator, each of which would start a bogus line in one of them."""
+def one_line_title(text: str) -> str:
+    """`text` when it can be a one-line title (a tag, a CUE TITLE, a chapter line, a stream's
+    header); a ValueError (for a schema's validator) when it holds a control character (newline,
+    tab, escape, DEL...) or a line or paragraph separator, each of which would start a bogus line."""
     for ch in str(text):
         if unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029\x85":
-            return f"holds a control character ({ch.encode('unicode_escape').decode('ascii')}); a title is one line of text"
-    return None
+            escaped = ch.encode("unicode_escape").decode("ascii")
+            raise ValueError(f"holds a control character ({escaped}); a title is one line of text")
+    return text
