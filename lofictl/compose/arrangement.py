@@ -47,27 +47,20 @@ def tonic_chord(key: theory.Key) -> theory.Chord:
 ChordSource = Callable[[Block, int], list[tuple[str, float]]]
 
 
-def progression_source(
-    progression: str, beats_per_bar: float, style: str | None = None, key: theory.Key | None = None
-) -> ChordSource:
+def progression_source(progression: str, beats_per_bar: float, style: str | None, key: theory.Key) -> ChordSource:
     """Cycle a written progression from the start of each section. With a `style` (asked for:
     a written progression plays as written by default), it is first reharmonised as a loop of
     its own length, seeded by the section; a progression that is not whole bars stays as written."""
     written = [(chord.symbol, duration) for chord, duration in theory.parse_progression(progression, beats_per_bar)]
     bars = sum(duration for _, duration in written) / beats_per_bar
-    restyle = (style, key) if style is not None and key is not None and abs(bars - round(bars)) < 1e-9 else None
+    restyle = style is not None and abs(bars - round(bars)) < 1e-9
+    half_bars = any(duration < beats_per_bar - EPS for _, duration in written)
 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
         chords = written
-        if restyle is not None:
+        if restyle:
             chords = reharm.reharmonise(
-                written,
-                restyle[1],
-                restyle[0],
-                seed,
-                loop_bars=int(round(bars)),
-                beats_per_bar=beats_per_bar,
-                half_bars=any(duration < beats_per_bar - EPS for _, duration in written),
+                written, key, style, seed, loop_bars=int(round(bars)), beats_per_bar=beats_per_bar, half_bars=half_bars
             )
         total = block.bars * beats_per_bar
         out: list[tuple[str, float]] = []
@@ -89,8 +82,6 @@ def track_chord_events(
     source: ChordSource,
     track_name: str,
     track_seed: int | None,
-    *,
-    generated: bool = False,
 ) -> list[ChordEvent]:
     bpb = recipe.beats_per_bar
     made: dict[tuple, list[tuple[str, float]]] = {}
@@ -103,7 +94,8 @@ def track_chord_events(
         for symbol, duration in made[key]:
             timeline.append(ChordEvent(position, duration, symbol))
             position += duration
-    ending = recipe.ending or ("tonic" if generated else "as-written")  # a written progression plays as written
+    written = getattr(recipe.tracks[track_name], "progression", None) is not None
+    ending = recipe.ending or ("as-written" if written else "tonic")  # a written progression plays as written
     if ending == "tonic" and timeline:
         last = timeline[-1]
         timeline[-1] = ChordEvent(last.start, last.duration, tonic_chord(theory.parse_key(recipe.key)).symbol)
@@ -289,9 +281,7 @@ def compose(
                 source = _model_chord_source(models[name].network, key, bpb, track)
                 seed = track.generate.seed if track.generate.seed is not None else track.seed
             try:
-                timelines[name] = track_chord_events(
-                    recipe, blocks, source, name, seed, generated=track.progression is None
-                )
+                timelines[name] = track_chord_events(recipe, blocks, source, name, seed)
             except LofictlError as exc:  # a model's errors name fields of the track's generate:
                 raise exc.under(("tracks", name, "generate")) from None
     placed = {
@@ -453,9 +443,6 @@ def clip_chords(
     return events
 
 
-PHRASE_BARS = 4  # drums turn around every 4 bars and fill or drop every 8 (drums.bar_move)
-
-
 def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str, timing: TempoMap) -> list[Note]:
     """Drums for each section; a repeat plays its original's bars, moved to where it sits.
 
@@ -484,7 +471,7 @@ def drum_part(recipe: Recipe, blocks: list[Block], track: DrumsTrack, name: str,
             humanize_velocity=track.humanize.velocity,
             seconds_per_beat=_mean_seconds_per_beat(timing, block, bpb),
             fill_last_bar=track.fills and len(blocks) > 1,
-            phrase_bars=PHRASE_BARS if track.fills else 0,
+            phrase_bars=phrase.PHRASE_BARS if track.fills else 0,  # turnarounds every 4, fills every 8
             meter=recipe.meter,
             dynamics=track.dynamics,
             laid_back_ms=track.laid_back_ms,
@@ -582,12 +569,12 @@ def melody_notes(
 
         # A re-sample draws another melody from the model; the phrase plan built on it stays the
         # material's (`base`), so a model that copies whatever the seed still fails the gate.
-        def sampled(seed: int, local=local, block=block, base=base, restatement=restatement) -> list[Note]:
+        def sampled(seed: int) -> list[Note]:  # called within this pass of the loop (B023 is off)
             raw = generate.generate_melody(
                 model.network,
                 key,
                 local,
-                block.bars * bpb,
+                span,
                 seed,
                 temperature=settings.temperature,
                 top_k=settings.top_k,

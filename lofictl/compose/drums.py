@@ -343,8 +343,9 @@ def _apply_fill(
 ) -> None:
     """Replace the end of the bar with one of the pattern's fills (chosen by the bar's seed, or
     `name`): its last `steps` 16ths (8: two beats; 4: a one-beat turnaround)."""
-    chosen = pattern.fills[int(gen.integers(len(pattern.fills)))]
-    name = name or chosen
+    name = (
+        name or pattern.fills[int(gen.integers(len(pattern.fills)))]
+    )  # the bar's own stream: nothing else draws from it
     length = min(steps, n_steps // 2)
     first = n_steps - length
     for step in range(first, n_steps):

@@ -74,42 +74,50 @@ class Feel:
         """Where a note written at `beat` (from the piece's start) is played, in beats."""
         if self.straight:
             return beat
-        bar_start = math.floor(beat / self.beats_per_bar + EPS) * self.beats_per_bar
+        bar_start = self._bar_start(beat)
         return bar_start + self.in_bar(beat - bar_start)
 
     def in_bar(self, position: float) -> float:
         """The warp of a position inside one bar (0 ≤ position < beats_per_bar)."""
-        if self.straight:
+        pair = self._pair(position)
+        if pair is None:
             return position
-        unit = SWING_UNITS[self.unit]
-        pair = 2 * unit
-        index = math.floor(position / pair + EPS)
-        start = index * pair
-        if start + pair > self.beats_per_bar + EPS:  # a pair cut short by the bar line
-            return position
+        start, unit, split = pair
         offset = max(0.0, position - start)
-        split = pair * self.swing
         if offset < unit:
             return start + offset * split / unit
-        return start + split + (offset - unit) * (pair - split) / unit
+        return start + split + (offset - unit) * (2 * unit - split) / unit
 
     def written(self, beat: float) -> float:
         """Where a note played at `beat` was written: the inverse of `time` (for measuring what
         was composed rather than how it is played)."""
         if self.straight:
             return beat
-        bar_start = math.floor(beat / self.beats_per_bar + EPS) * self.beats_per_bar
+        bar_start = self._bar_start(beat)
         position = beat - bar_start
-        unit = SWING_UNITS[self.unit]
-        pair = 2 * unit
-        start = math.floor(position / pair + EPS) * pair
-        if start + pair > self.beats_per_bar + EPS:
+        pair = self._pair(position)
+        if pair is None:
             return beat
+        start, unit, split = pair
         offset = max(0.0, position - start)
-        split = pair * self.swing
         if offset < split:
             return bar_start + start + offset * unit / split
-        return bar_start + start + unit + (offset - split) * unit / (pair - split)
+        return bar_start + start + unit + (offset - split) * unit / (2 * unit - split)
+
+    def _bar_start(self, beat: float) -> float:
+        return math.floor(beat / self.beats_per_bar + EPS) * self.beats_per_bar
+
+    def _pair(self, position: float) -> tuple[float, float, float] | None:
+        """The swing pair a position in a bar falls in: (its start, the unit, where its second
+        half is played from its start), or None where it plays as written (straight, or a pair
+        cut short by the bar line)."""
+        if self.straight:
+            return None
+        unit = SWING_UNITS[self.unit]
+        start = math.floor(position / (2 * unit) + EPS) * (2 * unit)
+        if start + 2 * unit > self.beats_per_bar + EPS:
+            return None
+        return start, unit, 2 * unit * self.swing
 
     def smallest_gap(self, step_beats: float) -> float:
         """The shortest distance between two neighbouring grid steps of `step_beats` once swung."""
@@ -121,23 +129,18 @@ class Feel:
 def swung(notes: list[Note], feel: Feel) -> list[Note]:
     """Notes (score.Note) moved to where the feel plays them: starts and ends both warped, so a
     note keeps its written length in the pocket (an 8th on the "and" gets shorter with swing)."""
-    if feel.straight:
-        return list(notes)
-    out = []
-    for note in notes:
-        start = feel.time(note.start)
-        end = feel.time(note.end)
-        out.append(note.copy(start=round(start, 6), duration=round(max(0.05, end - start), 6)))
-    return out
+    return list(notes) if feel.straight else _moved(notes, feel.time)
 
 
 def unswung(notes: list[Note], feel: Feel) -> list[Note]:
     """Notes moved back to where they were written (see Feel.written)."""
-    if feel.straight:
-        return list(notes)
+    return list(notes) if feel.straight else _moved(notes, feel.written)
+
+
+def _moved(notes: list[Note], to) -> list[Note]:
     out = []
     for note in notes:
-        start, end = feel.written(note.start), feel.written(note.end)
+        start, end = to(note.start), to(note.end)
         out.append(note.copy(start=round(start, 6), duration=round(max(0.05, end - start), 6)))
     return out
 

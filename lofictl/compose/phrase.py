@@ -30,7 +30,6 @@ from lofictl.seeds import rng
 
 CELL = 0.25  # the 16th-note grid, in beats
 PHRASE_BARS = 4  # development and cadences work in four-bar phrases (most of POP909's)
-NOTES_PER_BAR = 4.7  # what POP909's sung melodies hold to (the model writes 6-7)
 CORE_ROLES = frozenset({"root", "third", "sus", "fifth", "altered fifth", "seventh", "sixth"})
 EPS = 1e-6
 
@@ -46,15 +45,9 @@ def core_tones(symbol: str) -> frozenset[int]:
 
 def core_tone_share(notes: Sequence[Note], chords: Sequence[ChordEvent]) -> float | None:
     """Of the melody time sounding under a chord, the share on the chord's own tones."""
-    spans = [(c.start, c.end, core_tones(c.symbol)) for c in chords]
-    on = total = 0.0
-    for note in notes:
-        for start, end, pcs in spans:
-            overlap = min(note.end, end) - max(note.start, start)
-            if overlap > 0:
-                total += overlap
-                on += overlap if note.pitch % 12 in pcs else 0.0
-    return on / total if total > 0 else None
+    from lofictl.models import measures  # the measure's one walk (models imports compose, not back)
+
+    return measures.chord_tone_share(notes, chords, core_tones)
 
 
 def bar_rhythms(notes: Sequence[Note], bars: int, beats_per_bar: float) -> list[tuple[int, ...]]:
@@ -131,7 +124,7 @@ def fit_to_chords(
 
 
 def thin(notes: Sequence[Note], bars: int, beats_per_bar: float, generator: np.random.Generator) -> list[Note]:
-    """About NOTES_PER_BAR notes a bar: a busy bar loses its shortest off-beat notes, leaving rests
+    """About 4.7 notes a bar, as POP909's sung melodies hold (the model writes 6-7): a busy bar loses its shortest off-beat notes, leaving rests
     (breaths), not longer notes."""
     by_bar: list[list[Note]] = [[] for _ in range(bars)]
     for note in notes:

@@ -36,9 +36,9 @@ from typing import Sequence
 import numpy as np
 
 from lofictl.compose import theory
+from lofictl.compose.phrase import PHRASE_BARS  # an 8-bar loop or a long through section cadences inside too
 from lofictl.seeds import rng
 
-STYLES = ("plain", "pop", "jazz", "neo-soul")
 DEFAULT_STYLE = "neo-soul"  # generated chords with no `style:` (a written progression plays as written)
 
 
@@ -102,6 +102,7 @@ STYLE_RULES: dict[str, StyleRule] = {
         description="ii–V–I and vi–ii–V–I, secondary dominants, the backdoor iv–bVII–I, m11 and maj7#11",
     ),
 }
+STYLES = ("plain", *STYLE_RULES)  # plain: the model's chords as sampled
 
 
 @dataclass(frozen=True)
@@ -175,9 +176,6 @@ def _cells(chords: Sequence[tuple[str, float]], step: float) -> list[Cell] | Non
 
 
 # --- the moves --------------------------------------------------------------------------------
-
-
-PHRASE_BARS = 4  # a phrase arrives every four bars: an 8-bar loop or a long through section cadences inside too
 
 
 def _moves(cells: list[Cell], key: theory.Key, rule: StyleRule, names: tuple, per_bar: int, looped: bool) -> list[Cell]:
