@@ -7,7 +7,7 @@ cache entry, copied out only when something needs the file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,16 +40,18 @@ class Artifact:
         return self.path
 
 
-def overrides_reaching(overrides: Sequence[str], inputs: dict, upstream: Sequence[str] = ()) -> tuple[str, ...]:
-    """The `--set` overrides that reach a stage: those naming one of its inputs (a dotted path
-    that is, contains or lies inside an input's name), and those that reached a stage upstream."""
-    names = list(inputs)
-    direct = []
-    for item in overrides:
+def overrides_reaching(
+    overrides: Sequence[str], fields: Iterable[str], upstream: Collection[str] = ()
+) -> tuple[str, ...]:
+    """The `--set` overrides that reach a stage: those naming one of the recipe `fields` it reads
+    (a dotted path that is, contains or lies inside one), and those that reached a stage upstream."""
+    names = list(fields)
+
+    def reaches(item: str) -> bool:
         path = item.partition("=")[0].strip()
-        if any(k == path or k.startswith(path + ".") or path.startswith(k + ".") for k in names):
-            direct.append(item)
-    return tuple(item for item in overrides if item in direct or item in upstream)
+        return any(k == path or k.startswith(path + ".") or path.startswith(k + ".") for k in names)
+
+    return tuple(item for item in overrides if item in upstream or reaches(item))
 
 
 def changed_inputs(old: dict, new: dict) -> list[str]:
@@ -59,12 +61,9 @@ def changed_inputs(old: dict, new: dict) -> list[str]:
     return changed
 
 
-def change_reason(
-    old: dict, new: dict, unchanged: str = "not in the cache (cleared, or lofictl's code was edited since)"
-) -> str:
-    """Words for what differs between a stage's recorded inputs and today's (`unchanged`: why it
-    runs all the same when nothing differs)."""
-    changed = changed_inputs(old, new)
+def change_reason(changed: list[str], old: dict, new: dict, unchanged: str) -> str:
+    """Words for what differs between a stage's recorded inputs and today's (`changed`, from
+    changed_inputs; `unchanged`: why it runs all the same when nothing differs)."""
     if "code.version" in changed:
         rest = [k for k in changed if k != "code.version"]
         words = f"its code changed (version {old.get('code.version', 'none')} → {new.get('code.version')})"
@@ -93,7 +92,6 @@ class StageLog:
     ):
         self.cache = cache
         self.overrides = overrides  # --set path=value, in the order given
-        self.reached: dict[str, tuple[str, ...]] = {}  # stage → the overrides that reach it
         self.work = work  # stage outputs that are not files of the output folder
         self.staging = staging  # the output folder being made
         self.previous = (previous or {}).get("stages", {})
@@ -105,14 +103,15 @@ class StageLog:
         self.changed: dict[str, list[str]] = {}  # stage → the inputs that differ from the lock
         self.final: dict[str, Artifact] = {}  # output folder path → artifact
 
-    def key(self, name: str, inputs: dict, upstream: tuple[str, ...] = ()) -> str:
+    def key(self, name: str, inputs: dict, upstream: tuple[str, ...] = (), reads: tuple[str, ...] = ()) -> str:
         """The stage key: its inputs plus its code version (safety.fingerprints), as the lock records.
 
-        The `--set` overrides that reach the stage (through its own inputs, or a stage of the
-        `upstream` kinds) are an input too: they are written into its files' provenance."""
+        The `--set` overrides that reach the stage (through its own inputs, the recipe fields
+        `reads` names where an input has a name of its own, or a stage of the `upstream` kinds)
+        are an input too: they are written into its files' provenance."""
         stage = name.split(":")[0]
-        before = {o for other, reached in self.reached.items() if other.split(":")[0] in upstream for o in reached}
-        reached = self.reached[name] = overrides_reaching(self.overrides, inputs, tuple(before))
+        before = {o for other in self.record if other.split(":")[0] in upstream for o in self.overrides_of(other)}
+        reached = overrides_reaching(self.overrides, [*inputs, *reads], before)
         inputs = {**inputs, **({"overrides": list(reached)} if reached else {}), **code_inputs(stage)}
         key = stage_key(stage, inputs)
         self.record[name] = {"key": key, "inputs": inputs}
@@ -127,8 +126,8 @@ class StageLog:
             self.reasons.append(f"{name}: not built before")
             return
         old, new = before.get("inputs", {}), self.record[name]["inputs"]
-        self.changed[name] = changed_inputs(old, new)
-        self.reasons.append(f"{name}: {change_reason(old, new, self.cache.miss_reason())}")
+        changed = self.changed[name] = changed_inputs(old, new)
+        self.reasons.append(f"{name}: {change_reason(changed, old, new, self.cache.miss_reason())}")
 
     def lookup(self, name: str, key: str):
         entry = self.cache.lookup(key, name.split(":")[0])
@@ -137,8 +136,8 @@ class StageLog:
         return entry
 
     def overrides_of(self, name: str) -> tuple[str, ...]:
-        """The overrides that reached a stage (for its files' provenance)."""
-        return self.reached.get(name, ())
+        """The overrides that reached a stage (for its files' provenance): its recorded input."""
+        return tuple(self.record.get(name, {}).get("inputs", {}).get("overrides", ()))
 
     def restored_from(self, name: str, entry, folder: Path, meta: dict | None = None) -> dict[str, Artifact]:
         """Mark a stage as restored; its outputs stay in the cache until someone needs them."""

@@ -108,6 +108,12 @@ def stages_for(midi_only: bool, master_only: bool) -> tuple[Stage, ...]:
 # --- compose and MIDI -----------------------------------------------------------------------------
 
 
+def _instrument_fields(tracks) -> tuple[str, ...]:
+    """The recipe fields a stage reads through its instrument inputs (named soundfont, preset,
+    kit or program there), so a `--set` of them reaches it."""
+    return tuple(f"tracks.{name}.instrument" for name in tracks)
+
+
 def compose_score(plan: BuildPlan) -> Composition:
     """The score and the melodies' measures, from the plan's resources (the models loaded here)."""
     from lofictl.compose.arrangement import compose
@@ -124,7 +130,7 @@ def _compose(walk: Walk, stage: Stage) -> None:
     walk.progress.step("composing")
     plan, log = walk.plan, walk.log
     inputs = stage.inputs(plan, log.cache)
-    key = log.key("compose", inputs, stage.upstream)
+    key = log.key("compose", inputs, stage.upstream, reads=_instrument_fields(plan.recipe.tracks))
     entry = log.lookup("compose", key)
     data = log.cache.read_bytes(entry, "score.json") if entry else None
     if data is not None:
@@ -271,7 +277,7 @@ def _stems(walk: Walk, stage: Stage) -> None:
             log.cache,
             kicks_sha if spec.duck else None,
         )
-        key = keys[track.name] = log.key(name, inputs, stage.upstream)
+        key = keys[track.name] = log.key(name, inputs, stage.upstream, reads=_instrument_fields([track.name]))
         made = log.restore_or_plan(name, key, log.work / f"stem-{track.name}", ["audio.wav"])
         if made is not None:
             walk.stems[track.name] = made["audio.wav"]
@@ -457,7 +463,7 @@ def _dry_stems(walk: Walk, stage: Stage) -> None:
     for track in score.tracks:
         name = f"dry:{track.name}"
         inputs = stage.inputs(plan, track.name, walk.score_meta["tracks"][track.name], n_samples, log.cache)
-        key = log.key(name, inputs, stage.upstream)
+        key = log.key(name, inputs, stage.upstream, reads=_instrument_fields([track.name]))
         made = log.restore_or_plan(name, key, log.work / f"dry-{track.name}", ["audio.wav"])
         if made is not None:
             walk.dry[track.name] = made["audio.wav"]

@@ -6,7 +6,6 @@ line of every field, so any later stage can report `file:line: field: message`.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,9 +53,14 @@ class LoadedRecipe:
         """The recipe's path relative to its project (POSIX): what the lock names it by."""
         return project_file(self.path)
 
+    @property
+    def named_overrides(self) -> tuple[str, ...]:
+        """The overrides an error in their field names (none when the caller blames its own)."""
+        return self.overrides if self.name_overrides else ()
+
     def error(self, message: str, field: FieldPath) -> LofictlError:
         error = LofictlError(message, file=self.path, line=self.positions.line_of(field), field=dotted_path(field))
-        return blame_overrides([error], self.overrides if self.name_overrides else ())[0]
+        return blame_overrides([error], self.named_overrides)[0]
 
     def locate(self, exc: LofictlError) -> LofictlError:
         """Fill in file and line of an error raised with only a field path."""
@@ -64,7 +68,7 @@ class LoadedRecipe:
             return LofictlErrors([self.locate(error) for error in exc.errors])
         if exc.file:
             return exc
-        blamed = blame_overrides([exc], self.overrides if self.name_overrides else ())[0]
+        blamed = blame_overrides([exc], self.named_overrides)[0]
         if blamed is not exc:  # a value --set gave: no recipe line to point at
             return blamed.located(self.path, None)
         path = tuple(parse_dotted(exc.field)) if exc.field else ()
@@ -166,24 +170,24 @@ def validate_data(
             line=positions.line_of(("lofictl",)),
             field="lofictl",
         )
-    blame = functools.partial(blame_overrides, overrides=overrides if name_overrides else ())
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        errors = blame(validation_errors(exc, positions, path, data))
+        errors = blame_overrides(validation_errors(exc, positions, path, data), overrides if name_overrides else ())
         stand_in = _stand_in(data, exc) if problems is not None else None
         if stand_in is None:
             raise_all(errors)
         # Go on with the failed fields set aside, so the later checks can report too.
         problems.extend(errors)
         loaded = LoadedRecipe(stand_in, path, positions, tuple(overrides), name_overrides=name_overrides)
-        problems.extend(e for e in blame(check_arrangement(loaded)) if str(e) not in {str(x) for x in errors})
+        # (check_arrangement's errors come from loaded.error, which names a --set already)
+        problems.extend(e for e in check_arrangement(loaded) if str(e) not in {str(x) for x in errors})
         return loaded
     loaded = LoadedRecipe(recipe, path, positions, tuple(overrides), name_overrides=name_overrides)
     if problems is None:
-        raise_all(blame(check_arrangement(loaded)))
+        raise_all(check_arrangement(loaded))
     else:
-        problems.extend(blame(check_arrangement(loaded)))
+        problems.extend(check_arrangement(loaded))
     return loaded
 
 

@@ -278,3 +278,18 @@ def test_album_progress_on_a_terminal_only(tmp_path):
     code, seen = _in_a_terminal(["album", album], tmp_path)  # again, from the cache
     assert code == 0, seen
     assert "tagging and encoding 3 tracks, the continuous mix and its video" in seen
+
+
+def test_a_cross_field_error_from_set_names_it_once(write_recipe):
+    given = "sections=[{name: A, bars: 2}, {name: A, bars: 2}]"
+    result = invoke("build", write_recipe(), "--midi-only", "--set", given)
+    assert result.exit_code == 2
+    assert result.output.count(f"(from --set {given})") == 1, result.output
+
+
+def test_an_instrument_set_reaches_the_provenance_of_its_stem(write_recipe, project):
+    out = project / "build" / "fretless"
+    given = "tracks.bass.instrument.preset=Fretless Bass"
+    assert invoke("build", write_recipe(), "--out", out, "--set", given).exit_code == 0
+    shown = invoke("inspect", out / "stems" / "02_bass.wav")
+    assert f"overrides: --set {given}" in shown.stdout, shown.stdout
