@@ -3,7 +3,6 @@ library versions, its code version), whose hash is the stage's key in the cache 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -302,17 +301,14 @@ def master_tags(plan: BuildPlan, key: str, overrides: Sequence[str] = ()):
 
     recipe = plan.recipe
     return Tags(
-        title=recipe.title,
-        bpm=recipe.tempo,
-        key=recipe.key,
-        provenance=json.loads(provenance_info(plan, key, overrides)["ICMT"]),
+        title=recipe.title, bpm=recipe.tempo, key=recipe.key, provenance=provenance_fields(plan, key, overrides)
     )
 
 
-def provenance_info(plan: BuildPlan, key: str, overrides: Sequence[str] = (), **extra: str) -> dict[str, str]:
-    """The WAV INFO chunk: title, software, and a JSON comment that leads back to the recipe (and
-    the `--set` overrides that reached the file's stage)."""
-    data = {
+def provenance_fields(plan: BuildPlan, key: str, overrides: Sequence[str] = (), **extra: object) -> dict:
+    """What leads a file back to the recipe: its name, title, seed, the stage key, the `--set`
+    overrides that reached the file's stage (WAV, FLAC, MP3 and MIDI carry it, as sorted JSON)."""
+    return {
         "recipe": plan.loaded.path.name,
         "title": plan.recipe.title,
         "seed": str(plan.recipe.seed),
@@ -321,6 +317,11 @@ def provenance_info(plan: BuildPlan, key: str, overrides: Sequence[str] = (), **
         **({"overrides": " ".join(f"--set {item}" for item in overrides)} if overrides else {}),
         **extra,
     }
+
+
+def provenance_info(plan: BuildPlan, key: str, overrides: Sequence[str] = (), **extra: str) -> dict[str, str]:
+    """The WAV INFO chunk: title, software, and the provenance as a JSON comment."""
+    data = provenance_fields(plan, key, overrides, **extra)
     return {"INAM": plan.recipe.title, "ISFT": f"lofictl {__version__}", "ICMT": canonical_json(data)}
 
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import time
-
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
@@ -22,7 +20,6 @@ class Progress:
         self.title = title
         self._bar: RichProgress | None = None
         self._task = None
-        self._started = time.perf_counter()
 
     def __enter__(self) -> "Progress":
         if not self.quiet and self.interactive:
@@ -48,7 +45,7 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, description=escape(f"{self.title}: {what}"))
 
-    def advance(self, what: str | None = None) -> None:
+    def advance(self) -> None:
         interrupts.checkpoint()
         if self._bar is not None:
             self._bar.advance(self._task)

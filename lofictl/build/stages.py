@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lofictl import __version__
 from lofictl.build import inputs as stage_inputs
 from lofictl.build.cache import canonical_json, sha256_bytes
 from lofictl.build.plan import BuildPlan, ResolvedInstrument, audible_tracks, load_models, n_samples_for
@@ -159,16 +158,8 @@ def _compose(walk: Walk, stage: Stage) -> None:
 
 
 def _provenance(plan: BuildPlan, key: str, overrides: tuple[str, ...]) -> dict:
-    recipe = plan.recipe
-    return {
-        "recipe": plan.loaded.path.name,
-        "title": recipe.title,
-        "seed": str(recipe.seed),
-        "stage_key": key[:16],
-        "lofictl": __version__,
-        "models": {name: path.name for name, path in sorted(plan.models.items())},
-        **({"overrides": " ".join(f"--set {item}" for item in overrides)} if overrides else {}),
-    }
+    models = {name: path.name for name, path in sorted(plan.models.items())}
+    return stage_inputs.provenance_fields(plan, key, overrides, models=models)
 
 
 def _midi(walk: Walk, stage: Stage) -> None:
@@ -281,7 +272,7 @@ def _stems(walk: Walk, stage: Stage) -> None:
         made = log.restore_or_plan(name, key, log.work / f"stem-{track.name}", ["audio.wav"])
         if made is not None:
             walk.stems[track.name] = made["audio.wav"]
-            progress.advance(f"{track.name} is unchanged")
+            progress.advance()
             continue
         path = log.work / f"stem-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -302,7 +293,7 @@ def _stems(walk: Walk, stage: Stage) -> None:
     def finished(track_name: str) -> None:
         made = {"audio.wav": todo[track_name].path}
         walk.stems[track_name] = log.ran_with(f"stem:{track_name}", keys[track_name], made)["audio.wav"]
-        progress.advance(f"rendered {track_name}")
+        progress.advance()
 
     if walk.jobs > 1 and len(todo) > 1:
         # Threads, not processes: FluidSynth (through ctypes), Pedalboard and NumPy release the GIL
@@ -533,11 +524,7 @@ def _export(walk: Walk, stage: Stage) -> None:
     files_to_write = stem_files(plan, walk.stems, walk.layers, walk.dry)
     layers = layer_shas(log)
     shas = {
-        rel: (
-            layers[f.label]
-            if f.kind == "layer"
-            else log.output_sha(f"{'stem' if f.kind == 'wet' else 'dry'}:{f.label}", "audio.wav")
-        )
+        rel: (layers[f.label] if f.kind == "layer" else log.output_sha(f.stage, "audio.wav"))
         for rel, f in files_to_write.items()
     }
     inputs = stage.inputs(plan, log.output_sha("mix", "master.wav"), shas)

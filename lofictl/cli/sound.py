@@ -90,7 +90,11 @@ def instruments(
         out.print(f"[bold]{esc(font)}[/]")
         for preset in presets:
             standard = soundfonts.gm_name(preset)
-            also = f"  [dim](General MIDI: {esc(standard)})[/]" if standard and _differs(standard, preset.name) else ""
+            also = (
+                f"  [dim](General MIDI: {esc(standard)})[/]"
+                if standard and soundfonts.comparable_name(standard) != soundfonts.comparable_name(preset.name)
+                else ""
+            )
             out.print(f"  {preset.bank:3d}:{preset.program:<3d}  {esc(preset.name)}{also}")
             shown += 1
     from lofictl.sound import kits
@@ -103,10 +107,6 @@ def instruments(
             shown += 1
     if shown == 0:
         raise LofictlError(f"no preset matches {search!r}" if search else "no presets found")
-
-
-def _differs(a: str, b: str) -> bool:
-    return "".join(ch for ch in a.lower() if ch.isalnum()) != "".join(ch for ch in b.lower() if ch.isalnum())
 
 
 @app.command()

@@ -312,7 +312,8 @@ def list_presets(path: Path) -> list[Preset]:
     return sorted(presets)
 
 
-def _simplify(name: str) -> str:
+def comparable_name(name: str) -> str:
+    """A preset name as presets are matched: lower case, letters and digits only."""
     return re.sub(r"[^0-9a-z]+", "", name.lower())
 
 
@@ -356,23 +357,23 @@ def resolve_preset(path: Path, name: str | None = None, bank: int | None = None,
     if numbered:  # "0:4", as `lofictl instruments` prints a preset
         name, bank, program = None, int(numbered[1]), int(numbered[2])
     if name is not None:
-        wanted = _simplify(name)
+        wanted = comparable_name(name)
         for preset in presets:
-            if _simplify(preset.name) == wanted:
+            if comparable_name(preset.name) == wanted:
                 return preset
         for preset in presets:
             standard = gm_name(preset)
             if standard is not None and (
-                _simplify(standard) == wanted
-                or (preset.bank == DRUM_BANK and wanted in {_simplify(n) for n in DRUM_KIT_NAMES})
+                comparable_name(standard) == wanted
+                or (preset.bank == DRUM_BANK and wanted in {comparable_name(n) for n in DRUM_KIT_NAMES})
             ):
                 return preset
         labels: dict[str, str] = {}  # simplified name -> how to show it
         for preset in presets:
-            labels.setdefault(_simplify(preset.name), repr(preset.name))
+            labels.setdefault(comparable_name(preset.name), repr(preset.name))
         for preset in presets:
             if gm_name(preset):
-                labels.setdefault(_simplify(gm_name(preset)), f"{gm_name(preset)!r} ({preset.name})")
+                labels.setdefault(comparable_name(gm_name(preset)), f"{gm_name(preset)!r} ({preset.name})")
         close = suggestions(wanted, labels, n=4)
         shown = list(dict.fromkeys(labels[key] for key in close))
         hint = f" Did you mean {', '.join(shown)}?" if shown else ""
