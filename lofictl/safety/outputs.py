@@ -206,17 +206,15 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
         return  # empty (or only empty folders)
     record = _owner_record(target)
     if record is None:
-        shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
         raise LofictlError(
-            f"{folder} holds files no lofictl build wrote ({shown}); a build replaces its whole "
+            f"{folder} holds files no lofictl build wrote ({_shown(present)}); a build replaces its whole "
             "output folder, so choose an empty or new folder (nothing was changed)"
         )
     owned = _owned_files(record)
     foreign = [rel for rel in present if rel not in owned]
     if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise LofictlError(
-            f"{folder} holds files the last build did not write ({shown}); move them out "
+            f"{folder} holds files the last build did not write ({_shown(foreign)}); move them out "
             "first: a build replaces its whole output folder (nothing was changed)"
         )
     if recipe_file is not None and not _same_source(record, recipe_file):
@@ -226,6 +224,11 @@ def check_replaceable(folder: Path, protected: Sequence[tuple[Path, str]], recip
             f"build folder); give one of them its own output.dir or another file name, or delete "
             "the folder if that build is no longer wanted (nothing was changed)"
         )
+
+
+def _shown(files: Sequence[str]) -> str:
+    """The first few of a list of files, for a message."""
+    return ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
 
 
 # --- work folders --------------------------------------------------------------------------------
@@ -246,18 +249,11 @@ def check_work_folder(
     if target is None:
         return
     present = _files_in(target)
-    if present and WORK_MARKER not in present and not unmarked_ok:
-        shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
-        raise LofictlError(
-            f"{folder} holds files lofictl did not write there ({shown}); the work folder is "
-            "lofictl's scratch space (tracks in it are deleted and rewritten), so give it a folder "
-            "of its own, like build/radio/NAME (nothing was changed)"
-        )
-    foreign = [rel for rel in present if rel != WORK_MARKER and not layout.fullmatch(rel)]
+    marked = WORK_MARKER in present or unmarked_ok  # else every file there is the user's
+    foreign = [rel for rel in present if rel != WORK_MARKER and not layout.fullmatch(rel)] if marked else present
     if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise LofictlError(
-            f"{folder} holds files lofictl did not write there ({shown}); the work folder is "
+            f"{folder} holds files lofictl did not write there ({_shown(foreign)}); the work folder is "
             "lofictl's scratch space (tracks in it are deleted and rewritten), so give it a folder "
             "of its own, like build/radio/NAME (nothing was changed)"
         )
