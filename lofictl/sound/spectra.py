@@ -223,8 +223,9 @@ def _sum(parts: list[np.ndarray]) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def build_report(build_dir: Path) -> dict:
-    """Measures of every stem, of the bed and the music, and of the bed against the music."""
+def build_report(build_dir: Path, *, master: bool = True) -> dict:
+    """Measures of every stem, of the bed and the music, of the bed against the music and each
+    overlay under it, and (with `master`) of the mastered WAV."""
     stems = read_stems(build_dir)
     rate = next(iter(stems.values()))[1]
     report: dict = {"sample_rate": rate, "stems": {}}
@@ -232,36 +233,30 @@ def build_report(build_dir: Path) -> dict:
     for name, (audio, _) in stems.items():
         report["stems"][name] = measure(audio, rate)
         (bed if name.startswith("overlay-") else music).append(audio)
-    if music:
-        report["music"] = measure(_sum(music), rate)
-    if bed:
-        report["bed"] = measure(_sum(bed), rate)
-    if bed and music:
-        report["bed_vs_music"] = bed_against_music(_sum(bed), _sum(music), rate)
-        report["overlays_below_lu"] = _overlays_below(stems, _sum(music), rate)
-    master = _master_audio(build_dir)
-    if master is not None:  # the mastered mix, after the master chain and the loudness target
-        report["master"] = measure(master, rate)
+    bed_sum = _sum(bed) if bed else None
+    music_sum = _sum(music) if music else None
+    if music_sum is not None:
+        report["music"] = measure(music_sum, rate)
+    if bed_sum is not None:
+        report["bed"] = measure(bed_sum, rate)
+    if bed_sum is not None and music_sum is not None:
+        report["bed_vs_music"] = bed_against_music(bed_sum, music_sum, rate)
+        music_lufs = report["music"].lufs  # is the crackle heard, is the rain too loud?
+        report["overlays_below_lu"] = {
+            name: None if m.lufs is None or music_lufs is None else music_lufs - m.lufs
+            for name, m in report["stems"].items()
+            if name.startswith("overlay-")
+        }
+    mastered = _master_audio(build_dir) if master else None
+    if mastered is not None:  # the mastered mix, after the master chain and the loudness target
+        report["master"] = measure(mastered, rate)
     report["_audio"] = {
-        "bed": _sum(bed) if bed else None,
-        "music": _sum(music) if music else None,
+        "bed": bed_sum,
+        "music": music_sum,
         **{name: audio for name, (audio, _) in stems.items()},
-        "master": master,
+        "master": mastered,
     }
     return report
-
-
-def _overlays_below(stems: dict[str, tuple[np.ndarray, int]], music: np.ndarray, rate: int) -> dict:
-    """Each overlay's loudness under the music (LU): is the crackle heard, is the rain too loud?"""
-    from lofictl.sound.mix import integrated_loudness
-
-    music_lufs = integrated_loudness(music, rate)
-    out = {}
-    for name, (audio, _) in stems.items():
-        if name.startswith("overlay-"):
-            lufs = integrated_loudness(audio, rate)
-            out[name] = None if lufs is None or music_lufs is None else music_lufs - lufs
-    return out
 
 
 def _master_audio(build_dir: Path) -> np.ndarray | None:
