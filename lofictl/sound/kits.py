@@ -26,6 +26,7 @@ How it plays:
 from __future__ import annotations
 
 import argparse
+import bisect
 import functools
 import hashlib
 from dataclasses import dataclass
@@ -65,21 +66,16 @@ def _env(t: np.ndarray, attack: float, decay: float) -> np.ndarray:
     return envelope * np.minimum(1.0, t / attack) if attack > 0 else envelope
 
 
-def _sweep(t: np.ndarray, start_hz: float, end_hz: float, tau: float, sample_rate: int, phase: float = 0.0):
+def _sweep(t: np.ndarray, start_hz: float, end_hz: float, tau: float, sample_rate: int):
     """A sine whose pitch falls from start_hz to end_hz with time constant tau (a drum head)."""
     freq = end_hz + (start_hz - end_hz) * np.exp(-t / tau)
-    return np.sin(phase + 2 * np.pi * np.cumsum(freq) / sample_rate)
+    return np.sin(2 * np.pi * np.cumsum(freq) / sample_rate)
 
 
-def _filter(x: np.ndarray, sample_rate: int, low: float | None, high: float | None, order: int = 2) -> np.ndarray:
-    """Butterworth high-pass (low), low-pass (high) or band-pass (both); edges kept under Nyquist."""
+def _filter(x: np.ndarray, sample_rate: int, low: float, high: float) -> np.ndarray:
+    """A second-order Butterworth band-pass from `low` to `high`, its edges kept under Nyquist."""
     top = 0.45 * sample_rate
-    if low and high:
-        sos = signal.butter(order, [min(low, 0.9 * top), min(high, top)], "bandpass", fs=sample_rate, output="sos")
-    elif low:
-        sos = signal.butter(order, min(low, top), "highpass", fs=sample_rate, output="sos")
-    else:
-        sos = signal.butter(order, min(high or top, top), "lowpass", fs=sample_rate, output="sos")
+    sos = signal.butter(2, [min(low, 0.9 * top), min(high, top)], "bandpass", fs=sample_rate, output="sos")
     return signal.sosfilt(sos, x)
 
 
@@ -158,7 +154,7 @@ def _hat(decay: float, grow: float, low: float, pedal: bool = False) -> Callable
         t = _times(min(1.6, 6 * (decay + grow)), sr)
         source = 0.6 * _metal(t, 1.9 * detune, gen) + 0.5 * gen.standard_normal(t.size)
         top = 6000 + 7000 * v  # a harder hit: a brighter top and a longer ring
-        y = _filter(source, sr, low, top, order=2) * _env(t, 0.0004, decay + grow * v)
+        y = _filter(source, sr, low, top) * _env(t, 0.0004, decay + grow * v)
         if pedal:  # the foot's chick: a dull thud of the two cymbals closing
             y += 0.5 * _filter(gen.standard_normal(t.size), sr, 700, 2500) * _env(t, 0.002, 0.008)
         return _saturate(y, 1.3)
@@ -406,7 +402,7 @@ def hits(track: Track, timing: float | TempoMap, kit: str, sample_rate: int, n_s
     for (start, key, velocity), variant in zip(onsets, variants):
         stop = None
         if key in CHOKED_KEYS:
-            later = np.searchsorted(hat_starts, start, side="right")
+            later = bisect.bisect_right(hat_starts, start)
             stop = int(hat_starts[later]) if later < len(hat_starts) else None
         result.append(Hit(start, key, velocity, variant, stop))
     return result

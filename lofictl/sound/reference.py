@@ -32,7 +32,7 @@ from lofictl.sound.mix import (
     true_peak_envelope,
 )
 from lofictl.sound.soundfonts import Preset
-from lofictl.sound.stems import Overlay
+from lofictl.sound.stems import Overlay, source_audio
 from lofictl.sound.stream import fit_length
 
 
@@ -53,13 +53,7 @@ def render_stem(
 
     stems.render_stem_to_wav gives these bytes (through audio_io.write_wav) in bounded memory.
     """
-    from lofictl.sound import kits, render
-
-    if kit is not None:
-        audio = kits.render_kit(track, timing, kit, sample_rate, n_samples)
-    else:
-        assert instrument_soundfont is not None
-        audio = render.render_track(track, timing, instrument_soundfont, preset, sample_rate, n_samples)
+    audio = source_audio(track, timing, instrument_soundfont, preset, sample_rate, n_samples, kit=kit)
     if effect_chain:
         audio = apply_chain(audio, sample_rate, effect_chain)
         audio = fit_length(audio, n_samples)

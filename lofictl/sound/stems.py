@@ -100,10 +100,7 @@ def render_stem_to_wav(
     board = effects.build_chain(effect_chain, (), sample_rate) if effect_chain else None
     with WavWriter(path, sample_rate, n_samples, "float32", info=info) as out:
         if board is not None and not chain_streams(board):
-            audio = np.concatenate(
-                list(source_blocks(track, timing, instrument_soundfont, preset, sample_rate, n_samples, kit=kit)),
-                axis=1,
-            )
+            audio = source_audio(track, timing, instrument_soundfont, preset, sample_rate, n_samples, kit=kit)
             audio = fit_length(effects.apply_chain(audio, sample_rate, board), n_samples)
             audio = mix.apply_gain_pan(audio, gain_db, pan)
             for start in range(0, n_samples, block_size):
@@ -116,6 +113,25 @@ def render_stem_to_wav(
         for block in through_chain(blocks, board, sample_rate):
             out.write(_ducked(mix.apply_gain_pan(block, gain_db, pan), position, sample_rate, duck))
             position += block.shape[1]
+
+
+def source_audio(
+    track: Track,
+    timing: float | TempoMap,
+    soundfont: Path | None,
+    preset: Preset,
+    sample_rate: int,
+    n_samples: int,
+    *,
+    kit: str | None = None,
+) -> np.ndarray:
+    """The dry instrument as one float32 (2, n_samples) array: the kit when named, else FluidSynth
+    (the same bytes as source_blocks' blocks joined)."""
+    if kit is not None:
+        return kits.render_kit(track, timing, kit, sample_rate, n_samples)
+    if soundfont is None:
+        raise ValueError("a stem needs a SoundFont or a kit")
+    return render.render_track(track, timing, soundfont, preset, sample_rate, n_samples)
 
 
 def source_blocks(
