@@ -15,24 +15,20 @@ import json
 import sys
 from pathlib import Path
 
+from lofictl.models.train.forms import CITATION, LABEL_FILE
 from lofictl.models.train.pop909 import split_of
+from lofictl.safety import atomic
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "pop909-structure" / "eval-forms.json"
-CITATION = (
-    'Shuqi Dai, Huan Zhang, Roger B. Dannenberg, "Automatic Analysis and Influence of Hierarchical '
-    'Structure on Melody, Rhythm and Harmony in Popular Music", Joint Conference on AI Music Creativity '
-    "(CSMC + MuMe) 2020. https://github.com/Dsqvival/hierarchical-structure-analysis "
-    "(MIT licence, Copyright (c) 2020 Shuqi Dai)"
-)
 
 
 def main(folder: Path) -> None:
     songs = {}
     for song_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         song = song_dir.name
-        if split_of(song) != "test" or not (song_dir / "human_label1.txt").is_file():
+        if split_of(song) != "test" or not (song_dir / LABEL_FILE).is_file():
             continue
-        form = (song_dir / "human_label1.txt").read_text().split()[0]
+        form = (song_dir / LABEL_FILE).read_text().split()[0]
         pairs = [line.split() for line in (song_dir / "melody.txt").read_text().splitlines() if line.strip()]
         songs[song] = {"form": form, "melody": " ".join(f"{int(p)}:{int(d)}" for p, d in pairs)}
     data = {
@@ -42,7 +38,7 @@ def main(folder: Path) -> None:
         "citation": CITATION,
         "songs": songs,
     }
-    OUT.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n")
+    atomic.write_text(OUT, json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n")
     print(f"wrote {OUT}: {len(songs)} songs")
 
 

@@ -53,14 +53,20 @@ def progression_source(progression: str, beats_per_bar: float, style: str | None
     its own length, seeded by the section; a progression that is not whole bars stays as written."""
     written = [(chord.symbol, duration) for chord, duration in theory.parse_progression(progression, beats_per_bar)]
     bars = sum(duration for _, duration in written) / beats_per_bar
-    restyle = style is not None and abs(bars - round(bars)) < 1e-9
+    restyle = style if abs(bars - round(bars)) < 1e-9 else None  # a style reharmonises whole bars
     half_bars = any(duration < beats_per_bar - EPS for _, duration in written)
 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:
         chords = written
-        if restyle:
+        if restyle is not None:
             chords = reharm.reharmonise(
-                written, key, style, seed, loop_bars=int(round(bars)), beats_per_bar=beats_per_bar, half_bars=half_bars
+                written,
+                key,
+                restyle,
+                seed,
+                loop_bars=int(round(bars)),
+                beats_per_bar=beats_per_bar,
+                half_bars=half_bars,
             )
         total = block.bars * beats_per_bar
         out: list[tuple[str, float]] = []

@@ -166,7 +166,7 @@ MIN_FORM_BARS = 16  # shorter than this, a length plays one phrase through
 FORMS_FILE = Path(__file__).resolve().parents[2] / "data" / "pop909-structure" / "forms.json"
 FORMS_FORMAT = "lofictl-pop909-forms"
 MAX_PHRASE_BARS = 64
-_TOKEN = re.compile(r"([A-Za-z])(\d+)")
+PHRASE_TOKEN = re.compile(r"([A-Za-z])(\d+)")  # a letter and its bars: `A8`
 INSTRUMENTAL_NAMES = {"i": "intro", "o": "outro"}
 
 
@@ -190,7 +190,7 @@ def parse_form(text: str) -> list[Phrase]:
         raise ValueError("a form is letters with bar counts, like i4A8B8A8B8o4")
     phrases: list[Phrase] = []
     position = 0
-    for match in _TOKEN.finditer(compact):
+    for match in PHRASE_TOKEN.finditer(compact):
         if match.start() != position:
             break
         phrases.append(Phrase(match[1], int(match[2])))

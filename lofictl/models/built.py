@@ -37,6 +37,7 @@ import numpy as np
 from lofictl.analysis.source import Section, TrackSource, part_tracks, read_build
 from lofictl.compose import theory
 from lofictl.compose.feel import Feel, is_compound, unswung
+from lofictl.compose.form import form_text
 from lofictl.compose.score import ChordEvent, Score
 from lofictl.errors import LofictlError
 from lofictl.models import measures, quality, report, songs
@@ -245,7 +246,7 @@ def phrase_measures(notes, phrases, beats_per_bar: float, reference_skeletons: l
         "form_similarity": _mean(songs.form_similarity(skeleton, r) for r in reference_skeletons)
         if reference_skeletons
         else None,
-        "form": songs.form_string(phrases),
+        "form": form_text(phrases),
     }
 
 
@@ -355,10 +356,6 @@ def evaluate_built(
 # --- the tables ---------------------------------------------------------------------------------
 
 
-def _num(value, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def built_table(data: dict) -> str:
     short = quality.SHORT
     head = ["row", *(short[f] for f in measures.FEATURES), "**mean**"]
@@ -367,8 +364,8 @@ def built_table(data: dict) -> str:
         c = r["comparison"]
         cells = [
             r["name"],
-            *(_num(c["features"][f]["overlap"]) for f in measures.FEATURES),
-            f"**{_num(c['mean_overlap'])}**",
+            *(quality._num(c["features"][f]["overlap"]) for f in measures.FEATURES),
+            f"**{quality._num(c['mean_overlap'])}**",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     head2 = ["row", "notes/bar", "silent", *(SONG_LABELS[m] for m in SONG_MEASURES)]
@@ -377,9 +374,9 @@ def built_table(data: dict) -> str:
         f, m = r["comparison"]["features"], r["song_measures"]
         cells = [
             r["name"],
-            _num(f["notes_per_bar"]["generated"].get("mean"), 1),
-            _num(f["silent_share"]["generated"].get("mean")),
-            *(_num(m[name]) for name in SONG_MEASURES),
+            quality._num(f["notes_per_bar"]["generated"].get("mean"), 1),
+            quality._num(f["silent_share"]["generated"].get("mean")),
+            *(quality._num(m[name]) for name in SONG_MEASURES),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     ref = data["reference"]
@@ -387,9 +384,9 @@ def built_table(data: dict) -> str:
     first = data["rows"][0]["comparison"]["features"] if data["rows"] else None
     cells = [
         "reference half (human)",
-        _num(first["notes_per_bar"]["reference"].get("mean"), 1) if first else "–",
-        _num(first["silent_share"]["reference"].get("mean")) if first else "–",
-        *(_num(rm.get(name)) for name in SONG_MEASURES),
+        quality._num(first["notes_per_bar"]["reference"].get("mean"), 1) if first else "–",
+        quality._num(first["silent_share"]["reference"].get("mean")) if first else "–",
+        *(quality._num(rm.get(name)) for name in SONG_MEASURES),
     ]
     lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 
 from lofictl.compose import theory
+from lofictl.compose.form import PHRASE_TOKEN
 from lofictl.compose.score import ChordEvent, Note
 from lofictl.models import measures
 
@@ -34,7 +35,6 @@ CELLS_PER_BEAT = 4
 REPEAT_WINDOW = 7  # bars after a bar in which its rhythm may come back (8 bars in all)
 FIFTH_WINDOW = 4  # bars
 OWN_ROLES = frozenset({"root", "third", "sus", "fifth", "altered fifth", "seventh"})
-_FORM_RE = re.compile(r"([A-Za-z])(\d+)")
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def contrast(notes, phrases, beats_per_bar: float) -> float | None:
 def parse_form(text: str) -> list[Phrase]:
     """'i4A8B8A8o4' → Phrases, bars counted on from 0; a ValueError names what does not parse."""
     phrases, at, pos = [], 0, 0
-    for match in _FORM_RE.finditer(text):
+    for match in PHRASE_TOKEN.finditer(text):
         if match.start() != pos:
             break
         bars = int(match[2])
@@ -187,10 +187,6 @@ def parse_form(text: str) -> list[Phrase]:
     if pos != len(text) or not phrases:
         raise ValueError(f"form {text!r} is not letters each followed by a number of bars, e.g. i4A8B8A8o4")
     return phrases
-
-
-def form_string(phrases) -> str:
-    return "".join(f"{p.letter}{p.bars}" for p in phrases)
 
 
 def form_skeleton(phrases) -> str:

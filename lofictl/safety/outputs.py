@@ -249,8 +249,8 @@ def check_work_folder(
     if target is None:
         return
     present = _files_in(target)
-    marked = WORK_MARKER in present or unmarked_ok  # else every file there is the user's
-    foreign = [rel for rel in present if rel != WORK_MARKER and not layout.fullmatch(rel)] if marked else present
+    ours = WORK_MARKER in present or unmarked_ok  # else every file there is the user's
+    foreign = [rel for rel in present if rel != WORK_MARKER and not layout.fullmatch(rel)] if ours else present
     if foreign:
         raise LofictlError(
             f"{folder} holds files lofictl did not write there ({_shown(foreign)}); the work folder is "

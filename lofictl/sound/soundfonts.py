@@ -372,8 +372,9 @@ def resolve_preset(path: Path, name: str | None = None, bank: int | None = None,
         for preset in presets:
             labels.setdefault(comparable_name(preset.name), repr(preset.name))
         for preset in presets:
-            if gm_name(preset):
-                labels.setdefault(comparable_name(gm_name(preset)), f"{gm_name(preset)!r} ({preset.name})")
+            standard = gm_name(preset)
+            if standard:
+                labels.setdefault(comparable_name(standard), f"{standard!r} ({preset.name})")
         close = suggestions(wanted, labels, n=4)
         shown = list(dict.fromkeys(labels[key] for key in close))
         hint = f" Did you mean {', '.join(shown)}?" if shown else ""

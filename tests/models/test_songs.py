@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lofictl.compose.form import form_text
 from lofictl.compose.score import Note
 from lofictl.models import songs
 
@@ -90,14 +91,14 @@ def test_built_sections_become_letters_by_what_they_restate():
         ("outro", None, 28, 4),
     ]
     phrases = songs.built_phrases(sections, melody, 4.0)
-    assert songs.form_string(phrases) == "i4A8B8A8o4"
+    assert form_text(phrases) == "i4A8B8A8o4"
     # a "chorus" restated by name with a digit, a verse restating it through `repeat:`
     named = songs.built_phrases(
         [("verse", None, 0, 4), ("chorus", None, 4, 4), ("chorus2", None, 8, 4), ("v2", "verse", 12, 4)],
         [Note(b * 4.0, 1, 60, 80) for b in range(16)],
         4.0,
     )
-    assert songs.form_string(named) == "A4B4B4A4"
+    assert form_text(named) == "A4B4B4A4"
 
 
 def test_grid_melody_reads_the_structure_datasets_16ths():

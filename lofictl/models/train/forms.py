@@ -15,18 +15,17 @@ the length it first had (so each restatement lines up with its statement).
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from lofictl.compose.form import FORMS_FORMAT, Phrase, form_text, parse_form
+from lofictl.compose.form import FORMS_FORMAT, PHRASE_TOKEN, Phrase, form_text, parse_form
 from lofictl.compose.phrase import phrase_similarity
 from lofictl.compose.score import Note
 from lofictl.errors import LofictlError
+from lofictl.safety import atomic
 
 FORMS_FILE = "forms.json"
 LABEL_FILE = "human_label1.txt"
@@ -41,7 +40,6 @@ POP909_CITATION = (
     'Ziyu Wang*, Ke Chen*, Junyan Jiang, Yiyi Zhang, Maoran Xu, Shuqi Dai, Guxian Bin and Gus Xia, "POP909: '
     'A Pop-song Dataset for Music Arrangement Generation", ISMIR 2020 (MIT licence, Copyright (c) 2020 Music X Lab)'
 )
-_TOKEN = re.compile(r"([A-Za-z])(\d+)")
 
 
 def normalised_length(letter: str, bars: int) -> int | None:
@@ -57,7 +55,7 @@ def normalise(label: str) -> list[Phrase]:
     """A human label → a form compose.form reads (see the module docstring)."""
     first: dict[str, int] = {}
     phrases: list[Phrase] = []
-    tokens = _TOKEN.findall(label)
+    tokens = PHRASE_TOKEN.findall(label)
     for index, (letter, bars) in enumerate(tokens):
         if letter == "i" and index != 0 or letter == "o" and index != len(tokens) - 1:
             letter = "x"  # an intro or outro label in the middle: an instrumental passage
@@ -88,7 +86,7 @@ def restatements(label: str, melody: list[Note]) -> list[dict]:
     out = []
     bar = 0
     first: dict[str, tuple[int, int]] = {}
-    for letter, text in _TOKEN.findall(label):
+    for letter, text in PHRASE_TOKEN.findall(label):
         bars = int(text)
         if letter.isupper():
             if letter in first and first[letter][1] == bars and bars >= 2:
@@ -142,10 +140,10 @@ def derive(dataset: Path) -> dict:
     skipped = 0
     for song in songs:
         label = (song / LABEL_FILE).read_text().strip()
-        if not label or "".join(a + b for a, b in _TOKEN.findall(label)) != label:
+        if not label or "".join(a + b for a, b in PHRASE_TOKEN.findall(label)) != label:
             skipped += 1
             continue
-        for letter, bars in _TOKEN.findall(label):
+        for letter, bars in PHRASE_TOKEN.findall(label):
             raw_lengths["melodic" if letter.isupper() else "instrumental"][int(bars)] += 1
         try:
             forms[form_text(parse_form(form_text(normalise(label))))] += 1
@@ -178,9 +176,7 @@ def write_forms(dataset: Path | str, out: Path | str) -> dict:
     data = derive(dataset)
     data["command"] = f"lofictl train pop909-forms {dataset} --out {out}"
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{FORMS_FILE}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(out / FORMS_FILE)
+    atomic.write_text(out / FORMS_FILE, json.dumps(data, indent=1, sort_keys=True) + "\n")
     if (dataset / "LICENSE").is_file():
         shutil.copyfile(dataset / "LICENSE", out / "LICENSE")
     (out / "README.md").write_text(_readme(data))
