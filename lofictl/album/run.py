@@ -188,7 +188,6 @@ def _run_tasks(runner, album: LoadedAlbum, specs, user_cover, root, cache: Cache
     if user_cover is None:
         say("drawing the cover")
         cover_stage = _cover_stage(cache, album, rendered, material)
-        pin(cover_stage["outputs"].values())
         art = covers.as_cover(_read_object(cache, cover_stage["outputs"]["cover.jpg"]))
     else:
         art = user_cover

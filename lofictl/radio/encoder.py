@@ -252,10 +252,14 @@ class IcecastTarget:
     password: str = field(repr=False)
 
     @property
+    def netloc(self) -> str:
+        """host:port, an IPv6 host in brackets."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
     def where(self) -> str:
         """The target for logs: no credentials."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"icecast://{host}:{self.port}{self.mount}"
+        return f"icecast://{self.netloc}{self.mount}"
 
     @property
     def authorization(self) -> str:
@@ -330,11 +334,10 @@ class IcecastFeed:
     def _connect(self) -> socket.socket:
         target = self.target
         name, _ = title_bytes(self.name)
-        host = f"[{target.host}]" if ":" in target.host else target.host
         head = (
             (
                 f"PUT {target.mount} HTTP/1.1\r\n"
-                f"Host: {host}:{target.port}\r\n"
+                f"Host: {target.netloc}\r\n"
                 f"Authorization: {target.authorization}\r\n"
                 "User-Agent: lofictl-radio\r\n"
                 "Content-Type: audio/mpeg\r\n"
@@ -457,9 +460,8 @@ class IcecastFeed:
         if charset == "ISO-8859-1":
             query["charset"] = "UTF-8"
         target = self.target
-        host = f"[{target.host}]" if ":" in target.host else target.host
         request = urllib.request.Request(
-            f"http://{host}:{target.port}/admin/metadata?{urllib.parse.urlencode(query, encoding='utf-8')}"
+            f"http://{target.netloc}/admin/metadata?{urllib.parse.urlencode(query, encoding='utf-8')}"
         )
         request.add_header("Authorization", target.authorization)
         request.add_header("User-Agent", "lofictl-radio")
