@@ -506,14 +506,9 @@ def _deliver(
 
 
 def _protected(album: LoadedAlbum) -> list:
-    from lofictl.build.cache import CACHE_DIR_NAME
+    from lofictl.build.runner import project_folders
 
-    return output_rule.protected_folders(
-        project=album.project_root,
-        recipes=album.path.resolve().parent,
-        current=Path.cwd(),
-        cache=album.project_root / CACHE_DIR_NAME,
-    )
+    return project_folders(album.project_root, album.path)
 
 
 def _output_folder(album: LoadedAlbum, out_dir: Path | None) -> Path:

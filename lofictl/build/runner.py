@@ -134,11 +134,17 @@ def output_folder(loaded: LoadedRecipe, out_dir: Path | None) -> Path:
 
 
 def protected_folders(loaded: LoadedRecipe) -> list[tuple[Path, str]]:
+    return project_folders(loaded.project_root, loaded.path)
+
+
+def project_folders(project_root: Path, source: Path, label: str = "recipes") -> list[tuple[Path, str]]:
+    """What no output folder may be (output_rule.protected_folders): the project, the folder of
+    the file it is made from (a recipe, album or station: `label`), the current one, the cache."""
     return output_rule.protected_folders(
-        project=loaded.project_root,
-        recipes=loaded.path.resolve().parent,
+        project=project_root,
+        **{label: source.resolve().parent},
         current=Path.cwd(),
-        cache=loaded.project_root / CACHE_DIR_NAME,
+        cache=project_root / CACHE_DIR_NAME,
     )
 
 

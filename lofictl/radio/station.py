@@ -193,14 +193,9 @@ class LoadedStation:
 
     def protected_folders(self) -> list[tuple[Path, str]]:
         """What the work folder may never be, nor hold: the folders a build's output may not."""
-        from lofictl.build.cache import CACHE_DIR_NAME
+        from lofictl.build.runner import project_folders
 
-        folders = output_rule.protected_folders(
-            project=self.project_root,
-            station=self.path.resolve().parent,
-            current=Path.cwd(),
-            cache=self.project_root / CACHE_DIR_NAME,
-        )
+        folders = project_folders(self.project_root, self.path, "station")
         for recipe in self.recipes:
             folders += output_rule.protected_folders(recipe=recipe.path.resolve().parent)
         return folders
