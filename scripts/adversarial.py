@@ -483,7 +483,6 @@ def campaign_radio(root: Path) -> tuple[int, int, list[str]]:
 
 # --- radio, album, cache (issue 25) -----------------------------------------------------------
 
-TINY = ALBUM_RECIPE  # the tests' two-bar recipe (tests/support): what every case here builds on
 STATION = "station: 1\ntitle: {title}\nseed: 5\nrecipes:\n  - {{file: tiny.yaml}}\nlength: 8 bars\n{extra}\n"
 ALBUM = textwrap.dedent("""\
     lofictl_album: 1
@@ -513,7 +512,7 @@ USER_FILES = {
 def _radio_project(root: Path, name: str) -> Path:
     project = root / name
     (project / "recipes").mkdir(parents=True)
-    (project / "recipes" / "tiny.yaml").write_text(TINY)
+    (project / "recipes" / "tiny.yaml").write_text(ALBUM_RECIPE)
     for rel, data in USER_FILES.items():
         (project / rel).parent.mkdir(parents=True, exist_ok=True)
         (project / rel).write_bytes(data)
@@ -625,7 +624,7 @@ def campaign_limits(root: Path) -> tuple[int, int, list[str]]:
             (
                 f"recipe title {bad}",
                 "t3.yaml",
-                TINY.replace("title: Tiny Loop", f'title: "A{bad}B"'),
+                ALBUM_RECIPE.replace("title: Tiny Loop", f'title: "A{bad}B"'),
                 ["validate", "recipes/t3.yaml"],
             )
         )
@@ -665,7 +664,7 @@ def campaign_albums(root: Path) -> tuple[int, int, list[str]]:
     project = root / "albums"
     (project / "recipes").mkdir(parents=True)
     (project / "albums").mkdir()
-    (project / "recipes" / "tiny.yaml").write_text(TINY)
+    (project / "recipes" / "tiny.yaml").write_text(ALBUM_RECIPE)
     (project / "bomb.png").write_bytes(_png(60000, 60000))
     (project / "tall.png").write_bytes(_png(12000, 100))
     many = "\n".join(f"  - {{recipe: recipes/tiny.yaml, count: 100, name: t{i}}}" for i in range(10))
@@ -728,6 +727,12 @@ while not pathlib.Path({str(stop)!r}).exists():
     return cases, cases - len(failures), failures
 
 
+def _report(title: str, cases: int, passed: int, failures: list[str], extra: str = "") -> None:
+    print(f"{title}: {passed}/{cases} held{extra}", flush=True)
+    for line in failures:
+        print(f"    FAIL {line}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interrupts", type=int, default=30)
@@ -746,9 +751,7 @@ def main() -> None:
         root = Path(folder)
         if args.part in ("all", "clients"):
             cases, passed, failures = campaign_radio(root)
-            print(f"hostile radio clients: {passed}/{cases} held", flush=True)
-            for line in failures:
-                print(f"    FAIL {line}")
+            _report("hostile radio clients", cases, passed, failures)
             if args.part == "clients":
                 return
         if args.part in ("all", "radio"):
@@ -758,9 +761,7 @@ def main() -> None:
                 ("albums: limits, covers, rebuilds under a pruning cache", campaign_albums),
             ):
                 cases, passed, failures = campaign(root)
-                print(f"{title}: {passed}/{cases} held", flush=True)
-                for line in failures:
-                    print(f"    FAIL {line}")
+                _report(title, cases, passed, failures)
             if args.part == "radio":
                 return
         for title, campaign in (
@@ -771,13 +772,9 @@ def main() -> None:
             if args.only_interrupts:
                 break
             cases, passed, failures = campaign(root)
-            print(f"{title}: {passed}/{cases} held")
-            for line in failures:
-                print(f"    FAIL {line}")
+            _report(title, cases, passed, failures)
         cases, passed, failures, codes = campaign_interrupts(root, args.interrupts, args.seed)
-        print(f"signals at random moments: {passed}/{cases} held (exit codes {dict(sorted(codes.items()))})")
-        for line in failures:
-            print(f"    FAIL {line}")
+        _report("signals at random moments", cases, passed, failures, f" (exit codes {dict(sorted(codes.items()))})")
 
 
 if __name__ == "__main__":
