@@ -162,6 +162,13 @@ def _without_stations(paths: list[Path]) -> list[Path]:
     return [path for path in paths if path not in stations]
 
 
+def music_words(seconds: float) -> str:
+    """40.0 s; 613.3 s (10m13.3s): the README and the build say a long track's length alike."""
+    from lofictl.recipe.load import clock
+
+    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds:.1f} s ({clock(seconds)})"
+
+
 def _print_summary(result) -> None:
     from rich.table import Table
 
@@ -184,7 +191,7 @@ def _print_summary(result) -> None:
     tail = result.duration_s - result.music_s
     files = f" (audio {result.duration_s:.1f} s with the {tail:g} s release tail)" if tail > 1e-6 else ""
     line = (
-        f"{result.bars} bars, {result.music_s:.1f} s of music{files} at {tempo} BPM; "
+        f"{result.bars} bars, {music_words(result.music_s)} of music{files} at {tempo} BPM; "
         f"built in {result.elapsed_s:.1f} s ({len(result.ran)} stages ran, {len(result.restored)} from cache)"
     )
     out.print(line + loudness_words(result.loudness))

@@ -293,3 +293,17 @@ def test_an_instrument_set_reaches_the_provenance_of_its_stem(write_recipe, proj
     assert invoke("build", write_recipe(), "--out", out, "--set", given).exit_code == 0
     shown = invoke("inspect", out / "stems" / "02_bass.wav")
     assert f"overrides: --set {given}" in shown.stdout, shown.stdout
+
+
+def test_the_readme_gives_a_long_track_the_length_the_build_prints():
+    from lofictl.cli.build import music_words
+    from lofictl.recipe.load import load_recipe
+
+    recipe = load_recipe(REPO / "recipes" / "rainy_night.yaml", ["length=10m0s"]).recipe
+    assert not any(s.tempo for s in recipe.sections)  # so bars × seconds per bar is the music's length
+    seconds = recipe.total_bars * recipe.seconds_per_bar
+    assert seconds >= 600  # the first section boundary at or past the length
+    words = music_words(seconds)
+    assert "(10m13.3s)" in words
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert f"{recipe.total_bars} bars, {words} of music" in readme
