@@ -105,6 +105,12 @@ def build(
         "Dask cluster, e.g. tcp://10.0.0.5:8786 (workers see the project at "
         "the same path).",
     ),
+    cache_dir: Optional[str] = typer.Option(
+        None,
+        "--cache",
+        help="The stage cache: a folder (default: .lofictl-cache in the project; a shared one for a "
+        "cluster), or an fsspec URL (s3://..., file://...) shared behind the local cache.",
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every stage; don't read or write the cache."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout instead of a table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
@@ -112,9 +118,13 @@ def build(
     """Build recipes: MIDI, stems, mastered track, piano roll and the lock file beside the recipe."""
     from lofictl.build.batch import build_many
 
+    from lofictl.cluster.shared_cache import is_url
+
     recipes = _without_stations(recipes)
     if out_dir is not None and len(recipes) > 1:
         raise LofictlError("--out names one folder, so it works with one recipe at a time")
+    if cache_dir is not None and not is_url(cache_dir):
+        cache_dir = str(Path(cache_dir).expanduser().resolve())  # the workers' current folder may differ
     results = build_many(
         recipes,
         overrides=set_,
@@ -124,12 +134,16 @@ def build(
         use_cache=not no_cache,
         quiet=quiet or json_out,
         scheduler=scheduler,
+        cache_dir=cache_dir,
     )
     from lofictl.build.cache import CACHE_DIR_NAME
     from lofictl.recipe.load import project_root_for
 
-    for root in sorted({project_root_for(path) / CACHE_DIR_NAME for path in recipes}):
-        auto_prune(root)
+    if cache_dir is not None and not is_url(cache_dir):
+        auto_prune(Path(cache_dir))
+    else:  # the project's own cache (the local one behind a URL)
+        for root in sorted({project_root_for(path) / CACHE_DIR_NAME for path in recipes}):
+            auto_prune(root)
     if json_out:
         summary = [r.summary() for r in results]
         sys.stdout.write(json.dumps(summary[0] if len(summary) == 1 else summary, indent=2, sort_keys=True) + "\n")
