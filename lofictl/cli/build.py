@@ -117,7 +117,6 @@ def build(
 ) -> None:
     """Build recipes: MIDI, stems, mastered track, piano roll and the lock file beside the recipe."""
     from lofictl.build.batch import build_many
-
     from lofictl.cluster.shared_cache import is_url
 
     recipes = _without_stations(recipes)
