@@ -228,7 +228,7 @@ def start_station(project: Path, station_text: str, *extra: str) -> Station:
     return station
 
 
-def ready_track(folder: Path, number: int, *, bars: int = 4, bar_frames: int = 2205, level: float = 0.1):
+def ready_track(folder: Path, number: int, *, bars: int = 4, bar_frames: int = 4410, level: float = 0.1):
     """A built track as the producer hands it on: a float32 stereo master of `bars` bars (a
     constant level per track, `level * (number + 1)`, so a test can tell tracks apart by their
     samples; a bar of a tenth of a second by default) and a piano roll, in folder/NNNNNNN/."""
