@@ -29,7 +29,7 @@ from lofictl.radio.encoder import FrameSplitter
 from support import run_lofictl
 from support.radio import RATE, children, decode_mp3, get_json, start_icecast, start_station, wait_for
 
-pytestmark = pytest.mark.xdist_group("radio-live")
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("radio-live")]
 
 STATION = """\
 station: 1

@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # the soak itself is a benchmark s
 
 from soak_radio import soak  # noqa: E402
 
-pytestmark = pytest.mark.xdist_group("radio-soak")
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("radio-soak")]
 
 
 def test_station_soak(tmp_path):
