@@ -391,9 +391,9 @@ class RadioStation:
             "again": not new,
         }
         if kind == "skip":
-            advancing = self.skip_policy == "advance" and air.request_skip(number)
-            if advancing:
-                with self._lock:
+            with self._lock:  # marked before the pacer can take the track off the air (it reads the mark under _lock)
+                advancing = self.skip_policy == "advance" and air.request_skip(number)
+                if advancing:
                     self._skipped = number
             result["advancing"] = advancing
         return result
