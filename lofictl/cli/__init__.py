@@ -42,5 +42,14 @@ def _register_radio() -> None:
     app.add_typer(radio_app, name="radio")
 
 
+def _register_audition() -> None:
+    from lofictl.audition.command import audition_app
+
+    for command in audition_app.registered_commands:
+        command.callback = user_errors(command.callback)
+    app.add_typer(audition_app, name="audition")
+
+
 _register_extras()
 _register_radio()
+_register_audition()
