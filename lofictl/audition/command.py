@@ -148,3 +148,116 @@ def keep(
     path = keep_variant(recipe, number, force=force)
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
     print(f"wrote {shown}\nbuild it with:  lofictl build {shown}")
+
+
+listen_app = typer.Typer(
+    cls=_DefaultToRun,
+    no_args_is_help=True,
+    help="A blind listening test: `lofictl listen-test TEST.yaml` serves it (A/B or MUSHRA), "
+    "`lofictl listen-test results TEST.yaml` ranks the systems. Protocol: ITU-R BS.1534-3 "
+    "(MUSHRA: hidden reference, 3.5 kHz low anchor, post-screening) and the same excerpt rules for A/B.",
+)
+
+
+@listen_app.command("run")
+def listen_run(
+    test: Path = typer.Argument(..., help="The test file, e.g. tests.yaml.", show_default=False),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", "-p", min=0, max=65535, help="Port."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Run every stage; don't read or write the cache."),
+    no_serve: bool = typer.Option(False, "--no-serve", help="Prepare the excerpts and stop."),
+) -> None:
+    """Build the systems, cut every excerpt at one loudness, and serve the blind test until Ctrl-C.
+
+    Each item is the same excerpt of every system, built with the item's seed, faded in and out
+    (20 ms) and brought to the test's loudness (BS.1770); recipe systems must play the same
+    SoundFonts. The page hides which is which (hashed names), orders trials, sides and stimuli by
+    the test's seed and the listener's id (issued by the server as a cookie), and stores each
+    answer in SQLite (build/listen-test/NAME/answers.sqlite unless the file says otherwise)."""
+    from lofictl.audition.db import Answers
+    from lofictl.audition.listentest import load_test, prepare, trials_for
+    from lofictl.audition.pages import ListenPage
+    from lofictl.audition.server import bind
+
+    loaded = load_test(test)
+    server = None if no_serve else bind(_Pending(), host, port, _log)
+    try:
+        plan = prepare(loaded, use_cache=not no_cache, log=_log)
+        trials = len(trials_for(loaded, plan, "count"))
+        _log(f"{len(plan['stimuli'])} excerpts in {loaded.folder / 'excerpts'}; {trials} trials per listener")
+        if server is not None:
+            answers = Answers(loaded.database_path, loaded.project_file)
+            try:
+                _serve(server, ListenPage(loaded, plan, answers))
+            finally:
+                answers.close()
+    finally:
+        if server is not None:
+            server.server_close()
+
+
+@listen_app.command("results")
+def listen_results(
+    test: Path = typer.Argument(..., help="The test file.", show_default=False),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of a table."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the bootstrap resampling."),
+) -> None:
+    """Per-system preference with 95 % bootstrap intervals over listeners.
+
+    A/B: Bradley-Terry strengths (MM algorithm; they sum to 1, a system's share of the
+    preference). MUSHRA: mean scores, the hidden reference and the anchor as rows of their own,
+    after BS.1534-3 post-screening: a listener who rates the hidden reference below 90 in more
+    than 15 % of their trials is left out (and named)."""
+    import json
+
+    from rich.table import Table
+
+    from lofictl.audition import stats
+    from lofictl.audition.db import Answers
+    from lofictl.audition.listentest import load_test
+    from lofictl.cli.common import stdout_console
+
+    loaded = load_test(test)
+    answers = Answers(loaded.database_path, loaded.project_file, read_only=True)
+    try:
+        if loaded.test.design == "ab":
+            result = stats.pairwise(answers.votes(), [s.name for s in loaded.test.systems], seed=seed)
+        else:
+            result = stats.mushra(answers.all_scores(), loaded.judged, seed=seed)
+    finally:
+        answers.close()
+    result["title"] = loaded.test.title
+    if json_out:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    console = stdout_console()
+    excluded = f", {len(result['excluded'])} excluded by post-screening" if result["excluded"] else ""
+    console.print(f"{loaded.test.title}: {result['listeners']} listeners{excluded}")
+    if not result["listeners"]:
+        console.print("no answers yet")
+        return
+    table = Table(header_style="bold", title_justify="left")
+    if loaded.test.design == "ab":
+        table.title = "Bradley-Terry preference (sums to 100 %), 95 % bootstrap interval over listeners"
+        for column in ("#", "system", "preference", "95 % interval", "wins", "comparisons"):
+            table.add_column(column, justify="left" if column == "system" else "right")
+        for rank, row in enumerate(result["systems"], 1):
+            table.add_row(
+                str(rank),
+                row["system"],
+                f"{100 * row['strength']:.1f} %",
+                f"{100 * row['low']:.1f}–{100 * row['high']:.1f} %",
+                str(row["wins"]),
+                str(row["comparisons"]),
+            )
+    else:
+        table.title = "MUSHRA mean score (0-100), 95 % bootstrap interval over listeners"
+        for column in ("#", "system", "mean", "95 % interval", "ratings"):
+            table.add_column(column, justify="left" if column == "system" else "right")
+        for rank, row in enumerate(result["systems"], 1):
+            mean = "–" if row["mean"] is None else f"{row['mean']:.1f}"
+            interval = "–" if row["low"] is None else f"{row['low']:.1f}–{row['high']:.1f}"
+            table.add_row(str(rank), row["system"], mean, interval, str(row["ratings"]))
+    console.print(table)
+    for listener in result["excluded"]:
+        console.print(f"left out: listener {listener} (hidden reference under 90 in more than 15 % of trials)")

@@ -43,11 +43,12 @@ def _register_radio() -> None:
 
 
 def _register_audition() -> None:
-    from lofictl.audition.command import audition_app
+    from lofictl.audition.command import audition_app, listen_app
 
-    for command in audition_app.registered_commands:
-        command.callback = user_errors(command.callback)
-    app.add_typer(audition_app, name="audition")
+    for group, name in ((audition_app, "audition"), (listen_app, "listen-test")):
+        for command in group.registered_commands:
+            command.callback = user_errors(command.callback)
+        app.add_typer(group, name=name)
 
 
 _register_extras()
