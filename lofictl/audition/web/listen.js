@@ -88,25 +88,32 @@ function showTrial() {
       vote.addEventListener("click", () => answer({ trial: trial.id, choice: s.label }));
       votes.append(vote);
     }
-    box.append(el("h2", { text: "Which do you prefer?" }), switches, el("p", {}), votes);
+    box.append(el("h2", { text: `Trial ${data.done + 1} of ${data.total}: which do you prefer?` }), switches, votes);
   } else {
     $("keys").textContent = "keys: space play/pause · R reference · 1–9 switch (the playhead stays) · rate each 0–100 against the reference";
     box.append(addAudio("ref", trial.reference));
     const ref = el("button", { type: "button", "data-key": "ref", text: "Reference" });
     ref.addEventListener("click", () => { switchTo("ref"); if (!state.playing) toggle(); });
     const grid = el("div", { class: "stimuli" });
+    // BS.1534's continuous quality scale, its five words beside the sliders
+    grid.append(el("div", { class: "scale", "aria-hidden": "true" },
+      ...["Excellent", "Good", "Fair", "Poor", "Bad"].map((word) => el("span", { text: word }))));
     for (const s of trial.stimuli) {
       box.append(addAudio(s.label, s.audio));
-      const output = el("output", { text: "–" });
+      const output = el("output", { text: "not rated" });
       const slider = el("input", { type: "range", min: "0", max: "100", step: "1", value: "50", "aria-label": `score of ${s.label}` });
       slider.addEventListener("input", () => { state.scores[s.name] = Number(slider.value); output.textContent = slider.value; ready(); });
       const play = el("button", { type: "button", "data-key": s.label, text: s.label });
       play.addEventListener("click", () => { switchTo(s.label); if (!state.playing) toggle(); });
-      grid.append(el("div", { class: "stimulus", "data-stimulus": s.label }, play, slider, output));
+      const column = el("div", { class: "stimulus untouched", "data-stimulus": s.label }, play, slider, output);
+      slider.addEventListener("input", () => column.classList.remove("untouched"));
+      grid.append(column);
     }
     const submit = el("button", { type: "button", id: "submit", text: "Next", disabled: "" });
     submit.addEventListener("click", () => answer({ trial: trial.id, scores: state.scores }));
-    box.append(el("h2", { text: "Rate each against the reference (100: no difference)" }), ref, grid, submit);
+    box.append(el("h2", { text: `Trial ${data.done + 1} of ${data.total}: rate each against the reference` }),
+      el("p", { class: "hint", text: "One of them is the reference itself (rate it 100); move every slider, then Next." }),
+      ref, grid, submit);
   }
   state.current = trial.stimuli[0].label;
   draw();
