@@ -232,7 +232,8 @@ def listen_results(
         return
     console = stdout_console()
     excluded = f", {len(result['excluded'])} excluded by post-screening" if result["excluded"] else ""
-    console.print(f"{loaded.test.title}: {result['listeners']} listeners{excluded}")
+    count = result["listeners"]
+    console.print(f"{loaded.test.title}: {count} listener{'' if count == 1 else 's'}{excluded}")
     if not result["listeners"]:
         console.print("no answers yet")
         return
@@ -246,7 +247,9 @@ def listen_results(
                 str(rank),
                 row["system"],
                 f"{100 * row['strength']:.1f} %",
-                f"{100 * row['low']:.1f}–{100 * row['high']:.1f} %",
+                "one listener: no interval"
+                if row["low"] is None
+                else f"{100 * row['low']:.1f}–{100 * row['high']:.1f} %",
                 str(row["wins"]),
                 str(row["comparisons"]),
             )
@@ -256,7 +259,7 @@ def listen_results(
             table.add_column(column, justify="left" if column == "system" else "right")
         for rank, row in enumerate(result["systems"], 1):
             mean = "–" if row["mean"] is None else f"{row['mean']:.1f}"
-            interval = "–" if row["low"] is None else f"{row['low']:.1f}–{row['high']:.1f}"
+            interval = "one listener: no interval" if row["low"] is None else f"{row['low']:.1f}–{row['high']:.1f}"
             table.add_row(str(rank), row["system"], mean, interval, str(row["ratings"]))
     console.print(table)
     for listener in result["excluded"]:

@@ -86,8 +86,8 @@ def pairwise(votes: list[Vote], systems: list[str], *, seed: int = 0, resamples:
     listeners = sorted(by_listener)
     wins = sum(by_listener.values(), np.zeros((len(systems), len(systems))))
     strength = bradley_terry(wins) if votes else np.full(len(systems), 1 / max(1, len(systems)))
-    low = high = strength
-    if listeners:
+    low = high = None  # an interval over listeners needs two of them
+    if len(listeners) > 1:
         stacked = np.stack([by_listener[name] for name in listeners])
         rng = np.random.default_rng(seed)
         draws = np.empty((resamples, len(systems)))
@@ -99,8 +99,8 @@ def pairwise(votes: list[Vote], systems: list[str], *, seed: int = 0, resamples:
         {
             "system": name,
             "strength": float(strength[i]),
-            "low": float(low[i]),
-            "high": float(high[i]),
+            "low": None if low is None else float(low[i]),
+            "high": None if high is None else float(high[i]),
             "wins": int(wins[i].sum()),
             "comparisons": int(wins[i].sum() + wins[:, i].sum()),
         }
@@ -148,8 +148,8 @@ def mushra(scores: list[Score], systems: list[str], *, seed: int = 0, resamples:
 
     everyone = np.arange(len(listeners))
     mean = means(everyone)
-    low = high = mean
-    if listeners:
+    low = high = np.full(len(names), np.nan)  # an interval over listeners needs two of them
+    if len(listeners) > 1:
         rng = np.random.default_rng(seed)
         draws = np.stack([means(rng.integers(0, len(listeners), len(listeners))) for _ in range(resamples)])
         low, high = (np.nanpercentile(draws, q, axis=0) for q in ((1 - LEVEL) / 2 * 100, (1 + LEVEL) / 2 * 100))
