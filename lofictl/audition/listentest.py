@@ -225,7 +225,7 @@ def trials_for(loaded: LoadedTest, plan: dict, listener: str) -> list[Trial]:
             stimuli += [by[f"{test.reference}/{item}/reference"], by[f"{test.reference}/{item}/anchor"]]
             order.shuffle(stimuli)
             trials.append(Trial(str(item), item, tuple(stimuli)))
-    order.shuffle(trials)  # type: ignore[arg-type]
+    order.shuffle(trials)
     return trials
 
 
@@ -251,7 +251,7 @@ def check_sources(loaded: LoadedTest) -> list:
     from lofictl.recipe.load import load_recipe
 
     test = loaded.test
-    sources = []
+    sources: list[Path | list[Path]] = []
     fonts: dict[frozenset[str], str] = {}
     for i, system in enumerate(test.systems):
         if system.recipe is not None:
@@ -264,7 +264,7 @@ def check_sources(loaded: LoadedTest) -> list:
             fonts.setdefault(_soundfonts(recipe.recipe), system.name)
             sources.append(path)
         else:
-            files = system.audio if isinstance(system.audio, list) else [system.audio] * test.items
+            files = system.audio if isinstance(system.audio, list) else [str(system.audio)] * test.items
             sources.append(
                 [
                     loaded.resolve(f, ("systems", i, "audio", *((k,) if isinstance(system.audio, list) else ())))

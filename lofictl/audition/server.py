@@ -60,7 +60,7 @@ class PageServer(RadioServer):
 
 
 class PageHandler(Handler):
-    server: PageServer  # type: ignore[assignment]
+    server: PageServer
     server_version = "lofictl-audition"
 
     def _get(self) -> None:

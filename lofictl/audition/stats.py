@@ -106,7 +106,7 @@ def pairwise(votes: list[Vote], systems: list[str], *, seed: int = 0, resamples:
         }
         for name, i in index.items()
     ]
-    rows.sort(key=lambda row: -row["strength"])
+    rows.sort(key=lambda row: -float(row["strength"]))  # type: ignore[arg-type]
     return {"design": "ab", "listeners": len(listeners), "excluded": [], "votes": len(votes), "systems": rows}
 
 
@@ -163,7 +163,7 @@ def mushra(scores: list[Score], systems: list[str], *, seed: int = 0, resamples:
         }
         for name, i in index.items()
     ]
-    rows.sort(key=lambda row: -(row["mean"] if row["mean"] is not None else -1))
+    rows.sort(key=lambda row: -(row["mean"] if isinstance(row["mean"], float) else -1.0))
     return {
         "design": "mushra",
         "listeners": len(listeners),

@@ -92,7 +92,7 @@ def plan_variants(loaded: LoadedRecipe, count: int, vary: list[tuple[str, list[s
             f"{len(seeds)} seeds x {len(combos)} combinations make {len(seeds) * len(combos)} variants; "
             f"an audition holds at most {MAX_VARIANTS}"
         )
-    variants = []
+    variants: list[Variant] = []
     for seed in seeds:
         for combo in combos:
             overrides = [*loaded.overrides, f"seed={seed}"] + [

@@ -47,7 +47,8 @@ def _register_audition() -> None:
 
     for group, name in ((audition_app, "audition"), (listen_app, "listen-test")):
         for command in group.registered_commands:
-            command.callback = user_errors(command.callback)
+            if command.callback is not None:
+                command.callback = user_errors(command.callback)
         app.add_typer(group, name=name)
 
 
