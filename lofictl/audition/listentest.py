@@ -115,7 +115,9 @@ class LoadedTest:
 
     @property
     def project_root(self) -> Path:
-        return project_root_for(self.path)
+        """A test in a `listening/` folder belongs to the project above it, as a recipe in recipes/."""
+        folder = self.path.resolve().parent
+        return folder.parent if folder.name == "listening" else project_root_for(self.path)
 
     @property
     def project_file(self) -> str:
