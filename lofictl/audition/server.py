@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Callable, Protocol
 from urllib.parse import unquote, urlsplit
 
-from lofictl.radio.server import Buckets, Handler, RadioServer, RequestError
+from lofictl.radio.server import SEND_TIMEOUT_S, Buckets, Handler, RadioServer, RequestError
 from lofictl.radio.wire import clean_text
 
 DEFAULT_PORT = 8010
+CHUNK = 256 * 1024
 _RANGE_RE = re.compile(r"bytes=(\d{0,15})-(\d{0,15})")
 _TYPES = {".wav": "audio/wav", ".png": "image/png", ".flac": "audio/flac", ".mp3": "audio/mpeg"}
 
@@ -102,13 +103,27 @@ class PageHandler(Handler):
             if start >= size or start > end:
                 raise RequestError(416, "the range is outside the file", {"Content-Range": f"bytes */{size}"})
             status = 206
-        with open(file, "rb") as handle:
-            handle.seek(start)
-            body = handle.read(end - start + 1)
-        extra = {"Accept-Ranges": "bytes"}
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         if status == 206:
-            extra["Content-Range"] = f"bytes {start}-{end}/{size}"
-        self._send(status, body, content_type, extra)
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        self.connection.settimeout(SEND_TIMEOUT_S)  # a reader that stops taking data is dropped
+        with open(file, "rb") as handle:  # in blocks: a long master is tens of MB
+            handle.seek(start)
+            left = end - start + 1
+            while left > 0:
+                block = handle.read(min(CHUNK, left))
+                if not block:
+                    break
+                self.wfile.write(block)
+                left -= len(block)
 
     def do_POST(self) -> None:  # noqa: N802
         self._answer(self._post)

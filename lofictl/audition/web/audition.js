@@ -23,7 +23,9 @@ function el(tag, attrs, ...children) {
 }
 
 function card(v) {
-  const audio = el("audio", { preload: "auto", src: v.audio, "data-variant": String(v.number) });
+  // Only the two A/B slots load ahead (a grid of long masters would fetch hundreds of MB);
+  // the others load as they are put in a slot or picked.
+  const audio = el("audio", { preload: "metadata", src: v.audio, "data-variant": String(v.number) });
   // The server's gain brings every variant to the quietest one's loudness (never above 1).
   audio.volume = Math.min(1, Math.pow(10, (v.gain_db || 0) / 20));
   audio.loop = false;
@@ -41,7 +43,8 @@ function card(v) {
   });
   const keep = el("button", { type: "button", class: "keep", text: v.kept ? "kept ✓" : "keep" });
   keep.addEventListener("click", () => keepVariant(v.number, keep));
-  const level = v.lufs == null ? "silent" : `${v.lufs.toFixed(1)} LUFS → ${(v.gain_db || 0).toFixed(1)} dB`;
+  const gain = Math.abs(v.gain_db || 0) < 0.05 ? "±0.0" : (v.gain_db > 0 ? "+" : "") + v.gain_db.toFixed(1);
+  const level = v.lufs == null ? "silent" : `measured ${v.lufs.toFixed(1)} LUFS, played at ${gain} dB`;
   const node = el("article", { class: "card", id: `variant-${v.number}` },
     el("h2", {}, el("span", { class: "num", text: String(v.number) }), ` Variant ${v.number}`),
     roll, bar, settings,
@@ -95,7 +98,12 @@ function toggle() {
   draw();
 }
 
+function preload() {
+  for (const n of [state.slots.a, state.slots.b, state.current]) if (state.audio[n]) state.audio[n].preload = "auto";
+}
+
 function draw() {
+  preload();
   $("slot-a").textContent = state.slots.a ?? "–";
   $("slot-b").textContent = state.slots.b ?? "–";
   $("live").textContent = state.current == null ? "–" : `variant ${state.current}`;
