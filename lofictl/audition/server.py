@@ -25,6 +25,7 @@ from lofictl.radio.wire import clean_text
 
 DEFAULT_PORT = 8010
 CHUNK = 256 * 1024
+RANGE_PART = 2 * 1024 * 1024
 _RANGE_RE = re.compile(r"bytes=(\d{0,15})-(\d{0,15})")
 _TYPES = {".wav": "audio/wav", ".png": "image/png", ".flac": "audio/flac", ".mp3": "audio/mpeg"}
 
@@ -97,7 +98,10 @@ class PageHandler(Handler):
                 raise RequestError(416, "one byte range, bytes=START-END", {"Content-Range": f"bytes */{size}"})
             if match[1]:
                 start = int(match[1])
-                end = min(int(match[2]), size - 1) if match[2] else size - 1
+                # An open range (bytes=N-, what a media element asks) gets a part at a time: a
+                # player that reads slowly then holds no connection for long (a browser has six
+                # per host, and the piano rolls need some), and asks again for the rest.
+                end = min(int(match[2]), size - 1) if match[2] else min(size - 1, start + RANGE_PART - 1)
             else:  # the last N bytes
                 start = max(0, size - int(match[2]))
             if start >= size or start > end:

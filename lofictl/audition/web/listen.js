@@ -71,6 +71,8 @@ function showTrial() {
   if (!trial) {
     box.append(el("h2", { text: "Thank you" }), el("p", { text: `All ${data.total} trials are answered.` }));
     $("play").disabled = true;
+    $("keys").textContent = "";
+    draw();
     return;
   }
   if (data.design === "ab") {
