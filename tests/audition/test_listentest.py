@@ -249,3 +249,35 @@ def _wait(predicate, what, timeout=30.0):
             return value
         time.sleep(0.1)
     raise AssertionError(f"waited {timeout:.0f} s for {what}")
+
+
+def test_the_mushra_page_takes_scores_only_when_every_slider_was_moved(project, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    _takes(project)
+    text = AB_TEST.replace("design: ab", "design: mushra\nreference: warm")
+    loaded, plan, answers, page = _serve_test(_write(project, text))
+    try:
+        with serving(page) as (url, _), chromium(tmp_path / "profile") as driver:
+            driver.get(url)
+            sliders = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "input[type=range]"), "the sliders")
+            assert len(sliders) == 4  # two systems under test, the hidden reference, the anchor
+            assert "Reference" in driver.find_element(By.ID, "trial").text
+            submit = driver.find_element(By.ID, "submit")
+            names = driver.execute_script("return window.listenTest.state.trial.stimuli.map(s => s.name)")
+            wanted = {"reference": 100, "anchor": 15}
+            for slider, name in zip(sliders, names):
+                assert not submit.is_enabled()  # not until every slider was moved
+                info = plan["stimuli"][name]
+                value = wanted.get(info["role"], 60 if info["system"] == "plain" else 35)
+                driver.execute_script(
+                    "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))", slider, value
+                )
+            assert submit.is_enabled()
+            submit.click()
+            _wait(lambda: "Thank you" in driver.find_element(By.ID, "trial").text, "the end of the test")
+    finally:
+        answers.close()
+    with sqlite3.connect(loaded.database_path) as db:
+        rows = dict(db.execute("SELECT role || ':' || system, score FROM mushra_answers").fetchall())
+    assert rows == {"reference:warm": 100, "anchor:warm": 15, "system:plain": 60, "system:harsh": 35}
