@@ -42,5 +42,16 @@ def _register_radio() -> None:
     app.add_typer(radio_app, name="radio")
 
 
+def _register_audition() -> None:
+    from lofictl.audition.command import audition_app, listen_app
+
+    for group, name in ((audition_app, "audition"), (listen_app, "listen-test")):
+        for command in group.registered_commands:
+            if command.callback is not None:
+                command.callback = user_errors(command.callback)
+        app.add_typer(group, name=name)
+
+
 _register_extras()
 _register_radio()
+_register_audition()
