@@ -158,11 +158,27 @@ def closure(entries: tuple[str, ...]) -> tuple[Path, ...]:
 
 
 @functools.cache
-def source_digest(stage: str) -> str:
+def _file_digest(path: Path) -> bytes:
+    """sha256 of one source file, read once per process: the stages share most of their files."""
+    return hashlib.sha256(path.read_bytes()).digest()
+
+
+def _digest(paths) -> str:
     digest = hashlib.sha256()
+    for path in sorted(set(paths)):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
+        digest.update(_file_digest(path))
+    return digest.hexdigest()
+
+
+@functools.cache
+def source_digest(stage: str) -> str:
     runner = [module_file(name) for name in RUNNER]  # its own source, not all it imports
     modules = STAGE_MODULES[stage] if stage in STAGE_MODULES else ALBUM_STAGE_MODULES[stage]
-    for path in sorted(set(closure(modules)) | {p for p in runner if p is not None}):
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+    return _digest(set(closure(modules)) | {p for p in runner if p is not None})
+
+
+@functools.cache
+def modules_digest(*modules: str) -> str:
+    """sha256 of the source of `modules` and every lofictl module they import (a memo's salt)."""
+    return _digest(closure(modules))
