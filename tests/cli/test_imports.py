@@ -60,8 +60,8 @@ RUN = textwrap.dedent(
 )
 
 
-def _imported(project, *args) -> tuple[dict, str]:
-    """(the command's exit code and modules, its stdout), from a fresh interpreter in the project."""
+def _imported(project, *args) -> tuple[dict, str, str]:
+    """(the command's exit code and modules, its stdout, its stderr), from a fresh interpreter in the project."""
     report = project / "modules.json"
     done = subprocess.run(
         [sys.executable, "-c", RUN, str(report), *map(str, args)],
@@ -71,7 +71,7 @@ def _imported(project, *args) -> tuple[dict, str]:
         timeout=240,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(report.read_text()), done.stdout
+    return json.loads(report.read_text()), done.stdout, done.stderr
 
 
 def _heavy(modules: list[str]) -> list[str]:
@@ -93,7 +93,7 @@ def built(tmp_path_factory):
 
 
 def test_a_rebuild_that_restores_everything_imports_nothing_heavy(built):
-    done, stdout = _imported(built, "build", "--json", "recipes/light.yaml")
+    done, stdout, _ = _imported(built, "build", "--json", "recipes/light.yaml")
     summary = json.loads(stdout)
     assert done["exit"] == 0 and summary["stages_ran"] == [] and "compose" in summary["stages_restored"]
     assert _heavy(done["modules"]) == []
@@ -113,7 +113,7 @@ def test_a_rebuild_that_restores_everything_imports_nothing_heavy(built):
     ids=lambda args: " ".join(args),
 )
 def test_commands_that_compose_nothing_import_nothing_heavy(built, args):
-    done, stdout = _imported(built, *args)
+    done, stdout, _ = _imported(built, *args)
     assert done["exit"] == 0, stdout
     if args[0] == "inspect":
         assert "title: Light" in stdout  # the file's provenance was read
@@ -125,8 +125,26 @@ def test_commands_that_compose_nothing_import_nothing_heavy(built, args):
 def test_a_build_that_composes_does_import_jax(built):
     """The other side of the line: when compose runs, the sampler (JAX) is loaded, so the
     checks above pass because nothing was composed, not because the modules list is wrong."""
-    done, stdout = _imported(
+    done, stdout, _ = _imported(
         built, "build", "--json", "recipes/light.yaml", "--midi-only", "--set", "seed=4", "-o", "other"
     )
     assert done["exit"] == 0 and "compose" in json.loads(stdout)["stages_ran"]
     assert {"jax", "flax"} <= set(_heavy(done["modules"]))
+
+
+def test_validate_still_checks_what_sampling_reads_from_model_json(built, tmp_path):
+    """validate no longer loads the weights with JAX; a model.json whose melody vocabulary and
+    config disagree is still one clear line at the recipe's model field, exit 2."""
+    project = tmp_path / "project"
+    shutil.copytree(built / "models", project / "models")
+    (project / "recipes").mkdir()
+    (project / "recipes" / "light.yaml").write_text(RECIPE)
+    meta_path = project / "models" / "lofi-melody" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["config"]["heads"] = [h + 1 for h in meta["config"]["heads"]]
+    meta_path.write_text(json.dumps(meta))
+    done, _, stderr = _imported(project, "validate", "recipes/light.yaml")
+    assert done["exit"] == 2 and _heavy(done["modules"]) == []
+    said = " ".join(stderr.split())
+    assert "light.yaml:" in said and "tracks.melody.generate.model" in said, stderr
+    assert "vocabulary and config disagree on the heads" in said and "Traceback" not in said
