@@ -31,7 +31,7 @@ def use_compilation_cache(folder: Path | None) -> None:
     from jax.experimental.compilation_cache import compilation_cache
 
     folder = Path(folder).resolve()
-    if jax.config.jax_compilation_cache_dir == str(folder):
+    if getattr(jax.config, "jax_compilation_cache_dir", None) == str(folder):
         return
     try:
         folder.mkdir(parents=True, exist_ok=True)
