@@ -86,7 +86,8 @@ def _forget_stages(project) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
 
-def test_the_second_process_compiles_nothing(warm_project):
+def test_the_second_process_compiles_nothing(warm_project, monkeypatch):
+    monkeypatch.delenv("LOFICTL_JAX_CACHE", raising=False)  # conftest shares one among the tests
     jax_dir = warm_project / ".lofictl-cache" / "jax"
     first = _build(warm_project)
     assert "compose" in first["ran"] and first["requests"] > 0 and first["hits"] == 0
