@@ -4,7 +4,9 @@ The builders that are plain functions live in tests/support/ (imported as `suppo
 
 from __future__ import annotations
 
+import os
 import signal
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -22,6 +24,11 @@ settings.register_profile(
     "lofictl", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 settings.load_profile("lofictl")
+
+# Builds in the tests' many temporary projects (and the lofictl processes they start) share one
+# folder of JAX's compiled sampling programs instead of each compiling the sampler into its own
+# .lofictl-cache/jax; tests of that folder itself take the variable out of their processes.
+os.environ.setdefault("LOFICTL_JAX_CACHE", str(Path(tempfile.gettempdir()) / "lofictl-tests-jax"))
 
 # A suite started in the background (`cmd &`, nohup) inherits SIGINT ignored, and so would every
 # lofictl it starts, which makes the Ctrl-C tests meaningless. A handler (unlike "ignore") is

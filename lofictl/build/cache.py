@@ -9,6 +9,8 @@
                               SoundFont is hashed once, not on every build
       pins/<pid>-<n>.pin      objects a running build still needs (an album's masters between
                               its tasks); prune keeps them while the build holds the file's lock
+      memo/<key>.json         small values costly to compute (a kit's digest), by what they depend on
+      jax/                    JAX's compiled sampling programs (models.nn.compilation_cache_dir)
 
 When is a file "unchanged"? When its size, mtime, ctime and inode are those recorded with its
 hash. Tools can put an old mtime back (`touch -r`, an editor that keeps it), but no user tool
@@ -41,6 +43,7 @@ from lofictl.safety import atomic
 
 CACHE_DIR_NAME = ".lofictl-cache"
 PINS_DIR = "pins"
+MEMO_DIR = "memo"
 _pin_numbers = itertools.count()
 
 
@@ -167,6 +170,29 @@ class Cache:
         if not self.reads:
             return "the cache is being rebuilt (it was damaged)"
         return "not in the cache (cleared, or lofictl's code was edited since)"
+
+    # --- memos: small values costly to compute, remembered by what they depend on --------------
+
+    def memo(self, kind: str, depends_on: dict, compute) -> str:
+        """compute(), a string, remembered in memo/ under the hash of `kind` and `depends_on`
+        (everything the value depends on: code digest, library versions, parameters). A missing
+        or damaged memo is computed again; with the cache off nothing is remembered."""
+        if not self.enabled:
+            return compute()
+        assert self.root is not None
+        path = self.root / MEMO_DIR / f"{stage_key(kind, depends_on)}.json"
+        try:
+            value = json.loads(path.read_text()).get("value")
+            if isinstance(value, str):
+                return value
+        except (OSError, ValueError, AttributeError):
+            pass
+        value = compute()
+        try:
+            atomic.write_bytes(path, canonical_json({"kind": kind, "value": value}).encode())
+        except OSError as exc:
+            self._disable(exc)
+        return value
 
     # --- stages ---------------------------------------------------------------------------
 

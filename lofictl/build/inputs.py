@@ -174,15 +174,45 @@ def instrument_record(instrument: ResolvedInstrument, cache: Cache) -> dict:
     """The lock's entry for an instrument: the SoundFont file and its sha256 and the preset, or the
     kit, its version and the sha256 of its one-shots (which shows a platform that draws them otherwise)."""
     if instrument.kit is not None:
-        from lofictl.sound.kits import KIT_VERSION, kit_digest
+        from lofictl.sound.kits import KIT_VERSION
 
-        return {"kit": instrument.kit, "version": KIT_VERSION, "sha256": kit_digest(instrument.kit)}
+        return {"kit": instrument.kit, "version": KIT_VERSION, "sha256": kit_sha256(instrument.kit, cache)}
     assert instrument.soundfont is not None
     return {
         "soundfont": instrument.soundfont.name,
         "sha256": cache.file_sha256(instrument.soundfont),
         "preset": str(instrument.preset),
     }
+
+
+def kit_sha256(kit: str, cache: Cache, sample_rate: int = 44100) -> str:
+    """sound.kits.kit_digest (which draws every key's one-shot: seconds, with SciPy), remembered in
+    the cache by what the drawing depends on: the kit's code, NumPy, SciPy, Python and the platform.
+    A rebuild that restores every stage then neither draws the kit nor imports SciPy."""
+    import importlib.metadata as md
+
+    from lofictl.safety.fingerprints import modules_digest
+
+    def draw() -> str:
+        from lofictl.sound.kits import kit_digest
+
+        return kit_digest(kit, sample_rate)
+
+    versions = library_versions()
+    try:
+        scipy_version = md.version("scipy")
+    except md.PackageNotFoundError:
+        scipy_version = "missing"
+    depends_on = {
+        "kit": kit,
+        "sample_rate": sample_rate,
+        "code": modules_digest("lofictl.sound.kits"),
+        "numpy": versions["numpy"],
+        "scipy": scipy_version,
+        "python": versions["python"],
+        "platform": versions["platform"],
+    }
+    return cache.memo("kit-digest", depends_on, draw)
 
 
 def stem_inputs(

@@ -59,7 +59,9 @@ class BuildPlan:
 
 
 def prepare(loaded: LoadedRecipe, *, deep: bool = False) -> BuildPlan:
-    """Resolve and check every outside resource; `deep` also loads the models (slower: JAX).
+    """Resolve and check every outside resource; `deep` also checks what sampling reads from each
+    model's model.json (vocabularies, heads). Neither imports JAX: the weights are checked against
+    the sha256 model.json records, and are loaded only when compose runs (`load_models`).
 
     Every problem is found before one is reported, so a recipe with a missing SoundFont and a
     misspelt effect says both at once.
@@ -200,10 +202,10 @@ def _read_clip(loaded: LoadedRecipe, name: str, track) -> tuple[Path, tuple]:
 
 def _check_model(loaded: LoadedRecipe, name: str, path: Path, deep: bool) -> None:
     try:
-        if deep:
-            from lofictl.models import generate as gen
+        if deep:  # for `validate`: what sampling reads from model.json, still without JAX
+            from lofictl.models.nn.meta import check_sampling_meta, read_meta
 
-            gen.load_model(path)  # every check, JAX included: for `validate`
+            check_sampling_meta(path, read_meta(path))
         model_summary(path, Cache(None), loaded.recipe.tracks[name].part)
     except LofictlError as exc:
         raise loaded.error(exc.message, ("tracks", name, "generate", "model")) from None

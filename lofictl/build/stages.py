@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lofictl.build import inputs as stage_inputs
-from lofictl.build.cache import canonical_json, sha256_bytes
+from lofictl.build.cache import Cache, canonical_json, sha256_bytes
 from lofictl.build.plan import BuildPlan, ResolvedInstrument, audible_tracks, load_models, n_samples_for
 from lofictl.build.record import Artifact, StageLog
 from lofictl.compose.arrangement import Composition
@@ -113,10 +113,16 @@ def _instrument_fields(tracks) -> tuple[str, ...]:
     return tuple(f"tracks.{name}.instrument" for name in tracks)
 
 
-def compose_score(plan: BuildPlan) -> Composition:
-    """The score and the melodies' measures, from the plan's resources (the models loaded here)."""
+def compose_score(plan: BuildPlan, cache: Cache | None = None) -> Composition:
+    """The score and the melodies' measures, from the plan's resources (the models loaded here).
+    With models to sample, JAX's compilation cache is turned on in the stage cache `cache`'s
+    folder (.lofictl-cache/jax; $LOFICTL_JAX_CACHE overrides, and serves without a cache too)."""
     from lofictl.compose.arrangement import compose
 
+    if plan.models:
+        from lofictl.models.nn import compilation_cache_dir, use_compilation_cache
+
+        use_compilation_cache(compilation_cache_dir(cache.root if cache is not None and cache.enabled else None))
     programs = {name: (inst.preset.bank, inst.preset.program) for name, inst in plan.instruments.items()}
     models = load_models(plan)
     try:
@@ -135,7 +141,7 @@ def _compose(walk: Walk, stage: Stage) -> None:
     if data is not None:
         score, measures = score_from_dict(json.loads(data)), dict(entry.meta.get("melody", {}))
     else:
-        composition = compose_score(plan)
+        composition = compose_score(plan, log.cache)
         score, measures = composition.score, composition.melody_measures
     meta = {
         "duration_s": round(score.duration_seconds, 6),

@@ -32,7 +32,10 @@ def cache_info(
     """Where the cache is, how big, and the cap it is pruned to after every build."""
     import os
 
-    info = _cache_for(project, cache_dir).info()
+    from lofictl.models.nn import JAX_CACHE_ENV, compilation_cache_dir, compilation_cache_files
+
+    cache = _cache_for(project, cache_dir)
+    info = cache.info()
     cap = cache_cap()
     source = "LOFICTL_CACHE_MAX" if os.environ.get("LOFICTL_CACHE_MAX", "").strip() else "the default"
     limit = "no cap" if cap is None else f"pruned to {cap / 1e9:.1f} GB after every build ({source})"
@@ -40,6 +43,11 @@ def cache_info(
         f"{esc(info['path'])}: {info['stages']} stage entries, {info['objects']} objects, "
         f"{info['bytes'] / 1e6:.1f} MB; {limit}"
     )
+    jax_dir = compilation_cache_dir(cache.root)
+    programs = [p for p in compilation_cache_files(jax_dir) if p.name.endswith("-cache")]
+    size = sum(p.stat().st_size for p in compilation_cache_files(jax_dir))
+    where = f" (from {JAX_CACHE_ENV})" if os.environ.get(JAX_CACHE_ENV, "").strip() else ""
+    out.print(f"{esc(jax_dir)}{where}: JAX's compiled sampling programs, {len(programs)} programs, {size / 1e6:.1f} MB")
 
 
 @cache_app.command("prune")
@@ -103,8 +111,13 @@ def cache_clear(
     project: Path = typer.Option(Path("."), "--project", help="The project folder."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache", help=CACHE_OPTION_HELP),
 ) -> None:
-    """Delete the cache (builds still work; the next one runs every stage)."""
+    """Delete the cache and JAX's compiled programs (builds still work; the next one runs every
+    stage and compiles the sampler again)."""
+    from lofictl.models.nn import clear_compilation_cache, compilation_cache_dir
+
     cache = _cache_for(project, cache_dir)
     info = cache.info()
+    jax_dir = compilation_cache_dir(cache.root)
+    freed = clear_compilation_cache(jax_dir)  # before the folder goes: it may be elsewhere ($LOFICTL_JAX_CACHE)
     cache.clear()
-    out.print(f"removed {esc(info['path'])} ({info['bytes'] / 1e6:.1f} MB)")
+    out.print(f"removed {esc(info['path'])} ({info['bytes'] / 1e6:.1f} MB) and {esc(jax_dir)} ({freed / 1e6:.1f} MB)")

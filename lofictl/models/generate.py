@@ -17,6 +17,7 @@ from lofictl.compose import score, theory
 from lofictl.errors import LofictlError
 from lofictl.models import ngrams, tokens
 from lofictl.models.nn import checkpoint, modules, sample
+from lofictl.models.nn.meta import check_sampling_meta
 from lofictl.seeds import derive_seed
 
 DEFAULT_CANDIDATES = 8
@@ -66,30 +67,10 @@ def load_model(model_dir: Path | str) -> LoadedModel:
     key = _cache_key(model_dir)
     if key in _CACHE:
         return _CACHE[key]
-    meta = checkpoint.read_meta(model_dir)
-    version = meta["vocab"].get("chords", {}).get("version", 1)
-    if version != tokens.CHORD_VOCAB_VERSION:
-        raise LofictlError(
-            f"{model_dir} was trained with chord vocabulary version {version}; this lofictl uses "
-            f"version {tokens.CHORD_VOCAB_VERSION} (POP909's qualities and slash basses): retrain it "
-            f"with the command in its {checkpoint.META}",
-            field="model",
-        )
+    vocab = check_sampling_meta(model_dir, checkpoint.read_meta(model_dir))
     meta, params = checkpoint.load(model_dir)
     module = modules.build(meta["config"])
-    if meta["kind"] == "melody":
-        try:
-            vocab = tokens.MelodyVocab.from_json(meta["vocab"]["melody"])
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise LofictlError(
-                f"{model_dir / checkpoint.META}: vocab.melody cannot be read ({exc}); the checkpoint "
-                "is damaged, retrain it",
-                field="model",
-            ) from None
-        if vocab.heads != module.heads:
-            raise LofictlError(
-                f"{model_dir / checkpoint.META}: vocabulary and config disagree on the heads", field="model"
-            )
+    if vocab is not None:
         sampler = sample.MelodySampler(module, vocab.tables)
     else:
         sampler = sample.ChordSampler(module)

@@ -175,9 +175,9 @@ def pieces_fingerprint(pieces) -> str:
 
 def training_facts(model_dir: Path) -> dict:
     """What model.json says about a melody model's training data and split."""
-    from lofictl.models.nn import checkpoint
+    from lofictl.models.nn.meta import read_meta  # model.json alone: no JAX (a cached build's gate check)
 
-    meta = checkpoint.read_meta(model_dir)
+    meta = read_meta(model_dir)
     if meta["kind"] != "melody":
         raise LofictlError(
             f"{model_dir} holds a {meta['kind']} model; n-gram indexes are for melody models", field="model"

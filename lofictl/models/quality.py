@@ -431,14 +431,14 @@ def held_out_pieces(reference: str | None, melody_dirs: list[Path]) -> tuple[lis
 
 def _candidate(name: str):
     """'baseline:random' | 'baseline:human' | a model folder → (name, kind, path or None, meta)."""
-    from lofictl.models.nn import checkpoint
+    from lofictl.models.nn.meta import read_meta
 
     if name in BASELINES:
         return name, "baseline", None, None
     if name.startswith("baseline:"):
         raise LofictlError(f"unknown baseline {name!r}; use {' or '.join(BASELINES)}", field="model")
     path = Path(name)
-    meta = checkpoint.read_meta(path)
+    meta = read_meta(path)
     return name, meta["kind"], path, meta
 
 

@@ -15,7 +15,7 @@ from lofictl.errors import LofictlError
 from lofictl.models import tokens
 from lofictl.models.nn import checkpoint, sample
 from lofictl.models.train import corpus, loop
-from support import SMALL_NET
+from support import REPO, SMALL_NET
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +221,26 @@ def test_anchor_tilts_back_towards_home_and_echo_favours_what_came_four_bars_bef
     assert float(duration_bias[0, 6]) == pytest.approx(1.5 * sample.RHYTHM_ECHO)
     pitch_bias, duration_bias = sampler._echo(echo, jnp.array([301]), cond)  # nothing began at 301 - 192
     assert float(pitch_bias.sum()) == 0.0 and float(duration_bias.sum()) == 0.0
+
+
+@pytest.mark.parametrize("arch", ["three-embeddings", "one-embedding", "chords"])
+def test_the_layout_worked_out_without_tracing_is_what_init_makes(models, arch):
+    """checkpoint.load checks weights against modules.param_shapes, not a traced init: the two
+    must agree name for name and shape for shape, or a good checkpoint would be refused."""
+    from lofictl.models.nn import modules
+
+    config = checkpoint.read_meta(models / arch)["config"]
+    template = checkpoint.param_template(config)
+    traced = {
+        "/".join(str(getattr(k, "key", k)) for k in path): tuple(leaf.shape)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(template)[0]
+    }
+    assert modules.param_shapes(config) == traced
+    shipped = checkpoint.read_meta(REPO / "models" / ("lofi-chords" if arch == "chords" else "lofi-melody"))["config"]
+    shipped_template = checkpoint.param_template(shipped)  # the shipped models' sizes, phrases, chords
+    assert modules.param_shapes(shipped) == {
+        "/".join(str(getattr(k, "key", k)) for k in path): tuple(leaf.shape)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(shipped_template)[0]
+    }
+    _, params = checkpoint.load(models / arch)
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(template)

@@ -5,24 +5,60 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-def compilation_cache_dir() -> Path:
-    """Where compiled sampling programs are kept between runs: $LOFICTL_JAX_CACHE, or the
-    user's cache folder ($XDG_CACHE_HOME or ~/.cache) / lofictl / jax."""
-    if os.environ.get("LOFICTL_JAX_CACHE"):
-        return Path(os.environ["LOFICTL_JAX_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "lofictl" / "jax"
+JAX_CACHE_ENV = "LOFICTL_JAX_CACHE"
+JAX_CACHE_DIR = "jax"  # inside the project's stage cache (.lofictl-cache/jax)
 
 
-def use_compilation_cache(jax) -> None:
-    """JAX's persistent compilation cache: a cold build reuses the sampler compiled by an earlier
-    process (about 2 s saved) instead of compiling it again. The same program runs either way,
-    so the samples are the same bytes. An unwritable folder only costs the saving."""
-    folder = compilation_cache_dir()
+def compilation_cache_dir(cache_root: Path | None = None) -> Path | None:
+    """Where compiled sampling programs are kept between runs: $LOFICTL_JAX_CACHE, else the
+    folder `jax` in the stage cache `cache_root` (the project's .lofictl-cache), else None."""
+    if os.environ.get(JAX_CACHE_ENV, "").strip():
+        return Path(os.environ[JAX_CACHE_ENV].strip())
+    return None if cache_root is None else Path(cache_root) / JAX_CACHE_DIR
+
+
+def use_compilation_cache(folder: Path | None) -> None:
+    """JAX's persistent compilation cache in `folder` (nothing when None): a build's compose
+    stage reuses the sampling programs an earlier process compiled instead of compiling them
+    again. Every program is kept, however quick to compile or small (the sampler is several
+    small CPU programs), and the same program runs either way, so the samples are the same bytes.
+    Called when compose runs, never at import (a cached build imports no JAX). Safe to call again
+    with another folder (a process that builds in two projects); an unwritable folder only costs
+    the saving."""
+    if folder is None:
+        return
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    folder = Path(folder).resolve()
+    if getattr(jax.config, "jax_compilation_cache_dir", None) == str(folder):
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # no minimum, and no override
+    compilation_cache.set_cache_dir(str(folder))
+    compilation_cache.reset_cache()  # the cache opens its folder once: open the new one
+
+
+def compilation_cache_files(folder: Path | None) -> list[Path]:
+    """The files JAX's compilation cache keeps in `folder` (entries `<key>-cache`, their `-atime`)."""
+    if folder is None or not Path(folder).is_dir():
+        return []
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name.endswith(("-cache", "-atime")))
+
+
+def clear_compilation_cache(folder: Path | None) -> int:
+    """Delete what JAX's compilation cache keeps in `folder` (only its own files: the folder may be
+    one the user named in $LOFICTL_JAX_CACHE); returns the bytes freed."""
+    freed = 0
+    for path in compilation_cache_files(folder):
+        try:
+            size = path.stat().st_size
+            path.unlink()
+            freed += size
+        except OSError:
+            pass
+    return freed

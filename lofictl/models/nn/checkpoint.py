@@ -72,7 +72,9 @@ def load(model_dir: Path, kind: str | None = None) -> tuple[dict, dict]:
             field="model",
         )
     try:
-        template = param_template(meta["config"])
+        shapes = modules.param_shapes(meta["config"])  # not param_template: no tracing the model
+        if any(n < 0 for shape in shapes.values() for n in shape):
+            raise ValueError("a negative size")
     except (KeyError, TypeError, ValueError) as e:
         raise LofictlError(f"{model_dir / META} has an unusable config ({e})", field="model") from None
     try:
@@ -82,9 +84,10 @@ def load(model_dir: Path, kind: str | None = None) -> tuple[dict, dict]:
             f"{path} is not a readable msgpack weights file ({type(e).__name__}); retrain or restore the checkpoint",
             field="model",
         ) from None
-    check_layout(template, state, f"{path} does not fit the {meta['arch']} layout in {META}")
-    params = serialization.from_state_dict(template, state)
-    params = jax.tree_util.tree_map(lambda a: np.asarray(a), params)
+    check_shapes(shapes, state, f"{path} does not fit the {meta['arch']} layout in {META}")
+    # The state has exactly the parameters' names and shapes: it is the parameter tree (nested
+    # dicts, as init makes and from_state_dict would rebuild it).
+    params = jax.tree_util.tree_map(lambda a: np.asarray(a), state)
     return meta, params
 
 
@@ -92,9 +95,16 @@ def check_layout(template, state, message: str) -> None:
     """Raise unless `state` (a restored state dict) has exactly the template's names and shapes."""
     want = serialization.to_state_dict(template)
     flat_want = {
-        "/".join(str(getattr(k, "key", k)) for k in path): leaf
+        "/".join(str(getattr(k, "key", k)) for k in path): tuple(np.shape(leaf))
         for path, leaf in jax.tree_util.tree_flatten_with_path(want)[0]
     }
+    check_shapes(flat_want, state, message)
+
+
+def check_shapes(flat_want: dict[str, tuple], state, message: str) -> None:
+    """Raise unless `state` (a restored state dict) has exactly these paths and shapes."""
+    if not isinstance(state, dict):
+        raise LofictlError(message, field="model")
     try:
         flat_got = {
             "/".join(str(getattr(k, "key", k)) for k in path): leaf
@@ -106,11 +116,11 @@ def check_layout(template, state, message: str) -> None:
         missing = sorted(set(flat_want) - set(flat_got))[:3]
         extra = sorted(set(flat_got) - set(flat_want))[:3]
         raise LofictlError(f"{message} (missing {missing}, unexpected {extra})", field="model")
-    for name, leaf in flat_want.items():
+    for name, shape in flat_want.items():
         got = flat_got[name]
-        if tuple(np.shape(got)) != tuple(np.shape(leaf)):
+        if tuple(np.shape(got)) != tuple(shape):
             raise LofictlError(
-                f"{message} ({name}: shape {tuple(np.shape(got))}, expected {tuple(np.shape(leaf))})", field="model"
+                f"{message} ({name}: shape {tuple(np.shape(got))}, expected {tuple(shape)})", field="model"
             )
 
 

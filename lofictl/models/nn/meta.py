@@ -111,6 +111,39 @@ def weights_path(model_dir: Path, meta: dict) -> Path:
         raise LofictlError(f"{Path(model_dir) / META}: {exc.message}", field="model") from None
 
 
+def check_sampling_meta(model_dir: Path, meta: dict):
+    """What sampling needs from model.json, checked without JAX: the chord vocabulary's version,
+    and for a melody model its vocabulary (returned, as tokens.MelodyVocab; None for chords),
+    whose heads must be the config's."""
+    from lofictl.models import tokens
+
+    model_dir = Path(model_dir)
+    version = meta["vocab"].get("chords", {}).get("version", 1)
+    if version != tokens.CHORD_VOCAB_VERSION:
+        raise LofictlError(
+            f"{model_dir} was trained with chord vocabulary version {version}; this lofictl uses "
+            f"version {tokens.CHORD_VOCAB_VERSION} (POP909's qualities and slash basses): retrain it "
+            f"with the command in its {META}",
+            field="model",
+        )
+    if meta["kind"] != "melody":
+        return None
+    try:
+        vocab = tokens.MelodyVocab.from_json(meta["vocab"]["melody"])
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise LofictlError(
+            f"{model_dir / META}: vocab.melody cannot be read ({exc}); the checkpoint is damaged, retrain it",
+            field="model",
+        ) from None
+    try:
+        heads = tuple(int(h) for h in meta["config"]["heads"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LofictlError(f"{model_dir / META} has an unusable config ({exc})", field="model") from None
+    if tuple(vocab.heads) != heads:
+        raise LofictlError(f"{model_dir / META}: vocabulary and config disagree on the heads", field="model")
+    return vocab
+
+
 def model_summary(model_dir: Path, part: str | None = None, file_sha256: Callable[[Path], str] | None = None) -> dict:
     """What a lock records about a model folder: its kind, layout and hashes, checked without
     loading JAX (builds stay quick). The weights must match the sha256 model.json records

@@ -99,6 +99,33 @@ def build(config: dict) -> TokenLSTM:
     )
 
 
+def param_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """The parameters `model.init` makes for a config, by path ("params/lstm_0/cell/hi/kernel"),
+    with their shapes, worked out without tracing the model (which costs loading a checkpoint
+    most of a second). tests/models/test_nn.py holds it to jax.eval_shape of `init` for every layout."""
+    model = build(config)
+    embed, hidden = model.embed, model.hidden
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, size in enumerate(model.heads):
+        shapes[f"params/embed_{i}/embedding"] = (size, embed)
+        shapes[f"params/head_{i}/kernel"] = (hidden + embed, size)  # the LSTM's output beside the conditioning
+        shapes[f"params/head_{i}/bias"] = (size,)
+    if model.chord_vocab:
+        shapes["params/chord_embed/embedding"] = (model.chord_vocab, embed)
+        shapes["params/pcs_dense/kernel"] = (12, embed)
+    shapes["params/position_embed/embedding"] = (model.positions, embed)
+    shapes["params/mode_embed/embedding"] = (model.modes, embed)
+    if model.phrases:
+        shapes["params/phrase_embed/embedding"] = (model.phrases, embed)
+    for layer in range(model.layers):
+        cell = f"params/lstm_{layer}/cell"
+        for gate in "ifgo":  # OptimizedLSTMCell: input kernels without bias, hidden kernels with
+            shapes[f"{cell}/i{gate}/kernel"] = (embed if layer == 0 else hidden, hidden)
+            shapes[f"{cell}/h{gate}/kernel"] = (hidden, hidden)
+            shapes[f"{cell}/h{gate}/bias"] = (hidden,)
+    return shapes
+
+
 def dummy_inputs(model: TokenLSTM, batch: int = 1, length: int = 1) -> dict:
     inputs = {
         "tokens": jnp.zeros((batch, length, len(model.heads)), jnp.int32),

@@ -41,9 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lofictl.models import tokens
-from lofictl.models.nn import modules, use_compilation_cache
-
-use_compilation_cache(jax)
+from lofictl.models.nn import modules
 
 NEG = -1e9  # a masked logit; finite so that softmax over an all-masked row stays defined
 CHUNK = 32  # melody steps per scan between checks that every candidate is done
