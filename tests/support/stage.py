@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lofictl.build.stages import STAGES
 from support import REPO, write_clip
 
-STAGE_TYPES = ("compose", "midi", "stem", "dry", "overlays", "bus", "mix", "export")
+STAGE_TYPES = tuple(stage.name for stage in STAGES)  # the fixture runs every one of them
 
 RECIPE = """\
 lofictl: 1
