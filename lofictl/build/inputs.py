@@ -24,7 +24,7 @@ from lofictl.seeds import derive_seed
 from lofictl.stage_names import COMPOSE, EXPORT, MIX, STEM
 
 if TYPE_CHECKING:
-    from lofictl.sound.stems import Ducking, Overlay
+    from lofictl.sound.stems import Ducking, Overlay, Stem
 
 # Fields marked for compose that reach it in another form: the length as whole bars, a form as
 # the sections it stands for, each track's own fields, and the harmony only when it is set (it
@@ -128,6 +128,27 @@ def duck_args(spec, kicks: list[int]) -> Ducking | None:
     from lofictl.sound.stems import Ducking
 
     return None if spec is None else Ducking(tuple(kicks), spec.depth_db, spec.release_ms)
+
+
+def stem_sound(plan: BuildPlan, score: Score, name: str, n_samples: int, kicks: Sequence[int] = ()) -> Stem:
+    """Track `name` of the recipe as the plain values sound.stems renders: its notes and timing,
+    the resolved instrument and effect chain, gain, pan and ducking (under `kicks`)."""
+    from lofictl.sound.stems import Stem
+
+    spec, instrument = plan.recipe.tracks[name], plan.instruments[name]
+    return Stem(
+        track=score.track(name),
+        timing=score.tempo_map,
+        soundfont=instrument.soundfont,
+        preset=instrument.preset,
+        kit=instrument.kit,
+        sample_rate=plan.recipe.output.sample_rate,
+        n_samples=n_samples,
+        effects=plan.chains[f"tracks.{name}"],
+        gain_db=spec.gain_db,
+        pan=spec.pan,
+        duck=duck_args(spec.duck, list(kicks)),
+    )
 
 
 def overlay_layer(plan: BuildPlan, index: int) -> Overlay:

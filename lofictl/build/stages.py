@@ -30,17 +30,17 @@ from typing import TYPE_CHECKING, Any
 from lofictl import stage_names as names
 from lofictl.build import inputs as stage_inputs
 from lofictl.build.cache import canonical_json, sha256_bytes
-from lofictl.build.plan import BuildPlan, ResolvedInstrument, audible_tracks, load_models, n_samples_for
+from lofictl.build.plan import BuildPlan, audible_tracks, load_models, n_samples_for
 from lofictl.build.record import Artifact, StageLog
 from lofictl.compose.arrangement import Composition
-from lofictl.compose.score import Score, TempoMap, Track, score_from_dict, score_to_dict
+from lofictl.compose.score import Score, score_from_dict, score_to_dict
 from lofictl.errors import LofictlError
 from lofictl.recipe.schema import Recipe
 from lofictl.safety import fingerprints
 from lofictl.safety.names import slug
 
 if TYPE_CHECKING:
-    from lofictl.sound.stems import Ducking
+    from lofictl.sound.stems import Stem
 
 BUS_LABEL = "reverb-bus"
 
@@ -225,42 +225,19 @@ def _midi(walk: Walk, stage: Stage) -> None:
 # --- stems, overlays, the send bus and the mix ----------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StemJob:
-    """One stem to render: a track's notes through its instrument, effect chain, gain and pan
-    (and ducking under the kicks) into a float32 WAV, block by block."""
+    """One stem to render (sound.stems.Stem) into a float32 WAV at `path`, block by block."""
 
-    track: Track
-    timing: TempoMap
-    instrument: ResolvedInstrument
-    sample_rate: int
-    n_samples: int
+    stem: Stem
     path: Path
     info: dict[str, str]  # the WAV's provenance chunk
-    effect_chain: list = field(default_factory=list)
-    gain_db: float = 0.0
-    pan: float = 0.0
-    duck: Ducking | None = None  # build.inputs.duck_args
 
     def render(self) -> Path:
         """The same bytes as sound.reference.render_stem + write_wav, in bounded memory."""
         from lofictl.sound import stems
 
-        stems.render_stem_to_wav(
-            self.track,
-            self.timing,
-            self.instrument.soundfont,
-            self.instrument.preset,
-            self.sample_rate,
-            self.n_samples,
-            self.effect_chain,
-            self.gain_db,
-            self.pan,
-            self.path,
-            info=self.info,
-            duck=self.duck,
-            kit=self.instrument.kit,
-        )
+        stems.render_stem_to_wav(self.stem, self.path, info=self.info)
         return self.path
 
 
@@ -308,17 +285,9 @@ def _stems(walk: Walk, stage: Stage) -> None:
         path = log.work / f"stem-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         todo[track.name] = StemJob(
-            track,
-            score.tempo_map,
-            plan.instruments[track.name],
-            recipe.output.sample_rate,
-            n_samples,
-            path,
-            stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name),
-            plan.chains[f"tracks.{track.name}"],
-            spec.gain_db,
-            spec.pan,
-            stage_inputs.duck_args(spec.duck, kicks),
+            stem=stage_inputs.stem_sound(plan, score, track.name, n_samples, kicks),
+            path=path,
+            info=stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name),
         )
 
     def finished(track_name: str) -> None:
@@ -505,13 +474,9 @@ def _dry_stems(walk: Walk, stage: Stage) -> None:
         path = log.work / f"dry-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         job = StemJob(
-            track,
-            score.tempo_map,
-            plan.instruments[track.name],
-            recipe.output.sample_rate,
-            n_samples,
-            path,
-            stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name, kind="dry"),
+            stem=stage_inputs.stem_sound(plan, score, track.name, n_samples).dry(),
+            path=path,
+            info=stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name, kind="dry"),
         )
         walk.dry[track.name] = log.ran_with(name, key, {"audio.wav": job.render()})["audio.wav"]
         walk.progress.advance()
