@@ -236,7 +236,7 @@ def encode_track(task: EncodeTask) -> dict:
 # --- the continuous mix and its video ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MixTrack:
     master: str  # sha256 of the track's float32 master
     frames: int
@@ -246,8 +246,10 @@ class MixTrack:
     isrc: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MixTask:
+    """The album's continuous mix (and its video): built by keyword (album.run.deliver)."""
+
     tracks: tuple[MixTrack, ...]
     crossfade_bars: int  # 0: a gap instead
     gap_s: float
@@ -268,7 +270,7 @@ class MixTask:
     jobs: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VideoSpec:
     frame_png: bytes
     fps: int
