@@ -40,7 +40,7 @@ def outputs_info(stages: StageLog, sample_rate: int, score_meta: dict, midi_only
         )
         if rel.endswith((".wav", ".flac", ".mp3")):  # every audio output runs the full length
             info["duration_s"] = round(audio_seconds, 6)
-    for rel, lufs in stages.record.get("export", {}).get("meta", {}).get("loudness", {}).items():
+    for rel, lufs in stages.record.get(names.EXPORT, {}).get("meta", {}).get("loudness", {}).items():
         outputs[rel]["integrated_lufs"] = lufs
     return dict(sorted(outputs.items()))
 
@@ -75,7 +75,7 @@ def lock_data(
         master = [
             f"{plan.loaded.name}.{fmt}" for fmt in recipe.output.formats if f"{plan.loaded.name}.{fmt}" in outputs
         ]
-        encoded = stages.record.get("export", {}).get("meta", {}).get("encoded", {})
+        encoded = stages.record.get(names.EXPORT, {}).get("meta", {}).get("encoded", {})
         for rel in master:
             outputs[rel]["integrated_lufs"] = loudness.get("integrated_lufs")
             # an MP3's own true peak, measured on the decoded file (the encoder moves peaks)
