@@ -19,7 +19,7 @@ from lofictl.build.plan import BuildPlan, ResolvedInstrument, audible_tracks
 from lofictl.compose.form import FORMS_FILE
 from lofictl.compose.score import KICK_PITCHES, Score, Track, score_to_dict
 from lofictl.errors import LofictlError
-from lofictl.recipe.reach import picked
+from lofictl.recipe.reach import fields_reaching, picked
 from lofictl.seeds import derive_seed
 from lofictl.stage_names import COMPOSE, EXPORT, MIX, STEM
 
@@ -132,10 +132,15 @@ def duck_args(spec, kicks: list[int]) -> Ducking | None:
 
 def stem_sound(plan: BuildPlan, score: Score, name: str, n_samples: int, kicks: Sequence[int] = ()) -> Stem:
     """Track `name` of the recipe as the plain values sound.stems renders: its notes and timing,
-    the resolved instrument and effect chain, gain, pan and ducking (under `kicks`)."""
+    the resolved instrument and effect chain, ducking under `kicks`, and every other field the
+    schema marks for the stem that `Stem` has a field of the same name for (gain_db, pan), as it is."""
+    import dataclasses
+
     from lofictl.sound.stems import Stem
 
     spec, instrument = plan.recipe.tracks[name], plan.instruments[name]
+    resolved = {"instrument", "effects", "duck"}
+    as_is = {f.name for f in dataclasses.fields(Stem)} - resolved
     return Stem(
         track=score.track(name),
         timing=score.tempo_map,
@@ -145,9 +150,8 @@ def stem_sound(plan: BuildPlan, score: Score, name: str, n_samples: int, kicks: 
         sample_rate=plan.recipe.output.sample_rate,
         n_samples=n_samples,
         effects=plan.chains[f"tracks.{name}"],
-        gain_db=spec.gain_db,
-        pan=spec.pan,
         duck=duck_args(spec.duck, list(kicks)),
+        **{field: getattr(spec, field) for field in fields_reaching(type(spec), STEM) if field in as_is},
     )
 
 

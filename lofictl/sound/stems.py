@@ -78,8 +78,10 @@ class Stem:
     instrument, a SoundFont and preset or one of lofictl's kits (`kit`), then its effect chain
     (resolved; None or empty for none), gain and pan, dipped under the kick with `duck`.
 
-    build.inputs.stem_sound makes it from the recipe; a new field of a stem's sound is a field
-    here, read by render_stem_to_wav (and reference.render_stem, the oracle)."""
+    build.inputs.stem_sound makes it from the recipe: a track field the schema marks for the stem
+    stage reaches the field of the same name here as it is. A new plain field of a stem's sound
+    is then the schema's field (and its mark), a field here and its use in render_stem_to_wav,
+    and the same in reference.render_stem (the oracle)."""
 
     track: Track
     timing: float | TempoMap  # seconds per beat, or the tempo map
