@@ -111,11 +111,14 @@ from lofictl.album import tasks, cover
 work = Path(sys.argv[1])
 rate, track_s = 44100, 180
 digests = json.loads((work / "digests.json").read_text())
-tracks = [tasks.MixTrack(d, track_s * rate, 3.0 * rate, track_s // 3, f"T{i}", None) for i, d in enumerate(digests)]
+tracks = [tasks.MixTrack(master=d, frames=track_s * rate, bar_frames=3.0 * rate, bars=track_s // 3, title=f"T{i}", isrc=None)
+          for i, d in enumerate(digests)]
 art = cover.as_cover(cover.draw_cover("Bench", "bench", 1, []))
-task = tasks.MixTask(tuple(tracks), 2, 0.0, tasks.CacheSpec(str(work / "cache")), rate, -14.0, -1.0, "Bench", "bench", "Lo-Fi", 2026,
-                     None, {}, "Bench_mix", ("flac", "mp3"), art,
-                     tasks.VideoSpec(cover.video_frame(art, 1280, 720), 1, 192), 2)
+task = tasks.MixTask(tracks=tuple(tracks), crossfade_bars=2, gap_s=0.0, cache=tasks.CacheSpec(str(work / "cache")),
+                     sample_rate=rate, loudness_lufs=-14.0, ceiling_db=-1.0, album_title="Bench", artist="bench",
+                     genre="Lo-Fi", year=2026, release_date=None, provenance={}, base="Bench_mix",
+                     formats=("flac", "mp3"), cover=art, jobs=2,
+                     video=tasks.VideoSpec(frame_png=cover.video_frame(art, 1280, 720), fps=1, audio_kbps=192))
 started = time.perf_counter()
 result = tasks.make_mix(task)
 print(json.dumps({"seconds": time.perf_counter() - started, "duration_s": result["duration_s"],

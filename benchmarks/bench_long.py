@@ -70,6 +70,23 @@ output: {{sample_rate: 44100, formats: [wav, flac, mp3]}}
 """
 
 
+def _stem(track, score, inst, spec, sr: int, n: int):
+    """A track's stem as sound.stems renders it (the recipe's chain as written, no ducking)."""
+    from lofictl.sound.stems import Stem
+
+    return Stem(
+        track=track,
+        timing=score.seconds_per_beat,
+        soundfont=inst.soundfont,
+        preset=inst.preset,
+        sample_rate=sr,
+        n_samples=n,
+        effects=spec.effects,
+        gain_db=spec.gain_db,
+        pan=spec.pan,
+    )
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
@@ -112,18 +129,7 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
         for track in score.tracks:
             spec, inst = recipe.tracks[track.name], plan.instruments[track.name]
             stems.append(out / f"{track.name}.wav")
-            sound_stems.render_stem_to_wav(
-                track,
-                score.seconds_per_beat,
-                inst.soundfont,
-                inst.preset,
-                sr,
-                n,
-                spec.effects,
-                spec.gain_db,
-                spec.pan,
-                stems[-1],
-            )
+            sound_stems.render_stem_to_wav(_stem(track, score, inst, spec, sr, n), stems[-1])
         for index in range(len(recipe.overlays)):
             stems.append(out / f"overlay-{index}.wav")
             sound_stems.render_overlay_to_wav(overlay_layer(plan, index), sr, n, stems[-1])
@@ -147,9 +153,7 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
         for track in score.tracks:
             spec, inst = recipe.tracks[track.name], plan.instruments[track.name]
             stems.append(out / f"{track.name}.wav")
-            audio = reference.render_stem(
-                track, score.seconds_per_beat, inst.soundfont, inst.preset, sr, n, spec.effects, spec.gain_db, spec.pan
-            )
+            audio = reference.render_stem(_stem(track, score, inst, spec, sr, n))
             audio_io.write_wav(stems[-1], audio, sr)
             del audio
         for index in range(len(recipe.overlays)):

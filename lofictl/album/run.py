@@ -390,35 +390,44 @@ def _deliver(
         video_spec = None
         if spec.video is not None:
             video_spec = tasks.VideoSpec(
-                covers.video_frame(art, spec.video.width, spec.video.height), spec.video.fps, spec.video.audio_kbps
+                frame_png=covers.video_frame(art, spec.video.width, spec.video.height),
+                fps=spec.video.fps,
+                audio_kbps=spec.video.audio_kbps,
             )
         mix_task = tasks.MixTask(
-            tuple(
-                tasks.MixTrack(r["master"], r["frames"], r["bar_frames"], r["bars"], s.title, s.isrc)
+            tracks=tuple(
+                tasks.MixTrack(
+                    master=r["master"],
+                    frames=r["frames"],
+                    bar_frames=r["bar_frames"],
+                    bars=r["bars"],
+                    title=s.title,
+                    isrc=s.isrc,
+                )
                 for s, r in zip(specs, rendered)
             ),
-            spec.crossfade_bars,
-            spec.gap_s,
-            root,
-            sample_rate,
-            spec.loudness_lufs,
-            spec.true_peak_db,
-            spec.title,
-            spec.artist,
-            spec.genre,
-            spec.year,
-            spec.release_date,
-            {
+            crossfade_bars=spec.crossfade_bars,
+            gap_s=spec.gap_s,
+            cache=root,
+            sample_rate=sample_rate,
+            loudness_lufs=spec.loudness_lufs,
+            ceiling_db=spec.true_peak_db,
+            album_title=spec.title,
+            artist=spec.artist,
+            genre=spec.genre,
+            year=spec.year,
+            release_date=spec.release_date,
+            provenance={
                 "album": album.path.name,
                 "seed": str(spec.seed),
                 "lofictl": __version__,
                 "tracks": [s.name for s in specs],
             },
-            f"{album_base}_mix",
-            formats,
-            inside,
-            video_spec,
-            jobs,
+            base=f"{album_base}_mix",
+            formats=formats,
+            cover=inside,
+            video=video_spec,
+            jobs=jobs,
         )
         futures[runner.submit(tasks.make_mix, mix_task, key=f"lofictl-mix-{album_base}")] = ("mix", 0)
     results: dict = {}

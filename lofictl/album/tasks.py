@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from lofictl import __version__
+from lofictl import __version__, stage_names
 from lofictl.build.cache import Cache, Entry, canonical_json, sha256_bytes, sha256_file, stage_key
 from lofictl.errors import LofictlError
 from lofictl.export.tags import Cover, Tags
@@ -139,9 +139,9 @@ def render_track(task: TrackTask) -> dict:
         )
     lock = result.lock
     sample_rate = loaded.recipe.output.sample_rate
-    compose = lock["stages"]["compose"]
+    compose = lock["stages"][stage_names.COMPOSE]
     return {
-        "master": lock["stages"]["mix"]["outputs"]["master.wav"],
+        "master": lock["stages"][stage_names.MIX]["outputs"]["master.wav"],
         "score": compose["outputs"]["score.json"],
         "frames": n_samples_for(compose["meta"]["duration_s"], sample_rate),
         "sample_rate": sample_rate,
@@ -236,7 +236,7 @@ def encode_track(task: EncodeTask) -> dict:
 # --- the continuous mix and its video ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MixTrack:
     master: str  # sha256 of the track's float32 master
     frames: int
@@ -246,8 +246,10 @@ class MixTrack:
     isrc: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MixTask:
+    """The album's continuous mix (and its video): built by keyword (album.run.deliver)."""
+
     tracks: tuple[MixTrack, ...]
     crossfade_bars: int  # 0: a gap instead
     gap_s: float
@@ -268,7 +270,7 @@ class MixTask:
     jobs: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VideoSpec:
     frame_png: bytes
     fps: int

@@ -1,5 +1,10 @@
 """What each stage reads: its inputs (recipe fields, file hashes, upstream output hashes,
-library versions, its code version), whose hash is the stage's key in the cache and the lock."""
+library versions, its code version), whose hash is the stage's key in the cache and the lock.
+
+The recipe fields a stage reads are those the schema marks with its name (recipe.reach): a
+new field reaches the stages it is marked for without an edit here, and tests/recipe/test_reach.py
+changes every field of the schema in turn and checks that the key of a stage it is marked for
+changes."""
 
 from __future__ import annotations
 
@@ -14,13 +19,17 @@ from lofictl.build.plan import BuildPlan, ResolvedInstrument, audible_tracks
 from lofictl.compose.form import FORMS_FILE
 from lofictl.compose.score import KICK_PITCHES, Score, Track, score_to_dict
 from lofictl.errors import LofictlError
+from lofictl.recipe.reach import fields_reaching, picked
 from lofictl.seeds import derive_seed
+from lofictl.stage_names import COMPOSE, EXPORT, MIX, STEM
 
 if TYPE_CHECKING:
-    from lofictl.sound.stems import Ducking, Overlay
+    from lofictl.sound.stems import Ducking, Overlay, Stem
 
-# Fields of a track that only shape its sound; everything else changes the notes.
-_SOUND_FIELDS = {"instrument", "gain_db", "pan", "mute", "solo", "effects", "send_db", "duck"}
+# Fields marked for compose that reach it in another form: the length as whole bars, a form as
+# the sections it stands for, each track's own fields, and the harmony only when it is set (it
+# joined the inputs after the example locks were written: unset, their keys stay as they were).
+_COMPOSE_OTHERWISE = ("length", "form", "tracks", "harmony")
 
 
 # --- what each stage reads ----------------------------------------------------------------------
@@ -44,14 +53,15 @@ def compose_inputs(plan: BuildPlan, cache: Cache) -> dict:
     recipe = plan.recipe
     data = recipe.model_dump(mode="json")
     tracks = {}
-    for name, track in data["tracks"].items():
-        tracks[name] = {k: v for k, v in track.items() if k not in _SOUND_FIELDS}
+    for name, track in recipe.tracks.items():
+        # the instrument reaches the notes as its General MIDI program (the drums' channel and the
+        # programs written into the MIDI files), whatever SoundFont plays it
+        tracks[name] = {k: v for k, v in picked(track, COMPOSE, data["tracks"][name]).items() if k != "instrument"}
         preset = plan.instruments[name].preset
         tracks[name]["program"] = [preset.bank, preset.program]
-    inputs = {
-        key: data[key]
-        for key in ("seed", "tempo", "time_signature", "key", "swing", "swing_unit", "ending", "sections")
-    }
+    inputs = {k: v for k, v in picked(recipe, COMPOSE, data).items() if k not in _COMPOSE_OTHERWISE}
+    if recipe.harmony is not None:
+        inputs["harmony"] = recipe.harmony
     inputs["length_bars"] = recipe.total_bars
     inputs["tracks"] = tracks
     inputs["models"] = {name: _model_files_hash(cache, path) for name, path in plan.models.items()}
@@ -118,6 +128,31 @@ def duck_args(spec, kicks: list[int]) -> Ducking | None:
     from lofictl.sound.stems import Ducking
 
     return None if spec is None else Ducking(tuple(kicks), spec.depth_db, spec.release_ms)
+
+
+def stem_sound(plan: BuildPlan, score: Score, name: str, n_samples: int, kicks: Sequence[int] = ()) -> Stem:
+    """Track `name` of the recipe as the plain values sound.stems renders: its notes and timing,
+    the resolved instrument and effect chain, ducking under `kicks`, and every other field the
+    schema marks for the stem that `Stem` has a field of the same name for (gain_db, pan), as it is."""
+    import dataclasses
+
+    from lofictl.sound.stems import Stem
+
+    spec, instrument = plan.recipe.tracks[name], plan.instruments[name]
+    resolved = {"instrument", "effects", "duck"}
+    as_is = {f.name for f in dataclasses.fields(Stem)} - resolved
+    return Stem(
+        track=score.track(name),
+        timing=score.tempo_map,
+        soundfont=instrument.soundfont,
+        preset=instrument.preset,
+        kit=instrument.kit,
+        sample_rate=plan.recipe.output.sample_rate,
+        n_samples=n_samples,
+        effects=plan.chains[f"tracks.{name}"],
+        duck=duck_args(spec.duck, list(kicks)),
+        **{field: getattr(spec, field) for field in fields_reaching(type(spec), STEM) if field in as_is},
+    )
 
 
 def overlay_layer(plan: BuildPlan, index: int) -> Overlay:
@@ -221,16 +256,15 @@ def stem_inputs(
     recipe = plan.recipe
     spec = recipe.tracks[name]
     instrument = plan.instruments[name]
+    # the track's fields marked for the stem; its instrument as the resolved sound source
+    own = {f"tracks.{name}.{k}": v for k, v in picked(spec, STEM).items() if k != "instrument"}
     return {
         "notes": notes_sha,
         "tempo": recipe.tempo,
         **instrument_inputs(instrument, cache),
         "output.sample_rate": recipe.output.sample_rate,
         "n_samples": n_samples,
-        f"tracks.{name}.effects": spec.model_dump(mode="json")["effects"],
-        f"tracks.{name}.gain_db": spec.gain_db,
-        f"tracks.{name}.pan": spec.pan,
-        f"tracks.{name}.duck": spec.duck.model_dump() if spec.duck else None,
+        **own,
         "kicks": kicks_sha,
         f"tracks.{name}.files": files_inputs(cache, plan.chain_files.get(f"tracks.{name}", {})),
         "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
@@ -280,7 +314,7 @@ def mix_inputs(plan: BuildPlan, stem_shas: dict[str, str], overlay_shas: dict[st
         "stems": stem_shas,
         "overlays": overlay_shas,
         "master.effects.files": files_inputs(cache, plan.chain_files.get("master.effects", {})),
-        **{f"master.{k}": v for k, v in master.items() if k != "bus"},
+        **{f"master.{k}": v for k, v in picked(recipe.master, MIX, master).items()},
         "audible": audible_tracks(recipe),
         "output.sample_rate": recipe.output.sample_rate,
         **_library_inputs(),
@@ -309,13 +343,9 @@ def export_inputs(plan: BuildPlan, master_sha: str, stem_shas: dict[str, str]) -
     return {
         "master": master_sha,
         "stems": stem_shas,
-        "output.formats": list(recipe.output.formats),
-        "output.wav_format": recipe.output.wav_format,
+        **{f"output.{k}": v for k, v in picked(recipe.output, EXPORT).items()},
         "name": plan.loaded.name,
         "provenance": [plan.loaded.path.name, recipe.title, recipe.seed],
-        "output.daw": list(recipe.output.daw),
-        "output.dry_stems": recipe.output.dry_stems,
-        "output.stem_names": recipe.output.stem_names,
         "title_key_tempo": [recipe.title, recipe.key, recipe.tempo],
         # the DAW projects put these on the faders
         "mixer": {n: [t.gain_db, t.pan, t.mute, t.solo] for n, t in recipe.tracks.items()},

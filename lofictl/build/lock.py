@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lofictl import __version__
+from lofictl import stage_names as names
 from lofictl.build.cache import Cache
 from lofictl.build.inputs import instrument_record, library_versions, path_sha256
 from lofictl.build.plan import BuildPlan, model_summary, n_samples_for
@@ -28,7 +29,7 @@ LOCK_FORMAT = 1
 def outputs_info(stages: StageLog, sample_rate: int, score_meta: dict, midi_only: bool) -> dict[str, dict]:
     """sha256, size and (for audio) duration of every output, from what the stages recorded."""
     outputs: dict[str, dict] = {}
-    for stage in (s.kind for s in STAGES if s.delivers):  # the files of the output folder
+    for stage in (s.name for s in STAGES if s.delivers):  # the files of the output folder
         for rel, digest in stages.record.get(stage, {}).get("outputs", {}).items():
             outputs[rel] = {"sha256": digest}
     audio_seconds = n_samples_for(score_meta["duration_s"], sample_rate) / sample_rate
@@ -39,7 +40,7 @@ def outputs_info(stages: StageLog, sample_rate: int, score_meta: dict, midi_only
         )
         if rel.endswith((".wav", ".flac", ".mp3")):  # every audio output runs the full length
             info["duration_s"] = round(audio_seconds, 6)
-    for rel, lufs in stages.record.get("export", {}).get("meta", {}).get("loudness", {}).items():
+    for rel, lufs in stages.record.get(names.EXPORT, {}).get("meta", {}).get("loudness", {}).items():
         outputs[rel]["integrated_lufs"] = lufs
     return dict(sorted(outputs.items()))
 
@@ -74,7 +75,7 @@ def lock_data(
         master = [
             f"{plan.loaded.name}.{fmt}" for fmt in recipe.output.formats if f"{plan.loaded.name}.{fmt}" in outputs
         ]
-        encoded = stages.record.get("export", {}).get("meta", {}).get("encoded", {})
+        encoded = stages.record.get(names.EXPORT, {}).get("meta", {}).get("encoded", {})
         for rel in master:
             outputs[rel]["integrated_lufs"] = loudness.get("integrated_lufs")
             # an MP3's own true peak, measured on the decoded file (the encoder moves peaks)
@@ -104,7 +105,7 @@ def lock_data(
         "duration_s": round(duration_s, 6),
         "loudness": loudness,
         # per melody track and section material: seed used, re-samples, and the evaluate measures
-        "melody_measures": stages.record["compose"].get("meta", {}).get("melody", {}),
+        "melody_measures": stages.record[names.COMPOSE].get("meta", {}).get("melody", {}),
         "stages": {name: stages.record[name] for name in sorted(stages.record)},
         "outputs": outputs,
     }

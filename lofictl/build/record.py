@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lofictl.build.cache import Cache, sha256_file, stage_key
 from lofictl.safety import interrupts
-from lofictl.safety.fingerprints import code_inputs
+from lofictl.stage_names import kind_of
+
+if TYPE_CHECKING:
+    from lofictl.build.stages import Stage
 
 
 class CacheCorrupt(Exception):
@@ -103,17 +106,19 @@ class StageLog:
         self.changed: dict[str, list[str]] = {}  # stage → the inputs that differ from the lock
         self.final: dict[str, Artifact] = {}  # output folder path → artifact
 
-    def key(self, name: str, inputs: dict, upstream: tuple[str, ...] = (), reads: tuple[str, ...] = ()) -> str:
-        """The stage key: its inputs plus its code version (safety.fingerprints), as the lock records.
+    def key(self, stage: Stage, inputs: dict, track: str | None = None, reads: tuple[str, ...] = ()) -> str:
+        """The key of a stage (of its instance for `track`): its inputs plus its code version, as
+        the lock records.
 
         The `--set` overrides that reach the stage (through its own inputs, the recipe fields
-        `reads` names where an input has a name of its own, or a stage of the `upstream` kinds)
-        are an input too: they are written into its files' provenance."""
-        stage = name.split(":")[0]
-        before = {o for other in self.record if other.split(":")[0] in upstream for o in self.overrides_of(other)}
+        `reads` names where an input has a name of its own, or a stage upstream of it) are an
+        input too: they are written into its files' provenance."""
+        name = stage.instance(track)
+        upstream = stage.upstream
+        before = {o for other in self.record if kind_of(other) in upstream for o in self.overrides_of(other)}
         reached = overrides_reaching(self.overrides, [*inputs, *reads], before)
-        inputs = {**inputs, **({"overrides": list(reached)} if reached else {}), **code_inputs(stage)}
-        key = stage_key(stage, inputs)
+        inputs = {**inputs, **({"overrides": list(reached)} if reached else {}), "code.version": stage.version}
+        key = stage_key(stage.name, inputs)
         self.record[name] = {"key": key, "inputs": inputs}
         interrupts.checkpoint()
         return key
@@ -130,7 +135,7 @@ class StageLog:
         self.reasons.append(f"{name}: {change_reason(changed, old, new, self.cache.miss_reason())}")
 
     def lookup(self, name: str, key: str):
-        entry = self.cache.lookup(key, name.split(":")[0])
+        entry = self.cache.lookup(key, kind_of(name))
         if entry is None:
             self.explain(name)
         return entry
@@ -166,7 +171,7 @@ class StageLog:
         return {rel: Artifact(Path(rel)) for rel in outputs}
 
     def ran_with(self, name: str, key: str, files: dict[str, Path], meta: dict | None = None) -> dict[str, Artifact]:
-        self.cache.store(key, name.split(":")[0], files, meta)
+        self.cache.store(key, kind_of(name), files, meta)
         self.record[name]["outputs"] = {rel: sha256_file(path) for rel, path in files.items()}
         if meta:
             self.record[name]["meta"] = meta

@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lofictl import stage_names as names
 from lofictl.build.cache import CACHE_DIR_NAME, Cache
 from lofictl.build.lock import lock_data, lock_path_for, lock_text, outputs_info, outputs_match, read_lock
 from lofictl.build.plan import TAIL_SECONDS, BuildPlan, prepare
 from lofictl.build.record import CacheCorrupt, StageLog
-from lofictl.build.stages import Walk, stages_for
+from lofictl.build.stages import Walk, progress_total, stages_for
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import LoadedRecipe
 from lofictl.safety import interrupts
@@ -191,7 +192,7 @@ def _build_recipe(
     cache.save_state()
     outputs = [(rel, info["bytes"]) for rel, info in lock["outputs"].items()]
     recipe = plan.recipe
-    compose_meta = stages.record["compose"].get("meta", {})
+    compose_meta = stages.record[names.COMPOSE].get("meta", {})
     tempo_range = compose_meta.get("tempo_range")
     return BuildResult(
         title=recipe.title,
@@ -251,9 +252,8 @@ def _build_once(
     work.mkdir()
     stages = StageLog(cache, work, staging, previous, overrides=plan.loaded.overrides)
     try:
-        with Progress(
-            f"building {plan.loaded.path.name}", 6 + (0 if midi_only else len(recipe.tracks)), quiet=quiet
-        ) as progress:
+        total = progress_total(recipe, midi_only, master_only)
+        with Progress(f"building {plan.loaded.path.name}", total, quiet=quiet) as progress:
             score_meta, loudness = _run_stages(plan, stages, midi_only, jobs, progress, master_only)
             duration_s = score_meta["duration_s"] + (0 if midi_only else TAIL_SECONDS)
             outputs = outputs_info(stages, recipe.output.sample_rate, score_meta, midi_only)

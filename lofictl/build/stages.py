@@ -27,18 +27,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lofictl import stage_names as names
 from lofictl.build import inputs as stage_inputs
 from lofictl.build.cache import Cache, canonical_json, sha256_bytes
-from lofictl.build.plan import BuildPlan, ResolvedInstrument, audible_tracks, load_models, n_samples_for
+from lofictl.build.plan import BuildPlan, audible_tracks, load_models, n_samples_for
 from lofictl.build.record import Artifact, StageLog
 from lofictl.compose.arrangement import Composition
-from lofictl.compose.score import Score, TempoMap, Track, score_from_dict, score_to_dict
+from lofictl.compose.score import Score, score_from_dict, score_to_dict
 from lofictl.errors import LofictlError
 from lofictl.recipe.schema import Recipe
+from lofictl.safety import fingerprints
 from lofictl.safety.names import slug
 
 if TYPE_CHECKING:
-    from lofictl.sound.stems import Ducking
+    from lofictl.sound.stems import Stem
 
 BUS_LABEL = "reverb-bus"
 
@@ -68,34 +70,63 @@ class Walk:
         return n_samples_for(self.score_meta["duration_s"], self.recipe.output.sample_rate)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Stage:
-    """One stage of a build.
+    """One stage of a build: everything about it, in one row of `STAGES`.
 
-    kind: its name in the lock and the cache ("stem" stands for every stem:<track>).
-    upstream: the kinds whose outputs it reads; a change there can re-run it.
+    name: its name in the lock and the cache (a per-track stage's instances are <name>:<track>).
+    version: its code version, part of its key and the lock (`code.version`): bump it whenever
+        its outputs change for the same inputs (tests/build/test_stage_versions.py fails, naming
+        the row, when they change while it did not).
+    modules: the modules it runs; with what they import inside lofictl (and the runner's own
+        files) they salt its cache key (safety.fingerprints.source_digest), never the lock.
+    inputs: the function in build.inputs that lists what it reads (the recipe fields among them
+        are those marked with its name in recipe.schema).
+    upstream: the stages whose outputs it reads; a change there can re-run it.
     upstream_inputs: those of its inputs that are upstream outputs' hashes (`diff` says such a
         change happened upstream, not here).
-    inputs: the function in build.inputs that lists what it reads.
     step: runs, restores or (in a dry walk) plans it.
     part: "score" (run even by --midi-only), "master" (up to the mastered mix, which an album
         takes), "delivery" (the rest of the output folder).
+    per_track: one instance per track (stem:<track>), each a step of the progress bar.
     delivers: its outputs are files of the output folder (the others stay in the work folder).
     """
 
-    kind: str
-    upstream: tuple[str, ...]
-    upstream_inputs: tuple[str, ...]
+    name: str
+    version: int
+    modules: tuple[str, ...]
     inputs: Callable[..., dict]
+    upstream: tuple[str, ...] = ()
+    upstream_inputs: tuple[str, ...] = ()
     step: Callable[[Walk, Stage], None]
     part: str
+    per_track: bool = False
     delivers: bool = False
+
+    def instance(self, track: str | None = None) -> str:
+        """Its name in the lock: the stage's, or stem:<track> for a per-track stage."""
+        return names.of_track(self.name, track) if self.per_track and track is not None else self.name
+
+    def units(self, recipe: Recipe) -> int:
+        """What it adds to the progress bar's total: one, or one per track."""
+        return len(recipe.tracks) if self.per_track else 1
 
 
 def stage_rank(name: str) -> int:
     """The position of a lock's stage name (stem:<track> and the like) in the table."""
-    kind = name.split(":")[0]
-    return next((i for i, stage in enumerate(STAGES) if stage.kind == kind), len(STAGES))
+    kind = names.kind_of(name)
+    return next((i for i, stage in enumerate(STAGES) if stage.name == kind), len(STAGES))
+
+
+def stage_named(name: str) -> Stage:
+    """The row of a stage, by its name or an instance's (stem:chords)."""
+    kind = names.kind_of(name)
+    return next(stage for stage in STAGES if stage.name == kind)
+
+
+def progress_total(recipe: Recipe, midi_only: bool = False, master_only: bool = False) -> int:
+    """The steps of a build's progress bar: one per stage walked, one per track for a per-track stage."""
+    return sum(stage.units(recipe) for stage in stages_for(midi_only, master_only))
 
 
 def stages_for(midi_only: bool, master_only: bool) -> tuple[Stage, ...]:
@@ -135,8 +166,8 @@ def _compose(walk: Walk, stage: Stage) -> None:
     walk.progress.step("composing")
     plan, log = walk.plan, walk.log
     inputs = stage.inputs(plan, log.cache)
-    key = log.key("compose", inputs, stage.upstream, reads=_instrument_fields(plan.recipe.tracks))
-    entry = log.lookup("compose", key)
+    key = log.key(stage, inputs, reads=_instrument_fields(plan.recipe.tracks))
+    entry = log.lookup(stage.name, key)
     data = log.cache.read_bytes(entry, "score.json") if entry else None
     if data is not None:
         score, measures = score_from_dict(json.loads(data)), dict(entry.meta.get("melody", {}))
@@ -151,14 +182,14 @@ def _compose(walk: Walk, stage: Stage) -> None:
     if score.tempo_changes:
         meta["tempo_range"] = list(score.tempo_range)
     if data is not None:
-        log.restored_from("compose", entry, log.work, meta)
+        log.restored_from(stage.name, entry, log.work, meta)
     elif log.dry:
-        log.would_run("compose")
-        log.record["compose"]["outputs"] = {"score.json": sha256_bytes(canonical_json(score_to_dict(score)).encode())}
+        log.would_run(stage.name)
+        log.record[stage.name]["outputs"] = {"score.json": sha256_bytes(canonical_json(score_to_dict(score)).encode())}
     else:
         path = log.work / "score.json"
         path.write_bytes(canonical_json(score_to_dict(score)).encode())
-        log.ran_with("compose", key, {"score.json": path}, meta)
+        log.ran_with(stage.name, key, {"score.json": path}, meta)
     walk.progress.advance()
     walk.score, walk.score_meta = score, meta
 
@@ -173,15 +204,15 @@ def _midi(walk: Walk, stage: Stage) -> None:
     plan, log, score = walk.plan, walk.log, walk.score
     assert score is not None
     name = plan.loaded.name
-    inputs = stage.inputs(plan, log.output_sha("compose", "score.json"))
-    key = log.key("midi", inputs, stage.upstream)
-    made = log.restore_or_plan("midi", key, log.staging)
+    inputs = stage.inputs(plan, log.output_sha(names.COMPOSE, "score.json"))
+    key = log.key(stage, inputs)
+    made = log.restore_or_plan(stage.name, key, log.staging)
     if made is not None:
         log.final.update(made)
     else:
         from lofictl.export import midi, pianoroll
 
-        provenance = _provenance(plan, key, log.overrides_of("midi"))
+        provenance = _provenance(plan, key, log.overrides_of(stage.name))
         (log.staging / "midi").mkdir(exist_ok=True)
         files = {
             f"midi/{name}.mid": log.staging / "midi" / f"{name}.mid",
@@ -193,49 +224,26 @@ def _midi(walk: Walk, stage: Stage) -> None:
             midi.write_midi(midi.track_to_midi(score, track.name, provenance=provenance), path)
         for page in pianoroll.render_pianoroll(score, files["pianoroll.png"]):  # long pieces: more pages
             files[page.name] = page
-        log.final.update(log.ran_with("midi", key, files))
+        log.final.update(log.ran_with(stage.name, key, files))
     walk.progress.advance()
 
 
 # --- stems, overlays, the send bus and the mix ----------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StemJob:
-    """One stem to render: a track's notes through its instrument, effect chain, gain and pan
-    (and ducking under the kicks) into a float32 WAV, block by block."""
+    """One stem to render (sound.stems.Stem) into a float32 WAV at `path`, block by block."""
 
-    track: Track
-    timing: TempoMap
-    instrument: ResolvedInstrument
-    sample_rate: int
-    n_samples: int
+    stem: Stem
     path: Path
     info: dict[str, str]  # the WAV's provenance chunk
-    effect_chain: list = field(default_factory=list)
-    gain_db: float = 0.0
-    pan: float = 0.0
-    duck: Ducking | None = None  # build.inputs.duck_args
 
     def render(self) -> Path:
         """The same bytes as sound.reference.render_stem + write_wav, in bounded memory."""
         from lofictl.sound import stems
 
-        stems.render_stem_to_wav(
-            self.track,
-            self.timing,
-            self.instrument.soundfont,
-            self.instrument.preset,
-            self.sample_rate,
-            self.n_samples,
-            self.effect_chain,
-            self.gain_db,
-            self.pan,
-            self.path,
-            info=self.info,
-            duck=self.duck,
-            kit=self.instrument.kit,
-        )
+        stems.render_stem_to_wav(self.stem, self.path, info=self.info)
         return self.path
 
 
@@ -265,7 +273,7 @@ def _stems(walk: Walk, stage: Stage) -> None:
     kicks_sha = sha256_bytes(canonical_json(kicks).encode())
     for track in score.tracks:
         spec = recipe.tracks[track.name]
-        name = f"stem:{track.name}"
+        name = stage.instance(track.name)
         inputs = stage.inputs(
             plan,
             track.name,
@@ -274,7 +282,7 @@ def _stems(walk: Walk, stage: Stage) -> None:
             log.cache,
             kicks_sha if spec.duck else None,
         )
-        key = keys[track.name] = log.key(name, inputs, stage.upstream, reads=_instrument_fields([track.name]))
+        key = keys[track.name] = log.key(stage, inputs, track.name, reads=_instrument_fields([track.name]))
         made = log.restore_or_plan(name, key, log.work / f"stem-{track.name}", ["audio.wav"])
         if made is not None:
             walk.stems[track.name] = made["audio.wav"]
@@ -283,22 +291,14 @@ def _stems(walk: Walk, stage: Stage) -> None:
         path = log.work / f"stem-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         todo[track.name] = StemJob(
-            track,
-            score.tempo_map,
-            plan.instruments[track.name],
-            recipe.output.sample_rate,
-            n_samples,
-            path,
-            stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name),
-            plan.chains[f"tracks.{track.name}"],
-            spec.gain_db,
-            spec.pan,
-            stage_inputs.duck_args(spec.duck, kicks),
+            stem=stage_inputs.stem_sound(plan, score, track.name, n_samples, kicks),
+            path=path,
+            info=stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name),
         )
 
     def finished(track_name: str) -> None:
         made = {"audio.wav": todo[track_name].path}
-        walk.stems[track_name] = log.ran_with(f"stem:{track_name}", keys[track_name], made)["audio.wav"]
+        walk.stems[track_name] = log.ran_with(stage.instance(track_name), keys[track_name], made)["audio.wav"]
         progress.advance()
 
     if walk.jobs > 1 and len(todo) > 1:
@@ -336,10 +336,10 @@ def _overlays(walk: Walk, stage: Stage) -> None:
     n_samples = walk.n_samples
     kicks = stage_inputs.kick_samples(plan, score)
     inputs = stage.inputs(plan, n_samples, log.cache, sha256_bytes(canonical_json(kicks).encode()))
-    key = log.key("overlays", inputs, stage.upstream)
+    key = log.key(stage, inputs)
     folder = log.work / "overlays"
     labels = [overlay_label(recipe, i) for i in range(len(recipe.overlays))]
-    made = log.restore_or_plan("overlays", key, folder, [f"{label}.wav" for label in labels])
+    made = log.restore_or_plan(stage.name, key, folder, [f"{label}.wav" for label in labels])
     if made is None:
         from lofictl.sound import stems
 
@@ -354,7 +354,7 @@ def _overlays(walk: Walk, stage: Stage) -> None:
                 path,
                 duck=stage_inputs.duck_args(recipe.overlays[index].duck, kicks),
             )
-        made = log.ran_with("overlays", key, files)
+        made = log.ran_with(stage.name, key, files)
     walk.progress.advance()
     walk.layers.update({label: made[f"{label}.wav"] for label in labels})
 
@@ -363,10 +363,10 @@ def layer_shas(log: StageLog) -> dict[str, str]:
     """label → sha256 of the extra mix layers: overlays and the send bus."""
     shas = {
         label.removesuffix(".wav"): digest
-        for label, digest in log.record.get("overlays", {}).get("outputs", {}).items()
+        for label, digest in log.record.get(names.OVERLAYS, {}).get("outputs", {}).items()
     }
-    if "bus" in log.record:
-        shas[BUS_LABEL] = log.output_sha("bus", "bus.wav")
+    if names.BUS in log.record:
+        shas[BUS_LABEL] = log.output_sha(names.BUS, "bus.wav")
     return shas
 
 
@@ -377,16 +377,21 @@ def _bus(walk: Walk, stage: Stage) -> None:
     playing = audible_tracks(recipe)
     sends: dict[str, float] = {name: level for name in playing if (level := recipe.tracks[name].send_db) is not None}
     if not sends:
+        walk.progress.advance()
         return
     walk.progress.step("send bus")
     n_samples = walk.n_samples
     inputs = stage.inputs(
-        plan, {name: log.output_sha(f"stem:{name}", "audio.wav") for name in sends}, n_samples, log.cache
+        plan,
+        {name: log.output_sha(names.of_track(names.STEM, name), "audio.wav") for name in sends},
+        n_samples,
+        log.cache,
     )
-    key = log.key("bus", inputs, stage.upstream)
-    made = log.restore_or_plan("bus", key, log.work / "bus", ["bus.wav"])
+    key = log.key(stage, inputs)
+    made = log.restore_or_plan(stage.name, key, log.work / "bus", ["bus.wav"])
     if made is not None:
         walk.layers[BUS_LABEL] = made["bus.wav"]
+        walk.progress.advance()
         return
     from lofictl.sound import master
 
@@ -399,9 +404,10 @@ def _bus(walk: Walk, stage: Stage) -> None:
             n_samples,
             plan.chains["master.bus"],
             path,
-            info=stage_inputs.provenance_info(plan, key, log.overrides_of("bus"), track=BUS_LABEL),
+            info=stage_inputs.provenance_info(plan, key, log.overrides_of(stage.name), track=BUS_LABEL),
         )
-    walk.layers[BUS_LABEL] = log.ran_with("bus", key, {"bus.wav": path})["bus.wav"]
+    walk.layers[BUS_LABEL] = log.ran_with(stage.name, key, {"bus.wav": path})["bus.wav"]
+    walk.progress.advance()
 
 
 def _mix(walk: Walk, stage: Stage) -> None:
@@ -410,15 +416,18 @@ def _mix(walk: Walk, stage: Stage) -> None:
     recipe = plan.recipe
     playing = audible_tracks(recipe)
     inputs = stage.inputs(
-        plan, {name: log.output_sha(f"stem:{name}", "audio.wav") for name in playing}, layer_shas(log), log.cache
+        plan,
+        {name: log.output_sha(names.of_track(names.STEM, name), "audio.wav") for name in playing},
+        layer_shas(log),
+        log.cache,
     )
-    key = log.key("mix", inputs, stage.upstream)
-    entry = log.lookup("mix", key)
+    key = log.key(stage, inputs)
+    entry = log.lookup(stage.name, key)
     if entry is not None and "loudness" in entry.meta:
         stats = entry.meta["loudness"]
-        artifact = log.restored_from("mix", entry, log.work / "mix", {"loudness": stats})["master.wav"]
+        artifact = log.restored_from(stage.name, entry, log.work / "mix", {"loudness": stats})["master.wav"]
     elif log.dry:
-        artifact, stats = log.would_run("mix", ["master.wav"])["master.wav"], None
+        artifact, stats = log.would_run(stage.name, ["master.wav"])["master.wav"], None
     else:
         from lofictl.sound import master, stream
 
@@ -440,7 +449,7 @@ def _mix(walk: Walk, stage: Stage) -> None:
                 path,
                 n_samples=n_samples,
             )
-        artifact = log.ran_with("mix", key, {"master.wav": path}, {"loudness": stats})["master.wav"]
+        artifact = log.ran_with(stage.name, key, {"master.wav": path}, {"loudness": stats})["master.wav"]
     walk.progress.advance()
     walk.master, walk.loudness = artifact, stats
 
@@ -454,29 +463,29 @@ def _dry_stems(walk: Walk, stage: Stage) -> None:
     assert score is not None
     recipe = plan.recipe
     if not (recipe.output.daw and recipe.output.dry_stems):
+        for _ in score.tracks:
+            walk.progress.advance()
         return
     walk.progress.step("rendering dry stems")
     n_samples = walk.n_samples
     for track in score.tracks:
-        name = f"dry:{track.name}"
+        name = stage.instance(track.name)
         inputs = stage.inputs(plan, track.name, walk.score_meta["tracks"][track.name], n_samples, log.cache)
-        key = log.key(name, inputs, stage.upstream, reads=_instrument_fields([track.name]))
+        key = log.key(stage, inputs, track.name, reads=_instrument_fields([track.name]))
         made = log.restore_or_plan(name, key, log.work / f"dry-{track.name}", ["audio.wav"])
         if made is not None:
             walk.dry[track.name] = made["audio.wav"]
+            walk.progress.advance()
             continue
         path = log.work / f"dry-{track.name}" / "audio.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         job = StemJob(
-            track,
-            score.tempo_map,
-            plan.instruments[track.name],
-            recipe.output.sample_rate,
-            n_samples,
-            path,
-            stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name, kind="dry"),
+            stem=stage_inputs.stem_sound(plan, score, track.name, n_samples).dry(),
+            path=path,
+            info=stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name, kind="dry"),
         )
         walk.dry[track.name] = log.ran_with(name, key, {"audio.wav": job.render()})["audio.wav"]
+        walk.progress.advance()
 
 
 @dataclass(frozen=True)
@@ -491,8 +500,8 @@ class StemFile:
     def stage(self) -> str:
         """The stage that made it, as the lock names it."""
         if self.kind == "layer":
-            return "bus" if self.label == BUS_LABEL else "overlays"
-        return f"{'stem' if self.kind == 'wet' else 'dry'}:{self.label}"
+            return names.BUS if self.label == BUS_LABEL else names.OVERLAYS
+        return names.of_track(names.STEM if self.kind == "wet" else names.DRY, self.label)
 
 
 def stem_files(
@@ -533,14 +542,14 @@ def _export(walk: Walk, stage: Stage) -> None:
         rel: (layers[f.label] if f.kind == "layer" else log.output_sha(f.stage, "audio.wav"))
         for rel, f in files_to_write.items()
     }
-    inputs = stage.inputs(plan, log.output_sha("mix", "master.wav"), shas)
-    inputs["score"] = log.output_sha("compose", "score.json")
-    key = log.key("export", inputs, stage.upstream)
-    entry = log.lookup("export", key)
+    inputs = stage.inputs(plan, log.output_sha(names.MIX, "master.wav"), shas)
+    inputs["score"] = log.output_sha(names.COMPOSE, "score.json")
+    key = log.key(stage, inputs)
+    entry = log.lookup(stage.name, key)
     if entry is not None and "encoded" in entry.meta:
-        log.final.update(log.restored_from("export", entry, log.staging, dict(entry.meta)))
+        log.final.update(log.restored_from(stage.name, entry, log.staging, dict(entry.meta)))
     elif log.dry:
-        log.would_run("export")
+        log.would_run(stage.name)
     else:
         from lofictl.export import encode, tags
         from lofictl.sound import stream
@@ -576,10 +585,10 @@ def _export(walk: Walk, stage: Stage) -> None:
                 recipe.output.sample_rate,
                 ceiling_db=recipe.master.true_peak_db,
                 wav_subtype=recipe.output.wav_format,
-                info=stage_inputs.provenance_info(plan, key, log.overrides_of("export")),
+                info=stage_inputs.provenance_info(plan, key, log.overrides_of(stage.name)),
             )
             if fmt != "wav":  # title, BPM, key and the provenance comment, as the WAV's INFO chunk has
-                tags.tag_file(files[rel], stage_inputs.master_tags(plan, key, log.overrides_of("export")))
+                tags.tag_file(files[rel], stage_inputs.master_tags(plan, key, log.overrides_of(stage.name)))
             return stats
 
         for rel in files_to_write:
@@ -604,7 +613,7 @@ def _export(walk: Walk, stage: Stage) -> None:
             loudness = {rel: future.result() for rel, future in stem_futures.items()}
             encoded = {rel: master_futures[rel].result() for rel in masters}
         files.update(_daw_files(plan, score, log.staging, files_to_write))
-        log.final.update(log.ran_with("export", key, files, {"loudness": loudness, "encoded": encoded}))
+        log.final.update(log.ran_with(stage.name, key, files, {"loudness": loudness, "encoded": encoded}))
     walk.progress.advance()
 
 
@@ -644,21 +653,106 @@ def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, St
 
 # --- the table ------------------------------------------------------------------------------------
 
+# Each row's `version`: bump it whenever the stage's outputs change for the same inputs (the
+# history of each number is in its comment).
 STAGES: tuple[Stage, ...] = (
-    Stage("compose", (), (), stage_inputs.compose_inputs, _compose, "score"),
-    Stage("midi", ("compose",), ("score",), stage_inputs.midi_inputs, _midi, "score", delivers=True),
-    Stage("stem", ("compose",), ("notes", "kicks"), stage_inputs.stem_inputs, _stems, "master"),
-    Stage("overlays", ("compose",), ("kicks",), stage_inputs.overlays_inputs, _overlays, "master"),
-    Stage("bus", ("stem",), ("sends",), stage_inputs.bus_inputs, _bus, "master"),
-    Stage("mix", ("stem", "overlays", "bus"), ("stems", "overlays"), stage_inputs.mix_inputs, _mix, "master"),
-    Stage("dry", ("compose",), ("notes", "kicks"), stage_inputs.dry_inputs, _dry_stems, "delivery"),
     Stage(
-        "export",
-        ("mix", "stem", "dry", "overlays", "bus", "compose"),
-        ("master", "stems", "score"),
-        stage_inputs.export_inputs,
-        _export,
-        "delivery",
+        name=names.COMPOSE,
+        # 2: voicings, humanize, tempo map; 3: loops, POP909 models; 4: the reharmoniser's styles,
+        # colour by function, song forms, melody phrases: motifs developed, cadences, restatements
+        # varied, chords under the melody, one feel for every part (swing_unit), drums played by
+        # lane and role, phrase moves
+        version=4,
+        modules=("lofictl.compose.arrangement",),
+        inputs=stage_inputs.compose_inputs,
+        step=_compose,
+        part="score",
+    ),
+    Stage(
+        name=names.MIDI,
+        version=3,  # 2: tempo map, piano-roll rows; 3: the last row ends with the music
+        modules=("lofictl.export.midi", "lofictl.export.pianoroll"),
+        inputs=stage_inputs.midi_inputs,
+        upstream=(names.COMPOSE,),
+        upstream_inputs=("score",),
+        step=_midi,
+        part="score",
+        delivers=True,
+    ),
+    Stage(
+        name=names.STEM,  # FluidSynth or a kit, effects, gain/pan, ducking → one float32 stem
+        version=3,  # 2: tempo map; 3: sampler preset
+        modules=("lofictl.sound.stems", "lofictl.sound.stream"),
+        inputs=stage_inputs.stem_inputs,
+        upstream=(names.COMPOSE,),
+        upstream_inputs=("notes", "kicks"),
+        step=_stems,
+        part="master",
+        per_track=True,
+    ),
+    Stage(
+        name=names.OVERLAYS,  # ambience files and generators → overlay layers
+        version=1,
+        modules=("lofictl.sound.stems", "lofictl.sound.stream", "lofictl.sound.ambience"),
+        inputs=stage_inputs.overlays_inputs,
+        upstream=(names.COMPOSE,),
+        upstream_inputs=("kicks",),
+        step=_overlays,
+        part="master",
+    ),
+    Stage(
+        name=names.BUS,  # sends → the shared reverb bus
+        version=2,  # 2: follows the stems
+        modules=("lofictl.sound.master", "lofictl.sound.stream"),
+        inputs=stage_inputs.bus_inputs,
+        upstream=(names.STEM,),
+        upstream_inputs=("sends",),
+        step=_bus,
+        part="master",
+    ),
+    Stage(
+        name=names.MIX,  # stems → the master (chain, loudness, true peak)
+        version=2,  # 2: follows the stems
+        modules=("lofictl.sound.master", "lofictl.sound.loudness", "lofictl.sound.stream"),
+        inputs=stage_inputs.mix_inputs,
+        upstream=(names.STEM, names.OVERLAYS, names.BUS),
+        upstream_inputs=("stems", "overlays"),
+        step=_mix,
+        part="master",
+    ),
+    Stage(
+        name=names.DRY,  # FluidSynth alone → the dry stem for DAWs
+        version=2,  # 2: tempo map
+        modules=("lofictl.sound.stems", "lofictl.sound.stream"),
+        inputs=stage_inputs.dry_inputs,
+        upstream=(names.COMPOSE,),
+        upstream_inputs=("notes", "kicks"),
+        step=_dry_stems,
+        part="delivery",
+        per_track=True,
+    ),
+    Stage(
+        name=names.EXPORT,  # encodings, delivery stems, DAW projects
+        # 2: FLAC in .dawproject, tempo automation; 3: 24-bit master and delivery stems by
+        # default, a delivered stem carries its own stage's provenance
+        version=3,
+        modules=(
+            "lofictl.sound.stream",
+            "lofictl.sound.loudness",
+            "lofictl.export.daw",
+            "lofictl.export.sidecar",
+            "lofictl.export.reaper",
+            "lofictl.export.dawproject",
+            "lofictl.export.encode",  # the masters' encodings, pulled under the true-peak ceiling
+            "lofictl.export.tags",
+        ),
+        inputs=stage_inputs.export_inputs,
+        upstream=(names.MIX, names.STEM, names.DRY, names.OVERLAYS, names.BUS, names.COMPOSE),
+        upstream_inputs=("master", "stems", "score"),
+        step=_export,
+        part="delivery",
         delivers=True,
     ),
 )
+assert tuple(stage.name for stage in STAGES) == names.ALL
+fingerprints.declare(STAGES)  # the cache salts each stage's key with the digest of its rows' modules

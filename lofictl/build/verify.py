@@ -92,7 +92,7 @@ def likely_causes(lock: dict, fresh: dict) -> list[str]:
 
 # Inputs of each stage that are other stages' output hashes: when one changes, the stage
 # upstream says why.
-_UPSTREAM_INPUTS = {stage.kind: stage.upstream_inputs for stage in STAGES}
+_UPSTREAM_INPUTS = {stage.name: stage.upstream_inputs for stage in STAGES}
 
 
 def diff_recipe(path: Path, overrides: list[str] | None = None) -> dict:

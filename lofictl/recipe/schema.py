@@ -1,6 +1,8 @@
 """Recipe format v1: the project file as a pydantic schema (every field, its default, its range).
 
-`lofictl schema` prints it as JSON Schema; recipe.load reads YAML into it with line numbers."""
+`lofictl schema` prints it as JSON Schema; recipe.load reads YAML into it with line numbers.
+Every field is marked with the stages whose key it is part of (`reaches`, recipe.reach): the
+stages' inputs (build.inputs) take the recipe's fields from these marks."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lofictl.compose import drums, reharm, theory
 from lofictl.errors import did_you_mean
+from lofictl.recipe.reach import reaches
+from lofictl.stage_names import BUS, COMPOSE, DRY, EXPORT, MIDI, MIX, OVERLAYS, STEM
 
 FORMAT_VERSION = 1
 SAMPLE_RATES = (44100, 48000)
@@ -61,15 +65,18 @@ DEFAULT_SOUNDFONT = "FluidR3_GM.sf2"
 
 
 class Instrument(Strict):
-    soundfont: str = Field(DEFAULT_SOUNDFONT, description="SoundFont file name, found on the search path")
-    preset: str | None = Field(
+    # the notes' General MIDI program reaches compose; the sound source, the stems
+    soundfont: Annotated[str, reaches(STEM, DRY)] = Field(
+        DEFAULT_SOUNDFONT, description="SoundFont file name, found on the search path"
+    )
+    preset: Annotated[str | None, reaches(COMPOSE, STEM, DRY)] = Field(
         None,
         description="Preset name as the SoundFont spells it or by its General MIDI name (case-insensitive), "
         "or 'bank:program' as `lofictl instruments` prints it",
     )
-    bank: int | None = Field(None, ge=0, le=128)
-    program: int | None = Field(None, ge=0, le=127)
-    kit: str | None = Field(
+    bank: Annotated[int | None, reaches(COMPOSE, STEM, DRY)] = Field(None, ge=0, le=128)
+    program: Annotated[int | None, reaches(COMPOSE, STEM, DRY)] = Field(None, ge=0, le=127)
+    kit: Annotated[str | None, reaches(STEM, DRY)] = Field(
         None,
         description="A drum kit lofictl makes itself instead of a SoundFont (drums and midi tracks), e.g. dusty",
     )
@@ -136,16 +143,27 @@ class Duck(Strict):
 
 
 class TrackBase(Strict):
-    instrument: Instrument | None = Field(None, description="Defaults to a fitting GM preset")
-    gain_db: float = Field(0.0, ge=-60, le=24)
-    pan: float = Field(0.0, ge=-1, le=1)
-    mute: bool = False
-    solo: bool = False
-    effects: list[EffectSpec] = Field(default_factory=list)
-    send_db: float | None = Field(None, ge=-60, le=12, description="Level sent to the shared reverb bus (master.bus)")
-    duck: Duck | None = Field(None, description="Dip under the kick drum, e.g. {depth_db: 6, release_ms: 180}")
-    seed: int | None = Field(None, ge=0, description="Defaults to a seed derived from the master seed and track name")
-    humanize: Humanize = Field(
+    # The fields every part has; what a part adds (ChordsTrack, ...) shapes its notes: compose.
+    __reaches__ = reaches(COMPOSE)
+
+    instrument: Annotated[Instrument | None, reaches(COMPOSE, STEM, DRY)] = Field(
+        None, description="Defaults to a fitting GM preset"
+    )
+    gain_db: Annotated[float, reaches(STEM, EXPORT)] = Field(0.0, ge=-60, le=24)  # export: the DAW's faders
+    pan: Annotated[float, reaches(STEM, EXPORT)] = Field(0.0, ge=-1, le=1)
+    mute: Annotated[bool, reaches(BUS, MIX, EXPORT)] = False
+    solo: Annotated[bool, reaches(BUS, MIX, EXPORT)] = False
+    effects: Annotated[list[EffectSpec], reaches(STEM)] = Field(default_factory=list)
+    send_db: Annotated[float | None, reaches(BUS)] = Field(
+        None, ge=-60, le=12, description="Level sent to the shared reverb bus (master.bus)"
+    )
+    duck: Annotated[Duck | None, reaches(STEM)] = Field(
+        None, description="Dip under the kick drum, e.g. {depth_db: 6, release_ms: 180}"
+    )
+    seed: Annotated[int | None, reaches(COMPOSE)] = Field(
+        None, ge=0, description="Defaults to a seed derived from the master seed and track name"
+    )
+    humanize: Annotated[Humanize, reaches(COMPOSE)] = Field(
         default_factory=Humanize, description="Timing and velocity spread, seeded, e.g. {timing_ms: 8, velocity: 10}"
     )
 
@@ -331,6 +349,8 @@ class Section(Strict):
 
 
 class Overlay(Strict):
+    __reaches__ = reaches(OVERLAYS)
+
     file: str | None = Field(None, description="WAV/FLAC/MP3 file, relative to the project")
     ambience: Literal["rain", "vinyl", "hiss"] | None = Field(None, description="A procedural generator")
     gain_db: float = Field(-18.0, ge=-80, le=12)
@@ -362,64 +382,83 @@ DEFAULT_BUS = [{"Reverb": {"room_size": 0.75, "damping": 0.6, "wet_level": 1.0, 
 
 
 class Master(Strict):
-    effects: list[EffectSpec] = Field(default_factory=list)
-    bus: list[EffectSpec] = Field(
+    effects: Annotated[list[EffectSpec], reaches(MIX)] = Field(default_factory=list)
+    bus: Annotated[list[EffectSpec], reaches(BUS)] = Field(
         default_factory=lambda: [dict(step) for step in DEFAULT_BUS],
         description="The shared send bus (a wet reverb) that tracks reach with send_db",
     )
-    loudness_lufs: float | None = Field(-14.0, ge=-40, le=-5, description="Integrated loudness target (BS.1770)")
-    true_peak_db: float = Field(-1.0, ge=-12, le=0, description="True-peak ceiling in dBTP")
+    loudness_lufs: Annotated[float | None, reaches(MIX)] = Field(
+        -14.0, ge=-40, le=-5, description="Integrated loudness target (BS.1770)"
+    )
+    true_peak_db: Annotated[float, reaches(MIX)] = Field(-1.0, ge=-12, le=0, description="True-peak ceiling in dBTP")
 
 
 class Output(Strict):
-    dir: str | None = Field(None, description="Default: build/<recipe file name>")
-    sample_rate: Literal[SAMPLE_RATES] = 44100  # type: ignore[valid-type]
-    formats: list[Literal["wav", "flac", "mp3"]] = Field(default_factory=lambda: ["wav"], min_length=1)
-    wav_format: Literal["float32", "24bit"] = Field(
+    dir: Annotated[str | None, reaches(why="where the files go, not what they hold")] = Field(
+        None, description="Default: build/<recipe file name>"
+    )
+    sample_rate: Annotated[Literal[SAMPLE_RATES], reaches(STEM, DRY, OVERLAYS, BUS, MIX)] = 44100  # type: ignore[valid-type]
+    formats: Annotated[list[Literal["wav", "flac", "mp3"]], reaches(EXPORT)] = Field(
+        default_factory=lambda: ["wav"], min_length=1
+    )
+    wav_format: Annotated[Literal["float32", "24bit"], reaches(EXPORT)] = Field(
         "24bit", description="The master WAV: 24-bit PCM (default; it is limited under the ceiling), or float32"
     )
-    daw: list[Literal["reaper", "dawproject"]] = Field(default_factory=list, description="DAW project files to write")
-    dry_stems: bool = Field(True, description="With daw: also write stems/dry/ (the instrument alone, no effects)")
-    stem_names: Literal["short", "delivery"] = Field(
+    daw: Annotated[list[Literal["reaper", "dawproject"]], reaches(EXPORT)] = Field(
+        default_factory=list, description="DAW project files to write"
+    )
+    dry_stems: Annotated[bool, reaches(EXPORT)] = Field(
+        True, description="With daw: also write stems/dry/ (the instrument alone, no effects)"
+    )
+    stem_names: Annotated[Literal["short", "delivery"], reaches(EXPORT)] = Field(
         "short", description="short: stems/NN_<track>.wav; delivery: <Title>_<NN>_<Track>_<Key>_<BPM>bpm.wav"
     )
 
 
 class Recipe(Strict):
-    lofictl: Literal[1] = Field(description="Recipe format version")
-    title: str = Field(min_length=1, max_length=200)
-    seed: int = Field(ge=0, le=2**63 - 1, description="Master seed; every random choice derives from it")
-    tempo: float = Field(ge=20, le=300, description="Beats per minute")
-    time_signature: str = "4/4"
-    key: str = "C major"
-    length: Length | None = Field(None, description="'64 bars' or a duration like '2m30s'; or give sections")
-    swing: float = Field(0.5, ge=0.5, le=0.75, description="0.5 is straight, 0.66 a triplet feel")
-    swing_unit: Literal["8th", "16th"] = Field(
+    lofictl: Annotated[Literal[1], reaches(why="the format version: one value")] = Field(
+        description="Recipe format version"
+    )
+    # the title, seed and recipe are in every file's provenance
+    title: Annotated[str, reaches(MIDI, STEM, DRY, EXPORT)] = Field(min_length=1, max_length=200)
+    seed: Annotated[int, reaches(COMPOSE, MIDI, STEM, DRY, OVERLAYS, EXPORT)] = Field(
+        ge=0, le=2**63 - 1, description="Master seed; every random choice derives from it"
+    )
+    tempo: Annotated[float, reaches(COMPOSE, STEM, DRY, EXPORT)] = Field(ge=20, le=300, description="Beats per minute")
+    time_signature: Annotated[str, reaches(COMPOSE)] = "4/4"
+    key: Annotated[str, reaches(COMPOSE, EXPORT)] = "C major"
+    length: Annotated[Length | None, reaches(COMPOSE)] = Field(
+        None, description="'64 bars' or a duration like '2m30s'; or give sections"
+    )
+    swing: Annotated[float, reaches(COMPOSE)] = Field(
+        0.5, ge=0.5, le=0.75, description="0.5 is straight, 0.66 a triplet feel"
+    )
+    swing_unit: Annotated[Literal["8th", "16th"], reaches(COMPOSE)] = Field(
         "8th",
         description="What swings, for every part alike: 8th (the 'and' of each beat, 16ths inside moving "
         "with it) or 16th (every second 16th, MPC style; 8th notes stay straight)",
     )
-    ending: Literal["tonic", "as-written"] | None = Field(
+    ending: Annotated[Literal["tonic", "as-written"] | None, reaches(COMPOSE)] = Field(
         None,
         description="The piece's last chord: 'tonic' makes it the key's tonic, 'as-written' keeps it. "
         "Default: tonic for generated chords, as written for a written progression (or clip)",
     )
-    harmony: str | None = Field(
+    harmony: Annotated[str | None, reaches(COMPOSE)] = Field(
         None,
         description="The track whose chords lead: a chords track, or a MIDI clip whose "
         "chords are read from its notes. Melody and bass follow it, the piano roll shows it "
         "(default: the first chords track, else the first MIDI clip)",
     )
-    sections: list[Section] | None = None
-    form: str | None = Field(
+    sections: Annotated[list[Section] | None, reaches(COMPOSE)] = None
+    form: Annotated[str | None, reaches(COMPOSE)] = Field(
         None,
         description="The song's form instead of sections, e.g. 'i4A8B8A8B8o4': phrases as a letter "
         "and bars; a letter that comes back restates its phrase with variation; capitals carry the "
         "melody, lowercase letters are instrumental (i intro, o outro). With neither form nor "
         "sections, a length of 16 bars or more samples a form from POP909's labelled songs",
     )
-    tracks: dict[str, RecipeTrack] = Field(min_length=1)
-    overlays: list[Overlay] = Field(default_factory=list)
+    tracks: dict[str, RecipeTrack] = Field(min_length=1)  # each field of a track is marked
+    overlays: list[Overlay] = Field(default_factory=list)  # so is each of an overlay's
     master: Master = Field(default_factory=Master)
     output: Output = Field(default_factory=Output)
 

@@ -1,15 +1,16 @@
 """What a stage's code contributes to its key.
 
-Two fingerprints, for two jobs:
+Two fingerprints, for two jobs, both read from the stage's row (build.stages.STAGES; an album's
+own stages from the tables below):
 
-- `STAGE_VERSIONS`: one number per stage, part of the stage's inputs (`code.version`), so it is in
-  the stage key and in the lock. Change what a stage makes and you bump its number; the test
-  tests/build/test_stage_versions.py fails (naming the constant) when a stage's output on a small fixture
-  changes while its number did not. Moving code between files changes no number, so a pure
-  restructuring leaves every lock as it was, and `verify`/`diff` name a bumped number as the cause.
-- `source_digest(stage)`: sha256 of the source files the stage runs (its entry modules, everything
-  they import inside lofictl, and the build runner). It salts the local cache key only (see
-  cache.Cache), never the lock: an uncommitted edit to render.py re-runs the stems and what
+- the stage's `version`: one number, part of the stage's inputs (`code.version`), so it is in the
+  stage key and in the lock. Change what a stage makes and you bump its number; the test
+  tests/build/test_stage_versions.py fails (naming the row) when a stage's output on a small
+  fixture changes while its number did not. Moving code between files changes no number, so a
+  pure restructuring leaves every lock as it was, and `verify`/`diff` name a bumped number as the cause.
+- `source_digest(stage)`: sha256 of the source files the stage runs (the row's `modules`,
+  everything they import inside lofictl, and the build runner). It salts the local cache key only
+  (see cache.Cache), never the lock: an uncommitted edit to render.py re-runs the stems and what
   depends on them on the developer's machine, instead of restoring audio the new code would not
   make, while the lock still compares the same.
 """
@@ -18,31 +19,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import re
 from pathlib import Path
 
 PACKAGE = "lofictl"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
-# Bump a stage's number whenever its outputs change for the same inputs.
-STAGE_VERSIONS: dict[str, int] = {
-    # chords, melody, bass, drums → score.json (2: voicings, humanize, tempo map; 3: loops, POP909
-    # models; 4: the reharmoniser's styles, colour by function, song forms, melody phrases: motifs
-    # developed, cadences, restatements varied, chords under the melody, one feel for every part
-    # (swing_unit), drums played by lane and role, phrase moves)
-    "compose": 4,
-    "midi": 3,  # score → MIDI files and the piano roll (2: tempo map, piano-roll rows; 3: last row ends with the music)
-    "stem": 3,  # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map; 3: sampler preset)
-    "dry": 2,  # FluidSynth alone → the dry stem for DAWs (2: tempo map)
-    "overlays": 1,  # ambience files and generators → overlay layers
-    "bus": 2,  # sends → the shared reverb bus (2: follows the stems)
-    "mix": 2,  # stems → the master (chain, loudness, true peak) (2: follows the stems)
-    "export": 3,  # encodings, delivery stems, DAW projects (2: FLAC in .dawproject, tempo automation;
-    # 3: 24-bit master and delivery stems by default, a delivered stem carries its own stage's provenance)
-}
-
-# The modules each stage runs (what they import inside lofictl is added); the runner's own files
-# (not all they import: the runner imports every stage) go into every stage's digest.
+# The runner's own files (not all they import: the runner imports every stage) go into every
+# stage's digest, with the stage's own modules and what they import inside lofictl.
 RUNNER = (
     "lofictl.build.runner",
     "lofictl.build.stages",
@@ -52,26 +37,6 @@ RUNNER = (
     "lofictl.build.lock",
     "lofictl.build.cache",
 )
-STAGE_MODULES: dict[str, tuple[str, ...]] = {
-    "compose": ("lofictl.compose.arrangement",),
-    "midi": ("lofictl.export.midi", "lofictl.export.pianoroll"),
-    "stem": ("lofictl.sound.stems", "lofictl.sound.stream"),
-    "dry": ("lofictl.sound.stems", "lofictl.sound.stream"),
-    "overlays": ("lofictl.sound.stems", "lofictl.sound.stream", "lofictl.sound.ambience"),
-    "bus": ("lofictl.sound.master", "lofictl.sound.stream"),
-    "mix": ("lofictl.sound.master", "lofictl.sound.loudness", "lofictl.sound.stream"),
-    "export": (
-        "lofictl.sound.stream",
-        "lofictl.sound.loudness",
-        "lofictl.export.daw",
-        "lofictl.export.sidecar",
-        "lofictl.export.reaper",
-        "lofictl.export.dawproject",
-        "lofictl.export.encode",  # the masters' encodings, pulled under the true-peak ceiling
-        "lofictl.export.tags",
-    ),
-}
-
 
 # An album's own stages (after its tracks' builds), keyed and cached the same way.
 ALBUM_STAGE_VERSIONS: dict[str, int] = {
@@ -88,8 +53,35 @@ ALBUM_STAGE_MODULES: dict[str, tuple[str, ...]] = {
 }
 
 
+# name → (version, modules) of every stage of a build, declared by the stage table
+# (build.stages.STAGES) when it is imported: read from its rows, never written here. Not an
+# import of the table: the closure below follows every import, and the table imports every stage.
+_DECLARED: dict[str, tuple[int, tuple[str, ...]]] = {}
+
+
+def declare(stages) -> None:
+    """Take the code versions and modules of the build's stages from their rows (build.stages)."""
+    _DECLARED.clear()
+    _DECLARED.update({stage.name: (stage.version, stage.modules) for stage in stages})
+    source_digest.cache_clear()
+
+
+def _code(stage: str) -> tuple[int, tuple[str, ...]]:
+    if stage in ALBUM_STAGE_VERSIONS:
+        return ALBUM_STAGE_VERSIONS[stage], ALBUM_STAGE_MODULES[stage]
+    if stage not in _DECLARED:  # the table declares its rows when imported (by name: see _DECLARED)
+        importlib.import_module("lofictl.build.stages")
+    return _DECLARED[stage]
+
+
 def version_of(stage: str) -> int:
-    return STAGE_VERSIONS[stage] if stage in STAGE_VERSIONS else ALBUM_STAGE_VERSIONS[stage]
+    """A stage's code version: its row's in build.stages.STAGES, or an album stage's."""
+    return _code(stage)[0]
+
+
+def modules_of(stage: str) -> tuple[str, ...]:
+    """The modules a stage runs: its row's in build.stages.STAGES, or an album stage's."""
+    return _code(stage)[1]
 
 
 def code_inputs(stage: str) -> dict:
@@ -176,8 +168,7 @@ def _digest(paths) -> str:
 @functools.cache
 def source_digest(stage: str) -> str:
     runner = [module_file(name) for name in RUNNER]  # its own source, not all it imports
-    modules = STAGE_MODULES[stage] if stage in STAGE_MODULES else ALBUM_STAGE_MODULES[stage]
-    return _digest(set(closure(modules)) | {p for p in runner if p is not None})
+    return _digest(set(closure(modules_of(stage))) | {p for p in runner if p is not None})
 
 
 @functools.cache

@@ -14,12 +14,10 @@ master._limit_pass computes the same curve frame by frame.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from lofictl.compose.score import TempoMap, Track
 from lofictl.sound.effects import apply_chain
 from lofictl.sound.levels import db_to_gain, gain_to_db
 from lofictl.sound.mix import (
@@ -31,33 +29,23 @@ from lofictl.sound.mix import (
     integrated_loudness,
     true_peak_envelope,
 )
-from lofictl.sound.soundfonts import Preset
-from lofictl.sound.stems import Overlay, source_audio
+from lofictl.sound.stems import Overlay, Stem, source_audio
 from lofictl.sound.stream import fit_length
 
 
-def render_stem(
-    track: Track,
-    timing: float | TempoMap,
-    instrument_soundfont: Path | None,
-    preset: Preset,
-    sample_rate: int,
-    n_samples: int,
-    effect_chain: Sequence | None,
-    gain_db: float,
-    pan: float,
-    *,
-    kit: str | None = None,
-) -> np.ndarray:
-    """One track as one array: FluidSynth (or the `kit` when given), its effect chain, gain and pan.
+def render_stem(stem: Stem) -> np.ndarray:
+    """One stem as one array: FluidSynth (or its kit), its effect chain, gain and pan (the ducking
+    aside: mix.kick_duck_gain, a gain curve tested on its own).
 
     stems.render_stem_to_wav gives these bytes (through audio_io.write_wav) in bounded memory.
     """
-    audio = source_audio(track, timing, instrument_soundfont, preset, sample_rate, n_samples, kit=kit)
-    if effect_chain:
-        audio = apply_chain(audio, sample_rate, effect_chain)
-        audio = fit_length(audio, n_samples)
-    return apply_gain_pan(audio, gain_db, pan)
+    audio = source_audio(
+        stem.track, stem.timing, stem.soundfont, stem.preset, stem.sample_rate, stem.n_samples, kit=stem.kit
+    )
+    if stem.effects:
+        audio = apply_chain(audio, stem.sample_rate, stem.effects)
+        audio = fit_length(audio, stem.n_samples)
+    return apply_gain_pan(audio, stem.gain_db, stem.pan)
 
 
 def render_overlay(overlay: Overlay, sample_rate: int, n_samples: int) -> np.ndarray:

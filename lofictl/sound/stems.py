@@ -11,14 +11,13 @@ Exactness (the tests check each claim):
   Long-track recipes should use streaming-safe chains (`stream.chain_streams` says which are).
 - Overlays (`render_overlay_to_wav`) give the bytes of reference.render_overlay for any block size.
 
-The renderers take plain values (a Track, a SoundFont and preset or a kit name, a resolved chain,
-an `Overlay`, a `Ducking`), not the build's plan: build.inputs makes them from the recipe. A stem
+The renderers take plain values (a `Stem`, an `Overlay`, a `Ducking`), not the build's plan: build.inputs makes them from the recipe. A stem
 played by one of lofictl's own kits (sound.kits) goes through the same chain, gain, pan and ducking.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -73,45 +72,64 @@ class Overlay:
 # --- stems ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, kw_only=True)
+class Stem:
+    """One stem in plain values: a track's notes (with the timing they play to) through its
+    instrument, a SoundFont and preset or one of lofictl's kits (`kit`), then its effect chain
+    (resolved; None or empty for none), gain and pan, dipped under the kick with `duck`.
+
+    build.inputs.stem_sound makes it from the recipe: a track field the schema marks for the stem
+    stage reaches the field of the same name here as it is. A new plain field of a stem's sound
+    is then the schema's field (and its mark), a field here and its use in render_stem_to_wav,
+    and the same in reference.render_stem (the oracle)."""
+
+    track: Track
+    timing: float | TempoMap  # seconds per beat, or the tempo map
+    soundfont: Path | None = None
+    preset: Preset | None = None
+    kit: str | None = None
+    sample_rate: int
+    n_samples: int
+    effects: Sequence | None = None
+    gain_db: float = 0.0
+    pan: float = 0.0
+    duck: Ducking | None = None
+
+    def dry(self) -> "Stem":
+        """The instrument alone: no effects, gain, pan or ducking (the DAWs' dry stem)."""
+        return replace(self, effects=None, gain_db=0.0, pan=0.0, duck=None)
+
+
 def render_stem_to_wav(
-    track: Track,
-    timing: float | TempoMap,
-    instrument_soundfont: Path | None,
-    preset: Preset,
-    sample_rate: int,
-    n_samples: int,
-    effect_chain: Sequence | None,
-    gain_db: float,
-    pan: float,
+    stem: Stem,
     path: str | Path,
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
     info: dict[str, str] | None = None,
-    duck: Ducking | None = None,
-    kit: str | None = None,
 ) -> None:
-    """One stem (FluidSynth, or the `kit` when given → effects → gain/pan) into a float32 WAV,
-    block by block.
+    """One stem (FluidSynth, or the kit when given → effects → gain/pan → ducking) into a
+    float32 WAV, block by block.
 
     The file's bytes are those of reference.render_stem + audio_io.write_wav. Memory is O(block)
     unless the chain has a plugin that cannot stream (see `chain_streams`); then the stem is
     processed as one array, exactly as the whole path does.
     """
-    board = effects.build_chain(effect_chain, (), sample_rate) if effect_chain else None
-    with WavWriter(path, sample_rate, n_samples, "float32", info=info) as out:
+    rate, n_samples, duck = stem.sample_rate, stem.n_samples, stem.duck
+    board = effects.build_chain(stem.effects, (), rate) if stem.effects else None
+    with WavWriter(path, rate, n_samples, "float32", info=info) as out:
         if board is not None and not chain_streams(board):
-            audio = source_audio(track, timing, instrument_soundfont, preset, sample_rate, n_samples, kit=kit)
-            audio = fit_length(effects.apply_chain(audio, sample_rate, board), n_samples)
-            audio = mix.apply_gain_pan(audio, gain_db, pan)
+            audio = source_audio(stem.track, stem.timing, stem.soundfont, stem.preset, rate, n_samples, kit=stem.kit)
+            audio = fit_length(effects.apply_chain(audio, rate, board), n_samples)
+            audio = mix.apply_gain_pan(audio, stem.gain_db, stem.pan)
             for start in range(0, n_samples, block_size):
-                out.write(_ducked(audio[:, start : start + block_size], start, sample_rate, duck))
+                out.write(_ducked(audio[:, start : start + block_size], start, rate, duck))
             return
         blocks = source_blocks(
-            track, timing, instrument_soundfont, preset, sample_rate, n_samples, block_size=block_size, kit=kit
+            stem.track, stem.timing, stem.soundfont, stem.preset, rate, n_samples, block_size=block_size, kit=stem.kit
         )
         position = 0
-        for block in through_chain(blocks, board, sample_rate):
-            out.write(_ducked(mix.apply_gain_pan(block, gain_db, pan), position, sample_rate, duck))
+        for block in through_chain(blocks, board, rate):
+            out.write(_ducked(mix.apply_gain_pan(block, stem.gain_db, stem.pan), position, rate, duck))
             position += block.shape[1]
 
 
@@ -119,7 +137,7 @@ def source_audio(
     track: Track,
     timing: float | TempoMap,
     soundfont: Path | None,
-    preset: Preset,
+    preset: Preset | None,
     sample_rate: int,
     n_samples: int,
     *,
@@ -129,8 +147,8 @@ def source_audio(
     (the same bytes as source_blocks' blocks joined)."""
     if kit is not None:
         return kits.render_kit(track, timing, kit, sample_rate, n_samples)
-    if soundfont is None:
-        raise ValueError("a stem needs a SoundFont or a kit")
+    if soundfont is None or preset is None:
+        raise ValueError("a stem needs a SoundFont and preset, or a kit")
     return render.render_track(track, timing, soundfont, preset, sample_rate, n_samples)
 
 
@@ -138,7 +156,7 @@ def source_blocks(
     track: Track,
     timing: float | TempoMap,
     soundfont: Path | None,
-    preset: Preset,
+    preset: Preset | None,
     sample_rate: int,
     n_samples: int,
     *,
@@ -148,8 +166,8 @@ def source_blocks(
     """The dry instrument in float32 (2, block_size) blocks: the kit when named, else FluidSynth."""
     if kit is not None:
         return kits.iter_render_kit(track, timing, kit, sample_rate, n_samples, block_size=block_size)
-    if soundfont is None:
-        raise ValueError("a stem needs a SoundFont or a kit")
+    if soundfont is None or preset is None:
+        raise ValueError("a stem needs a SoundFont and preset, or a kit")
     return render.iter_render_track(track, timing, soundfont, preset, sample_rate, n_samples, block_size=block_size)
 
 
@@ -280,4 +298,4 @@ def render_overlay_to_wav(
             position += block.shape[1]
 
 
-__all__ = ["Ducking", "Overlay", "render_overlay_to_wav", "render_stem_to_wav", "source_blocks"]
+__all__ = ["Ducking", "Overlay", "Stem", "render_overlay_to_wav", "render_stem_to_wav", "source_blocks"]

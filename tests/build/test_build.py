@@ -44,6 +44,29 @@ def spy(monkeypatch):
     return calls
 
 
+@pytest.mark.parametrize("options", [{}, {"midi_only": True}], ids=["full", "midi-only"])
+def test_the_progress_total_counted_from_the_stage_table_is_what_the_steps_advance(write_recipe, monkeypatch, options):
+    from lofictl.build import progress
+
+    seen: list[progress.Progress] = []
+
+    class Counted(progress.Progress):
+        advanced = 0
+
+        def advance(self) -> None:
+            self.advanced += 1
+            seen.append(self)
+            super().advance()
+
+    monkeypatch.setattr(progress, "Progress", Counted)
+    path = write_recipe(TINY.replace("  drums:", "  bass2: {part: bass, send_db: -10}\n  drums:"))
+    for _ in range(2):  # run, then restored from the cache
+        seen.clear()
+        b.build_recipe(load_recipe(path), quiet=True, **options)
+        bar = seen[-1]
+        assert bar.advanced == bar.total == build_stages.progress_total(load_recipe(path).recipe, **options)
+
+
 def test_first_build_writes_outputs_and_lock(write_recipe):
     path = write_recipe(TINY)
     result = b.build_recipe(load_recipe(path), quiet=True)

@@ -3,7 +3,7 @@ edited input file) re-runs exactly that stage and what depends on what it made.
 
 The golden file holds, per stage of tests/support/stage.py's build, the sha256 of its outputs
 with the version and library versions they were made with. When a stage's output changes while
-its number in lofictl/safety/fingerprints.py did not, the test fails naming the constant. After a
+its `version` in its row of lofictl/build/stages.py did not, the test fails naming the constant. After a
 bump, refresh the file:  .venv/bin/python tests/build/test_stage_versions.py --update
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ if (
     __name__ == "__main__"
 ):  # run as a script (--update): pytest's `pythonpath` puts tests/ on the path only under pytest
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lofictl import stage_names  # noqa: E402
 from lofictl.build import runner as b  # noqa: E402
+from lofictl.build import stages as stages_module  # noqa: E402
 from lofictl.build.stages import STAGES  # noqa: E402
 from lofictl.build.verify import diff_recipe, verify_recipe  # noqa: E402
 from lofictl.recipe.load import load_recipe  # noqa: E402
@@ -31,7 +34,7 @@ from support.stage import STAGE_TYPES, make_project, write_impulse_response  # n
 GOLDEN = DATA / "stage_golden.json"
 # What depends on what, from the stage table: a stage re-runs only if it, or one of these
 # upstream stages, changed.
-UPSTREAM = {stage.kind: set(stage.upstream) for stage in STAGES}
+UPSTREAM = {stage.name: set(stage.upstream) for stage in STAGES}
 
 
 def _kind(name: str) -> str:
@@ -52,10 +55,11 @@ def fresh_build(root: Path) -> dict:
 
 
 def test_fixture_runs_every_stage_kind(tmp_path):
-    assert set(fingerprints.STAGE_VERSIONS) == set(STAGE_TYPES) == set(UPSTREAM)
+    assert set(STAGE_TYPES) == set(UPSTREAM) == set(stage_names.ALL)
     assert set(fingerprints.ALBUM_STAGE_VERSIONS) == set(fingerprints.ALBUM_STAGE_MODULES)
-    for stage, modules in {**fingerprints.STAGE_MODULES, **fingerprints.ALBUM_STAGE_MODULES}.items():
-        assert all(fingerprints.module_file(m) for m in modules), f"{stage}: a module listed there is gone"
+    for stage in [*stage_names.ALL, *fingerprints.ALBUM_STAGE_MODULES]:
+        modules = fingerprints.modules_of(stage)
+        assert modules and all(fingerprints.module_file(m) for m in modules), f"{stage}: a module listed there is gone"
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +95,7 @@ def test_a_changed_output_needs_a_version_bump(fixture_lock):
     }
     for name, now in current.items():
         then = golden.get(name)
-        constant = f"STAGE_VERSIONS[{_kind(name)!r}] in lofictl/safety/fingerprints.py"
+        constant = f"the version of the {_kind(name)!r} row of STAGES in lofictl/build/stages.py"
         if then is None or then["version"] != now["version"]:
             problems.append(
                 f"{name}: {constant} is {now['version']}, the golden file has "
@@ -145,17 +149,24 @@ def built(tmp_path_factory):
     return path, first.lock
 
 
+def _bump(monkeypatch, kind: str) -> None:
+    """The build as if the row of `kind` had its version bumped."""
+    bumped = tuple(replace(s, version=s.version + 1) if s.name == kind else s for s in stages_module.STAGES)
+    monkeypatch.setattr(stages_module, "STAGES", bumped)
+    monkeypatch.setattr(fingerprints, "_DECLARED", {s.name: (s.version, s.modules) for s in bumped})
+
+
 @pytest.mark.parametrize("kind", STAGE_TYPES)
 def test_a_version_bump_reruns_that_stage_and_what_follows(built, kind, monkeypatch):
     path, before = built
-    monkeypatch.setitem(fingerprints.STAGE_VERSIONS, kind, fingerprints.STAGE_VERSIONS[kind] + 1)
+    _bump(monkeypatch, kind)
     report = diff_recipe(path)  # said before building: the cause in words
     said = [s for s in report["stages"] if _kind(s["stage"]) == kind]
     assert said and all(any("its code (version" in c for c in s["changed"]) for s in said)
     result = _build(path, write_lock=False)
     _check_reruns(result, {kind}, before)
     assert all(
-        result.lock["stages"][n]["inputs"]["code.version"] == fingerprints.STAGE_VERSIONS[kind]
+        result.lock["stages"][n]["inputs"]["code.version"] == fingerprints.version_of(kind)
         for n in result.lock["stages"]
         if _kind(n) == kind
     )
@@ -200,9 +211,9 @@ def test_an_edited_input_file_reruns_the_stages_that_read_it(tmp_path, which, ki
 
 def test_verify_names_a_version_bump_as_the_cause(built, monkeypatch):
     path, _ = built
-    export = fingerprints.STAGE_VERSIONS["export"]
-    monkeypatch.setitem(fingerprints.STAGE_VERSIONS, "mix", fingerprints.STAGE_VERSIONS["mix"] + 1)
-    monkeypatch.setitem(fingerprints.STAGE_VERSIONS, "export", export + 1)
+    export = fingerprints.version_of("export")
+    _bump(monkeypatch, "mix")
+    _bump(monkeypatch, "export")
     report = verify_recipe(path)
     assert not report["identical"]
     assert any(
@@ -215,16 +226,16 @@ def test_an_edited_source_file_misses_the_cache_but_not_the_lock(built, monkeypa
     """A developer's edit to a module (no bump) re-runs the stages whose code includes it, from
     the cache's point of view, and leaves the stage keys of the lock as they were."""
     path, before = built
-    stem_files = fingerprints.closure(fingerprints.STAGE_MODULES["stem"])
+    stem_files = fingerprints.closure(fingerprints.modules_of("stem"))
     assert fingerprints.module_file("lofictl.sound.render") in stem_files
     assert fingerprints.module_file("lofictl.sound.render") not in fingerprints.closure(
-        fingerprints.STAGE_MODULES["compose"]
+        fingerprints.modules_of("compose")
     )
-    digests = {stage: fingerprints.source_digest(stage) for stage in fingerprints.STAGE_VERSIONS}
+    digests = {stage: fingerprints.source_digest(stage) for stage in stage_names.ALL}
     edited = {
         stage
         for stage in digests
-        if fingerprints.module_file("lofictl.export.daw") in fingerprints.closure(fingerprints.STAGE_MODULES[stage])
+        if fingerprints.module_file("lofictl.export.daw") in fingerprints.closure(fingerprints.modules_of(stage))
     }
     assert edited == {"export"}
     monkeypatch.setattr(

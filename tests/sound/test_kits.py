@@ -4,6 +4,7 @@ the stem is as long as a FluidSynth stem, and a recipe naming an unknown kit is 
 import hashlib
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from lofictl.compose.score import Note, Track
 from lofictl.errors import LofictlError
 from lofictl.sound import kits, spectra
 from lofictl.sound.soundfonts import resolve_preset
-from lofictl.sound.stems import render_stem_to_wav
+from lofictl.sound.stems import Stem, render_stem_to_wav
 from support import SMALL_RECIPE, invoke
 
 SR = 44100
@@ -107,8 +108,10 @@ def test_the_same_score_gives_the_same_bytes_in_two_processes():
 def test_the_kit_stem_is_as_long_as_a_fluidsynth_stem_of_the_same_score(gm, tmp_path):
     track, n = _groove(), 5 * SR + 123
     kit = resolve_preset(gm, "Drums")
-    render_stem_to_wav(track, SPB, gm, kit, SR, n, ["sampler"], -4.0, 0.0, tmp_path / "sf.wav")
-    render_stem_to_wav(track, SPB, None, kit, SR, n, ["sampler"], -4.0, 0.0, tmp_path / "kit.wav", kit="dusty")
+    stem = Stem(track=track, timing=SPB, soundfont=gm, preset=kit, sample_rate=SR, n_samples=n)
+    stem = replace(stem, effects=["sampler"], gain_db=-4.0)
+    render_stem_to_wav(stem, tmp_path / "sf.wav")
+    render_stem_to_wav(replace(stem, soundfont=None, kit="dusty"), tmp_path / "kit.wav")
     sf_audio, sf_rate = soundfile.read(tmp_path / "sf.wav", always_2d=True)
     kit_audio, kit_rate = soundfile.read(tmp_path / "kit.wav", always_2d=True)
     assert sf_audio.shape == kit_audio.shape == (n, 2) and sf_rate == kit_rate == SR
@@ -181,11 +184,9 @@ def test_the_streamed_kit_stem_has_the_whole_paths_bytes(tmp_path, chain):
     from lofictl.sound import audio_io, reference
 
     track, n = _groove(), 4 * SR + 77
-    whole = reference.render_stem(track, SPB, None, None, SR, n, chain, -3.0, 0.2, kit="dusty")
-    audio_io.write_wav(tmp_path / "whole.wav", whole, SR)
-    render_stem_to_wav(
-        track, SPB, None, None, SR, n, chain, -3.0, 0.2, tmp_path / "s.wav", block_size=3000, kit="dusty"
-    )
+    stem = Stem(track=track, timing=SPB, kit="dusty", sample_rate=SR, n_samples=n, effects=chain, gain_db=-3.0, pan=0.2)
+    audio_io.write_wav(tmp_path / "whole.wav", reference.render_stem(stem), SR)
+    render_stem_to_wav(stem, tmp_path / "s.wav", block_size=3000)
     assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
 
 

@@ -1,6 +1,7 @@
 """Streaming stems, overlays, master and encodings: the whole-array path's bytes, any block size."""
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pyloudnorm
@@ -66,10 +67,12 @@ def stems(gm, tmp_path_factory):
         audio = effects.apply_chain(render.render_track(track, SPB, gm, preset, SR, N), SR, chain)
         audio = mix.apply_gain_pan(audio, gain_db, pan)
         audio_io.write_wav(folder / f"{name}-whole.wav", audio, SR, info=INFO)
-        sound_stems.render_stem_to_wav(
-            track, SPB, gm, preset, SR, N, chain, gain_db, pan, folder / f"{name}.wav", info=INFO
+        stem = sound_stems.Stem(
+            track=track, timing=SPB, soundfont=gm, preset=preset, sample_rate=SR, n_samples=N, effects=chain
         )
-        out[name] = (audio, folder / f"{name}.wav", (track, preset, chain, gain_db, pan))
+        stem = replace(stem, gain_db=gain_db, pan=pan)
+        sound_stems.render_stem_to_wav(stem, folder / f"{name}.wav", info=INFO)
+        out[name] = (audio, folder / f"{name}.wav", stem)
     return folder, out
 
 
@@ -92,12 +95,10 @@ def test_stem_bytes_do_not_depend_on_block_size(gm, stems, tmp_path):
     # The chords fall silent each bar, where JUCE's filters flush denormal state at buffer ends:
     # cuts off Pedalboard's 8192 grid would change bytes there, so blocks are re-cut onto it.
     folder, made = stems
-    track, preset, chain, gain_db, pan = made["chords"][2]
+    stem = made["chords"][2]
     for block_size in (1000, 12_345):
         path = tmp_path / f"chords-{block_size}.wav"
-        sound_stems.render_stem_to_wav(
-            track, SPB, gm, preset, SR, N, chain, gain_db, pan, path, block_size=block_size, info=INFO
-        )
+        sound_stems.render_stem_to_wav(stem, path, block_size=block_size, info=INFO)
         assert path.read_bytes() == (folder / "chords.wav").read_bytes()
 
 
@@ -108,7 +109,10 @@ def test_whole_only_chain_falls_back_to_the_whole_path(gm, tmp_path):
     assert not stream.chain_streams(chain, SR) and stream.chain_streams(CHORD_CHAIN, SR)
     audio = stream.fit_length(effects.apply_chain(render.render_track(CHORDS, SPB, gm, keys, SR, n), SR, chain), n)
     audio_io.write_wav(tmp_path / "whole.wav", mix.apply_gain_pan(audio, -1.0, 0.3), SR)
-    sound_stems.render_stem_to_wav(CHORDS, SPB, gm, keys, SR, n, chain, -1.0, 0.3, tmp_path / "s.wav", block_size=5000)
+    stem = sound_stems.Stem(
+        track=CHORDS, timing=SPB, soundfont=gm, preset=keys, sample_rate=SR, n_samples=n, effects=chain, gain_db=-1.0
+    )
+    sound_stems.render_stem_to_wav(replace(stem, pan=0.3), tmp_path / "s.wav", block_size=5000)
     assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lofictl.build.stages import STAGES
 from support import REPO, write_clip
 
-STAGE_TYPES = ("compose", "midi", "stem", "dry", "overlays", "bus", "mix", "export")
+STAGE_TYPES = tuple(stage.name for stage in STAGES)  # the fixture runs every one of them
 
 RECIPE = """\
 lofictl: 1
@@ -64,3 +65,40 @@ def make_project(root: Path, *, melody: bool = True) -> Path:
     path = root / "recipes" / "fixture.yaml"
     path.write_text(textwrap.dedent(RECIPE).replace("{melody}", MELODY if melody else ""))
     return path
+
+
+def own_inputs(plan, cache) -> dict[str, dict]:
+    """Every stage's inputs for a plan, as its step computes them, with placeholders for what
+    other stages make (notes, kicks, stems, layers, the master) and the length in samples: what
+    the recipe and its files contribute to each stage's key. Per-track stages by instance."""
+    from lofictl import stage_names as names
+    from lofictl.build import inputs
+    from lofictl.build.plan import audible_tracks
+    from lofictl.build.stages import BUS_LABEL, overlay_label, stem_files
+
+    recipe, n = plan.recipe, 1000
+    tracks = list(recipe.tracks)
+    labels = [overlay_label(recipe, i) for i in range(len(recipe.overlays))]
+    sends = [t for t in audible_tracks(recipe) if recipe.tracks[t].send_db is not None]
+    layers = {label: None for label in [*labels, *([BUS_LABEL] if sends else [])]}
+    dry = {t: None for t in tracks} if recipe.output.daw and recipe.output.dry_stems else {}
+    files = stem_files(plan, dict.fromkeys(tracks), layers, dry)
+    found = {
+        names.COMPOSE: inputs.compose_inputs(plan, cache),
+        names.MIDI: inputs.midi_inputs(plan, "score"),
+        **{
+            names.of_track(names.STEM, t): inputs.stem_inputs(
+                plan, t, "notes", n, cache, "kicks" if recipe.tracks[t].duck else None
+            )
+            for t in tracks
+        },
+        names.OVERLAYS: inputs.overlays_inputs(plan, n, cache, "kicks"),
+        names.BUS: inputs.bus_inputs(plan, dict.fromkeys(sends, "stem"), n, cache),
+        names.MIX: inputs.mix_inputs(
+            plan, dict.fromkeys(audible_tracks(recipe), "stem"), dict.fromkeys(layers, "layer"), cache
+        ),
+        **{names.of_track(names.DRY, t): inputs.dry_inputs(plan, t, "notes", n, cache) for t in tracks},
+        names.EXPORT: inputs.export_inputs(plan, "master", dict.fromkeys(files, "stem")),
+    }
+    assert {names.kind_of(name) for name in found} == set(names.ALL), "a stage is missing here"
+    return found

@@ -6,10 +6,15 @@ LofictlError propagates to the main CLI, which prints it in one line and exits 2
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from lofictl.models.train.loop import TrainConfig
 
 train_app = typer.Typer(
     help="Train the chord and melody models on POP909, music21's corpus or a folder of MIDI files.",
@@ -35,77 +40,51 @@ def canonical_command(kind: str, options: dict) -> str:
     return shlex.join(parts)
 
 
-def _run(
-    kind: str,
-    arch: str,
-    corpus: str,
-    out: Path,
-    steps: int,
-    batch_size: int,
-    hidden: int,
-    layers: int,
-    embed: int,
-    seq_len: int,
-    lr: float,
-    seed: int,
-    limit: int | None,
-    resume: bool,
-    patience: int,
-    eval_every: int,
-    augment: bool,
-    cache: bool,
-    progress: bool,
-) -> None:
+@dataclass(frozen=True, kw_only=True)
+class TrainRun:
+    """What a training command reads and writes, beside its TrainConfig (how the model trains)."""
+
+    corpus: str
+    out: Path
+    limit: int | None = None
+    resume: bool = False
+    cache: bool = True  # reuse parsed corpora
+    progress: bool = True
+
+
+def _options(config: TrainConfig, run: TrainRun) -> dict:
+    """The command's options in the order model.json's command spells them."""
+    options = {
+        "corpus": run.corpus,
+        "out": run.out,
+        **{name: getattr(config, name) for name in ("steps", "batch_size", "hidden", "layers", "embed", "seq_len")},
+        **{"lr": config.lr, "seed": config.seed, "limit": run.limit},
+        **{"patience": config.patience, "eval_every": config.eval_every, "augment": config.augment},
+    }
+    if config.kind == "melody":
+        return {"arch": config.arch, **options}
+    del options["augment"]  # octave copies apply to melodies only
+    return options
+
+
+def _run(config: TrainConfig, run: TrainRun) -> None:
     from lofictl.models.train import corpus as corpus_mod  # JAX and music21 load only when training runs
     from lofictl.models.train import loop
 
     console = Console(stderr=True, markup=False)  # corpus specs and paths are user text
-    config = loop.TrainConfig(
-        kind=kind,
-        arch=arch,
-        steps=steps,
-        batch_size=batch_size,
-        hidden=hidden,
-        layers=layers,
-        embed=embed,
-        seq_len=seq_len,
-        lr=lr,
-        seed=seed,
-        patience=patience,
-        eval_every=eval_every,
-        augment=augment,
-    )
     config.check()
-    options = {
-        "corpus": corpus,
-        "out": out,
-        "steps": steps,
-        "batch_size": batch_size,
-        "hidden": hidden,
-        "layers": layers,
-        "embed": embed,
-        "seq_len": seq_len,
-        "lr": lr,
-        "seed": seed,
-        "limit": limit,
-        "patience": patience,
-        "eval_every": eval_every,
-        "augment": augment,
-    }
-    if kind == "melody":
-        options = {"arch": arch, **options}
-    else:
-        del options["augment"]  # octave copies apply to melodies only
-    command = canonical_command(kind, options)
-    with console.status(f"reading {corpus}"):
-        pieces, summary = corpus_mod.load_corpus(corpus, limit=limit, use_cache=cache)
+    command = canonical_command(config.kind, _options(config, run))
+    with console.status(f"reading {run.corpus}"):
+        pieces, summary = corpus_mod.load_corpus(run.corpus, limit=run.limit, use_cache=run.cache)
     for source in summary["sources"]:
         skipped = f", skipped {source['skipped_total']} ({source['skipped']})" if source["skipped_total"] else ""
         console.print(f"{source['spec']}: {source['pieces']} pieces from {source['files']} files{skipped}")
-    meta = loop.train(pieces, summary, config, out, command, resume=resume, console=console, progress=progress)
+    meta = loop.train(
+        pieces, summary, config, run.out, command, resume=run.resume, console=console, progress=run.progress
+    )
     m = meta["metrics"]
     console.print(
-        f"wrote {out}: val loss {m.get('val_loss', float('nan')):.3f} at step {m.get('best_step')}, "
+        f"wrote {run.out}: val loss {m.get('val_loss', float('nan')):.3f} at step {m.get('best_step')}, "
         f"{m['steps_done']} steps in {m['wall_seconds']} s ({m['tokens_per_second']:.0f} tokens/s)"
     )
 
@@ -130,27 +109,24 @@ def chords(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train the chord model: an LSTM over key-relative chord tokens with durations."""
-    _run(
-        "chords",
-        "chord-lstm",
-        corpus,
-        out,
-        steps,
-        batch_size,
-        hidden,
-        layers,
-        embed,
-        seq_len,
-        lr,
-        seed,
-        limit,
-        resume,
-        patience,
-        eval_every,
-        False,
-        cache,
-        progress,
+    from lofictl.models.train.loop import TrainConfig  # JAX loads only when a command trains
+
+    config = TrainConfig(
+        kind="chords",
+        arch="chord-lstm",
+        steps=steps,
+        batch_size=batch_size,
+        hidden=hidden,
+        layers=layers,
+        embed=embed,
+        seq_len=seq_len,
+        lr=lr,
+        seed=seed,
+        patience=patience,
+        eval_every=eval_every,
+        augment=False,
     )
+    _run(config, TrainRun(corpus=corpus, out=out, limit=limit, resume=resume, cache=cache, progress=progress))
 
 
 @train_app.command("melody")
@@ -175,27 +151,24 @@ def melody(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train the melody model, conditioned on the chord sounding at each note."""
-    _run(
-        "melody",
-        arch,
-        corpus,
-        out,
-        steps,
-        batch_size,
-        hidden,
-        layers,
-        embed,
-        seq_len,
-        lr,
-        seed,
-        limit,
-        resume,
-        patience,
-        eval_every,
-        augment,
-        cache,
-        progress,
+    from lofictl.models.train.loop import TrainConfig  # JAX loads only when a command trains
+
+    config = TrainConfig(
+        kind="melody",
+        arch=arch,
+        steps=steps,
+        batch_size=batch_size,
+        hidden=hidden,
+        layers=layers,
+        embed=embed,
+        seq_len=seq_len,
+        lr=lr,
+        seed=seed,
+        patience=patience,
+        eval_every=eval_every,
+        augment=augment,
     )
+    _run(config, TrainRun(corpus=corpus, out=out, limit=limit, resume=resume, cache=cache, progress=progress))
 
 
 @train_app.command("pop909-corpus")

@@ -34,7 +34,7 @@ PCS_TABLE = np.stack(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     kind: str = "melody"
     arch: str = "three-embeddings"
