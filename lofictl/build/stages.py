@@ -211,11 +211,12 @@ class StemJob:
     pan: float = 0.0
     duck: Ducking | None = None  # build.inputs.duck_args
 
-    def render(self) -> Path:
-        """The same bytes as sound.reference.render_stem + write_wav, in bounded memory."""
+    def render(self) -> dict:
+        """The same bytes as sound.reference.render_stem + write_wav, in bounded memory; returns
+        the file's facts (its integrated loudness, measured while it was written)."""
         from lofictl.sound import stems
 
-        stems.render_stem_to_wav(
+        lufs = stems.render_stem_to_wav(
             self.track,
             self.timing,
             self.instrument.soundfont,
@@ -230,7 +231,7 @@ class StemJob:
             duck=self.duck,
             kit=self.instrument.kit,
         )
-        return self.path
+        return {"integrated_lufs": lufs}
 
 
 @contextlib.contextmanager
@@ -290,9 +291,11 @@ def _stems(walk: Walk, stage: Stage) -> None:
             stage_inputs.duck_args(spec.duck, kicks),
         )
 
-    def finished(track_name: str) -> None:
+    def finished(track_name: str, facts: dict) -> None:
         made = {"audio.wav": todo[track_name].path}
-        walk.stems[track_name] = log.ran_with(f"stem:{track_name}", keys[track_name], made)["audio.wav"]
+        walk.stems[track_name] = log.ran_with(f"stem:{track_name}", keys[track_name], made, facts={"audio.wav": facts})[
+            "audio.wav"
+        ]
         progress.advance()
 
     if walk.jobs > 1 and len(todo) > 1:
@@ -303,13 +306,13 @@ def _stems(walk: Walk, stage: Stage) -> None:
             futures = {name: pool.submit(job.render) for name, job in todo.items()}
             for name, future in futures.items():
                 with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
-                    future.result()
-                finished(name)
+                    facts = future.result()
+                finished(name, facts)
     else:
         for name, job in todo.items():
             with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
-                job.render()
-            finished(name)
+                facts = job.render()
+            finished(name, facts)
     walk.stems = {name: walk.stems[name] for name in recipe.tracks}
 
 
@@ -338,17 +341,18 @@ def _overlays(walk: Walk, stage: Stage) -> None:
         from lofictl.sound import stems
 
         folder.mkdir()
-        files = {}
+        files, facts = {}, {}
         for index, label in enumerate(labels):
             path = files[f"{label}.wav"] = folder / f"{label}.wav"
-            stems.render_overlay_to_wav(  # reference.render_overlay's bytes, in blocks
+            lufs = stems.render_overlay_to_wav(  # reference.render_overlay's bytes, in blocks
                 stage_inputs.overlay_layer(plan, index),
                 recipe.output.sample_rate,
                 n_samples,
                 path,
                 duck=stage_inputs.duck_args(recipe.overlays[index].duck, kicks),
             )
-        made = log.ran_with("overlays", key, files)
+            facts[f"{label}.wav"] = {"integrated_lufs": lufs}
+        made = log.ran_with("overlays", key, files, facts=facts)
     walk.progress.advance()
     walk.layers.update({label: made[f"{label}.wav"] for label in labels})
 
@@ -387,7 +391,7 @@ def _bus(walk: Walk, stage: Stage) -> None:
     path = log.work / "bus" / "bus.wav"
     path.parent.mkdir()
     with _finite(plan, ("master", "bus"), "the send bus chain"):
-        master.send_bus_to_wav(
+        lufs = master.send_bus_to_wav(
             [(walk.stems[name].ready(log.cache), level) for name, level in sends.items()],
             recipe.output.sample_rate,
             n_samples,
@@ -395,7 +399,8 @@ def _bus(walk: Walk, stage: Stage) -> None:
             path,
             info=stage_inputs.provenance_info(plan, key, log.overrides_of("bus"), track=BUS_LABEL),
         )
-    walk.layers[BUS_LABEL] = log.ran_with("bus", key, {"bus.wav": path})["bus.wav"]
+    facts = {"bus.wav": {"integrated_lufs": lufs}}
+    walk.layers[BUS_LABEL] = log.ran_with("bus", key, {"bus.wav": path}, facts=facts)["bus.wav"]
 
 
 def _mix(walk: Walk, stage: Stage) -> None:
@@ -470,7 +475,8 @@ def _dry_stems(walk: Walk, stage: Stage) -> None:
             path,
             stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name, kind="dry"),
         )
-        walk.dry[track.name] = log.ran_with(name, key, {"audio.wav": job.render()})["audio.wav"]
+        facts = {"audio.wav": job.render()}
+        walk.dry[track.name] = log.ran_with(name, key, {"audio.wav": path}, facts=facts)["audio.wav"]
 
 
 @dataclass(frozen=True)
@@ -559,7 +565,9 @@ def _export(walk: Walk, stage: Stage) -> None:
                         plan, log.record[stem.stage]["key"], log.overrides_of(stem.stage), track=stem.label
                     ),
                 )
-            return measure_loudness(source)
+            if "integrated_lufs" in stem.source.facts:  # measured by its stage while it was written
+                return stem.source.facts["integrated_lufs"]
+            return measure_loudness(source)  # a cache entry from before stages measured
 
         def write_master(rel: str, fmt: str) -> dict:
             # An MP3 is measured after encoding and pulled under the true-peak ceiling.

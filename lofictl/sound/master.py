@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from lofictl.sound import effects, levels, mix
-from lofictl.sound.loudness import LoudnessMeter
+from lofictl.sound.loudness import LoudnessMeter, MeteredWavWriter
 from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, AudioReader, WavWriter, chain_streams, fit_length, through_chain
 
 LIMITER_FRAME = 1 << 17  # the limiter's fixed grid, independent of block_size (so are the bytes)
@@ -50,8 +50,9 @@ def send_bus_to_wav(
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
     info: dict[str, str] | None = None,
-) -> None:
-    """A shared effect bus: each stem at its send level, summed in order, through one chain."""
+) -> float | None:
+    """A shared effect bus: each stem at its send level, summed in order, through one chain.
+    Returns the bus's integrated loudness, measured on the way (as loudness.measure_loudness)."""
     readers = [(AudioReader(path), np.float32(levels.db_to_gain(level_db))) for path, level_db in sends]
     try:
         board = effects.build_chain(chain_spec, (), sample_rate)
@@ -62,16 +63,17 @@ def send_bus_to_wav(
                 total += gain * reader.read(start, block_size)
             return total
 
-        with WavWriter(dst, sample_rate, n, info=info) as out:
+        with MeteredWavWriter(dst, sample_rate, n, info=info) as out:
             if not chain_streams(board):
                 whole = effects.apply_chain(
                     np.concatenate([summed(s) for s in range(0, n, block_size)], axis=1), sample_rate, board
                 )
                 for start in range(0, n, block_size):
                     out.write(fit_length(whole, n)[:, start : start + block_size])
-                return
+                return out.lufs
             for block in through_chain((summed(s) for s in range(0, n, block_size)), board, sample_rate):
                 out.write(block)
+        return out.lufs
     finally:
         for reader, _ in readers:
             reader.close()

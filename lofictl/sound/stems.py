@@ -27,8 +27,9 @@ import numpy as np
 from lofictl.compose.score import TempoMap, Track
 from lofictl.errors import LofictlError
 from lofictl.sound import effects, kits, mix, render
+from lofictl.sound.loudness import MeteredWavWriter
 from lofictl.sound.soundfonts import Preset
-from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, WavWriter, chain_streams, fit_length, through_chain
+from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, chain_streams, fit_length, through_chain
 
 
 @dataclass(frozen=True)
@@ -89,23 +90,24 @@ def render_stem_to_wav(
     info: dict[str, str] | None = None,
     duck: Ducking | None = None,
     kit: str | None = None,
-) -> None:
+) -> float | None:
     """One stem (FluidSynth, or the `kit` when given → effects → gain/pan) into a float32 WAV,
-    block by block.
+    block by block; returns its integrated loudness (loudness.measure_loudness of the file,
+    measured on the way).
 
     The file's bytes are those of reference.render_stem + audio_io.write_wav. Memory is O(block)
     unless the chain has a plugin that cannot stream (see `chain_streams`); then the stem is
     processed as one array, exactly as the whole path does.
     """
     board = effects.build_chain(effect_chain, (), sample_rate) if effect_chain else None
-    with WavWriter(path, sample_rate, n_samples, "float32", info=info) as out:
+    with MeteredWavWriter(path, sample_rate, n_samples, subtype="float32", info=info) as out:
         if board is not None and not chain_streams(board):
             audio = source_audio(track, timing, instrument_soundfont, preset, sample_rate, n_samples, kit=kit)
             audio = fit_length(effects.apply_chain(audio, sample_rate, board), n_samples)
             audio = mix.apply_gain_pan(audio, gain_db, pan)
             for start in range(0, n_samples, block_size):
                 out.write(_ducked(audio[:, start : start + block_size], start, sample_rate, duck))
-            return
+            return out.lufs
         blocks = source_blocks(
             track, timing, instrument_soundfont, preset, sample_rate, n_samples, block_size=block_size, kit=kit
         )
@@ -113,6 +115,7 @@ def render_stem_to_wav(
         for block in through_chain(blocks, board, sample_rate):
             out.write(_ducked(mix.apply_gain_pan(block, gain_db, pan), position, sample_rate, duck))
             position += block.shape[1]
+    return out.lufs
 
 
 def source_audio(
@@ -207,8 +210,9 @@ def render_overlay_to_wav(
     block_size: int = DEFAULT_BLOCK_SIZE,
     info: dict[str, str] | None = None,
     duck: Ducking | None = None,
-) -> None:
-    """reference.render_overlay(overlay, sample_rate, n_samples) written as float32 WAV, block by block.
+) -> float | None:
+    """reference.render_overlay(overlay, sample_rate, n_samples) written as float32 WAV, block by
+    block; returns its integrated loudness, measured on the way (as loudness.measure_loudness).
 
     A looped source (an overlay file, or 20 s of a generator) is held in memory, as the loop is
     built from it; an unlooped generator streams. Bytes equal the whole path's.
@@ -273,11 +277,12 @@ def render_overlay_to_wav(
         else:  # a plugin with latency sees the whole overlay, as in reference.render_overlay
             whole = fit_length(effects.apply_chain(np.concatenate(list(blocks), axis=1), sample_rate, board), n_samples)
             blocks = (whole[:, i : i + block_size] for i in range(0, n_samples, block_size))
-    with WavWriter(path, sample_rate, n_samples, "float32", info=info) as out:
+    with MeteredWavWriter(path, sample_rate, n_samples, subtype="float32", info=info) as out:
         position = 0
         for block in blocks:
             out.write(_ducked(mix.apply_gain_pan(block, 0.0, overlay.pan), position, sample_rate, duck))
             position += block.shape[1]
+    return out.lufs
 
 
 __all__ = ["Ducking", "Overlay", "render_overlay_to_wav", "render_stem_to_wav", "source_blocks"]

@@ -88,6 +88,20 @@ def test_stem_bytes_equal_the_whole_path(stems):
         assert (folder / f"{name}.wav").read_bytes() == (folder / f"{name}-whole.wav").read_bytes()
 
 
+def test_stems_measure_their_loudness_while_written(gm, stems, tmp_path):
+    # The value the export puts in the lock (measure_loudness of the finished file), without reading it.
+    folder, made = stems
+    for name, (_, path, (track, preset, chain, gain_db, pan)) in made.items():
+        for block_size in (1000, 65_536):
+            lufs = sound_stems.render_stem_to_wav(
+                track, SPB, gm, preset, SR, N, chain, gain_db, pan, tmp_path / "s.wav", block_size=block_size
+            )
+            assert lufs is not None and lufs == loudness.measure_loudness(path), (name, block_size)
+    silent = Track("rest", "melody", ())
+    keys = made["chords"][2][1]
+    assert sound_stems.render_stem_to_wav(silent, SPB, gm, keys, SR, SR, None, 0.0, 0.0, tmp_path / "q.wav") is None
+
+
 def test_stem_bytes_do_not_depend_on_block_size(gm, stems, tmp_path):
     # The chords fall silent each bar, where JUCE's filters flush denormal state at buffer ends:
     # cuts off Pedalboard's 8192 grid would change bytes there, so blocks are re-cut onto it.
@@ -233,8 +247,9 @@ def test_overlays_equal_render_overlay(write_recipe, project, tmp_path):
         layer = overlay_layer(plan, index)
         audio_io.write_wav(tmp_path / "whole.wav", oracles.render_overlay(layer, SR, n), SR)
         for block_size in (10_000, 65_536):
-            sound_stems.render_overlay_to_wav(layer, SR, n, tmp_path / "s.wav", block_size=block_size)
+            lufs = sound_stems.render_overlay_to_wav(layer, SR, n, tmp_path / "s.wav", block_size=block_size)
             assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes(), (index, block_size)
+            assert lufs is not None and lufs == loudness.measure_loudness(tmp_path / "whole.wav")
 
 
 def test_overlay_effects_stream_or_run_whole_with_the_same_bytes(write_recipe, project, tmp_path):
@@ -258,8 +273,9 @@ output: {formats: [wav]}
         whole = oracles.render_overlay(layer, SR, n)
         audio_io.write_wav(tmp_path / "whole.wav", whole, SR)
         for block_size in (10_000, 65_536):
-            sound_stems.render_overlay_to_wav(layer, SR, n, tmp_path / "s.wav", block_size=block_size)
+            lufs = sound_stems.render_overlay_to_wav(layer, SR, n, tmp_path / "s.wav", block_size=block_size)
             assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes(), (index, block_size)
+            assert lufs is not None and lufs == loudness.measure_loudness(tmp_path / "whole.wav")
         if index == 0:  # the band-pass took the rain's top and bottom away
             from lofictl.sound.spectra import band_shares, power_spectrum
 
@@ -296,7 +312,8 @@ def test_send_bus_returns_only_the_wet_signal(tmp_path):
     source = tmp_path / "click.wav"
     with stream.WavWriter(source, SR, SR) as out:
         out.write(click)
-    mastering.send_bus_to_wav([(source, -6.0), (source, -20.0)], SR, SR, DEFAULT_BUS, tmp_path / "bus.wav")
+    lufs = mastering.send_bus_to_wav([(source, -6.0), (source, -20.0)], SR, SR, DEFAULT_BUS, tmp_path / "bus.wav")
+    assert lufs is not None and lufs == loudness.measure_loudness(tmp_path / "bus.wav")
     with stream.AudioReader(tmp_path / "bus.wav") as reader:
         wet = reader.read(0, SR)
     assert wet.shape == click.shape
