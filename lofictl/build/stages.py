@@ -438,6 +438,7 @@ def _mix(walk: Walk, stage: Stage) -> None:
                 recipe.master.true_peak_db,
                 path,
                 n_samples=n_samples,
+                workers=walk.jobs,
             )
         artifact = log.ran_with("mix", key, {"master.wav": path}, {"loudness": stats})["master.wav"]
     walk.progress.advance()
@@ -579,6 +580,7 @@ def _export(walk: Walk, stage: Stage) -> None:
                 ceiling_db=recipe.master.true_peak_db,
                 wav_subtype=recipe.output.wav_format,
                 info=stage_inputs.provenance_info(plan, key, log.overrides_of("export")),
+                workers=walk.jobs,
             )
             if fmt != "wav":  # title, BPM, key and the provenance comment, as the WAV's INFO chunk has
                 tags.tag_file(files[rel], stage_inputs.master_tags(plan, key, log.overrides_of("export")))

@@ -154,14 +154,31 @@ def test_master_bytes_do_not_depend_on_block_size(stems, tmp_path):
     folder, made = stems
     paths = [made["chords"][1], made["drums"][1]]
     results = []
-    for block_size in (4000, 65_536):
-        path = tmp_path / f"master-{block_size}.wav"
-        results.append(mastering.mix_to_master_wav(paths, SR, MASTER_CHAIN, -10.0, -1.5, path, block_size=block_size))
-    assert results[0] == results[1]
-    assert (tmp_path / "master-4000.wav").read_bytes() == (tmp_path / "master-65536.wav").read_bytes()
+    for block_size, workers in ((4000, 1), (65_536, 1), (65_536, 2)):  # the limiter's frames on 2 threads
+        path = tmp_path / f"master-{block_size}-{workers}.wav"
+        results.append(
+            mastering.mix_to_master_wav(
+                paths, SR, MASTER_CHAIN, -10.0, -1.5, path, block_size=block_size, workers=workers
+            )
+        )
+    assert results[0] == results[1] == results[2] and results[0]["limiter_reduction_db"] > 0
+    master_bytes = (tmp_path / "master-4000-1.wav").read_bytes()
+    assert master_bytes == (tmp_path / "master-65536-1.wav").read_bytes()
+    assert master_bytes == (tmp_path / "master-65536-2.wav").read_bytes()
+    (tmp_path / "master-4000.wav").write_bytes(master_bytes)
     master = audio_io.read_audio(tmp_path / "master-4000.wav")[0]
     assert oracles.true_peak(master) <= mix.db_to_gain(-1.5)
     assert abs(results[0]["integrated_lufs"] + 10.0) <= 0.5
+
+
+def test_true_peak_of_a_file_on_threads_is_the_whole_signals(stems):
+    from lofictl.export import encode
+
+    folder, made = stems
+    audio, path, _ = made["chords"]  # 9 s: two of the measure's chunks
+    expected = float(oracles.true_peak(audio))
+    assert encode.true_peak_of_file(path) == encode.true_peak_of_file(path, workers=2) == pytest.approx(expected)
+    assert list(stream.ordered_map(lambda x: x * x, range(10), workers=3)) == [x * x for x in range(10)]
 
 
 def test_master_of_no_stems_is_silence(tmp_path):
