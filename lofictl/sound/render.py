@@ -12,8 +12,9 @@ Why the details below matter:
   synth is rendered exactly up to it. Output is written in bounded blocks, and because events
   only ever land on block edges the block size never changes a byte.
 - No audio driver is started; the synth is deleted at the end even when rendering fails.
-- A .sf2 is loaded once per process (`_FONTS`) and shared by the synths that play it, each new
-  for its track: FluidR3 costs 0.5 s a load. A synth is not reused for another track: FluidSynth
+- A .sf2 is loaded once (`_FONTS`) and shared by the synths that play it, each new for its
+  track: FluidR3 costs 0.5 s a load. It stays loaded until `release_soundfonts` (a build calls
+  it after its stems, and after its dry stems). A synth is not reused for another track: FluidSynth
   ramps a voice slot's first block from the amplitude of the note it played before, so a used
   synth changes the first 64 samples of a track. An .sf3 is loaded per synth as before (its
   samples are decoded when a preset is selected, and shared ones would be unloaded under a synth
@@ -241,9 +242,10 @@ def _new_synth(fluidsynth, soundfont: Path, preset: Preset, track: Track, gain: 
         if not _shared(soundfont):
             sfont_id = synth.sfload(str(soundfont))
         else:
-            shared = _FONTS.font(fluidsynth, soundfont, sample_rate)
-            sfont_id = fluidsynth._fl.fluid_synth_add_sfont(synth.synth, shared)
+            shared = _FONTS.take(fluidsynth, soundfont, sample_rate)
+            sfont_id = fluidsynth._fl.fluid_synth_add_sfont(synth.synth, shared[1])
             if sfont_id < 0:
+                _FONTS.give(shared)
                 shared = None
         if sfont_id < 0:
             raise LofictlError(f"FluidSynth could not load {soundfont}")
@@ -271,9 +273,10 @@ def _delete(fluidsynth, synth, shared) -> None:
         fl.fluid_set_log_function.restype = ctypes.c_void_p
         previous = fl.fluid_set_log_function(_FLUID_WARN, None, None)
         try:
-            fl.fluid_synth_remove_sfont(synth.synth, shared)
+            fl.fluid_synth_remove_sfont(synth.synth, shared[1])
         finally:
             fl.fluid_set_log_function(_FLUID_WARN, previous, None)
+        _FONTS.give(shared)
     synth.delete()
 
 
@@ -285,8 +288,10 @@ class _SharedFonts:
 
     def __init__(self) -> None:
         self._held: dict[tuple, tuple[Any, int]] = {}  # (path, mtime, size) → (holder synth, sfont)
+        self._users: dict[tuple, int] = {}  # synths playing each now
 
-    def font(self, fluidsynth, soundfont: Path, sample_rate: int) -> int:
+    def take(self, fluidsynth, soundfont: Path, sample_rate: int) -> tuple[tuple, int]:
+        """(its key, the fluid_sfont_t) of a SoundFont, loaded if it is not yet; one more user."""
         stat = soundfont.stat()  # a file replaced in place is loaded anew
         key = (str(soundfont.resolve()), stat.st_mtime_ns, stat.st_size)
         if key not in self._held:
@@ -304,7 +309,24 @@ class _SharedFonts:
                 holder.delete()
                 raise LofictlError(f"FluidSynth could not load {soundfont}")
             self._held[key] = (holder, sfont)
-        return self._held[key][1]
+        self._users[key] = self._users.get(key, 0) + 1
+        return key, self._held[key][1]
+
+    def give(self, shared: tuple[tuple, int]) -> None:
+        self._users[shared[0]] -= 1
+
+    def release(self) -> None:
+        """Delete the holders of the SoundFonts no synth plays now: their memory goes back (the
+        next track loads the file again)."""
+        for key in [key for key in self._held if not self._users.get(key)]:
+            self._held.pop(key)[0].delete()
 
 
 _FONTS = _SharedFonts()
+
+
+def release_soundfonts() -> None:
+    """Give back the memory of the loaded SoundFonts (FluidR3: 140 MB) that no synth plays now
+    (a build in another thread keeps those it is playing)."""
+    with _SETUP_LOCK:
+        _FONTS.release()
