@@ -18,8 +18,10 @@ and prints the cold build as a multiple of their sum (target <= 1.5x) and as rea
 `--lengths` (default 5m and 10m; none with a bare `--lengths`): seconds, seconds per minute of
 music and peak RSS, so that time is seen to grow with the length and memory not to.
 
-Every figure has the 1-minute load average beside it (os.getloadavg, taken as it starts):
-absolute times drift on a busy machine, and a figure measured under load says so.
+Every figure has the 1-minute load average beside it (os.getloadavg, taken as it starts) and
+the CPU seconds its processes used (user + system, children's rusage): wall times drift on a
+busy machine, and a figure measured under load says so; CPU seconds drift much less (the cold
+build's CPU against the floors' CPU is the work it adds, whatever the load).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -49,22 +52,39 @@ runpy.run_module("lofictl", run_name="__main__", alter_sys=True)
 
 
 class Figures:
-    """Each figure with the load average at its start, printed as one table at the end."""
+    """Each figure with the load average at its start and its CPU seconds, printed as one table."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[str, str, float]] = []
+        self.rows: list[tuple[str, str, float, float | None]] = []
 
-    def add(self, label: str, text: str, load: float) -> None:
-        self.rows.append((label, text, load))
+    def add(self, label: str, text: str, load: float, cpu: float | None = None) -> None:
+        self.rows.append((label, text, load, cpu))
         print(f"  {label:<26} {text}   [load {load:.2f}]", file=sys.stderr, flush=True)
 
     def show(self) -> None:
-        for label, text, load in self.rows:
-            print(f"{label:<26} {text:<72} load {load:5.2f}")
+        for label, text, load, cpu in self.rows:
+            spent = f"cpu {cpu:6.2f} s" if cpu is not None else " " * 12
+            print(f"{label:<26} {text:<80} {spent}  load {load:5.2f}")
 
 
 def load_now() -> float:
     return os.getloadavg()[0]
+
+
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Cpu:
+    """CPU seconds of the child processes waited for inside a `with` block."""
+
+    def __enter__(self) -> "Cpu":
+        self.start, self.seconds = cpu_of_children(), 0.0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = cpu_of_children() - self.start
 
 
 def lofictl(project: Path, *args: str, env: dict) -> tuple[float, float, str]:
@@ -144,33 +164,54 @@ print(time.perf_counter() - started)
 """
 
 
-def floors(project: Path, recipe: Path, out: Path, music: float, scratch: Path, env: dict, figures: Figures) -> float:
+def floors(
+    project: Path, recipe: Path, out: Path, music: float, scratch: Path, env: dict, figures: Figures
+) -> tuple[float, float]:
+    """The floors' wall and CPU seconds, each added to the figures."""
     from lofictl.sound.soundfonts import find_soundfont
 
     lock = json.loads((project / recipe).with_name(recipe.stem + ".lock.json").read_text())
     resolved = lock["recipe"]["resolved"]
     rate = resolved["output"]["sample_rate"]
     sf2 = find_soundfont("FluidR3_GM.sf2", project / "recipes")
-    load = load_now()
-    synth = 0.0
-    for track in resolved["tracks"]:
-        synth += timed(
-            ["fluidsynth", "-ni", "-q", "-F", str(scratch / f"{track}.wav"), "-r", str(rate), "-R", "0", "-C", "0"]
-            + [str(sf2), str(out / "midi" / f"{track}.mid")]
+    wall = cpu_total = 0.0
+
+    def floor(label: str, measure, note: str) -> None:
+        nonlocal wall, cpu_total
+        load = load_now()
+        with Cpu() as cpu:
+            seconds = measure()
+        figures.add(label, f"{seconds:7.2f} s  ({note})", load, cpu.seconds)
+        wall, cpu_total = wall + seconds, cpu_total + cpu.seconds
+
+    def synth() -> float:
+        return sum(
+            timed(
+                ["fluidsynth", "-ni", "-q", "-F", str(scratch / f"{track}.wav"), "-r", str(rate), "-R", "0", "-C", "0"]
+                + [str(sf2), str(out / "midi" / f"{track}.mid")]
+            )
+            for track in resolved["tracks"]
         )
-    figures.add("floor: fluidsynth -F", f"{synth:7.2f} s  ({len(resolved['tracks'])} tracks' MIDI)", load)
-    load = load_now()
-    chains = child_float(CHAINS, str(project / recipe), str(round(music * rate)), cwd=project, env=env)
-    figures.add("floor: pedalboard chains", f"{chains:7.2f} s  (every chain of the recipe, bare)", load)
-    load = load_now()
+
     formats = resolved["output"]["formats"]
     master = out / f"{recipe.stem}.wav"
-    encoders = child_float(ENCODERS, str(master), str(scratch / "enc"), *formats, env=env)
-    figures.add("floor: encoders", f"{encoders:7.2f} s  (one encoding each: {', '.join(formats)})", load)
-    load = load_now()
-    sampler = child_float(SAMPLER, str(project / recipe), cwd=project, env=env)
-    figures.add("floor: sampler", f"{sampler:7.2f} s  (compose alone, fresh process, JAX cache warm)", load)
-    return synth + chains + encoders + sampler
+    floor("floor: fluidsynth -F", synth, f"{len(resolved['tracks'])} tracks' MIDI with FluidR3")
+    floor(
+        "floor: pedalboard chains",
+        lambda: child_float(CHAINS, str(project / recipe), str(round(music * rate)), cwd=project, env=env),
+        "every chain of the recipe, bare",
+    )
+    floor(
+        "floor: encoders",
+        lambda: child_float(ENCODERS, str(master), str(scratch / "enc"), *formats, env=env),
+        f"one encoding each: {', '.join(formats)}",
+    )
+    floor(
+        "floor: sampler",
+        lambda: child_float(SAMPLER, str(project / recipe), cwd=project, env=env),
+        "compose alone, fresh process, JAX cache warm",
+    )
+    return wall, cpu_total
 
 
 def main() -> None:
@@ -190,39 +231,50 @@ def main() -> None:
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
 
         load = load_now()
-        first, _, summary = build(project, str(recipe), env=env)
+        with Cpu() as cpu:
+            first, _, summary = build(project, str(recipe), env=env)
         music = summary["duration_s"]
-        figures.add("first build ever", f"{first:7.2f} s  (JAX compiles the sampler)", load)
+        figures.add("first build ever", f"{first:7.2f} s  (JAX compiles the sampler)", load, cpu.seconds)
         shutil.rmtree(project / ".lofictl-cache")
         shutil.rmtree(project / "build")
 
         load = load_now()
-        cold, cold_rss, summary = build(project, str(recipe), env=env)
+        with Cpu() as cold_cpu:
+            cold, cold_rss, summary = build(project, str(recipe), env=env)
         figures.add(
             "cold build",
             f"{cold:7.2f} s  = {music / cold:5.1f}x real time ({music:.1f} s of music; target >= 20x), "
             f"peak RSS {cold_rss:.0f} MB",
             load,
+            cold_cpu.seconds,
         )
         load = load_now()
-        noop, _, again = build(project, str(recipe), env=env)
-        load_help = load_now()
-        help_s, _, _ = lofictl(project, "--help", env=env)
-        figures.add("no-op rebuild", f"{noop:7.2f} s  (up to date: {again['up_to_date']})", load)
+        with Cpu() as cpu:
+            noop, _, again = build(project, str(recipe), env=env)
+        figures.add("no-op rebuild", f"{noop:7.2f} s  (up to date: {again['up_to_date']})", load, cpu.seconds)
+        load = load_now()
+        with Cpu() as cpu:
+            help_s, _, _ = lofictl(project, "--help", env=env)
         figures.add(
-            "lofictl --help", f"{help_s:7.2f} s  no-op / --help = {noop / help_s:.2f}x (target <= 2x)", load_help
+            "lofictl --help",
+            f"{help_s:7.2f} s  no-op / --help = {noop / help_s:.2f}x (target <= 2x)",
+            load,
+            cpu.seconds,
         )
         load = load_now()
-        master, _, changed = build(project, str(recipe), "--set", "master.loudness_lufs=-16", env=env)
+        with Cpu() as cpu:
+            master, _, changed = build(project, str(recipe), "--set", "master.loudness_lufs=-16", env=env)
         figures.add(
             "master-only rebuild",
             f"{master:7.2f} s  (target <= 2 s; ran: {', '.join(changed['stages_ran'])})",
             load,
+            cpu.seconds,
         )
-        floor_sum = floors(project, recipe, Path(summary["out_dir"]), music, scratch, env, figures)
+        floor_wall, floor_cpu = floors(project, recipe, Path(summary["out_dir"]), music, scratch, env, figures)
         figures.add(
             "cold build / floor sum",
-            f"{cold / floor_sum:7.2f}x (floors {floor_sum:.2f} s = {music / floor_sum:.1f}x real time; target <= 1.5x)",
+            f"{cold / floor_wall:7.2f}x (floors {floor_wall:.2f} s = {music / floor_wall:.1f}x real time; "
+            f"target <= 1.5x); in CPU {cold_cpu.seconds / floor_cpu:.2f}x",
             load_now(),
         )
 
@@ -230,22 +282,24 @@ def main() -> None:
         for length in options.lengths:
             out = Path(folder) / f"long-{length}"
             load = load_now()
-            seconds, rss, long = build(
-                project, str(recipe), "--no-cache", "--set", f"length={length}", "-o", str(out), env=env
-            )
+            with Cpu() as cpu:
+                seconds, rss, long = build(
+                    project, str(recipe), "--no-cache", "--set", f"length={length}", "-o", str(out), env=env
+                )
             shutil.rmtree(out)
-            lengths.append((seconds, long["duration_s"]))
+            lengths.append((seconds, cpu.seconds, long["duration_s"]))
             figures.add(
                 f"cold build, length={length}",
                 f"{seconds:7.2f} s  for {long['duration_s']:.0f} s of music = "
                 f"{seconds / long['duration_s'] * 60:.1f} s per minute, peak RSS {rss:.0f} MB",
                 load,
+                cpu.seconds,
             )
         if len(lengths) >= 2:
-            (t0, m0), (t1, m1) = lengths[0], lengths[-1]
+            (t0, c0, m0), (t1, c1, m1) = lengths[0], lengths[-1]
             figures.add(
                 "growth with length",
-                f"{t1 / t0:7.2f}x the time for {m1 / m0:.2f}x the music (linear: equal)",
+                f"{t1 / t0:7.2f}x the time ({c1 / c0:.2f}x the CPU) for {m1 / m0:.2f}x the music (linear: equal)",
                 load_now(),
             )
     print(f"{recipe}: {music:.1f} s of music, {os.cpu_count()} CPUs")
