@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -251,11 +252,15 @@ def _stems(walk: Walk, stage: Stage) -> None:
     """Float32 stems, one per track, rendered in parallel threads where asked. Each SoundFont is
     loaded once for them all; its memory goes back when they are done (FluidR3: 140 MB that the
     mix and export need not carry)."""
-    from lofictl.sound import render
-
     try:
         _render_stems(walk, stage)
     finally:
+        _release_soundfonts()
+
+
+def _release_soundfonts() -> None:
+    render = sys.modules.get("lofictl.sound.render")  # not imported: nothing was played
+    if render is not None:
         render.release_soundfonts()
 
 
@@ -303,10 +308,8 @@ def _render_stems(walk: Walk, stage: Stage) -> None:
         )
 
     def finished(track_name: str, facts: dict) -> None:
-        made = {"audio.wav": todo[track_name].path}
-        walk.stems[track_name] = log.ran_with(f"stem:{track_name}", keys[track_name], made, facts={"audio.wav": facts})[
-            "audio.wav"
-        ]
+        made, measured = {"audio.wav": todo[track_name].path}, {"audio.wav": facts}
+        walk.stems[track_name] = log.ran_with(f"stem:{track_name}", keys[track_name], made, facts=measured)["audio.wav"]
         progress.advance()
 
     if walk.jobs > 1 and len(todo) > 1:
@@ -461,12 +464,10 @@ def _mix(walk: Walk, stage: Stage) -> None:
 
 def _dry_stems(walk: Walk, stage: Stage) -> None:
     """The instrument alone (no effects, gain or pan), for DAW users who redo the effects."""
-    from lofictl.sound import render
-
     try:
         _render_dry_stems(walk, stage)
     finally:
-        render.release_soundfonts()  # as after the stems
+        _release_soundfonts()  # as after the stems
 
 
 def _render_dry_stems(walk: Walk, stage: Stage) -> None:
