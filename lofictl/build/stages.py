@@ -318,16 +318,29 @@ def _render_stems(walk: Walk, stage: Stage) -> None:
         # SoundFont) per worker. Each stem has its own synth, chain and file: order cannot change bytes.
         with ThreadPoolExecutor(max_workers=min(walk.jobs, len(todo)), thread_name_prefix="lofictl-stem") as pool:
             futures = {name: pool.submit(job.render) for name, job in todo.items()}
+            # The lock's digest of each kit (one-shots of its every key), drawn on a core the
+            # stems leave free at their end instead of after the export; cached per process.
+            digests = [
+                pool.submit(_kit_digest, kit) for kit in sorted({j.instrument.kit for j in todo.values()} - {None})
+            ]
             for name, future in futures.items():
                 with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
                     facts = future.result()
                 finished(name, facts)
+            for digest in digests:
+                digest.result()
     else:
         for name, job in todo.items():
             with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
                 facts = job.render()
             finished(name, facts)
     walk.stems = {name: walk.stems[name] for name in recipe.tracks}
+
+
+def _kit_digest(kit: str) -> str:
+    from lofictl.sound.kits import kit_digest
+
+    return kit_digest(kit)  # as build.inputs.instrument_record asks for it
 
 
 def overlay_label(recipe: Recipe, index: int) -> str:

@@ -151,7 +151,10 @@ def test_unwritable_cache_warns_and_builds(write_recipe, project, capsys):
 
 
 def test_jobs_two_equals_jobs_one(write_recipe, project):
-    path = write_recipe(TINY)
+    # Two threads: stems (a kit, and FluidSynth sharing one SoundFont), the limiter's frames, the
+    # encoders and the MP3's true-peak check; the same files as one thread.
+    recipe = TINY.replace("pattern: boom-bap", "pattern: boom-bap\n    instrument: {kit: dusty}")
+    path = write_recipe(recipe.replace("output: {formats: [wav]}", "output: {formats: [wav, mp3]}"))
     one = b.build_recipe(load_recipe(path), out_dir=project / "one", jobs=1, quiet=True, use_cache=False)
     two = b.build_recipe(load_recipe(path), out_dir=project / "two", jobs=2, quiet=True, use_cache=False)
     assert hashes(one.out_dir) == hashes(two.out_dir)
