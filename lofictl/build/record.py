@@ -8,7 +8,7 @@ cache entry, copied out only when something needs the file.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +28,15 @@ class CacheCorrupt(Exception):
 class Artifact:
     """A stage output: a file already written, or one still in the cache (restored on demand).
 
-    A fully cached rebuild then copies nothing it does not need.
+    A fully cached rebuild then copies nothing it does not need. `facts` are what the stage
+    measured of the file while making it (its "integrated_lufs"), kept in its cache entry but not
+    in the lock, so a later stage need not read the file again to know them.
     """
 
     path: Path
     entry: Any = None  # cache.Entry while the file is still only in the cache
     name: str = ""
+    facts: dict = field(default_factory=dict)
 
     def ready(self, cache: Cache) -> Path:
         if self.entry is not None:
@@ -150,7 +153,8 @@ class StageLog:
         if meta:
             self.record[name]["meta"] = meta
         self.restored.append(name)
-        return {rel: Artifact(folder / rel, entry, rel) for rel in entry.outputs}
+        facts = entry.meta.get("facts", {})
+        return {rel: Artifact(folder / rel, entry, rel, dict(facts.get(rel, {}))) for rel in entry.outputs}
 
     def restore_or_plan(
         self, name: str, key: str, folder: Path, outputs: list[str] | tuple[str, ...] = ()
@@ -170,13 +174,18 @@ class StageLog:
         self.ran.append(name)
         return {rel: Artifact(Path(rel)) for rel in outputs}
 
-    def ran_with(self, name: str, key: str, files: dict[str, Path], meta: dict | None = None) -> dict[str, Artifact]:
-        self.cache.store(key, kind_of(name), files, meta)
+    def ran_with(
+        self, name: str, key: str, files: dict[str, Path], meta: dict | None = None, facts: dict | None = None
+    ) -> dict[str, Artifact]:
+        """A stage that ran: its files into the cache; `meta` goes into the lock as well, `facts`
+        (output name → what was measured of it) only into the cache entry and the artifacts."""
+        facts = {rel: dict(value) for rel, value in (facts or {}).items() if rel in files}
+        self.cache.store(key, kind_of(name), files, {**(meta or {}), **({"facts": facts} if facts else {})})
         self.record[name]["outputs"] = {rel: sha256_file(path) for rel, path in files.items()}
         if meta:
             self.record[name]["meta"] = meta
         self.ran.append(name)
-        return {rel: Artifact(path) for rel, path in files.items()}
+        return {rel: Artifact(path, facts=facts.get(rel, {})) for rel, path in files.items()}
 
     def output_sha(self, name: str, rel: str) -> str:
         """The hash a stage recorded for one of its outputs (a placeholder in dry mode)."""

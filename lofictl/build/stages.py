@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -239,12 +240,13 @@ class StemJob:
     path: Path
     info: dict[str, str]  # the WAV's provenance chunk
 
-    def render(self) -> Path:
-        """The same bytes as sound.reference.render_stem + write_wav, in bounded memory."""
+    def render(self) -> dict:
+        """The same bytes as sound.reference.render_stem + write_wav, in bounded memory; returns
+        the file's facts (its integrated loudness, measured while it was written)."""
         from lofictl.sound import stems
 
-        stems.render_stem_to_wav(self.stem, self.path, info=self.info)
-        return self.path
+        lufs = stems.render_stem_to_wav(self.stem, self.path, info=self.info)
+        return {"integrated_lufs": lufs}
 
 
 @contextlib.contextmanager
@@ -261,7 +263,22 @@ def _finite(plan: BuildPlan, where: tuple, what: str):
 
 
 def _stems(walk: Walk, stage: Stage) -> None:
-    """Float32 stems, one per track, rendered in parallel threads where asked."""
+    """Float32 stems, one per track, rendered in parallel threads where asked. Each SoundFont is
+    loaded once for them all; its memory goes back when they are done (FluidR3: 140 MB that the
+    mix and export need not carry)."""
+    try:
+        _render_stems(walk, stage)
+    finally:
+        _release_soundfonts()
+
+
+def _release_soundfonts() -> None:
+    render = sys.modules.get("lofictl.sound.render")  # not imported: nothing was played
+    if render is not None:
+        render.release_soundfonts()
+
+
+def _render_stems(walk: Walk, stage: Stage) -> None:
     walk.progress.step("rendering stems")
     plan, log, score, progress = walk.plan, walk.log, walk.score, walk.progress
     assert score is not None
@@ -296,9 +313,11 @@ def _stems(walk: Walk, stage: Stage) -> None:
             info=stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name),
         )
 
-    def finished(track_name: str) -> None:
-        made = {"audio.wav": todo[track_name].path}
-        walk.stems[track_name] = log.ran_with(stage.instance(track_name), keys[track_name], made)["audio.wav"]
+    def finished(track_name: str, facts: dict) -> None:
+        made, measured = {"audio.wav": todo[track_name].path}, {"audio.wav": facts}
+        walk.stems[track_name] = log.ran_with(stage.instance(track_name), keys[track_name], made, facts=measured)[
+            "audio.wav"
+        ]
         progress.advance()
 
     if walk.jobs > 1 and len(todo) > 1:
@@ -307,16 +326,29 @@ def _stems(walk: Walk, stage: Stage) -> None:
         # SoundFont) per worker. Each stem has its own synth, chain and file: order cannot change bytes.
         with ThreadPoolExecutor(max_workers=min(walk.jobs, len(todo)), thread_name_prefix="lofictl-stem") as pool:
             futures = {name: pool.submit(job.render) for name, job in todo.items()}
+            # The lock's digest of each kit (one-shots of its every key), drawn on a core the
+            # stems leave free at their end instead of after the export; cached per process.
+            digests = [
+                pool.submit(_kit_digest, kit) for kit in sorted({j.instrument.kit for j in todo.values()} - {None})
+            ]
             for name, future in futures.items():
                 with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
-                    future.result()
-                finished(name)
+                    facts = future.result()
+                finished(name, facts)
+            for digest in digests:
+                digest.result()
     else:
         for name, job in todo.items():
             with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
-                job.render()
-            finished(name)
+                facts = job.render()
+            finished(name, facts)
     walk.stems = {name: walk.stems[name] for name in recipe.tracks}
+
+
+def _kit_digest(kit: str) -> str:
+    from lofictl.sound.kits import kit_digest
+
+    return kit_digest(kit)  # as build.inputs.instrument_record asks for it
 
 
 def overlay_label(recipe: Recipe, index: int) -> str:
@@ -344,17 +376,18 @@ def _overlays(walk: Walk, stage: Stage) -> None:
         from lofictl.sound import stems
 
         folder.mkdir()
-        files = {}
+        files, facts = {}, {}
         for index, label in enumerate(labels):
             path = files[f"{label}.wav"] = folder / f"{label}.wav"
-            stems.render_overlay_to_wav(  # reference.render_overlay's bytes, in blocks
+            lufs = stems.render_overlay_to_wav(  # reference.render_overlay's bytes, in blocks
                 stage_inputs.overlay_layer(plan, index),
                 recipe.output.sample_rate,
                 n_samples,
                 path,
                 duck=stage_inputs.duck_args(recipe.overlays[index].duck, kicks),
             )
-        made = log.ran_with(stage.name, key, files)
+            facts[f"{label}.wav"] = {"integrated_lufs": lufs}
+        made = log.ran_with(stage.name, key, files, facts=facts)
     walk.progress.advance()
     walk.layers.update({label: made[f"{label}.wav"] for label in labels})
 
@@ -398,7 +431,7 @@ def _bus(walk: Walk, stage: Stage) -> None:
     path = log.work / "bus" / "bus.wav"
     path.parent.mkdir()
     with _finite(plan, ("master", "bus"), "the send bus chain"):
-        master.send_bus_to_wav(
+        lufs = master.send_bus_to_wav(
             [(walk.stems[name].ready(log.cache), level) for name, level in sends.items()],
             recipe.output.sample_rate,
             n_samples,
@@ -406,7 +439,8 @@ def _bus(walk: Walk, stage: Stage) -> None:
             path,
             info=stage_inputs.provenance_info(plan, key, log.overrides_of(stage.name), track=BUS_LABEL),
         )
-    walk.layers[BUS_LABEL] = log.ran_with(stage.name, key, {"bus.wav": path})["bus.wav"]
+    facts = {"bus.wav": {"integrated_lufs": lufs}}
+    walk.layers[BUS_LABEL] = log.ran_with(stage.name, key, {"bus.wav": path}, facts=facts)["bus.wav"]
     walk.progress.advance()
 
 
@@ -448,6 +482,7 @@ def _mix(walk: Walk, stage: Stage) -> None:
                 recipe.master.true_peak_db,
                 path,
                 n_samples=n_samples,
+                workers=walk.jobs,
             )
         artifact = log.ran_with(stage.name, key, {"master.wav": path}, {"loudness": stats})["master.wav"]
     walk.progress.advance()
@@ -459,6 +494,13 @@ def _mix(walk: Walk, stage: Stage) -> None:
 
 def _dry_stems(walk: Walk, stage: Stage) -> None:
     """The instrument alone (no effects, gain or pan), for DAW users who redo the effects."""
+    try:
+        _render_dry_stems(walk, stage)
+    finally:
+        _release_soundfonts()  # as after the stems
+
+
+def _render_dry_stems(walk: Walk, stage: Stage) -> None:
     plan, log, score = walk.plan, walk.log, walk.score
     assert score is not None
     recipe = plan.recipe
@@ -484,7 +526,8 @@ def _dry_stems(walk: Walk, stage: Stage) -> None:
             path=path,
             info=stage_inputs.provenance_info(plan, key, log.overrides_of(name), track=track.name, kind="dry"),
         )
-        walk.dry[track.name] = log.ran_with(name, key, {"audio.wav": job.render()})["audio.wav"]
+        facts = {"audio.wav": job.render()}
+        walk.dry[track.name] = log.ran_with(name, key, {"audio.wav": path}, facts=facts)["audio.wav"]
         walk.progress.advance()
 
 
@@ -574,7 +617,9 @@ def _export(walk: Walk, stage: Stage) -> None:
                         plan, log.record[stem.stage]["key"], log.overrides_of(stem.stage), track=stem.label
                     ),
                 )
-            return measure_loudness(source)
+            if "integrated_lufs" in stem.source.facts:  # measured by its stage while it was written
+                return stem.source.facts["integrated_lufs"]
+            return measure_loudness(source)  # a cache entry from before stages measured
 
         def write_master(rel: str, fmt: str) -> dict:
             # An MP3 is measured after encoding and pulled under the true-peak ceiling.
@@ -586,6 +631,7 @@ def _export(walk: Walk, stage: Stage) -> None:
                 ceiling_db=recipe.master.true_peak_db,
                 wav_subtype=recipe.output.wav_format,
                 info=stage_inputs.provenance_info(plan, key, log.overrides_of(stage.name)),
+                workers=walk.jobs,
             )
             if fmt != "wav":  # title, BPM, key and the provenance comment, as the WAV's INFO chunk has
                 tags.tag_file(files[rel], stage_inputs.master_tags(plan, key, log.overrides_of(stage.name)))

@@ -24,22 +24,29 @@ _CHUNK = 1 << 18
 _CONTEXT = 64  # samples each side: the 4x true-peak filter reaches about 10
 
 
-def true_peak_of_file(path: str | Path) -> float:
-    """The true peak (linear, 4x oversampled, BS.1770-4) of any audio file, read in chunks."""
+def true_peak_of_file(path: str | Path, *, workers: int = 1) -> float:
+    """The true peak (linear, 4x oversampled, BS.1770-4) of any audio file, read in chunks (their
+    filtering on `workers` threads: the largest value is the same whatever the order)."""
     from lofictl.sound import mix
-    from lofictl.sound.stream import AudioReader
+    from lofictl.sound.stream import AudioReader, ordered_map
 
-    peak = 0.0
-    with AudioReader(path) as reader:
+    def chunks(reader: AudioReader):
         for start in range(0, reader.frames, _CHUNK):
             lo = max(0, start - _CONTEXT)
             block = reader.read(lo, min(reader.frames, start + _CHUNK + _CONTEXT) - lo)
-            if block.shape[0] == 1:
-                block = np.vstack([block, block])
-            envelope = mix.true_peak_envelope(block)
-            core = envelope[start - lo : start - lo + min(_CHUNK, reader.frames - start)]
-            if core.size:
-                peak = max(peak, float(core.max()))
+            yield block, start - lo, min(_CHUNK, reader.frames - start)
+
+    def chunk_peak(item) -> float:
+        block, offset, count = item
+        if block.shape[0] == 1:
+            block = np.vstack([block, block])
+        core = mix.true_peak_envelope(block)[offset : offset + count]
+        return float(core.max()) if core.size else 0.0
+
+    peak = 0.0
+    with AudioReader(path) as reader:
+        for value in ordered_map(chunk_peak, chunks(reader), workers):
+            peak = max(peak, value)
     return peak
 
 
@@ -53,12 +60,13 @@ def encode_master(
     wav_subtype: str = "float32",
     info: dict[str, str] | None = None,
     chunks: bytes = b"",
+    workers: int = 1,
 ) -> dict:
     """src (a float32 master at or under the ceiling) as wav, flac or mp3.
 
     Returns {"true_peak_dbtp": measured on the decoded file (mp3), "gain_db": applied before
     encoding (0 unless the MP3 needed pulling down)}. The loop is deterministic: same master,
-    same encoder, same bytes.
+    same encoder, same bytes. `workers`: threads for measuring the decoded MP3's true peak.
     """
     from lofictl.sound import stream
 
@@ -69,7 +77,7 @@ def encode_master(
     gain = 1.0
     for attempt in range(_TRIES):
         stream.encode_wav_to(src_wav, dst, "mp3", sample_rate, gain=gain)
-        peak = true_peak_of_file(dst)
+        peak = true_peak_of_file(dst, workers=workers)
         if peak <= ceiling:
             return {
                 "true_peak_dbtp": round(levels.gain_to_db(peak), 3) if peak > 0 else None,

@@ -1,8 +1,9 @@
 """Integrated loudness (ITU-R BS.1770-4) of audio fed a block at a time.
 
 `LoudnessMeter` matches pyloudnorm (mix.integrated_loudness, the whole-array form) to ~1e-9 LU
-at any block size; the master's passes measure with it on the way, and `measure_loudness` reads a
-finished file (the export's per-stem loudness).
+at any block size; the master's passes measure with it on the way, `MeteredWavWriter` measures a
+stem, overlay or bus while it is written (its loudness then travels with the stage's cache entry
+to the export), and `measure_loudness` reads a finished file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, AudioReader
+from lofictl.sound import audio_io
+from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, AudioReader, WavWriter
 
 
 def k_weighting(sample_rate: float) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -115,11 +117,34 @@ class LoudnessMeter:
         return float(value) if np.isfinite(value) else None
 
 
+def _rounded(meter: LoudnessMeter) -> float | None:
+    value = meter.integrated()
+    return None if value is None else round(value, 3)
+
+
+class MeteredWavWriter(WavWriter):
+    """A WavWriter that measures what it writes: `lufs` is measure_loudness of the finished file
+    (the same float32 samples through the same meter), without reading the file again."""
+
+    def __init__(self, path: str | Path, sample_rate: int, frames: int, **kwargs):
+        super().__init__(path, sample_rate, frames, **kwargs)
+        self.meter = LoudnessMeter(int(sample_rate), self.channels)
+
+    def write(self, block: np.ndarray) -> None:
+        block = audio_io._check_audio(block)
+        super().write(block)
+        self.meter.feed(block)
+
+    @property
+    def lufs(self) -> float | None:
+        """Integrated loudness (BS.1770, rounded to 0.001 LU) of everything written; None for silence."""
+        return _rounded(self.meter)
+
+
 def measure_loudness(path: str | Path, *, block_size: int = DEFAULT_BLOCK_SIZE) -> float | None:
     """Integrated loudness (BS.1770) of a WAV file, read block by block; None for silence."""
     with AudioReader(path) as reader:
         meter = LoudnessMeter(reader.sample_rate, reader.channels)
         for start in range(0, reader.frames, block_size):
             meter.feed(reader.read(start, block_size))
-    value = meter.integrated()
-    return None if value is None else round(value, 3)
+    return _rounded(meter)

@@ -22,8 +22,8 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from lofictl.sound import effects, levels, mix
-from lofictl.sound.loudness import LoudnessMeter
+from lofictl.sound import effects, levels, mix, stream
+from lofictl.sound.loudness import LoudnessMeter, MeteredWavWriter
 from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, AudioReader, WavWriter, chain_streams, fit_length, through_chain
 
 LIMITER_FRAME = 1 << 17  # the limiter's fixed grid, independent of block_size (so are the bytes)
@@ -50,8 +50,9 @@ def send_bus_to_wav(
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
     info: dict[str, str] | None = None,
-) -> None:
-    """A shared effect bus: each stem at its send level, summed in order, through one chain."""
+) -> float | None:
+    """A shared effect bus: each stem at its send level, summed in order, through one chain.
+    Returns the bus's integrated loudness, measured on the way (as loudness.measure_loudness)."""
     readers = [(AudioReader(path), np.float32(levels.db_to_gain(level_db))) for path, level_db in sends]
     try:
         board = effects.build_chain(chain_spec, (), sample_rate)
@@ -62,16 +63,17 @@ def send_bus_to_wav(
                 total += gain * reader.read(start, block_size)
             return total
 
-        with WavWriter(dst, sample_rate, n, info=info) as out:
+        with MeteredWavWriter(dst, sample_rate, n, info=info) as out:
             if not chain_streams(board):
                 whole = effects.apply_chain(
                     np.concatenate([summed(s) for s in range(0, n, block_size)], axis=1), sample_rate, board
                 )
                 for start in range(0, n, block_size):
                     out.write(fit_length(whole, n)[:, start : start + block_size])
-                return
+                return out.lufs
             for block in through_chain((summed(s) for s in range(0, n, block_size)), board, sample_rate):
                 out.write(block)
+        return out.lufs
     finally:
         for reader, _ in readers:
             reader.close()
@@ -124,13 +126,13 @@ def _sum_and_chain(
             reader.close()
 
 
-def _limit_pass(src: Path, dst: Path, sample_rate: int, gain_db: float, ceiling_db: float) -> _Pass:
+def _limit_pass(src: Path, dst: Path, sample_rate: int, gain_db: float, ceiling_db: float, workers: int = 1) -> _Pass:
     """src at gain_db through the look-ahead limiter of reference.limit_true_peak, frame by frame, into dst.
 
     For each fixed frame the input is read with enough context (the limiter's reach, plus the
     true-peak filter's margin twice: once for the input's peaks, once for the output's), so the
     gain curve is the whole-signal one; the output's true peak, sample peak and loudness are
-    measured on the way.
+    measured on the way. Frames are limited on `workers` threads and measured and written in order.
     """
     ceiling = levels.db_to_gain(ceiling_db)
     ahead = max(1, round(mix.LIMITER_LOOKAHEAD_S * sample_rate))
@@ -138,44 +140,64 @@ def _limit_pass(src: Path, dst: Path, sample_rate: int, gain_db: float, ceiling_
     reach = back + ahead  # gain[n] depends on the needed gain over [n - reach, n + reach]
     margin = _ENVELOPE_MARGIN
     result = _Pass(sample_rate, dst)
+
+    def limit(item: tuple[int, int, int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+        start, stop, lo, read = item
+        x = mix.apply_gain_pan(read, gain_db, 0.0)
+        envelope = mix.true_peak_envelope(x)
+        needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
+        held = mix._shift_filter(ndimage.minimum_filter1d, needed.astype(np.float64), back, ahead, 1.0)
+        gain = mix._shift_filter(ndimage.uniform_filter1d, held, ahead, back, 1.0)
+        gain = np.minimum(gain, needed)
+        core = slice(start - lo, stop - lo)
+        # Output with the true-peak filter's margin around the frame, where the gain is exact.
+        wide = slice(max(0, start - margin) - lo, min(n, stop + margin) - lo)
+        if gain[wide].min() >= 1.0:  # untouched here: the output's peaks are the input's
+            limited, out_envelope = x[:, core], envelope[core]
+        else:
+            limited_wide = (x[:, wide] * gain[wide].astype(np.float32)).astype(np.float32)
+            shift = core.start - wide.start
+            limited = limited_wide[:, shift : shift + stop - start]
+            out_envelope = mix.true_peak_envelope(limited_wide)[shift : shift + stop - start]
+        return limited, out_envelope, float(gain[core].min())
+
     with AudioReader(src) as reader, WavWriter(dst, sample_rate, reader.frames) as out:
         n = reader.frames
-        for start, stop in _frames(n):
-            lo, hi = max(0, start - reach - 2 * margin), min(n, stop + reach + 2 * margin)
-            x = mix.apply_gain_pan(reader.read(lo, hi - lo), gain_db, 0.0)
-            envelope = mix.true_peak_envelope(x)
-            needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
-            held = mix._shift_filter(ndimage.minimum_filter1d, needed.astype(np.float64), back, ahead, 1.0)
-            gain = mix._shift_filter(ndimage.uniform_filter1d, held, ahead, back, 1.0)
-            gain = np.minimum(gain, needed)
-            core = slice(start - lo, stop - lo)
-            # Output with the true-peak filter's margin around the frame, where the gain is exact.
-            wide = slice(max(0, start - margin) - lo, min(n, stop + margin) - lo)
-            if gain[wide].min() >= 1.0:  # untouched here: the output's peaks are the input's
-                limited, out_envelope = x[:, core], envelope[core]
-            else:
-                limited_wide = (x[:, wide] * gain[wide].astype(np.float32)).astype(np.float32)
-                shift = core.start - wide.start
-                limited = limited_wide[:, shift : shift + stop - start]
-                out_envelope = mix.true_peak_envelope(limited_wide)[shift : shift + stop - start]
-            result.min_gain = min(result.min_gain, float(gain[core].min()))
+
+        def frames() -> Iterator[tuple[int, int, int, np.ndarray]]:
+            for start, stop in _frames(n):
+                lo, hi = max(0, start - reach - 2 * margin), min(n, stop + reach + 2 * margin)
+                yield start, stop, lo, reader.read(lo, hi - lo)
+
+        for limited, out_envelope, min_gain in stream.ordered_map(limit, frames(), workers):
+            result.min_gain = min(result.min_gain, min_gain)
             _measure(result, limited, out_envelope)
             out.write(limited)
     return result
 
 
-def _trim_pass(src: Path, dst: Path, sample_rate: int, factor: np.float32) -> _Pass:
+def _trim_pass(src: Path, dst: Path, sample_rate: int, factor: np.float32, workers: int = 1) -> _Pass:
     """src scaled by a static factor (the limiter's final trim), measured, into dst."""
     margin = _ENVELOPE_MARGIN
     result = _Pass(sample_rate, dst)
+
+    def trim(item: tuple[int, int, int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        start, stop, lo, read = item
+        scaled = (read * factor).astype(np.float32)
+        core = slice(start - lo, stop - lo)
+        return scaled[:, core], mix.true_peak_envelope(scaled)[core]
+
     with AudioReader(src) as reader, WavWriter(dst, sample_rate, reader.frames) as out:
         n = reader.frames
-        for start, stop in _frames(n):
-            lo, hi = max(0, start - margin), min(n, stop + margin)
-            scaled = (reader.read(lo, hi - lo) * factor).astype(np.float32)
-            core = slice(start - lo, stop - lo)
-            _measure(result, scaled[:, core], mix.true_peak_envelope(scaled)[core])
-            out.write(scaled[:, core])
+
+        def frames() -> Iterator[tuple[int, int, int, np.ndarray]]:
+            for start, stop in _frames(n):
+                lo, hi = max(0, start - margin), min(n, stop + margin)
+                yield start, stop, lo, reader.read(lo, hi - lo)
+
+        for scaled, envelope in stream.ordered_map(trim, frames(), workers):
+            _measure(result, scaled, envelope)
+            out.write(scaled)
     return result
 
 
@@ -196,6 +218,7 @@ def mix_to_master_wav(
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
     n_samples: int | None = None,
+    workers: int = 1,
 ) -> dict:
     """The master of the summed stems as a float32 WAV, and reference.master's stats.
 
@@ -203,7 +226,8 @@ def mix_to_master_wav(
     target, the true-peak limiter with its static trim, and up to four rounds of raising the gain
     when the limiter took loudness away. Each step is a pass over a float32 file in a temporary
     folder beside out_path (about one master's size of disk per intermediate), so memory stays
-    O(block + LIMITER_FRAME). `n_samples` is needed only when there are no stems (all muted).
+    O(block + LIMITER_FRAME) per worker. `n_samples` is needed only when there are no stems (all
+    muted); `workers`: threads for the limiter's frames (the bytes do not depend on it).
     """
     out_path = Path(out_path)
     stem_paths = [Path(path) for path in stem_paths]
@@ -228,13 +252,14 @@ def mix_to_master_wav(
             if current is not None:
                 current.path.unlink()
             candidate = work / next(names)
-            current = _limit_pass(processed, candidate, sample_rate, gain_db, true_peak_db)
+            current = _limit_pass(processed, candidate, sample_rate, gain_db, true_peak_db, workers)
             reduction = 0.0 if current.min_gain >= 1.0 else float(-20.0 * np.log10(current.min_gain))
             for _trim in range(3):  # limit_true_peak's static trim for peaks between samples
                 if current.true_peak <= ceiling:
                     break
                 factor = np.float32(ceiling / current.true_peak * (1 - 1e-6))
-                previous, current = current, _trim_pass(current.path, work / next(names), sample_rate, factor)
+                trimmed = _trim_pass(current.path, work / next(names), sample_rate, factor, workers)
+                previous, current = current, trimmed
                 previous.path.unlink()
             reached = current.meter.integrated()
             if loudness_lufs is None or reached is None or reduction == 0.0 or abs(reached - loudness_lufs) <= 0.1:

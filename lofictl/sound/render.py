@@ -12,6 +12,13 @@ Why the details below matter:
   synth is rendered exactly up to it. Output is written in bounded blocks, and because events
   only ever land on block edges the block size never changes a byte.
 - No audio driver is started; the synth is deleted at the end even when rendering fails.
+- A .sf2 is loaded once (`_FONTS`) and shared by the synths that play it, each new for its
+  track: FluidR3 costs 0.5 s a load. It stays loaded until `release_soundfonts` (a build calls
+  it after its stems, and after its dry stems). A synth is not reused for another track: FluidSynth
+  ramps a voice slot's first block from the amplitude of the note it played before, so a used
+  synth changes the first 64 samples of a track. An .sf3 is loaded per synth as before (its
+  samples are decoded when a preset is selected, and shared ones would be unloaded under a synth
+  still playing them).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import functools
 import io
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -162,7 +169,7 @@ def iter_render_track(
 
     with _SETUP_LOCK:  # _fluidsynth swaps sys.stdout while importing: one thread at a time
         fluidsynth, write_float = _fluidsynth()
-        synth, channel = _new_synth(fluidsynth, soundfont, preset, track, gain, sample_rate)
+        synth, channel, shared = _new_synth(fluidsynth, soundfont, preset, track, gain, sample_rate)
     try:
         sounding = [0] * 128  # notes held per pitch; overlapping notes of one pitch share a voice
         index, position = 0, 0
@@ -189,7 +196,7 @@ def iter_render_track(
             yield block
     finally:
         with _SETUP_LOCK:
-            synth.delete()
+            _delete(fluidsynth, synth, shared)
 
 
 # FluidSynth's synth creation is not thread-safe: stems rendered in threads that create their
@@ -199,9 +206,8 @@ def iter_render_track(
 _SETUP_LOCK = threading.Lock()
 
 
-def _new_synth(fluidsynth, soundfont: Path, preset: Preset, track: Track, gain: float, sample_rate: int):
-    """A synth with the SoundFont loaded and the preset selected, and the track's channel."""
-    synth = fluidsynth.Synth(
+def _synth(fluidsynth, soundfont: Path, gain: float, sample_rate: int):
+    return fluidsynth.Synth(
         gain=float(gain),
         samplerate=sample_rate,
         channels=16,
@@ -212,17 +218,115 @@ def _new_synth(fluidsynth, soundfont: Path, preset: Preset, track: Track, gain: 
             "synth.threadsafe-api": 0,  # one thread drives this synth; skip the locking
             # An .sf3 keeps its samples Ogg-compressed; decoding only the chosen preset's (at
             # program_select) takes MuseScore_General's load from 29 s to 4 s. Same samples, same bytes.
-            "synth.dynamic-sample-loading": int(soundfont.suffix.lower() == ".sf3"),
+            "synth.dynamic-sample-loading": int(_dynamic(soundfont)),
         },
     )
+
+
+def _dynamic(soundfont: Path) -> bool:
+    """An .sf3 keeps its samples compressed: they are decoded when a preset is selected."""
+    return soundfont.suffix.lower() == ".sf3"
+
+
+def _shared(soundfont: Path) -> bool:
+    """Loaded once and shared by the synths (an .sf2), or loaded by each synth (an .sf3)."""
+    return not _dynamic(soundfont)
+
+
+def _new_synth(fluidsynth, soundfont: Path, preset: Preset, track: Track, gain: float, sample_rate: int):
+    """A new synth playing the SoundFont (shared, or loaded for it), the preset selected on the
+    track's channel; and the shared SoundFont it must give back before it is deleted (or None)."""
+    synth = _synth(fluidsynth, soundfont, gain, sample_rate)
+    shared = None
     try:
-        sfont_id = synth.sfload(str(soundfont))
+        if not _shared(soundfont):
+            sfont_id = synth.sfload(str(soundfont))
+        else:
+            shared = _FONTS.take(fluidsynth, soundfont, sample_rate)
+            sfont_id = fluidsynth._fl.fluid_synth_add_sfont(synth.synth, shared[1])
+            if sfont_id < 0:
+                _FONTS.give(shared)
+                shared = None
         if sfont_id < 0:
             raise LofictlError(f"FluidSynth could not load {soundfont}")
         channel = DRUM_CHANNEL if (track.is_drums or preset.is_drums) else 0
         if synth.program_select(channel, sfont_id, preset.bank, preset.program) != 0:
             raise LofictlError(f"{soundfont.name} has no preset at bank {preset.bank} program {preset.program}")
     except BaseException:
-        synth.delete()
+        _delete(fluidsynth, synth, shared)
         raise
-    return synth, channel
+    return synth, channel, shared
+
+
+_FLUID_WARN = 2  # FluidSynth's log level for warnings
+
+
+def _delete(fluidsynth, synth, shared) -> None:
+    """Delete a synth, first handing back the shared SoundFont (a synth deletes the ones it holds).
+
+    Removing a SoundFont re-selects every channel's program from the fonts left, none here, and
+    FluidSynth warns "No preset found" for each of the 16 channels: its warnings are off for that
+    call (only set-up runs meanwhile: the caller holds _SETUP_LOCK)."""
+    if shared is not None:
+        fl = fluidsynth._fl
+        fl.fluid_set_log_function.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+        fl.fluid_set_log_function.restype = ctypes.c_void_p
+        previous = fl.fluid_set_log_function(_FLUID_WARN, None, None)
+        try:
+            fl.fluid_synth_remove_sfont(synth.synth, shared[1])
+        finally:
+            fl.fluid_set_log_function(_FLUID_WARN, previous, None)
+        _FONTS.give(shared)
+    synth.delete()
+
+
+class _SharedFonts:
+    """Each .sf2 loaded once per process: held by a synth of its own that never plays, and added
+    to every synth that renders a track of it (fluid_synth_add_sfont; given back with
+    fluid_synth_remove_sfont before that synth is deleted). The presets and samples are the very
+    ones a load would make, only read while rendering. Use with _SETUP_LOCK held."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple, tuple[Any, int]] = {}  # (path, mtime, size) → (holder synth, sfont)
+        self._users: dict[tuple, int] = {}  # synths playing each now
+
+    def take(self, fluidsynth, soundfont: Path, sample_rate: int) -> tuple[tuple, int]:
+        """(its key, the fluid_sfont_t) of a SoundFont, loaded if it is not yet; one more user."""
+        stat = soundfont.stat()  # a file replaced in place is loaded anew
+        key = (str(soundfont.resolve()), stat.st_mtime_ns, stat.st_size)
+        if key not in self._held:
+            fl = fluidsynth._fl
+            fl.fluid_synth_add_sfont.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+            fl.fluid_synth_add_sfont.restype = ctypes.c_int
+            fl.fluid_synth_remove_sfont.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+            fl.fluid_synth_remove_sfont.restype = ctypes.c_int
+            fl.fluid_synth_get_sfont_by_id.argtypes = [ctypes.c_void_p, ctypes.c_int]
+            fl.fluid_synth_get_sfont_by_id.restype = ctypes.c_void_p
+            holder = _synth(fluidsynth, soundfont, DEFAULT_GAIN, sample_rate)
+            sfont_id = holder.sfload(str(soundfont))
+            sfont = fl.fluid_synth_get_sfont_by_id(holder.synth, sfont_id) if sfont_id >= 0 else None
+            if not sfont:
+                holder.delete()
+                raise LofictlError(f"FluidSynth could not load {soundfont}")
+            self._held[key] = (holder, sfont)
+        self._users[key] = self._users.get(key, 0) + 1
+        return key, self._held[key][1]
+
+    def give(self, shared: tuple[tuple, int]) -> None:
+        self._users[shared[0]] -= 1
+
+    def release(self) -> None:
+        """Delete the holders of the SoundFonts no synth plays now: their memory goes back (the
+        next track loads the file again)."""
+        for key in [key for key in self._held if not self._users.get(key)]:
+            self._held.pop(key)[0].delete()
+
+
+_FONTS = _SharedFonts()
+
+
+def release_soundfonts() -> None:
+    """Give back the memory of the loaded SoundFonts (FluidR3: 140 MB) that no synth plays now
+    (a build in another thread keeps those it is playing)."""
+    with _SETUP_LOCK:
+        _FONTS.release()

@@ -26,8 +26,9 @@ import numpy as np
 from lofictl.compose.score import TempoMap, Track
 from lofictl.errors import LofictlError
 from lofictl.sound import effects, kits, mix, render
+from lofictl.sound.loudness import MeteredWavWriter
 from lofictl.sound.soundfonts import Preset
-from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, WavWriter, chain_streams, fit_length, through_chain
+from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, chain_streams, fit_length, through_chain
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,10 @@ def render_stem_to_wav(
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
     info: dict[str, str] | None = None,
-) -> None:
+) -> float | None:
     """One stem (FluidSynth, or the kit when given → effects → gain/pan → ducking) into a
-    float32 WAV, block by block.
+    float32 WAV, block by block; returns its integrated loudness (loudness.measure_loudness of
+    the file, measured on the way).
 
     The file's bytes are those of reference.render_stem + audio_io.write_wav. Memory is O(block)
     unless the chain has a plugin that cannot stream (see `chain_streams`); then the stem is
@@ -116,14 +118,14 @@ def render_stem_to_wav(
     """
     rate, n_samples, duck = stem.sample_rate, stem.n_samples, stem.duck
     board = effects.build_chain(stem.effects, (), rate) if stem.effects else None
-    with WavWriter(path, rate, n_samples, "float32", info=info) as out:
+    with MeteredWavWriter(path, rate, n_samples, subtype="float32", info=info) as out:
         if board is not None and not chain_streams(board):
             audio = source_audio(stem.track, stem.timing, stem.soundfont, stem.preset, rate, n_samples, kit=stem.kit)
             audio = fit_length(effects.apply_chain(audio, rate, board), n_samples)
             audio = mix.apply_gain_pan(audio, stem.gain_db, stem.pan)
             for start in range(0, n_samples, block_size):
                 out.write(_ducked(audio[:, start : start + block_size], start, rate, duck))
-            return
+            return out.lufs
         blocks = source_blocks(
             stem.track, stem.timing, stem.soundfont, stem.preset, rate, n_samples, block_size=block_size, kit=stem.kit
         )
@@ -131,6 +133,7 @@ def render_stem_to_wav(
         for block in through_chain(blocks, board, rate):
             out.write(_ducked(mix.apply_gain_pan(block, stem.gain_db, stem.pan), position, rate, duck))
             position += block.shape[1]
+    return out.lufs
 
 
 def source_audio(
@@ -225,8 +228,9 @@ def render_overlay_to_wav(
     block_size: int = DEFAULT_BLOCK_SIZE,
     info: dict[str, str] | None = None,
     duck: Ducking | None = None,
-) -> None:
-    """reference.render_overlay(overlay, sample_rate, n_samples) written as float32 WAV, block by block.
+) -> float | None:
+    """reference.render_overlay(overlay, sample_rate, n_samples) written as float32 WAV, block by
+    block; returns its integrated loudness, measured on the way (as loudness.measure_loudness).
 
     A looped source (an overlay file, or 20 s of a generator) is held in memory, as the loop is
     built from it; an unlooped generator streams. Bytes equal the whole path's.
@@ -291,11 +295,12 @@ def render_overlay_to_wav(
         else:  # a plugin with latency sees the whole overlay, as in reference.render_overlay
             whole = fit_length(effects.apply_chain(np.concatenate(list(blocks), axis=1), sample_rate, board), n_samples)
             blocks = (whole[:, i : i + block_size] for i in range(0, n_samples, block_size))
-    with WavWriter(path, sample_rate, n_samples, "float32", info=info) as out:
+    with MeteredWavWriter(path, sample_rate, n_samples, subtype="float32", info=info) as out:
         position = 0
         for block in blocks:
             out.write(_ducked(mix.apply_gain_pan(block, 0.0, overlay.pan), position, sample_rate, duck))
             position += block.shape[1]
+    return out.lufs
 
 
 __all__ = ["Ducking", "Overlay", "Stem", "render_overlay_to_wav", "render_stem_to_wav", "source_blocks"]

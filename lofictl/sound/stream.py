@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import pedalboard
 
 from lofictl.errors import LofictlError
 from lofictl.sound import audio_io, effects
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_BLOCK_SIZE = 1 << 16  # samples per block (512 KB of stereo float32); any value, same bytes
 
@@ -226,6 +229,36 @@ def through_chain(
     board.reset()  # a fresh plugin state per run, as apply_chain
     for block in _on_grid(blocks, effects.DEFAULT_BLOCK_SIZE):
         yield board.process(np.ascontiguousarray(block), sample_rate, reset=False)
+
+
+# --- work on both cores, results in order -------------------------------------------------------
+
+
+def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int = 1) -> Iterator[R]:
+    """work(item) for each item, on up to `workers` threads, yielded in the items' order.
+
+    For the parts of a pass that release the GIL (the true-peak filter, Pedalboard): what
+    follows in order (a meter, a file) gets the same values as a serial loop. Items are drawn
+    only a few ahead of the result being yielded, so memory stays bounded.
+    """
+    if workers <= 1:
+        yield from map(work, items)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lofictl-pass") as pool:
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(work, item))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 # --- encodings -----------------------------------------------------------------------------------

@@ -87,6 +87,30 @@ def test_first_build_writes_outputs_and_lock(write_recipe):
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
 
 
+def test_stem_loudness_is_measured_once_where_the_stem_is_made(write_recipe, monkeypatch):
+    # The stem, overlay and bus stages measure while they write; the export (also after a
+    # master-only change, with the stems restored from the cache) takes their figures.
+    from lofictl.sound import loudness
+
+    measure = loudness.measure_loudness
+    recipe = TINY.replace("pattern: boom-bap", "pattern: boom-bap\n    send_db: -12").replace(
+        "master:", "overlays:\n  - {ambience: vinyl, gain_db: -30}\nmaster:"
+    )
+    path = write_recipe(recipe)
+
+    def read_again(*args, **kwargs):
+        raise AssertionError("a stem's loudness was measured again from its file")
+
+    monkeypatch.setattr(loudness, "measure_loudness", read_again)
+    for overrides in ((), ("master.loudness_lufs=-18",)):
+        result = b.build_recipe(load_recipe(path, overrides=list(overrides)), quiet=True)
+        lock = json.loads(path.with_name("test_loop.lock.json").read_text())
+        stems = {rel: info for rel, info in lock["outputs"].items() if rel.startswith("stems/")}
+        assert len(stems) == 5  # three tracks, the overlay and the reverb bus
+        for rel, info in stems.items():
+            assert info["integrated_lufs"] is not None and info["integrated_lufs"] == measure(result.out_dir / rel)
+
+
 def test_rebuild_skips_unchanged_stages(write_recipe, spy):
     path = write_recipe(TINY)
     b.build_recipe(load_recipe(path), quiet=True)
@@ -150,7 +174,10 @@ def test_unwritable_cache_warns_and_builds(write_recipe, project, capsys):
 
 
 def test_jobs_two_equals_jobs_one(write_recipe, project):
-    path = write_recipe(TINY)
+    # Two threads: stems (a kit, and FluidSynth sharing one SoundFont), the limiter's frames, the
+    # encoders and the MP3's true-peak check; the same files as one thread.
+    recipe = TINY.replace("pattern: boom-bap", "pattern: boom-bap\n    instrument: {kit: dusty}")
+    path = write_recipe(recipe.replace("output: {formats: [wav]}", "output: {formats: [wav, mp3]}"))
     one = b.build_recipe(load_recipe(path), out_dir=project / "one", jobs=1, quiet=True, use_cache=False)
     two = b.build_recipe(load_recipe(path), out_dir=project / "two", jobs=2, quiet=True, use_cache=False)
     assert hashes(one.out_dir) == hashes(two.out_dir)

@@ -169,3 +169,31 @@ def test_stems_rendered_in_threads_at_once_sound_as_rendered_alone(gm):
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "same"
         assert "Modulator" not in done.stderr, done.stderr
+        assert "warning" not in done.stderr, done.stderr  # nor "No preset found" as a synth gives back a font
+
+
+def test_a_soundfont_is_loaded_once_and_plays_as_loaded_by_each_synth(gm, keys, monkeypatch):
+    # An .sf2 is loaded once per process and shared by the synths that play it, each new for its
+    # track. Whatever was played before (notes ringing past a length off FluidSynth's block edge,
+    # the drum channel, another preset), the bytes are those of a synth that loaded the file itself.
+    from lofictl.sound import render
+
+    kit, vibes = resolve_preset(gm, "Drums"), resolve_preset(gm, "Vibraphone")
+    melody = Track("melody", "melody", tuple(Note(b * 0.5, 2.0, 67 + b % 7, 90) for b in range(12)))
+    plays = [
+        (CHORDS, keys, 2 * SR + 17),  # cut while the chord rings, mid-block
+        (DRUMS, kit, 3 * SR + 5),
+        (melody, vibes, SR + 33),
+        (CHORDS, keys, 3 * SR),
+    ]
+    shared = [render_track(track, SPB, gm, preset, SR, n).tobytes() for track, preset, n in plays]
+    assert [key[0] for key in render._FONTS._held].count(str(gm.resolve())) == 1
+    with pytest.raises(LofictlError):  # the synth is deleted, the shared SoundFont stays
+        render_track(CHORDS, SPB, gm, Preset(5, 99, "nothing"), SR, SR)
+    assert render_track(*plays[0][:1], SPB, gm, keys, SR, plays[0][2]).tobytes() == shared[0]
+    render.release_soundfonts()  # memory back; the next track loads the file again
+    assert not render._FONTS._held
+    assert render_track(*plays[1][:1], SPB, gm, kit, SR, plays[1][2]).tobytes() == shared[1]
+    monkeypatch.setattr(render, "_shared", lambda soundfont: False)
+    own = [render_track(track, SPB, gm, preset, SR, n).tobytes() for track, preset, n in plays]
+    assert shared == own

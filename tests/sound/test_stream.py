@@ -91,6 +91,20 @@ def test_stem_bytes_equal_the_whole_path(stems):
         assert (folder / f"{name}.wav").read_bytes() == (folder / f"{name}-whole.wav").read_bytes()
 
 
+def test_stems_measure_their_loudness_while_written(gm, stems, tmp_path):
+    # The value the export puts in the lock (measure_loudness of the finished file), without reading it.
+    folder, made = stems
+    for name, (_, path, (track, preset, chain, gain_db, pan)) in made.items():
+        for block_size in (1000, 65_536):
+            lufs = sound_stems.render_stem_to_wav(
+                track, SPB, gm, preset, SR, N, chain, gain_db, pan, tmp_path / "s.wav", block_size=block_size
+            )
+            assert lufs is not None and lufs == loudness.measure_loudness(path), (name, block_size)
+    silent = Track("rest", "melody", ())
+    keys = made["chords"][2][1]
+    assert sound_stems.render_stem_to_wav(silent, SPB, gm, keys, SR, SR, None, 0.0, 0.0, tmp_path / "q.wav") is None
+
+
 def test_stem_bytes_do_not_depend_on_block_size(gm, stems, tmp_path):
     # The chords fall silent each bar, where JUCE's filters flush denormal state at buffer ends:
     # cuts off Pedalboard's 8192 grid would change bytes there, so blocks are re-cut onto it.
@@ -144,14 +158,31 @@ def test_master_bytes_do_not_depend_on_block_size(stems, tmp_path):
     folder, made = stems
     paths = [made["chords"][1], made["drums"][1]]
     results = []
-    for block_size in (4000, 65_536):
-        path = tmp_path / f"master-{block_size}.wav"
-        results.append(mastering.mix_to_master_wav(paths, SR, MASTER_CHAIN, -10.0, -1.5, path, block_size=block_size))
-    assert results[0] == results[1]
-    assert (tmp_path / "master-4000.wav").read_bytes() == (tmp_path / "master-65536.wav").read_bytes()
+    for block_size, workers in ((4000, 1), (65_536, 1), (65_536, 2)):  # the limiter's frames on 2 threads
+        path = tmp_path / f"master-{block_size}-{workers}.wav"
+        results.append(
+            mastering.mix_to_master_wav(
+                paths, SR, MASTER_CHAIN, -10.0, -1.5, path, block_size=block_size, workers=workers
+            )
+        )
+    assert results[0] == results[1] == results[2] and results[0]["limiter_reduction_db"] > 0
+    master_bytes = (tmp_path / "master-4000-1.wav").read_bytes()
+    assert master_bytes == (tmp_path / "master-65536-1.wav").read_bytes()
+    assert master_bytes == (tmp_path / "master-65536-2.wav").read_bytes()
+    (tmp_path / "master-4000.wav").write_bytes(master_bytes)
     master = audio_io.read_audio(tmp_path / "master-4000.wav")[0]
     assert oracles.true_peak(master) <= mix.db_to_gain(-1.5)
     assert abs(results[0]["integrated_lufs"] + 10.0) <= 0.5
+
+
+def test_true_peak_of_a_file_on_threads_is_the_whole_signals(stems):
+    from lofictl.export import encode
+
+    folder, made = stems
+    audio, path, _ = made["chords"]  # 9 s: two of the measure's chunks
+    expected = float(oracles.true_peak(audio))
+    assert encode.true_peak_of_file(path) == encode.true_peak_of_file(path, workers=2) == pytest.approx(expected)
+    assert list(stream.ordered_map(lambda x: x * x, range(10), workers=3)) == [x * x for x in range(10)]
 
 
 def test_master_of_no_stems_is_silence(tmp_path):
@@ -237,8 +268,9 @@ def test_overlays_equal_render_overlay(write_recipe, project, tmp_path):
         layer = overlay_layer(plan, index)
         audio_io.write_wav(tmp_path / "whole.wav", oracles.render_overlay(layer, SR, n), SR)
         for block_size in (10_000, 65_536):
-            sound_stems.render_overlay_to_wav(layer, SR, n, tmp_path / "s.wav", block_size=block_size)
+            lufs = sound_stems.render_overlay_to_wav(layer, SR, n, tmp_path / "s.wav", block_size=block_size)
             assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes(), (index, block_size)
+            assert lufs is not None and lufs == loudness.measure_loudness(tmp_path / "whole.wav")
 
 
 def test_overlay_effects_stream_or_run_whole_with_the_same_bytes(write_recipe, project, tmp_path):
@@ -262,8 +294,9 @@ output: {formats: [wav]}
         whole = oracles.render_overlay(layer, SR, n)
         audio_io.write_wav(tmp_path / "whole.wav", whole, SR)
         for block_size in (10_000, 65_536):
-            sound_stems.render_overlay_to_wav(layer, SR, n, tmp_path / "s.wav", block_size=block_size)
+            lufs = sound_stems.render_overlay_to_wav(layer, SR, n, tmp_path / "s.wav", block_size=block_size)
             assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes(), (index, block_size)
+            assert lufs is not None and lufs == loudness.measure_loudness(tmp_path / "whole.wav")
         if index == 0:  # the band-pass took the rain's top and bottom away
             from lofictl.sound.spectra import band_shares, power_spectrum
 
@@ -300,7 +333,8 @@ def test_send_bus_returns_only_the_wet_signal(tmp_path):
     source = tmp_path / "click.wav"
     with stream.WavWriter(source, SR, SR) as out:
         out.write(click)
-    mastering.send_bus_to_wav([(source, -6.0), (source, -20.0)], SR, SR, DEFAULT_BUS, tmp_path / "bus.wav")
+    lufs = mastering.send_bus_to_wav([(source, -6.0), (source, -20.0)], SR, SR, DEFAULT_BUS, tmp_path / "bus.wav")
+    assert lufs is not None and lufs == loudness.measure_loudness(tmp_path / "bus.wav")
     with stream.AudioReader(tmp_path / "bus.wav") as reader:
         wet = reader.read(0, SR)
     assert wet.shape == click.shape
