@@ -131,7 +131,7 @@ def serving(station_path: Path, count: int, listeners: int) -> tuple[list[tuple[
         begin = get_json(f"http://127.0.0.1:{port}/api/now")
         wait_for(
             lambda: (get_json(f"http://127.0.0.1:{port}/api/now")["built"] or 0) >= count,
-            60 * count,
+            300 * count,  # a loaded machine builds slowly: the load average below says how loaded
             f"{count} tracks",
             every=2,
         )
