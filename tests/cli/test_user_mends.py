@@ -211,6 +211,7 @@ def _in_a_terminal(args, cwd) -> tuple[int, str]:
     return process.wait(timeout=240), b"".join(chunks).decode("utf-8", "replace")
 
 
+@pytest.mark.live  # three full builds, two of them in a pseudo-terminal
 def test_progress_in_a_terminal_and_quiet_elsewhere(write_recipe, project):
     recipe = write_recipe()
     code, seen = _in_a_terminal(["build", recipe, "--out", project / "t"], project)
@@ -268,6 +269,7 @@ def test_validate_reports_every_mistake_of_an_album_and_a_station_in_one_run(pro
     assert fourth.exit_code == 2 and "recipes.0.file" in fourth.output and "recipes.1.file" in fourth.output
 
 
+@pytest.mark.live  # an album built twice through the CLI, once in a pseudo-terminal
 def test_album_progress_on_a_terminal_only(tmp_path):
     from support import write_album
 

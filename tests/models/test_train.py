@@ -141,6 +141,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     assert shas[0] == shas[1] != shas[2]
 
 
+@pytest.mark.live  # three training runs end to end
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     pieces = corpus.synthetic_pieces(6)
     config = loop.TrainConfig(**TINY)
@@ -157,6 +158,7 @@ def test_resume_without_state_is_an_error(tmp_path):
         )
 
 
+@pytest.mark.live  # the train command end to end
 def test_train_command_writes_command_and_data_summary(midi_dir, tmp_path):
     out = tmp_path / "model"
     result = CliRunner().invoke(
