@@ -219,13 +219,27 @@ def listen_results(
 
     loaded = load_test(test)
     answers = Answers(loaded.database_path, loaded.project_file, read_only=True)
+    names = {s.name for s in loaded.test.systems}
     try:
         if loaded.test.design == "ab":
-            result = stats.pairwise(answers.votes(), [s.name for s in loaded.test.systems], seed=seed)
+            votes = answers.votes()
+            kept_votes = [v for v in votes if v.winner in names and v.loser in names]
+            left_out = len(votes) - len(kept_votes)
+            result = stats.pairwise(kept_votes, [s.name for s in loaded.test.systems], seed=seed)
         else:
-            result = stats.mushra(answers.all_scores(), loaded.judged, seed=seed)
+            scores = answers.all_scores()
+            # the hidden reference and the anchor are the reference's: they count while it is still the reference
+            kept_scores = [
+                s
+                for s in scores
+                if (s.role == "system" and s.system in loaded.judged)
+                or (s.role != "system" and s.system == loaded.test.reference)
+            ]
+            left_out = len(scores) - len(kept_scores)
+            result = stats.mushra(kept_scores, loaded.judged, seed=seed)
     finally:
         answers.close()
+    result["left_out_answers"] = left_out
     result["title"] = loaded.test.title
     if json_out:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
@@ -262,5 +276,7 @@ def listen_results(
             interval = "one listener: no interval" if row["low"] is None else f"{row['low']:.1f}–{row['high']:.1f}"
             table.add_row(str(rank), row["system"], mean, interval, str(row["ratings"]))
     console.print(table)
+    if left_out:
+        console.print(f"left out: {left_out} answers about systems this test file no longer has")
     for listener in result["excluded"]:
         console.print(f"left out: listener {listener} (hidden reference under 90 in more than 15 % of trials)")
