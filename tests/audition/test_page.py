@@ -19,7 +19,7 @@ def audition(tmp_path_factory):
     (project / "recipes").mkdir()
     recipe = project / "recipes" / "loop.yaml"
     # two variants that differ in loudness too, so matching has something to do
-    recipe.write_text(SMALL_RECIPE)
+    recipe.write_text(SMALL_RECIPE.replace("length: 4 bars", "length: 2 bars"))  # 7 s of audio
     folder, built = build_audition(recipe, seeds=1, vary=["master.loudness_lufs=-16,-20"])
     return recipe, folder, built
 

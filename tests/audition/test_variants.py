@@ -61,7 +61,9 @@ def test_keep_writes_a_recipe_that_builds_the_variant_byte_for_byte(write_recipe
     from lofictl.recipe.load import load_recipe
 
     # flac too: a recipe's formats are part of the master's stage key, so the audition keeps them
-    recipe = write_recipe(SMALL_RECIPE.replace("formats: [wav]", "formats: [wav, flac]"))
+    recipe = write_recipe(
+        SMALL_RECIPE.replace("formats: [wav]", "formats: [wav, flac]").replace("length: 4 bars", "length: 2 bars")
+    )
     folder, built = build_audition(recipe, seeds=2, vary=["tempo=100"])
     variant = folder / built[1].master
     assert built[1].variant.differs["seed"] != "7"
