@@ -65,14 +65,13 @@ def run(
     recipe plus --set overrides, built from the very text `keep` writes, so keeping one and
     building it makes the same bytes."""
     from lofictl.audition import variants as va
-    from lofictl.audition.server import bind
     from lofictl.recipe.load import load_recipe
 
     loaded = load_recipe(recipe, set_)
     parsed = va.parse_vary(vary)
     count = seeds if seeds is not None else (1 if parsed else 4)
     plan = va.plan_variants(loaded, count, parsed)
-    server = None if no_serve else bind(_Pending(), host, port, _log)  # a busy port is said before any build
+    server = None if no_serve else _serve_pending("audition", host, port)  # a busy port is said before any build
     try:
         folder, built = va.build_variants(loaded, plan, jobs=jobs, use_cache=not no_cache, log=_log)
         for b in built:
@@ -80,16 +79,16 @@ def run(
             _log(f"  variant {b.variant.number}: {va._words(b.variant)} ({level}, {b.seconds:.1f} s)")
         _log(f"variants in {folder}; keep one with: lofictl audition keep {recipe} N")
         if server is not None:
-            _serve(server, _audition_page(recipe))
+            _serve(server, _audition_page(recipe), serving=True)
     finally:
-        if server is not None:
-            server.server_close()
+        _close(server)
 
 
 class _Pending:
-    """The page while nothing is built yet (the socket is taken first)."""
+    """The page while nothing is built yet (the socket is taken first): its script asks again."""
 
-    page = "audition"
+    def __init__(self, page: str):
+        self.page = page
 
     def media(self):
         return {}
@@ -97,12 +96,12 @@ class _Pending:
     def state(self, listener):
         from lofictl.radio.server import RequestError
 
-        raise RequestError(503, "the variants are still building")
+        raise RequestError(503, "still building; the page fills in when it is done")
 
     def post(self, path, body, listener):
         from lofictl.radio.server import RequestError
 
-        raise RequestError(503, "the variants are still building")
+        raise RequestError(503, "still building; the page fills in when it is done")
 
 
 def _audition_page(recipe: Path):
@@ -111,12 +110,28 @@ def _audition_page(recipe: Path):
     return AuditionPage(recipe)
 
 
-def _serve(server, page) -> None:
+def _serve_pending(page: str, host: str, port: int):
+    """The socket, taken first, and a page that says "building" until the real one is ready."""
+    from lofictl.audition.server import bind, serve
+
+    server = bind(_Pending(page), host, port, _log)
+    serve(server)
+    _log(f"the page at http://{host}:{server.server_address[1]} fills in when the build is done")
+    return server
+
+
+def _close(server) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
+def _serve(server, page, *, serving: bool = False) -> None:
     from lofictl.audition.server import serve_until_stopped
 
     server.page = page
     host, port = server.server_address[:2]
-    serve_until_stopped(server, f"http://{host}:{port}", _log)
+    serve_until_stopped(server, f"http://{host}:{port}", _log, serving=serving)
 
 
 @audition_app.command("page")
@@ -177,10 +192,9 @@ def listen_run(
     from lofictl.audition.db import Answers
     from lofictl.audition.listentest import load_test, prepare, trials_for
     from lofictl.audition.pages import ListenPage
-    from lofictl.audition.server import bind
 
     loaded = load_test(test)
-    server = None if no_serve else bind(_Pending(), host, port, _log)
+    server = None if no_serve else _serve_pending("listen", host, port)
     try:
         plan = prepare(loaded, use_cache=not no_cache, log=_log)
         trials = len(trials_for(loaded, plan, "count"))
@@ -188,12 +202,11 @@ def listen_run(
         if server is not None:
             answers = Answers(loaded.database_path, loaded.project_file)
             try:
-                _serve(server, ListenPage(loaded, plan, answers))
+                _serve(server, ListenPage(loaded, plan, answers), serving=True)
             finally:
                 answers.close()
     finally:
-        if server is not None:
-            server.server_close()
+        _close(server)
 
 
 @listen_app.command("results")
@@ -219,13 +232,27 @@ def listen_results(
 
     loaded = load_test(test)
     answers = Answers(loaded.database_path, loaded.project_file, read_only=True)
+    names = {s.name for s in loaded.test.systems}
     try:
         if loaded.test.design == "ab":
-            result = stats.pairwise(answers.votes(), [s.name for s in loaded.test.systems], seed=seed)
+            votes = answers.votes()
+            kept_votes = [v for v in votes if v.winner in names and v.loser in names]
+            left_out = len(votes) - len(kept_votes)
+            result = stats.pairwise(kept_votes, [s.name for s in loaded.test.systems], seed=seed)
         else:
-            result = stats.mushra(answers.all_scores(), loaded.judged, seed=seed)
+            scores = answers.all_scores()
+            # the hidden reference and the anchor are the reference's: they count while it is still the reference
+            kept_scores = [
+                s
+                for s in scores
+                if (s.role == "system" and s.system in loaded.judged)
+                or (s.role != "system" and s.system == loaded.test.reference)
+            ]
+            left_out = len(scores) - len(kept_scores)
+            result = stats.mushra(kept_scores, loaded.judged, seed=seed)
     finally:
         answers.close()
+    result["left_out_answers"] = left_out
     result["title"] = loaded.test.title
     if json_out:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
@@ -262,5 +289,7 @@ def listen_results(
             interval = "one listener: no interval" if row["low"] is None else f"{row['low']:.1f}–{row['high']:.1f}"
             table.add_row(str(rank), row["system"], mean, interval, str(row["ratings"]))
     console.print(table)
+    if left_out:
+        console.print(f"left out: {left_out} answers about systems this test file no longer has")
     for listener in result["excluded"]:
         console.print(f"left out: listener {listener} (hidden reference under 90 in more than 15 % of trials)")

@@ -336,6 +336,13 @@ def prepare(loaded: LoadedTest, *, use_cache: bool = True, log=print) -> dict:
     for stale in (folder / "excerpts").iterdir():
         if stale.name not in keep:
             stale.unlink()
+    builds = {f"{i}-{item}" for (i, item) in masters}
+    if (folder / "builds").is_dir():  # builds of systems or items the test no longer has
+        import shutil
+
+        for stale_build in (folder / "builds").iterdir():
+            if stale_build.name not in builds:
+                shutil.rmtree(stale_build)
     plan = {
         "lofictl_listen_test_plan": 1,
         "test": loaded.project_file,

@@ -167,13 +167,14 @@ def serve(server: PageServer) -> threading.Thread:
     return thread
 
 
-def serve_until_stopped(server: PageServer, url: str, log: Callable[[str], None]) -> None:
-    """Serve until Ctrl-C or SIGTERM, then close the socket."""
+def serve_until_stopped(server: PageServer, url: str, log: Callable[[str], None], *, serving: bool = False) -> None:
+    """Serve (unless `serving` already) until Ctrl-C or SIGTERM, then close the socket."""
     import signal
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    serve(server)
+    if not serving:
+        serve(server)
     log(f"serving {url} (Ctrl-C to stop)")
     try:
         while not stop.wait(0.5):

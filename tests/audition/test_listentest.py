@@ -281,3 +281,24 @@ def test_the_mushra_page_takes_scores_only_when_every_slider_was_moved(project, 
     with sqlite3.connect(loaded.database_path) as db:
         rows = dict(db.execute("SELECT role || ':' || system, score FROM mushra_answers").fetchall())
     assert rows == {"reference:warm": 100, "anchor:warm": 15, "system:plain": 60, "system:harsh": 35}
+
+
+def test_results_leave_out_answers_about_systems_the_test_no_longer_has(project):
+    from lofictl.audition.db import Answers
+    from lofictl.audition.listentest import load_test
+
+    _takes(project)
+    path = _write(project, AB_TEST)
+    loaded = load_test(path)
+    answers = Answers(loaded.database_path, loaded.project_file)
+    for listener in ("x", "y"):
+        answers.vote(listener, "0-0-1", 0, ("warm", "plain"), "warm")
+        answers.vote(listener, "0-1-2", 0, ("plain", "harsh"), "plain")
+    answers.close()
+    path.write_text(AB_TEST.replace("name: harsh", "name: bright"))  # renamed after the votes
+    result = invoke("listen-test", "results", path, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["left_out_answers"] == 2 and data["votes"] == 2
+    assert [row["system"] for row in data["systems"]][0] == "warm"
+    assert "left out: 2 answers" in invoke("listen-test", "results", path).output

@@ -19,7 +19,7 @@ def audition(tmp_path_factory):
     (project / "recipes").mkdir()
     recipe = project / "recipes" / "loop.yaml"
     # two variants that differ in loudness too, so matching has something to do
-    recipe.write_text(SMALL_RECIPE)
+    recipe.write_text(SMALL_RECIPE.replace("length: 4 bars", "length: 2 bars"))  # 7 s of audio
     folder, built = build_audition(recipe, seeds=1, vary=["master.loudness_lufs=-16,-20"])
     return recipe, folder, built
 
@@ -127,3 +127,46 @@ def test_hostile_requests_are_refused_and_harm_nothing(audition):
         assert status == 200 and len(json.loads(data)["variants"]) == 2  # still serving
         assert server.errors.left_out == 0
     assert sorted(p.name for p in recipe.parent.iterdir()) == before  # nothing kept, nothing written
+
+
+def test_the_command_answers_while_it_builds_then_serves_the_page_and_stops_on_sigterm(project):
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from support import SMALL_RECIPE
+    from support.radio import free_port
+
+    (project / "recipes" / "loop.yaml").write_text(SMALL_RECIPE.replace("length: 4 bars", "length: 2 bars"))
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lofictl", "audition", "recipes/loop.yaml", "-n", "2", "--port", str(port)],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    statuses = []
+
+    def state():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5) as response:
+                statuses.append(response.status)
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            statuses.append(exc.code)
+        except OSError:
+            pass  # not listening yet
+        return None
+
+    try:
+        data = _wait(state, "the page's state", timeout=240)
+        assert [v["number"] for v in data["variants"]] == [1, 2]
+        assert set(statuses) <= {503, 200}  # "still building" until the variants are there, never an error
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "serving http://127.0.0.1" in output

@@ -61,7 +61,9 @@ def test_keep_writes_a_recipe_that_builds_the_variant_byte_for_byte(write_recipe
     from lofictl.recipe.load import load_recipe
 
     # flac too: a recipe's formats are part of the master's stage key, so the audition keeps them
-    recipe = write_recipe(SMALL_RECIPE.replace("formats: [wav]", "formats: [wav, flac]"))
+    recipe = write_recipe(
+        SMALL_RECIPE.replace("formats: [wav]", "formats: [wav, flac]").replace("length: 4 bars", "length: 2 bars")
+    )
     folder, built = build_audition(recipe, seeds=2, vary=["tempo=100"])
     variant = folder / built[1].master
     assert built[1].variant.differs["seed"] != "7"
@@ -98,3 +100,18 @@ def test_the_audition_folder_follows_the_output_folder_rule(write_recipe, projec
     result = invoke("audition", recipe, "--no-serve", "-n", "1")
     assert result.exit_code == 2 and "notes.txt" in result.output
     assert (folder / "notes.txt").read_text() == "mine" and len(list(folder.iterdir())) == 1
+
+
+@pytest.mark.slow  # a LocalCluster's start costs most of a minute on a busy 2-core machine
+def test_variants_built_on_a_local_cluster_are_the_bytes_built_one_after_another(write_recipe, project):
+    from lofictl.audition import variants as va
+    from lofictl.recipe.load import load_recipe
+
+    recipe = write_recipe(SMALL_RECIPE.replace("length: 4 bars", "length: 2 bars"))
+    loaded = load_recipe(recipe)
+    plan = va.plan_variants(loaded, 2, [])
+    folder, _ = va.build_variants(loaded, plan, jobs=2, use_cache=False, log=lambda text: None)
+    parallel = {n: _sha(folder / f"v{n}" / f"test_loop-v{n}.wav") for n in (1, 2)}
+    folder, _ = va.build_variants(loaded, plan, jobs=None, use_cache=False, log=lambda text: None)
+    assert {n: _sha(folder / f"v{n}" / f"test_loop-v{n}.wav") for n in (1, 2)} == parallel
+    assert parallel[1] != parallel[2]

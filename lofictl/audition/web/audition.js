@@ -154,6 +154,11 @@ document.addEventListener("keydown", (event) => {
 
 async function load() {
   const response = await fetch("/api/state");
+  if (response.status === 503) {  // still building: the page fills in when the variants are there
+    $("status").textContent = "building the variants…";
+    setTimeout(() => load().catch((error) => { $("status").textContent = `cannot load: ${error.message}`; }), 2000);
+    return;
+  }
   const data = await response.json();
   state.variants = data.variants;
   document.title = `audition: ${data.title}`;

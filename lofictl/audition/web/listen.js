@@ -155,6 +155,11 @@ document.addEventListener("keydown", (event) => {
 
 async function load() {
   const response = await fetch("/api/state");
+  if (response.status === 503) {  // the excerpts are still being made
+    $("progress").textContent = "preparing the excerpts…";
+    setTimeout(() => load().catch((error) => { $("progress").textContent = `cannot load: ${error.message}`; }), 2000);
+    return;
+  }
   state.data = await response.json();
   $("title").textContent = state.data.title;
   document.title = `listening test: ${state.data.title}`;
