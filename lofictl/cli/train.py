@@ -1,6 +1,7 @@
 """`lofictl train chords|melody`: thin Typer wrappers over corpus loading and the training loop.
 
-LofictlError propagates to the main CLI, which prints it in one line and exits 2.
+Registered on the main app as the `train` group; each command wears `user_errors` (a
+LofictlError is one line and exit 2).
 """
 
 from __future__ import annotations
@@ -234,3 +235,14 @@ def pop909_forms(
         f"wrote {out / forms.FORMS_FILE}: {len(data['forms'])} forms from {data['songs']} songs "
         f"(skipped {data['skipped']})"
     )
+
+
+def _register() -> None:
+    from lofictl.cli.common import app, user_errors
+
+    for command in train_app.registered_commands:
+        command.callback = user_errors(command.callback)
+    app.add_typer(train_app, name="train")
+
+
+_register()
