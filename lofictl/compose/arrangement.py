@@ -17,17 +17,44 @@ import numpy as np
 
 from lofictl.compose import drums, harmony, phrase, register, reharm, theory
 from lofictl.compose.feel import Feel, is_compound, sit_with, swung
-from lofictl.compose.form import Block, arrangement, tempo_plan
+from lofictl.compose.form import (
+    MIN_FORM_BARS,
+    Block,
+    fit_form,
+    form_sections,
+    form_table,
+    planned_sections,
+    sample_form,
+    section_blocks,
+    tempo_plan,
+)
 from lofictl.compose.humanize import perform
 from lofictl.compose.score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection, Score, TempoMap, Track
 from lofictl.errors import LofictlError
-from lofictl.recipe.schema import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
+from lofictl.recipe.schema import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe, Section
 from lofictl.seeds import derive_seed
 
 if TYPE_CHECKING:  # the models import JAX: only recipes that generate need it at run time
     from lofictl.models.generate import LoadedModel, TrackModel
 
 EPS = 1e-9
+
+
+def arrangement(recipe: Recipe) -> list[Block]:
+    """The recipe's sections laid out in time (compose.form plans them); a length alone plays a
+    form sampled from the labelled songs."""
+    if not recipe.sections:  # a length alone: a form sampled from the labelled songs
+        bars = recipe.total_bars
+        if bars < MIN_FORM_BARS:
+            return [Block("main", 0, bars, tuple(recipe.tracks), "main", None)]
+        phrases = fit_form(sample_form(form_table(), recipe.seed), bars)
+        sections = [Section(**section) for section in form_sections(phrases, _parts(recipe))]
+        return section_blocks(recipe, [(section, 1) for section in sections])
+    return section_blocks(recipe, planned_sections(recipe))
+
+
+def _parts(recipe: Recipe) -> dict[str, str]:
+    return {name: track.part for name, track in recipe.tracks.items()}
 
 
 def _material_seed(recipe: Recipe, track_name: str, track_seed: int | None, block: Block) -> int:

@@ -11,13 +11,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lofictl.compose import drums, reharm, theory
+from lofictl.compose.form import form_sections, form_text, parse_form, planned_sections
 from lofictl.errors import did_you_mean
+from lofictl.recipe.limits import MAX_BARS
 
 FORMAT_VERSION = 1
 SAMPLE_RATES = (44100, 48000)
 PARTS = ("chords", "melody", "bass", "drums", "midi")
-MAX_BARS = 10000
-MAX_SECONDS = 24 * 3600  # what any one track may last, whatever its bars and tempo
 
 _DURATION_RE = re.compile(
     r"^\s*(?:(?P<h>\d+(?:\.\d+)?)h)?\s*(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?\s*"
@@ -428,8 +428,6 @@ class Recipe(Strict):
     def _form_sections(cls, data: Any) -> Any:
         """A form stands for its sections (compose.form.form_sections); a form that does not read is
         left to the `form` field's own check, and a form beside sections to recipe.load's."""
-        from lofictl.compose.form import form_sections, parse_form
-
         if not isinstance(data, dict) or not isinstance(data.get("form"), str) or data.get("sections") is not None:
             return data
         tracks = data.get("tracks")
@@ -446,8 +444,6 @@ class Recipe(Strict):
     def _form(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from lofictl.compose.form import form_text, parse_form
-
         return form_text(parse_form(value))
 
     @field_validator("title")
@@ -524,8 +520,6 @@ class Recipe(Strict):
     @property
     def total_bars(self) -> int:
         if self.sections:  # a length longer than the sections plays them again (compose.form)
-            from lofictl.compose.form import planned_sections
-
             return sum(section.bars for section, _ in planned_sections(self))
         assert self.length is not None  # guaranteed by check_arrangement
         if self.length.bars is not None:
