@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from lofictl.errors import LofictlError, LofictlErrors, all_errors, did_you_mean, raise_all
-from lofictl.recipe.messages import clean_loc, dotted_path, model_at, parse_dotted, validation_errors
 from lofictl.recipe.limits import MAX_BARS, MAX_SECONDS
+from lofictl.recipe.messages import clean_loc, dotted_path, model_at, parse_dotted, validation_errors
 from lofictl.recipe.schema import FORMAT_VERSION, MelodyTrack, Recipe, Section
 from lofictl.recipe.yamlfile import FieldPath, Positions, parse_yaml, read_yaml
 from lofictl.safety.names import build_name
