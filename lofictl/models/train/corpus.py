@@ -34,81 +34,23 @@ import json
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lofictl.errors import LofictlError
 from lofictl.models import tokens
+from lofictl.models.train.pieces import MIN_MELODY_NOTES, Piece, SourceSummary, pieces_digest
 from lofictl.safety import atomic
 from lofictl.seeds import derive_seed
 
 READER_VERSION = 3  # 3: chords carry their bass; the POP909 quality set
 MUSIC21_SOURCES = {"music21:bach": "bach", "music21:essen": "essenFolksong", "music21:ryans": "ryansMammoth"}
-MIN_MELODY_NOTES = 8
 
 # Krumhansl–Kessler key profiles, tonic first.
 _MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One tune in absolute pitch, bar lines at multiples of beats_per_bar from time 0."""
-
-    name: str
-    tonic: int
-    mode: str  # "major" or "minor"
-    beats_per_bar: float
-    melody: tuple[tuple[float, float, int, int | None], ...]  # start, duration, MIDI pitch, velocity or None
-    # start, duration, root pitch class, quality (tokens.CHORD_QUALITIES), bass in semitones above
-    # the root (0: root position; 4 in a C major chord is C/E)
-    chords: tuple[tuple[float, float, int, str, int], ...]
-
-    def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "tonic": self.tonic,
-            "mode": self.mode,
-            "beats_per_bar": self.beats_per_bar,
-            "melody": [list(n) for n in self.melody],
-            "chords": [list(c) for c in self.chords],
-        }
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Piece":
-        return cls(
-            d["name"],
-            int(d["tonic"]),
-            d["mode"],
-            float(d["beats_per_bar"]),
-            tuple((float(a), float(b), int(p), None if v is None else int(v)) for a, b, p, v in d["melody"]),
-            tuple(
-                (float(c[0]), float(c[1]), int(c[2]), str(c[3]), int(c[4]) if len(c) > 4 else 0) for c in d["chords"]
-            ),
-        )
-
-
-@dataclass
-class SourceSummary:
-    spec: str
-    files: int = 0
-    pieces: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    cached: bool = False
-
-    def skip(self, reason: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
-
-    def to_json(self) -> dict:
-        return {
-            "spec": self.spec,
-            "files": self.files,
-            "pieces": self.pieces,
-            "skipped": dict(sorted(self.skipped.items())),
-            "skipped_total": sum(self.skipped.values()),
-        }
 
 
 # --- key and chord estimation ---------------------------------------------------------------
@@ -528,14 +470,6 @@ def load_source(spec: str, limit: int | None = None, use_cache: bool = True) -> 
     if use_cache:
         atomic.write_text(path, json.dumps({"summary": summary.to_json(), "pieces": [p.to_json() for p in pieces]}))
     return pieces, summary
-
-
-def pieces_digest(pieces: list[Piece]) -> str:
-    """sha256 of the pieces' canonical JSON, in order: the data hash a model.json records."""
-    digest = hashlib.sha256()
-    for piece in pieces:
-        digest.update(json.dumps(piece.to_json(), sort_keys=True, separators=(",", ":")).encode())
-    return digest.hexdigest()
 
 
 def load_corpus(text: str, limit: int | None = None, use_cache: bool = True) -> tuple[list[Piece], dict]:

@@ -45,7 +45,7 @@ import numpy as np
 from lofictl.compose import theory
 from lofictl.errors import LofictlError
 from lofictl.models import tokens
-from lofictl.models.train.corpus import MIN_MELODY_NOTES, Piece, SourceSummary, pieces_digest
+from lofictl.models.train.pieces import MIN_MELODY_NOTES, Piece, SourceSummary, pieces_digest
 
 PREFIX = "pop909"
 READER_VERSION = 2  # 2: note ends on sixteenths unless the onset is a triplet
