@@ -12,7 +12,8 @@ import typer
 from lofictl.cli.common import app, user_errors
 from lofictl.models.evaluate import eval_midi
 from lofictl.models.ngrams import INDEX_FILE, INDEX_LENGTHS, build_ngram_index
-from lofictl.models.quality import POP909_TEST, Settings, evaluate, markdown
+from lofictl.models.quality import POP909_TEST, Settings, evaluate
+from lofictl.models.quality_tables import markdown
 
 
 def _persistent_compilation_cache() -> None:
