@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from lofictl.cli.common import app, user_errors
-from lofictl.recipe.wizard import EFFECT_PRESETS, MELODY_MODEL, MOODS, run_wizard, write_recipe
+from lofictl.recipe.moods import EFFECT_PRESETS, MELODY_MODEL, MOODS
+from lofictl.recipe.wizard import run_wizard, write_recipe
 
 
 @app.command("new")
