@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from lofictl.cli.common import app, stdout_console, user_errors
+from lofictl.cli.common import add_group, stdout_console
 from lofictl.errors import LofictlError, one_line
 
 
@@ -243,6 +243,4 @@ def stats(
     console.print(f"plot: {target}")
 
 
-for _command in radio_app.registered_commands:
-    _command.callback = user_errors(_command.callback)
-app.add_typer(radio_app, name="radio")
+add_group(radio_app, "radio")

@@ -12,6 +12,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from lofictl.cli.common import add_group
+
 train_app = typer.Typer(
     help="Train the chord and melody models on POP909, music21's corpus or a folder of MIDI files.",
     no_args_is_help=True,
@@ -237,12 +239,4 @@ def pop909_forms(
     )
 
 
-def _register() -> None:
-    from lofictl.cli.common import app, user_errors
-
-    for command in train_app.registered_commands:
-        command.callback = user_errors(command.callback)
-    app.add_typer(train_app, name="train")
-
-
-_register()
+add_group(train_app, "train")

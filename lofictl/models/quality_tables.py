@@ -174,7 +174,8 @@ def write_outputs(data: dict, results: list[dict], reference_features, out: Path
     melodic = [r for r in results if r.get("_features")]
     if not melodic:
         return written
-    ref_curves, rows = {}, []
+    ref_curves: dict[str, tuple] = {}
+    rows: list = []
     for r in melodic:
         curves = {}
         for name in measures.FEATURES:
