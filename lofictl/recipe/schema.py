@@ -126,6 +126,7 @@ class Humanize(Strict):
 # An effect is a preset name ("tape") or {PluginName: {parameter: value}}; effects.py checks
 # names and values against Pedalboard itself, so the schema stays open here.
 EffectSpec = Union[str, dict[str, Union[dict[str, Any], None]]]
+AudioFormat = Literal["wav", "flac", "mp3"]
 
 
 class Duck(Strict):
@@ -358,13 +359,23 @@ class Overlay(Strict):
         return self
 
 
-DEFAULT_BUS = [{"Reverb": {"room_size": 0.75, "damping": 0.6, "wet_level": 1.0, "dry_level": 0.0, "width": 1.0}}]
+DEFAULT_BUS: list[dict[str, dict[str, Any] | None]] = [
+    {"Reverb": {"room_size": 0.75, "damping": 0.6, "wet_level": 1.0, "dry_level": 0.0, "width": 1.0}}
+]
+
+
+def _default_bus() -> list[EffectSpec]:
+    """DEFAULT_BUS, a fresh copy for each recipe."""
+    bus: list[EffectSpec] = []
+    for step in DEFAULT_BUS:
+        bus.append(dict(step))
+    return bus
 
 
 class Master(Strict):
     effects: list[EffectSpec] = Field(default_factory=list)
     bus: list[EffectSpec] = Field(
-        default_factory=lambda: [dict(step) for step in DEFAULT_BUS],
+        default_factory=_default_bus,
         description="The shared send bus (a wet reverb) that tracks reach with send_db",
     )
     loudness_lufs: float | None = Field(-14.0, ge=-40, le=-5, description="Integrated loudness target (BS.1770)")
@@ -374,7 +385,7 @@ class Master(Strict):
 class Output(Strict):
     dir: str | None = Field(None, description="Default: build/<recipe file name>")
     sample_rate: Literal[SAMPLE_RATES] = 44100  # type: ignore[valid-type]
-    formats: list[Literal["wav", "flac", "mp3"]] = Field(default_factory=lambda: ["wav"], min_length=1)
+    formats: list[AudioFormat] = Field(default_factory=lambda: list[AudioFormat](["wav"]), min_length=1)
     wav_format: Literal["float32", "24bit"] = Field(
         "24bit", description="The master WAV: 24-bit PCM (default; it is limited under the ceiling), or float32"
     )
@@ -524,6 +535,7 @@ class Recipe(Strict):
         assert self.length is not None  # guaranteed by check_arrangement
         if self.length.bars is not None:
             return self.length.bars
+        assert self.length.seconds is not None  # a Length is bars or seconds
         return max(1, math.ceil(self.length.seconds / self.seconds_per_bar - 1e-9))
 
 
