@@ -311,6 +311,7 @@ def compose(
             if track.progression is not None:
                 source, seed = progression_source(track.progression, bpb, track.style, key), track.seed
             else:  # generate.seed, when given, decides the chords (the track seed still voices them)
+                assert track.generate is not None  # a chords track has a progression or generate:
                 source = _model_chord_source(models[name].network, key, bpb, track)
                 seed = track.generate.seed if track.generate.seed is not None else track.seed
             try:
@@ -323,8 +324,17 @@ def compose(
         if isinstance(track, MidiTrack)
     }
     primary = recipe.harmony or next(iter(timelines), None) or next(iter(placed), None)
-    for name in sorted({primary, *(getattr(t, "follow", None) for t in recipe.tracks.values())} & set(placed)):
-        timelines[name] = clip_chords(placed[name], blocks, recipe.tracks[name], bpb, key)
+    followed = {primary, *(getattr(t, "follow", None) for t in recipe.tracks.values())}
+    for name in sorted(clip for clip in placed if clip in followed):
+        clip_track = recipe.tracks[name]
+        assert isinstance(clip_track, MidiTrack)  # placed holds the MIDI clips
+        timelines[name] = clip_chords(placed[name], blocks, clip_track, bpb, key)
+
+    def leader(follow: str | None) -> list[ChordEvent]:
+        """The chords a bass or melody follows: its own leader, or the recipe's."""
+        name = follow or primary
+        assert name is not None  # recipe.load.check_arrangement: a follower needs chords
+        return timelines[name]
 
     tracks: list[Track] = []
     channels = iter([c for c in range(16) if c != DRUM_CHANNEL])
@@ -354,12 +364,12 @@ def compose(
             notes = chord_notes(timelines[name], blocks, track.voicing, track.rhythm, bpb, seed, key)
             notes = swung(notes, feel)
         elif isinstance(track, BassTrack):
-            notes = bass_notes(timelines[track.follow or primary], blocks, track.style, key, bpb, seed)
+            notes = bass_notes(leader(track.follow), blocks, track.style, key, bpb, seed)
             notes = swung(notes, feel)
         elif isinstance(track, MelodyTrack):
             try:
                 notes, measures[name] = melody_notes(
-                    recipe, blocks, timelines[track.follow or primary], models[name], key, name, track
+                    recipe, blocks, leader(track.follow), models[name], key, name, track
                 )
             except LofictlError as exc:
                 raise exc.under(("tracks", name, "generate")) from None
@@ -525,6 +535,7 @@ def _model_chord_source(model: LoadedModel, key: theory.Key, beats_per_bar: floa
     from lofictl.models import generate  # JAX is imported only when a recipe uses a model
 
     settings = track.generate
+    assert settings is not None  # a chords track that samples a model
     style = track.style or reharm.DEFAULT_STYLE
 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:

@@ -106,9 +106,12 @@ def planned_sections(recipe: Recipe) -> list[tuple[Section, int]]:
 
 def reaches(recipe: Recipe, plan: list[tuple[Section, int]]) -> bool:
     """Whether the planned sections last as long as the recipe's `length`."""
-    if recipe.length.bars is not None:
-        return sum(section.bars for section, _ in plan) >= recipe.length.bars
-    return plan_seconds(recipe, plan) >= recipe.length.seconds - 1e-6
+    length = recipe.length
+    assert length is not None  # planned_sections fills out a length only
+    if length.bars is not None:
+        return sum(section.bars for section, _ in plan) >= length.bars
+    assert length.seconds is not None  # a Length is bars or seconds
+    return plan_seconds(recipe, plan) >= length.seconds - 1e-6
 
 
 def plan_seconds(recipe: Recipe, plan: list[tuple[Section, int]]) -> float:
