@@ -288,7 +288,7 @@ def eval_midi(file: Path | str, chords_file: Path | str | None = None, model_dir
         if not harmony:
             raise LofictlError("the chords MIDI file has no pitched notes", file=str(chords_file))
         chords = estimate_chords(harmony, max(total, chord_song.total_beats), 1.0)
-        source = f"{chords_file} (one chord per beat)"
+        source: str | None = f"{chords_file} (one chord per beat)"
     else:
         harmony = [n for t in tracks for n in t.notes if t is not chosen or (n.start, n.pitch) not in kept]
         chords = estimate_chords(harmony, total, bpb) if harmony else []

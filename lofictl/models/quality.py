@@ -138,7 +138,7 @@ def _round_robin(passages: list[measures.Passage]) -> list[measures.Passage]:
     for p in passages:
         by_song.setdefault(song_of(p.name.rsplit("@", 1)[0]), []).append(p)
     queues = list(by_song.values())
-    out = []
+    out: list[measures.Passage] = []
     for depth in range(max(len(q) for q in queues)):
         out.extend(q[depth] for q in queues if depth < len(q))
     return out
@@ -198,7 +198,8 @@ def chord_model_progressions(
     ]
 
 
-RAW_SAMPLING = {"candidates": 1, "scale_strength": 0.0, "loop_strength": 0.0}
+# The bare model, as the original research sampled it: one candidate, no scale or anti-loop guard.
+RAW_CANDIDATES, RAW_SCALE_STRENGTH, RAW_LOOP_STRENGTH = 1, 0.0, 0.0
 
 
 def melody_row(
@@ -220,9 +221,16 @@ def melody_row(
         generate.MelodyRequest(_key_of(p), tuple(chords), p.beats, sample_seed(seed, first + i), p.beats_per_bar)
         for i, (p, chords) in enumerate(zip(prompts, progressions))
     ]
-    options = generate.MelodyOptions(
-        temperature=temperature, low=MELODY_LOW, high=MELODY_HIGH, **(RAW_SAMPLING if raw else {})
-    )
+    options = generate.MelodyOptions(temperature=temperature, low=MELODY_LOW, high=MELODY_HIGH)
+    if raw:
+        options = generate.MelodyOptions(
+            temperature=temperature,
+            low=MELODY_LOW,
+            high=MELODY_HIGH,
+            candidates=RAW_CANDIDATES,
+            scale_strength=RAW_SCALE_STRENGTH,
+            loop_strength=RAW_LOOP_STRENGTH,
+        )
     melodies = generate.generate_melodies(model_dir, requests, options)
     passages = [
         measures.Passage(f"sample {first + i}", tuple(notes), tuple(chords), p.tonic, p.mode, p.bars, p.beats_per_bar)
@@ -422,7 +430,7 @@ def held_out_pieces(reference: str | None, melody_dirs: list[Path]) -> tuple[lis
         for p in pieces
         if p.name not in trained
         and p.chords
-        and (pop909.song_of(p.name) is None or pop909.split_of(pop909.song_of(p.name)) == "test")
+        and ((song := pop909.song_of(p.name)) is None or pop909.split_of(song) == "test")
     ]
     if not held:
         raise LofictlError(f"{spec} has no held-out pieces with chords to measure against", field="reference")

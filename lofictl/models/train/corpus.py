@@ -175,7 +175,7 @@ def _m21_bar_and_shift(part) -> tuple[float, float]:
 
 
 def _m21_line(part, shift: float, top: bool = True) -> list[tuple[float, float, int, int | None]]:
-    notes = []
+    notes: list[tuple[float, float, int, int | None]] = []
     for n in part.stripTies().flatten().notes:
         dur = float(n.duration.quarterLength)
         if dur <= 0:  # grace notes take no time
@@ -186,7 +186,7 @@ def _m21_line(part, shift: float, top: bool = True) -> list[tuple[float, float, 
 
 
 def _m21_notes(part, shift: float) -> list[tuple[float, float, int]]:
-    out = []
+    out: list[tuple[float, float, int]] = []
     for n in part.stripTies().flatten().notes:
         dur = float(n.duration.quarterLength)
         if dur > 0:
@@ -227,7 +227,7 @@ def _read_music21(spec: str, limit: int | None, summary: SourceSummary) -> list[
         if path.suffix == ".abc":
             # One tune at a time: parsing a whole Essen collection as an Opus is many times
             # slower than its tunes one by one, and a bad tune then costs only itself.
-            tunes = _abc_tunes(path)
+            tunes: list[str | None] = [*_abc_tunes(path)]
         else:
             tunes = [None]
         for i, tune in enumerate(tunes):
@@ -390,14 +390,14 @@ def _fingerprint(spec: str, limit: int | None) -> str:
         import music21
         from music21 import corpus as m21corpus
 
-        files = sorted(Path(p).name for p in m21corpus.getComposer(MUSIC21_SOURCES[spec]))
-        basis = {"spec": spec, "music21": music21.__version__, "files": files}
+        names = sorted(Path(p).name for p in m21corpus.getComposer(MUSIC21_SOURCES[spec]))
+        basis = {"spec": spec, "music21": music21.__version__, "files": names}
     else:
         folder = Path(spec).expanduser().resolve()
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
+        midi_files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
         basis = {
             "spec": str(folder),
-            "files": [[str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
+            "files": [[str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns] for p in midi_files],
         }
     basis.update(reader=READER_VERSION, limit=limit)
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
@@ -530,7 +530,7 @@ def split_summary(splits: dict[str, str]) -> dict:
     """model.json's record of a split: the rule, counts and (for POP909) the song ids per side."""
     from lofictl.models.train import pop909
 
-    songs = sorted({pop909.song_of(n) for n in splits if pop909.song_of(n) is not None})
+    songs = sorted({song for n in splits if (song := pop909.song_of(n)) is not None})
     out = {"pieces": {k: sum(1 for v in splits.values() if v == k) for k in pop909.SPLITS}}
     if songs:
         out["pop909"] = pop909.split_json(songs)
