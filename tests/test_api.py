@@ -124,3 +124,33 @@ def test_the_cli_prints_what_the_api_returns(write_recipe, project):
     assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
         f"error: {problem}" for problem in lofictl.validate(bad)
     ]
+
+
+def test_the_readme_example_uses_the_api_as_it_is():
+    """The README's example compiles, and every `lofictl.X` and result attribute it names exists
+    (running it is a full build: the benchmarks and the lead's checks do that)."""
+    import ast
+    import re
+
+    from lofictl import api
+    from support import REPO
+
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Python API") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    tree = ast.parse(code.group(1))
+    named = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "lofictl"
+    }
+    assert named == {"build", "load_recipe", "validate", "verify"}
+    assert all(callable(getattr(lofictl, name)) for name in named)
+    build_fields = {f.name for f in dataclasses.fields(api.Build)} | {"lock"}
+    used = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "result"
+    }
+    assert used and used <= build_fields
