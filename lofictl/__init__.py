@@ -18,11 +18,13 @@ __version__ = "0.1.0"
 _API = (
     "Build",
     "Checked",
+    "Diff",
     "Loudness",
     "Output",
     "Verification",
     "build_all",
     "check",
+    "diff",
     "load_recipe",
     "validate",
     "verify",

@@ -36,12 +36,15 @@ Overrides = Union[Mapping[str, Any], Iterable[str], None]
 __all__ = [
     "Build",
     "Checked",
+    "Diff",
+    "StageChange",
     "Loudness",
     "Output",
     "Verification",
     "build",
     "build_all",
     "check",
+    "diff",
     "load_recipe",
     "validate",
     "verify",
@@ -254,6 +257,41 @@ class Verification:
         }
 
 
+@dataclass(frozen=True)
+class StageChange:
+    """One stage of a recipe as a build would treat it now."""
+
+    stage: str
+    rerun: bool
+    changed: tuple[str, ...]  # the inputs that changed since the lock, in words
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What changed since the lock, and which stages a build would re-run."""
+
+    recipe: str
+    stages: tuple[StageChange, ...]  # in the stage table's order
+
+    @property
+    def rerun(self) -> tuple[str, ...]:
+        return tuple(stage.stage for stage in self.stages if stage.rerun)
+
+    @classmethod
+    def of(cls, report: Mapping[str, Any]) -> Diff:
+        return cls(
+            recipe=str(report["recipe"]),
+            stages=tuple(
+                StageChange(stage["stage"], bool(stage["rerun"]), tuple(stage["changed"])) for stage in report["stages"]
+            ),
+        )
+
+    def report(self) -> dict:
+        """The JSON report `lofictl diff --json` prints."""
+        stages = [{"stage": s.stage, "changed": list(s.changed), "rerun": s.rerun} for s in self.stages]
+        return {"recipe": self.recipe, "stages": stages, "rerun": list(self.rerun)}
+
+
 # --- functions ----------------------------------------------------------------------------------
 
 
@@ -379,3 +417,11 @@ def verify(
     from lofictl.cluster import cpu_threads
 
     return Verification.of(verify_recipe(path, jobs=jobs or cpu_threads(), quiet=quiet))
+
+
+def diff(recipe: PathLike, *, set: Overrides = None) -> Diff:  # noqa: A002
+    """What changed since the recipe's lock and which stages a build would re-run (the build is
+    planned in dry mode, with the same cache lookups, so this is what `build` does)."""
+    from lofictl.build.verify import diff_recipe
+
+    return Diff.of(diff_recipe(Path(recipe), override_strings(set)))

@@ -118,6 +118,12 @@ def test_the_cli_prints_what_the_api_returns(write_recipe, project):
     for volatile in ("elapsed_s", "stages_ran", "stages_restored", "reasons", "up_to_date"):
         summary.pop(volatile), expected.pop(volatile)
     assert summary == expected
+    changes = lofictl.diff(path, set={"tempo": 100})
+    compose = next(stage for stage in changes.stages if stage.stage == "compose")
+    assert compose.rerun and any("tempo" in why for why in compose.changed) and "compose" in changes.rerun
+    done = run_lofictl("diff", "--json", "--set", "tempo=100", path, cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == changes.report()
     bad = write_recipe(TINY.replace("tempo: 90", "tempo: 9999"), name="bad")
     done = run_lofictl("validate", path, bad, cwd=project)
     assert done.returncode == 2

@@ -214,21 +214,22 @@ def diff(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
 ) -> None:
     """What changed since the lock and which stages a build will re-run; or compare two builds."""
+    from lofictl.api import diff as diff_recipe
     from lofictl.build import verify as v
 
     if len(targets) == 1 and targets[0].is_file():
-        report = v.diff_recipe(targets[0], set_)
+        changes = diff_recipe(targets[0], set=set_)
         if json_out:
-            sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
+            sys.stdout.write(json.dumps(changes.report(), indent=2, sort_keys=True) + "\n")
             return
-        if not report["rerun"]:
+        if not changes.rerun:
             out.print("nothing changed since the lock: a build would restore everything")
-        for stage in report["stages"]:
-            if stage["rerun"]:
-                why = ", ".join(stage["changed"]) or "an upstream stage changed"
-                out.print(f"[yellow]{esc(stage['stage'])}[/]: {esc(why)}")
-        if report["rerun"]:
-            out.print("will re-run: " + esc(", ".join(report["rerun"])))
+        for stage in changes.stages:
+            if stage.rerun:
+                why = ", ".join(stage.changed) or "an upstream stage changed"
+                out.print(f"[yellow]{esc(stage.stage)}[/]: {esc(why)}")
+        if changes.rerun:
+            out.print("will re-run: " + esc(", ".join(changes.rerun)))
     elif len(targets) == 2:
         report = v.diff_builds(targets[0], targets[1])
         if json_out:
