@@ -5,12 +5,18 @@
   encoder   ffmpeg encoding one of those tracks to MP3 (the stream's own cost, for scale)
 
 Target: serving >= 8x (a 3-minute track in under 23 s), so one machine can feed several
-stations. Run: .venv/bin/python benchmarks/bench_radio.py [--tracks 3] [--listeners 8]
+stations. Next to it: how the stream kept time while serving (the pacer's stalls, the stream's
+clock against the wall clock, the share of the stream's rate the listeners received) and the
+machine's load average in each phase, since every figure here depends on what else runs.
+These timings are a benchmark's to report; no test asserts them (tests/radio/test_soak.py checks
+the stream's bytes, not its timing). Run: .venv/bin/python benchmarks/bench_radio.py [--tracks 3]
+[--listeners 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import sqlite3
@@ -45,6 +51,33 @@ database: build/bench-radio/radio.db
 """
 
 
+class LoadAverage:
+    """The 1-minute load average, sampled every few seconds while a phase runs."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(3.0):
+                return
+
+    def __enter__(self) -> "LoadAverage":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.samples) / len(self.samples) if self.samples else float("nan")
+
+
 def alone(station_path: Path, numbers: list[int]) -> list[tuple[int, float, float]]:
     """(number, music seconds, build seconds) for each track, built in this process."""
     from lofictl.build.runner import build_recipe
@@ -76,8 +109,9 @@ def _listen(port: int, stop: threading.Event, received: list[int]) -> None:
             received[0] += len(data)
 
 
-def serving(station_path: Path, count: int, listeners: int) -> tuple[list[tuple[int, float, float]], int]:
-    """Start the station, attach listeners, wait for `count` tracks; their build times from its database."""
+def serving(station_path: Path, count: int, listeners: int) -> tuple[list[tuple[int, float, float]], int, dict]:
+    """Start the station, attach listeners, wait for `count` tracks; their build times from its
+    database, the bytes the listeners received, and how the stream kept time."""
     port = free_port()
     log = station_path.with_suffix(".log")
     process = subprocess.Popen(
@@ -93,12 +127,22 @@ def serving(station_path: Path, count: int, listeners: int) -> tuple[list[tuple[
         threads = [threading.Thread(target=_listen, args=(port, stop, received), daemon=True) for _ in range(listeners)]
         for thread in threads:
             thread.start()
+        started = time.monotonic()
+        begin = get_json(f"http://127.0.0.1:{port}/api/now")
         wait_for(
             lambda: (get_json(f"http://127.0.0.1:{port}/api/now")["built"] or 0) >= count,
             60 * count,
             f"{count} tracks",
             every=2,
         )
+        end = get_json(f"http://127.0.0.1:{port}/api/now")
+        wall_s = time.monotonic() - started
+        timing = {
+            "wall_s": wall_s,
+            "stream_s": end["stream_s"] - begin["stream_s"],
+            "stalls": end["stalls"],
+            "delivered": received[0] / (wall_s * listeners * 128_000 / 8) if listeners else None,
+        }
     finally:
         stop.set()
         process.send_signal(2)
@@ -107,7 +151,7 @@ def serving(station_path: Path, count: int, listeners: int) -> tuple[list[tuple[
         rows = db.execute(
             "SELECT number, duration_s, build_s FROM tracks WHERE status = 'built' ORDER BY number LIMIT ?", (count,)
         ).fetchall()
-    return rows, received[0]
+    return rows, received[0], timing
 
 
 def _up(port: int, process: subprocess.Popen):
@@ -157,8 +201,10 @@ def main() -> None:
     shutil.rmtree(REPO / "build" / "bench-radio", ignore_errors=True)
     try:
         numbers = list(range(args.tracks))
-        solo = alone(station_path, numbers)
-        served, received = serving(station_path, args.tracks, args.listeners)
+        with LoadAverage() as load_alone:
+            solo = alone(station_path, numbers)
+        with LoadAverage() as load_serving:
+            served, received, timing = serving(station_path, args.tracks, args.listeners)
         roll = next((REPO / "build" / "bench-radio" / "tracks").glob("*/*.wav"), None)
         encode = encoder_rtf(roll) if roll else None
     finally:
@@ -186,6 +232,15 @@ def main() -> None:
         f"serving {served[0][1] / served[0][2]:.1f}x"
     )
     print(f"a 3-minute track: {180 / total_served:.0f} s while serving; listeners received {received / 1e6:.1f} MB")
+    delivered = timing["delivered"]
+    print(
+        f"the stream while serving: {timing['stream_s']:.0f} s of stream in {timing['wall_s']:.0f} s of wall time "
+        f"(clock {timing['stream_s'] / timing['wall_s']:.2f}x), {timing['stalls']} pacer stalls, listeners "
+        f"received {'-' if delivered is None else f'{delivered:.2f}'} of the stream's rate"
+    )
+    print(
+        f"load average (1 min): {load_alone.mean:.2f} alone, {load_serving.mean:.2f} serving, on {os.cpu_count()} cores"
+    )
     if encode:
         print(f"MP3 encoder (ffmpeg, 128 kb/s): {encode:.0f}x real time")
 

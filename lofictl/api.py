@@ -312,13 +312,17 @@ def build(
     jobs: int | None = None,
     use_cache: bool = True,
     quiet: bool = True,
+    cache: PathLike | None = None,
 ) -> Build:
     """Build one recipe, as `lofictl build` does: its outputs in `out` (then the lock beside the
     recipe is left alone) or the recipe's output.dir (then the lock is written).
 
     jobs: threads for the stems and encoders (default: one per CPU). quiet=False shows progress.
+    cache: the stage cache's folder or URL, as for build_all.
     """
-    (result,) = build_all([recipe], set=set, out=out, midi_only=midi_only, jobs=jobs, use_cache=use_cache, quiet=quiet)
+    (result,) = build_all(
+        [recipe], set=set, out=out, midi_only=midi_only, jobs=jobs, use_cache=use_cache, quiet=quiet, cache=cache
+    )
     return result
 
 
@@ -332,14 +336,21 @@ def build_all(
     use_cache: bool = True,
     quiet: bool = True,
     scheduler: str | None = None,
+    cache: PathLike | None = None,
 ) -> tuple[Build, ...]:
     """Build several recipes (every one checked before any is built), one after another, or as
-    Dask tasks: `jobs` workers of a LocalCluster, or an existing `scheduler` address."""
+    Dask tasks: `jobs` workers of a LocalCluster, or an existing `scheduler` address. `cache`:
+    the stage cache's folder (default: .lofictl-cache in the project), or an fsspec URL shared
+    behind the local cache."""
     from lofictl.build.batch import build_many
+    from lofictl.cluster.shared_cache import is_url
 
     paths = [Path(path) for path in recipes]
     if out is not None and len(paths) > 1:
         raise LofictlError("--out names one folder, so it works with one recipe at a time")
+    cache_dir = None if cache is None else str(cache)
+    if cache_dir is not None and not is_url(cache_dir):
+        cache_dir = str(Path(cache_dir).expanduser().resolve())  # the workers' current folder may differ
     results = build_many(
         paths,
         overrides=override_strings(set),
@@ -349,6 +360,7 @@ def build_all(
         use_cache=use_cache,
         quiet=quiet,
         scheduler=scheduler,
+        cache_dir=cache_dir,
     )
     return tuple(Build.of(result) for result in results)
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian machine (as root) or a Mac:
 #   bash scripts/dev.sh demo    set up, then build recipes/rainy_night.yaml
-#   bash scripts/dev.sh test    set up, then run the test suite
+#   bash scripts/dev.sh test    set up, then run the test suite as CI does (the fast and the live tier)
+#   bash scripts/dev.sh test-fast   set up, then the fast tier only (the inner loop: no live tests)
 #   bash scripts/dev.sh lint    set up, then ruff (lint and format) and mypy against its baseline
 #   bash scripts/dev.sh setup   only set up
 #   bash scripts/dev.sh bench   set up (plus the fluidsynth command), then run benchmarks/
@@ -96,8 +97,15 @@ case "${1:-}" in
     setup test
     shift
     # -m 'not slow': the full-size training runs are left to `bash scripts/dev.sh test-all`.
+    # Both tiers: the fast tests and the `live` ones (a live station, chromium, icecast2, Dask ...).
     # --dist loadgroup: the tests sharing one live radio station run on one worker, in order.
     "$VENV/bin/python" -m pytest -m "not slow" -n 2 --dist loadgroup -q "$@"
+    ;;
+  test-fast)
+    setup
+    shift
+    # The inner loop: no `live` tests, so neither chromium nor icecast2 is needed.
+    "$VENV/bin/python" -m pytest -m "not slow and not live" -n 2 --dist loadgroup -q "$@"
     ;;
   test-all)
     setup test
@@ -118,7 +126,7 @@ case "${1:-}" in
     done
     ;;
   *)
-    echo "usage: bash scripts/dev.sh demo|test|test-all|lint|setup|bench" >&2
+    echo "usage: bash scripts/dev.sh demo|test|test-fast|test-all|lint|setup|bench" >&2
     exit 2
     ;;
 esac

@@ -7,9 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lofictl.build.cache import CACHE_DIR_NAME, Cache
 from lofictl.build.runner import BuildResult, build_recipe, lock_path_for
 from lofictl.errors import LofictlError
-from lofictl.recipe.load import load_recipe
+from lofictl.recipe.load import LoadedRecipe, load_recipe
+
+
+def chosen_cache(loaded: LoadedRecipe, cache_dir: str | None, use_cache: bool) -> Cache | None:
+    """The cache `--cache` names: a folder, or an fsspec URL behind the project's own cache;
+    None for the project's own (`.lofictl-cache`), which the runner opens itself."""
+    if cache_dir is None or not use_cache:
+        return None
+    from lofictl.cluster.shared_cache import open_cache
+
+    return open_cache(loaded.project_root / CACHE_DIR_NAME, cache_dir)
 
 
 @dataclass(frozen=True)
@@ -21,16 +32,19 @@ class BuildJob:
     out_dir: Path | None
     midi_only: bool
     use_cache: bool
+    cache_dir: str | None = None  # --cache: an absolute folder or a URL the workers share
 
     def run(self) -> BuildResult:
         # Stems render serially and quietly inside a task: the workers are the parallelism.
+        loaded = load_recipe(self.recipe, list(self.overrides))
         return build_recipe(
-            load_recipe(self.recipe, list(self.overrides)),
+            loaded,
             out_dir=self.out_dir,
             midi_only=self.midi_only,
             jobs=1,
             quiet=True,
             use_cache=self.use_cache,
+            cache=chosen_cache(loaded, self.cache_dir, self.use_cache),
         )
 
 
@@ -44,6 +58,7 @@ def build_many(
     use_cache: bool,
     quiet: bool,
     scheduler: str | None = None,
+    cache_dir: str | None = None,
 ) -> list[BuildResult]:
     """Check every recipe first (a typo in the tenth should not cost nine builds), then build.
 
@@ -76,10 +91,20 @@ def build_many(
         locks[lock] = item.path
     if scheduler is None and (len(loaded) == 1 or recipe_jobs == 1):
         return [
-            build_recipe(item, out_dir=out_dir, midi_only=midi_only, jobs=jobs, quiet=quiet, use_cache=use_cache)
+            build_recipe(
+                item,
+                out_dir=out_dir,
+                midi_only=midi_only,
+                jobs=jobs,
+                quiet=quiet,
+                use_cache=use_cache,
+                cache=chosen_cache(item, cache_dir, use_cache),
+            )
             for item in loaded
         ]
-    work = [BuildJob(item.path.resolve(), tuple(overrides), out_dir, midi_only, use_cache) for item in loaded]
+    work = [
+        BuildJob(item.path.resolve(), tuple(overrides), out_dir, midi_only, use_cache, cache_dir) for item in loaded
+    ]
     with open_runner(jobs=min(recipe_jobs, len(work)), scheduler=scheduler) as runner:
         futures = [
             runner.submit(BuildJob.run, job, key=f"lofictl-build-{i:03d}-{job.recipe.stem}")

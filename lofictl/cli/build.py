@@ -75,12 +75,19 @@ def build(
         "Dask cluster, e.g. tcp://10.0.0.5:8786 (workers see the project at "
         "the same path).",
     ),
+    cache_dir: Optional[str] = typer.Option(
+        None,
+        "--cache",
+        help="The stage cache: a folder (default: .lofictl-cache in the project; a shared one for a "
+        "cluster), or an fsspec URL (s3://..., file://...) shared behind the local cache.",
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every stage; don't read or write the cache."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout instead of a table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Build recipes: MIDI, stems, mastered track, piano roll and the lock file beside the recipe."""
     from lofictl.api import build_all
+    from lofictl.cluster.shared_cache import is_url
 
     recipes = _without_stations(recipes)
     results = build_all(
@@ -92,12 +99,16 @@ def build(
         use_cache=not no_cache,
         quiet=quiet or json_out,
         scheduler=scheduler,
+        cache=cache_dir,
     )
     from lofictl.build.cache import CACHE_DIR_NAME
     from lofictl.recipe.load import project_root_for
 
-    for root in sorted({project_root_for(path) / CACHE_DIR_NAME for path in recipes}):
-        auto_prune(root)
+    if cache_dir is not None and not is_url(cache_dir):
+        auto_prune(Path(cache_dir))
+    else:  # the project's own cache (the local one behind a URL)
+        for root in sorted({project_root_for(path) / CACHE_DIR_NAME for path in recipes}):
+            auto_prune(root)
     if json_out:
         summary = [r.summary() for r in results]
         sys.stdout.write(json.dumps(summary[0] if len(summary) == 1 else summary, indent=2, sort_keys=True) + "\n")
@@ -130,6 +141,13 @@ def _without_stations(paths: list[Path]) -> list[Path]:
     return [path for path in paths if path not in stations]
 
 
+def music_words(seconds: float) -> str:
+    """40.0 s; 613.3 s (10m13.3s): the README and the build say a long track's length alike."""
+    from lofictl.recipe.load import clock
+
+    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds:.1f} s ({clock(seconds)})"
+
+
 def _print_summary(result: Build) -> None:
     from rich.table import Table
 
@@ -152,7 +170,7 @@ def _print_summary(result: Build) -> None:
     tail = result.duration_s - result.music_s
     files = f" (audio {result.duration_s:.1f} s with the {tail:g} s release tail)" if tail > 1e-6 else ""
     line = (
-        f"{result.bars} bars, {result.music_s:.1f} s of music{files} at {tempo} BPM; "
+        f"{result.bars} bars, {music_words(result.music_s)} of music{files} at {tempo} BPM; "
         f"built in {result.elapsed_s:.1f} s ({len(result.ran)} stages ran, {len(result.restored)} from cache)"
     )
     out.print(line + loudness_words(result.loudness))

@@ -14,19 +14,25 @@ cache_app = typer.Typer(help="The stage cache (.lofictl-cache in the project).",
 app.add_typer(cache_app, name="cache")
 
 
-def _cache_for(project: Path):
+CACHE_OPTION_HELP = "A cache folder elsewhere (the one given to build or album --cache)."
+
+
+def _cache_for(project: Path, cache_dir: Path | None = None):
     from lofictl.build.cache import CACHE_DIR_NAME, Cache
 
-    return Cache(project.resolve() / CACHE_DIR_NAME)
+    return Cache(cache_dir.resolve() if cache_dir else project.resolve() / CACHE_DIR_NAME)
 
 
 @cache_app.command("info")
 @user_errors
-def cache_info(project: Path = typer.Option(Path("."), "--project", help="The project folder.")) -> None:
+def cache_info(
+    project: Path = typer.Option(Path("."), "--project", help="The project folder."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache", help=CACHE_OPTION_HELP),
+) -> None:
     """Where the cache is, how big, and the cap it is pruned to after every build."""
     import os
 
-    info = _cache_for(project).info()
+    info = _cache_for(project, cache_dir).info()
     cap = cache_cap()
     source = "LOFICTL_CACHE_MAX" if os.environ.get("LOFICTL_CACHE_MAX", "").strip() else "the default"
     limit = "no cap" if cap is None else f"pruned to {cap / 1e9:.1f} GB after every build ({source})"
@@ -43,19 +49,19 @@ def cache_prune(
         ..., "--max", help="Keep at most this much, e.g. 2GB, 500MB, 1.5GiB.", show_default=False
     ),
     project: Path = typer.Option(Path("."), "--project", help="The project folder."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache", help="A cache folder elsewhere (a shared one)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache", help=CACHE_OPTION_HELP),
 ) -> None:
     """Shrink the cache to a size, dropping the least recently used stages first.
 
     Every build and album prunes like this to $LOFICTL_CACHE_MAX (default 4GB; 'off' for no cap).
     """
-    from lofictl.build.cache import Cache, parse_size
+    from lofictl.build.cache import parse_size
 
     try:
         limit = parse_size(max_size)
     except ValueError as exc:
         raise LofictlError(str(exc), field="--max") from None
-    cache = Cache(cache_dir.resolve()) if cache_dir else _cache_for(project)
+    cache = _cache_for(project, cache_dir)
     report = cache.prune(limit)
     out.print(
         f"{cache.root}: removed {report['entries_removed']} stage entries and {report['objects_removed']} "
@@ -93,9 +99,12 @@ def auto_prune(root: Path) -> None:
 
 @cache_app.command("clear")
 @user_errors
-def cache_clear(project: Path = typer.Option(Path("."), "--project", help="The project folder.")) -> None:
+def cache_clear(
+    project: Path = typer.Option(Path("."), "--project", help="The project folder."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache", help=CACHE_OPTION_HELP),
+) -> None:
     """Delete the cache (builds still work; the next one runs every stage)."""
-    cache = _cache_for(project)
+    cache = _cache_for(project, cache_dir)
     info = cache.info()
     cache.clear()
     out.print(f"removed {esc(info['path'])} ({info['bytes'] / 1e6:.1f} MB)")

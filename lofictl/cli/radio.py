@@ -108,7 +108,7 @@ def play(
             signal.signal(sig, handler)
     print(
         f"stopped {one_line(loaded.station.title)}: "
-        f"{radio.producer.built if hasattr(radio, 'producer') else 0} tracks made",
+        f"{radio.producer.built if radio.producer is not None else 0} tracks made",
         file=sys.stderr,
     )
     if radio.failure is not None:

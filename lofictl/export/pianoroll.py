@@ -74,22 +74,21 @@ def _sections(axes, score: Score, top, x0: float, x1: float) -> None:
         for ax in axes:
             ax.axvspan(s0, s1, color=SECTION_SHADES[index % 2], zorder=0, lw=0)
             ax.axvline(s0, color="#555555", lw=1.0, zorder=1)
-        top.add_patch(
-            Rectangle(
-                (s0, 2.0), s1 - s0, 1.0, facecolor="#DDDDDD" if index % 2 == 0 else "#C8C8C8", edgecolor="white", lw=1.5
-            )
+        box = Rectangle(
+            (s0, 2.0), s1 - s0, 1.0, facecolor="#DDDDDD" if index % 2 == 0 else "#C8C8C8", edgecolor="white", lw=1.5
         )
+        top.add_patch(box)
         label = f"{section.name}  ({section.bars} bars{_section_tempo(score, s0, s1)})"
-        top.text(
+        text = top.text(
             max(s0, x0) + 0.3,
             2.5,
-            label if s0 >= x0 else f"{label} (cont.)",
+            label if s0 >= x0 else f"{section.name} (cont.)",
             va="center",
             ha="left",
             fontsize=9,
             fontweight="bold",
-            clip_on=True,
         )
+        text.set_clip_path(box)  # a short section's label stops at its own box, not the next one's
 
 
 def _section_tempo(score: Score, start: float, end: float) -> str:
@@ -264,6 +263,10 @@ def _figure(score: Score) -> Figure:
     return fig
 
 
+def _whole_bars(beats: float, beats_per_bar: float) -> float:
+    return float(np.ceil(beats / beats_per_bar - 1e-9) * beats_per_bar)
+
+
 def _pages(score: Score) -> list[Figure]:
     """A longer piece: rows of BARS_PER_ROW bars, like systems on a score, ROWS_PER_PAGE a page."""
     if score.total_beats <= ROW_LIMIT_BARS * score.beats_per_bar + 1e-9:
@@ -287,7 +290,12 @@ def _pages(score: Score) -> list[Figure]:
         for x0 in rows:
             axes = [fig.add_subplot(grid[position + i]) for i in range(len(ratios_one))]
             position += len(ratios_one) + 1
-            _row(layout, axes, x0, x0 + row_beats)
+            x1 = min(x0 + row_beats, _whole_bars(layout.end, score.beats_per_bar))
+            if x1 < x0 + row_beats:  # the last row stops where the music does, its bars as wide as the others
+                for ax in axes:
+                    box = ax.get_position()
+                    ax.set_position((box.x0, box.y0, box.width * (x1 - x0) / row_beats, box.height))
+            _row(layout, axes, x0, x1)
         page = f" · page {number} of {len(pages)}" if len(pages) > 1 else ""
         _title(fig, layout, 1 - 0.35 / height, page)
         figures.append(fig)

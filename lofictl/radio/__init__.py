@@ -10,7 +10,8 @@ moment of the stream can be rebuilt (`keep`). The package follows the data:
     encoder.py   PCM → MP3 (ffmpeg), MP3 frames in a ring shared by every listener, the Icecast source client
     server.py    the built-in HTTP server: the page, the stream, the JSON API (bounded against hostile clients)
     wire.py      text that leaves the station: titles in headers and metadata, log lines without secrets
-    db.py        ratings and plays in SQLite (schema.sql is plain SQL a server database takes)
+    db.py        ratings and plays in SQLite (schema.sql is plain SQL a server database takes);
+                 the station's writer thread (its writes off the real-time pacer)
     stats.py     what listeners keep or skip: a table and a plot
     keep.py      track N as a recipe file of its own
     run.py       the whole station, started and stopped cleanly

@@ -7,12 +7,14 @@ can take over by giving `Ratings` another connection: see `_sql`.
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from lofictl.errors import LofictlError
 
@@ -187,3 +189,80 @@ class Ratings:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+# --- the station's writes, off the real-time thread ----------------------------------------------
+
+
+@dataclass
+class Play:
+    """A play's row, written by the `Writer`: `id` is set on the writer's thread when the row is in
+    (the writer runs its jobs in order, so the play's end, queued later, finds it set)."""
+
+    number: int
+    kind: str
+    id: int | None = None
+
+
+class Writer:
+    """The station's database work, in order, on a thread of its own.
+
+    The pacer that feeds the encoder in real time only queues (a commit may wait on the disk for
+    longer than the 0.5 s the encoder runs ahead). `close()` runs every job queued before it, then
+    ends the thread: nothing queued is lost on stop. A job that fails is reported to `on_error`
+    (the station stops, exit 1, as for any database that fails) and the next job still runs.
+    """
+
+    def __init__(self, ratings: Ratings, on_error: Callable[[str], None]):
+        self.ratings = ratings
+        self.on_error = on_error
+        self._jobs: queue.SimpleQueue[Callable[[Ratings], None] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # guards _closed against a submit racing close()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="radio-db-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[Ratings], None]) -> bool:
+        """Queue a job (it gets the Ratings); False once the writer is closed (the job is dropped)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._jobs.put(job)
+            return True
+
+    def play_started(self, number: int, kind: str) -> Play:
+        play = Play(number, kind)
+
+        def insert(ratings: Ratings) -> None:
+            play.id = ratings.play_started(number, kind)
+
+        self.submit(insert)
+        return play
+
+    def play_ended(self, play: Play, seconds: float, ended_by: str) -> None:
+        def update(ratings: Ratings) -> None:
+            if play.id is not None:  # None: its insert failed (reported then)
+                ratings.play_ended(play.id, seconds, ended_by)
+
+        self.submit(update)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job(self.ratings)
+            except Exception as exc:  # noqa: BLE001 - reported; the jobs after it still run
+                self.on_error(f"the ratings database failed: {type(exc).__name__}: {exc}")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Run what is queued, then end the thread (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._jobs.put(None)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)

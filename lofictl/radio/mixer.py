@@ -87,11 +87,13 @@ class Air:
         self.on_air = on_air or (lambda entry, previous: None)
         self.on_missing = on_missing or (lambda track: None)
         self.remake_bed = remake_bed
+        # Shared between the pacer and the HTTP threads, under _lock: the timeline, the entry on
+        # air and a listener's skip. Everything else is the pacer's alone.
         self._lock = threading.Lock()
         self._timeline: deque[Entry] = deque(maxlen=64)  # entries by start, newest last
         self._aired: Entry | None = None  # the entry heard at the air clock
-        self._playing: Clip | None = None
         self._skip: int | None = None  # number of the track a listener asked to skip
+        self._playing: Clip | None = None
         self.sequencer = Sequencer(self._supply, crossfade_bars, self._started)
         self.replays = 0
 
@@ -121,7 +123,8 @@ class Air:
 
     def read(self, count: int) -> np.ndarray:
         current = self.sequencer.current
-        skip, self._skip = self._skip, None
+        with self._lock:  # taken and reset at once: a skip asked meanwhile waits for the next block
+            skip, self._skip = self._skip, None
         if current is not None and not self.sequencer.fading and self.has_ready():
             kind, track = current.label
             if kind != "track":  # leave the filler at its next bar line, with the usual crossfade
@@ -149,7 +152,8 @@ class Air:
             return False
         if current.label[1].number != number:
             return False
-        self._skip = number
+        with self._lock:
+            self._skip = number
         return True
 
     # --- the clock side ------------------------------------------------------------------------
@@ -173,7 +177,8 @@ class Air:
 
     @property
     def aired(self) -> Entry | None:
-        return self._aired
+        with self._lock:
+            return self._aired
 
     def timeline(self) -> list[Entry]:
         with self._lock:

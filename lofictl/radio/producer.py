@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from lofictl.errors import LofictlError
 from lofictl.safety import outputs as output_rule
@@ -177,6 +177,15 @@ def _worker_main(conn, station_path: str, work_dir: str, jobs: int) -> None:
             return
 
 
+class Builder(Protocol):
+    """What the producer builds with: `BuildWorker` (or, in the producer's unit tests, any
+    builder that writes a track's files and answers the same way)."""
+
+    def build(self, number: int, stop: threading.Event) -> tuple[str, dict | str]: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+
 class BuildWorker:
     """One long-lived spawned process that builds tracks on request; restarted if it dies."""
 
@@ -327,8 +336,9 @@ class Producer:
         log: Callable[[str], None],
         on_built: Callable[[ReadyTrack], None] | None = None,
         on_failed: Callable[[int, str], None] | None = None,
+        worker: Builder | None = None,
     ):
-        self.worker = BuildWorker(station_path, work.path, jobs)
+        self.worker: Builder = worker if worker is not None else BuildWorker(station_path, work.path, jobs)
         self.work = work
         self.next_number = start
         self.queue = queue
@@ -356,7 +366,13 @@ class Producer:
             return track
 
     def has_ready(self) -> bool:
-        return bool(self.ready)
+        with self._changed:
+            return bool(self.ready)
+
+    def queued(self) -> list[ReadyTrack]:
+        """The ready tracks, oldest first (a copy: the producer's thread appends to the queue)."""
+        with self._changed:
+            return list(self.ready)
 
     @property
     def rtf(self) -> float | None:
@@ -380,11 +396,11 @@ class Producer:
                 return
             if status == "ok":
                 track = ReadyTrack(**payload)
-                self.built += 1
-                self.music_s += track.duration_s
-                self.work_s += time.perf_counter() - started
                 failures = 0
-                with self._changed:
+                with self._changed:  # the counters and the queue change together (status() reads them)
+                    self.built += 1
+                    self.music_s += track.duration_s
+                    self.work_s += time.perf_counter() - started
                     self.ready.append(track)
                 self.log(
                     f"built track {number}: {track.title} ({track.key}, {track.tempo:g} BPM) — "
@@ -392,7 +408,8 @@ class Producer:
                 )
                 self.on_built(track)
             else:
-                self.failed += 1
+                with self._changed:
+                    self.failed += 1
                 failures += 1
                 self.log(f"track {number} failed and is skipped: {payload}")
                 self.on_failed(number, str(payload))
@@ -410,10 +427,12 @@ class Producer:
             shutil.rmtree(stale, ignore_errors=True)
 
     def status(self) -> dict:
-        return {
-            "ready": [t.number for t in self.ready],
-            "building": self.building,
-            "built": self.built,
-            "failed": self.failed,
-            "rtf": round(self.rtf, 2) if self.rtf else None,
-        }
+        with self._changed:
+            rtf = self.rtf
+            return {
+                "ready": [t.number for t in self.ready],
+                "building": self.building,
+                "built": self.built,
+                "failed": self.failed,
+                "rtf": round(rtf, 2) if rtf else None,
+            }

@@ -231,10 +231,11 @@ class Schedule:
 
 
 def arrangement(sections: list[dict] | None, target_bars: int) -> list[dict]:
-    """The recipe's sections stretched or shortened to about `target_bars`.
+    """The recipe's sections stretched or shortened to `target_bars`, by whole sections.
 
     The first and last sections (intro, outro) stay; the ones between are played in order and
-    cycled until the next would not fit. Cycle k's copies are named `A~k`; a copy of a section
+    cycled, stopping at the first section boundary at or past the target (the rule a build's
+    `length` follows, so a station's track is as long as the same recipe built with that length). Cycle k's copies are named `A~k`; a copy of a section
     that repeats another repeats that one's copy, and the others get a new variation seed, so
     the form holds and the material moves on.
     """
@@ -248,9 +249,9 @@ def arrangement(sections: list[dict] | None, target_bars: int) -> list[dict]:
     chosen: list[dict] = []
     total = fixed
     cycle = 1
-    while True:
+    while middle:
         for section in middle:
-            if chosen and total + section["bars"] > target_bars:
+            if chosen and total >= target_bars:
                 return intro + chosen + outro
             if cycle == 1:
                 copy_ = copy.deepcopy(section)
@@ -263,6 +264,7 @@ def arrangement(sections: list[dict] | None, target_bars: int) -> list[dict]:
             chosen.append(copy_)
             total += section["bars"]
         cycle += 1
+    return intro + outro
 
 
 def _bars_wanted(station: Station, beats_per_bar: float, tempo: float) -> int | None:

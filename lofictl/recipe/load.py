@@ -397,7 +397,7 @@ def _check_filled_length(loaded: LoadedRecipe) -> list[LofictlError]:
         assert length.seconds is not None  # a Length is bars or seconds (recipe.schema)
         seconds = form.plan_seconds(recipe, written)
         short = length.seconds < seconds - 1e-6
-        asked, have = _clock(length.seconds), f"{bars} bars, {_clock(seconds)}"
+        asked, have = clock(length.seconds), f"{bars} bars, {clock(seconds)}"
     if short:
         return [
             loaded.error(
@@ -413,7 +413,7 @@ def _check_filled_length(loaded: LoadedRecipe) -> list[LofictlError]:
     return []
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     """4.5s, 2m05.0s, 1h02m05.0s."""
     hours, rest = divmod(seconds, 3600)
     minutes, rest = divmod(rest, 60)

@@ -31,7 +31,7 @@ STAGE_VERSIONS: dict[str, int] = {
     # developed, cadences, restatements varied, chords under the melody, one feel for every part
     # (swing_unit), drums played by lane and role, phrase moves)
     "compose": 4,
-    "midi": 2,  # score → MIDI files and the piano roll (2: tempo map, piano-roll rows)
+    "midi": 3,  # score → MIDI files and the piano roll (2: tempo map, piano-roll rows; 3: last row ends with the music)
     "stem": 3,  # FluidSynth, effects, gain/pan, ducking → one float32 stem (2: tempo map; 3: sampler preset)
     "dry": 2,  # FluidSynth alone → the dry stem for DAWs (2: tempo map)
     "overlays": 1,  # ambience files and generators → overlay layers

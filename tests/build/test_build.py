@@ -202,6 +202,7 @@ def test_killed_build_keeps_previous_outputs_and_lock(write_recipe, project):
     assert not list((project / "build").glob(".test_loop.*")), "temporary folders are cleaned up"
 
 
+@pytest.mark.live  # every example recipe built at full length, then verified
 def test_every_example_recipe_verifies_in_a_fresh_process(tmp_path):
     project = tmp_path / "project"
     shutil.copytree(REPO / "recipes", project / "recipes", ignore=shutil.ignore_patterns("*.lock.json"))

@@ -293,3 +293,38 @@ def test_an_instrument_set_reaches_the_provenance_of_its_stem(write_recipe, proj
     assert invoke("build", write_recipe(), "--out", out, "--set", given).exit_code == 0
     shown = invoke("inspect", out / "stems" / "02_bass.wav")
     assert f"overrides: --set {given}" in shown.stdout, shown.stdout
+
+
+def test_the_readme_gives_a_long_track_the_length_the_build_prints():
+    from lofictl.cli.build import music_words
+    from lofictl.recipe.load import load_recipe
+
+    recipe = load_recipe(REPO / "recipes" / "rainy_night.yaml", ["length=10m0s"]).recipe
+    assert not any(s.tempo for s in recipe.sections)  # so bars × seconds per bar is the music's length
+    seconds = recipe.total_bars * recipe.seconds_per_bar
+    assert seconds >= 600  # the first section boundary at or past the length
+    words = music_words(seconds)
+    assert "(10m13.3s)" in words
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert f"{recipe.total_bars} bars, {words} of music" in readme
+
+
+def test_build_takes_a_cache_folder_like_album(write_recipe, tmp_path):
+    recipe = write_recipe()
+    shared = tmp_path / "shared-cache"
+
+    def build(*extra):
+        result = invoke("build", recipe, "--midi-only", "--json", "-o", tmp_path / "out", *extra)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    first = build("--cache", shared)
+    assert "compose" in first["stages_ran"] and shared.is_dir() and any(shared.iterdir())
+    again = build("--cache", shared)
+    assert "compose" in again["stages_restored"] and not again["stages_ran"]
+    # the project's own cache was not the one written: without --cache the score is made afresh
+    assert "compose" in build()["stages_ran"]
+    for command in (["build"], ["album"], ["cache", "info"], ["cache", "prune"], ["cache", "clear"]):
+        assert "--cache" in invoke(*command, "--help").output, command
+    info = invoke("cache", "info", "--cache", shared)
+    assert info.exit_code == 0 and str(shared.name) in info.output and " 0 stage entries" not in info.output

@@ -34,6 +34,7 @@ def _kill_first_worker_running(client, prefix: str, done: threading.Event, kille
         time.sleep(0.05)
 
 
+@pytest.mark.live  # Dask clusters
 def test_album_lock_is_the_same_serial_one_worker_two_workers_and_after_a_worker_dies(tmp_path):
     from distributed import Client
 
@@ -66,6 +67,7 @@ def test_album_lock_is_the_same_serial_one_worker_two_workers_and_after_a_worker
         assert (tmp_path / "two" / rel).stat().st_size == info["bytes"]
 
 
+@pytest.mark.live  # a Dask cluster
 def test_batch_build_on_a_local_cluster_equals_serial(write_recipe, project):
 
     from lofictl.build.batch import build_many

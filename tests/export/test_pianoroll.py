@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from lofictl.compose.drums import drum_notes
 from lofictl.compose.score import ChordEvent, Note, PlacedSection, Score, Track
 from lofictl.export.pianoroll import pianoroll_png, render_pianoroll
@@ -97,3 +99,16 @@ def test_a_long_piece_gets_rows_and_pages(tmp_path):
     assert [p.name for p in pages] == ["long.png", "long-2.png"]
     assert png_size(pages[0].read_bytes()) == (1600, round((8 * 3.4 + 0.8) * 100))
     assert png_size(pages[1].read_bytes()) == (1600, round((2 * 3.4 + 0.8) * 100))
+
+
+def test_the_last_row_stops_where_the_music_does():
+    from lofictl.export import pianoroll
+
+    score = make_score(bars=300)  # rows of 32 bars: the last holds bars 289-300
+    last_page = pianoroll._pages(score)[-1]
+    rows = [ax for ax in last_page.axes if ax.get_ylabel() == "pitch"]
+    full, last = rows[0], rows[-1]
+    assert last.get_xlim() == (288 * score.beats_per_bar, 300 * score.beats_per_bar)  # no empty bars drawn
+    assert full.get_xlim()[1] - full.get_xlim()[0] == 32 * score.beats_per_bar
+    # a bar is as wide in the last row as in the others
+    assert last.get_position().width == pytest.approx(full.get_position().width * 12 / 32)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 
 import pytest
 
 from lofictl.errors import LofictlError
-from lofictl.radio.db import Ratings
+from lofictl.radio.db import Ratings, Writer
 from lofictl.radio.producer import ReadyTrack
 from lofictl.radio.stats import summarize
 from support import run_lofictl
@@ -122,3 +123,47 @@ def test_stats_command_prints_tables_and_writes_a_plot(project, write_recipe):
     assert report["tracks_played"] == 3 and {g["key"] for g in report["by"]["key"]} == {"A minor", "C major", "E minor"}
     run = run_lofictl("radio", "stats", station, "--by", "colour", cwd=project)
     assert run.returncode == 2 and "--by 'colour': choose from recipe, tempo" in run.stderr
+
+
+# --- the writer: the station's database work off the real-time thread ---------------------------
+
+
+def test_the_writer_runs_jobs_in_order_and_close_flushes_every_one(tmp_path):
+    ratings = Ratings(tmp_path / "r.db", "s")
+    errors: list[str] = []
+    writer = Writer(ratings, errors.append)
+    release = threading.Event()
+    writer.submit(lambda db: release.wait(10))  # hold the writer: everything after it is queued
+    plays = [writer.play_started(n, "track") for n in range(40)]
+    for n, play in enumerate(plays):
+        writer.play_ended(play, n / 10, "next")
+        writer.submit(lambda db, n=n: db.listened(n, None, 1.0))
+    assert all(play.id is None for play in plays)  # queued, not written: the caller never waited
+    release.set()
+    writer.close()  # runs what is queued, then ends
+    assert not errors
+    with sqlite3.connect(tmp_path / "r.db") as db:
+        rows = db.execute("SELECT id, number, seconds, ended_by FROM plays ORDER BY id").fetchall()
+        listens = db.execute("SELECT COUNT(*) FROM listens").fetchone()[0]
+    assert [(r[1], r[2], r[3]) for r in rows] == [(n, round(n / 10, 2), "next") for n in range(40)]
+    assert [play.id for play in plays] == [r[0] for r in rows]
+    assert listens == 40
+    assert not writer.submit(lambda db: None)  # closed: dropped, and said so
+    writer.close()  # again: nothing to do
+    ratings.close()
+
+
+def test_a_failing_job_is_reported_and_the_next_ones_still_run(tmp_path):
+    ratings = Ratings(tmp_path / "r.db", "s")
+    errors: list[str] = []
+    writer = Writer(ratings, errors.append)
+    writer.submit(lambda db: db._sql("INSERT INTO no_such_table VALUES (1)"))
+    play = writer.play_started(3, "replay")
+    writer.play_ended(play, 2.5, "stop")
+    writer.close()
+    assert len(errors) == 1 and "no_such_table" in errors[0] and errors[0].startswith("the ratings database failed")
+    with sqlite3.connect(tmp_path / "r.db") as db:
+        assert db.execute("SELECT number, kind, seconds, ended_by FROM plays").fetchall() == [
+            (3, "replay", 2.5, "stop")
+        ]
+    ratings.close()

@@ -123,6 +123,7 @@ def _commands_holding(secret: str) -> list[str]:
     return found
 
 
+@pytest.mark.live  # a real icecast2
 def test_titles_reach_listeners_and_survive_an_icecast_restart(ring, tmp_path):
     server = start_icecast(tmp_path)
     logs: list[str] = []
@@ -172,6 +173,7 @@ def test_a_server_that_is_down_gets_a_bounded_back_off_and_no_false_report(ring,
     assert not any("s3cret-pw" in line for line in logs)
 
 
+@pytest.mark.live  # a real icecast2
 def test_a_wrong_password_is_reported_as_refused(ring, tmp_path, monkeypatch):
     monkeypatch.setattr(encoder_module, "FIRST_RETRY_S", 0.05)
     monkeypatch.setattr(encoder_module, "MAX_RETRY_S", 0.2)

@@ -8,7 +8,11 @@ import http.server
 import threading
 from pathlib import Path
 
+import pytest
+
 import lofictl.radio
+
+pytestmark = pytest.mark.live  # headless chromium
 
 WEB = Path(lofictl.radio.__file__).parent / "web"
 

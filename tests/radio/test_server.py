@@ -87,11 +87,9 @@ def station(tmp_path_factory):
         stop.set()
         feeder.join(5)
         encoder.close()
-        radio.stopping = True
-        radio.ring.close()
         server.shutdown()
-        server.server_close()
         thread.join(5)
+        radio.stop()  # never started: it closes the ring (the listeners leave) and the server
 
 
 def _raw(station, request: bytes, read: int = 65536, timeout: float = 10) -> bytes:
@@ -343,7 +341,7 @@ def test_broken_bodies_get_a_400_and_no_traceback(station, cookie, body):
     assert not station.logs
 
 
-def test_a_huge_track_number_is_a_404_and_logging_stays_bounded(station):
+def test_a_huge_track_number_is_a_404_and_logging_stays_bounded(station, monkeypatch):
     station.logs.clear()
     connection_codes = []
     for digits in (5000, 13, 4301):
@@ -354,7 +352,12 @@ def test_a_huge_track_number_is_a_404_and_logging_stays_bounded(station):
         connection_codes.append(response.status)
         connection.close()
     assert connection_codes == [404, 404, 404] and not station.logs
-    # a route that does fail (here: the timeline of a station not started) logs a bounded number of lines
+    # a route that does fail (here: a timeline that raises) logs a bounded number of lines
+
+    def broken_timeline():
+        raise RuntimeError("the timeline broke")
+
+    monkeypatch.setattr(station, "timeline", broken_timeline)
     for _ in range(30):
         connection = http.client.HTTPConnection("127.0.0.1", station.port, timeout=10)
         connection.request("GET", "/api/timeline")

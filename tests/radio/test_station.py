@@ -185,8 +185,8 @@ def test_station_length_cycles_the_middle_sections():
         {"name": "outro", "bars": 4},
     ]
     long = arrangement(sections, 60)
-    assert [s["name"] for s in long] == ["intro", "A", "B", "A2", "A~2", "B~2", "A2~2", "outro"]
-    assert sum(s["bars"] for s in long) == 56  # the next section would pass 60
+    assert [s["name"] for s in long] == ["intro", "A", "B", "A2", "A~2", "B~2", "A2~2", "A~3", "outro"]
+    assert sum(s["bars"] for s in long) == 64  # the first section boundary at or past 60
     assert long[4].get("seed") is not None and long[4]["seed"] != long[5]["seed"]
     short = arrangement(sections, 16)
     assert [s["name"] for s in short] == ["intro", "A", "outro"]
@@ -200,7 +200,8 @@ def test_example_station_tracks_are_valid_recipes_of_about_the_asked_length():
     for number in range(6):
         recipe = load_track_recipe(loaded, schedule.plan(number)).recipe
         seconds = recipe.total_bars * recipe.seconds_per_bar
-        assert 110 < seconds < 160, (number, seconds)  # 2m30s asked; whole sections only
+        # 2m30s asked: whole sections, stopping at the first boundary at or past it (as a build's length)
+        assert 150 <= seconds < 150 + 8 * recipe.seconds_per_bar, (number, seconds)
 
 
 def test_keep_writes_the_track_recipe_once(station_file, project):

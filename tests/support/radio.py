@@ -1,4 +1,5 @@
-"""Helpers for the radio tests that run the real thing: a station process, icecast2, decoding."""
+"""Helpers for the radio tests: a station process, icecast2, decoding (the live tests), and a
+track's files made without a build (the unit tests of the air and the producer)."""
 
 from __future__ import annotations
 
@@ -225,3 +226,43 @@ def start_station(project: Path, station_text: str, *extra: str) -> Station:
             process.wait()
         raise
     return station
+
+
+def ready_track(folder: Path, number: int, *, bars: int = 4, bar_frames: int = 4410, level: float = 0.1):
+    """A built track as the producer hands it on: a float32 stereo master of `bars` bars (a
+    constant level per track, `level * (number + 1)`, so a test can tell tracks apart by their
+    samples; a bar of a tenth of a second by default) and a piano roll, in folder/NNNNNNN/."""
+    from lofictl.radio.producer import ReadyTrack
+    from lofictl.sound.audio_io import write_wav
+
+    track_folder = folder / f"{number:07d}"
+    track_folder.mkdir(parents=True, exist_ok=True)
+    frames = bars * bar_frames
+    master = track_folder / f"t-{number}.wav"
+    write_wav(master, np.full((2, frames), level * (number + 1), dtype=np.float32), RATE)
+    roll = track_folder / "pianoroll.png"
+    roll.write_bytes(b"\x89PNG\r\n\x1a\n")
+    return ReadyTrack(
+        number=number,
+        name=f"t-{number}",
+        title=f"Track {number}",
+        recipe="t.yaml",
+        seed=number,
+        key="A minor",
+        camelot="8A",
+        tempo=120.0,
+        time_signature="4/4",
+        bars=bars,
+        bar_frames=float(bar_frames),
+        frames=frames,
+        sample_rate=RATE,
+        duration_s=frames / RATE,
+        folder=str(track_folder),
+        master=str(master),
+        pianoroll=str(roll),
+        loudness_lufs=-14.0,
+        true_peak_dbtp=-1.0,
+        build_s=0.01,
+        patterns={},
+        presets={},
+    )
