@@ -158,6 +158,26 @@ def test_no_import_cycles():
     assert not found, "import circles:\n" + "\n".join(line for group in found for line in describe(group, graph))
 
 
+def test_commands_live_in_cli():
+    """Typer is the CLI's: no module outside lofictl/cli imports it (or imports the CLI), so every
+    command is in cli/ and what it does is reachable from Python without it."""
+    graph = import_graph()
+    for name, (path, _) in _modules().items():
+        if name.startswith("lofictl.cli") or name == "lofictl.__main__":  # the CLI and its entry point
+            continue
+        imported = {
+            alias.name.split(".")[0]
+            for node in _imports(ast.parse(path.read_text(encoding="utf-8")))
+            for alias in (node.names if isinstance(node, ast.Import) else [])
+        } | {
+            (node.module or "").split(".")[0]
+            for node in _imports(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.ImportFrom) and not node.level
+        }
+        assert "typer" not in imported, f"{path.relative_to(ROOT)} imports typer: its command belongs in lofictl/cli/"
+        assert not any(target.startswith("lofictl.cli") for target in graph[name]), f"{name} imports the CLI"
+
+
 if __name__ == "__main__":
     graph = import_graph()
     for group in cycles(graph):

@@ -59,6 +59,8 @@ def new_command(
         melody=melody,
         yes=yes,
         recipe_dir=folder.resolve(),
+        prompt=typer.prompt,
+        echo=typer.echo,
     )
     path = write_recipe(answers, folder, force=force)
     typer.echo(f"wrote {path}")

@@ -6,8 +6,9 @@ closed; here the product is a file that can be versioned. Four layers:
 * recipe/moods.py: the moods (starting points) and `WizardAnswers`;
 * recipe/answers.py: each answer checked on its own;
 * recipe/template.py: `recipe_text(answers)`, a pure function from `WizardAnswers` to commented YAML;
-* here, `run_wizard(...)`: fills in whatever was not given, by asking (Typer prompts) or, with
-  `yes=True`, from the mood's defaults, and checks the answers against the SoundFonts found;
+* here, `run_wizard(...)`: fills in whatever was not given, by asking (with the prompt it is
+  given: `lofictl new` passes Typer's) or, with `yes=True` or no prompt, from the mood's
+  defaults, and checks the answers against the SoundFonts found;
   `write_recipe` writes `recipes/<slug>.yaml`, never over an existing file unless `force`.
 
 The command itself, `lofictl new`, is cli/new.py.
@@ -17,8 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
-
-import typer
 
 from lofictl.errors import LofictlError
 from lofictl.recipe.answers import (
@@ -101,22 +100,26 @@ def run_wizard(
     melody: str | None = None,
     yes: bool = False,
     recipe_dir: Path | None = None,
-    prompt: Callable = typer.prompt,
-    echo: Callable = typer.echo,
+    prompt: Callable[..., str] | None = None,
+    echo: Callable[[str], object] = print,
 ) -> WizardAnswers:
     """Answers from the arguments, asking for each one not given (or taking defaults if `yes`).
 
     Interactively a wrong answer is explained and asked again; with `yes` it is an error.
+    `prompt(question, default=...)` asks (`lofictl new` passes Typer's); without one, every
+    answer not given is the default, as with `yes`.
     """
     recipe_dir = Path(recipe_dir) if recipe_dir is not None else Path.cwd() / "recipes"
+    interactive = prompt is not None and not yes
 
     def ask(question: str, given, default, check: Callable):
         if given is not None:
             return check(given)
-        if yes:
+        if not interactive:
             return check(default)
         while True:
             # a number's default as text: click would otherwise take only answers of its type (no 72.5)
+            assert prompt is not None  # interactive
             answer = prompt(question, default=str(default) if isinstance(default, (int, float)) else default)
             try:
                 return check(answer)
@@ -124,7 +127,7 @@ def run_wizard(
                 echo(f"  {exc.message}")
 
     title = ask("Title", title, default_title(recipe_dir), check_title)
-    if mood is None and not yes:
+    if mood is None and interactive:
         echo("Moods: " + "; ".join(f"{name} ({m.blurb})" for name, m in MOODS.items()))
     mood = ask("Mood", mood, "rainy", check_mood)
     chosen = MOODS[mood]
@@ -147,13 +150,13 @@ def run_wizard(
             raise LofictlError(exc.message, field="soundfont") from None
         return name
 
-    if soundfont is None and not yes:
+    if soundfont is None and interactive:
         echo("SoundFonts found: " + ", ".join(by_name))
     soundfont = ask("SoundFont", soundfont, preferred, check_font)
     from lofictl.sound import soundfonts as sf
 
     font_path = sf.find_soundfont(soundfont, recipe_dir)
-    if (chords is None or bass is None) and not yes:
+    if (chords is None or bass is None) and interactive:
         offered = _available(font_path)
         if offered:
             echo(

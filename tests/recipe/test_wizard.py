@@ -157,6 +157,18 @@ def test_new_yes_writes_a_recipe_that_loads(tmp_path, monkeypatch):
     assert yaml.safe_load(path.read_text())["key"] == "F major"
 
 
+def test_the_wizard_from_python_asks_nothing_without_a_prompt(tmp_path):
+    """A script calls run_wizard without Typer: no prompt means the mood's defaults, as --yes."""
+    from lofictl.recipe.wizard import run_wizard, write_recipe
+
+    said: list[str] = []
+    quiet = run_wizard(title="Script Tune", mood="chill", recipe_dir=tmp_path / "recipes", echo=said.append)
+    assert quiet == run_wizard(title="Script Tune", mood="chill", recipe_dir=tmp_path / "recipes", yes=True)
+    assert quiet.tempo == moods.MOODS["chill"].tempo and said == []
+    path = write_recipe(quiet, tmp_path / "recipes")
+    assert load_recipe(path).recipe.title == "Script Tune"
+
+
 def test_new_refuses_to_overwrite_without_force(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["new", "--yes", "--title", "Twice", "--length", "4"]
