@@ -21,6 +21,7 @@ _API = (
     "Diff",
     "Loudness",
     "Output",
+    "StageChange",
     "Verification",
     "build_all",
     "check",

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from lofictl.recipe.load import LoadedRecipe
 
 PathLike = Union[str, Path]
-# `set=`: a mapping of dotted field paths to values ({"tempo": 72, "tracks.0.volume_db": -3}), or
+# `set=`: a mapping of dotted field paths to values ({"tempo": 72, "tracks.melody.gain_db": -3}), or
 # the CLI's own "path=value" strings (values read as YAML).
 Overrides = Union[Mapping[str, Any], Iterable[str], None]
 
@@ -62,7 +62,7 @@ def override_strings(overrides: Overrides) -> list[str]:
         items = []
         for key, value in overrides.items():
             if not isinstance(key, str) or not key.strip():
-                raise LofictlError(f"set: {key!r} is not a field path such as 'tempo' or 'tracks.0.volume_db'")
+                raise LofictlError(f"set: {key!r} is not a field path such as 'tempo' or 'tracks.melody.gain_db'")
             try:
                 text = json.dumps(value, ensure_ascii=False, allow_nan=False)
             except (TypeError, ValueError):
