@@ -48,7 +48,9 @@ def __dir__() -> list[str]:
 class _Lofictl(types.ModuleType):
     """`lofictl.build` is the API's function, not the package of the same name (lofictl/build/):
     importing that package would otherwise set it as this attribute. The package stays reachable
-    as an import (`from lofictl.build import runner`), which reads sys.modules, not attributes."""
+    as `from lofictl.build import runner` (which reads sys.modules); `import lofictl.build.runner
+    as runner` does not work while the two share the name (it reads the attribute). This class
+    goes when the package is renamed."""
 
     @property
     def build(self):
