@@ -1,6 +1,70 @@
-"""lofictl: reproducible lo-fi tracks from YAML recipes."""
+"""lofictl: reproducible lo-fi tracks from YAML recipes.
+
+The Python API (`lofictl.api`) is reachable from here without importing anything heavy:
+
+    import lofictl
+    result = lofictl.build("recipes/rainy_night.yaml", set={"tempo": 72}, out="out/")
+
+Its names are looked up on first use (module `__getattr__`), so `import lofictl` stays quick and
+imports no JAX, SciPy or matplotlib.
+"""
+
+import sys
+import types
 
 __version__ = "0.1.0"
+
+# The API's names, loaded from lofictl.api on first use.
+_API = (
+    "Build",
+    "Checked",
+    "Diff",
+    "Loudness",
+    "Output",
+    "StageChange",
+    "Verification",
+    "build_all",
+    "check",
+    "diff",
+    "load_recipe",
+    "validate",
+    "verify",
+)
+__all__ = ["__version__", "build", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from lofictl import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'lofictl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Lofictl(types.ModuleType):
+    """`lofictl.build` is the API's function, not the package of the same name (lofictl/build/):
+    importing that package would otherwise set it as this attribute. The package stays reachable
+    as `from lofictl.build import runner` (which reads sys.modules); `import lofictl.build.runner
+    as runner` does not work while the two share the name (it reads the attribute). This class
+    goes when the package is renamed."""
+
+    @property
+    def build(self):
+        from lofictl.api import build
+
+        return build
+
+    @build.setter
+    def build(self, value) -> None:
+        if not isinstance(value, types.ModuleType):
+            raise AttributeError("lofictl.build is the API's build function")
+
+
+sys.modules[__name__].__class__ = _Lofictl
 
 
 def _quiet_from_the_first_line() -> None:
@@ -9,7 +73,6 @@ def _quiet_from_the_first_line() -> None:
     lofictl.__main__ and each command's guard take over from here."""
     import os
     import signal
-    import sys
 
     program = sys.argv[:1] == ["-m"] or os.path.basename(sys.argv[0] if sys.argv else "") == "lofictl"
     if program and signal.getsignal(signal.SIGINT) is signal.default_int_handler:

@@ -90,12 +90,13 @@ def build_many(
             )
         locks[lock] = item.path
     if scheduler is None and (len(loaded) == 1 or recipe_jobs == 1):
+        threads = jobs if jobs is not None else cpu_threads()  # set above: no scheduler, so a count
         return [
             build_recipe(
                 item,
                 out_dir=out_dir,
                 midi_only=midi_only,
-                jobs=jobs,
+                jobs=threads,
                 quiet=quiet,
                 use_cache=use_cache,
                 cache=chosen_cache(item, cache_dir, use_cache),

@@ -141,12 +141,16 @@ class Cache:
         self._load_state()[str(path)] = {**_stamp(path), "sha256": digest}
         self._state_dirty = True
 
+    def _state_file(self) -> Path:
+        assert self.root is not None  # an enabled cache has a folder
+        return self.root / "state.json"
+
     def _load_state(self) -> dict:
         if self._state is None:
             self._state = {}
             if self.enabled:
                 try:
-                    self._state = json.loads((self.root / "state.json").read_text())
+                    self._state = json.loads(self._state_file().read_text())
                 except (OSError, ValueError):
                     self._state = {}
                 if not isinstance(self._state, dict):
@@ -156,7 +160,7 @@ class Cache:
     def save_state(self) -> None:
         if self.enabled and self._state_dirty and self._state is not None:
             try:
-                atomic.write_bytes(self.root / "state.json", canonical_json(self._state).encode())
+                atomic.write_bytes(self._state_file(), canonical_json(self._state).encode())
                 self._state_dirty = False
             except OSError as exc:
                 self._disable(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
 from lofictl.safety import interrupts
@@ -19,7 +19,7 @@ class Progress:
         self.total = total
         self.title = title
         self._bar: RichProgress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> "Progress":
         if not self.quiet and self.interactive:
@@ -43,9 +43,11 @@ class Progress:
         """Say what is happening now (and stop here if Ctrl-C was pressed: see safety.interrupts)."""
         interrupts.checkpoint()
         if self._bar is not None:
+            assert self._task is not None  # made with the bar
             self._bar.update(self._task, description=escape(f"{self.title}: {what}"))
 
     def advance(self) -> None:
         interrupts.checkpoint()
         if self._bar is not None:
+            assert self._task is not None
             self._bar.advance(self._task)

@@ -106,7 +106,7 @@ def describe_os_error(exc: OSError, folder: Path | None = None) -> str:
     """'no space left on the device (at build/x/stems/01.wav)' and the like."""
     import errno
 
-    what = {
+    reasons: dict[int | None, str] = {
         errno.ENOSPC: "no space left on the device",
         errno.EDQUOT: "the disk quota is used up",
         errno.EROFS: "the file system is read-only",
@@ -117,7 +117,8 @@ def describe_os_error(exc: OSError, folder: Path | None = None) -> str:
         errno.ENAMETOOLONG: "the name is too long",
         errno.EFBIG: "the file is too large for this file system or its limits",
         errno.EIO: "an input/output error (the disk may be failing)",
-    }.get(exc.errno, (exc.strerror or str(exc)).lower())
+    }
+    what = reasons.get(exc.errno, (exc.strerror or str(exc)).lower())
     where = exc.filename or (f"while building into {folder}" if folder is not None else None)
     return f"{what} ({where})" if where else what
 

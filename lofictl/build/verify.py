@@ -40,6 +40,7 @@ def verify_recipe(path: Path, *, jobs: int = 1, quiet: bool = True) -> dict:
             write_lock=False,
         )
     fresh = result.lock
+    assert fresh is not None  # a build returns the lock it made (written or not)
     locked, rebuilt = lock.get("outputs", {}), fresh["outputs"]
     differences = sorted(
         rel

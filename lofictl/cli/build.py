@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from lofictl.cli.cache import auto_prune
 from lofictl.cli.common import app, console, esc, out, user_errors
 from lofictl.errors import EXIT_USER_ERROR, LofictlError
+
+if TYPE_CHECKING:
+    from lofictl.api import Build, Loudness
 
 
 @app.command()
@@ -22,50 +25,17 @@ def validate(recipes: list[Path] = typer.Argument(..., help="Recipe files to che
 
     Every problem in every recipe is reported (one line each); exit 2 if there was any.
     """
-    from lofictl.album.schema import is_album_file, load_album
-    from lofictl.build.runner import prepare
-    from lofictl.errors import all_errors
-    from lofictl.radio.station import is_station_file, load_station
-    from lofictl.recipe.load import read_recipe_problems
+    from lofictl.api import check
 
     failed = False
     for path in recipes:
-        if is_station_file(path) or is_album_file(path):
-            try:
-                if is_station_file(path):
-                    station = load_station(path).station
-                    out.print(
-                        f"[green]ok[/] {esc(path)}: station {esc(repr(station.title))}, {len(station.recipes)} recipes"
-                    )
-                else:
-                    from lofictl.album.plan import plan_album
-
-                    loaded_album = load_album(path)
-                    planned = plan_album(loaded_album)  # what `lofictl album` checks: recipes, set:, names
-                    out.print(
-                        f"[green]ok[/] {esc(path)}: album {esc(repr(loaded_album.album.title))}, {len(planned)} tracks"
-                    )
-            except LofictlError as exc:
-                failed = True
-                for problem in all_errors(exc):
-                    console.print(f"[bold red]error:[/] {esc(problem)}", soft_wrap=True, markup=True, highlight=False)
-            continue
-        loaded, problems = read_recipe_problems(path)
-        if loaded is not None:
-            try:
-                prepare(loaded, deep=True)
-            except LofictlError as exc:
-                problems += all_errors(exc)
-        if problems:
+        checked = check(path)
+        if checked.problems:
             failed = True
-            for problem in sorted(problems, key=lambda p: p.line or 0):
+            for problem in checked.problems:
                 console.print(f"[bold red]error:[/] {esc(problem)}", soft_wrap=True, markup=True, highlight=False)
             continue
-        recipe = loaded.recipe
-        out.print(
-            f"[green]ok[/] {esc(path)}: {esc(repr(recipe.title))}, {recipe.total_bars} bars, "
-            f"{len(recipe.tracks)} tracks"
-        )
+        out.print(f"[green]ok[/] {esc(path)}: {esc(checked.description)}")
     if failed:
         raise typer.Exit(EXIT_USER_ERROR)
 
@@ -116,24 +86,20 @@ def build(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Build recipes: MIDI, stems, mastered track, piano roll and the lock file beside the recipe."""
-    from lofictl.build.batch import build_many
+    from lofictl.api import build_all
     from lofictl.cluster.shared_cache import is_url
 
     recipes = _without_stations(recipes)
-    if out_dir is not None and len(recipes) > 1:
-        raise LofictlError("--out names one folder, so it works with one recipe at a time")
-    if cache_dir is not None and not is_url(cache_dir):
-        cache_dir = str(Path(cache_dir).expanduser().resolve())  # the workers' current folder may differ
-    results = build_many(
+    results = build_all(
         recipes,
-        overrides=set_,
-        out_dir=out_dir,
+        set=set_,
+        out=out_dir,
         midi_only=midi_only,
         jobs=jobs,
         use_cache=not no_cache,
         quiet=quiet or json_out,
         scheduler=scheduler,
-        cache_dir=cache_dir,
+        cache=cache_dir,
     )
     from lofictl.build.cache import CACHE_DIR_NAME
     from lofictl.recipe.load import project_root_for
@@ -151,11 +117,11 @@ def build(
         _print_summary(result)
 
 
-def loudness_words(loudness: dict | None) -> str:
+def loudness_words(loudness: Loudness | None) -> str:
     """'; master -14.0 LUFS, true peak -1.2 dBTP', or what there is of it (a silent master has none)."""
     if loudness is None:
         return ""
-    lufs, peak = loudness.get("integrated_lufs"), loudness.get("true_peak_dbtp")
+    lufs, peak = loudness.integrated_lufs, loudness.true_peak_dbtp
     if lufs is None:
         return "; the master is silent (every track muted or quiet)"
     words = f"; master {lufs:.1f} LUFS"
@@ -182,7 +148,7 @@ def music_words(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 60 else f"{seconds:.1f} s ({clock(seconds)})"
 
 
-def _print_summary(result) -> None:
+def _print_summary(result: Build) -> None:
     from rich.table import Table
 
     if result.up_to_date:
@@ -196,8 +162,8 @@ def _print_summary(result) -> None:
     table = Table(title=esc(f"{result.title} → {result.out_dir}"), show_header=True, header_style="bold")
     table.add_column("output")
     table.add_column("size", justify="right")
-    for rel, size in result.outputs:
-        table.add_row(esc(rel), f"{size / 1024:,.0f} KiB")
+    for item in result.outputs:
+        table.add_row(esc(item.name), f"{item.bytes / 1024:,.0f} KiB")
     out.print(table)
     tempo = f"{result.tempo:g}" if not result.tempo_range else "{:g}–{:g}".format(*result.tempo_range)
     # One rule everywhere: the music is the bars at their tempo; audio files add the release tail.
@@ -233,34 +199,26 @@ def verify(
 
     Works on recipes and on album files. Exit 0 when identical, 1 when something differs, 2 on an error.
     """
-    from lofictl.album.schema import is_album_file
-    from lofictl.build.verify import verify_recipe
-    from lofictl.cluster import cpu_threads
+    from lofictl.api import verify as verify_one
 
-    def check(path: Path) -> dict:
-        if is_album_file(path):
-            from lofictl.album.run import verify_album
-
-            return verify_album(path, jobs=jobs or 1, scheduler=scheduler)
-        return verify_recipe(path, jobs=jobs or cpu_threads(), quiet=quiet or json_out)
-
-    reports = [check(path) for path in _without_stations(recipes)]
+    results = [
+        verify_one(path, jobs=jobs, scheduler=scheduler, quiet=quiet or json_out) for path in _without_stations(recipes)
+    ]
     if json_out:
+        reports = [result.report() for result in results]
         sys.stdout.write(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2, sort_keys=True) + "\n")
     else:
-        for report in reports:
-            if report["identical"]:
-                out.print(
-                    f"[green]identical[/] {esc(report['recipe'])}: {len(report['checked'])} outputs match the lock"
-                )
+        for result in results:
+            if result.identical:
+                out.print(f"[green]identical[/] {esc(result.recipe)}: {len(result.checked)} outputs match the lock")
             else:
-                out.print(f"[red]different[/] {esc(report['recipe'])}: {len(report['differences'])} output(s) differ")
-                for rel in report["differences"]:
+                out.print(f"[red]different[/] {esc(result.recipe)}: {len(result.differences)} output(s) differ")
+                for rel in result.differences:
                     out.print(f"    {esc(rel)}")
-                out.print(f"  first stage that differs: {esc(report['first_stage'])}")
-                for cause in report["likely_causes"]:
+                out.print(f"  first stage that differs: {esc(result.first_stage)}")
+                for cause in result.likely_causes:
                     out.print(f"  likely cause: {esc(cause)}")
-    if not all(report["identical"] for report in reports):
+    if not all(result.identical for result in results):
         raise typer.Exit(1)
 
 
@@ -274,21 +232,22 @@ def diff(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
 ) -> None:
     """What changed since the lock and which stages a build will re-run; or compare two builds."""
+    from lofictl.api import diff as diff_recipe
     from lofictl.build import verify as v
 
     if len(targets) == 1 and targets[0].is_file():
-        report = v.diff_recipe(targets[0], set_)
+        changes = diff_recipe(targets[0], set=set_)
         if json_out:
-            sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
+            sys.stdout.write(json.dumps(changes.report(), indent=2, sort_keys=True) + "\n")
             return
-        if not report["rerun"]:
+        if not changes.rerun:
             out.print("nothing changed since the lock: a build would restore everything")
-        for stage in report["stages"]:
-            if stage["rerun"]:
-                why = ", ".join(stage["changed"]) or "an upstream stage changed"
-                out.print(f"[yellow]{esc(stage['stage'])}[/]: {esc(why)}")
-        if report["rerun"]:
-            out.print("will re-run: " + esc(", ".join(report["rerun"])))
+        for stage in changes.stages:
+            if stage.rerun:
+                why = ", ".join(stage.changed) or "an upstream stage changed"
+                out.print(f"[yellow]{esc(stage.stage)}[/]: {esc(why)}")
+        if changes.rerun:
+            out.print("will re-run: " + esc(", ".join(changes.rerun)))
     elif len(targets) == 2:
         report = v.diff_builds(targets[0], targets[1])
         if json_out:

@@ -79,6 +79,15 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
+def add_group(group: typer.Typer, name: str) -> None:
+    """Register a command group (`lofictl train ...`, `lofictl radio ...`), each of its commands
+    wearing `user_errors`."""
+    for command in group.registered_commands:
+        if command.callback is not None:
+            command.callback = user_errors(command.callback)
+    app.add_typer(group, name=name)
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"lofictl {__version__}")

@@ -17,17 +17,44 @@ import numpy as np
 
 from lofictl.compose import drums, harmony, phrase, register, reharm, theory
 from lofictl.compose.feel import Feel, is_compound, sit_with, swung
-from lofictl.compose.form import Block, arrangement, tempo_plan
+from lofictl.compose.form import (
+    MIN_FORM_BARS,
+    Block,
+    fit_form,
+    form_sections,
+    form_table,
+    planned_sections,
+    sample_form,
+    section_blocks,
+    tempo_plan,
+)
 from lofictl.compose.humanize import perform
 from lofictl.compose.score import DRUM_CHANNEL, ChordEvent, Note, PlacedSection, Score, TempoMap, Track
 from lofictl.errors import LofictlError
-from lofictl.recipe.schema import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe
+from lofictl.recipe.schema import BassTrack, ChordsTrack, DrumsTrack, MelodyTrack, MidiTrack, Recipe, Section
 from lofictl.seeds import derive_seed
 
 if TYPE_CHECKING:  # the models import JAX: only recipes that generate need it at run time
     from lofictl.models.generate import LoadedModel, TrackModel
 
 EPS = 1e-9
+
+
+def arrangement(recipe: Recipe) -> list[Block]:
+    """The recipe's sections laid out in time (compose.form plans them); a length alone plays a
+    form sampled from the labelled songs."""
+    if not recipe.sections:  # a length alone: a form sampled from the labelled songs
+        bars = recipe.total_bars
+        if bars < MIN_FORM_BARS:
+            return [Block("main", 0, bars, tuple(recipe.tracks), "main", None)]
+        phrases = fit_form(sample_form(form_table(), recipe.seed), bars)
+        sections = [Section(**section) for section in form_sections(phrases, _parts(recipe))]
+        return section_blocks(recipe, [(section, 1) for section in sections])
+    return section_blocks(recipe, planned_sections(recipe))
+
+
+def _parts(recipe: Recipe) -> dict[str, str]:
+    return {name: track.part for name, track in recipe.tracks.items()}
 
 
 def _material_seed(recipe: Recipe, track_name: str, track_seed: int | None, block: Block) -> int:
@@ -284,6 +311,7 @@ def compose(
             if track.progression is not None:
                 source, seed = progression_source(track.progression, bpb, track.style, key), track.seed
             else:  # generate.seed, when given, decides the chords (the track seed still voices them)
+                assert track.generate is not None  # a chords track has a progression or generate:
                 source = _model_chord_source(models[name].network, key, bpb, track)
                 seed = track.generate.seed if track.generate.seed is not None else track.seed
             try:
@@ -296,8 +324,17 @@ def compose(
         if isinstance(track, MidiTrack)
     }
     primary = recipe.harmony or next(iter(timelines), None) or next(iter(placed), None)
-    for name in sorted({primary, *(getattr(t, "follow", None) for t in recipe.tracks.values())} & set(placed)):
-        timelines[name] = clip_chords(placed[name], blocks, recipe.tracks[name], bpb, key)
+    followed = {primary, *(getattr(t, "follow", None) for t in recipe.tracks.values())}
+    for name in sorted(clip for clip in placed if clip in followed):
+        clip_track = recipe.tracks[name]
+        assert isinstance(clip_track, MidiTrack)  # placed holds the MIDI clips
+        timelines[name] = clip_chords(placed[name], blocks, clip_track, bpb, key)
+
+    def leader(follow: str | None) -> list[ChordEvent]:
+        """The chords a bass or melody follows: its own leader, or the recipe's."""
+        name = follow or primary
+        assert name is not None  # recipe.load.check_arrangement: a follower needs chords
+        return timelines[name]
 
     tracks: list[Track] = []
     channels = iter([c for c in range(16) if c != DRUM_CHANNEL])
@@ -327,12 +364,12 @@ def compose(
             notes = chord_notes(timelines[name], blocks, track.voicing, track.rhythm, bpb, seed, key)
             notes = swung(notes, feel)
         elif isinstance(track, BassTrack):
-            notes = bass_notes(timelines[track.follow or primary], blocks, track.style, key, bpb, seed)
+            notes = bass_notes(leader(track.follow), blocks, track.style, key, bpb, seed)
             notes = swung(notes, feel)
         elif isinstance(track, MelodyTrack):
             try:
                 notes, measures[name] = melody_notes(
-                    recipe, blocks, timelines[track.follow or primary], models[name], key, name, track
+                    recipe, blocks, leader(track.follow), models[name], key, name, track
                 )
             except LofictlError as exc:
                 raise exc.under(("tracks", name, "generate")) from None
@@ -498,6 +535,7 @@ def _model_chord_source(model: LoadedModel, key: theory.Key, beats_per_bar: floa
     from lofictl.models import generate  # JAX is imported only when a recipe uses a model
 
     settings = track.generate
+    assert settings is not None  # a chords track that samples a model
     style = track.style or reharm.DEFAULT_STYLE
 
     def chords_for(block: Block, seed: int) -> list[tuple[str, float]]:

@@ -253,7 +253,7 @@ def _pattern_bars(name: str) -> tuple[tuple[tuple[int, int, int], ...], ...]:
 @lru_cache(maxsize=None)
 def _fill_hits(name: str) -> tuple[tuple[int, int, int], ...]:
     """(step from the end of the template's 8, pitch, velocity) for a fill."""
-    hits = []
+    hits: list[tuple[int, int, int]] = []
     for lane, grid in FILLS[name].items():
         cells = grid.replace(" ", "")
         if len(cells) != 8 or any(c not in LEVELS and c != "." for c in cells):

@@ -16,13 +16,17 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lofictl.compose.score import TempoMap
 from lofictl.errors import LofictlError
-from lofictl.recipe.schema import MAX_BARS, Recipe, Section
+from lofictl.recipe.limits import MAX_BARS
 from lofictl.seeds import rng
+
+if TYPE_CHECKING:  # read, never built here: recipe.schema itself plans its sections with this module
+    from lofictl.recipe.schema import Recipe, Section
 
 EPS = 1e-9
 INTRO_NAMES = ("intro",)
@@ -45,18 +49,7 @@ class Block:
     loop: int | str | None = None  # the section's chord loop (bars or "through"), if it sets one
 
 
-def arrangement(recipe: Recipe) -> list[Block]:
-    if not recipe.sections:  # a length alone: a form sampled from the labelled songs
-        bars = recipe.total_bars
-        if bars < MIN_FORM_BARS:
-            return [Block("main", 0, bars, tuple(recipe.tracks), "main", None)]
-        phrases = fit_form(sample_form(form_table(), recipe.seed), bars)
-        sections = [Section(**section) for section in form_sections(phrases, _parts(recipe))]
-        return _blocks(recipe, [(section, 1) for section in sections])
-    return _blocks(recipe, planned_sections(recipe))
-
-
-def _blocks(recipe: Recipe, plan: list[tuple[Section, int]]) -> list[Block]:
+def section_blocks(recipe: Recipe, plan: list[tuple[Section, int]]) -> list[Block]:
     everything = tuple(recipe.tracks)
     blocks: list[Block] = []
     by_name: dict[tuple[str, int], Block] = {}  # (section, take): a repeat looks in its own take
@@ -113,14 +106,17 @@ def planned_sections(recipe: Recipe) -> list[tuple[Section, int]]:
 
 def reaches(recipe: Recipe, plan: list[tuple[Section, int]]) -> bool:
     """Whether the planned sections last as long as the recipe's `length`."""
-    if recipe.length.bars is not None:
-        return sum(section.bars for section, _ in plan) >= recipe.length.bars
-    return plan_seconds(recipe, plan) >= recipe.length.seconds - 1e-6
+    length = recipe.length
+    assert length is not None  # planned_sections fills out a length only
+    if length.bars is not None:
+        return sum(section.bars for section, _ in plan) >= length.bars
+    assert length.seconds is not None  # a Length is bars or seconds
+    return plan_seconds(recipe, plan) >= length.seconds - 1e-6
 
 
 def plan_seconds(recipe: Recipe, plan: list[tuple[Section, int]]) -> float:
     """How long the planned sections last, at their tempos."""
-    blocks = _blocks(recipe, plan)
+    blocks = section_blocks(recipe, plan)
     initial, changes = tempo_plan(recipe, blocks)
     timing = TempoMap(((0.0, 60.0 / initial),) + tuple((beat, 60.0 / bpm) for beat, bpm in changes))
     return timing.seconds(sum(block.bars for block in blocks) * recipe.beats_per_bar)
@@ -289,7 +285,3 @@ def fit_form(phrases: list[Phrase], bars: int) -> list[Phrase]:
         used += phrase.bars
         index += 1
     return intro + laid + outro
-
-
-def _parts(recipe: Recipe) -> dict[str, str]:
-    return {name: track.part for name, track in recipe.tracks.items()}

@@ -83,7 +83,8 @@ def name_chord(
     w = w / total
     heard = w >= HEARD
     scale = set(key.scale) if key is not None else set()
-    best, best_score = None, -math.inf
+    best: tuple[int, str, tuple[tuple[int, float], ...]] | None = None
+    best_score = -math.inf
     for root in range(12):
         for quality, tones in _templates():
             covered, missing = 0.0, 0.0
@@ -101,6 +102,7 @@ def name_chord(
                 score += HOLD
             if score > best_score + 1e-12:
                 best, best_score = (root, quality, tones), score
+    assert best is not None  # every template scores above -inf
     root, quality, tones = best
     symbol = theory.NOTE_NAMES[root] + quality
     if (
@@ -117,7 +119,8 @@ def detect_chords(
     notes: Sequence[Note], total_beats: float, beats_per_bar: float, changes: str = "bar", key: theory.Key | None = None
 ) -> list[ChordEvent]:
     """The chords of `notes`, one per window (see CHANGES), equal neighbours merged."""
-    step = beats_per_bar * CHANGES[changes] if CHANGES[changes] is not None else 1.0
+    bars_per_window = CHANGES[changes]
+    step = beats_per_bar * bars_per_window if bars_per_window is not None else 1.0
     n_windows = max(1, math.ceil(total_beats / step - 1e-9))
     weights = np.zeros((n_windows, 12))
     apart = np.zeros((n_windows, 128))  # time each pitch sounds as a bass note apart from the rest
@@ -154,8 +157,8 @@ def detect_chords(
             events.append(ChordEvent(round(start, 6), round(duration, 6), symbol))
         previous = symbol
     if events and events[0].start > 0:  # silence at the start: the first chord takes it
-        first = events[0]
-        events[0] = ChordEvent(0.0, round(first.end, 6), first.symbol)
+        opening = events[0]
+        events[0] = ChordEvent(0.0, round(opening.end, 6), opening.symbol)
     return events
 
 

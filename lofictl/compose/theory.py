@@ -189,6 +189,7 @@ def transpose_progression(text: str, semitones: int) -> str:
         match = _CHORD_RE.match(symbol)
         if not match:
             parse_chord(symbol)  # raises the usual message
+            raise TheoryError(f"cannot read chord {symbol!r}")
         bass = f"/{shifted(match['bass'])}" if match["bass"] else ""
         items.append(f"{shifted(match['root'] + match['accidental'])}{match['quality']}{bass}{sep}{beats}")
     return " ".join(items)
@@ -417,7 +418,7 @@ def voice_chord(
         if previous:
             movement = sum(min(abs(p - q) for q in previous) for p in voicing)
         else:
-            movement = 0.0
+            movement = 0
         drift = abs(sum(voicing) / len(voicing) - centre)
         # Semitones between neighbouring voices smear on an electric piano; wide gaps low down too.
         rub = sum(1 for a, b in zip(voicing, voicing[1:]) if b - a == 1)

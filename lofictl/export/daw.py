@@ -92,11 +92,12 @@ def display_name(stem: StemInfo) -> str:
     return stem.track
 
 
-def lane_order(export: DawExport) -> list[tuple[str, StemInfo | Track]]:
-    """Track order in both formats: stems as given, then the MIDI parts, the mix last."""
-    audio = [("audio", stem) for stem in export.stems if stem.kind != "mix"]
-    parts = [("midi", track) for track in export.score.tracks]
-    mixes = [("audio", stem) for stem in export.stems if stem.kind == "mix"]
+def lane_order(export: DawExport) -> list[StemInfo | Track]:
+    """Track order in both formats: stems (audio) as given, then the MIDI parts (score Tracks),
+    the mix last."""
+    audio: list[StemInfo | Track] = [stem for stem in export.stems if stem.kind != "mix"]
+    parts: list[StemInfo | Track] = list(export.score.tracks)
+    mixes: list[StemInfo | Track] = [stem for stem in export.stems if stem.kind == "mix"]
     return audio + parts + mixes
 
 

@@ -59,7 +59,7 @@ class _Ids:
         return value
 
 
-def _element(parent: ET.Element | None, tag: str, **attributes: object) -> ET.Element:
+def _element(parent: ET.Element | None, tag: str, **attributes: str | float | None) -> ET.Element:
     """An element with attributes in the order given (None dropped), so output is stable."""
     attrs = {
         key: (
@@ -157,10 +157,10 @@ def dawproject_xml(
     master_track_id, master_channel_id = ids(), ids()
     lanes = lane_order(export)
     track_ids: list[str] = []
-    for kind, item in lanes:
+    for item in lanes:
         track_id = ids()
         track_ids.append(track_id)
-        if kind == "audio":
+        if isinstance(item, StemInfo):
             gain_db, pan, muted = mixer_settings(item)
             track = _element(structure, "Track", id=track_id, name=display_name(item), contentType="audio", loaded=True)
         else:
@@ -177,10 +177,10 @@ def dawproject_xml(
     arrangement = _element(project, "Arrangement", id=ids())
     timeline = _element(arrangement, "Lanes", id=ids(), timeUnit="beats")
     timing = score.tempo_map
-    for (kind, item), track_id in zip(lanes, track_ids):
+    for item, track_id in zip(lanes, track_ids):
         track_lanes = _element(timeline, "Lanes", id=ids(), track=track_id)
         clips = _element(track_lanes, "Clips", id=ids())
-        if kind == "audio":
+        if isinstance(item, StemInfo):
             info = media[item]
             beats = timing.beat_at(info.seconds)
             clip = _element(clips, "Clip", time=0, duration=beats, playStart=0, name=display_name(item))
@@ -311,17 +311,30 @@ def write_dawproject(path: Path, export: DawExport) -> Path:
 # --- reading back ---------------------------------------------------------------------------
 
 
-def _float(element: ET.Element | None, attribute: str, default: float | None = None) -> float | None:
-    if element is None or element.get(attribute) is None:
-        return default
-    return float(element.get(attribute))
+def _float(element: ET.Element | None, attribute: str) -> float | None:
+    """The attribute as a number, None when the element or the attribute is missing."""
+    value = element.get(attribute) if element is not None else None
+    return None if value is None else float(value)
+
+
+def _number(element: ET.Element | None, attribute: str, default: float) -> float:
+    found = _float(element, attribute)
+    return default if found is None else found
+
+
+def _attr(element: ET.Element, attribute: str) -> str:
+    """An attribute the format requires: a file without it is not one lofictl can read back."""
+    value = element.get(attribute)
+    if value is None:
+        raise LofictlError(f"project.xml: a <{element.tag}> has no {attribute!r} attribute")
+    return value
 
 
 def _clip_content(clip: ET.Element) -> dict:
     audio = clip.find(".//Audio")
     notes = clip.find("Notes")
     content: dict = {
-        "time": float(clip.get("time")),
+        "time": float(_attr(clip, "time")),
         "duration": _float(clip, "duration"),
         "name": clip.get("name"),
         "audio": None,
@@ -331,21 +344,23 @@ def _clip_content(clip: ET.Element) -> dict:
         file_ref = audio.find("File")
         content["audio"] = {
             "path": file_ref.get("path") if file_ref is not None else None,
-            "duration": float(audio.get("duration")),
-            "channels": int(audio.get("channels")),
-            "sample_rate": int(audio.get("sampleRate")),
+            "duration": float(_attr(audio, "duration")),
+            "channels": int(_attr(audio, "channels")),
+            "sample_rate": int(_attr(audio, "sampleRate")),
         }
         warps = clip.find("Warps")
         if warps is not None:
-            content["warps"] = [(float(w.get("time")), float(w.get("contentTime"))) for w in warps.findall("Warp")]
+            content["warps"] = [
+                (float(_attr(w, "time")), float(_attr(w, "contentTime"))) for w in warps.findall("Warp")
+            ]
     if notes is not None:
         content["notes"] = sorted(
             (
-                float(n.get("time")),
-                float(n.get("duration")),
-                int(n.get("key")),
+                float(_attr(n, "time")),
+                float(_attr(n, "duration")),
+                int(_attr(n, "key")),
                 float(n.get("vel", "0")),
-                int(n.get("channel")),
+                int(_attr(n, "channel")),
             )
             for n in notes.findall("Note")
         )
@@ -377,14 +392,15 @@ def read_dawproject(path: Path) -> dict:
         mute = channel.find("Mute") if channel is not None else None
         pan = channel.find("Pan") if channel is not None else None
         volume = channel.find("Volume") if channel is not None else None
-        tracks[track.get("id")] = {
-            "id": track.get("id"),
+        track_id = _attr(track, "id")
+        tracks[track_id] = {
+            "id": track_id,
             "name": track.get("name"),
             "content_type": (track.get("contentType") or "").split(),
             "role": channel.get("role") if channel is not None else None,
             "muted": mute is not None and mute.get("value") == "true",
-            "pan": _float(pan, "value", 0.5) * 2 - 1,
-            "volume": _float(volume, "value", 1.0),
+            "pan": _number(pan, "value", 0.5) * 2 - 1,
+            "volume": _number(volume, "value", 1.0),
             "clips": [],
         }
     arrangement = project.find("Arrangement")
@@ -401,18 +417,20 @@ def read_dawproject(path: Path) -> dict:
             for clip in lane.findall("Clips/Clip"):
                 tracks[owner]["clips"].append(_clip_content(clip))
     markers = [
-        {"name": m.get("name"), "time": float(m.get("time"))}
+        {"name": m.get("name"), "time": float(_attr(m, "time"))}
         for m in (arrangement.findall("Markers/Marker") if arrangement is not None else [])
     ]
     tempo_points = [
-        (float(p.get("time")), float(p.get("value")))
+        (float(_attr(p, "time")), float(_attr(p, "value")))
         for p in (arrangement.findall("TempoAutomation/RealPoint") if arrangement is not None else [])
     ]
     return {
         "version": project.get("version"),
         "application": dict(application.attrib) if application is not None else {},
         "tempo": _float(tempo, "value"),
-        "time_signature": (int(meter.get("numerator")), int(meter.get("denominator"))) if meter is not None else None,
+        "time_signature": (int(_attr(meter, "numerator")), int(_attr(meter, "denominator")))
+        if meter is not None
+        else None,
         "time_unit": time_unit,
         "markers": markers,
         "tempo_points": tempo_points,

@@ -80,7 +80,7 @@ def encode_master(
         peak = true_peak_of_file(dst, workers=workers)
         if peak <= ceiling:
             return {
-                "true_peak_dbtp": round(levels.gain_to_db(peak), 3) if peak > 0 else None,
+                "true_peak_dbtp": None if (peak_db := levels.gain_to_db(peak)) is None else round(peak_db, 3),
                 "gain_db": round(20 * float(np.log10(gain)), 3),
                 "encodings": attempt + 1,
             }

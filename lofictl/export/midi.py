@@ -169,7 +169,7 @@ def _note_spans(track: Track, ticks_per_beat: int) -> list[tuple[int, int, int, 
             if merged and merged[-1][1] > span[0]:  # still sounding: end it where the next begins
                 merged[-1][1] = span[0]
             merged.append(span)
-        out.extend(tuple(span) for span in merged)
+        out.extend((start, end, key, velocity) for start, end, key, velocity in merged)
     return out
 
 
@@ -359,7 +359,7 @@ def midi_to_score(source: str | Path | bytes | BinaryIO | mido.MidiFile) -> Scor
     numerator, denominator = meta.get("meter", (4, 4))
     tempo = round(mido.tempo2bpm(meta.get("tempo", 500000)), 3)
     key = meta.get("mode_key") or meta.get("key") or "C major"
-    split = defaultdict(int)
+    split: defaultdict[int, int] = defaultdict(int)
     for p in parts:
         split[p.index] += 1
     tracks: list[Track] = []

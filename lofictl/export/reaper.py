@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lofictl import __version__
 from lofictl.compose.score import Score
@@ -97,8 +98,8 @@ def reaper_project_text(export: DawExport, project_dir: Path, media: dict[StemIn
         out.append("  >")
     for index, (name, beat) in enumerate(section_markers(score), 1):
         out.append(f"  MARKER {index} {num(score.beat_to_seconds(beat))} {_rpp_string(name)} 0 0 1")
-    for kind, item in lane_order(export):
-        if kind == "audio":
+    for item in lane_order(export):
+        if isinstance(item, StemInfo):
             stem = item
             gain_db, pan, muted = mixer_settings(stem)
             name = display_name(stem)
@@ -270,7 +271,7 @@ def read_reaper_project(path: Path) -> dict:
         volpan = chunk.first("VOLPAN") or ["1", "0"]
         mutesolo = chunk.first("MUTESOLO") or ["0"]
         name = chunk.first("NAME")
-        track = {
+        track: dict[str, Any] = {
             "name": name[0] if name else "",
             "volume": float(volpan[0]),
             "pan": float(volpan[1]),

@@ -176,15 +176,17 @@ def vorbis_comments(tags: Tags) -> list[tuple[str, str]]:
 
 
 def write_flac_tags(path: Path, tags: Tags, cover: Cover | None = None) -> None:
-    from mutagen.flac import FLAC, Picture
+    from mutagen.flac import FLAC, Picture, VCFLACDict
 
     audio = FLAC(str(path))
     audio.clear_pictures()
     if audio.tags is None:
         audio.add_tags()
-    audio.tags.clear()
+    comments = audio.tags
+    assert isinstance(comments, VCFLACDict)  # what add_tags makes, and what a FLAC file's tags are
+    comments.clear()
     for name, value in vorbis_comments(tags):
-        audio.tags.append((name, value))
+        comments.append((name, value))
     if cover is not None:
         picture = Picture()
         picture.type = 3  # front cover
@@ -296,14 +298,14 @@ def write_wav_cover(path: Path, tags: Tags, cover: Cover) -> None:
     audio = WAVE(str(path))
     if audio.tags is None:
         audio.add_tags()
-    audio.tags.add(id3.TIT2(encoding=3, text=[tags.title]))
+    frames = audio.tags
+    assert frames is not None  # add_tags made them
+    frames.add(id3.TIT2(encoding=3, text=[tags.title]))
     if tags.artist:
-        audio.tags.add(id3.TPE1(encoding=3, text=[tags.artist]))
+        frames.add(id3.TPE1(encoding=3, text=[tags.artist]))
     if tags.album:
-        audio.tags.add(id3.TALB(encoding=3, text=[tags.album]))
-    audio.tags.add(
-        id3.APIC(encoding=3, mime=cover.mime, type=id3.PictureType.COVER_FRONT, desc="Cover", data=cover.data)
-    )
+        frames.add(id3.TALB(encoding=3, text=[tags.album]))
+    frames.add(id3.APIC(encoding=3, mime=cover.mime, type=id3.PictureType.COVER_FRONT, desc="Cover", data=cover.data))
     audio.save(v2_version=4, padding=lambda info: _PADDING)
 
 
@@ -348,7 +350,9 @@ def read_provenance(path: Path) -> dict:
             "year": "TDRC",
             "genre": "TCON",
         }
-        fields = {name: str(audio.tags[frame].text[0]) for name, frame in shown.items() if frame in audio.tags}
+        fields: dict[str, object] = {
+            name: str(audio.tags[frame].text[0]) for name, frame in shown.items() if frame in audio.tags
+        }
         fields["cover"] = bool(audio.tags.getall("APIC"))
         fields["chapters"] = len(audio.tags.getall("CHAP"))
     else:

@@ -40,7 +40,7 @@ from lofictl.compose.feel import Feel, is_compound, unswung
 from lofictl.compose.form import form_text
 from lofictl.compose.score import ChordEvent, Score
 from lofictl.errors import LofictlError
-from lofictl.models import measures, quality, report, songs
+from lofictl.models import measures, quality, quality_tables, report, songs
 
 REPORT_FORMAT = "lofictl-eval-built"
 REPORT_VERSION = 1
@@ -357,15 +357,15 @@ def evaluate_built(
 
 
 def built_table(data: dict) -> str:
-    short = quality.SHORT
+    short = quality_tables.SHORT
     head = ["row", *(short[f] for f in measures.FEATURES), "**mean**"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in data["rows"]:
         c = r["comparison"]
         cells = [
             r["name"],
-            *(quality._num(c["features"][f]["overlap"]) for f in measures.FEATURES),
-            f"**{quality._num(c['mean_overlap'])}**",
+            *(quality_tables.num(c["features"][f]["overlap"]) for f in measures.FEATURES),
+            f"**{quality_tables.num(c['mean_overlap'])}**",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     head2 = ["row", "notes/bar", "silent", *(SONG_LABELS[m] for m in SONG_MEASURES)]
@@ -374,9 +374,9 @@ def built_table(data: dict) -> str:
         f, m = r["comparison"]["features"], r["song_measures"]
         cells = [
             r["name"],
-            quality._num(f["notes_per_bar"]["generated"].get("mean"), 1),
-            quality._num(f["silent_share"]["generated"].get("mean")),
-            *(quality._num(m[name]) for name in SONG_MEASURES),
+            quality_tables.num(f["notes_per_bar"]["generated"].get("mean"), 1),
+            quality_tables.num(f["silent_share"]["generated"].get("mean")),
+            *(quality_tables.num(m[name]) for name in SONG_MEASURES),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     ref = data["reference"]
@@ -384,9 +384,9 @@ def built_table(data: dict) -> str:
     first = data["rows"][0]["comparison"]["features"] if data["rows"] else None
     cells = [
         "reference half (human)",
-        quality._num(first["notes_per_bar"]["reference"].get("mean"), 1) if first else "–",
-        quality._num(first["silent_share"]["reference"].get("mean")) if first else "–",
-        *(quality._num(rm.get(name)) for name in SONG_MEASURES),
+        quality_tables.num(first["notes_per_bar"]["reference"].get("mean"), 1) if first else "–",
+        quality_tables.num(first["silent_share"]["reference"].get("mean")) if first else "–",
+        *(quality_tables.num(rm.get(name)) for name in SONG_MEASURES),
     ]
     lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -29,12 +29,10 @@ needs them, a chord timeline (score.ChordEvent) or a key. Definitions, precisely
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
-import typer
 
 from lofictl.compose import score as score_mod
 from lofictl.compose import theory
@@ -43,10 +41,7 @@ from lofictl.models import measures as measures_mod
 from lofictl.models import tokens
 from lofictl.models.measures import top_line
 from lofictl.models.ngrams import (
-    INDEX_FILE,
-    INDEX_LENGTHS,
     NgramIndex,
-    build_ngram_index,
     load_ngram_index,
     ngram_overlap,
     note_elements,
@@ -293,7 +288,7 @@ def eval_midi(file: Path | str, chords_file: Path | str | None = None, model_dir
         if not harmony:
             raise LofictlError("the chords MIDI file has no pitched notes", file=str(chords_file))
         chords = estimate_chords(harmony, max(total, chord_song.total_beats), 1.0)
-        source = f"{chords_file} (one chord per beat)"
+        source: str | None = f"{chords_file} (one chord per beat)"
     else:
         harmony = [n for t in tracks for n in t.notes if t is not chosen or (n.start, n.pitch) not in kept]
         chords = estimate_chords(harmony, total, bpb) if harmony else []
@@ -317,87 +312,4 @@ def eval_midi(file: Path | str, chords_file: Path | str | None = None, model_dir
             "ngram_index": None if index is None else {"model": str(model_dir), "corpus": index.meta.get("corpus")},
             "measures": m,
         }
-    )
-
-
-# --- Typer command functions (registered by cli.py) -----------------------------------------
-
-
-_MEASURE_LABELS = (
-    ("notes", "notes"),
-    ("repetitiveness", "repetitiveness"),
-    ("overlap_8", "overlap 8"),
-    ("overlap_12", "overlap 12"),
-    ("overlap_15", "overlap 15"),
-    ("copied_15", "copied 15+ (notes)"),
-    ("chord_tone_share", "chord-tone share"),
-    ("in_scale_share", "in-scale share"),
-    ("pitch_class_entropy", "pitch-class entropy (bits)"),
-    ("note_density", "notes per beat"),
-)
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, dict):
-        if value.get("mean") is None:
-            return "–"
-        return f"{value['mean']:.3f} ± {value['std']:.3f}  [{value['min']:.3f}, {value['max']:.3f}]"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def _print(lines: list[str]) -> None:
-    typer.echo("\n".join(lines))
-
-
-def eval_midi_command(
-    file: Path = typer.Argument(..., help="MIDI file to measure.", show_default=False),
-    chords: Path = typer.Argument(
-        None, help="Optional MIDI file holding the chords under the melody.", show_default=False
-    ),
-    model: Path = typer.Option(
-        Path("models/lofi-melody"),
-        "--model",
-        help="Model folder whose n-gram index (ngrams.npy) gives the training overlap; skipped when it has none.",
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the measures as JSON."),
-) -> None:
-    """Measure any MIDI file's melody with the same measures as `lofictl eval`."""
-    model_dir = model if model is not None and (Path(model) / INDEX_FILE).is_file() else None
-    result = eval_midi(file, chords, model_dir)
-    if as_json:
-        typer.echo(json.dumps(result, indent=1, sort_keys=True))
-        return
-    lines = [
-        f"{file}: melody from track {result['melody_track']!r}, key {result['key']} ({result['key_from']}), "
-        f"chords from {result['chords_from'] or 'nowhere (none found)'}"
-    ]
-    for name, label in _MEASURE_LABELS:
-        lines.append(f"  {label:28s} {_fmt(result['measures'].get(name))}")
-    if model_dir is None:
-        lines.append(f"  (no n-gram index in {model}: training overlap not measured)")
-    _print(lines)
-
-
-def eval_index_command(
-    model_dir: Path = typer.Argument(
-        ..., help="Melody model folder to write ngrams.npy/ngrams.json into.", show_default=False
-    ),
-    corpus: str = typer.Option(None, "--corpus", help="Training corpus (default: the one in model.json)."),
-    lengths: list[int] = typer.Option(
-        list(INDEX_LENGTHS),
-        "--length",
-        help="n-gram lengths to index (repeat the option; each adds ~2.3 MB for Bach + Essen).",
-    ),
-) -> None:
-    """Build the n-gram index of a melody model's training data, for a model trained before `lofictl train`
-    wrote one (the originality gate needs it); the corpus is re-read with the model's own limit and split."""
-    meta = build_ngram_index(model_dir, corpus, lengths)
-    _print(
-        [
-            f"wrote {Path(model_dir) / INDEX_FILE}: {meta['entries']} n-grams (n = "
-            f"{', '.join(map(str, meta['lengths']))}) of {meta['split']['training_pieces']} training pieces, "
-            f"{meta['bytes'] / 1e6:.1f} MB"
-        ]
     )

@@ -236,7 +236,7 @@ def write_index(
     model_dir: Path | str,
     pieces,
     *,
-    corpus: str,
+    corpus: str | None,  # None: pieces that came from no named corpus (a test, a synthetic set)
     limit: int | None,
     seed: int,
     val_fraction: float,

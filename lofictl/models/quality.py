@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import typer
 
 from lofictl.compose import score as score_mod
 from lofictl.compose import theory
 from lofictl.errors import LofictlError
 from lofictl.models import measures, report, tokens
+from lofictl.models.quality_tables import melody_table, progression_table, write_outputs
 from lofictl.seeds import derive_seed
 from lofictl.seeds import rng as named_rng
 
@@ -138,7 +138,7 @@ def _round_robin(passages: list[measures.Passage]) -> list[measures.Passage]:
     for p in passages:
         by_song.setdefault(song_of(p.name.rsplit("@", 1)[0]), []).append(p)
     queues = list(by_song.values())
-    out = []
+    out: list[measures.Passage] = []
     for depth in range(max(len(q) for q in queues)):
         out.extend(q[depth] for q in queues if depth < len(q))
     return out
@@ -198,7 +198,8 @@ def chord_model_progressions(
     ]
 
 
-RAW_SAMPLING = {"candidates": 1, "scale_strength": 0.0, "loop_strength": 0.0}
+# The bare model, as the original research sampled it: one candidate, no scale or anti-loop guard.
+RAW_CANDIDATES, RAW_SCALE_STRENGTH, RAW_LOOP_STRENGTH = 1, 0.0, 0.0
 
 
 def melody_row(
@@ -220,9 +221,16 @@ def melody_row(
         generate.MelodyRequest(_key_of(p), tuple(chords), p.beats, sample_seed(seed, first + i), p.beats_per_bar)
         for i, (p, chords) in enumerate(zip(prompts, progressions))
     ]
-    options = generate.MelodyOptions(
-        temperature=temperature, low=MELODY_LOW, high=MELODY_HIGH, **(RAW_SAMPLING if raw else {})
-    )
+    options = generate.MelodyOptions(temperature=temperature, low=MELODY_LOW, high=MELODY_HIGH)
+    if raw:
+        options = generate.MelodyOptions(
+            temperature=temperature,
+            low=MELODY_LOW,
+            high=MELODY_HIGH,
+            candidates=RAW_CANDIDATES,
+            scale_strength=RAW_SCALE_STRENGTH,
+            loop_strength=RAW_LOOP_STRENGTH,
+        )
     melodies = generate.generate_melodies(model_dir, requests, options)
     passages = [
         measures.Passage(f"sample {first + i}", tuple(notes), tuple(chords), p.tonic, p.mode, p.bars, p.beats_per_bar)
@@ -422,7 +430,7 @@ def held_out_pieces(reference: str | None, melody_dirs: list[Path]) -> tuple[lis
         for p in pieces
         if p.name not in trained
         and p.chords
-        and (pop909.song_of(p.name) is None or pop909.split_of(pop909.song_of(p.name)) == "test")
+        and ((song := pop909.song_of(p.name)) is None or pop909.split_of(song) == "test")
     ]
     if not held:
         raise LofictlError(f"{spec} has no held-out pieces with chords to measure against", field="reference")
@@ -563,17 +571,6 @@ def evaluate(
 
 # --- the report ----------------------------------------------------------------------------
 
-SHORT = {
-    "pitch_classes": "pitch cl.",
-    "intervals": "intervals",
-    "onset_intervals": "onsets",
-    "note_lengths": "lengths",
-    "notes_per_bar": "notes/bar",
-    "silent_share": "silent",
-    "pitch_range": "range",
-    "chord_tones": "chord tones",
-}
-
 
 def _targets(result: dict) -> dict:
     """Which of the issue's targets a row meets (None where it does not apply)."""
@@ -633,310 +630,3 @@ def _report(results, ref: Reference, reference_features, settings: Settings, ref
     data["table"] = melody_table(data["rows"])
     data["progression_table"] = progression_table(data["rows"], data)
     return data
-
-
-def _num(value, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def melody_table(rows: list[dict]) -> str:
-    """Markdown: overlap per feature, the mean, and two of the research's measures per row."""
-    head = ["row", *(SHORT[f] for f in measures.FEATURES), "**mean**", "repetitiveness", "overlap 15"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        comparison = r.get("comparison")
-        if not comparison:
-            continue
-        research = r.get("research", {}).get("measures", {})
-        cells = [r["name"]] + [_num(comparison["features"][f]["overlap"]) for f in measures.FEATURES]
-        cells.append(f"**{_num(comparison['mean_overlap'])}**")
-        cells.append(_num((research.get("repetitiveness") or {}).get("mean")))
-        overlap = (research.get("overlap_15") or {}).get("mean")
-        cells.append("–" if overlap is None else f"{overlap:.1%}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
-
-
-def progression_table(rows: list[dict], data: dict | None = None) -> str:
-    """Markdown: loops per 8-bar section and chord qualities, per row that made progressions."""
-    head = [
-        "row",
-        "8-bar sections",
-        "loop",
-        "1-bar",
-        "2-bar",
-        "4-bar",
-        "one chord",
-        "through",
-        "chords/bar",
-        "quality overlap",
-        "top qualities",
-    ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    reference = None
-    for r in rows:
-        prog = r.get("progressions")
-        if not prog:
-            continue
-        reference = reference or prog
-        loops = prog["loops"]
-        top = ", ".join(f"{q} {share:.0%}" for q, share in list(prog["quality_shares"].items())[:4])
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    r["name"],
-                    str(loops["sections"]),
-                    _pct(loops["loop_share"]),
-                    *(_pct(loops["by_period"].get(str(p))) for p in measures.LOOP_PERIODS),
-                    _pct(loops["static_share"]),
-                    _pct(loops["through_share"]),
-                    _num(prog["chords_per_bar"]),
-                    _num(prog["quality_overlap"]),
-                    top,
-                ]
-            )
-            + " |"
-        )
-    if reference is None:
-        return ""
-    loops = reference["reference_loops"]
-    top = ", ".join(f"{q} {share:.0%}" for q, share in list(reference["reference_quality_shares"].items())[:4])
-    lines.append(
-        "| "
-        + " | ".join(
-            [
-                "reference half (human)",
-                str(loops["sections"]),
-                _pct(loops["loop_share"]),
-                *(_pct(loops["by_period"].get(str(p))) for p in measures.LOOP_PERIODS),
-                _pct(loops["static_share"]),
-                _pct(loops["through_share"]),
-                "–",
-                "1.00",
-                top,
-            ]
-        )
-        + " |"
-    )
-    return "\n".join(lines) + "\n"
-
-
-def _pct(value) -> str:
-    return "–" if value is None else f"{value:.0%}"
-
-
-SCALARS = ("notes_per_bar", "silent_share", "pitch_range", "chord_tones")
-
-
-def feature_means_table(data: dict) -> str:
-    """Markdown: the scalar features' means per row beside the reference's, and the overlap of
-    the values' densities (value_overlap) in brackets."""
-    head = ["row", *(f"{measures.FEATURE_LABELS[f]} (value overlap)" for f in SCALARS)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in data["rows"]:
-        if r.get("comparison"):
-            features = r["comparison"]["features"]
-            lines.append(
-                "| "
-                + " | ".join(
-                    [r["name"]]
-                    + [
-                        f"{_num(features[f]['generated'].get('mean'))} ({_num(features[f].get('value_overlap'))})"
-                        for f in SCALARS
-                    ]
-                )
-                + " |"
-            )
-    ref = data["reference"]["features"]
-    lines.append("| " + " | ".join(["reference half (human)"] + [_num(ref[f].get("mean")) for f in SCALARS]) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def markdown(data: dict) -> str:
-    st, ref = data["settings"], data["reference"]
-    parts = [
-        f"# lofictl eval\n\n{st['samples']} samples of {st['length_bars']} bars per row, sampling {st['sampling']} "
-        f"(temperature {st['temperature']:g}), seed {st['seed']}; chords: {st['chords']}.\n"
-        f"Measured against {ref['reference_passages']} passages of {ref['reference_songs']} songs "
-        f"({ref['what']}); prompts from {ref['prompt_passages']} passages of {ref['prompt_songs']} other songs.\n"
-    ]
-    if data["table"]:
-        parts.append("## Melodies: overlap with the held-out songs (1.0 = indistinguishable)\n\n" + data["table"])
-        parts.append("## Feature means\n\n" + feature_means_table(data))
-    if data["progression_table"]:
-        parts.append("## Progressions: loops per 8-bar section, chord qualities\n\n" + data["progression_table"])
-    lines = []
-    for r in data["rows"]:
-        met = ", ".join(f"{k} {'met' if v else 'missed'}" for k, v in r["targets"].items() if v is not None)
-        if met:
-            lines.append(f"- {r['name']}: {met}")
-    if lines:
-        t = data["targets"]
-        parts.append(
-            f"## Targets (mean overlap ≥ {t['mean_overlap']}, silent-grid overlap ≥ {t['silent_share']}, "
-            f"≥ {t['loop_share']:.0%} of 8-bar sections loop)\n\n" + "\n".join(lines) + "\n"
-        )
-    return "\n".join(parts)
-
-
-def write_outputs(data: dict, results: list[dict], reference_features, out: Path) -> list[str]:
-    """report.json, report.md and the plots (densities, overlap bars, repetition, training overlap);
-    the names of the files written."""
-    report.write_file(out / "report.json", report.json_bytes(data))
-    report.write_file(out / "report.md", markdown(data).encode())
-    written = ["report.json", "report.md"]
-    melodic = [r for r in results if r.get("_features")]
-    if not melodic:
-        return written
-    ref_curves, rows = {}, []
-    for r in melodic:
-        curves = {}
-        for name in measures.FEATURES:
-            intra, inter = measures.distance_samples(r["_features"], reference_features, name)
-            found = measures.density_curves(intra, inter)
-            if found is not None:
-                grid, p, q = found
-                ref_curves.setdefault(name, (grid, p))
-                curves[name] = (grid, q, r["comparison"]["features"][name]["overlap"])
-        rows.append((r["name"], curves))
-    features = list(measures.FEATURES)
-    report.write_file(out / "densities.png", report.density_plot(features, measures.FEATURE_LABELS, ref_curves, rows))
-    written += ["densities.png", "feature-overlap.png", "repetition.png"]
-    report.write_file(
-        out / "feature-overlap.png",
-        report.overlap_bars(
-            features,
-            measures.FEATURE_LABELS,
-            [(r["name"], {f: r["comparison"]["features"][f]["overlap"] for f in features}) for r in melodic],
-        ),
-    )
-    report.write_file(
-        out / "repetition.png",
-        report.repetition_plot([(r["name"], r["research"]["repetition_curve"]) for r in melodic]),
-    )
-    if any(r["research"]["overlap_by_length"] for r in melodic):
-        report.write_file(
-            out / "training-overlap.png",
-            report.training_overlap_plot([(r["name"], r["research"]["overlap_by_length"]) for r in melodic]),
-        )
-        written.append("training-overlap.png")
-    return written
-
-
-# --- the command (registered by cli.py) ------------------------------------------------------
-
-
-def _persistent_compilation_cache() -> None:
-    """Keep JAX's compiled sampling programs between runs (in the cache folder beside the parsed
-    corpora): a second `lofictl eval` then skips XLA compilation, most of its time. The cache
-    is keyed by the program and the JAX version, so it never serves another program."""
-    import jax
-
-    from lofictl.models.train import corpus as corpus_mod
-
-    jax.config.update("jax_compilation_cache_dir", str(corpus_mod.cache_dir().parent / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
-def eval_command(
-    models: list[str] = typer.Argument(
-        None,
-        help="Model folders (melody or chords) and baselines "
-        "(baseline:random, baseline:human) to measure, one row each.",
-        show_default=False,
-    ),
-    compare: list[str] = typer.Option(
-        None, "--compare", help="More rows, as `--compare A B C` (the same as listing them)."
-    ),
-    reference: str = typer.Option(
-        POP909_TEST,
-        "--reference",
-        help="Held-out human songs to measure against: "
-        "pop909:test (data/pop909's test split) or a corpus spec (its pieces the "
-        "melody models did not train on).",
-    ),
-    samples: int = typer.Option(
-        None,
-        "--samples",
-        help="Samples per row (one per held-out prompt passage); default 8, 32 with --recipe/--build.",
-        show_default=False,
-    ),
-    length: int = typer.Option(16, "--length", help="Length of each sample (and passage) in bars."),
-    out: Path = typer.Option(Path("eval"), "--out", help="Folder for report.json, report.md and the PNG plots."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the halves, the prompts and the sampling."),
-    raw: bool = typer.Option(
-        False,
-        "--raw",
-        help="Sample melody models bare (one candidate, no scale or anti-loop "
-        "guard), as the original research did; default: as a build samples.",
-    ),
-    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature of every model row."),
-    chord_model: Path = typer.Option(
-        None,
-        "--chord-model",
-        help="Melodies over this chord model's progressions "
-        "(in the prompts' keys) instead of the prompt songs' own chords.",
-    ),
-    chord_loop: int = typer.Option(
-        None,
-        "--chord-loop",
-        help="Chord models loop a progression of this many bars "
-        "(1, 2, 4, 8), as a recipe's `loop:` asks; default: through-composed.",
-    ),
-    overlap_curve: bool = typer.Option(
-        False,
-        "--overlap-curve",
-        help="Training overlap for n = 4..20 (reads the "
-        "training corpus once, then cached); default: the model folder's 15-grams.",
-    ),
-    recipe: list[Path] = typer.Option(
-        None,
-        "--recipe",
-        help="Score built tracks instead: this recipe composed at master seeds 1..--seeds "
-        "(the compose stage only, no audio), against the held-out songs, beside bare samples, "
-        "the old models, random and human halves (repeatable).",
-    ),
-    seeds: int = typer.Option(10, "--seeds", help="With --recipe: how many master seeds (1..N)."),
-    build: list[Path] = typer.Option(
-        None, "--build", help="Score built tracks from build folders (their MIDI and build.json; repeatable)."
-    ),
-    no_models: bool = typer.Option(
-        False, "--no-models", help="With --recipe/--build: only the built rows and the human reference."
-    ),
-) -> None:
-    """Measure models against held-out human songs: feature distributions (Yang & Lerch 2020), loops per section,
-    chord qualities, and the original research's repetitiveness and training overlap."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    _persistent_compilation_cache()
-    if recipe or build:
-        from lofictl.models import built
-
-        with console.status("eval") as status:
-            data = built.evaluate_built(
-                list(recipe or []),
-                seeds,
-                list(build or []),
-                samples=32 if samples is None else samples,
-                seed=seed,
-                with_models=not no_models,
-                out=out,
-                progress=lambda text: status.update(text),
-            )
-        typer.echo(built.markdown(data).split("\n", 2)[2].rstrip() + f"\n\nwrote {out}/report.json, report.md")
-        return
-    names = list(models or []) + list(compare or [])
-    settings = Settings(
-        8 if samples is None else samples, length, seed, raw, temperature, chord_model, chord_loop, overlap_curve
-    )
-    with console.status("eval") as status:
-        written: list[str] = []
-        data = evaluate(names, reference, settings, out, progress=lambda text: status.update(text), written=written)
-    lines = [
-        markdown(data).split("\n", 2)[2].rstrip(),
-        "",
-        f"wrote {out}/" + ", ".join(written),
-    ]
-    typer.echo("\n".join(lines))

@@ -278,7 +278,9 @@ def valid_chord_tokens() -> np.ndarray:
     """(N_CHORD,) bool: real chords (a triad has no third inversion); BOS and no-chord are not."""
     valid = np.zeros(N_CHORD, bool)
     for token in range(2, N_CHORD):
-        _, quality, inversion = chord_parts(token)
+        parts = chord_parts(token)
+        assert parts is not None  # tokens from 2 on are chords
+        _, quality, inversion = parts
         valid[token] = inversion < len(CHORD_QUALITIES[quality][0])
     return valid
 

@@ -17,16 +17,18 @@ import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from lofictl.compose import theory
 from lofictl.errors import LofictlError
-from lofictl.radio.station import LoadedStation, Station
 from lofictl.recipe.load import LoadedRecipe, parse_recipe_text
 from lofictl.recipe.yamlfile import read_yaml
 from lofictl.seeds import derive_seed
+
+if TYPE_CHECKING:  # the station file is read (and its tracks checked with this module) by radio.station
+    from lofictl.radio.station import LoadedStation, Station
 
 SAMPLE_RATE = 44100  # every track of a station: the mixer joins them sample for sample
 # Track N's key and tempo walk from track 0, so a far track costs a walk to it (about 30 s cold for

@@ -13,8 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from lofictl.errors import LofictlError, LofictlErrors, all_errors, did_you_mean, raise_all
+from lofictl.recipe.limits import MAX_BARS, MAX_SECONDS
 from lofictl.recipe.messages import clean_loc, dotted_path, model_at, parse_dotted, validation_errors
-from lofictl.recipe.schema import FORMAT_VERSION, MAX_BARS, MAX_SECONDS, MelodyTrack, Recipe, Section
+from lofictl.recipe.schema import FORMAT_VERSION, MelodyTrack, Recipe, Section
 from lofictl.recipe.yamlfile import FieldPath, Positions, parse_yaml, read_yaml
 from lofictl.safety.names import build_name
 from lofictl.safety.paths import PathRefused, confine
@@ -175,8 +176,8 @@ def validate_data(
     except ValidationError as exc:
         errors = blame_overrides(validation_errors(exc, positions, path, data), overrides if name_overrides else ())
         stand_in = _stand_in(data, exc) if problems is not None else None
-        if stand_in is None:
-            raise_all(errors)
+        if stand_in is None or problems is None:
+            raise (errors[0] if len(errors) == 1 else LofictlErrors(errors)) from None
         # Go on with the failed fields set aside, so the later checks can report too.
         problems.extend(errors)
         loaded = LoadedRecipe(stand_in, path, positions, tuple(overrides), name_overrides=name_overrides)
@@ -239,11 +240,11 @@ def check_arrangement(loaded: LoadedRecipe) -> list[LofictlError]:
                                 where + ("bars",),
                             )
                         )
-            for position, track in enumerate(section.tracks or []):
-                if track not in recipe.tracks:
+            for position, member in enumerate(section.tracks or []):
+                if member not in recipe.tracks:
                     problems.append(
                         loaded.error(
-                            f"no track named {track!r}{did_you_mean(track, names)} (tracks: {', '.join(names)})",
+                            f"no track named {member!r}{did_you_mean(member, names)} (tracks: {', '.join(names)})",
                             where + ("tracks", position),
                         )
                     )
@@ -339,7 +340,12 @@ def _stand_in(data: dict, exc: ValidationError) -> Recipe | None:
             field = model.model_fields.get(path[-1]) if model is not None and isinstance(path[-1], str) else None
             node: Any = data
             for part in path[:-1]:
-                node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
+                if isinstance(node, dict) and part in node:
+                    node = node[part]
+                elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                    node = node[part]
+                else:
+                    node = None
             if field is None or field.is_required() or not isinstance(node, dict) or path[-1] not in node:
                 return None
             del node[path[-1]]
@@ -380,14 +386,18 @@ def _check_filled_length(loaded: LoadedRecipe) -> list[LofictlError]:
     from lofictl.compose import form
 
     recipe = loaded.recipe
-    written = [(section, 1) for section in recipe.sections]
+    length, sections = recipe.length, recipe.sections
+    if length is None or not sections:  # nothing to fill
+        return []
+    written = [(section, 1) for section in sections]
     bars = sum(section.bars for section, _ in written)
-    if recipe.length.bars is not None:
-        short, asked, have = recipe.length.bars < bars, f"{recipe.length.bars} bars", f"{bars} bars"
+    if length.bars is not None:
+        short, asked, have = length.bars < bars, f"{length.bars} bars", f"{bars} bars"
     else:
+        assert length.seconds is not None  # a Length is bars or seconds (recipe.schema)
         seconds = form.plan_seconds(recipe, written)
-        short = recipe.length.seconds < seconds - 1e-6
-        asked, have = clock(recipe.length.seconds), f"{bars} bars, {clock(seconds)}"
+        short = length.seconds < seconds - 1e-6
+        asked, have = clock(length.seconds), f"{bars} bars, {clock(seconds)}"
     if short:
         return [
             loaded.error(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from lofictl.errors import LofictlError, did_you_mean, suggestions
 from lofictl.recipe.schema import PARTS, Recipe
@@ -17,7 +19,7 @@ from lofictl.recipe.yamlfile import FieldPath, Positions
 # --- turning pydantic errors into one readable line --------------------------------------------
 
 
-def dotted_path(path: FieldPath) -> str:
+def dotted_path(path: Sequence[str | int]) -> str:
     return ".".join(str(part) for part in path)
 
 
@@ -127,11 +129,11 @@ def validation_errors(
     """Every schema error as one line each, in the order of the file (an unknown key before the
     other complaints on its line: a misspelt key also makes the real one "missing")."""
 
-    def order(error: dict) -> tuple[int, bool, int]:
+    def order(error: ErrorDetails) -> tuple[int, bool, int]:
         return (positions.line_of(clean_loc(error["loc"])) or 0, error["type"] != "extra_forbidden", len(error["loc"]))
 
     errors = exc.errors()
-    misspelt = set()  # 'titel' (unknown) makes 'title' missing: report only the first
+    misspelt: set[FieldPath] = set()  # 'titel' (unknown) makes 'title' missing: report only the first
     for error in errors:
         if error["type"] == "extra_forbidden":
             path = clean_loc(error["loc"])
@@ -149,7 +151,7 @@ def validation_errors(
 
 
 def _error_line(
-    error: dict, positions: Positions, file: Path, data: Any, root: type[BaseModel] | None = None
+    error: ErrorDetails, positions: Positions, file: Path, data: Any, root: type[BaseModel] | None = None
 ) -> LofictlError:
     path = clean_loc(error["loc"])
     kind = error["type"]

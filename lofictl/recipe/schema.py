@@ -13,15 +13,15 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lofictl.compose import drums, reharm, theory
+from lofictl.compose.form import form_sections, form_text, parse_form, planned_sections
 from lofictl.errors import did_you_mean
+from lofictl.recipe.limits import MAX_BARS
 from lofictl.recipe.reach import reaches
 from lofictl.stage_names import BUS, COMPOSE, DRY, EXPORT, MIDI, MIX, OVERLAYS, STEM
 
 FORMAT_VERSION = 1
 SAMPLE_RATES = (44100, 48000)
 PARTS = ("chords", "melody", "bass", "drums", "midi")
-MAX_BARS = 10000
-MAX_SECONDS = 24 * 3600  # what any one track may last, whatever its bars and tempo
 
 _DURATION_RE = re.compile(
     r"^\s*(?:(?P<h>\d+(?:\.\d+)?)h)?\s*(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?\s*"
@@ -133,6 +133,7 @@ class Humanize(Strict):
 # An effect is a preset name ("tape") or {PluginName: {parameter: value}}; effects.py checks
 # names and values against Pedalboard itself, so the schema stays open here.
 EffectSpec = Union[str, dict[str, Union[dict[str, Any], None]]]
+AudioFormat = Literal["wav", "flac", "mp3"]
 
 
 class Duck(Strict):
@@ -378,13 +379,23 @@ class Overlay(Strict):
         return self
 
 
-DEFAULT_BUS = [{"Reverb": {"room_size": 0.75, "damping": 0.6, "wet_level": 1.0, "dry_level": 0.0, "width": 1.0}}]
+DEFAULT_BUS: list[dict[str, dict[str, Any] | None]] = [
+    {"Reverb": {"room_size": 0.75, "damping": 0.6, "wet_level": 1.0, "dry_level": 0.0, "width": 1.0}}
+]
+
+
+def _default_bus() -> list[EffectSpec]:
+    """DEFAULT_BUS, a fresh copy for each recipe."""
+    bus: list[EffectSpec] = []
+    for step in DEFAULT_BUS:
+        bus.append(dict(step))
+    return bus
 
 
 class Master(Strict):
     effects: Annotated[list[EffectSpec], reaches(MIX)] = Field(default_factory=list)
     bus: Annotated[list[EffectSpec], reaches(BUS)] = Field(
-        default_factory=lambda: [dict(step) for step in DEFAULT_BUS],
+        default_factory=_default_bus,
         description="The shared send bus (a wet reverb) that tracks reach with send_db",
     )
     loudness_lufs: Annotated[float | None, reaches(MIX)] = Field(
@@ -398,8 +409,8 @@ class Output(Strict):
         None, description="Default: build/<recipe file name>"
     )
     sample_rate: Annotated[Literal[SAMPLE_RATES], reaches(STEM, DRY, OVERLAYS, BUS, MIX)] = 44100  # type: ignore[valid-type]
-    formats: Annotated[list[Literal["wav", "flac", "mp3"]], reaches(EXPORT)] = Field(
-        default_factory=lambda: ["wav"], min_length=1
+    formats: Annotated[list[AudioFormat], reaches(EXPORT)] = Field(
+        default_factory=lambda: list[AudioFormat](["wav"]), min_length=1
     )
     wav_format: Annotated[Literal["float32", "24bit"], reaches(EXPORT)] = Field(
         "24bit", description="The master WAV: 24-bit PCM (default; it is limited under the ceiling), or float32"
@@ -467,8 +478,6 @@ class Recipe(Strict):
     def _form_sections(cls, data: Any) -> Any:
         """A form stands for its sections (compose.form.form_sections); a form that does not read is
         left to the `form` field's own check, and a form beside sections to recipe.load's."""
-        from lofictl.compose.form import form_sections, parse_form
-
         if not isinstance(data, dict) or not isinstance(data.get("form"), str) or data.get("sections") is not None:
             return data
         tracks = data.get("tracks")
@@ -485,8 +494,6 @@ class Recipe(Strict):
     def _form(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from lofictl.compose.form import form_text, parse_form
-
         return form_text(parse_form(value))
 
     @field_validator("title")
@@ -563,12 +570,11 @@ class Recipe(Strict):
     @property
     def total_bars(self) -> int:
         if self.sections:  # a length longer than the sections plays them again (compose.form)
-            from lofictl.compose.form import planned_sections
-
             return sum(section.bars for section, _ in planned_sections(self))
         assert self.length is not None  # guaranteed by check_arrangement
         if self.length.bars is not None:
             return self.length.bars
+        assert self.length.seconds is not None  # a Length is bars or seconds
         return max(1, math.ceil(self.length.seconds / self.seconds_per_bar - 1e-9))
 
 

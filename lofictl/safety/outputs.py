@@ -298,6 +298,7 @@ def recover(target: Path, lock: Path | None = None) -> None:
                 temp.unlink(missing_ok=True)
             continue
         if temp is not None:  # killed between steps 4 and 5: the lock is due
+            assert lock is not None  # its staging file was found beside it
             try:
                 same = temp.read_text(encoding="utf-8") == (target / OWNER_FILE).read_text(encoding="utf-8")
             except OSError:
@@ -368,6 +369,7 @@ def commit(staging: Path, target: Path, protected: Sequence[tuple[Path, str]], l
             *((lambda: old.rename(target)),) if had_old else (),
         ) from None
     if lock is not None:
+        assert lock_temp is not None  # written above
         try:
             os.replace(lock_temp, lock.path)
         except OSError as exc:

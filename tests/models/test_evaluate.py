@@ -11,7 +11,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from lofictl.cli import user_errors
 from lofictl.compose import theory
 from lofictl.compose.score import ChordEvent, Note
 from lofictl.errors import LofictlError
@@ -315,8 +314,10 @@ def test_eval_midi_prefers_lofictls_mode_text_to_the_signature(tmp_path):
 @pytest.fixture(scope="module")
 def app():
     app = typer.Typer()
-    app.command("eval-midi")(user_errors(ev.eval_midi_command))
-    app.command("eval-index")(user_errors(ev.eval_index_command))
+    from lofictl.cli.eval import eval_index_command, eval_midi_command  # wearing user_errors already
+
+    app.command("eval-midi")(eval_midi_command)
+    app.command("eval-index")(eval_index_command)
     return app
 
 

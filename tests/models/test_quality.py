@@ -9,7 +9,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from lofictl.cli import user_errors
 from lofictl.compose import theory
 from lofictl.compose.score import ChordEvent, Note
 from lofictl.models import generate
@@ -264,7 +263,9 @@ def test_melodies_over_a_chord_model_judge_its_progressions_too(lab):
 @pytest.fixture(scope="module")
 def app():
     app = typer.Typer()
-    app.command("eval")(user_errors(q.eval_command))
+    from lofictl.cli.eval import eval_command  # wearing user_errors already
+
+    app.command("eval")(eval_command)
     app.command("other")(lambda: None)  # more than one command: typer then keeps "eval" as a subcommand
     return app
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from lofictl.cli.train import train_app
 from lofictl.errors import LofictlError
 from lofictl.models import tokens
 from lofictl.models.nn import checkpoint
 from lofictl.models.train import corpus, loop
-from lofictl.models.train.command import train_app
 from support import write_song
 
 # One shape for most tests: runs that differ only in seed or data share one compilation.

@@ -9,9 +9,10 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from lofictl.cli import user_errors
+from lofictl.cli.new import new_command
 from lofictl.errors import EXIT_USER_ERROR, LofictlError
-from lofictl.recipe import wizard
+from lofictl.recipe import answers as checks
+from lofictl.recipe import moods, template
 from lofictl.recipe.load import load_recipe, parse_recipe_text
 from support import REPO
 
@@ -22,7 +23,7 @@ def _parse(text: str):
 
 def _app() -> typer.Typer:
     app = typer.Typer()
-    app.command("new")(user_errors(wizard.new_command))
+    app.command("new")(new_command)  # lofictl.cli.new: already wearing user_errors
     app.command("noop")(lambda: None)  # a second command keeps `new` a subcommand, as in lofictl
     return app
 
@@ -30,15 +31,15 @@ def _app() -> typer.Typer:
 # --- the pure part ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mood", sorted(wizard.MOODS))
+@pytest.mark.parametrize("mood", sorted(moods.MOODS))
 @pytest.mark.parametrize("key", [None, "E dorian", "Ab major"])
 def test_every_mood_in_any_key_gives_a_valid_recipe(mood, key):
-    text = wizard.recipe_text(wizard.WizardAnswers(title="Night Bus", mood=mood, key=key))
+    text = template.recipe_text(moods.WizardAnswers(title="Night Bus", mood=mood, key=key))
     recipe = _parse(text)
-    chosen = wizard.MOODS[mood]
+    chosen = moods.MOODS[mood]
     assert recipe.title == "Night Bus"
     assert recipe.tempo == chosen.tempo and recipe.swing == chosen.swing
-    assert recipe.key == (key and wizard.check_key(key) or chosen.key)
+    assert recipe.key == (key and checks.check_key(key) or chosen.key)
     assert recipe.total_bars == 32
     assert recipe.tracks["drums"].pattern == chosen.pattern
     assert [o.ambience for o in recipe.overlays] == list(chosen.overlays)
@@ -46,25 +47,25 @@ def test_every_mood_in_any_key_gives_a_valid_recipe(mood, key):
 
 
 def test_the_progression_is_built_on_the_key_and_its_third():
-    rainy = wizard.MOODS["rainy"]
-    assert wizard.progression_for(rainy, "D minor") == "Dm9 G13 Cmaj9 A7b9"
-    assert wizard.progression_for(rainy, "E dorian") == "Em9 A13 Dmaj9 B7b9"  # minor third: minor changes
-    assert wizard.progression_for(rainy, "G major") == "Gmaj9 Em9 Am9 D13"
+    rainy = moods.MOODS["rainy"]
+    assert template.progression_for(rainy, "D minor") == "Dm9 G13 Cmaj9 A7b9"
+    assert template.progression_for(rainy, "E dorian") == "Em9 A13 Dmaj9 B7b9"  # minor third: minor changes
+    assert template.progression_for(rainy, "G major") == "Gmaj9 Em9 Am9 D13"
 
 
 def test_the_recipe_is_commented_and_the_same_answers_give_the_same_text():
-    answers = wizard.WizardAnswers(title="Test Tune")
-    text = wizard.recipe_text(answers)
-    assert text == wizard.recipe_text(answers)
+    answers = moods.WizardAnswers(title="Test Tune")
+    text = template.recipe_text(answers)
+    assert text == template.recipe_text(answers)
     assert text.startswith("# Test Tune — a rainy lo-fi recipe")
     assert "lofictl build recipes/test_tune.yaml" in text
     assert sum(1 for line in text.splitlines() if "#" in line) >= 10
-    assert _parse(text).seed == wizard.default_seed("Test Tune")
-    assert _parse(wizard.recipe_text(answers.copy(seed=5))).seed == 5
+    assert _parse(text).seed == checks.default_seed("Test Tune")
+    assert _parse(template.recipe_text(answers.copy(seed=5))).seed == 5
 
 
 def test_long_pieces_get_sections_that_add_up_and_short_ones_a_length():
-    long = _parse(wizard.recipe_text(wizard.WizardAnswers(title="A", length="33 bars")))
+    long = _parse(template.recipe_text(moods.WizardAnswers(title="A", length="33 bars")))
     assert [(s.name, s.bars, s.repeat) for s in long.sections] == [
         ("intro", 4, None),
         ("A", 8, None),
@@ -73,19 +74,19 @@ def test_long_pieces_get_sections_that_add_up_and_short_ones_a_length():
         ("outro", 5, None),
     ]
     assert long.total_bars == 33
-    short = _parse(wizard.recipe_text(wizard.WizardAnswers(title="A", length="8")))
+    short = _parse(template.recipe_text(moods.WizardAnswers(title="A", length="8")))
     assert short.sections is None and short.total_bars == 8
 
 
 def test_a_duration_is_rounded_up_to_whole_bars_at_the_tempo():
-    text = wizard.recipe_text(wizard.WizardAnswers(title="A", length="20s", tempo=90))
+    text = template.recipe_text(moods.WizardAnswers(title="A", length="20s", tempo=90))
     assert "length: 8 bars" in text and "20s at 90 BPM" in text  # 20 s / (4 × 60/90 s) = 7.5 → 8
-    assert wizard.length_bars("2m30s", 72) == 45
+    assert checks.length_bars("2m30s", 72) == 45
 
 
 def test_no_bass_no_drums_no_ambience_no_effects():
-    answers = wizard.WizardAnswers(title="Sparse", bass="none", drums="none", overlays=(), effects="none")
-    recipe = _parse(wizard.recipe_text(answers))
+    answers = moods.WizardAnswers(title="Sparse", bass="none", drums="none", overlays=(), effects="none")
+    recipe = _parse(template.recipe_text(answers))
     assert list(recipe.tracks) == ["keys"]
     assert recipe.overlays == [] and recipe.tracks["keys"].effects == []
     assert all(set(s.tracks or []) <= {"keys"} for s in recipe.sections)
@@ -93,15 +94,15 @@ def test_no_bass_no_drums_no_ambience_no_effects():
 
 def test_titles_are_quoted_safely_and_make_tidy_file_names():
     title = 'Rain: "Night" #2 — café'
-    assert _parse(wizard.recipe_text(wizard.WizardAnswers(title=title))).title == title
-    assert wizard.slug(title) == "rain_night_2_cafe"
-    assert wizard.slug("???") == "untitled"
+    assert _parse(template.recipe_text(moods.WizardAnswers(title=title))).title == title
+    assert checks.slug(title) == "rain_night_2_cafe"
+    assert checks.slug("???") == "untitled"
 
 
 def test_the_effects_presets_offered_exist():
     from lofictl.sound.effects import PRESETS
 
-    assert set(wizard.EFFECT_PRESETS) - {"none"} <= set(PRESETS)
+    assert set(moods.EFFECT_PRESETS) - {"none"} <= set(PRESETS)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +121,7 @@ def test_the_effects_presets_offered_exist():
 )
 def test_wrong_answers_say_which_and_why(changes, field, message):
     with pytest.raises(LofictlError, match=message) as caught:
-        wizard.recipe_text(wizard.WizardAnswers(title="A").copy(**changes))
+        template.recipe_text(moods.WizardAnswers(title="A").copy(**changes))
     assert caught.value.field == field
 
 
@@ -154,6 +155,18 @@ def test_new_yes_writes_a_recipe_that_loads(tmp_path, monkeypatch):
     assert [o.ambience for o in recipe.overlays] == ["hiss"]
     assert recipe.tracks["keys"].effects == ["radio"]
     assert yaml.safe_load(path.read_text())["key"] == "F major"
+
+
+def test_the_wizard_from_python_asks_nothing_without_a_prompt(tmp_path):
+    """A script calls run_wizard without Typer: no prompt means the mood's defaults, as --yes."""
+    from lofictl.recipe.wizard import run_wizard, write_recipe
+
+    said: list[str] = []
+    quiet = run_wizard(title="Script Tune", mood="chill", recipe_dir=tmp_path / "recipes", echo=said.append)
+    assert quiet == run_wizard(title="Script Tune", mood="chill", recipe_dir=tmp_path / "recipes", yes=True)
+    assert quiet.tempo == moods.MOODS["chill"].tempo and said == []
+    path = write_recipe(quiet, tmp_path / "recipes")
+    assert load_recipe(path).recipe.title == "Script Tune"
 
 
 def test_new_refuses_to_overwrite_without_force(tmp_path, monkeypatch):
@@ -289,7 +302,7 @@ def test_new_then_build_then_export_to_both_daws(tmp_path, monkeypatch):
 def test_new_writes_phrase_length_sections(bars):
     # every phrase between the intro and the outro holds whole turns of a 4-bar loop (issue 26:
     # 2+14+14+2 cut the loop mid-cycle), the bars add up, and a phrase that comes back repeats it
-    sections = wizard.arrangement(bars, has_bass=True)
+    sections = template.arrangement(bars, has_bass=True)
     assert sum(length for _, length, _, _ in sections) == bars
     names = [name for name, _, _, _ in sections]
     assert names[0] == "intro" and names[-1] == "outro"

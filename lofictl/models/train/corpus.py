@@ -34,81 +34,23 @@ import json
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lofictl.errors import LofictlError
 from lofictl.models import tokens
+from lofictl.models.train.pieces import MIN_MELODY_NOTES, Piece, SourceSummary, pieces_digest
 from lofictl.safety import atomic
 from lofictl.seeds import derive_seed
 
 READER_VERSION = 3  # 3: chords carry their bass; the POP909 quality set
 MUSIC21_SOURCES = {"music21:bach": "bach", "music21:essen": "essenFolksong", "music21:ryans": "ryansMammoth"}
-MIN_MELODY_NOTES = 8
 
 # Krumhansl–Kessler key profiles, tonic first.
 _MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One tune in absolute pitch, bar lines at multiples of beats_per_bar from time 0."""
-
-    name: str
-    tonic: int
-    mode: str  # "major" or "minor"
-    beats_per_bar: float
-    melody: tuple[tuple[float, float, int, int | None], ...]  # start, duration, MIDI pitch, velocity or None
-    # start, duration, root pitch class, quality (tokens.CHORD_QUALITIES), bass in semitones above
-    # the root (0: root position; 4 in a C major chord is C/E)
-    chords: tuple[tuple[float, float, int, str, int], ...]
-
-    def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "tonic": self.tonic,
-            "mode": self.mode,
-            "beats_per_bar": self.beats_per_bar,
-            "melody": [list(n) for n in self.melody],
-            "chords": [list(c) for c in self.chords],
-        }
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Piece":
-        return cls(
-            d["name"],
-            int(d["tonic"]),
-            d["mode"],
-            float(d["beats_per_bar"]),
-            tuple((float(a), float(b), int(p), None if v is None else int(v)) for a, b, p, v in d["melody"]),
-            tuple(
-                (float(c[0]), float(c[1]), int(c[2]), str(c[3]), int(c[4]) if len(c) > 4 else 0) for c in d["chords"]
-            ),
-        )
-
-
-@dataclass
-class SourceSummary:
-    spec: str
-    files: int = 0
-    pieces: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    cached: bool = False
-
-    def skip(self, reason: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
-
-    def to_json(self) -> dict:
-        return {
-            "spec": self.spec,
-            "files": self.files,
-            "pieces": self.pieces,
-            "skipped": dict(sorted(self.skipped.items())),
-            "skipped_total": sum(self.skipped.values()),
-        }
 
 
 # --- key and chord estimation ---------------------------------------------------------------
@@ -233,7 +175,7 @@ def _m21_bar_and_shift(part) -> tuple[float, float]:
 
 
 def _m21_line(part, shift: float, top: bool = True) -> list[tuple[float, float, int, int | None]]:
-    notes = []
+    notes: list[tuple[float, float, int, int | None]] = []
     for n in part.stripTies().flatten().notes:
         dur = float(n.duration.quarterLength)
         if dur <= 0:  # grace notes take no time
@@ -244,7 +186,7 @@ def _m21_line(part, shift: float, top: bool = True) -> list[tuple[float, float, 
 
 
 def _m21_notes(part, shift: float) -> list[tuple[float, float, int]]:
-    out = []
+    out: list[tuple[float, float, int]] = []
     for n in part.stripTies().flatten().notes:
         dur = float(n.duration.quarterLength)
         if dur > 0:
@@ -285,7 +227,7 @@ def _read_music21(spec: str, limit: int | None, summary: SourceSummary) -> list[
         if path.suffix == ".abc":
             # One tune at a time: parsing a whole Essen collection as an Opus is many times
             # slower than its tunes one by one, and a bad tune then costs only itself.
-            tunes = _abc_tunes(path)
+            tunes: list[str | None] = [*_abc_tunes(path)]
         else:
             tunes = [None]
         for i, tune in enumerate(tunes):
@@ -448,14 +390,14 @@ def _fingerprint(spec: str, limit: int | None) -> str:
         import music21
         from music21 import corpus as m21corpus
 
-        files = sorted(Path(p).name for p in m21corpus.getComposer(MUSIC21_SOURCES[spec]))
-        basis = {"spec": spec, "music21": music21.__version__, "files": files}
+        names = sorted(Path(p).name for p in m21corpus.getComposer(MUSIC21_SOURCES[spec]))
+        basis = {"spec": spec, "music21": music21.__version__, "files": names}
     else:
         folder = Path(spec).expanduser().resolve()
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
+        midi_files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
         basis = {
             "spec": str(folder),
-            "files": [[str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
+            "files": [[str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns] for p in midi_files],
         }
     basis.update(reader=READER_VERSION, limit=limit)
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
@@ -530,14 +472,6 @@ def load_source(spec: str, limit: int | None = None, use_cache: bool = True) -> 
     return pieces, summary
 
 
-def pieces_digest(pieces: list[Piece]) -> str:
-    """sha256 of the pieces' canonical JSON, in order: the data hash a model.json records."""
-    digest = hashlib.sha256()
-    for piece in pieces:
-        digest.update(json.dumps(piece.to_json(), sort_keys=True, separators=(",", ":")).encode())
-    return digest.hexdigest()
-
-
 def load_corpus(text: str, limit: int | None = None, use_cache: bool = True) -> tuple[list[Piece], dict]:
     """Every piece of every source in the spec, and a JSON-ready summary."""
     pieces: list[Piece] = []
@@ -596,7 +530,7 @@ def split_summary(splits: dict[str, str]) -> dict:
     """model.json's record of a split: the rule, counts and (for POP909) the song ids per side."""
     from lofictl.models.train import pop909
 
-    songs = sorted({pop909.song_of(n) for n in splits if pop909.song_of(n) is not None})
+    songs = sorted({song for n in splits if (song := pop909.song_of(n)) is not None})
     out = {"pieces": {k: sum(1 for v in splits.values() if v == k) for k in pop909.SPLITS}}
     if songs:
         out["pop909"] = pop909.split_json(songs)

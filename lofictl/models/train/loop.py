@@ -110,7 +110,8 @@ def _windows(
     seqs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int]], seq_len: int, n_heads: int
 ) -> Dataset:
     """seqs: (tokens (n, H), position (n,), phrase (n,), chord (n,) or None, mode) per piece."""
-    rows_in, rows_out, masks, positions, phrases, modes, chords = [], [], [], [], [], [], []
+    rows_in, rows_out, masks, positions, phrases, modes = [], [], [], [], [], []
+    chords: list[np.ndarray] = []  # empty when the sequences have no chord input (chord models)
     for toks, pos, phrase, chord, mode in seqs:
         shifted = np.concatenate([np.zeros((1, n_heads), np.int32), toks[:-1]], axis=0)
         for start in range(0, len(toks), seq_len):
@@ -126,7 +127,8 @@ def _windows(
             masks.append(np.concatenate([np.ones(stop - start, np.float32), np.zeros(pad, np.float32)]))
             positions.append(cut(pos))
             phrases.append(cut(phrase))
-            chords.append(cut(chord) if chord is not None else None)
+            if chord is not None:
+                chords.append(cut(chord))
             modes.append(mode)
     if not rows_in:
         return Dataset(
@@ -145,7 +147,7 @@ def _windows(
         np.stack(positions).astype(np.int32),
         np.stack(phrases).astype(np.int32),
         np.array(modes, np.int32),
-        None if chords[0] is None else np.stack(chords).astype(np.int32),
+        np.stack(chords).astype(np.int32) if chords else None,
     )
 
 
@@ -169,12 +171,12 @@ def prepare(pieces: list[corpus_mod.Piece], config: TrainConfig) -> Prepared:
             return out
 
         train_seqs, val_seqs = chord_seqs(train_pieces), chord_seqs(val_pieces)
-        heads = (tokens.N_CHORD, tokens.N_CHORD_DURATION)
+        heads: tuple[int, ...] = (tokens.N_CHORD, tokens.N_CHORD_DURATION)
         vocab = {"chords": tokens.chord_vocab_json()}
     else:
 
         def melody_seqs(ps, augment):
-            out = []
+            out: list[tuple[np.ndarray, corpus_mod.MelodySeq, str]] = []
             for p in ps:
                 seq = corpus_mod.melody_tokens(p)
                 if len(seq.pitch) < 2:
@@ -289,7 +291,8 @@ def make_steps(model: modules.TokenLSTM, optimizer: optax.GradientTransformation
 
 def evaluate(eval_step, params, data: Dataset, batch_size: int) -> tuple[float, list[float]]:
     """Mean loss per event over the whole set, and per head; fixed batch shape (padded)."""
-    totals, count = None, 0.0
+    totals: np.ndarray | None = None
+    count = 0.0
     for start in range(0, len(data), batch_size):
         idx = np.arange(start, min(start + batch_size, len(data)))
         batch = data.batch(idx)
@@ -301,6 +304,7 @@ def evaluate(eval_step, params, data: Dataset, batch_size: int) -> tuple[float, 
         per_head = np.asarray(per_head, np.float64)
         totals = per_head if totals is None else totals + per_head
         count += float(n)
+    assert totals is not None  # a set with no rows has no loss to measure
     per = (totals / max(count, 1.0)).tolist()
     return float(sum(per)), per
 

@@ -45,7 +45,7 @@ import numpy as np
 from lofictl.compose import theory
 from lofictl.errors import LofictlError
 from lofictl.models import tokens
-from lofictl.models.train.corpus import MIN_MELODY_NOTES, Piece, SourceSummary, pieces_digest
+from lofictl.models.train.pieces import MIN_MELODY_NOTES, Piece, SourceSummary, pieces_digest
 
 PREFIX = "pop909"
 READER_VERSION = 2  # 2: note ends on sixteenths unless the onset is a triplet
@@ -187,7 +187,9 @@ def _melody_notes(path: Path) -> list[tuple[float, float, int, int]]:
     track = next((t for t in mid.tracks if t.name.strip().upper() == "MELODY"), None)
     if track is None:
         raise ValueError("no MELODY track")
-    notes, sounding, now = [], {}, 0
+    notes: list[tuple[float, float, int, int]] = []
+    sounding: dict[tuple[int, int], tuple[int, int]] = {}  # (channel, pitch) -> (tick, velocity)
+    now = 0
     for msg in track:
         now += msg.time
         if msg.type not in ("note_on", "note_off"):
@@ -290,7 +292,7 @@ def read_song(folder: Path, summary: SourceSummary | None = None) -> list[Piece]
     line = [(s, min(e, line[i + 1][0]) if i + 1 < len(line) else e, p, v) for i, (s, e, p, v) in enumerate(line)]
 
     key_starts = [k[0] for k in keys[1:]]
-    pieces = []
+    pieces: list[Piece] = []
     for first, end in _segments(downbeats, key_starts):
         _, tonic, mode = max((k for k in keys if k[0] <= first), default=keys[0])
         # Durations rounded to the 1/12-beat grid they lie on (a difference of snapped floats).
@@ -382,7 +384,7 @@ def write_derived(dataset: Path | str, out: Path | str) -> dict:
     if not pieces:
         raise LofictlError(f"no usable POP909 songs in {dataset}", field="dataset")
     summary.pieces = len(pieces)
-    songs = sorted({song_of(p.name) for p in pieces})
+    songs = sorted({song for p in pieces if (song := song_of(p.name)) is not None})
     header = {
         "format": DERIVED_FORMAT,
         "reader_version": READER_VERSION,
@@ -460,7 +462,7 @@ def read_derived(folder: Path, limit: int | None = None, summary: SourceSummary 
             f"{path}: the pieces do not match the sha256 in its header (damaged); rebuild it", field="corpus"
         )
     if limit is not None:
-        songs = sorted({song_of(p.name) for p in pieces})[:limit]
+        songs = sorted({song for p in pieces if (song := song_of(p.name)) is not None})[:limit]
         pieces = [p for p in pieces if song_of(p.name) in set(songs)]
     if summary is not None:
         saved = data.get("summary", {})

@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
+from lofictl.cli.common import add_group, stdout_console
 from lofictl.errors import LofictlError, one_line
 
 
@@ -124,7 +125,6 @@ def tracks(
     """The station's tracks N, N+1, ...: recipe, key, tempo, seed (nothing is built)."""
     from rich.table import Table
 
-    from lofictl.cli.common import stdout_console
     from lofictl.radio.schedule import Schedule, check_track_number
 
     check_track_number(first, "--from")
@@ -185,7 +185,6 @@ def stats(
     """What listeners like and skip: per recipe, tempo, key, drum pattern and preset; a table and a plot."""
     from rich.table import Table
 
-    from lofictl.cli.common import stdout_console
     from lofictl.radio import stats as st
     from lofictl.radio.db import Ratings
 
@@ -242,3 +241,6 @@ def stats(
     target = plot_path or loaded.work_dir / "stats.png"
     st.plot(summaries, target, f"{loaded.station.title}: what listeners keep")
     console.print(f"plot: {target}")
+
+
+add_group(radio_app, "radio")

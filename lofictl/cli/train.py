@@ -1,6 +1,7 @@
 """`lofictl train chords|melody`: thin Typer wrappers over corpus loading and the training loop.
 
-LofictlError propagates to the main CLI, which prints it in one line and exits 2.
+Registered on the main app as the `train` group; each command wears `user_errors` (a
+LofictlError is one line and exit 2).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+
+from lofictl.cli.common import add_group
 
 if TYPE_CHECKING:
     from lofictl.models.train.loop import TrainConfig
@@ -207,3 +210,6 @@ def pop909_forms(
         f"wrote {out / forms.FORMS_FILE}: {len(data['forms'])} forms from {data['songs']} songs "
         f"(skipped {data['skipped']})"
     )
+
+
+add_group(train_app, "train")

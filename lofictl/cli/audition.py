@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from lofictl.audition.server import DEFAULT_PORT
+from lofictl.cli.common import add_group, stdout_console
 
 
 class _DefaultToRun(TyperGroup):
@@ -228,7 +229,6 @@ def listen_results(
     from lofictl.audition import stats
     from lofictl.audition.db import Answers
     from lofictl.audition.listentest import load_test
-    from lofictl.cli.common import stdout_console
 
     loaded = load_test(test)
     answers = Answers(loaded.database_path, loaded.project_file, read_only=True)
@@ -293,3 +293,7 @@ def listen_results(
         console.print(f"left out: {left_out} answers about systems this test file no longer has")
     for listener in result["excluded"]:
         console.print(f"left out: listener {listener} (hidden reference under 90 in more than 15 % of trials)")
+
+
+add_group(audition_app, "audition")
+add_group(listen_app, "listen-test")
