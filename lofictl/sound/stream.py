@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Self, Sequence, TypeVar
 
 import numpy as np
 import pedalboard
@@ -83,7 +83,7 @@ class WavWriter:
         finally:
             self._handle.close()
 
-    def __enter__(self) -> "WavWriter":
+    def __enter__(self) -> Self:  # a subclass's own type (loudness.MeteredWavWriter)
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
