@@ -320,9 +320,8 @@ def _render_stems(walk: Walk, stage: Stage) -> None:
             futures = {name: pool.submit(job.render) for name, job in todo.items()}
             # The lock's digest of each kit (one-shots of its every key), drawn on a core the
             # stems leave free at their end instead of after the export; cached per process.
-            digests = [
-                pool.submit(_kit_digest, kit) for kit in sorted({j.instrument.kit for j in todo.values()} - {None})
-            ]
+            kits = sorted({job.instrument.kit for job in todo.values() if job.instrument.kit is not None})
+            digests = [pool.submit(_kit_digest, kit) for kit in kits]
             for name, future in futures.items():
                 with _finite(plan, ("tracks", name, "effects"), f"the effect chain of {name}"):
                     facts = future.result()
