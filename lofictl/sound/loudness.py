@@ -130,6 +130,9 @@ class MeteredWavWriter(WavWriter):
         super().__init__(path, sample_rate, frames, **kwargs)
         self.meter = LoudnessMeter(int(sample_rate), self.channels)
 
+    def __enter__(self) -> "MeteredWavWriter":
+        return self
+
     def write(self, block: np.ndarray) -> None:
         block = audio_io._check_audio(block)
         super().write(block)

@@ -238,8 +238,8 @@ def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int = 1) ->
     """work(item) for each item, on up to `workers` threads, yielded in the items' order.
 
     For the parts of a pass that release the GIL (the true-peak filter, Pedalboard): what
-    follows in order (a meter, a file) gets the same values as a serial loop. Items are drawn
-    only a few ahead of the result being yielded, so memory stays bounded.
+    follows in order (a meter, a file) gets the same values as a serial loop. At most `workers`
+    items are drawn ahead of the result being yielded, so memory stays bounded.
     """
     if workers <= 1:
         yield from map(work, items)
@@ -252,7 +252,7 @@ def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int = 1) ->
         try:
             for item in items:
                 pending.append(pool.submit(work, item))
-                if len(pending) > workers:
+                if len(pending) >= workers:  # `workers` items in flight: memory of that many
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
