@@ -147,7 +147,8 @@ def closure(entries: tuple[str, ...]) -> tuple[Path, ...]:
         parents = name.split(".")
         for depth in range(1, len(parents)):  # importing a.b.c runs a/__init__ and a/b/__init__
             todo.append(".".join(parents[:depth]))
-        todo.extend(_imports(name, path))
+        if name != PACKAGE:  # lofictl/__init__ loads the Python API on first use: no stage runs it
+            todo.extend(_imports(name, path))
     return tuple(sorted(set(seen.values())))
 
 

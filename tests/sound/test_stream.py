@@ -94,15 +94,14 @@ def test_stem_bytes_equal_the_whole_path(stems):
 def test_stems_measure_their_loudness_while_written(gm, stems, tmp_path):
     # The value the export puts in the lock (measure_loudness of the finished file), without reading it.
     folder, made = stems
-    for name, (_, path, (track, preset, chain, gain_db, pan)) in made.items():
+    for name, (_, path, stem) in made.items():
         for block_size in (1000, 65_536):
-            lufs = sound_stems.render_stem_to_wav(
-                track, SPB, gm, preset, SR, N, chain, gain_db, pan, tmp_path / "s.wav", block_size=block_size
-            )
+            lufs = sound_stems.render_stem_to_wav(stem, tmp_path / "s.wav", block_size=block_size)
             assert lufs is not None and lufs == loudness.measure_loudness(path), (name, block_size)
-    silent = Track("rest", "melody", ())
-    keys = made["chords"][2][1]
-    assert sound_stems.render_stem_to_wav(silent, SPB, gm, keys, SR, SR, None, 0.0, 0.0, tmp_path / "q.wav") is None
+    silent = replace(
+        made["chords"][2], track=Track("rest", "melody", ()), n_samples=SR, effects=None, gain_db=0.0, pan=0.0
+    )
+    assert sound_stems.render_stem_to_wav(silent, tmp_path / "q.wav") is None
 
 
 def test_stem_bytes_do_not_depend_on_block_size(gm, stems, tmp_path):
