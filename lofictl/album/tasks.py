@@ -276,19 +276,13 @@ class VideoSpec:
 
 
 def _write_growing_wav(blocks, path: Path, sample_rate: int) -> int:
-    """Float32 blocks into a WAV whose length is known only at the end (the header is patched)."""
-    from lofictl.sound import audio_io
+    """Float32 blocks into a WAV whose length is known only at the end."""
+    from lofictl.sound.stream import WavWriter
 
-    with open(path, "wb") as handle:
-        header = audio_io._wav_header(2, sample_rate, 0, "float32")
-        handle.write(header)
-        frames = 0
+    with WavWriter(path, sample_rate, None) as out:
         for block in blocks:
-            handle.write(audio_io._wav_frames(block, "float32"))
-            frames += block.shape[1]
-        handle.seek(0)
-        handle.write(audio_io._wav_header(2, sample_rate, frames, "float32"))  # same size, real lengths
-    return frames
+            out.write(block)
+    return out.frames
 
 
 def _sequence(task: MixTask, paths: list[Path], out: Path) -> tuple[int, list[int]]:
