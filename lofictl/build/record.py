@@ -173,6 +173,16 @@ class StageLog:
         self.ran.append(name)
         return {rel: Artifact(path) for rel, path in files.items()}
 
+    def adopt(self, name: str, record: dict, ran: bool) -> None:
+        """A stage run or restored elsewhere (an album's task on a worker, with a StageLog of its
+        own): its record as that log kept it."""
+        self.record[name] = {k: record[k] for k in ("key", "inputs", "outputs", "meta") if k in record}
+        if ran:
+            self.explain(name)
+            self.ran.append(name)
+        else:
+            self.restored.append(name)
+
     def output_sha(self, name: str, rel: str) -> str:
         """The hash a stage recorded for one of its outputs (a placeholder in dry mode)."""
         return self.record[name]["outputs"][rel]
