@@ -27,6 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from lofictl import __version__
 from lofictl.album import cover as covers
@@ -35,6 +36,7 @@ from lofictl.album.lock import lock_data, lock_path_for, outputs_of, read_album_
 from lofictl.album.plan import TrackSpec, plan_album
 from lofictl.album.schema import LoadedAlbum, load_album
 from lofictl.build.cache import CACHE_DIR_NAME, Cache
+from lofictl.build.progress import Progress
 from lofictl.build.record import StageLog
 from lofictl.errors import LofictlError
 from lofictl.safety import interrupts
@@ -96,13 +98,13 @@ class _Run:
 
     album: LoadedAlbum
     specs: list[TrackSpec]
-    runner: object
+    runner: Any  # cluster.SerialRunner or cluster.DaskRunner
     root: tasks.CacheSpec
     cache: Cache
     stages: StageLog
-    progress: object
+    progress: Progress
     jobs: int  # threads inside a task (the CPUs in this process; 1 on a Dask worker)
-    pin: object
+    pin: Callable[[list[str]], None]
 
     def note(self, text: str) -> None:
         self.progress.note(text)
@@ -121,7 +123,6 @@ def build_album(
     write_lock: bool | None = None,
 ) -> AlbumResult:
     """Build every track (as tasks on the runner), then the cover, tagged files, mix and video."""
-    from lofictl.build.progress import Progress
     from lofictl.build.runner import output_folder
     from lofictl.cluster import cpu_threads, open_runner_soon
 
@@ -571,9 +572,9 @@ def _tag_and_mix(run: _Run, rendered: list[dict], art) -> tuple[dict, dict[str, 
                     )
                 run.progress.step("the mix's tagged files" + (" and its video" if spec.video is not None else ""))
             elif what == "files":
-                run.note("the mix's tagged files: " + ", ".join(sorted(record["outputs"])))
+                run.note("the mix's tagged files: " + ", ".join(Path(rel).name for rel in sorted(record["outputs"])))
             else:
-                run.note("the video: " + ", ".join(sorted(record["outputs"])))
+                run.note("the video: " + ", ".join(Path(rel).name for rel in sorted(record["outputs"])))
         futures.update(dict(submitted))
         pending = [future for future, _ in submitted]
     return _album_lock(run, rendered, bases, art, papers)

@@ -47,7 +47,7 @@ class Progress:
         start; nothing where the bar is not shown."""
         if self._bar is not None:
             elapsed = time.perf_counter() - self.started
-            self._bar.console.print(f"[dim]\\[{elapsed:6.1f}s][/] {escape(text)}")
+            self._bar.console.print(f"[dim]\\[{elapsed:6.1f}s][/] {escape(text)}", soft_wrap=True)
 
     def step(self, what: str) -> None:
         """Say what is happening now (and stop here if Ctrl-C was pressed: see safety.interrupts)."""

@@ -126,7 +126,8 @@ def describe_os_error(exc: OSError, folder: Path | None = None) -> str:
 class Source(Protocol):
     """What a build folder is made from: a LoadedRecipe, or an album (album.schema.LoadedAlbum)."""
 
-    path: Path
+    @property
+    def path(self) -> Path: ...
 
     @property
     def project_root(self) -> Path: ...

@@ -39,6 +39,7 @@ def verify_recipe(path: Path, *, jobs: int = 1, quiet: bool = True) -> dict:
             use_cache=False,
             write_lock=False,
         )
+    assert result.lock is not None  # a build always has one; only a station's track may not
     return compare(path, lock, result.lock)
 
 
@@ -74,6 +75,10 @@ def compare(
             if old_stages.get(name, {}).get("outputs") != new_stages.get(name, {}).get("outputs"):
                 first_stage = name
                 break
+        else:  # every stage made what the lock says (its outputs list was edited): the one that makes the file
+            first_stage = next(
+                (n for n in order if set(new_stages.get(n, {}).get("outputs", {})) & set(differences)), None
+            )
     causes: list[str] = []
     if differences or differs:
         causes = [*more_causes, *recorded_causes(lock, fresh, source)] or [UNEXPLAINED]

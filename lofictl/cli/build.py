@@ -221,7 +221,7 @@ def verify(
         if is_album_file(path):
             from lofictl.album.run import verify_album
 
-            return verify_album(path, jobs=jobs or 1, scheduler=scheduler)
+            return verify_album(path, jobs=jobs or 1, scheduler=scheduler, quiet=quiet or json_out)
         return verify_recipe(path, jobs=jobs or cpu_threads(), quiet=quiet or json_out)
 
     reports = [check(path) for path in _without_stations(recipes)]
