@@ -103,7 +103,7 @@ class _Run:
     cache: Cache
     stages: StageLog
     progress: Progress
-    jobs: int  # threads inside a task (the CPUs in this process; 1 on a Dask worker)
+    jobs: int  # threads inside a task (0: the CPUs of the machine it runs on, see tasks.threads)
     pin: Callable[[list[str]], None]
 
     def note(self, text: str) -> None:
@@ -124,7 +124,7 @@ def build_album(
 ) -> AlbumResult:
     """Build every track (as tasks on the runner), then the cover, tagged files, mix and video."""
     from lofictl.build.runner import output_folder
-    from lofictl.cluster import cpu_threads, open_runner_soon
+    from lofictl.cluster import open_runner_soon
 
     started = time.perf_counter()
     album = load_album(path)
@@ -173,7 +173,7 @@ def build_album(
                                 cache,
                                 stages,
                                 progress,
-                                cpu_threads() if runner.name == "serial" else 1,
+                                0,
                                 pin,
                             )
                             lock, outputs, texts, art = _run_tasks(run, user_cover)
@@ -233,17 +233,45 @@ def _previous_lock(lock_path: Path) -> dict | None:
 
 
 def _run_tasks(run: _Run, user_cover) -> tuple[dict, dict[str, str], dict[str, str], covers.Cover]:
-    """Render every track, draw the cover, then the tagged files, the mix and its video:
-    (lock without outputs, files {path: sha256}, text files {path: text}, the cover)."""
+    """Render every track; start the continuous mix (the longest chain: mix, then its files and
+    video) while the cover is drawn here; then the tagged files: (lock without outputs, files
+    {path: sha256}, text files {path: text}, the cover)."""
     rendered = _render_all(run)
+    started = {}
+    if run.album.album.output.mix:
+        started[_submit_mix(run, rendered)] = "mix"
     if user_cover is None:
-        run.progress.step("drawing the cover")
+        run.progress.step("drawing the cover" + (" (the continuous mix meanwhile)" if started else ""))
         art = covers.as_cover(_read_object(run.cache, _cover_stage(run, rendered)["outputs"]["cover.jpg"]))
         run.progress.advance()
         run.note("cover drawn")
     else:
         art = user_cover
-    return (*_tag_and_mix(run, rendered, art), art)
+    return (*_tag_and_mix(run, rendered, art, started), art)
+
+
+def _submit_mix(run: _Run, rendered: list[dict]):
+    spec = run.album.album
+    mix_task = tasks.MixTask(
+        tracks=tuple(
+            tasks.MixTrack(
+                master=r["master"],
+                frames=r["frames"],
+                bar_frames=r["bar_frames"],
+                bars=r["bars"],
+                title=s.title,
+                isrc=s.isrc,
+            )
+            for s, r in zip(run.specs, rendered)
+        ),
+        crossfade_bars=spec.crossfade_bars,
+        gap_s=spec.gap_s,
+        cache=run.root,
+        sample_rate=spec.output.sample_rate,
+        loudness_lufs=spec.loudness_lufs,
+        ceiling_db=spec.true_peak_db,
+    )
+    return run.runner.submit(tasks.make_mix, mix_task, key=f"lofictl-mix-{safe_name(spec.title)}", priority=1)
 
 
 def _gather(
@@ -490,14 +518,15 @@ def _mix_papers(album: LoadedAlbum, specs: list[TrackSpec], base: str, meta: dic
     )
 
 
-def _tag_and_mix(run: _Run, rendered: list[dict], art) -> tuple[dict, dict[str, str], dict[str, str]]:
-    """Submit the tagged files of every track and the continuous mix; once the mix is mastered,
-    its tagged files and its video. Each is reported as it is done. Returns the lock (without its
-    outputs), the files to gather {path: sha256} and the text files {path: text}."""
+def _tag_and_mix(run: _Run, rendered: list[dict], art, started: dict) -> tuple[dict, dict[str, str], dict[str, str]]:
+    """Submit the tagged files of every track beside the mix (`started`); once the mix is
+    mastered, its tagged files and its video, ahead of the tracks' files still waiting (they
+    end the album's longest chain). Each is reported as it is done. Returns the lock (without
+    its outputs), the files to gather {path: sha256} and the text files {path: text}."""
     album, specs, runner = run.album, run.specs, run.runner
     spec = album.album
     inside = covers.embedded(art)  # the files carry a small copy; cover.jpg and the video the full one
-    futures: dict = {}
+    futures: dict = dict(started)
     bases = [track_base(number, s, spec.output.names) for number, s in enumerate(specs, 1)]
     for number, (s, r, base) in enumerate(zip(specs, rendered, bases), 1):
         task = _encode_task(
@@ -505,27 +534,6 @@ def _tag_and_mix(run: _Run, rendered: list[dict], art) -> tuple[dict, dict[str, 
         )
         futures[runner.submit(tasks.encode_track, task, key=f"lofictl-encode-{number:03d}-{s.name}")] = "tracks"
     album_base = f"{safe_name(spec.title)}_mix"
-    if spec.output.mix:
-        mix_task = tasks.MixTask(
-            tracks=tuple(
-                tasks.MixTrack(
-                    master=r["master"],
-                    frames=r["frames"],
-                    bar_frames=r["bar_frames"],
-                    bars=r["bars"],
-                    title=s.title,
-                    isrc=s.isrc,
-                )
-                for s, r in zip(specs, rendered)
-            ),
-            crossfade_bars=spec.crossfade_bars,
-            gap_s=spec.gap_s,
-            cache=run.root,
-            sample_rate=spec.output.sample_rate,
-            loudness_lufs=spec.loudness_lufs,
-            ceiling_db=spec.true_peak_db,
-        )
-        futures[runner.submit(tasks.make_mix, mix_task, key=f"lofictl-mix-{album_base}")] = "mix"
     mix = ", the continuous mix" if spec.output.mix else ""
     run.progress.step(f"tagging and encoding {len(specs)} tracks{mix}")
     papers = None

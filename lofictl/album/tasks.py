@@ -46,6 +46,20 @@ def library_versions(packages: tuple[str, ...] = _BYTE_LIBRARIES) -> dict[str, s
     return versions
 
 
+def threads(jobs: int) -> int:
+    """Threads a task runs side by side: `jobs`, or with 0 the CPUs of the machine it runs on.
+
+    Every task takes all of its machine's CPUs, on a Dask worker too: while the workers are all
+    busy the threads share the cores, and when the album narrows to one chain (the mix, then its
+    files and video) the one task still running uses every core instead of one. The bytes do not
+    depend on the thread count."""
+    if jobs > 0:
+        return jobs
+    from lofictl.cluster import cpu_threads
+
+    return cpu_threads()
+
+
 @dataclass(frozen=True)
 class CacheSpec:
     """Where a task finds the stage cache: a folder, and optionally a shared fsspec store behind it."""
@@ -120,7 +134,7 @@ class TrackTask:
     recipe_sha: str
     overrides: tuple[str, ...]
     cache: CacheSpec
-    jobs: int = 1  # threads for the stems and encoders (1 on a Dask worker: the workers are the parallelism)
+    jobs: int = 0  # threads for the stems and encoders (0: the CPUs of the machine it runs on)
 
 
 def render_track(task: TrackTask) -> dict:
@@ -145,7 +159,7 @@ def render_track(task: TrackTask) -> dict:
             quiet=True,
             write_lock=False,
             cache=cache,
-            jobs=task.jobs,
+            jobs=threads(task.jobs),
             master_only=True,
         )
     lock = result.lock
@@ -181,7 +195,7 @@ class EncodeTask:
     ceiling_db: float
     tags: Tags
     cover: Cover
-    jobs: int = 1  # encoders side by side (threads; the bytes are the same)
+    jobs: int = 0  # encoders side by side (threads; the bytes are the same; 0: the machine's CPUs)
 
 
 def _cover_key(cover: Cover) -> dict:
@@ -218,7 +232,7 @@ def encode_files(master_wav: Path, work: Path, task: EncodeTask) -> tuple[dict[s
         tagging.tag_file(path, task.tags, task.cover)
         return stats
 
-    with ThreadPoolExecutor(max_workers=max(1, task.jobs), thread_name_prefix="lofictl-encode") as pool:
+    with ThreadPoolExecutor(max_workers=threads(task.jobs), thread_name_prefix="lofictl-encode") as pool:
         futures = {fmt: pool.submit(write, fmt) for fmt in task.formats}
         measured = {f"{task.folder}/{task.base}.{fmt}": future.result() for fmt, future in futures.items()}
     files = {f"{task.folder}/{task.base}.{fmt}": work / f"{task.base}.{fmt}" for fmt in task.formats}

@@ -42,7 +42,7 @@ class SerialRunner:
     def preload(self, modules: tuple[str, ...]) -> None:
         pass  # this process imports what it needs as it goes
 
-    def submit(self, fn: Callable, *args: Any, key: str | None = None) -> Future:
+    def submit(self, fn: Callable, *args: Any, key: str | None = None, priority: int = 0) -> Future:
         future: Future = Future()
         try:
             future.set_result(fn(*args))
@@ -121,10 +121,11 @@ class DaskRunner:
 
         self.client.register_plugin(Preload(modules))
 
-    def submit(self, fn: Callable, *args: Any, key: str | None = None):
+    def submit(self, fn: Callable, *args: Any, key: str | None = None, priority: int = 0):
         # pure=False: a key names one task of this build; Dask must not merge it with another
         # submission that merely looks the same. Worker loss is retried by the scheduler itself.
-        return self.client.submit(fn, *args, key=key, pure=False)
+        # A higher priority runs before tasks submitted earlier (the start of a long chain).
+        return self.client.submit(fn, *args, key=key, pure=False, priority=priority)
 
     def as_completed(self, futures: Iterable) -> Iterator:
         """Each future as it finishes; waits for workers as the class says."""

@@ -67,10 +67,10 @@ def _prune_then(monkeypatch, action):
     real = run._tag_and_mix
     calls = []
 
-    def deliver(album_run, rendered, art):
+    def deliver(album_run, *rest):
         if not calls:
             calls.append(action(Cache(album_run.cache.root)))
-        return real(album_run, rendered, art)
+        return real(album_run, *rest)
 
     monkeypatch.setattr(run, "_tag_and_mix", deliver)
     return calls
