@@ -100,8 +100,8 @@ def read_lock(path: Path, newest_format: int, kind: str = "lofictl_lock") -> dic
         raise LofictlError(f"cannot read the lock file: {reason[:200]}", file=path) from None
     version = data.get(kind) if isinstance(data, dict) else None
     if not isinstance(version, int) or isinstance(version, bool):
-        what = "an album" if kind == "lofictl_album_lock" else "a"
-        raise LofictlError(f"not {what} lofictl lock file (no {kind} version)", file=path)
+        what = "album lock" if kind == "lofictl_album_lock" else "lock file"
+        raise LofictlError(f"not a lofictl {what} (no {kind} version)", file=path)
     if version > newest_format:
         raise LockTooNew(
             f"lock format {version} is newer than this lofictl reads ({newest_format}); "

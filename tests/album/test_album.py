@@ -389,6 +389,23 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path, monkeypatch, capsys)
     assert "recipe recipes/tiny.yaml changed since the lock was written" in report["likely_causes"]
 
 
+def test_a_damaged_or_foreign_album_lock_is_one_line_before_anything_is_built(tmp_path):
+    from lofictl.album.run import verify_album
+
+    path = write_album(tmp_path)
+    lock = tmp_path / "albums" / "test.lock.json"
+    lock.write_text(json.dumps({"lofictl_album_lock": 2, "outputs": {"cover.jpg": {"sha256": 5}}}))
+    with pytest.raises(LofictlError, match="the lock file is damaged at outputs.cover.jpg.sha256"):
+        verify_album(path)
+    lock.write_text(json.dumps({"lofictl_lock": 1, "outputs": {}}))
+    with pytest.raises(LofictlError, match=r"not a lofictl album lock \(no lofictl_album_lock version\)"):
+        verify_album(path)
+    lock.write_text(json.dumps({"lofictl_album_lock": 99, "outputs": {}}))
+    with pytest.raises(LofictlError, match="lock format 99 is newer than this lofictl reads"):
+        verify_album(path)
+    assert not (tmp_path / "build").exists()
+
+
 def test_the_readme_album_and_the_example_album_plan(tmp_path):
     repo = REPO
     readme = (repo / "README.md").read_text()
