@@ -103,7 +103,6 @@ class _Run:
     cache: Cache
     stages: StageLog
     progress: Progress
-    jobs: int  # threads inside a task (0: the CPUs of the machine it runs on, see tasks.threads)
     pin: Callable[[list[str]], None]
 
     def note(self, text: str) -> None:
@@ -142,7 +141,8 @@ def build_album(
         write_lock = out_dir is None
     lock_path = lock_path_for(album)
     count = sum(entry.count for entry in spec.tracks)
-    steps = 2 * count + (user_cover is None) + (3 if spec.output.mix else 0) - (spec.video is None and spec.output.mix)
+    mix_steps = 2 + (spec.video is not None) if spec.output.mix else 0  # the mix, its files, its video
+    steps = 2 * count + (user_cover is None) + mix_steps  # a render and an encode per track, the cover
     with Progress(f"album {album.path.name}", steps, quiet=quiet) as progress:
         # The LocalCluster starts (its workers import the build's modules) while the tracks are planned.
         with open_runner_soon(
@@ -166,15 +166,14 @@ def build_album(
                     try:
                         with cache.pinning() as pin:
                             run = _Run(
-                                album,
-                                specs,
-                                runner,
-                                dataclasses.replace(root, pins=str(cache.pin_file) if cache.pin_file else None),
-                                cache,
-                                stages,
-                                progress,
-                                0,
-                                pin,
+                                album=album,
+                                specs=specs,
+                                runner=runner,
+                                root=dataclasses.replace(root, pins=str(cache.pin_file) if cache.pin_file else None),
+                                cache=cache,
+                                stages=stages,
+                                progress=progress,
+                                pin=pin,
                             )
                             lock, outputs, texts, art = _run_tasks(run, user_cover)
                             progress.step("putting the album in place")
@@ -360,8 +359,8 @@ def _render_all(run: _Run) -> list[dict]:
     futures = {}
     for number, s in enumerate(specs, 1):
         task = tasks.TrackTask(
-            recipe=str(s.recipe), recipe_sha=s.recipe_sha, overrides=s.overrides, cache=run.root, jobs=run.jobs
-        )
+            recipe=str(s.recipe), recipe_sha=s.recipe_sha, overrides=s.overrides, cache=run.root
+        )  # threads inside: its machine's CPUs (tasks.threads)
         futures[run.runner.submit(tasks.render_track, task, key=f"lofictl-track-{number:03d}-{s.name}")] = number - 1
     run.progress.step(f"rendering {len(specs)} tracks")
     results: list[dict | None] = [None] * len(specs)
@@ -461,7 +460,6 @@ def _encode_task(run: _Run, stage: str, master: str, folder: str, base: str, tag
         ceiling_db=spec.true_peak_db,
         tags=tags,
         cover=inside,
-        jobs=run.jobs,
     )
 
 
