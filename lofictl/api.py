@@ -424,7 +424,7 @@ def verify(
     if is_album_file(path):
         from lofictl.album.run import verify_album
 
-        return Verification.of(verify_album(path, jobs=jobs or 1, scheduler=scheduler))
+        return Verification.of(verify_album(path, jobs=jobs or 1, scheduler=scheduler, quiet=quiet))
     from lofictl.build.verify import verify_recipe
     from lofictl.cluster import cpu_threads
 

@@ -207,6 +207,13 @@ class LoadedAlbum:
     def project_root(self) -> Path:
         return project_root_for(self.path)
 
+    @property
+    def project_file(self) -> str:
+        """The album file's path in its project (which file owns the build folder: safety.outputs)."""
+        from lofictl.recipe.load import project_file
+
+        return project_file(self.path)
+
     def error(self, message: str, field: FieldPath) -> LofictlError:
         return LofictlError(message, file=self.path, line=self.positions.line_of(field), field=dotted_path(field))
 

@@ -7,8 +7,11 @@ the same album lock; a task killed halfway leaves at most a temporary file, and 
 again gives the same objects.
 
     render_track  a recipe + seed + overrides → its master (the whole single-track build)
-    encode_track  a master → tagged FLAC / MP3 / WAV with the cover
-    make_mix      the masters → the continuous mix (crossfades, loudness) → tagged files → video
+    encode_track  a master → tagged FLAC / MP3 / WAV with the cover (a track's, or the mix's)
+    make_mix      the masters → the continuous mix (crossfades, loudness)
+    make_video    the mix and the cover → the MP4 with chapters
+
+Each runs its stage through run_stage (the shared StageLog) and returns the stage's record.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from lofictl import __version__, stage_names
-from lofictl.build.cache import Cache, Entry, canonical_json, sha256_bytes, sha256_file, stage_key
+from lofictl.build.cache import Cache, Entry, canonical_json, sha256_bytes, sha256_file
 from lofictl.errors import LofictlError
 from lofictl.export.tags import Cover, Tags
 
@@ -41,6 +44,20 @@ def library_versions(packages: tuple[str, ...] = _BYTE_LIBRARIES) -> dict[str, s
         except md.PackageNotFoundError:
             versions[package] = "missing"
     return versions
+
+
+def threads(jobs: int) -> int:
+    """Threads a task runs side by side: `jobs`, or with 0 the CPUs of the machine it runs on.
+
+    Every task takes all of its machine's CPUs, on a Dask worker too: while the workers are all
+    busy the threads share the cores, and when the album narrows to one chain (the mix, then its
+    files and video) the one task still running uses every core instead of one. The bytes do not
+    depend on the thread count."""
+    if jobs > 0:
+        return jobs
+    from lofictl.cluster import cpu_threads
+
+    return cpu_threads()
 
 
 @dataclass(frozen=True)
@@ -78,38 +95,46 @@ def fetch(cache: Cache, digest: str, destination: Path) -> Path:
     return destination
 
 
-def run_stage(cache: Cache, stage: str, inputs: dict, make: Callable[[Path], tuple[dict[str, Path], dict]]) -> dict:
-    """A cached stage: restore the record of a finished run, or run `make(work_dir)` and store it.
+def run_stage(cache: Cache, name: str, inputs: dict, make: Callable[[Path], tuple[dict[str, Path], dict]]) -> dict:
+    """A stage of the album (`album-encode:03`; its kind, the part before the colon, names it in
+    the cache and in safety.fingerprints) on the shared StageLog: restored from the cache, or
+    `make(work_dir)` run and stored.
 
-    Returns {"key", "outputs": {name: sha256}, "meta"}: plain values, the same from any worker.
+    Returns the stage's record as the lock keeps it (key, inputs, outputs {name: sha256}, meta),
+    with its `name` and whether it `ran`: plain values, the same from any worker.
     """
-    from lofictl.safety.fingerprints import code_inputs
+    from lofictl.build.record import StageLog
 
-    inputs = {**inputs, **code_inputs(stage)}
-    key = stage_key(stage, inputs)
-    entry = cache.lookup(key, stage)
+    log = StageLog(cache, Path(tempfile.gettempdir()), Path(tempfile.gettempdir()), None)
+    key = log.key_outside_table(name, inputs)
+    kind = name.split(":")[0]
+    entry = cache.lookup(key, kind)
     if entry is None:
-        with tempfile.TemporaryDirectory(prefix=f"lofictl-{stage}-") as folder:
+        with tempfile.TemporaryDirectory(prefix=f"lofictl-{kind}-") as folder:
             files, meta = make(Path(folder))
-            cache.store(key, stage, files, meta)
-        entry = cache.lookup(key, stage)
-        if entry is None:
+            log.ran_with(name, key, files, meta)
+        stored = cache.lookup(key, kind)
+        if stored is None:
             raise CacheMiss(
                 f"cannot write the stage cache {cache.root} (the album's tasks hand their results back through it)"
             )
-    return {"key": key, "outputs": dict(sorted(entry.outputs.items())), "meta": entry.meta}
+        if stored.meta:  # as JSON keeps it: the same record whether this run made it or restores it
+            log.record[name]["meta"] = stored.meta
+    else:
+        log.restored_from(name, entry, Path(tempfile.gettempdir()), entry.meta)
+    return {"name": name, **log.record[name], "ran": bool(log.ran)}
 
 
 # --- render: one track's master ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrackTask:
     recipe: str  # absolute path; workers must see the project at the same path
     recipe_sha: str
     overrides: tuple[str, ...]
     cache: CacheSpec
-    jobs: int = 1  # threads for the stems and encoders (1 on a Dask worker: the workers are the parallelism)
+    jobs: int = 0  # threads for the stems and encoders (0: the CPUs of the machine it runs on)
 
 
 def render_track(task: TrackTask) -> dict:
@@ -134,7 +159,7 @@ def render_track(task: TrackTask) -> dict:
             quiet=True,
             write_lock=False,
             cache=cache,
-            jobs=task.jobs,
+            jobs=threads(task.jobs),
             master_only=True,
         )
     lock = result.lock
@@ -158,8 +183,9 @@ def render_track(task: TrackTask) -> dict:
 # --- encode: tagged files of one track --------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EncodeTask:
+    stage: str  # the stage's name after `album-encode:` (the track's number, or `mix`)
     master: str  # sha256 of the float32 master in the cache
     cache: CacheSpec
     folder: str  # where the files go in the album folder: tracks, mix
@@ -169,7 +195,7 @@ class EncodeTask:
     ceiling_db: float
     tags: Tags
     cover: Cover
-    jobs: int = 1  # encoders side by side (threads; the bytes are the same)
+    jobs: int = 0  # encoders side by side (threads; the bytes are the same; 0: the machine's CPUs)
 
 
 def _cover_key(cover: Cover) -> dict:
@@ -206,7 +232,7 @@ def encode_files(master_wav: Path, work: Path, task: EncodeTask) -> tuple[dict[s
         tagging.tag_file(path, task.tags, task.cover)
         return stats
 
-    with ThreadPoolExecutor(max_workers=max(1, task.jobs), thread_name_prefix="lofictl-encode") as pool:
+    with ThreadPoolExecutor(max_workers=threads(task.jobs), thread_name_prefix="lofictl-encode") as pool:
         futures = {fmt: pool.submit(write, fmt) for fmt in task.formats}
         measured = {f"{task.folder}/{task.base}.{fmt}": future.result() for fmt, future in futures.items()}
     files = {f"{task.folder}/{task.base}.{fmt}": work / f"{task.base}.{fmt}" for fmt in task.formats}
@@ -230,7 +256,7 @@ def encode_track(task: EncodeTask) -> dict:
     def make(work: Path):
         return encode_files(fetch(cache, task.master, work / "master.wav"), work, task)
 
-    return run_stage(cache, "album-encode", inputs, make)
+    return run_stage(cache, f"album-encode:{task.stage}", inputs, make)
 
 
 # --- the continuous mix and its video ---------------------------------------------------------
@@ -248,8 +274,6 @@ class MixTrack:
 
 @dataclass(frozen=True, kw_only=True)
 class MixTask:
-    """The album's continuous mix (and its video): built by keyword (album.run.deliver)."""
-
     tracks: tuple[MixTrack, ...]
     crossfade_bars: int  # 0: a gap instead
     gap_s: float
@@ -257,40 +281,16 @@ class MixTask:
     sample_rate: int
     loudness_lufs: float
     ceiling_db: float
-    album_title: str
-    artist: str
-    genre: str
-    year: int
-    release_date: str | None
-    provenance: dict
-    base: str  # file names: <base>.flac, <base>.cue, ...
-    formats: tuple[str, ...]
-    cover: Cover
-    video: "VideoSpec | None"
-    jobs: int = 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class VideoSpec:
-    frame_png: bytes
-    fps: int
-    audio_kbps: int
 
 
 def _write_growing_wav(blocks, path: Path, sample_rate: int) -> int:
-    """Float32 blocks into a WAV whose length is known only at the end (the header is patched)."""
-    from lofictl.sound import audio_io
+    """Float32 blocks into a WAV whose length is known only at the end."""
+    from lofictl.sound.stream import WavWriter
 
-    with open(path, "wb") as handle:
-        header = audio_io._wav_header(2, sample_rate, 0, "float32")
-        handle.write(header)
-        frames = 0
+    with WavWriter(path, sample_rate, None) as out:
         for block in blocks:
-            handle.write(audio_io._wav_frames(block, "float32"))
-            frames += block.shape[1]
-        handle.seek(0)
-        handle.write(audio_io._wav_header(2, sample_rate, frames, "float32"))  # same size, real lengths
-    return frames
+            out.write(block)
+    return out.frames
 
 
 def _sequence(task: MixTask, paths: list[Path], out: Path) -> tuple[int, list[int]]:
@@ -329,10 +329,10 @@ def _sequence(task: MixTask, paths: list[Path], out: Path) -> tuple[int, list[in
 
 
 def make_mix(task: MixTask) -> dict:
-    """Sequence the masters, master the whole at the target loudness, write CUE and chapters,
-    encode and tag the mix, and film it."""
-    from lofictl.album import chapters
-    from lofictl.export.tags import Tags
+    """Sequence the masters (crossfades or gaps) and master the whole at the target loudness:
+    the `album-mix` stage's record (its meta: loudness, frames, where each track takes over).
+    Its tagged files are an `album-encode:mix` task and its video an `album-video` task, run
+    once this one is done (they need its master and where the chapters fall)."""
     from lofictl.sound import master as mastering
 
     cache = open_cache(task.cache)
@@ -360,74 +360,33 @@ def make_mix(task: MixTask) -> dict:
         sequenced.unlink()
         return {"master.wav": master}, {"loudness": stats, "frames": frames, "takes_over": takes_over}
 
-    mastered = run_stage(cache, "album-mix", mix_inputs, make_master)
-    meta = mastered["meta"]
-    items = chapters.marks(
-        [t.title for t in task.tracks],
-        task.artist,
-        [t.isrc for t in task.tracks],
-        meta["takes_over"],
-        meta["frames"],
-        task.sample_rate,
-    )
-    audio_name = f"{task.base}.{'flac' if 'flac' in task.formats else task.formats[0]}"
-    cue = chapters.cue_sheet(
-        task.album_title, task.artist, task.genre, task.year, audio_name, items, f"lofictl {__version__}"
-    )
-    texts = {
-        f"mix/{task.base}.cue": cue,
-        f"mix/{task.base.removesuffix('_mix')}_chapters.txt": chapters.youtube_chapters(items),
-    }
-    tags = Tags(
-        title=f"{task.album_title} (continuous mix)",
-        artist=task.artist,
-        album=task.album_title,
-        year=task.year,
-        date=task.release_date,
-        genre=task.genre,
-        provenance=task.provenance,
-        loudness_lufs=meta["loudness"]["integrated_lufs"],
-        true_peak_dbtp=meta["loudness"]["true_peak_dbtp"],
-        chapters=chapters.id3_chapters(items),
-        cuesheet=cue,
-    )
-    files = encode_track(
-        EncodeTask(
-            mastered["outputs"]["master.wav"],
-            task.cache,
-            "mix",
-            task.base,
-            task.formats,
-            task.sample_rate,
-            task.ceiling_db,
-            tags,
-            task.cover,
-            task.jobs,
-        )
-    )
-    result = {
-        "mix": mastered,
-        "files": files,
-        "texts": texts,
-        "chapters": [{"title": m.title, "start_s": round(m.start_s, 3)} for m in items],
-        "duration_s": round(meta["frames"] / task.sample_rate, 6),
-    }
-    if task.video is not None:
-        metadata = chapters.ffmetadata(task.album_title, task.artist, items)
-        result["video"] = _video(cache, task, mastered["outputs"]["master.wav"], metadata, meta["frames"])
-    return result
+    return run_stage(cache, "album-mix", mix_inputs, make_master)
 
 
-def _video(cache: Cache, task: MixTask, master: str, metadata: str, frames: int) -> dict:
+@dataclass(frozen=True, kw_only=True)
+class VideoTask:
+    master: str  # sha256 of the mastered mix
+    cache: CacheSpec
+    frames: int
+    sample_rate: int
+    base: str  # file name: mix/<base>.mp4
+    frame_png: bytes  # the cover at the video's size
+    metadata: str  # FFMETADATA: title, artist, chapters
+    fps: int
+    audio_kbps: int
+
+
+def make_video(task: VideoTask) -> dict:
+    """The cover as a still over the mastered mix, with its chapters: the `album-video` record."""
     from lofictl.album import video
 
-    spec = task.video
+    cache = open_cache(task.cache)
     inputs = {
-        "audio": master,
-        "frame": sha256_bytes(spec.frame_png),
-        "metadata": metadata,
-        "fps": spec.fps,
-        "audio_kbps": spec.audio_kbps,
+        "audio": task.master,
+        "frame": sha256_bytes(task.frame_png),
+        "metadata": task.metadata,
+        "fps": task.fps,
+        "audio_kbps": task.audio_kbps,
         "base": task.base,
         "ffmpeg": video.ffmpeg_version(),
         "x264": [video.X264_THREADS, video.X264_PRESET],
@@ -435,14 +394,20 @@ def _video(cache: Cache, task: MixTask, master: str, metadata: str, frames: int)
     }
 
     def make(work: Path):
-        audio = fetch(cache, master, work / "mix.wav")
+        audio = fetch(cache, task.master, work / "mix.wav")
         frame = work / "frame.png"
-        frame.write_bytes(spec.frame_png)
+        frame.write_bytes(task.frame_png)
         chapters_file = work / "chapters.ffmeta"
-        chapters_file.write_text(metadata, encoding="utf-8")
+        chapters_file.write_text(task.metadata, encoding="utf-8")
         out = work / f"{task.base}.mp4"
         video.make_video(
-            frame, audio, chapters_file, frames / task.sample_rate, out, fps=spec.fps, audio_kbps=spec.audio_kbps
+            frame,
+            audio,
+            chapters_file,
+            task.frames / task.sample_rate,
+            out,
+            fps=task.fps,
+            audio_kbps=task.audio_kbps,
         )
         return {f"mix/{task.base}.mp4": out}, {}
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -20,6 +22,7 @@ class Progress:
         self.title = title
         self._bar: RichProgress | None = None
         self._task: TaskID | None = None
+        self.started = time.perf_counter()
 
     def __enter__(self) -> "Progress":
         if not self.quiet and self.interactive:
@@ -38,6 +41,13 @@ class Progress:
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
             self._bar.__exit__(*exc)
+
+    def note(self, text: str) -> None:
+        """A line that stays above the bar (a step that is done, a wait), with the time since the
+        start; nothing where the bar is not shown."""
+        if self._bar is not None:
+            elapsed = time.perf_counter() - self.started
+            self._bar.console.print(f"[dim]\\[{elapsed:6.1f}s][/] {escape(text)}", soft_wrap=True)
 
     def step(self, what: str) -> None:
         """Say what is happening now (and stop here if Ctrl-C was pressed: see safety.interrupts)."""

@@ -116,12 +116,23 @@ class StageLog:
         The `--set` overrides that reach the stage (through its own inputs, the recipe fields
         `reads` names where an input has a name of its own, or a stage upstream of it) are an
         input too: they are written into its files' provenance."""
-        name = stage.instance(track)
-        upstream = stage.upstream
+        return self._keyed(stage.instance(track), stage.name, stage.version, inputs, stage.upstream, reads)
+
+    def key_outside_table(self, name: str, inputs: dict) -> str:
+        """The key of a stage that is not a row of the build's table (an album's `album-encode:03`):
+        its code version from safety.fingerprints, by its kind (the part before the colon)."""
+        from lofictl.safety.fingerprints import version_of
+
+        kind = kind_of(name)
+        return self._keyed(name, kind, version_of(kind), inputs, (), ())
+
+    def _keyed(
+        self, name: str, kind: str, version: int, inputs: dict, upstream: tuple[str, ...], reads: tuple[str, ...]
+    ) -> str:
         before = {o for other in self.record if kind_of(other) in upstream for o in self.overrides_of(other)}
         reached = overrides_reaching(self.overrides, [*inputs, *reads], before)
-        inputs = {**inputs, **({"overrides": list(reached)} if reached else {}), "code.version": stage.version}
-        key = stage_key(stage.name, inputs)
+        inputs = {**inputs, **({"overrides": list(reached)} if reached else {}), "code.version": version}
+        key = stage_key(kind, inputs)
         self.record[name] = {"key": key, "inputs": inputs}
         interrupts.checkpoint()
         return key
@@ -186,6 +197,16 @@ class StageLog:
             self.record[name]["meta"] = meta
         self.ran.append(name)
         return {rel: Artifact(path, facts=facts.get(rel, {})) for rel, path in files.items()}
+
+    def adopt(self, name: str, record: dict, ran: bool) -> None:
+        """A stage run or restored elsewhere (an album's task on a worker, with a StageLog of its
+        own): its record as that log kept it."""
+        self.record[name] = {k: record[k] for k in ("key", "inputs", "outputs", "meta") if k in record}
+        if ran:
+            self.explain(name)
+            self.ran.append(name)
+        else:
+            self.restored.append(name)
 
     def output_sha(self, name: str, rel: str) -> str:
         """The hash a stage recorded for one of its outputs (a placeholder in dry mode)."""

@@ -17,6 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from lofictl import stage_names as names
 from lofictl.build.cache import CACHE_DIR_NAME, Cache
@@ -26,6 +27,7 @@ from lofictl.build.record import CacheCorrupt, StageLog
 from lofictl.build.stages import Walk, progress_total, stages_for
 from lofictl.errors import LofictlError
 from lofictl.recipe.load import LoadedRecipe
+from lofictl.recipe.yamlfile import FieldPath
 from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
 
@@ -123,8 +125,27 @@ def describe_os_error(exc: OSError, folder: Path | None = None) -> str:
     return f"{what} ({where})" if where else what
 
 
-def output_folder(loaded: LoadedRecipe, out_dir: Path | None) -> Path:
-    """Where a build goes: --out, else output.dir, else build/<name>; checked by the output rule."""
+class Source(Protocol):
+    """What a build folder is made from: a LoadedRecipe, or an album (album.schema.LoadedAlbum)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def project_root(self) -> Path: ...
+
+    @property
+    def project_file(self) -> str: ...
+
+    @property
+    def output_dir(self) -> Path: ...
+
+    def error(self, message: str, field: FieldPath) -> LofictlError: ...
+
+
+def output_folder(loaded: Source, out_dir: Path | None) -> Path:
+    """Where a build (or an album) goes: --out, else output.dir, else build/<name>; checked by
+    the output rule."""
     final_dir = Path(out_dir).absolute() if out_dir is not None else loaded.output_dir
     try:
         output_rule.check_replaceable(final_dir, protected_folders(loaded), loaded.project_file)
@@ -135,7 +156,20 @@ def output_folder(loaded: LoadedRecipe, out_dir: Path | None) -> Path:
     return final_dir
 
 
-def protected_folders(loaded: LoadedRecipe) -> list[tuple[Path, str]]:
+def make_room(loaded: Source, final_dir: Path, lock_path: Path | None) -> None:
+    """The output folder's parent made, and what a killed build left beside the folder (and
+    its lock) finished or undone (output_rule.recover), before a staging folder is made."""
+    try:
+        final_dir.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in final_dir.parents if p.is_file()), final_dir.parent)
+        raise loaded.error(
+            f"cannot write the output folder {final_dir}: {blocker} is a file", ("output", "dir")
+        ) from None
+    output_rule.recover(final_dir, lock_path)
+
+
+def protected_folders(loaded: Source) -> list[tuple[Path, str]]:
     return project_folders(loaded.project_root, loaded.path)
 
 
@@ -167,14 +201,7 @@ def _build_recipe(
     if write_lock is None:
         write_lock = out_dir is None
     lock_path = lock_path_for(loaded)
-    try:
-        final_dir.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        blocker = next((p for p in final_dir.parents if p.is_file()), final_dir.parent)
-        raise loaded.error(
-            f"cannot write the output folder {final_dir}: {blocker} is a file", ("output", "dir")
-        ) from None
-    output_rule.recover(final_dir, lock_path if write_lock else None)
+    make_room(loaded, final_dir, lock_path if write_lock else None)
     previous = _previous_lock(lock_path)
     if cache is None:
         cache = Cache(loaded.project_root / CACHE_DIR_NAME, enabled=use_cache)

@@ -39,8 +39,24 @@ def verify_recipe(path: Path, *, jobs: int = 1, quiet: bool = True) -> dict:
             use_cache=False,
             write_lock=False,
         )
-    fresh = result.lock
-    assert fresh is not None  # a build returns the lock it made (written or not)
+    assert result.lock is not None  # a build always has one; only a station's track may not
+    return compare(path, lock, result.lock)
+
+
+def compare(
+    path: Path,
+    lock: dict,
+    fresh: dict,
+    *,
+    rank=None,
+    source: str = "recipe",
+    differs: bool = False,
+    more_causes: list[str] | tuple[str, ...] = (),
+) -> dict:
+    """The verify report of a fresh build against its lock (a recipe's or an album's): the outputs
+    whose hashes differ, the first stage (in `rank` order, the stage table's by default) whose
+    outputs differ, and the likely causes. `differs`: something besides the outputs differs (an
+    album's track masters); `more_causes`: causes the caller knows of (an album's recipes)."""
     locked, rebuilt = lock.get("outputs", {}), fresh["outputs"]
     differences = sorted(
         rel
@@ -50,21 +66,41 @@ def verify_recipe(path: Path, *, jobs: int = 1, quiet: bool = True) -> dict:
     first_stage = None
     if differences:
         old_stages, new_stages = lock.get("stages", {}), fresh.get("stages", {})
-        for name in _in_table_order(set(old_stages) | set(new_stages)):
+        order = (
+            sorted(set(old_stages) | set(new_stages), key=rank)
+            if rank
+            else _in_table_order(set(old_stages) | set(new_stages))
+        )
+        for name in order:
             if old_stages.get(name, {}).get("outputs") != new_stages.get(name, {}).get("outputs"):
                 first_stage = name
                 break
+        else:  # every stage made what the lock says (its outputs list was edited): the one that makes the file
+            first_stage = next(
+                (n for n in order if set(new_stages.get(n, {}).get("outputs", {})) & set(differences)), None
+            )
+    causes: list[str] = []
+    if differences or differs:
+        causes = [*more_causes, *recorded_causes(lock, fresh, source)] or [UNEXPLAINED]
     return {
         "recipe": str(path),
-        "identical": not differences,
+        "identical": not differences and not differs,
         "checked": sorted(rebuilt),
         "differences": differences,
         "first_stage": first_stage,
-        "likely_causes": likely_causes(lock, fresh) if differences else [],
+        "likely_causes": causes,
     }
 
 
-def likely_causes(lock: dict, fresh: dict) -> list[str]:
+UNEXPLAINED = (
+    "no recorded version or input differs: lofictl's code changed without a stage version bump "
+    "(tests/build/test_stage_versions.py catches that), or a step is nondeterministic (please report it)"
+)
+
+
+def recorded_causes(lock: dict, fresh: dict, source: str = "recipe") -> list[str]:
+    """What the lock records differently from a fresh build: stage code versions, the `source`
+    file (recipe or album), library versions, the files read, lofictl's version."""
     causes = []
     old_stages, new_stages = lock.get("stages", {}), fresh.get("stages", {})
     for name in _in_table_order(set(old_stages) & set(new_stages)):
@@ -72,8 +108,8 @@ def likely_causes(lock: dict, fresh: dict) -> list[str]:
         after = new_stages[name].get("inputs", {}).get("code.version")
         if before != after:
             causes.append(f"the code of stage {name} changed (version {before} in the lock, {after} here)")
-    if lock.get("recipe", {}).get("sha256") != fresh.get("recipe", {}).get("sha256"):
-        causes.append("the recipe file changed since the lock was written")
+    if lock.get(source, {}).get("sha256") != fresh.get(source, {}).get("sha256"):
+        causes.append(f"the {source} file changed since the lock was written")
     old, new = lock.get("libraries", {}), fresh.get("libraries", {})
     for name in sorted(set(old) | set(new)):
         if old.get(name) != new.get(name):
@@ -83,10 +119,7 @@ def likely_causes(lock: dict, fresh: dict) -> list[str]:
             causes.append(f"{kind} differ from the lock (files changed or resolved elsewhere)")
     if lock.get("lofictl") != fresh.get("lofictl"):
         causes.append(f"lofictl is {fresh.get('lofictl')} here, {lock.get('lofictl')} in the lock")
-    return causes or [
-        "no recorded version or input differs: lofictl's code changed without a stage version bump "
-        "(tests/build/test_stage_versions.py catches that), or a step is nondeterministic (please report it)"
-    ]
+    return causes
 
 
 # --- diff: a recipe against its lock --------------------------------------------------------------

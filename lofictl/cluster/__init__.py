@@ -39,7 +39,10 @@ class SerialRunner:
     name = "serial"
     workers = 1
 
-    def submit(self, fn: Callable, *args: Any, key: str | None = None) -> Future:
+    def preload(self, modules: tuple[str, ...]) -> None:
+        pass  # this process imports what it needs as it goes
+
+    def submit(self, fn: Callable, *args: Any, key: str | None = None, priority: int = 0) -> Future:
         future: Future = Future()
         try:
             future.set_result(fn(*args))
@@ -111,10 +114,18 @@ class DaskRunner:
         if int(waited // REPORT_EVERY_S) != int((waited - POLL_S) // REPORT_EVERY_S) or waited < POLL_S:
             self.log(f"waiting for a Dask worker on {self.name} ({waited:.0f} s of {self.wait_s:.0f} s)")
 
-    def submit(self, fn: Callable, *args: Any, key: str | None = None):
+    def preload(self, modules: tuple[str, ...]) -> None:
+        """Every worker imports these now and keeps them (cluster.preload), and so does each
+        worker that joins later."""
+        from lofictl.cluster.preload import Preload
+
+        self.client.register_plugin(Preload(modules))
+
+    def submit(self, fn: Callable, *args: Any, key: str | None = None, priority: int = 0):
         # pure=False: a key names one task of this build; Dask must not merge it with another
         # submission that merely looks the same. Worker loss is retried by the scheduler itself.
-        return self.client.submit(fn, *args, key=key, pure=False)
+        # A higher priority runs before tasks submitted earlier (the start of a long chain).
+        return self.client.submit(fn, *args, key=key, pure=False, priority=priority)
 
     def as_completed(self, futures: Iterable) -> Iterator:
         """Each future as it finishes; waits for workers as the class says."""
@@ -196,3 +207,32 @@ def open_runner(*, jobs: int = 1, scheduler: str | None = None, client=None, tim
         yield runner
     finally:
         runner.close()
+
+
+@contextlib.contextmanager
+def open_runner_soon(*, preload: Callable[[], tuple[str, ...]] | None = None, **options) -> Iterator[Callable[[], Any]]:
+    """open_runner, started in a thread while the caller gets on with something else (an album
+    checks its tracks while the LocalCluster's workers start and import what `preload()` names).
+    Yields a function that waits for the runner; closes it at the end, started or not."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stack = contextlib.ExitStack()
+
+    def start():
+        runner = stack.enter_context(open_runner(**options))
+        if preload is not None and isinstance(runner, DaskRunner):
+            runner.preload(preload())
+        return runner
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="lofictl-runner")
+    future = pool.submit(start)
+    pool.shutdown(wait=False)
+    try:
+        yield future.result
+    finally:
+        try:
+            future.result()  # a runner still starting is waited for, so that it is closed
+        except Exception:
+            pass  # reported by the caller's wait, if it waited
+        finally:
+            stack.close()

@@ -58,8 +58,39 @@ class LockShape(_Open):
     outputs: dict[str, OutputRecord] = {}
 
 
-def read_lock(path: Path, newest_format: int) -> dict:
-    """The lock as a dict, with every field the commands read of the right type."""
+class AlbumStageRecord(StageRecord):
+    inputs: dict[str, Any] = {}  # album locks of format 1 kept none
+
+
+class AlbumRecord(_Open):
+    file: str | None = None
+    sha256: str | None = None
+
+
+class AlbumTrackRecord(_Open):
+    name: str
+    recipe: str | None = None
+    recipe_sha256: str | None = None
+    master_sha256: str | None = None
+
+
+class AlbumLockShape(_Open):
+    lofictl_album_lock: int
+    lofictl: str | None = None
+    album: AlbumRecord = AlbumRecord()
+    tracks: list[AlbumTrackRecord] = []
+    libraries: dict[str, str] = {}
+    stages: dict[str, AlbumStageRecord] = {}
+    outputs: dict[str, OutputRecord]
+
+
+# The format key of each kind of lock, and the shape its readers rely on.
+SHAPES: dict[str, type[_Open]] = {"lofictl_lock": LockShape, "lofictl_album_lock": AlbumLockShape}
+
+
+def read_lock(path: Path, newest_format: int, kind: str = "lofictl_lock") -> dict:
+    """The lock as a dict, with every field the commands read of the right type. `kind`: its
+    format key (a recipe's `lofictl_lock`, an album's `lofictl_album_lock`)."""
     try:
         if path.stat().st_size > MAX_LOCK_BYTES:
             raise LofictlError("is far larger than a lock file can be; delete it and build again", file=path)
@@ -67,9 +98,10 @@ def read_lock(path: Path, newest_format: int) -> dict:
     except (OSError, ValueError, RecursionError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise LofictlError(f"cannot read the lock file: {reason[:200]}", file=path) from None
-    version = data.get("lofictl_lock") if isinstance(data, dict) else None
+    version = data.get(kind) if isinstance(data, dict) else None
     if not isinstance(version, int) or isinstance(version, bool):
-        raise LofictlError("not a lofictl lock file (no lofictl_lock version)", file=path)
+        what = "album lock" if kind == "lofictl_album_lock" else "lock file"
+        raise LofictlError(f"not a lofictl {what} (no {kind} version)", file=path)
     if version > newest_format:
         raise LockTooNew(
             f"lock format {version} is newer than this lofictl reads ({newest_format}); "
@@ -77,7 +109,7 @@ def read_lock(path: Path, newest_format: int) -> dict:
             file=path,
         )
     try:
-        LockShape.model_validate(data)
+        SHAPES[kind].model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])

@@ -40,14 +40,16 @@ class WavWriter:
     """A WAV written block by block: the header (with the known length) first, then the frames.
 
     The bytes equal audio_io.write_wav's for the same samples. Writing fewer or more frames than
-    announced is an error, and a file left unfinished by an error is removed.
+    announced is an error, and a file left unfinished by an error is removed. `frames=None`: a
+    length known only at the end (an album's sequence); the header, the same size whatever the
+    length, is written again with the frames written when the file is closed.
     """
 
     def __init__(
         self,
         path: str | Path,
         sample_rate: int,
-        frames: int,
+        frames: int | None,
         subtype: str = "float32",
         *,
         channels: int = 2,
@@ -56,17 +58,24 @@ class WavWriter:
     ):
         if subtype not in audio_io.WAV_SUBTYPES:
             raise LofictlError(f"WAV subtype {subtype!r} is not one of {', '.join(audio_io.WAV_SUBTYPES)}")
-        self.path, self.frames, self.subtype, self.channels = Path(path), int(frames), subtype, channels
+        self.growing = frames is None
+        self.path, self.frames, self.subtype, self.channels = Path(path), int(frames or 0), subtype, channels
         self.written = 0
-        header = audio_io._wav_header(channels, int(sample_rate), self.frames, subtype, info, chunks)
+        self._header = (int(sample_rate), info, chunks)
         self._handle = open(self.path, "wb")
-        self._handle.write(header)
+        self._handle.write(self._header_bytes())
+
+    def _header_bytes(self) -> bytes:
+        sample_rate, info, chunks = self._header
+        return audio_io._wav_header(self.channels, sample_rate, self.frames, self.subtype, info, chunks)
 
     def write(self, block: np.ndarray) -> None:
         block = audio_io._check_audio(block)  # float32, finite, (channels, n)
         if block.shape[0] != self.channels:
             raise ValueError(f"expected {self.channels} channels, got {block.shape[0]}")
-        if self.written + block.shape[1] > self.frames:
+        if self.growing:
+            self.frames += block.shape[1]
+        elif self.written + block.shape[1] > self.frames:
             raise ValueError(f"{self.path}: more than the {self.frames} frames announced")
         self._handle.write(audio_io._wav_frames(block, self.subtype))
         self.written += block.shape[1]
@@ -80,6 +89,9 @@ class WavWriter:
             width = {"float32": 4, "24bit": 3, "16bit": 2}[self.subtype]
             if (self.frames * self.channels * width) & 1:
                 self._handle.write(b"\0")  # RIFF chunks have even length
+            if self.growing:
+                self._handle.seek(0)
+                self._handle.write(self._header_bytes())  # the same size, now with the real lengths
         finally:
             self._handle.close()
 

@@ -4,6 +4,7 @@ mutagen and ffprobe, the cover, and a whole (tiny) album built and verified."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -270,7 +271,7 @@ def test_cover_is_deterministic_and_reflects_the_music(tmp_path):
 # --- a whole album --------------------------------------------------------------------------
 
 
-def test_album_builds_tags_mix_video_and_verifies(tmp_path):
+def test_album_builds_tags_mix_video_and_verifies(tmp_path, monkeypatch, capsys):
     from mutagen.id3 import ID3
     from PIL import Image
 
@@ -278,7 +279,41 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path):
     from lofictl.export.encode import true_peak_of_file
 
     path = write_album(tmp_path)
-    result = build_album(path, quiet=True)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich takes stderr for a terminal: progress is shown
+    result = build_album(path)
+    # Each long step is reported on its own line once done (issue 26): the mix is no longer hidden
+    # inside another step's label, and the video is a step of its own after it.
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", capsys.readouterr().err)  # without the terminal's codes
+    said = [m.group(1).strip() for m in re.finditer(r"\[\s*[\d.]+s\] ([^\n\r]*)", shown)]
+    steps = [
+        next((i for i, line in enumerate(said) if line.startswith(start)), None)
+        for start in (
+            "3 tracks rendered",
+            "cover drawn",
+            "continuous mix: ",
+            "the mix's tagged files: Test-Album_mix.flac, Test-Album_mix.mp3",
+            "the video: Test-Album_mix.mp4",
+        )
+    ]
+    assert None not in steps and steps.index(min(steps)) == 0, said
+    assert steps[0] < min(steps[1], steps[2]) and steps[2] < min(steps[3], steps[4]), said
+    assert any(line.startswith("3 tracks tagged and encoded") for line in said), said
+    # One name per stage in the cache, the lock and safety.fingerprints.
+    from lofictl.safety.fingerprints import version_of
+
+    assert sorted(result.lock["stages"]) == [
+        "album-cover",
+        "album-encode:01",
+        "album-encode:02",
+        "album-encode:03",
+        "album-encode:mix",
+        "album-mix",
+        "album-video",
+    ]
+    for name, record in result.lock["stages"].items():
+        assert record["inputs"]["code.version"] == version_of(name.split(":")[0])
+    assert sorted(result.ran) == sorted(result.lock["stages"]) and not result.restored
+    monkeypatch.delenv("TTY_COMPATIBLE")
     folder = result.out_dir
     assert folder == tmp_path / "build" / "test"
     lock = json.loads((tmp_path / "albums" / "test.lock.json").read_text())
@@ -345,10 +380,30 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path):
     lock["outputs"]["tracks/02_Loop-1.mp3"]["sha256"] = "0" * 64
     lock["tracks"][1]["recipe_sha256"] = "0" * 64
     lock_file.write_text(json.dumps(lock))
+    capsys.readouterr()
     report = verify_album(path)
+    assert capsys.readouterr().err == ""  # quiet: stderr is not a terminal
     assert not report["identical"] and report["differences"] == ["tracks/02_Loop-1.mp3"], report
+    assert report["first_stage"] == "album-encode:02", report
     assert report["tracks_differing"] == []  # every master rebuilt identically
     assert "recipe recipes/tiny.yaml changed since the lock was written" in report["likely_causes"]
+
+
+def test_a_damaged_or_foreign_album_lock_is_one_line_before_anything_is_built(tmp_path):
+    from lofictl.album.run import verify_album
+
+    path = write_album(tmp_path)
+    lock = tmp_path / "albums" / "test.lock.json"
+    lock.write_text(json.dumps({"lofictl_album_lock": 2, "outputs": {"cover.jpg": {"sha256": 5}}}))
+    with pytest.raises(LofictlError, match="the lock file is damaged at outputs.cover.jpg.sha256"):
+        verify_album(path)
+    lock.write_text(json.dumps({"lofictl_lock": 1, "outputs": {}}))
+    with pytest.raises(LofictlError, match=r"not a lofictl album lock \(no lofictl_album_lock version\)"):
+        verify_album(path)
+    lock.write_text(json.dumps({"lofictl_album_lock": 99, "outputs": {}}))
+    with pytest.raises(LofictlError, match="lock format 99 is newer than this lofictl reads"):
+        verify_album(path)
+    assert not (tmp_path / "build").exists()
 
 
 def test_the_readme_album_and_the_example_album_plan(tmp_path):

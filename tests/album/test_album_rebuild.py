@@ -64,15 +64,15 @@ def _prune_then(monkeypatch, action):
     their masters waiting in the cache for the encoders and the mix)."""
     from lofictl.album import run
 
-    real = run._deliver
+    real = run._tag_and_mix
     calls = []
 
-    def deliver(runner, album, specs, rendered, art, cover_stage, root, cache, *rest):
+    def deliver(album_run, *rest):
         if not calls:
-            calls.append(action(Cache(cache.root)))
-        return real(runner, album, specs, rendered, art, cover_stage, root, cache, *rest)
+            calls.append(action(Cache(album_run.cache.root)))
+        return real(album_run, *rest)
 
-    monkeypatch.setattr(run, "_deliver", deliver)
+    monkeypatch.setattr(run, "_tag_and_mix", deliver)
     return calls
 
 

@@ -231,6 +231,16 @@ def test_writer_checks_length_and_removes_unfinished_files(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_writer_of_unknown_length_gives_write_wavs_bytes(tmp_path):
+    audio = np.random.default_rng(3).standard_normal((2, 1001)).astype(np.float32) * 0.1
+    audio_io.write_wav(tmp_path / "whole.wav", audio, SR)
+    with stream.WavWriter(tmp_path / "grown.wav", SR, None) as out:
+        for start in range(0, 1001, 300):
+            out.write(audio[:, start : start + 300])
+    assert out.frames == 1001
+    assert (tmp_path / "grown.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
+
+
 @pytest.mark.parametrize("fmt, subtype", [("wav", "24bit"), ("wav", "16bit"), ("flac", "float32"), ("mp3", "float32")])
 def test_encodings_equal_write_audio(stems, tmp_path, fmt, subtype):
     folder, made = stems
