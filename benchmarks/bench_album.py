@@ -207,7 +207,7 @@ import sys, json
 import numpy as np
 from pathlib import Path
 from lofictl.sound import audio_io
-from lofictl.build.cache import Cache
+from lofictl.pipeline.cache import Cache
 
 minutes, work = int(sys.argv[1]), Path(sys.argv[2])
 rate, track_s = 44100, 180

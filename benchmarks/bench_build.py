@@ -124,8 +124,8 @@ SAMPLER = """
 import sys, time
 from pathlib import Path
 started = time.perf_counter()
-from lofictl.build.plan import prepare
-from lofictl.build.stages import compose_score
+from lofictl.pipeline.plan import prepare
+from lofictl.pipeline.stages import compose_score
 from lofictl.recipe.load import load_recipe
 compose_score(prepare(load_recipe(Path(sys.argv[1]))))
 print(time.perf_counter() - started)
@@ -135,7 +135,7 @@ CHAINS = """
 import json, sys, time
 import numpy as np
 from pathlib import Path
-from lofictl.build.plan import prepare
+from lofictl.pipeline.plan import prepare
 from lofictl.sound import effects
 from lofictl.recipe.load import load_recipe
 plan = prepare(load_recipe(Path(sys.argv[1])))

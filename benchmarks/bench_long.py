@@ -93,9 +93,9 @@ def peak_rss_mb() -> float:
 
 def child(mode: str, minutes: float, folder: Path) -> dict:
     """One case in this process; returns the timings and peak RSS as a dict."""
-    from lofictl.build import runner as build
-    from lofictl.build.plan import n_samples_for
-    from lofictl.build.stages import compose_score
+    from lofictl.pipeline.plan import n_samples_for
+    from lofictl.pipeline.runner import prepare
+    from lofictl.pipeline.stages import compose_score
     from lofictl.recipe.load import load_recipe
 
     recipe_path = folder / "recipes" / f"long_{minutes:g}.yaml"
@@ -112,7 +112,7 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
         times[name] = round(now - clock, 2)
         clock = now
 
-    plan = build.prepare(load_recipe(recipe_path))
+    plan = prepare(load_recipe(recipe_path))
     score = compose_score(plan).score
     recipe = plan.recipe
     sr = recipe.output.sample_rate
@@ -121,7 +121,7 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
     lap("compose")
     stems = []
     if mode == "stream":
-        from lofictl.build.inputs import overlay_layer
+        from lofictl.pipeline.inputs import overlay_layer
         from lofictl.sound import master as mastering
         from lofictl.sound import stems as sound_stems
         from lofictl.sound import stream
@@ -147,7 +147,7 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
             stream.encode_wav_to(out / "master.wav", out / f"master.{fmt}", fmt, sr)
         lap("encode")
     else:
-        from lofictl.build.inputs import overlay_layer
+        from lofictl.pipeline.inputs import overlay_layer
         from lofictl.sound import audio_io, reference
 
         for track in score.tracks:
@@ -160,7 +160,7 @@ def child(mode: str, minutes: float, folder: Path) -> dict:
             stems.append(out / f"overlay-{index}.wav")
             audio_io.write_wav(stems[-1], reference.render_overlay(overlay_layer(plan, index), sr, n), sr)
         lap("stems")
-        layers = [audio_io.read_audio(path)[0] for path in stems]  # as the mix stage (build.stages)
+        layers = [audio_io.read_audio(path)[0] for path in stems]  # as the mix stage (pipeline.stages)
         mixed = layers[0].copy()
         for layer in layers[1:]:
             mixed += layer

@@ -83,7 +83,7 @@ DATABASE = REPO / "build" / "bench-radio.db"  # outside the work folder, which t
 
 def alone(station_path: Path, numbers: list[int]) -> list[tuple[int, float, float]]:
     """(number, music seconds, build seconds) for each track, built in this process."""
-    from lofictl.build.runner import build_recipe
+    from lofictl.pipeline.runner import build_recipe
     from lofictl.radio.schedule import Schedule, load_track_recipe
     from lofictl.radio.station import load_station
 

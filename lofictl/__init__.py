@@ -10,13 +10,13 @@ imports no JAX, SciPy or matplotlib.
 """
 
 import sys
-import types
 
 __version__ = "0.1.0"
 
 # The API's names, loaded from lofictl.api on first use.
 _API = (
     "Build",
+    "build",
     "Checked",
     "Diff",
     "Loudness",
@@ -30,7 +30,7 @@ _API = (
     "validate",
     "verify",
 )
-__all__ = ["__version__", "build", *_API]
+__all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
@@ -43,28 +43,6 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Lofictl(types.ModuleType):
-    """`lofictl.build` is the API's function, not the package of the same name (lofictl/build/):
-    importing that package would otherwise set it as this attribute. The package stays reachable
-    as `from lofictl.build import runner` (which reads sys.modules); `import lofictl.build.runner
-    as runner` does not work while the two share the name (it reads the attribute). This class
-    goes when the package is renamed."""
-
-    @property
-    def build(self):
-        from lofictl.api import build
-
-        return build
-
-    @build.setter
-    def build(self, value) -> None:
-        if not isinstance(value, types.ModuleType):
-            raise AttributeError("lofictl.build is the API's build function")
-
-
-sys.modules[__name__].__class__ = _Lofictl
 
 
 def _quiet_from_the_first_line() -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Union
 from lofictl.errors import LofictlError
 
 if TYPE_CHECKING:
-    from lofictl.build.runner import BuildResult
+    from lofictl.pipeline.runner import BuildResult
     from lofictl.recipe.load import LoadedRecipe
 
 PathLike = Union[str, Path]
@@ -342,8 +342,8 @@ def build_all(
     Dask tasks: `jobs` workers of a LocalCluster, or an existing `scheduler` address. `cache`:
     the stage cache's folder (default: .lofictl-cache in the project), or an fsspec URL shared
     behind the local cache."""
-    from lofictl.build.batch import build_many
     from lofictl.cluster.shared_cache import is_url
+    from lofictl.pipeline.batch import build_many
 
     paths = [Path(path) for path in recipes]
     if out is not None and len(paths) > 1:
@@ -392,7 +392,7 @@ def check(path: PathLike) -> Checked:
             return Checked(path, kind, "", tuple(all_errors(exc)))
         return Checked(path, kind, description, ())
 
-    from lofictl.build.plan import prepare
+    from lofictl.pipeline.plan import prepare
     from lofictl.recipe.load import read_recipe_problems
 
     loaded, problems = read_recipe_problems(path)
@@ -425,8 +425,8 @@ def verify(
         from lofictl.album.run import verify_album
 
         return Verification.of(verify_album(path, jobs=jobs or 1, scheduler=scheduler, quiet=quiet))
-    from lofictl.build.verify import verify_recipe
     from lofictl.cluster import cpu_threads
+    from lofictl.pipeline.verify import verify_recipe
 
     return Verification.of(verify_recipe(path, jobs=jobs or cpu_threads(), quiet=quiet))
 
@@ -434,6 +434,6 @@ def verify(
 def diff(recipe: PathLike, *, set: Overrides = None) -> Diff:  # noqa: A002
     """What changed since the recipe's lock and which stages a build would re-run (the build is
     planned in dry mode, with the same cache lookups, so this is what `build` does)."""
-    from lofictl.build.verify import diff_recipe
+    from lofictl.pipeline.verify import diff_recipe
 
     return Diff.of(diff_recipe(Path(recipe), override_strings(set)))

@@ -8,6 +8,7 @@ knows where each field sits in the YAML, fills in file and line (see `recipe.loc
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -118,3 +119,7 @@ def raise_all(errors: list[LofictlError]) -> None:
         raise errors[0]
     if errors:
         raise LofictlErrors(errors)
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)

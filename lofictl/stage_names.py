@@ -1,7 +1,7 @@
 """The names of a build's stages, as the lock, the cache and the recipe's field marks spell them.
 
 The stages themselves (what each reads, its code version and modules, the step that runs it) are
-rows of build.stages.STAGES; the names live here, below everything, so that the recipe schema
+rows of pipeline.stages.STAGES; the names live here, below everything, so that the recipe schema
 can mark each field with the stages it reaches without importing the build.
 """
 

@@ -3,7 +3,7 @@ seed and stage keys; each album stage's record, as the shared StageLog keeps it 
 
     albums/<album>.lock.json   beside the album file, meant for git; build.json in the folder is the same
 
-Written as a recipe's lock is (build.lock.lock_text) and read through the shared lock reader
+Written as a recipe's lock is (pipeline.lock.lock_text) and read through the shared lock reader
 (safety.lockfile), which checks every field `verify` reads.
 """
 
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from lofictl import __version__
 from lofictl.album.schema import LoadedAlbum
-from lofictl.build.cache import sha256_bytes, sha256_file
+from lofictl.digests import sha256_bytes, sha256_file
 
 if TYPE_CHECKING:
     from lofictl.album.plan import TrackSpec
-    from lofictl.build.record import StageLog
+    from lofictl.pipeline.record import StageLog
 
 # 2: the album's stages under the names the cache and safety.fingerprints know them by
 # (album-cover, album-encode:NN, album-mix, album-encode:mix, album-video), with their inputs.

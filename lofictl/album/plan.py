@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lofictl.album.schema import AlbumTrack, LoadedAlbum
-from lofictl.build.cache import sha256_file
+from lofictl.digests import sha256_file
 from lofictl.errors import LofictlError, all_errors, did_you_mean, raise_all
 from lofictl.recipe.load import LoadedRecipe, load_recipe
 from lofictl.seeds import derive_seed, rng
@@ -74,7 +74,7 @@ def _load_track_recipe(
     album: LoadedAlbum, index: int, entry: AlbumTrack, path: Path, overrides: list[str]
 ) -> LoadedRecipe:
     """The recipe with its overrides; a bad override is reported at the album's `set` line."""
-    from lofictl.build.runner import prepare
+    from lofictl.pipeline.runner import prepare
 
     where = ("tracks", index)
     set_keys = list(entry.set)

@@ -35,10 +35,10 @@ from lofictl.album import tasks
 from lofictl.album.lock import lock_data, lock_path_for, outputs_of, read_album_lock, track_entry
 from lofictl.album.plan import TrackSpec, plan_album
 from lofictl.album.schema import LoadedAlbum, load_album
-from lofictl.build.cache import CACHE_DIR_NAME, Cache
-from lofictl.build.progress import Progress
-from lofictl.build.record import StageLog
 from lofictl.errors import LofictlError
+from lofictl.pipeline.cache import CACHE_DIR_NAME, Cache
+from lofictl.pipeline.progress import Progress
+from lofictl.pipeline.record import StageLog
 from lofictl.safety import interrupts
 from lofictl.safety import outputs as output_rule
 
@@ -122,8 +122,8 @@ def build_album(
     write_lock: bool | None = None,
 ) -> AlbumResult:
     """Build every track (as tasks on the runner), then the cover, tagged files, mix and video."""
-    from lofictl.build.runner import output_folder
     from lofictl.cluster import open_runner_soon
+    from lofictl.pipeline.runner import output_folder
 
     started = time.perf_counter()
     album = load_album(path)
@@ -285,8 +285,8 @@ def _gather(
 ) -> None:
     """The files from the cache into a staging folder, the lock beside them, swapped in by the
     shared output rule (as a track build's are)."""
-    from lofictl.build.lock import lock_text
-    from lofictl.build.runner import make_room, protected_folders
+    from lofictl.pipeline.lock import lock_text
+    from lofictl.pipeline.runner import make_room, protected_folders
 
     try:
         make_room(album, final_dir, lock_path_for(album))
@@ -340,7 +340,7 @@ def _cache_spec(
 
 
 def _read_object(cache: Cache, digest: str) -> bytes:
-    from lofictl.build.cache import Entry
+    from lofictl.pipeline.cache import Entry
 
     cache.pin([digest])
     data = cache.read_bytes(Entry("", "album", {"object": digest}, {}), "object")
@@ -626,8 +626,8 @@ def _stage_rank(name: str) -> tuple[int, str]:
 
 def verify_album(path: Path, *, jobs: int = 1, scheduler: str | None = None, quiet: bool = True) -> dict:
     """Rebuild the album with an empty cache into a temporary folder; compare with the lock
-    (build.verify.compare, as for a recipe), and each track's master with the one it locked."""
-    from lofictl.build.verify import compare
+    (pipeline.verify.compare, as for a recipe), and each track's master with the one it locked."""
+    from lofictl.pipeline.verify import compare
 
     album = load_album(path)
     lock_path = lock_path_for(album)

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Callable
 
 from lofictl import __version__, stage_names
-from lofictl.build.cache import Cache, Entry, canonical_json, sha256_bytes, sha256_file
+from lofictl.digests import canonical_json, sha256_bytes, sha256_file
 from lofictl.errors import LofictlError
 from lofictl.export.tags import Cover, Tags
+from lofictl.pipeline.cache import Cache, Entry
 
 WAV_BITS = 24  # album WAVs are 24-bit PCM, as distributors ask
 
@@ -103,7 +104,7 @@ def run_stage(cache: Cache, name: str, inputs: dict, make: Callable[[Path], tupl
     Returns the stage's record as the lock keeps it (key, inputs, outputs {name: sha256}, meta),
     with its `name` and whether it `ran`: plain values, the same from any worker.
     """
-    from lofictl.build.record import StageLog
+    from lofictl.pipeline.record import StageLog
 
     log = StageLog(cache, Path(tempfile.gettempdir()), Path(tempfile.gettempdir()), None)
     key = log.key_outside_table(name, inputs)
@@ -139,8 +140,8 @@ class TrackTask:
 
 def render_track(task: TrackTask) -> dict:
     """Build the recipe (every stage, cached) and return its master's and score's hashes."""
-    from lofictl.build import runner as build
-    from lofictl.build.plan import n_samples_for
+    from lofictl.pipeline.plan import n_samples_for
+    from lofictl.pipeline.runner import build_recipe
     from lofictl.recipe.load import load_recipe
 
     path = Path(task.recipe)
@@ -153,7 +154,7 @@ def render_track(task: TrackTask) -> dict:
     cache = open_cache(task.cache)
     loaded = load_recipe(path, list(task.overrides))
     with tempfile.TemporaryDirectory(prefix="lofictl-track-") as folder:
-        result = build.build_recipe(
+        result = build_recipe(
             loaded,
             out_dir=Path(folder) / "out",
             quiet=True,

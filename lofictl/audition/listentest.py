@@ -286,8 +286,8 @@ def check_sources(loaded: LoadedTest) -> list:
 def prepare(loaded: LoadedTest, *, use_cache: bool = True, log=print) -> dict:
     """Build what must be built, cut every excerpt at one loudness into the test's folder, and
     write plan.json (the hashed names and what they stand for) for the page and `results`."""
-    from lofictl.build.runner import build_recipe, project_folders
     from lofictl.cluster import cpu_threads
+    from lofictl.pipeline.runner import build_recipe, project_folders
     from lofictl.recipe.load import load_recipe
     from lofictl.safety import atomic
     from lofictl.safety.outputs import check_work_folder, mark_work_folder

@@ -120,7 +120,7 @@ def owner(loaded: LoadedRecipe) -> str:
 def prepare_folder(loaded: LoadedRecipe) -> Path:
     """The audition folder, checked by the output-folder rule (a work folder of this recipe's
     audition, nothing else in it) and marked; variant folders left from a larger audition go."""
-    from lofictl.build.runner import project_folders
+    from lofictl.pipeline.runner import project_folders
     from lofictl.safety.outputs import check_work_folder, mark_work_folder
 
     folder = audition_folder(loaded)
@@ -147,7 +147,7 @@ class TextJob:
     use_cache: bool
 
     def run(self, threads: int = 1):
-        from lofictl.build.runner import build_recipe
+        from lofictl.pipeline.runner import build_recipe
         from lofictl.recipe.load import parse_recipe_text
 
         loaded = parse_recipe_text(self.text, self.path)

@@ -59,8 +59,8 @@ def album(
         cache_dir=cache_dir,
         quiet=quiet or json_out,
     )
-    from lofictl.build.cache import CACHE_DIR_NAME
     from lofictl.cluster.shared_cache import is_url
+    from lofictl.pipeline.cache import CACHE_DIR_NAME
     from lofictl.recipe.load import project_root_for
 
     local = cache_dir if cache_dir and not is_url(cache_dir) else project_root_for(album_file) / CACHE_DIR_NAME

@@ -101,7 +101,7 @@ def build(
         scheduler=scheduler,
         cache=cache_dir,
     )
-    from lofictl.build.cache import CACHE_DIR_NAME
+    from lofictl.pipeline.cache import CACHE_DIR_NAME
     from lofictl.recipe.load import project_root_for
 
     if cache_dir is not None and not is_url(cache_dir):
@@ -233,7 +233,7 @@ def diff(
 ) -> None:
     """What changed since the lock and which stages a build will re-run; or compare two builds."""
     from lofictl.api import diff as diff_recipe
-    from lofictl.build import verify as v
+    from lofictl.pipeline import verify as v
 
     if len(targets) == 1 and targets[0].is_file():
         changes = diff_recipe(targets[0], set=set_)

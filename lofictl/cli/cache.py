@@ -18,7 +18,7 @@ CACHE_OPTION_HELP = "A cache folder elsewhere (the one given to build or album -
 
 
 def _cache_for(project: Path, cache_dir: Path | None = None):
-    from lofictl.build.cache import CACHE_DIR_NAME, Cache
+    from lofictl.pipeline.cache import CACHE_DIR_NAME, Cache
 
     return Cache(cache_dir.resolve() if cache_dir else project.resolve() / CACHE_DIR_NAME)
 
@@ -63,7 +63,7 @@ def cache_prune(
 
     Every build and album prunes like this to $LOFICTL_CACHE_MAX (default 4GB; 'off' for no cap).
     """
-    from lofictl.build.cache import parse_size
+    from lofictl.pipeline.cache import parse_size
 
     try:
         limit = parse_size(max_size)
@@ -85,7 +85,7 @@ def cache_cap() -> int | None:
     """The cache's size cap in bytes: $LOFICTL_CACHE_MAX (e.g. 2GB; 'off' for none), else 4 GB."""
     import os
 
-    from lofictl.build.cache import parse_size
+    from lofictl.pipeline.cache import parse_size
 
     text = os.environ.get("LOFICTL_CACHE_MAX", "").strip() or DEFAULT_CACHE_MAX
     if text.lower() in NO_CAP:
@@ -98,7 +98,7 @@ def cache_cap() -> int | None:
 
 def auto_prune(root: Path) -> None:
     """After a build or album: prune the cache to its cap, least recently used stages first."""
-    from lofictl.build.cache import Cache
+    from lofictl.pipeline.cache import Cache
 
     cap = cache_cap()
     if cap is not None:

@@ -70,7 +70,7 @@ def user_errors(command: Callable) -> Callable:
                     console.print(f"[bold red]error:[/] {esc(line)}", soft_wrap=True, markup=True, highlight=False)
                 raise typer.Exit(EXIT_USER_ERROR) from None
             if isinstance(exc, OSError):  # the environment (a full disk, a read-only folder), not the recipe
-                from lofictl.build.runner import describe_os_error
+                from lofictl.pipeline.runner import describe_os_error
 
                 console.print(f"[bold red]error:[/] {esc(describe_os_error(exc))}", soft_wrap=True)
                 raise typer.Exit(EXIT_USER_ERROR) from None

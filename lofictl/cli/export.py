@@ -15,7 +15,7 @@ def inspect(
     file: Path = typer.Argument(..., help="A WAV, FLAC, MP3 or MIDI file made by lofictl.", show_default=False),
 ) -> None:
     """Print the provenance written into a file: recipe, seed, stage key, models, and its tags."""
-    from lofictl.build.verify import read_provenance
+    from lofictl.pipeline.verify import read_provenance
 
     info = read_provenance(file)
     for key in sorted(info):

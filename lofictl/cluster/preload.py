@@ -16,8 +16,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 # What every album task needs: the build's stages, the sound engine, the encoders and taggers.
 BUILD_MODULES = (
     "lofictl.album.tasks",
-    "lofictl.build.runner",
-    "lofictl.build.stages",
+    "lofictl.pipeline.runner",
+    "lofictl.pipeline.stages",
     "lofictl.sound.stems",
     "lofictl.sound.master",
     "lofictl.export.encode",
@@ -37,7 +37,7 @@ class Preload(WorkerPlugin):
     def setup(self, worker) -> None:
         for name in self.modules:
             importlib.import_module(name)
-        if "lofictl.build.stages" in self.modules:
+        if "lofictl.pipeline.stages" in self.modules:
             from lofictl.sound import render
 
             with render._SETUP_LOCK:

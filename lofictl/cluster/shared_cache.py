@@ -20,8 +20,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from lofictl.build.cache import Cache, Entry, sha256_file, warn
-from lofictl.errors import LofictlError
+from lofictl.digests import sha256_file
+from lofictl.errors import LofictlError, warn
+from lofictl.pipeline.cache import Cache, Entry
 from lofictl.safety import atomic
 
 

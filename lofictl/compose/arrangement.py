@@ -289,7 +289,7 @@ def compose(
 ) -> Composition:
     """The score of a recipe, from plain values: it reads no files.
 
-    models: track name → its loaded model (for tracks with `generate`; build.plan.load_models).
+    models: track name → its loaded model (for tracks with `generate`; pipeline.plan.load_models).
     programs: track name → (bank, program) of the resolved instrument, for the MIDI file.
     clips: track name → the notes of a `part: midi` track's file, in beats.
     """

@@ -124,8 +124,8 @@ def song_of_source(source: TrackSource) -> Song:
 
 def compose_recipe(path: Path, seed: int) -> TrackSource:
     """A recipe's score at master seed `seed` (the compose stage of a build; no audio)."""
-    from lofictl.build.plan import prepare
-    from lofictl.build.stages import compose_score
+    from lofictl.pipeline.plan import prepare
+    from lofictl.pipeline.stages import compose_score
     from lofictl.recipe.load import load_recipe
 
     loaded = load_recipe(Path(path), [f"seed={seed}"])

@@ -96,7 +96,7 @@ _STATE: dict = {}
 
 def build_track(station_path: str, number: int, work_dir: str, jobs: int) -> dict:
     """Build track `number` of the station into work_dir/tracks/<number>/ (runs in the worker)."""
-    from lofictl.build.runner import build_recipe
+    from lofictl.pipeline.runner import build_recipe
     from lofictl.radio.schedule import Schedule, load_track_recipe
     from lofictl.radio.station import load_station
     from lofictl.sound.stream import AudioReader

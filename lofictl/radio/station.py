@@ -193,7 +193,7 @@ class LoadedStation:
 
     def protected_folders(self) -> list[tuple[Path, str]]:
         """What the work folder may never be, nor hold: the folders a build's output may not."""
-        from lofictl.build.runner import project_folders
+        from lofictl.pipeline.runner import project_folders
 
         folders = project_folders(self.project_root, self.path, "station")
         for recipe in self.recipes:

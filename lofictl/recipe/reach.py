@@ -1,7 +1,7 @@
 """Which stages each recipe field reaches: a mark on every field of the schema (recipe.schema).
 
 A field is written `name: Annotated[type, reaches(STEM, EXPORT)] = Field(...)`: the stages whose
-key holds it (their inputs in build.inputs are read from these marks), so a new field that
+key holds it (their inputs in pipeline.inputs are read from these marks), so a new field that
 reaches no stage, or a stage that does not read a field marked for it, fails
 tests/recipe/test_reach.py. A model may mark all its own fields at once (`__reaches__`); the
 fields of a sub-model (a track's `humanize`, an overlay's `duck`) reach what the field holding

@@ -2,7 +2,7 @@
 
 `lofictl schema` prints it as JSON Schema; recipe.load reads YAML into it with line numbers.
 Every field is marked with the stages whose key it is part of (`reaches`, recipe.reach): the
-stages' inputs (build.inputs) take the recipe's fields from these marks."""
+stages' inputs (pipeline.inputs) take the recipe's fields from these marks."""
 
 from __future__ import annotations
 

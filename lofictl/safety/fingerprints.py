@@ -1,11 +1,11 @@
 """What a stage's code contributes to its key.
 
-Two fingerprints, for two jobs, both read from the stage's row (build.stages.STAGES; an album's
+Two fingerprints, for two jobs, both read from the stage's row (pipeline.stages.STAGES; an album's
 own stages from the tables below):
 
 - the stage's `version`: one number, part of the stage's inputs (`code.version`), so it is in the
   stage key and in the lock. Change what a stage makes and you bump its number; the test
-  tests/build/test_stage_versions.py fails (naming the row) when a stage's output on a small
+  tests/pipeline/test_stage_versions.py fails (naming the row) when a stage's output on a small
   fixture changes while its number did not. Moving code between files changes no number, so a
   pure restructuring leaves every lock as it was, and `verify`/`diff` name a bumped number as the cause.
 - `source_digest(stage)`: sha256 of the source files the stage runs (the row's `modules`,
@@ -29,13 +29,13 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # The runner's own files (not all they import: the runner imports every stage) go into every
 # stage's digest, with the stage's own modules and what they import inside lofictl.
 RUNNER = (
-    "lofictl.build.runner",
-    "lofictl.build.stages",
-    "lofictl.build.record",
-    "lofictl.build.plan",
-    "lofictl.build.inputs",
-    "lofictl.build.lock",
-    "lofictl.build.cache",
+    "lofictl.pipeline.runner",
+    "lofictl.pipeline.stages",
+    "lofictl.pipeline.record",
+    "lofictl.pipeline.plan",
+    "lofictl.pipeline.inputs",
+    "lofictl.pipeline.lock",
+    "lofictl.pipeline.cache",
 )
 
 # An album's own stages (after its tracks' builds), keyed and cached the same way.
@@ -54,13 +54,13 @@ ALBUM_STAGE_MODULES: dict[str, tuple[str, ...]] = {
 
 
 # name → (version, modules) of every stage of a build, declared by the stage table
-# (build.stages.STAGES) when it is imported: read from its rows, never written here. Not an
+# (pipeline.stages.STAGES) when it is imported: read from its rows, never written here. Not an
 # import of the table: the closure below follows every import, and the table imports every stage.
 _DECLARED: dict[str, tuple[int, tuple[str, ...]]] = {}
 
 
 def declare(stages) -> None:
-    """Take the code versions and modules of the build's stages from their rows (build.stages)."""
+    """Take the code versions and modules of the build's stages from their rows (pipeline.stages)."""
     _DECLARED.clear()
     _DECLARED.update({stage.name: (stage.version, stage.modules) for stage in stages})
     source_digest.cache_clear()
@@ -70,17 +70,17 @@ def _code(stage: str) -> tuple[int, tuple[str, ...]]:
     if stage in ALBUM_STAGE_VERSIONS:
         return ALBUM_STAGE_VERSIONS[stage], ALBUM_STAGE_MODULES[stage]
     if stage not in _DECLARED:  # the table declares its rows when imported (by name: see _DECLARED)
-        importlib.import_module("lofictl.build.stages")
+        importlib.import_module("lofictl.pipeline.stages")
     return _DECLARED[stage]
 
 
 def version_of(stage: str) -> int:
-    """A stage's code version: its row's in build.stages.STAGES, or an album stage's."""
+    """A stage's code version: its row's in pipeline.stages.STAGES, or an album stage's."""
     return _code(stage)[0]
 
 
 def modules_of(stage: str) -> tuple[str, ...]:
-    """The modules a stage runs: its row's in build.stages.STAGES, or an album stage's."""
+    """The modules a stage runs: its row's in pipeline.stages.STAGES, or an album stage's."""
     return _code(stage)[1]
 
 

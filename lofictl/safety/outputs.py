@@ -383,6 +383,6 @@ def commit(staging: Path, target: Path, protected: Sequence[tuple[Path, str]], l
     if had_old:
         shutil.rmtree(old, ignore_errors=True)
         if os.path.lexists(old):
-            from lofictl.build.cache import warn
+            from lofictl.errors import warn
 
             warn(f"could not delete the previous outputs in {old}; the next build removes them")

@@ -11,7 +11,7 @@ Exactness (the tests check each claim):
   Long-track recipes should use streaming-safe chains (`stream.chain_streams` says which are).
 - Overlays (`render_overlay_to_wav`) give the bytes of reference.render_overlay for any block size.
 
-The renderers take plain values (a `Stem`, an `Overlay`, a `Ducking`), not the build's plan: build.inputs makes them from the recipe. A stem
+The renderers take plain values (a `Stem`, an `Overlay`, a `Ducking`), not the build's plan: pipeline.inputs makes them from the recipe. A stem
 played by one of lofictl's own kits (sound.kits) goes through the same chain, gain, pan and ducking.
 """
 
@@ -79,7 +79,7 @@ class Stem:
     instrument, a SoundFont and preset or one of lofictl's kits (`kit`), then its effect chain
     (resolved; None or empty for none), gain and pan, dipped under the kick with `duck`.
 
-    build.inputs.stem_sound makes it from the recipe: a track field the schema marks for the stem
+    pipeline.inputs.stem_sound makes it from the recipe: a track field the schema marks for the stem
     stage reaches the field of the same name here as it is. A new plain field of a stem's sound
     is then the schema's field (and its mark), a field here and its use in render_stem_to_wav,
     and the same in reference.render_stem (the oracle)."""

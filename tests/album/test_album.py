@@ -167,8 +167,8 @@ def test_tags_read_back_by_mutagen_and_ffprobe(tmp_path):
     from mutagen.id3 import ID3
 
     from lofictl.album.cover import as_cover, draw_cover
-    from lofictl.build.verify import read_provenance
     from lofictl.export import encode, tags
+    from lofictl.pipeline.verify import read_provenance
 
     master = tmp_path / "master.wav"
     _loud_master(master)
@@ -366,7 +366,7 @@ def test_album_builds_tags_mix_video_and_verifies(tmp_path, monkeypatch, capsys)
     assert lock["mix"]["duration_s"] == pytest.approx(2.0 + 2.4 + lock["tracks"][2]["duration_s"], abs=1e-4)
 
     # Each track's lock entry says how to rebuild it alone, and that gives the same master.
-    from lofictl.build.runner import build_recipe
+    from lofictl.pipeline.runner import build_recipe
     from lofictl.recipe.load import load_recipe
 
     second = lock["tracks"][1]
@@ -430,9 +430,9 @@ def test_the_readme_album_and_the_example_album_plan(tmp_path):
 def test_a_single_build_tags_its_flac_and_mp3_and_keeps_the_mp3_under_the_ceiling(tmp_path):
     from mutagen.id3 import ID3
 
-    from lofictl.build.runner import build_recipe
-    from lofictl.build.verify import read_provenance
     from lofictl.export.encode import true_peak_of_file
+    from lofictl.pipeline.runner import build_recipe
+    from lofictl.pipeline.verify import read_provenance
     from lofictl.recipe.load import load_recipe
 
     (tmp_path / "recipes").mkdir()
@@ -452,7 +452,7 @@ def test_a_single_build_tags_its_flac_and_mp3_and_keeps_the_mp3_under_the_ceilin
 def test_cache_prune_drops_least_recently_used_entries_first(tmp_path):
     import os
 
-    from lofictl.build.cache import Cache, parse_size
+    from lofictl.pipeline.cache import Cache, parse_size
 
     cache = Cache(tmp_path / "cache")
     for index, size in enumerate((3000, 2000, 1000)):
@@ -490,8 +490,8 @@ def test_a_shared_fsspec_cache_serves_another_machine(tmp_path, monkeypatch):
     import shutil
 
     from lofictl.album.run import build_album
-    from lofictl.build import runner as b
-    from lofictl.build import stages as build_stages
+    from lofictl.pipeline import runner as b
+    from lofictl.pipeline import stages as build_stages
     from lofictl.sound import master, stems
 
     path = write_album(tmp_path, ALBUM.format(extra="").replace("video: {width: 320, height: 240}", "video: false"))

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from lofictl.build.cache import Cache
-from lofictl.build.runner import lock_text
+from lofictl.pipeline.cache import Cache
+from lofictl.pipeline.runner import lock_text
 from support import REPO, write_album
 
 # Two tracks of the tiny recipe, WAV only, a mix and no video: every album stage, quickly.
@@ -44,8 +44,8 @@ def test_an_album_is_rebuilt_into_its_own_folder_by_the_cli(tmp_path, monkeypatc
 
 
 def test_an_album_folder_is_not_taken_by_another_album_or_a_recipe(tmp_path):
-    from lofictl.build.runner import build_recipe
     from lofictl.errors import LofictlError
+    from lofictl.pipeline.runner import build_recipe
     from lofictl.recipe.load import load_recipe
 
     path = write_album(tmp_path, SMALL_ALBUM)
@@ -113,7 +113,7 @@ def test_prune_keeps_pinned_objects_and_drops_the_pins_of_dead_builds(tmp_path):
     with cache.pinning() as pin:
         pin([kept])
         # Another process prunes to nothing: the pinned object and its entry stay.
-        code = f"from pathlib import Path; from lofictl.build.cache import Cache; Cache(Path({str(cache.root)!r})).prune(0)"
+        code = f"from pathlib import Path; from lofictl.pipeline.cache import Cache; Cache(Path({str(cache.root)!r})).prune(0)"
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(REPO)}
         )

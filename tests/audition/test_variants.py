@@ -57,7 +57,7 @@ def test_bad_variants_are_one_line_and_exit_2_with_nothing_built(write_recipe, p
 
 
 def test_keep_writes_a_recipe_that_builds_the_variant_byte_for_byte(write_recipe, project):
-    from lofictl.build.runner import build_recipe
+    from lofictl.pipeline.runner import build_recipe
     from lofictl.recipe.load import load_recipe
 
     # flac too: a recipe's formats are part of the master's stage key, so the audition keeps them

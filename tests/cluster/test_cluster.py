@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lofictl.build.runner import lock_text
+from lofictl.pipeline.runner import lock_text
 from support import SMALL_RECIPE, write_album
 
 
@@ -70,7 +70,7 @@ def test_album_lock_is_the_same_serial_one_worker_two_workers_and_after_a_worker
 @pytest.mark.live  # a Dask cluster
 def test_batch_build_on_a_local_cluster_equals_serial(write_recipe, project):
 
-    from lofictl.build.batch import build_many
+    from lofictl.pipeline.batch import build_many
 
     first = write_recipe(SMALL_RECIPE, "first")
     second = write_recipe(SMALL_RECIPE.replace("seed: 7", "seed: 8"), "second")

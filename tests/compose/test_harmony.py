@@ -149,8 +149,8 @@ def test_a_recipe_names_its_harmony_and_followers_can_name_a_clip(write_recipe, 
         "  bass: {part: bass}\n  bass2: {part: bass, follow: keys}\n",
     )
     path = write_recipe(text.replace("length: 8 bars\n", "length: 4 bars\nharmony: pad\n"))
-    from lofictl.build.plan import prepare
-    from lofictl.build.stages import compose_score
+    from lofictl.pipeline.plan import prepare
+    from lofictl.pipeline.stages import compose_score
 
     score = compose_score(prepare(load_recipe(path))).score
     assert [c.symbol for c in score.chords] == ["G", "Am"]  # the pad leads: 2 bars each, then held

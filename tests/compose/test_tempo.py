@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lofictl.build.runner import build_recipe
 from lofictl.compose.arrangement import compose
 from lofictl.compose.score import Note, TempoMap, Track
 from lofictl.errors import LofictlError
 from lofictl.export import dawproject, midi, reaper
+from lofictl.pipeline.runner import build_recipe
 from lofictl.recipe.load import load_recipe, parse_recipe_text
 from support import SMALL_RECIPE, data_path
 

@@ -4,9 +4,9 @@ import mido
 import pytest
 from typer.testing import CliRunner
 
-from lofictl.build.runner import build_recipe
 from lofictl.cli import app
 from lofictl.export import dawproject, reaper
+from lofictl.pipeline.runner import build_recipe
 from lofictl.recipe.load import load_recipe
 from support import REPO, SMALL_RECIPE, write_clip
 

@@ -38,7 +38,7 @@ RUN = textwrap.dedent(
     import jax
     events = {}
     jax.monitoring.register_event_listener(lambda name, **kw: events.__setitem__(name, events.get(name, 0) + 1))
-    from lofictl.build.runner import build_recipe
+    from lofictl.pipeline.runner import build_recipe
     from lofictl.recipe.load import load_recipe
     from pathlib import Path
     result = build_recipe(load_recipe(Path(sys.argv[2])), quiet=True, midi_only=True)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lofictl.build.cache import sha256_file
+from lofictl.digests import sha256_file
 from lofictl.errors import LofictlError
 from lofictl.models import tokens
 from lofictl.models.nn import checkpoint, sample

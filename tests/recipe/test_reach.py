@@ -18,8 +18,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from lofictl.build.cache import Cache
-from lofictl.build.plan import prepare
+from lofictl.pipeline.cache import Cache
+from lofictl.pipeline.plan import prepare
 from lofictl.recipe import schema
 from lofictl.recipe.load import parse_recipe_text
 from lofictl.recipe.reach import mark_of

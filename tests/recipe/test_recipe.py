@@ -177,7 +177,7 @@ def test_parse_from_text_has_lines():
 
 
 def test_the_readme_recipe_is_valid():
-    from lofictl.build.runner import prepare
+    from lofictl.pipeline.runner import prepare
 
     readme = (REPO / "README.md").read_text()
     block = readme.split("## A recipe", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]

@@ -222,7 +222,7 @@ def test_new_adds_a_melody_from_the_shipped_model(tmp_path, monkeypatch):
     path = tmp_path / "recipes" / "with_melody.yaml"
     melody = load_recipe(path).recipe.tracks["melody"]
     assert melody.generate.model == "models/lofi-melody" and melody.instrument.preset == "Muted Trumpet"
-    from lofictl.build.runner import prepare
+    from lofictl.pipeline.runner import prepare
 
     prepare(load_recipe(path), deep=True)  # the model loads: the recipe builds as written
     result = CliRunner().invoke(_app(), ["new", "--yes", "--title", "Plain", "--melody", "none", "--length", "4"])
@@ -260,10 +260,10 @@ def test_new_asks_each_question_and_asks_again_after_a_wrong_answer(tmp_path, mo
 
 
 def test_new_then_build_then_export_to_both_daws(tmp_path, monkeypatch):
-    from lofictl.build.plan import prepare
-    from lofictl.build.runner import build_recipe
-    from lofictl.build.stages import compose_score
     from lofictl.export import daw, dawproject, reaper
+    from lofictl.pipeline.plan import prepare
+    from lofictl.pipeline.runner import build_recipe
+    from lofictl.pipeline.stages import compose_score
 
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lofictl.build import runner as b
 from lofictl.errors import LofictlError, one_line
+from lofictl.pipeline import runner as b
 from lofictl.recipe.load import load_recipe
 from lofictl.recipe.yamlfile import parse_yaml
 from lofictl.safety import names
@@ -407,7 +407,7 @@ def test_odd_values_through_the_cli(write_recipe, project):
     one_clear_line(result)
     assert len(result.stderr) < 800
     path = write_recipe(TINY)
-    from lofictl.build.verify import diff_recipe, verify_recipe
+    from lofictl.pipeline.verify import diff_recipe, verify_recipe
 
     for damaged in (
         '{"lofictl_lock": 1, "stages": [1, 2]}',

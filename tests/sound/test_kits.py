@@ -168,8 +168,8 @@ def test_a_kit_instrument_reads_back_from_its_dump():  # as the lock's resolved 
 
 
 def test_the_stem_key_names_the_kit_and_its_version():
-    from lofictl.build.inputs import instrument_inputs
-    from lofictl.build.plan import ResolvedInstrument
+    from lofictl.pipeline.inputs import instrument_inputs
+    from lofictl.pipeline.plan import ResolvedInstrument
     from lofictl.sound.soundfonts import Preset
 
     inputs = instrument_inputs(ResolvedInstrument(None, Preset(128, 0, "dusty"), "dusty"), cache=None)
@@ -191,9 +191,9 @@ def test_the_streamed_kit_stem_has_the_whole_paths_bytes(tmp_path, chain):
 
 
 def test_the_lock_records_the_kit_its_version_and_its_sound(gm):
-    from lofictl.build.cache import Cache
-    from lofictl.build.inputs import instrument_record
-    from lofictl.build.plan import ResolvedInstrument
+    from lofictl.pipeline.cache import Cache
+    from lofictl.pipeline.inputs import instrument_record
+    from lofictl.pipeline.plan import ResolvedInstrument
 
     kit = ResolvedInstrument(None, resolve_preset(gm, "Drums"), "dusty")
     record = instrument_record(kit, Cache(None))

@@ -7,9 +7,9 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from lofictl.build import runner as build
-from lofictl.build.inputs import overlay_layer
 from lofictl.compose.score import Note, Track
+from lofictl.pipeline.inputs import overlay_layer
+from lofictl.pipeline.runner import prepare
 from lofictl.recipe.load import load_recipe
 from lofictl.sound import audio_io, effects, loudness, mix, render, stream
 from lofictl.sound import master as mastering
@@ -271,7 +271,7 @@ output: {formats: [wav]}
 def test_overlays_equal_render_overlay(write_recipe, project, tmp_path):
     (project / "effects").mkdir()
     shutil.copy(REPO / "effects" / "rain.flac", project / "effects")
-    plan = build.prepare(load_recipe(write_recipe(OVERLAY_RECIPE)))
+    plan = prepare(load_recipe(write_recipe(OVERLAY_RECIPE)))
     n = 30 * SR + 7  # longer than the rain file and than a looped generator's 20 s
     for index in range(len(plan.recipe.overlays)):
         layer = overlay_layer(plan, index)
@@ -296,8 +296,8 @@ output: {formats: [wav]}
         "effects: [{HighpassFilter: {cutoff_frequency_hz: 300}}, {LowpassFilter: {cutoff_frequency_hz: 4000}}]",
         "effects: []",
     )
-    plain = oracles.render_overlay(overlay_layer(build.prepare(load_recipe(write_recipe(unfiltered))), 0), SR, n)
-    plan = build.prepare(load_recipe(write_recipe(text)))
+    plain = oracles.render_overlay(overlay_layer(prepare(load_recipe(write_recipe(unfiltered))), 0), SR, n)
+    plan = prepare(load_recipe(write_recipe(text)))
     for index in range(2):
         layer = overlay_layer(plan, index)
         whole = oracles.render_overlay(layer, SR, n)

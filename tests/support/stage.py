@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lofictl.build.stages import STAGES
+from lofictl.pipeline.stages import STAGES
 from support import REPO, write_clip
 
 STAGE_TYPES = tuple(stage.name for stage in STAGES)  # the fixture runs every one of them
@@ -72,9 +72,9 @@ def own_inputs(plan, cache) -> dict[str, dict]:
     other stages make (notes, kicks, stems, layers, the master) and the length in samples: what
     the recipe and its files contribute to each stage's key. Per-track stages by instance."""
     from lofictl import stage_names as names
-    from lofictl.build import inputs
-    from lofictl.build.plan import audible_tracks
-    from lofictl.build.stages import BUS_LABEL, overlay_label, stem_files
+    from lofictl.pipeline import inputs
+    from lofictl.pipeline.plan import audible_tracks
+    from lofictl.pipeline.stages import BUS_LABEL, overlay_label, stem_files
 
     recipe, n = plan.recipe, 1000
     tracks = list(recipe.tracks)

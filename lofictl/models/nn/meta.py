@@ -148,7 +148,7 @@ def model_summary(model_dir: Path, part: str | None = None, file_sha256: Callabl
     """What a lock records about a model folder: its kind, layout and hashes, checked without
     loading JAX (builds stay quick). The weights must match the sha256 model.json records
     (`lofictl validate` loads them fully); `file_sha256` may be a cache's memoised hash."""
-    from lofictl.build.cache import sha256_file
+    from lofictl.digests import sha256_file
 
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)

@@ -1,9 +1,9 @@
 """The build runner: recipe → every output file, through cached stages, written atomically.
 
-`prepare` (build.plan) resolves and checks everything outside the recipe (SoundFonts, presets,
+`prepare` (pipeline.plan) resolves and checks everything outside the recipe (SoundFonts, presets,
 effect parameters, overlay files, models) before any audio is made, so a mistake costs a
-second, not a render. build.stages declares the stages (what each reads, what it reads from the
-others, the step that runs it); build.inputs lists their inputs; build.lock writes the lock.
+second, not a render. pipeline.stages declares the stages (what each reads, what it reads from the
+others, the step that runs it); pipeline.inputs lists their inputs; pipeline.lock writes the lock.
 
 `build_recipe` walks the stage table: a stage whose key is in the cache is restored instead of
 run, and the lock file remembers the inputs so a rebuild can say what changed. Output goes into
@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Protocol
 
 from lofictl import stage_names as names
-from lofictl.build.cache import CACHE_DIR_NAME, Cache
-from lofictl.build.lock import lock_data, lock_path_for, lock_text, outputs_info, outputs_match, read_lock
-from lofictl.build.plan import TAIL_SECONDS, BuildPlan, prepare
-from lofictl.build.record import CacheCorrupt, StageLog
-from lofictl.build.stages import Walk, progress_total, stages_for
 from lofictl.errors import LofictlError
+from lofictl.pipeline.cache import CACHE_DIR_NAME, Cache
+from lofictl.pipeline.lock import lock_data, lock_path_for, lock_text, outputs_info, outputs_match, read_lock
+from lofictl.pipeline.plan import TAIL_SECONDS, BuildPlan, prepare
+from lofictl.pipeline.record import CacheCorrupt, StageLog
+from lofictl.pipeline.stages import Walk, progress_total, stages_for
 from lofictl.recipe.load import LoadedRecipe
 from lofictl.recipe.yamlfile import FieldPath
 from lofictl.safety import interrupts
@@ -255,7 +255,7 @@ def _previous_lock(lock_path: Path) -> dict | None:
     except LockTooNew:
         raise
     except LofictlError as exc:
-        from lofictl.build.cache import warn
+        from lofictl.errors import warn
 
         warn(f"{exc}; building as if there were none (the build writes a new one)")
         return None
@@ -272,7 +272,7 @@ def _build_once(
     lock_path: Path | None,
     master_only: bool = False,
 ):
-    from lofictl.build.progress import Progress
+    from lofictl.pipeline.progress import Progress
 
     recipe = plan.recipe
     staging = output_rule.staging_folder(final_dir)
@@ -336,7 +336,7 @@ def plan_build(loaded: LoadedRecipe, *, midi_only: bool = False) -> StageLog:
     The stages are walked by the build's own code in dry mode (only compose runs, when it is not
     cached, to know which tracks' notes change); nothing is written.
     """
-    from lofictl.build.progress import Progress
+    from lofictl.pipeline.progress import Progress
 
     plan = prepare(loaded)
     lock_path = lock_path_for(loaded)

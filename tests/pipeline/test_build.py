@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from lofictl.build import runner as b
-from lofictl.build import stages as build_stages
-from lofictl.build.batch import build_many
-from lofictl.build.verify import diff_recipe, read_provenance, verify_recipe
 from lofictl.errors import LofictlError
+from lofictl.pipeline import runner as b
+from lofictl.pipeline import stages as build_stages
+from lofictl.pipeline.batch import build_many
+from lofictl.pipeline.verify import diff_recipe, read_provenance, verify_recipe
 from lofictl.recipe.load import load_recipe
 from support import REPO, SMALL_RECIPE
 from support import file_hashes as hashes
@@ -46,7 +46,7 @@ def spy(monkeypatch):
 
 @pytest.mark.parametrize("options", [{}, {"midi_only": True}], ids=["full", "midi-only"])
 def test_the_progress_total_counted_from_the_stage_table_is_what_the_steps_advance(write_recipe, monkeypatch, options):
-    from lofictl.build import progress
+    from lofictl.pipeline import progress
 
     seen: list[progress.Progress] = []
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lofictl.build import runner as b
-from lofictl.build.stages import STAGES, stage_rank
 from lofictl.errors import LofictlError
+from lofictl.pipeline import runner as b
+from lofictl.pipeline.stages import STAGES, stage_rank
 from lofictl.recipe.load import load_recipe
 
 
@@ -94,7 +94,7 @@ def compare(
 
 UNEXPLAINED = (
     "no recorded version or input differs: lofictl's code changed without a stage version bump "
-    "(tests/build/test_stage_versions.py catches that), or a step is nondeterministic (please report it)"
+    "(tests/pipeline/test_stage_versions.py catches that), or a step is nondeterministic (please report it)"
 )
 
 

@@ -6,10 +6,10 @@
             → dry:<track> (FluidSynth alone, for DAWs) → export (the files of the output folder)
 
 Each `Stage` names what it reads from other stages (`upstream`, and which of its inputs hold
-their outputs' hashes), the function that lists its inputs (build.inputs), and the step that
+their outputs' hashes), the function that lists its inputs (pipeline.inputs), and the step that
 runs or restores it. The runner walks `STAGES` for a build and, in dry mode, for `diff`; `verify`
 and `diff` report stages in this order; the lock takes the output folder's files from the stages
-that `deliver`; the golden test (tests/build/test_stage_versions.py) reads the graph from here.
+that `deliver`; the golden test (tests/pipeline/test_stage_versions.py) reads the graph from here.
 
 A step computes its inputs and key, restores its outputs from the cache when the key is there,
 plans them in a dry walk, and otherwise makes them; what it made goes into the `Walk` for the
@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lofictl import stage_names as names
-from lofictl.build import inputs as stage_inputs
-from lofictl.build.cache import Cache, canonical_json, sha256_bytes
-from lofictl.build.plan import BuildPlan, audible_tracks, load_models, n_samples_for
-from lofictl.build.record import Artifact, StageLog
 from lofictl.compose.arrangement import Composition
 from lofictl.compose.score import Score, score_from_dict, score_to_dict
+from lofictl.digests import canonical_json, sha256_bytes
 from lofictl.errors import LofictlError
+from lofictl.pipeline import inputs as stage_inputs
+from lofictl.pipeline.cache import Cache
+from lofictl.pipeline.plan import BuildPlan, audible_tracks, load_models, n_samples_for
+from lofictl.pipeline.record import Artifact, StageLog
 from lofictl.recipe.schema import Recipe
 from lofictl.safety import fingerprints
 from lofictl.safety.names import slug
@@ -52,7 +53,7 @@ class Walk:
 
     plan: BuildPlan
     log: StageLog
-    progress: Any  # build.progress.Progress
+    progress: Any  # pipeline.progress.Progress
     jobs: int = 1  # threads for the stems and the encoders
     score: Score | None = None
     score_meta: dict = field(default_factory=dict)  # duration, each track's notes hash, melody measures
@@ -77,11 +78,11 @@ class Stage:
 
     name: its name in the lock and the cache (a per-track stage's instances are <name>:<track>).
     version: its code version, part of its key and the lock (`code.version`): bump it whenever
-        its outputs change for the same inputs (tests/build/test_stage_versions.py fails, naming
+        its outputs change for the same inputs (tests/pipeline/test_stage_versions.py fails, naming
         the row, when they change while it did not).
     modules: the modules it runs; with what they import inside lofictl (and the runner's own
         files) they salt its cache key (safety.fingerprints.source_digest), never the lock.
-    inputs: the function in build.inputs that lists what it reads (the recipe fields among them
+    inputs: the function in pipeline.inputs that lists what it reads (the recipe fields among them
         are those marked with its name in recipe.schema).
     upstream: the stages whose outputs it reads; a change there can re-run it.
     upstream_inputs: those of its inputs that are upstream outputs' hashes (`diff` says such a
@@ -347,7 +348,7 @@ def _render_stems(walk: Walk, stage: Stage) -> None:
 def _kit_digest(kit: str) -> str:
     from lofictl.sound.kits import kit_digest
 
-    return kit_digest(kit)  # as build.inputs.instrument_record asks for it
+    return kit_digest(kit)  # as pipeline.inputs.instrument_record asks for it
 
 
 def overlay_label(recipe: Recipe, index: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lofictl.build.progress import Progress
+from lofictl.pipeline.progress import Progress
 
 
 def _run(quiet: bool) -> None:

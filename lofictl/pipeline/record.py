@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lofictl.build.cache import Cache, sha256_file, stage_key
+from lofictl.digests import sha256_file
+from lofictl.pipeline.cache import Cache, stage_key
 from lofictl.safety import interrupts
 from lofictl.stage_names import kind_of
 
 if TYPE_CHECKING:
-    from lofictl.build.stages import Stage
+    from lofictl.pipeline.stages import Stage
 
 
 class CacheCorrupt(Exception):

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 
 from lofictl import __version__
 from lofictl import stage_names as names
-from lofictl.build.cache import Cache
-from lofictl.build.inputs import instrument_record, library_versions, path_sha256
-from lofictl.build.plan import BuildPlan, model_summary, n_samples_for
-from lofictl.build.stages import STAGES
+from lofictl.pipeline.cache import Cache
+from lofictl.pipeline.inputs import instrument_record, library_versions, path_sha256
+from lofictl.pipeline.plan import BuildPlan, model_summary, n_samples_for
+from lofictl.pipeline.stages import STAGES
 from lofictl.recipe.load import LoadedRecipe
 from lofictl.seeds import derive_seed
 
 if TYPE_CHECKING:
-    from lofictl.build.record import StageLog
+    from lofictl.pipeline.record import StageLog
 
 
 LOCK_FORMAT = 1

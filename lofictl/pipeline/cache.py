@@ -35,10 +35,11 @@ import itertools
 import json
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lofictl.digests import canonical_json, sha256_bytes, sha256_file
+from lofictl.errors import warn
 from lofictl.safety import atomic
 
 CACHE_DIR_NAME = ".lofictl-cache"
@@ -47,29 +48,8 @@ MEMO_DIR = "memo"
 _pin_numbers = itertools.count()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def canonical_json(value) -> str:
-    """One spelling of a value: sorted keys, no spaces, so equal inputs hash equally."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-
-
 def stage_key(stage: str, inputs: dict) -> str:
     return sha256_bytes(canonical_json({"stage": stage, "inputs": inputs}).encode())
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def _stamp(path: Path) -> dict:

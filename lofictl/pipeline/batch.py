@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lofictl.build.cache import CACHE_DIR_NAME, Cache
-from lofictl.build.runner import BuildResult, build_recipe, lock_path_for
 from lofictl.errors import LofictlError
+from lofictl.pipeline.cache import CACHE_DIR_NAME, Cache
+from lofictl.pipeline.runner import BuildResult, build_recipe, lock_path_for
 from lofictl.recipe.load import LoadedRecipe, load_recipe
 
 

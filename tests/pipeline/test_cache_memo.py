@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lofictl.build.cache import Cache
-from lofictl.build.inputs import kit_sha256
+from lofictl.pipeline.cache import Cache
+from lofictl.pipeline.inputs import kit_sha256
 from lofictl.sound import kits
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lofictl import __version__
-from lofictl.build.cache import Cache, canonical_json, sha256_bytes
-from lofictl.build.plan import BuildPlan, ResolvedInstrument, audible_tracks
 from lofictl.compose.form import FORMS_FILE
 from lofictl.compose.score import KICK_PITCHES, Score, Track, score_to_dict
+from lofictl.digests import canonical_json, sha256_bytes
 from lofictl.errors import LofictlError
+from lofictl.pipeline.cache import Cache
+from lofictl.pipeline.plan import BuildPlan, ResolvedInstrument, audible_tracks
 from lofictl.recipe.reach import fields_reaching, picked
 from lofictl.seeds import derive_seed
 from lofictl.stage_names import COMPOSE, EXPORT, MIX, STEM

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lofictl.build.cache import Cache
 from lofictl.errors import LofictlError, all_errors, raise_all
+from lofictl.pipeline.cache import Cache
 from lofictl.recipe.load import LoadedRecipe
 from lofictl.recipe.schema import MelodyTrack, Recipe
 from lofictl.safety.plugins import resolve_plugin

@@ -3,8 +3,8 @@ edited input file) re-runs exactly that stage and what depends on what it made.
 
 The golden file holds, per stage of tests/support/stage.py's build, the sha256 of its outputs
 with the version and library versions they were made with. When a stage's output changes while
-its `version` in its row of lofictl/build/stages.py did not, the test fails naming the constant. After a
-bump, refresh the file:  .venv/bin/python tests/build/test_stage_versions.py --update
+its `version` in its row of lofictl/pipeline/stages.py did not, the test fails naming the constant. After a
+bump, refresh the file:  .venv/bin/python tests/pipeline/test_stage_versions.py --update
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ if (
 ):  # run as a script (--update): pytest's `pythonpath` puts tests/ on the path only under pytest
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lofictl import stage_names  # noqa: E402
-from lofictl.build import runner as b  # noqa: E402
-from lofictl.build import stages as stages_module  # noqa: E402
-from lofictl.build.stages import STAGES  # noqa: E402
-from lofictl.build.verify import diff_recipe, verify_recipe  # noqa: E402
+from lofictl.pipeline import runner as b  # noqa: E402
+from lofictl.pipeline import stages as stages_module  # noqa: E402
+from lofictl.pipeline.stages import STAGES  # noqa: E402
+from lofictl.pipeline.verify import diff_recipe, verify_recipe  # noqa: E402
 from lofictl.recipe.load import load_recipe  # noqa: E402
 from lofictl.safety import fingerprints  # noqa: E402
 from support import DATA, write_clip  # noqa: E402
@@ -95,7 +95,7 @@ def test_a_changed_output_needs_a_version_bump(fixture_lock):
     }
     for name, now in current.items():
         then = golden.get(name)
-        constant = f"the version of the {_kind(name)!r} row of STAGES in lofictl/build/stages.py"
+        constant = f"the version of the {_kind(name)!r} row of STAGES in lofictl/pipeline/stages.py"
         if then is None or then["version"] != now["version"]:
             problems.append(
                 f"{name}: {constant} is {now['version']}, the golden file has "
