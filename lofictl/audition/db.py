@@ -6,14 +6,12 @@ listener and trial), in one transaction.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from importlib import resources
 from pathlib import Path
 
 from lofictl.audition.stats import Score, Vote
-from lofictl.errors import LofictlError
-from lofictl.radio.db import utc_now
+from lofictl.radio.db import open_database, utc_now
 
 SCHEMA_VERSION = 1
 
@@ -23,24 +21,14 @@ class Answers:
         self.path = path
         self.test = test
         self._lock = threading.Lock()
-        try:
-            if read_only:
-                if not path.is_file():
-                    raise LofictlError(f"no answers yet: {path} does not exist (run the test first)")
-                self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.executescript(resources.files(__package__).joinpath("schema.sql").read_text())
-                if self._db.execute("SELECT COUNT(*) FROM schema_info").fetchone()[0] == 0:
-                    self._db.execute("INSERT INTO schema_info (version) VALUES (?)", (SCHEMA_VERSION,))
-                self._db.commit()
-            version = self._db.execute("SELECT MAX(version) FROM schema_info").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise LofictlError(f"{path} is not an answers database that can be used: {exc}") from None
-        if version is not None and version > SCHEMA_VERSION:
-            raise LofictlError(f"{path} was written by a newer lofictl (schema {version}); upgrade lofictl")
+        self._db = open_database(
+            path,
+            resources.files(__package__).joinpath("schema.sql").read_text(),
+            SCHEMA_VERSION,
+            read_only=read_only,
+            missing="no answers yet: {path} does not exist (run the test first)",
+            kind="an answers database",
+        )
 
     def _seen(self, listener: str) -> None:
         self._db.execute(

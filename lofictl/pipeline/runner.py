@@ -52,27 +52,6 @@ class BuildResult:
     tempo_range: tuple[float, float] | None = None  # lowest and highest, when the tempo changes
     music_s: float = 0.0  # the bars at their tempo (what --midi-only and a full build agree on)
 
-    def summary(self) -> dict:
-        """The machine-readable summary printed by --json."""
-        return {
-            "recipe": str(self.recipe),
-            "title": self.title,
-            "out_dir": str(self.out_dir),
-            "bars": self.bars,
-            "tempo": self.tempo,
-            "duration_s": round(self.duration_s, 3),
-            "music_s": round(self.music_s, 3),
-            "elapsed_s": round(self.elapsed_s, 3),
-            "up_to_date": self.up_to_date,
-            "stages_ran": self.ran,
-            "stages_restored": self.restored,
-            "reasons": self.reasons,
-            "loudness": self.loudness,
-            "lock": str(self.lock_path) if self.lock_path else None,
-            "outputs": {rel: size for rel, size in self.outputs},
-            "tempo_range": list(self.tempo_range) if self.tempo_range else None,
-        }
-
 
 # --- the runner ---------------------------------------------------------------------------------
 

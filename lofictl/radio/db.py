@@ -25,6 +25,32 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def open_database(path: Path, schema: str, version: int, *, read_only: bool, missing: str, kind: str):
+    """A SQLite connection shared by threads: read-only for reports (`missing` when there is no
+    file yet), else created with `schema` in WAL mode (readers never block the writer); refused
+    when it is not such a database or a newer lofictl wrote it. The radio's ratings and the
+    listening tests' answers open theirs alike."""
+    try:
+        if read_only:
+            if not path.is_file():
+                raise LofictlError(missing.format(path=path))
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(schema)
+            if db.execute("SELECT COUNT(*) FROM schema_info").fetchone()[0] == 0:
+                db.execute("INSERT INTO schema_info (version) VALUES (?)", (version,))
+            db.commit()
+        found = db.execute("SELECT MAX(version) FROM schema_info").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise LofictlError(f"{path} is not {kind} that can be used: {exc}") from None
+    if found is not None and found > version:
+        raise LofictlError(f"{path} was written by a newer lofictl (schema {found}); upgrade lofictl")
+    return db
+
+
 def _pairs(mapping: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(mapping.items()))
 
@@ -36,24 +62,14 @@ class Ratings:
         self.path = path
         self.station = station
         self._lock = threading.Lock()
-        try:
-            if read_only:
-                if not path.is_file():
-                    raise LofictlError(f"no ratings yet: {path} does not exist (play the station first)")
-                self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
-                self._db.execute("PRAGMA journal_mode=WAL")  # readers (stats) never block the station
-                self._db.executescript(resources.files(__package__).joinpath("schema.sql").read_text())
-                if self._db.execute("SELECT COUNT(*) FROM schema_info").fetchone()[0] == 0:
-                    self._db.execute("INSERT INTO schema_info (version) VALUES (?)", (SCHEMA_VERSION,))
-                self._db.commit()
-            version = self._db.execute("SELECT MAX(version) FROM schema_info").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise LofictlError(f"{path} is not a ratings database that can be used: {exc}") from None
-        if version is not None and version > SCHEMA_VERSION:
-            raise LofictlError(f"{path} was written by a newer lofictl (schema {version}); upgrade lofictl")
+        self._db = open_database(
+            path,
+            resources.files(__package__).joinpath("schema.sql").read_text(),
+            SCHEMA_VERSION,
+            read_only=read_only,
+            missing="no ratings yet: {path} does not exist (play the station first)",
+            kind="a ratings database",
+        )
 
     def _sql(self, statement: str, args: Iterable[Any] = ()) -> list[tuple]:
         with self._lock:
