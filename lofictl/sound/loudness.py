@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from lofictl.sound import audio_io
 from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, AudioReader, WavWriter
 
 
@@ -130,12 +129,8 @@ class MeteredWavWriter(WavWriter):
         super().__init__(path, sample_rate, frames, **kwargs)
         self.meter = LoudnessMeter(int(sample_rate), self.channels)
 
-    def __enter__(self) -> "MeteredWavWriter":
-        return self
-
-    def write(self, block: np.ndarray) -> None:
-        block = audio_io._check_audio(block)
-        super().write(block)
+    def _put(self, block: np.ndarray) -> None:
+        super()._put(block)
         self.meter.feed(block)
 
     @property

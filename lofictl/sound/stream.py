@@ -70,7 +70,10 @@ class WavWriter:
         return audio_io._wav_header(self.channels, sample_rate, self.frames, self.subtype, info, chunks)
 
     def write(self, block: np.ndarray) -> None:
-        block = audio_io._check_audio(block)  # float32, finite, (channels, n)
+        self._put(audio_io._check_audio(block))  # float32, finite, (channels, n)
+
+    def _put(self, block: np.ndarray) -> None:
+        """A checked block onto the end of the file."""
         if block.shape[0] != self.channels:
             raise ValueError(f"expected {self.channels} channels, got {block.shape[0]}")
         if self.growing:
