@@ -229,7 +229,14 @@ def encode_files(master_wav: Path, work: Path, task: EncodeTask) -> tuple[dict[s
                 chunks=chunks,
             )
         else:
-            stats = encode.encode_master(master_wav, path, fmt, task.sample_rate, ceiling_db=task.ceiling_db)
+            stats = encode.encode_master(
+                master_wav,
+                path,
+                fmt,
+                task.sample_rate,
+                ceiling_db=task.ceiling_db,
+                source_peak_dbtp=task.tags.true_peak_dbtp,  # measured by the master's own stage
+            )
         tagging.tag_file(path, task.tags, task.cover)
         return stats
 

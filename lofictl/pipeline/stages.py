@@ -632,6 +632,7 @@ def _export(walk: Walk, stage: Stage) -> None:
                 wav_subtype=recipe.output.wav_format,
                 info=stage_inputs.provenance_info(plan, key, log.overrides_of(stage.name)),
                 workers=walk.jobs,
+                source_peak_dbtp=(walk.loudness or {}).get("true_peak_dbtp"),  # measured by the mix
             )
             if fmt != "wav":  # title, BPM, key and the provenance comment, as the WAV's INFO chunk has
                 tags.tag_file(files[rel], stage_inputs.master_tags(plan, key, log.overrides_of(stage.name)))
@@ -780,8 +781,9 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         name=names.EXPORT,  # encodings, delivery stems, DAW projects
         # 2: FLAC in .dawproject, tempo automation; 3: 24-bit master and delivery stems by
-        # default, a delivered stem carries its own stage's provenance
-        version=3,
+        # default, a delivered stem carries its own stage's provenance; 4: the MP3's gain is
+        # chosen once, from the master's true peak
+        version=4,
         modules=(
             "lofictl.sound.stream",
             "lofictl.sound.loudness",

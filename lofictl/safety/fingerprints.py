@@ -41,7 +41,9 @@ RUNNER = (
 # An album's own stages (after its tracks' builds), keyed and cached the same way.
 ALBUM_STAGE_VERSIONS: dict[str, int] = {
     "album-cover": 1,  # the cover drawn from the tracks' notes
-    "album-encode": 2,  # one track's tagged FLAC/MP3/WAV (2: a 1000-pixel copy of the cover inside)
+    # one track's tagged FLAC/MP3/WAV (2: a 1000-pixel copy of the cover inside; 3: the MP3's gain
+    # chosen once, from the master's true peak)
+    "album-encode": 3,
     "album-mix": 1,  # the continuous mix at the loudness target
     "album-video": 1,  # cover + mix → MP4
 }

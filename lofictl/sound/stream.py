@@ -139,6 +139,7 @@ class AudioReader:
             self.channels = self._audio_file.num_channels
             self.sample_rate = int(round(self._audio_file.samplerate))
             self.frames = self._audio_file.frames
+            self._kept: tuple[int, np.ndarray] = (0, np.zeros((self.channels, 0), dtype=np.float32))
 
     def read(self, start: int, count: int) -> np.ndarray:
         """Frames [start, start + count) clipped to the file, shaped (channels, n)."""
@@ -150,8 +151,24 @@ class AudioReader:
             if data.size != count * self.channels:
                 raise LofictlError(f"{self.path} is shorter than its header says")
             return np.ascontiguousarray(data.reshape(count, self.channels).T, dtype=np.float32)
-        self._audio_file.seek(start)
-        return np.asarray(self._audio_file.read(count), dtype=np.float32)
+        return self._decoded(start, count)
+
+    def _decoded(self, start: int, count: int) -> np.ndarray:
+        # A seek restarts a lossy decoder cold (an MP3's bit reservoir and overlap are lost), so
+        # the first frames after it are not the file's: reading a chunk with context from before
+        # it measured an MP3's true peak 7 dB high. So the decoder only moves on: frames already
+        # decoded come from the last block, and a seek happens only to go where nothing was read.
+        kept_start, kept = self._kept
+        taken = np.zeros((self.channels, 0), dtype=np.float32)
+        if kept_start <= start < kept_start + kept.shape[1]:
+            taken = kept[:, start - kept_start : start - kept_start + count]
+        rest = count - taken.shape[1]
+        if rest:
+            if self._audio_file.tell() != start + taken.shape[1]:
+                self._audio_file.seek(start + taken.shape[1])
+            taken = np.concatenate([taken, np.asarray(self._audio_file.read(rest), dtype=np.float32)], axis=1)
+        self._kept = (start, taken)
+        return taken
 
     def close(self) -> None:
         if self._file is not None:

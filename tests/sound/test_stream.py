@@ -184,6 +184,83 @@ def test_true_peak_of_a_file_on_threads_is_the_whole_signals(stems):
     assert list(stream.ordered_map(lambda x: x * x, range(10), workers=3)) == [x * x for x in range(10)]
 
 
+def _master(paths, path):
+    """Stems mastered loud, so the limiter holds the true peak at -1.0 dBTP."""
+    stats = mastering.mix_to_master_wav(paths, SR, MASTER_CHAIN, -8.0, -1.0, path)
+    assert stats["limiter_reduction_db"] > 0 and stats["true_peak_dbtp"] == pytest.approx(-1.0, abs=0.02)
+    return path
+
+
+@pytest.fixture(scope="module")
+def masters(stems, tmp_path_factory):
+    """The electric piano alone, and with the 10-bit drums (highs up to Nyquist, which LAME cuts)."""
+    folder, made = stems
+    out = tmp_path_factory.mktemp("masters")
+    return {
+        "keys": _master([made["chords"][1]], out / "keys.wav"),
+        "bitcrushed": _master([made["chords"][1], made["drums"][1]], out / "bitcrushed.wav"),
+    }
+
+
+def test_an_mp3_of_a_master_at_the_ceiling_takes_one_encode(masters, tmp_path):
+    from lofictl.export import encode
+
+    path = masters["keys"]
+    told = encode.encode_master(path, tmp_path / "told.mp3", "mp3", SR, ceiling_db=-1.0, source_peak_dbtp=-1.0)
+    measured = encode.encode_master(path, tmp_path / "measured.mp3", "mp3", SR, ceiling_db=-1.0, workers=2)
+    for result, mp3 in ((told, tmp_path / "told.mp3"), (measured, tmp_path / "measured.mp3")):
+        assert result["encodings"] == 1  # room left for LAME's overshoot: no second encode
+        assert result["gain_db"] == pytest.approx(-0.5, abs=0.02)
+        assert result["true_peak_dbtp"] <= -1.0 and encode.true_peak_of_file(mp3) <= 10 ** (-1 / 20)
+    # without the room, LAME's peaks land over the master's: the room is needed
+    unpulled = stream.encode_wav_to(path, tmp_path / "unpulled.mp3", "mp3", SR)
+    assert encode.true_peak_of_file(unpulled) > 10 ** (-1 / 20)
+
+
+def test_an_mp3_over_the_ceiling_after_all_is_encoded_again_under_it(masters, tmp_path):
+    from lofictl.export import encode
+
+    # LAME puts the 10-bit drums' peaks 0.6-1.2 dB over the master's, more than the room left
+    crushed = encode.encode_master(masters["bitcrushed"], tmp_path / "c.mp3", "mp3", SR, ceiling_db=-1.0)
+    # a master said to be 3 dB quieter than it is gets no gain, and lands over
+    misled = encode.encode_master(
+        masters["keys"], tmp_path / "m.mp3", "mp3", SR, ceiling_db=-1.0, source_peak_dbtp=-4.0
+    )
+    for result, mp3 in ((crushed, tmp_path / "c.mp3"), (misled, tmp_path / "m.mp3")):
+        assert result["encodings"] >= 2 and result["gain_db"] < 0
+        assert result["true_peak_dbtp"] <= -1.0 and encode.true_peak_of_file(mp3) <= 10 ** (-1 / 20)
+
+
+def test_an_mp3_read_in_overlapping_chunks_is_one_decode(masters, tmp_path):
+    """Seeking back restarts LAME's decoder cold: the chunks' context must come from what was read."""
+    from pedalboard.io import AudioFile
+
+    from lofictl.export import encode
+
+    mp3 = stream.encode_wav_to(masters["keys"], tmp_path / "k.mp3", "mp3", SR, gain=10 ** (-0.5 / 20))
+    with AudioFile(str(mp3)) as handle:
+        whole = handle.read(handle.frames)
+    with stream.AudioReader(mp3) as reader:
+        parts = [
+            reader.read(max(0, start - 64), 1000 + min(start, 64))[:, min(start, 64) :]
+            for start in range(0, reader.frames, 1000)
+        ]
+        assert reader.read(5000, 10).tobytes() == whole[:, 5000:5010].tobytes()  # a seek to a new place
+    assert np.concatenate(parts, axis=1).tobytes() == whole.tobytes()
+    expected = float(oracles.true_peak(whole))
+    assert encode.true_peak_of_file(mp3) == encode.true_peak_of_file(mp3, workers=2) == pytest.approx(expected)
+
+
+def test_the_first_mp3_gain_leaves_room_only_when_needed():
+    from lofictl.export.encode import first_mp3_gain
+
+    ceiling = 10 ** (-1 / 20)
+    assert 20 * np.log10(first_mp3_gain(ceiling, ceiling)) == pytest.approx(-0.5)
+    assert 20 * np.log10(first_mp3_gain(10 ** (-1.2 / 20), ceiling)) == pytest.approx(-0.3)
+    assert first_mp3_gain(10 ** (-4 / 20), ceiling) == 1.0  # a quiet master is encoded as it is
+    assert first_mp3_gain(0.0, ceiling) == 1.0  # silence
+
+
 def test_master_of_no_stems_is_silence(tmp_path):
     stats = mastering.mix_to_master_wav([], SR, None, -14.0, -1.0, tmp_path / "m.wav", n_samples=SR)
     assert stats["integrated_lufs"] is None and stats["gain_db"] == 0.0
