@@ -550,7 +550,8 @@ class StemFile:
 def stem_files(
     plan: BuildPlan, stems: dict[str, Artifact], layers: dict[str, Artifact], dry: dict[str, Artifact]
 ) -> dict[str, StemFile]:
-    """stems/NN_<name>.wav in recipe order (layers after the tracks), dry twins in stems/dry/.
+    """stems/NN_<name>.wav in recipe order (layers after the tracks), dry twins in stems/dry/;
+    none with output.stems: false.
 
     With output.stem_names: delivery, the names follow stem-delivery guides instead:
     <Title>_<NN>_<Track>_<Key>_<BPM>bpm.wav.
@@ -559,6 +560,8 @@ def stem_files(
 
     recipe = plan.recipe
     files: dict[str, StemFile] = {}
+    if not recipe.output.stems:
+        return files
     for number, label in enumerate([*stems, *layers], 1):
         if recipe.output.stem_names == "delivery":
             file_name = daw.stem_file_name(recipe.title, number, label, recipe.key, recipe.tempo)
@@ -621,6 +624,11 @@ def _export(walk: Walk, stage: Stage) -> None:
                 return stem.source.facts["integrated_lufs"]
             return measure_loudness(source)  # a cache entry from before stages measured
 
+        # The master's files carry the provenance of the stage that made its samples, as a stem
+        # carries its own: a change to what else is delivered (stems, formats, DAW files) leaves
+        # their bytes alone, so a station's track and its kept recipe's build are the same file.
+        mix_key = log.record[names.MIX]["key"]
+
         def write_master(rel: str, fmt: str) -> dict:
             # An MP3 is measured after encoding and pulled under the true-peak ceiling.
             stats = encode.encode_master(
@@ -630,12 +638,12 @@ def _export(walk: Walk, stage: Stage) -> None:
                 recipe.output.sample_rate,
                 ceiling_db=recipe.master.true_peak_db,
                 wav_subtype=recipe.output.wav_format,
-                info=stage_inputs.provenance_info(plan, key, log.overrides_of(stage.name)),
+                info=stage_inputs.provenance_info(plan, mix_key, log.overrides_of(names.MIX)),
                 workers=walk.jobs,
                 source_peak_dbtp=(walk.loudness or {}).get("true_peak_dbtp"),  # measured by the mix
             )
             if fmt != "wav":  # title, BPM, key and the provenance comment, as the WAV's INFO chunk has
-                tags.tag_file(files[rel], stage_inputs.master_tags(plan, key, log.overrides_of(stage.name)))
+                tags.tag_file(files[rel], stage_inputs.master_tags(plan, mix_key, log.overrides_of(names.MIX)))
             return stats
 
         for rel in files_to_write:
@@ -670,6 +678,8 @@ def _daw_files(plan: BuildPlan, score: Score, staging: Path, files: dict[str, St
 
     recipe = plan.recipe
     name = plan.loaded.name
+    if not recipe.output.stems:  # the sidecar describes the stems (daw needs them: see the schema)
+        return {}
     audible = set(audible_tracks(recipe))
     infos = []
     for rel, stem in files.items():
@@ -782,7 +792,7 @@ STAGES: tuple[Stage, ...] = (
         name=names.EXPORT,  # encodings, delivery stems, DAW projects
         # 2: FLAC in .dawproject, tempo automation; 3: 24-bit master and delivery stems by
         # default, a delivered stem carries its own stage's provenance; 4: the MP3's gain is
-        # chosen once, from the master's true peak
+        # chosen once, from the master's true peak; the master's files carry the mix's provenance
         version=4,
         modules=(
             "lofictl.sound.stream",

@@ -13,6 +13,7 @@ newest `HISTORY` of them).
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import shutil
@@ -106,13 +107,15 @@ def build_track(station_path: str, number: int, work_dir: str, jobs: int) -> dic
         _STATE.update(path=station_path, station=loaded, schedule=Schedule(loaded))
     station, schedule = _STATE["station"], _STATE["schedule"]
     plan = schedule.plan(number)
-    recipe = load_track_recipe(station, plan)
+    kept = load_track_recipe(station, plan)
+    # The stream plays the master alone: no stems are written (`keep` and `lofictl build` give
+    # them to whoever wants them). The music is the same: output.stems reaches only the export.
+    output = kept.recipe.output.model_copy(update={"stems": False})
+    recipe = dataclasses.replace(kept, recipe=kept.recipe.model_copy(update={"output": output}))
     folder = Path(work_dir) / "tracks" / f"{number:07d}"
     started = time.perf_counter()
     result = build_recipe(recipe, out_dir=folder, write_lock=False, use_cache=False, quiet=True, jobs=jobs)
     build_s = time.perf_counter() - started
-    # The stream plays the master; `keep` and `lofictl build` give the stems to whoever wants them.
-    shutil.rmtree(folder / "stems", ignore_errors=True)
     master = folder / f"{plan.name}.wav"
     with AudioReader(master) as reader:
         frames, sample_rate = reader.frames, reader.sample_rate

@@ -424,6 +424,17 @@ class Output(Strict):
     stem_names: Annotated[Literal["short", "delivery"], reaches(EXPORT)] = Field(
         "short", description="short: stems/NN_<track>.wav; delivery: <Title>_<NN>_<Track>_<Key>_<BPM>bpm.wav"
     )
+    stems: Annotated[bool, reaches(EXPORT)] = Field(
+        True,
+        description="Write stems/ (each track with its effects, the overlays, the reverb bus); "
+        "false: the mix alone, a seventh of the disk",
+    )
+
+    @model_validator(mode="after")
+    def _daw_plays_stems(self) -> "Output":
+        if self.daw and not self.stems:
+            raise ValueError("a DAW project plays the stems: drop daw, or keep stems: true")
+        return self
 
 
 class Recipe(Strict):

@@ -135,6 +135,31 @@ def test_master_change_reruns_only_mix_and_export(write_recipe, spy):
     assert after["test_loop.wav"] != before["test_loop.wav"]
 
 
+def test_stems_false_writes_the_mix_alone_with_the_same_music(write_recipe, spy):
+    path = write_recipe(TINY.replace("output: {formats: [wav]}", "output: {formats: [wav, flac]}"))
+    full = hashes(b.build_recipe(load_recipe(path), quiet=True).out_dir)
+    assert any(name.startswith("stems/") for name in full)
+    result = b.build_recipe(load_recipe(path, ["output.stems=false"]), quiet=True)
+    assert result.ran == ["export"] and spy["render"] == 3  # the music is not made again
+    written = hashes(result.out_dir)
+    assert not any(name.startswith("stems/") for name in written) and "test_loop.stems.json" not in written
+    # the master's files carry the mix's provenance: what else is delivered leaves their bytes alone
+    for name in ("test_loop.wav", "test_loop.flac", "midi/test_loop.mid", "pianoroll.png"):
+        assert written[name] == full[name], name
+    lock = json.loads(path.with_name("test_loop.lock.json").read_text())
+    assert not any(name.startswith("stems/") for name in lock["outputs"])
+
+
+def test_a_daw_project_without_stems_is_refused_naming_the_field(write_recipe):
+    path = write_recipe(
+        TINY.replace("output: {formats: [wav]}", "output: {formats: [wav], daw: [reaper], stems: false}")
+    )
+    done = _cli("validate", str(path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    line = next(line for line in done.stderr.splitlines() if "a DAW project plays the stems" in line)
+    assert "test_loop.yaml" in line and "output" in line
+
+
 def test_track_change_rerenders_only_that_track(write_recipe, spy):
     path = write_recipe(TINY)
     b.build_recipe(load_recipe(path), quiet=True)

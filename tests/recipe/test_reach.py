@@ -161,6 +161,7 @@ CHANGES = {
     "output.dir": _set("output.dir", "elsewhere"),
     "output.formats": _set("output.formats", ["wav", "flac"]),
     "output.daw": _set("output.daw", ["dawproject"]),
+    "output.stems": _many(_set("output.daw", []), _set("output.stems", False)),  # a DAW project needs stems
 }
 
 
