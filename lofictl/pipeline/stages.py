@@ -34,7 +34,7 @@ from lofictl.compose.score import Score, score_from_dict, score_to_dict
 from lofictl.digests import canonical_json, sha256_bytes
 from lofictl.errors import LofictlError
 from lofictl.pipeline import inputs as stage_inputs
-from lofictl.pipeline.cache import Cache
+from lofictl.pipeline.cache import Cache, stage_key
 from lofictl.pipeline.plan import BuildPlan, audible_tracks, load_models, n_samples_for
 from lofictl.pipeline.record import Artifact, StageLog
 from lofictl.recipe.schema import Recipe
@@ -603,6 +603,20 @@ def _export(walk: Walk, stage: Stage) -> None:
 
         files: dict[str, Path] = {}
 
+        def stem_info(stem: StemFile) -> dict[str, str]:
+            # the stem's own stage and overrides, as a float32 copy carries: a stem that did not
+            # change keeps its bytes when only the master does
+            return stage_inputs.provenance_info(
+                plan, log.record[stem.stage]["key"], log.overrides_of(stem.stage), track=stem.label
+            )
+
+        def delivered_key(rel: str, stem: StemFile) -> str:
+            # A delivered stem is its float stem written as the recipe asks, with its provenance:
+            # kept in the cache by that, a rebuild that changed another track or the master
+            # copies it back instead of writing it again.
+            written_as = {"source": shas[rel], "wav_format": recipe.output.wav_format, "info": stem_info(stem)}
+            return stage_key("delivered-stem", {**written_as, "code.version": stage.version})
+
         def write_stem(rel: str, stem: StemFile) -> float | None:
             source = stem.source.ready(log.cache)
             if recipe.output.wav_format == "float32":
@@ -614,11 +628,7 @@ def _export(walk: Walk, stage: Stage) -> None:
                     "wav",
                     recipe.output.sample_rate,
                     wav_subtype=recipe.output.wav_format,
-                    # the stem's own stage and overrides, as a float32 copy carries: a stem that did
-                    # not change keeps its bytes when only the master does
-                    info=stage_inputs.provenance_info(
-                        plan, log.record[stem.stage]["key"], log.overrides_of(stem.stage), track=stem.label
-                    ),
+                    info=stem_info(stem),
                 )
             if "integrated_lufs" in stem.source.facts:  # measured by its stage while it was written
                 return stem.source.facts["integrated_lufs"]
@@ -649,8 +659,21 @@ def _export(walk: Walk, stage: Stage) -> None:
         for rel in files_to_write:
             files[rel] = log.staging / rel
             files[rel].parent.mkdir(parents=True, exist_ok=True)
-        for stem in files_to_write.values():
-            stem.source.ready(log.cache)  # restored here, one at a time: the cache is not shared by threads
+        # Stems delivered before, copied back (here, one at a time: the cache is not shared by
+        # threads); their loudness was measured by their stage (entries from before it was are
+        # written again, and measured).
+        loudness: dict[str, float | None] = {}
+        for rel, stem in files_to_write.items():
+            entry = log.cache.lookup(delivered_key(rel, stem), stage.name)
+            if (
+                entry is not None
+                and "integrated_lufs" in stem.source.facts
+                and log.cache.restore(entry, "stem.wav", files[rel])
+            ):
+                loudness[rel] = stem.source.facts["integrated_lufs"]
+        to_write = {rel: stem for rel, stem in files_to_write.items() if rel not in loudness}
+        for stem in to_write.values():
+            stem.source.ready(log.cache)  # restored here, one at a time, like the delivered stems
         master_path = master.ready(log.cache)
         masters = {f"{name}.{fmt}": fmt for fmt in recipe.output.formats}
         files.update({rel: log.staging / rel for rel in masters})
@@ -661,12 +684,15 @@ def _export(walk: Walk, stage: Stage) -> None:
                 rel: pool.submit(write_master, rel, fmt)
                 for rel, fmt in sorted(masters.items(), key=lambda item: item[1] != "mp3")
             }
-            stem_futures = {rel: pool.submit(write_stem, rel, stem) for rel, stem in files_to_write.items()}
+            stem_futures = {rel: pool.submit(write_stem, rel, stem) for rel, stem in to_write.items()}
             every: list[Future] = [*master_futures.values(), *stem_futures.values()]
             for done, _ in enumerate(as_completed(every), 1):  # a long track's files take a while: say so
                 walk.progress.step(f"writing audio files ({done}/{len(every)})")
-            loudness = {rel: future.result() for rel, future in stem_futures.items()}
+            loudness.update({rel: future.result() for rel, future in stem_futures.items()})
             encoded = {rel: master_futures[rel].result() for rel in masters}
+        for rel, stem in to_write.items():
+            log.cache.store(delivered_key(rel, stem), stage.name, {"stem.wav": files[rel]})
+        loudness = {rel: loudness[rel] for rel in files_to_write}  # in the order of the files
         files.update(_daw_files(plan, score, log.staging, files_to_write))
         log.final.update(log.ran_with(stage.name, key, files, {"loudness": loudness, "encoded": encoded}))
     walk.progress.advance()

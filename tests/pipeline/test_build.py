@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,6 +134,33 @@ def test_master_change_reruns_only_mix_and_export(write_recipe, spy):
     after = hashes(result.out_dir)
     assert after["stems/01_chords.wav"] == before["stems/01_chords.wav"]
     assert after["test_loop.wav"] != before["test_loop.wav"]
+
+
+def test_a_master_change_copies_the_delivered_stems_back_instead_of_writing_them(write_recipe, monkeypatch):
+    from lofictl.sound import stream
+
+    path = write_recipe(TINY)
+    before = hashes(b.build_recipe(load_recipe(path), quiet=True).out_dir)
+    written = []
+    encode = stream.encode_wav_to
+    monkeypatch.setattr(
+        stream, "encode_wav_to", lambda src, dst, *a, **k: written.append(dst) or encode(src, dst, *a, **k)
+    )
+    lock_before = json.loads(path.with_name("test_loop.lock.json").read_text())
+    result = b.build_recipe(load_recipe(path, ["master.loudness_lufs=-18"]), quiet=True)
+    assert result.ran == ["mix", "export"]
+    assert [Path(p).name for p in written] == ["test_loop.wav"]  # the master alone was written
+    after = hashes(result.out_dir)
+    assert {k: v for k, v in after.items() if k.startswith("stems/")} == {
+        k: v for k, v in before.items() if k.startswith("stems/")
+    }
+    assert after["test_loop.wav"] != before["test_loop.wav"]
+    lock = json.loads(path.with_name("test_loop.lock.json").read_text())
+    assert lock["stages"]["export"]["meta"]["loudness"] == lock_before["stages"]["export"]["meta"]["loudness"]
+    # a build without the cache writes them as before, to the same bytes
+    written.clear()
+    fresh = b.build_recipe(load_recipe(path, ["master.loudness_lufs=-18"]), quiet=True, use_cache=False)
+    assert len(written) == 1 + sum(1 for k in after if k.startswith("stems/")) and hashes(fresh.out_dir) == after
 
 
 def test_stems_false_writes_the_mix_alone_with_the_same_music(write_recipe, spy):
