@@ -13,6 +13,7 @@ at their send levels through one shared chain.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -23,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from lofictl.sound import effects, levels, mix, stream
-from lofictl.sound.loudness import LoudnessMeter, MeteredWavWriter
+from lofictl.sound.loudness import MeteredWavWriter, SideMeter
 from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, AudioReader, WavWriter, chain_streams, fit_length, through_chain
 
 LIMITER_FRAME = 1 << 17  # the limiter's fixed grid, independent of block_size (so are the bytes)
@@ -35,10 +36,19 @@ class _Pass:
 
     def __init__(self, sample_rate: int, path: Path):
         self.path = path  # the file the pass wrote
-        self.meter = LoudnessMeter(sample_rate)
+        self.meter = SideMeter(sample_rate)  # measures while the next frame is limited and written
         self.true_peak = 0.0
         self.sample_peak = 0.0
         self.min_gain = 1.0
+
+    @contextlib.contextmanager
+    def stopping_on_failure(self) -> Iterator[None]:
+        """The meter's thread ends when the pass fails (it is read, and so ended, when it does not)."""
+        try:
+            yield
+        except BaseException:
+            self.meter.stop()
+            raise
 
 
 def send_bus_to_wav(
@@ -89,6 +99,7 @@ def _sum_and_chain(
 ) -> float | None:
     """The stems summed in order, through the master chain, into dst; returns its loudness."""
     readers = [AudioReader(path) for path in stem_paths]
+    meter = SideMeter(sample_rate)  # measures while the chain makes the next block
     try:
         for reader in readers:
             if reader.channels != 2 or reader.frames != n or reader.sample_rate != sample_rate:
@@ -97,7 +108,6 @@ def _sum_and_chain(
                     f"{reader.channels} channels at {reader.sample_rate} Hz, {reader.frames} frames"
                 )
         board = effects.build_chain(chain_spec, (), sample_rate) if chain_spec else None
-        meter = LoudnessMeter(sample_rate)
 
         def mixed(start: int, count: int) -> np.ndarray:
             if not readers:
@@ -122,6 +132,7 @@ def _sum_and_chain(
                     out.write(block)
         return meter.integrated()
     finally:
+        meter.stop()
         for reader in readers:
             reader.close()
 
@@ -161,7 +172,7 @@ def _limit_pass(src: Path, dst: Path, sample_rate: int, gain_db: float, ceiling_
             out_envelope = mix.true_peak_envelope(limited_wide)[shift : shift + stop - start]
         return limited, out_envelope, float(gain[core].min())
 
-    with AudioReader(src) as reader, WavWriter(dst, sample_rate, reader.frames) as out:
+    with result.stopping_on_failure(), AudioReader(src) as reader, WavWriter(dst, sample_rate, reader.frames) as out:
         n = reader.frames
 
         def frames() -> Iterator[tuple[int, int, int, np.ndarray]]:
@@ -187,7 +198,7 @@ def _trim_pass(src: Path, dst: Path, sample_rate: int, factor: np.float32, worke
         core = slice(start - lo, stop - lo)
         return scaled[:, core], mix.true_peak_envelope(scaled)[core]
 
-    with AudioReader(src) as reader, WavWriter(dst, sample_rate, reader.frames) as out:
+    with result.stopping_on_failure(), AudioReader(src) as reader, WavWriter(dst, sample_rate, reader.frames) as out:
         n = reader.frames
 
         def frames() -> Iterator[tuple[int, int, int, np.ndarray]]:
@@ -250,6 +261,7 @@ def mix_to_master_wav(
         current, reduction = None, 0.0
         for _ in range(4):
             if current is not None:
+                current.meter.stop()
                 current.path.unlink()
             candidate = work / next(names)
             current = _limit_pass(processed, candidate, sample_rate, gain_db, true_peak_db, workers)
@@ -260,6 +272,7 @@ def mix_to_master_wav(
                 factor = np.float32(ceiling / current.true_peak * (1 - 1e-6))
                 trimmed = _trim_pass(current.path, work / next(names), sample_rate, factor, workers)
                 previous, current = current, trimmed
+                previous.meter.stop()
                 previous.path.unlink()
             reached = current.meter.integrated()
             if loudness_lufs is None or reached is None or reduction == 0.0 or abs(reached - loudness_lufs) <= 0.1:

@@ -288,6 +288,32 @@ def test_streaming_loudness_matches_pyloudnorm(stems):
     assert short.integrated() is None and silent.integrated() is None
 
 
+def test_a_side_meter_gives_the_meters_figure_and_hands_on_its_errors(stems, tmp_path):
+    import threading
+
+    folder, made = stems
+    music = made["chords"][0] + made["drums"][0]
+    meter, side = loudness.LoudnessMeter(SR), loudness.SideMeter(SR, depth=2)
+    block = np.empty((2, 999), np.float32)
+    for start in range(0, music.shape[1], 999):
+        part = music[:, start : start + 999]
+        meter.feed(part)
+        block[:, : part.shape[1]] = part
+        side.feed(block[:, : part.shape[1]])  # the caller reuses its array: the side meter copied it
+    assert side.integrated() == meter.integrated() and side.integrated() is not None
+    threads = threading.active_count()
+    broken = loudness.SideMeter(SR)
+    broken.feed(np.zeros((3, 10), np.float32))  # three channels to a stereo meter: fails on its thread
+    with pytest.raises(ValueError, match="expected"):
+        broken.finished()
+    # a writer whose making fails: the file goes, and so does its meter's thread
+    with pytest.raises(RuntimeError, match="boom"):
+        with loudness.MeteredWavWriter(tmp_path / "x.wav", SR, 2 * SR) as out:
+            out.write(music[:, :SR])
+            raise RuntimeError("boom")
+    assert not (tmp_path / "x.wav").exists() and threading.active_count() == threads
+
+
 def test_wav_blocks_read_back_as_written(stems):
     folder, made = stems
     audio, path, _ = made["drums"]
