@@ -73,10 +73,13 @@ def _can_serialize() -> bool:
 
 
 def _signature(args: tuple, static: dict) -> tuple:
-    leaves, tree = jax.tree.flatten(args)
+    """(argument tree, shapes and dtypes, static arguments) of a call; the tree and avals are
+    spelled as an exported program spells its own (positional and keyword arguments)."""
+    leaves, tree = jax.tree.flatten((args, {}))
+    typeof = getattr(jax, "typeof", None) or jax.core.get_aval  # jax.typeof is new in JAX 0.6
     avals = tuple(
         (tuple(aval.shape), str(aval.dtype), bool(getattr(aval, "weak_type", False)))
-        for aval in (jax.typeof(leaf) for leaf in leaves)
+        for aval in (typeof(leaf) for leaf in leaves)
     )
     return str(tree), avals, tuple(sorted(static.items()))
 
