@@ -12,7 +12,7 @@ The key names everything the program depends on: the model (its whole model.json
 sha256 is inside), the sampler's source files, the argument shapes and dtypes and static
 arguments, and the versions and settings of JAX. A file is trusted only whole: it carries the
 sha256 of its payload (a flatbuffer, never a pickle), and anything torn, damaged or foreign is
-ignored and written anew. Writes are atomic; an unwritable folder only costs the saving.
+ignored and written anew, and so is a file whose header names another key (a renamed one). Writes are atomic; an unwritable folder only costs the saving.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from lofictl.safety.atomic import write_bytes
 from lofictl.safety.fingerprints import closure
 
 SUFFIX = "-export"
-MAGIC = b"lofictl exported sampler 1\n"
+MAGIC = b"lofictl exported sampler 1\n"  # then the key and the sha256 of the payload, a line each
 COUNTS = {"traced": 0, "loaded": 0}  # programs traced and programs loaded in this process (tests read it)
 
 
@@ -84,19 +84,22 @@ def _signature(args: tuple, static: dict) -> tuple:
     return str(tree), avals, tuple(sorted(static.items()))
 
 
-def _read(path: Path, signature: tuple):
-    """The exported program in `path` if it is whole and fits the call, else None."""
+def _read(path: Path, key: str, signature: tuple):
+    """The exported program in `path` if the file is whole and made for this key and call, else None.
+    The file: MAGIC, the key, the payload's sha256 (a line each), the payload."""
     try:
         data = path.read_bytes()
     except OSError:
         return None
-    head, _, rest = data.partition(b"\n")
-    payload = rest[65:]
-    if head + b"\n" != MAGIC or rest[64:65] != b"\n" or rest[:64].decode("ascii", "replace") != sha256_bytes(payload):
+    header = MAGIC + key.encode() + b"\n"
+    digest, payload = data[len(header) : len(header) + 64], data[len(header) + 65 :]
+    if not data.startswith(header) or data[len(header) + 64 : len(header) + 65] != b"\n":
+        return None
+    if digest != sha256_bytes(payload).encode():
         return None
     try:
         exp = jax.export.deserialize(bytearray(payload))
-    except Exception:  # a payload with the right digest but not ours to read (another jax)
+    except Exception:  # whole, but not a program this JAX can read
         return None
     avals = tuple((tuple(a.shape), str(a.dtype), bool(a.weak_type)) for a in exp.in_avals)
     if (str(exp.in_tree), avals) != signature[:2]:
@@ -104,10 +107,10 @@ def _read(path: Path, signature: tuple):
     return exp
 
 
-def _write(path: Path, exp) -> None:
+def _write(path: Path, key: str, exp) -> None:
     payload = bytes(exp.serialize())
     try:
-        write_bytes(path, MAGIC + sha256_bytes(payload).encode() + b"\n" + payload)
+        write_bytes(path, MAGIC + key.encode() + b"\n" + sha256_bytes(payload).encode() + b"\n" + payload)
     except OSError:
         pass  # a read-only or full folder: the next process traces again
 
@@ -147,12 +150,13 @@ class Program:
         )
 
     def _exported(self, folder: Path, signature: tuple, args: tuple, static: dict):
-        path = folder / f"{self.name}-{self.key(signature)}{SUFFIX}"
-        exp = _read(path, signature)
+        key = self.key(signature)
+        path = folder / f"{self.name}-{key}{SUFFIX}"
+        exp = _read(path, key, signature)
         if exp is not None:
             COUNTS["loaded"] += 1
             return exp
         COUNTS["traced"] += 1
         exp = jax.export.export(self.jitted)(*args, **static)
-        _write(path, exp)
+        _write(path, key, exp)
         return exp
