@@ -50,16 +50,13 @@ def _platform() -> dict:
     import flax
     import jaxlib
 
-    config = jax.config
+    settings = ("jax_enable_x64", "jax_default_prng_impl", "jax_threefry_partitionable", "jax_default_matmul_precision")
     return {
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "flax": flax.__version__,
         "backend": jax.default_backend(),
-        "x64": bool(config.jax_enable_x64),
-        "prng": str(config.jax_default_prng_impl),
-        "threefry_partitionable": bool(config.jax_threefry_partitionable),
-        "matmul_precision": str(config.jax_default_matmul_precision),
+        **{name: str(getattr(jax.config, name)) for name in settings},
     }
 
 
@@ -76,10 +73,9 @@ def _signature(args: tuple, static: dict) -> tuple:
     """(argument tree, shapes and dtypes, static arguments) of a call; the tree and avals are
     spelled as an exported program spells its own (positional and keyword arguments)."""
     leaves, tree = jax.tree.flatten((args, {}))
-    typeof = getattr(jax, "typeof", None) or jax.core.get_aval  # jax.typeof is new in JAX 0.6
     avals = tuple(
         (tuple(aval.shape), str(aval.dtype), bool(getattr(aval, "weak_type", False)))
-        for aval in (typeof(leaf) for leaf in leaves)
+        for aval in (jax.typeof(leaf) for leaf in leaves)
     )
     return str(tree), avals, tuple(sorted(static.items()))
 
