@@ -122,7 +122,8 @@ def test_the_second_process_compiles_nothing(warm_project, monkeypatch):
     assert second["traced"] == [] and second["exported"] == {"traced": 0, "loaded": 2}  # no sampler traced
 
     info = invoke("cache", "info", "--project", warm_project)
-    assert info.exit_code == 0 and f"{len(programs)} programs" in " ".join(info.output.split()), info.output
+    said = " ".join(info.output.split())
+    assert info.exit_code == 0 and f"{len(programs)} programs and 2 traced samplers" in said, info.output
     cleared = invoke("cache", "clear", "--project", warm_project)
     assert cleared.exit_code == 0 and not jax_dir.exists()
 
