@@ -1,18 +1,21 @@
 """Sampling programs traced once and kept: `jax.export` between processes.
 
 JAX's compilation cache (.lofictl-cache/jax) spares a build the compile, but every fresh process
-still traces the Flax samplers in Python and lowers them before the cache can be asked (about
-0.2 s a program). A `Program` keeps what tracing makes, the lowered StableHLO, in the same folder
-as `<key>-export`, and a later process deserializes and calls it: no Flax code runs, and the
-compile is served by JAX's cache as before. The first process runs the exported program too, so
-every process runs the same one. With no folder (no stage cache, eval, training) it is a plain
-`jax.jit`; the two give the same numbers (tests/models/test_exported.py).
+still traced the Flax samplers in Python and lowered them before the cache could be asked (about
+0.2 s a program, three programs a build). A `Program` keeps what tracing makes, the lowered
+StableHLO, in the same folder as `<name>-<key>-export`, and a later process deserializes and
+calls it: no Flax code runs, and the compile is served by JAX's cache as before. The first
+process runs the exported program too, so every process runs the same one. With no folder (no
+stage cache, eval, training) it is a plain `jax.jit`; the two give the same numbers
+(tests/models/test_exported.py). Calling an exported program makes JAX load SciPy's LAPACK once
+(0.24 s), which a build that renders audio loads anyway.
 
 The key names everything the program depends on: the model (its whole model.json, whose weights
 sha256 is inside), the sampler's source files, the argument shapes and dtypes and static
-arguments, and the versions and settings of JAX. A file is trusted only whole: it carries the
-sha256 of its payload (a flatbuffer, never a pickle), and anything torn, damaged or foreign is
-ignored and written anew, and so is a file whose header names another key (a renamed one). Writes are atomic; an unwritable folder only costs the saving.
+arguments, and the versions and settings of JAX. A file is trusted only whole and only for its
+key: it carries the key and the sha256 of its payload (a flatbuffer, never a pickle); a torn,
+damaged, renamed or foreign file is ignored and written anew. Writes are atomic; an unwritable
+folder only costs the saving.
 """
 
 from __future__ import annotations
