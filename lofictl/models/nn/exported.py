@@ -114,6 +114,11 @@ def _write(path: Path, key: str, exp) -> None:
         pass  # a read-only or full folder: the next process traces again
 
 
+def _held(jitted) -> int:
+    """How many programs a `jax.jit` function holds (its `_cache_size`, not in JAX's type stubs)."""
+    return jitted._cache_size()
+
+
 class Program:
     """`jax.jit(fun, static_argnames=...)`, whose lowered program is kept in `folder()` (when it
     names one) under a key that includes `fingerprint` (the model's identity)."""
@@ -134,6 +139,11 @@ class Program:
         if call is None:
             call = self._calls[(folder, signature)] = jax.jit(self._exported(folder, signature, args, static).call)
         return call(*args)
+
+    def _cache_size(self) -> int:
+        """Programs this process holds for distinct calls, as jax.jit's `_cache_size` counts them
+        (the plain jit's and the kept ones'): a setting that is traced makes none."""
+        return _held(self.jitted) + sum(_held(call) for call in self._calls.values())
 
     def key(self, signature: tuple) -> str:
         return sha256_bytes(
