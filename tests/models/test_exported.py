@@ -159,3 +159,18 @@ def test_the_key_names_the_code_and_jax(chord_call, monkeypatch):
     platform = dict(exported._platform())
     monkeypatch.setattr(exported, "_platform", lambda: {**platform, "jaxlib": "0.0.1"})
     assert program.key(signature) != before
+
+
+def test_a_folder_that_cannot_be_written_only_costs_the_saving(chord_call, tmp_path):
+    program, args, expected = chord_call
+    (tmp_path / "a-file").write_text("not a folder")
+    unwritable = exported.Program(
+        program.jitted,
+        "chord-run",
+        "fingerprint-a",
+        lambda: tmp_path / "a-file" / "jax",
+        static_argnames=("n_steps", "batch"),
+    )
+    for _ in range(2):
+        out, counts = _call(unwritable, args)
+        assert _same(out, expected) and counts == {"traced": 1, "loaded": 0}
