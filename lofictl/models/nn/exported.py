@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
+import jax.api_util
 
 from lofictl.digests import canonical_json, sha256_bytes
 from lofictl.safety.atomic import write_bytes
@@ -76,9 +77,10 @@ def _signature(args: tuple, static: dict) -> tuple:
     """(argument tree, shapes and dtypes, static arguments) of a call; the tree and avals are
     spelled as an exported program spells its own (positional and keyword arguments)."""
     leaves, tree = jax.tree.flatten((args, {}))
+    typeof = getattr(jax, "typeof", None) or jax.api_util.shaped_abstractify  # jax.typeof is recent
     avals = tuple(
         (tuple(aval.shape), str(aval.dtype), bool(getattr(aval, "weak_type", False)))
-        for aval in (jax.typeof(leaf) for leaf in leaves)
+        for aval in (typeof(leaf) for leaf in leaves)
     )
     return str(tree), avals, tuple(sorted(static.items()))
 
