@@ -44,10 +44,15 @@ def cache_info(
         f"{info['bytes'] / 1e6:.1f} MB; {limit}"
     )
     jax_dir = compilation_cache_dir(cache.root)
-    programs = [p for p in compilation_cache_files(jax_dir) if p.name.endswith("-cache")]
-    size = sum(p.stat().st_size for p in compilation_cache_files(jax_dir))
+    files = compilation_cache_files(jax_dir)
+    programs = [p for p in files if p.name.endswith("-cache")]
+    traced = [p for p in files if p.name.endswith("-export")]  # models.nn.exported
+    size = sum(p.stat().st_size for p in files)
     where = f" (from {JAX_CACHE_ENV})" if os.environ.get(JAX_CACHE_ENV, "").strip() else ""
-    out.print(f"{esc(jax_dir)}{where}: JAX's compiled sampling programs, {len(programs)} programs, {size / 1e6:.1f} MB")
+    out.print(
+        f"{esc(jax_dir)}{where}: JAX's compiled sampling programs, {len(programs)} programs "
+        f"and {len(traced)} traced samplers, {size / 1e6:.1f} MB"
+    )
 
 
 @cache_app.command("prune")

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from lofictl.compose import score, theory
+from lofictl.digests import canonical_json, sha256_bytes
 from lofictl.errors import LofictlError
 from lofictl.models import ngrams, tokens
 from lofictl.models.nn import checkpoint, modules, sample
@@ -70,10 +71,13 @@ def load_model(model_dir: Path | str) -> LoadedModel:
     vocab = check_sampling_meta(model_dir, checkpoint.read_meta(model_dir))
     meta, params = checkpoint.load(model_dir)
     module = modules.build(meta["config"])
+    # The model's identity for its kept sampling programs: model.json holds its config,
+    # vocabularies and the weights' sha256.
+    fingerprint = sha256_bytes(canonical_json(meta).encode())
     if vocab is not None:
-        sampler = sample.MelodySampler(module, vocab.tables)
+        sampler = sample.MelodySampler(module, vocab.tables, fingerprint=fingerprint)
     else:
-        sampler = sample.ChordSampler(module)
+        sampler = sample.ChordSampler(module, fingerprint=fingerprint)
     loaded = LoadedModel(model_dir, meta, params, module, sampler)
     _CACHE[key] = loaded
     return loaded

@@ -10,7 +10,8 @@
       pins/<pid>-<n>.pin      objects a running build still needs (an album's masters between
                               its tasks); prune keeps them while the build holds the file's lock
       memo/<key>.json         small values costly to compute (a kit's digest), by what they depend on
-      jax/                    JAX's compiled sampling programs (models.nn.compilation_cache_dir)
+      jax/                    JAX's compiled sampling programs (models.nn.compilation_cache_dir) and the
+                              samplers' traced programs (models.nn.exported)
 
 When is a file "unchanged"? When its size, mtime, ctime and inode are those recorded with its
 hash. Tools can put an old mtime back (`touch -r`, an editor that keeps it), but no user tool

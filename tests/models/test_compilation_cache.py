@@ -1,6 +1,8 @@
 """JAX's persistent compilation cache: the sampler a build compiled is served to every later
 process from the project's .lofictl-cache/jax ($LOFICTL_JAX_CACHE elsewhere), which `cache info`
-reports and `cache clear` empties. Counted by JAX's own events, in fresh processes."""
+reports and `cache clear` empties. Counted by JAX's own events, in fresh processes. The samplers'
+traced programs are kept there too (models/nn/exported.py): a later process runs no sampler code
+in Python, counted by wrapping the samplers' traced methods."""
 
 from __future__ import annotations
 
@@ -30,14 +32,26 @@ tracks:
 output: {formats: [wav]}
 """
 
-# A MIDI-only build in this process, counting JAX's compilation-cache events; writes
-# {"requests": compiles that asked the cache, "hits": those it served, "ran": stages run} to argv[1].
+# A MIDI-only build in this process, counting JAX's compilation-cache events and the calls of the
+# samplers' methods that only tracing makes; writes {"requests": compiles that asked the cache,
+# "hits": those it served, "ran": stages run, "traced": sampler code run, "exported": models.nn.exported's
+# counts} to argv[1].
 RUN = textwrap.dedent(
     """\
-    import json, sys
+    import functools, json, sys
     import jax
     events = {}
     jax.monitoring.register_event_listener(lambda name, **kw: events.__setitem__(name, events.get(name, 0) + 1))
+    from lofictl.models.nn import exported, sample
+    traced = []
+    def counting(method):
+        @functools.wraps(method)
+        def wrapper(*args, **kwargs):
+            traced.append(method.__qualname__)
+            return method(*args, **kwargs)
+        return wrapper
+    for cls, name in ((sample.ChordSampler, "_run"), (sample.ChordSampler, "_score"), (sample.MelodySampler, "_run")):
+        setattr(cls, name, counting(getattr(cls, name)))
     from lofictl.pipeline.runner import build_recipe
     from lofictl.recipe.load import load_recipe
     from pathlib import Path
@@ -47,6 +61,8 @@ RUN = textwrap.dedent(
             "requests": events.get("/jax/compilation_cache/compile_requests_use_cache", 0),
             "hits": events.get("/jax/compilation_cache/cache_hits", 0),
             "ran": result.ran,
+            "traced": traced,
+            "exported": exported.COUNTS,
         }, f)
     """
 )
@@ -75,8 +91,8 @@ def _build(project, env: dict | None = None) -> dict:
     return json.loads(report.read_text())
 
 
-def _programs(folder) -> list[str]:
-    return sorted(p.name for p in folder.glob("*-cache")) if folder.is_dir() else []
+def _programs(folder, suffix: str = "-cache") -> list[str]:
+    return sorted(p.name for p in folder.glob(f"*{suffix}")) if folder.is_dir() else []
 
 
 def _forget_stages(project) -> None:
@@ -93,15 +109,21 @@ def test_the_second_process_compiles_nothing(warm_project, monkeypatch):
     assert "compose" in first["ran"] and first["requests"] > 0 and first["hits"] == 0
     programs = _programs(jax_dir)
     assert len(programs) == first["requests"]  # every program kept, however small and quick
+    # the loop is sampled, then scored: two programs traced, and kept
+    assert sorted(first["traced"]) == ["ChordSampler._run", "ChordSampler._score"]
+    assert first["exported"] == {"traced": 2, "loaded": 0}
+    assert [p.split("-")[:2] for p in _programs(jax_dir, "-export")] == [["chord", "run"], ["chord", "score"]]
 
     _forget_stages(warm_project)
     second = _build(warm_project)
     assert "compose" in second["ran"]
     assert second["hits"] == second["requests"] == first["requests"]  # all served from the cache
     assert _programs(jax_dir) == programs
+    assert second["traced"] == [] and second["exported"] == {"traced": 0, "loaded": 2}  # no sampler traced
 
     info = invoke("cache", "info", "--project", warm_project)
-    assert info.exit_code == 0 and f"{len(programs)} programs" in " ".join(info.output.split()), info.output
+    said = " ".join(info.output.split())
+    assert info.exit_code == 0 and f"{len(programs)} programs and 2 traced samplers" in said, info.output
     cleared = invoke("cache", "clear", "--project", warm_project)
     assert cleared.exit_code == 0 and not jax_dir.exists()
 

@@ -7,6 +7,13 @@ from pathlib import Path
 
 JAX_CACHE_ENV = "LOFICTL_JAX_CACHE"
 JAX_CACHE_DIR = "jax"  # inside the project's stage cache (.lofictl-cache/jax)
+_PROGRAMS: list[Path] = []  # the folder use_compilation_cache turned on last: exported samplers go there too
+
+
+def programs_dir() -> Path | None:
+    """Where the samplers keep their exported programs (models.nn.exported): the folder of JAX's
+    compilation cache once compose has turned it on in this process, else None (plain jit)."""
+    return _PROGRAMS[-1] if _PROGRAMS else None
 
 
 def compilation_cache_dir(cache_root: Path | None = None) -> Path | None:
@@ -24,7 +31,7 @@ def use_compilation_cache(folder: Path | None) -> None:
     small CPU programs), and the same program runs either way, so the samples are the same bytes.
     Called when compose runs, never at import (a cached build imports no JAX). Safe to call again
     with another folder (a process that builds in two projects); an unwritable folder only costs
-    the saving."""
+    the saving. The samplers keep their traced programs in the same folder (programs_dir)."""
     if folder is None:
         return
     import jax
@@ -32,11 +39,13 @@ def use_compilation_cache(folder: Path | None) -> None:
 
     folder = Path(folder).resolve()
     if getattr(jax.config, "jax_compilation_cache_dir", None) == str(folder):
+        _PROGRAMS[:] = [folder]
         return
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return
+    _PROGRAMS[:] = [folder]
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # no minimum, and no override
     compilation_cache.set_cache_dir(str(folder))
@@ -44,10 +53,11 @@ def use_compilation_cache(folder: Path | None) -> None:
 
 
 def compilation_cache_files(folder: Path | None) -> list[Path]:
-    """The files JAX's compilation cache keeps in `folder` (entries `<key>-cache`, their `-atime`)."""
+    """The files JAX's compilation cache keeps in `folder` (entries `<key>-cache`, their `-atime`)
+    and the samplers' exported programs (`-export`, models.nn.exported)."""
     if folder is None or not Path(folder).is_dir():
         return []
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name.endswith(("-cache", "-atime")))
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name.endswith(("-cache", "-atime", "-export")))
 
 
 def clear_compilation_cache(folder: Path | None) -> int:

@@ -41,7 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lofictl.models import tokens
-from lofictl.models.nn import modules
+from lofictl.models.nn import modules, programs_dir
+from lofictl.models.nn.exported import Program
 
 NEG = -1e9  # a masked logit; finite so that softmax over an all-masked row stays defined
 CHUNK = 32  # melody steps per scan between checks that every candidate is done
@@ -141,6 +142,14 @@ def _follow_register(register, pitch_tokens):
     return recent, home, count + is_note.astype(jnp.float32)
 
 
+def _program(fun, name: str, fingerprint: str | None, **jit_kwargs):
+    """`jax.jit(fun)`; for a model loaded from a folder (`fingerprint`, its identity), one whose
+    traced program is kept between processes (exported.Program) once compose names a folder."""
+    if fingerprint is None:
+        return jax.jit(fun, **jit_kwargs)
+    return Program(fun, name, fingerprint, programs_dir, **jit_kwargs)
+
+
 class MelodySampler:
     """Samples factor tokens from a melody model; built once per loaded model."""
 
@@ -151,13 +160,14 @@ class MelodySampler:
         loop_n: int = 4,
         window: int = 16,
         echo_window: int = 96,
+        fingerprint: str | None = None,
     ):
         self.model = model
         self.tables = tuple(np.asarray(t, np.int32) for t in tables)
         self.loop_n = loop_n
         self.window = window
         self.echo_window = echo_window  # events remembered for the echo (more than 4 bars of 16ths)
-        self.run = jax.jit(self._run, static_argnames=("n_steps", "batch"))
+        self.run = _program(self._run, "melody-run", fingerprint, static_argnames=("n_steps", "batch"))
         self.run_many = jax.jit(self._run_many, static_argnames=("n_steps", "batch"))
         self.step = jax.jit(self._step)
 
@@ -343,10 +353,10 @@ VALID_CHORDS = tokens.valid_chord_tokens()
 class ChordSampler:
     """Samples (chord token, duration ticks) from a chord model, and scores token sequences."""
 
-    def __init__(self, model: modules.TokenLSTM):
+    def __init__(self, model: modules.TokenLSTM, fingerprint: str | None = None):
         self.model = model
-        self.run = jax.jit(self._run, static_argnames=("n_steps", "batch"))
-        self.score = jax.jit(self._score)
+        self.run = _program(self._run, "chord-run", fingerprint, static_argnames=("n_steps", "batch"))
+        self.score = _program(self._score, "chord-score", fingerprint)
 
     def _inputs(self, prev, tick, cond, batch):
         inputs = {
