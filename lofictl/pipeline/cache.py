@@ -247,14 +247,17 @@ class Cache:
             return None
         return data
 
-    def store(self, key: str, stage: str, files: dict[str, Path], meta: dict | None = None) -> None:
-        """Record a finished stage: its output files go in as objects, then the entry."""
+    def store(
+        self, key: str, stage: str, files: dict[str, Path], meta: dict | None = None, digests: dict | None = None
+    ) -> None:
+        """Record a finished stage: its output files go in as objects, then the entry. `digests`:
+        the files' sha256 when the caller has them already (a stem is 28 MB: hashing it twice costs)."""
         if not self.enabled:
             return
         try:
             outputs = {}
             for name, path in sorted(files.items()):
-                digest = sha256_file(path)
+                digest = digests[name] if digests is not None else sha256_file(path)
                 self.pin([digest])  # before the entry that names it exists
                 target = self._object_path(digest)
                 if not target.is_file():
