@@ -34,6 +34,7 @@ from lofictl.compose.score import Score, score_from_dict, score_to_dict
 from lofictl.digests import canonical_json, sha256_bytes
 from lofictl.errors import LofictlError
 from lofictl.pipeline import inputs as stage_inputs
+from lofictl.pipeline.background import Background, warm_sound
 from lofictl.pipeline.cache import Cache
 from lofictl.pipeline.plan import BuildPlan, audible_tracks, load_models, n_samples_for
 from lofictl.pipeline.record import Artifact, StageLog
@@ -55,6 +56,11 @@ class Walk:
     log: StageLog
     progress: Any  # pipeline.progress.Progress
     jobs: int = 1  # threads for the stems and the encoders
+    # Audio follows the score and more than one job was asked for: work that would leave a core
+    # idle goes beside the walk (pipeline.background): the sound libraries, the piano roll.
+    overlap: bool = False
+    background: Background = field(default_factory=Background)
+    deferred: list[tuple[Future, Callable[[Any], None]]] = field(default_factory=list)
     score: Score | None = None
     score_meta: dict = field(default_factory=dict)  # duration, each track's notes hash, melody measures
     stems: dict[str, Artifact] = field(default_factory=dict)  # track → its stem
@@ -70,6 +76,24 @@ class Walk:
     @property
     def n_samples(self) -> int:
         return n_samples_for(self.score_meta["duration_s"], self.recipe.output.sample_rate)
+
+    def defer(self, future: Future, then: Callable[[Any], None]) -> None:
+        """A step's work left running in the background: `then(result)` finishes the step at `settle`."""
+        self.deferred.append((future, then))
+
+    def settle(self) -> None:
+        """Finish the steps whose work ran in the background, in the order they were handed over.
+        A job's error is raised here, as its step would have raised it."""
+        while self.deferred:
+            future, then = self.deferred.pop(0)
+            then(future.result())
+
+    def finish(self) -> None:
+        """The walk's end, also when it fails: its background work done, and SoundFonts loaded
+        ahead for stems that never came (the build stopped first) given back."""
+        self.background.close()
+        if self.overlap:
+            _release_soundfonts()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,6 +198,8 @@ def _compose(walk: Walk, stage: Stage) -> None:
     if data is not None:
         score, measures = score_from_dict(json.loads(data)), dict(entry.meta.get("melody", {}))
     else:
+        if walk.overlap:  # sampling leaves a core free: the stems' imports and SoundFonts meanwhile
+            walk.background.submit(warm_sound, plan)
         composition = compose_score(plan, log.cache)
         score, measures = composition.score, composition.melody_measures
     meta = {
@@ -211,23 +237,41 @@ def _midi(walk: Walk, stage: Stage) -> None:
     made = log.restore_or_plan(stage.name, key, log.staging)
     if made is not None:
         log.final.update(made)
-    else:
-        from lofictl.export import midi, pianoroll
+        walk.progress.advance()
+        return
+    from lofictl.export import midi
 
-        provenance = _provenance(plan, key, log.overrides_of(stage.name))
-        (log.staging / "midi").mkdir(exist_ok=True)
-        files = {
-            f"midi/{name}.mid": log.staging / "midi" / f"{name}.mid",
-            "pianoroll.png": log.staging / "pianoroll.png",
-        }
-        midi.write_midi(midi.score_to_midi(score, provenance=provenance), files[f"midi/{name}.mid"])
-        for track in score.tracks:
-            path = files[f"midi/{track.name}.mid"] = log.staging / "midi" / f"{track.name}.mid"
-            midi.write_midi(midi.track_to_midi(score, track.name, provenance=provenance), path)
-        for page in pianoroll.render_pianoroll(score, files["pianoroll.png"]):  # long pieces: more pages
+    provenance = _provenance(plan, key, log.overrides_of(stage.name))
+    (log.staging / "midi").mkdir(exist_ok=True)
+    files = {
+        f"midi/{name}.mid": log.staging / "midi" / f"{name}.mid",
+        "pianoroll.png": log.staging / "pianoroll.png",
+    }
+    midi.write_midi(midi.score_to_midi(score, provenance=provenance), files[f"midi/{name}.mid"])
+    for track in score.tracks:
+        path = files[f"midi/{track.name}.mid"] = log.staging / "midi" / f"{track.name}.mid"
+        midi.write_midi(midi.track_to_midi(score, track.name, provenance=provenance), path)
+    ran_at = len(log.ran)
+
+    def done(pages: list[Path]) -> None:
+        for page in pages:  # long pieces: more pages
             files[page.name] = page
         log.final.update(log.ran_with(stage.name, key, files))
-    walk.progress.advance()
+        log.ran.insert(ran_at, log.ran.pop())  # listed where it ran, as without the background
+        walk.progress.advance()
+
+    if walk.overlap:
+        # matplotlib's import and drawing hold one core for a second; the stems, overlays and bus
+        # after this leave the other one free now and then: draw beside them (settled in _mix).
+        walk.defer(walk.background.submit(_draw_pianoroll, score, files["pianoroll.png"]), done)
+    else:
+        done(_draw_pianoroll(score, files["pianoroll.png"]))
+
+
+def _draw_pianoroll(score: Score, path: Path) -> list[Path]:
+    from lofictl.export import pianoroll
+
+    return pianoroll.render_pianoroll(score, path)
 
 
 # --- stems, overlays, the send bus and the mix ----------------------------------------------------
@@ -445,6 +489,7 @@ def _bus(walk: Walk, stage: Stage) -> None:
 
 
 def _mix(walk: Walk, stage: Stage) -> None:
+    walk.settle()  # the piano roll drawn beside the stems: in the record (or its error raised) first
     walk.progress.step("mixing and mastering")
     plan, log = walk.plan, walk.log
     recipe = plan.recipe

@@ -1,0 +1,55 @@
+"""Work a build does on threads beside its walk of the stages, so that the two cores overlap.
+
+The stages run one after another, and several leave a core idle: compose samples on one, the
+piano roll is drawn on one. `Background` runs such work beside the stage walk; the walk waits
+for all of it before it ends, whether it succeeds or fails, so nothing is still writing into the
+staging folder when it is committed or removed.
+
+`warm_sound` is the first such job: while compose runs, it imports what the stems, overlays and
+mix import (SciPy, Pedalboard, FluidSynth) and loads the recipe's SoundFonts, which FluidSynth
+does without the GIL. It is only a head start: each stage still imports and loads what it needs
+itself (then already done), and reports any failure where it always did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lofictl.pipeline.plan import BuildPlan
+
+
+class Background:
+    """Jobs started beside the stage walk; `close` waits for them all (the walk's end)."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        if self._pool is None:  # a walk with nothing to overlap starts no thread
+            # Two: the warm-up may still be importing when the piano roll is handed over.
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lofictl-background")
+        return self._pool.submit(fn, *args)
+
+    def close(self) -> None:
+        """Wait for every job (those not started yet are dropped). A job's error is its owner's
+        to raise, through its Future; here it is only waited for."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def warm_sound(plan: BuildPlan) -> None:
+    """Import the sound code's libraries and load the recipe's SoundFonts ahead of the stems.
+
+    Best effort: an error here is dropped, because the stage that needs the module or the
+    SoundFont does the same work again and raises it there, with its usual message."""
+    try:
+        from lofictl.sound import master, render, stems  # noqa: F401  (SciPy, Pedalboard with them)
+
+        fonts = {inst.soundfont for inst in plan.instruments.values() if inst.soundfont is not None}
+        render.preload_soundfonts(sorted(fonts), plan.recipe.output.sample_rate)
+    except Exception:  # noqa: BLE001 (see above: the stage reports it)
+        pass
