@@ -5,10 +5,11 @@ piano roll is drawn on one. `Background` runs such work beside the stage walk; t
 for all of it before it ends, whether it succeeds or fails, so nothing is still writing into the
 staging folder when it is committed or removed.
 
-`warm_sound` is the first such job: while compose runs, it imports what the stems, overlays and
-mix import (SciPy, Pedalboard, FluidSynth) and loads the recipe's SoundFonts, which FluidSynth
-does without the GIL. It is only a head start: each stage still imports and loads what it needs
-itself (then already done), and reports any failure where it always did.
+`warm_sound` is the first such job: while compose runs, it hashes the recipe's SoundFonts for the
+stems' keys and loads them into FluidSynth (both without the GIL: they really run beside compose),
+then imports what the stems, overlays and mix import (SciPy, Pedalboard). It is only a head
+start: each stage still hashes, loads and imports what it needs itself (then already done), and
+reports any failure where it always did.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lofictl.pipeline.cache import Cache
     from lofictl.pipeline.plan import BuildPlan
 
 
@@ -41,15 +43,18 @@ class Background:
             self._pool = None
 
 
-def warm_sound(plan: BuildPlan) -> None:
-    """Import the sound code's libraries and load the recipe's SoundFonts ahead of the stems.
+def warm_sound(plan: BuildPlan, cache: Cache) -> None:
+    """Hash and load the recipe's SoundFonts, and import the sound code's libraries, ahead of the stems.
 
-    Best effort: an error here is dropped, because the stage that needs the module or the
-    SoundFont does the same work again and raises it there, with its usual message."""
+    Best effort: an error here is dropped, because the stage that needs the hash, the module or
+    the SoundFont does the same work again and raises it there, with its usual message."""
     try:
-        from lofictl.sound import master, render, stems  # noqa: F401  (SciPy, Pedalboard with them)
+        fonts = sorted({inst.soundfont for inst in plan.instruments.values() if inst.soundfont is not None})
+        for font in fonts:
+            cache.file_sha256(font)  # the stems' keys (pipeline.inputs.instrument_inputs); remembered
+        from lofictl.sound import render
 
-        fonts = {inst.soundfont for inst in plan.instruments.values() if inst.soundfont is not None}
-        render.preload_soundfonts(sorted(fonts), plan.recipe.output.sample_rate)
+        render.preload_soundfonts(fonts, plan.recipe.output.sample_rate)
+        from lofictl.sound import master, stems  # noqa: F401  (SciPy and Pedalboard with them)
     except Exception:  # noqa: BLE001 (see above: the stage reports it)
         pass

@@ -199,7 +199,7 @@ def _compose(walk: Walk, stage: Stage) -> None:
         score, measures = score_from_dict(json.loads(data)), dict(entry.meta.get("melody", {}))
     else:
         if walk.overlap:  # sampling leaves a core free: the stems' imports and SoundFonts meanwhile
-            walk.background.submit(warm_sound, plan)
+            walk.background.submit(warm_sound, plan, log.cache)
         composition = compose_score(plan, log.cache)
         score, measures = composition.score, composition.melody_measures
     meta = {
