@@ -140,3 +140,33 @@ def test_soundfonts_loaded_ahead_play_the_same_bytes_and_are_given_back():
     assert np.array_equal(loaded_by_the_stem, loaded_ahead) and np.abs(loaded_ahead).max() > 0.01
     render.release_soundfonts()
     assert render._FONTS._held == {}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_warm_up_hashes_and_loads_the_soundfonts_beside_compose_only_with_jobs(write_recipe, project, jobs):
+    """Its errors are dropped (the stage redoes the work and reports them), so a warm-up that
+    always failed would go unseen but for this: it must really hash and load, in the background."""
+    path = write_recipe(RECIPE)
+    loaded: list[tuple[str, list]] = []
+    hashed: list[str] = []
+    preload, file_sha256 = render.preload_soundfonts, Cache.file_sha256
+
+    def watched_preload(fonts, sample_rate):
+        preload(fonts, sample_rate)
+        loaded.append((threading.current_thread().name, [f.name for f in fonts]))
+
+    def watched_hash(self, file):
+        if threading.current_thread().name.startswith("lofictl-background"):
+            hashed.append(file.name)
+        return file_sha256(self, file)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(render, "preload_soundfonts", watched_preload)
+        patch.setattr(Cache, "file_sha256", watched_hash)
+        b.build_recipe(load_recipe(path), quiet=True, jobs=jobs)
+    if jobs == 1:  # the build stays on one thread
+        assert loaded == [] and hashed == []
+    else:
+        assert len(loaded) == 1 and loaded[0][0].startswith("lofictl-background"), loaded
+        assert loaded[0][1] == ["FluidR3_GM.sf2"] and hashed == ["FluidR3_GM.sf2"]
+    assert render._FONTS._held == {}, "given back after the stems"
