@@ -57,7 +57,7 @@ class Walk:
     progress: Any  # pipeline.progress.Progress
     jobs: int = 1  # threads for the stems and the encoders
     # Audio follows the score and more than one job was asked for: work that would leave a core
-    # idle goes beside the walk (pipeline.background): the sound libraries, the piano roll.
+    # idle goes beside the walk (pipeline.background): the SoundFonts' hash and load, the piano roll.
     overlap: bool = False
     background: Background = field(default_factory=Background)
     deferred: list[tuple[Future, Callable[[Any], None]]] = field(default_factory=list)
@@ -198,7 +198,7 @@ def _compose(walk: Walk, stage: Stage) -> None:
     if data is not None:
         score, measures = score_from_dict(json.loads(data)), dict(entry.meta.get("melody", {}))
     else:
-        if walk.overlap:  # sampling leaves a core free: the stems' imports and SoundFonts meanwhile
+        if walk.overlap:  # sampling leaves a core free: the stems' SoundFonts hashed and loaded meanwhile
             walk.background.submit(warm_sound, plan, log.cache)
         composition = compose_score(plan, log.cache)
         score, measures = composition.score, composition.melody_measures
