@@ -1,16 +1,18 @@
 """Work a build does on threads beside its walk of the stages, so that the two cores overlap.
 
-The stages run one after another, and several leave a core idle: compose samples on one, the
-piano roll is drawn on one. `Background` runs such work beside the stage walk; the walk waits
-for all of it before it ends, whether it succeeds or fails, so nothing is still writing into the
-staging folder when it is committed or removed.
+The stages run one after another, and some leave a core idle: compose samples on one.
+`Background` runs work beside the stage walk; the walk waits for all of it before it ends, whether
+it succeeds or fails, so nothing still runs when the build saves its cache state, commits or
+removes its staging folder, or returns.
 
-`warm_sound` is the first such job: while compose runs, it hashes the recipe's SoundFonts for the
+`warm_sound` is the one such job: while compose runs, it hashes the recipe's SoundFonts for the
 stems' keys and loads them into FluidSynth, both without the GIL, so they really run beside
 compose. It is only a head start: the stems still hash and load what they need (then already
 done), and report any failure where they always did. The sound libraries' imports (SciPy,
 Pedalboard: 0.7 s) are left to the stems: an import holds the GIL, so beside compose it slowed
-compose by about as much as it saved (measured: 0.3 s gained either way).
+compose by about as much as it saved (measured: 0.3 s gained either way). Drawing the piano roll
+beside the stems lost time: matplotlib holds the GIL, and each stem thread coming back from
+FluidSynth or Pedalboard waited for it (the stems took 1 s longer for a 0.7 s drawing).
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ class Background:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         if self._pool is None:  # a walk with nothing to overlap starts no thread
-            # Two: the warm-up may still be importing when the piano roll is handed over.
-            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lofictl-background")
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lofictl-background")
         return self._pool.submit(fn, *args)
 
     def close(self) -> None:

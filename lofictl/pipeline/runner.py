@@ -308,9 +308,8 @@ def _run_stages(
     try:
         for stage in stages_for(midi_only, master_only):
             stage.step(walk, stage)
-        walk.settle()
     finally:
-        walk.finish()  # nothing may still write into the staging folder once the walk is over
+        walk.finish()  # nothing runs beside the build once its walk is over, even a failed one
     return walk.score_meta, walk.loudness
 
 

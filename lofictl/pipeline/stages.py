@@ -57,10 +57,9 @@ class Walk:
     progress: Any  # pipeline.progress.Progress
     jobs: int = 1  # threads for the stems and the encoders
     # Audio follows the score and more than one job was asked for: work that would leave a core
-    # idle goes beside the walk (pipeline.background): the SoundFonts' hash and load, the piano roll.
+    # idle goes beside the walk (pipeline.background): the SoundFonts' hash and load.
     overlap: bool = False
     background: Background = field(default_factory=Background)
-    deferred: list[tuple[Future, Callable[[Any], None]]] = field(default_factory=list)
     score: Score | None = None
     score_meta: dict = field(default_factory=dict)  # duration, each track's notes hash, melody measures
     stems: dict[str, Artifact] = field(default_factory=dict)  # track → its stem
@@ -76,17 +75,6 @@ class Walk:
     @property
     def n_samples(self) -> int:
         return n_samples_for(self.score_meta["duration_s"], self.recipe.output.sample_rate)
-
-    def defer(self, future: Future, then: Callable[[Any], None]) -> None:
-        """A step's work left running in the background: `then(result)` finishes the step at `settle`."""
-        self.deferred.append((future, then))
-
-    def settle(self) -> None:
-        """Finish the steps whose work ran in the background, in the order they were handed over.
-        A job's error is raised here, as its step would have raised it."""
-        while self.deferred:
-            future, then = self.deferred.pop(0)
-            then(future.result())
 
     def finish(self) -> None:
         """The walk's end, also when it fails: its background work done, and SoundFonts loaded
@@ -237,41 +225,23 @@ def _midi(walk: Walk, stage: Stage) -> None:
     made = log.restore_or_plan(stage.name, key, log.staging)
     if made is not None:
         log.final.update(made)
-        walk.progress.advance()
-        return
-    from lofictl.export import midi
+    else:
+        from lofictl.export import midi, pianoroll
 
-    provenance = _provenance(plan, key, log.overrides_of(stage.name))
-    (log.staging / "midi").mkdir(exist_ok=True)
-    files = {
-        f"midi/{name}.mid": log.staging / "midi" / f"{name}.mid",
-        "pianoroll.png": log.staging / "pianoroll.png",
-    }
-    midi.write_midi(midi.score_to_midi(score, provenance=provenance), files[f"midi/{name}.mid"])
-    for track in score.tracks:
-        path = files[f"midi/{track.name}.mid"] = log.staging / "midi" / f"{track.name}.mid"
-        midi.write_midi(midi.track_to_midi(score, track.name, provenance=provenance), path)
-    ran_at = len(log.ran)
-
-    def done(pages: list[Path]) -> None:
-        for page in pages:  # long pieces: more pages
+        provenance = _provenance(plan, key, log.overrides_of(stage.name))
+        (log.staging / "midi").mkdir(exist_ok=True)
+        files = {
+            f"midi/{name}.mid": log.staging / "midi" / f"{name}.mid",
+            "pianoroll.png": log.staging / "pianoroll.png",
+        }
+        midi.write_midi(midi.score_to_midi(score, provenance=provenance), files[f"midi/{name}.mid"])
+        for track in score.tracks:
+            path = files[f"midi/{track.name}.mid"] = log.staging / "midi" / f"{track.name}.mid"
+            midi.write_midi(midi.track_to_midi(score, track.name, provenance=provenance), path)
+        for page in pianoroll.render_pianoroll(score, files["pianoroll.png"]):  # long pieces: more pages
             files[page.name] = page
         log.final.update(log.ran_with(stage.name, key, files))
-        log.ran.insert(ran_at, log.ran.pop())  # listed where it ran, as without the background
-        walk.progress.advance()
-
-    if walk.overlap:
-        # matplotlib's import and drawing hold one core for a second; the stems, overlays and bus
-        # after this leave the other one free now and then: draw beside them (settled in _mix).
-        walk.defer(walk.background.submit(_draw_pianoroll, score, files["pianoroll.png"]), done)
-    else:
-        done(_draw_pianoroll(score, files["pianoroll.png"]))
-
-
-def _draw_pianoroll(score: Score, path: Path) -> list[Path]:
-    from lofictl.export import pianoroll
-
-    return pianoroll.render_pianoroll(score, path)
+    walk.progress.advance()
 
 
 # --- stems, overlays, the send bus and the mix ----------------------------------------------------
@@ -489,7 +459,6 @@ def _bus(walk: Walk, stage: Stage) -> None:
 
 
 def _mix(walk: Walk, stage: Stage) -> None:
-    walk.settle()  # the piano roll drawn beside the stems: in the record (or its error raised) first
     walk.progress.step("mixing and mastering")
     plan, log = walk.plan, walk.log
     recipe = plan.recipe

@@ -1,10 +1,8 @@
-"""Work beside the stage walk (pipeline.background): the piano roll drawn while the stems render,
-the sound libraries and SoundFonts loaded while compose runs. Neither may change a byte, the
-record, the cache or what the user sees when something fails or the build is stopped."""
+"""Work beside the stage walk (pipeline.background): the SoundFonts hashed and loaded while compose
+runs. It may not change a byte, the record, the cache, or what is left when the build is stopped."""
 
 from __future__ import annotations
 
-import errno
 import json
 import threading
 
@@ -18,27 +16,11 @@ from lofictl.pipeline.cache import Cache
 from lofictl.recipe.load import load_recipe
 from lofictl.sound import render
 from lofictl.sound.soundfonts import find_soundfont, resolve_preset
-from support import SMALL_RECIPE, invoke
+from support import SMALL_RECIPE
 from support import file_hashes as hashes
 
-# A kit and two tracks sharing one SoundFont, eight bars so the piano roll has something to draw.
-RECIPE = SMALL_RECIPE.replace("length: 4 bars", "length: 8 bars").replace(
-    "pattern: boom-bap", "pattern: boom-bap\n    instrument: {kit: dusty}"
-)
-
-
-@pytest.fixture
-def drawn_in(monkeypatch):
-    """The names of the threads the piano roll was drawn in (the real drawing, only watched)."""
-    names: list[str] = []
-    draw = build_stages._draw_pianoroll
-
-    def watched(score, path):
-        names.append(threading.current_thread().name)
-        return draw(score, path)
-
-    monkeypatch.setattr(build_stages, "_draw_pianoroll", watched)
-    return names
+# A kit and two tracks sharing one SoundFont.
+RECIPE = SMALL_RECIPE.replace("pattern: boom-bap", "pattern: boom-bap\n    instrument: {kit: dusty}")
 
 
 def _stage_entries(cache: Cache) -> dict[str, str]:
@@ -47,82 +29,56 @@ def _stage_entries(cache: Cache) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted((cache.root / "stages").iterdir())}
 
 
-def test_the_background_path_makes_the_same_files_record_and_cache_entries(write_recipe, project, drawn_in):
+def test_a_build_with_the_warm_up_makes_the_same_files_record_and_cache_entries(write_recipe, project):
     path = write_recipe(RECIPE)
     results, caches = {}, {}
-    for jobs in (1, 2):  # one job: everything on the main thread, as before the overlap
+    for jobs in (1, 2):  # one job: everything on the main thread, no warm-up
         caches[jobs] = Cache(project / f"cache-{jobs}")
         results[jobs] = b.build_recipe(
             load_recipe(path), out_dir=project / f"out-{jobs}", jobs=jobs, quiet=True, cache=caches[jobs]
         )
-    assert drawn_in == ["MainThread", drawn_in[1]] and drawn_in[1].startswith("lofictl-background")
     one, two = results[1], results[2]
     assert hashes(one.out_dir) == hashes(two.out_dir)
-    assert "pianoroll.png" in hashes(two.out_dir)
     assert json.dumps(one.lock, sort_keys=True) == json.dumps(two.lock, sort_keys=True)
-    assert list(one.lock["stages"]) == list(two.lock["stages"])  # the stages in the table's order
-    assert one.ran == two.ran and one.ran.index("midi") == 1  # listed where it ran, not where it settled
+    assert one.ran == two.ran
     assert _stage_entries(caches[1]) == _stage_entries(caches[2])
-    # and the entry serves: a rebuild restores the midi stage's files, piano roll included
-    again = b.build_recipe(load_recipe(path), out_dir=project / "again", jobs=2, quiet=True, cache=caches[2])
-    assert "midi" in again.restored and hashes(again.out_dir) == hashes(two.out_dir)
+    # the SoundFont's hash the warm-up remembered is the one the stems' keys hold
+    caches[2].save_state()
+    assert caches[2].root is not None
+    remembered = json.loads((caches[2].root / "state.json").read_text())
+    font = str(find_soundfont("FluidR3_GM.sf2").resolve())
+    assert remembered[font]["sha256"] == two.lock["stages"]["stem:chords"]["inputs"]["soundfont"]
 
 
-def test_a_failure_drawing_in_the_background_is_one_line_and_leaves_the_last_build(write_recipe, project, monkeypatch):
-    path = write_recipe(RECIPE)
-    assert invoke("build", "-q", path).exit_code == 0
-    out = project / "build" / "test_loop"
-    before, lock_before = hashes(out), path.with_name("test_loop.lock.json").read_bytes()
-    drew_in: list[str] = []
-
-    def full_disk(score, target):
-        drew_in.append(threading.current_thread().name)
-        raise OSError(errno.ENOSPC, "No space left on device", str(target))
-
-    monkeypatch.setattr(build_stages, "_draw_pianoroll", full_disk)
-    result = invoke("build", "-q", "-j", "2", path, "--set", "seed=8")  # a new score: midi runs again
-    assert drew_in and drew_in[0].startswith("lofictl-background")
-    assert result.exit_code != 0
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "no space left on the device" in lines[0] and "pianoroll.png" in lines[0], lines
-    assert "Traceback" not in result.output
-    assert hashes(out) == before and path.with_name("test_loop.lock.json").read_bytes() == lock_before
-    assert not list((project / "build").glob(".test_loop.*")), "no staging folder is left behind"
-
-
-def test_a_stop_while_the_piano_roll_is_drawn_waits_for_it_before_the_staging_folder_goes(
-    write_recipe, project, monkeypatch
-):
-    """Ctrl-C arrives (here: in the stems) while the piano roll is still being written into the
-    staging folder: the build stops as KeyboardInterrupt only once the drawing is done, so nothing
-    writes into a folder being removed, and the last build's outputs stay."""
+def test_a_stop_during_compose_waits_for_the_warm_up_and_gives_its_soundfonts_back(write_recipe, project, monkeypatch):
+    """Ctrl-C arrives (here: in compose) while the SoundFont is still being loaded beside it: the
+    build stops as KeyboardInterrupt once the load is done, gives the font back (no stem will play
+    it), leaves no thread behind, and the last build's outputs stay."""
     path = write_recipe(RECIPE)
     b.build_recipe(load_recipe(path), quiet=True)
     out = project / "build" / "test_loop"
     before = hashes(out)
-    stopping, drawn = threading.Event(), {}
-    draw = build_stages._draw_pianoroll
+    stopping, loaded = threading.Event(), []
+    preload = render.preload_soundfonts
 
-    def slow_draw(score, target):
+    def slow_preload(fonts, sample_rate):
         stopping.wait(60)  # until the main thread is stopping
-        pages = draw(score, target)  # fails if the staging folder is already gone
-        drawn["complete"] = all(page.is_file() for page in pages)
-        return pages
+        preload(fonts, sample_rate)
+        loaded.append(len(render._FONTS._held))
 
     def interrupted(*args, **kwargs):
         stopping.set()
         raise KeyboardInterrupt
 
-    from lofictl.sound import stems
-
-    monkeypatch.setattr(build_stages, "_draw_pianoroll", slow_draw)
-    monkeypatch.setattr(stems, "render_stem_to_wav", interrupted)
+    monkeypatch.setattr(render, "preload_soundfonts", slow_preload)
+    monkeypatch.setattr(build_stages, "compose_score", interrupted)
     with pytest.raises(KeyboardInterrupt):
         b.build_recipe(load_recipe(path, ["seed=9"]), quiet=True, jobs=2)
-    assert drawn == {"complete": True}
+    assert loaded == [1], "the walk waited for the load"
+    assert render._FONTS._held == {}, "and gave the font back"
+    assert not [t for t in threading.enumerate() if t.name.startswith("lofictl-background")]
     assert hashes(out) == before
     assert not list((project / "build").glob(".test_loop.*"))
-    assert not [t for t in threading.enumerate() if t.name.startswith("lofictl-background")]
 
 
 def test_soundfonts_loaded_ahead_play_the_same_bytes_and_are_given_back():
