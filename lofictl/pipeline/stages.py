@@ -390,17 +390,25 @@ def _overlays(walk: Walk, stage: Stage) -> None:
         from lofictl.sound import stems
 
         folder.mkdir()
-        files, facts = {}, {}
-        for index, label in enumerate(labels):
-            path = files[f"{label}.wav"] = folder / f"{label}.wav"
-            lufs = stems.render_overlay_to_wav(  # reference.render_overlay's bytes, in blocks
+        files = {f"{label}.wav": folder / f"{label}.wav" for label in labels}
+
+        def render(index: int) -> float | None:
+            return stems.render_overlay_to_wav(  # reference.render_overlay's bytes, in blocks
                 stage_inputs.overlay_layer(plan, index),
                 recipe.output.sample_rate,
                 n_samples,
-                path,
+                files[f"{labels[index]}.wav"],
                 duck=stage_inputs.duck_args(recipe.overlays[index].duck, kicks),
             )
-            facts[f"{label}.wav"] = {"integrated_lufs": lufs}
+
+        if walk.jobs > 1 and len(labels) > 1:
+            # Side by side, as the stems: each overlay has its own source, chain and file, and
+            # Pedalboard, SciPy's filters and NumPy release the GIL. Results come in overlay order.
+            with ThreadPoolExecutor(min(walk.jobs, len(labels)), thread_name_prefix="lofictl-overlay") as pool:
+                loudness = list(pool.map(render, range(len(labels))))
+        else:
+            loudness = [render(index) for index in range(len(labels))]
+        facts = {f"{label}.wav": {"integrated_lufs": lufs} for label, lufs in zip(labels, loudness)}
         made = log.ran_with(stage.name, key, files, facts=facts)
     walk.progress.advance()
     walk.layers.update({label: made[f"{label}.wav"] for label in labels})

@@ -19,8 +19,15 @@ from lofictl.sound.soundfonts import find_soundfont, resolve_preset
 from support import SMALL_RECIPE
 from support import file_hashes as hashes
 
-# A kit and two tracks sharing one SoundFont.
-RECIPE = SMALL_RECIPE.replace("pattern: boom-bap", "pattern: boom-bap\n    instrument: {kit: dusty}")
+# A kit and two tracks sharing one SoundFont; two overlays (rendered side by side with -j 2), one
+# ducked under the kick and one through a chain.
+RECIPE = SMALL_RECIPE.replace("pattern: boom-bap", "pattern: boom-bap\n    instrument: {kit: dusty}").replace(
+    "master:",
+    "overlays:\n"
+    "  - {ambience: vinyl, gain_db: -18, duck: {depth_db: 3}}\n"
+    "  - {ambience: rain, gain_db: -22, loop: true, effects: [{LowpassFilter: {cutoff_frequency_hz: 3000}}]}\n"
+    "master:",
+)
 
 
 def _stage_entries(cache: Cache) -> dict[str, str]:
@@ -29,16 +36,29 @@ def _stage_entries(cache: Cache) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted((cache.root / "stages").iterdir())}
 
 
-def test_a_build_with_the_warm_up_makes_the_same_files_record_and_cache_entries(write_recipe, project):
+def test_a_build_with_two_jobs_makes_the_same_files_record_and_cache_entries(write_recipe, project, monkeypatch):
+    """With -j 2 the SoundFonts are hashed and loaded beside compose and the overlays render side
+    by side; the result is a -j 1 build's to the byte, the lock and the cache entries too."""
+    from lofictl.sound import stems
+
     path = write_recipe(RECIPE)
-    results, caches = {}, {}
+    results, caches, threads = {}, {}, {}
+    render_overlay = stems.render_overlay_to_wav
+
+    def watched(*args, **kwargs):  # the real rendering, its thread noted
+        threads.setdefault(jobs, set()).add(threading.current_thread().name.partition("_")[0])
+        return render_overlay(*args, **kwargs)
+
+    monkeypatch.setattr(stems, "render_overlay_to_wav", watched)
     for jobs in (1, 2):  # one job: everything on the main thread, no warm-up
         caches[jobs] = Cache(project / f"cache-{jobs}")
         results[jobs] = b.build_recipe(
             load_recipe(path), out_dir=project / f"out-{jobs}", jobs=jobs, quiet=True, cache=caches[jobs]
         )
+    assert threads == {1: {"MainThread"}, 2: {"lofictl-overlay"}}
     one, two = results[1], results[2]
     assert hashes(one.out_dir) == hashes(two.out_dir)
+    assert {"stems/04_overlay-1-vinyl.wav", "stems/05_overlay-2-rain.wav"} <= set(hashes(two.out_dir))
     assert json.dumps(one.lock, sort_keys=True) == json.dumps(two.lock, sort_keys=True)
     assert one.ran == two.ran
     assert _stage_entries(caches[1]) == _stage_entries(caches[2])
