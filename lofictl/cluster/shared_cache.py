@@ -105,8 +105,10 @@ class SharedCache(Cache):
         self._download_object(entry.outputs[name])
         return super().read_bytes(entry, name)
 
-    def store(self, key: str, stage: str, files: dict[str, Path], meta: dict | None = None) -> None:
-        super().store(key, stage, files, meta)
+    def store(
+        self, key: str, stage: str, files: dict[str, Path], meta: dict | None = None, digests: dict | None = None
+    ) -> None:
+        super().store(key, stage, files, meta, digests)
         entry = super().lookup(key, stage) if self.enabled else None
         if entry is None:
             return

@@ -36,6 +36,7 @@ import itertools
 import json
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,9 @@ class Cache:
         self.reads = True  # False: store results but restore nothing (a last resort after corruption)
         self._state: dict[str, dict] | None = None
         self._state_dirty = False
+        # file_sha256 is also asked from a build's background thread (pipeline.background: the
+        # SoundFonts hashed while compose runs): the remembered hashes change under this lock.
+        self._state_lock = threading.Lock()
         self.pin_file: Path | None = None  # while set, every object looked up or stored is pinned
 
     # --- plumbing -------------------------------------------------------------------------
@@ -103,24 +107,26 @@ class Cache:
     def file_sha256(self, path: Path) -> str:
         path = Path(path).resolve()
         stamp = _stamp(path)
-        state = self._load_state()
-        known = state.get(str(path))
+        with self._state_lock:
+            known = self._load_state().get(str(path))
         if (
             isinstance(known, dict)
             and all(known.get(k) == v for k, v in stamp.items())
             and isinstance(known.get("sha256"), str)
         ):
             return known["sha256"]
-        digest = sha256_file(path)
-        state[str(path)] = {**stamp, "sha256": digest}
-        self._state_dirty = True
+        digest = sha256_file(path)  # outside the lock: a SoundFont takes a while
+        with self._state_lock:
+            self._load_state()[str(path)] = {**stamp, "sha256": digest}
+            self._state_dirty = True
         return digest
 
     def remember(self, path: Path, digest: str) -> None:
         """Record a hash already known (a file just written), so the next check needn't read it."""
         path = Path(path).resolve()
-        self._load_state()[str(path)] = {**_stamp(path), "sha256": digest}
-        self._state_dirty = True
+        with self._state_lock:
+            self._load_state()[str(path)] = {**_stamp(path), "sha256": digest}
+            self._state_dirty = True
 
     def _state_file(self) -> Path:
         assert self.root is not None  # an enabled cache has a folder
@@ -248,14 +254,17 @@ class Cache:
             return None
         return data
 
-    def store(self, key: str, stage: str, files: dict[str, Path], meta: dict | None = None) -> None:
-        """Record a finished stage: its output files go in as objects, then the entry."""
+    def store(
+        self, key: str, stage: str, files: dict[str, Path], meta: dict | None = None, digests: dict | None = None
+    ) -> None:
+        """Record a finished stage: its output files go in as objects, then the entry. `digests`:
+        the files' sha256 when the caller has them already (a stem is 28 MB: hashing it twice costs)."""
         if not self.enabled:
             return
         try:
             outputs = {}
             for name, path in sorted(files.items()):
-                digest = sha256_file(path)
+                digest = digests[name] if digests is not None else sha256_file(path)
                 self.pin([digest])  # before the entry that names it exists
                 target = self._object_path(digest)
                 if not target.is_file():

@@ -192,8 +192,9 @@ class StageLog:
         """A stage that ran: its files into the cache; `meta` goes into the lock as well, `facts`
         (output name → what was measured of it) only into the cache entry and the artifacts."""
         facts = {rel: dict(value) for rel, value in (facts or {}).items() if rel in files}
-        self.cache.store(key, kind_of(name), files, {**(meta or {}), **({"facts": facts} if facts else {})})
-        self.record[name]["outputs"] = {rel: sha256_file(path) for rel, path in files.items()}
+        digests = {rel: sha256_file(path) for rel, path in files.items()}  # once, for the cache and the lock
+        self.cache.store(key, kind_of(name), files, {**(meta or {}), **({"facts": facts} if facts else {})}, digests)
+        self.record[name]["outputs"] = digests
         if meta:
             self.record[name]["meta"] = meta
         self.ran.append(name)

@@ -303,9 +303,13 @@ def _run_stages(
 ) -> tuple[dict, dict | None]:
     """Every stage of the table in order (run, restored, or in dry mode planned): the score's facts
     and the master's loudness. `master_only` stops after the mix (an album encodes the master itself)."""
-    walk = Walk(plan, stages, progress, jobs)
-    for stage in stages_for(midi_only, master_only):
-        stage.step(walk, stage)
+    # With one job the build stays on one thread; a dry walk renders nothing to warm up for.
+    walk = Walk(plan, stages, progress, jobs, overlap=jobs > 1 and not midi_only and not stages.dry)
+    try:
+        for stage in stages_for(midi_only, master_only):
+            stage.step(walk, stage)
+    finally:
+        walk.finish()  # nothing runs beside the build once its walk is over, even a failed one
     return walk.score_meta, walk.loudness
 
 

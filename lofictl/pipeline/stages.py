@@ -34,6 +34,7 @@ from lofictl.compose.score import Score, score_from_dict, score_to_dict
 from lofictl.digests import canonical_json, sha256_bytes
 from lofictl.errors import LofictlError
 from lofictl.pipeline import inputs as stage_inputs
+from lofictl.pipeline.background import Background, warm_sound
 from lofictl.pipeline.cache import Cache, stage_key
 from lofictl.pipeline.plan import BuildPlan, audible_tracks, load_models, n_samples_for
 from lofictl.pipeline.record import Artifact, StageLog
@@ -55,6 +56,10 @@ class Walk:
     log: StageLog
     progress: Any  # pipeline.progress.Progress
     jobs: int = 1  # threads for the stems and the encoders
+    # Audio follows the score and more than one job was asked for: work that would leave a core
+    # idle goes beside the walk (pipeline.background): the SoundFonts' hash and load.
+    overlap: bool = False
+    background: Background = field(default_factory=Background)
     score: Score | None = None
     score_meta: dict = field(default_factory=dict)  # duration, each track's notes hash, melody measures
     stems: dict[str, Artifact] = field(default_factory=dict)  # track → its stem
@@ -70,6 +75,13 @@ class Walk:
     @property
     def n_samples(self) -> int:
         return n_samples_for(self.score_meta["duration_s"], self.recipe.output.sample_rate)
+
+    def finish(self) -> None:
+        """The walk's end, also when it fails: its background work done, and SoundFonts loaded
+        ahead for stems that never came (the build stopped first) given back."""
+        self.background.close()
+        if self.overlap:
+            _release_soundfonts()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,6 +186,8 @@ def _compose(walk: Walk, stage: Stage) -> None:
     if data is not None:
         score, measures = score_from_dict(json.loads(data)), dict(entry.meta.get("melody", {}))
     else:
+        if walk.overlap:  # sampling leaves a core free: the stems' SoundFonts hashed and loaded meanwhile
+            walk.background.submit(warm_sound, plan, log.cache)
         composition = compose_score(plan, log.cache)
         score, measures = composition.score, composition.melody_measures
     meta = {
@@ -387,13 +401,14 @@ def _overlays(walk: Walk, stage: Stage) -> None:
                 duck=stage_inputs.duck_args(recipe.overlays[index].duck, kicks),
             )
 
-        # Side by side where asked, as the stems: each layer has its own generator, chain and
-        # file, and NumPy and Pedalboard release the GIL, so the order cannot change a byte.
-        with ThreadPoolExecutor(
-            max_workers=max(1, min(walk.jobs, len(labels))), thread_name_prefix="lofictl-overlay"
-        ) as pool:
-            measured = list(pool.map(render, range(len(labels))))
-        facts = {f"{label}.wav": {"integrated_lufs": lufs} for label, lufs in zip(labels, measured)}
+        if walk.jobs > 1 and len(labels) > 1:
+            # Side by side, as the stems: each overlay has its own source, chain and file, and
+            # Pedalboard, SciPy's filters and NumPy release the GIL. Results come in overlay order.
+            with ThreadPoolExecutor(min(walk.jobs, len(labels)), thread_name_prefix="lofictl-overlay") as pool:
+                loudness = list(pool.map(render, range(len(labels))))
+        else:
+            loudness = [render(index) for index in range(len(labels))]
+        facts = {f"{label}.wav": {"integrated_lufs": lufs} for label, lufs in zip(labels, loudness)}
         made = log.ran_with(stage.name, key, files, facts=facts)
     walk.progress.advance()
     walk.layers.update({label: made[f"{label}.wav"] for label in labels})
