@@ -187,12 +187,21 @@ class StageLog:
         return {rel: Artifact(Path(rel)) for rel in outputs}
 
     def ran_with(
-        self, name: str, key: str, files: dict[str, Path], meta: dict | None = None, facts: dict | None = None
+        self,
+        name: str,
+        key: str,
+        files: dict[str, Path],
+        meta: dict | None = None,
+        facts: dict | None = None,
+        digests: dict[str, str] | None = None,
     ) -> dict[str, Artifact]:
         """A stage that ran: its files into the cache; `meta` goes into the lock as well, `facts`
-        (output name → what was measured of it) only into the cache entry and the artifacts."""
+        (output name → what was measured of it) only into the cache entry and the artifacts.
+        `digests`: the sha256 of files the stage hashed already (the export, on its threads)."""
         facts = {rel: dict(value) for rel, value in (facts or {}).items() if rel in files}
-        digests = {rel: sha256_file(path) for rel, path in files.items()}  # once, for the cache and the lock
+        known = digests or {}
+        # once, for the cache and the lock
+        digests = {rel: known.get(rel) or sha256_file(path) for rel, path in files.items()}
         self.cache.store(key, kind_of(name), files, {**(meta or {}), **({"facts": facts} if facts else {})}, digests)
         self.record[name]["outputs"] = digests
         if meta:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from lofictl import stage_names as names
 from lofictl.compose.arrangement import Composition
 from lofictl.compose.score import Score, score_from_dict, score_to_dict
-from lofictl.digests import canonical_json, sha256_bytes
+from lofictl.digests import canonical_json, sha256_bytes, sha256_file
 from lofictl.errors import LofictlError
 from lofictl.pipeline import inputs as stage_inputs
 from lofictl.pipeline.background import Background, warm_sound
@@ -639,6 +639,10 @@ def _export(walk: Walk, stage: Stage) -> None:
             written_as = {"source": shas[rel], "wav_format": recipe.output.wav_format, "info": stem_info(stem)}
             return stage_key("delivered-stem", {**written_as, "code.version": stage.version})
 
+        def hashed(write: Callable[[str, Any], Any]) -> Callable[[str, Any], tuple[Any, str]]:
+            # the written file's sha256 (for the cache and the lock) on the thread that wrote it
+            return lambda rel, what: (write(rel, what), sha256_file(files[rel]))
+
         def write_stem(rel: str, stem: StemFile) -> float | None:
             source = stem.source.ready(log.cache)
             if recipe.output.wav_format == "float32":
@@ -685,6 +689,7 @@ def _export(walk: Walk, stage: Stage) -> None:
         # threads); their loudness was measured by their stage (entries from before it was are
         # written again, and measured).
         loudness: dict[str, float | None] = {}
+        digests: dict[str, str] = {}  # each file's sha256, taken on the thread that wrote it
         for rel, stem in files_to_write.items():
             entry = log.cache.lookup(delivered_key(rel, stem), stage.name)
             if (
@@ -693,6 +698,7 @@ def _export(walk: Walk, stage: Stage) -> None:
                 and log.cache.restore(entry, "stem.wav", files[rel])
             ):
                 loudness[rel] = stem.source.facts["integrated_lufs"]
+                digests[rel] = entry.outputs["stem.wav"]  # checked as it was copied back
         to_write = {rel: stem for rel, stem in files_to_write.items() if rel not in loudness}
         for stem in to_write.values():
             stem.source.ready(log.cache)  # restored here, one at a time, like the delivered stems
@@ -703,20 +709,27 @@ def _export(walk: Walk, stage: Stage) -> None:
         # slowest) first. Each writes its own file, so the bytes are those of a serial export.
         with ThreadPoolExecutor(max_workers=max(1, walk.jobs), thread_name_prefix="lofictl-export") as pool:
             master_futures = {
-                rel: pool.submit(write_master, rel, fmt)
+                rel: pool.submit(hashed(write_master), rel, fmt)
                 for rel, fmt in sorted(masters.items(), key=lambda item: item[1] != "mp3")
             }
-            stem_futures = {rel: pool.submit(write_stem, rel, stem) for rel, stem in to_write.items()}
+            stem_futures = {rel: pool.submit(hashed(write_stem), rel, stem) for rel, stem in to_write.items()}
             every: list[Future] = [*master_futures.values(), *stem_futures.values()]
             for done, _ in enumerate(as_completed(every), 1):  # a long track's files take a while: say so
                 walk.progress.step(f"writing audio files ({done}/{len(every)})")
-            loudness.update({rel: future.result() for rel, future in stem_futures.items()})
-            encoded = {rel: master_futures[rel].result() for rel in masters}
+            for rel, future in stem_futures.items():
+                loudness[rel], digests[rel] = future.result()
+            encoded = {}
+            for rel in masters:
+                encoded[rel], digests[rel] = master_futures[rel].result()
         for rel, stem in to_write.items():
-            log.cache.store(delivered_key(rel, stem), stage.name, {"stem.wav": files[rel]})
+            log.cache.store(
+                delivered_key(rel, stem), stage.name, {"stem.wav": files[rel]}, digests={"stem.wav": digests[rel]}
+            )
         loudness = {rel: loudness[rel] for rel in files_to_write}  # in the order of the files
         files.update(_daw_files(plan, score, log.staging, files_to_write))
-        log.final.update(log.ran_with(stage.name, key, files, {"loudness": loudness, "encoded": encoded}))
+        log.final.update(
+            log.ran_with(stage.name, key, files, {"loudness": loudness, "encoded": encoded}, digests=digests)
+        )
     walk.progress.advance()
 
 

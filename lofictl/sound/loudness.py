@@ -14,7 +14,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from lofictl.sound.stream import DEFAULT_BLOCK_SIZE, AudioReader, WavWriter
 
@@ -75,6 +74,10 @@ class LoudnessMeter:
         return int(self.BLOCK_S * (j * self.STEP) * self.rate), int(self.BLOCK_S * (j * self.STEP + 1) * self.rate)
 
     def feed(self, block: np.ndarray) -> None:
+        # SciPy (0.7 s to import) is imported by the first block, not with this module: a side
+        # meter's thread takes it while the stems' synths already render (they release the GIL).
+        from scipy import signal
+
         x = np.asarray(block, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] != self.channels:
             raise ValueError(f"expected ({self.channels}, n) audio, got {x.shape}")
