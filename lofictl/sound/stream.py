@@ -158,15 +158,17 @@ class AudioReader:
         # the first frames after it are not the file's: reading a chunk with context from before
         # it measured an MP3's true peak 7 dB high. So the decoder only moves on: frames already
         # decoded come from the last block, and a seek happens only to go where nothing was read.
+        decoder = self._audio_file
+        assert decoder is not None  # a file that is not a float32 WAV
         kept_start, kept = self._kept
         taken = np.zeros((self.channels, 0), dtype=np.float32)
         if kept_start <= start < kept_start + kept.shape[1]:
             taken = kept[:, start - kept_start : start - kept_start + count]
         rest = count - taken.shape[1]
         if rest:
-            if self._audio_file.tell() != start + taken.shape[1]:
-                self._audio_file.seek(start + taken.shape[1])
-            taken = np.concatenate([taken, np.asarray(self._audio_file.read(rest), dtype=np.float32)], axis=1)
+            if decoder.tell() != start + taken.shape[1]:
+                decoder.seek(start + taken.shape[1])
+            taken = np.concatenate([taken, np.asarray(decoder.read(rest), dtype=np.float32)], axis=1)
         self._kept = (start, taken)
         return taken
 
