@@ -146,7 +146,8 @@ def cluster_part(tracks: int = 12) -> None:
         load_before = os.getloadavg()[0]
         with _Phases() as phases:
             started = time.perf_counter()
-            serial = build_album(album, out_dir=project / "serial", use_cache=False, quiet=True)
+            # with a stage cache of its own, as the cluster runs (and a user's album) have one
+            serial = build_album(album, out_dir=project / "serial", cache_dir=project / "cache-serial", quiet=True)
             serial_s = time.perf_counter() - started
         runs = {}
         for workers in (1, 2):

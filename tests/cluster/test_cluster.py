@@ -92,3 +92,24 @@ def test_unreachable_scheduler_is_one_clear_error():
     with pytest.raises(LofictlError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         with open_runner(scheduler="tcp://127.0.0.1:9", timeout="1s"):
             pass
+
+
+def test_workers_keep_glibcs_adaptive_allocator():
+    """Dask's MALLOC_TRIM_THRESHOLD_ made every audio block a fresh mmap in a worker (a build
+    task took 1.8x the CPU there); the workers start without it, with Dask's other settings."""
+    import dask
+    from distributed import Client
+
+    from lofictl.cluster import worker_environ
+
+    defaults = dask.config.get("distributed.nanny.pre-spawn-environ")
+    assert "MALLOC_TRIM_THRESHOLD_" in defaults  # what Dask would set
+    assert worker_environ() == {k: v for k, v in defaults.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    cluster = _cluster(1)
+    try:
+        with Client(cluster) as client:
+            seen = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+    finally:
+        cluster.close()
+    assert list(seen.values()) == [{"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}]
+    assert dask.config.get("distributed.nanny.pre-spawn-environ") == defaults  # set only while starting
