@@ -96,6 +96,12 @@ class Server(Strict):
     )
 
 
+def _machine_threads() -> int:
+    from lofictl.cluster import cpu_threads
+
+    return cpu_threads()
+
+
 class Station(Strict):
     station: Literal[1] = Field(description="Station file format version")
     title: str = Field(min_length=1, max_length=200)
@@ -107,7 +113,13 @@ class Station(Strict):
     vary: Vary = Field(default_factory=Vary)
     queue: int = Field(2, ge=2, le=8, description="Tracks kept ready ahead of the one playing")
     keep_played: int = Field(2, ge=1, le=20, description="Played tracks whose audio stays on disk (for replays)")
-    jobs: int = Field(1, ge=1, le=8, description="Processes rendering a track's stems")
+    jobs: int = Field(
+        default_factory=_machine_threads,
+        ge=1,
+        le=8,
+        description="Threads building a track (default: the machine's CPUs, at most 4, as `build --jobs`); "
+        "the build runs at a lower priority than the stream",
+    )
     server: Server = Field(default_factory=Server)
     database: str | None = Field(
         None,
