@@ -387,7 +387,7 @@ def _overlays(walk: Walk, stage: Stage) -> None:
     labels = [overlay_label(recipe, i) for i in range(len(recipe.overlays))]
     made = log.restore_or_plan(stage.name, key, folder, [f"{label}.wav" for label in labels])
     if made is None:
-        from lofictl.sound import stems
+        from lofictl.sound import stems, stream
 
         folder.mkdir()
         files = {f"{label}.wav": folder / f"{label}.wav" for label in labels}
@@ -401,13 +401,10 @@ def _overlays(walk: Walk, stage: Stage) -> None:
                 duck=stage_inputs.duck_args(recipe.overlays[index].duck, kicks),
             )
 
-        if walk.jobs > 1 and len(labels) > 1:
-            # Side by side, as the stems: each overlay has its own source, chain and file, and
-            # Pedalboard, SciPy's filters and NumPy release the GIL. Results come in overlay order.
-            with ThreadPoolExecutor(min(walk.jobs, len(labels)), thread_name_prefix="lofictl-overlay") as pool:
-                loudness = list(pool.map(render, range(len(labels))))
-        else:
-            loudness = [render(index) for index in range(len(labels))]
+        # Side by side, as the stems: each overlay has its own source, chain and file, and
+        # Pedalboard, SciPy's filters and NumPy release the GIL. Results come in overlay order.
+        threads = min(walk.jobs, len(labels))
+        loudness = list(stream.ordered_map(render, range(len(labels)), threads, name="lofictl-overlay"))
         facts = {f"{label}.wav": {"integrated_lufs": lufs} for label, lufs in zip(labels, loudness)}
         made = log.ran_with(stage.name, key, files, facts=facts)
     walk.progress.advance()

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lofictl.cluster import cpu_threads
 from lofictl.compose import drums
 from lofictl.errors import LofictlError, all_errors, did_you_mean, raise_all
 from lofictl.recipe.load import LoadedRecipe, load_recipe, project_file, project_root_for, resolve_project_path
@@ -96,12 +97,6 @@ class Server(Strict):
     )
 
 
-def _machine_threads() -> int:
-    from lofictl.cluster import cpu_threads
-
-    return cpu_threads()
-
-
 class Station(Strict):
     station: Literal[1] = Field(description="Station file format version")
     title: str = Field(min_length=1, max_length=200)
@@ -114,7 +109,7 @@ class Station(Strict):
     queue: int = Field(2, ge=2, le=8, description="Tracks kept ready ahead of the one playing")
     keep_played: int = Field(2, ge=1, le=20, description="Played tracks whose audio stays on disk (for replays)")
     jobs: int = Field(
-        default_factory=_machine_threads,
+        default_factory=cpu_threads,
         ge=1,
         le=8,
         description="Threads building a track (default: the machine's CPUs, at most 4, as `build --jobs`); "

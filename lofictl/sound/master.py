@@ -42,13 +42,13 @@ class _Pass:
         self.min_gain = 1.0
 
     @contextlib.contextmanager
-    def stopping_on_failure(self) -> Iterator[None]:
-        """The meter's thread ends when the pass fails (it is read, and so ended, when it does not)."""
+    def metering(self) -> Iterator[None]:
+        """While the pass runs; after it, whether it failed or not, every block fed has been
+        measured and the meter's thread has ended."""
         try:
             yield
-        except BaseException:
+        finally:
             self.meter.stop()
-            raise
 
 
 def send_bus_to_wav(
@@ -172,7 +172,7 @@ def _limit_pass(src: Path, dst: Path, sample_rate: int, gain_db: float, ceiling_
             out_envelope = mix.true_peak_envelope(limited_wide)[shift : shift + stop - start]
         return limited, out_envelope, float(gain[core].min())
 
-    with result.stopping_on_failure(), AudioReader(src) as reader, WavWriter(dst, sample_rate, reader.frames) as out:
+    with result.metering(), AudioReader(src) as reader, WavWriter(dst, sample_rate, reader.frames) as out:
         n = reader.frames
 
         def frames() -> Iterator[tuple[int, int, int, np.ndarray]]:
@@ -198,7 +198,7 @@ def _trim_pass(src: Path, dst: Path, sample_rate: int, factor: np.float32, worke
         core = slice(start - lo, stop - lo)
         return scaled[:, core], mix.true_peak_envelope(scaled)[core]
 
-    with result.stopping_on_failure(), AudioReader(src) as reader, WavWriter(dst, sample_rate, reader.frames) as out:
+    with result.metering(), AudioReader(src) as reader, WavWriter(dst, sample_rate, reader.frames) as out:
         n = reader.frames
 
         def frames() -> Iterator[tuple[int, int, int, np.ndarray]]:
@@ -261,7 +261,6 @@ def mix_to_master_wav(
         current, reduction = None, 0.0
         for _ in range(4):
             if current is not None:
-                current.meter.stop()
                 current.path.unlink()
             candidate = work / next(names)
             current = _limit_pass(processed, candidate, sample_rate, gain_db, true_peak_db, workers)
@@ -272,7 +271,6 @@ def mix_to_master_wav(
                 factor = np.float32(ceiling / current.true_peak * (1 - 1e-6))
                 trimmed = _trim_pass(current.path, work / next(names), sample_rate, factor, workers)
                 previous, current = current, trimmed
-                previous.meter.stop()
                 previous.path.unlink()
             reached = current.meter.integrated()
             if loudness_lufs is None or reached is None or reduction == 0.0 or abs(reached - loudness_lufs) <= 0.1:

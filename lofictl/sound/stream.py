@@ -268,8 +268,10 @@ def through_chain(
 # --- work on both cores, results in order -------------------------------------------------------
 
 
-def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int = 1) -> Iterator[R]:
-    """work(item) for each item, on up to `workers` threads, yielded in the items' order.
+def ordered_map(
+    work: Callable[[T], R], items: Iterable[T], workers: int = 1, name: str = "lofictl-pass"
+) -> Iterator[R]:
+    """work(item) for each item, on up to `workers` threads (named `name`), yielded in the items' order.
 
     For the parts of a pass that release the GIL (the true-peak filter, Pedalboard): what
     follows in order (a meter, a file) gets the same values as a serial loop. At most `workers`
@@ -281,7 +283,7 @@ def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int = 1) ->
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lofictl-pass") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
         pending: deque = deque()
         try:
             for item in items:
