@@ -308,6 +308,7 @@ def _run_stages(
     try:
         for stage in stages_for(midi_only, master_only):
             stage.step(walk, stage)
+        walk.complete()
     finally:
         walk.finish()  # nothing runs beside the build once its walk is over, even a failed one
     return walk.score_meta, walk.loudness

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from lofictl import stage_names as names
 from lofictl.compose.arrangement import Composition
 from lofictl.compose.score import Score, score_from_dict, score_to_dict
+from lofictl.export.pianoroll_process import PianoRollDrawing
 from lofictl.digests import canonical_json, sha256_bytes, sha256_file
 from lofictl.errors import LofictlError
 from lofictl.pipeline import inputs as stage_inputs
@@ -67,6 +68,9 @@ class Walk:
     dry: dict[str, Artifact] = field(default_factory=dict)  # track → its dry stem
     master: Artifact | None = None
     loudness: dict | None = None  # the master's measured loudness and true peak
+    # Stages whose last part runs in a child process beside the walk (the piano roll's drawing):
+    # `complete` ends each once the other stages are done; `finish` stops any still running.
+    pending: list[PendingStage] = field(default_factory=list)
 
     @property
     def recipe(self) -> Recipe:
@@ -76,9 +80,21 @@ class Walk:
     def n_samples(self) -> int:
         return n_samples_for(self.score_meta["duration_s"], self.recipe.output.sample_rate)
 
+    def complete(self) -> None:
+        """After the last stage: the stages still waiting on a child process end, in the order
+        they began, and `log.ran` lists every stage in table order again."""
+        while self.pending:
+            self.pending.pop(0).complete()
+        order = list(self.log.record)
+        self.log.ran.sort(key=order.index)
+
     def finish(self) -> None:
-        """The walk's end, also when it fails: its background work done, and SoundFonts loaded
-        ahead for stems that never came (the build stopped first) given back."""
+        """The walk's end, also when it fails: its background work done, child processes of
+        stages that never completed stopped, and SoundFonts loaded ahead for stems that never
+        came (the build stopped first) given back."""
+        for stage in self.pending:
+            stage.cancel()
+        self.pending.clear()
         self.background.close()
         if self.overlap:
             _release_soundfonts()
@@ -226,7 +242,7 @@ def _midi(walk: Walk, stage: Stage) -> None:
     if made is not None:
         log.final.update(made)
     else:
-        from lofictl.export import midi, pianoroll
+        from lofictl.export import midi
 
         provenance = _provenance(plan, key, log.overrides_of(stage.name))
         (log.staging / "midi").mkdir(exist_ok=True)
@@ -238,10 +254,32 @@ def _midi(walk: Walk, stage: Stage) -> None:
         for track in score.tracks:
             path = files[f"midi/{track.name}.mid"] = log.staging / "midi" / f"{track.name}.mid"
             midi.write_midi(midi.track_to_midi(score, track.name, provenance=provenance), path)
-        for page in pianoroll.render_pianoroll(score, files["pianoroll.png"]):  # long pieces: more pages
-            files[page.name] = page
-        log.final.update(log.ran_with(stage.name, key, files))
+
+        def drawn(pages: list[Path]) -> None:  # long pieces: more pages
+            files.update((page.name, page) for page in pages)
+            log.final.update(log.ran_with(stage.name, key, files))
+
+        if walk.overlap:  # matplotlib holds the GIL: drawn by a process of its own, on the idle core
+            walk.pending.append(PendingStage(PianoRollDrawing(score, files["pianoroll.png"], log.work), drawn))
+        else:
+            from lofictl.export import pianoroll
+
+            drawn(pianoroll.render_pianoroll(score, files["pianoroll.png"]))
     walk.progress.advance()
+
+
+@dataclass
+class PendingStage:
+    """A stage whose outputs a child process is still making: `done` records them once it ends."""
+
+    child: PianoRollDrawing
+    done: Callable[[list[Path]], None]
+
+    def complete(self) -> None:
+        self.done(self.child.wait())
+
+    def cancel(self) -> None:
+        self.child.cancel()
 
 
 # --- stems, overlays, the send bus and the mix ----------------------------------------------------
@@ -786,7 +824,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         name=names.MIDI,
         version=3,  # 2: tempo map, piano-roll rows; 3: the last row ends with the music
-        modules=("lofictl.export.midi", "lofictl.export.pianoroll"),
+        modules=("lofictl.export.midi", "lofictl.export.pianoroll", "lofictl.export.pianoroll_process"),
         inputs=stage_inputs.midi_inputs,
         upstream=(names.COMPOSE,),
         upstream_inputs=("score",),

@@ -112,3 +112,35 @@ def test_the_last_row_stops_where_the_music_does():
     assert full.get_xlim()[1] - full.get_xlim()[0] == 32 * score.beats_per_bar
     # a bar is as wide in the last row as in the others
     assert last.get_position().width == pytest.approx(full.get_position().width * 12 / 32)
+
+
+def test_a_child_process_draws_the_same_pages(tmp_path):
+    from lofictl.export.pianoroll_process import PianoRollDrawing
+
+    score = make_score(bars=300)  # long enough for a second page
+    (tmp_path / "here").mkdir()
+    (tmp_path / "child").mkdir()
+    here = render_pianoroll(score, tmp_path / "here" / "roll.png")
+    child = PianoRollDrawing(score, tmp_path / "child" / "roll.png", scratch=tmp_path).wait()
+    assert [p.name for p in child] == [p.name for p in here] == ["roll.png", "roll-2.png"]
+    assert [p.read_bytes() for p in child] == [p.read_bytes() for p in here]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["child", "here"]  # its score file is gone
+
+
+def test_a_child_that_fails_says_why_in_one_line(tmp_path):
+    from lofictl.export.pianoroll_process import PianoRollDrawing
+
+    drawing = PianoRollDrawing(make_score(bars=2), tmp_path / "missing" / "roll.png", scratch=tmp_path)
+    with pytest.raises(RuntimeError, match=r"drawing the piano roll failed: .*No such file or directory") as caught:
+        drawing.wait()
+    assert "\n" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cancelled_child_is_stopped_and_leaves_nothing(tmp_path):
+    from lofictl.export.pianoroll_process import PianoRollDrawing
+
+    drawing = PianoRollDrawing(make_score(bars=64), tmp_path / "roll.png", scratch=tmp_path)
+    drawing.cancel()  # at once: it is still importing matplotlib
+    assert drawing._process.returncode is not None and drawing._process.returncode < 0  # killed, not finished
+    assert list(tmp_path.iterdir()) == []
