@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 from lofictl import stage_names as names
 from lofictl.compose.arrangement import Composition
 from lofictl.compose.score import Score, score_from_dict, score_to_dict
-from lofictl.export.pianoroll_process import PianoRollDrawing
 from lofictl.digests import canonical_json, sha256_bytes, sha256_file
 from lofictl.errors import LofictlError
+from lofictl.export.pianoroll_process import PianoRollDrawing
 from lofictl.pipeline import inputs as stage_inputs
 from lofictl.pipeline.background import Background, warm_sound
 from lofictl.pipeline.cache import Cache, stage_key

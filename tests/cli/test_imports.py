@@ -157,10 +157,14 @@ def test_a_build_with_two_jobs_draws_the_piano_roll_in_a_child_process(built):
     """matplotlib holds the GIL, so a build with a core to spare draws the piano roll in a
     process of its own (export.pianoroll_process): the build's own process never imports it, and
     the pages are the bytes a build with one job draws in its own process."""
-    two, stdout, _ = _imported(built, "build", "--json", "--jobs", "2", "recipes/light.yaml", "--set", "seed=5", "-o", "two")
+    two, stdout, _ = _imported(
+        built, "build", "--json", "--jobs", "2", "recipes/light.yaml", "--set", "seed=5", "-o", "two"
+    )
     assert two["exit"] == 0 and "midi" in json.loads(stdout)["stages_ran"]
     assert "matplotlib" not in _heavy(two["modules"])
-    one, _, _ = _imported(built, "build", "--no-cache", "--jobs", "1", "recipes/light.yaml", "--set", "seed=5", "-o", "one")
+    one, _, _ = _imported(
+        built, "build", "--no-cache", "--jobs", "1", "recipes/light.yaml", "--set", "seed=5", "-o", "one"
+    )
     assert one["exit"] == 0 and "matplotlib" in _heavy(one["modules"])
     assert (built / "two" / "pianoroll.png").read_bytes() == (built / "one" / "pianoroll.png").read_bytes()
     assert not list((built / "two").glob("*score.json")) and not list((built / "one").glob("*score.json"))
