@@ -11,8 +11,10 @@ compose. It is only a head start: the stems still hash and load what they need (
 done), and report any failure where they always did. The sound libraries' imports (SciPy,
 Pedalboard: 0.7 s) are left to the stems: an import holds the GIL, so beside compose it slowed
 compose by about as much as it saved (measured: 0.3 s gained either way). Drawing the piano roll
-beside the stems lost time: matplotlib holds the GIL, and each stem thread coming back from
-FluidSynth or Pedalboard waited for it (the stems took 1 s longer for a 0.7 s drawing).
+on a thread beside the stems lost time: matplotlib holds the GIL, and each stem thread coming back
+from FluidSynth or Pedalboard waited for it (the stems took 1 s longer for a 0.7 s drawing). It is
+drawn by a child process instead, which has a GIL of its own (export.pianoroll_process; the walk
+waits for it at its end: stages.Walk.complete).
 """
 
 from __future__ import annotations
