@@ -452,3 +452,35 @@ def test_send_bus_returns_only_the_wet_signal(tmp_path):
     assert wet.shape == click.shape
     assert np.abs(wet[:, SR // 2 :]).max() > 1e-4  # a tail long after the click
     assert np.abs(wet[:, 100]).max() < 0.5  # no dry click
+
+
+def test_a_trim_filters_only_the_frames_that_may_hold_the_peak_and_finds_the_same_one(tmp_path):
+    """The limiter's trim scales every sample by one factor: a frame far under the peak cannot
+    hold the new one, so with the pass before's frame peaks only the loud frames are filtered for
+    it. The file, the true peak, the sample peak and the loudness are those of filtering them all,
+    and every frame's figure is at least its true peak (a bound where it was not filtered)."""
+    frame = mastering.LIMITER_FRAME
+    gen = np.random.default_rng(7)
+    audio = (0.05 * gen.standard_normal((2, 5 * frame + 1000))).astype(np.float32)
+    burst = np.arange(2000)
+    audio[:, 3 * frame + 500 : 3 * frame + 2500] = 0.98 * np.sin(
+        np.pi * 0.97 * burst
+    )  # near Nyquist: peaks between samples
+    src = tmp_path / "limited.wav"
+    audio_io.write_wav(src, audio, SR)
+    exact = [
+        float(mix.true_peak_envelope(audio[:, max(0, s - 64) : s + frame + 64])[s - max(0, s - 64) :][:frame].max())
+        for s in range(0, audio.shape[1], frame)
+    ]
+    factor = np.float32(0.891 / max(exact))
+    every = mastering._trim_pass(src, tmp_path / "every.wav", SR, factor)
+    some = mastering._trim_pass(src, tmp_path / "some.wav", SR, factor, frame_peaks=exact)
+    assert (tmp_path / "every.wav").read_bytes() == (tmp_path / "some.wav").read_bytes()
+    assert some.true_peak == every.true_peak and some.sample_peak == every.sample_peak
+    assert some.meter.integrated() == every.meter.integrated()
+    assert all(bound >= peak for bound, peak in zip(some.frame_peaks, every.frame_peaks))
+    assert sum(bound == peak for bound, peak in zip(some.frame_peaks, every.frame_peaks)) == 1  # the burst's frame
+    again = mastering._trim_pass(
+        tmp_path / "some.wav", tmp_path / "again.wav", SR, factor, frame_peaks=some.frame_peaks
+    )
+    assert again.true_peak == mastering._trim_pass(tmp_path / "every.wav", tmp_path / "x.wav", SR, factor).true_peak
