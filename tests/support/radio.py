@@ -89,9 +89,14 @@ def children(pid: int) -> set[int]:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """Resident memory of a process; 0 for one that has exited and waits to be reaped (a build's
+    piano-roll drawing, say: a zombie holds no memory and its status has no VmRSS)."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    for line in status:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
+    if any(line.startswith("State:") and line.split()[1] in ("Z", "X") for line in status):
+        return 0.0
     raise AssertionError("no VmRSS")
 
 
