@@ -463,17 +463,28 @@ def _bus(walk: Walk, stage: Stage) -> None:
     walk.progress.advance()
 
 
+# What the pre-master (the stems summed through the master chain) does not depend on: only the
+# mastering after it reads them. Everything else the mix reads is in the pre-master's key.
+MASTERING_ONLY = ("master.loudness_lufs", "master.true_peak_db")
+
+
+def premaster_key(inputs: dict, sources: list[str], version: int) -> str:
+    """The cache key of the mix's pre-master: the mix's inputs but the loudness target and the
+    true-peak ceiling, and the sources' hashes in the order they are summed (float addition is
+    not associative). Kept beside the mix's own entries (so salted with the mix's code), a
+    rebuild that changed only the target or the ceiling masters it again instead of summing."""
+    depends_on = {k: v for k, v in inputs.items() if k not in MASTERING_ONLY}
+    return stage_key("premaster", {**depends_on, "sources": sources, "code.version": version})
+
+
 def _mix(walk: Walk, stage: Stage) -> None:
     walk.progress.step("mixing and mastering")
     plan, log = walk.plan, walk.log
     recipe = plan.recipe
     playing = audible_tracks(recipe)
-    inputs = stage.inputs(
-        plan,
-        {name: log.output_sha(names.of_track(names.STEM, name), "audio.wav") for name in playing},
-        layer_shas(log),
-        log.cache,
-    )
+    stem_shas = {name: log.output_sha(names.of_track(names.STEM, name), "audio.wav") for name in playing}
+    layers = layer_shas(log)
+    inputs = stage.inputs(plan, stem_shas, layers, log.cache)
     key = log.key(stage, inputs)
     entry = log.lookup(stage.name, key)
     if entry is not None and "loudness" in entry.meta:
@@ -484,25 +495,42 @@ def _mix(walk: Walk, stage: Stage) -> None:
     else:
         from lofictl.sound import master, stream
 
-        # Summed in a fixed order (float addition is not associative), mastered in passes over
-        # files: reference.master's result without holding any stem in memory.
-        sources = [walk.stems[name].ready(log.cache) for name in playing]
-        sources += [a.ready(log.cache) for a in walk.layers.values()]
-        with stream.AudioReader(next(iter(walk.stems.values())).ready(log.cache)) as first:
-            n_samples = first.frames  # the length of silence when every track is muted
         path = log.work / "mix" / "master.wav"
         path.parent.mkdir()
+        premaster = log.work / "mix" / "premaster.wav"
+        # Summed in a fixed order (float addition is not associative), mastered in passes over
+        # files: reference.master's result without holding any stem in memory.
+        sources = [stem_shas[name] for name in playing] + [layers[label] for label in walk.layers]
+        memo = premaster_key(inputs, sources, stage.version)
+        kept = log.cache.lookup(memo, stage.name)
         with _finite(plan, ("master", "effects"), "the master chain"):
-            stats = master.mix_to_master_wav(
-                sources,
+            if (
+                kept is not None
+                and "lufs" in kept.meta
+                and log.cache.restore(kept, "premaster.wav", premaster)  # a damaged one: summed again
+            ):
+                lufs, summed = kept.meta["lufs"], False
+            else:
+                paths = [walk.stems[name].ready(log.cache) for name in playing]
+                paths += [a.ready(log.cache) for a in walk.layers.values()]
+                with stream.AudioReader(next(iter(walk.stems.values())).ready(log.cache)) as first:
+                    n_samples = first.frames  # the length of silence when every track is muted
+                lufs = master.sum_to_premaster_wav(
+                    paths, recipe.output.sample_rate, plan.chains["master.effects"], premaster, n_samples=n_samples
+                )
+                summed = True
+            stats = master.master_premaster_wav(
+                premaster,
+                lufs,
                 recipe.output.sample_rate,
-                plan.chains["master.effects"],
                 recipe.master.loudness_lufs,
                 recipe.master.true_peak_db,
                 path,
-                n_samples=n_samples,
                 workers=walk.jobs,
             )
+        if summed:  # a temporary file: moved into the cache, not copied
+            log.cache.store(memo, stage.name, {"premaster.wav": premaster}, {"lufs": lufs}, move=True)
+        premaster.unlink(missing_ok=True)
         artifact = log.ran_with(stage.name, key, {"master.wav": path}, {"loudness": stats})["master.wav"]
     walk.progress.advance()
     walk.master, walk.loudness = artifact, stats
