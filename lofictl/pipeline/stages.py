@@ -710,26 +710,30 @@ def _export(walk: Walk, stage: Stage) -> None:
         for rel in files_to_write:
             files[rel] = log.staging / rel
             files[rel].parent.mkdir(parents=True, exist_ok=True)
-        # Stems delivered before, copied back (here, one at a time: the cache is not shared by
-        # threads); their loudness was measured by their stage (entries from before it was are
-        # written again, and measured).
-        loudness: dict[str, float | None] = {}
-        digests: dict[str, str] = {}  # each file's sha256, taken on the thread that wrote it
+        # Stems delivered before are copied back from the cache (their hash checked on the way) on
+        # the encoders' threads, after the masters' encoders have started: a copy and its hash
+        # release the GIL, so they fill a core the encoders leave idle. Their loudness was
+        # measured by their stage (entries from before it was are written again, and measured).
+        # Looked up here: a lookup pins its object (Cache.pin), which is not for threads.
+        delivered = {}
         for rel, stem in files_to_write.items():
             entry = log.cache.lookup(delivered_key(rel, stem), stage.name)
-            if (
-                entry is not None
-                and "integrated_lufs" in stem.source.facts
-                and log.cache.restore(entry, "stem.wav", files[rel])
-            ):
-                loudness[rel] = stem.source.facts["integrated_lufs"]
-                digests[rel] = entry.outputs["stem.wav"]  # checked as it was copied back
-        to_write = {rel: stem for rel, stem in files_to_write.items() if rel not in loudness}
+            if entry is not None and "integrated_lufs" in stem.source.facts:
+                delivered[rel] = entry
+        to_write = {rel: stem for rel, stem in files_to_write.items() if rel not in delivered}
         for stem in to_write.values():
-            stem.source.ready(log.cache)  # restored here, one at a time, like the delivered stems
+            stem.source.ready(log.cache)  # restored here, one at a time
         master_path = master.ready(log.cache)
         masters = {f"{name}.{fmt}": fmt for fmt in recipe.output.formats}
         files.update({rel: log.staging / rel for rel in masters})
+
+        def copy_back(rel: str, stem: StemFile) -> tuple[float | None, str] | None:
+            if not log.cache.restore(delivered[rel], "stem.wav", files[rel]):
+                return None  # damaged (the cache warned and dropped it): written again below
+            return stem.source.facts["integrated_lufs"], delivered[rel].outputs["stem.wav"]
+
+        loudness: dict[str, float | None] = {}
+        digests: dict[str, str] = {}  # each file's sha256, taken on the thread that wrote it
         # The encoders and the stem meters release the GIL: they run side by side, the MP3 (the
         # slowest) first. Each writes its own file, so the bytes are those of a serial export.
         with ThreadPoolExecutor(max_workers=max(1, walk.jobs), thread_name_prefix="lofictl-export") as pool:
@@ -738,11 +742,19 @@ def _export(walk: Walk, stage: Stage) -> None:
                 for rel, fmt in sorted(masters.items(), key=lambda item: item[1] != "mp3")
             }
             stem_futures = {rel: pool.submit(hashed(write_stem), rel, stem) for rel, stem in to_write.items()}
-            every: list[Future] = [*master_futures.values(), *stem_futures.values()]
+            copy_futures = {rel: pool.submit(copy_back, rel, files_to_write[rel]) for rel in delivered}
+            every: list[Future] = [*master_futures.values(), *stem_futures.values(), *copy_futures.values()]
             for done, _ in enumerate(as_completed(every), 1):  # a long track's files take a while: say so
                 walk.progress.step(f"writing audio files ({done}/{len(every)})")
             for rel, future in stem_futures.items():
                 loudness[rel], digests[rel] = future.result()
+            for rel, future in copy_futures.items():
+                copied = future.result()
+                if copied is None:
+                    to_write[rel] = files_to_write[rel]
+                    loudness[rel], digests[rel] = hashed(write_stem)(rel, to_write[rel])
+                else:
+                    loudness[rel], digests[rel] = copied
             encoded = {}
             for rel in masters:
                 encoded[rel], digests[rel] = master_futures[rel].result()

@@ -108,3 +108,20 @@ def test_without_the_cache_nothing_is_kept_and_a_prune_takes_the_premaster(write
     assert not [p for p in (project / CACHE_DIR_NAME / "objects").rglob("*") if p.is_file()]
     _build(path, "master.loudness_lufs=-18")
     assert len(sums) == 4
+
+
+def test_a_corrupt_delivered_stem_is_written_again_when_the_master_changes(write_recipe, project, capsys):
+    # Delivered stems are copied back on the export's threads; a damaged one is written again.
+    path = write_recipe(LAYERED)
+    _build(path)
+    entries = [json.loads(p.read_text()) for p in (project / CACHE_DIR_NAME / "stages").glob("*.json")]
+    delivered = [digest for e in entries for name, digest in e["outputs"].items() if name == "stem.wav"]
+    assert len(delivered) == 5  # three tracks, the overlay and the bus
+    for digest in delivered[:2]:
+        obj = project / CACHE_DIR_NAME / "objects" / digest[:2] / digest[2:]
+        obj.write_bytes(b"garbage" + obj.read_bytes()[7:])
+    result = _build(path, "master.loudness_lufs=-18")
+    assert result.ran == ["mix", "export"] and "corrupt" in capsys.readouterr().err
+    kept = _output(path)
+    _build(path, "master.loudness_lufs=-18", use_cache=False)
+    assert _output(path) == kept
