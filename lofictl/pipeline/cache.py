@@ -4,7 +4,9 @@
       objects/ab/cdef…        file contents, named by their sha256
       stages/<key>.json       one finished stage: {"stage": ..., "outputs": {name: sha256}, "meta": {...}},
                               named by the stage key salted with the stage's source digest
-                              (safety.fingerprints), so code edited since is never served
+                              (safety.fingerprints), so code edited since is never served; also
+                              what a stage keeps under a key of its own (the export's delivered
+                              stems, the mix's pre-master), pruned like any entry
       state.json              sha256 of files by path and (size, mtime, ctime, inode), so a
                               SoundFont is hashed once, not on every build
       pins/<pid>-<n>.pin      objects a running build still needs (an album's masters between

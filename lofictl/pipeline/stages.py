@@ -507,6 +507,7 @@ def _mix(walk: Walk, stage: Stage) -> None:
             if (
                 kept is not None
                 and "lufs" in kept.meta
+                and isinstance(kept.meta["lufs"], (float, type(None)))  # None: a silent mix
                 and log.cache.restore(kept, "premaster.wav", premaster)  # a damaged one: summed again
             ):
                 lufs, summed = kept.meta["lufs"], False
@@ -748,8 +749,8 @@ def _export(walk: Walk, stage: Stage) -> None:
                 walk.progress.step(f"writing audio files ({done}/{len(every)})")
             for rel, future in stem_futures.items():
                 loudness[rel], digests[rel] = future.result()
-            for rel, future in copy_futures.items():
-                copied = future.result()
+            for rel, copying in copy_futures.items():
+                copied = copying.result()
                 if copied is None:
                     to_write[rel] = files_to_write[rel]
                     loudness[rel], digests[rel] = hashed(write_stem)(rel, to_write[rel])

@@ -329,6 +329,8 @@ def mix_to_master_wav(
         lufs = sum_to_premaster_wav(
             stem_paths, sample_rate, master_chain_spec, premaster, block_size=block_size, n_samples=n_samples
         )
-        return master_premaster_wav(premaster, lufs, sample_rate, loudness_lufs, true_peak_db, out_path, workers=workers)
+        return master_premaster_wav(
+            premaster, lufs, sample_rate, loudness_lufs, true_peak_db, out_path, workers=workers
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -52,7 +52,9 @@ def _output(path: Path) -> tuple[dict[str, str], str]:
 
 
 @pytest.mark.parametrize("change", ["master.loudness_lufs=-18", "master.true_peak_db=-3"])
-def test_a_loudness_or_ceiling_change_masters_the_kept_premaster_to_the_uncached_bytes(write_recipe, project, sums, change):
+def test_a_loudness_or_ceiling_change_masters_the_kept_premaster_to_the_uncached_bytes(
+    write_recipe, project, sums, change
+):
     path = write_recipe(LAYERED)
     _build(path)
     assert len(sums) == 1 and len(_premaster_entries(project)) == 1
