@@ -106,9 +106,16 @@ class SharedCache(Cache):
         return super().read_bytes(entry, name)
 
     def store(
-        self, key: str, stage: str, files: dict[str, Path], meta: dict | None = None, digests: dict | None = None
+        self,
+        key: str,
+        stage: str,
+        files: dict[str, Path],
+        meta: dict | None = None,
+        digests: dict | None = None,
+        *,
+        move: bool = False,
     ) -> None:
-        super().store(key, stage, files, meta, digests)
+        super().store(key, stage, files, meta, digests, move=move)  # then uploaded from the local object
         entry = super().lookup(key, stage) if self.enabled else None
         if entry is None:
             return

@@ -4,7 +4,9 @@
       objects/ab/cdef…        file contents, named by their sha256
       stages/<key>.json       one finished stage: {"stage": ..., "outputs": {name: sha256}, "meta": {...}},
                               named by the stage key salted with the stage's source digest
-                              (safety.fingerprints), so code edited since is never served
+                              (safety.fingerprints), so code edited since is never served; also
+                              what a stage keeps under a key of its own (the export's delivered
+                              stems, the mix's pre-master), pruned like any entry
       state.json              sha256 of files by path and (size, mtime, ctime, inode), so a
                               SoundFont is hashed once, not on every build
       pins/<pid>-<n>.pin      objects a running build still needs (an album's masters between
@@ -30,6 +32,7 @@ turns itself off with one warning: the build still works.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import itertools
@@ -255,10 +258,20 @@ class Cache:
         return data
 
     def store(
-        self, key: str, stage: str, files: dict[str, Path], meta: dict | None = None, digests: dict | None = None
+        self,
+        key: str,
+        stage: str,
+        files: dict[str, Path],
+        meta: dict | None = None,
+        digests: dict | None = None,
+        *,
+        move: bool = False,
     ) -> None:
         """Record a finished stage: its output files go in as objects, then the entry. `digests`:
-        the files' sha256 when the caller has them already (a stem is 28 MB: hashing it twice costs)."""
+        the files' sha256 when the caller has them already (a stem is 28 MB: hashing it twice costs).
+        `move`: the files are temporary ones the caller would delete: each is renamed into its
+        object instead of copied (copied when the cache is on another filesystem); the caller
+        deletes what is left (a file whose object was there already)."""
         if not self.enabled:
             return
         try:
@@ -268,8 +281,7 @@ class Cache:
                 self.pin([digest])  # before the entry that names it exists
                 target = self._object_path(digest)
                 if not target.is_file():
-                    with atomic.replacing(target) as temporary:
-                        shutil.copyfile(path, temporary)
+                    self._put(path, target, move)
                 outputs[name] = digest
             record = {"stage": stage, "outputs": outputs, "meta": meta or {}}
             atomic.write_bytes(
@@ -278,6 +290,20 @@ class Cache:
             )
         except OSError as exc:
             self._disable(exc)
+
+    @staticmethod
+    def _put(path: Path, target: Path, move: bool) -> None:
+        """A whole file at target, or none: a rename is atomic as the copy's temporary file is."""
+        if move:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(path, target)
+                return
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+        with atomic.replacing(target) as temporary:
+            shutil.copyfile(path, temporary)
 
     # --- pins: what a running build still needs ---------------------------------------------
 

@@ -501,17 +501,28 @@ def _bus(walk: Walk, stage: Stage) -> None:
     walk.progress.advance()
 
 
+# What the pre-master (the stems summed through the master chain) does not depend on: only the
+# mastering after it reads them. Everything else the mix reads is in the pre-master's key.
+MASTERING_ONLY = ("master.loudness_lufs", "master.true_peak_db")
+
+
+def premaster_key(inputs: dict, sources: list[str], version: int) -> str:
+    """The cache key of the mix's pre-master: the mix's inputs but the loudness target and the
+    true-peak ceiling, and the sources' hashes in the order they are summed (float addition is
+    not associative). Kept beside the mix's own entries (so salted with the mix's code), a
+    rebuild that changed only the target or the ceiling masters it again instead of summing."""
+    depends_on = {k: v for k, v in inputs.items() if k not in MASTERING_ONLY}
+    return stage_key("premaster", {**depends_on, "sources": sources, "code.version": version})
+
+
 def _mix(walk: Walk, stage: Stage) -> None:
     walk.progress.step("mixing and mastering")
     plan, log = walk.plan, walk.log
     recipe = plan.recipe
     playing = audible_tracks(recipe)
-    inputs = stage.inputs(
-        plan,
-        {name: log.output_sha(names.of_track(names.STEM, name), "audio.wav") for name in playing},
-        layer_shas(log),
-        log.cache,
-    )
+    stem_shas = {name: log.output_sha(names.of_track(names.STEM, name), "audio.wav") for name in playing}
+    layers = layer_shas(log)
+    inputs = stage.inputs(plan, stem_shas, layers, log.cache)
     key = log.key(stage, inputs)
     entry = log.lookup(stage.name, key)
     if entry is not None and "loudness" in entry.meta:
@@ -522,25 +533,43 @@ def _mix(walk: Walk, stage: Stage) -> None:
     else:
         from lofictl.sound import master, stream
 
-        # Summed in a fixed order (float addition is not associative), mastered in passes over
-        # files: reference.master's result without holding any stem in memory.
-        sources = [walk.stems[name].ready(log.cache) for name in playing]
-        sources += [a.ready(log.cache) for a in walk.layers.values()]
-        with stream.AudioReader(next(iter(walk.stems.values())).ready(log.cache)) as first:
-            n_samples = first.frames  # the length of silence when every track is muted
         path = log.work / "mix" / "master.wav"
         path.parent.mkdir()
+        premaster = log.work / "mix" / "premaster.wav"
+        # Summed in a fixed order (float addition is not associative), mastered in passes over
+        # files: reference.master's result without holding any stem in memory.
+        sources = [stem_shas[name] for name in playing] + [layers[label] for label in walk.layers]
+        memo = premaster_key(inputs, sources, stage.version)
+        kept = log.cache.lookup(memo, stage.name)
         with _finite(plan, ("master", "effects"), "the master chain"):
-            stats = master.mix_to_master_wav(
-                sources,
+            if (
+                kept is not None
+                and "lufs" in kept.meta
+                and isinstance(kept.meta["lufs"], (float, type(None)))  # None: a silent mix
+                and log.cache.restore(kept, "premaster.wav", premaster)  # a damaged one: summed again
+            ):
+                lufs, summed = kept.meta["lufs"], False
+            else:
+                paths = [walk.stems[name].ready(log.cache) for name in playing]
+                paths += [a.ready(log.cache) for a in walk.layers.values()]
+                with stream.AudioReader(next(iter(walk.stems.values())).ready(log.cache)) as first:
+                    n_samples = first.frames  # the length of silence when every track is muted
+                lufs = master.sum_to_premaster_wav(
+                    paths, recipe.output.sample_rate, plan.chains["master.effects"], premaster, n_samples=n_samples
+                )
+                summed = True
+            stats = master.master_premaster_wav(
+                premaster,
+                lufs,
                 recipe.output.sample_rate,
-                plan.chains["master.effects"],
                 recipe.master.loudness_lufs,
                 recipe.master.true_peak_db,
                 path,
-                n_samples=n_samples,
                 workers=walk.jobs,
             )
+        if summed:  # a temporary file: moved into the cache, not copied
+            log.cache.store(memo, stage.name, {"premaster.wav": premaster}, {"lufs": lufs}, move=True)
+        premaster.unlink(missing_ok=True)
         artifact = log.ran_with(stage.name, key, {"master.wav": path}, {"loudness": stats})["master.wav"]
     walk.progress.advance()
     walk.master, walk.loudness = artifact, stats
@@ -720,26 +749,30 @@ def _export(walk: Walk, stage: Stage) -> None:
         for rel in files_to_write:
             files[rel] = log.staging / rel
             files[rel].parent.mkdir(parents=True, exist_ok=True)
-        # Stems delivered before, copied back (here, one at a time: the cache is not shared by
-        # threads); their loudness was measured by their stage (entries from before it was are
-        # written again, and measured).
-        loudness: dict[str, float | None] = {}
-        digests: dict[str, str] = {}  # each file's sha256, taken on the thread that wrote it
+        # Stems delivered before are copied back from the cache (their hash checked on the way) on
+        # the encoders' threads, after the masters' encoders have started: a copy and its hash
+        # release the GIL, so they fill a core the encoders leave idle. Their loudness was
+        # measured by their stage (entries from before it was are written again, and measured).
+        # Looked up here: a lookup pins its object (Cache.pin), which is not for threads.
+        delivered = {}
         for rel, stem in files_to_write.items():
             entry = log.cache.lookup(delivered_key(rel, stem), stage.name)
-            if (
-                entry is not None
-                and "integrated_lufs" in stem.source.facts
-                and log.cache.restore(entry, "stem.wav", files[rel])
-            ):
-                loudness[rel] = stem.source.facts["integrated_lufs"]
-                digests[rel] = entry.outputs["stem.wav"]  # checked as it was copied back
-        to_write = {rel: stem for rel, stem in files_to_write.items() if rel not in loudness}
+            if entry is not None and "integrated_lufs" in stem.source.facts:
+                delivered[rel] = entry
+        to_write = {rel: stem for rel, stem in files_to_write.items() if rel not in delivered}
         for stem in to_write.values():
-            stem.source.ready(log.cache)  # restored here, one at a time, like the delivered stems
+            stem.source.ready(log.cache)  # restored here, one at a time
         master_path = master.ready(log.cache)
         masters = {f"{name}.{fmt}": fmt for fmt in recipe.output.formats}
         files.update({rel: log.staging / rel for rel in masters})
+
+        def copy_back(rel: str, stem: StemFile) -> tuple[float | None, str] | None:
+            if not log.cache.restore(delivered[rel], "stem.wav", files[rel]):
+                return None  # damaged (the cache warned and dropped it): written again below
+            return stem.source.facts["integrated_lufs"], delivered[rel].outputs["stem.wav"]
+
+        loudness: dict[str, float | None] = {}
+        digests: dict[str, str] = {}  # each file's sha256, taken on the thread that wrote it
         # The encoders and the stem meters release the GIL: they run side by side, the MP3 (the
         # slowest) first. Each writes its own file, so the bytes are those of a serial export.
         with ThreadPoolExecutor(max_workers=max(1, walk.jobs), thread_name_prefix="lofictl-export") as pool:
@@ -748,11 +781,19 @@ def _export(walk: Walk, stage: Stage) -> None:
                 for rel, fmt in sorted(masters.items(), key=lambda item: item[1] != "mp3")
             }
             stem_futures = {rel: pool.submit(hashed(write_stem), rel, stem) for rel, stem in to_write.items()}
-            every: list[Future] = [*master_futures.values(), *stem_futures.values()]
+            copy_futures = {rel: pool.submit(copy_back, rel, files_to_write[rel]) for rel in delivered}
+            every: list[Future] = [*master_futures.values(), *stem_futures.values(), *copy_futures.values()]
             for done, _ in enumerate(as_completed(every), 1):  # a long track's files take a while: say so
                 walk.progress.step(f"writing audio files ({done}/{len(every)})")
             for rel, future in stem_futures.items():
                 loudness[rel], digests[rel] = future.result()
+            for rel, copying in copy_futures.items():
+                copied = copying.result()
+                if copied is None:
+                    to_write[rel] = files_to_write[rel]
+                    loudness[rel], digests[rel] = hashed(write_stem)(rel, to_write[rel])
+                else:
+                    loudness[rel], digests[rel] = copied
             encoded = {}
             for rel in masters:
                 encoded[rel], digests[rel] = master_futures[rel].result()

@@ -7,7 +7,9 @@ enough context on each side that every gain value is the one the whole-signal fo
 only the box filter's running sum, restarted per frame, rounds differently from
 reference.limit_true_peak (last float32 bit, near limited peaks). The frame grid does not depend
 on block_size, so the block size never changes a byte of the master either; reference.master is
-the whole-array form the tests compare it with. The send bus (`send_bus_to_wav`) sums the stems
+the whole-array form the tests compare it with. It is two steps, so a caller can keep the first:
+the pre-master (`sum_to_premaster_wav`: the sum through the chain, and its loudness), which no
+loudness target or true-peak ceiling changes, and its mastering (`master_premaster_wav`). The send bus (`send_bus_to_wav`) sums the stems
 at their send levels through one shared chain.
 """
 
@@ -242,28 +244,19 @@ def _measure(result: _Pass, audio: np.ndarray, peak: float) -> None:
         result.sample_peak = max(result.sample_peak, float(np.abs(audio).max()))
 
 
-def mix_to_master_wav(
+def sum_to_premaster_wav(
     stem_paths: Sequence[str | Path],
     sample_rate: int,
     master_chain_spec: Sequence | None,
-    loudness_lufs: float | None,
-    true_peak_db: float,
-    out_path: str | Path,
+    dst: str | Path,
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
     n_samples: int | None = None,
-    workers: int = 1,
-) -> dict:
-    """The master of the summed stems as a float32 WAV, and reference.master's stats.
-
-    The same steps as summing the stems and calling reference.master: the chain, gain to the loudness
-    target, the true-peak limiter with its static trim, and up to four rounds of raising the gain
-    when the limiter took loudness away. Each step is a pass over a float32 file in a temporary
-    folder beside out_path (about one master's size of disk per intermediate), so memory stays
-    O(block + LIMITER_FRAME) per worker. `n_samples` is needed only when there are no stems (all
-    muted); `workers`: threads for the limiter's frames (the bytes do not depend on it).
-    """
-    out_path = Path(out_path)
+) -> float | None:
+    """The pre-master: the stems summed in order through the master chain, as a float32 WAV at
+    dst; returns its integrated loudness. It depends on neither the loudness target nor the
+    true-peak ceiling, so a caller that keeps it (the build's cache) can master it again for
+    another target (`master_premaster_wav`). `n_samples` is needed only when there are no stems."""
     stem_paths = [Path(path) for path in stem_paths]
     if block_size < 1:
         raise ValueError("block_size must be at least 1")
@@ -272,13 +265,31 @@ def mix_to_master_wav(
             raise ValueError("n_samples is needed when there are no stems")
         with AudioReader(stem_paths[0]) as first:
             n_samples = first.frames
+    return _sum_and_chain(stem_paths, sample_rate, n_samples, master_chain_spec, Path(dst), block_size)
+
+
+def master_premaster_wav(
+    premaster: str | Path,
+    premaster_lufs: float | None,
+    sample_rate: int,
+    loudness_lufs: float | None,
+    true_peak_db: float,
+    out_path: str | Path,
+    *,
+    workers: int = 1,
+) -> dict:
+    """The master of a pre-master (`sum_to_premaster_wav`, whose loudness is `premaster_lufs`)
+    as a float32 WAV, and reference.master's stats: gain to the loudness target, the true-peak
+    limiter with its static trim, and up to four rounds of raising the gain when the limiter
+    took loudness away. Each step is a pass over a float32 file in a temporary folder beside
+    out_path (about one master's size of disk per intermediate); the pre-master is only read.
+    `workers`: threads for the limiter's frames (the bytes do not depend on it)."""
+    out_path = Path(out_path)
     work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent))
     try:
-        processed = work / "processed.wav"
-        measured = _sum_and_chain(stem_paths, sample_rate, n_samples, master_chain_spec, processed, block_size)
         gain_db = 0.0
-        if loudness_lufs is not None and measured is not None:
-            gain_db = loudness_lufs - measured
+        if loudness_lufs is not None and premaster_lufs is not None:
+            gain_db = loudness_lufs - premaster_lufs
         ceiling = levels.db_to_gain(true_peak_db)
         names = iter(f"candidate-{i}.wav" for i in range(64))
         current, reduction = None, 0.0
@@ -286,7 +297,7 @@ def mix_to_master_wav(
             if current is not None:
                 current.path.unlink()
             candidate = work / next(names)
-            current = _limit_pass(processed, candidate, sample_rate, gain_db, true_peak_db, workers)
+            current = _limit_pass(Path(premaster), candidate, sample_rate, gain_db, true_peak_db, workers)
             reduction = 0.0 if current.min_gain >= 1.0 else float(-20.0 * np.log10(current.min_gain))
             for _trim in range(3):  # limit_true_peak's static trim for peaks between samples
                 if current.true_peak <= ceiling:
@@ -305,7 +316,7 @@ def mix_to_master_wav(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {
-        "input_lufs": mix._round(measured),
+        "input_lufs": mix._round(premaster_lufs),
         "integrated_lufs": mix._round(current.meter.integrated()),
         "target_lufs": loudness_lufs,
         "gain_db": mix._round(gain_db),
@@ -314,3 +325,37 @@ def mix_to_master_wav(
         "sample_peak_dbfs": mix._round(levels.gain_to_db(current.sample_peak)),
         "limiter_reduction_db": mix._round(reduction),
     }
+
+
+def mix_to_master_wav(
+    stem_paths: Sequence[str | Path],
+    sample_rate: int,
+    master_chain_spec: Sequence | None,
+    loudness_lufs: float | None,
+    true_peak_db: float,
+    out_path: str | Path,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    n_samples: int | None = None,
+    workers: int = 1,
+) -> dict:
+    """The master of the summed stems as a float32 WAV, and reference.master's stats.
+
+    The same steps as summing the stems and calling reference.master: `sum_to_premaster_wav`
+    (the chain), then `master_premaster_wav` (loudness, true-peak limiter, trim), with the
+    pre-master in a temporary folder beside out_path. Memory stays O(block + LIMITER_FRAME) per
+    worker. `n_samples` is needed only when there are no stems (all muted); `workers`: threads
+    for the limiter's frames (the bytes do not depend on it).
+    """
+    out_path = Path(out_path)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent))
+    try:
+        premaster = work / "premaster.wav"
+        lufs = sum_to_premaster_wav(
+            stem_paths, sample_rate, master_chain_spec, premaster, block_size=block_size, n_samples=n_samples
+        )
+        return master_premaster_wav(
+            premaster, lufs, sample_rate, loudness_lufs, true_peak_db, out_path, workers=workers
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -505,7 +505,9 @@ def test_a_shared_fsspec_cache_serves_another_machine(tmp_path, monkeypatch):
 
     monkeypatch.setattr(build_stages, "compose_score", must_not_run)
     monkeypatch.setattr(stems, "render_stem_to_wav", must_not_run)
-    monkeypatch.setattr(master, "mix_to_master_wav", must_not_run)
+    monkeypatch.setattr(master, "mix_to_master_wav", must_not_run)  # the album's master
+    monkeypatch.setattr(master, "sum_to_premaster_wav", must_not_run)  # a track's mix: its two steps
+    monkeypatch.setattr(master, "master_premaster_wav", must_not_run)
     second = build_album(path, out_dir=tmp_path / "b", cache_dir=shared, quiet=True)
     assert b.lock_text(second.lock) == b.lock_text(first.lock)
 
