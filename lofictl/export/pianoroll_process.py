@@ -33,7 +33,9 @@ class PianoRollDrawing:
         package_root = str(Path(__file__).resolve().parents[2])  # lofictl itself, wherever it runs from
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
         self._process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(self._score_file), str(path)],
+            # -P: the working folder is not put on sys.path, so a `lofictl` folder in a user's
+            # project is never imported in place of this one (nor run).
+            [sys.executable, "-P", "-m", __name__, str(self._score_file), str(path)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -144,3 +144,19 @@ def test_a_cancelled_child_is_stopped_and_leaves_nothing(tmp_path):
     drawing.cancel()  # at once: it is still importing matplotlib
     assert drawing._process.returncode is not None and drawing._process.returncode < 0  # killed, not finished
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lofictl_folder_in_the_working_folder_is_never_imported_by_the_child(tmp_path, monkeypatch):
+    """The child runs this lofictl: a `lofictl` package in the folder a build runs from (a
+    user's project) is neither imported in its place nor run."""
+    from lofictl.export.pianoroll_process import PianoRollDrawing
+
+    planted = tmp_path / "lofictl"
+    (planted / "export").mkdir(parents=True)
+    (planted / "__init__.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    (planted / "export" / "__init__.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    pages = PianoRollDrawing(make_score(bars=4), tmp_path / "out" / "roll.png", scratch=tmp_path).wait()
+    assert [p.name for p in pages] == ["roll.png"] and pages[0].read_bytes().startswith(b"\x89PNG")
+    assert not (tmp_path / "ran").exists()
