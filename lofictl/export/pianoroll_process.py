@@ -5,7 +5,8 @@ thread beside the stems it slowed them by more than it saved (pipeline.backgroun
 process has a GIL of its own: it reads the score's JSON from a file, draws the pages with
 export.pianoroll (the same code, so the same bytes as drawing in the build's process) and
 prints their file names, one a line. The build waits for it at the end of its walk, and kills
-it if the build fails or is interrupted first.
+it if the build fails or is interrupted first. Only a process's first drawing goes to a child
+(`worth_a_child`): a process that builds again draws in place, importing matplotlib once.
 
     python -m lofictl.export.pianoroll_process SCORE.json OUT.png
 """
@@ -20,12 +21,25 @@ from pathlib import Path
 from lofictl.digests import canonical_json
 from lofictl.errors import one_line
 
+_children_started = 0  # in this process
+
+
+def worth_a_child() -> bool:
+    """Whether this process's next drawing should go to a child: only its first. Most of a child's
+    work is importing matplotlib (1.5 s of CPU on a slow machine), which a process that builds
+    again (a station, an album's worker, a batch of recipes) pays once if it draws in place; a
+    child per drawing would pay it every time, on cores the other tracks need."""
+    return _children_started == 0 and "matplotlib" not in sys.modules
+
 
 class PianoRollDrawing:
     """A child process drawing `score`'s piano roll to `path` (and `<stem>-2.png`, ...)."""
 
     def __init__(self, score, path: Path, scratch: Path):
         from lofictl.compose.score import score_to_dict
+
+        global _children_started
+        _children_started += 1
 
         self.path = path
         self._score_file = scratch / f".{path.stem}-score.json"

@@ -33,6 +33,7 @@ from lofictl.compose.arrangement import Composition
 from lofictl.compose.score import Score, score_from_dict, score_to_dict
 from lofictl.digests import canonical_json, sha256_bytes, sha256_file
 from lofictl.errors import LofictlError
+from lofictl.export import pianoroll_process
 from lofictl.export.pianoroll_process import PianoRollDrawing
 from lofictl.pipeline import inputs as stage_inputs
 from lofictl.pipeline.background import Background, warm_sound
@@ -259,7 +260,9 @@ def _midi(walk: Walk, stage: Stage) -> None:
             files.update((page.name, page) for page in pages)
             log.final.update(log.ran_with(stage.name, key, files))
 
-        if walk.overlap:  # matplotlib holds the GIL: drawn by a process of its own, on the idle core
+        # matplotlib holds the GIL: a process's first drawing goes to a process of its own, on the
+        # idle core; a process that builds again draws in place (pianoroll_process.worth_a_child)
+        if walk.overlap and pianoroll_process.worth_a_child():
             walk.pending.append(PendingStage(PianoRollDrawing(score, files["pianoroll.png"], log.work), drawn))
         else:
             from lofictl.export import pianoroll

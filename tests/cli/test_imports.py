@@ -168,3 +168,23 @@ def test_a_build_with_two_jobs_draws_the_piano_roll_in_a_child_process(built):
     assert one["exit"] == 0 and "matplotlib" in _heavy(one["modules"])
     assert (built / "two" / "pianoroll.png").read_bytes() == (built / "one" / "pianoroll.png").read_bytes()
     assert not list((built / "two").glob("*score.json")) and not list((built / "one").glob("*score.json"))
+
+
+def test_only_a_processes_first_piano_roll_goes_to_a_child(built):
+    """A process that builds again (a station, an album's worker, a batch) imports matplotlib once
+    and draws in place, rather than paying its import in a child for every track."""
+    script = textwrap.dedent(
+        """\
+        import json, sys
+        import lofictl
+        lofictl.build("recipes/light.yaml", set={"seed": 6}, out="first", jobs=2)
+        first = "matplotlib" in sys.modules
+        lofictl.build("recipes/light.yaml", set={"seed": 7}, out="second", jobs=2)
+        print(json.dumps([first, "matplotlib" in sys.modules]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=built, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [False, True]
+    for folder in ("first", "second"):
+        assert (built / folder / "pianoroll.png").read_bytes().startswith(b"\x89PNG")
