@@ -21,7 +21,7 @@ from pathlib import Path
 from lofictl.digests import canonical_json
 from lofictl.errors import one_line
 
-_children_started = 0  # in this process
+_drew_in_a_child = False  # this process did once
 
 
 def worth_a_child() -> bool:
@@ -29,7 +29,7 @@ def worth_a_child() -> bool:
     work is importing matplotlib (1.5 s of CPU on a slow machine), which a process that builds
     again (a station, an album's worker, a batch of recipes) pays once if it draws in place; a
     child per drawing would pay it every time, on cores the other tracks need."""
-    return _children_started == 0 and "matplotlib" not in sys.modules
+    return not _drew_in_a_child and "matplotlib" not in sys.modules
 
 
 class PianoRollDrawing:
@@ -38,8 +38,8 @@ class PianoRollDrawing:
     def __init__(self, score, path: Path, scratch: Path):
         from lofictl.compose.score import score_to_dict
 
-        global _children_started
-        _children_started += 1
+        global _drew_in_a_child
+        _drew_in_a_child = True
 
         self.path = path
         self._score_file = scratch / f".{path.stem}-score.json"

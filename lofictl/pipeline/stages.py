@@ -34,7 +34,6 @@ from lofictl.compose.score import Score, score_from_dict, score_to_dict
 from lofictl.digests import canonical_json, sha256_bytes, sha256_file
 from lofictl.errors import LofictlError
 from lofictl.export import pianoroll_process
-from lofictl.export.pianoroll_process import PianoRollDrawing
 from lofictl.pipeline import inputs as stage_inputs
 from lofictl.pipeline.background import Background, warm_sound
 from lofictl.pipeline.cache import Cache, stage_key
@@ -263,7 +262,9 @@ def _midi(walk: Walk, stage: Stage) -> None:
         # matplotlib holds the GIL: a process's first drawing goes to a process of its own, on the
         # idle core; a process that builds again draws in place (pianoroll_process.worth_a_child)
         if walk.overlap and pianoroll_process.worth_a_child():
-            walk.pending.append(PendingStage(PianoRollDrawing(score, files["pianoroll.png"], log.work), drawn))
+            walk.pending.append(
+                PendingStage(pianoroll_process.PianoRollDrawing(score, files["pianoroll.png"], log.work), drawn)
+            )
         else:
             from lofictl.export import pianoroll
 
@@ -275,7 +276,7 @@ def _midi(walk: Walk, stage: Stage) -> None:
 class PendingStage:
     """A stage whose outputs a child process is still making: `done` records them once it ends."""
 
-    child: PianoRollDrawing
+    child: pianoroll_process.PianoRollDrawing
     done: Callable[[list[Path]], None]
 
     def complete(self) -> None:

@@ -76,7 +76,7 @@ def _filter(x: np.ndarray, sample_rate: int, low: float, high: float) -> np.ndar
     from scipy import signal  # here, not at the top: planning a build checks kits without SciPy
 
     top = 0.45 * sample_rate
-    sos = _bandpass(sample_rate, min(low, 0.9 * top), min(high, top)).copy()  # a copy: sosfilt wants it writable
+    sos = _bandpass(sample_rate, min(low, 0.9 * top), min(high, top)).copy()  # a copy: the cached design stays as made
     return signal.sosfilt(sos, x)
 
 

@@ -9,8 +9,8 @@ reference.limit_true_peak (last float32 bit, near limited peaks). The frame grid
 on block_size, so the block size never changes a byte of the master either; reference.master is
 the whole-array form the tests compare it with. It is two steps, so a caller can keep the first:
 the pre-master (`sum_to_premaster_wav`: the sum through the chain, and its loudness), which no
-loudness target or true-peak ceiling changes, and its mastering (`master_premaster_wav`). The send bus (`send_bus_to_wav`) sums the stems
-at their send levels through one shared chain.
+loudness target or true-peak ceiling changes, and its mastering (`master_premaster_wav`). The
+send bus (`send_bus_to_wav`) sums the stems at their send levels through one shared chain.
 """
 
 from __future__ import annotations
